@@ -1,0 +1,86 @@
+# outlet: one Makefile for the developer, the demo and CI.
+# `make run` brings up the whole site on a fresh machine; `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+# Django 6 needs Python 3.12+. Override with `make run PYTHON=/path/to/python3.13`.
+PYTHON ?= $(shell for c in python3.14 python3.13 \
+	$$(ls -d $$HOME/.pyenv/versions/3.1[3-9]*/bin/python3 /root/.pyenv/versions/3.1[3-9]*/bin/python3 2>/dev/null) \
+	python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3 2>/dev/null) \
+	python3; do \
+	  p=$$(command -v $$c 2>/dev/null) || continue; \
+	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; \
+	done)
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+PORT ?= 8000
+N ?= 100000
+
+.PHONY: help run serve test test-fast lint fmt browser install bench-pages bench-webhooks bench-send clean
+
+help:
+	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
+	@echo "make test           the test suite (installs what it needs, Chromium included)"
+	@echo "make lint           ruff check, ruff format --check, mypy"
+	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
+	@echo "make bench-pages | bench-webhooks | bench-send N=100000"
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "outlet needs Python 3.12 or newer (Django 6). None was found on PATH or under pyenv."; \
+	  echo "Install one (e.g. 'pyenv install 3.13') or pass it: make run PYTHON=/path/to/python3.13"; exit 1; fi
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
+	@[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v 'is ignored: it is neither' || true
+	@$(VPY) -c 'import django, celery, stripe' || { echo 'Installing dependencies failed; see the messages above.'; exit 1; }
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Chromium for the end-to-end tests comes from Debian (never `playwright install`).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium and chromium-driver for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-liberation >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver"; exit 1; \
+	  fi; \
+	fi
+
+run: $(STAMP)
+	DEBUG=$${DEBUG:-1} $(VPY) manage.py runstack --port $(PORT)
+
+serve: $(STAMP)
+	$(VPY) manage.py runstack --production --port $(PORT)
+
+test: $(STAMP) browser
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the browser and worker-process tests, for a quick loop.
+test-fast: $(STAMP)
+	$(VPY) -m pytest -m "not e2e and not worker" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy outlet
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench-pages: $(STAMP)
+	$(VPY) benchmarks/pages.py
+
+bench-webhooks: $(STAMP)
+	$(VPY) benchmarks/webhooks.py
+
+bench-send: $(STAMP)
+	$(VPY) benchmarks/newsletter_send.py --n $(N)
+
+clean:
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""Load the demo content and the demo editor account; running it again changes nothing."""
+
+from datetime import timedelta
+from io import BytesIO
+
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.conf import settings
+from django.utils import timezone
+
+from outlet.articles.models import Appeal, Article, ArticleAuthor, Author, Section, Tag
+from outlet.core import demo_content
+
+DEMO_EDITOR_USERNAME = "editor"
+DEMO_EDITOR_PASSWORD = "outlet-demo-editor"
+
+
+def _demo_image(seed: int) -> ContentFile:
+    """A generated 1600x900 illustration, so the demo needs no downloaded photos."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (1600, 900), (28, 44, 66))
+    draw = ImageDraw.Draw(image)
+    palette = [(196, 69, 54), (232, 185, 79), (96, 140, 170), (240, 236, 226)]
+    for i in range(10):
+        x = (seed * 97 + i * 173) % 1600
+        draw.rectangle([x, 120 + i * 60, x + 420, 180 + i * 60], fill=palette[(i + seed) % 4])
+    buffer = BytesIO()
+    image.save(buffer, format="JPEG", quality=82)
+    return ContentFile(buffer.getvalue(), name=f"demo-{seed}.jpg")
+
+
+class Command(BaseCommand):
+    help = "Load demo sections, authors, articles and the demo editor (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("Demo content is for development only (DEBUG=1).")
+        sections = {
+            slug: Section.objects.get_or_create(
+                slug=slug, defaults={"name": name, "description": text, "position": i}
+            )[0]
+            for i, (name, slug, text) in enumerate(demo_content.SECTIONS)
+        }
+        authors = {
+            slug: Author.objects.get_or_create(slug=slug, defaults={"name": name, "bio": bio})[0]
+            for name, slug, bio in demo_content.AUTHORS
+        }
+        appeal, _ = Appeal.objects.get_or_create(
+            name=demo_content.APPEAL["name"],
+            defaults={**demo_content.APPEAL, "is_default": not Appeal.objects.filter(is_default=True).exists()},
+        )
+        created = 0
+        now = timezone.now()
+        for i, data in enumerate(demo_content.ARTICLES):
+            if Article.objects.filter(slug=data["slug"]).exists():
+                continue
+            article = Article(
+                slug=data["slug"],
+                headline=data["headline"],
+                dek=data["dek"],
+                body=data["body"].strip(),
+                kind=data["kind"],
+                section=sections[data["section"]],
+                status=Article.Status.PUBLISHED,
+                publish_at=now - timedelta(hours=data["hours_ago"]),
+                appeal=appeal if data.get("image") else None,
+                image_alt="An abstract illustration in the outlet's colours",
+                image_caption="Illustration for the demo.",
+                image_credit="The Outlet",
+            )
+            article.featured_image.save(f"demo-{i}.jpg", _demo_image(i), save=False)
+            article.save()
+            for position, slug in enumerate(data["authors"]):
+                ArticleAuthor.objects.create(article=article, author=authors[slug], position=position)
+            for name in data["tags"]:
+                tag, _ = Tag.objects.get_or_create(
+                    name=name, defaults={"slug": name.lower().replace(" ", "-")}
+                )
+                article.tags.add(tag)
+            created += 1
+
+        User = get_user_model()
+        editor, made = User.objects.get_or_create(
+            username=DEMO_EDITOR_USERNAME,
+            defaults={"email": "editor@outlet.test", "is_staff": True, "is_superuser": True},
+        )
+        if made:
+            editor.set_password(DEMO_EDITOR_PASSWORD)
+            editor.save()
+        self.stdout.write(
+            f"Demo content: {created} new article(s), {Article.objects.count()} in all; "
+            f"editor account {'created' if made else 'kept'}."
+        )

@@ -1,0 +1,63 @@
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .health import health_report
+from .outbox import captured_email, captured_emails
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    healthy, checks = health_report()
+    failing = [name for name, c in checks.items() if c["required"] and not c["ok"]]
+    return JsonResponse(
+        {"status": "ok" if healthy else "failing", "failing": failing, "checks": checks},
+        status=200 if healthy else 503,
+    )
+
+
+def _require_debug() -> None:
+    if not settings.DEBUG:
+        raise Http404("The outbox exists only in development.")
+
+
+@staff_member_required
+@never_cache
+def outbox_list(request: HttpRequest) -> HttpResponse:
+    _require_debug()
+    return render(request, "core/outbox_list.html", {"emails": captured_emails()})
+
+
+@staff_member_required
+@never_cache
+def outbox_detail(request: HttpRequest, key: str) -> HttpResponse:
+    _require_debug()
+    email = captured_email(key)
+    if email is None:
+        raise Http404("No such captured email.")
+    return render(
+        request,
+        "core/outbox_detail.html",
+        {"email": email, "html": email.body("html"), "text": email.body("plain")},
+    )
+
+
+@staff_member_required
+@never_cache
+def outbox_html(request: HttpRequest, key: str) -> HttpResponse:
+    """The HTML part alone, shown in a sandboxed iframe on the detail page."""
+    _require_debug()
+    email = captured_email(key)
+    html = email.body("html") if email else None
+    if html is None:
+        raise Http404("No HTML part.")
+    response = HttpResponse(html)
+    # Captured mail is untrusted content: no scripts, shown only framed by our page.
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
+    )
+    return response

@@ -1,0 +1,341 @@
+"""
+outlet's settings: one module, every knob read from the environment.
+
+The defaults are the ones `make run` needs on a fresh machine (SQLite, an
+embedded filesystem broker, localstripe, mail captured on loopback). With
+DEBUG off, unsafe values stop startup with a message naming the variable;
+see the configuration table in README.md.
+"""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("OUTLET_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+
+
+def _read(reader, name: str, **kwargs):
+    """Read one variable; a malformed value stops startup and names it."""
+    try:
+        return reader(name, **kwargs)
+    except (ValueError, ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
+
+
+DEBUG: bool = _read(env.bool, "DEBUG", default=False)
+
+# --- Secrets and hosts -------------------------------------------------------
+
+_DEV_SECRET_KEY = "django-insecure-outlet-development-only-never-use-in-production"
+SECRET_KEY: str = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG and (
+    not SECRET_KEY
+    or SECRET_KEY.startswith("django-insecure")
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is missing, a default, or shorter than 50 characters. With DEBUG off, "
+        "set SECRET_KEY to a long random value, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+    )
+
+SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_site = urlsplit(SITE_URL)
+if _site.scheme not in ("http", "https") or not _site.hostname:
+    raise ImproperlyConfigured(f"SITE_URL must be an absolute http(s) URL, not {SITE_URL!r}")
+
+ALLOWED_HOSTS: list[str] = _read(
+    env.list,
+    "ALLOWED_HOSTS",
+    default=[_site.hostname, "127.0.0.1", "localhost", "[::1]"] if DEBUG else [_site.hostname],
+)
+CSRF_TRUSTED_ORIGINS: list[str] = _read(
+    env.list, "CSRF_TRUSTED_ORIGINS", default=[f"{_site.scheme}://{_site.netloc}"]
+)
+
+# --- Applications ------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "outlet.core",
+    "outlet.articles",
+    "outlet.donations",
+    "outlet.newsletters",
+    "anymail",
+    "django_prose_editor",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.sitemaps",
+    "django.contrib.humanize",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "outlet.urls"
+WSGI_APPLICATION = "outlet.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "outlet.core.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Data --------------------------------------------------------------------
+
+DATABASES = {
+    "default": _read(
+        env.db_url, "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'outlet.sqlite3'}"
+    ),
+}
+if not DATABASES["default"].get("ENGINE"):
+    raise ImproperlyConfigured(
+        "Environment variable DATABASE_URL is malformed: use postgres://user:pass@host:5432/name "
+        "or sqlite:////absolute/path.sqlite3"
+    )
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one SQLite file in the embedded default: WAL lets
+    # readers run beside a writer, IMMEDIATE makes writers queue instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # A file, not :memory:, so worker processes started by tests see the test data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-outlet.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = _read(env.int, "DATABASE_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": _read(
+        env.cache_url,
+        "CACHE_URL",
+        default=f"filecache://{VAR_DIR / 'cache'}" if DEBUG else "locmemcache://",
+    ),
+}
+CACHE_MIDDLEWARE_SECONDS = _read(env.int, "CACHE_PAGE_SECONDS", default=300)
+
+# --- Celery ------------------------------------------------------------------
+
+_BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("in", "processed", "control"):
+        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "in"),
+        "data_folder_out": str(_BROKER_DIR / "in"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": 3,
+        "socket_timeout": 10,
+        "visibility_timeout": 3600,
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "beat-heartbeat": {"task": "core.beat_heartbeat", "schedule": 30.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+# A worker writes a heartbeat this often; /healthz calls a worker dead after 3 missed beats.
+OUTLET_WORKER_HEARTBEAT_SECONDS = _read(env.int, "OUTLET_WORKER_HEARTBEAT_SECONDS", default=10)
+
+# --- Stripe ------------------------------------------------------------------
+
+STRIPE_API_BASE: str = env.str(
+    "STRIPE_API_BASE", default="http://127.0.0.1:8420" if DEBUG else "https://api.stripe.com"
+).rstrip("/")
+STRIPE_JS_URL: str = env.str(
+    "STRIPE_JS_URL",
+    default=f"{STRIPE_API_BASE}/js.stripe.com/v3/" if DEBUG else "https://js.stripe.com/v3/",
+)
+STRIPE_SECRET_KEY: str = env.str(
+    "STRIPE_SECRET_KEY", default="sk_test_outlet_localstripe" if DEBUG else ""
+)
+STRIPE_PUBLISHABLE_KEY: str = env.str(
+    "STRIPE_PUBLISHABLE_KEY", default="pk_test_outlet_localstripe" if DEBUG else ""
+)
+STRIPE_WEBHOOK_SECRET: str = env.str(
+    "STRIPE_WEBHOOK_SECRET", default="whsec_outlet_localstripe_development" if DEBUG else ""
+)
+STRIPE_LIVE_MODE: bool = _read(env.bool, "STRIPE_LIVE_MODE", default=False)
+if not DEBUG:
+    for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"{_name} is required when DEBUG is off.")
+if STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")) and not STRIPE_LIVE_MODE:
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is a live key. Set STRIPE_LIVE_MODE=1 on purpose to take real money."
+    )
+
+# --- Email -------------------------------------------------------------------
+
+_email = _read(
+    env.email_url,
+    "EMAIL_URL",
+    default="smtp://127.0.0.1:1025" if DEBUG else "consolemail://",
+)
+EMAIL_HOST: str = _email.get("EMAIL_HOST", "")
+EMAIL_PORT: int = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER: str = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD: str = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS: bool = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL: bool = bool(_email.get("EMAIL_USE_SSL"))
+# An ESP through django-anymail, e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
+# with ANYMAIL_POSTMARK_SERVER_TOKEN in the environment (anymail reads it from there).
+EMAIL_BACKEND: str = env.str("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"])
+EMAIL_TIMEOUT = _read(env.int, "EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="The Outlet <hello@outlet.test>")
+SERVER_EMAIL: str = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+ANYMAIL: dict[str, str] = {}
+# Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
+OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
+
+# --- The outlet --------------------------------------------------------------
+
+OUTLET_NAME: str = env.str("OUTLET_NAME", default="The Outlet")
+OUTLET_TAGLINE: str = env.str(
+    "OUTLET_TAGLINE", default="Independent political analysis, paid for by its readers"
+)
+OUTLET_POSTAL_ADDRESS: str = env.str(
+    "OUTLET_POSTAL_ADDRESS",
+    default="The Outlet, 100 Example Street, Springfield, ST 00000, USA" if DEBUG else "",
+)
+if not DEBUG and not OUTLET_POSTAL_ADDRESS:
+    raise ImproperlyConfigured(
+        "OUTLET_POSTAL_ADDRESS is required when DEBUG is off: bulk mail must carry it."
+    )
+
+# --- Internationalisation ----------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE: str = env.str("OUTLET_TIME_ZONE", default="America/New_York")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media --------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "outlet" / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
+
+# --- Security ----------------------------------------------------------------
+
+_stripe_origin = "{0.scheme}://{0.netloc}".format(urlsplit(STRIPE_JS_URL))
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE, _stripe_origin],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:", "https:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF, _stripe_origin],
+    "frame-src": [CSP.SELF, _stripe_origin],
+    "frame-ancestors": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.SELF],
+    "object-src": [CSP.NONE],
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Pages that must be framed by our own admin (email previews) say so per view.
+X_FRAME_OPTIONS = "SAMEORIGIN" if DEBUG else "DENY"
+SESSION_COOKIE_HTTPONLY = True
+_https = _site.scheme == "https"
+SESSION_COOKIE_SECURE = _read(env.bool, "SESSION_COOKIE_SECURE", default=_https)
+CSRF_COOKIE_SECURE = _read(env.bool, "CSRF_COOKIE_SECURE", default=_https)
+SECURE_SSL_REDIRECT = _read(env.bool, "SECURE_SSL_REDIRECT", default=_https and not DEBUG)
+SECURE_HSTS_SECONDS = _read(
+    env.int, "SECURE_HSTS_SECONDS", default=31536000 if _https and not DEBUG else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _read(env.bool, "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = _read(env.bool, "SECURE_HSTS_PRELOAD", default=False)
+# Preloading binds the domain and all its subdomains to HTTPS in browsers for months:
+# a decision for whoever owns the domain (SECURE_HSTS_PRELOAD=1), not a default.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if env.bool("OUTLET_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Logging -----------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # The stripe library logs request bodies at DEBUG; keep it quiet so no key or
+        # card-adjacent data reaches a log.
+        "stripe": {"level": "WARNING"},
+    },
+}

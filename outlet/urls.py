@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+from outlet.core import views as core_views
+
+admin.site.site_header = f"{settings.OUTLET_NAME} editors"
+admin.site.site_title = f"{settings.OUTLET_NAME} admin"
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path(
+        "robots.txt",
+        TemplateView.as_view(template_name="robots.txt", content_type="text/plain"),
+        name="robots",
+    ),
+    path("admin/", admin.site.urls),
+    path("_outbox/", core_views.outbox_list, name="outbox"),
+    path("_outbox/<str:key>/", core_views.outbox_detail, name="outbox-detail"),
+    path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
+    path("donate/", include("outlet.donations.urls")),
+    path("", include("outlet.articles.urls")),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns = static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT) + urlpatterns

@@ -1,0 +1,83 @@
+"""Production refuses unsafe settings; `check --deploy` is clean when configured properly."""
+
+import os
+import secrets
+import subprocess
+import sys
+
+from django.conf import settings
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": secrets.token_urlsafe(64),
+    "SITE_URL": "https://news.example.org",
+    "STRIPE_SECRET_KEY": "sk_test_example",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_example",
+    "STRIPE_WEBHOOK_SECRET": "whsec_example",
+    "OUTLET_POSTAL_ADDRESS": "1 Press Row, Springfield",
+    "EMAIL_URL": "smtp://mail.example.org:587",
+}
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    inherited_only_by_tests = {"DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PRODUCTION_ENV and k not in inherited_only_by_tests
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_is_clean_in_production_shape():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_missing_secret_key_stops_startup_naming_it():
+    env = {**PRODUCTION_ENV}
+    del env["SECRET_KEY"]
+
+    result = _manage("check", **env)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_default_secret_key_is_refused_in_production():
+    result = _manage("check", **{**PRODUCTION_ENV, "SECRET_KEY": "django-insecure-" + "a" * 50})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_live_stripe_key_needs_live_mode_on_purpose():
+    refused = _manage("check", **{**PRODUCTION_ENV, "STRIPE_SECRET_KEY": "sk_live_abc"})
+    allowed = _manage(
+        "check", **{**PRODUCTION_ENV, "STRIPE_SECRET_KEY": "sk_live_abc", "STRIPE_LIVE_MODE": "1"}
+    )
+
+    assert refused.returncode != 0
+    assert "STRIPE_LIVE_MODE" in refused.stderr
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_malformed_variable_is_named():
+    result = _manage("check", **{**PRODUCTION_ENV, "DATABASE_URL": "nonsense-without-scheme"})
+
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_secret_key_never_appears_in_error_output():
+    result = _manage("check", **{**PRODUCTION_ENV, "STRIPE_SECRET_KEY": "sk_live_topsecretvalue"})
+
+    assert "topsecretvalue" not in result.stderr + result.stdout
