@@ -92,3 +92,111 @@ def celery_worker_process(transactional_db) -> Iterator[WorkerProcess]:
         yield worker
     finally:
         worker.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+class SmtpSink:
+    """A real SMTP server on loopback that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+                from email import policy
+                from email.parser import BytesParser
+
+                message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
+                with sink._lock:
+                    sink.messages.append((list(envelope.rcpt_tos), message))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return [rcpt for rcpts, _ in self.messages for rcpt in rcpts]
+
+    def to(self, address: str) -> list:
+        with self._lock:
+            return [m for rcpts, m in self.messages if address in rcpts]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp_sink(settings) -> Iterator[SmtpSink]:
+    """Mail from this process (and from workers given `sink.url` as EMAIL_URL) lands here."""
+    sink = SmtpSink()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = sink.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
+def localstripe_server() -> Iterator[str]:
+    """One localstripe process for the session, started from scratch on a free port."""
+    port = free_port()
+    log = open(Path(settings.VAR_DIR) / "localstripe.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localstripe.server", "--port", str(port), "--from-scratch"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def localstripe(localstripe_server, settings) -> str:
+    """Point the site's Stripe client and Stripe.js at the session's localstripe."""
+    settings.STRIPE_API_BASE = localstripe_server
+    settings.STRIPE_JS_URL = f"{localstripe_server}/js.stripe.com/v3/"
+    return localstripe_server
