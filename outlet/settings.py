@@ -253,6 +253,29 @@ if not DEBUG and not OUTLET_POSTAL_ADDRESS:
         "OUTLET_POSTAL_ADDRESS is required when DEBUG is off: bulk mail must carry it."
     )
 
+# --- Newsletters (audience) --------------------------------------------------
+
+# How long a confirmation link works, and how often one address may get a new one.
+NEWSLETTER_CONFIRM_MAX_AGE = _read(env.int, "NEWSLETTER_CONFIRM_MAX_AGE", default=7 * 24 * 3600)
+NEWSLETTER_CONFIRM_RESEND_SECONDS = _read(
+    env.int, "NEWSLETTER_CONFIRM_RESEND_SECONDS", default=15 * 60
+)
+NEWSLETTER_PREFERENCES_MAX_AGE = _read(
+    env.int, "NEWSLETTER_PREFERENCES_MAX_AGE", default=365 * 24 * 3600
+)
+# Sign-up attempts allowed per client IP and per address in each window.
+NEWSLETTER_SIGNUP_RATE_PER_IP = _read(env.int, "NEWSLETTER_SIGNUP_RATE_PER_IP", default=10)
+NEWSLETTER_SIGNUP_RATE_PER_EMAIL = _read(env.int, "NEWSLETTER_SIGNUP_RATE_PER_EMAIL", default=5)
+NEWSLETTER_SIGNUP_RATE_WINDOW = _read(env.int, "NEWSLETTER_SIGNUP_RATE_WINDOW", default=3600)
+# Soft bounces in a row after which an address is suppressed.
+NEWSLETTER_SOFT_BOUNCE_LIMIT = _read(env.int, "NEWSLETTER_SOFT_BOUNCE_LIMIT", default=3)
+# The mailto: half of List-Unsubscribe; empty to offer only the https link.
+NEWSLETTER_UNSUBSCRIBE_MAILTO: str = env.str(
+    "NEWSLETTER_UNSUBSCRIBE_MAILTO", default=f"unsubscribe@{_site.hostname}"
+)
+# CSV imports larger than this many rows run in a Celery task.
+NEWSLETTER_IMPORT_INLINE_ROWS = _read(env.int, "NEWSLETTER_IMPORT_INLINE_ROWS", default=2000)
+
 # --- Internationalisation ----------------------------------------------------
 
 LANGUAGE_CODE = "en-us"

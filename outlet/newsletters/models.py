@@ -1,0 +1,230 @@
+"""The newsletter audience: lists, subscribers, their choices, consent and suppressions.
+
+An address is stored once, normalised to lower case, with its SHA-256 digest
+beside it (`email_hash`). The suppression list holds only digests, so an
+erased address leaves nothing readable behind, yet an import or a sign-up can
+still be refused. Every send path asks `Subscriber.objects.mailable()` (or the
+selector `newsletter_recipients`), which checks status and suppression in SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+
+def email_normalise(email: str) -> str:
+    """The one stored form of an address: stripped, lower case."""
+    return (email or "").strip().lower()
+
+
+def email_digest(email: str) -> str:
+    """SHA-256 hex of the normalised address: what suppressions and logs carry."""
+    return hashlib.sha256(email_normalise(email).encode("utf-8")).hexdigest()
+
+
+class Newsletter(models.Model):
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        DONORS = "donors", "Donors only"
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    from_name = models.CharField(max_length=120)
+    from_email = models.EmailField()
+    reply_to = models.EmailField(blank=True)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    is_active = models.BooleanField(default=True, help_text="Inactive lists are not offered.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order on the sign-up page.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def from_header(self) -> str:
+        """The From: header value, e.g. `The Outlet Daily <daily@outlet.test>`."""
+        from email.utils import formataddr
+
+        return formataddr((self.from_name, self.from_email))
+
+
+class Segment(models.TextChoices):
+    """Who, among a newsletter's subscribers, an issue goes to."""
+
+    ALL = "all", "Everyone subscribed"
+    DONORS = "donors", "Donors"
+    NON_DONORS = "non_donors", "Non-donors"
+    LAPSED_DONORS = "lapsed_donors", "Lapsed donors (gave before, not in the last 12 months)"
+    RECENT = "recent", "Recent sign-ups (last 30 days)"
+
+
+class SubscriberQuerySet(models.QuerySet["Subscriber"]):
+    def mailable(self) -> SubscriberQuerySet:
+        """Active and not on the suppression list: the only people any send may reach."""
+        return self.filter(status=Subscriber.Status.ACTIVE).exclude(
+            email_hash__in=Suppression.objects.values("email_hash")
+        )
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        ACTIVE = "active", "Active"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+
+    class Source(models.TextChoices):
+        FORM = "form", "Sign-up form"
+        DONATION = "donation", "Donation form"
+        IMPORT = "import", "Import"
+        ADMIN = "admin", "Added by an editor"
+
+    email = models.EmailField(max_length=254, unique=True, help_text="Stored in lower case.")
+    email_hash = models.CharField(max_length=64, unique=True, editable=False)
+    name = models.CharField(max_length=120, blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.FORM)
+    token = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Carried by signed links instead of the address.",
+    )
+    soft_bounce_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Soft bounces in a row; reset by a delivery."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last confirmation email, to space out re-sends."
+    )
+
+    objects = SubscriberQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Subscriber #{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Derived columns only; the rules about who may subscribe live in services.
+        self.email = email_normalise(self.email)
+        self.email_hash = email_digest(self.email)
+        super().save(*args, **kwargs)
+
+    @property
+    def is_mailable(self) -> bool:
+        return (
+            self.status == self.Status.ACTIVE
+            and not Suppression.objects.filter(email_hash=self.email_hash).exists()
+        )
+
+    def get_admin_url(self) -> str:
+        return reverse("admin:newsletters_subscriber_change", args=[self.pk])
+
+
+class Subscription(models.Model):
+    """One subscriber's choice of one newsletter.
+
+    `confirmed_at` is empty until the subscriber follows a confirmation link
+    for this choice, so a stranger cannot add lists to an active address.
+    """
+
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    newsletter = models.ForeignKey(
+        Newsletter, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateField(
+        null=True, blank=True, help_text="No issues are sent until this day has passed."
+    )
+
+    class Meta:
+        ordering = ["newsletter__position", "newsletter__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "newsletter"], name="subscription_once_per_newsletter"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} → {self.newsletter}"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_until is not None and self.paused_until >= timezone.localdate()
+
+
+class ConsentRecord(models.Model):
+    """Evidence of consent: what a person was shown, where, when and from which address."""
+
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", "Signed up"
+        CONFIRM = "confirm", "Confirmed by email link"
+        IMPORT = "import", "Imported; editor confirmed consent"
+        PREFERENCES = "preferences", "Changed preferences"
+        DONATION = "donation", "Opted in on the donation form"
+
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="consent_records"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    form = models.CharField(max_length=80, blank=True, help_text="Which form, e.g. article-box.")
+    page_url = models.URLField(max_length=500, blank=True)
+    text_shown = models.TextField(blank=True)
+    newsletters = models.CharField(
+        max_length=500, blank=True, help_text="Names of the newsletters chosen, as shown."
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Suppression(models.Model):
+    """An address (by digest only) that no send and no import may reach again."""
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        SOFT_BOUNCES = "soft_bounces", "Too many soft bounces in a row"
+        COMPLAINT = "complaint", "Spam complaint"
+        ERASED = "erased", "Erased on request"
+        MANUAL = "manual", "Added by an editor"
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} {self.email_hash[:12]}…"
