@@ -67,7 +67,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy outlet
+	DEBUG=1 $(VENV)/bin/mypy outlet
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -26,7 +26,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
     beat does not make a live worker look dead (beat has its own heartbeat).
     """
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)

@@ -33,7 +33,7 @@ DEBUG: bool = _read(env.bool, "DEBUG", default=False)
 
 # --- Secrets and hosts -------------------------------------------------------
 
-_DEV_SECRET_KEY = "django-insecure-outlet-development-only-never-use-in-production"
+_DEV_SECRET_KEY = "django-insecure-outlet-development-only-never-use-in-production"  # noqa: S105 (refused when DEBUG is off)
 SECRET_KEY: str = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not DEBUG and (
     not SECRET_KEY
@@ -116,9 +116,7 @@ TEMPLATES = [
 # --- Data --------------------------------------------------------------------
 
 DATABASES = {
-    "default": _read(
-        env.db_url, "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'outlet.sqlite3'}"
-    ),
+    "default": _read(env.db_url, "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'outlet.sqlite3'}"),
 }
 if not DATABASES["default"].get("ENGINE"):
     raise ImproperlyConfigured(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -47,10 +48,28 @@ class WorkerProcess:
         self.log_path = Path(settings.VAR_DIR) / f"worker-{self.hostname.split('@')[0]}.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "outlet", "worker", "-Q", queues,
-             "--concurrency", str(concurrency), "--hostname", self.hostname,
-             "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-            cwd=BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "outlet",
+                "worker",
+                "-Q",
+                queues,
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                self.hostname,
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -67,10 +86,8 @@ class WorkerProcess:
         raise AssertionError(f"worker did not start; log:\n{self.log_path.read_text()[-4000:]}")
 
     def kill(self, sig: int = 9) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -183,7 +200,9 @@ def localstripe_server() -> Iterator[str]:
     log = open(Path(settings.VAR_DIR) / "localstripe.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "localstripe.server", "--port", str(port), "--from-scratch"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_for_port(port)

@@ -1,4 +1,7 @@
+# ruff: noqa: E501  (prose: one paragraph per line reads better than wrapped strings)
 """Original sample content for `make run`: written for the demo, about invented places."""
+
+from typing import Any
 
 SECTIONS = [
     ("Politics", "politics", "Power, parties and the people who hold them to account."),
@@ -9,7 +12,11 @@ SECTIONS = [
 
 AUTHORS = [
     ("Maren Holt", "maren-holt", "Maren Holt has covered the state legislature for twelve years."),
-    ("Idris Calloway", "idris-calloway", "Idris Calloway writes about public money and the economy."),
+    (
+        "Idris Calloway",
+        "idris-calloway",
+        "Idris Calloway writes about public money and the economy.",
+    ),
     ("Paula Stein", "paula-stein", "Paula Stein is the outlet's foreign affairs editor."),
     ("Tomás Reyes", "tomas-reyes", "Tomás Reyes is a columnist and former city council member."),
 ]
@@ -50,7 +57,7 @@ _LONG_BODY = """
 <p>The commission's chair, a retired schoolteacher from the eastern plains, put it plainly at the final hearing: "We were asked to draw fair lines, not to guarantee exciting elections. I think we did what we were asked." The courts, and eventually the voters, will say whether that was enough.</p>
 """
 
-ARTICLES = [
+ARTICLES: list[dict[str, Any]] = [
     {
         "slug": "how-the-new-district-map-was-drawn",
         "headline": "How the new district map was drawn, and why it will be fought over for a decade",

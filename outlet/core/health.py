@@ -53,7 +53,7 @@ def check_broker() -> Check:
     from outlet.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
             transport = conn.transport_cls
     except Exception as exc:
@@ -89,6 +89,5 @@ def health_report() -> tuple[bool, dict[str, dict[str, object]]]:
     }
     healthy = all(c.ok for c in checks.values() if c.required)
     return healthy, {
-        name: {"ok": c.ok, "detail": c.detail, "required": c.required}
-        for name, c in checks.items()
+        name: {"ok": c.ok, "detail": c.detail, "required": c.required} for name, c in checks.items()
     }

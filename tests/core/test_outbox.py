@@ -17,7 +17,9 @@ def capture(settings, tmp_path):
 
     settings.OUTLET_OUTBOX_DIR = tmp_path / "outbox"
     port = free_port()
-    controller = Controller(MaildirHandler(settings.OUTLET_OUTBOX_DIR), hostname="127.0.0.1", port=port)
+    controller = Controller(
+        MaildirHandler(settings.OUTLET_OUTBOX_DIR), hostname="127.0.0.1", port=port
+    )
     controller.start()
     yield port
     controller.stop()

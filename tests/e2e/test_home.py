@@ -10,13 +10,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_reader_opens_home_page_and_follows_the_lead_story(live_server, page, screenshot):
     politics = SectionFactory(name="Politics", slug="politics")
     ArticleFactory(headline="How the map was drawn", section=politics)
-    ArticleFactory(headline="The budget surplus", section=SectionFactory(name="Economy", slug="economy"))
+    ArticleFactory(
+        headline="The budget surplus", section=SectionFactory(name="Economy", slug="economy")
+    )
 
     page.goto(live_server.url + "/")
     screenshot("home")
 
     assert page.locator("h1").count() == 1
-    assert page.get_by_role("navigation", name="Sections").get_by_role("link", name="Politics").is_visible()
+    assert (
+        page.get_by_role("navigation", name="Sections")
+        .get_by_role("link", name="Politics")
+        .is_visible()
+    )
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
 

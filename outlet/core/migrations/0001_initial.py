@@ -4,23 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Heartbeat',
+            name="Heartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('component', models.CharField(choices=[('worker', 'Celery worker'), ('beat', 'Celery beat')], max_length=20)),
-                ('name', models.CharField(help_text='Worker hostname, e.g. celery@web1.', max_length=200)),
-                ('last_seen', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "component",
+                    models.CharField(
+                        choices=[("worker", "Celery worker"), ("beat", "Celery beat")],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Worker hostname, e.g. celery@web1.", max_length=200
+                    ),
+                ),
+                ("last_seen", models.DateTimeField()),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('component', 'name'), name='heartbeat_unique_process')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("component", "name"), name="heartbeat_unique_process"
+                    )
+                ],
             },
         ),
     ]

@@ -3,18 +3,18 @@
 from datetime import timedelta
 from io import BytesIO
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.conf import settings
 from django.utils import timezone
 
 from outlet.articles.models import Appeal, Article, ArticleAuthor, Author, Section, Tag
 from outlet.core import demo_content
 
 DEMO_EDITOR_USERNAME = "editor"
-DEMO_EDITOR_PASSWORD = "outlet-demo-editor"
+DEMO_EDITOR_PASSWORD = "outlet-demo-editor"  # noqa: S105 (printed by make run; DEBUG only)
 
 
 def _demo_image(seed: int) -> ContentFile:
@@ -51,7 +51,10 @@ class Command(BaseCommand):
         }
         appeal, _ = Appeal.objects.get_or_create(
             name=demo_content.APPEAL["name"],
-            defaults={**demo_content.APPEAL, "is_default": not Appeal.objects.filter(is_default=True).exists()},
+            defaults={
+                **demo_content.APPEAL,
+                "is_default": not Appeal.objects.filter(is_default=True).exists(),
+            },
         )
         created = 0
         now = timezone.now()
@@ -75,7 +78,9 @@ class Command(BaseCommand):
             article.featured_image.save(f"demo-{i}.jpg", _demo_image(i), save=False)
             article.save()
             for position, slug in enumerate(data["authors"]):
-                ArticleAuthor.objects.create(article=article, author=authors[slug], position=position)
+                ArticleAuthor.objects.create(
+                    article=article, author=authors[slug], position=position
+                )
             for name in data["tags"]:
                 tag, _ = Tag.objects.get_or_create(
                     name=name, defaults={"slug": name.lower().replace(" ", "-")}

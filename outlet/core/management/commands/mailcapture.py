@@ -24,7 +24,9 @@ class Command(BaseCommand):
             data_size_limit=50 * 1024 * 1024,
         )
         controller.start()
-        self.stdout.write(f"Capturing mail on 127.0.0.1:{options['port']} into {settings.OUTLET_OUTBOX_DIR}")
+        self.stdout.write(
+            f"Capturing mail on 127.0.0.1:{options['port']} into {settings.OUTLET_OUTBOX_DIR}"
+        )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())

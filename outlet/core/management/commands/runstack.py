@@ -10,6 +10,7 @@ DATABASE_URL and CELERY_BROKER_URL name. Ctrl-C stops every child.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from outlet.core.management.commands.demo_load import DEMO_EDITOR_PASSWORD, DEMO_EDITOR_USERNAME
 from outlet.donations.stripe_gateway import localstripe_webhook_register
 
 
@@ -46,7 +48,9 @@ def _wait_for_port(port: int, seconds: float = 20.0) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Run the web site with its worker, beat, localstripe and mail capture (Ctrl-C stops all)."
+    help = (
+        "Run the web site with its worker, beat, localstripe and mail capture (Ctrl-C stops all)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -123,28 +127,57 @@ class Command(BaseCommand):
         celery = [python, "-m", "celery", "-A", "outlet"]
         if not production:
             stripe_port = urlsplit(settings.STRIPE_API_BASE).port or 8420
-            self._spawn("localstripe", [python, "-m", "localstripe.server", "--port", str(stripe_port)])
-            self._spawn("mail capture", [*manage, "mailcapture", "--port", str(settings.EMAIL_PORT)])
+            self._spawn(
+                "localstripe", [python, "-m", "localstripe.server", "--port", str(stripe_port)]
+            )
+            self._spawn(
+                "mail capture", [*manage, "mailcapture", "--port", str(settings.EMAIL_PORT)]
+            )
             if not _wait_for_port(stripe_port):
                 raise CommandError(f"localstripe did not start on port {stripe_port}.")
             localstripe_webhook_register(site_url=f"http://127.0.0.1:{port}")
             self.stdout.write(f"localstripe on {settings.STRIPE_API_BASE}, webhooks registered.")
         self._spawn(
             "worker",
-            [*celery, "worker", "-Q", "default,mail,bulk", "--loglevel", "INFO",
-             "--concurrency", os.environ.get("OUTLET_WORKER_CONCURRENCY", "2"),
-             "--hostname", "worker@%h"],
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "default,mail,bulk",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                os.environ.get("OUTLET_WORKER_CONCURRENCY", "2"),
+                "--hostname",
+                "worker@%h",
+            ],
         )
         self._spawn(
             "beat",
-            [*celery, "beat", "--loglevel", "INFO",
-             "--schedule", str(settings.CELERY_BEAT_SCHEDULE_FILENAME)],
+            [
+                *celery,
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(settings.CELERY_BEAT_SCHEDULE_FILENAME),
+            ],
         )
         if production:
             self._spawn(
                 "web",
-                [python, "-m", "gunicorn", "outlet.wsgi", "--bind", f"0.0.0.0:{port}",
-                 "--workers", os.environ.get("WEB_CONCURRENCY", "4"), "--access-logfile", "-"],
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "outlet.wsgi",
+                    "--bind",
+                    f"0.0.0.0:{port}",
+                    "--workers",
+                    os.environ.get("WEB_CONCURRENCY", "4"),
+                    "--access-logfile",
+                    "-",
+                ],
             )
         else:
             self._spawn("web", [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"])
@@ -158,10 +191,11 @@ class Command(BaseCommand):
         if not production:
             lines += [
                 f"  Admin:   {url}admin/",
-                "  Editor:  username 'editor', password 'outlet-demo-editor'",
+                f"  Editor:  username '{DEMO_EDITOR_USERNAME}', password '{DEMO_EDITOR_PASSWORD}'",
                 f"  Mail:    {url}_outbox/  (every email the site sends, staff only)",
                 f"  Health:  {url}healthz",
-                f"  Stripe:  localstripe at {settings.STRIPE_API_BASE}; test card 4242 4242 4242 4242",
+                f"  Stripe:  localstripe at {settings.STRIPE_API_BASE}",
+                "           cards 4242 4242 4242 4242 (paid), 4000 0025 0000 3155 (3-D Secure)",
             ]
         lines += ["  Ctrl-C stops everything.", "=" * 64, ""]
         self.stdout.write("\n".join(lines))
@@ -178,10 +212,8 @@ class Command(BaseCommand):
     def _stop_all(self) -> None:
         for _name, proc in reversed(self.children):
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 10
         for _name, proc in self.children:
             try:
