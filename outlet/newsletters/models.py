@@ -228,3 +228,51 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} {self.email_hash[:12]}…"
+
+
+class SubscriberImport(models.Model):
+    """One CSV upload by an editor, run in chunks, with a report line per refused row.
+
+    The file's text is kept here rather than on disk so a worker on another
+    machine can run it; `processed_rows` lets a crashed run resume.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    filename = models.CharField(max_length=200)
+    content = models.TextField()
+    newsletters = models.ManyToManyField(Newsletter, related_name="+")
+    consent_text = models.TextField(help_text="How the people in the file gave consent.")
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    imported_rows = models.PositiveIntegerField(default=0)
+    report = models.JSONField(
+        default=list, blank=True, help_text="[line, address as given, outcome, message] per row."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.filename})"
+
+    @property
+    def percent_done(self) -> int:
+        return round(100 * self.processed_rows / self.total_rows) if self.total_rows else 100
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _line, _email, outcome, _message in self.report:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
