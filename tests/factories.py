@@ -61,3 +61,41 @@ class ArticleFactory(factory.django.DjangoModelFactory):
             return
         for position, author in enumerate(extracted or [AuthorFactory()]):
             ArticleAuthor.objects.create(article=self, author=author, position=position)
+
+
+# --- Newsletters (audience) --------------------------------------------------
+
+from outlet.newsletters.models import Newsletter, Subscriber, Subscription  # noqa: E402
+
+
+class NewsletterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Newsletter
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Newsletter {n}")
+    slug = factory.Sequence(lambda n: f"newsletter-{n}")
+    description = "Our best analysis, in your inbox."
+    from_name = "The Outlet"
+    from_email = "newsletters@outlet.test"
+
+
+class SubscriberFactory(factory.django.DjangoModelFactory):
+    """An active subscriber; pass `newsletters=[...]` for confirmed subscriptions."""
+
+    class Meta:
+        model = Subscriber
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"reader{n}@example.com")
+    status = Subscriber.Status.ACTIVE
+    confirmed_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def newsletters(self, create, extracted, **kwargs):
+        if not create:
+            return
+        for newsletter in extracted or []:
+            Subscription.objects.create(
+                subscriber=self, newsletter=newsletter, confirmed_at=self.confirmed_at
+            )
