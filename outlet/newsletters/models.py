@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django_prose_editor.fields import ProseEditorField
 
 
 def email_normalise(email: str) -> str:
@@ -276,3 +277,167 @@ class SubscriberImport(models.Model):
         for _line, _email, outcome, _message in self.report:
             counts[outcome] = counts.get(outcome, 0) + 1
         return counts
+
+
+# --- Issues and their delivery (the sending engine) ---------------------------
+
+ISSUE_EDITOR_EXTENSIONS = {
+    "Bold": True,
+    "Italic": True,
+    "Heading": {"levels": [2, 3]},
+    "BulletList": True,
+    "OrderedList": True,
+    "ListItem": True,
+    "Blockquote": True,
+    "Link": {"enableTarget": False, "protocols": ["http", "https", "mailto"]},
+    "HardBreak": True,
+    "HorizontalRule": True,
+    "History": True,
+    "Typographic": True,
+}
+
+
+class Issue(models.Model):
+    """One edition of a newsletter, from draft to sent.
+
+    Status changes only through the `issue_*` services in issues.py, under a
+    row lock, so a second "send" can never start a second fan-out. When sending
+    starts, the message is rendered once and frozen in `rendered_html` and
+    `rendered_text`; later edits to articles do not change what goes out.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        PAUSED = "paused", "Paused"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    newsletter = models.ForeignKey(Newsletter, on_delete=models.PROTECT, related_name="issues")
+    subject = models.CharField(max_length=200, blank=True)
+    preheader = models.CharField(
+        max_length=200, blank=True, help_text="The line inboxes show after the subject."
+    )
+    intro = ProseEditorField(
+        config={"extensions": ISSUE_EDITOR_EXTENSIONS},
+        sanitize=True,
+        blank=True,
+        help_text="The editor's introduction at the top of the email.",
+    )
+    body = ProseEditorField(
+        config={"extensions": ISSUE_EDITOR_EXTENSIONS},
+        sanitize=True,
+        blank=True,
+        help_text="Free text after the articles (optional).",
+    )
+    appeal = models.ForeignKey(
+        "articles.Appeal",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A donation appeal closing the email (optional).",
+    )
+    segment = models.CharField(max_length=20, choices=Segment.choices, default=Segment.ALL)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    planned_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Every delivery row exists."
+    )
+    sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    planned_count = models.PositiveIntegerField(default=0, editable=False)
+    pause_reason = models.CharField(max_length=300, blank=True, editable=False)
+    auto_resume_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Paused by the engine (mail server down): try again from this time.",
+    )
+    rendered_html = models.TextField(blank=True, editable=False)
+    rendered_text = models.TextField(blank=True, editable=False)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    articles = models.ManyToManyField(
+        "articles.Article", through="IssueArticle", related_name="newsletter_issues", blank=True
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "scheduled_at"])]
+
+    def __str__(self) -> str:
+        return self.subject or f"Issue #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("newsletters:issue-detail", args=[self.newsletter.slug, self.pk])
+
+    @property
+    def archived_at(self):
+        return self.sent_at or self.started_at
+
+
+class IssueArticle(models.Model):
+    """An article's place in an issue."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="issue_articles")
+    article = models.ForeignKey("articles.Article", on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["issue", "article"], name="issue_article_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issue} #{self.position}"
+
+
+class Delivery(models.Model):
+    """One subscriber's copy of one issue: the unit the engine claims, sends and records.
+
+    A worker claims rows by writing its `lease_token` and `leased_until`; rows
+    whose lease has expired (their worker died) may be claimed again. Outcomes
+    are written only where the token still matches, so a late worker cannot
+    overwrite the record of the one that took over.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending (leased)"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (unsubscribed or suppressed)"
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_token = models.UUIDField(null=True, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issue", "subscriber"], name="delivery_once_per_subscriber"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["issue", "status", "id"], name="delivery_claim_idx"),
+            models.Index(fields=["lease_token"], name="delivery_lease_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery #{self.pk} ({self.status})"
