@@ -20,6 +20,7 @@ urlpatterns = [
     path("_outbox/<str:key>/", core_views.outbox_detail, name="outbox-detail"),
     path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
     path("donate/", include("outlet.donations.urls")),
+    path("newsletter/", include("outlet.newsletters.urls")),
     path("", include("outlet.articles.urls")),
 ]
 

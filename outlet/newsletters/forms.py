@@ -1,0 +1,123 @@
+"""Forms parse and validate input; the decisions are made in services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from outlet.newsletters.models import Newsletter
+from outlet.newsletters.selectors import newsletter_choices_public
+from outlet.newsletters.services import MAX_EMAIL_LENGTH, email_validate
+
+CONSENT_TEXT = (
+    "We will email you the newsletters you choose. Every email has a link to change your "
+    "choices or unsubscribe. We never share your address."
+)
+
+
+class NewsletterChoiceField(forms.ModelMultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj: Newsletter) -> str:
+        return obj.name
+
+
+class EmailField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_EMAIL_LENGTH)
+        kwargs.setdefault("error_messages", {})
+        kwargs["error_messages"].setdefault("max_length", "That email address is too long.")
+        kwargs.setdefault(
+            "widget", forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"})
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        try:
+            return email_validate(value)
+        except ValidationError:
+            raise ValidationError(
+                "Enter a valid email address, like name@example.com.", code="invalid"
+            ) from None
+
+
+class SignupForm(forms.Form):
+    email = EmailField(
+        label="Email address", error_messages={"required": "Enter your email address."}
+    )
+    newsletters = NewsletterChoiceField(
+        queryset=Newsletter.objects.none(),
+        label="Newsletters",
+        error_messages={"required": "Choose at least one newsletter."},
+    )
+    # A field people never see (hidden by CSS, skipped by screen readers); bots fill it.
+    website = forms.CharField(required=False, label="Leave this empty", max_length=200)
+    form_name = forms.CharField(required=False, max_length=80, widget=forms.HiddenInput)
+    page_url = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["newsletters"].queryset = newsletter_choices_public()
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website"))
+
+
+class LinkRequestForm(forms.Form):
+    email = EmailField(
+        label="Email address", error_messages={"required": "Enter your email address."}
+    )
+
+
+class PreferencesForm(forms.Form):
+    PAUSE_CHOICES = [
+        ("", "Keep sending"),
+        ("7", "Pause for a week"),
+        ("30", "Pause for a month"),
+        ("90", "Pause for three months"),
+    ]
+
+    newsletters = NewsletterChoiceField(
+        queryset=Newsletter.objects.none(), required=False, label="Your newsletters"
+    )
+    pause = forms.ChoiceField(choices=PAUSE_CHOICES, required=False, label="Take a break")
+
+    def __init__(self, *args, newsletters, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["newsletters"].queryset = newsletters
+
+    def paused_until(self):
+        days = self.cleaned_data.get("pause")
+        return timezone.localdate() + timedelta(days=int(days)) if days else None
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8 CSV with a header row naming an “email” column; “name” is optional.",
+    )
+    newsletters = forms.ModelMultipleChoiceField(
+        queryset=Newsletter.objects.all(), widget=forms.CheckboxSelectMultiple
+    )
+    consent_text = forms.CharField(
+        label="How did these people consent?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="E.g. “Signed up on our previous newsletter tool's form, 2021–2025.”",
+    )
+    consent_confirmed = forms.BooleanField(
+        label="I confirm everyone in this file agreed to receive these newsletters.",
+        error_messages={"required": "You can only import people who consented."},
+    )
+
+    MAX_BYTES = 20 * 1024 * 1024
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise ValidationError("The file is larger than 20 MB; split it into smaller files.")
+        return upload

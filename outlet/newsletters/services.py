@@ -1,0 +1,584 @@
+"""Writes about the audience: sign-up, confirmation, preferences, unsubscribing,
+suppression, erasure and CSV import.
+
+Every function here is the single way to make its change, whether it comes
+from a reader's form, an email link, an ESP webhook, the admin or a task.
+Log lines name subscribers by id or by address digest, never by address.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from outlet.newsletters.models import (
+    ConsentRecord,
+    Newsletter,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+    Suppression,
+    email_digest,
+    email_normalise,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_EMAIL_LENGTH = 254
+MAX_NAME_LENGTH = 120
+
+
+def email_validate(email: str) -> str:
+    """The normalised address, or ValidationError with a message fit for a reader."""
+    normalised = email_normalise(email)
+    if not normalised:
+        raise ValidationError("Enter your email address.")
+    if len(normalised) > MAX_EMAIL_LENGTH:
+        raise ValidationError("That email address is too long.")
+    validate_email(normalised)
+    return normalised
+
+
+def email_is_suppressed(email: str) -> bool:
+    return Suppression.objects.filter(email_hash=email_digest(email)).exists()
+
+
+# --- Rate limits ---------------------------------------------------------------
+
+
+def _rate_hit(key: str, limit: int, window: int) -> bool:
+    """Count one attempt under `key`; True while the count is within `limit`."""
+    if cache.add(key, 1, timeout=window):
+        return True
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window)
+        return True
+    return count <= limit
+
+
+def signup_attempt_allowed(*, ip: str | None, email: str) -> bool:
+    """Count a sign-up (or new-link) attempt against the client IP and the address.
+
+    Both counters are kept whatever the address's state, so being limited
+    reveals nothing about whether an address is known.
+    """
+    window = settings.NEWSLETTER_SIGNUP_RATE_WINDOW
+    by_ip = _rate_hit(
+        f"newsletters:rate:ip:{ip or 'unknown'}", settings.NEWSLETTER_SIGNUP_RATE_PER_IP, window
+    )
+    by_email = _rate_hit(
+        f"newsletters:rate:email:{email_digest(email)}",
+        settings.NEWSLETTER_SIGNUP_RATE_PER_EMAIL,
+        window,
+    )
+    return by_ip and by_email
+
+
+# --- Sign-up and confirmation ----------------------------------------------------
+
+
+def _confirmation_queue(subscriber: Subscriber) -> None:
+    """Send a confirmation unless one went to this address within the resend interval."""
+    now = timezone.now()
+    interval = timedelta(seconds=settings.NEWSLETTER_CONFIRM_RESEND_SECONDS)
+    if subscriber.confirmation_sent_at and now - subscriber.confirmation_sent_at < interval:
+        return
+    subscriber.confirmation_sent_at = now
+    subscriber.save(update_fields=["confirmation_sent_at"])
+    from outlet.newsletters.tasks import subscriber_confirmation_send_task
+
+    subscriber_id, stamp = subscriber.pk, now.isoformat()
+    transaction.on_commit(lambda: subscriber_confirmation_send_task.delay(subscriber_id, stamp))
+
+
+def subscriber_signup(
+    *,
+    email: str,
+    newsletters: Iterable[Newsletter],
+    source: str = Subscriber.Source.FORM,
+    name: str = "",
+    form: str = "",
+    page_url: str = "",
+    consent_text: str = "",
+    ip: str | None = None,
+) -> Subscriber | None:
+    """Record a wish to receive `newsletters`; nothing is sent until it is confirmed.
+
+    The outcome a reader can observe is the same for a new, pending, active or
+    unsubscribed address: at most one confirmation email, which only the
+    owner of the mailbox can act on. Suppressed addresses are silently
+    ignored. Newsletters already confirmed stay as they are; new choices wait
+    for the link. Also the door for the donation form's opt-in
+    (`source=Subscriber.Source.DONATION`).
+    """
+    normalised = email_validate(email)
+    chosen = list(newsletters)
+    if not chosen:
+        raise ValidationError("Choose at least one newsletter.")
+    if email_is_suppressed(normalised):
+        logger.info("newsletter sign-up ignored for suppressed %s", email_digest(normalised)[:12])
+        return None
+    kind = (
+        ConsentRecord.Kind.DONATION
+        if source == Subscriber.Source.DONATION
+        else ConsentRecord.Kind.SIGNUP
+    )
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                subscriber = _signup_in_transaction(
+                    normalised, chosen, source, name[:MAX_NAME_LENGTH], kind, form, page_url,
+                    consent_text, ip,
+                )  # fmt: skip
+            return subscriber
+        except IntegrityError:
+            # Two sign-ups for one new address at once: the second finds the first's row.
+            if attempt:
+                raise
+    return None
+
+
+def _signup_in_transaction(
+    email, newsletters, source, name, kind, form, page_url, consent_text, ip
+) -> Subscriber:
+    subscriber, _ = Subscriber.objects.select_for_update().get_or_create(
+        email=email, defaults={"source": source, "name": name}
+    )
+    if subscriber.status != Subscriber.Status.ACTIVE:
+        subscriber.status = Subscriber.Status.PENDING
+        if name and not subscriber.name:
+            subscriber.name = name
+        subscriber.save(update_fields=["status", "name"])
+    existing = set(
+        Subscription.objects.filter(subscriber=subscriber).values_list("newsletter_id", flat=True)
+    )
+    Subscription.objects.bulk_create(
+        [
+            Subscription(subscriber=subscriber, newsletter=n)
+            for n in newsletters
+            if n.pk not in existing
+        ]
+    )
+    ConsentRecord.objects.create(
+        subscriber=subscriber,
+        kind=kind,
+        form=form[:80],
+        page_url=page_url[:500],
+        text_shown=consent_text,
+        newsletters=", ".join(n.name for n in newsletters)[:500],
+        ip=ip,
+    )
+    needs_confirmation = (
+        subscriber.status == Subscriber.Status.PENDING
+        or subscriber.subscriptions.filter(confirmed_at__isnull=True).exists()
+    )
+    if needs_confirmation:
+        _confirmation_queue(subscriber)
+    logger.info("newsletter sign-up for subscriber %s", subscriber.pk)
+    return subscriber
+
+
+def subscriber_confirm(*, subscriber: Subscriber, ip: str | None = None) -> bool:
+    """Activate a subscriber and their pending choices; False if there was nothing to confirm.
+
+    A link followed after unsubscribing confirms nothing: unsubscribing
+    removed the choices it was for.
+    """
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if email_is_suppressed(subscriber.email):
+            return False
+        pending = subscriber.subscriptions.filter(confirmed_at__isnull=True)
+        if subscriber.status not in (Subscriber.Status.PENDING, Subscriber.Status.ACTIVE):
+            return False
+        if subscriber.status == Subscriber.Status.ACTIVE and not pending.exists():
+            return False
+        now = timezone.now()
+        names = ", ".join(pending.values_list("newsletter__name", flat=True))
+        pending.update(confirmed_at=now)
+        subscriber.status = Subscriber.Status.ACTIVE
+        subscriber.confirmed_at = subscriber.confirmed_at or now
+        subscriber.unsubscribed_at = None
+        subscriber.soft_bounce_count = 0
+        subscriber.save(
+            update_fields=["status", "confirmed_at", "unsubscribed_at", "soft_bounce_count"]
+        )
+        ConsentRecord.objects.create(
+            subscriber=subscriber, kind=ConsentRecord.Kind.CONFIRM, newsletters=names[:500], ip=ip
+        )
+    logger.info("newsletter subscriber %s confirmed", subscriber.pk)
+    return True
+
+
+def subscriber_link_request(*, email: str) -> None:
+    """Mail a fresh link to a known address: confirmation if pending, else preferences.
+
+    Same outcome on screen for unknown addresses (nothing is sent to them).
+    """
+    normalised = email_validate(email)
+    subscriber = Subscriber.objects.filter(email=normalised).first()
+    if subscriber is None or email_is_suppressed(normalised):
+        return
+    if subscriber.status == Subscriber.Status.PENDING:
+        with transaction.atomic():
+            _confirmation_queue(subscriber)
+        return
+    if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.UNSUBSCRIBED):
+        return
+    from outlet.newsletters.tasks import subscriber_preferences_link_send_task
+
+    subscriber_id = subscriber.pk
+    transaction.on_commit(lambda: subscriber_preferences_link_send_task.delay(subscriber_id))
+
+
+# --- Preferences and unsubscribing --------------------------------------------------
+
+
+def subscriber_preferences_update(
+    *,
+    subscriber: Subscriber,
+    newsletters: Iterable[Newsletter],
+    paused_until: date | None = None,
+    ip: str | None = None,
+) -> None:
+    """Keep exactly `newsletters`, paused until `paused_until` (None: not paused).
+
+    Coming from a signed link mailed to the address, new choices count as
+    confirmed. Choosing nothing unsubscribes from everything.
+    """
+    chosen = {n.pk: n for n in newsletters}
+    if not chosen:
+        subscriber_unsubscribe(subscriber=subscriber)
+        return
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if email_is_suppressed(subscriber.email):
+            return
+        now = timezone.now()
+        subscriber.subscriptions.exclude(newsletter_id__in=chosen).delete()
+        existing = set(subscriber.subscriptions.values_list("newsletter_id", flat=True))
+        Subscription.objects.bulk_create(
+            [
+                Subscription(subscriber=subscriber, newsletter=n, confirmed_at=now)
+                for pk, n in chosen.items()
+                if pk not in existing
+            ]
+        )
+        subscriber.subscriptions.filter(confirmed_at__isnull=True).update(confirmed_at=now)
+        subscriber.subscriptions.update(paused_until=paused_until)
+        if subscriber.status != Subscriber.Status.ACTIVE:
+            subscriber.status = Subscriber.Status.ACTIVE
+            subscriber.confirmed_at = subscriber.confirmed_at or now
+            subscriber.unsubscribed_at = None
+            subscriber.save(update_fields=["status", "confirmed_at", "unsubscribed_at"])
+        ConsentRecord.objects.create(
+            subscriber=subscriber,
+            kind=ConsentRecord.Kind.PREFERENCES,
+            newsletters=", ".join(n.name for n in chosen.values())[:500],
+            ip=ip,
+        )
+    logger.info("newsletter subscriber %s updated preferences", subscriber.pk)
+
+
+def subscriber_unsubscribe(*, subscriber: Subscriber, newsletter: Newsletter | None = None) -> None:
+    """Stop `newsletter` (or everything) at once. Safe to repeat.
+
+    Leaving the last newsletter makes the subscriber unsubscribed, so a later
+    sign-up starts a fresh double opt-in.
+    """
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        subscriptions = subscriber.subscriptions.all()
+        if newsletter is not None:
+            subscriptions.filter(newsletter=newsletter).delete()
+            if subscriber.subscriptions.filter(confirmed_at__isnull=False).exists():
+                return
+        subscriptions.delete()
+        if subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING):
+            subscriber.status = Subscriber.Status.UNSUBSCRIBED
+            subscriber.unsubscribed_at = timezone.now()
+            subscriber.save(update_fields=["status", "unsubscribed_at"])
+    logger.info("newsletter subscriber %s unsubscribed", subscriber.pk)
+
+
+# --- Bounces, complaints, suppression ----------------------------------------------
+
+_STATUS_FOR_REASON = {
+    Suppression.Reason.HARD_BOUNCE: Subscriber.Status.BOUNCED,
+    Suppression.Reason.SOFT_BOUNCES: Subscriber.Status.BOUNCED,
+    Suppression.Reason.COMPLAINT: Subscriber.Status.COMPLAINED,
+    Suppression.Reason.MANUAL: Subscriber.Status.UNSUBSCRIBED,
+    Suppression.Reason.ERASED: Subscriber.Status.UNSUBSCRIBED,
+}
+
+
+def email_suppress(*, email: str, reason: str, detail: str = "") -> Suppression:
+    """Put an address on the suppression list for every newsletter. Safe to repeat.
+
+    The door for hard bounces, complaints and permanent SMTP failures seen by
+    the sender. The first reason recorded is kept.
+    """
+    digest = email_digest(email)
+    with transaction.atomic():
+        suppression, _ = Suppression.objects.get_or_create(
+            email_hash=digest, defaults={"reason": reason, "detail": detail[:300]}
+        )
+        Subscriber.objects.filter(email_hash=digest).exclude(
+            status=_STATUS_FOR_REASON[suppression.reason]
+        ).update(status=_STATUS_FOR_REASON[suppression.reason])
+    logger.info("newsletter address %s suppressed (%s)", digest[:12], reason)
+    return suppression
+
+
+def subscriber_soft_bounce_record(*, email: str, detail: str = "") -> None:
+    """Count one soft bounce; after NEWSLETTER_SOFT_BOUNCE_LIMIT in a row, suppress."""
+    with transaction.atomic():
+        subscriber = (
+            Subscriber.objects.select_for_update().filter(email_hash=email_digest(email)).first()
+        )
+        if subscriber is None:
+            return
+        subscriber.soft_bounce_count += 1
+        subscriber.save(update_fields=["soft_bounce_count"])
+        if subscriber.soft_bounce_count >= settings.NEWSLETTER_SOFT_BOUNCE_LIMIT:
+            email_suppress(email=email, reason=Suppression.Reason.SOFT_BOUNCES, detail=detail)
+
+
+def subscriber_delivery_record(*, email: str) -> None:
+    """A message was delivered: the run of soft bounces is broken."""
+    Subscriber.objects.filter(email_hash=email_digest(email), soft_bounce_count__gt=0).update(
+        soft_bounce_count=0
+    )
+
+
+def subscriber_erase(*, subscriber: Subscriber) -> str:
+    """Delete everything held about an address, keeping only its digest as a suppression.
+
+    Returns the digest. Consent records and choices go with the subscriber;
+    the suppression stops any later import or sign-up from adding it back.
+    """
+    digest = subscriber.email_hash
+    with transaction.atomic():
+        Suppression.objects.update_or_create(
+            email_hash=digest,
+            defaults={"reason": Suppression.Reason.ERASED, "detail": ""},
+        )
+        Subscriber.objects.filter(pk=subscriber.pk).delete()
+    logger.info("newsletter address %s erased", digest[:12])
+    return digest
+
+
+# --- CSV import ---------------------------------------------------------------------
+
+IMPORT_CHUNK_ROWS = 1000
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read: wrong encoding, no header, wrong columns."""
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    line: int
+    email: str
+    name: str
+
+
+def import_file_read(data: bytes) -> list[ImportRow]:
+    """Parse an uploaded CSV; raise ImportFileError with a message fit for an editor.
+
+    The file must be UTF-8 (a BOM is fine) with a header row naming an
+    `email` column; `name` is optional, other columns are ignored.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            f"The file is not UTF-8 text (bad byte at position {exc.start}). "
+            "Export it again as “CSV UTF-8”."
+        ) from exc
+    if "\x00" in text:
+        raise ImportFileError("The file looks binary, not CSV.")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [column.strip().lower() for column in next(reader)]
+    except StopIteration:
+        raise ImportFileError("The file is empty.") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"The header row cannot be read: {exc}") from exc
+    if "email" not in header:
+        raise ImportFileError(
+            "The first row must name the columns and include “email” (and optionally “name”); "
+            f"found: {', '.join(header) or 'nothing'}."
+        )
+    email_at = header.index("email")
+    name_at = header.index("name") if "name" in header else None
+    rows = []
+    try:
+        for values in reader:
+            if not any(value.strip() for value in values):
+                continue
+            rows.append(
+                ImportRow(
+                    line=reader.line_num,
+                    email=values[email_at] if email_at < len(values) else "",
+                    name=values[name_at] if name_at is not None and name_at < len(values) else "",
+                )
+            )
+    except csv.Error as exc:
+        raise ImportFileError(f"Line {reader.line_num} cannot be read: {exc}") from exc
+    return rows
+
+
+def subscriber_import_create(
+    *,
+    data: bytes,
+    filename: str,
+    newsletters: Iterable[Newsletter],
+    consent_confirmed: bool,
+    consent_text: str,
+    created_by=None,
+) -> SubscriberImport:
+    """Check an upload and record it as an import to run (see subscriber_import_run)."""
+    if not consent_confirmed:
+        raise ValidationError(
+            "Confirm that everyone in the file agreed to receive these newsletters."
+        )
+    chosen = list(newsletters)
+    if not chosen:
+        raise ValidationError("Choose at least one newsletter.")
+    try:
+        rows = import_file_read(data)
+    except ImportFileError as exc:
+        raise ValidationError(str(exc)) from exc
+    if not rows:
+        raise ValidationError("The file has a header but no rows.")
+    job = SubscriberImport.objects.create(
+        filename=filename[:200],
+        content=data.decode("utf-8-sig"),
+        total_rows=len(rows),
+        consent_text=consent_text,
+        created_by=created_by,
+    )
+    job.newsletters.set(chosen)
+    return job
+
+
+def _chunks(rows: list[ImportRow], size: int) -> Iterator[list[ImportRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
+    """Import the rows of `job` not yet processed, one chunk per transaction.
+
+    Each chunk's subscribers, choices, consent records, report lines and the
+    progress counter commit together, so a crashed run resumes where it
+    stopped and imports nobody twice. Rows are refused when the address is
+    malformed or too long, repeats an earlier row, is suppressed, or already
+    belongs to a subscriber (whose state is left untouched).
+    """
+    job = SubscriberImport.objects.get(pk=job.pk)
+    if job.status == SubscriberImport.Status.DONE:
+        return job
+    SubscriberImport.objects.filter(pk=job.pk).update(status=SubscriberImport.Status.RUNNING)
+    rows = import_file_read(job.content.encode("utf-8"))
+    newsletters = list(job.newsletters.all())
+    names = ", ".join(n.name for n in newsletters)[:500]
+    seen: set[str] = set()
+    for row in rows[: job.processed_rows]:
+        seen.add(email_normalise(row.email))
+    for chunk in _chunks(rows[job.processed_rows :], IMPORT_CHUNK_ROWS):
+        _import_chunk(job, chunk, newsletters, names, seen)
+    SubscriberImport.objects.filter(pk=job.pk).update(
+        status=SubscriberImport.Status.DONE, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    logger.info("newsletter import %s done: %s", job.pk, job.summary)
+    return job
+
+
+def _import_chunk(job, chunk, newsletters, names, seen) -> None:
+    report: list[list] = []
+    candidates: dict[str, ImportRow] = {}
+    for row in chunk:
+        address = email_normalise(row.email)
+        if address in seen:
+            report.append([row.line, row.email, "duplicate", "Repeats an earlier row."])
+            continue
+        seen.add(address)
+        try:
+            email_validate(address)
+        except ValidationError as exc:
+            report.append([row.line, row.email, "invalid", " ".join(exc.messages)])
+            continue
+        if len(row.name) > MAX_NAME_LENGTH:
+            report.append([row.line, row.email, "invalid", "The name is too long."])
+            continue
+        candidates[email_digest(address)] = row
+    digests = list(candidates)
+    suppressed = set(
+        Suppression.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
+    )
+    known = set(
+        Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
+    )
+    now = timezone.now()
+    new_subscribers = []
+    for digest, row in candidates.items():
+        if digest in suppressed:
+            report.append([row.line, row.email, "suppressed", "On the suppression list."])
+        elif digest in known:
+            report.append([row.line, row.email, "exists", "Already in the database; unchanged."])
+        else:
+            new_subscribers.append(
+                Subscriber(
+                    email=email_normalise(row.email),
+                    email_hash=digest,
+                    name=row.name.strip(),
+                    status=Subscriber.Status.ACTIVE,
+                    source=Subscriber.Source.IMPORT,
+                    confirmed_at=now,
+                )
+            )
+            report.append([row.line, row.email, "imported", ""])
+    report.sort()
+    with transaction.atomic():
+        created = Subscriber.objects.bulk_create(new_subscribers)
+        Subscription.objects.bulk_create(
+            [
+                Subscription(subscriber=subscriber, newsletter=newsletter, confirmed_at=now)
+                for subscriber in created
+                for newsletter in newsletters
+            ]
+        )
+        ConsentRecord.objects.bulk_create(
+            [
+                ConsentRecord(
+                    subscriber=subscriber,
+                    kind=ConsentRecord.Kind.IMPORT,
+                    form=f"import #{job.pk}",
+                    text_shown=job.consent_text,
+                    newsletters=names,
+                )
+                for subscriber in created
+            ]
+        )
+        locked = SubscriberImport.objects.select_for_update().get(pk=job.pk)
+        locked.report = [*locked.report, *report]
+        locked.processed_rows += len(chunk)
+        locked.imported_rows += len(created)
+        locked.save(update_fields=["report", "processed_rows", "imported_rows"])

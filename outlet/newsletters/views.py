@@ -1,0 +1,195 @@
+"""Reader-facing pages: sign-up, confirmation, preferences and unsubscribing.
+
+Each view parses input with a form and calls one service. Links carry signed
+subscriber tokens; a bad or old link gets a page offering a new one.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from outlet.newsletters import services
+from outlet.newsletters.forms import (
+    CONSENT_TEXT,
+    LinkRequestForm,
+    PreferencesForm,
+    SignupForm,
+)
+from outlet.newsletters.models import Newsletter, Subscriber
+from outlet.newsletters.selectors import newsletter_choices_public
+from outlet.newsletters.tokens import (
+    LinkExpired,
+    LinkInvalid,
+    confirm_target,
+    preferences_target,
+    preferences_url,
+    unsubscribe_target,
+)
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _bad_link(request: HttpRequest, exc: LinkInvalid) -> HttpResponse:
+    return render(
+        request,
+        "newsletters/link_invalid.html",
+        {"expired": isinstance(exc, LinkExpired), "form": LinkRequestForm()},
+        status=400,
+    )
+
+
+def _too_many(request: HttpRequest) -> HttpResponse:
+    return render(request, "newsletters/too_many.html", status=429)
+
+
+@require_http_methods(["GET", "POST"])
+def newsletter_index(request: HttpRequest) -> HttpResponse:
+    """The list of newsletters with the sign-up form; also where every sign-up box posts."""
+    form = SignupForm(request.POST or None, initial={"form_name": "newsletter-page"})
+    if request.method == "POST":
+        if form.is_bot:
+            return redirect("newsletters:thanks")
+        if form.is_valid():
+            email = form.cleaned_data["email"]
+            if not services.signup_attempt_allowed(ip=_client_ip(request), email=email):
+                return _too_many(request)
+            services.subscriber_signup(
+                email=email,
+                newsletters=form.cleaned_data["newsletters"],
+                source=Subscriber.Source.FORM,
+                form=form.cleaned_data["form_name"] or "newsletter-page",
+                page_url=request.build_absolute_uri(form.cleaned_data["page_url"] or request.path),
+                consent_text=CONSENT_TEXT,
+                ip=_client_ip(request),
+            )
+            return redirect("newsletters:thanks")
+    return render(
+        request,
+        "newsletters/index.html",
+        {"form": form, "newsletters": newsletter_choices_public(), "consent_text": CONSENT_TEXT},
+        status=400 if form.errors else 200,
+    )
+
+
+def signup_thanks(request: HttpRequest) -> HttpResponse:
+    return render(request, "newsletters/thanks.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button (link scanners must not confirm); POST confirms."""
+    try:
+        subscriber = confirm_target(token).subscriber
+    except LinkInvalid as exc:
+        return _bad_link(request, exc)
+    if request.method == "POST":
+        services.subscriber_confirm(subscriber=subscriber, ip=_client_ip(request))
+        return render(
+            request,
+            "newsletters/confirmed.html",
+            {"preferences_url": preferences_url(subscriber)},
+        )
+    return render(request, "newsletters/confirm.html", {"token": token})
+
+
+def _preference_choices(subscriber: Subscriber):
+    return Newsletter.objects.filter(
+        Q(is_active=True, visibility=Newsletter.Visibility.PUBLIC)
+        | Q(subscriptions__subscriber=subscriber)
+    ).distinct()
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        subscriber = preferences_target(token).subscriber
+    except LinkInvalid as exc:
+        return _bad_link(request, exc)
+    choices = _preference_choices(subscriber)
+    current = subscriber.subscriptions.select_related("newsletter")
+    if request.method == "POST" and request.POST.get("action") == "unsubscribe_all":
+        services.subscriber_unsubscribe(subscriber=subscriber)
+        return render(
+            request,
+            "newsletters/unsubscribed.html",
+            {"preferences_url": preferences_url(subscriber)},
+        )
+    form = PreferencesForm(
+        request.POST or None,
+        newsletters=choices,
+        initial={"newsletters": [s.newsletter for s in current]},
+    )
+    saved = False
+    if request.method == "POST" and form.is_valid():
+        services.subscriber_preferences_update(
+            subscriber=subscriber,
+            newsletters=form.cleaned_data["newsletters"],
+            paused_until=form.paused_until(),
+            ip=_client_ip(request),
+        )
+        if not form.cleaned_data["newsletters"]:
+            return render(
+                request,
+                "newsletters/unsubscribed.html",
+                {"preferences_url": preferences_url(subscriber)},
+            )
+        saved = True
+        current = subscriber.subscriptions.select_related("newsletter")
+    paused_until = next((s.paused_until for s in current if s.is_paused), None)
+    checked = {str(value) for value in form["newsletters"].value() or []}
+    return render(
+        request,
+        "newsletters/preferences.html",
+        {"form": form, "saved": saved, "paused_until": paused_until, "checked": checked},
+    )
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The List-Unsubscribe URL (RFC 8058).
+
+    POST unsubscribes at once and answers 200, with no cookie or CSRF token:
+    mailbox providers post `List-Unsubscribe=One-Click` from their servers.
+    GET only shows a button, so link scanners change nothing.
+    """
+    try:
+        target = unsubscribe_target(token)
+    except LinkInvalid as exc:
+        return _bad_link(request, exc)
+    newsletter = (
+        Newsletter.objects.filter(pk=target.newsletter_id).first() if target.newsletter_id else None
+    )
+    context = {
+        "newsletter": newsletter,
+        "preferences_url": preferences_url(target.subscriber),
+    }
+    if request.method == "POST":
+        services.subscriber_unsubscribe(subscriber=target.subscriber, newsletter=newsletter)
+        return render(request, "newsletters/unsubscribed.html", context)
+    return render(request, "newsletters/unsubscribe.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def link_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a fresh confirmation or preferences link; the same answer for any address."""
+    form = LinkRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        if not services.signup_attempt_allowed(ip=_client_ip(request), email=email):
+            return _too_many(request)
+        services.subscriber_link_request(email=email)
+        return render(request, "newsletters/link_sent.html")
+    return render(
+        request, "newsletters/link_request.html", {"form": form}, status=400 if form.errors else 200
+    )

@@ -1,0 +1,27 @@
+from collections.abc import Iterator
+
+import pytest
+
+from tests.factories import NewsletterFactory
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Run queued tasks in-process (after commit, as in production), mail to the outbox."""
+    from outlet.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def daily(db):
+    return NewsletterFactory(name="The Daily Briefing", slug="daily", position=1)
+
+
+@pytest.fixture
+def weekly(db):
+    return NewsletterFactory(name="The Weekly Analysis", slug="weekly", position=2)
