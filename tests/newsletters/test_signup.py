@@ -6,8 +6,13 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from outlet.newsletters.models import ConsentRecord, Subscriber, Subscription, Suppression
-from outlet.newsletters.models import email_digest
+from outlet.newsletters.models import (
+    ConsentRecord,
+    Subscriber,
+    Subscription,
+    Suppression,
+    email_digest,
+)
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.services import subscriber_signup, subscriber_unsubscribe
 from tests.factories import SubscriberFactory
