@@ -15,7 +15,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outlet.settings")
 
 app = Celery("outlet")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue("default"), Queue("mail"), Queue("bulk")]
+# Each queue its own routing key: with one shared key, a direct exchange would copy
+# every message into all three queues.
+app.conf.task_queues = [Queue(name, routing_key=name) for name in ("default", "mail", "bulk")]
+app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()
 
 

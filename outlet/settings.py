@@ -233,6 +233,10 @@ EMAIL_TIMEOUT = _read(env.int, "EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="The Outlet <hello@outlet.test>")
 SERVER_EMAIL: str = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 ANYMAIL: dict[str, str] = {}
+# Shared secret anymail checks on its tracking and inbound webhooks (/anymail/<esp>/...),
+# as "user:password"; ESPs that sign webhooks take their own keys (see anymail's docs).
+if env.str("ANYMAIL_WEBHOOK_SECRET", default=""):
+    ANYMAIL["WEBHOOK_SECRET"] = env.str("ANYMAIL_WEBHOOK_SECRET")
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 

@@ -210,15 +210,18 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def _stop_all(self) -> None:
+        # SIGTERM to each child alone first, so a Celery worker finishes its task (warm
+        # shutdown) instead of having its pool killed under it; then clear each group.
         for _name, proc in reversed(self.children):
             if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+                proc.terminate()
+        deadline = time.monotonic() + 15
         for _name, proc in self.children:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
         self.stdout.write("All stopped.")
