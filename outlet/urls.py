@@ -21,6 +21,7 @@ urlpatterns = [
     path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
     path("donate/", include("outlet.donations.urls")),
     path("newsletter/", include("outlet.newsletters.urls")),
+    path("anymail/", include("anymail.urls")),
     path("", include("outlet.articles.urls")),
 ]
 
