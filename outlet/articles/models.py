@@ -1,8 +1,42 @@
 from __future__ import annotations
 
+import math
+
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
+from django_prose_editor.fields import ProseEditorField
+
+from .images import validate_image_upload
+from .sanitising import sanitise_body
+
+#: What the body editor offers. The server-side allowlist in sanitising.py is the
+#: authority on what survives a save; this only shapes the toolbar.
+BODY_EDITOR_EXTENSIONS = {
+    "Bold": True,
+    "Italic": True,
+    "Heading": {"levels": [2, 3]},
+    "BulletList": True,
+    "OrderedList": True,
+    "ListItem": True,
+    "Blockquote": True,
+    "NodeClass": {
+        "cssClasses": {"blockquote": [{"className": "pull-quote", "title": "Pull quote"}]}
+    },
+    "Link": {"enableTarget": False, "protocols": ["http", "https", "mailto"]},
+    "Figure": True,
+    "Image": True,
+    "Caption": True,
+    "HardBreak": True,
+    "HorizontalRule": True,
+    "History": True,
+    "HTML": True,
+    "Typographic": True,
+}
+
+WORDS_PER_MINUTE = 230
 
 
 class Section(models.Model):
@@ -25,7 +59,18 @@ class Author(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=120, unique=True)
     bio = models.TextField(blank=True)
-    photo = models.ImageField(upload_to="authors/", blank=True)
+    photo = models.ImageField(upload_to="authors/", blank=True, validators=[validate_image_upload])
+    links = models.TextField(
+        blank=True, help_text="Profiles and websites, one address per line (https://…)."
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="author_profile",
+        help_text="The editors' account of this author, if any.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -35,6 +80,9 @@ class Author(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("articles:author", kwargs={"slug": self.slug})
+
+    def link_list(self) -> list[str]:
+        return [line.strip() for line in self.links.splitlines() if line.strip().startswith("http")]
 
 
 class Tag(models.Model):
@@ -46,6 +94,9 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("articles:tag", kwargs={"slug": self.slug})
 
 
 class Appeal(models.Model):
@@ -98,20 +149,59 @@ class Article(models.Model):
         ANALYSIS = "analysis", "Analysis"
         OPINION = "opinion", "Opinion"
 
+    #: Statuses only someone with the publish permission may set.
+    PUBLISHING_STATUSES = (Status.SCHEDULED, Status.PUBLISHED, Status.UNPUBLISHED)
+
     headline = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=200, unique=True)
+    slug = models.SlugField(
+        max_length=200, unique=True, help_text="The article's address: /<slug>/. Unique."
+    )
     dek = models.CharField("dek", max_length=400, blank=True, help_text="The standfirst.")
-    body = models.TextField(blank=True)
+    body = ProseEditorField(
+        config={"extensions": BODY_EDITOR_EXTENSIONS}, sanitize=sanitise_body, blank=True
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ANALYSIS)
     section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="articles")
     authors = models.ManyToManyField(Author, through="ArticleAuthor", related_name="articles")
     tags = models.ManyToManyField(Tag, blank=True, related_name="articles")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
-    publish_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    publish_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="When it goes public. Required to schedule; empty means now when publishing.",
+    )
+    revised_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Last change to the text after publication.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    featured_image = models.ImageField(upload_to="articles/%Y/%m/", blank=True)
-    image_alt = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="articles_created",
+    )
+    featured_image = models.ImageField(
+        upload_to="articles/%Y/%m/",
+        blank=True,
+        validators=[validate_image_upload],
+        width_field="image_width",
+        height_field="image_height",
+    )
+    image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    image_alt = models.CharField(
+        "image alt text",
+        max_length=300,
+        blank=True,
+        help_text="Describe the image for readers who cannot see it. Required to publish.",
+    )
     image_caption = models.CharField(max_length=300, blank=True)
     image_credit = models.CharField(max_length=200, blank=True)
     seo_title = models.CharField(max_length=200, blank=True)
@@ -123,12 +213,34 @@ class Article(models.Model):
     class Meta:
         ordering = ["-publish_at", "-id"]
         indexes = [models.Index(fields=["status", "publish_at"])]
+        permissions = [("publish_article", "Can schedule, publish and unpublish articles")]
 
     def __str__(self) -> str:
         return self.headline
 
     def get_absolute_url(self) -> str:
         return reverse("articles:detail", kwargs={"slug": self.slug})
+
+    @property
+    def is_public(self) -> bool:
+        return (
+            self.status in (self.Status.SCHEDULED, self.Status.PUBLISHED)
+            and self.publish_at is not None
+            and self.publish_at <= timezone.now()
+        )
+
+    @property
+    def reading_minutes(self) -> int:
+        words = len(strip_tags(self.body).split())
+        return max(1, math.ceil(words / WORDS_PER_MINUTE))
+
+    @property
+    def was_revised(self) -> bool:
+        return bool(
+            self.revised_at
+            and self.publish_at
+            and (self.revised_at - self.publish_at).total_seconds() > 60
+        )
 
 
 class ArticleAuthor(models.Model):
@@ -143,3 +255,54 @@ class ArticleAuthor(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["article", "author"], name="byline_unique_author"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.position + 1}. {self.author_id}"
+
+
+class ArticleRevision(models.Model):
+    """A snapshot of an article's text, taken by the service on every save that changes it."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="revisions")
+    headline = models.CharField(max_length=200)
+    dek = models.CharField(max_length=400, blank=True)
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.headline} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class ArticleImage(models.Model):
+    """An image for article bodies: uploaded, validated and given renditions once."""
+
+    image = models.ImageField(
+        upload_to="body/%Y/%m/",
+        validators=[validate_image_upload],
+        width_field="width",
+        height_field="height",
+    )
+    width = models.PositiveIntegerField(null=True, editable=False)
+    height = models.PositiveIntegerField(null=True, editable=False)
+    alt_text = models.CharField(
+        max_length=300, help_text="Describe the image for readers who cannot see it."
+    )
+    caption = models.CharField(max_length=300, blank=True)
+    credit = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.alt_text[:60] or self.image.name

@@ -1,9 +1,17 @@
-from django.core.cache import cache
-from django.db.models import Prefetch, QuerySet
+from __future__ import annotations
 
-from .models import Article, ArticleAuthor, Section
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from .models import Appeal, Article, ArticleAuthor, Section
 
 NAVIGATION_CACHE_KEY = "articles:navigation"
+RELATED_COUNT = 4
+RAIL_SIZE = 4
 
 
 def navigation_sections() -> list[dict[str, str]]:
@@ -11,18 +19,87 @@ def navigation_sections() -> list[dict[str, str]]:
     sections = cache.get(NAVIGATION_CACHE_KEY)
     if sections is None:
         sections = [
-            {"name": s.name, "url": s.get_absolute_url()} for s in Section.objects.only("name", "slug")
+            {"name": s.name, "url": s.get_absolute_url()}
+            for s in Section.objects.only("name", "slug")
         ]
         cache.set(NAVIGATION_CACHE_KEY, sections, 3600)
     return sections
 
 
+def _with_bylines(queryset: QuerySet[Article]) -> QuerySet[Article]:
+    return queryset.select_related("section").prefetch_related(
+        Prefetch("bylines", queryset=ArticleAuthor.objects.select_related("author"))
+    )
+
+
 def article_list() -> QuerySet[Article]:
     """Published articles with what a card shows, in a constant number of queries."""
+    return _with_bylines(Article.objects.published())
+
+
+def article_for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:
+    """An article with all its page shows: section, appeal, bylines, tags."""
+    return _with_bylines(queryset).select_related("appeal").prefetch_related("tags")
+
+
+def article_related(*, article: Article, limit: int = RELATED_COUNT) -> list[Article]:
+    """Published articles sharing most tags with this one, then its section's latest.
+
+    One query for the articles and one for their bylines, whatever the number of tags.
+    """
+    tag_ids = [tag.pk for tag in article.tags.all()]
+    return list(
+        article_list()
+        .exclude(pk=article.pk)
+        .filter(Q(tags__in=tag_ids) | Q(section_id=article.section_id))
+        .annotate(shared_tags=Count("tags", filter=Q(tags__in=tag_ids), distinct=True))
+        .order_by("-shared_tags", "-publish_at")[:limit]
+    )
+
+
+def appeal_for(*, article: Article) -> Appeal | None:
+    return article.appeal or Appeal.objects.filter(is_default=True).first()
+
+
+def home_page() -> dict[str, object]:
+    """Lead story, latest list and one rail per section, in three queries."""
+    recent = list(article_list()[:80])
+    lead = recent[0] if recent else None
+    latest = recent[1:8]
+    by_section: dict[int, list[Article]] = defaultdict(list)
+    for article in recent[1:]:
+        if len(by_section[article.section_id]) < RAIL_SIZE:
+            by_section[article.section_id].append(article)
+    sections = {a.section_id: a.section for a in recent}
+    rails = [
+        {"section": section, "articles": by_section[section.pk]}
+        for section in sorted(sections.values(), key=lambda s: (s.position, s.name))
+        if by_section[section.pk]
+    ]
+    return {"lead": lead, "latest": latest, "rails": rails}
+
+
+def archive_months() -> list[datetime]:
+    """Months (in the outlet's time zone) that have published articles, newest first."""
+    return list(
+        Article.objects.published().datetimes(
+            "publish_at", "month", order="DESC", tzinfo=timezone.get_current_timezone()
+        )
+    )
+
+
+def articles_in_month(*, year: int, month: int) -> QuerySet[Article]:
+    zone = timezone.get_current_timezone()
+    start = datetime(year, month, 1, tzinfo=zone)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return article_list().filter(publish_at__gte=start, publish_at__lt=end)
+
+
+def articles_recent_for_news_sitemap(*, hours: int = 48) -> QuerySet[Article]:
+    since = timezone.now() - timedelta(hours=hours)
     return (
         Article.objects.published()
-        .select_related("section")
-        .prefetch_related(
-            Prefetch("bylines", queryset=ArticleAuthor.objects.select_related("author"))
-        )
+        .filter(publish_at__gte=since)
+        .only("slug", "headline", "publish_at")
+        .order_by("-publish_at")[:1000]
     )

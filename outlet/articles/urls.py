@@ -1,12 +1,37 @@
+from django.contrib.sitemaps import views as sitemap_views
 from django.urls import path
 
 from . import views
+from .caching import public_page
+from .feeds import AuthorFeed, LatestArticlesAtomFeed, LatestArticlesFeed, SectionFeed
+from .sitemaps import SITEMAPS, news_sitemap
 
 app_name = "articles"
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
-    path("section/<slug:slug>/", views.SectionView.as_view(), name="section"),
-    path("author/<slug:slug>/", views.AuthorView.as_view(), name="author"),
-    path("<slug:slug>/", views.ArticleDetailView.as_view(), name="detail"),
+    path("", public_page(views.HomeView.as_view()), name="home"),
+    path("feed/", public_page(LatestArticlesFeed()), name="feed"),
+    path("feed/atom/", public_page(LatestArticlesAtomFeed()), name="feed-atom"),
+    path(
+        "sitemap.xml",
+        public_page(sitemap_views.sitemap),
+        {"sitemaps": SITEMAPS},
+        name="sitemap",
+    ),
+    path("sitemap-news.xml", public_page(news_sitemap), name="news-sitemap"),
+    path("search/", public_page(views.SearchView.as_view()), name="search"),
+    path("archive/", public_page(views.ArchiveIndexView.as_view()), name="archive"),
+    path(
+        "archive/<int:year>/<int:month>/",
+        public_page(views.ArchiveMonthView.as_view()),
+        name="archive-month",
+    ),
+    path("section/<slug:slug>/", public_page(views.SectionView.as_view()), name="section"),
+    path("section/<slug:slug>/feed/", public_page(SectionFeed()), name="section-feed"),
+    path("author/<slug:slug>/", public_page(views.AuthorView.as_view()), name="author"),
+    path("author/<slug:slug>/feed/", public_page(AuthorFeed()), name="author-feed"),
+    path("tag/<slug:slug>/", public_page(views.TagView.as_view()), name="tag"),
+    path("preview/<int:pk>/", views.article_preview, name="preview"),
+    path("share/<str:token>/", views.article_share, name="share"),
+    path("<slug:slug>/", public_page(views.article_detail), name="detail"),
 ]

@@ -1,57 +1,170 @@
-from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
-from django.views.generic import DetailView, ListView, TemplateView
+"""Reader pages. Thin: selectors fetch, templates render, caching.public_page caches."""
 
-from .models import Appeal, Article, Author, Section
-from .selectors import article_list
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.generic import ListView, TemplateView
+
+from .metadata import article_image_url, news_article_json_ld
+from .models import Article, Author, Section, Tag
+from .search import article_search, clean_query, snippet_html
+from .selectors import (
+    appeal_for,
+    archive_months,
+    article_for_page,
+    article_list,
+    article_related,
+    articles_in_month,
+    home_page,
+)
+from .services import user_can_publish
+from .sharing import article_for_share_token, article_share_path
+
+PAGE_SIZE = 20
+
+
+class LenientPaginator(Paginator):
+    """A malformed or out-of-range ?page= shows the nearest real page, not an error."""
+
+    def validate_number(self, number):
+        try:
+            return super().validate_number(number)
+        except Exception:  # noqa: BLE001 (PageNotAnInteger, EmptyPage, overflow)
+            try:
+                value = int(str(number)[:6])
+            except ValueError:
+                return 1
+            return min(max(value, 1), self.num_pages)
+
+
+class ListingView(ListView):
+    paginate_by = PAGE_SIZE
+    paginator_class = LenientPaginator
+    context_object_name = "articles"
 
 
 class HomeView(TemplateView):
     template_name = "articles/home.html"
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        latest = list(article_list()[:13])
-        context["lead"] = latest[0] if latest else None
-        context["latest"] = latest[1:]
-        return context
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(**home_page(), **kwargs)
 
 
-class ArticleDetailView(DetailView):
-    template_name = "articles/article_detail.html"
-    context_object_name = "article"
-
-    def get_queryset(self) -> QuerySet[Article]:
-        return article_list().select_related("appeal").prefetch_related("tags")
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        article = self.object
-        context["appeal"] = article.appeal or Appeal.objects.filter(is_default=True).first()
-        return context
+def _article_context(article: Article) -> dict[str, Any]:
+    return {
+        "article": article,
+        "appeal": appeal_for(article=article),
+        "related": article_related(article=article),
+        "json_ld": news_article_json_ld(article),
+        "share_image": article_image_url(article),
+    }
 
 
-class SectionView(ListView):
+def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    article = get_object_or_404(article_for_page(Article.objects.published()), slug=slug)
+    return render(request, "articles/article_detail.html", _article_context(article))
+
+
+@never_cache
+def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """Any article on the real template, for staff allowed to edit it."""
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise Http404
+    article = get_object_or_404(article_for_page(Article.objects.all()), pk=pk)
+    if not request.user.has_perm("articles.view_article"):
+        raise PermissionDenied("You don't have access to articles.")
+    if not user_can_publish(request.user) and article.created_by_id != request.user.pk:
+        raise PermissionDenied("You can preview only the articles you wrote.")
+    context = _article_context(article) | {
+        "preview": True,
+        "share_path": article_share_path(article=article),
+    }
+    return render(request, "articles/article_detail.html", context)
+
+
+@never_cache
+def article_share(request: HttpRequest, token: str) -> HttpResponse:
+    article = article_for_share_token(token=token)
+    if article.is_public:
+        return redirect(article)
+    article = article_for_page(Article.objects.all()).get(pk=article.pk)
+    return render(
+        request, "articles/article_detail.html", _article_context(article) | {"preview": True}
+    )
+
+
+class SectionView(ListingView):
     template_name = "articles/section.html"
-    context_object_name = "articles"
-    paginate_by = 20
 
     def get_queryset(self) -> QuerySet[Article]:
         self.section = get_object_or_404(Section, slug=self.kwargs["slug"])
         return article_list().filter(section=self.section)
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(section=self.section, **kwargs)
 
 
-class AuthorView(ListView):
+class AuthorView(ListingView):
     template_name = "articles/author.html"
-    context_object_name = "articles"
-    paginate_by = 20
 
     def get_queryset(self) -> QuerySet[Article]:
         self.author = get_object_or_404(Author, slug=self.kwargs["slug"])
         return article_list().filter(authors=self.author)
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(author=self.author, **kwargs)
+
+
+class TagView(ListingView):
+    template_name = "articles/tag.html"
+
+    def get_queryset(self) -> QuerySet[Article]:
+        self.tag = get_object_or_404(Tag, slug=self.kwargs["slug"])
+        return article_list().filter(tags=self.tag)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(tag=self.tag, **kwargs)
+
+
+class ArchiveIndexView(TemplateView):
+    template_name = "articles/archive_index.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(months=archive_months(), **kwargs)
+
+
+class ArchiveMonthView(ListingView):
+    template_name = "articles/archive_month.html"
+
+    def get_queryset(self) -> QuerySet[Article]:
+        year, month = self.kwargs["year"], self.kwargs["month"]
+        if not (1 <= month <= 12 and 1990 <= year <= 9998):
+            raise Http404("No such month.")
+        return articles_in_month(year=year, month=month)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from datetime import date
+
+        month = date(self.kwargs["year"], self.kwargs["month"], 1)
+        return super().get_context_data(month=month, **kwargs)
+
+
+class SearchView(ListingView):
+    template_name = "articles/search.html"
+
+    def get_queryset(self) -> QuerySet[Article]:
+        self.query = clean_query(self.request.GET.get("q"))
+        return article_search(query=self.query)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(query=self.query, **kwargs)
+        for article in context["articles"]:
+            article.snippet_html = snippet_html(getattr(article, "snippet", ""), query=self.query)
+        return context

@@ -1,0 +1,118 @@
+"""Image uploads: what we accept, and the resized renditions pages offer in srcset.
+
+Renditions are written once, beside the original, when the image is saved
+(`renditions_create`), under predictable names, so building a srcset needs no
+storage access or query at request time.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from io import BytesIO
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db.models.fields.files import FieldFile
+
+ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF"}
+MAX_UPLOAD_BYTES = 12 * 1024 * 1024
+MIN_WIDTH = 320
+MAX_SIDE = 8000
+RENDITION_WIDTHS = (480, 800, 1200, 1600)
+
+
+def validate_image_upload(file) -> None:
+    """Refuse what is not a JPEG/PNG/WebP/GIF image of sensible size and dimensions."""
+    from PIL import Image, UnidentifiedImageError
+
+    size = getattr(file, "size", None)
+    if size is not None and size > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            "This file is %(size)s MB; images may be at most %(max)s MB.",
+            code="image_too_large",
+            params={"size": round(size / 1024 / 1024, 1), "max": MAX_UPLOAD_BYTES // 1024 // 1024},
+        )
+    try:
+        position = file.tell() if hasattr(file, "tell") else None
+        file.seek(0)
+        with Image.open(file) as image:
+            image_format = image.format
+            width, height = image.size
+            image.verify()
+        if position is not None:
+            file.seek(position)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValidationError(
+            "This is not an image we can read. Upload a JPEG, PNG, WebP or GIF file.",
+            code="image_unreadable",
+        ) from exc
+    if image_format not in ACCEPTED_FORMATS:
+        raise ValidationError(
+            "%(format)s images are not accepted. Upload a JPEG, PNG, WebP or GIF file.",
+            code="image_format",
+            params={"format": image_format or "This kind of"},
+        )
+    if width < MIN_WIDTH:
+        raise ValidationError(
+            "This image is %(width)s pixels wide; images must be at least %(min)s pixels wide.",
+            code="image_too_small",
+            params={"width": width, "min": MIN_WIDTH},
+        )
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ValidationError(
+            "This image is %(width)s×%(height)s pixels; neither side may exceed %(max)s.",
+            code="image_too_big",
+            params={"width": width, "height": height, "max": MAX_SIDE},
+        )
+
+
+def rendition_name(name: str, width: int) -> str:
+    stem, _ext = posixpath.splitext(name)
+    return f"renditions/{stem}.w{width}.jpg"
+
+
+def rendition_widths(original_width: int | None) -> list[int]:
+    if not original_width:
+        return []
+    return [w for w in RENDITION_WIDTHS if w < original_width]
+
+
+def renditions_create(*, field_file: FieldFile) -> list[str]:
+    """Write JPEG renditions narrower than the original; existing ones are kept."""
+    from PIL import Image
+
+    if not field_file:
+        return []
+    written = []
+    field_file.open("rb")
+    try:
+        with Image.open(field_file) as original:
+            original.load()
+            widths = rendition_widths(original.width)
+            for width in widths:
+                name = rendition_name(field_file.name, width)
+                if default_storage.exists(name):
+                    continue
+                height = round(original.height * width / original.width)
+                resized = original.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+                buffer = BytesIO()
+                resized.save(buffer, format="JPEG", quality=82, optimize=True, progressive=True)
+                default_storage.save(name, ContentFile(buffer.getvalue()))
+                written.append(name)
+    finally:
+        field_file.close()
+    return written
+
+
+def srcset(field_file: FieldFile, original_width: int | None) -> str:
+    """`srcset` for an image saved through renditions_create, the original last."""
+    if not field_file:
+        return ""
+    parts = [
+        f"{default_storage.url(rendition_name(field_file.name, w))} {w}w"
+        for w in rendition_widths(original_width)
+    ]
+    if original_width:
+        parts.append(f"{field_file.url} {original_width}w")
+    return ", ".join(parts)

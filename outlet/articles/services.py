@@ -1,0 +1,169 @@
+"""Writes for publishing: saving articles through the workflow, revisions, images.
+
+The admin, the demo loader and tests all save articles through `article_save`,
+so sanitising, the role rules and the publication checks hold whoever saves.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from .caching import content_version_bump
+from .images import renditions_create
+from .models import Article, ArticleImage, ArticleRevision
+from .sanitising import sanitise_body
+
+PUBLISH_PERMISSION = "articles.publish_article"
+TEXT_FIELDS = ("headline", "dek", "body")
+RESERVED_SLUGS = {
+    "admin", "archive", "author", "donate", "feed", "media", "newsletter", "newsletters",
+    "preview", "robots.txt", "search", "section", "share", "sitemap.xml", "static", "tag",
+    "healthz",
+}  # fmt: skip
+
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ALT = re.compile(r'\balt="([^"]*)"', re.IGNORECASE)
+
+
+def user_can_publish(user: Any) -> bool:
+    return bool(user and user.has_perm(PUBLISH_PERMISSION))
+
+
+def content_changed() -> None:
+    """Make every cached page stale once the current transaction commits."""
+    transaction.on_commit(content_version_bump)
+
+
+def article_publication_problems(
+    *, article: Article, author_count: int | None = None
+) -> dict[str, list[str]]:
+    """What stops this article from going public, by field; empty when nothing does.
+
+    Drafts and articles in review may be incomplete; scheduling, publishing and
+    unpublishing need a complete article. `author_count` None skips the byline check
+    (for forms that cannot see the bylines being saved beside them).
+    """
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    if article.slug in RESERVED_SLUGS:
+        add("slug", f"“{article.slug}” is an address the site already uses; choose another slug.")
+    if article.status not in Article.PUBLISHING_STATUSES:
+        return problems
+    if not (article.headline or "").strip():
+        add("headline", "A headline is required before scheduling or publishing.")
+    if article.status == Article.Status.SCHEDULED and article.publish_at is None:
+        add("publish_at", "Choose the date and time this article should go public.")
+    if article.featured_image and not article.image_alt.strip():
+        add("image_alt", "Describe the featured image (alt text) before publishing.")
+    missing_alt = [
+        tag
+        for tag in _IMG_TAG.findall(article.body or "")
+        if not (_ALT.search(tag) or [None, ""])[1].strip()
+    ]
+    if missing_alt:
+        add(
+            "body",
+            f"{len(missing_alt)} image(s) in the body have no alt text. Edit each image and "
+            "describe it before publishing.",
+        )
+    if author_count is not None and author_count < 1:
+        add("__all__", "Add at least one author before scheduling or publishing.")
+    return problems
+
+
+def article_edit_check(*, article: Article, user: Any) -> None:
+    """Raise PermissionDenied unless this user may change this (saved) article."""
+    if user is None or user_can_publish(user):
+        return
+    if article.created_by_id != user.pk:
+        raise PermissionDenied("You can only edit articles you wrote.")
+    if article.status not in (Article.Status.DRAFT, Article.Status.REVIEW):
+        raise PermissionDenied(
+            "This article is scheduled or published; ask an editor to change it."
+        )
+
+
+@transaction.atomic
+def article_save(
+    *, article: Article, user: Any = None, author_count: int | None = None, note: str = ""
+) -> Article:
+    """Save an article through the workflow: roles, sanitising, checks, revision.
+
+    `user` None means the system (demo loader, commands). `author_count` is the
+    number of bylines the article will have once saved, when the caller saves
+    them after the article (the admin's inline); by default the saved bylines count.
+    """
+    previous = (
+        Article.objects.select_for_update().filter(pk=article.pk).first() if article.pk else None
+    )
+    if previous is not None:
+        article_edit_check(article=previous, user=user)
+    if (
+        user is not None
+        and not user_can_publish(user)
+        and article.status in Article.PUBLISHING_STATUSES
+    ):
+        raise ValidationError(
+            {"status": "Only editors can schedule, publish or unpublish. Submit it for review."}
+        )
+
+    article.body = sanitise_body(article.body)
+    if article.status == Article.Status.PUBLISHED and article.publish_at is None:
+        article.publish_at = timezone.now()
+    if author_count is None:
+        author_count = article.bylines.count() if article.pk else 0
+    problems = article_publication_problems(article=article, author_count=author_count)
+    if problems:
+        raise ValidationError(problems)
+
+    if article.created_by_id is None and user is not None and user.is_authenticated:
+        article.created_by = user
+    text_changed = previous is None or any(
+        getattr(previous, field) != getattr(article, field) for field in TEXT_FIELDS
+    )
+    if text_changed and previous is not None and previous.is_public:
+        article.revised_at = timezone.now()
+    image_changed = bool(article.featured_image) and (
+        previous is None or previous.featured_image.name != article.featured_image.name
+    )
+    article.save()
+
+    if text_changed:
+        ArticleRevision.objects.create(
+            article=article,
+            headline=article.headline,
+            dek=article.dek,
+            body=article.body,
+            created_by=user if user is not None and user.is_authenticated else None,
+            note=note,
+        )
+    if image_changed:
+        renditions_create(field_file=article.featured_image)
+    content_changed()
+    return article
+
+
+def article_revision_restore(*, revision: ArticleRevision, user: Any = None) -> Article:
+    """Put an earlier version of the text back; the restore is itself a new revision."""
+    article = revision.article
+    article.headline = revision.headline
+    article.dek = revision.dek
+    article.body = revision.body
+    stamp = timezone.localtime(revision.created_at).strftime("%Y-%m-%d %H:%M")
+    return article_save(article=article, user=user, note=f"Restored the version of {stamp}")
+
+
+def article_image_save(*, image: ArticleImage, user: Any = None) -> ArticleImage:
+    if image.uploaded_by_id is None and user is not None and user.is_authenticated:
+        image.uploaded_by = user
+    image.save()
+    renditions_create(field_file=image.image)
+    return image
