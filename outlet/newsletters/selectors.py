@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from outlet.newsletters.models import Newsletter, Segment, Subscriber, Subscription
@@ -13,26 +15,29 @@ RECENT_SIGNUP_DAYS = 30
 LAPSED_AFTER_DAYS = 365
 
 
-def donor_email_hashes(*, since=None, before=None) -> QuerySet | None:
-    """Digests of the addresses that gave, optionally only gifts in [since, before).
+def donor_emails(*, since: datetime | None = None) -> QuerySet | None:
+    """Lower-cased addresses of donors with a paid donation (paid since `since`, if given).
 
-    The one seam between the audience and the donations app: everything that
-    asks "is this subscriber a donor?" goes through here. Returns None while
-    the donations app has no paid-donation query to offer.
+    The one seam between the audience and the donations app: every "is this
+    subscriber a donor?" goes through here. None if the donations app has no
+    Donation model (the segments then match nobody).
     """
     try:
-        from outlet.donations.selectors import donor_email_hashes as donations_donor_hashes
-    except ImportError:
+        donation_model = apps.get_model("donations", "Donation")
+    except LookupError:
         return None
-    return donations_donor_hashes(since=since, before=before)
+    paid = donation_model.objects.filter(status="paid")
+    if since is not None:
+        paid = paid.filter(paid_at__gte=since)
+    return paid.annotate(donor_email=Lower("donor__email")).values("donor_email")
 
 
-def subscriber_donor_filter() -> Q:
-    """A Q on Subscriber: the address has given at least once."""
-    hashes = donor_email_hashes()
-    if hashes is None:
+def subscriber_donor_filter(*, since: datetime | None = None) -> Q:
+    """A Q on Subscriber: the address has given (since `since`)."""
+    emails = donor_emails(since=since)
+    if emails is None:
         return Q(pk__in=[])
-    return Q(email_hash__in=hashes)
+    return Q(email__in=emails)
 
 
 def segment_filter(segment: str) -> Q:
@@ -46,10 +51,7 @@ def segment_filter(segment: str) -> Q:
         return ~subscriber_donor_filter()
     if segment == Segment.LAPSED_DONORS:
         cutoff = now - timedelta(days=LAPSED_AFTER_DAYS)
-        recent = donor_email_hashes(since=cutoff)
-        if recent is None:
-            return Q(pk__in=[])
-        return subscriber_donor_filter() & ~Q(email_hash__in=recent)
+        return subscriber_donor_filter() & ~subscriber_donor_filter(since=cutoff)
     if segment == Segment.RECENT:
         return Q(confirmed_at__gte=now - timedelta(days=RECENT_SIGNUP_DAYS))
     raise ValueError(f"Unknown segment {segment!r}")

@@ -104,10 +104,19 @@ def _confirmation_queue(subscriber: Subscriber) -> None:
     transaction.on_commit(lambda: subscriber_confirmation_send_task.delay(subscriber_id, stamp))
 
 
+def newsletters_for_donor_opt_in() -> list[Newsletter]:
+    """What "keep me informed" on the donation form means: the first public
+    newsletter and every active donors-only one."""
+    active = Newsletter.objects.filter(is_active=True)
+    first_public = active.filter(visibility=Newsletter.Visibility.PUBLIC).first()
+    donors_only = list(active.filter(visibility=Newsletter.Visibility.DONORS))
+    return ([first_public] if first_public else []) + donors_only
+
+
 def subscriber_signup(
     *,
     email: str,
-    newsletters: Iterable[Newsletter],
+    newsletters: Iterable[Newsletter] | None = None,
     source: str = Subscriber.Source.FORM,
     name: str = "",
     form: str = "",
@@ -122,10 +131,19 @@ def subscriber_signup(
     owner of the mailbox can act on. Suppressed addresses are silently
     ignored. Newsletters already confirmed stay as they are; new choices wait
     for the link. Also the door for the donation form's opt-in
-    (`source=Subscriber.Source.DONATION`).
+    (`source=Subscriber.Source.DONATION` or "donation:<id>"; without
+    `newsletters` it means `newsletters_for_donor_opt_in()`).
     """
     normalised = email_validate(email)
-    chosen = list(newsletters)
+    if source not in Subscriber.Source.values:
+        # e.g. "donation:42" from the donations app: keep the detail as the form name.
+        form = form or source
+        source = (
+            Subscriber.Source.DONATION if source.startswith("donation") else Subscriber.Source.FORM
+        )
+    if newsletters is None and source == Subscriber.Source.DONATION:
+        newsletters = newsletters_for_donor_opt_in()
+    chosen = list(newsletters or [])
     if not chosen:
         raise ValidationError("Choose at least one newsletter.")
     if email_is_suppressed(normalised):

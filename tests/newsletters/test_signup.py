@@ -206,3 +206,18 @@ def test_signup_page_lists_public_newsletters(client, daily, weekly):
     assert b"The Daily Briefing" in response.content
     assert b"The Weekly Analysis" in response.content
     assert b'name="website"' in response.content
+
+
+def test_donation_opt_in_without_a_choice_means_the_main_and_donor_newsletters(
+    daily, weekly, django_capture_on_commit_callbacks
+):
+    from tests.factories import NewsletterFactory
+
+    donors = NewsletterFactory(name="From the Editor", slug="donors", visibility="donors")
+    with django_capture_on_commit_callbacks(execute=True):
+        subscriber = subscriber_signup(email="giver@example.com", source="donation:17")
+    assert subscriber.source == Subscriber.Source.DONATION
+    assert subscriber.consent_records.get().form == "donation:17"
+    chosen = {s.newsletter for s in subscriber.subscriptions.all()}
+    assert chosen == {daily, donors}
+    assert all(s.confirmed_at is None for s in subscriber.subscriptions.all())
