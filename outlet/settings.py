@@ -212,6 +212,38 @@ if STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_")) and not STRIPE_LIVE_MO
     raise ImproperlyConfigured(
         "STRIPE_SECRET_KEY is a live key. Set STRIPE_LIVE_MODE=1 on purpose to take real money."
     )
+# "needed": trust a verified payment_intent.succeeded whose amount and currency match the
+# recorded donation (a succeeded PaymentIntent never changes back) and fetch from Stripe
+# only when they do not; "always": fetch every money object again, as pretix does.
+STRIPE_WEBHOOK_REFETCH: str = env.str("STRIPE_WEBHOOK_REFETCH", default="needed")
+if STRIPE_WEBHOOK_REFETCH not in ("needed", "always"):
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_REFETCH must be 'needed' or 'always'.")
+
+# --- Donations ---------------------------------------------------------------
+
+DONATION_CURRENCY: str = env.str("DONATION_CURRENCY", default="usd").lower()
+# Amounts in minor units (cents).
+DONATION_PRESETS: list[int] = _read(
+    env.list, "DONATION_PRESETS", cast=int, default=[1000, 2500, 5000, 10000]
+)
+DONATION_MIN_AMOUNT: int = _read(env.int, "DONATION_MIN_AMOUNT", default=300)
+DONATION_MAX_AMOUNT: int = _read(env.int, "DONATION_MAX_AMOUNT", default=1_000_000)
+# "Cover the fee" grosses the gift up so that, after PERCENT % + FIXED minor units, the
+# newsroom receives the chosen amount.
+DONATION_FEE_PERCENT: float = _read(env.float, "DONATION_FEE_PERCENT", default=2.9)
+DONATION_FEE_FIXED: int = _read(env.int, "DONATION_FEE_FIXED", default=30)
+DONATION_TAX_STATEMENT: str = env.str(
+    "DONATION_TAX_STATEMENT",
+    default="No goods or services were provided in exchange for this contribution. "
+    "Please keep this receipt for your tax records.",
+)
+DONATION_MANAGE_LINK_MAX_AGE: int = _read(
+    env.int, "DONATION_MANAGE_LINK_MAX_AGE", default=3 * 24 * 3600
+)
+# Payment attempts allowed per window, per client IP and per email address (card testing).
+DONATION_RATE_LIMIT_PER_IP: int = _read(env.int, "DONATION_RATE_LIMIT_PER_IP", default=20)
+DONATION_RATE_LIMIT_PER_EMAIL: int = _read(env.int, "DONATION_RATE_LIMIT_PER_EMAIL", default=8)
+DONATION_RATE_LIMIT_WINDOW: int = _read(env.int, "DONATION_RATE_LIMIT_WINDOW", default=3600)
 
 # --- Email -------------------------------------------------------------------
 

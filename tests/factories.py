@@ -99,3 +99,56 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
             Subscription.objects.create(
                 subscriber=self, newsletter=newsletter, confirmed_at=self.confirmed_at
             )
+
+
+# --- donations ---------------------------------------------------------------
+
+from outlet.donations.models import Campaign, Donation, Donor, Gift  # noqa: E402
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    slug = factory.Sequence(lambda n: f"campaign-{n}")
+    goal_amount = 5_000_000
+    currency = "usd"
+
+
+class DonorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Donor
+
+    email = factory.Sequence(lambda n: f"donor{n}@example.test")
+    name = factory.Faker("name")
+
+
+class GiftFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Gift
+
+    donor = factory.SubFactory(DonorFactory)
+    amount = 1000
+    currency = "usd"
+    interval = "month"
+    status = Gift.Status.ACTIVE
+    stripe_customer_id = factory.Sequence(lambda n: f"cus_test{n}")
+    stripe_subscription_id = factory.Sequence(lambda n: f"sub_test{n}")
+    card_brand = "visa"
+    card_last4 = "4242"
+
+
+class DonationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Donation
+
+    donor = factory.SubFactory(DonorFactory)
+    amount = 2500
+    currency = "usd"
+    frequency = "once"
+    status = Donation.Status.PENDING
+    stripe_customer_id = factory.Sequence(lambda n: f"cus_don{n}")
+    stripe_payment_intent_id = factory.Sequence(lambda n: f"pi_test{n}")
+    card_brand = "visa"
+    card_last4 = "4242"

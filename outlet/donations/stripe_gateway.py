@@ -1,15 +1,43 @@
 """
 The one door to Stripe. Every call to Stripe (or to localstripe in development)
-goes through this module, with one configured client on STRIPE_API_BASE.
+goes through this module, with one configured client on STRIPE_API_BASE and an
+idempotency key on every create.
+
+Functions return plain dicts (`StripeObject.to_dict()`), so the rest of the app
+reads Stripe data the same way whether it came from an API call or a webhook,
+through `stripe_fields.py`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
+import stripe
 from django.conf import settings
 from django.urls import reverse
 
 LOCALSTRIPE_WEBHOOK_ID = "outlet"
+
+StripeError = stripe.StripeError
+CardError = stripe.CardError
+
+
+def _client() -> stripe.StripeClient:
+    # Built per call (cheap) so tests that move STRIPE_API_BASE take effect at once.
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        max_network_retries=2,
+    )
+
+
+def _is_localstripe() -> bool:
+    return not settings.STRIPE_API_BASE.startswith("https://api.stripe.com")
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict()
 
 
 def localstripe_webhook_register(*, site_url: str) -> None:
@@ -27,3 +55,169 @@ def localstripe_webhook_register(*, site_url: str) -> None:
         timeout=10,
     )
     response.raise_for_status()
+
+
+def event_construct(*, payload: bytes, signature: str) -> dict[str, Any]:
+    """Verify a webhook's signature on the raw body; raise ValueError or
+    stripe.SignatureVerificationError when it is not Stripe's."""
+    event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    return _plain(event)
+
+
+def customer_create(*, email: str, name: str, idempotency_key: str) -> dict[str, Any]:
+    return _plain(
+        _client().v1.customers.create(
+            params={"email": email, "name": name}, options={"idempotency_key": idempotency_key}
+        )
+    )
+
+
+def setup_intent_create(*, customer_id: str, idempotency_key: str) -> dict[str, Any]:
+    return _plain(
+        _client().v1.setup_intents.create(
+            params={
+                "customer": customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    )
+
+
+def setup_intent_retrieve(*, setup_intent_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.setup_intents.retrieve(setup_intent_id))
+
+
+def payment_method_retrieve(*, payment_method_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.payment_methods.retrieve(payment_method_id))
+
+
+def payment_intent_create(
+    *,
+    amount: int,
+    currency: str,
+    customer_id: str,
+    payment_method_id: str,
+    metadata: dict[str, str],
+    description: str,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """Create and confirm a one-time charge on a card already set up in the browser.
+
+    A decline raises CardError (its `user_message` is fit for the reader)."""
+    return _plain(
+        _client().v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": currency,
+                "customer": customer_id,
+                "payment_method": payment_method_id,
+                "payment_method_types": ["card"],
+                "confirm": True,
+                "metadata": metadata,
+                "description": description,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    )
+
+
+def payment_intent_retrieve(*, payment_intent_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.payment_intents.retrieve(payment_intent_id))
+
+
+def customer_default_card_set(*, customer_id: str, payment_method_id: str) -> None:
+    _client().v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": payment_method_id}}
+    )
+
+
+def plan_ensure(*, amount: int, currency: str, interval: str) -> str:
+    """The id of the Plan for this amount, currency and interval, created on first use.
+
+    Plans (not Prices) because localstripe serves only Plans; real Stripe serves both."""
+    plan_id = f"outlet-gift-{currency}-{amount}-{interval}"
+    client = _client()
+    try:
+        client.v1.plans.retrieve(plan_id)
+        return plan_id
+    except stripe.InvalidRequestError:
+        pass
+    try:
+        client.v1.plans.create(
+            params={
+                "id": plan_id,
+                "amount": amount,
+                "currency": currency,
+                "interval": interval,
+                "product": {"name": f"{settings.OUTLET_NAME} {interval}ly gift"},
+            },
+            options={"idempotency_key": f"plan-{plan_id}"},
+        )
+    except stripe.StripeError:
+        # Another request created it meanwhile (409 on localstripe); it exists now.
+        client.v1.plans.retrieve(plan_id)
+    return plan_id
+
+
+def subscription_create(
+    *, customer_id: str, plan_id: str, metadata: dict[str, str], idempotency_key: str
+) -> dict[str, Any]:
+    """Subscribe the customer (its default card set) to the plan. The first invoice's
+    PaymentIntent is expanded: `requires_action` means the browser must authenticate."""
+    return _plain(
+        _client().v1.subscriptions.create(
+            params={
+                "customer": customer_id,
+                "items": [{"plan": plan_id}],
+                "metadata": metadata,
+                "expand": ["latest_invoice.payment_intent"],
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    )
+
+
+def subscription_retrieve(*, subscription_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.subscriptions.retrieve(subscription_id))
+
+
+def subscription_cancel(*, subscription_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.subscriptions.cancel(subscription_id))
+
+
+def subscription_plan_change(*, subscription_id: str, plan_id: str) -> dict[str, Any]:
+    """Move the subscription to another plan from the next renewal, without proration."""
+    client = _client()
+    subscription = _plain(client.v1.subscriptions.retrieve(subscription_id))
+    item_id = subscription["items"]["data"][0]["id"]
+    params: dict[str, Any] = {"items": [{"id": item_id, "plan": plan_id}]}
+    # localstripe knows only the older `prorate` flag; Stripe wants proration_behavior.
+    if _is_localstripe():
+        params["prorate"] = False
+    else:
+        params["proration_behavior"] = "none"
+    return _plain(client.v1.subscriptions.update(subscription_id, params=params))
+
+
+def subscription_default_card_set(*, subscription_id: str, payment_method_id: str) -> None:
+    """Renewals charge the customer's default card; real Stripe also honours a
+    subscription-level default, which localstripe does not accept, so set it only there."""
+    if not _is_localstripe():
+        _client().v1.subscriptions.update(
+            subscription_id, params={"default_payment_method": payment_method_id}
+        )
+
+
+def invoice_retrieve(*, invoice_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.invoices.retrieve(invoice_id))
+
+
+def refund_create(*, payment_intent_id: str, idempotency_key: str) -> dict[str, Any]:
+    return _plain(
+        _client().v1.refunds.create(
+            params={"payment_intent": payment_intent_id},
+            options={"idempotency_key": idempotency_key},
+        )
+    )

@@ -1,9 +1,31 @@
 from django.urls import path
 
-from . import webhooks
+from . import views, webhooks
 
 app_name = "donations"
 
 urlpatterns = [
+    path("", views.donate, name="donate"),
+    path("checkout/start/", views.checkout_start, name="checkout-start"),
+    path("checkout/charge/", views.checkout_charge, name="checkout-charge"),
+    path("checkout/refresh/", views.checkout_refresh, name="checkout-refresh"),
+    path("thanks/<str:token>/", views.thanks, name="thanks"),
+    path("supporters/", views.supporters, name="supporters"),
+    path("manage/", views.manage_request, name="manage-request"),
+    path("manage/<str:token>/", views.manage, name="manage"),
+    path(
+        "manage/<str:token>/gifts/<int:gift_id>/cancel/", views.manage_cancel, name="manage-cancel"
+    ),
+    path(
+        "manage/<str:token>/gifts/<int:gift_id>/amount/", views.manage_amount, name="manage-amount"
+    ),
+    path(
+        "manage/<str:token>/gifts/<int:gift_id>/card/", views.manage_card_start, name="manage-card"
+    ),
+    path(
+        "manage/<str:token>/gifts/<int:gift_id>/card/confirm/",
+        views.manage_card_confirm,
+        name="manage-card-confirm",
+    ),
     path("webhook/", webhooks.webhook, name="webhook"),
 ]

@@ -1,14 +1,117 @@
 """
-Stripe webhooks: verify the signature on the raw body, then acknowledge.
+Stripe webhooks: verify, record, dispatch, act once.
 
-Recording and dispatch of each event type comes with the donations models.
+1. The signature is checked on the raw body (400 and nothing changed otherwise).
+2. The event id is inserted under a unique constraint in the same transaction as
+   the handler's writes: a repeated delivery finds it and gets 200 at once, and a
+   handler that fails rolls the record back so Stripe's retry is applied.
+3. One small handler per event type, each idempotent and order-independent (the
+   services guard every change by status). Types we do not handle get 200.
+
+Money events are triggers (pretix): a handler fetches the object again through
+stripe_gateway when the payload alone cannot be trusted. For payment_intent.succeeded
+a verified payload whose amount and currency match the recorded donation is enough,
+because a succeeded PaymentIntent never changes back; with STRIPE_WEBHOOK_REFETCH=always
+it is fetched every time. Events localstripe cannot send (charge.refunded,
+charge.dispute.created, invoice.paid, customer.subscription.updated) are applied
+from the verified payload by state rules: refunded amounts only grow, cancelled is final.
 """
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
 
 import stripe
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from . import services, stripe_gateway
+from .models import Donation, StripeEvent
+from .stripe_objects import (
+    charge_facts,
+    dispute_facts,
+    invoice_facts,
+    payment_intent_facts,
+    subscription_facts,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _payment_intent_succeeded(obj: dict[str, Any]) -> str:
+    facts = payment_intent_facts(obj)
+    if settings.STRIPE_WEBHOOK_REFETCH == "always" or not _payload_matches_donation(facts):
+        facts = payment_intent_facts(
+            stripe_gateway.payment_intent_retrieve(payment_intent_id=facts.id)
+        )
+    return services.payment_intent_apply(facts=facts)
+
+
+def _payload_matches_donation(facts: Any) -> bool:
+    """True when the verified payload agrees with what we recorded at checkout, so
+    fetching the PaymentIntent again would tell us nothing new."""
+    lookup = Donation.objects.filter(stripe_payment_intent_id=facts.id)
+    donation_id = facts.metadata.get("donation_id", "")
+    if not lookup.exists() and donation_id.isdigit():
+        lookup = Donation.objects.filter(pk=int(donation_id))
+    recorded = lookup.values_list("amount", "currency").first()
+    if recorded is None:
+        # Not one of our one-time donations (a subscription's PaymentIntent, handled
+        # through its invoice): nothing to pay, nothing to fetch.
+        return True
+    return facts.status == "succeeded" and recorded == (facts.amount, facts.currency)
+
+
+def _payment_intent_failed(obj: dict[str, Any]) -> str:
+    return services.payment_intent_apply(facts=payment_intent_facts(obj))
+
+
+def _invoice_paid(obj: dict[str, Any]) -> str:
+    return services.invoice_apply(facts=invoice_facts(obj), paid=True)
+
+
+def _invoice_payment_failed(obj: dict[str, Any]) -> str:
+    return services.invoice_apply(facts=invoice_facts(obj), paid=False)
+
+
+def _subscription_changed(obj: dict[str, Any]) -> str:
+    return services.subscription_apply(facts=subscription_facts(obj))
+
+
+def _subscription_deleted(obj: dict[str, Any]) -> str:
+    # The event itself says the subscription ended, whatever status the payload shows.
+    return services.subscription_apply(facts=subscription_facts({**obj, "status": "canceled"}))
+
+
+def _charge_refunded(obj: dict[str, Any]) -> str:
+    return services.charge_refund_apply(facts=charge_facts(obj))
+
+
+def _dispute_created(obj: dict[str, Any]) -> str:
+    return services.dispute_apply(facts=dispute_facts(obj))
+
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_failed,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_succeeded": _invoice_paid,
+    "invoice.payment_failed": _invoice_payment_failed,
+    "customer.subscription.created": _subscription_changed,
+    "customer.subscription.updated": _subscription_changed,
+    "customer.subscription.deleted": _subscription_deleted,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
+}
+
+
+def _text(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="text/plain")
 
 
 @csrf_exempt
@@ -16,7 +119,24 @@ from django.views.decorators.http import require_POST
 def webhook(request: HttpRequest) -> HttpResponse:
     signature = request.headers.get("Stripe-Signature", "")
     try:
-        stripe.Webhook.construct_event(request.body, signature, settings.STRIPE_WEBHOOK_SECRET)
+        event = stripe_gateway.event_construct(payload=request.body, signature=signature)
     except (ValueError, stripe.SignatureVerificationError):
-        return HttpResponse("Invalid payload or signature.", status=400, content_type="text/plain")
-    return HttpResponse("OK", content_type="text/plain")
+        return _text("Invalid payload or signature.", status=400)
+    event_id, event_type = str(event.get("id") or ""), str(event.get("type") or "")
+    handler = HANDLERS.get(event_type)
+    if handler is None or not event_id:
+        return _text("Ignored.")
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    StripeEvent.objects.create(event_id=event_id, type=event_type)
+            except IntegrityError:
+                return _text("Already processed.")
+            outcome = handler(event["data"]["object"])
+    except stripe_gateway.StripeError:
+        # We could not read the object from Stripe: let Stripe deliver it again later.
+        logger.warning("Stripe unreachable while handling %s %s", event_type, event_id)
+        return _text("Try again later.", status=503)
+    logger.info("Stripe %s %s: %s", event_type, event_id, outcome)
+    return _text("OK")

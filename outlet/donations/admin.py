@@ -1,0 +1,245 @@
+"""Editors' view of the money: donations with filters and totals, gifts, donors,
+campaigns; a refund action and a streaming CSV export, both thin over services."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+
+from . import selectors, services, stripe_gateway
+from .models import Campaign, Donation, Donor, DonorEmail, Gift, StripeEvent
+from .templatetags.money import money_format
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_safe(cell: str) -> str:
+    """Spreadsheets run cells that start with these as formulas."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def donations_csv_response(queryset: QuerySet[Donation]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    rows = (
+        writer.writerow([_csv_safe(cell) for cell in row])
+        for row in selectors.donation_csv_rows(queryset=queryset)
+    )
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="donations-{stamp}.csv"'
+    return response
+
+
+class SourceFilter(admin.SimpleListFilter):
+    title = "source"
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        sources = (
+            Donation.objects.exclude(source="").values_list("source", flat=True).distinct()[:50]
+        )
+        return [("-", "Direct (no source)")] + [(s, s) for s in sources]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Donation]) -> QuerySet[Donation]:
+        value = self.value()
+        if value == "-":
+            return queryset.filter(source="")
+        if value:
+            return queryset.filter(source=value)
+        return queryset
+
+
+class DisputedFilter(admin.SimpleListFilter):
+    title = "dispute"
+    parameter_name = "disputed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Disputed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Donation]) -> QuerySet[Donation]:
+        if self.value() == "yes":
+            return queryset.filter(disputed_at__isnull=False)
+        return queryset
+
+
+@admin.register(Donation)
+class DonationAdmin(admin.ModelAdmin):
+    change_list_template = "admin/donations/donation/change_list.html"
+    list_display = [
+        "id",
+        "created_at",
+        "donor",
+        "amount_display",
+        "frequency",
+        "status",
+        "disputed",
+        "campaign",
+        "source",
+        "paid_at",
+    ]
+    list_filter = [
+        "status",
+        "frequency",
+        "campaign",
+        SourceFilter,
+        DisputedFilter,
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["donor__email", "donor__name", "stripe_payment_intent_id", "stripe_invoice_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["donor", "campaign"]
+    actions = ["refund", "export_csv"]
+    readonly_fields = [f.name for f in Donation._meta.get_fields() if getattr(f, "concrete", False)]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, donation: Donation) -> str:
+        return money_format(donation.amount, donation.currency)
+
+    @admin.display(boolean=True, description="Disputed")
+    def disputed(self, donation: Donation) -> bool:
+        return donation.disputed_at is not None
+
+    @admin.action(description="Refund selected donations through Stripe")
+    def refund(self, request: HttpRequest, queryset: QuerySet[Donation]) -> None:
+        asked = 0
+        for donation in queryset:
+            try:
+                services.donation_refund(donation=donation)
+                asked += 1
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.WARNING)
+            except stripe_gateway.StripeError as exc:
+                self.message_user(
+                    request,
+                    f"Stripe refused the refund of #{donation.pk}: {exc.user_message}",
+                    messages.ERROR,
+                )
+        if asked:
+            self.message_user(
+                request,
+                f"Asked Stripe to refund {asked} donation(s). Each shows as refunded when "
+                "Stripe confirms it.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Export selected donations as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Donation]) -> Any:
+        return donations_csv_response(queryset)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        if request.GET.get("export") == "csv":
+            request.GET = request.GET.copy()
+            del request.GET["export"]
+            changelist = self.get_changelist_instance(request)
+            return donations_csv_response(changelist.get_queryset(request))
+        bars = selectors.giving_per_month(months=12)
+        peak = max((bar.total for bar in bars), default=0) or 1
+        chart = [
+            {
+                "bar": bar,
+                "x": index * 56 + 40,
+                "once_height": round(bar.once * 160 / peak),
+                "recurring_height": round(bar.recurring * 160 / peak),
+            }
+            for index, bar in enumerate(bars)
+        ]
+        for column in chart:
+            column["once_y"] = 180 - column["once_height"]
+            column["recurring_y"] = column["once_y"] - column["recurring_height"]
+        extra = {
+            "totals": selectors.donation_totals(),
+            "chart": chart,
+            "chart_peak": peak,
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=extra)
+
+
+class DonationInline(admin.TabularInline):
+    model = Donation
+    fields = ["created_at", "amount", "currency", "frequency", "status", "paid_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Gift)
+class GiftAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "donor",
+        "amount_display",
+        "interval",
+        "status",
+        "created_at",
+        "cancelled_at",
+    ]
+    list_filter = ["status", "interval", "campaign"]
+    search_fields = ["donor__email", "stripe_subscription_id"]
+    list_select_related = ["donor"]
+    readonly_fields = [f.name for f in Gift._meta.get_fields() if getattr(f, "concrete", False)]
+    inlines = [DonationInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, gift: Gift) -> str:
+        return money_format(gift.amount, gift.currency)
+
+
+@admin.register(Donor)
+class DonorAdmin(admin.ModelAdmin):
+    list_display = ["email", "name", "created_at"]
+    search_fields = ["email", "name"]
+    inlines = [DonationInline]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "goal_display", "raised_display", "deadline", "is_active"]
+    list_filter = ["is_active"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name"]
+
+    @admin.display(description="Goal")
+    def goal_display(self, campaign: Campaign) -> str:
+        return money_format(campaign.goal_amount, campaign.currency)
+
+    @admin.display(description="Raised")
+    def raised_display(self, campaign: Campaign) -> str:
+        return money_format(selectors.campaign_raised(campaign=campaign), campaign.currency)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ["event_id", "type", "received_at"]
+    list_filter = ["type"]
+    search_fields = ["event_id"]
+    readonly_fields = ["event_id", "type", "received_at"]
+
+
+@admin.register(DonorEmail)
+class DonorEmailAdmin(admin.ModelAdmin):
+    list_display = ["kind", "donor", "status", "created_at", "sent_at", "attempts"]
+    list_filter = ["kind", "status"]
+    search_fields = ["donor__email"]
+    readonly_fields = [
+        f.name for f in DonorEmail._meta.get_fields() if getattr(f, "concrete", False)
+    ]

@@ -1,0 +1,50 @@
+"""Every email a donor gets, built in one place: HTML and plain text side by side."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from .models import DonorEmail
+from .tokens import manage_token_make
+
+SUBJECTS = {
+    DonorEmail.Kind.RECEIPT: "Your receipt: thank you for supporting {outlet}",
+    DonorEmail.Kind.MANAGE_LINK: "Your link to manage your gifts to {outlet}",
+    DonorEmail.Kind.PAST_DUE: "Your gift to {outlet} could not be renewed",
+    DonorEmail.Kind.GIFT_ENDED: "Your recurring gift to {outlet} has ended",
+    DonorEmail.Kind.GIFT_CANCELLED: "You cancelled your recurring gift to {outlet}",
+    DonorEmail.Kind.AMOUNT_CHANGED: "Your recurring gift to {outlet} has a new amount",
+    DonorEmail.Kind.CARD_UPDATED: "Your card for {outlet} has been updated",
+}
+
+
+def manage_url(*, donor) -> str:
+    token = manage_token_make(donor=donor)
+    return settings.SITE_URL + reverse("donations:manage", args=[token])
+
+
+def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
+    context = {
+        "email": email,
+        "donor": email.donor,
+        "donation": email.donation,
+        "gift": email.gift,
+        "manage_url": manage_url(donor=email.donor),
+        "OUTLET_NAME": settings.OUTLET_NAME,
+        "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
+        "SITE_URL": settings.SITE_URL,
+        "tax_statement": settings.DONATION_TAX_STATEMENT,
+    }
+    template = f"emails/donations/{email.kind}"
+    message = EmailMultiAlternatives(
+        subject=SUBJECTS[DonorEmail.Kind(email.kind)].format(outlet=settings.OUTLET_NAME),
+        body=render_to_string(f"{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[email.donor.email],
+        headers={"X-Outlet-Email": f"donations-{email.kind}-{email.pk}"},
+    )
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    return message

@@ -1,0 +1,195 @@
+"""
+Donations: who gave (Donor), recurring gifts (Gift), each payment (Donation),
+the Stripe events already applied (StripeEvent) and each email owed to a donor
+(DonorEmail). Money is an integer in minor units plus an ISO currency code.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class Frequency(models.TextChoices):
+    ONCE = "once", "One time"
+    MONTH = "month", "Monthly"
+    YEAR = "year", "Yearly"
+
+
+class Campaign(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    description = models.TextField(blank=True)
+    goal_amount = models.PositiveBigIntegerField(help_text="In minor units (cents).")
+    currency = models.CharField(max_length=3, default="usd")
+    deadline = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(goal_amount__gt=0), name="campaign_goal_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Donor(models.Model):
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Attribution(models.Model):
+    """Where a gift came from and what the donor agreed to; shared by Gift and Donation."""
+
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL)
+    source = models.CharField(max_length=200, blank=True, db_index=True)
+    utm = models.JSONField(default=dict, blank=True)
+    public_credit = models.BooleanField(default=False)
+    public_name = models.CharField(max_length=200, blank=True)
+    newsletter_opt_in = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class Gift(Attribution):
+    """A recurring gift: one Stripe subscription."""
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete", "Incomplete"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        CANCELLED = "cancelled", "Cancelled"
+
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="gifts")
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    interval = models.CharField(max_length=5, choices=Frequency.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.INCOMPLETE)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="gift_amount_positive"),
+            models.CheckConstraint(condition=~Q(interval="once"), name="gift_interval_recurring"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_interval_display()} gift #{self.pk} from {self.donor_id}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (self.Status.ACTIVE, self.Status.PAST_DUE)
+
+
+class Donation(Attribution):
+    """One payment: a one-time gift, or one charge of a recurring gift."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+
+    donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
+    gift = models.ForeignKey(
+        Gift, null=True, blank=True, on_delete=models.PROTECT, related_name="donations"
+    )
+    frequency = models.CharField(max_length=5, choices=Frequency.choices, default=Frequency.ONCE)
+    amount = models.PositiveBigIntegerField(help_text="Charged, in minor units, fee included.")
+    fee_amount = models.PositiveBigIntegerField(default=0, help_text="Processing fee covered.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_invoice_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    refund_requested_at = models.DateTimeField(null=True, blank=True)
+    refunded_amount = models.PositiveBigIntegerField(default=0)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    disputed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="donation_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "paid_at"])]
+
+    def __str__(self) -> str:
+        return f"Donation #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:donations_donation_change", args=[self.pk])
+
+
+class StripeEvent(models.Model):
+    """A Stripe event id already applied: the unique constraint makes a repeat a no-op."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class DonorEmail(models.Model):
+    """One email owed to a donor. `dedupe_key` makes "once per payment" a database fact;
+    `status` makes a repeated send task harmless."""
+
+    class Kind(models.TextChoices):
+        RECEIPT = "receipt", "Receipt"
+        MANAGE_LINK = "manage_link", "Manage link"
+        PAST_DUE = "past_due", "Renewal failed"
+        GIFT_ENDED = "gift_ended", "Gift ended"
+        GIFT_CANCELLED = "gift_cancelled", "Gift cancelled by donor"
+        AMOUNT_CHANGED = "amount_changed", "Amount changed"
+        CARD_UPDATED = "card_updated", "Card updated"
+
+    class Status(models.TextChoices):
+        READY = "ready", "Ready"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="emails")
+    donation = models.ForeignKey(Donation, null=True, blank=True, on_delete=models.CASCADE)
+    gift = models.ForeignKey(Gift, null=True, blank=True, on_delete=models.CASCADE)
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.donor_id}"

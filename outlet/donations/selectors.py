@@ -1,0 +1,203 @@
+"""Reads for donations: campaign progress, editors' totals, the monthly chart, history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from .models import Campaign, Donation, Donor, Frequency, Gift
+
+PAID = Q(status=Donation.Status.PAID)
+
+
+def campaign_featured() -> Campaign | None:
+    """The active campaign shown on /donate/: the newest whose deadline has not passed."""
+    today = timezone.localdate()
+    return (
+        Campaign.objects.filter(is_active=True)
+        .filter(Q(deadline__isnull=True) | Q(deadline__gte=today))
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def campaign_raised(*, campaign: Campaign) -> int:
+    return (
+        Donation.objects.filter(PAID, campaign=campaign, currency=campaign.currency).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class Totals:
+    currency: str
+    this_month: int
+    this_month_count: int
+    monthly_recurring: int
+    active_gifts: int
+    all_time: int
+    per_campaign: list[tuple[str, int, int]]
+    per_source: list[tuple[str, int, int]]
+
+
+def donation_totals() -> Totals:
+    """Editors' figures in the site currency. Monthly recurring revenue counts live
+    gifts (active or past due), yearly gifts at a twelfth."""
+    currency = settings.DONATION_CURRENCY
+    paid = Donation.objects.filter(PAID, currency=currency)
+    now = timezone.localtime()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    this_month = paid.filter(paid_at__gte=month_start).aggregate(
+        total=Sum("amount"), count=Count("id")
+    )
+    live = Gift.objects.filter(
+        currency=currency, status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]
+    )
+    monthly = live.filter(interval=Frequency.MONTH).aggregate(total=Sum("amount"))["total"] or 0
+    yearly = live.filter(interval=Frequency.YEAR).aggregate(total=Sum("amount"))["total"] or 0
+    per_campaign = [
+        (row["campaign__name"] or "No campaign", row["total"], row["count"])
+        for row in paid.values("campaign__name")
+        .annotate(total=Sum("amount"), count=Count("id"))
+        .order_by("-total")[:20]
+    ]
+    per_source = [
+        (row["source"] or "Direct", row["total"], row["count"])
+        for row in paid.values("source")
+        .annotate(total=Sum("amount"), count=Count("id"))
+        .order_by("-total")[:20]
+    ]
+    return Totals(
+        currency=currency,
+        this_month=this_month["total"] or 0,
+        this_month_count=this_month["count"] or 0,
+        monthly_recurring=monthly + yearly // 12,
+        active_gifts=live.count(),
+        all_time=paid.aggregate(total=Sum("amount"))["total"] or 0,
+        per_campaign=per_campaign,
+        per_source=per_source,
+    )
+
+
+@dataclass(frozen=True)
+class MonthBar:
+    month: date
+    once: int
+    recurring: int
+
+    @property
+    def total(self) -> int:
+        return self.once + self.recurring
+
+
+def giving_per_month(*, months: int = 12) -> list[MonthBar]:
+    """Paid giving per month for the last `months` months, one-time and recurring apart."""
+    now = timezone.localtime()
+    start_month = (now.year * 12 + now.month - 1) - (months - 1)
+    start = now.replace(
+        year=start_month // 12,
+        month=start_month % 12 + 1,
+        day=1,
+        hour=0,
+        minute=0,
+        second=0,
+        microsecond=0,
+    )
+    rows = (
+        Donation.objects.filter(PAID, currency=settings.DONATION_CURRENCY, paid_at__gte=start)
+        .annotate(month=TruncMonth("paid_at"))
+        .values("month")
+        .annotate(
+            once=Sum("amount", filter=Q(frequency=Frequency.ONCE)),
+            recurring=Sum("amount", filter=~Q(frequency=Frequency.ONCE)),
+        )
+    )
+    by_month: dict[date, tuple[int, int]] = {}
+    for row in rows:
+        month = row["month"]
+        key = month.date() if isinstance(month, datetime) else month
+        by_month[key] = (row["once"] or 0, row["recurring"] or 0)
+    bars = []
+    for offset in range(months):
+        index = start_month + offset
+        month = date(index // 12, index % 12 + 1, 1)
+        once, recurring = by_month.get(month, (0, 0))
+        bars.append(MonthBar(month=month, once=once, recurring=recurring))
+    return bars
+
+
+def donor_history(*, donor: Donor) -> tuple[QuerySet[Gift], QuerySet[Donation]]:
+    gifts = donor.gifts.exclude(status=Gift.Status.INCOMPLETE).order_by("-created_at")
+    donations = donor.donations.filter(
+        status__in=[Donation.Status.PAID, Donation.Status.REFUNDED]
+    ).order_by("-paid_at")
+    return gifts, donations
+
+
+def public_supporters(*, limit: int = 200) -> QuerySet[Donation]:
+    return (
+        Donation.objects.filter(PAID, public_credit=True)
+        .exclude(public_name="")
+        .order_by("-paid_at")[:limit]
+    )
+
+
+CSV_HEADER = [
+    "id",
+    "created_at",
+    "paid_at",
+    "status",
+    "frequency",
+    "amount",
+    "fee_covered",
+    "currency",
+    "email",
+    "name",
+    "campaign",
+    "source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "refunded_amount",
+    "disputed",
+    "stripe_payment_intent",
+    "stripe_invoice",
+]
+
+
+def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
+    """Rows for the CSV export, read in chunks so a large export never sits in memory."""
+    yield CSV_HEADER
+    for donation in (
+        queryset.select_related("donor", "campaign").order_by("pk").iterator(chunk_size=2000)
+    ):
+        utm = donation.utm or {}
+        yield [
+            str(donation.pk),
+            donation.created_at.isoformat(),
+            donation.paid_at.isoformat() if donation.paid_at else "",
+            donation.status,
+            donation.frequency,
+            f"{donation.amount / 100:.2f}",
+            f"{donation.fee_amount / 100:.2f}",
+            donation.currency.upper(),
+            donation.donor.email,
+            donation.donor.name,
+            donation.campaign.name if donation.campaign else "",
+            donation.source,
+            utm.get("utm_source", ""),
+            utm.get("utm_medium", ""),
+            utm.get("utm_campaign", ""),
+            f"{donation.refunded_amount / 100:.2f}",
+            "yes" if donation.disputed_at else "",
+            donation.stripe_payment_intent_id or "",
+            donation.stripe_invoice_id or "",
+        ]

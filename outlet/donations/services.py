@@ -1,0 +1,818 @@
+"""
+Writes for donations: checkout, applying what Stripe says, donor self-service,
+refunds, and queuing the emails owed to donors.
+
+Every function that applies Stripe data is idempotent and order-independent:
+it locks the row it changes and moves it only along allowed status transitions,
+so a repeated or reordered webhook, or a webhook racing the checkout request,
+changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import stripe_gateway
+from .models import Campaign, Donation, Donor, DonorEmail, Frequency, Gift
+from .stripe_objects import (
+    ChargeFacts,
+    DisputeFacts,
+    InvoiceFacts,
+    PaymentIntentFacts,
+    SubscriptionFacts,
+    card_facts,
+    invoice_facts,
+    payment_intent_facts,
+    subscription_facts,
+)
+
+logger = logging.getLogger(__name__)
+
+DECLINE_MESSAGE = "Your card was declined. Please try another card; nothing was charged."
+AUTHENTICATION_MESSAGE = (
+    "Your bank could not confirm this payment. Please try again or use another card; "
+    "nothing was charged."
+)
+GENERIC_STRIPE_MESSAGE = (
+    "We could not reach our payment processor. Nothing was charged; please try again in a minute."
+)
+
+
+# --- Amounts and limits --------------------------------------------------------
+
+
+def donation_fee_compute(*, amount: int) -> int:
+    """The fee that, added to `amount`, leaves `amount` after the processor's cut
+    (DONATION_FEE_PERCENT % of the total plus DONATION_FEE_FIXED)."""
+    percent = settings.DONATION_FEE_PERCENT / 100
+    total = math.ceil((amount + settings.DONATION_FEE_FIXED) / (1 - percent))
+    return total - amount
+
+
+def payment_attempt_register(*, ip: str, email: str) -> None:
+    """Count a payment attempt; raise ValidationError past the per-IP or per-email limit.
+
+    Fixed windows in Django's cache: cheap, shared by every web process when the cache is
+    Redis, and enough to stop card testing from one address or for one email."""
+    window = settings.DONATION_RATE_LIMIT_WINDOW
+    limits = [
+        (f"donations:attempts:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
+        (f"donations:attempts:email:{email.lower()}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
+    ]
+    for key, limit in limits:
+        cache.add(key, 0, timeout=window)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+            count = 1
+        if count > limit:
+            raise ValidationError(
+                "Too many payment attempts. Please wait an hour and try again, or write to us."
+            )
+
+
+# --- Emails owed to donors ----------------------------------------------------
+
+
+def donor_email_queue(
+    *,
+    kind: str,
+    donor: Donor,
+    donation: Donation | None = None,
+    gift: Gift | None = None,
+    dedupe_key: str | None = None,
+) -> DonorEmail | None:
+    """Record an email owed and send it from the "mail" queue after commit.
+
+    With a dedupe_key, the email is owed once however often this is called
+    (the unique constraint decides); returns None when it was already owed."""
+    from .tasks import donor_email_send_task
+
+    try:
+        with transaction.atomic():
+            email = DonorEmail.objects.create(
+                kind=kind, donor=donor, donation=donation, gift=gift, dedupe_key=dedupe_key
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: donor_email_send_task.delay(email.pk))
+    return email
+
+
+def donor_email_send(*, donor_email_id: int) -> bool:
+    """Send one owed email unless it has been sent. Returns True when it sent now.
+
+    The row is locked while the message goes out, so two workers running the same task
+    send once: the second waits, then sees `sent`."""
+    from .emails import donor_email_message
+
+    with transaction.atomic():
+        email = (
+            DonorEmail.objects.select_for_update()
+            .select_related("donor", "donation", "gift")
+            .filter(pk=donor_email_id)
+            .first()
+        )
+        if email is None or email.status == DonorEmail.Status.SENT:
+            return False
+        donor_email_message(email).send()
+        email.status = DonorEmail.Status.SENT
+        email.sent_at = timezone.now()
+        email.attempts += 1
+        email.save(update_fields=["status", "sent_at", "attempts"])
+    return True
+
+
+def donor_email_failure_record(*, donor_email_id: int, error: str, final: bool) -> None:
+    DonorEmail.objects.filter(pk=donor_email_id).exclude(status=DonorEmail.Status.SENT).update(
+        attempts=F("attempts") + 1,
+        last_error=error[:500],
+        **({"status": DonorEmail.Status.FAILED} if final else {}),
+    )
+
+
+# --- Newsletter opt-in --------------------------------------------------------
+
+
+def newsletter_opt_in_forward(*, donation: Donation) -> None:
+    """Hand a donor's newsletter opt-in to the newsletters app, which sends its own
+    double opt-in confirmation. Until that app offers a sign-up service the opt-in
+    stays recorded on the donation (`newsletter_opt_in`), ready to be forwarded."""
+    if not donation.newsletter_opt_in:
+        return
+    try:
+        from outlet.newsletters import services as newsletter_services
+    except ImportError:
+        return
+    signup = getattr(newsletter_services, "subscriber_signup", None)
+    if signup is None:
+        return
+    try:
+        signup(email=donation.donor.email, source=f"donation:{donation.pk}")
+    except TypeError:
+        signup(email=donation.donor.email)
+    except ValidationError:
+        logger.info("Newsletter sign-up refused for donation %s", donation.pk)
+
+
+# --- Checkout -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckoutStep:
+    """What the browser does next: `setup` (confirmCardSetup with client_secret),
+    `authenticate` (confirmCardPayment with client_secret), `done` or `failed`."""
+
+    action: str
+    donation: Donation
+    client_secret: str = ""
+    message: str = ""
+
+
+def checkout_start(
+    *,
+    email: str,
+    name: str,
+    amount: int,
+    cover_fee: bool,
+    frequency: str,
+    campaign: Campaign | None = None,
+    source: str = "",
+    utm: dict[str, str] | None = None,
+    public_credit: bool = False,
+    public_name: str = "",
+    newsletter_opt_in: bool = False,
+    ip: str = "",
+) -> CheckoutStep:
+    """Record a pending donation (and its gift, when recurring), then ask Stripe for a
+    customer and a SetupIntent for the browser to collect the card into.
+
+    The rows are committed before Stripe is called: a webhook that arrives before this
+    request ends finds them (by the ids in the metadata)."""
+    if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
+        raise ValidationError("Please choose an amount within the limits shown.")
+    if frequency not in Frequency.values:
+        raise ValidationError("Please choose how often to give.")
+    payment_attempt_register(ip=ip, email=email)
+    fee = donation_fee_compute(amount=amount) if cover_fee else 0
+    currency = settings.DONATION_CURRENCY
+    attribution: dict[str, Any] = {
+        "campaign": campaign,
+        "source": source[:200],
+        "utm": utm or {},
+        "public_credit": public_credit,
+        "public_name": (public_name or name)[:200] if public_credit else "",
+        "newsletter_opt_in": newsletter_opt_in,
+    }
+    with transaction.atomic():
+        donor, created = Donor.objects.get_or_create(email=email.lower(), defaults={"name": name})
+        if not created and name and donor.name != name:
+            donor.name = name
+            donor.save(update_fields=["name"])
+        gift = None
+        if frequency != Frequency.ONCE:
+            gift = Gift.objects.create(
+                donor=donor,
+                amount=amount + fee,
+                currency=currency,
+                interval=frequency,
+                **attribution,
+            )
+        donation = Donation.objects.create(
+            donor=donor,
+            gift=gift,
+            frequency=frequency,
+            amount=amount + fee,
+            fee_amount=fee,
+            currency=currency,
+            **attribution,
+        )
+        newsletter_opt_in_forward(donation=donation)
+    try:
+        customer = stripe_gateway.customer_create(
+            email=donor.email, name=name, idempotency_key=f"donation-{donation.pk}-customer"
+        )
+        setup_intent = stripe_gateway.setup_intent_create(
+            customer_id=customer["id"], idempotency_key=f"donation-{donation.pk}-setup"
+        )
+    except stripe_gateway.StripeError as exc:
+        logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
+        donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    Donation.objects.filter(pk=donation.pk).update(stripe_customer_id=customer["id"])
+    if gift is not None:
+        Gift.objects.filter(pk=gift.pk).update(stripe_customer_id=customer["id"])
+    donation.stripe_customer_id = customer["id"]
+    return CheckoutStep(
+        action="setup", donation=donation, client_secret=setup_intent["client_secret"]
+    )
+
+
+def _card_ready(*, customer_id: str, setup_intent_id: str) -> tuple[str, str, str]:
+    """The payment method of a succeeded SetupIntent of this customer, and its card."""
+    setup_intent = stripe_gateway.setup_intent_retrieve(setup_intent_id=setup_intent_id)
+    customer = setup_intent.get("customer")
+    customer = customer.get("id") if isinstance(customer, dict) else customer
+    if setup_intent.get("status") != "succeeded" or customer != customer_id:
+        raise ValidationError("The card was not set up. Please enter it again.")
+    payment_method = setup_intent["payment_method"]
+    payment_method_id = (
+        payment_method["id"] if isinstance(payment_method, dict) else str(payment_method)
+    )
+    brand, last4 = card_facts(
+        stripe_gateway.payment_method_retrieve(payment_method_id=payment_method_id)
+    )
+    return payment_method_id, brand, last4
+
+
+def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep:
+    """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
+    a Subscription for a recurring one. Records the payment when Stripe says it
+    succeeded; the webhook says so too, and the second word changes nothing."""
+    if donation.status != Donation.Status.PENDING:
+        return CheckoutStep(action="done", donation=donation)
+    try:
+        payment_method_id, brand, last4 = _card_ready(
+            customer_id=donation.stripe_customer_id, setup_intent_id=setup_intent_id
+        )
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    Donation.objects.filter(pk=donation.pk).update(card_brand=brand, card_last4=last4)
+    if donation.gift_id is None:
+        return _checkout_charge_once(
+            donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
+        )
+    Gift.objects.filter(pk=donation.gift_id).update(card_brand=brand, card_last4=last4)
+    return _checkout_subscribe(
+        donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
+    )
+
+
+def _checkout_charge_once(
+    *, donation: Donation, payment_method_id: str, attempt: str
+) -> CheckoutStep:
+    try:
+        payment_intent = stripe_gateway.payment_intent_create(
+            amount=donation.amount,
+            currency=donation.currency,
+            customer_id=donation.stripe_customer_id,
+            payment_method_id=payment_method_id,
+            metadata={"donation_id": str(donation.pk)},
+            description=f"Donation to {settings.OUTLET_NAME}",
+            idempotency_key=f"donation-{donation.pk}-payment-{attempt}",
+        )
+    except stripe_gateway.CardError:
+        donation_fail(donation=donation, message=DECLINE_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.StripeError as exc:
+        logger.warning("Stripe error charging donation %s: %s", donation.pk, exc)
+        return CheckoutStep(action="failed", donation=donation, message=GENERIC_STRIPE_MESSAGE)
+    facts = payment_intent_facts(payment_intent)
+    Donation.objects.filter(pk=donation.pk, stripe_payment_intent_id__isnull=True).update(
+        stripe_payment_intent_id=facts.id
+    )
+    return _checkout_step_from_payment(donation=donation, facts=facts)
+
+
+def _checkout_step_from_payment(*, donation: Donation, facts: PaymentIntentFacts) -> CheckoutStep:
+    payment_intent_apply(facts=facts, donation_id=donation.pk)
+    donation.refresh_from_db()
+    if facts.status == "succeeded" or donation.status == Donation.Status.PAID:
+        return CheckoutStep(action="done", donation=donation)
+    if facts.status == "requires_action":
+        return CheckoutStep(
+            action="authenticate", donation=donation, client_secret=facts.client_secret
+        )
+    if facts.status == "processing":
+        return CheckoutStep(action="done", donation=donation)
+    message = DECLINE_MESSAGE if facts.failure_message else AUTHENTICATION_MESSAGE
+    donation_fail(donation=donation, message=message)
+    return CheckoutStep(action="failed", donation=donation, message=message)
+
+
+def _checkout_subscribe(
+    *, donation: Donation, payment_method_id: str, attempt: str
+) -> CheckoutStep:
+    gift = Gift.objects.get(pk=donation.gift_id)
+    try:
+        stripe_gateway.customer_default_card_set(
+            customer_id=gift.stripe_customer_id, payment_method_id=payment_method_id
+        )
+        plan_id = stripe_gateway.plan_ensure(
+            amount=gift.amount, currency=gift.currency, interval=gift.interval
+        )
+        subscription = stripe_gateway.subscription_create(
+            customer_id=gift.stripe_customer_id,
+            plan_id=plan_id,
+            metadata={"gift_id": str(gift.pk), "donation_id": str(donation.pk)},
+            idempotency_key=f"gift-{gift.pk}-subscription-{attempt}",
+        )
+    except stripe_gateway.CardError:
+        donation_fail(donation=donation, message=DECLINE_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.StripeError as exc:
+        logger.warning("Stripe error subscribing gift %s: %s", gift.pk, exc)
+        return CheckoutStep(action="failed", donation=donation, message=GENERIC_STRIPE_MESSAGE)
+    subscription_facts_ = subscription_facts(subscription)
+    Gift.objects.filter(pk=gift.pk, stripe_subscription_id__isnull=True).update(
+        stripe_subscription_id=subscription_facts_.id
+    )
+    invoice = subscription_facts_.latest_invoice
+    if invoice is None:
+        return CheckoutStep(action="done", donation=donation)
+    invoice_ = invoice_facts(invoice)
+    invoice_apply(facts=invoice_, paid=invoice_.status == "paid")
+    subscription_apply(facts=subscription_facts_)
+    donation.refresh_from_db()
+    if donation.status == Donation.Status.PAID:
+        return CheckoutStep(action="done", donation=donation)
+    payment = invoice_.payment_intent
+    if payment is None and invoice_.payment_intent_id:
+        payment = stripe_gateway.payment_intent_retrieve(
+            payment_intent_id=invoice_.payment_intent_id
+        )
+    if payment is not None:
+        facts = payment_intent_facts(payment)
+        if facts.status == "requires_action":
+            return CheckoutStep(
+                action="authenticate", donation=donation, client_secret=facts.client_secret
+            )
+        if facts.status in ("requires_payment_method", "canceled"):
+            # The first payment failed: end the incomplete subscription so it never
+            # charges later; the reader tries again with another card.
+            try:
+                stripe_gateway.subscription_cancel(subscription_id=subscription_facts_.id)
+            except stripe_gateway.StripeError:
+                logger.info("Subscription %s already gone", subscription_facts_.id)
+            donation_fail(donation=donation, message=DECLINE_MESSAGE)
+            gift_end(gift=gift, by_donor=False)
+            return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    return CheckoutStep(action="done", donation=donation)
+
+
+def checkout_refresh(*, donation: Donation) -> CheckoutStep:
+    """After the browser's 3-D Secure step: read the payment from Stripe and apply it.
+    The browser's word is never taken for it."""
+    if donation.status == Donation.Status.PAID:
+        return CheckoutStep(action="done", donation=donation)
+    if not donation.stripe_payment_intent_id:
+        return CheckoutStep(action="failed", donation=donation, message=AUTHENTICATION_MESSAGE)
+    try:
+        payment_intent = stripe_gateway.payment_intent_retrieve(
+            payment_intent_id=donation.stripe_payment_intent_id
+        )
+        facts = payment_intent_facts(payment_intent)
+        if donation.gift_id and facts.status == "succeeded":
+            gift = Gift.objects.get(pk=donation.gift_id)
+            if gift.stripe_subscription_id:
+                subscription = stripe_gateway.subscription_retrieve(
+                    subscription_id=gift.stripe_subscription_id
+                )
+                subscription_apply(facts=subscription_facts(subscription))
+            if donation.stripe_invoice_id:
+                invoice = stripe_gateway.invoice_retrieve(invoice_id=donation.stripe_invoice_id)
+                invoice_apply(facts=invoice_facts(invoice), paid=invoice.get("status") == "paid")
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    step = _checkout_step_from_payment(donation=donation, facts=facts)
+    if step.action == "failed" and donation.gift_id:
+        gift = Gift.objects.get(pk=donation.gift_id)
+        if gift.stripe_subscription_id:
+            try:
+                stripe_gateway.subscription_cancel(subscription_id=gift.stripe_subscription_id)
+            except stripe_gateway.StripeError:
+                logger.info("Subscription %s already gone", gift.stripe_subscription_id)
+        gift_end(gift=gift, by_donor=False)
+    return step
+
+
+# --- Applying what Stripe says --------------------------------------------------
+
+
+def donation_fail(*, donation: Donation, message: str) -> None:
+    Donation.objects.filter(pk=donation.pk, status=Donation.Status.PENDING).update(
+        status=Donation.Status.FAILED, failure_message=message[:500]
+    )
+
+
+def payment_record(*, donation_id: int, charge_id: str = "", amount: int | None = None) -> bool:
+    """Mark a donation paid and owe its receipt. True when this call recorded it.
+
+    Only a pending (or failed, then retried) donation becomes paid: a repeat, or a
+    payment reported after its refund, changes nothing."""
+    with transaction.atomic():
+        donation = (
+            Donation.objects.select_for_update()
+            .select_related("donor")
+            .filter(pk=donation_id)
+            .first()
+        )
+        if donation is None or donation.status not in (
+            Donation.Status.PENDING,
+            Donation.Status.FAILED,
+        ):
+            return False
+        donation.status = Donation.Status.PAID
+        donation.paid_at = timezone.now()
+        donation.failure_message = ""
+        fields = ["status", "paid_at", "failure_message"]
+        if charge_id:
+            donation.stripe_charge_id = charge_id
+            fields.append("stripe_charge_id")
+        if amount and amount != donation.amount:
+            logger.warning(
+                "Donation %s: Stripe charged %s, we recorded %s",
+                donation.pk,
+                amount,
+                donation.amount,
+            )
+            donation.amount = amount
+            fields.append("amount")
+        donation.save(update_fields=fields)
+        donor_email_queue(
+            kind=DonorEmail.Kind.RECEIPT,
+            donor=donation.donor,
+            donation=donation,
+            dedupe_key=f"receipt:{donation.pk}",
+        )
+    return True
+
+
+def _donation_for_payment_intent(
+    facts: PaymentIntentFacts, donation_id: int | None
+) -> Donation | None:
+    donation = Donation.objects.filter(stripe_payment_intent_id=facts.id).first()
+    if donation is not None:
+        return donation
+    candidate_id = donation_id or facts.metadata.get("donation_id")
+    if not candidate_id or not str(candidate_id).isdigit():
+        return None
+    donation = Donation.objects.filter(pk=int(candidate_id), gift__isnull=True).first()
+    if donation is None:
+        return None
+    if donation.stripe_payment_intent_id in (None, ""):
+        # The webhook beat the checkout request to it: link the PaymentIntent now.
+        Donation.objects.filter(pk=donation.pk, stripe_payment_intent_id__isnull=True).update(
+            stripe_payment_intent_id=facts.id
+        )
+        donation.stripe_payment_intent_id = facts.id
+        return donation
+    # A newer attempt (another card) owns this donation; this PaymentIntent is stale.
+    return None
+
+
+def payment_intent_apply(*, facts: PaymentIntentFacts, donation_id: int | None = None) -> str:
+    """Apply a PaymentIntent's state to its donation. Returns what happened, for logs."""
+    donation = _donation_for_payment_intent(facts, donation_id)
+    if donation is None:
+        return "unknown payment"
+    if facts.status == "succeeded":
+        recorded = payment_record(
+            donation_id=donation.pk, charge_id=facts.charge_id, amount=facts.amount
+        )
+        return "paid" if recorded else "already applied"
+    if facts.status == "requires_payment_method" and facts.failure_message:
+        donation_fail(donation=donation, message=DECLINE_MESSAGE)
+        return "failed"
+    return "no change"
+
+
+def _gift_for_subscription(subscription_id: str, metadata: dict[str, str]) -> Gift | None:
+    if subscription_id:
+        gift = Gift.objects.filter(stripe_subscription_id=subscription_id).first()
+        if gift is not None:
+            return gift
+    gift_id = metadata.get("gift_id")
+    if not gift_id and subscription_id:
+        # The invoice came before we stored the subscription id (the webhook raced the
+        # checkout request): the subscription itself names the gift.
+        try:
+            subscription = stripe_gateway.subscription_retrieve(subscription_id=subscription_id)
+        except stripe_gateway.StripeError:
+            return None
+        gift_id = subscription_facts(subscription).metadata.get("gift_id")
+    if not gift_id or not str(gift_id).isdigit():
+        return None
+    gift = Gift.objects.filter(pk=int(gift_id)).first()
+    if gift is not None and subscription_id and not gift.stripe_subscription_id:
+        Gift.objects.filter(pk=gift.pk, stripe_subscription_id__isnull=True).update(
+            stripe_subscription_id=subscription_id
+        )
+    return gift
+
+
+def invoice_apply(*, facts: InvoiceFacts, paid: bool) -> str:
+    """Apply a subscription invoice: paid (invoice.paid / invoice.payment_succeeded, the
+    same fact) or failed (invoice.payment_failed). The first invoice claims the donation
+    made at checkout; later ones are renewals and get a donation row of their own."""
+    if not facts.subscription_id and not facts.subscription_metadata:
+        return "not a gift invoice"
+    gift = _gift_for_subscription(facts.subscription_id, facts.subscription_metadata)
+    if gift is None:
+        return "unknown subscription"
+    with transaction.atomic():
+        gift = Gift.objects.select_for_update().select_related("donor").get(pk=gift.pk)
+        donation = Donation.objects.filter(stripe_invoice_id=facts.id).first()
+        if donation is None:
+            # Only the checkout makes a gift's donation without an invoice id.
+            donation = (
+                Donation.objects.filter(gift=gift, stripe_invoice_id__isnull=True)
+                .order_by("created_at")
+                .first()
+            )
+            if donation is not None:
+                donation.stripe_invoice_id = facts.id
+                donation.save(update_fields=["stripe_invoice_id"])
+            else:
+                donation = Donation.objects.create(
+                    donor=gift.donor,
+                    gift=gift,
+                    frequency=gift.interval,
+                    amount=facts.amount_paid or facts.amount_due or gift.amount,
+                    currency=facts.currency or gift.currency,
+                    stripe_invoice_id=facts.id,
+                    stripe_customer_id=gift.stripe_customer_id,
+                    card_brand=gift.card_brand,
+                    card_last4=gift.card_last4,
+                    campaign=gift.campaign,
+                    source=gift.source,
+                    utm=gift.utm,
+                    public_credit=gift.public_credit,
+                    public_name=gift.public_name,
+                )
+        if facts.payment_intent_id and not donation.stripe_payment_intent_id:
+            taken = Donation.objects.filter(
+                stripe_payment_intent_id=facts.payment_intent_id
+            ).exists()
+            if not taken:
+                Donation.objects.filter(pk=donation.pk).update(
+                    stripe_payment_intent_id=facts.payment_intent_id
+                )
+        if paid:
+            recorded = payment_record(donation_id=donation.pk, charge_id=facts.charge_id)
+            if gift.status in (Gift.Status.INCOMPLETE, Gift.Status.PAST_DUE):
+                gift.status = Gift.Status.ACTIVE
+                gift.save(update_fields=["status"])
+            return "paid" if recorded else "already applied"
+        was_running = gift.status in (Gift.Status.ACTIVE, Gift.Status.PAST_DUE)
+        donation_fail(donation=donation, message="The renewal payment failed.")
+        if gift.status == Gift.Status.ACTIVE:
+            gift.status = Gift.Status.PAST_DUE
+            gift.save(update_fields=["status"])
+        if was_running:
+            donor_email_queue(
+                kind=DonorEmail.Kind.PAST_DUE,
+                donor=gift.donor,
+                gift=gift,
+                donation=donation,
+                dedupe_key=f"past-due:{facts.id}",
+            )
+        return "renewal failed"
+
+
+_SUBSCRIPTION_STATUS = {
+    "active": Gift.Status.ACTIVE,
+    "trialing": Gift.Status.ACTIVE,
+    "past_due": Gift.Status.PAST_DUE,
+    "unpaid": Gift.Status.PAST_DUE,
+    "canceled": Gift.Status.CANCELLED,
+    "incomplete_expired": Gift.Status.CANCELLED,
+}
+
+
+def subscription_apply(*, facts: SubscriptionFacts) -> str:
+    """Follow the subscription's status. Cancelled is final: a late "created" or
+    "updated" event never revives a gift Stripe has ended."""
+    gift = _gift_for_subscription(facts.id, facts.metadata)
+    if gift is None:
+        return "unknown subscription"
+    target = _SUBSCRIPTION_STATUS.get(facts.status)
+    if target == Gift.Status.CANCELLED:
+        return "cancelled" if gift_end(gift=gift, by_donor=False) else "already applied"
+    with transaction.atomic():
+        gift = Gift.objects.select_for_update().get(pk=gift.pk)
+        if gift.status == Gift.Status.CANCELLED:
+            return "already cancelled"
+        fields = []
+        if target is not None and gift.status != target:
+            gift.status = target
+            fields.append("status")
+        if facts.amount and facts.amount != gift.amount:
+            gift.amount = facts.amount
+            fields.append("amount")
+        if fields:
+            gift.save(update_fields=fields)
+        return "updated" if fields else "no change"
+
+
+def gift_end(*, gift: Gift, by_donor: bool) -> bool:
+    """Mark a gift cancelled; the donor hears once (a donor's own cancellation and
+    Stripe's later `customer.subscription.deleted` share one email)."""
+    with transaction.atomic():
+        gift = Gift.objects.select_for_update().select_related("donor").get(pk=gift.pk)
+        if gift.status == Gift.Status.CANCELLED:
+            return False
+        was_running = gift.status in (Gift.Status.ACTIVE, Gift.Status.PAST_DUE)
+        gift.status = Gift.Status.CANCELLED
+        gift.cancelled_at = timezone.now()
+        gift.save(update_fields=["status", "cancelled_at"])
+        if was_running:
+            donor_email_queue(
+                kind=DonorEmail.Kind.GIFT_CANCELLED if by_donor else DonorEmail.Kind.GIFT_ENDED,
+                donor=gift.donor,
+                gift=gift,
+                dedupe_key=f"gift-end:{gift.pk}",
+            )
+    return True
+
+
+def _donation_for_charge(payment_intent_id: str, charge_id: str) -> Donation | None:
+    if payment_intent_id:
+        donation = Donation.objects.filter(stripe_payment_intent_id=payment_intent_id).first()
+        if donation is not None:
+            return donation
+    if charge_id:
+        return Donation.objects.filter(stripe_charge_id=charge_id).first()
+    return None
+
+
+def charge_refund_apply(*, facts: ChargeFacts) -> str:
+    """Record a refund Stripe confirms. Works before the payment is recorded too: a
+    refunded donation never becomes paid afterwards (see payment_record)."""
+    with transaction.atomic():
+        found = _donation_for_charge(facts.payment_intent_id, facts.id)
+        if found is None:
+            return "unknown charge"
+        donation = Donation.objects.select_for_update().get(pk=found.pk)
+        if facts.amount_refunded <= donation.refunded_amount:
+            return "already applied"
+        donation.refunded_amount = facts.amount_refunded
+        fields = ["refunded_amount"]
+        if facts.refunded or facts.amount_refunded >= donation.amount:
+            donation.status = Donation.Status.REFUNDED
+            donation.refunded_at = timezone.now()
+            fields += ["status", "refunded_at"]
+        if not donation.stripe_charge_id:
+            donation.stripe_charge_id = facts.id
+            fields.append("stripe_charge_id")
+        donation.save(update_fields=fields)
+        return "refunded"
+
+
+def dispute_apply(*, facts: DisputeFacts) -> str:
+    found = _donation_for_charge(facts.payment_intent_id, facts.charge_id)
+    if found is None:
+        return "unknown charge"
+    updated = Donation.objects.filter(pk=found.pk, disputed_at__isnull=True).update(
+        disputed_at=timezone.now()
+    )
+    if updated:
+        logger.warning("Donation %s is disputed (%s)", found.pk, facts.reason)
+    return "flagged" if updated else "already applied"
+
+
+# --- Editors and donors ---------------------------------------------------------
+
+
+def donation_refund(*, donation: Donation) -> None:
+    """Ask Stripe to refund a paid donation. The donation is marked refunded when
+    Stripe's `charge.refunded` webhook confirms it, not now."""
+    if donation.status != Donation.Status.PAID or not donation.stripe_payment_intent_id:
+        raise ValidationError(f"Donation #{donation.pk} is not a paid card payment.")
+    if donation.refund_requested_at:
+        return
+    stripe_gateway.refund_create(
+        payment_intent_id=donation.stripe_payment_intent_id,
+        idempotency_key=f"donation-{donation.pk}-refund",
+    )
+    Donation.objects.filter(pk=donation.pk).update(refund_requested_at=timezone.now())
+
+
+def donor_manage_link_request(*, email: str) -> None:
+    """Email a self-service link if this address has given. Says nothing either way,
+    so the form cannot be used to learn who gave."""
+    donor = Donor.objects.filter(email=email.strip().lower()).first()
+    if donor is None:
+        return
+    with transaction.atomic():
+        donor_email_queue(kind=DonorEmail.Kind.MANAGE_LINK, donor=donor)
+
+
+def _gift_live(gift: Gift) -> None:
+    if not gift.is_live or not gift.stripe_subscription_id:
+        raise ValidationError("This gift has ended; there is nothing to change.")
+
+
+def gift_cancel(*, gift: Gift) -> None:
+    """The donor stops a recurring gift: Stripe first, then our record and the email."""
+    _gift_live(gift)
+    try:
+        stripe_gateway.subscription_cancel(subscription_id=str(gift.stripe_subscription_id))
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    gift_end(gift=gift, by_donor=True)
+
+
+def gift_amount_change(*, gift: Gift, amount: int) -> None:
+    """New monthly (or yearly) amount from the next renewal on; no proration."""
+    _gift_live(gift)
+    if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
+        raise ValidationError("Please choose an amount within the limits shown.")
+    if amount == gift.amount:
+        return
+    try:
+        plan_id = stripe_gateway.plan_ensure(
+            amount=amount, currency=gift.currency, interval=gift.interval
+        )
+        stripe_gateway.subscription_plan_change(
+            subscription_id=str(gift.stripe_subscription_id), plan_id=plan_id
+        )
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    with transaction.atomic():
+        Gift.objects.filter(pk=gift.pk).update(amount=amount)
+        donor_email_queue(kind=DonorEmail.Kind.AMOUNT_CHANGED, donor=gift.donor, gift=gift)
+
+
+def gift_card_setup_start(*, gift: Gift) -> str:
+    """A SetupIntent's client secret for the browser to collect the new card."""
+    _gift_live(gift)
+    try:
+        setup_intent = stripe_gateway.setup_intent_create(
+            customer_id=gift.stripe_customer_id,
+            idempotency_key=f"gift-{gift.pk}-card-{timezone.now().timestamp()}",
+        )
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    return str(setup_intent["client_secret"])
+
+
+def gift_card_update(*, gift: Gift, setup_intent_id: str) -> None:
+    """Renewals use the card just set up; Stripe retries a past-due invoice with it."""
+    _gift_live(gift)
+    try:
+        payment_method_id, brand, last4 = _card_ready(
+            customer_id=gift.stripe_customer_id, setup_intent_id=setup_intent_id
+        )
+        stripe_gateway.customer_default_card_set(
+            customer_id=gift.stripe_customer_id, payment_method_id=payment_method_id
+        )
+        stripe_gateway.subscription_default_card_set(
+            subscription_id=str(gift.stripe_subscription_id), payment_method_id=payment_method_id
+        )
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    with transaction.atomic():
+        Gift.objects.filter(pk=gift.pk).update(card_brand=brand, card_last4=last4)
+        donor_email_queue(kind=DonorEmail.Kind.CARD_UPDATED, donor=gift.donor, gift=gift)

@@ -1,0 +1,195 @@
+"""
+Read the fields we need from Stripe objects, in one place.
+
+localstripe speaks API version 2017-08-15; Stripe today sends the current shape.
+They differ where it matters: a current invoice names its subscription under
+`parent.subscription_details.subscription` and lists its PaymentIntents under
+`payments`, a current PaymentIntent has `latest_charge` and no `charges` list or
+`invoice`, and a subscription item carries a `price` beside (or instead of) a
+`plan`. Every other module reads Stripe data through these functions only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _id(value: Any) -> str:
+    """An object reference is an id string or, when expanded, a dict with an id."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _metadata(obj: dict[str, Any] | None) -> dict[str, str]:
+    return dict((obj or {}).get("metadata") or {})
+
+
+@dataclass(frozen=True)
+class PaymentIntentFacts:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    customer_id: str
+    invoice_id: str
+    charge_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    failure_message: str = ""
+    client_secret: str = ""
+
+
+def payment_intent_facts(obj: dict[str, Any]) -> PaymentIntentFacts:
+    charge_id = _id(obj.get("latest_charge"))
+    if not charge_id:
+        charges = (obj.get("charges") or {}).get("data") or []
+        charge_id = _id(charges[-1]) if charges else ""
+    error = obj.get("last_payment_error") or {}
+    return PaymentIntentFacts(
+        id=obj["id"],
+        status=obj.get("status") or "",
+        amount=int(obj.get("amount_received") or obj.get("amount") or 0),
+        currency=(obj.get("currency") or "").lower(),
+        customer_id=_id(obj.get("customer")),
+        invoice_id=_id(obj.get("invoice")),
+        charge_id=charge_id,
+        metadata=_metadata(obj),
+        failure_message=str(error.get("message") or ""),
+        client_secret=str(obj.get("client_secret") or ""),
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    id: str
+    status: str
+    subscription_id: str
+    subscription_metadata: dict[str, str]
+    payment_intent_id: str
+    payment_intent: dict[str, Any] | None
+    charge_id: str
+    amount_paid: int
+    amount_due: int
+    currency: str
+    customer_id: str
+    next_payment_attempt: int | None
+
+
+def invoice_facts(obj: dict[str, Any]) -> InvoiceFacts:
+    details = (obj.get("parent") or {}).get("subscription_details") or {}
+    subscription_id = _id(details.get("subscription")) or _id(obj.get("subscription"))
+    subscription_metadata = dict(details.get("metadata") or {})
+    if isinstance(obj.get("subscription"), dict):
+        subscription_metadata = subscription_metadata or _metadata(obj["subscription"])
+
+    payment_intent = obj.get("payment_intent")
+    payment_intent_id = _id(payment_intent)
+    if not payment_intent_id:
+        # Current shape: an invoice's payments, the paid one last.
+        for invoice_payment in (obj.get("payments") or {}).get("data") or []:
+            payment = invoice_payment.get("payment") or {}
+            candidate = payment.get("payment_intent")
+            if candidate:
+                payment_intent, payment_intent_id = candidate, _id(candidate)
+                if invoice_payment.get("status") == "paid":
+                    break
+    return InvoiceFacts(
+        id=obj["id"],
+        status=obj.get("status") or "",
+        subscription_id=subscription_id,
+        subscription_metadata=subscription_metadata,
+        payment_intent_id=payment_intent_id,
+        payment_intent=payment_intent if isinstance(payment_intent, dict) else None,
+        charge_id=_id(obj.get("charge")),
+        amount_paid=int(obj.get("amount_paid") or 0),
+        amount_due=int(obj.get("amount_due") or 0),
+        currency=(obj.get("currency") or "").lower(),
+        customer_id=_id(obj.get("customer")),
+        next_payment_attempt=obj.get("next_payment_attempt"),
+    )
+
+
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    id: str
+    status: str
+    amount: int
+    currency: str
+    interval: str
+    customer_id: str
+    metadata: dict[str, str]
+    latest_invoice: dict[str, Any] | None
+
+
+def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
+    items = (obj.get("items") or {}).get("data") or []
+    item = items[0] if items else {}
+    price = item.get("price") or {}
+    plan = item.get("plan") or obj.get("plan") or {}
+    amount = price.get("unit_amount")
+    interval = (price.get("recurring") or {}).get("interval")
+    if amount is None:
+        amount = plan.get("amount")
+    if not interval:
+        interval = plan.get("interval")
+    quantity = int(item.get("quantity") or 1)
+    latest_invoice = obj.get("latest_invoice")
+    return SubscriptionFacts(
+        id=obj["id"],
+        status=obj.get("status") or "",
+        amount=int(amount or 0) * quantity,
+        currency=(
+            obj.get("currency") or price.get("currency") or plan.get("currency") or ""
+        ).lower(),
+        interval=str(interval or ""),
+        customer_id=_id(obj.get("customer")),
+        metadata=_metadata(obj),
+        latest_invoice=latest_invoice if isinstance(latest_invoice, dict) else None,
+    )
+
+
+@dataclass(frozen=True)
+class ChargeFacts:
+    id: str
+    payment_intent_id: str
+    invoice_id: str
+    amount: int
+    amount_refunded: int
+    refunded: bool
+    currency: str
+
+
+def charge_facts(obj: dict[str, Any]) -> ChargeFacts:
+    return ChargeFacts(
+        id=obj["id"],
+        payment_intent_id=_id(obj.get("payment_intent")),
+        invoice_id=_id(obj.get("invoice")),
+        amount=int(obj.get("amount") or 0),
+        amount_refunded=int(obj.get("amount_refunded") or 0),
+        refunded=bool(obj.get("refunded")),
+        currency=(obj.get("currency") or "").lower(),
+    )
+
+
+@dataclass(frozen=True)
+class DisputeFacts:
+    id: str
+    charge_id: str
+    payment_intent_id: str
+    reason: str
+
+
+def dispute_facts(obj: dict[str, Any]) -> DisputeFacts:
+    return DisputeFacts(
+        id=obj["id"],
+        charge_id=_id(obj.get("charge")),
+        payment_intent_id=_id(obj.get("payment_intent")),
+        reason=str(obj.get("reason") or ""),
+    )
+
+
+def card_facts(payment_method: dict[str, Any]) -> tuple[str, str]:
+    """(brand, last four) of a card PaymentMethod."""
+    card = payment_method.get("card") or {}
+    return str(card.get("brand") or ""), str(card.get("last4") or "")

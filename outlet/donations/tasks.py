@@ -1,0 +1,34 @@
+"""Celery tasks for donations: thin, by id, safe to run twice."""
+
+from __future__ import annotations
+
+import smtplib
+
+from celery import shared_task
+
+from . import services
+
+TEMPORARY_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, OSError)
+
+
+@shared_task(
+    bind=True,
+    name="donations.donor_email_send",
+    queue="mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def donor_email_send_task(self, donor_email_id: int) -> None:
+    """Send one owed email (receipt, link, notice). A repeat finds it sent and stops."""
+    try:
+        services.donor_email_send(donor_email_id=donor_email_id)
+    except TEMPORARY_MAIL_ERRORS as exc:
+        final = self.request.retries >= self.max_retries
+        services.donor_email_failure_record(
+            donor_email_id=donor_email_id, error=str(exc), final=final
+        )
+        if final:
+            return
+        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc

@@ -1,0 +1,186 @@
+/* The donation form and the card update form: Stripe's Card Element, then our server.
+ * The card goes from the browser to Stripe only (confirmCardSetup); our server charges
+ * the saved card and records the payment only when Stripe says it succeeded. */
+(function () {
+  "use strict";
+
+  var DECLINED = "Your card was declined. Please check the details or try another card; nothing was charged.";
+  var AUTH_FAILED = "Your bank could not confirm this payment. Please try again or use another card; nothing was charged.";
+  var NETWORK = "We could not reach the payment service. Please check your connection and try again; nothing was charged.";
+
+  function readableError(error) {
+    if (!error) { return NETWORK; }
+    var code = error.code || error.decline_code || "";
+    var text = (error.message || "").toLowerCase();
+    if (code === "card_declined" || text.indexOf("declined") !== -1) { return DECLINED; }
+    if (text.indexOf("authenticat") !== -1 || code === "payment_intent_authentication_failure" ||
+        code === "setup_intent_authentication_failure") { return AUTH_FAILED; }
+    if (code === "incorrect_number" || code === "invalid_number") { return "The card number looks wrong. Please check it."; }
+    if (code === "expired_card") { return "This card has expired. Please use another card."; }
+    if (code === "incorrect_cvc" || code === "invalid_cvc") { return "The security code looks wrong. Please check it."; }
+    return error.message || NETWORK;
+  }
+
+  function post(url, data, csrf) {
+    var body = data instanceof FormData ? data : new URLSearchParams(data);
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: {"X-CSRFToken": csrf, "Accept": "application/json"}
+    }).then(function (response) {
+      return response.json().catch(function () { return {action: "error", message: NETWORK}; });
+    }, function () { return {action: "error", message: NETWORK}; });
+  }
+
+  function showStatus(box, text, kind) {
+    box.textContent = text;
+    box.className = "donate__status donate__status--" + (kind || "error");
+    box.hidden = !text;
+  }
+
+  function mountCard(form, status) {
+    if (typeof window.Stripe !== "function") {
+      showStatus(status, "The card form could not load. Please check your connection or disable a blocker for this page, then reload.");
+      return null;
+    }
+    var stripe = window.Stripe(form.dataset.stripeKey);
+    var card = stripe.elements().create("card", {hidePostalCode: false});
+    card.mount("#card-element");
+    return {stripe: stripe, card: card};
+  }
+
+  function setupDonateForm(form) {
+    var status = document.getElementById("donate-status");
+    var submit = document.getElementById("donate-submit");
+    var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+    var customField = document.getElementById("custom-amount-field");
+    var customInput = form.querySelector("[name=custom_amount]");
+    var feeLabel = document.getElementById("fee-amount");
+    var publicCredit = form.querySelector("[name=public_credit]");
+    var publicName = document.getElementById("public-name-field");
+    var feePercent = parseFloat(form.dataset.feePercent) || 0;
+    var feeFixed = parseInt(form.dataset.feeFixed, 10) || 0;
+    var label = submit.textContent;
+
+    function chosenAmount() {
+      var choice = form.querySelector("[name=amount_choice]:checked");
+      if (!choice) { return 0; }
+      if (choice.value === "other") { return Math.round(parseFloat(customInput.value || "0") * 100) || 0; }
+      return parseInt(choice.value, 10);
+    }
+    function frequencyWord() {
+      var f = form.querySelector("[name=frequency]:checked");
+      return f && f.value === "month" ? " monthly" : f && f.value === "year" ? " yearly" : "";
+    }
+    function refresh() {
+      var choice = form.querySelector("[name=amount_choice]:checked");
+      customField.hidden = !(choice && choice.value === "other");
+      publicName.hidden = !publicCredit.checked;
+      var amount = chosenAmount();
+      var fee = amount ? Math.ceil((amount + feeFixed) / (1 - feePercent / 100)) - amount : 0;
+      feeLabel.textContent = amount ? "$" + (fee / 100).toFixed(2) : "a little";
+      var cover = form.querySelector("[name=cover_fee]").checked;
+      var total = amount + (cover ? fee : 0);
+      submit.textContent = total ? "Give $" + (total / 100).toFixed(2) + frequencyWord() : label;
+    }
+    form.addEventListener("change", refresh);
+    form.addEventListener("input", refresh);
+    refresh();
+
+    var stripeParts = mountCard(form, status);
+    if (!stripeParts) { return; }
+    submit.disabled = false;
+
+    function clearFieldErrors() {
+      form.querySelectorAll("[data-errors-for]").forEach(function (list) { list.textContent = ""; });
+    }
+    function showFieldErrors(fields) {
+      Object.keys(fields || {}).forEach(function (name) {
+        var list = form.querySelector('[data-errors-for="' + name + '"]') ||
+                   form.querySelector('[data-errors-for="custom_amount"]');
+        fields[name].forEach(function (text) {
+          var item = document.createElement("li");
+          item.textContent = text;
+          list.appendChild(item);
+        });
+      });
+    }
+    function finish(result) {
+      if (result.action === "done" && result.redirect) {
+        showStatus(status, "Thank you! Finishing up…", "info");
+        window.location.assign(result.redirect);
+        return;
+      }
+      showStatus(status, result.message || NETWORK);
+      submit.disabled = false;
+      refresh();
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      clearFieldErrors();
+      showStatus(status, "");
+      submit.disabled = true;
+      submit.textContent = "Processing…";
+      var token = "";
+      post(form.action, new FormData(form), csrf).then(function (started) {
+        if (started.action !== "setup") {
+          showFieldErrors(started.fields);
+          return started;
+        }
+        token = started.token;
+        return stripeParts.stripe.confirmCardSetup(started.client_secret, {
+          payment_method: {
+            card: stripeParts.card,
+            billing_details: {
+              name: form.querySelector("[name=name]").value,
+              email: form.querySelector("[name=email]").value
+            }
+          }
+        }).then(function (setup) {
+          if (setup.error) { return {action: "failed", message: readableError(setup.error)}; }
+          return post(form.dataset.chargeUrl, {token: token, setup_intent: setup.setupIntent.id}, csrf);
+        });
+      }).then(function (charged) {
+        if (charged.action !== "authenticate") { return charged; }
+        return stripeParts.stripe.confirmCardPayment(charged.client_secret).then(function () {
+          // Whatever the browser says, the server asks Stripe.
+          return post(form.dataset.refreshUrl, {token: charged.token || token}, csrf);
+        });
+      }).then(finish, function () { finish({action: "error", message: NETWORK}); });
+    });
+  }
+
+  function setupCardUpdate(form) {
+    var status = document.getElementById("card-status");
+    var submit = form.querySelector("button[type=submit]");
+    var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+    var stripeParts = mountCard(form, status);
+    if (!stripeParts) { return; }
+    submit.disabled = false;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      submit.disabled = true;
+      showStatus(status, "");
+      post(form.action, {}, csrf).then(function (started) {
+        if (started.action !== "setup") { return started; }
+        return stripeParts.stripe.confirmCardSetup(started.client_secret, {
+          payment_method: {card: stripeParts.card}
+        }).then(function (setup) {
+          if (setup.error) { return {action: "failed", message: readableError(setup.error)}; }
+          return post(form.dataset.confirmUrl, {setup_intent: setup.setupIntent.id}, csrf);
+        });
+      }).then(function (result) {
+        if (result.action === "done") { window.location.assign(result.redirect); return; }
+        showStatus(status, result.message || NETWORK);
+        submit.disabled = false;
+      });
+    });
+  }
+
+  var donateForm = document.getElementById("donate-form");
+  if (donateForm) { setupDonateForm(donateForm); }
+  var cardForm = document.getElementById("card-update-form");
+  if (cardForm) { setupCardUpdate(cardForm); }
+})();
