@@ -730,13 +730,20 @@ def donation_refund(*, donation: Donation) -> None:
     Stripe's `charge.refunded` webhook confirms it, not now."""
     if donation.status != Donation.Status.PAID or not donation.stripe_payment_intent_id:
         raise ValidationError(f"Donation #{donation.pk} is not a paid card payment.")
-    if donation.refund_requested_at:
+    # Claim the refund first, so two editors (or a double click) ask Stripe once.
+    claimed = Donation.objects.filter(
+        pk=donation.pk, status=Donation.Status.PAID, refund_requested_at__isnull=True
+    ).update(refund_requested_at=timezone.now())
+    if not claimed:
         return
-    stripe_gateway.refund_create(
-        payment_intent_id=donation.stripe_payment_intent_id,
-        idempotency_key=f"donation-{donation.pk}-refund",
-    )
-    Donation.objects.filter(pk=donation.pk).update(refund_requested_at=timezone.now())
+    try:
+        stripe_gateway.refund_create(
+            payment_intent_id=donation.stripe_payment_intent_id,
+            idempotency_key=f"donation-{donation.pk}-refund",
+        )
+    except stripe_gateway.StripeError:
+        Donation.objects.filter(pk=donation.pk).update(refund_requested_at=None)
+        raise
 
 
 def donor_manage_link_request(*, email: str) -> None:

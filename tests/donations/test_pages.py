@@ -1,0 +1,267 @@
+"""Reader pages, self-service links and the editors' admin."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import signing
+from django.urls import reverse
+from django.utils import timezone
+
+from outlet.donations import services
+from outlet.donations.models import Donation, DonorEmail, Gift
+from outlet.donations.tokens import manage_token_make, manage_token_read
+from tests.factories import CampaignFactory, DonationFactory, DonorFactory, GiftFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_donate_page_shows_presets_campaign_and_loads_stripe_with_the_nonce(client, settings):
+    campaign = CampaignFactory(name="Election fund", goal_amount=1_000_000)
+    DonationFactory(campaign=campaign, status=Donation.Status.PAID, amount=250_000)
+
+    response = client.get("/donate/?source=some-article&utm_source=newsletter")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Election fund" in html
+    assert "$2,500" in html and "$10,000" in html
+    for preset in ("$10", "$25", "$50", "$100"):
+        assert f"<span>{preset}</span>" in html
+    assert 'value="some-article"' in html
+    assert 'value="newsletter"' in html
+    assert "<noscript>" in html
+    nonce = re.search(
+        r"script-src [^;]*'nonce-([^']+)'", response["Content-Security-Policy"]
+    ).group(1)
+    assert f'<script nonce="{nonce}" src="{settings.STRIPE_JS_URL}"' in html
+    assert " style=" not in html
+
+
+def post_start(client, **overrides):
+    data = {
+        "amount_choice": "other",
+        "custom_amount": "25",
+        "frequency": "once",
+        "name": "Ada Reader",
+        "email": "ada@example.test",
+        "source": "an-article",
+        "utm_campaign": "spring",
+        "campaign": "",
+    }
+    data.update(overrides)
+    return client.post(reverse("donations:checkout-start"), data)
+
+
+@pytest.mark.parametrize("amount", ["1", "20000"])
+def test_amount_outside_limits_is_refused_on_the_server(client, amount):
+    response = post_start(client, custom_amount=amount)
+    assert response.status_code == 400
+    assert "between $3.00 and $10,000.00" in str(response.json()["fields"])
+    assert not Donation.objects.exists()
+
+
+def test_unknown_preset_is_refused(client):
+    response = post_start(client, amount_choice="123456", custom_amount="")
+    assert response.status_code == 400
+    assert not Donation.objects.exists()
+
+
+def test_start_records_attribution_and_returns_setup_secret(client, localstripe):
+    response = post_start(client, newsletter_opt_in="on", public_credit="on")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["action"] == "setup" and body["client_secret"].startswith("seti_")
+    donation = Donation.objects.get()
+    assert (donation.amount, donation.source) == (2500, "an-article")
+    assert donation.utm == {"utm_campaign": "spring"}
+    assert donation.newsletter_opt_in and donation.public_name == "Ada Reader"
+
+
+def test_payment_attempts_are_rate_limited_per_email(client, localstripe, settings):
+    settings.DONATION_RATE_LIMIT_PER_EMAIL = 2
+    assert post_start(client).status_code == 200
+    assert post_start(client).status_code == 200
+    response = post_start(client)
+    assert response.status_code == 429
+    assert "Too many payment attempts" in response.json()["message"]
+    assert post_start(client, email="someone.else@example.test").status_code == 200
+
+
+def test_payment_attempts_are_rate_limited_per_ip(client, localstripe, settings):
+    settings.DONATION_RATE_LIMIT_PER_IP = 1
+    assert post_start(client, email="a@example.test").status_code == 200
+    assert post_start(client, email="b@example.test").status_code == 429
+
+
+def test_checkout_token_is_required_to_charge(client):
+    response = client.post(
+        reverse("donations:checkout-charge"), {"token": "forged", "setup_intent": "seti_x"}
+    )
+    assert response.status_code == 404
+
+
+def test_fee_rule_comes_from_settings(settings):
+    settings.DONATION_FEE_PERCENT = 0
+    settings.DONATION_FEE_FIXED = 50
+    assert services.donation_fee_compute(amount=1000) == 50
+
+
+# --- Self-service ---------------------------------------------------------------
+
+
+def test_link_request_answers_the_same_whether_or_not_the_address_gave(client):
+    DonorFactory(email="giver@example.test")
+    url = reverse("donations:manage-request")
+
+    known = client.post(url, {"email": "giver@example.test"})
+    unknown = client.post(url, {"email": "stranger@example.test"})
+
+    def text(response):
+        return re.sub(r"csrfmiddlewaretoken\" value=\"[^\"]+", "", response.content.decode())
+
+    assert text(known) == text(unknown)
+    assert DonorEmail.objects.filter(kind="manage_link").count() == 1
+
+
+def test_manage_link_expires_and_is_single_purpose(settings):
+    donor = DonorFactory()
+    token = manage_token_make(donor=donor)
+    assert manage_token_read(token=token) == donor
+
+    other_purpose = signing.dumps(
+        {"donor": donor.pk, "purpose": "unsubscribe"}, salt="outlet.donations.manage"
+    )
+    assert manage_token_read(token=other_purpose) is None
+    other_salt = signing.dumps({"donor": donor.pk, "purpose": "manage-gifts"})
+    assert manage_token_read(token=other_salt) is None
+
+    settings.DONATION_MANAGE_LINK_MAX_AGE = -1
+    assert manage_token_read(token=token) is None
+
+
+def test_manage_page_shows_gifts_and_history(client):
+    gift = GiftFactory(amount=1500)
+    DonationFactory(donor=gift.donor, gift=gift, status="paid", paid_at=timezone.now(), amount=1500)
+    response = client.get(reverse("donations:manage", args=[manage_token_make(donor=gift.donor)]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "$15.00 monthly" in html
+    assert "Cancel this recurring gift" in html
+    assert "•••• 4242" in html
+
+
+def test_expired_link_shows_a_way_to_get_a_new_one(client, settings):
+    donor = DonorFactory()
+    token = manage_token_make(donor=donor)
+    settings.DONATION_MANAGE_LINK_MAX_AGE = -1
+    response = client.get(reverse("donations:manage", args=[token]))
+    assert response.status_code == 403
+    assert "Send me a new link" in response.content.decode()
+
+
+def test_cancel_needs_the_donors_own_link(client):
+    gift = GiftFactory()
+    stranger = DonorFactory()
+    url = reverse("donations:manage-cancel", args=[manage_token_make(donor=stranger), gift.pk])
+    assert client.post(url).status_code == 404
+    gift.refresh_from_db()
+    assert gift.status == Gift.Status.ACTIVE
+
+
+def test_supporters_page_lists_only_consenting_paid_donors(client):
+    DonationFactory(
+        status="paid", public_credit=True, public_name="Grace H.", paid_at=timezone.now()
+    )
+    DonationFactory(status="paid", public_credit=False, public_name="", paid_at=timezone.now())
+    DonationFactory(status="pending", public_credit=True, public_name="Not Yet")
+    html = client.get(reverse("donations:supporters")).content.decode()
+    assert "Grace H." in html and "Not Yet" not in html
+
+
+# --- Admin ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def editor_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("editor", "editor@example.test", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_admin_list_shows_totals_chart_and_filters(editor_client):
+    now = timezone.now()
+    campaign = CampaignFactory(name="Spring drive")
+    DonationFactory(status="paid", paid_at=now, amount=2500, campaign=campaign, source="big-story")
+    gift = GiftFactory(amount=1000, status=Gift.Status.ACTIVE)
+    DonationFactory(
+        donor=gift.donor, gift=gift, frequency="month", status="paid", paid_at=now, amount=1000
+    )
+    GiftFactory(amount=12000, interval="year", status=Gift.Status.ACTIVE)
+
+    response = editor_client.get(reverse("admin:donations_donation_changelist"))
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert "$35.00" in html  # this month
+    assert "$20.00" in html  # MRR: 10 monthly + 120/12 yearly
+    assert "Spring drive" in html and "big-story" in html
+    assert "<svg" in html
+    filtered = editor_client.get(
+        reverse("admin:donations_donation_changelist") + "?frequency__exact=month"
+    )
+    assert filtered.status_code == 200
+    searched = editor_client.get(
+        reverse("admin:donations_donation_changelist") + f"?q={gift.donor.email}"
+    )
+    assert gift.donor.email in searched.content.decode()
+
+
+def test_admin_csv_export_streams_filtered_rows(editor_client):
+    DonationFactory(
+        status="paid",
+        paid_at=timezone.now(),
+        amount=2500,
+        donor=DonorFactory(email="one@example.test"),
+    )
+    DonationFactory(status="failed", donor=DonorFactory(email="=cmd@example.test"))
+    response = editor_client.get(
+        reverse("admin:donations_donation_changelist") + "?export=csv&status__exact=paid"
+    )
+    assert response.streaming
+    body = b"".join(response.streaming_content).decode()
+    lines = body.strip().splitlines()
+    assert lines[0].startswith("id,created_at")
+    assert len(lines) == 2 and "one@example.test" in lines[1] and "25.00" in lines[1]
+
+    everything = editor_client.get(reverse("admin:donations_donation_changelist") + "?export=csv")
+    assert "'=cmd@example.test" in b"".join(everything.streaming_content).decode()
+
+
+def test_admin_refund_action_asks_stripe(editor_client, localstripe):
+    from tests.donations.localstripe_browser import confirm_card_setup
+
+    step = services.checkout_start(
+        email="r@example.test", name="R", amount=2500, cover_fee=False, frequency="once", ip="1"
+    )
+    setup_intent_id, _ = confirm_card_setup(localstripe, step.client_secret, "4242424242424242")
+    services.checkout_charge(donation=step.donation, setup_intent_id=setup_intent_id)
+
+    response = editor_client.post(
+        reverse("admin:donations_donation_changelist"),
+        {"action": "refund", "_selected_action": [step.donation.pk]},
+        follow=True,
+    )
+    assert "Asked Stripe to refund 1 donation" in response.content.decode()
+    donation = Donation.objects.get()
+    assert donation.refund_requested_at is not None
+    assert donation.status == Donation.Status.PAID  # until charge.refunded confirms
+
+
+def test_old_gifts_in_chart_and_this_month_only_counts_this_month(editor_client):
+    DonationFactory(status="paid", paid_at=timezone.now() - timedelta(days=70), amount=99_900)
+    html = editor_client.get(reverse("admin:donations_donation_changelist")).content.decode()
+    assert "$999.00" in html  # all time and in the chart's peak

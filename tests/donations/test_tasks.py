@@ -1,0 +1,87 @@
+"""The email task: thin, idempotent, and run by a real worker on the "mail" queue."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from outlet.donations import services
+from outlet.donations.models import DonorEmail
+from outlet.donations.tasks import donor_email_send_task
+from tests.factories import DonationFactory, GiftFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_receipt_task_run_twice_sends_once(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    donation = DonationFactory(status="paid", paid_at=timezone.now(), amount=2500, fee_amount=106)
+    email = DonorEmail.objects.create(
+        kind="receipt", donor=donation.donor, donation=donation, dedupe_key="r"
+    )
+
+    donor_email_send_task.apply(args=[email.pk])
+    donor_email_send_task.apply(args=[email.pk])
+
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [donation.donor.email]
+    assert "$25.00" in message.body and "ending 4242" in message.body
+    assert "No goods or services" in message.body
+    assert "/donate/manage/" in message.body
+    html = message.alternatives[0][0]
+    assert "$25.00" in html
+    email.refresh_from_db()
+    assert email.status == "sent"
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["manage_link", "past_due", "gift_ended", "gift_cancelled", "amount_changed", "card_updated"],
+)
+def test_every_notice_renders_text_and_html(settings, kind):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    gift = GiftFactory()
+    email = DonorEmail.objects.create(kind=kind, donor=gift.donor, gift=gift)
+    donor_email_send_task.apply(args=[email.pk])
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].body.strip() and mail.outbox[0].alternatives
+
+
+def test_temporary_mail_failure_is_retried_then_recorded_as_failed(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    donation = DonationFactory(status="paid", paid_at=timezone.now())
+    email = DonorEmail.objects.create(kind="receipt", donor=donation.donor, donation=donation)
+
+    # Run eagerly, the retries happen inline, with backoff countdowns ignored.
+    donor_email_send_task.apply(args=[email.pk])
+
+    email.refresh_from_db()
+    assert email.attempts == donor_email_send_task.max_retries + 1
+    assert email.status == "failed" and "refused" in email.last_error.lower()
+
+
+@pytest.mark.worker
+def test_real_worker_sends_each_receipt_once(smtp_sink, transactional_db):
+    from tests.conftest import WorkerProcess
+
+    worker = WorkerProcess(queues="mail", extra_env={"EMAIL_URL": smtp_sink.url})
+    try:
+        worker.wait_ready()
+        donation = DonationFactory(amount=2500)
+        services.payment_record(donation_id=donation.pk, charge_id="ch_1")
+        services.payment_record(donation_id=donation.pk, charge_id="ch_1")
+        email = DonorEmail.objects.get()
+        donor_email_send_task.delay(email.pk)  # a duplicate delivery of the task
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not smtp_sink.to(donation.donor.email):
+            time.sleep(0.2)
+        time.sleep(1.5)
+        assert len(smtp_sink.to(donation.donor.email)) == 1
+        assert "receipt" in smtp_sink.to(donation.donor.email)[0]["Subject"].lower()
+    finally:
+        worker.stop()
