@@ -33,8 +33,11 @@ def _with_bylines(queryset: QuerySet[Article]) -> QuerySet[Article]:
 
 
 def article_list() -> QuerySet[Article]:
-    """Published articles with what a card shows, in a constant number of queries."""
-    return _with_bylines(Article.objects.published())
+    """Published articles with what a card shows, in a constant number of queries.
+
+    The body is left out: lists never show it, and bodies run to thousands of words.
+    """
+    return _with_bylines(Article.objects.published().defer("body"))
 
 
 def article_for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,24 +29,17 @@ from .sharing import article_for_share_token, article_share_path
 PAGE_SIZE = 20
 
 
-class LenientPaginator(Paginator):
-    """A malformed or out-of-range ?page= shows the nearest real page, not an error."""
-
-    def validate_number(self, number):
-        try:
-            return super().validate_number(number)
-        except Exception:  # noqa: BLE001 (PageNotAnInteger, EmptyPage, overflow)
-            try:
-                value = int(str(number)[:6])
-            except ValueError:
-                return 1
-            return min(max(value, 1), self.num_pages)
-
-
 class ListingView(ListView):
+    """A paginated list where a malformed or out-of-range ?page= shows the nearest page."""
+
     paginate_by = PAGE_SIZE
-    paginator_class = LenientPaginator
     context_object_name = "articles"
+
+    def paginate_queryset(self, queryset, page_size):
+        paginator = self.get_paginator(queryset, page_size)
+        raw = str(self.request.GET.get(self.page_kwarg) or "1")[:8]
+        page = paginator.get_page(int(raw) if raw.lstrip("-").isdigit() else 1)
+        return paginator, page, page.object_list, page.has_other_pages()
 
 
 class HomeView(TemplateView):

@@ -1,0 +1,188 @@
+"""Constant queries, cached pages that never go stale, conditional GET."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from outlet.articles.models import Article
+from outlet.articles.services import article_save
+from tests.factories import AppealFactory, ArticleFactory, AuthorFactory, SectionFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def no_page_cache(settings):
+    settings.CACHE_MIDDLEWARE_SECONDS = 0
+
+
+def article_with(n: int, section) -> Article:
+    tags = TagFactory.create_batch(n)
+    article = ArticleFactory(section=section, authors=AuthorFactory.create_batch(n))
+    article.tags.set(tags)
+    for _ in range(n):
+        related = ArticleFactory(section=section, authors=AuthorFactory.create_batch(2))
+        related.tags.set(tags)
+    return article
+
+
+def count_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_article_page_queries_do_not_grow_with_authors_tags_and_related(client, no_page_cache):
+    AppealFactory(is_default=True)
+    small = article_with(1, SectionFactory(slug="small"))
+    large = article_with(10, SectionFactory(slug="large"))
+    client.get("/")  # warm the navigation cache
+
+    assert count_queries(client, small.get_absolute_url()) == count_queries(
+        client, large.get_absolute_url()
+    )
+
+
+def test_home_page_queries_do_not_grow_with_articles(client, no_page_cache):
+    ArticleFactory.create_batch(2)
+    client.get("/")  # warm the navigation cache
+    few = count_queries(client, "/")
+    ArticleFactory.create_batch(12, authors=AuthorFactory.create_batch(3))
+
+    assert count_queries(client, "/") == few
+
+
+def test_cached_article_page_needs_no_queries(client):
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+
+    assert count_queries(client, article.get_absolute_url()) <= 1
+
+
+def test_after_an_editor_saves_readers_see_the_new_text(
+    client, editor, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory(body="<p>The first text.</p>")
+    assert "The first text." in client.get(article.get_absolute_url()).content.decode()
+
+    article.body = "<p>The corrected text.</p>"
+    with django_capture_on_commit_callbacks(execute=True):
+        article_save(article=article, user=editor)
+
+    text = client.get(article.get_absolute_url()).content.decode()
+    assert "The corrected text." in text and "The first text." not in text
+
+
+def test_after_an_editor_saves_in_the_admin_readers_see_the_new_headline(
+    client, editor, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory(headline="Old headline", status="published")
+    reader = client.__class__()
+    assert "Old headline" in reader.get(article.get_absolute_url()).content.decode()
+
+    client.force_login(editor)
+    byline = article.bylines.get()
+    from tests.articles.test_admin_workflow import form_data
+
+    data = form_data(
+        section=article.section,
+        existing_bylines=[byline],
+        headline="New headline",
+        slug=article.slug,
+        status="published",
+        publish_at_0=timezone.localtime(article.publish_at).strftime("%Y-%m-%d"),
+        publish_at_1=timezone.localtime(article.publish_at).strftime("%H:%M:%S"),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/admin/articles/article/{article.pk}/change/", data)
+    assert response.status_code == 302
+
+    assert "New headline" in reader.get(article.get_absolute_url()).content.decode()
+    assert "New headline" in reader.get("/").content.decode()
+
+
+def test_author_section_and_appeal_changes_reach_cached_pages(
+    client, editor, django_capture_on_commit_callbacks
+):
+    author = AuthorFactory(name="Old Name")
+    appeal = AppealFactory(heading="Old appeal")
+    article = ArticleFactory(authors=[author], appeal=appeal)
+    client.get(article.get_absolute_url())
+    admin = client.__class__()
+    admin.force_login(editor)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(
+            f"/admin/articles/author/{author.pk}/change/",
+            {"name": "New Name", "slug": author.slug, "bio": "", "links": "", "user": ""},
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(
+            f"/admin/articles/appeal/{appeal.pk}/change/",
+            {"name": appeal.name, "heading": "New appeal", "text": "Give.", "button_label": "Give"},
+        )
+
+    text = client.get(article.get_absolute_url()).content.decode()
+    assert "New Name" in text and "Old Name" not in text
+    assert "New appeal" in text
+
+
+def test_scheduled_article_appears_on_cached_pages_at_its_time(client):
+    ArticleFactory(headline="Already out")
+    scheduled = ArticleFactory(
+        headline="Coming soon", status="scheduled", publish_at=timezone.now() + timedelta(hours=1)
+    )
+    assert "Coming soon" not in client.get("/").content.decode()  # now cached
+
+    # The clock reaches the publish time: no save, no task.
+    Article.objects.filter(pk=scheduled.pk).update(publish_at=timezone.now() - timedelta(seconds=1))
+    from django.core.cache import cache
+
+    from outlet.articles.caching import NEXT_PUBLISH_KEY
+
+    cache.set(NEXT_PUBLISH_KEY, (timezone.now() - timedelta(seconds=1)).timestamp(), None)
+
+    assert "Coming soon" in client.get("/").content.decode()
+
+
+def test_the_cache_remembers_when_the_next_scheduled_article_is_due(client):
+    from django.core.cache import cache
+
+    from outlet.articles.caching import NEXT_PUBLISH_KEY, content_version_bump
+
+    due = timezone.now() + timedelta(minutes=10)
+    ArticleFactory(status="scheduled", publish_at=due)
+    content_version_bump()
+
+    assert cache.get(NEXT_PUBLISH_KEY) == pytest.approx(due.timestamp())
+
+
+def test_conditional_get_answers_304_when_nothing_changed(
+    client, editor, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory()
+    first = client.get(article.get_absolute_url())
+    etag = first["ETag"]
+
+    again = client.get(article.get_absolute_url(), headers={"if-none-match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+
+    article.dek = "A new dek"
+    with django_capture_on_commit_callbacks(execute=True):
+        article_save(article=article, user=editor)
+    changed = client.get(article.get_absolute_url(), headers={"if-none-match": etag})
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+
+
+def test_signed_in_staff_always_get_a_fresh_page(client, editor):
+    article = ArticleFactory(headline="Fresh for staff")
+    client.force_login(editor)
+    client.get(article.get_absolute_url())
+    Article.objects.filter(pk=article.pk).update(headline="Changed behind the cache")
+
+    assert "Changed behind the cache" in client.get(article.get_absolute_url()).content.decode()
