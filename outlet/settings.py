@@ -310,6 +310,32 @@ NEWSLETTER_UNSUBSCRIBE_MAILTO: str = env.str(
 # CSV imports larger than this many rows run in a Celery task.
 NEWSLETTER_IMPORT_INLINE_ROWS = _read(env.int, "NEWSLETTER_IMPORT_INLINE_ROWS", default=2000)
 
+# --- Newsletters (sending issues) ---------------------------------------------
+
+# Deliveries one batch task claims and sends over one SMTP connection.
+NEWSLETTER_BATCH_SIZE = _read(env.int, "NEWSLETTER_BATCH_SIZE", default=300)
+# Batch tasks kept in flight per sending issue (about the bulk workers' total concurrency).
+NEWSLETTER_SEND_LANES = _read(env.int, "NEWSLETTER_SEND_LANES", default=4)
+# How long a claimed batch is a worker's; after that a dead worker's rows are claimed again.
+NEWSLETTER_LEASE_SECONDS = _read(env.int, "NEWSLETTER_LEASE_SECONDS", default=300)
+# Messages per second across all workers (0: no limit); counted in the cache, so the
+# limit is global with a shared cache (Redis) and per process with locmem.
+NEWSLETTER_RATE_LIMIT_PER_SECOND = _read(env.int, "NEWSLETTER_RATE_LIMIT_PER_SECOND", default=0)
+# Temporary failures (4xx, dropped connections) are retried this many times in all,
+# waiting NEWSLETTER_RETRY_SECONDS, then twice that, and so on.
+NEWSLETTER_MAX_ATTEMPTS = _read(env.int, "NEWSLETTER_MAX_ATTEMPTS", default=5)
+NEWSLETTER_RETRY_SECONDS = _read(env.int, "NEWSLETTER_RETRY_SECONDS", default=60)
+# A send paused because the mail server was unreachable is retried after this long.
+NEWSLETTER_SMTP_DOWN_RETRY_SECONDS = _read(
+    env.int, "NEWSLETTER_SMTP_DOWN_RETRY_SECONDS", default=60
+)
+# Beat starts scheduled issues and watches sending ones this often.
+NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10.0)
+CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
+    "task": "newsletters.issues_tick",
+    "schedule": NEWSLETTER_TICK_SECONDS,
+}
+
 # --- Internationalisation ----------------------------------------------------
 
 LANGUAGE_CODE = "en-us"

@@ -152,3 +152,28 @@ class DonationFactory(factory.django.DjangoModelFactory):
     stripe_payment_intent_id = factory.Sequence(lambda n: f"pi_test{n}")
     card_brand = "visa"
     card_last4 = "4242"
+
+
+# --- newsletter issues ----------------------------------------------------------
+
+from outlet.newsletters.models import Issue, IssueArticle  # noqa: E402
+
+
+class IssueFactory(factory.django.DjangoModelFactory):
+    """A draft issue ready to send; pass `articles=[...]` to include them in order."""
+
+    class Meta:
+        model = Issue
+        skip_postgeneration_save = True
+
+    newsletter = factory.SubFactory(NewsletterFactory)
+    subject = factory.Sequence(lambda n: f"The briefing, edition {n}")
+    preheader = "What we learned this week."
+    intro = "<p>Good morning. Here is what matters today.</p>"
+
+    @factory.post_generation
+    def articles(self, create, extracted, **kwargs):
+        if not create:
+            return
+        for position, article in enumerate(extracted or []):
+            IssueArticle.objects.create(issue=self, article=article, position=position)

@@ -257,6 +257,7 @@ class SubscriberImport(models.Model):
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     imported_rows = models.PositiveIntegerField(default=0)
+    # One [line, address as given, outcome, message] per refused row; the rest were imported.
     report = models.JSONField(
         default=list, blank=True, help_text="[line, address as given, outcome, message] per row."
     )
@@ -273,7 +274,7 @@ class SubscriberImport(models.Model):
 
     @property
     def summary(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {"imported": self.imported_rows} if self.imported_rows else {}
         for _line, _email, outcome, _message in self.report:
             counts[outcome] = counts.get(outcome, 0) + 1
         return counts
@@ -350,6 +351,12 @@ class Issue(models.Model):
     )
     sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     planned_count = models.PositiveIntegerField(default=0, editable=False)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Last time a batch task worked on this issue; a watchdog revives stalled sends.",
+    )
     pause_reason = models.CharField(max_length=300, blank=True, editable=False)
     auto_resume_at = models.DateTimeField(
         null=True,

@@ -47,3 +47,80 @@ def subscriber_import_run_task(import_id: int) -> None:
     job = SubscriberImport.objects.filter(pk=import_id).first()
     if job is not None:
         subscriber_import_run(job=job)
+
+
+# --- Sending issues (the fan-out engine lives in sending.py) -------------------------
+
+
+@shared_task(name="newsletters.issue_plan", queue="bulk", **TASK_OPTIONS)
+def issue_plan_task(issue_id: int) -> None:
+    """Create the issue's deliveries and start its lanes. Repeating it adds no row."""
+    from outlet.newsletters.issues import issue_plan
+    from outlet.newsletters.models import Issue
+
+    issue = Issue.objects.select_related("newsletter").filter(pk=issue_id).first()
+    if issue is not None and issue.status == Issue.Status.SENDING:
+        issue_plan(issue=issue)
+
+
+@shared_task(name="newsletters.issue_batch_send", queue="bulk", **TASK_OPTIONS)
+def issue_batch_send_task(issue_id: int, lane: int = 0) -> None:
+    """Send one batch, then queue this lane again while the issue has work.
+
+    A lane that finds nothing to claim but rows still leased elsewhere (or
+    backing off) comes back when the earliest of them is due, so a dead
+    worker's rows are taken over after their lease without waiting for beat.
+    Running twice is harmless: each run claims rows of its own or none.
+    """
+    from outlet.newsletters.issues import issue_pause, issue_sending_check
+    from outlet.newsletters.models import Issue
+    from outlet.newsletters.sending import MailServerDown, batch_send, next_wake_seconds
+
+    try:
+        result = batch_send(issue_id=issue_id)
+    except MailServerDown as exc:
+        issue = Issue.objects.filter(pk=issue_id, status=Issue.Status.SENDING).first()
+        if issue is not None:
+            import contextlib
+
+            from django.conf import settings
+            from django.core.exceptions import ValidationError
+
+            with contextlib.suppress(ValidationError):  # another lane paused it first
+                issue_pause(
+                    issue=issue,
+                    reason=f"{exc}. Sending resumes by itself when the server answers.",
+                    retry_after=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS,
+                )
+        return
+    if result.stopped:
+        return
+    if result.claimed:
+        issue_batch_send_task.delay(issue_id, lane)
+        return
+    if issue_sending_check(issue_id=issue_id):
+        return
+    wake = next_wake_seconds(issue_id=issue_id)
+    if wake is not None:
+        issue_batch_send_task.apply_async((issue_id, lane), countdown=min(30.0, wake + 0.5))
+
+
+@shared_task(name="newsletters.issue_test_send", queue="mail", **TASK_OPTIONS)
+def issue_test_send_task(issue_id: int, addresses: list[str], request_id: str = "") -> None:
+    """Mail one editor's test request once, even if the task is delivered twice."""
+    from outlet.newsletters.issues import issue_test_message
+    from outlet.newsletters.models import Issue
+
+    if request_id and not cache.add(f"newsletters:test-send:{request_id}", 1, 86400):
+        return
+    issue = Issue.objects.select_related("newsletter").filter(pk=issue_id).first()
+    if issue is not None:
+        issue_test_message(issue=issue, to=addresses).send()
+
+
+@shared_task(name="newsletters.issues_tick", queue="default", **TASK_OPTIONS)
+def issues_tick_task() -> None:
+    """Beat: start scheduled issues, revive stalled sends, resume after a mail outage."""
+    from outlet.newsletters.issues import issues_tick
+
+    issues_tick()

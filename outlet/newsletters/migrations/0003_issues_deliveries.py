@@ -30,6 +30,7 @@ class Migration(migrations.Migration):
                 ('planned_at', models.DateTimeField(blank=True, editable=False, help_text='Every delivery row exists.', null=True)),
                 ('sent_at', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('planned_count', models.PositiveIntegerField(default=0, editable=False)),
+                ('heartbeat_at', models.DateTimeField(blank=True, editable=False, help_text='Last time a batch task worked on this issue; a watchdog revives stalled sends.', null=True)),
                 ('pause_reason', models.CharField(blank=True, editable=False, max_length=300)),
                 ('auto_resume_at', models.DateTimeField(blank=True, editable=False, help_text='Paused by the engine (mail server down): try again from this time.', null=True)),
                 ('rendered_html', models.TextField(blank=True, editable=False)),

@@ -1,0 +1,182 @@
+"""The editors' side of issues: compose, preview, test-send, schedule, send, pause,
+resume, cancel, and watch the progress. Every button is a thin view over one
+service in issues.py; refusals come back as admin messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
+
+from outlet.newsletters import issues
+from outlet.newsletters.models import Issue, IssueArticle
+from outlet.newsletters.sending import HTML_SIZE_LIMIT, issue_render, sample_personalise
+
+#: The email preview is the message as inboxes see it: inline styles, remote images,
+#: no scripts at all, and only our own admin may frame it.
+PREVIEW_CSP = {
+    "default-src": ["'none'"],
+    "img-src": ["http:", "https:", "data:"],
+    "style-src": ["'unsafe-inline'"],
+    "frame-ancestors": ["'self'"],
+}
+PREVIEW_WIDTHS = [("Desktop", 720), ("Phone", 375)]
+
+
+class IssueArticleInline(admin.TabularInline):
+    model = IssueArticle
+    extra = 2
+    autocomplete_fields = ["article"]
+    fields = ["position", "article"]
+    verbose_name = "article"
+    verbose_name_plural = "Articles, in order (lowest position first; published articles only)"
+
+
+@admin.register(Issue)
+class IssueAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "newsletter", "status", "scheduled_at", "sent_at"]
+    list_filter = ["status", "newsletter"]
+    search_fields = ["subject"]
+    inlines = [IssueArticleInline]
+    fields = ["newsletter", "subject", "preheader", "segment", "intro", "body", "appeal"]
+    change_form_template = "admin/newsletters/issue/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status not in (Issue.Status.DRAFT, Issue.Status.SCHEDULED):
+            return self.fields  # what went out is frozen
+        return []
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        own = [
+            path("<int:pk>/preview/", view(self.preview_view), name="newsletters_issue_preview"),
+            path(
+                "<int:pk>/preview/email/",
+                view(self.preview_email_view),
+                name="newsletters_issue_preview_email",
+            ),
+            path("<int:pk>/progress/", view(self.progress_view), name="newsletters_issue_progress"),
+            path("<int:pk>/do/<str:action>/", view(self.action_view), name="newsletters_issue_do"),
+        ]
+        return own + super().get_urls()
+
+    def _issue(self, request: HttpRequest, pk: int) -> Issue:
+        issue = get_object_or_404(Issue.objects.select_related("newsletter"), pk=pk)
+        if not self.has_view_permission(request, issue):
+            raise PermissionDenied
+        return issue
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        issue = Issue.objects.filter(pk=object_id).select_related("newsletter").first()
+        if issue is not None:
+            extra_context["issue_progress"] = issues.issue_progress(issue=issue)
+            extra_context["issue_problems"] = (
+                issues.issue_problems(issue=issue)
+                if issue.status in issues.SENDABLE_FROM
+                else []
+            )
+            extra_context["local_now"] = timezone.localtime()
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        issue = self._issue(request, pk)
+        rendered = issue_render(issue=issue)
+        size = len(rendered.html.encode("utf-8"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": issue,
+            "title": f"Preview: {issue}",
+            "email_url": reverse("admin:newsletters_issue_preview_email", args=[issue.pk]),
+            "widths": PREVIEW_WIDTHS,
+            "size_kb": round(size / 1024, 1),
+            "size_ok": size <= HTML_SIZE_LIMIT,
+            "text": sample_personalise(rendered.text, html=False),
+        }
+        return TemplateResponse(request, "admin/newsletters/issue/preview.html", context)
+
+    def preview_email_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        issue = self._issue(request, pk)
+        html = sample_personalise(issue_render(issue=issue).html, html=True)
+        return preview_email_response(request, html)
+
+    def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        issue = self._issue(request, pk)
+        return JsonResponse(issues.issue_progress(issue=issue).as_dict())
+
+    def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if request.method != "POST":
+            return redirect("admin:newsletters_issue_change", pk)
+        issue = self._issue(request, pk)
+        if not self.has_change_permission(request, issue):
+            raise PermissionDenied
+        try:
+            message = self._act(request, issue, action)
+        except ValidationError as exc:
+            for text in exc.messages:
+                messages.error(request, text)
+        else:
+            messages.success(request, message)
+        return redirect("admin:newsletters_issue_change", pk)
+
+    def _act(self, request: HttpRequest, issue: Issue, action: str) -> str:
+        if action == "send":
+            issues.issue_send_now(issue=issue)
+            return "Sending has started. Progress updates below."
+        if action == "schedule":
+            send_at = _parse_local(request.POST.get("send_at", ""))
+            issues.issue_schedule(issue=issue, send_at=send_at)
+            return f"Scheduled for {timezone.localtime(send_at):%B %-d, %Y at %H:%M}."
+        if action == "unschedule":
+            issues.issue_unschedule(issue=issue)
+            return "No longer scheduled; the issue is a draft again."
+        if action == "pause":
+            issues.issue_pause(issue=issue, reason=f"Paused by {request.user}.")
+            return "Paused. Messages already handed to the mail server are not recalled."
+        if action == "resume":
+            issues.issue_resume(issue=issue)
+            return "Sending resumed."
+        if action == "cancel":
+            issues.issue_cancel(issue=issue)
+            return "Cancelled. Nobody else will receive this issue."
+        if action == "test":
+            sent_to = issues.issue_test_send(issue=issue, addresses=request.POST.get("to", ""))
+            return "A test copy is on its way to " + ", ".join(sent_to) + "."
+        raise ValidationError(f"Unknown action {action!r}.")
+
+
+@xframe_options_sameorigin
+@csp_override(PREVIEW_CSP)
+def _preview_email(request: HttpRequest, html: str) -> HttpResponse:
+    return HttpResponse(html)
+
+
+def preview_email_response(request: HttpRequest, html: str) -> HttpResponse:
+    """The email's own HTML, framable by our admin, under a CSP fit for an email."""
+    return _preview_email(request, html)
+
+
+def _parse_local(value: str) -> datetime:
+    """A `datetime-local` value, in the outlet's time zone."""
+    try:
+        naive = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationError("Enter the date and time to send, e.g. 2026-05-01 07:00.") from None
+    if timezone.is_aware(naive):
+        return naive
+    return timezone.make_aware(naive, timezone.get_current_timezone())

@@ -1,0 +1,82 @@
+"""The public web archive of sent issues: a page per newsletter, a page per issue, RSS.
+
+Only sent issues are public. An issue page shows the frozen copy that went
+out (with no one's personal links), so the archive matches the inbox.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.syndication.views import Feed
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from outlet.newsletters.issues import issues_archived
+from outlet.newsletters.models import Issue, Newsletter
+from outlet.newsletters.sending import html_to_text
+
+FEED_SIZE = 20
+
+
+def _newsletter(slug: str) -> Newsletter:
+    return get_object_or_404(Newsletter, slug=slug, visibility=Newsletter.Visibility.PUBLIC)
+
+
+def issue_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    newsletter = _newsletter(slug)
+    return render(
+        request,
+        "newsletters/archive.html",
+        {"newsletter": newsletter, "issues": issues_archived(newsletter=newsletter)[:100]},
+    )
+
+
+def issue_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    newsletter = _newsletter(slug)
+    issue = get_object_or_404(
+        Issue.objects.select_related("appeal"),
+        pk=pk,
+        newsletter=newsletter,
+        status=Issue.Status.SENT,
+    )
+    articles = [
+        item.article
+        for item in issue.issue_articles.select_related("article__section").prefetch_related(
+            "article__bylines__author"
+        )
+    ]
+    return render(
+        request,
+        "newsletters/archive_issue.html",
+        {"newsletter": newsletter, "issue": issue, "articles": articles},
+    )
+
+
+class IssueArchiveFeed(Feed):
+    """RSS of a newsletter's sent issues."""
+
+    def get_object(self, request: HttpRequest, slug: str) -> Newsletter:  # type: ignore[override]
+        return _newsletter(slug)
+
+    def title(self, obj: Newsletter) -> str:
+        return f"{obj.name} · {settings.OUTLET_NAME}"
+
+    def link(self, obj: Newsletter) -> str:
+        from django.urls import reverse
+
+        return reverse("newsletters:archive", args=[obj.slug])
+
+    def description(self, obj: Newsletter) -> str:
+        return obj.description or f"Past issues of {obj.name}."
+
+    def items(self, obj: Newsletter):
+        return issues_archived(newsletter=obj)[:FEED_SIZE]
+
+    def item_title(self, item: Issue) -> str:
+        return item.subject
+
+    def item_description(self, item: Issue) -> str:
+        return item.preheader or html_to_text(item.intro)[:300]
+
+    def item_pubdate(self, item: Issue):
+        return item.sent_at

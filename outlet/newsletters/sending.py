@@ -1,0 +1,698 @@
+"""The fan-out engine: render an issue once, then claim, personalise, send and record.
+
+How a send moves (driven by tasks.py):
+
+1. `deliveries_plan` walks the recipients by primary key in chunks (no OFFSET,
+   never the whole list in memory) and inserts one `Delivery` per subscriber;
+   the unique (issue, subscriber) constraint plus `ignore_conflicts` makes a
+   repeated or resumed plan harmless.
+2. Batch tasks ("lanes", NEWSLETTER_SEND_LANES per issue) each call
+   `batch_send`, which claims up to NEWSLETTER_BATCH_SIZE claimable rows:
+   pending ones whose retry time has come, and rows whose lease expired
+   because the worker holding them died. The claim is an UPDATE guarded by the
+   claimable condition that stamps a fresh lease token; on PostgreSQL the
+   candidates are first locked with SELECT ... FOR UPDATE SKIP LOCKED so
+   workers never wait on each other.
+3. The batch re-checks who is still mailable (someone who unsubscribed since
+   the plan is skipped), opens one SMTP connection and sends each message
+   through Django's email API, recording each outcome as soon as the server
+   has answered. That order is the guarantee: a row is marked sent only after
+   the server accepted it, so a crash can lose no one; the only message that
+   can go out twice is the one in flight on a connection whose worker died.
+4. The issue is rendered once (`Issue.rendered_html` / `rendered_text`, frozen
+   when sending starts) and serialised once per process into a MIME skeleton;
+   each recipient's copy is the skeleton with their links, greeting and
+   headers substituted in as strings, not a new trip through the templates.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import logging
+import re
+import smtplib
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.header import Header
+from email.utils import formataddr, formatdate
+from html import unescape
+from urllib.parse import urlsplit
+
+import css_inline
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import F, Min, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.html import escape, strip_tags
+
+from outlet.newsletters.models import Delivery, Issue, Newsletter, Segment, Subscriber
+from outlet.newsletters.selectors import newsletter_recipients
+from outlet.newsletters.tokens import list_unsubscribe_headers, preferences_url, unsubscribe_url
+
+logger = logging.getLogger(__name__)
+
+#: Gmail clips HTML bodies above about 102 KB; stay clearly under it.
+HTML_SIZE_LIMIT = 100 * 1024
+PLAN_CHUNK_SIZE = 2000
+#: Outcomes are written per message; the lease is renewed and the issue's status
+#: re-read (pause, cancel) every this many messages.
+CHECK_EVERY = 50
+
+# Per-recipient markers in the rendered issue, replaced by plain string substitution.
+UNSUBSCRIBE_MARK = "@@UNSUBSCRIBE_URL@@"
+PREFERENCES_MARK = "@@PREFERENCES_URL@@"
+GREETING_MARK = "@@GREETING@@"
+
+_inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+
+
+class MailServerDown(Exception):
+    """The mail server refused connections or kept dropping them: pause, do not fail rows."""
+
+
+# --- Rendering, once ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    html: str
+    text: str
+
+
+def issue_render(*, issue: Issue) -> RenderedIssue:
+    """The issue's HTML (CSS inlined) and plain text, with per-recipient markers."""
+    items = [
+        issue_article.article
+        for issue_article in issue.issue_articles.select_related("article__section")
+    ]
+    context = {
+        "issue": issue,
+        "newsletter": issue.newsletter,
+        "articles": items,
+        "appeal": issue.appeal,
+        "OUTLET_NAME": settings.OUTLET_NAME,
+        "OUTLET_TAGLINE": settings.OUTLET_TAGLINE,
+        "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
+        "SITE_URL": settings.SITE_URL,
+        "web_url": f"{settings.SITE_URL}{issue.get_absolute_url()}" if issue.pk else "",
+        "donate_url": f"{settings.SITE_URL}/donate/",
+        "unsubscribe_url": UNSUBSCRIBE_MARK,
+        "preferences_url": PREFERENCES_MARK,
+        "greeting": GREETING_MARK,
+        "intro_text": html_to_text(issue.intro),
+        "body_text": html_to_text(issue.body),
+    }
+    html = _inliner.inline(render_to_string("emails/newsletters/issue.html", context))
+    text = render_to_string("emails/newsletters/issue.txt", context)
+    return RenderedIssue(html=html, text=text)
+
+
+_BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote)>|<br\s*/?>", re.IGNORECASE)
+_LINK = re.compile(r'<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
+
+
+def html_to_text(html: str) -> str:
+    """Sanitised rich text as plain text: paragraphs kept, links written out."""
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", html or "")
+    text = strip_tags(_BLOCK_END.sub("\n\n", text))
+    text = unescape(text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def greeting_for(name: str) -> str:
+    first = (name or "").strip().split(" ")[0]
+    return f"Hi {first}," if first else "Hello,"
+
+
+def sample_personalise(content: str, *, html: bool) -> str:
+    """A copy for previews, test sends and the web archive: no one's personal links."""
+    preferences = f"{settings.SITE_URL}/newsletter/"
+    return (
+        content.replace(UNSUBSCRIBE_MARK, preferences)
+        .replace(PREFERENCES_MARK, preferences)
+        .replace(GREETING_MARK, "Hello,")
+    )
+
+
+# --- The MIME skeleton and cheap personalisation ---------------------------------
+
+
+def _crlf(value: str) -> str:
+    return value.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _qp(value: str) -> bytes:
+    return binascii.b2a_qp(value.encode("utf-8"), istext=True)
+
+
+def _header_value(value: str) -> str:
+    try:
+        value.encode("ascii")
+    except UnicodeEncodeError:
+        return Header(value, "utf-8").encode()
+    return value
+
+
+class PrebuiltMessage:
+    """What `EmailMessage.message()` returns for a personalised copy: ready bytes.
+
+    Django's SMTP backend only calls `as_bytes()`; tests and the locmem backend
+    can parse it with the standard library.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def as_bytes(self, *args, **kwargs) -> bytes:
+        return self.data
+
+    def as_string(self, *args, **kwargs) -> str:
+        return self.data.decode("utf-8")
+
+    def parsed(self):
+        from email import policy
+        from email.parser import BytesParser
+
+        return BytesParser(policy=policy.default).parsebytes(self.data)
+
+    def __getitem__(self, name: str):
+        return self.parsed()[name]
+
+
+class IssueMessage(EmailMultiAlternatives):
+    """One recipient's copy. Its attributes are complete, so ESP backends (anymail)
+    that read subject, bodies and headers work unchanged; SMTP and locmem get the
+    pre-serialised bytes from `message()`."""
+
+    prebuilt: bytes | None = None
+
+    def message(self, *, policy=None):  # type: ignore[override]
+        if self.prebuilt is None:
+            return super().message() if policy is None else super().message(policy=policy)
+        return PrebuiltMessage(self.prebuilt)
+
+
+@dataclass
+class MessageSkeleton:
+    """An issue serialised once per process; `personalise` fills in one recipient."""
+
+    issue_id: int
+    newsletter: Newsletter
+    subject: str
+    from_header: str
+    reply_to: str
+    list_id: str
+    domain: str
+    html: str
+    text: str
+    head: bytes
+    boundary: str
+    html_parts: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, *, issue: Issue) -> MessageSkeleton:
+        newsletter = issue.newsletter
+        domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+        from_header = formataddr((newsletter.from_name, newsletter.from_email), charset="utf-8")
+        reply_to = newsletter.reply_to or newsletter.from_email
+        list_id = f"{_header_value(newsletter.name)} <{newsletter.slug}.{domain}>"
+        boundary = f"=_outlet_{uuid.uuid4().hex}"
+        head = (
+            f"From: {from_header}\r\n"
+            f"Subject: {_header_value(issue.subject)}\r\n"
+            f"Reply-To: {reply_to}\r\n"
+            f"List-Id: {list_id}\r\n"
+            f"Precedence: bulk\r\n"
+            f"MIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+        ).encode("ascii")
+        return cls(
+            issue_id=issue.pk,
+            newsletter=newsletter,
+            subject=issue.subject,
+            from_header=from_header,
+            reply_to=reply_to,
+            list_id=list_id,
+            domain=domain,
+            html=_crlf(issue.rendered_html),
+            text=_crlf(issue.rendered_text),
+            head=head,
+            boundary=boundary,
+        )
+
+    def message_id(self, delivery_id: int) -> str:
+        """Stable per delivery, so a retried copy is recognisably the same message."""
+        return f"<issue-{self.issue_id}.delivery-{delivery_id}@{self.domain}>"
+
+    def personalise(self, *, delivery_id: int, subscriber: Subscriber) -> IssueMessage:
+        unsubscribe = unsubscribe_url(subscriber, self.newsletter)
+        preferences = preferences_url(subscriber)
+        greeting = greeting_for(subscriber.name)
+        html = (
+            self.html.replace(UNSUBSCRIBE_MARK, escape(unsubscribe))
+            .replace(PREFERENCES_MARK, escape(preferences))
+            .replace(GREETING_MARK, escape(greeting))
+        )
+        text = (
+            self.text.replace(UNSUBSCRIBE_MARK, unsubscribe)
+            .replace(PREFERENCES_MARK, preferences)
+            .replace(GREETING_MARK, greeting)
+        )
+        list_headers = list_unsubscribe_headers(subscriber, self.newsletter)
+        headers = {
+            "Message-ID": self.message_id(delivery_id),
+            "List-Id": self.list_id,
+            "Precedence": "bulk",
+            **list_headers,
+        }
+        message = IssueMessage(
+            subject=self.subject,
+            body=text,
+            from_email=self.from_header,
+            to=[subscriber.email],
+            reply_to=[self.reply_to],
+            headers=headers,
+        )
+        message.attach_alternative(html, "text/html")
+        try:
+            subscriber.email.encode("ascii")
+        except UnicodeEncodeError:
+            return message  # an internationalised address: let Django build it
+        date = formatdate(localtime=False)
+        b = self.boundary
+        message.prebuilt = b"".join(
+            [
+                self.head,
+                f"To: {subscriber.email}\r\n"
+                f"Date: {date}\r\n"
+                f"Message-ID: {headers['Message-ID']}\r\n"
+                f"List-Unsubscribe: {list_headers['List-Unsubscribe']}\r\n"
+                f"List-Unsubscribe-Post: {list_headers['List-Unsubscribe-Post']}\r\n"
+                f"\r\n--{b}\r\n"
+                'Content-Type: text/plain; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
+                _qp(text),
+                f"\r\n--{b}\r\n"
+                'Content-Type: text/html; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
+                _qp(html),
+                f"\r\n--{b}--\r\n".encode("ascii"),
+            ]
+        )
+        return message
+
+
+_skeletons: dict[tuple[int, str], MessageSkeleton] = {}
+
+
+def skeleton_for(issue: Issue) -> MessageSkeleton:
+    """The process-wide skeleton of a sending issue (built on first use)."""
+    key = (issue.pk, f"{issue.started_at}")
+    skeleton = _skeletons.get(key)
+    if skeleton is None:
+        _skeletons.clear()
+        skeleton = _skeletons[key] = MessageSkeleton.build(issue=issue)
+    return skeleton
+
+
+# --- Planning ----------------------------------------------------------------------
+
+
+def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
+    """Create a pending delivery for every recipient of the issue; returns the total.
+
+    Walks subscribers by primary key, PLAN_CHUNK_SIZE at a time, so memory stays
+    flat and a crashed plan can simply run again. `on_first_chunk` lets sending
+    start while the rest is still being planned.
+    """
+    recipients = newsletter_recipients(issue.newsletter, issue.segment or Segment.ALL)
+    last_id = 0
+    first = True
+    while True:
+        ids = list(recipients.filter(pk__gt=last_id).values_list("pk", flat=True)[:PLAN_CHUNK_SIZE])
+        if not ids:
+            break
+        Delivery.objects.bulk_create(
+            [Delivery(issue_id=issue.pk, subscriber_id=pk) for pk in ids],
+            ignore_conflicts=True,
+            batch_size=PLAN_CHUNK_SIZE,
+        )
+        last_id = ids[-1]
+        if first and on_first_chunk is not None:
+            on_first_chunk()
+        first = False
+    total = Delivery.objects.filter(issue=issue).count()
+    Issue.objects.filter(pk=issue.pk).update(
+        planned_count=total, planned_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    return total
+
+
+# --- Claiming ------------------------------------------------------------------------
+
+
+def claimable(now: datetime) -> Q:
+    """Rows a batch may take: due pending rows, and rows whose worker's lease ran out."""
+    return Q(status=Delivery.Status.PENDING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    ) | Q(status=Delivery.Status.SENDING, leased_until__lt=now)
+
+
+def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Delivery]]:
+    """Lease up to `size` claimable deliveries of the issue to this caller.
+
+    The UPDATE repeats the claimable condition, so of two workers that picked
+    the same candidates only one gets each row (SQLite serialises writers;
+    PostgreSQL locks candidates with SKIP LOCKED first, so they rarely overlap).
+    """
+    token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = Delivery.objects.filter(claimable(now), issue_id=issue_id).order_by("id")
+        if db_connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("id", flat=True)[:size])
+        if not ids:
+            return token, []
+        Delivery.objects.filter(claimable(now), id__in=ids).update(
+            status=Delivery.Status.SENDING,
+            lease_token=token,
+            leased_until=now + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+        )
+    claimed = list(
+        Delivery.objects.filter(lease_token=token, status=Delivery.Status.SENDING)
+        .select_related("subscriber")
+        .only(
+            "id",
+            "attempts",
+            "subscriber__id",
+            "subscriber__email",
+            "subscriber__name",
+            "subscriber__token",
+            "subscriber__status",
+        )
+        .order_by("id")
+    )
+    return token, claimed
+
+
+# --- Recording outcomes ------------------------------------------------------------
+
+
+class OutcomeRecorder:
+    """Writes each outcome as soon as it is known, guarded by the lease token.
+
+    One short autocommit UPDATE per message. On PostgreSQL the session skips
+    waiting for the WAL flush meanwhile (synchronous_commit off): a worker
+    crash loses nothing that way, only a crash of the database server itself
+    could forget the last few outcomes, and those messages would go out again.
+    """
+
+    def __init__(self, token: uuid.UUID) -> None:
+        self.token = token
+        self.table = Delivery._meta.db_table
+        self.token_db = Delivery._meta.get_field("lease_token").get_db_prep_value(
+            token, db_connection
+        )
+        self.postgres = db_connection.vendor == "postgresql"
+        self.sent_subscriber_ids: list[int] = []
+        self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
+
+    def __enter__(self) -> OutcomeRecorder:
+        if self.postgres:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO OFF")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.postgres:
+            with db_connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+
+    def sent(self, delivery: Delivery) -> None:
+        now = timezone.now()
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {self.table} SET status = %s, sent_at = %s, lease_token = NULL, "  # noqa: S608 (table name from the model)
+                "leased_until = NULL, error = '' WHERE id = %s AND lease_token = %s",
+                [
+                    Delivery.Status.SENT.value,
+                    db_connection.ops.adapt_datetimefield_value(now),
+                    delivery.pk,
+                    self.token_db,
+                ],
+            )
+        self.sent_subscriber_ids.append(delivery.subscriber_id)
+        self.counts["sent"] += 1
+
+    def failed(self, delivery: Delivery, error: str) -> None:
+        Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
+            status=Delivery.Status.FAILED, lease_token=None, leased_until=None, error=error[:300]
+        )
+        self.counts["failed"] += 1
+
+    def retry_later(self, delivery: Delivery, error: str) -> bool:
+        """Back to pending with exponential backoff; False once attempts are used up."""
+        if delivery.attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
+            self.failed(delivery, f"gave up after {delivery.attempts} attempts: {error}")
+            return False
+        delay = settings.NEWSLETTER_RETRY_SECONDS * 2 ** max(0, delivery.attempts - 1)
+        Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
+            status=Delivery.Status.PENDING,
+            lease_token=None,
+            leased_until=None,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            error=error[:300],
+        )
+        self.counts["retry"] += 1
+        return True
+
+    def skipped(self, deliveries: list[Delivery]) -> None:
+        if deliveries:
+            Delivery.objects.filter(
+                pk__in=[d.pk for d in deliveries], lease_token=self.token
+            ).update(status=Delivery.Status.SKIPPED, lease_token=None, leased_until=None)
+            self.counts["skipped"] += len(deliveries)
+
+    def release(self, deliveries: Iterable[Delivery]) -> None:
+        """Hand unsent rows back untouched (pause, cancel, server down): not an attempt."""
+        ids = [d.pk for d in deliveries]
+        if ids:
+            Delivery.objects.filter(pk__in=ids, lease_token=self.token).update(
+                status=Delivery.Status.PENDING,
+                lease_token=None,
+                leased_until=None,
+                attempts=F("attempts") - 1,
+            )
+
+    def renew(self) -> None:
+        Delivery.objects.filter(lease_token=self.token, status=Delivery.Status.SENDING).update(
+            leased_until=timezone.now() + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
+        )
+
+    def finish(self) -> None:
+        """A delivery ends a run of soft bounces (one query for the batch)."""
+        if self.sent_subscriber_ids:
+            Subscriber.objects.filter(
+                pk__in=self.sent_subscriber_ids, soft_bounce_count__gt=0
+            ).update(soft_bounce_count=0)
+
+
+# --- Rate limit ----------------------------------------------------------------------
+
+
+class RateLimiter:
+    """A fixed one-second window counted in the cache (global when the cache is Redis)."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+
+    def acquire(self) -> None:
+        if self.per_second <= 0:
+            return
+        while True:
+            second = int(time.time())
+            key = f"newsletters:rate:{second}"
+            cache.add(key, 0, timeout=5)
+            try:
+                used = cache.incr(key)
+            except ValueError:
+                used = 1
+            if used <= self.per_second:
+                return
+            time.sleep(max(0.0, second + 1 - time.time()) + 0.001)
+
+
+# --- Sending a batch -----------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    skipped: int = 0
+    stopped: str = ""
+
+
+def _smtp_code(exc: Exception, address: str) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, _ = exc.recipients.get(address, (None, b""))
+        return code
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code
+    return None
+
+
+_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
+
+
+def _open(mail_connection) -> None:
+    try:
+        mail_connection.open()
+    except _CONNECTION_ERRORS as exc:
+        raise MailServerDown(f"Mail server unreachable: {exc}") from exc
+
+
+def _reopen(mail_connection) -> None:
+    with contextlib.suppress(Exception):  # the old connection is gone either way
+        mail_connection.close()
+    mail_connection.connection = None
+    _open(mail_connection)
+
+
+def mailable_subscriber_ids(*, newsletter: Newsletter, subscriber_ids: list[int]) -> set[int]:
+    """Of these subscribers, who may still get this newsletter right now."""
+    return set(
+        newsletter_recipients(newsletter, Segment.ALL)
+        .filter(pk__in=subscriber_ids)
+        .values_list("pk", flat=True)
+    )
+
+
+def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
+    """Claim one batch of the issue's deliveries and send it over one connection.
+
+    Raises MailServerDown (after handing the unsent rows back) when the mail
+    server cannot be reached, so the caller can pause the issue.
+    """
+    result = BatchResult()
+    issue = Issue.objects.select_related("newsletter").filter(pk=issue_id).first()
+    if issue is None or issue.status != Issue.Status.SENDING:
+        result.stopped = "not sending"
+        return result
+    token, claimed = deliveries_claim(
+        issue_id=issue_id, size=size or settings.NEWSLETTER_BATCH_SIZE
+    )
+    result.claimed = len(claimed)
+    if not claimed:
+        return result
+    Issue.objects.filter(pk=issue_id).update(heartbeat_at=timezone.now())
+    skeleton = skeleton_for(issue)
+    limiter = RateLimiter(settings.NEWSLETTER_RATE_LIMIT_PER_SECOND)
+
+    with OutcomeRecorder(token) as recorder:
+        mailable = mailable_subscriber_ids(
+            newsletter=issue.newsletter, subscriber_ids=[d.subscriber_id for d in claimed]
+        )
+        recorder.skipped([d for d in claimed if d.subscriber_id not in mailable])
+        queue = [d for d in claimed if d.subscriber_id in mailable]
+        mail_connection = mailers.default
+        position = 0
+        try:
+            if queue:
+                _open(mail_connection)
+            while position < len(queue):
+                if position and position % CHECK_EVERY == 0:
+                    status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True)
+                    if status.first() != Issue.Status.SENDING:
+                        result.stopped = "paused or cancelled"
+                        break
+                    recorder.renew()
+                delivery = queue[position]
+                message = skeleton.personalise(
+                    delivery_id=delivery.pk, subscriber=delivery.subscriber
+                )
+                limiter.acquire()
+                try:
+                    mail_connection.send_messages([message])
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
+                    _record_refusal(recorder, delivery, exc)
+                except _CONNECTION_ERRORS as exc:
+                    # The message may or may not have been accepted before the drop;
+                    # retrying risks one duplicate, skipping risks a loss: retry.
+                    recorder.retry_later(delivery, f"connection lost: {exc}")
+                    position += 1
+                    _reopen(mail_connection)
+                    continue
+                else:
+                    recorder.sent(delivery)
+                position += 1
+        except MailServerDown:
+            recorder.release(queue[position:])
+            raise
+        finally:
+            if position < len(queue) and result.stopped:
+                recorder.release(queue[position:])
+            with contextlib.suppress(Exception):  # closing a dead connection
+                mail_connection.close()
+            recorder.finish()
+    result.sent = recorder.counts["sent"]
+    result.failed = recorder.counts["failed"]
+    result.retry = recorder.counts["retry"]
+    result.skipped = recorder.counts["skipped"]
+    return result
+
+
+def _record_refusal(recorder: OutcomeRecorder, delivery: Delivery, exc: Exception) -> None:
+    from outlet.newsletters.models import Suppression
+    from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+
+    email = delivery.subscriber.email
+    code = _smtp_code(exc, email) or 0
+    error = f"{code} {exc}"
+    if 400 <= code < 500:
+        if not recorder.retry_later(delivery, error):
+            subscriber_soft_bounce_record(email=email, detail=error[:300])
+        return
+    recorder.failed(delivery, error)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and code >= 500:
+        # The server refused the address itself: never mail it again.
+        email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
+
+
+# --- Progress ------------------------------------------------------------------------
+
+
+def delivery_counts(*, issue: Issue) -> dict[str, int]:
+    from django.db.models import Count
+
+    counts = {status.value: 0 for status in Delivery.Status}
+    for row in Delivery.objects.filter(issue=issue).values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def next_wake_seconds(*, issue_id: int) -> float | None:
+    """Seconds until some waiting row (leased elsewhere or backing off) becomes claimable."""
+    now = timezone.now()
+    earliest = Delivery.objects.filter(
+        issue_id=issue_id, status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+    ).aggregate(lease=Min("leased_until"), retry=Min("next_attempt_at"))
+    times = [t for t in (earliest["lease"], earliest["retry"]) if t is not None]
+    if not times:
+        remaining = Delivery.objects.filter(
+            issue_id=issue_id, status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+        ).exists()
+        return 0.0 if remaining else None
+    return max(0.0, (min(times) - now).total_seconds())

@@ -1,0 +1,40 @@
+// Refreshes the sending progress on an issue's admin page every two seconds
+// until the issue is sent or cancelled. Loaded as a file: the CSP allows no inline script.
+(function () {
+  "use strict";
+  var panel = document.querySelector("[data-progress-url]");
+  if (!panel) { return; }
+  var url = panel.getAttribute("data-progress-url");
+  var finished = ["sent", "cancelled"];
+  var root = panel.closest(".issue-panel") || document;
+
+  function show(name, value) {
+    root.querySelectorAll('[data-field="' + name + '"]').forEach(function (el) {
+      el.textContent = value;
+      if (name === "pause_reason") { el.hidden = !value; }
+    });
+  }
+
+  function refresh() {
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        ["planned", "sent", "failed", "suppressed", "remaining", "rate_per_minute",
+         "status_label", "pause_reason"].forEach(function (name) { show(name, data[name]); });
+        show("eta", data.eta_seconds === null ? "–" : data.eta_seconds + " s");
+        var status = root.querySelector(".issue-status");
+        if (status) { status.className = "issue-status issue-status--" + data.status; }
+        var before = panel.getAttribute("data-status");
+        panel.setAttribute("data-status", data.status);
+        if (before !== data.status && finished.indexOf(data.status) !== -1) {
+          window.location.reload();
+          return;
+        }
+        if (finished.indexOf(data.status) === -1) { window.setTimeout(refresh, 2000); }
+      })
+      .catch(function () { window.setTimeout(refresh, 5000); });
+  }
+
+  if (finished.indexOf(panel.getAttribute("data-status")) === -1) { window.setTimeout(refresh, 1000); }
+}());

@@ -1,0 +1,87 @@
+"""SMTP servers on loopback for the sending tests: one that refuses on cue, one that counts."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+
+from aiosmtpd.controller import Controller
+
+from tests.conftest import free_port
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+class RefusingSmtpSink:
+    """Accepts mail, except: 451 at RCPT for `temporary`, 550 for `permanent`, and a
+    dropped connection during DATA the first time a message goes to `drop_once`."""
+
+    def __init__(self, *, temporary=(), permanent=(), drop_once=()) -> None:
+        self.temporary = set(temporary)
+        self.permanent = set(permanent)
+        self.drop_once = set(drop_once)
+        self.accepted: list[str] = []
+        sink = self
+
+        class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+                if address in sink.temporary:
+                    return "451 4.7.1 Try again later"
+                if address in sink.permanent:
+                    return "550 5.1.1 No such mailbox"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+                for address in envelope.rcpt_tos:
+                    if address in sink.drop_once:
+                        sink.drop_once.discard(address)
+                        server.transport.close()
+                        return "421 closing"
+                sink.accepted.extend(envelope.rcpt_tos)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+class CountingSmtpSink:
+    """Keeps only (recipient, Message-ID) per accepted message: cheap enough for thousands."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+                match = _MESSAGE_ID.search(envelope.original_content or b"")
+                message_id = match.group(1).decode() if match else ""
+                with sink._lock:
+                    for address in envelope.rcpt_tos:
+                        sink.received.append((address, message_id))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.received)
+
+    def per_recipient(self) -> Counter:
+        with self._lock:
+            return Counter(address for address, _ in self.received)
+
+    def stop(self) -> None:
+        self.controller.stop()
