@@ -5,16 +5,20 @@ from io import BytesIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from outlet.articles.models import Appeal, Article, ArticleAuthor, Author, Section, Tag
+from outlet.articles.services import article_save
 from outlet.core import demo_content
 
 DEMO_EDITOR_USERNAME = "editor"
 DEMO_EDITOR_PASSWORD = "outlet-demo-editor"  # noqa: S105 (printed by make run; DEBUG only)
+DEMO_CONTRIBUTOR_USERNAME = "contributor"
+DEMO_CONTRIBUTOR_PASSWORD = "outlet-demo-contributor"  # noqa: S105 (DEBUG only, like the editor)
 
 
 def _demo_image(seed: int) -> ContentFile:
@@ -76,7 +80,8 @@ class Command(BaseCommand):
                 image_credit="The Outlet",
             )
             article.featured_image.save(f"demo-{i}.jpg", _demo_image(i), save=False)
-            article.save()
+            # Through the publishing service: sanitised body, first revision, renditions.
+            article_save(article=article, author_count=len(data["authors"]))
             for position, slug in enumerate(data["authors"]):
                 ArticleAuthor.objects.create(
                     article=article, author=authors[slug], position=position
@@ -96,6 +101,15 @@ class Command(BaseCommand):
         if made:
             editor.set_password(DEMO_EDITOR_PASSWORD)
             editor.save()
+        editor.groups.add(Group.objects.get(name="editor"))
+        contributor, contributor_made = User.objects.get_or_create(
+            username=DEMO_CONTRIBUTOR_USERNAME,
+            defaults={"email": "contributor@outlet.test", "is_staff": True},
+        )
+        if contributor_made:
+            contributor.set_password(DEMO_CONTRIBUTOR_PASSWORD)
+            contributor.save()
+        contributor.groups.add(Group.objects.get(name="contributor"))
         self.stdout.write(
             f"Demo content: {created} new article(s), {Article.objects.count()} in all; "
             f"editor account {'created' if made else 'kept'}."
