@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
@@ -9,6 +10,9 @@ from collections import Counter
 from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port
+
+# aiosmtpd logs every SMTP command at INFO: thousands of lines that slow the sink down.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
