@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -83,3 +86,137 @@ def newsletter_recipients(
 def newsletter_choices_public() -> QuerySet[Newsletter]:
     """Newsletters a reader may pick on the public sign-up forms."""
     return Newsletter.objects.filter(is_active=True, visibility=Newsletter.Visibility.PUBLIC)
+
+
+def newsletter_subscriber_counts() -> QuerySet[Newsletter]:
+    """Every newsletter with `active_count` (confirmed, mailable) and `pending_count`."""
+    from django.db.models import Count
+
+    mailable = Subscriber.objects.mailable().values("pk")
+    return Newsletter.objects.annotate(
+        active_count=Count(
+            "subscriptions",
+            filter=Q(
+                subscriptions__confirmed_at__isnull=False,
+                subscriptions__subscriber__in=mailable,
+            ),
+        ),
+        pending_count=Count("subscriptions", filter=Q(subscriptions__confirmed_at__isnull=True)),
+    ).order_by("position", "name")
+
+
+@dataclass(frozen=True)
+class DayActivity:
+    day: date
+    signups: int
+    unsubscribes: int
+
+
+def subscriber_daily_activity(*, days: int = 30) -> list[DayActivity]:
+    """Sign-ups (new subscribers) and unsubscribes per day, oldest first, in local time."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    tz = timezone.get_current_timezone()
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()), tz)
+
+    def per_day(field: str) -> dict[date, int]:
+        rows = (
+            Subscriber.objects.filter(**{f"{field}__gte": start})
+            .annotate(day=TruncDate(field, tzinfo=tz))
+            .values("day")
+            .annotate(n=Count("pk"))
+        )
+        return {row["day"]: row["n"] for row in rows}
+
+    signups, unsubscribes = per_day("created_at"), per_day("unsubscribed_at")
+    return [
+        DayActivity(day, signups.get(day, 0), unsubscribes.get(day, 0))
+        for day in (first + timedelta(days=n) for n in range(days))
+    ]
+
+
+SUBSCRIBER_CSV_HEADER = [
+    "email", "name", "status", "source", "newsletters",
+    "created_at", "confirmed_at", "unsubscribed_at",
+]  # fmt: skip
+
+
+def subscriber_csv_rows(*, queryset: QuerySet[Subscriber]) -> Iterator[list[str]]:
+    """Header, then one row per subscriber, read in chunks so memory stays flat."""
+    yield SUBSCRIBER_CSV_HEADER
+    rows = queryset.order_by("pk").prefetch_related("subscriptions__newsletter")
+    for subscriber in rows.iterator(chunk_size=2000):
+        yield [
+            subscriber.email,
+            subscriber.name,
+            subscriber.status,
+            subscriber.source,
+            " ".join(s.newsletter.slug for s in subscriber.subscriptions.all()),
+            subscriber.created_at.isoformat(),
+            subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else "",
+            subscriber.unsubscribed_at.isoformat() if subscriber.unsubscribed_at else "",
+        ]
+
+
+def subscriber_data_export(*, subscriber: Subscriber) -> dict[str, Any]:
+    """Everything the newsletters app holds about one address, for a subject-access request."""
+    from outlet.newsletters.models import ConsentRecord, Suppression
+
+    def when(value) -> str | None:
+        return value.isoformat() if value else None
+
+    suppression = Suppression.objects.filter(email_hash=subscriber.email_hash).first()
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status,
+        "source": subscriber.source,
+        "created_at": when(subscriber.created_at),
+        "confirmed_at": when(subscriber.confirmed_at),
+        "unsubscribed_at": when(subscriber.unsubscribed_at),
+        "soft_bounce_count": subscriber.soft_bounce_count,
+        "subscriptions": [
+            {
+                "newsletter": s.newsletter.name,
+                "since": when(s.created_at),
+                "confirmed_at": when(s.confirmed_at),
+                "paused_until": when(s.paused_until),
+            }
+            for s in subscriber.subscriptions.select_related("newsletter")
+        ],
+        "consent_records": [
+            {
+                "kind": record.kind,
+                "at": when(record.created_at),
+                "form": record.form,
+                "page_url": record.page_url,
+                "text_shown": record.text_shown,
+                "newsletters": record.newsletters,
+                "ip": record.ip,
+            }
+            for record in ConsentRecord.objects.filter(subscriber=subscriber)
+        ],
+        "suppressed": (
+            {"reason": suppression.reason, "since": when(suppression.created_at)}
+            if suppression
+            else None
+        ),
+    }
+
+
+def subscriber_import_report_rows(*, job) -> Iterator[list]:
+    """The per-row report of an import: every data row of the file with its outcome."""
+    from outlet.newsletters.services import import_file_read
+
+    refused = {line: (outcome, message) for line, _email, outcome, message in job.report}
+    yield ["line", "email", "outcome", "message"]
+    for index, row in enumerate(import_file_read(job.content.encode("utf-8"))):
+        if row.line in refused:
+            yield [row.line, row.email, *refused[row.line]]
+        elif index < job.processed_rows:
+            yield [row.line, row.email, "imported", ""]
+        else:
+            yield [row.line, row.email, "pending", "Not checked yet."]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,7 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from outlet.newsletters.models import (
@@ -507,7 +509,8 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     progress counter commit together, so a crashed run resumes where it
     stopped and imports nobody twice. Rows are refused when the address is
     malformed or too long, repeats an earlier row, is suppressed, or already
-    belongs to a subscriber (whose state is left untouched).
+    belongs to a subscriber (whose state is left untouched); the report keeps
+    one line per refused row, and every other row was imported.
     """
     job = SubscriberImport.objects.get(pk=job.pk)
     if job.status == SubscriberImport.Status.DONE:
@@ -517,8 +520,10 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     newsletters = list(job.newsletters.all())
     names = ", ".join(n.name for n in newsletters)[:500]
     seen: set[str] = set()
+    refused_lines = {line for line, *_rest in job.report}
     for row in rows[: job.processed_rows]:
-        seen.add(email_normalise(row.email))
+        if row.line not in refused_lines:
+            seen.add(email_normalise(row.email))
     for chunk in _chunks(rows[job.processed_rows :], IMPORT_CHUNK_ROWS):
         _import_chunk(job, chunk, newsletters, names, seen)
     SubscriberImport.objects.filter(pk=job.pk).update(
@@ -529,15 +534,66 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     return job
 
 
+def _insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    # Identifiers come from model metadata and are quoted; values are parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        quote(model._meta.db_table),
+        ", ".join(quote(model._meta.get_field(name).column) for name in columns),
+        ", ".join(["%s"] * len(columns)),
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _import_insert(job, new_subscribers, newsletters, names) -> int:
+    """Insert one chunk's subscribers, their choices and consent records.
+
+    Plain INSERTs with values prepared once per chunk: the ORM's per-object
+    preparation made a 50,000-row import several times slower.
+    """
+    if not new_subscribers:
+        return 0
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    token_field = Subscriber._meta.get_field("token")
+    _insert_rows(
+        Subscriber,
+        ["email", "email_hash", "name", "status", "source", "token", "soft_bounce_count",
+         "created_at", "confirmed_at"],
+        [
+            (email, digest, name, Subscriber.Status.ACTIVE, Subscriber.Source.IMPORT,
+             token_field.get_db_prep_value(uuid.uuid4(), connection), 0, now, now)
+            for digest, email, name in new_subscribers
+        ],
+    )  # fmt: skip
+    ids = list(
+        Subscriber.objects.filter(email_hash__in=[d for d, _e, _n in new_subscribers]).values_list(
+            "pk", flat=True
+        )
+    )
+    _insert_rows(
+        Subscription,
+        ["subscriber", "newsletter", "created_at", "confirmed_at"],
+        [(pk, newsletter.pk, now, now) for pk in ids for newsletter in newsletters],
+    )
+    _insert_rows(
+        ConsentRecord,
+        ["subscriber", "kind", "created_at", "form", "page_url", "text_shown", "newsletters"],
+        [
+            (pk, ConsentRecord.Kind.IMPORT, now, f"import #{job.pk}", "", job.consent_text, names)
+            for pk in ids
+        ],
+    )
+    return len(ids)
+
+
 def _import_chunk(job, chunk, newsletters, names, seen) -> None:
     report: list[list] = []
     candidates: dict[str, ImportRow] = {}
     for row in chunk:
         address = email_normalise(row.email)
-        if address in seen:
-            report.append([row.line, row.email, "duplicate", "Repeats an earlier row."])
-            continue
-        seen.add(address)
         try:
             email_validate(address)
         except ValidationError as exc:
@@ -546,6 +602,10 @@ def _import_chunk(job, chunk, newsletters, names, seen) -> None:
         if len(row.name) > MAX_NAME_LENGTH:
             report.append([row.line, row.email, "invalid", "The name is too long."])
             continue
+        if address in seen:
+            report.append([row.line, row.email, "duplicate", "Repeats an earlier row."])
+            continue
+        seen.add(address)
         candidates[email_digest(address)] = row
     digests = list(candidates)
     suppressed = set(
@@ -554,7 +614,6 @@ def _import_chunk(job, chunk, newsletters, names, seen) -> None:
     known = set(
         Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
     )
-    now = timezone.now()
     new_subscribers = []
     for digest, row in candidates.items():
         if digest in suppressed:
@@ -562,41 +621,13 @@ def _import_chunk(job, chunk, newsletters, names, seen) -> None:
         elif digest in known:
             report.append([row.line, row.email, "exists", "Already in the database; unchanged."])
         else:
-            new_subscribers.append(
-                Subscriber(
-                    email=email_normalise(row.email),
-                    email_hash=digest,
-                    name=row.name.strip(),
-                    status=Subscriber.Status.ACTIVE,
-                    source=Subscriber.Source.IMPORT,
-                    confirmed_at=now,
-                )
-            )
-            report.append([row.line, row.email, "imported", ""])
+            new_subscribers.append((digest, email_normalise(row.email), row.name.strip()))
     report.sort()
     with transaction.atomic():
-        created = Subscriber.objects.bulk_create(new_subscribers)
-        Subscription.objects.bulk_create(
-            [
-                Subscription(subscriber=subscriber, newsletter=newsletter, confirmed_at=now)
-                for subscriber in created
-                for newsletter in newsletters
-            ]
+        created = _import_insert(job, new_subscribers, newsletters, names)
+        locked = SubscriberImport.objects.select_for_update().only("report").get(pk=job.pk)
+        SubscriberImport.objects.filter(pk=job.pk).update(
+            report=[*locked.report, *report],
+            processed_rows=F("processed_rows") + len(chunk),
+            imported_rows=F("imported_rows") + created,
         )
-        ConsentRecord.objects.bulk_create(
-            [
-                ConsentRecord(
-                    subscriber=subscriber,
-                    kind=ConsentRecord.Kind.IMPORT,
-                    form=f"import #{job.pk}",
-                    text_shown=job.consent_text,
-                    newsletters=names,
-                )
-                for subscriber in created
-            ]
-        )
-        locked = SubscriberImport.objects.select_for_update().get(pk=job.pk)
-        locked.report = [*locked.report, *report]
-        locked.processed_rows += len(chunk)
-        locked.imported_rows += len(created)
-        locked.save(update_fields=["report", "processed_rows", "imported_rows"])

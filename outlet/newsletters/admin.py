@@ -1,0 +1,329 @@
+"""Editors' tools for the audience: lists, subscribers, CSV import and export, erasure.
+
+Every action is a thin wrapper over a service or selector, so the same change
+can come from here, a task or a test.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from outlet.newsletters import selectors, services
+from outlet.newsletters.forms import ImportForm
+from outlet.newsletters.models import (
+    ConsentRecord,
+    Newsletter,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+    Suppression,
+)
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_stream(rows, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.register(Newsletter)
+class NewsletterAdmin(admin.ModelAdmin):
+    list_display = ["name", "visibility", "is_active", "position", "active_count", "pending_count"]
+    list_editable = ["position"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request: HttpRequest):
+        return selectors.newsletter_subscriber_counts()
+
+    @admin.display(description="Subscribers", ordering="active_count")
+    def active_count(self, obj: Any) -> int:
+        return obj.active_count
+
+    @admin.display(description="Awaiting confirmation", ordering="pending_count")
+    def pending_count(self, obj: Any) -> int:
+        return obj.pending_count
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    fields = ["newsletter", "created_at", "confirmed_at", "paused_until"]
+    readonly_fields = ["created_at", "confirmed_at"]
+
+
+class ConsentRecordInline(admin.TabularInline):
+    model = ConsentRecord
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DonorFilter(admin.SimpleListFilter):
+    title = "donor"
+    parameter_name = "donor"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Donors"), ("no", "Not donors"), ("lapsed", "Lapsed donors")]
+
+    def queryset(self, request, queryset):
+        from outlet.newsletters.models import Segment
+
+        segment = {
+            "yes": Segment.DONORS,
+            "no": Segment.NON_DONORS,
+            "lapsed": Segment.LAPSED_DONORS,
+        }.get(self.value() or "")
+        return queryset.filter(selectors.segment_filter(segment)) if segment else queryset
+
+
+CHART_HEIGHT = 120
+CHART_BAR = 9
+CHART_STEP = 22
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(admin.ModelAdmin):
+    change_list_template = "admin/newsletters/subscriber/change_list.html"
+    change_form_template = "admin/newsletters/subscriber/change_form.html"
+    list_display = ["email", "name", "status", "source", "created_at", "confirmed_at"]
+    list_filter = ["status", ("subscriptions__newsletter", admin.RelatedOnlyFieldListFilter),
+                   "source", DonorFilter, "created_at"]  # fmt: skip
+    search_fields = ["email", "name"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "email_hash", "status", "created_at", "confirmed_at", "unsubscribed_at",
+        "confirmation_sent_at", "soft_bounce_count",
+    ]  # fmt: skip
+    fields = ["email", "name", "source", *readonly_fields]
+    inlines = [SubscriptionInline, ConsentRecordInline]
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).distinct()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting would forget the address without suppressing it; "Erase" does both.
+        return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="newsletters_subscriber_import"),
+            path(
+                "import/<int:import_id>/",
+                view(self.import_detail_view),
+                name="newsletters_subscriber_import_detail",
+            ),
+            path(
+                "import/<int:import_id>/report.csv",
+                view(self.import_report_view),
+                name="newsletters_subscriber_import_report",
+            ),
+            path("export.csv", view(self.export_view), name="newsletters_subscriber_export"),
+            path(
+                "<int:pk>/export.json",
+                view(self.data_export_view),
+                name="newsletters_subscriber_data_export",
+            ),
+            path("<int:pk>/erase/", view(self.erase_view), name="newsletters_subscriber_erase"),
+            *super().get_urls(),
+        ]
+
+    # --- Overview -------------------------------------------------------------
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        days = selectors.subscriber_daily_activity(days=30)
+        peak = max((max(d.signups, d.unsubscribes) for d in days), default=0) or 1
+        chart = []
+        for index, day in enumerate(days):
+            signup_height = round(day.signups * CHART_HEIGHT / peak)
+            unsubscribe_height = round(day.unsubscribes * CHART_HEIGHT / peak)
+            x = 36 + index * CHART_STEP
+            chart.append(
+                {
+                    "day": day,
+                    "x": x,
+                    "x2": x + CHART_BAR,
+                    "label_x": x + CHART_BAR,
+                    "signup_height": signup_height,
+                    "signup_y": 10 + CHART_HEIGHT - signup_height,
+                    "unsubscribe_height": unsubscribe_height,
+                    "unsubscribe_y": 10 + CHART_HEIGHT - unsubscribe_height,
+                    "label": index % 5 == 0,
+                }
+            )
+        extra = {
+            "newsletter_counts": selectors.newsletter_subscriber_counts(),
+            "chart": chart,
+            "chart_peak": peak,
+            "chart_width": 36 + len(days) * CHART_STEP + 10,
+            "chart_totals": (sum(d.signups for d in days), sum(d.unsubscribes for d in days)),
+            "imports": SubscriberImport.objects.defer("content", "report")[:5],
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=extra)
+
+    # --- Export ---------------------------------------------------------------
+
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        """Stream the subscribers matching the changelist's current filters."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        queryset = changelist.get_queryset(request)
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        return _csv_stream(
+            selectors.subscriber_csv_rows(queryset=queryset), f"subscribers-{stamp}.csv"
+        )
+
+    def data_export_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        subscriber = get_object_or_404(Subscriber, pk=pk)
+        response = JsonResponse(
+            selectors.subscriber_data_export(subscriber=subscriber), json_dumps_params={"indent": 2}
+        )
+        response["Content-Disposition"] = f'attachment; filename="subscriber-{pk}.json"'
+        return response
+
+    def erase_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        subscriber = get_object_or_404(Subscriber, pk=pk)
+        if not self.has_change_permission(request, subscriber):
+            raise PermissionDenied
+        if request.method == "POST":
+            services.subscriber_erase(subscriber=subscriber)
+            self.message_user(
+                request,
+                f"Subscriber #{pk} erased. Only a hash of the address remains, on the "
+                "suppression list, so it cannot be imported or signed up again.",
+                messages.SUCCESS,
+            )
+            return redirect("admin:newsletters_subscriber_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "subscriber": subscriber,
+            "title": f"Erase subscriber #{pk}?",
+        }
+        return TemplateResponse(request, "admin/newsletters/subscriber/erase.html", context)
+
+    # --- Import ---------------------------------------------------------------
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.subscriber_import_create(
+                    data=upload.read(),
+                    filename=upload.name,
+                    newsletters=form.cleaned_data["newsletters"],
+                    consent_confirmed=form.cleaned_data["consent_confirmed"],
+                    consent_text=form.cleaned_data["consent_text"],
+                    created_by=request.user,
+                )
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                from django.conf import settings
+
+                if job.total_rows <= settings.NEWSLETTER_IMPORT_INLINE_ROWS:
+                    services.subscriber_import_run(job=job)
+                else:
+                    from outlet.newsletters.tasks import subscriber_import_run_task
+
+                    job_id = job.pk
+                    transaction.on_commit(lambda: subscriber_import_run_task.delay(job_id))
+                return redirect("admin:newsletters_subscriber_import_detail", import_id=job.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Import subscribers from CSV",
+        }
+        return TemplateResponse(request, "admin/newsletters/subscriber/import.html", context)
+
+    def import_detail_view(self, request: HttpRequest, import_id: int) -> HttpResponse:
+        job = get_object_or_404(SubscriberImport.objects.defer("content"), pk=import_id)
+        problems = job.report
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "job": job,
+            "summary": sorted(job.summary.items()),
+            "problems": problems[:500],
+            "problem_count": len(problems),
+            "running": job.status
+            in (SubscriberImport.Status.QUEUED, SubscriberImport.Status.RUNNING),
+            "report_url": reverse("admin:newsletters_subscriber_import_report", args=[job.pk]),
+            "title": f"Import #{job.pk}: {job.filename}",
+        }
+        return TemplateResponse(request, "admin/newsletters/subscriber/import_detail.html", context)
+
+    def import_report_view(self, request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+        job = get_object_or_404(SubscriberImport, pk=import_id)
+        return _csv_stream(
+            selectors.subscriber_import_report_rows(job=job), f"import-{job.pk}-report.csv"
+        )
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ["email_hash", "reason", "created_at", "detail"]
+    list_filter = ["reason"]
+    search_fields = ["email_hash"]
+    readonly_fields = ["email_hash", "reason", "detail", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        # Editors search by address; only its digest is stored.
+        from outlet.newsletters.models import email_digest
+
+        if "@" in search_term:
+            return queryset.filter(email_hash=email_digest(search_term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(SubscriberImport)
+class SubscriberImportAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "total_rows", "imported_rows", "created_by", "created_at"]
+    exclude = ["content", "report"]
+    readonly_fields = [
+        "filename", "newsletters", "consent_text", "created_by", "created_at",
+        "finished_at", "status", "total_rows", "processed_rows", "imported_rows",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return redirect("admin:newsletters_subscriber_import_detail", import_id=object_id)
+
+# Newsletter issues (the sending engine), registered with the rest of the app's admin.
+from outlet.newsletters import admin_issues  # noqa: E402, F401

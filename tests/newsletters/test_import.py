@@ -1,0 +1,146 @@
+"""CSV import: each row validated, bad lines reported, the rest imported exactly once."""
+
+import time
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from outlet.newsletters.models import (
+    ConsentRecord,
+    Subscriber,
+    SubscriberImport,
+    Subscription,
+    Suppression,
+    email_digest,
+)
+from outlet.newsletters.selectors import newsletter_recipients, subscriber_import_report_rows
+from outlet.newsletters.services import subscriber_import_create, subscriber_import_run
+from tests.factories import SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def create(data: bytes, newsletters, **kwargs) -> SubscriberImport:
+    return subscriber_import_create(
+        data=data,
+        filename="old-tool.csv",
+        newsletters=newsletters,
+        consent_confirmed=kwargs.pop("consent_confirmed", True),
+        consent_text="Signed up on our old form",
+        **kwargs,
+    )
+
+
+def test_import_of_50000_rows_reports_each_bad_line_and_imports_the_rest_once(daily):
+    SubscriberFactory(email="already@example.com", status="unsubscribed")
+    Suppression.objects.create(email_hash=email_digest("erased@example.com"), reason="erased")
+    lines = ["email,name"]
+    expected_bad: dict[int, str] = {}
+    for n in range(50_000):
+        line = n + 2
+        if n % 100 == 7:
+            lines.append(f"broken-{n}.example.com,No at sign")
+            expected_bad[line] = "invalid"
+        elif n % 100 == 13:
+            lines.append(f"READER{n - 1}@example.com,Repeats the row before")
+            expected_bad[line] = "duplicate"
+        elif n % 100 == 41:
+            lines.append(f"{'x' * 260}@example.com,Too long")
+            expected_bad[line] = "invalid"
+        elif n % 100 == 59:
+            lines.append(",Nobody")
+            expected_bad[line] = "invalid"
+        elif n in (500, 501):
+            lines.append("Already@example.com,In the database")
+            expected_bad[line] = "exists" if n == 500 else "duplicate"
+        elif n == 700:
+            lines.append("erased@example.com,Erased earlier")
+            expected_bad[line] = "suppressed"
+        else:
+            lines.append(f"Reader{n}@Example.com,Reader {n}")
+    good = 50_000 - len(expected_bad)
+    data = ("\n".join(lines) + "\n").encode()
+
+    started = time.monotonic()
+    job = subscriber_import_run(job=create(data, [daily]))
+    elapsed = time.monotonic() - started
+
+    assert job.status == SubscriberImport.Status.DONE
+    assert job.total_rows == job.processed_rows == 50_000
+    assert job.imported_rows == good
+    refused = {line: outcome for line, _email, outcome, _ in job.report if outcome != "imported"}
+    assert refused == expected_bad
+    assert Subscriber.objects.filter(source="import").count() == good
+    assert Subscription.objects.filter(newsletter=daily, confirmed_at__isnull=False).count() == good
+    assert ConsentRecord.objects.filter(kind="import").count() == good
+    assert Subscriber.objects.get(email="already@example.com").status == "unsubscribed"
+    assert not Subscriber.objects.filter(email="erased@example.com").exists()
+    assert newsletter_recipients(daily).count() == good
+    assert elapsed < 30, f"import took {elapsed:.1f}s"
+
+    # Running it again (a redelivered task) changes nothing.
+    again = subscriber_import_run(job=job)
+    assert again.imported_rows == good
+    assert Subscriber.objects.count() == good + 1
+
+
+def test_an_interrupted_import_resumes_without_importing_anyone_twice(daily, monkeypatch):
+    from outlet.newsletters import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 10)
+    data = ("email\n" + "".join(f"r{n}@example.com\n" for n in range(35))).encode()
+    job = create(data, [daily])
+    calls = {"n": 0}
+    real_chunk = services._import_chunk
+
+    def crash_on_third(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker lost")
+        return real_chunk(*args)
+
+    monkeypatch.setattr(services, "_import_chunk", crash_on_third)
+    with pytest.raises(RuntimeError):
+        subscriber_import_run(job=job)
+    job.refresh_from_db()
+    assert job.processed_rows == 20
+
+    monkeypatch.setattr(services, "_import_chunk", real_chunk)
+    job = subscriber_import_run(job=job)
+    assert job.imported_rows == 35
+    assert Subscriber.objects.count() == 35
+    assert job.report == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("email,name\nå@example.com,Åsa\n".encode("latin-1"), "not UTF-8"),
+        (b"address,name\nx@example.com,X\n", "include \u201cemail\u201d"),
+        (b"", "empty"),
+        (b"email\n", "no rows"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not UTF-8"),
+    ],
+)
+def test_unreadable_files_are_refused_with_a_clear_message(daily, data, message):
+    with pytest.raises(ValidationError) as caught:
+        create(data, [daily])
+    assert message in " ".join(caught.value.messages)
+    assert not SubscriberImport.objects.exists()
+
+
+def test_import_requires_the_editor_to_confirm_consent(daily):
+    with pytest.raises(ValidationError, match="agreed"):
+        create(b"email\nx@example.com\n", [daily], consent_confirmed=False)
+
+
+def test_utf8_with_bom_and_extra_columns_and_overlong_name(daily):
+    data = "\ufeffName,Email,Tag\nÅsa,asa@example.com,x\n" + "N" * 200 + ",long@example.com,y\n"
+    job = subscriber_import_run(job=create(data.encode("utf-8"), [daily]))
+    report = list(subscriber_import_report_rows(job=job))
+    assert report == [
+        ["line", "email", "outcome", "message"],
+        [2, "asa@example.com", "imported", ""],
+        [3, "long@example.com", "invalid", "The name is too long."],
+    ]
+    assert Subscriber.objects.get().name == "Åsa"
