@@ -45,7 +45,10 @@ class SourceFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         sources = (
-            Donation.objects.exclude(source="").values_list("source", flat=True).distinct()[:50]
+            Donation.objects.exclude(source="")
+            .order_by("source")
+            .values_list("source", flat=True)
+            .distinct()[:50]
         )
         return [("-", "Direct (no source)")] + [(s, s) for s in sources]
 

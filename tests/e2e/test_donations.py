@@ -1,0 +1,180 @@
+"""Giving in headless Chromium against localstripe: once, monthly, 3-D Secure, a decline,
+then the admin, the captured mail, and cancelling from the magic link."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from outlet.donations import stripe_gateway
+from outlet.donations.models import Donation, Gift
+from tests.conftest import WorkerProcess
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def giving_site(live_server, localstripe, smtp_sink, settings):
+    """The live site with localstripe's webhooks pointed at it and a real mail worker."""
+    settings.SITE_URL = live_server.url
+    # The CSP was computed at start-up for the default Stripe origin; allow this run's.
+    settings.SECURE_CSP = {
+        directive: [*sources, localstripe]
+        if directive in ("script-src", "connect-src", "frame-src")
+        else sources
+        for directive, sources in settings.SECURE_CSP.items()
+    }
+    stripe_gateway.localstripe_webhook_register(site_url=live_server.url)
+    worker = WorkerProcess(
+        queues="mail",
+        extra_env={
+            "EMAIL_URL": smtp_sink.url,
+            "SITE_URL": live_server.url,
+            "STRIPE_API_BASE": localstripe,
+        },
+    )
+    try:
+        worker.wait_ready()
+        yield live_server.url
+    finally:
+        worker.stop()
+
+
+def fill_card(page, number: str) -> None:
+    card = page.locator("#card-element")
+    card.get_by_placeholder("number").fill(number)
+    card.get_by_placeholder("exp_month").fill("12")
+    card.get_by_placeholder("exp_year").fill("34")
+    card.get_by_placeholder("cvc").fill("123")
+    card.get_by_placeholder("postal_code").fill("10001")
+
+
+def open_form(page, url: str, *, name: str, email: str) -> None:
+    page.goto(url + "/donate/?source=the-big-story&utm_campaign=spring")
+    page.wait_for_selector("#donate-submit:not([disabled])")
+    page.get_by_label("Full name").fill(name)
+    page.get_by_label("Email").fill(email)
+
+
+def choose_amount(page, label: str) -> None:
+    page.locator(".amounts__option").filter(has_text=re.compile(f"^{re.escape(label)}$")).click()
+
+
+def approve_challenge(page) -> None:
+    page.get_by_role("button", name="Complete authentication").click()
+
+
+def wait_for_thanks(page) -> None:
+    page.wait_for_url("**/donate/thanks/**", timeout=20_000)
+
+
+def wait_for_mail(sink, address: str, count: int = 1, timeout: float = 30) -> list:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(sink.to(address)) < count:
+        time.sleep(0.2)
+    time.sleep(1.0)  # a duplicate, if any, would arrive now
+    return sink.to(address)
+
+
+def admin_login(page, url: str, django_user_model) -> None:
+    django_user_model.objects.create_superuser("editor", "editor@example.test", "a-long-password-1")
+    page.goto(url + "/admin/login/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill("a-long-password-1")
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_reader_gives_once_with_3ds_and_after_a_decline(
+    giving_site, page, screenshot, smtp_sink, django_user_model
+):
+    url = giving_site
+    # $25 once with a card that just works.
+    open_form(page, url, name="Ada Lovelace", email="ada@example.test")
+    choose_amount(page, "$25")
+    fill_card(page, "4242424242424242")
+    screenshot("donate-form")
+    page.get_by_role("button", name=re.compile(r"Give \$25\.00")).click()
+    wait_for_thanks(page)
+    assert "Thank you, Ada Lovelace" in page.locator("h1").inner_text()
+    screenshot("donate-thanks")
+
+    # 3-D Secure: approve the card set-up challenge and the payment challenge.
+    open_form(page, url, name="Grace Hopper", email="grace@example.test")
+    choose_amount(page, "$50")
+    fill_card(page, "4000002500003155")
+    page.get_by_role("button", name=re.compile(r"Give \$50\.00")).click()
+    approve_challenge(page)
+    screenshot("donate-3ds-challenge")
+    approve_challenge(page)
+    wait_for_thanks(page)
+    assert "$50.00" in page.locator("main").inner_text()
+
+    # A card declined when charged: a clear message, then another card without retyping.
+    open_form(page, url, name="Alan Turing", email="alan@example.test")
+    choose_amount(page, "Other")
+    page.get_by_label("Other amount").fill("30")
+    fill_card(page, "4000000000000341")
+    page.get_by_role("button", name=re.compile(r"Give \$30\.00")).click()
+    status = page.locator("#donate-status")
+    status.wait_for(state="visible")
+    assert "declined" in status.inner_text()
+    screenshot("donate-declined")
+    assert page.get_by_label("Full name").input_value() == "Alan Turing"
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=re.compile(r"Give \$30\.00")).click()
+    wait_for_thanks(page)
+
+    for address in ("ada@example.test", "grace@example.test", "alan@example.test"):
+        assert len(wait_for_mail(smtp_sink, address)) == 1, address
+        assert Donation.objects.filter(donor__email=address, status="paid").count() == 1
+    receipt = smtp_sink.to("ada@example.test")[0]
+    text = receipt.get_body(preferencelist=("plain",)).get_content()
+    assert "$25.00" in text and "ending 4242" in text
+
+    admin_login(page, url, django_user_model)
+    page.goto(url + "/admin/donations/donation/?status__exact=paid")
+    screenshot("admin-donations")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 3
+    for address in ("ada@example.test", "grace@example.test", "alan@example.test"):
+        assert rows.filter(has_text=address).count() == 1
+    donation = Donation.objects.get(donor__email="ada@example.test")
+    assert (donation.source, donation.utm) == ("the-big-story", {"utm_campaign": "spring"})
+
+
+def test_monthly_donor_gives_then_cancels_from_the_magic_link(
+    giving_site, page, screenshot, smtp_sink
+):
+    url = giving_site
+    open_form(page, url, name="Katherine Johnson", email="kj@example.test")
+    page.get_by_text("Monthly", exact=True).click()
+    choose_amount(page, "$10")
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=re.compile(r"Give \$10\.00 monthly")).click()
+    wait_for_thanks(page)
+
+    receipts = wait_for_mail(smtp_sink, "kj@example.test")
+    assert len(receipts) == 1
+    gift = Gift.objects.get(donor__email="kj@example.test")
+    assert gift.status == Gift.Status.ACTIVE
+    assert Donation.objects.filter(gift=gift, status="paid").count() == 1
+
+    text = receipts[0].get_body(preferencelist=("plain",)).get_content()
+    manage_url = re.search(r"https?://\S+/donate/manage/\S+/", text).group(0)
+    page.goto(manage_url)
+    assert "$10.00 monthly" in page.locator("main").inner_text()
+    screenshot("donate-manage")
+    page.get_by_role("button", name="Cancel this recurring gift").click()
+    page.wait_for_selector(".message--success")
+    screenshot("donate-manage-cancelled")
+
+    gift.refresh_from_db()
+    assert gift.status == Gift.Status.CANCELLED
+    subscription = stripe_gateway.subscription_retrieve(subscription_id=gift.stripe_subscription_id)
+    assert subscription["status"] == "canceled"
+    mails = wait_for_mail(smtp_sink, "kj@example.test", count=2)
+    assert [m["Subject"] for m in mails].count(
+        "You cancelled your recurring gift to The Outlet"
+    ) == 1
