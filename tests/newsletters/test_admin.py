@@ -171,7 +171,7 @@ def test_admin_import_without_consent_or_with_wrong_columns_changes_nothing(edit
             "consent_confirmed": "on",
         },
     )
-    assert "must name the columns".encode() in wrong_columns.content
+    assert b"must name the columns" in wrong_columns.content
     assert not Subscriber.objects.exists()
     assert not SubscriberImport.objects.exists()
 
