@@ -93,6 +93,10 @@ class Command(BaseCommand):
                 article.tags.add(tag)
             created += 1
 
+        from outlet.newsletters.demo import newsletter_demo_load
+
+        self.stdout.write(newsletter_demo_load())
+
         User = get_user_model()
         editor, made = User.objects.get_or_create(
             username=DEMO_EDITOR_USERNAME,
