@@ -18,12 +18,12 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from . import stripe_gateway
-from .models import Campaign, Donation, Donor, DonorEmail, Frequency, Gift
+from .models import Campaign, Donation, Donor, DonorEmail, Frequency, Gift, StripeEvent
 from .stripe_objects import (
     ChargeFacts,
     DisputeFacts,
@@ -85,29 +85,66 @@ def payment_attempt_register(*, ip: str, email: str) -> None:
 # --- Emails owed to donors ----------------------------------------------------
 
 
+def _insert_once(table: str, values: dict[str, Any], conflict: str) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the
+    unique `conflict` column already holds the value. One round trip, no savepoint, and
+    under concurrency the second writer waits for the first to commit, then gets None.
+    (PostgreSQL and SQLite 3.35+ both speak it.)"""
+    columns = ", ".join(connection.ops.quote_name(name) for name in values)
+    placeholders = ", ".join(["%s"] * len(values))
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (names from model meta, values bound)
+        f"ON CONFLICT ({connection.ops.quote_name(conflict)}) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(values.values()))
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def stripe_event_record(*, event_id: str, event_type: str) -> bool:
+    """Remember a Stripe event id; False when it was already recorded (a repeat)."""
+    inserted = _insert_once(
+        StripeEvent._meta.db_table,
+        {"event_id": event_id, "type": event_type[:100], "received_at": timezone.now()},
+        "event_id",
+    )
+    return inserted is not None
+
+
 def donor_email_queue(
     *,
     kind: str,
-    donor: Donor,
-    donation: Donation | None = None,
-    gift: Gift | None = None,
+    donor_id: int,
+    donation_id: int | None = None,
+    gift_id: int | None = None,
     dedupe_key: str | None = None,
-) -> DonorEmail | None:
+) -> int | None:
     """Record an email owed and send it from the "mail" queue after commit.
 
     With a dedupe_key, the email is owed once however often this is called
     (the unique constraint decides); returns None when it was already owed."""
     from .tasks import donor_email_send_task
 
-    try:
-        with transaction.atomic():
-            email = DonorEmail.objects.create(
-                kind=kind, donor=donor, donation=donation, gift=gift, dedupe_key=dedupe_key
-            )
-    except IntegrityError:
+    email_id = _insert_once(
+        DonorEmail._meta.db_table,
+        {
+            "kind": kind,
+            "donor_id": donor_id,
+            "donation_id": donation_id,
+            "gift_id": gift_id,
+            "dedupe_key": dedupe_key,
+            "status": DonorEmail.Status.READY,
+            "created_at": timezone.now(),
+            "attempts": 0,
+            "last_error": "",
+        },
+        "dedupe_key",
+    )
+    if email_id is None:
         return None
-    transaction.on_commit(lambda: donor_email_send_task.delay(email.pk))
-    return email
+    transaction.on_commit(lambda: donor_email_send_task.delay(email_id))
+    return email_id
 
 
 def donor_email_send(*, donor_email_id: int) -> bool:
@@ -119,7 +156,7 @@ def donor_email_send(*, donor_email_id: int) -> bool:
 
     with transaction.atomic():
         email = (
-            DonorEmail.objects.select_for_update()
+            DonorEmail.objects.select_for_update(of=("self",))
             .select_related("donor", "donation", "gift")
             .filter(pk=donor_email_id)
             .first()
@@ -326,7 +363,7 @@ def _checkout_charge_once(
 
 
 def _checkout_step_from_payment(*, donation: Donation, facts: PaymentIntentFacts) -> CheckoutStep:
-    payment_intent_apply(facts=facts, donation_id=donation.pk)
+    payment_intent_apply(facts=facts)
     donation.refresh_from_db()
     if facts.status == "succeeded" or donation.status == Donation.Status.PAID:
         return CheckoutStep(action="done", donation=donation)
@@ -450,80 +487,80 @@ def payment_record(*, donation_id: int, charge_id: str = "", amount: int | None 
     """Mark a donation paid and owe its receipt. True when this call recorded it.
 
     Only a pending (or failed, then retried) donation becomes paid: a repeat, or a
-    payment reported after its refund, changes nothing."""
+    payment reported after its refund, changes nothing. The status test and the change
+    are one conditional UPDATE, so two concurrent deliveries cannot both win."""
+    changes: dict[str, Any] = {
+        "status": Donation.Status.PAID,
+        "paid_at": timezone.now(),
+        "failure_message": "",
+    }
+    if charge_id:
+        changes["stripe_charge_id"] = charge_id
+    if amount:
+        changes["amount"] = amount  # what Stripe charged is what was given
     with transaction.atomic():
-        donation = (
-            Donation.objects.select_for_update()
-            .select_related("donor")
-            .filter(pk=donation_id)
-            .first()
-        )
-        if donation is None or donation.status not in (
-            Donation.Status.PENDING,
-            Donation.Status.FAILED,
-        ):
+        updated = Donation.objects.filter(
+            pk=donation_id, status__in=[Donation.Status.PENDING, Donation.Status.FAILED]
+        ).update(**changes)
+        if not updated:
             return False
-        donation.status = Donation.Status.PAID
-        donation.paid_at = timezone.now()
-        donation.failure_message = ""
-        fields = ["status", "paid_at", "failure_message"]
-        if charge_id:
-            donation.stripe_charge_id = charge_id
-            fields.append("stripe_charge_id")
-        if amount and amount != donation.amount:
-            logger.warning(
-                "Donation %s: Stripe charged %s, we recorded %s",
-                donation.pk,
-                amount,
-                donation.amount,
-            )
-            donation.amount = amount
-            fields.append("amount")
-        donation.save(update_fields=fields)
+        donor_id = Donation.objects.values_list("donor_id", flat=True).get(pk=donation_id)
         donor_email_queue(
             kind=DonorEmail.Kind.RECEIPT,
-            donor=donation.donor,
-            donation=donation,
-            dedupe_key=f"receipt:{donation.pk}",
+            donor_id=donor_id,
+            donation_id=donation_id,
+            dedupe_key=f"receipt:{donation_id}",
         )
     return True
 
 
-def _donation_for_payment_intent(
-    facts: PaymentIntentFacts, donation_id: int | None
-) -> Donation | None:
-    donation = Donation.objects.filter(stripe_payment_intent_id=facts.id).first()
-    if donation is not None:
-        return donation
-    candidate_id = donation_id or facts.metadata.get("donation_id")
-    if not candidate_id or not str(candidate_id).isdigit():
-        return None
-    donation = Donation.objects.filter(pk=int(candidate_id), gift__isnull=True).first()
-    if donation is None:
-        return None
-    if donation.stripe_payment_intent_id in (None, ""):
-        # The webhook beat the checkout request to it: link the PaymentIntent now.
-        Donation.objects.filter(pk=donation.pk, stripe_payment_intent_id__isnull=True).update(
-            stripe_payment_intent_id=facts.id
-        )
-        donation.stripe_payment_intent_id = facts.id
-        return donation
-    # A newer attempt (another card) owns this donation; this PaymentIntent is stale.
-    return None
+@dataclass(frozen=True)
+class PaymentTarget:
+    """The one-time donation a PaymentIntent pays, as recorded at checkout."""
+
+    id: int
+    amount: int
+    currency: str
 
 
-def payment_intent_apply(*, facts: PaymentIntentFacts, donation_id: int | None = None) -> str:
+def donation_for_payment_intent(facts: PaymentIntentFacts) -> PaymentTarget | None:
+    """Our one-time donation for this PaymentIntent: by its id, else by the donation id
+    in its metadata when the webhook beat the checkout request to storing the id.
+    None for a PaymentIntent of a subscription (its invoice carries it) or of an earlier
+    attempt that another card has replaced."""
+    row = (
+        Donation.objects.filter(stripe_payment_intent_id=facts.id)
+        .values_list("id", "amount", "currency", "gift_id")
+        .first()
+    )
+    if row is not None:
+        return PaymentTarget(*row[:3]) if row[3] is None else None
+    candidate = facts.metadata.get("donation_id", "")
+    if not candidate.isdigit():
+        return None
+    linked = Donation.objects.filter(
+        pk=int(candidate), gift__isnull=True, stripe_payment_intent_id__isnull=True
+    ).update(stripe_payment_intent_id=facts.id)
+    if not linked:
+        return None
+    donation = Donation.objects.values_list("id", "amount", "currency").get(pk=int(candidate))
+    return PaymentTarget(*donation)
+
+
+def payment_intent_apply(*, facts: PaymentIntentFacts, target: PaymentTarget | None = None) -> str:
     """Apply a PaymentIntent's state to its donation. Returns what happened, for logs."""
-    donation = _donation_for_payment_intent(facts, donation_id)
-    if donation is None:
-        return "unknown payment"
+    target = target or donation_for_payment_intent(facts)
+    if target is None:
+        return "not a one-time donation"
     if facts.status == "succeeded":
         recorded = payment_record(
-            donation_id=donation.pk, charge_id=facts.charge_id, amount=facts.amount
+            donation_id=target.id, charge_id=facts.charge_id, amount=facts.amount
         )
         return "paid" if recorded else "already applied"
     if facts.status == "requires_payment_method" and facts.failure_message:
-        donation_fail(donation=donation, message=DECLINE_MESSAGE)
+        Donation.objects.filter(pk=target.id, status=Donation.Status.PENDING).update(
+            status=Donation.Status.FAILED, failure_message=DECLINE_MESSAGE
+        )
         return "failed"
     return "no change"
 
@@ -562,7 +599,7 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool) -> str:
     if gift is None:
         return "unknown subscription"
     with transaction.atomic():
-        gift = Gift.objects.select_for_update().select_related("donor").get(pk=gift.pk)
+        gift = Gift.objects.select_for_update(of=("self",)).select_related("donor").get(pk=gift.pk)
         donation = Donation.objects.filter(stripe_invoice_id=facts.id).first()
         if donation is None:
             # Only the checkout makes a gift's donation without an invoice id.
@@ -613,9 +650,9 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool) -> str:
         if was_running:
             donor_email_queue(
                 kind=DonorEmail.Kind.PAST_DUE,
-                donor=gift.donor,
-                gift=gift,
-                donation=donation,
+                donor_id=gift.donor_id,
+                gift_id=gift.pk,
+                donation_id=donation.pk,
                 dedupe_key=f"past-due:{facts.id}",
             )
         return "renewal failed"
@@ -660,7 +697,7 @@ def gift_end(*, gift: Gift, by_donor: bool) -> bool:
     """Mark a gift cancelled; the donor hears once (a donor's own cancellation and
     Stripe's later `customer.subscription.deleted` share one email)."""
     with transaction.atomic():
-        gift = Gift.objects.select_for_update().select_related("donor").get(pk=gift.pk)
+        gift = Gift.objects.select_for_update(of=("self",)).select_related("donor").get(pk=gift.pk)
         if gift.status == Gift.Status.CANCELLED:
             return False
         was_running = gift.status in (Gift.Status.ACTIVE, Gift.Status.PAST_DUE)
@@ -670,8 +707,8 @@ def gift_end(*, gift: Gift, by_donor: bool) -> bool:
         if was_running:
             donor_email_queue(
                 kind=DonorEmail.Kind.GIFT_CANCELLED if by_donor else DonorEmail.Kind.GIFT_ENDED,
-                donor=gift.donor,
-                gift=gift,
+                donor_id=gift.donor_id,
+                gift_id=gift.pk,
                 dedupe_key=f"gift-end:{gift.pk}",
             )
     return True
@@ -753,7 +790,7 @@ def donor_manage_link_request(*, email: str) -> None:
     if donor is None:
         return
     with transaction.atomic():
-        donor_email_queue(kind=DonorEmail.Kind.MANAGE_LINK, donor=donor)
+        donor_email_queue(kind=DonorEmail.Kind.MANAGE_LINK, donor_id=donor.pk)
 
 
 def _gift_live(gift: Gift) -> None:
@@ -789,7 +826,9 @@ def gift_amount_change(*, gift: Gift, amount: int) -> None:
         raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
     with transaction.atomic():
         Gift.objects.filter(pk=gift.pk).update(amount=amount)
-        donor_email_queue(kind=DonorEmail.Kind.AMOUNT_CHANGED, donor=gift.donor, gift=gift)
+        donor_email_queue(
+            kind=DonorEmail.Kind.AMOUNT_CHANGED, donor_id=gift.donor_id, gift_id=gift.pk
+        )
 
 
 def gift_card_setup_start(*, gift: Gift) -> str:
@@ -822,4 +861,6 @@ def gift_card_update(*, gift: Gift, setup_intent_id: str) -> None:
         raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
     with transaction.atomic():
         Gift.objects.filter(pk=gift.pk).update(card_brand=brand, card_last4=last4)
-        donor_email_queue(kind=DonorEmail.Kind.CARD_UPDATED, donor=gift.donor, gift=gift)
+        donor_email_queue(
+            kind=DonorEmail.Kind.CARD_UPDATED, donor_id=gift.donor_id, gift_id=gift.pk
+        )

@@ -25,13 +25,12 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import services, stripe_gateway
-from .models import Donation, StripeEvent
 from .stripe_objects import (
     charge_facts,
     dispute_facts,
@@ -45,26 +44,20 @@ logger = logging.getLogger(__name__)
 
 def _payment_intent_succeeded(obj: dict[str, Any]) -> str:
     facts = payment_intent_facts(obj)
-    if settings.STRIPE_WEBHOOK_REFETCH == "always" or not _payload_matches_donation(facts):
+    target = services.donation_for_payment_intent(facts)
+    if target is None:
+        # A subscription's PaymentIntent (its invoice event records it) or a stale
+        # attempt: nothing to pay here, so nothing worth fetching.
+        return "not a one-time donation"
+    matches = facts.status == "succeeded" and (target.amount, target.currency) == (
+        facts.amount,
+        facts.currency,
+    )
+    if settings.STRIPE_WEBHOOK_REFETCH == "always" or not matches:
         facts = payment_intent_facts(
             stripe_gateway.payment_intent_retrieve(payment_intent_id=facts.id)
         )
-    return services.payment_intent_apply(facts=facts)
-
-
-def _payload_matches_donation(facts: Any) -> bool:
-    """True when the verified payload agrees with what we recorded at checkout, so
-    fetching the PaymentIntent again would tell us nothing new."""
-    lookup = Donation.objects.filter(stripe_payment_intent_id=facts.id)
-    donation_id = facts.metadata.get("donation_id", "")
-    if not lookup.exists() and donation_id.isdigit():
-        lookup = Donation.objects.filter(pk=int(donation_id))
-    recorded = lookup.values_list("amount", "currency").first()
-    if recorded is None:
-        # Not one of our one-time donations (a subscription's PaymentIntent, handled
-        # through its invoice): nothing to pay, nothing to fetch.
-        return True
-    return facts.status == "succeeded" and recorded == (facts.amount, facts.currency)
+    return services.payment_intent_apply(facts=facts, target=target)
 
 
 def _payment_intent_failed(obj: dict[str, Any]) -> str:
@@ -128,10 +121,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
         return _text("Ignored.")
     try:
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    StripeEvent.objects.create(event_id=event_id, type=event_type)
-            except IntegrityError:
+            if not services.stripe_event_record(event_id=event_id, event_type=event_type):
                 return _text("Already processed.")
             outcome = handler(event["data"]["object"])
     except stripe_gateway.StripeError:
