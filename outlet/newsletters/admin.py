@@ -76,7 +76,7 @@ class ConsentRecordInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -324,6 +324,7 @@ class SubscriberImportAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         return redirect("admin:newsletters_subscriber_import_detail", import_id=object_id)
+
 
 # Newsletter issues (the sending engine), registered with the rest of the app's admin.
 from outlet.newsletters import admin_issues  # noqa: E402, F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -61,7 +62,9 @@ class SignupForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["newsletters"].queryset = newsletter_choices_public()
+        cast(
+            forms.ModelMultipleChoiceField, self.fields["newsletters"]
+        ).queryset = newsletter_choices_public()
 
     @property
     def is_bot(self) -> bool:
@@ -89,7 +92,7 @@ class PreferencesForm(forms.Form):
 
     def __init__(self, *args, newsletters, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["newsletters"].queryset = newsletters
+        cast(forms.ModelMultipleChoiceField, self.fields["newsletters"]).queryset = newsletters
 
     def paused_until(self):
         days = self.cleaned_data.get("pause")

@@ -336,7 +336,7 @@ def subscriber_unsubscribe(*, subscriber: Subscriber, newsletter: Newsletter | N
 
 # --- Bounces, complaints, suppression ----------------------------------------------
 
-_STATUS_FOR_REASON = {
+_STATUS_FOR_REASON: dict[str, str] = {
     Suppression.Reason.HARD_BOUNCE: Subscriber.Status.BOUNCED,
     Suppression.Reason.SOFT_BOUNCES: Subscriber.Status.BOUNCED,
     Suppression.Reason.COMPLAINT: Subscriber.Status.COMPLAINED,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.core.cache import cache
 
 from outlet.newsletters.models import Subscriber, SubscriberImport
 
-TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+}
 
 
 @shared_task(name="newsletters.subscriber_confirmation_send", queue="mail", **TASK_OPTIONS)
