@@ -57,14 +57,21 @@ class SignupForm(forms.Form):
     )
     # A field people never see (hidden by CSS, skipped by screen readers); bots fill it.
     website = forms.CharField(required=False, label="Leave this empty", max_length=200)
-    form_name = forms.CharField(required=False, max_length=80, widget=forms.HiddenInput)
-    page_url = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+    # Context for the consent record, cut to fit rather than refused: a reader cannot fix them.
+    form_name = forms.CharField(required=False, widget=forms.HiddenInput)
+    page_url = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         cast(
             forms.ModelMultipleChoiceField, self.fields["newsletters"]
         ).queryset = newsletter_choices_public()
+
+    def clean_form_name(self) -> str:
+        return self.cleaned_data["form_name"][:80]
+
+    def clean_page_url(self) -> str:
+        return self.cleaned_data["page_url"][:400]
 
     @property
     def is_bot(self) -> bool:

@@ -24,12 +24,10 @@ def subscriber_confirmation_send_task(subscriber_id: int, requested_at: str) -> 
     sending, so a redelivered task does not mail the same request twice.
     """
     from outlet.newsletters.emails import confirmation_email
+    from outlet.newsletters.services import email_is_suppressed
 
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
-    if subscriber is None or subscriber.status in (
-        Subscriber.Status.BOUNCED,
-        Subscriber.Status.COMPLAINED,
-    ):
+    if subscriber is None or email_is_suppressed(subscriber.email):
         return
     if not cache.add(f"newsletters:confirm-mailed:{subscriber_id}:{requested_at}", 1, 86400):
         return
@@ -39,9 +37,10 @@ def subscriber_confirmation_send_task(subscriber_id: int, requested_at: str) -> 
 @shared_task(name="newsletters.subscriber_preferences_link_send", queue="mail", **TASK_OPTIONS)
 def subscriber_preferences_link_send_task(subscriber_id: int) -> None:
     from outlet.newsletters.emails import preferences_link_email
+    from outlet.newsletters.services import email_is_suppressed
 
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
-    if subscriber is not None:
+    if subscriber is not None and not email_is_suppressed(subscriber.email):
         preferences_link_email(subscriber).send()
 
 

@@ -221,3 +221,22 @@ def test_donation_opt_in_without_a_choice_means_the_main_and_donor_newsletters(
     chosen = {s.newsletter for s in subscriber.subscriptions.all()}
     assert chosen == {daily, donors}
     assert all(s.confirmed_at is None for s in subscriber.subscriptions.all())
+
+
+def test_overlong_hidden_fields_are_cut_not_refused(client, daily):
+    response = signup(
+        client, "r@example.com", daily, page_url="/" + "a" * 5000, form_name="b" * 500
+    )
+    assert response.status_code == 302
+    consent = ConsentRecord.objects.get()
+    assert len(consent.page_url) <= 500
+    assert consent.form == "b" * 80
+
+
+def test_suppressed_address_gets_no_confirmation_even_if_queued(daily):
+    from outlet.newsletters.tasks import subscriber_confirmation_send_task
+
+    subscriber = subscriber_signup(email="late-bounce@example.com", newsletters=[daily])
+    Suppression.objects.create(email_hash=subscriber.email_hash, reason="hard_bounce")
+    subscriber_confirmation_send_task(subscriber.pk, "2026-01-01T00:00:00")
+    assert mail.outbox == []
