@@ -26,7 +26,7 @@ def test_reader_opens_home_page_and_follows_the_lead_story(live_server, page, sc
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
 
-    page.get_by_role("link", name="How the map was drawn").click()
+    page.get_by_role("link", name="How the map was drawn").first.click()
     page.wait_for_url("**/article-*/")
     assert page.locator("h1").inner_text() == "How the map was drawn"
     screenshot("article")
