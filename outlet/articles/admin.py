@@ -182,6 +182,9 @@ class ArticleAdmin(admin.ModelAdmin):
         ),
     ]
 
+    class Media:
+        css = {"all": ["articles/admin-editor.css"]}
+
     # --- Roles -----------------------------------------------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Article]:

@@ -33,7 +33,7 @@ BODY_EDITOR_EXTENSIONS = {
     "HorizontalRule": True,
     "History": True,
     "HTML": True,
-    "Typographic": True,
+    "SpecialCharacters": True,
 }
 
 WORDS_PER_MINUTE = 230
@@ -154,7 +154,9 @@ class Article(models.Model):
 
     headline = models.CharField(max_length=200)
     slug = models.SlugField(
-        max_length=200, unique=True, help_text="The article's address: /<slug>/. Unique."
+        max_length=200,
+        unique=True,
+        help_text="The last part of the article's address, e.g. how-the-map-was-drawn. Unique.",
     )
     dek = models.CharField("dek", max_length=400, blank=True, help_text="The standfirst.")
     body = ProseEditorField(

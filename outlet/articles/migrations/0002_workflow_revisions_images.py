@@ -112,7 +112,11 @@ class Migration(migrations.Migration):
             model_name="article",
             name="slug",
             field=models.SlugField(
-                help_text="The article's address: /<slug>/. Unique.", max_length=200, unique=True
+                help_text=(
+                    "The last part of the article's address, e.g. how-the-map-was-drawn. Unique."
+                ),
+                max_length=200,
+                unique=True,
             ),
         ),
         migrations.AlterField(
