@@ -483,7 +483,13 @@ def donation_fail(*, donation: Donation, message: str) -> None:
     )
 
 
-def payment_record(*, donation_id: int, charge_id: str = "", amount: int | None = None) -> bool:
+def payment_record(
+    *,
+    donation_id: int,
+    charge_id: str = "",
+    amount: int | None = None,
+    donor_id: int | None = None,
+) -> bool:
     """Mark a donation paid and owe its receipt. True when this call recorded it.
 
     Only a pending (or failed, then retried) donation becomes paid: a repeat, or a
@@ -498,13 +504,15 @@ def payment_record(*, donation_id: int, charge_id: str = "", amount: int | None 
         changes["stripe_charge_id"] = charge_id
     if amount:
         changes["amount"] = amount  # what Stripe charged is what was given
-    with transaction.atomic():
+    # No savepoint: nothing here is caught and retried inside the transaction.
+    with transaction.atomic(savepoint=False):
         updated = Donation.objects.filter(
             pk=donation_id, status__in=[Donation.Status.PENDING, Donation.Status.FAILED]
         ).update(**changes)
         if not updated:
             return False
-        donor_id = Donation.objects.values_list("donor_id", flat=True).get(pk=donation_id)
+        if donor_id is None:
+            donor_id = Donation.objects.values_list("donor_id", flat=True).get(pk=donation_id)
         donor_email_queue(
             kind=DonorEmail.Kind.RECEIPT,
             donor_id=donor_id,
@@ -521,6 +529,7 @@ class PaymentTarget:
     id: int
     amount: int
     currency: str
+    donor_id: int
 
 
 def donation_for_payment_intent(facts: PaymentIntentFacts) -> PaymentTarget | None:
@@ -530,11 +539,11 @@ def donation_for_payment_intent(facts: PaymentIntentFacts) -> PaymentTarget | No
     attempt that another card has replaced."""
     row = (
         Donation.objects.filter(stripe_payment_intent_id=facts.id)
-        .values_list("id", "amount", "currency", "gift_id")
+        .values_list("id", "amount", "currency", "donor_id", "gift_id")
         .first()
     )
     if row is not None:
-        return PaymentTarget(*row[:3]) if row[3] is None else None
+        return PaymentTarget(*row[:4]) if row[4] is None else None
     candidate = facts.metadata.get("donation_id", "")
     if not candidate.isdigit():
         return None
@@ -543,7 +552,9 @@ def donation_for_payment_intent(facts: PaymentIntentFacts) -> PaymentTarget | No
     ).update(stripe_payment_intent_id=facts.id)
     if not linked:
         return None
-    donation = Donation.objects.values_list("id", "amount", "currency").get(pk=int(candidate))
+    donation = Donation.objects.values_list("id", "amount", "currency", "donor_id").get(
+        pk=int(candidate)
+    )
     return PaymentTarget(*donation)
 
 
@@ -554,7 +565,10 @@ def payment_intent_apply(*, facts: PaymentIntentFacts, target: PaymentTarget | N
         return "not a one-time donation"
     if facts.status == "succeeded":
         recorded = payment_record(
-            donation_id=target.id, charge_id=facts.charge_id, amount=facts.amount
+            donation_id=target.id,
+            charge_id=facts.charge_id,
+            amount=facts.amount,
+            donor_id=target.donor_id,
         )
         return "paid" if recorded else "already applied"
     if facts.status == "requires_payment_method" and facts.failure_message:

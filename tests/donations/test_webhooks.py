@@ -335,3 +335,23 @@ def test_handler_failure_rolls_back_the_event_record_so_a_retry_applies(client, 
     monkeypatch.undo()
     assert se.post_event(client, evt).status_code == 200
     assert Donation.objects.get().status == Donation.Status.PAID
+
+
+def test_signature_older_than_five_minutes_is_refused(client):
+    donation = DonationFactory()
+    evt = se.payment_intent_succeeded_2017(donation)
+    stale = se.sign(json.dumps(evt), timestamp=int(__import__("time").time()) - 600)
+    assert se.post_event(client, evt, signature=stale).status_code == 400
+    assert Donation.objects.get().status == Donation.Status.PENDING
+
+
+def test_signed_body_that_is_not_an_event_is_refused(client):
+    from django.urls import reverse
+
+    response = client.post(
+        reverse("donations:webhook"),
+        data="[1, 2]",
+        content_type="application/json",
+        headers={"Stripe-Signature": se.sign("[1, 2]")},
+    )
+    assert response.status_code == 400

@@ -1,0 +1,434 @@
+"""How fast outlet applies Stripe webhooks, against a bare handler doing the minimum.
+
+    make bench-webhooks            (N=10000 distinct events by default; --n to change)
+
+PostgreSQL (database outlet_don_bench, recreated), Redis db 4 (broker and cache),
+one real Celery worker on the "mail" queue (mail to a dummy backend), gunicorn with
+the same settings for both runs (4 sync workers).
+
+The load: N signed `payment_intent.succeeded` events (localstripe's 2017-08-15 shape)
+for N distinct pending donations, plus 10 % exact duplicates (same bytes, same
+signature), shuffled, posted by 4 processes x 8 threads.
+
+1. outlet: gunicorn serving outlet.wsgi; the real /donate/webhook/ (signature check,
+   event id recorded once, donation marked paid once, receipt owed once and queued
+   after commit). Timed from the first post to the last answer; then we wait for the
+   worker to send every receipt.
+2. ceiling: gunicorn serving `ceiling_app` below: verify the signature, insert the
+   event id (ON CONFLICT DO NOTHING), update one row with plain SQL, enqueue one task.
+
+The payload's amount and currency match the recorded donation, so outlet's webhook
+trusts the verified payload and does not fetch the PaymentIntent from Stripe
+(STRIPE_WEBHOOK_REFETCH=needed, the default; see donations/webhooks.py). With
+STRIPE_WEBHOOK_REFETCH=always each event would cost one Stripe round trip, which a
+benchmark without Stripe cannot measure honestly, so it is not run here.
+
+The last line is the result:
+
+    webhooks: events=… rps=… ceiling_rps=… ratio=… donations_paid=… receipts_queued=…
+              duplicates_applied=…   (on one line)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR = BASE_DIR / "var" / "bench-webhooks"
+DB_NAME = "outlet_don_bench"
+PG = "postgres://postgres@127.0.0.1:5432"
+REDIS_DB = 4
+PORT_OUTLET, PORT_CEILING = 8022, 8023
+SECRET = "whsec_bench_webhooks"
+GUNICORN_ARGS = ["--workers", "4", "--worker-class", "sync", "--backlog", "2048", "--timeout", "60"]
+CLIENT_PROCESSES, CLIENT_THREADS = 4, 8
+
+ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-" + "Wq8vT3nZ" * 8,
+    "SITE_URL": f"http://127.0.0.1:{PORT_OUTLET}",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "STRIPE_API_BASE": "http://127.0.0.1:8421",
+    "STRIPE_SECRET_KEY": "sk_test_bench",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_bench",
+    "STRIPE_WEBHOOK_SECRET": SECRET,
+    "OUTLET_POSTAL_ADDRESS": "The Outlet, 100 Example Street, Springfield, ST 00000, USA",
+    "OUTLET_VAR_DIR": str(VAR),
+    "DATABASE_URL": f"{PG}/{DB_NAME}",
+    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
+    "CACHE_URL": f"rediscache://127.0.0.1:6379/{REDIS_DB}",
+    "EMAIL_URL": "dummymail://",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# --- The ceiling: a bare WSGI handler ------------------------------------------------
+
+_ceiling_state: dict = {}
+
+
+def _ceiling_resources():
+    if not _ceiling_state:
+        import psycopg
+        from celery import Celery
+
+        _ceiling_state["db"] = psycopg.connect(os.environ["DATABASE_URL"], autocommit=False)
+        app = Celery("ceiling", broker=os.environ["CELERY_BROKER_URL"])
+        app.conf.task_default_queue = "bench-ceiling"
+        _ceiling_state["celery"] = app
+    return _ceiling_state["db"], _ceiling_state["celery"]
+
+
+def ceiling_app(environ, start_response):
+    """Verify, insert the event id once, update one row, enqueue one task."""
+    import stripe
+
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    try:
+        stripe.WebhookSignature.verify_header(
+            body.decode(),
+            environ.get("HTTP_STRIPE_SIGNATURE", ""),
+            os.environ["WEBHOOK_SECRET"],
+            300,
+        )
+        event = json.loads(body)
+    except (ValueError, stripe.SignatureVerificationError):
+        start_response("400 Bad Request", [("Content-Type", "text/plain")])
+        return [b"bad signature"]
+    db, celery = _ceiling_resources()
+    with db.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO bench_ceiling_event (event_id) VALUES (%s) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            [event["id"]],
+        )
+        fresh = cursor.fetchone() is not None
+        if fresh:
+            cursor.execute(
+                "UPDATE bench_ceiling_donation SET status = 'paid', paid_at = now() "
+                "WHERE payment_intent = %s AND status = 'pending'",
+                [event["data"]["object"]["id"]],
+            )
+    db.commit()
+    if fresh:
+        celery.send_task("bench.ceiling_receipt", args=[event["data"]["object"]["id"]])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"OK" if fresh else b"Already processed."]
+
+
+# --- Setup ---------------------------------------------------------------------------
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            [DB_NAME],
+        )
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
+
+
+def seed(n: int) -> list[tuple[int, str]]:
+    """N donors, each with one pending one-time $25 donation; returns (id, PI id)."""
+    from outlet.donations.models import Donation, Donor
+
+    donors = Donor.objects.bulk_create(
+        [Donor(email=f"reader{i}@bench.test", name=f"Reader {i}") for i in range(n)],
+        batch_size=2000,
+    )
+    donations = Donation.objects.bulk_create(
+        [
+            Donation(
+                donor=donor,
+                amount=2500,
+                currency="usd",
+                frequency="once",
+                stripe_customer_id=f"cus_bench{i}",
+                stripe_payment_intent_id=f"pi_bench{i:06d}",
+                card_brand="visa",
+                card_last4="4242",
+            )
+            for i, donor in enumerate(donors)
+        ],
+        batch_size=2000,
+    )
+    return [(d.pk, str(d.stripe_payment_intent_id)) for d in donations]
+
+
+def seed_ceiling(targets: list[tuple[int, str]]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_ceiling_event (event_id text PRIMARY KEY)")
+        cursor.execute(
+            "CREATE TABLE bench_ceiling_donation (payment_intent text PRIMARY KEY, "
+            "status text NOT NULL, paid_at timestamptz)"
+        )
+        cursor.executemany(
+            "INSERT INTO bench_ceiling_donation VALUES (%s, 'pending', NULL)",
+            [(pi,) for _, pi in targets],
+        )
+
+
+def build_events(targets: list[tuple[int, str]], *, duplicates: float) -> list[tuple[bytes, str]]:
+    """Signed events (same template as localstripe sends), plus exact duplicates, shuffled."""
+    template = json.loads(
+        (
+            BASE_DIR / "tests/donations/fixtures/localstripe-payment_intent_succeeded.json"
+        ).read_text()
+    )
+    now = int(time.time())
+    events = []
+    for donation_id, payment_intent_id in targets:
+        obj = json.loads(json.dumps(template["data"]["object"]))
+        obj.update(
+            id=payment_intent_id,
+            amount=2500,
+            currency="usd",
+            metadata={"donation_id": str(donation_id)},
+        )
+        for charge in obj["charges"]["data"]:
+            charge["payment_intent"] = payment_intent_id
+        event = {**template, "id": f"evt_bench_{payment_intent_id}", "data": {"object": obj}}
+        payload = json.dumps(event)
+        digest = hmac.new(SECRET.encode(), f"{now}.{payload}".encode(), hashlib.sha256)
+        events.append((payload.encode(), f"t={now},v1={digest.hexdigest()}"))
+    rng = random.Random(5)
+    events += rng.sample(events, int(len(events) * duplicates))
+    rng.shuffle(events)
+    return events
+
+
+# --- Load ----------------------------------------------------------------------------
+
+
+def _post_chunk(args) -> Counter:
+    port, chunk = args
+    results: Counter = Counter()
+    lock = threading.Lock()
+    index = iter(range(len(chunk)))
+
+    def run():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                i = next(index, None)
+            if i is None:
+                break
+            body, signature = chunk[i]
+            for attempt in range(5):
+                try:
+                    conn.request(
+                        "POST",
+                        "/donate/webhook/",
+                        body=body,
+                        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+                    )
+                    response = conn.getresponse()
+                    text = response.read().decode()
+                    if response.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    time.sleep(0.05 * (attempt + 1))
+            else:
+                response, text = None, "connection failed"
+            with lock:
+                results[(response.status if response else 0, text)] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(CLIENT_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def post_all(port: int, events: list[tuple[bytes, str]]) -> tuple[float, Counter]:
+    chunks = [(port, events[i::CLIENT_PROCESSES]) for i in range(CLIENT_PROCESSES)]
+    with multiprocessing.get_context("fork").Pool(CLIENT_PROCESSES) as pool:
+        started = time.perf_counter()
+        counters = pool.map(_post_chunk, chunks)
+        elapsed = time.perf_counter() - started
+    total: Counter = Counter()
+    for counter in counters:
+        total.update(counter)
+    return elapsed, total
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def start(command: list[str], env: dict, name: str) -> subprocess.Popen:
+    VAR.mkdir(parents=True, exist_ok=True)
+    log_file = open(VAR / f"{name}.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    return subprocess.Popen(
+        command,
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="distinct events")
+    parser.add_argument("--duplicates", type=float, default=0.10)
+    options = parser.parse_args()
+
+    os.environ.update(ENV)
+    env = {**os.environ}
+    sys.path.insert(0, str(BASE_DIR))
+    log(f"Recreating database {DB_NAME}, flushing Redis db {REDIS_DB}…")
+    recreate_database()
+    flush_redis()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outlet.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from outlet.donations.models import Donation, DonorEmail
+
+    targets = seed(options.n)
+    seed_ceiling(targets)
+    connection.close()
+    log(f"Seeded {len(targets)} pending donations.")
+
+    worker = start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "outlet",
+            "worker",
+            "-Q",
+            "mail",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env,
+        "worker",
+    )
+    gunicorn = [sys.executable, "-m", "gunicorn", *GUNICORN_ARGS]
+    try:
+        # 1. outlet
+        server = start([*gunicorn, "-b", f"127.0.0.1:{PORT_OUTLET}", "outlet.wsgi"], env, "outlet")
+        wait_for_port(PORT_OUTLET)
+        events = build_events(targets, duplicates=options.duplicates)
+        log(f"outlet: posting {len(events)} events…")
+        elapsed, answers = post_all(PORT_OUTLET, events)
+        stop(server)
+        rps = len(events) / elapsed
+        log(f"outlet: {elapsed:.1f}s, {rps:.0f} events/s, answers {dict(answers)}")
+
+        receipts = DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if receipts.filter(status=DonorEmail.Status.SENT).count() >= receipts.count():
+                break
+            time.sleep(1)
+        sent = receipts.filter(status=DonorEmail.Status.SENT).count()
+        log(f"worker: {sent} receipts sent of {receipts.count()} owed")
+
+        # 2. ceiling
+        ceiling_env = {**env, "WEBHOOK_SECRET": SECRET}
+        server = start(
+            [
+                *gunicorn,
+                "-b",
+                f"127.0.0.1:{PORT_CEILING}",
+                "--chdir",
+                str(BASE_DIR / "benchmarks"),
+                "webhooks:ceiling_app",
+            ],
+            ceiling_env,
+            "ceiling",
+        )
+        wait_for_port(PORT_CEILING)
+        events = build_events(targets, duplicates=options.duplicates)
+        log(f"ceiling: posting {len(events)} events…")
+        ceiling_elapsed, ceiling_answers = post_all(PORT_CEILING, events)
+        stop(server)
+        ceiling_rps = len(events) / ceiling_elapsed
+        log(
+            f"ceiling: {ceiling_elapsed:.1f}s, {ceiling_rps:.0f} events/s, "
+            f"answers {dict(ceiling_answers)}"
+        )
+    finally:
+        stop(worker)
+
+    paid = Donation.objects.filter(status=Donation.Status.PAID).count()
+    receipts_queued = receipts.count()
+    distinct_receipted = receipts.values("donation_id").distinct().count()
+    applied = sum(count for (status, text), count in answers.items() if text == "OK")
+    duplicates_applied = max(0, applied - options.n) + (receipts_queued - distinct_receipted)
+    log(
+        f"webhooks: events={len(events)} rps={rps:.0f} ceiling_rps={ceiling_rps:.0f} "
+        f"ratio={rps / ceiling_rps:.2f} donations_paid={paid} receipts_queued={receipts_queued} "
+        f"duplicates_applied={duplicates_applied}"
+    )
+
+
+if __name__ == "__main__":
+    main()
