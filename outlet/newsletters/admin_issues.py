@@ -86,9 +86,7 @@ class IssueAdmin(admin.ModelAdmin):
         if issue is not None:
             extra_context["issue_progress"] = issues.issue_progress(issue=issue)
             extra_context["issue_problems"] = (
-                issues.issue_problems(issue=issue)
-                if issue.status in issues.SENDABLE_FROM
-                else []
+                issues.issue_problems(issue=issue) if issue.status in issues.SENDABLE_FROM else []
             )
             extra_context["local_now"] = timezone.localtime()
         return super().change_view(request, object_id, form_url, extra_context)

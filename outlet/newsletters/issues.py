@@ -212,7 +212,7 @@ def issue_cancel(*, issue: Issue) -> Issue:
     return issue
 
 
-def test_addresses_parse(raw: str) -> list[str]:
+def issue_test_addresses_parse(raw: str) -> list[str]:
     """Split and validate a few addresses; a malformed one is refused by name."""
     addresses = [part.strip() for part in raw.replace(";", ",").replace("\n", ",").split(",")]
     addresses = [address for address in addresses if address]
@@ -230,7 +230,7 @@ def test_addresses_parse(raw: str) -> list[str]:
 
 def issue_test_send(*, issue: Issue, addresses: str) -> list[str]:
     """Queue a test copy (subject marked [Test]) to a few addresses; returns them."""
-    parsed = test_addresses_parse(addresses)
+    parsed = issue_test_addresses_parse(addresses)
     from outlet.newsletters.tasks import issue_test_send_task
 
     issue_id = issue.pk

@@ -355,14 +355,14 @@ class Issue(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="Last time a batch task worked on this issue; a watchdog revives stalled sends.",
+        help_text="When a batch last worked on it; a watchdog revives stalls.",
     )
     pause_reason = models.CharField(max_length=300, blank=True, editable=False)
     auto_resume_at = models.DateTimeField(
         null=True,
         blank=True,
         editable=False,
-        help_text="Paused by the engine (mail server down): try again from this time.",
+        help_text="Paused by the engine (mail server down): retry from then.",
     )
     rendered_html = models.TextField(blank=True, editable=False)
     rendered_text = models.TextField(blank=True, editable=False)

@@ -46,6 +46,7 @@ import css_inline
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Min, Q
@@ -55,7 +56,7 @@ from django.utils.html import escape, strip_tags
 
 from outlet.newsletters.models import Delivery, Issue, Newsletter, Segment, Subscriber
 from outlet.newsletters.selectors import newsletter_recipients
-from outlet.newsletters.tokens import list_unsubscribe_headers, preferences_url, unsubscribe_url
+from outlet.newsletters.tokens import list_unsubscribe_headers, preferences_url
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ class MessageSkeleton:
     newsletter: Newsletter
     subject: str
     from_header: str
+    envelope_from: str
     reply_to: str
     list_id: str
     domain: str
@@ -239,6 +241,7 @@ class MessageSkeleton:
             newsletter=newsletter,
             subject=issue.subject,
             from_header=from_header,
+            envelope_from=newsletter.from_email,
             reply_to=reply_to,
             list_id=list_id,
             domain=domain,
@@ -253,7 +256,9 @@ class MessageSkeleton:
         return f"<issue-{self.issue_id}.delivery-{delivery_id}@{self.domain}>"
 
     def personalise(self, *, delivery_id: int, subscriber: Subscriber) -> IssueMessage:
-        unsubscribe = unsubscribe_url(subscriber, self.newsletter)
+        list_headers = list_unsubscribe_headers(subscriber, self.newsletter)
+        # The header's first entry is the subscriber's https unsubscribe link.
+        unsubscribe = list_headers["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
         preferences = preferences_url(subscriber)
         greeting = greeting_for(subscriber.name)
         html = (
@@ -266,7 +271,6 @@ class MessageSkeleton:
             .replace(PREFERENCES_MARK, preferences)
             .replace(GREETING_MARK, greeting)
         )
-        list_headers = list_unsubscribe_headers(subscriber, self.newsletter)
         headers = {
             "Message-ID": self.message_id(delivery_id),
             "List-Id": self.list_id,
@@ -411,10 +415,14 @@ def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Deliv
 class OutcomeRecorder:
     """Writes each outcome as soon as it is known, guarded by the lease token.
 
-    One short autocommit UPDATE per message. On PostgreSQL the session skips
-    waiting for the WAL flush meanwhile (synchronous_commit off): a worker
-    crash loses nothing that way, only a crash of the database server itself
-    could forget the last few outcomes, and those messages would go out again.
+    One short autocommit UPDATE per message. On PostgreSQL the "sent" UPDATE is
+    handed to the server (written to its socket) before the next message goes
+    out, and its reply is read while that message travels, so recording costs
+    no extra round trip: a statement the server has received is executed even
+    if this worker is killed a moment later. The session also skips waiting for
+    the WAL flush (synchronous_commit off) during the batch: a worker crash
+    loses nothing that way; only a crash of the database server itself could
+    forget the last few outcomes, and those messages would go out again.
     """
 
     def __init__(self, token: uuid.UUID) -> None:
@@ -424,6 +432,8 @@ class OutcomeRecorder:
             token, db_connection
         )
         self.postgres = db_connection.vendor == "postgresql"
+        self.pgconn = None
+        self.awaiting_reply = False
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
 
@@ -431,30 +441,65 @@ class OutcomeRecorder:
         if self.postgres:
             with db_connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit TO OFF")
+            self.pgconn = db_connection.connection.pgconn
+            self.sent_sql = (
+                f"UPDATE {self.table} SET status = $1, sent_at = $2, lease_token = NULL, "  # noqa: S608 (table name from the model)
+                "leased_until = NULL, error = '' WHERE id = $3 AND lease_token = $4"
+            ).encode()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.drain()
         if self.postgres:
             with db_connection.cursor() as cursor:
                 cursor.execute("RESET synchronous_commit")
 
+    def drain(self) -> None:
+        """Read the reply to the last pipelined UPDATE; call before any other query."""
+        if not self.awaiting_reply or self.pgconn is None:
+            return
+        from psycopg import DatabaseError, pq
+
+        self.awaiting_reply = False
+        error = None
+        while (reply := self.pgconn.get_result()) is not None:
+            if reply.status != pq.ExecStatus.COMMAND_OK:
+                error = (reply.error_message or b"").decode(errors="replace")
+        if error:
+            raise DatabaseError(f"recording a sent delivery failed: {error}")
+
     def sent(self, delivery: Delivery) -> None:
         now = timezone.now()
-        with db_connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {self.table} SET status = %s, sent_at = %s, lease_token = NULL, "  # noqa: S608 (table name from the model)
-                "leased_until = NULL, error = '' WHERE id = %s AND lease_token = %s",
+        if self.pgconn is not None:
+            self.drain()
+            self.pgconn.send_query_params(
+                self.sent_sql,
                 [
-                    Delivery.Status.SENT.value,
-                    db_connection.ops.adapt_datetimefield_value(now),
-                    delivery.pk,
-                    self.token_db,
+                    Delivery.Status.SENT.value.encode(),
+                    now.isoformat().encode(),
+                    str(delivery.pk).encode(),
+                    str(self.token).encode(),
                 ],
             )
+            self.pgconn.flush()
+            self.awaiting_reply = True
+        else:
+            with db_connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {self.table} SET status = %s, sent_at = %s, lease_token = NULL, "  # noqa: S608 (table name from the model)
+                    "leased_until = NULL, error = '' WHERE id = %s AND lease_token = %s",
+                    [
+                        Delivery.Status.SENT.value,
+                        db_connection.ops.adapt_datetimefield_value(now),
+                        delivery.pk,
+                        self.token_db,
+                    ],
+                )
         self.sent_subscriber_ids.append(delivery.subscriber_id)
         self.counts["sent"] += 1
 
     def failed(self, delivery: Delivery, error: str) -> None:
+        self.drain()
         Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
             status=Delivery.Status.FAILED, lease_token=None, leased_until=None, error=error[:300]
         )
@@ -462,6 +507,7 @@ class OutcomeRecorder:
 
     def retry_later(self, delivery: Delivery, error: str) -> bool:
         """Back to pending with exponential backoff; False once attempts are used up."""
+        self.drain()
         if delivery.attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
             self.failed(delivery, f"gave up after {delivery.attempts} attempts: {error}")
             return False
@@ -477,6 +523,7 @@ class OutcomeRecorder:
         return True
 
     def skipped(self, deliveries: list[Delivery]) -> None:
+        self.drain()
         if deliveries:
             Delivery.objects.filter(
                 pk__in=[d.pk for d in deliveries], lease_token=self.token
@@ -485,6 +532,7 @@ class OutcomeRecorder:
 
     def release(self, deliveries: Iterable[Delivery]) -> None:
         """Hand unsent rows back untouched (pause, cancel, server down): not an attempt."""
+        self.drain()
         ids = [d.pk for d in deliveries]
         if ids:
             Delivery.objects.filter(pk__in=ids, lease_token=self.token).update(
@@ -495,12 +543,14 @@ class OutcomeRecorder:
             )
 
     def renew(self) -> None:
+        self.drain()
         Delivery.objects.filter(lease_token=self.token, status=Delivery.Status.SENDING).update(
             leased_until=timezone.now() + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
         )
 
     def finish(self) -> None:
         """A delivery ends a run of soft bounces (one query for the batch)."""
+        self.drain()
         if self.sent_subscriber_ids:
             Subscriber.objects.filter(
                 pk__in=self.sent_subscriber_ids, soft_bounce_count__gt=0
@@ -608,12 +658,14 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
         recorder.skipped([d for d in claimed if d.subscriber_id not in mailable])
         queue = [d for d in claimed if d.subscriber_id in mailable]
         mail_connection = mailers.default
+        direct = isinstance(mail_connection, SmtpBackend)
         position = 0
         try:
             if queue:
                 _open(mail_connection)
             while position < len(queue):
                 if position and position % CHECK_EVERY == 0:
+                    recorder.drain()
                     status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True)
                     if status.first() != Issue.Status.SENDING:
                         result.stopped = "paused or cancelled"
@@ -625,7 +677,15 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
                 )
                 limiter.acquire()
                 try:
-                    mail_connection.send_messages([message])
+                    if direct and message.prebuilt is not None:
+                        # Django's SMTP backend would re-parse both addresses per message;
+                        # the skeleton's bytes are already final, so hand them to its
+                        # open connection as they are.
+                        mail_connection.connection.sendmail(
+                            skeleton.envelope_from, [delivery.subscriber.email], message.prebuilt
+                        )
+                    else:
+                        mail_connection.send_messages([message])
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
                     _record_refusal(recorder, delivery, exc)
                 except _CONNECTION_ERRORS as exc:

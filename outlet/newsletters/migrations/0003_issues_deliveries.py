@@ -7,87 +7,259 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('articles', '0001_initial'),
-        ('newsletters', '0002_subscriber_import'),
+        ("articles", "0001_initial"),
+        ("newsletters", "0002_subscriber_import"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Issue',
+            name="Issue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject', models.CharField(blank=True, max_length=200)),
-                ('preheader', models.CharField(blank=True, help_text='The line inboxes show after the subject.', max_length=200)),
-                ('intro', models.TextField(blank=True, help_text="The editor's introduction at the top of the email.")),
-                ('body', models.TextField(blank=True, help_text='Free text after the articles (optional).')),
-                ('segment', models.CharField(choices=[('all', 'Everyone subscribed'), ('donors', 'Donors'), ('non_donors', 'Non-donors'), ('lapsed_donors', 'Lapsed donors (gave before, not in the last 12 months)'), ('recent', 'Recent sign-ups (last 30 days)')], default='all', max_length=20)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('scheduled', 'Scheduled'), ('sending', 'Sending'), ('paused', 'Paused'), ('sent', 'Sent'), ('cancelled', 'Cancelled')], db_index=True, default='draft', max_length=10)),
-                ('scheduled_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('planned_at', models.DateTimeField(blank=True, editable=False, help_text='Every delivery row exists.', null=True)),
-                ('sent_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('planned_count', models.PositiveIntegerField(default=0, editable=False)),
-                ('heartbeat_at', models.DateTimeField(blank=True, editable=False, help_text='Last time a batch task worked on this issue; a watchdog revives stalled sends.', null=True)),
-                ('pause_reason', models.CharField(blank=True, editable=False, max_length=300)),
-                ('auto_resume_at', models.DateTimeField(blank=True, editable=False, help_text='Paused by the engine (mail server down): try again from this time.', null=True)),
-                ('rendered_html', models.TextField(blank=True, editable=False)),
-                ('rendered_text', models.TextField(blank=True, editable=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('appeal', models.ForeignKey(blank=True, help_text='A donation appeal closing the email (optional).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='articles.appeal')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('newsletter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='issues', to='newsletters.newsletter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("subject", models.CharField(blank=True, max_length=200)),
+                (
+                    "preheader",
+                    models.CharField(
+                        blank=True,
+                        help_text="The line inboxes show after the subject.",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "intro",
+                    models.TextField(
+                        blank=True, help_text="The editor's introduction at the top of the email."
+                    ),
+                ),
+                (
+                    "body",
+                    models.TextField(
+                        blank=True, help_text="Free text after the articles (optional)."
+                    ),
+                ),
+                (
+                    "segment",
+                    models.CharField(
+                        choices=[
+                            ("all", "Everyone subscribed"),
+                            ("donors", "Donors"),
+                            ("non_donors", "Non-donors"),
+                            (
+                                "lapsed_donors",
+                                "Lapsed donors (gave before, not in the last 12 months)",
+                            ),
+                            ("recent", "Recent sign-ups (last 30 days)"),
+                        ],
+                        default="all",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("scheduled", "Scheduled"),
+                            ("sending", "Sending"),
+                            ("paused", "Paused"),
+                            ("sent", "Sent"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                ("scheduled_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "planned_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        help_text="Every delivery row exists.",
+                        null=True,
+                    ),
+                ),
+                ("sent_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("planned_count", models.PositiveIntegerField(default=0, editable=False)),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        help_text="When a batch last worked on it; a watchdog revives stalls.",
+                        null=True,
+                    ),
+                ),
+                ("pause_reason", models.CharField(blank=True, editable=False, max_length=300)),
+                (
+                    "auto_resume_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        help_text="Paused by the engine (mail server down): retry from then.",
+                        null=True,
+                    ),
+                ),
+                ("rendered_html", models.TextField(blank=True, editable=False)),
+                ("rendered_text", models.TextField(blank=True, editable=False)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "appeal",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="A donation appeal closing the email (optional).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="articles.appeal",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "newsletter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="issues",
+                        to="newsletters.newsletter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='IssueArticle',
+            name="IssueArticle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('article', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='articles.article')),
-                ('issue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='issue_articles', to='newsletters.issue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "article",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="articles.article",
+                    ),
+                ),
+                (
+                    "issue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="issue_articles",
+                        to="newsletters.issue",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.AddField(
-            model_name='issue',
-            name='articles',
-            field=models.ManyToManyField(blank=True, related_name='newsletter_issues', through='newsletters.IssueArticle', to='articles.article'),
+            model_name="issue",
+            name="articles",
+            field=models.ManyToManyField(
+                blank=True,
+                related_name="newsletter_issues",
+                through="newsletters.IssueArticle",
+                to="articles.article",
+            ),
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending (leased)'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped (unsubscribed or suppressed)')], default='pending', max_length=8)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('lease_token', models.UUIDField(blank=True, null=True)),
-                ('leased_until', models.DateTimeField(blank=True, null=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.CharField(blank=True, max_length=300)),
-                ('subscriber', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='newsletters.subscriber')),
-                ('issue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='newsletters.issue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending (leased)"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped (unsubscribed or suppressed)"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("lease_token", models.UUIDField(blank=True, null=True)),
+                ("leased_until", models.DateTimeField(blank=True, null=True)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.CharField(blank=True, max_length=300)),
+                (
+                    "subscriber",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="newsletters.subscriber",
+                    ),
+                ),
+                (
+                    "issue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="newsletters.issue",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'indexes': [models.Index(fields=['issue', 'status', 'id'], name='delivery_claim_idx'), models.Index(fields=['lease_token'], name='delivery_lease_idx')],
-                'constraints': [models.UniqueConstraint(fields=('issue', 'subscriber'), name='delivery_once_per_subscriber')],
+                "verbose_name_plural": "deliveries",
+                "indexes": [
+                    models.Index(fields=["issue", "status", "id"], name="delivery_claim_idx"),
+                    models.Index(fields=["lease_token"], name="delivery_lease_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("issue", "subscriber"), name="delivery_once_per_subscriber"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='issuearticle',
-            constraint=models.UniqueConstraint(fields=('issue', 'article'), name='issue_article_once'),
+            model_name="issuearticle",
+            constraint=models.UniqueConstraint(
+                fields=("issue", "article"), name="issue_article_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='issue',
-            index=models.Index(fields=['status', 'scheduled_at'], name='newsletters_status_168727_idx'),
+            model_name="issue",
+            index=models.Index(
+                fields=["status", "scheduled_at"], name="newsletters_status_168727_idx"
+            ),
         ),
     ]
