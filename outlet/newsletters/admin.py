@@ -55,6 +55,21 @@ class NewsletterAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         return selectors.newsletter_subscriber_counts()
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        self._pages_refresh()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        self._pages_refresh()
+
+    @staticmethod
+    def _pages_refresh() -> None:
+        # Cached article pages carry the sign-up box's list of newsletters.
+        from outlet.articles.caching import content_version_bump
+
+        content_version_bump()
+
     @admin.display(description="Subscribers", ordering="active_count")
     def active_count(self, obj: Any) -> int:
         return obj.active_count
