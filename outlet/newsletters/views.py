@@ -92,6 +92,10 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         return _bad_link(request, exc)
     if request.method == "POST":
         services.subscriber_confirm(subscriber=subscriber, ip=_client_ip(request))
+        subscriber.refresh_from_db()
+        if subscriber.status != Subscriber.Status.ACTIVE:
+            # An old link after unsubscribing, or an address since suppressed.
+            return _bad_link(request, LinkExpired("nothing left to confirm"))
         return render(
             request,
             "newsletters/confirmed.html",

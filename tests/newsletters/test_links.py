@@ -150,3 +150,18 @@ def test_new_link_request_mails_known_addresses_only_and_answers_the_same(
     assert known.content == unknown.content
     assert [m.to for m in mail.outbox] == [["reader@example.com"]]
     assert preferences_url(reader).split("/preferences/")[0] in mail.outbox[0].body
+
+
+def test_old_confirmation_link_after_unsubscribing_does_not_resubscribe(client, daily):
+    from outlet.newsletters.services import subscriber_signup, subscriber_unsubscribe
+
+    subscriber = subscriber_signup(email="undecided@example.com", newsletters=[daily])
+    token = confirm_token(subscriber)
+    client.post(reverse("newsletters:confirm", args=[token]))
+    subscriber_unsubscribe(subscriber=subscriber)
+
+    response = client.post(reverse("newsletters:confirm", args=[token]))
+    assert response.status_code == 400
+    assert b"Send me a new link" in response.content
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
