@@ -6,6 +6,7 @@ subscriber tokens; a bad or old link gets a page offering a new one.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,6 +34,17 @@ from outlet.newsletters.tokens import (
 
 
 def _client_ip(request: HttpRequest) -> str | None:
+    """The reader's address, for rate limits and consent records.
+
+    Behind the TLS proxy (OUTLET_BEHIND_PROXY) REMOTE_ADDR is the proxy for
+    everyone, so the address the proxy appended last to X-Forwarded-For is
+    used instead (earlier entries come from the client and can be forged).
+    """
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last
     return request.META.get("REMOTE_ADDR") or None
 
 

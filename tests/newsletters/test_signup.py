@@ -240,3 +240,20 @@ def test_suppressed_address_gets_no_confirmation_even_if_queued(daily):
     Suppression.objects.create(email_hash=subscriber.email_hash, reason="hard_bounce")
     subscriber_confirmation_send_task(subscriber.pk, "2026-01-01T00:00:00")
     assert mail.outbox == []
+
+
+def test_behind_the_proxy_the_rate_limit_counts_the_forwarded_client(client, daily, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.NEWSLETTER_SIGNUP_RATE_PER_IP = 1
+    url = reverse("newsletters:index")
+    codes = [
+        client.post(
+            url,
+            {"email": f"r{n}@example.com", "newsletters": [daily.pk]},
+            REMOTE_ADDR="10.0.0.1",  # the proxy
+            HTTP_X_FORWARDED_FOR=f"6.6.6.6, 198.51.100.{n}",
+        ).status_code
+        for n in range(3)
+    ]
+    assert codes == [302, 302, 302]
+    assert ConsentRecord.objects.filter(ip="198.51.100.2").exists()
