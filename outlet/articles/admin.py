@@ -116,7 +116,7 @@ class ArticleRevisionInline(admin.TabularInline):
     model = ArticleRevision
     extra = 0
     fields = ["created_at", "created_by", "note", "headline", "open_link"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "created_by", "note", "headline", "open_link"]
     can_delete = False
     max_num = 0
     show_change_link = False
@@ -141,14 +141,14 @@ class ArticleAdminForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007 (the ModelAdmin's fieldsets choose the fields)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         status = cleaned.get("status")
         if status in Article.PUBLISHING_STATUSES and not user_can_publish(self.user):
             self.add_error("status", CONTRIBUTOR_STATUS_ERROR)
         return cleaned
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]
         problems = article_publication_problems(article=self.instance, author_count=None)
         for field, errors in problems.items():
             target = field if field in self.fields else None
@@ -211,7 +211,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        form.user = request.user
+        form.user = request.user  # type: ignore[attr-defined]
         return form
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):

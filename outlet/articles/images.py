@@ -91,7 +91,7 @@ def renditions_create(*, field_file: FieldFile) -> list[str]:
             original.load()
             widths = rendition_widths(original.width)
             for width in widths:
-                name = rendition_name(field_file.name, width)
+                name = rendition_name(str(field_file.name), width)
                 if default_storage.exists(name):
                     continue
                 height = round(original.height * width / original.width)
@@ -110,7 +110,7 @@ def srcset(field_file: FieldFile, original_width: int | None) -> str:
     if not field_file:
         return ""
     parts = [
-        f"{default_storage.url(rendition_name(field_file.name, w))} {w}w"
+        f"{default_storage.url(rendition_name(str(field_file.name), w))} {w}w"
         for w in rendition_widths(original_width)
     ]
     if original_width:

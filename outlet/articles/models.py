@@ -307,4 +307,4 @@ class ArticleImage(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return self.alt_text[:60] or self.image.name
+        return self.alt_text[:60] or str(self.image.name)

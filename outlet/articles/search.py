@@ -74,7 +74,7 @@ def snippet_html(snippet: str | None, *, query: str) -> SafeString:
 
     PostgreSQL marks the matches itself; elsewhere the query's words are marked here.
     """
-    text = escape(strip_tags(snippet or ""))
+    text = str(escape(strip_tags(snippet or "")))
     if MARK_START in text:
         text = text.replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>")
     else:

@@ -30,6 +30,11 @@ _IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _ALT = re.compile(r'\balt="([^"]*)"', re.IGNORECASE)
 
 
+def _has_alt(img_tag: str) -> bool:
+    match = _ALT.search(img_tag)
+    return bool(match and match.group(1).strip())
+
+
 def user_can_publish(user: Any) -> bool:
     return bool(user and user.has_perm(PUBLISH_PERMISSION))
 
@@ -63,11 +68,7 @@ def article_publication_problems(
         add("publish_at", "Choose the date and time this article should go public.")
     if article.featured_image and not article.image_alt.strip():
         add("image_alt", "Describe the featured image (alt text) before publishing.")
-    missing_alt = [
-        tag
-        for tag in _IMG_TAG.findall(article.body or "")
-        if not (_ALT.search(tag) or [None, ""])[1].strip()
-    ]
+    missing_alt = [tag for tag in _IMG_TAG.findall(article.body or "") if not _has_alt(tag)]
     if missing_alt:
         add(
             "body",

@@ -1,5 +1,6 @@
 """People in the newsroom, with the roles the data migration creates."""
 
+import importlib
 from io import BytesIO
 
 import pytest
@@ -7,7 +8,22 @@ from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 
+def ensure_editorial_groups() -> None:
+    """Recreate the roles the data migrations made, if a transactional test flushed them."""
+    from django.apps import apps
+
+    if Group.objects.filter(name__in=["contributor", "editor", "admin"]).count() == 3:
+        return
+    importlib.import_module("outlet.articles.migrations.0003_editorial_groups").create_groups(
+        apps, None
+    )
+    importlib.import_module("outlet.articles.migrations.0004_contributors_write_bylines").grant(
+        apps, None
+    )
+
+
 def _member(username: str, group: str) -> User:
+    ensure_editorial_groups()
     user = User.objects.create_user(username=username, password="pw-" + username, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     return user

@@ -10,16 +10,16 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from outlet.articles.models import Article, ArticleImage
-from tests.articles.conftest import image_upload
+from tests.articles.conftest import ensure_editorial_groups, image_upload
 from tests.factories import ArticleFactory, AuthorFactory, SectionFactory
 
-# serialized_rollback: the roles come from a data migration, which a flush would erase.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PUBLISH_DELAY_SECONDS = 20
 
 
 def staff(username: str, group: str) -> User:
+    ensure_editorial_groups()
     user = User.objects.create_user(
         username=username, password=f"pw-{username}-2026", is_staff=True
     )

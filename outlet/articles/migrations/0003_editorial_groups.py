@@ -21,9 +21,10 @@ CONTRIBUTOR = [
 def _ensure_permissions(apps):
     # Permissions are normally created after migrate; groups need them now.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = models_module
 
 
 def create_groups(apps, schema_editor):
