@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 
 from outlet.newsletters.issues import issues_archived
 from outlet.newsletters.models import Issue, Newsletter
-from outlet.newsletters.sending import html_to_text
+from outlet.newsletters.sending import html_to_text, rich_text_for_email
 
 FEED_SIZE = 20
 
@@ -48,7 +48,13 @@ def issue_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(
         request,
         "newsletters/archive_issue.html",
-        {"newsletter": newsletter, "issue": issue, "articles": articles},
+        {
+            "newsletter": newsletter,
+            "issue": issue,
+            "articles": articles,
+            "intro_html": rich_text_for_email(issue.intro),
+            "body_html": rich_text_for_email(issue.body),
+        },
     )
 
 

@@ -108,6 +108,8 @@ def issue_render(*, issue: Issue) -> RenderedIssue:
         "unsubscribe_url": UNSUBSCRIBE_MARK,
         "preferences_url": PREFERENCES_MARK,
         "greeting": GREETING_MARK,
+        "intro_html": rich_text_for_email(issue.intro),
+        "body_html": rich_text_for_email(issue.body),
         "intro_text": html_to_text(issue.intro),
         "body_text": html_to_text(issue.body),
     }
@@ -118,6 +120,12 @@ def issue_render(*, issue: Issue) -> RenderedIssue:
 
 _BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote)>|<br\s*/?>", re.IGNORECASE)
 _LINK = re.compile(r'<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
+
+
+def rich_text_for_email(html: str) -> str:
+    """Editor text ready for a narrow screen: the editor's non-breaking spaces (typed
+    or pasted) would otherwise hold whole sentences on one line on a phone."""
+    return (html or "").replace("&nbsp;", " ").replace("\xa0", " ")
 
 
 def html_to_text(html: str) -> str:

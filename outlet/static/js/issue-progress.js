@@ -1,5 +1,5 @@
 // Refreshes the sending progress on an issue's admin page every two seconds
-// until the issue is sent or cancelled. Loaded as a file: the CSP allows no inline script.
+// until the issue is sent or cancelled, reloading the page when its status changes. Loaded as a file: the CSP allows no inline script.
 (function () {
   "use strict";
   var panel = document.querySelector("[data-progress-url]");
@@ -27,7 +27,8 @@
         if (status) { status.className = "issue-status issue-status--" + data.status; }
         var before = panel.getAttribute("data-status");
         panel.setAttribute("data-status", data.status);
-        if (before !== data.status && finished.indexOf(data.status) !== -1) {
+        if (before !== data.status) {
+          // The buttons depend on the status: show the page as it now stands.
           window.location.reload();
           return;
         }
