@@ -88,6 +88,15 @@ def newsletter_choices_public() -> QuerySet[Newsletter]:
     return Newsletter.objects.filter(is_active=True, visibility=Newsletter.Visibility.PUBLIC)
 
 
+def newsletter_choices_for(*, subscriber: Subscriber) -> QuerySet[Newsletter]:
+    """What a subscriber's preferences page offers: the public newsletters, the
+    donors-only ones if the address has given, and whatever they already receive."""
+    offered = Q(is_active=True, visibility=Newsletter.Visibility.PUBLIC)
+    if Subscriber.objects.filter(pk=subscriber.pk).filter(subscriber_donor_filter()).exists():
+        offered |= Q(is_active=True, visibility=Newsletter.Visibility.DONORS)
+    return Newsletter.objects.filter(offered | Q(subscriptions__subscriber=subscriber)).distinct()
+
+
 def newsletter_subscriber_counts() -> QuerySet[Newsletter]:
     """Every newsletter with `active_count` (confirmed, mailable) and `pending_count`."""
     from django.db.models import Count

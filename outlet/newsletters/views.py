@@ -7,7 +7,6 @@ subscriber tokens; a bad or old link gets a page offering a new one.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -22,7 +21,7 @@ from outlet.newsletters.forms import (
     SignupForm,
 )
 from outlet.newsletters.models import Newsletter, Subscriber
-from outlet.newsletters.selectors import newsletter_choices_public
+from outlet.newsletters.selectors import newsletter_choices_for, newsletter_choices_public
 from outlet.newsletters.tokens import (
     LinkExpired,
     LinkInvalid,
@@ -116,13 +115,6 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "newsletters/confirm.html", {"token": token})
 
 
-def _preference_choices(subscriber: Subscriber):
-    return Newsletter.objects.filter(
-        Q(is_active=True, visibility=Newsletter.Visibility.PUBLIC)
-        | Q(subscriptions__subscriber=subscriber)
-    ).distinct()
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
@@ -130,7 +122,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         subscriber = preferences_target(token).subscriber
     except LinkInvalid as exc:
         return _bad_link(request, exc)
-    choices = _preference_choices(subscriber)
+    choices = newsletter_choices_for(subscriber=subscriber)
     current = subscriber.subscriptions.select_related("newsletter")
     if request.method == "POST" and request.POST.get("action") == "unsubscribe_all":
         services.subscriber_unsubscribe(subscriber=subscriber)

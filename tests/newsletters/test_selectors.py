@@ -86,3 +86,17 @@ def test_recent_signups_segment(daily):
     )
     SubscriberFactory(email="new@example.com", newsletters=[daily])
     assert emails(newsletter_recipients(daily, Segment.RECENT)) == ["new@example.com"]
+
+
+def test_preferences_offer_donors_only_newsletters_to_donors_alone(daily):
+    from outlet.newsletters.selectors import newsletter_choices_for
+    from tests.factories import NewsletterFactory
+
+    donors_only = NewsletterFactory(slug="from-the-editor", visibility="donors")
+    NewsletterFactory(slug="retired", is_active=False)
+    donor = SubscriberFactory(email="giver@example.com", newsletters=[daily])
+    reader = SubscriberFactory(email="reader@example.com", newsletters=[daily])
+    paid_donation("giver@example.com", days_ago=3)
+
+    assert set(newsletter_choices_for(subscriber=donor)) == {daily, donors_only}
+    assert set(newsletter_choices_for(subscriber=reader)) == {daily}
