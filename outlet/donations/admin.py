@@ -143,24 +143,27 @@ class DonationAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         if request.GET.get("export") == "csv":
-            request.GET = request.GET.copy()
-            del request.GET["export"]
+            query = request.GET.copy()
+            del query["export"]
+            request.GET = query  # type: ignore[assignment]
             changelist = self.get_changelist_instance(request)
             return donations_csv_response(changelist.get_queryset(request))
         bars = selectors.giving_per_month(months=12)
         peak = max((bar.total for bar in bars), default=0) or 1
-        chart = [
-            {
-                "bar": bar,
-                "x": index * 56 + 40,
-                "once_height": round(bar.once * 160 / peak),
-                "recurring_height": round(bar.recurring * 160 / peak),
-            }
-            for index, bar in enumerate(bars)
-        ]
-        for column in chart:
-            column["once_y"] = 180 - column["once_height"]
-            column["recurring_y"] = column["once_y"] - column["recurring_height"]
+        chart = []
+        for index, bar in enumerate(bars):
+            once_height = round(bar.once * 160 / peak)
+            recurring_height = round(bar.recurring * 160 / peak)
+            chart.append(
+                {
+                    "bar": bar,
+                    "x": index * 56 + 40,
+                    "once_height": once_height,
+                    "once_y": 180 - once_height,
+                    "recurring_height": recurring_height,
+                    "recurring_y": 180 - once_height - recurring_height,
+                }
+            )
         extra = {
             "totals": selectors.donation_totals(),
             "chart": chart,
@@ -173,7 +176,7 @@ class DonationAdmin(admin.ModelAdmin):
 class DonationInline(admin.TabularInline):
     model = Donation
     fields = ["created_at", "amount", "currency", "frequency", "status", "paid_at"]
-    readonly_fields = fields
+    readonly_fields = ["created_at", "amount", "currency", "frequency", "status", "paid_at"]
     extra = 0
     can_delete = False
     show_change_link = True

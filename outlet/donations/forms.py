@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 
 from .models import Frequency
+from .services import NEWSLETTER_CONSENT
 from .templatetags.money import money_format
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -35,9 +36,7 @@ class DonationForm(forms.Form):
     public_name = forms.CharField(
         max_length=200, required=False, label="Name to show (leave empty for your name)"
     )
-    newsletter_opt_in = forms.BooleanField(
-        required=False, label="Send me the daily newsletter (we'll ask you to confirm)"
-    )
+    newsletter_opt_in = forms.BooleanField(required=False, label=NEWSLETTER_CONSENT)
     source = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
     campaign = forms.SlugField(required=False, widget=forms.HiddenInput)
 
@@ -47,14 +46,16 @@ class DonationForm(forms.Form):
         choices = [
             (str(p), money_format(p, currency, whole=True)) for p in settings.DONATION_PRESETS
         ]
-        self.fields["amount_choice"].choices = [*choices, ("other", "Other")]
+        amount_choice = self.fields["amount_choice"]
+        assert isinstance(amount_choice, forms.ChoiceField)
+        amount_choice.choices = [*choices, ("other", "Other")]
         for name in UTM_FIELDS:
             self.fields[name] = forms.CharField(
                 max_length=200, required=False, widget=forms.HiddenInput
             )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean() or self.cleaned_data
         choice = data.get("amount_choice") or ""
         amount: int | None = None
         if choice and choice != "other":

@@ -43,6 +43,7 @@ AUTHENTICATION_MESSAGE = (
     "Your bank could not confirm this payment. Please try again or use another card; "
     "nothing was charged."
 )
+NEWSLETTER_CONSENT = "Send me the newsletter (we'll ask you to confirm)"
 GENERIC_STRIPE_MESSAGE = (
     "We could not reach our payment processor. Nothing was charged; please try again in a minute."
 )
@@ -182,25 +183,25 @@ def donor_email_failure_record(*, donor_email_id: int, error: str, final: bool) 
 # --- Newsletter opt-in --------------------------------------------------------
 
 
-def newsletter_opt_in_forward(*, donation: Donation) -> None:
-    """Hand a donor's newsletter opt-in to the newsletters app, which sends its own
-    double opt-in confirmation. Until that app offers a sign-up service the opt-in
-    stays recorded on the donation (`newsletter_opt_in`), ready to be forwarded."""
+def newsletter_opt_in_forward(*, donation: Donation, consent_text: str, ip: str = "") -> None:
+    """Hand a donor's newsletter opt-in to the newsletters app, which records a pending
+    subscription and sends its own double opt-in confirmation. The opt-in also stays on
+    the donation (`newsletter_opt_in`). A refusal there (a suppressed address, no
+    newsletter to offer) never blocks the gift."""
     if not donation.newsletter_opt_in:
         return
+    from outlet.newsletters.services import subscriber_signup
+
     try:
-        from outlet.newsletters import services as newsletter_services
-    except ImportError:
-        return
-    signup = getattr(newsletter_services, "subscriber_signup", None)
-    if signup is None:
-        return
-    try:
-        signup(email=donation.donor.email, source=f"donation:{donation.pk}")
-    except TypeError:
-        signup(email=donation.donor.email)
-    except ValidationError:
-        logger.info("Newsletter sign-up refused for donation %s", donation.pk)
+        subscriber_signup(
+            email=donation.donor.email,
+            source=f"donation:{donation.pk}",
+            name=donation.donor.name,
+            consent_text=consent_text,
+            ip=ip or None,
+        )
+    except ValidationError as exc:
+        logger.info("Newsletter opt-in of donation %s not recorded: %s", donation.pk, exc)
 
 
 # --- Checkout -----------------------------------------------------------------
@@ -275,7 +276,7 @@ def checkout_start(
             currency=currency,
             **attribution,
         )
-        newsletter_opt_in_forward(donation=donation)
+    newsletter_opt_in_forward(donation=donation, consent_text=NEWSLETTER_CONSENT, ip=ip)
     try:
         customer = stripe_gateway.customer_create(
             email=donor.email, name=name, idempotency_key=f"donation-{donation.pk}-customer"
@@ -381,7 +382,7 @@ def _checkout_step_from_payment(*, donation: Donation, facts: PaymentIntentFacts
 def _checkout_subscribe(
     *, donation: Donation, payment_method_id: str, attempt: str
 ) -> CheckoutStep:
-    gift = Gift.objects.get(pk=donation.gift_id)
+    gift = Gift.objects.get(pk=int(donation.gift_id or 0))
     try:
         stripe_gateway.customer_default_card_set(
             customer_id=gift.stripe_customer_id, payment_method_id=payment_method_id

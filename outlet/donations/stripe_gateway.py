@@ -86,13 +86,14 @@ def customer_create(*, email: str, name: str, idempotency_key: str) -> dict[str,
 
 
 def setup_intent_create(*, customer_id: str, idempotency_key: str) -> dict[str, Any]:
+    params: Any = {
+        "customer": customer_id,
+        "usage": "off_session",
+        "payment_method_types": ["card"],
+    }
     return _plain(
         _client().v1.setup_intents.create(
-            params={
-                "customer": customer_id,
-                "usage": "off_session",
-                "payment_method_types": ["card"],
-            },
+            params=params,
             options={"idempotency_key": idempotency_key},
         )
     )
@@ -119,7 +120,7 @@ def payment_intent_create(
     """Create and confirm a one-time charge on a card already set up in the browser.
 
     A decline raises CardError (its `user_message` is fit for the reader)."""
-    params: dict[str, Any] = {
+    params: Any = {
         "amount": amount,
         "currency": currency,
         "customer": customer_id,
@@ -206,7 +207,7 @@ def subscription_plan_change(*, subscription_id: str, plan_id: str) -> dict[str,
     client = _client()
     subscription = _plain(client.v1.subscriptions.retrieve(subscription_id))
     item_id = subscription["items"]["data"][0]["id"]
-    params: dict[str, Any] = {"items": [{"id": item_id, "plan": plan_id}]}
+    params: Any = {"items": [{"id": item_id, "plan": plan_id}]}
     # localstripe knows only the older `prorate` flag; Stripe wants proration_behavior.
     if _is_localstripe():
         params["prorate"] = False

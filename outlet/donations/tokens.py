@@ -24,7 +24,10 @@ def manage_token_read(*, token: str) -> Donor | None:
         return None
     if not isinstance(data, dict) or data.get("purpose") != _PURPOSE:
         return None
-    return Donor.objects.filter(pk=data.get("donor")).first()
+    donor_id = data.get("donor")
+    if not isinstance(donor_id, int):
+        return None
+    return Donor.objects.filter(pk=donor_id).first()
 
 
 def checkout_token_make(*, donation_id: int) -> str:

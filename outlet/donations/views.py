@@ -224,7 +224,8 @@ def manage_amount(request: HttpRequest, token: str, gift_id: int) -> HttpRespons
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
     else:
-        messages.error(request, " ".join(form.errors.get("amount", ["Please enter an amount."])))
+        errors = [str(error) for error in form.errors.get("amount", [])]
+        messages.error(request, " ".join(errors) or "Please enter an amount.")
     return redirect("donations:manage", token=token)
 
 

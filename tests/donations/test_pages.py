@@ -265,3 +265,17 @@ def test_old_gifts_in_chart_and_this_month_only_counts_this_month(editor_client)
     DonationFactory(status="paid", paid_at=timezone.now() - timedelta(days=70), amount=99_900)
     html = editor_client.get(reverse("admin:donations_donation_changelist")).content.decode()
     assert "$999.00" in html  # all time and in the chart's peak
+
+
+def test_newsletter_opt_in_creates_a_pending_subscription_awaiting_confirmation(
+    client, localstripe
+):
+    from outlet.newsletters.models import Subscriber
+    from tests.factories import NewsletterFactory
+
+    NewsletterFactory(name="The Daily")
+    assert post_start(client, newsletter_opt_in="on").status_code == 200
+    subscriber = Subscriber.objects.get(email="ada@example.test")
+    assert subscriber.status == Subscriber.Status.PENDING
+    assert post_start(client, email="no@example.test").status_code == 200
+    assert not Subscriber.objects.filter(email="no@example.test").exists()
