@@ -524,8 +524,22 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     for row in rows[: job.processed_rows]:
         if row.line not in refused_lines:
             seen.add(email_normalise(row.email))
-    for chunk in _chunks(rows[job.processed_rows :], IMPORT_CHUNK_ROWS):
-        _import_chunk(job, chunk, newsletters, names, seen)
+    offset = job.processed_rows
+    for chunk in _chunks(rows[offset:], IMPORT_CHUNK_ROWS):
+        for attempt in range(2):
+            seen_before = set(seen)
+            try:
+                if not _import_chunk(job, chunk, newsletters, names, seen, offset):
+                    job.refresh_from_db()
+                    return job  # another run of this import is ahead of this one
+                break
+            except IntegrityError:
+                # A sign-up took one of these addresses meanwhile: check the chunk again.
+                seen.clear()
+                seen.update(seen_before)
+                if attempt:
+                    raise
+        offset += len(chunk)
     SubscriberImport.objects.filter(pk=job.pk).update(
         status=SubscriberImport.Status.DONE, finished_at=timezone.now()
     )
@@ -589,7 +603,30 @@ def _import_insert(job, new_subscribers, newsletters, names) -> int:
     return len(ids)
 
 
-def _import_chunk(job, chunk, newsletters, names, seen) -> None:
+def _import_chunk(job, chunk, newsletters, names, seen, offset) -> bool:
+    """Check and import one chunk starting at row `offset`, in one transaction.
+
+    The import row is locked first and must still be at `offset`, so two
+    runs of one import (a redelivered task) never both import a chunk.
+    """
+    with transaction.atomic():
+        locked = (
+            SubscriberImport.objects.select_for_update()
+            .only("report", "processed_rows")
+            .get(pk=job.pk)
+        )
+        if locked.processed_rows != offset:
+            return False
+        report, created = _import_chunk_rows(job, chunk, newsletters, names, seen)
+        SubscriberImport.objects.filter(pk=job.pk).update(
+            report=[*locked.report, *report],
+            processed_rows=offset + len(chunk),
+            imported_rows=F("imported_rows") + created,
+        )
+    return True
+
+
+def _import_chunk_rows(job, chunk, newsletters, names, seen) -> tuple[list[list], int]:
     report: list[list] = []
     candidates: dict[str, ImportRow] = {}
     for row in chunk:
@@ -623,11 +660,4 @@ def _import_chunk(job, chunk, newsletters, names, seen) -> None:
         else:
             new_subscribers.append((digest, email_normalise(row.email), row.name.strip()))
     report.sort()
-    with transaction.atomic():
-        created = _import_insert(job, new_subscribers, newsletters, names)
-        locked = SubscriberImport.objects.select_for_update().only("report").get(pk=job.pk)
-        SubscriberImport.objects.filter(pk=job.pk).update(
-            report=[*locked.report, *report],
-            processed_rows=F("processed_rows") + len(chunk),
-            imported_rows=F("imported_rows") + created,
-        )
+    return report, _import_insert(job, new_subscribers, newsletters, names)

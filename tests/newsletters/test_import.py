@@ -147,3 +147,57 @@ def test_utf8_with_bom_and_extra_columns_and_overlong_name(daily):
         [3, "long@example.com", "invalid", "The name is too long."],
     ]
     assert Subscriber.objects.get().name == "Åsa"
+
+
+def test_a_second_run_of_the_same_import_does_not_import_a_chunk_twice(daily, monkeypatch):
+    from outlet.newsletters import services
+
+    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 10)
+    job = create(("email\n" + "".join(f"r{n}@example.com\n" for n in range(30))).encode(), [daily])
+    real_chunk = services._import_chunk
+    state = {"raced": False}
+
+    def run_twice_at_once(job, chunk, newsletters, names, seen, offset):
+        if offset == 10 and not state["raced"]:
+            state["raced"] = True  # a redelivered task gets in first and finishes the job
+            services.subscriber_import_run(job=job)
+        return real_chunk(job, chunk, newsletters, names, seen, offset)
+
+    monkeypatch.setattr(services, "_import_chunk", run_twice_at_once)
+    subscriber_import_run(job=job)
+    job.refresh_from_db()
+    assert job.status == SubscriberImport.Status.DONE
+    assert job.imported_rows == 30
+    assert Subscriber.objects.count() == 30
+    assert job.report == []
+
+
+def test_an_address_signed_up_during_the_import_is_reported_not_duplicated(daily, monkeypatch):
+    """On PostgreSQL a sign-up can commit between the chunk's checks and its insert; the
+    unique constraint stops the insert, and the chunk is checked again."""
+    from django.db import IntegrityError
+
+    from outlet.newsletters import services
+
+    job = create(b"email\nracer@example.com\nother@example.com\n", [daily])
+    real_insert, real_chunk = services._import_insert, services._import_chunk
+    calls = {"insert": 0, "chunk": 0}
+
+    def conflicting_insert(*args):
+        calls["insert"] += 1
+        if calls["insert"] == 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real_insert(*args)
+
+    def chunk(*args):
+        calls["chunk"] += 1
+        if calls["chunk"] == 2:
+            SubscriberFactory(email="racer@example.com")  # the sign-up that won the race
+        return real_chunk(*args)
+
+    monkeypatch.setattr(services, "_import_insert", conflicting_insert)
+    monkeypatch.setattr(services, "_import_chunk", chunk)
+    job = subscriber_import_run(job=job)
+    assert job.status == SubscriberImport.Status.DONE
+    assert job.summary == {"imported": 1, "exists": 1}
+    assert Subscriber.objects.count() == 2
