@@ -1,22 +1,27 @@
 """Whole-page caching for readers, invalidated by a content version.
 
-Every public page is cached under a key that includes the current content
-version. Saving an article, author, section, tag or appeal bumps the version
-(`content_version_bump`), so the next reader gets a fresh page; old entries
-simply expire. Scheduled articles need no save to appear: the version also
-remembers the next scheduled publish time and renews itself once it passes,
-so a cached page never shows a scheduled article late (or early: it was never
-in any page before its time).
+Views wrapped in `public_page` mark their response as a public page; the
+`PageCacheMiddleware`, first in MIDDLEWARE, stores such responses (body and
+headers, after every other middleware has run) and answers later requests for
+the same address straight from the cache, without running the rest of the stack.
 
-Per-request values in a page (the CSP nonce, a CSRF token) are cut out before
-storing and filled in for each reader. Requests with a session cookie (staff,
-readers with flash messages) always get a fresh page.
+Each entry records the content version it was made under. Saving an article,
+author, section, tag or appeal starts a new version (`content_version_bump`), so
+no reader gets the old page after an editor saves. Scheduled articles need no
+save: the version also remembers the next scheduled publish time and renews
+itself once that passes, so a cached page never shows a scheduled article late
+(nor early: it was in no page before its time).
+
+Per-request values in a page, the CSP nonce and the CSRF token, are cut out
+before storing and filled in fresh for every reader. Requests with a session
+cookie (staff, readers with flash messages) always get a fresh page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -25,17 +30,18 @@ from functools import wraps
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
-from django.middleware.csrf import get_token
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.utils import timezone
-from django.utils.cache import patch_cache_control
 from django.utils.http import parse_etags, quote_etag
 
 VERSION_KEY = "articles:content-version"
 NEXT_PUBLISH_KEY = "articles:next-publish-at"
-NONCE_MARK = b"\x00csp-nonce\x00"
-CSRF_MARK = b"\x00csrf-token\x00"
-KEPT_HEADERS = ("X-Robots-Tag", "Content-Language", "Last-Modified")
+PUBLIC_PAGE_ATTRIBUTE = "outlet_public_page"
+NONCE_MARK = "\x00csp-nonce\x00"
+CSRF_MARK = "\x00csrf-token\x00"
 _CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+_SKIPPED_PREFIXES = ("/static/", "/media/", "/admin/", "/_outbox/")
+_STORED_HEADERS_SKIPPED = {"set-cookie", "content-length", "date"}
 
 
 def content_version_bump() -> str:
@@ -53,19 +59,13 @@ def content_version_bump() -> str:
         .values_list("publish_at", flat=True)
         .first()
     )
-    cache.set_many(
-        {
-            VERSION_KEY: version,
-            NEXT_PUBLISH_KEY: next_publish_at.timestamp() if next_publish_at else 0,
-        },
-        timeout=None,
-    )
+    next_timestamp = next_publish_at.timestamp() if next_publish_at else 0
+    cache.set_many({VERSION_KEY: version, NEXT_PUBLISH_KEY: next_timestamp}, timeout=None)
     cache.delete(NAVIGATION_CACHE_KEY)
     return version
 
 
-def content_version() -> str:
-    values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY])
+def _current_version(values: dict) -> str:
     version = values.get(VERSION_KEY)
     next_publish_at = values.get(NEXT_PUBLISH_KEY) or 0
     if version is None or (next_publish_at and next_publish_at <= time.time()):
@@ -73,8 +73,25 @@ def content_version() -> str:
     return version
 
 
-def _etag(content: bytes) -> str:
-    return quote_etag(hashlib.blake2b(content, digest_size=16).hexdigest())
+def content_version() -> str:
+    return _current_version(cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY]))
+
+
+def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Mark the view's pages as the same for every reader, so they may be cached."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        setattr(response, PUBLIC_PAGE_ATTRIBUTE, True)
+        return response
+
+    return wrapped
+
+
+def _page_key(request: HttpRequest) -> str:
+    digest = hashlib.blake2b(request.get_full_path().encode(), digest_size=16).hexdigest()
+    return f"articles:page:{request.method == 'HEAD'}:{digest}"
 
 
 def _not_modified(request: HttpRequest, etag: str) -> bool:
@@ -82,79 +99,86 @@ def _not_modified(request: HttpRequest, etag: str) -> bool:
     if not header:
         return False
     tags = parse_etags(header)
-    return "*" in tags or etag in tags or etag.removeprefix("W/") in tags
+    return "*" in tags or etag in tags
 
 
-def _cut_per_request_values(request: HttpRequest, content: bytes) -> bytes:
-    nonce = getattr(request, "_csp_nonce", None)
-    if nonce is not None and bool(nonce):
-        content = content.replace(str(nonce).encode(), NONCE_MARK)
-    return _CSRF_INPUT.sub(rb"\g<1>" + CSRF_MARK + rb"\g<2>", content)
+class PageCacheMiddleware:
+    """Serve and store public pages; see the module docstring."""
 
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.csrf = CsrfViewMiddleware(get_response)
 
-def _fill_per_request_values(request: HttpRequest, content: bytes) -> bytes:
-    if NONCE_MARK in content:
-        content = content.replace(NONCE_MARK, str(request.csp_nonce).encode())  # type: ignore[attr-defined]
-    if CSRF_MARK in content:
-        content = content.replace(CSRF_MARK, get_token(request).encode())
-    return content
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not self._cacheable(request):
+            return self.get_response(request)
+        request.get_host()  # an unknown Host is refused here as everywhere else
+        key = _page_key(request)
+        values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY, key])
+        version = _current_version(values)
+        entry = values.get(key)
+        if entry is not None and entry[0] == version:
+            return self._from_cache(request, entry)
+        response = self.get_response(request)
+        self._store(request, response, key, version)
+        return response
 
-
-def _respond(
-    request: HttpRequest, content: bytes, content_type: str, headers: dict[str, str]
-) -> HttpResponseBase:
-    """A page with an ETag (when it has no per-request values) answering If-None-Match."""
-    per_request = NONCE_MARK in content or CSRF_MARK in content
-    etag = None if per_request else _etag(content)
-    if etag and _not_modified(request, etag):
-        response: HttpResponseBase = HttpResponseNotModified()
-    else:
-        response = HttpResponse(
-            _fill_per_request_values(request, content), content_type=content_type
+    def _cacheable(self, request: HttpRequest) -> bool:
+        return (
+            request.method in ("GET", "HEAD")
+            and settings.CACHE_MIDDLEWARE_SECONDS > 0
+            and settings.SESSION_COOKIE_NAME not in request.COOKIES
+            and not request.path.startswith(_SKIPPED_PREFIXES)
+            and (not settings.SECURE_SSL_REDIRECT or request.is_secure())
         )
-    for name, value in headers.items():
-        response[name] = value
-    if etag:
+
+    def _store(self, request: HttpRequest, response: HttpResponseBase, key: str, version: str):
+        if (
+            not getattr(response, PUBLIC_PAGE_ATTRIBUTE, False)
+            or response.status_code != 200
+            or response.streaming
+            or any(name != settings.CSRF_COOKIE_NAME for name in response.cookies)
+        ):
+            return
+        content: bytes = response.content  # type: ignore[attr-defined]
+        content = _CSRF_INPUT.sub(rb"\g<1>" + CSRF_MARK.encode() + rb"\g<2>", content)
+        headers = [
+            (name, value)
+            for name, value in response.items()
+            if name.lower() not in _STORED_HEADERS_SKIPPED
+        ]
+        nonce = getattr(request, "_csp_nonce", None)
+        if nonce:
+            content = content.replace(str(nonce).encode(), NONCE_MARK.encode())
+            headers = [(name, value.replace(str(nonce), NONCE_MARK)) for name, value in headers]
+        etag = quote_etag(hashlib.blake2b(content, digest_size=16).hexdigest())
+        headers = [h for h in headers if h[0].lower() not in ("etag", "cache-control")]
+        # Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
+        headers += [("ETag", etag), ("Cache-Control", "public, max-age=0, must-revalidate")]
+        cache.set(key, (version, content, headers, etag), settings.CACHE_MIDDLEWARE_SECONDS)
         response["ETag"] = etag
-    # Browsers revalidate every time (cheap, thanks to the ETag), so an editor's
-    # change reaches readers at once.
-    patch_cache_control(response, public=True, max_age=0, must_revalidate=True)
-    return response
+        response["Cache-Control"] = "public, max-age=0, must-revalidate"
 
-
-def _cacheable(request: HttpRequest) -> bool:
-    return (
-        request.method in ("GET", "HEAD")
-        and settings.CACHE_MIDDLEWARE_SECONDS > 0
-        and settings.SESSION_COOKIE_NAME not in request.COOKIES
-    )
-
-
-def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Cache a public page under the content version and answer conditional GETs."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
-        if not _cacheable(request):
-            return view(request, *args, **kwargs)
-        path_hash = hashlib.blake2b(request.get_full_path().encode(), digest_size=16).hexdigest()
-        key = f"articles:page:{content_version()}:{path_hash}"
-        entry = cache.get(key)
-        if entry is None:
-            response = view(request, *args, **kwargs)
-            if hasattr(response, "render") and callable(response.render):
-                response.render()
-            if (
-                response.status_code != 200
-                or response.streaming
-                or response.cookies
-                or response.has_header("Vary")
-            ):
-                return response
-            content = _cut_per_request_values(request, response.content)  # type: ignore[attr-defined]
-            headers = {h: response[h] for h in KEPT_HEADERS if response.has_header(h)}
-            entry = (content, response["Content-Type"], headers)
-            cache.set(key, entry, settings.CACHE_MIDDLEWARE_SECONDS)
-        return _respond(request, *entry)
-
-    return wrapped
+    def _from_cache(self, request: HttpRequest, entry: tuple) -> HttpResponseBase:
+        _version, content, headers, etag = entry
+        if _not_modified(request, etag):
+            # No CSP header: the browser keeps the one stored with its copy of the page,
+            # whose nonce matches that copy.
+            not_modified = HttpResponseNotModified()
+            not_modified["ETag"] = etag
+            not_modified["Cache-Control"] = "public, max-age=0, must-revalidate"
+            return not_modified
+        nonce = secrets.token_urlsafe(16)
+        nonce_mark, csrf_mark = NONCE_MARK.encode(), CSRF_MARK.encode()
+        if nonce_mark in content:
+            content = content.replace(nonce_mark, nonce.encode())
+        uses_csrf = csrf_mark in content
+        if uses_csrf:
+            self.csrf.process_request(request)
+            content = content.replace(csrf_mark, get_token(request).encode())
+        response = HttpResponse(content)
+        for name, value in headers:
+            response[name] = value.replace(NONCE_MARK, nonce) if NONCE_MARK in value else value
+        if uses_csrf:
+            self.csrf.process_response(request, response)
+        return response

@@ -186,3 +186,40 @@ def test_signed_in_staff_always_get_a_fresh_page(client, editor):
     Article.objects.filter(pk=article.pk).update(headline="Changed behind the cache")
 
     assert "Changed behind the cache" in client.get(article.get_absolute_url()).content.decode()
+
+
+def _form_token(text: str) -> str:
+    import re
+
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text)
+    assert match, "the page has no form token"
+    return match.group(1)
+
+
+def test_cached_page_with_a_form_gives_each_reader_a_working_csrf_token():
+    from django.middleware.csrf import _unmask_cipher_token
+    from django.test import Client
+
+    from tests.factories import NewsletterFactory
+
+    NewsletterFactory()
+    article = ArticleFactory()
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first.get(article.get_absolute_url())  # rendered and stored
+
+    for reader in (first, second):
+        response = reader.get(article.get_absolute_url())  # from the cache
+        secret = reader.cookies["csrftoken"].value
+        assert _unmask_cipher_token(_form_token(response.content.decode())) == secret
+        assert "\x00" not in response.content.decode()
+    assert first.cookies["csrftoken"].value != second.cookies["csrftoken"].value
+
+
+def test_cached_page_headers_are_the_full_set(client):
+    article = ArticleFactory()
+    fresh = client.get(article.get_absolute_url())
+    cached = client.get(article.get_absolute_url())
+
+    for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
+        assert cached[header].split("nonce-")[0] == fresh[header].split("nonce-")[0]
+    assert "\x00" not in cached["Content-Security-Policy"]
