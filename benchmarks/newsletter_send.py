@@ -362,10 +362,9 @@ def prebuilt_messages(issue_id: int, count: int) -> list[tuple[str, str, bytes]]
     skeleton = MessageSkeleton.build(issue=issue)
     messages = []
     for delivery in Delivery.objects.filter(issue=issue).select_related("subscriber")[:count]:
-        message = skeleton.personalise(delivery_id=delivery.pk, subscriber=delivery.subscriber)
-        messages.append(
-            ("daily@outlet.test", delivery.subscriber.email, message.message().as_bytes())
-        )
+        copy = skeleton.personalise(delivery_id=delivery.pk, subscriber=delivery.subscriber)
+        assert copy.data is not None
+        messages.append(("daily@outlet.test", delivery.subscriber.email, copy.data))
     return messages
 
 

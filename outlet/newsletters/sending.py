@@ -35,11 +35,12 @@ import smtplib
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate
 from html import unescape
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import css_inline
@@ -56,7 +57,12 @@ from django.utils.html import escape, strip_tags
 
 from outlet.newsletters.models import Delivery, Issue, Newsletter, Segment, Subscriber
 from outlet.newsletters.selectors import newsletter_recipients
-from outlet.newsletters.tokens import list_unsubscribe_headers, preferences_url
+from outlet.newsletters.tokens import (
+    list_unsubscribe_headers,
+    preferences_token,
+    preferences_url,
+    unsubscribe_token,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +231,7 @@ class MessageSkeleton:
     text: str
     head: bytes
     boundary: str
-    html_parts: list[str] = field(default_factory=list)
+    link_samples: tuple[str, str, dict[str, str], str, str] | None = None
 
     @classmethod
     def build(cls, *, issue: Issue) -> MessageSkeleton:
@@ -244,7 +250,7 @@ class MessageSkeleton:
             f"MIME-Version: 1.0\r\n"
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
         ).encode("ascii")
-        return cls(
+        skeleton = cls(
             issue_id=issue.pk,
             newsletter=newsletter,
             subject=issue.subject,
@@ -258,16 +264,49 @@ class MessageSkeleton:
             head=head,
             boundary=boundary,
         )
+        stand_in = Subscriber(token=uuid.uuid4())
+        unsubscribe_sample = unsubscribe_token(stand_in, newsletter)
+        preferences_sample = preferences_token(stand_in)
+        headers_sample = list_unsubscribe_headers(stand_in, newsletter)
+        url_sample = headers_sample["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
+        prefs_sample = preferences_url(stand_in)
+        if unsubscribe_sample in url_sample and preferences_sample in prefs_sample:
+            skeleton.link_samples = (
+                unsubscribe_sample,
+                preferences_sample,
+                headers_sample,
+                url_sample,
+                prefs_sample,
+            )
+        return skeleton
 
     def message_id(self, delivery_id: int) -> str:
         """Stable per delivery, so a retried copy is recognisably the same message."""
         return f"<issue-{self.issue_id}.delivery-{delivery_id}@{self.domain}>"
 
-    def personalise(self, *, delivery_id: int, subscriber: Subscriber) -> IssueMessage:
-        list_headers = list_unsubscribe_headers(subscriber, self.newsletter)
-        # The header's first entry is the subscriber's https unsubscribe link.
-        unsubscribe = list_headers["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
-        preferences = preferences_url(subscriber)
+    def _links(self, subscriber: Subscriber) -> tuple[dict[str, str], str, str]:
+        """(List-Unsubscribe headers, unsubscribe URL, preferences URL) for one subscriber.
+
+        tokens.py builds them for a stand-in subscriber once per skeleton; each
+        recipient only needs their own signed tokens swapped in, which keeps
+        tokens.py the one place that decides what the links look like.
+        """
+        if self.link_samples is None:
+            headers = list_unsubscribe_headers(subscriber, self.newsletter)
+            unsubscribe = headers["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
+            return headers, unsubscribe, preferences_url(subscriber)
+        unsubscribe_sample, preferences_sample, headers_sample, url_sample, prefs_sample = (
+            self.link_samples
+        )
+        token = unsubscribe_token(subscriber, self.newsletter)
+        headers = {
+            name: value.replace(unsubscribe_sample, token) for name, value in headers_sample.items()
+        }
+        preferences = prefs_sample.replace(preferences_sample, preferences_token(subscriber))
+        return headers, url_sample.replace(unsubscribe_sample, token), preferences
+
+    def personalise(self, *, delivery_id: int, subscriber: Subscriber) -> PersonalCopy:
+        list_headers, unsubscribe, preferences = self._links(subscriber)
         greeting = greeting_for(subscriber.name)
         html = (
             self.html.replace(UNSUBSCRIBE_MARK, escape(unsubscribe))
@@ -285,26 +324,19 @@ class MessageSkeleton:
             "Precedence": "bulk",
             **list_headers,
         }
-        message = IssueMessage(
-            subject=self.subject,
-            body=text,
-            from_email=self.from_header,
-            to=[subscriber.email],
-            reply_to=[self.reply_to],
-            headers=headers,
+        copy = PersonalCopy(
+            skeleton=self, to=subscriber.email, text=text, html=html, headers=headers
         )
-        message.attach_alternative(html, "text/html")
         try:
             subscriber.email.encode("ascii")
         except UnicodeEncodeError:
-            return message  # an internationalised address: let Django build it
-        date = formatdate(localtime=False)
+            return copy  # an internationalised address: let Django build the message
         b = self.boundary
-        message.prebuilt = b"".join(
+        copy.data = b"".join(
             [
                 self.head,
                 f"To: {subscriber.email}\r\n"
-                f"Date: {date}\r\n"
+                f"Date: {formatdate(localtime=False)}\r\n"
                 f"Message-ID: {headers['Message-ID']}\r\n"
                 f"List-Unsubscribe: {list_headers['List-Unsubscribe']}\r\n"
                 f"List-Unsubscribe-Post: {list_headers['List-Unsubscribe-Post']}\r\n"
@@ -319,6 +351,32 @@ class MessageSkeleton:
                 f"\r\n--{b}--\r\n".encode("ascii"),
             ]
         )
+        return copy
+
+
+@dataclass
+class PersonalCopy:
+    """One recipient's copy: final MIME bytes, plus the parts for non-SMTP backends."""
+
+    skeleton: MessageSkeleton
+    to: str
+    text: str
+    html: str
+    headers: dict[str, str]
+    data: bytes | None = None
+
+    def email_message(self) -> IssueMessage:
+        """The copy as a Django message (anymail, locmem, or a non-ASCII address)."""
+        message = IssueMessage(
+            subject=self.skeleton.subject,
+            body=self.text,
+            from_email=self.skeleton.from_header,
+            to=[self.to],
+            reply_to=[self.skeleton.reply_to],
+            headers=self.headers,
+        )
+        message.attach_alternative(self.html, "text/html")
+        message.prebuilt = self.data
         return message
 
 
@@ -384,14 +442,27 @@ def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Deliv
     The UPDATE repeats the claimable condition, so of two workers that picked
     the same candidates only one gets each row (SQLite serialises writers;
     PostgreSQL locks candidates with SKIP LOCKED first, so they rarely overlap).
+    Pending rows and expired leases are looked up separately, each walking the
+    (issue, status, id) index in order and stopping at `size`: one query with
+    an OR would collect and sort every pending row of the issue on each claim.
     """
     token = uuid.uuid4()
     now = timezone.now()
+    rows = Delivery.objects.filter(issue_id=issue_id).order_by("id")
+    lookups = [
+        rows.filter(status=Delivery.Status.PENDING).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        ),
+        rows.filter(status=Delivery.Status.SENDING, leased_until__lt=now),
+    ]
     with transaction.atomic():
-        candidates = Delivery.objects.filter(claimable(now), issue_id=issue_id).order_by("id")
-        if db_connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("id", flat=True)[:size])
+        ids: list[int] = []
+        for candidates in lookups:
+            if db_connection.features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            ids += candidates.values_list("id", flat=True)[: size - len(ids)]
+            if len(ids) >= size:
+                break
         if not ids:
             return token, []
         Delivery.objects.filter(claimable(now), id__in=ids).update(
@@ -420,6 +491,9 @@ def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Deliv
 # --- Recording outcomes ------------------------------------------------------------
 
 
+SENT_STATEMENT = b"outlet_delivery_sent"
+
+
 class OutcomeRecorder:
     """Writes each outcome as soon as it is known, guarded by the lease token.
 
@@ -440,7 +514,7 @@ class OutcomeRecorder:
             token, db_connection
         )
         self.postgres = db_connection.vendor == "postgresql"
-        self.pgconn = None
+        self.pgconn: Any = None
         self.awaiting_reply = False
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
@@ -450,16 +524,21 @@ class OutcomeRecorder:
             with db_connection.cursor() as cursor:
                 cursor.execute("SET synchronous_commit TO OFF")
             self.pgconn = db_connection.connection.pgconn
-            self.sent_sql = (
+            sent_sql = (
                 f"UPDATE {self.table} SET status = $1, sent_at = $2, lease_token = NULL, "  # noqa: S608 (table name from the model)
                 "leased_until = NULL, error = '' WHERE id = $3 AND lease_token = $4"
             ).encode()
+            # Prepared once per batch, so the server parses and plans it once, not per message.
+            self.pgconn.send_prepare(SENT_STATEMENT, sent_sql)
+            self.awaiting_reply = True
+            self.drain()
         return self
 
     def __exit__(self, *exc) -> None:
         self.drain()
         if self.postgres:
             with db_connection.cursor() as cursor:
+                cursor.execute(f"DEALLOCATE {SENT_STATEMENT.decode()}")
                 cursor.execute("RESET synchronous_commit")
 
     def drain(self) -> None:
@@ -471,7 +550,7 @@ class OutcomeRecorder:
         self.awaiting_reply = False
         error = None
         while (reply := self.pgconn.get_result()) is not None:
-            if reply.status != pq.ExecStatus.COMMAND_OK:
+            if reply.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
                 error = (reply.error_message or b"").decode(errors="replace")
         if error:
             raise DatabaseError(f"recording a sent delivery failed: {error}")
@@ -480,8 +559,8 @@ class OutcomeRecorder:
         now = timezone.now()
         if self.pgconn is not None:
             self.drain()
-            self.pgconn.send_query_params(
-                self.sent_sql,
+            self.pgconn.send_query_prepared(
+                SENT_STATEMENT,
                 [
                     Delivery.Status.SENT.value.encode(),
                     now.isoformat().encode(),
@@ -680,20 +759,19 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
                         break
                     recorder.renew()
                 delivery = queue[position]
-                message = skeleton.personalise(
-                    delivery_id=delivery.pk, subscriber=delivery.subscriber
-                )
+                copy = skeleton.personalise(delivery_id=delivery.pk, subscriber=delivery.subscriber)
                 limiter.acquire()
                 try:
-                    if direct and message.prebuilt is not None:
+                    if direct and copy.data is not None:
                         # Django's SMTP backend would re-parse both addresses per message;
                         # the skeleton's bytes are already final, so hand them to its
                         # open connection as they are.
-                        mail_connection.connection.sendmail(
-                            skeleton.envelope_from, [delivery.subscriber.email], message.prebuilt
+                        smtp = cast(smtplib.SMTP, cast(SmtpBackend, mail_connection).connection)
+                        smtp.sendmail(
+                            skeleton.envelope_from, [delivery.subscriber.email], copy.data
                         )
                     else:
-                        mail_connection.send_messages([message])
+                        mail_connection.send_messages([copy.email_message()])
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
                     _record_refusal(recorder, delivery, exc)
                 except _CONNECTION_ERRORS as exc:
