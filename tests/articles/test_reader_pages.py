@@ -218,3 +218,24 @@ def test_expired_share_link_is_a_403_that_says_why(client):
 
     assert response.status_code == 403
     assert "This preview link has expired" in response.content.decode()
+
+
+def test_postgresql_search_ranks_headlines_first_and_highlights_the_body():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("full-text search runs on PostgreSQL; SQLite uses the simple fallback")
+    ArticleFactory(
+        headline="Water board elections",
+        body="<p>Nobody mentions gerrymandering here at all, except once.</p>",
+        publish_at=timezone.now() - timedelta(hours=1),
+    )
+    ArticleFactory(headline="Gerrymandering, explained", body="<p>Lines and maps.</p>")
+
+    from django.test import Client
+
+    text = Client().get("/search/", {"q": "gerrymandering"}).content.decode()
+
+    assert text.index("Gerrymandering, explained") < text.index("Water board elections")
+    assert "<mark>gerrymandering</mark>" in text
+    assert "<p>" not in text.split("search-count")[1].split("site-footer")[0]
