@@ -65,16 +65,18 @@ def content_version_bump() -> str:
     return version
 
 
-def _current_version(values: dict) -> str:
+def _valid_version(values: dict) -> str | None:
+    """The content version in `values`, or None if there is none or it has run out."""
     version = values.get(VERSION_KEY)
     next_publish_at = values.get(NEXT_PUBLISH_KEY) or 0
     if version is None or (next_publish_at and next_publish_at <= time.time()):
-        version = content_version_bump()
+        return None
     return version
 
 
 def content_version() -> str:
-    return _current_version(cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY]))
+    values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY])
+    return _valid_version(values) or content_version_bump()
 
 
 def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -115,12 +117,14 @@ class PageCacheMiddleware:
         request.get_host()  # an unknown Host is refused here as everywhere else
         key = _page_key(request)
         values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY, key])
-        version = _current_version(values)
+        version = _valid_version(values)
         entry = values.get(key)
-        if entry is not None and entry[0] == version:
+        if entry is not None and version is not None and entry[0] == version:
             return self._from_cache(request, entry)
         response = self.get_response(request)
-        self._store(request, response, key, version)
+        if getattr(response, PUBLIC_PAGE_ATTRIBUTE, False):
+            # Only public pages start a version: other pages cost no query here.
+            self._store(request, response, key, version or content_version_bump())
         return response
 
     def _cacheable(self, request: HttpRequest) -> bool:
