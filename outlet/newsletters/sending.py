@@ -708,6 +708,46 @@ def _reopen(mail_connection) -> None:
     _open(mail_connection)
 
 
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+def smtp_send_one(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
+    """`smtp.sendmail(sender, [recipient], data)` in two round trips instead of four.
+
+    With PIPELINING (RFC 2920, offered by Postfix and every ESP relay) MAIL,
+    RCPT and DATA go out in one write and their replies are read together;
+    the message follows in a second write. Raises what sendmail() raises, so
+    callers classify failures the same way; servers without PIPELINING get
+    plain sendmail().
+    """
+    smtp.ehlo_or_helo_if_needed()
+    if not smtp.has_extn("pipelining"):
+        smtp.sendmail(sender, [recipient], data)
+        return
+    smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
+    mail = smtp.getreply()
+    rcpt = smtp.getreply()
+    data_reply = smtp.getreply()
+    if mail[0] != 250 or rcpt[0] not in (250, 251) or data_reply[0] != 354:
+        if data_reply[0] == 354:  # the server wants a message after all: end it empty
+            smtp.send(b".\r\n")
+            smtp.getreply()
+        smtp.rset()
+        if mail[0] != 250:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
+        if rcpt[0] not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
+        raise smtplib.SMTPDataError(*data_reply)
+    body = _LEADING_DOT.sub(b"..", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    smtp.send(body + b".\r\n")
+    code, message = smtp.getreply()
+    if code != 250:
+        smtp.rset()
+        raise smtplib.SMTPDataError(code, message)
+
+
 def mailable_subscriber_ids(*, newsletter: Newsletter, subscriber_ids: list[int]) -> set[int]:
     """Of these subscribers, who may still get this newsletter right now."""
     return set(
@@ -767,8 +807,8 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
                         # the skeleton's bytes are already final, so hand them to its
                         # open connection as they are.
                         smtp = cast(smtplib.SMTP, cast(SmtpBackend, mail_connection).connection)
-                        smtp.sendmail(
-                            skeleton.envelope_from, [delivery.subscriber.email], copy.data
+                        smtp_send_one(
+                            smtp, skeleton.envelope_from, delivery.subscriber.email, copy.data
                         )
                     else:
                         mail_connection.send_messages([copy.email_message()])

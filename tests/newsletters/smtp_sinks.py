@@ -17,6 +17,13 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
+def pipelining(session, hostname: str, responses: list[str]) -> list[str]:
+    """Offer PIPELINING (RFC 2920) as Postfix and ESP relays do; aiosmtpd reads
+    pipelined commands in order anyway, it just does not advertise them."""
+    session.host_name = hostname
+    return [responses[0], "250-PIPELINING", *responses[1:]]
+
+
 class RefusingSmtpSink:
     """Accepts mail, except: 451 at RCPT for `temporary`, 550 for `permanent`, and a
     dropped connection during DATA the first time a message goes to `drop_once`."""
@@ -29,6 +36,9 @@ class RefusingSmtpSink:
         sink = self
 
         class Handler:
+            async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+                return pipelining(session, hostname, responses)
+
             async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
                 if address in sink.temporary:
                     return "451 4.7.1 Try again later"
@@ -63,6 +73,9 @@ class CountingSmtpSink:
         sink = self
 
         class Handler:
+            async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+                return pipelining(session, hostname, responses)
+
             async def handle_DATA(self, server, session, envelope):  # noqa: N802
                 match = _MESSAGE_ID.search(envelope.original_content or b"")
                 message_id = match.group(1).decode() if match else ""
