@@ -523,6 +523,44 @@ def payment_record(
     return True
 
 
+def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
+    """The webhook's fast path for the common case: one pending one-time donation holds
+    this PaymentIntent with the same amount and currency. One conditional
+    UPDATE … RETURNING marks it paid (no read first, nothing for another delivery to
+    race), then the receipt is owed. False means "not that simple" (unknown, already
+    paid, amounts differ, a gift's payment): the caller takes the general path."""
+    if facts.status != "succeeded":
+        return False
+    table = connection.ops.quote_name(Donation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, paid_at = %s, failure_message = '', "  # noqa: S608 (table name from model meta)
+            "stripe_charge_id = %s WHERE stripe_payment_intent_id = %s AND gift_id IS NULL "
+            "AND status IN (%s, %s) AND amount = %s AND currency = %s RETURNING id, donor_id",
+            [
+                Donation.Status.PAID,
+                timezone.now(),
+                facts.charge_id,
+                facts.id,
+                Donation.Status.PENDING,
+                Donation.Status.FAILED,
+                facts.amount,
+                facts.currency,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    donation_id, donor_id = row
+    donor_email_queue(
+        kind=DonorEmail.Kind.RECEIPT,
+        donor_id=donor_id,
+        donation_id=donation_id,
+        dedupe_key=f"receipt:{donation_id}",
+    )
+    return True
+
+
 @dataclass(frozen=True)
 class PaymentTarget:
     """The one-time donation a PaymentIntent pays, as recorded at checkout."""

@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 def _payment_intent_succeeded(obj: dict[str, Any]) -> str:
     facts = payment_intent_facts(obj)
+    if settings.STRIPE_WEBHOOK_REFETCH != "always" and services.payment_record_if_matching(
+        facts=facts
+    ):
+        return "paid"
     target = services.donation_for_payment_intent(facts)
     if target is None:
         # A subscription's PaymentIntent (its invoice event records it) or a stale
