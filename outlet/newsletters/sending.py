@@ -165,7 +165,9 @@ def _crlf(value: str) -> str:
 
 
 def _qp(value: str) -> bytes:
-    return binascii.b2a_qp(value.encode("utf-8"), istext=True)
+    """Quoted-printable with CRLF line ends (b2a_qp uses LF for text without CRLF)."""
+    encoded = binascii.b2a_qp(value.encode("utf-8"), istext=True)
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _header_value(value: str) -> str:
@@ -231,6 +233,8 @@ class MessageSkeleton:
     text: str
     head: bytes
     boundary: str
+    html_qp: QpTemplate
+    text_qp: QpTemplate
     link_samples: tuple[str, str, dict[str, str], str, str] | None = None
 
     @classmethod
@@ -261,6 +265,8 @@ class MessageSkeleton:
             domain=domain,
             html=_crlf(issue.rendered_html),
             text=_crlf(issue.rendered_text),
+            html_qp=QpTemplate(_crlf(issue.rendered_html)),
+            text_qp=QpTemplate(_crlf(issue.rendered_text)),
             head=head,
             boundary=boundary,
         )
@@ -307,26 +313,18 @@ class MessageSkeleton:
 
     def personalise(self, *, delivery_id: int, subscriber: Subscriber) -> PersonalCopy:
         list_headers, unsubscribe, preferences = self._links(subscriber)
-        greeting = greeting_for(subscriber.name)
-        html = (
-            self.html.replace(UNSUBSCRIBE_MARK, escape(unsubscribe))
-            .replace(PREFERENCES_MARK, escape(preferences))
-            .replace(GREETING_MARK, escape(greeting))
-        )
-        text = (
-            self.text.replace(UNSUBSCRIBE_MARK, unsubscribe)
-            .replace(PREFERENCES_MARK, preferences)
-            .replace(GREETING_MARK, greeting)
-        )
+        values = {
+            UNSUBSCRIBE_MARK: unsubscribe,
+            PREFERENCES_MARK: preferences,
+            GREETING_MARK: greeting_for(subscriber.name),
+        }
         headers = {
             "Message-ID": self.message_id(delivery_id),
             "List-Id": self.list_id,
             "Precedence": "bulk",
             **list_headers,
         }
-        copy = PersonalCopy(
-            skeleton=self, to=subscriber.email, text=text, html=html, headers=headers
-        )
+        copy = PersonalCopy(skeleton=self, to=subscriber.email, values=values, headers=headers)
         try:
             subscriber.email.encode("ascii")
         except UnicodeEncodeError:
@@ -343,15 +341,45 @@ class MessageSkeleton:
                 f"\r\n--{b}\r\n"
                 'Content-Type: text/plain; charset="utf-8"\r\n'
                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
-                _qp(text),
+                self.text_qp.fill(values),
                 f"\r\n--{b}\r\n"
                 'Content-Type: text/html; charset="utf-8"\r\n'
                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
-                _qp(html),
+                self.html_qp.fill({mark: escape(value) for mark, value in values.items()}),
                 f"\r\n--{b}--\r\n".encode("ascii"),
             ]
         )
         return copy
+
+
+_MARKS = re.compile(f"({UNSUBSCRIBE_MARK}|{PREFERENCES_MARK}|{GREETING_MARK})")
+
+
+class QpTemplate:
+    """A body encoded quoted-printable once, with slots for the personal values.
+
+    Each slot sits on lines of its own (soft line breaks around it), so a value
+    encoded on its own joins the pre-encoded pieces without breaking the
+    76-character line rule; per message only the short values are encoded.
+    """
+
+    def __init__(self, content: str) -> None:
+        pieces = _MARKS.split(content)
+        self.slots = pieces[1::2]
+        texts = pieces[0::2]
+        self.parts = [self._piece(t, last=i == len(texts) - 1) for i, t in enumerate(texts)]
+
+    @staticmethod
+    def _piece(piece: str, *, last: bool) -> bytes:
+        encoded = _qp(piece)
+        return encoded if last or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        out = [self.parts[0]]
+        for slot, part in zip(self.slots, self.parts[1:], strict=True):
+            out.append(self._piece(values[slot], last=False))
+            out.append(part)
+        return b"".join(out)
 
 
 @dataclass
@@ -360,10 +388,23 @@ class PersonalCopy:
 
     skeleton: MessageSkeleton
     to: str
-    text: str
-    html: str
+    values: dict[str, str]
     headers: dict[str, str]
     data: bytes | None = None
+
+    @property
+    def text(self) -> str:
+        text = self.skeleton.text
+        for mark, value in self.values.items():
+            text = text.replace(mark, value)
+        return text
+
+    @property
+    def html(self) -> str:
+        html = self.skeleton.html
+        for mark, value in self.values.items():
+            html = html.replace(mark, escape(value))
+        return html
 
     def email_message(self) -> IssueMessage:
         """The copy as a Django message (anymail, locmem, or a non-ASCII address)."""

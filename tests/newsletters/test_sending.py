@@ -102,6 +102,15 @@ def test_message_carries_list_headers_personal_links_and_both_parts(daily, setti
         assert "How the map was drawn" in body
         assert settings.OUTLET_POSTAL_ADDRESS in body
     assert 'style="' in html  # CSS inlined
+    issue.refresh_from_db()
+    assert html.replace("\r\n", "\n") == issue.rendered_html.replace(
+        "@@UNSUBSCRIBE_URL@@", unsubscribe.replace("&", "&amp;")
+    ).replace("@@PREFERENCES_URL@@", html.split('href="')[-2].split('"')[0]).replace(
+        "@@GREETING@@", "Hi Ana,"
+    )
+    head, _, body = message.message().as_bytes().partition(b"\r\n\r\n")
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable's rule
     assert len(html.encode()) < 100 * 1024
 
 
