@@ -339,3 +339,27 @@ class ArticleImageAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         article_image_save(image=obj, user=request.user)
+
+    def get_urls(self):
+        return [
+            path(
+                "picker/",
+                self.admin_site.admin_view(self.picker_view),
+                name="articles_articleimage_picker",
+            ),
+            *super().get_urls(),
+        ]
+
+    def picker_view(self, request: HttpRequest) -> HttpResponse:
+        """The image library as the body editor's figure dialog opens it ("Browse…")."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied("You can't see the image library.")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Choose an image",
+            "opts": self.model._meta,
+            "images": self.get_queryset(request)[:60],
+            "callback": request.GET.get("CKEditorFuncNum", ""),
+            "is_popup": True,
+        }
+        return TemplateResponse(request, "articles/admin_image_picker.html", context)

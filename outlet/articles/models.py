@@ -4,7 +4,7 @@ import math
 
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import strip_tags
 from django_prose_editor.fields import ProseEditorField
@@ -26,7 +26,8 @@ BODY_EDITOR_EXTENSIONS = {
         "cssClasses": {"blockquote": [{"className": "pull-quote", "title": "Pull quote"}]}
     },
     "Link": {"enableTarget": False, "protocols": ["http", "https", "mailto"]},
-    "Figure": True,
+    # "Browse…" in the figure dialog opens the image library (admin.ArticleImageAdmin).
+    "Figure": {"pickerUrl": reverse_lazy("admin:articles_articleimage_picker")},
     "Image": True,
     "Caption": True,
     "HardBreak": True,

@@ -91,7 +91,18 @@ def test_editor_writes_and_schedules_an_article_readers_see_it_at_its_time(
     page.keyboard.press("Enter")
     page.locator(".prose-menubar__button[data-name=figure]").click()
     dialog = page.locator("dialog[open]")
-    dialog.locator("input[name=imageUrl]").fill(image_url)
+    # "Browse…" opens the image library; choosing fills in the address and alt text.
+    with page.expect_popup() as popup:
+        dialog.get_by_role("button", name="Browse").click()
+    library = popup.value
+    library.wait_for_load_state()
+    screenshot_of(library, "publishing-image-library")
+    with library.expect_event("close"):
+        library.locator(".image-picker__choice").first.click()
+    expect(dialog.locator("input[name=imageUrl]")).to_have_value(image_url)
+    expect(dialog.locator("input[name=altText]")).to_have_value(
+        "Voters queue outside a school gym in the river towns"
+    )
     dialog.locator("input[name=altText]").fill("Voters queue outside a school gym")
     dialog.locator("input[name=caption]").fill("Polling day in the river towns.")
     dialog.get_by_role("button", name="Insert").click()
