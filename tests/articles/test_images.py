@@ -97,3 +97,26 @@ def test_admin_upload_of_a_non_image_is_a_clear_error_and_keeps_the_text(
     assert "Upload a valid image" in text or "not an image we can read" in text
     assert "A careful description" in text
     assert not ArticleImage.objects.exists()
+
+
+def test_image_library_picker_lists_images_for_the_figure_dialog(client, contributor, media_root):
+    article_image_save(
+        image=ArticleImage(image=image_upload(), alt_text="Council chamber at night"), user=None
+    )
+    client.force_login(contributor)
+
+    response = client.get("/admin/articles/articleimage/picker/", {"CKEditorFuncNum": "3"})
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-alt="Council chamber at night"' in text
+    assert 'data-callback="3"' in text
+    assert "articles/image-picker.js" in text
+
+
+def test_the_body_editor_offers_the_image_library(client, editor):
+    client.force_login(editor)
+
+    text = client.get("/admin/articles/article/add/").content.decode()
+
+    assert "/admin/articles/articleimage/picker/" in text
