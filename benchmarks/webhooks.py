@@ -48,6 +48,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psycopg
+import stripe
+from celery import Celery
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-webhooks"
 DB_NAME = "outlet_don_bench"
@@ -70,6 +74,7 @@ GUNICORN_ARGS = [
     "60",
 ]
 CLIENT_PROCESSES, CLIENT_THREADS = 4, 8
+ROUNDS = 5
 
 ENV = {
     "DEBUG": "0",
@@ -103,22 +108,16 @@ _ceiling_celery: list = []
 def _ceiling_resources():
     """One PostgreSQL connection per thread (as Django keeps), one Celery app per process."""
     if not _ceiling_celery:
-        from celery import Celery
-
         app = Celery("ceiling", broker=os.environ["CELERY_BROKER_URL"])
         app.conf.task_default_queue = "bench-ceiling"
         _ceiling_celery.append(app)
     if not hasattr(_ceiling_local, "db"):
-        import psycopg
-
         _ceiling_local.db = psycopg.connect(os.environ["DATABASE_URL"], autocommit=False)
     return _ceiling_local.db, _ceiling_celery[0]
 
 
 def ceiling_app(environ, start_response):
     """Verify, insert the event id once, update one row, enqueue one task."""
-    import stripe
-
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     try:
         stripe.WebhookSignature.verify_header(
@@ -156,8 +155,6 @@ def ceiling_app(environ, start_response):
 
 
 def recreate_database() -> None:
-    import psycopg
-
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
@@ -367,71 +364,71 @@ def main() -> None:
     connection.close()
     log(f"Seeded {len(targets)} pending donations.")
 
+    # The worker runs throughout, at the lowest CPU priority: in production it has cores
+    # of its own, and here rendering the receipts would otherwise be charged to outlet's
+    # webhook rounds but not to the ceiling's (whose tasks nobody consumes).
     worker = start(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "outlet",
-            "worker",
-            "-Q",
-            "mail",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "WARNING",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        env,
-        "worker",
-    )
+        ["nice", "-n", "19", sys.executable, "-m", "celery", "-A", "outlet", "worker",
+         "-Q", "mail", "--concurrency", "1", "--loglevel", "WARNING",
+         "--without-mingle", "--without-gossip"],
+        env, "worker",
+    )  # fmt: skip
     gunicorn = [sys.executable, "-m", "gunicorn", *GUNICORN_ARGS]
+    servers = [
+        start([*gunicorn, "-b", f"127.0.0.1:{PORT_OUTLET}", "outlet.wsgi"], env, "outlet"),
+        start(
+            [*gunicorn, "-b", f"127.0.0.1:{PORT_CEILING}", "--chdir", str(BASE_DIR / "benchmarks"),
+             "webhooks:ceiling_app"],
+            {**env, "WEBHOOK_SECRET": SECRET}, "ceiling",
+        ),
+    ]  # fmt: skip
+    # The machine is shared, so its background load drifts: outlet and the ceiling take
+    # turns, round by round, on the same slices of events (signed just before posting).
+    elapsed = ceiling_elapsed = 0.0
+    answers: Counter = Counter()
+    ceiling_answers: Counter = Counter()
+    posted = 0
     try:
-        # 1. outlet
-        server = start([*gunicorn, "-b", f"127.0.0.1:{PORT_OUTLET}", "outlet.wsgi"], env, "outlet")
         wait_for_port(PORT_OUTLET)
-        events = build_events(targets, duplicates=options.duplicates)
-        log(f"outlet: posting {len(events)} events…")
-        elapsed, answers = post_all(PORT_OUTLET, events)
-        stop(server)
-        rps = len(events) / elapsed
-        log(f"outlet: {elapsed:.1f}s, {rps:.0f} events/s, answers {dict(answers)}")
+        wait_for_port(PORT_CEILING)
+        for port in (PORT_OUTLET, PORT_CEILING):  # connections and imports, off the clock
+            post_all(port, [(b"{}", "t=1,v1=0")] * 64)
+        for round_ in range(ROUNDS):
+            chunk = targets[round_::ROUNDS]
+            events = build_events(chunk, duplicates=options.duplicates)
+            seconds, counted = post_all(PORT_OUTLET, events)
+            elapsed += seconds
+            answers.update(counted)
+            events = build_events(chunk, duplicates=options.duplicates)
+            seconds, counted = post_all(PORT_CEILING, events)
+            ceiling_elapsed += seconds
+            ceiling_answers.update(counted)
+            posted += len(events)
+            log(f"round {round_ + 1}/{ROUNDS}: {posted} events each so far")
+    finally:
+        for server in servers:
+            stop(server)
+    rps, ceiling_rps = posted / elapsed, posted / ceiling_elapsed
+    log(f"outlet: {elapsed:.1f}s, {rps:.0f} events/s, answers {dict(answers)}")
+    log(
+        f"ceiling: {ceiling_elapsed:.1f}s, {ceiling_rps:.0f} events/s, "
+        f"answers {dict(ceiling_answers)}"
+    )
 
-        receipts = DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if receipts.filter(status=DonorEmail.Status.SENT).count() >= receipts.count():
+    receipts = DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT)
+    try:
+        owed, last_sent, stalled_since = receipts.count(), -1, time.monotonic()
+        while True:
+            sent = receipts.filter(status=DonorEmail.Status.SENT).count()
+            if sent >= owed:
+                break
+            if sent != last_sent:
+                last_sent, stalled_since = sent, time.monotonic()
+            elif time.monotonic() - stalled_since > 30:
+                log(f"worker: stalled; see {VAR / 'worker.log'}")
                 break
             time.sleep(1)
-        sent = receipts.filter(status=DonorEmail.Status.SENT).count()
-        log(f"worker: {sent} receipts sent of {receipts.count()} owed")
-
-        # 2. ceiling
-        ceiling_env = {**env, "WEBHOOK_SECRET": SECRET}
-        server = start(
-            [
-                *gunicorn,
-                "-b",
-                f"127.0.0.1:{PORT_CEILING}",
-                "--chdir",
-                str(BASE_DIR / "benchmarks"),
-                "webhooks:ceiling_app",
-            ],
-            ceiling_env,
-            "ceiling",
-        )
-        wait_for_port(PORT_CEILING)
-        events = build_events(targets, duplicates=options.duplicates)
-        log(f"ceiling: posting {len(events)} events…")
-        ceiling_elapsed, ceiling_answers = post_all(PORT_CEILING, events)
-        stop(server)
-        ceiling_rps = len(events) / ceiling_elapsed
-        log(
-            f"ceiling: {ceiling_elapsed:.1f}s, {ceiling_rps:.0f} events/s, "
-            f"answers {dict(ceiling_answers)}"
-        )
+        log(f"worker: {sent} receipts sent of {owed} owed")
     finally:
         stop(worker)
 
@@ -441,7 +438,7 @@ def main() -> None:
     applied = sum(count for (status, text), count in answers.items() if text == "OK")
     duplicates_applied = max(0, applied - options.n) + (receipts_queued - distinct_receipted)
     log(
-        f"webhooks: events={len(events)} rps={rps:.0f} ceiling_rps={ceiling_rps:.0f} "
+        f"webhooks: events={posted} rps={rps:.0f} ceiling_rps={ceiling_rps:.0f} "
         f"ratio={rps / ceiling_rps:.2f} donations_paid={paid} receipts_queued={receipts_queued} "
         f"duplicates_applied={duplicates_applied}"
     )
