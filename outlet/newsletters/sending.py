@@ -533,6 +533,8 @@ def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Deliv
 
 
 SENT_STATEMENT = b"outlet_delivery_sent"
+#: Replies to pipelined outcome writes read at least this often (bounds the socket buffers).
+UNREAD_REPLIES_MAX = 25
 
 
 class OutcomeRecorder:
@@ -557,6 +559,8 @@ class OutcomeRecorder:
         self.postgres = db_connection.vendor == "postgresql"
         self.pgconn: Any = None
         self.awaiting_reply = False
+        self.pipelined = False
+        self.unread_syncs = 0
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
 
@@ -583,23 +587,41 @@ class OutcomeRecorder:
                 cursor.execute("RESET synchronous_commit")
 
     def drain(self) -> None:
-        """Read the reply to the last pipelined UPDATE; call before any other query."""
-        if not self.awaiting_reply or self.pgconn is None:
+        """Read every reply still due from the server; call before any other query."""
+        if self.pgconn is None:
             return
         from psycopg import DatabaseError, pq
 
-        self.awaiting_reply = False
         error = None
-        while (reply := self.pgconn.get_result()) is not None:
-            if reply.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
-                error = (reply.error_message or b"").decode(errors="replace")
+        if self.awaiting_reply:
+            self.awaiting_reply = False
+            while (reply := self.pgconn.get_result()) is not None:
+                if reply.status != pq.ExecStatus.COMMAND_OK:
+                    error = reply.error_message
+        if self.pipelined:
+            while self.unread_syncs:
+                reply = self.pgconn.get_result()
+                if reply is None:
+                    continue  # the end of one statement's results
+                if reply.status == pq.ExecStatus.PIPELINE_SYNC:
+                    self.unread_syncs -= 1
+                elif reply.status != pq.ExecStatus.COMMAND_OK:
+                    error = reply.error_message
+            self.pgconn.exit_pipeline_mode()
+            self.pipelined = False
         if error:
-            raise DatabaseError(f"recording a sent delivery failed: {error}")
+            message = (error or b"").decode(errors="replace")
+            raise DatabaseError(f"recording a sent delivery failed: {message}")
 
     def sent(self, delivery: Delivery) -> None:
         now = timezone.now()
         if self.pgconn is not None:
-            self.drain()
+            # Pipeline mode: the UPDATE and a Sync (its own commit) go to the server at
+            # once and this worker moves on; the replies are read in batches.
+            if not self.pipelined:
+                self.drain()
+                self.pgconn.enter_pipeline_mode()
+                self.pipelined = True
             self.pgconn.send_query_prepared(
                 SENT_STATEMENT,
                 [
@@ -609,8 +631,10 @@ class OutcomeRecorder:
                     str(self.token).encode(),
                 ],
             )
-            self.pgconn.flush()
-            self.awaiting_reply = True
+            self.pgconn.pipeline_sync()
+            self.unread_syncs += 1
+            if self.unread_syncs >= UNREAD_REPLIES_MAX:
+                self.drain()
         else:
             with db_connection.cursor() as cursor:
                 cursor.execute(
