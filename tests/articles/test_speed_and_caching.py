@@ -223,3 +223,20 @@ def test_cached_page_headers_are_the_full_set(client):
     for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
         assert cached[header].split("nonce-")[0] == fresh[header].split("nonce-")[0]
     assert "\x00" not in cached["Content-Security-Policy"]
+
+
+def test_cached_pages_still_refuse_unknown_hosts(client):
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+
+    assert (
+        client.get(article.get_absolute_url(), headers={"host": "evil.example"}).status_code == 400
+    )
+
+
+def test_only_public_pages_are_cached(client):
+    article = ArticleFactory()
+
+    assert client.get(article.get_absolute_url()).has_header("ETag")
+    assert not client.get("/robots.txt").has_header("ETag")
+    assert not client.get("/robots.txt").has_header("ETag")
