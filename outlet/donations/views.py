@@ -22,6 +22,13 @@ from .tokens import checkout_token_make, checkout_token_read, manage_token_read
 
 
 def _client_ip(request: HttpRequest) -> str:
+    """The reader's address for rate limits. Behind the TLS proxy (OUTLET_BEHIND_PROXY)
+    the proxy's own last X-Forwarded-For entry, as newsletters/views.py reads it;
+    earlier entries come from the client and can be forged."""
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        last = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if last:
+            return last
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 

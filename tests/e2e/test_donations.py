@@ -166,6 +166,20 @@ def test_monthly_donor_gives_then_cancels_from_the_magic_link(
     page.goto(manage_url)
     assert "$10.00 monthly" in page.locator("main").inner_text()
     screenshot("donate-manage")
+
+    page.get_by_label("Change the amount (USD)").fill("15")
+    page.get_by_role("button", name="Change amount").click()
+    page.wait_for_selector(".message--success")
+    assert "$15.00 monthly" in page.locator("main").inner_text()
+    fill_card(page, "5555555555554444")
+    page.get_by_role("button", name="Update card").click()
+    page.wait_for_selector("text=Your card is updated")
+    assert "ending 4444" in page.locator("main").inner_text()
+    gift.refresh_from_db()
+    assert (gift.amount, gift.card_last4) == (1500, "4444")
+    subscription = stripe_gateway.subscription_retrieve(subscription_id=gift.stripe_subscription_id)
+    assert subscription["items"]["data"][0]["plan"]["amount"] == 1500
+
     page.get_by_role("button", name="Cancel this recurring gift").click()
     page.wait_for_selector(".message--success")
     screenshot("donate-manage-cancelled")
@@ -174,7 +188,8 @@ def test_monthly_donor_gives_then_cancels_from_the_magic_link(
     assert gift.status == Gift.Status.CANCELLED
     subscription = stripe_gateway.subscription_retrieve(subscription_id=gift.stripe_subscription_id)
     assert subscription["status"] == "canceled"
-    mails = wait_for_mail(smtp_sink, "kj@example.test", count=2)
-    assert [m["Subject"] for m in mails].count(
-        "You cancelled your recurring gift to The Outlet"
-    ) == 1
+    mails = wait_for_mail(smtp_sink, "kj@example.test", count=4)
+    subjects = [m["Subject"] for m in mails]
+    assert subjects.count("You cancelled your recurring gift to The Outlet") == 1
+    assert subjects.count("Your recurring gift to The Outlet has a new amount") == 1
+    assert subjects.count("Your card for The Outlet has been updated") == 1
