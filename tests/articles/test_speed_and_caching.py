@@ -240,3 +240,84 @@ def test_only_public_pages_are_cached(client):
     assert client.get(article.get_absolute_url()).has_header("ETag")
     assert not client.get("/robots.txt").has_header("ETag")
     assert not client.get("/robots.txt").has_header("ETag")
+
+
+class _Django:
+    """Stands in for Django behind the WSGI cache, recording what reached it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"from django"]
+
+
+def _wsgi_get(app, path: str, **environ_extra):
+    from django.test import RequestFactory
+
+    environ = {**RequestFactory().get(path).environ, **environ_extra}
+    status_headers: list = []
+    body = b"".join(app(environ, lambda status, headers: status_headers.extend([status, headers])))
+    return status_headers[0], dict(status_headers[1]), body
+
+
+def test_wsgi_layer_answers_stored_pages_without_django(client):
+    from outlet.articles.caching import PageCacheWSGI
+    from tests.factories import NewsletterFactory
+
+    NewsletterFactory()  # the sign-up box puts a CSRF-protected form on the page
+    article = ArticleFactory(headline="Served before Django")
+    client.get(article.get_absolute_url())  # stored by the middleware
+    django = _Django()
+    app = PageCacheWSGI(django)
+
+    status, headers, body = _wsgi_get(app, article.get_absolute_url())
+
+    assert status == "200 OK" and django.calls == 0
+    assert b"Served before Django" in body and b"\x00" not in body
+    assert "\x00" not in headers["Content-Security-Policy"]
+    from django.middleware.csrf import _unmask_cipher_token
+
+    secret = headers["Set-Cookie"].split("csrftoken=")[1].split(";")[0]
+    assert _unmask_cipher_token(_form_token(body.decode())) == secret
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert int(headers["Content-Length"]) == len(body)
+
+
+def test_wsgi_layer_leaves_everything_unusual_to_django(client, settings):
+    from outlet.articles.caching import PageCacheWSGI
+
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+    django = _Django()
+    app = PageCacheWSGI(django)
+    url = article.get_absolute_url()
+
+    _wsgi_get(app, "/not-cached-yet/")
+    _wsgi_get(app, url, HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}=abc")
+    _wsgi_get(app, url, HTTP_HOST="evil.example")
+    _wsgi_get(app, url, REQUEST_METHOD="POST")
+
+    assert django.calls == 4
+
+
+def test_wsgi_layer_revalidates_with_etag_and_sees_new_versions(
+    client, editor, django_capture_on_commit_callbacks
+):
+    from outlet.articles.caching import PageCacheWSGI
+
+    article = ArticleFactory(body="<p>Before.</p>")
+    etag = client.get(article.get_absolute_url())["ETag"]
+    django = _Django()
+    app = PageCacheWSGI(django)
+
+    status, _headers, body = _wsgi_get(app, article.get_absolute_url(), HTTP_IF_NONE_MATCH=etag)
+    assert status == "304 Not Modified" and body == b""
+
+    article.body = "<p>After.</p>"
+    with django_capture_on_commit_callbacks(execute=True):
+        article_save(article=article, user=editor)
+    _wsgi_get(app, article.get_absolute_url())
+    assert django.calls == 1  # the stored page belongs to an old version
