@@ -212,7 +212,7 @@ class PageCacheWSGI:
     def _serve(self, environ: dict, start_response: Callable) -> list[bytes] | None:
         from django.http.cookie import parse_cookie
         from django.http.request import split_domain_port, validate_host
-        from django.middleware.csrf import (
+        from django.middleware.csrf import (  # type: ignore[attr-defined]
             CSRF_ALLOWED_CHARS,
             CSRF_SECRET_LENGTH,
             _get_new_csrf_string,
