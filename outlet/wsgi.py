@@ -4,9 +4,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outlet.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
 
 # Cached public pages are answered before Django builds a request (articles/caching.py).
 from outlet.articles.caching import PageCacheWSGI  # noqa: E402 (needs settings loaded)
 
-application = PageCacheWSGI(application)
+application = PageCacheWSGI(django_application)
