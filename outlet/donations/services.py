@@ -207,6 +207,13 @@ def newsletter_opt_in_forward(*, donation: Donation, consent_text: str, ip: str 
 # --- Checkout -----------------------------------------------------------------
 
 
+def _idempotency_key(row: Donation | Gift, purpose: str) -> str:
+    """Stable for retries of one operation on one row, never reused by another database
+    (a development reset restarts ids at 1; Stripe keeps keys for 24 hours)."""
+    created = int(row.created_at.timestamp() * 1_000_000)
+    return f"outlet-{row._meta.model_name}-{row.pk}-{created}-{purpose}"
+
+
 @dataclass(frozen=True)
 class CheckoutStep:
     """What the browser does next: `setup` (confirmCardSetup with client_secret),
@@ -279,10 +286,10 @@ def checkout_start(
     newsletter_opt_in_forward(donation=donation, consent_text=NEWSLETTER_CONSENT, ip=ip)
     try:
         customer = stripe_gateway.customer_create(
-            email=donor.email, name=name, idempotency_key=f"donation-{donation.pk}-customer"
+            email=donor.email, name=name, idempotency_key=_idempotency_key(donation, "customer")
         )
         setup_intent = stripe_gateway.setup_intent_create(
-            customer_id=customer["id"], idempotency_key=f"donation-{donation.pk}-setup"
+            customer_id=customer["id"], idempotency_key=_idempotency_key(donation, "setup")
         )
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
@@ -348,7 +355,7 @@ def _checkout_charge_once(
             payment_method_id=payment_method_id,
             metadata={"donation_id": str(donation.pk)},
             description=f"Donation to {settings.OUTLET_NAME}",
-            idempotency_key=f"donation-{donation.pk}-payment-{attempt}",
+            idempotency_key=_idempotency_key(donation, f"payment-{attempt}"),
         )
     except stripe_gateway.CardError:
         donation_fail(donation=donation, message=DECLINE_MESSAGE)
@@ -394,7 +401,7 @@ def _checkout_subscribe(
             customer_id=gift.stripe_customer_id,
             plan_id=plan_id,
             metadata={"gift_id": str(gift.pk), "donation_id": str(donation.pk)},
-            idempotency_key=f"gift-{gift.pk}-subscription-{attempt}",
+            idempotency_key=_idempotency_key(gift, f"subscription-{attempt}"),
         )
     except stripe_gateway.CardError:
         donation_fail(donation=donation, message=DECLINE_MESSAGE)
@@ -829,7 +836,7 @@ def donation_refund(*, donation: Donation) -> None:
     try:
         stripe_gateway.refund_create(
             payment_intent_id=donation.stripe_payment_intent_id,
-            idempotency_key=f"donation-{donation.pk}-refund",
+            idempotency_key=_idempotency_key(donation, "refund"),
         )
     except stripe_gateway.StripeError:
         Donation.objects.filter(pk=donation.pk).update(refund_requested_at=None)
