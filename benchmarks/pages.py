@@ -151,7 +151,7 @@ def wrk(url: str) -> float:
     match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
     if not match:
         raise SystemExit(f"could not read wrk's output:\n{result.stdout}")
-    latency = re.search(r"50%\s+(\S+).*?99%\s+(\S+)", result.stdout, re.S)
+    latency = re.search(r"^\s+50%\s+(\S+).*?^\s+99%\s+(\S+)", result.stdout, re.S | re.M)
     log(
         f"  {float(match.group(1)):.0f} req/s; p50 {latency.group(1)} p99 {latency.group(2)}"
         if latency

@@ -25,6 +25,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from functools import cache as cache_result
 from functools import wraps
 
 from django.conf import settings
@@ -42,6 +43,8 @@ CSRF_MARK = "\x00csrf-token\x00"
 _CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 _SKIPPED_PREFIXES = ("/static/", "/media/", "/admin/", "/_outbox/")
 _STORED_HEADERS_SKIPPED = {"set-cookie", "content-length", "date"}
+#: Pages each WSGI process keeps in memory (still checked against the shared version).
+MEMORY_PAGES = 512
 
 
 def content_version_bump() -> str:
@@ -202,6 +205,7 @@ class PageCacheWSGI:
 
     def __init__(self, application: Callable) -> None:
         self.application = application
+        self._memory: dict[str, tuple] = {}
 
     def __call__(self, environ: dict, start_response: Callable):
         served = self._serve(environ, start_response)
@@ -235,10 +239,23 @@ class PageCacheWSGI:
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
             return None
         key = _page_key(environ)
-        values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY, key])
-        version, entry = _valid_version(values), values.get(key)
+        # The version comes from the shared cache on every request; the page itself
+        # from this process's memory when it already holds it for that version.
+        remembered = self._memory.get(key)
+        keys = (
+            [VERSION_KEY, NEXT_PUBLISH_KEY] if remembered else [VERSION_KEY, NEXT_PUBLISH_KEY, key]
+        )
+        values = cache.get_many(keys)
+        version = _valid_version(values)
+        entry = remembered if remembered else values.get(key)
         if entry is None or version is None or entry[0] != version:
+            if remembered:
+                self._memory.pop(key, None)
             return None
+        if not remembered:
+            if len(self._memory) >= MEMORY_PAGES:
+                self._memory.pop(next(iter(self._memory)))
+            self._memory[key] = entry
         _version, content, headers, etag = entry
         revalidate = [("ETag", etag), ("Cache-Control", "public, max-age=0, must-revalidate")]
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
@@ -278,10 +295,18 @@ class PageCacheWSGI:
 
 def _csrf_cookie_header(secret: str) -> str:
     """The Set-Cookie value Django's CSRF middleware would send for this secret."""
+    return _csrf_cookie_template().replace(_COOKIE_PLACEHOLDER, secret)
+
+
+_COOKIE_PLACEHOLDER = "csrf-secret-placeholder"
+
+
+@cache_result
+def _csrf_cookie_template() -> str:
     response = HttpResponse()
     response.set_cookie(
         settings.CSRF_COOKIE_NAME,
-        secret,
+        _COOKIE_PLACEHOLDER,
         max_age=settings.CSRF_COOKIE_AGE,
         domain=settings.CSRF_COOKIE_DOMAIN,
         path=settings.CSRF_COOKIE_PATH,
