@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 
@@ -40,6 +41,18 @@ class IssueArticleInline(admin.TabularInline):
     verbose_name = "article"
     verbose_name_plural = "Articles, in order (lowest position first; published articles only)"
 
+    def _editable(self, obj) -> bool:
+        return obj is None or obj.status in (Issue.Status.DRAFT, Issue.Status.SCHEDULED)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
 
 @admin.register(Issue)
 class IssueAdmin(admin.ModelAdmin):
@@ -50,10 +63,29 @@ class IssueAdmin(admin.ModelAdmin):
     fields = ["newsletter", "subject", "preheader", "segment", "intro", "body", "appeal"]
     change_form_template = "admin/newsletters/issue/change_form.html"
 
+    FROZEN_FIELDS = ["newsletter", "subject", "preheader", "segment", "intro_shown", "body_shown"]
+
+    def get_fields(self, request, obj=None):
+        if self._frozen(obj):
+            return [*self.FROZEN_FIELDS, "appeal"]
+        return self.fields
+
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.status not in (Issue.Status.DRAFT, Issue.Status.SCHEDULED):
-            return self.fields  # what went out is frozen
+        if self._frozen(obj):
+            return [*self.FROZEN_FIELDS, "appeal"]  # what went out is frozen
         return []
+
+    @staticmethod
+    def _frozen(obj) -> bool:
+        return obj is not None and obj.status not in (Issue.Status.DRAFT, Issue.Status.SCHEDULED)
+
+    @admin.display(description="Intro")
+    def intro_shown(self, obj: Issue) -> str:
+        return mark_safe(obj.intro)  # noqa: S308 (sanitised by nh3 when saved)
+
+    @admin.display(description="Body")
+    def body_shown(self, obj: Issue) -> str:
+        return mark_safe(obj.body)  # noqa: S308 (sanitised by nh3 when saved)
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:

@@ -269,6 +269,16 @@ def test_admin_progress_reports_counts(editor, daily):
     assert (body["planned"], body["sent"], body["remaining"]) == (3, 3, 0)
 
 
+def test_admin_shows_a_sent_issue_frozen_with_its_text_rendered(editor, daily):
+    SubscriberFactory(newsletters=[daily])
+    issue = send_out(IssueFactory(newsletter=daily, intro="<p>Good&nbsp;morning.</p>"))
+
+    html = editor.get(f"/admin/newsletters/issue/{issue.pk}/change/").content.decode()
+
+    assert 'name="subject"' not in html
+    assert "<p>Good&nbsp;morning.</p>" in html  # shown as text, not as escaped markup
+
+
 def test_admin_change_page_loads_the_progress_script_without_inline_code(editor, daily):
     SubscriberFactory(newsletters=[daily])
     issue = IssueFactory(newsletter=daily)
