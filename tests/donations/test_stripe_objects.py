@@ -1,0 +1,58 @@
+"""One reader for both shapes: localstripe's 2017-08-15 payloads and Stripe's current ones."""
+
+from outlet.donations.stripe_objects import (
+    charge_facts,
+    dispute_facts,
+    invoice_facts,
+    payment_intent_facts,
+    subscription_facts,
+)
+from tests.donations.stripe_events import current_object, localstripe_object
+
+
+def test_invoice_subscription_and_payment_from_2017_shape():
+    facts = invoice_facts(localstripe_object("invoice_payment_succeeded"))
+    assert facts.subscription_id.startswith("sub_")
+    assert facts.payment_intent_id.startswith("pi_")
+    assert facts.amount_paid > 0 and facts.status == "paid"
+
+
+def test_invoice_subscription_and_payment_from_current_shape():
+    invoice = current_object("invoice")
+    invoice.pop("subscription", None)
+    invoice["parent"] = {
+        "type": "subscription_details",
+        "subscription_details": {"subscription": "sub_123", "metadata": {"gift_id": "7"}},
+    }
+    invoice["payments"] = {
+        "data": [
+            {"status": "canceled", "payment": {"payment_intent": "pi_old"}},
+            {"status": "paid", "payment": {"payment_intent": "pi_paid"}},
+        ]
+    }
+    facts = invoice_facts(invoice)
+    assert facts.subscription_id == "sub_123"
+    assert facts.subscription_metadata == {"gift_id": "7"}
+    assert facts.payment_intent_id == "pi_paid"
+
+
+def test_payment_intent_charge_from_both_shapes():
+    old = payment_intent_facts(localstripe_object("payment_intent_succeeded"))
+    assert old.charge_id.startswith("ch_") and old.status == "succeeded"
+    current = current_object("payment_intent")
+    current["latest_charge"] = "ch_latest"
+    assert payment_intent_facts(current).charge_id == "ch_latest"
+
+
+def test_subscription_amount_from_price_or_plan():
+    current = subscription_facts(current_object("subscription"))
+    assert (current.amount, current.interval) == (2000, "month")
+    old = subscription_facts(localstripe_object("customer_subscription_created"))
+    assert old.amount > 0 and old.interval == "month"
+
+
+def test_charge_and_dispute_name_their_payment():
+    charge = current_object("charge")
+    assert charge_facts(charge).payment_intent_id == (charge.get("payment_intent") or "")
+    dispute = dispute_facts(current_object("dispute"))
+    assert dispute.charge_id.startswith("ch_")
