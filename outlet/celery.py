@@ -18,7 +18,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each queue its own routing key: with one shared key, a direct exchange would copy
 # every message into all three queues.
 app.conf.task_queues = [Queue(name, routing_key=name) for name in ("default", "mail", "bulk")]
-app.conf.task_default_routing_key = "default"
 app.autodiscover_tasks()
 
 
