@@ -1,6 +1,5 @@
 """CSV import: each row validated, bad lines reported, the rest imported exactly once."""
 
-
 import pytest
 from django.core.exceptions import ValidationError
 
