@@ -4,6 +4,7 @@ claims and leases, retries, suppression, pause and an SMTP outage."""
 from __future__ import annotations
 
 import smtplib
+import time
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
@@ -319,3 +320,18 @@ def test_smtp_error_classes_are_what_the_engine_expects():
     # The engine tells temporary from permanent by these attributes.
     assert smtplib.SMTPRecipientsRefused({"a@b": (550, b"no")}).recipients["a@b"][0] == 550
     assert smtplib.SMTPDataError(451, b"later").smtp_code == 451
+
+
+def test_global_rate_limit_spaces_out_messages(daily, settings):
+    settings.NEWSLETTER_RATE_LIMIT_PER_SECOND = 10
+    SubscriberFactory.create_batch(25, newsletters=[daily])
+    issue = IssueFactory(newsletter=daily)
+    issue_send_now(issue=issue)
+    deliveries_plan(issue=issue)
+
+    started = time.monotonic()
+    assert batch_send(issue_id=issue.pk).sent == 25
+    elapsed = time.monotonic() - started
+
+    assert elapsed >= 1.0  # 25 messages at 10 a second span at least three clock seconds
+    assert len(mail.outbox) == 25
