@@ -10,17 +10,19 @@ changes nothing twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from outlet.core.ratelimits import rate_limit_hit
 
 from . import stripe_gateway
 from .models import Campaign, Donation, Donor, DonorEmail, Frequency, Gift, StripeEvent
@@ -66,18 +68,13 @@ def payment_attempt_register(*, ip: str, email: str) -> None:
     Fixed windows in Django's cache: cheap, shared by every web process when the cache is
     Redis, and enough to stop card testing from one address or for one email."""
     window = settings.DONATION_RATE_LIMIT_WINDOW
+    email_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     limits = [
         (f"donations:attempts:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
-        (f"donations:attempts:email:{email.lower()}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
+        (f"donations:attempts:email:{email_key}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
     ]
     for key, limit in limits:
-        cache.add(key, 0, timeout=window)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
-            count = 1
-        if count > limit:
+        if not rate_limit_hit(key, limit=limit, window=window):
             raise ValidationError(
                 "Too many payment attempts. Please wait an hour and try again, or write to us."
             )

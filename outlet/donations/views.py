@@ -14,22 +14,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from outlet.core.ratelimits import client_ip
+
 from . import selectors, services
 from .forms import UTM_FIELDS, AmountChangeForm, DonationForm, ManageLinkForm
 from .models import Campaign, Donation, Donor, Gift
 from .services import CheckoutStep
 from .tokens import checkout_token_make, checkout_token_read, manage_token_read
-
-
-def _client_ip(request: HttpRequest) -> str:
-    """The reader's address for rate limits. Behind the TLS proxy (OUTLET_BEHIND_PROXY)
-    the proxy's own last X-Forwarded-For entry, as newsletters/views.py reads it;
-    earlier entries come from the client and can be forged."""
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        last = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
-        if last:
-            return last
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 def _stripe_context() -> dict[str, Any]:
@@ -107,7 +98,7 @@ def checkout_start(request: HttpRequest) -> JsonResponse:
             public_credit=data["public_credit"],
             public_name=data["public_name"],
             newsletter_opt_in=data["newsletter_opt_in"],
-            ip=_client_ip(request),
+            ip=client_ip(request) or "unknown",
         )
     except ValidationError as exc:
         return _error_json(" ".join(exc.messages), status=429 if "Too many" in str(exc) else 400)
@@ -163,7 +154,7 @@ def manage_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.payment_attempt_register(
-                ip=_client_ip(request), email=form.cleaned_data["email"]
+                ip=client_ip(request) or "unknown", email=form.cleaned_data["email"]
             )
             services.donor_manage_link_request(email=form.cleaned_data["email"])
         except ValidationError:

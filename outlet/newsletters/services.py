@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from outlet.core.ratelimits import rate_limit_hit
 from outlet.newsletters.models import (
     ConsentRecord,
     Newsletter,
@@ -59,18 +59,6 @@ def email_is_suppressed(email: str) -> bool:
 # --- Rate limits ---------------------------------------------------------------
 
 
-def _rate_hit(key: str, limit: int, window: int) -> bool:
-    """Count one attempt under `key`; True while the count is within `limit`."""
-    if cache.add(key, 1, timeout=window):
-        return True
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window)
-        return True
-    return count <= limit
-
-
 def signup_attempt_allowed(*, ip: str | None, email: str) -> bool:
     """Count a sign-up (or new-link) attempt against the client IP and the address.
 
@@ -78,13 +66,15 @@ def signup_attempt_allowed(*, ip: str | None, email: str) -> bool:
     reveals nothing about whether an address is known.
     """
     window = settings.NEWSLETTER_SIGNUP_RATE_WINDOW
-    by_ip = _rate_hit(
-        f"newsletters:rate:ip:{ip or 'unknown'}", settings.NEWSLETTER_SIGNUP_RATE_PER_IP, window
+    by_ip = rate_limit_hit(
+        f"newsletters:rate:ip:{ip or 'unknown'}",
+        limit=settings.NEWSLETTER_SIGNUP_RATE_PER_IP,
+        window=window,
     )
-    by_email = _rate_hit(
+    by_email = rate_limit_hit(
         f"newsletters:rate:email:{email_digest(email)}",
-        settings.NEWSLETTER_SIGNUP_RATE_PER_EMAIL,
-        window,
+        limit=settings.NEWSLETTER_SIGNUP_RATE_PER_EMAIL,
+        window=window,
     )
     return by_ip and by_email
 

@@ -6,13 +6,13 @@ subscriber tokens; a bad or old link gets a page offering a new one.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from outlet.core.ratelimits import client_ip
 from outlet.newsletters import services
 from outlet.newsletters.forms import (
     CONSENT_TEXT,
@@ -30,21 +30,6 @@ from outlet.newsletters.tokens import (
     preferences_url,
     unsubscribe_target,
 )
-
-
-def _client_ip(request: HttpRequest) -> str | None:
-    """The reader's address, for rate limits and consent records.
-
-    Behind the TLS proxy (OUTLET_BEHIND_PROXY) REMOTE_ADDR is the proxy for
-    everyone, so the address the proxy appended last to X-Forwarded-For is
-    used instead (earlier entries come from the client and can be forged).
-    """
-    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        if last:
-            return last
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _bad_link(request: HttpRequest, exc: LinkInvalid) -> HttpResponse:
@@ -69,7 +54,7 @@ def newsletter_index(request: HttpRequest) -> HttpResponse:
             return redirect("newsletters:thanks")
         if form.is_valid():
             email = form.cleaned_data["email"]
-            if not services.signup_attempt_allowed(ip=_client_ip(request), email=email):
+            if not services.signup_attempt_allowed(ip=client_ip(request), email=email):
                 return _too_many(request)
             services.subscriber_signup(
                 email=email,
@@ -78,7 +63,7 @@ def newsletter_index(request: HttpRequest) -> HttpResponse:
                 form=form.cleaned_data["form_name"] or "newsletter-page",
                 page_url=request.build_absolute_uri(form.cleaned_data["page_url"] or request.path),
                 consent_text=CONSENT_TEXT,
-                ip=_client_ip(request),
+                ip=client_ip(request),
             )
             return redirect("newsletters:thanks")
     return render(
@@ -102,7 +87,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     except LinkInvalid as exc:
         return _bad_link(request, exc)
     if request.method == "POST":
-        services.subscriber_confirm(subscriber=subscriber, ip=_client_ip(request))
+        services.subscriber_confirm(subscriber=subscriber, ip=client_ip(request))
         subscriber.refresh_from_db()
         if subscriber.status != Subscriber.Status.ACTIVE:
             # An old link after unsubscribing, or an address since suppressed.
@@ -142,7 +127,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
             subscriber=subscriber,
             newsletters=form.cleaned_data["newsletters"],
             paused_until=form.paused_until(),
-            ip=_client_ip(request),
+            ip=client_ip(request),
         )
         if not form.cleaned_data["newsletters"]:
             return render(
@@ -194,7 +179,7 @@ def link_request(request: HttpRequest) -> HttpResponse:
     form = LinkRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        if not services.signup_attempt_allowed(ip=_client_ip(request), email=email):
+        if not services.signup_attempt_allowed(ip=client_ip(request), email=email):
             return _too_many(request)
         services.subscriber_link_request(email=email)
         return render(request, "newsletters/link_sent.html")

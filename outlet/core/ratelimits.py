@@ -1,0 +1,38 @@
+"""
+Rate limits shared by every form that strangers can submit (sign-ups, payments).
+
+Fixed windows counted in Django's cache: cheap, and shared by every web process
+when the cache is Redis.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The reader's address, for rate limits and consent records.
+
+    Behind the TLS proxy (OUTLET_BEHIND_PROXY) REMOTE_ADDR is the proxy for
+    everyone, so the address the proxy appended last to X-Forwarded-For is used
+    instead (earlier entries come from the client and can be forged).
+    """
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        last = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if last:
+            return last
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def rate_limit_hit(key: str, *, limit: int, window: int) -> bool:
+    """Count one attempt under `key`; True while the count in this window is within `limit`."""
+    if cache.add(key, 1, timeout=window):
+        return True
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window)
+        return True
+    return count <= limit
