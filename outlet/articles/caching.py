@@ -69,6 +69,20 @@ def content_version_bump() -> str:
     return version
 
 
+def page_cache_enabled() -> bool:
+    """On when CACHE_PAGE_SECONDS > 0 and the cache is shared by every process.
+
+    A per-process memory cache (the default without CACHE_URL) cannot be
+    invalidated across gunicorn workers, so it would serve old pages: no caching then.
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    return settings.CACHE_MIDDLEWARE_SECONDS > 0 and (
+        settings.DEBUG or not isinstance(caches["default"], LocMemCache)
+    )
+
+
 def _valid_version(values: dict) -> str | None:
     """The content version in `values`, or None if there is none or it has run out."""
     version = values.get(VERSION_KEY)
@@ -136,7 +150,7 @@ class PageCacheMiddleware:
     def _cacheable(self, request: HttpRequest) -> bool:
         return (
             request.method in ("GET", "HEAD")
-            and settings.CACHE_MIDDLEWARE_SECONDS > 0
+            and page_cache_enabled()
             and settings.SESSION_COOKIE_NAME not in request.COOKIES
             and not request.path.startswith(_SKIPPED_PREFIXES)
             and (not settings.SECURE_SSL_REDIRECT or request.is_secure())
@@ -223,7 +237,7 @@ class PageCacheWSGI:
         path = environ.get("PATH_INFO", "")
         if (
             environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
-            or settings.CACHE_MIDDLEWARE_SECONDS <= 0
+            or not page_cache_enabled()
             or path.startswith(_SKIPPED_PREFIXES)
             or (settings.SECURE_SSL_REDIRECT and not self._is_secure(environ))
         ):

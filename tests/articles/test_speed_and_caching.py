@@ -321,3 +321,12 @@ def test_wsgi_layer_revalidates_with_etag_and_sees_new_versions(
         article_save(article=article, user=editor)
     _wsgi_get(app, article.get_absolute_url())
     assert django.calls == 1  # the stored page belongs to an old version
+
+
+def test_no_page_cache_when_the_cache_is_private_to_each_process(client, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.DEBUG = False
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+
+    assert not client.get(article.get_absolute_url()).has_header("ETag")
