@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Chromium for the end-to-end tests comes from Debian (never `playwright install`).
+# Chromium for the end-to-end tests comes from Debian; Playwright never downloads its own browser.
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
