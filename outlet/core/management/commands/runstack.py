@@ -23,7 +23,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from outlet.core.management.commands.demo_load import DEMO_EDITOR_PASSWORD, DEMO_EDITOR_USERNAME
+from outlet.core.management.commands.demo_load import (
+    DEMO_CONTRIBUTOR_PASSWORD,
+    DEMO_CONTRIBUTOR_USERNAME,
+    DEMO_EDITOR_PASSWORD,
+    DEMO_EDITOR_USERNAME,
+)
 from outlet.donations.stripe_gateway import localstripe_webhook_register
 
 
@@ -192,6 +197,8 @@ class Command(BaseCommand):
             lines += [
                 f"  Admin:   {url}admin/",
                 f"  Editor:  username '{DEMO_EDITOR_USERNAME}', password '{DEMO_EDITOR_PASSWORD}'",
+                f"  Writer:  username '{DEMO_CONTRIBUTOR_USERNAME}', "
+                f"password '{DEMO_CONTRIBUTOR_PASSWORD}' (a contributor: cannot publish)",
                 f"  Mail:    {url}_outbox/  (every email the site sends, staff only)",
                 f"  Health:  {url}healthz",
                 f"  Stripe:  localstripe at {settings.STRIPE_API_BASE}",
