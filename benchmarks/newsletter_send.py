@@ -59,6 +59,7 @@ ENV = {
     "DATABASE_URL": f"{PG}/{DB_NAME}",
     "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
     "CACHE_URL": f"rediscache://127.0.0.1:6379/{CACHE_DB}",
+    "EMAIL_URL": "dummymail://",  # the workers get the sink's URL
     "LOG_LEVEL": "WARNING",
 }
 

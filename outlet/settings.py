@@ -142,12 +142,15 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+if not DEBUG and not env.str("CACHE_URL", default=""):
+    # A per-process cache would make rate limits per process (card testing gets N times
+    # the attempts) and page caches impossible to invalidate across web processes.
+    raise ImproperlyConfigured(
+        "CACHE_URL is required when DEBUG is off, e.g. rediscache://127.0.0.1:6379/1 "
+        "(a cache shared by every web process)."
+    )
 CACHES = {
-    "default": _read(
-        env.cache_url,
-        "CACHE_URL",
-        default=f"filecache://{VAR_DIR / 'cache'}" if DEBUG else "locmemcache://",
-    ),
+    "default": _read(env.cache_url, "CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}"),
 }
 CACHE_MIDDLEWARE_SECONDS = _read(env.int, "CACHE_PAGE_SECONDS", default=300)
 
@@ -250,11 +253,13 @@ DONATION_RATE_LIMIT_WINDOW: int = _read(env.int, "DONATION_RATE_LIMIT_WINDOW", d
 
 # --- Email -------------------------------------------------------------------
 
-_email = _read(
-    env.email_url,
-    "EMAIL_URL",
-    default="smtp://127.0.0.1:1025" if DEBUG else "consolemail://",
-)
+if not DEBUG and not (env.str("EMAIL_URL", default="") or env.str("EMAIL_BACKEND", default="")):
+    # No silent console fallback: it would print receipts, sign-in links and addresses to logs.
+    raise ImproperlyConfigured(
+        "EMAIL_URL (e.g. smtp+tls://user:pass@smtp.example.org:587) or EMAIL_BACKEND "
+        "(an anymail backend) is required when DEBUG is off."
+    )
+_email = _read(env.email_url, "EMAIL_URL", default="smtp://127.0.0.1:1025")
 EMAIL_HOST: str = _email.get("EMAIL_HOST", "")
 EMAIL_PORT: int = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER: str = _email.get("EMAIL_HOST_USER", "")

@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
     "OUTLET_POSTAL_ADDRESS": "1 Press Row, Springfield",
     "EMAIL_URL": "smtp://mail.example.org:587",
+    "CACHE_URL": "rediscache://127.0.0.1:6379/1",
 }
 
 
@@ -70,6 +71,19 @@ def test_live_stripe_key_needs_live_mode_on_purpose():
     assert allowed.returncode == 0, allowed.stderr
 
 
+def test_production_refuses_console_mail_and_a_per_process_cache_by_default():
+    no_mail = {k: v for k, v in PRODUCTION_ENV.items() if k != "EMAIL_URL"}
+    no_cache = {k: v for k, v in PRODUCTION_ENV.items() if k != "CACHE_URL"}
+
+    mail_result = _manage("check", **no_mail)
+    cache_result = _manage("check", **no_cache)
+
+    assert mail_result.returncode != 0
+    assert "EMAIL_URL" in mail_result.stderr
+    assert cache_result.returncode != 0
+    assert "CACHE_URL" in cache_result.stderr
+
+
 def test_malformed_variable_is_named():
     result = _manage("check", **{**PRODUCTION_ENV, "DATABASE_URL": "nonsense-without-scheme"})
 
@@ -77,7 +91,12 @@ def test_malformed_variable_is_named():
     assert "DATABASE_URL" in result.stderr
 
 
-def test_secret_key_never_appears_in_error_output():
-    result = _manage("check", **{**PRODUCTION_ENV, "STRIPE_SECRET_KEY": "sk_live_topsecretvalue"})
+def test_secrets_never_appear_in_startup_errors():
+    for broken in ({"STRIPE_SECRET_KEY": "sk_live_topsecretvalue"}, {"SECRET_KEY": "short"}):
+        env = {**PRODUCTION_ENV, "STRIPE_WEBHOOK_SECRET": "whsec_topsecretvalue", **broken}
 
-    assert "topsecretvalue" not in result.stderr + result.stdout
+        result = _manage("check", **env)
+
+        assert result.returncode != 0
+        assert "topsecretvalue" not in result.stderr + result.stdout
+        assert "short" not in result.stderr.replace("shorter", "")
