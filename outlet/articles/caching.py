@@ -44,6 +44,8 @@ CSRF_MARK = "\x00csrf-token\x00"
 _CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 _SKIPPED_PREFIXES = ("/static/", "/media/", "/admin/", "/_outbox/")
 _STORED_HEADERS_SKIPPED = {"set-cookie", "content-length", "date"}
+#: How long content_cached keeps a value that no save has made stale.
+CONTENT_CACHE_SECONDS = 3600
 #: Pages each WSGI process keeps in memory (still checked against the shared version).
 MEMORY_PAGES = 512
 
@@ -75,12 +77,14 @@ def page_cache_enabled() -> bool:
     A per-process memory cache (the default without CACHE_URL) cannot be
     invalidated across gunicorn workers, so it would serve old pages: no caching then.
     """
+    return settings.CACHE_MIDDLEWARE_SECONDS > 0 and _cache_is_shared()
+
+
+def _cache_is_shared() -> bool:
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
 
-    return settings.CACHE_MIDDLEWARE_SECONDS > 0 and (
-        settings.DEBUG or not isinstance(caches["default"], LocMemCache)
-    )
+    return settings.DEBUG or not isinstance(caches["default"], LocMemCache)
 
 
 def _valid_version(values: dict) -> str | None:
@@ -95,6 +99,31 @@ def _valid_version(values: dict) -> str | None:
 def content_version() -> str:
     values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY])
     return _valid_version(values) or content_version_bump()
+
+
+def content_cached[T](key: str, compute: Callable[[], T]) -> T:
+    """`compute()`, kept in the shared cache for as long as the content version lasts.
+
+    For what a page is built from (an article with its related articles), so a page
+    the page cache does not hold still costs no queries when its content has not
+    changed. One cache round trip: the entry is stored beside the version it was made
+    under, as pages are. Without a current version (the page cache is off and nothing
+    was saved since the cache was emptied, or a scheduled time has passed) or a
+    shared cache, the value is computed and not kept: starting a version would cost a
+    query here, and a per-process cache could not be invalidated across workers.
+    """
+    if not _cache_is_shared():
+        return compute()
+    key = f"articles:data:{key}"
+    values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY, key])
+    version = _valid_version(values)
+    entry = values.get(key)
+    if entry is not None and version is not None and entry[0] == version:
+        return entry[1]
+    value = compute()
+    if version is not None:
+        cache.set(key, (version, value), CONTENT_CACHE_SECONDS)
+    return value
 
 
 def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.generic import ListView, TemplateView
 
+from .caching import content_cached
 from .metadata import article_image_url, news_article_json_ld
 from .models import Article, Author, Section, Tag
 from .search import article_search, clean_query, snippet_html
@@ -56,12 +57,25 @@ def _article_context(article: Article) -> dict[str, Any]:
         "related": article_related(article=article),
         "json_ld": news_article_json_ld(article),
         "share_image": article_image_url(article),
+        "reading_minutes": article.reading_minutes,
     }
 
 
-def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def _public_article_context(slug: str) -> dict[str, Any]:
     article = get_object_or_404(article_for_page(Article.objects.published()), slug=slug)
-    return render(request, "articles/article_detail.html", _article_context(article))
+    return _article_context(article)
+
+
+def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The public article page, from data kept under the content version (no queries).
+
+    A published article stays public until a save starts a new version, and the version
+    also ends when a scheduled article comes out, so the kept data is never stale.
+    """
+    context = content_cached(f"article:{slug}", lambda: _public_article_context(slug))
+    if not context["article"].is_public:
+        raise Http404
+    return render(request, "articles/article_detail.html", context)
 
 
 @never_cache
