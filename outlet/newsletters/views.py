@@ -163,10 +163,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     newsletter = (
         Newsletter.objects.filter(pk=target.newsletter_id).first() if target.newsletter_id else None
     )
-    context = {
-        "newsletter": newsletter,
-        "preferences_url": preferences_url(target.subscriber),
-    }
+    # No preferences link here: unsubscribe links never expire and travel in forwarded
+    # mail, so re-subscribing goes through a fresh link sent to the address itself.
+    context = {"newsletter": newsletter}
     if request.method == "POST":
         services.subscriber_unsubscribe(subscriber=target.subscriber, newsletter=newsletter)
         return render(request, "newsletters/unsubscribed.html", context)

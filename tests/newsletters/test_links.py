@@ -165,3 +165,17 @@ def test_old_confirmation_link_after_unsubscribing_does_not_resubscribe(client, 
     assert b"Send me a new link" in response.content
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+
+
+def test_unsubscribe_pages_hand_out_no_preferences_link(client, reader, daily):
+    """An unsubscribe link never expires and travels in forwarded mail: it must not lead to a
+    page that can subscribe the address again without a fresh link sent to it."""
+    path = path_of(unsubscribe_url(reader, daily))
+    preferences_path = reverse("newsletters:preferences", args=["x"]).rsplit("x/", 1)[0]
+
+    shown = client.get(path).content.decode()
+    done = client.post(path).content.decode()
+
+    for page in (shown, done):
+        assert preferences_path not in page
+        assert reverse("newsletters:link-request") in page
