@@ -631,10 +631,9 @@ def _gift_for_subscription(subscription_id: str, metadata: dict[str, str]) -> Gi
     if not gift_id and subscription_id:
         # The invoice came before we stored the subscription id (the webhook raced the
         # checkout request): the subscription itself names the gift.
-        try:
-            subscription = stripe_gateway.subscription_retrieve(subscription_id=subscription_id)
-        except stripe_gateway.StripeError:
-            return None
+        # A StripeError propagates: the webhook answers 503 and Stripe delivers it again,
+        # rather than the event being recorded as applied with the payment lost.
+        subscription = stripe_gateway.subscription_retrieve(subscription_id=subscription_id)
         gift_id = subscription_facts(subscription).metadata.get("gift_id")
     if not gift_id or not str(gift_id).isdigit():
         return None

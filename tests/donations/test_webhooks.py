@@ -355,3 +355,23 @@ def test_signed_body_that_is_not_an_event_is_refused(client):
         headers={"Stripe-Signature": se.sign("[1, 2]")},
     )
     assert response.status_code == 400
+
+
+def test_renewal_for_a_not_yet_stored_subscription_waits_for_stripe_when_it_is_down(
+    client, monkeypatch
+):
+    """The invoice raced the checkout request and Stripe cannot be asked which gift it is:
+    answer 503 so Stripe retries, instead of acknowledging and losing the payment."""
+    from outlet.donations import stripe_gateway
+
+    gift = GiftFactory()
+    evt = se.invoice_2017(gift, invoice_id="in_raced1")
+    Gift.objects.filter(pk=gift.pk).update(stripe_subscription_id=None)
+
+    def down(**kwargs):
+        raise stripe_gateway.StripeError("Stripe is down")
+
+    monkeypatch.setattr(stripe_gateway, "subscription_retrieve", down)
+
+    assert se.post_event(client, evt).status_code == 503
+    assert not StripeEvent.objects.exists()
