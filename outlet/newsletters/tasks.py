@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import smtplib
 from typing import Any
 
 from celery import shared_task
 from django.core.cache import cache
 
 from outlet.newsletters.models import Subscriber, SubscriberImport
+
+TEMPORARY_MAIL_ERRORS = (smtplib.SMTPException, OSError)
 
 TASK_OPTIONS: dict[str, Any] = {
     "acks_late": True,
@@ -16,12 +19,19 @@ TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-@shared_task(name="newsletters.subscriber_confirmation_send", queue="mail", **TASK_OPTIONS)
-def subscriber_confirmation_send_task(subscriber_id: int, requested_at: str) -> None:
+@shared_task(
+    bind=True,
+    name="newsletters.subscriber_confirmation_send",
+    queue="mail",
+    max_retries=8,
+    **TASK_OPTIONS,
+)
+def subscriber_confirmation_send_task(self, subscriber_id: int, requested_at: str) -> None:
     """Mail the confirmation requested at `requested_at`, once.
 
-    The (subscriber, request time) pair is claimed in the cache before
-    sending, so a redelivered task does not mail the same request twice.
+    The (subscriber, request time) pair is claimed in the cache before sending,
+    so a redelivered task does not mail the same request twice; a send that
+    fails gives the claim back and retries with backoff, so none is lost.
     """
     from outlet.newsletters.emails import confirmation_email
     from outlet.newsletters.services import email_is_suppressed
@@ -29,9 +39,14 @@ def subscriber_confirmation_send_task(subscriber_id: int, requested_at: str) -> 
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is None or email_is_suppressed(subscriber.email):
         return
-    if not cache.add(f"newsletters:confirm-mailed:{subscriber_id}:{requested_at}", 1, 86400):
+    claim = f"newsletters:confirm-mailed:{subscriber_id}:{requested_at}"
+    if not cache.add(claim, 1, 86400):
         return
-    confirmation_email(subscriber).send()
+    try:
+        confirmation_email(subscriber).send()
+    except TEMPORARY_MAIL_ERRORS as exc:
+        cache.delete(claim)
+        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
 
 
 @shared_task(name="newsletters.subscriber_preferences_link_send", queue="mail", **TASK_OPTIONS)

@@ -257,3 +257,21 @@ def test_behind_the_proxy_the_rate_limit_counts_the_forwarded_client(client, dai
     ]
     assert codes == [302, 302, 302]
     assert ConsentRecord.objects.filter(ip="198.51.100.2").exists()
+
+
+def test_a_confirmation_that_failed_to_send_is_sent_on_the_retry(daily, settings):
+    from outlet.newsletters.tasks import subscriber_confirmation_send_task
+    from tests.conftest import free_port
+
+    subscriber = subscriber_signup(email="retry@example.com", newsletters=[daily])
+    mail.outbox.clear()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nothing listens
+
+    with pytest.raises(OSError):
+        subscriber_confirmation_send_task(subscriber.pk, "2026-01-01T00:00:00")
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    subscriber_confirmation_send_task(subscriber.pk, "2026-01-01T00:00:00")
+    subscriber_confirmation_send_task(subscriber.pk, "2026-01-01T00:00:00")
+    assert [m.to for m in mail.outbox] == [["retry@example.com"]]
