@@ -3,7 +3,6 @@ campaigns; a refund action and a streaming CSV export, both thin over services."
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import admin, messages
@@ -12,31 +11,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
+from outlet.core.csv_export import csv_stream_response
+
 from . import selectors, services, stripe_gateway
 from .models import Campaign, Donation, Donor, DonorEmail, Gift, StripeEvent
 from .templatetags.money import money_format
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_safe(cell: str) -> str:
-    """Spreadsheets run cells that start with these as formulas."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
-
-
 def donations_csv_response(queryset: QuerySet[Donation]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    rows = (
-        writer.writerow([_csv_safe(cell) for cell in row])
-        for row in selectors.donation_csv_rows(queryset=queryset)
-    )
-    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y-%m-%d")
-    response["Content-Disposition"] = f'attachment; filename="donations-{stamp}.csv"'
-    return response
+    return csv_stream_response(
+        selectors.donation_csv_rows(queryset=queryset), filename=f"donations-{stamp}.csv"
+    )
 
 
 class SourceFilter(admin.SimpleListFilter):

@@ -6,7 +6,6 @@ can come from here, a task or a test.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import admin, messages
@@ -18,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from outlet.core.csv_export import csv_stream_response
 from outlet.newsletters import selectors, services
 from outlet.newsletters.forms import ImportForm
 from outlet.newsletters.models import (
@@ -28,22 +28,6 @@ from outlet.newsletters.models import (
     Subscription,
     Suppression,
 )
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_stream(rows, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @admin.register(Newsletter)
@@ -211,8 +195,8 @@ class SubscriberAdmin(admin.ModelAdmin):
         changelist = self.get_changelist_instance(request)
         queryset = changelist.get_queryset(request)
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
-        return _csv_stream(
-            selectors.subscriber_csv_rows(queryset=queryset), f"subscribers-{stamp}.csv"
+        return csv_stream_response(
+            selectors.subscriber_csv_rows(queryset=queryset), filename=f"subscribers-{stamp}.csv"
         )
 
     def data_export_view(self, request: HttpRequest, pk: int) -> JsonResponse:
@@ -301,8 +285,8 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def import_report_view(self, request: HttpRequest, import_id: int) -> StreamingHttpResponse:
         job = get_object_or_404(SubscriberImport, pk=import_id)
-        return _csv_stream(
-            selectors.subscriber_import_report_rows(job=job), f"import-{job.pk}-report.csv"
+        return csv_stream_response(
+            selectors.subscriber_import_report_rows(job=job), filename=f"import-{job.pk}-report.csv"
         )
 
 

@@ -231,3 +231,13 @@ def test_a_new_newsletter_appears_in_cached_sign_up_boxes_at_once(
     )
     assert response.status_code == 302
     assert b"Election Night" in reader.get(article.get_absolute_url()).content
+
+
+def test_csv_export_defuses_spreadsheet_formulas_typed_into_names(editor_client, daily):
+    SubscriberFactory(email="f@example.com", name='=HYPERLINK("http://evil")', newsletters=[daily])
+
+    response = editor_client.get(reverse("admin:newsletters_subscriber_export"))
+
+    text = b"".join(response.streaming_content).decode()
+    assert ",'=HYPERLINK(" in text.replace('"', "")
+    assert ",=HYPERLINK(" not in text.replace('"', "")
