@@ -62,21 +62,23 @@ def donation_fee_compute(*, amount: int) -> int:
     return total - amount
 
 
-def payment_attempt_register(*, ip: str, email: str) -> None:
-    """Count a payment attempt; raise ValidationError past the per-IP or per-email limit.
+def payment_attempt_register(*, ip: str, email: str, purpose: str = "payment") -> None:
+    """Count an attempt; raise ValidationError past the per-IP or per-email limit.
 
     Fixed windows in Django's cache: cheap, shared by every web process when the cache is
-    Redis, and enough to stop card testing from one address or for one email."""
+    Redis, and enough to stop card testing from one address or for one email. Each purpose
+    counts apart, so asking for manage links never blocks giving."""
     window = settings.DONATION_RATE_LIMIT_WINDOW
     email_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     limits = [
-        (f"donations:attempts:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
-        (f"donations:attempts:email:{email_key}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
+        (f"donations:{purpose}:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
+        (f"donations:{purpose}:email:{email_key}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
     ]
+    what = "payment attempts" if purpose == "payment" else "requests"
     for key, limit in limits:
         if not rate_limit_hit(key, limit=limit, window=window):
             raise ValidationError(
-                "Too many payment attempts. Please wait an hour and try again, or write to us."
+                f"Too many {what}. Please wait an hour and try again, or write to us."
             )
 
 

@@ -154,7 +154,9 @@ def manage_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.payment_attempt_register(
-                ip=client_ip(request) or "unknown", email=form.cleaned_data["email"]
+                ip=client_ip(request) or "unknown",
+                email=form.cleaned_data["email"],
+                purpose="manage-link",
             )
             services.donor_manage_link_request(email=form.cleaned_data["email"])
         except ValidationError:

@@ -127,6 +127,17 @@ def test_link_request_answers_the_same_whether_or_not_the_address_gave(client):
     assert DonorEmail.objects.filter(kind="manage_link").count() == 1
 
 
+def test_asking_for_manage_links_does_not_use_up_the_payment_attempts(
+    client, localstripe, settings
+):
+    settings.DONATION_RATE_LIMIT_PER_EMAIL = 2
+    url = reverse("donations:manage-request")
+    for _ in range(3):
+        client.post(url, {"email": "ada@example.test"})
+
+    assert post_start(client, email="ada@example.test").status_code == 200
+
+
 def test_manage_link_expires_and_is_single_purpose(settings):
     donor = DonorFactory()
     token = manage_token_make(donor=donor)
