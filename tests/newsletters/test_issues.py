@@ -84,12 +84,19 @@ def test_issue_with_an_unpublished_article_cannot_be_sent(daily):
         issue_send_now(issue=issue)
 
 
-def test_second_send_is_refused_and_plans_nothing_more(daily):
+def test_second_send_is_refused_and_plans_nothing_more(daily, django_capture_on_commit_callbacks):
     SubscriberFactory.create_batch(2, newsletters=[daily])
     issue = send_out(IssueFactory(newsletter=daily))
+    deliveries = issue.deliveries.count()
 
-    with pytest.raises(ValidationError, match="cannot be sent again"):
+    with (
+        django_capture_on_commit_callbacks() as queued,
+        pytest.raises(ValidationError, match="cannot be sent again"),
+    ):
         issue_send_now(issue=issue)
+
+    assert queued == []
+    assert issue.deliveries.count() == deliveries == 2
     assert len(mail.outbox) == 2
 
 
