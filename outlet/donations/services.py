@@ -260,10 +260,9 @@ def checkout_start(
         "newsletter_opt_in": newsletter_opt_in,
     }
     with transaction.atomic():
-        donor, created = Donor.objects.get_or_create(email=email.lower(), defaults={"name": name})
-        if not created and name and donor.name != name:
-            donor.name = name
-            donor.save(update_fields=["name"])
+        # An existing donor's name is left alone: anyone can type any address into the
+        # form, so an unpaid checkout must not rename someone else's donor record.
+        donor, _ = Donor.objects.get_or_create(email=email.lower(), defaults={"name": name})
         gift = None
         if frequency != Frequency.ONCE:
             gift = Gift.objects.create(

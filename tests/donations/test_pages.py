@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from outlet.donations import services
-from outlet.donations.models import Donation, DonorEmail, Gift
+from outlet.donations.models import Donation, Donor, DonorEmail, Gift
 from outlet.donations.tokens import manage_token_make, manage_token_read
 from tests.factories import CampaignFactory, DonationFactory, DonorFactory, GiftFactory
 
@@ -290,3 +290,11 @@ def test_newsletter_opt_in_creates_a_pending_subscription_awaiting_confirmation(
     assert subscriber.status == Subscriber.Status.PENDING
     assert post_start(client, email="no@example.test").status_code == 200
     assert not Subscriber.objects.filter(email="no@example.test").exists()
+
+
+def test_an_unpaid_checkout_does_not_rename_an_existing_donor(client, localstripe):
+    DonorFactory(email="ada@example.test", name="Ada Lovelace")
+
+    assert post_start(client, name="Someone Else").status_code == 200
+
+    assert Donor.objects.get(email="ada@example.test").name == "Ada Lovelace"
