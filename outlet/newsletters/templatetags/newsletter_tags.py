@@ -1,5 +1,6 @@
 from django import template
 
+from outlet.articles.caching import content_cached
 from outlet.newsletters.forms import CONSENT_TEXT
 from outlet.newsletters.selectors import newsletter_choices_public
 
@@ -8,5 +9,12 @@ register = template.Library()
 
 @register.simple_tag
 def newsletter_signup_choices():
-    """The public newsletters a sign-up box offers, and the consent text it shows."""
-    return {"newsletters": list(newsletter_choices_public()), "consent_text": CONSENT_TEXT}
+    """The public newsletters a sign-up box offers, and the consent text it shows.
+
+    Kept with the site's content version (saving a newsletter starts a new one), so the
+    box on every article page costs no query.
+    """
+    newsletters = content_cached(
+        "newsletters:signup-choices", lambda: list(newsletter_choices_public())
+    )
+    return {"newsletters": newsletters, "consent_text": CONSENT_TEXT}
