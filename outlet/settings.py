@@ -152,6 +152,8 @@ if not DEBUG and not env.str("CACHE_URL", default=""):
 CACHES = {
     "default": _read(env.cache_url, "CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}"),
 }
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "outlet.core.cache.RedisCache"
 CACHE_MIDDLEWARE_SECONDS = _read(env.int, "CACHE_PAGE_SECONDS", default=300)
 
 # --- Celery ------------------------------------------------------------------
