@@ -10,7 +10,6 @@ changes nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_hit
 
 from . import stripe_gateway
@@ -69,7 +69,7 @@ def payment_attempt_register(*, ip: str, email: str, purpose: str = "payment") -
     Redis, and enough to stop card testing from one address or for one email. Each purpose
     counts apart, so asking for manage links never blocks giving."""
     window = settings.DONATION_RATE_LIMIT_WINDOW
-    email_key = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    email_key = email_digest(email)
     limits = [
         (f"donations:{purpose}:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
         (f"donations:{purpose}:email:{email_key}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
@@ -262,7 +262,9 @@ def checkout_start(
     with transaction.atomic():
         # An existing donor's name is left alone: anyone can type any address into the
         # form, so an unpaid checkout must not rename someone else's donor record.
-        donor, _ = Donor.objects.get_or_create(email=email.lower(), defaults={"name": name})
+        donor, _ = Donor.objects.get_or_create(
+            email=email_normalise(email), defaults={"name": name}
+        )
         gift = None
         if frequency != Frequency.ONCE:
             gift = Gift.objects.create(
@@ -843,7 +845,7 @@ def donation_refund(*, donation: Donation) -> None:
 def donor_manage_link_request(*, email: str) -> None:
     """Email a self-service link if this address has given. Says nothing either way,
     so the form cannot be used to learn who gave."""
-    donor = Donor.objects.filter(email=email.strip().lower()).first()
+    donor = Donor.objects.filter(email=email_normalise(email)).first()
     if donor is None:
         return
     with transaction.atomic():

@@ -302,7 +302,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Editors search by address; only its digest is stored.
-        from outlet.newsletters.models import email_digest
+        from outlet.core.addresses import email_digest
 
         if "@" in search_term:
             return queryset.filter(email_hash=email_digest(search_term)), False

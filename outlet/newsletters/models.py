@@ -9,7 +9,6 @@ selector `newsletter_recipients`), which checks status and suppression in SQL.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from django.db import models
@@ -18,15 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_prose_editor.fields import ProseEditorField
 
-
-def email_normalise(email: str) -> str:
-    """The one stored form of an address: stripped, lower case."""
-    return (email or "").strip().lower()
-
-
-def email_digest(email: str) -> str:
-    """SHA-256 hex of the normalised address: what suppressions and logs carry."""
-    return hashlib.sha256(email_normalise(email).encode("utf-8")).hexdigest()
+from outlet.core.addresses import email_digest, email_normalise
 
 
 class Newsletter(models.Model):

@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_hit
 from outlet.newsletters.models import (
     ConsentRecord,
@@ -31,8 +32,6 @@ from outlet.newsletters.models import (
     SubscriberImport,
     Subscription,
     Suppression,
-    email_digest,
-    email_normalise,
 )
 
 logger = logging.getLogger(__name__)

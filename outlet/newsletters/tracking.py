@@ -25,8 +25,9 @@ import re
 from anymail.signals import EventType, RejectReason, inbound, tracking
 from django.dispatch import receiver
 
+from outlet.core.addresses import email_digest
 from outlet.newsletters import services
-from outlet.newsletters.models import Newsletter, Suppression, email_digest
+from outlet.newsletters.models import Newsletter, Suppression
 from outlet.newsletters.tokens import LinkInvalid, unsubscribe_target
 
 logger = logging.getLogger(__name__)

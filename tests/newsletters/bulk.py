@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from outlet.newsletters.models import Newsletter, Subscriber, Subscription, email_digest
+from outlet.core.addresses import email_digest
+from outlet.newsletters.models import Newsletter, Subscriber, Subscription
 
 
 def subscribers_bulk_create(*, newsletter: Newsletter, count: int, prefix: str = "r") -> list[str]:

@@ -7,13 +7,8 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from outlet.newsletters.models import (
-    ConsentRecord,
-    Subscriber,
-    SubscriberImport,
-    Suppression,
-    email_digest,
-)
+from outlet.core.addresses import email_digest
+from outlet.newsletters.models import ConsentRecord, Subscriber, SubscriberImport, Suppression
 from outlet.newsletters.services import subscriber_signup, subscriber_unsubscribe
 from tests.factories import SubscriberFactory
 

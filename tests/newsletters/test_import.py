@@ -3,13 +3,13 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from outlet.core.addresses import email_digest
 from outlet.newsletters.models import (
     ConsentRecord,
     Subscriber,
     SubscriberImport,
     Subscription,
     Suppression,
-    email_digest,
 )
 from outlet.newsletters.selectors import newsletter_recipients, subscriber_import_report_rows
 from outlet.newsletters.services import subscriber_import_create, subscriber_import_run

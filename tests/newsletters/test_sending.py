@@ -13,6 +13,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from outlet.core.addresses import email_digest
 from outlet.newsletters.issues import (
     issue_pause,
     issue_plan,
@@ -20,7 +21,7 @@ from outlet.newsletters.issues import (
     issue_sending_check,
     issues_tick,
 )
-from outlet.newsletters.models import Delivery, Issue, Subscriber, Suppression, email_digest
+from outlet.newsletters.models import Delivery, Issue, Subscriber, Suppression
 from outlet.newsletters.sending import batch_send, deliveries_claim, deliveries_plan
 from outlet.newsletters.services import subscriber_unsubscribe
 from outlet.newsletters.tasks import issue_batch_send_task, issue_plan_task

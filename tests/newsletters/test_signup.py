@@ -6,13 +6,8 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from outlet.newsletters.models import (
-    ConsentRecord,
-    Subscriber,
-    Subscription,
-    Suppression,
-    email_digest,
-)
+from outlet.core.addresses import email_digest
+from outlet.newsletters.models import ConsentRecord, Subscriber, Subscription, Suppression
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.services import subscriber_signup, subscriber_unsubscribe
 from tests.factories import SubscriberFactory

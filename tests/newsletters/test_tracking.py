@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from outlet.newsletters.models import Subscriber, Suppression, email_digest
+from outlet.core.addresses import email_digest
+from outlet.newsletters.models import Subscriber, Suppression
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.tokens import unsubscribe_token
 from tests.factories import SubscriberFactory
