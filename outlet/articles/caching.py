@@ -15,28 +15,46 @@ itself once that passes, so a cached page never shows a scheduled article late
 Per-request values in a page, the CSP nonce and the CSRF token, are cut out
 before storing and filled in fresh for every reader. Requests with a session
 cookie (staff, readers with flash messages) always get a fresh page.
+
+In production `PageCacheWSGI` answers stored pages before Django runs, from
+process memory, and learns of new versions from Redis pub/sub (`VersionWatcher`)
+instead of asking Redis on every request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import os
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from functools import cache as cache_result
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
-from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.middleware.csrf import (
+    CSRF_ALLOWED_CHARS,
+    CSRF_SECRET_LENGTH,
+    CsrfViewMiddleware,
+    get_token,
+)
 from django.utils import timezone
 from django.utils.http import parse_etags, quote_etag
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 VERSION_KEY = "articles:content-version"
 NEXT_PUBLISH_KEY = "articles:next-publish-at"
+VERSION_CHANNEL = "articles:content-version-changes"
 PUBLIC_PAGE_ATTRIBUTE = "outlet_public_page"
 NONCE_MARK = "\x00csp-nonce\x00"
 CSRF_MARK = "\x00csrf-token\x00"
@@ -65,7 +83,14 @@ def content_version_bump() -> str:
         .first()
     )
     next_timestamp = next_publish_at.timestamp() if next_publish_at else 0
-    cache.set_many({VERSION_KEY: version, NEXT_PUBLISH_KEY: next_timestamp}, timeout=None)
+    values = {VERSION_KEY: version, NEXT_PUBLISH_KEY: next_timestamp}
+    if hasattr(cache, "set_many_and_publish"):
+        # Redis: each process's VersionWatcher hears of the new version at once.
+        cache.set_many_and_publish(
+            values, channel=VERSION_CHANNEL, message=f"{version} {next_timestamp}", timeout=None
+        )
+    else:
+        cache.set_many(values, timeout=None)
     cache.delete(NAVIGATION_CACHE_KEY)
     return version
 
@@ -236,6 +261,79 @@ class PageCacheMiddleware:
         return response
 
 
+class VersionWatcher:
+    """This process's copy of the content version, kept current by Redis pub/sub.
+
+    Reading the version from Redis on every cached page is a network round trip,
+    as long as the rest of serving the page. With a Redis cache the version is
+    instead kept in memory and `content_version_bump` announces each new one on
+    a channel (in the same transaction that stores it). Before trusting its copy,
+    each request reads whatever has arrived on the subscription without waiting
+    (a poll of the socket, microseconds). Redis has written the announcement to
+    that socket before the editor's save returns, so a request that starts after
+    the save sees the new version, exactly as if it had asked Redis.
+
+    The copy is trusted only while the subscription is known to be unbroken:
+    after (re)connecting, announcements may have been missed, so the version is
+    read afresh once Redis confirms the subscription. Any error drops the
+    subscription; `current` then answers None and the caller asks the cache.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._pubsub: Any = None
+        self._confirmed = False
+        self._values: dict | None = None
+
+    def current(self) -> tuple[bool, str | None]:
+        """(known, version): known is False when the caller must ask the cache itself."""
+        if not hasattr(cache, "subscribe"):
+            return False, None
+        with self._lock:
+            try:
+                if self._pubsub is None or self._pid != os.getpid():
+                    self._start()
+                while (message := self._pubsub.get_message(timeout=0.0)) is not None:
+                    self._receive(message)
+                if not self._confirmed:
+                    return False, None
+                if self._values is None:
+                    self._values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY])
+            except (RedisError, OSError, ValueError):
+                logger.warning("content version subscription lost; asking Redis per request")
+                self.close()
+                return False, None
+            return True, _valid_version(self._values)
+
+    def _start(self) -> None:
+        self.close()
+        self._pid = os.getpid()
+        self._pubsub = cache.subscribe(VERSION_CHANNEL)  # type: ignore[attr-defined]
+        self._pubsub.connection.register_connect_callback(self._reconnected)
+
+    def _reconnected(self, _connection) -> None:
+        # Called by redis-py after it reconnects (and resubscribes) on its own.
+        self._confirmed = False
+        self._values = None
+
+    def _receive(self, message: dict) -> None:
+        if message["type"] == "subscribe":
+            # Subscribed from here on: read the version once, then follow the channel.
+            self._confirmed = True
+            self._values = None
+        elif message["type"] == "message":
+            version, next_publish_at = message["data"].decode().split()
+            self._values = {VERSION_KEY: version, NEXT_PUBLISH_KEY: float(next_publish_at)}
+
+    def close(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        self._confirmed, self._values = False, None
+        if pubsub is not None and self._pid == os.getpid():
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+
 class PageCacheWSGI:
     """The same page cache in front of Django, for the production WSGI server.
 
@@ -249,6 +347,7 @@ class PageCacheWSGI:
     def __init__(self, application: Callable) -> None:
         self.application = application
         self._memory: dict[str, tuple] = {}
+        self.watcher = VersionWatcher()
 
     def __call__(self, environ: dict, start_response: Callable):
         served = self._serve(environ, start_response)
@@ -259,7 +358,6 @@ class PageCacheWSGI:
     def _serve(self, environ: dict, start_response: Callable) -> list[bytes] | None:
         from django.http.cookie import parse_cookie
         from django.http.request import split_domain_port, validate_host
-        from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
 
         path = environ.get("PATH_INFO", "")
         if (
@@ -277,16 +375,21 @@ class PageCacheWSGI:
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
             return None
         key = _page_key(environ)
-        # The version comes from the shared cache on every request; the page itself
-        # from this process's memory when it already holds it for that version.
+        # The page comes from this process's memory when it holds it for the current
+        # version, which the watcher knows without a round trip (see VersionWatcher).
         remembered = self._memory.get(key)
-        keys = (
-            [VERSION_KEY, NEXT_PUBLISH_KEY] if remembered else [VERSION_KEY, NEXT_PUBLISH_KEY, key]
-        )
-        # One round trip; outlet.core.cache keeps the Redis client, so this is cheap.
-        values = cache.get_many(keys)
-        version = _valid_version(values)
-        entry = remembered if remembered else values.get(key)
+        known, version = self.watcher.current()
+        if known and version is None:
+            return None  # a scheduled time has passed: Django starts a new version
+        entry: tuple | None
+        if known and remembered:
+            entry = remembered
+        else:
+            keys = [key] if known else [VERSION_KEY, NEXT_PUBLISH_KEY, key]
+            values = cache.get_many(keys)
+            if not known:
+                version = _valid_version(values)
+            entry = remembered or values.get(key)
         if entry is None or version is None or entry[0] != version:
             if remembered:
                 self._memory.pop(key, None)
@@ -356,23 +459,29 @@ def _csrf_cookie_template() -> str:
     return response.cookies[settings.CSRF_COOKIE_NAME].output(header="").strip()
 
 
-def _random_csrf_string() -> str:
-    """A CSRF secret like Django's (32 letters and digits, uniform), from one urandom call."""
-    from django.middleware.csrf import CSRF_SECRET_LENGTH
+# Random bytes become CSRF characters through one table; the top 8 byte values
+# (256 is not a multiple of 62) are dropped, so every character is equally likely.
+_CSRF_USABLE_BYTES = len(CSRF_ALLOWED_CHARS) * (256 // len(CSRF_ALLOWED_CHARS))
+_CSRF_BYTE_TABLE = bytes(
+    ord(CSRF_ALLOWED_CHARS[byte % len(CSRF_ALLOWED_CHARS)]) for byte in range(256)
+)
+_CSRF_DROPPED_BYTES = bytes(range(_CSRF_USABLE_BYTES, 256))
+_CSRF_INDEX = {char: index for index, char in enumerate(CSRF_ALLOWED_CHARS)}
 
-    chars = ""
+
+def _random_csrf_string() -> str:
+    """A CSRF secret like Django's: 32 letters and digits, uniform, from the OS's CSPRNG."""
+    chars = b""
     while len(chars) < CSRF_SECRET_LENGTH:
-        chars += "".join(c for c in secrets.token_urlsafe(40) if c.isascii() and c.isalnum())
-    return chars[:CSRF_SECRET_LENGTH]
+        chars += os.urandom(CSRF_SECRET_LENGTH + 8).translate(_CSRF_BYTE_TABLE, _CSRF_DROPPED_BYTES)
+    return chars[:CSRF_SECRET_LENGTH].decode()
 
 
 def _masked_csrf_token(secret: str) -> str:
     """The form token for a secret, masked exactly as django.middleware.csrf does."""
-    from django.middleware.csrf import CSRF_ALLOWED_CHARS as chars
-
+    chars, index = CSRF_ALLOWED_CHARS, _CSRF_INDEX
     mask = _random_csrf_string()
     cipher = "".join(
-        chars[(chars.index(x) + chars.index(y)) % len(chars)]
-        for x, y in zip(secret, mask, strict=True)
+        chars[(index[x] + index[y]) % len(chars)] for x, y in zip(secret, mask, strict=True)
     )
     return mask + cipher

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -330,3 +331,69 @@ def test_no_page_cache_when_the_cache_is_private_to_each_process(client, setting
     client.get(article.get_absolute_url())
 
     assert not client.get(article.get_absolute_url()).has_header("ETag")
+
+
+redis_only = pytest.mark.skipif(
+    not django_settings.CACHES["default"]["BACKEND"].endswith("core.cache.RedisCache"),
+    reason="CACHE_URL is not Redis in this run (CI's PostgreSQL + Redis run covers it)",
+)
+
+
+@redis_only
+def test_wsgi_layer_hears_of_a_save_from_another_process(client):
+    from outlet.articles.caching import PageCacheWSGI, content_version_bump
+
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+    django = _Django()
+    app = PageCacheWSGI(django)
+    _wsgi_get(app, article.get_absolute_url())
+    _wsgi_get(app, article.get_absolute_url())
+    assert django.calls == 0  # the page is in memory, the version is followed
+
+    content_version_bump()  # as a save in another process or on another machine does
+    _wsgi_get(app, article.get_absolute_url())
+
+    assert django.calls == 1
+
+
+@redis_only
+def test_wsgi_layer_never_trusts_a_subscription_that_broke(client):
+    from django.core.cache import cache
+
+    from outlet.articles.caching import PageCacheWSGI, content_version_bump
+
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+    django = _Django()
+    app = PageCacheWSGI(django)
+    _wsgi_get(app, article.get_absolute_url())
+    assert django.calls == 0
+
+    # The subscription's connection is cut, and a save announces its version while
+    # nobody is listening: the announcement is lost for this process.
+    redis = cache._cache.get_client(write=True)
+    local = "{}:{}".format(*app.watcher._pubsub.connection._sock.getsockname()[:2])
+    redis.client_kill(local)
+    content_version_bump()
+    _wsgi_get(app, article.get_absolute_url())
+
+    assert django.calls == 1  # the stored page belongs to the old version
+    client.get(article.get_absolute_url())  # Django stores it again under the new one
+    _wsgi_get(app, article.get_absolute_url())
+    _wsgi_get(app, article.get_absolute_url())
+    assert django.calls == 1  # and the resubscribed watcher serves it from memory
+
+
+def test_csrf_secrets_for_cached_pages_look_like_djangos():
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, _unmask_cipher_token
+
+    from outlet.articles.caching import _masked_csrf_token, _random_csrf_string
+
+    secrets = {_random_csrf_string() for _ in range(2000)}
+    assert len(secrets) == 2000
+    assert all(len(s) == 32 and set(s) <= set(CSRF_ALLOWED_CHARS) for s in secrets)
+    used = set("".join(secrets))
+    assert used == set(CSRF_ALLOWED_CHARS)  # every letter and digit occurs
+    secret = secrets.pop()
+    assert _unmask_cipher_token(_masked_csrf_token(secret)) == secret

@@ -22,3 +22,25 @@ def test_redis_cache_reuses_its_client_and_keeps_django_semantics():
     assert cache._cache.get_client() is first
     cache.delete_many(["outlet-test:a", "outlet-test:n"])
     assert cache.get("outlet-test:a") is None
+
+
+def test_set_many_and_publish_stores_then_announces_in_order():
+    subscription = cache.subscribe("outlet-test:channel")
+    try:
+        assert subscription.get_message(timeout=2)["type"] == "subscribe"
+
+        cache.set_many_and_publish(
+            {"outlet-test:v": "one"}, channel="outlet-test:channel", message="one", timeout=30
+        )
+        cache.set_many_and_publish(
+            {"outlet-test:v": "two"}, channel="outlet-test:channel", message="two", timeout=30
+        )
+
+        received = [subscription.get_message(timeout=2)["data"] for _ in range(2)]
+        assert received == [b"one", b"two"]
+        assert cache.get("outlet-test:v") == "two"
+        client = cache._cache.get_client(write=True)
+        assert 0 < client.ttl(cache.make_key("outlet-test:v")) <= 30
+    finally:
+        subscription.close()
+        cache.delete("outlet-test:v")
