@@ -193,3 +193,13 @@ def test_monthly_donor_gives_then_cancels_from_the_magic_link(
     assert subjects.count("You cancelled your recurring gift to The Outlet") == 1
     assert subjects.count("Your recurring gift to The Outlet has a new amount") == 1
     assert subjects.count("Your card for The Outlet has been updated") == 1
+
+
+def test_the_fee_preview_speaks_the_sites_currency(live_server, page, settings):
+    settings.DONATION_CURRENCY = "eur"
+    page.goto(live_server.url + "/donate/")
+    choose_amount(page, "€25")
+
+    assert page.locator("#fee-amount").inner_text().startswith("€")
+    assert "$" not in page.locator("#fee-amount").inner_text()
+    assert re.search(r"Give €25\.00", page.locator("#donate-submit").inner_text())

@@ -62,6 +62,10 @@
     var feePercent = parseFloat(form.dataset.feePercent) || 0;
     var feeFixed = parseInt(form.dataset.feeFixed, 10) || 0;
     var label = submit.textContent;
+    // Amounts are in minor units (cents), formatted in the site's currency and the page's language.
+    var money = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+      style: "currency", currency: (form.dataset.currency || "usd").toUpperCase()
+    });
 
     function chosenAmount() {
       var choice = form.querySelector("[name=amount_choice]:checked");
@@ -79,10 +83,10 @@
       publicName.hidden = !publicCredit.checked;
       var amount = chosenAmount();
       var fee = amount ? Math.ceil((amount + feeFixed) / (1 - feePercent / 100)) - amount : 0;
-      feeLabel.textContent = amount ? "$" + (fee / 100).toFixed(2) : "a little";
+      feeLabel.textContent = amount ? money.format(fee / 100) : "a little";
       var cover = form.querySelector("[name=cover_fee]").checked;
       var total = amount + (cover ? fee : 0);
-      submit.textContent = total ? "Give $" + (total / 100).toFixed(2) + frequencyWord() : label;
+      submit.textContent = total ? "Give " + money.format(total / 100) + frequencyWord() : label;
     }
     form.addEventListener("change", refresh);
     form.addEventListener("input", refresh);
