@@ -51,14 +51,28 @@ browser:
 	  fi; \
 	fi
 
+# The Nu Html Checker (the W3C validator) for the valid-HTML test: vnu.jar from the npm
+# registry's vnu-jar package, run with Java (Debian's default-jre-headless).
+VNU_VERSION := 26.9.27
+VNU_JAR := var/tools/vnu-$(VNU_VERSION).jar
+$(VNU_JAR):
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq default-jre-headless >/dev/null; \
+	  else echo "The HTML validity test needs Java: sudo apt-get install default-jre-headless"; exit 1; fi; }
+	@command -v npm >/dev/null || { echo "Fetching the HTML validator needs npm (Debian package npm)."; exit 1; }
+	@mkdir -p var/tools/vnu && cd var/tools/vnu && npm pack --silent vnu-jar@$(VNU_VERSION) >/dev/null \
+	  && tar xzf vnu-jar-$(VNU_VERSION).tgz package/build/dist/vnu.jar
+	@mv var/tools/vnu/package/build/dist/vnu.jar $(VNU_JAR) && rm -rf var/tools/vnu
+	@echo "HTML validator: $(VNU_JAR)"
+
 run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(VPY) manage.py runstack --port $(PORT)
 
 serve: $(STAMP)
 	$(VPY) manage.py runstack --production --port $(PORT)
 
-test: $(STAMP) browser
-	$(VPY) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) browser $(VNU_JAR)
+	VNU_JAR=$(abspath $(VNU_JAR)) $(VPY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the browser and worker-process tests, for a quick loop.
 test-fast: $(STAMP)

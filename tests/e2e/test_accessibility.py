@@ -1,9 +1,16 @@
-"""Reader pages checked by axe-core (WCAG 2.0-2.2 A and AA rules) in headless Chromium.
+"""Reader pages checked by axe-core (WCAG 2.0-2.2 A and AA rules) in headless Chromium,
+and their HTML by the Nu Html Checker (the W3C validator).
 
 axe-core comes with the axe-playwright-python package; it runs inside the page, so
 it checks what the reader's browser actually rendered: contrast with the real
 styles, names of links and form fields, landmarks, heading order, alt text.
+`make test` fetches vnu.jar (npm's vnu-jar package) and passes it as VNU_JAR.
 """
+
+import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -83,3 +90,39 @@ def test_keyboard_focus_is_visible(demo_site, page):
         )
         style, width, shadow = outline
         assert (style != "none" and width != "0px") or shadow != "none", outline
+
+
+def vnu_jar() -> Path:
+    configured = os.environ.get("VNU_JAR")
+    found = [Path(configured)] if configured else []
+    found += sorted((Path(__file__).resolve().parents[2] / "var" / "tools").glob("vnu-*.jar"))
+    for jar in found:
+        if jar.exists():
+            return jar
+    pytest.fail("The Nu Html Checker is missing: run `make test`, which fetches vnu.jar.")
+
+
+def test_reader_pages_are_valid_html(demo_site, page, tmp_path):
+    jar = vnu_jar()
+    files = []
+    for name, path in reader_pages().items():
+        response = page.goto(demo_site + path)
+        assert response is not None
+        file = tmp_path / f"{name.replace(' ', '-')}.html"
+        file.write_bytes(response.body())  # the HTML as sent, not the live DOM
+        files.append(file)
+
+    result = subprocess.run(
+        ["java", "-jar", str(jar), "--errors-only", "--format", "json", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    messages = json.loads(result.stderr or result.stdout or "{}").get("messages", [])
+    errors = [
+        f"{Path(m.get('url', '')).name}:{m.get('lastLine')}: {m.get('message')}"
+        f" [{m.get('extract', '').strip()[:80]}]"
+        for m in messages
+        if m.get("type") in ("error", "non-document-error")
+    ]
+    assert not errors, "\n".join(errors)
