@@ -159,6 +159,10 @@ CACHE_MIDDLEWARE_SECONDS = _read(env.int, "CACHE_PAGE_SECONDS", default=300)
 # --- Celery ------------------------------------------------------------------
 
 _BROKER_DIR = VAR_DIR / "broker"
+CELERY_VISIBILITY_TIMEOUT: int = _read(env.int, "CELERY_VISIBILITY_TIMEOUT", default=900)
+# A retry waits in a worker, unacknowledged, for its countdown; one longer than the
+# visibility timeout would be handed to a second worker meanwhile. Retries stay shorter.
+TASK_RETRY_MAX_SECONDS: int = max(1, CELERY_VISIBILITY_TIMEOUT * 2 // 3)
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("in", "processed", "control"):
@@ -174,7 +178,9 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": 3,
         "socket_timeout": 10,
-        "visibility_timeout": 3600,
+        # On Redis, a task a killed worker had taken goes back to the queue after this
+        # long (late acks): a receipt on a worker that died waits at most this.
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 
@@ -31,4 +32,5 @@ def donor_email_send_task(self, donor_email_id: int) -> None:
         )
         if final:
             return
-        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
+        countdown = min(30 * 2**self.request.retries, settings.TASK_RETRY_MAX_SECONDS)
+        raise self.retry(exc=exc, countdown=countdown) from exc

@@ -65,6 +65,28 @@ def test_temporary_mail_failure_is_retried_then_recorded_as_failed(settings):
     assert email.status == "failed" and "refused" in email.last_error.lower()
 
 
+def test_retries_never_wait_longer_than_the_broker_keeps_a_task(settings, monkeypatch):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    donation = DonationFactory(status="paid", paid_at=timezone.now())
+    email = DonorEmail.objects.create(kind="receipt", donor=donation.donor, donation=donation)
+    countdowns = []
+    retry = donor_email_send_task.retry
+
+    def spy(*args, **kwargs):
+        countdowns.append(kwargs["countdown"])
+        return retry(*args, **kwargs)
+
+    monkeypatch.setattr(donor_email_send_task, "retry", spy)
+    donor_email_send_task.apply(args=[email.pk])
+
+    assert len(countdowns) == donor_email_send_task.max_retries
+    assert countdowns == sorted(countdowns)  # backing off
+    # A countdown is spent unacknowledged in a worker; past the visibility timeout the
+    # Redis broker would hand the same task to a second worker meanwhile.
+    assert max(countdowns) <= settings.TASK_RETRY_MAX_SECONDS < settings.CELERY_VISIBILITY_TIMEOUT
+
+
 @pytest.mark.worker
 def test_real_worker_sends_each_receipt_once(smtp_sink, transactional_db):
     from tests.conftest import WorkerProcess
