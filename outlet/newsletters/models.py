@@ -415,8 +415,15 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (unsubscribed or suppressed)"
 
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="deliveries")
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    # Every index is written again by each claim and each outcome (status changes, so
+    # no update is HOT): Delivery keeps three. The claim index serves lookups by
+    # issue and the unique constraint lookups by subscriber.
+    issue = models.ForeignKey(
+        Issue, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_token = models.UUIDField(null=True, blank=True)
@@ -429,12 +436,11 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(
-                fields=["issue", "subscriber"], name="delivery_once_per_subscriber"
+                fields=["subscriber", "issue"], name="delivery_once_per_subscriber"
             ),
         ]
         indexes = [
             models.Index(fields=["issue", "status", "id"], name="delivery_claim_idx"),
-            models.Index(fields=["lease_token"], name="delivery_lease_idx"),
         ]
 
     def __str__(self) -> str:

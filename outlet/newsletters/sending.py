@@ -50,12 +50,20 @@ from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, Min, Model, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape, strip_tags
 
-from outlet.newsletters.models import Delivery, Issue, Newsletter, Segment, Subscriber
+from outlet.newsletters.models import (
+    Delivery,
+    Issue,
+    Newsletter,
+    Segment,
+    Subscriber,
+    Subscription,
+    Suppression,
+)
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.tokens import (
     list_unsubscribe_headers,
@@ -69,9 +77,10 @@ logger = logging.getLogger(__name__)
 #: Gmail clips HTML bodies above about 102 KB; stay clearly under it.
 HTML_SIZE_LIMIT = 100 * 1024
 PLAN_CHUNK_SIZE = 2000
-#: Outcomes are written per message; the lease is renewed and the issue's status
-#: re-read (pause, cancel) every this many messages.
-CHECK_EVERY = 50
+#: Outcomes are written per message; the issue's status is re-read (pause, cancel)
+#: at least this often during a batch, and the lease is renewed once a third of it
+#: has passed.
+CHECK_SECONDS = 0.5
 
 # Per-recipient markers in the rendered issue, replaced by plain string substitution.
 UNSUBSCRIBE_MARK = "@@UNSUBSCRIBE_URL@@"
@@ -290,13 +299,14 @@ class MessageSkeleton:
         """Stable per delivery, so a retried copy is recognisably the same message."""
         return f"<issue-{self.issue_id}.delivery-{delivery_id}@{self.domain}>"
 
-    def _links(self, subscriber: Subscriber) -> tuple[dict[str, str], str, str]:
+    def _links(self, recipient: Subscriber | Recipient) -> tuple[dict[str, str], str, str]:
         """(List-Unsubscribe headers, unsubscribe URL, preferences URL) for one subscriber.
 
         tokens.py builds them for a stand-in subscriber once per skeleton; each
         recipient only needs their own signed tokens swapped in, which keeps
         tokens.py the one place that decides what the links look like.
         """
+        subscriber = cast(Subscriber, recipient)  # tokens.py reads only `token`
         if self.link_samples is None:
             headers = list_unsubscribe_headers(subscriber, self.newsletter)
             unsubscribe = headers["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
@@ -311,7 +321,7 @@ class MessageSkeleton:
         preferences = prefs_sample.replace(preferences_sample, preferences_token(subscriber))
         return headers, url_sample.replace(unsubscribe_sample, token), preferences
 
-    def personalise(self, *, delivery_id: int, subscriber: Subscriber) -> PersonalCopy:
+    def personalise(self, *, delivery_id: int, subscriber: Subscriber | Recipient) -> PersonalCopy:
         list_headers, unsubscribe, preferences = self._links(subscriber)
         values = {
             UNSUBSCRIBE_MARK: unsubscribe,
@@ -437,6 +447,26 @@ def skeleton_for(issue: Issue) -> MessageSkeleton:
 # --- Planning ----------------------------------------------------------------------
 
 
+def planner_statistics_ensure(*models: type[Model]) -> None:
+    """ANALYZE the tables PostgreSQL holds no statistics for (never analysed).
+
+    Without statistics the planner takes a table for a few pages and plans each
+    batch's lookups by id as sequential scans of every delivery and subscriber.
+    Autovacuum fills them in eventually, but not before a send that starts right
+    after an import, or at all where autovacuum is off. A no-op elsewhere.
+    """
+    if db_connection.vendor != "postgresql":
+        return
+    tables = [model._meta.db_table for model in models]
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE oid = ANY(%s::regclass[]) AND reltuples < 0",
+            [tables],
+        )
+        for (table,) in cursor.fetchall():
+            cursor.execute(f"ANALYZE {db_connection.ops.quote_name(table)}")
+
+
 def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
     """Create a pending delivery for every recipient of the issue; returns the total.
 
@@ -445,20 +475,32 @@ def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
     start while the rest is still being planned.
     """
     recipients = newsletter_recipients(issue.newsletter, issue.segment or Segment.ALL)
+    planner_statistics_ensure(Subscriber, Subscription, Suppression)
     last_id = 0
     first = True
     while True:
         ids = list(recipients.filter(pk__gt=last_id).values_list("pk", flat=True)[:PLAN_CHUNK_SIZE])
         if not ids:
             break
-        Delivery.objects.bulk_create(
-            [Delivery(issue_id=issue.pk, subscriber_id=pk) for pk in ids],
-            ignore_conflicts=True,
-            batch_size=PLAN_CHUNK_SIZE,
-        )
+        if db_connection.vendor == "postgresql":  # one array parameter, no model instances
+            with db_connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {Delivery._meta.db_table} "  # noqa: S608 (the model's table)
+                    "(issue_id, subscriber_id, status, attempts, error) "
+                    "SELECT %s, unnest(%s::bigint[]), %s, 0, '' ON CONFLICT DO NOTHING",
+                    [issue.pk, ids, Delivery.Status.PENDING.value],
+                )
+        else:
+            Delivery.objects.bulk_create(
+                [Delivery(issue_id=issue.pk, subscriber_id=pk) for pk in ids],
+                ignore_conflicts=True,
+                batch_size=PLAN_CHUNK_SIZE,
+            )
         last_id = ids[-1]
-        if first and on_first_chunk is not None:
-            on_first_chunk()
+        if first:
+            planner_statistics_ensure(Delivery)
+            if on_first_chunk is not None:
+                on_first_chunk()
         first = False
     total = Delivery.objects.filter(issue=issue).count()
     Issue.objects.filter(pk=issue.pk).update(
@@ -470,6 +512,29 @@ def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
 # --- Claiming ------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Recipient:
+    """What sending needs of a subscriber (built from one query row, not a model)."""
+
+    pk: int
+    email: str
+    name: str
+    token: uuid.UUID
+
+
+@dataclass(slots=True)
+class Claimed:
+    """A delivery leased to this batch."""
+
+    pk: int
+    attempts: int
+    subscriber: Recipient
+
+    @property
+    def subscriber_id(self) -> int:
+        return self.subscriber.pk
+
+
 def claimable(now: datetime) -> Q:
     """Rows a batch may take: due pending rows, and rows whose worker's lease ran out."""
     return Q(status=Delivery.Status.PENDING) & (
@@ -477,7 +542,7 @@ def claimable(now: datetime) -> Q:
     ) | Q(status=Delivery.Status.SENDING, leased_until__lt=now)
 
 
-def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Delivery]]:
+def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Claimed]]:
     """Lease up to `size` claimable deliveries of the issue to this caller.
 
     The UPDATE repeats the claimable condition, so of two workers that picked
@@ -512,20 +577,18 @@ def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Deliv
             leased_until=now + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS),
             attempts=F("attempts") + 1,
         )
-    claimed = list(
-        Delivery.objects.filter(lease_token=token, status=Delivery.Status.SENDING)
-        .select_related("subscriber")
-        .only(
-            "id",
-            "attempts",
-            "subscriber__id",
-            "subscriber__email",
-            "subscriber__name",
-            "subscriber__token",
-            "subscriber__status",
-        )
+    leased = (
+        Delivery.objects.filter(id__in=ids, lease_token=token, status=Delivery.Status.SENDING)
         .order_by("id")
-    )
+        .values_list(
+            "id", "attempts", "subscriber_id", "subscriber__email", "subscriber__name",
+            "subscriber__token",
+        )
+    )  # fmt: skip
+    claimed = [
+        Claimed(pk, attempts, Recipient(subscriber_id, email, name, link_token))
+        for pk, attempts, subscriber_id, email, name, link_token in leased
+    ]
     return token, claimed
 
 
@@ -563,6 +626,7 @@ class OutcomeRecorder:
         self.unread_syncs = 0
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
+        self.renewed_at = time.monotonic()  # the claim has just set the lease
 
     def __enter__(self) -> OutcomeRecorder:
         if self.postgres:
@@ -613,7 +677,7 @@ class OutcomeRecorder:
             message = (error or b"").decode(errors="replace")
             raise DatabaseError(f"recording a sent delivery failed: {message}")
 
-    def sent(self, delivery: Delivery) -> None:
+    def sent(self, delivery: Claimed) -> None:
         now = timezone.now()
         if self.pgconn is not None:
             # Pipeline mode: the UPDATE and a Sync (its own commit) go to the server at
@@ -650,14 +714,14 @@ class OutcomeRecorder:
         self.sent_subscriber_ids.append(delivery.subscriber_id)
         self.counts["sent"] += 1
 
-    def failed(self, delivery: Delivery, error: str) -> None:
+    def failed(self, delivery: Claimed, error: str) -> None:
         self.drain()
         Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
             status=Delivery.Status.FAILED, lease_token=None, leased_until=None, error=error[:300]
         )
         self.counts["failed"] += 1
 
-    def retry_later(self, delivery: Delivery, error: str) -> bool:
+    def retry_later(self, delivery: Claimed, error: str) -> bool:
         """Back to pending with exponential backoff; False once attempts are used up."""
         self.drain()
         if delivery.attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
@@ -674,7 +738,7 @@ class OutcomeRecorder:
         self.counts["retry"] += 1
         return True
 
-    def skipped(self, deliveries: list[Delivery]) -> None:
+    def skipped(self, deliveries: list[Claimed]) -> None:
         self.drain()
         if deliveries:
             Delivery.objects.filter(
@@ -682,7 +746,7 @@ class OutcomeRecorder:
             ).update(status=Delivery.Status.SKIPPED, lease_token=None, leased_until=None)
             self.counts["skipped"] += len(deliveries)
 
-    def release(self, deliveries: Iterable[Delivery]) -> None:
+    def release(self, deliveries: Iterable[Claimed]) -> None:
         """Hand unsent rows back untouched (pause, cancel, server down): not an attempt."""
         self.drain()
         ids = [d.pk for d in deliveries]
@@ -694,11 +758,18 @@ class OutcomeRecorder:
                 attempts=F("attempts") - 1,
             )
 
-    def renew(self) -> None:
+    def renew_if_due(self, deliveries: Iterable[Claimed]) -> None:
+        """Extend the lease of these rows, if still held, once a third of it has passed."""
+        lease = settings.NEWSLETTER_LEASE_SECONDS
+        if time.monotonic() - self.renewed_at < lease / 3:
+            return
         self.drain()
-        Delivery.objects.filter(lease_token=self.token, status=Delivery.Status.SENDING).update(
-            leased_until=timezone.now() + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
-        )
+        Delivery.objects.filter(
+            pk__in=[d.pk for d in deliveries],
+            lease_token=self.token,
+            status=Delivery.Status.SENDING,
+        ).update(leased_until=timezone.now() + timedelta(seconds=lease))
+        self.renewed_at = time.monotonic()
 
     def finish(self) -> None:
         """A delivery ends a run of soft bounces (one query for the batch)."""
@@ -776,41 +847,72 @@ def _reopen(mail_connection) -> None:
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
-def smtp_send_one(smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> None:
-    """`smtp.sendmail(sender, [recipient], data)` in two round trips instead of four.
+class SmtpPipe:
+    """One SMTP connection driven with PIPELINING (RFC 2920): one round trip per message.
 
-    With PIPELINING (RFC 2920, offered by Postfix and every ESP relay) MAIL,
-    RCPT and DATA go out in one write and their replies are read together;
-    the message follows in a second write. Raises what sendmail() raises, so
-    callers classify failures the same way; servers without PIPELINING get
-    plain sendmail().
+    Message k's content, its closing dot and the next recipient's MAIL, RCPT and
+    DATA go out in one write; the server's verdict on message k and its answers
+    to the next envelope come back together. The next message's content is
+    written only after message k's verdict has been read (and recorded by the
+    caller), so at most one message is ever in flight on the connection: the
+    guarantee's one possible duplicate per connection that dies.
     """
-    smtp.ehlo_or_helo_if_needed()
-    if not smtp.has_extn("pipelining"):
-        smtp.sendmail(sender, [recipient], data)
-        return
-    smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii"))
-    mail = smtp.getreply()
-    rcpt = smtp.getreply()
-    data_reply = smtp.getreply()
-    if mail[0] != 250 or rcpt[0] not in (250, 251) or data_reply[0] != 354:
-        if data_reply[0] == 354:  # the server wants a message after all: end it empty
+
+    def __init__(self, smtp: smtplib.SMTP, sender: str) -> None:
+        self.smtp = smtp
+        self.sender = sender
+        #: The recipient whose envelope is on the wire with its replies unread.
+        self.announced: str | None = None
+
+    @classmethod
+    def on(cls, mail_connection: Any, sender: str) -> SmtpPipe | None:
+        """A pipe on Django's open SMTP connection; None if the server cannot pipeline."""
+        smtp = cast(smtplib.SMTP, mail_connection.connection)
+        smtp.ehlo_or_helo_if_needed()
+        return cls(smtp, sender) if smtp.has_extn("pipelining") else None
+
+    def _envelope(self, recipient: str) -> bytes:
+        return f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
+
+    def begin(self, recipient: str) -> None:
+        """Have the server waiting for `recipient`'s message, or raise its refusal."""
+        if self.announced != recipient:
+            self.smtp.send(self._envelope(recipient))
+        self.announced = None
+        smtp = self.smtp
+        mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        if mail[0] == 250 and rcpt[0] in (250, 251) and data[0] == 354:
+            return
+        if data[0] == 354:  # the server wants a message after all: end it empty
             smtp.send(b".\r\n")
             smtp.getreply()
         smtp.rset()
         if mail[0] != 250:
-            raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], self.sender)
         if rcpt[0] not in (250, 251):
             raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
-        raise smtplib.SMTPDataError(*data_reply)
-    body = _LEADING_DOT.sub(b"..", data)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    smtp.send(body + b".\r\n")
-    code, message = smtp.getreply()
-    if code != 250:
-        smtp.rset()
-        raise smtplib.SMTPDataError(code, message)
+        raise smtplib.SMTPDataError(*data)
+
+    def send(self, data: bytes, *, then: str | None = None) -> None:
+        """Write the message and, when given, the next recipient's envelope behind it."""
+        body = _LEADING_DOT.sub(b"..", data) if data[:1] == b"." or b"\n." in data else data
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.smtp.send(body + b".\r\n" + (self._envelope(then) if then else b""))
+        self.announced = then
+
+    def verdict(self) -> None:
+        """The server's answer to the message just sent: accepted, or SMTPDataError."""
+        code, message = self.smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, message)
+
+    def abandon(self) -> None:
+        """Drop the connection without QUIT if the server is waiting for a message's
+        content (QUIT would be read as content; a message cut short is not delivered)."""
+        if self.announced is not None:
+            with contextlib.suppress(Exception):
+                self.smtp.close()
 
 
 def mailable_subscriber_ids(*, newsletter: Newsletter, subscriber_ids: list[int]) -> set[int]:
@@ -829,7 +931,12 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     server cannot be reached, so the caller can pause the issue.
     """
     result = BatchResult()
-    issue = Issue.objects.select_related("newsletter").filter(pk=issue_id).first()
+    issue = (
+        Issue.objects.select_related("newsletter")
+        .defer("rendered_html", "rendered_text")  # read once per process, by skeleton_for
+        .filter(pk=issue_id)
+        .first()
+    )
     if issue is None or issue.status != Issue.Status.SENDING:
         result.stopped = "not sending"
         return result
@@ -851,30 +958,52 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
         queue = [d for d in claimed if d.subscriber_id in mailable]
         mail_connection = mailers.default
         direct = isinstance(mail_connection, SmtpBackend)
+        pipe: SmtpPipe | None = None
+        upcoming: PersonalCopy | None = None  # the next message, built while the server works
         position = 0
+        next_check = time.monotonic() + CHECK_SECONDS
         try:
             if queue:
                 _open(mail_connection)
+                if direct:
+                    pipe = SmtpPipe.on(mail_connection, skeleton.envelope_from)
             while position < len(queue):
-                if position and position % CHECK_EVERY == 0:
+                if (pipe is None or pipe.announced is None) and time.monotonic() >= next_check:
                     recorder.drain()
                     status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True)
                     if status.first() != Issue.Status.SENDING:
                         result.stopped = "paused or cancelled"
                         break
-                    recorder.renew()
+                    recorder.renew_if_due(queue[position:])
+                    next_check = time.monotonic() + CHECK_SECONDS
                 delivery = queue[position]
-                copy = skeleton.personalise(delivery_id=delivery.pk, subscriber=delivery.subscriber)
+                email = delivery.subscriber.email
+                copy = upcoming or skeleton.personalise(
+                    delivery_id=delivery.pk, subscriber=delivery.subscriber
+                )
+                upcoming = None
                 limiter.acquire()
                 try:
-                    if direct and copy.data is not None:
-                        # Django's SMTP backend would re-parse both addresses per message;
-                        # the skeleton's bytes are already final, so hand them to its
-                        # open connection as they are.
+                    if pipe is not None and copy.data is not None:
+                        pipe.begin(email)
+                        following = queue[position + 1] if position + 1 < len(queue) else None
+                        if (
+                            following is None
+                            or not following.subscriber.email.isascii()
+                            or time.monotonic() >= next_check  # no envelope across a check
+                        ):
+                            following = None
+                        pipe.send(copy.data, then=following.subscriber.email if following else None)
+                        if following is not None:
+                            upcoming = skeleton.personalise(
+                                delivery_id=following.pk, subscriber=following.subscriber
+                            )
+                        pipe.verdict()
+                    elif direct and copy.data is not None:
+                        # A server without PIPELINING: the skeleton's bytes as they are,
+                        # on the backend's open connection (no re-parse of addresses).
                         smtp = cast(smtplib.SMTP, cast(SmtpBackend, mail_connection).connection)
-                        smtp_send_one(
-                            smtp, skeleton.envelope_from, delivery.subscriber.email, copy.data
-                        )
+                        smtp.sendmail(skeleton.envelope_from, [email], copy.data)
                     else:
                         mail_connection.send_messages([copy.email_message()])
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
@@ -885,6 +1014,8 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
                     recorder.retry_later(delivery, f"connection lost: {exc}")
                     position += 1
                     _reopen(mail_connection)
+                    if direct:
+                        pipe = SmtpPipe.on(mail_connection, skeleton.envelope_from)
                     continue
                 else:
                     recorder.sent(delivery)
@@ -895,6 +1026,8 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
         finally:
             if position < len(queue) and result.stopped:
                 recorder.release(queue[position:])
+            if pipe is not None:
+                pipe.abandon()
             with contextlib.suppress(Exception):  # closing a dead connection
                 mail_connection.close()
             recorder.finish()
@@ -905,7 +1038,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     return result
 
 
-def _record_refusal(recorder: OutcomeRecorder, delivery: Delivery, exc: Exception) -> None:
+def _record_refusal(recorder: OutcomeRecorder, delivery: Claimed, exc: Exception) -> None:
     from outlet.newsletters.models import Suppression
     from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
 
