@@ -393,7 +393,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1, help="processes per worker")
-    parser.add_argument("--batch", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=1000, help="NEWSLETTER_BATCH_SIZE")
     args = parser.parse_args()
 
     VAR.mkdir(parents=True, exist_ok=True)

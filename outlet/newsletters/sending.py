@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import Header
 from email.utils import formataddr, formatdate
+from html import escape as html_escape
 from html import unescape
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -344,7 +345,7 @@ class MessageSkeleton:
             [
                 self.head,
                 f"To: {subscriber.email}\r\n"
-                f"Date: {formatdate(localtime=False)}\r\n"
+                f"Date: {_date_header()}\r\n"
                 f"Message-ID: {headers['Message-ID']}\r\n"
                 f"List-Unsubscribe: {list_headers['List-Unsubscribe']}\r\n"
                 f"List-Unsubscribe-Post: {list_headers['List-Unsubscribe-Post']}\r\n"
@@ -355,11 +356,23 @@ class MessageSkeleton:
                 f"\r\n--{b}\r\n"
                 'Content-Type: text/html; charset="utf-8"\r\n'
                 "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
-                self.html_qp.fill({mark: escape(value) for mark, value in values.items()}),
+                self.html_qp.fill({mark: html_escape(value) for mark, value in values.items()}),
                 f"\r\n--{b}--\r\n".encode("ascii"),
             ]
         )
         return copy
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _date_header() -> str:
+    """RFC 5322 date of this second (formatted once per second, not per message)."""
+    global _date
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, formatdate(second, localtime=False))
+    return _date[1]
 
 
 _MARKS = re.compile(f"({UNSUBSCRIBE_MARK}|{PREFERENCES_MARK}|{GREETING_MARK})")
@@ -596,6 +609,7 @@ def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Claim
 
 
 SENT_STATEMENT = b"outlet_delivery_sent"
+_SENT = Delivery.Status.SENT.value.encode()
 #: Replies to pipelined outcome writes read at least this often (bounds the socket buffers).
 UNREAD_REPLIES_MAX = 25
 
@@ -619,11 +633,13 @@ class OutcomeRecorder:
         self.token_db = Delivery._meta.get_field("lease_token").get_db_prep_value(
             token, db_connection
         )
+        self.token_bytes = str(token).encode()
         self.postgres = db_connection.vendor == "postgresql"
         self.pgconn: Any = None
         self.awaiting_reply = False
         self.pipelined = False
         self.unread_syncs = 0
+        self.pipeline_error: bytes | None = None
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
         self.renewed_at = time.monotonic()  # the claim has just set the lease
@@ -663,19 +679,29 @@ class OutcomeRecorder:
                 if reply.status != pq.ExecStatus.COMMAND_OK:
                     error = reply.error_message
         if self.pipelined:
-            while self.unread_syncs:
-                reply = self.pgconn.get_result()
-                if reply is None:
-                    continue  # the end of one statement's results
-                if reply.status == pq.ExecStatus.PIPELINE_SYNC:
-                    self.unread_syncs -= 1
-                elif reply.status != pq.ExecStatus.COMMAND_OK:
-                    error = reply.error_message
+            error = self._read_replies() or self.pipeline_error or error
+            self.pipeline_error = None
             self.pgconn.exit_pipeline_mode()
             self.pipelined = False
         if error:
             message = (error or b"").decode(errors="replace")
             raise DatabaseError(f"recording a sent delivery failed: {message}")
+
+    def _read_replies(self) -> bytes | None:
+        """Read the replies to the pipelined outcomes sent so far (staying in pipeline
+        mode); the last error message, if any."""
+        from psycopg import pq
+
+        error = None
+        while self.unread_syncs:
+            reply = self.pgconn.get_result()
+            if reply is None:
+                continue  # the end of one statement's results
+            if reply.status == pq.ExecStatus.PIPELINE_SYNC:
+                self.unread_syncs -= 1
+            elif reply.status != pq.ExecStatus.COMMAND_OK:
+                error = reply.error_message
+        return error
 
     def sent(self, delivery: Claimed) -> None:
         now = timezone.now()
@@ -688,17 +714,14 @@ class OutcomeRecorder:
                 self.pipelined = True
             self.pgconn.send_query_prepared(
                 SENT_STATEMENT,
-                [
-                    Delivery.Status.SENT.value.encode(),
-                    now.isoformat().encode(),
-                    str(delivery.pk).encode(),
-                    str(self.token).encode(),
-                ],
+                [_SENT, now.isoformat().encode(), b"%d" % delivery.pk, self.token_bytes],
             )
             self.pgconn.pipeline_sync()
             self.unread_syncs += 1
             if self.unread_syncs >= UNREAD_REPLIES_MAX:
-                self.drain()
+                self.pipeline_error = self._read_replies() or self.pipeline_error
+                if self.pipeline_error:
+                    self.drain()  # leaves pipeline mode and raises it
         else:
             with db_connection.cursor() as cursor:
                 cursor.execute(
