@@ -25,13 +25,15 @@ def pipelining(session, hostname: str, responses: list[str]) -> list[str]:
 
 
 class RefusingSmtpSink:
-    """Accepts mail, except: 451 at RCPT for `temporary`, 550 for `permanent`, and a
-    dropped connection during DATA the first time a message goes to `drop_once`."""
+    """Accepts mail, except: 451 at RCPT for `temporary`, 550 for `permanent`, 554 after
+    the message's content for `content_refused`, and a dropped connection during DATA
+    the first time a message goes to `drop_once`."""
 
-    def __init__(self, *, temporary=(), permanent=(), drop_once=()) -> None:
+    def __init__(self, *, temporary=(), permanent=(), drop_once=(), content_refused=()) -> None:
         self.temporary = set(temporary)
         self.permanent = set(permanent)
         self.drop_once = set(drop_once)
+        self.content_refused = set(content_refused)
         self.accepted: list[str] = []
         sink = self
 
@@ -53,6 +55,8 @@ class RefusingSmtpSink:
                         sink.drop_once.discard(address)
                         server.transport.close()
                         return "421 closing"
+                    if address in sink.content_refused:
+                        return "554 5.7.1 Message refused"
                 sink.accepted.extend(envelope.rcpt_tos)
                 return "250 OK"
 

@@ -317,6 +317,53 @@ def test_dropped_connection_mid_batch_retries_that_message_and_goes_on(settings,
         sink.stop()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_message_refused_after_its_content_fails_and_the_next_one_still_goes(settings, daily):
+    """With PIPELINING the next envelope follows a message's content in the same write;
+    a refusal of that content must not disturb the message behind it."""
+    sink = RefusingSmtpSink(content_refused={"spam@example.com"})
+    try:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        for email in ("a@example.com", "spam@example.com", "z@example.com"):
+            SubscriberFactory(email=email, newsletters=[daily])
+        issue = IssueFactory(newsletter=daily)
+        issue_send_now(issue=issue)
+        deliveries_plan(issue=issue)
+
+        result = batch_send(issue_id=issue.pk)
+
+        assert (result.sent, result.failed) == (2, 1)
+        assert sorted(sink.accepted) == ["a@example.com", "z@example.com"]
+        refused = Delivery.objects.get(subscriber__email="spam@example.com")
+        assert refused.status == Delivery.Status.FAILED and "554" in refused.error
+        # Refused content is no verdict on the address: it is not suppressed.
+        assert not Suppression.objects.filter(email_hash=email_digest("spam@example.com")).exists()
+    finally:
+        sink.stop()
+
+
+def test_plan_gives_postgresql_statistics_for_the_tables_batches_read(daily):
+    """Without statistics PostgreSQL plans each batch's lookups by id as sequential
+    scans of every delivery and subscriber (autovacuum may be off, or not yet run)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner statistics are a PostgreSQL matter")
+    SubscriberFactory.create_batch(3, newsletters=[daily])
+    issue = IssueFactory(newsletter=daily)
+    issue_send_now(issue=issue)
+
+    deliveries_plan(issue=issue)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relname IN "
+            "('newsletters_delivery', 'newsletters_subscriber') AND reltuples < 0"
+        )
+        assert cursor.fetchall() == []
+
+
 def test_smtp_error_classes_are_what_the_engine_expects():
     # The engine tells temporary from permanent by these attributes.
     assert smtplib.SMTPRecipientsRefused({"a@b": (550, b"no")}).recipients["a@b"][0] == 550
