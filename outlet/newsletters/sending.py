@@ -15,10 +15,12 @@ How a send moves (driven by tasks.py):
    workers never wait on each other.
 3. The batch re-checks who is still mailable (someone who unsubscribed since
    the plan is skipped), opens one SMTP connection and sends each message
-   through Django's email API, recording each outcome as soon as the server
-   has answered. That order is the guarantee: a row is marked sent only after
-   the server accepted it, so a crash can lose no one; the only message that
-   can go out twice is the one in flight on a connection whose worker died.
+   (on Django's SMTP backend straight on its connection, one round trip per
+   message with PIPELINING: see `SmtpPipe`; otherwise through Django's email
+   API), recording each outcome as soon as the server has answered. That order
+   is the guarantee: a row is marked sent only after the server accepted it,
+   so a crash can lose no one; the only message that can go out twice is the
+   one in flight on a connection whose worker died.
 4. The issue is rendered once (`Issue.rendered_html` / `rendered_text`, frozen
    when sending starts) and serialised once per process into a MIME skeleton;
    each recipient's copy is the skeleton with their links, greeting and
@@ -853,18 +855,22 @@ def _smtp_code(exc: Exception, address: str) -> int | None:
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
 
 
-def _open(mail_connection) -> None:
+def _open(mail_connection, sender: str) -> SmtpPipe | None:
+    """Connect; on Django's SMTP backend, a pipe if the server offers PIPELINING."""
     try:
         mail_connection.open()
+        if isinstance(mail_connection, SmtpBackend):
+            return SmtpPipe.on(mail_connection, sender)
     except _CONNECTION_ERRORS as exc:
         raise MailServerDown(f"Mail server unreachable: {exc}") from exc
+    return None
 
 
-def _reopen(mail_connection) -> None:
+def _reopen(mail_connection, sender: str) -> SmtpPipe | None:
     with contextlib.suppress(Exception):  # the old connection is gone either way
         mail_connection.close()
     mail_connection.connection = None
-    _open(mail_connection)
+    return _open(mail_connection, sender)
 
 
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
@@ -987,9 +993,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
         next_check = time.monotonic() + CHECK_SECONDS
         try:
             if queue:
-                _open(mail_connection)
-                if direct:
-                    pipe = SmtpPipe.on(mail_connection, skeleton.envelope_from)
+                pipe = _open(mail_connection, skeleton.envelope_from)
             while position < len(queue):
                 if (pipe is None or pipe.announced is None) and time.monotonic() >= next_check:
                     recorder.drain()
@@ -1036,9 +1040,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
                     # retrying risks one duplicate, skipping risks a loss: retry.
                     recorder.retry_later(delivery, f"connection lost: {exc}")
                     position += 1
-                    _reopen(mail_connection)
-                    if direct:
-                        pipe = SmtpPipe.on(mail_connection, skeleton.envelope_from)
+                    pipe = _reopen(mail_connection, skeleton.envelope_from)
                     continue
                 else:
                     recorder.sent(delivery)

@@ -29,7 +29,9 @@ class RefusingSmtpSink:
     the message's content for `content_refused`, and a dropped connection during DATA
     the first time a message goes to `drop_once`."""
 
-    def __init__(self, *, temporary=(), permanent=(), drop_once=(), content_refused=()) -> None:
+    def __init__(
+        self, *, temporary=(), permanent=(), drop_once=(), content_refused=(), pipelining=True
+    ) -> None:
         self.temporary = set(temporary)
         self.permanent = set(permanent)
         self.drop_once = set(drop_once)
@@ -37,9 +39,14 @@ class RefusingSmtpSink:
         self.accepted: list[str] = []
         sink = self
 
+        offers_pipelining = pipelining
+
         class Handler:
             async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-                return pipelining(session, hostname, responses)
+                if offers_pipelining:
+                    return pipelining(session, hostname, responses)
+                session.host_name = hostname
+                return responses
 
             async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
                 if address in sink.temporary:

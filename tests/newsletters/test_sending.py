@@ -343,6 +343,26 @@ def test_message_refused_after_its_content_fails_and_the_next_one_still_goes(set
         sink.stop()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_server_without_pipelining_gets_one_command_at_a_time(settings, daily):
+    sink = RefusingSmtpSink(pipelining=False, permanent={"gone@example.com"})
+    try:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        for email in ("a@example.com", "gone@example.com", "z@example.com"):
+            SubscriberFactory(email=email, newsletters=[daily])
+        issue = IssueFactory(newsletter=daily)
+        issue_send_now(issue=issue)
+        deliveries_plan(issue=issue)
+
+        result = batch_send(issue_id=issue.pk)
+
+        assert (result.sent, result.failed) == (2, 1)
+        assert sorted(sink.accepted) == ["a@example.com", "z@example.com"]
+    finally:
+        sink.stop()
+
+
 def test_plan_gives_postgresql_statistics_for_the_tables_batches_read(daily):
     """Without statistics PostgreSQL plans each batch's lookups by id as sequential
     scans of every delivery and subscriber (autovacuum may be off, or not yet run)."""
