@@ -53,7 +53,7 @@ from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import F, Min, Model, Q
+from django.db.models import Exists, F, Min, Model, OuterRef, Q, Value
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape, strip_tags
@@ -544,6 +544,8 @@ class Claimed:
     pk: int
     attempts: int
     subscriber: Recipient
+    #: May the subscriber still get the newsletter (asked in the same query as the claim)?
+    mailable: bool = True
 
     @property
     def subscriber_id(self) -> int:
@@ -557,8 +559,13 @@ def claimable(now: datetime) -> Q:
     ) | Q(status=Delivery.Status.SENDING, leased_until__lt=now)
 
 
-def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Claimed]]:
+def deliveries_claim(
+    *, issue_id: int, size: int, newsletter: Newsletter | None = None
+) -> tuple[uuid.UUID, list[Claimed]]:
     """Lease up to `size` claimable deliveries of the issue to this caller.
+
+    With `newsletter`, each claimed row also says whether its subscriber may still
+    get that newsletter (`newsletter_recipients`, asked in the same query).
 
     The UPDATE repeats the claimable condition, so of two workers that picked
     the same candidates only one gets each row (SQLite serialises writers;
@@ -592,17 +599,22 @@ def deliveries_claim(*, issue_id: int, size: int) -> tuple[uuid.UUID, list[Claim
             leased_until=now + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS),
             attempts=F("attempts") + 1,
         )
-    leased = (
-        Delivery.objects.filter(id__in=ids, lease_token=token, status=Delivery.Status.SENDING)
-        .order_by("id")
-        .values_list(
-            "id", "attempts", "subscriber_id", "subscriber__email", "subscriber__name",
-            "subscriber__token",
+    leased = Delivery.objects.filter(
+        id__in=ids, lease_token=token, status=Delivery.Status.SENDING
+    ).annotate(
+        mailable=Exists(
+            newsletter_recipients(newsletter, Segment.ALL).filter(pk=OuterRef("subscriber_id"))
         )
+        if newsletter is not None
+        else Value(True)
+    )
+    found = leased.order_by("id").values_list(
+        "id", "attempts", "subscriber_id", "subscriber__email", "subscriber__name",
+        "subscriber__token", "mailable",
     )  # fmt: skip
     claimed = [
-        Claimed(pk, attempts, Recipient(subscriber_id, email, name, link_token))
-        for pk, attempts, subscriber_id, email, name, link_token in leased
+        Claimed(pk, attempts, Recipient(subscriber_id, email, name, link_token), mailable)
+        for pk, attempts, subscriber_id, email, name, link_token, mailable in found
     ]
     return token, claimed
 
@@ -944,15 +956,6 @@ class SmtpPipe:
                 self.smtp.close()
 
 
-def mailable_subscriber_ids(*, newsletter: Newsletter, subscriber_ids: list[int]) -> set[int]:
-    """Of these subscribers, who may still get this newsletter right now."""
-    return set(
-        newsletter_recipients(newsletter, Segment.ALL)
-        .filter(pk__in=subscriber_ids)
-        .values_list("pk", flat=True)
-    )
-
-
 def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     """Claim one batch of the issue's deliveries and send it over one connection.
 
@@ -970,7 +973,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
         result.stopped = "not sending"
         return result
     token, claimed = deliveries_claim(
-        issue_id=issue_id, size=size or settings.NEWSLETTER_BATCH_SIZE
+        issue_id=issue_id, size=size or settings.NEWSLETTER_BATCH_SIZE, newsletter=issue.newsletter
     )
     result.claimed = len(claimed)
     if not claimed:
@@ -980,11 +983,8 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     limiter = RateLimiter(settings.NEWSLETTER_RATE_LIMIT_PER_SECOND)
 
     with OutcomeRecorder(token) as recorder:
-        mailable = mailable_subscriber_ids(
-            newsletter=issue.newsletter, subscriber_ids=[d.subscriber_id for d in claimed]
-        )
-        recorder.skipped([d for d in claimed if d.subscriber_id not in mailable])
-        queue = [d for d in claimed if d.subscriber_id in mailable]
+        recorder.skipped([d for d in claimed if not d.mailable])
+        queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default
         direct = isinstance(mail_connection, SmtpBackend)
         pipe: SmtpPipe | None = None
