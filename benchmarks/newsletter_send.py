@@ -393,14 +393,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1, help="processes per worker")
-    parser.add_argument("--batch", type=int, default=1000, help="NEWSLETTER_BATCH_SIZE")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="NEWSLETTER_BATCH_SIZE (default: the setting's)"
+    )
     args = parser.parse_args()
 
     VAR.mkdir(parents=True, exist_ok=True)
     VAR.chmod(0o777)  # smtp-sink drops to nobody before writing its dump
     connections = args.workers * args.concurrency
     os.environ.update(ENV)
-    os.environ["NEWSLETTER_BATCH_SIZE"] = str(args.batch)
+    if args.batch:
+        os.environ["NEWSLETTER_BATCH_SIZE"] = str(args.batch)
     os.environ["NEWSLETTER_SEND_LANES"] = str(connections * 2)
     os.environ["DJANGO_SETTINGS_MODULE"] = "outlet.settings"
     sys.path.insert(0, str(BASE_DIR))

@@ -183,6 +183,9 @@ else:
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     }
 CELERY_TASK_ACKS_LATE = True
+# Celery's Django fix-up closes the database connection around every task; a newsletter
+# batch task would open a new PostgreSQL connection each time. Reuse one for this many tasks.
+CELERY_DB_REUSE_MAX = _read(env.int, "CELERY_DB_REUSE_MAX", default=100)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -329,7 +332,7 @@ NEWSLETTER_IMPORT_INLINE_ROWS = _read(env.int, "NEWSLETTER_IMPORT_INLINE_ROWS", 
 # --- Newsletters (sending issues) ---------------------------------------------
 
 # Deliveries one batch task claims and sends over one SMTP connection.
-NEWSLETTER_BATCH_SIZE = _read(env.int, "NEWSLETTER_BATCH_SIZE", default=300)
+NEWSLETTER_BATCH_SIZE = _read(env.int, "NEWSLETTER_BATCH_SIZE", default=500)
 # Batch tasks kept in flight per sending issue (about the bulk workers' total concurrency).
 NEWSLETTER_SEND_LANES = _read(env.int, "NEWSLETTER_SEND_LANES", default=4)
 # How long a claimed batch is a worker's; after that a dead worker's rows are claimed again.

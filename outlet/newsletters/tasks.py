@@ -6,6 +6,7 @@ import smtplib
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 from outlet.newsletters.models import Subscriber, SubscriberImport
@@ -46,7 +47,8 @@ def subscriber_confirmation_send_task(self, subscriber_id: int, requested_at: st
         confirmation_email(subscriber).send()
     except TEMPORARY_MAIL_ERRORS as exc:
         cache.delete(claim)
-        raise self.retry(exc=exc, countdown=min(30 * 2**self.request.retries, 3600)) from exc
+        countdown = min(30 * 2**self.request.retries, settings.TASK_RETRY_MAX_SECONDS)
+        raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @shared_task(name="newsletters.subscriber_preferences_link_send", queue="mail", **TASK_OPTIONS)
@@ -103,7 +105,6 @@ def issue_batch_send_task(issue_id: int, lane: int = 0) -> None:
         if issue is not None:
             import contextlib
 
-            from django.conf import settings
             from django.core.exceptions import ValidationError
 
             with contextlib.suppress(ValidationError):  # another lane paused it first
