@@ -57,6 +57,7 @@ from django.db.models import Exists, F, Min, Model, OuterRef, Q, Value
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape, strip_tags
+from django_prose_editor.fields import ProseEditorField
 
 from outlet.newsletters.models import (
     Delivery,
@@ -128,8 +129,8 @@ def issue_render(*, issue: Issue) -> RenderedIssue:
         "greeting": GREETING_MARK,
         "intro_html": rich_text_for_email(issue.intro),
         "body_html": rich_text_for_email(issue.body),
-        "intro_text": html_to_text(issue.intro),
-        "body_text": html_to_text(issue.body),
+        "intro_text": html_to_text(issue_text_sanitise(issue.intro)),
+        "body_text": html_to_text(issue_text_sanitise(issue.body)),
     }
     html = _inliner.inline(render_to_string("emails/newsletters/issue.html", context))
     text = render_to_string("emails/newsletters/issue.txt", context)
@@ -140,10 +141,20 @@ _BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote)>|<br\s*/?>", re.IGNORECASE)
 _LINK = re.compile(r'<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
 
 
+def issue_text_sanitise(html: str) -> str:
+    """An issue's rich text cleaned to its editor's allowlist (nh3, via django-prose-editor).
+
+    The admin form cleans it when it is saved; cleaning again where it is rendered
+    covers any other writer (a shell, a data migration, a future API)."""
+    field = Issue._meta.get_field("intro")
+    assert isinstance(field, ProseEditorField)
+    return field.sanitize(html or "")
+
+
 def rich_text_for_email(html: str) -> str:
-    """Editor text ready for a narrow screen: the editor's non-breaking spaces (typed
-    or pasted) would otherwise hold whole sentences on one line on a phone."""
-    return (html or "").replace("&nbsp;", " ").replace("\xa0", " ")
+    """Editor text, cleaned, ready for a narrow screen: the editor's non-breaking spaces
+    (typed or pasted) would otherwise hold whole sentences on one line on a phone."""
+    return issue_text_sanitise(html).replace("&nbsp;", " ").replace("\xa0", " ")
 
 
 def html_to_text(html: str) -> str:

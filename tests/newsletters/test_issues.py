@@ -328,3 +328,26 @@ def test_appeal_appears_in_the_email(daily):
     (message,) = mail.outbox
     html = message.alternatives[0].content
     assert "Keep us independent" in html and "Give now" in html
+
+
+def test_issue_text_written_outside_the_admin_is_cleaned_in_the_email_and_the_archive(
+    client, daily
+):
+    SubscriberFactory(newsletters=[daily])
+    hostile = (
+        '<p onclick="steal()">Dear reader <a href="javascript:steal()">read on</a></p>'
+        '<script>steal()</script><p style="background:url(x)">Kept text.</p>'
+    )
+    # Saved straight to the model, as a shell or a data migration would: no form cleans it.
+    issue = IssueFactory(newsletter=daily, subject="Cleaned", intro=hostile, body=hostile)
+    assert "<script>" in Issue.objects.get(pk=issue.pk).intro
+
+    sent = send_out(issue)
+    email = mail.outbox[-1]
+    html = email.alternatives[0][0]
+    archive = client.get(sent.get_absolute_url()).content.decode()
+
+    for text in (html, email.body, archive):
+        assert "steal()" not in text
+        assert "onclick" not in text and "javascript:" not in text
+    assert "Dear reader" in html and "Kept text." in html and "Kept text." in archive
