@@ -348,6 +348,13 @@ NEWSLETTER_RETRY_SECONDS = _read(env.int, "NEWSLETTER_RETRY_SECONDS", default=60
 NEWSLETTER_SMTP_DOWN_RETRY_SECONDS = _read(
     env.int, "NEWSLETTER_SMTP_DOWN_RETRY_SECONDS", default=60
 )
+# Through an anymail ESP that can batch (Mailgun, SparkPost, SendGrid), one API call
+# sends this many recipients their own copy (merge data); a worker killed mid-call can
+# duplicate at most one call's recipients.
+NEWSLETTER_ESP_BATCH_SIZE = _read(env.int, "NEWSLETTER_ESP_BATCH_SIZE", default=100)
+# The ESP's merge-field syntax as a str.format pattern (e.g. "%recipient.{}%"): empty
+# picks it from EMAIL_BACKEND, "off" sends one API call per message.
+NEWSLETTER_ESP_MERGE_FIELD_FORMAT: str = env.str("NEWSLETTER_ESP_MERGE_FIELD_FORMAT", default="")
 # Beat starts scheduled issues and watches sending ones this often.
 NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10.0)
 CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
