@@ -29,10 +29,12 @@ class MaildirHandler:
         self.maildir = outbox_maildir(path)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
-        del message["X-Outlet-Envelope-To"]
-        message["X-Outlet-Envelope-To"] = ", ".join(envelope.rcpt_tos)
-        self.maildir.add(message.as_bytes())
+        # The bytes as sent, with the envelope recipients in a first header: re-serialising
+        # through the email package would re-fold long headers (List-Unsubscribe became
+        # RFC 2047 encoded-words), so the outbox would not show what was really sent.
+        recipients = ", ".join(envelope.rcpt_tos).replace("\r", "").replace("\n", "")
+        header = f"X-Outlet-Envelope-To: {recipients}\r\n".encode()
+        self.maildir.add(header + envelope.original_content)
         return "250 Message accepted for delivery"
 
 

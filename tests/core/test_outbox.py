@@ -61,3 +61,20 @@ def test_outbox_is_hidden_from_readers_and_in_production(capture, client, admin_
     assert admin_client.get("/_outbox/").status_code == 404
     outbox_clear()
     assert captured_emails() == []
+
+
+def test_the_outbox_keeps_the_bytes_as_sent(capture, settings):
+    long_link = "<http://127.0.0.1:8000/newsletter/unsubscribe/" + "a1b2c3d4" * 12 + "/>"
+    raw = (
+        "From: site@outlet.test\r\nTo: reader@example.org\r\nSubject: Headers\r\n"
+        f"List-Unsubscribe: {long_link}\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nBody.\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", capture) as smtp:
+        smtp.sendmail("site@outlet.test", ["reader@example.org", "copy@example.org"], raw)
+
+    stored = next((settings.OUTLET_OUTBOX_DIR / "new").iterdir()).read_bytes()
+    assert f"List-Unsubscribe: {long_link}".encode() in stored  # not re-folded or encoded
+    captured = captured_emails()[0]
+    assert captured.to == "reader@example.org, copy@example.org"
+    assert captured.message["List-Unsubscribe"] == long_link
