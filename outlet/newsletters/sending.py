@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import email.policy
 import logging
 import re
 import smtplib
@@ -239,7 +240,11 @@ class IssueMessage(EmailMultiAlternatives):
 
     def message(self, *, policy=None):  # type: ignore[override]
         if self.prebuilt is None:
-            return super().message() if policy is None else super().message(policy=policy)
+            # RFC 5322 allows lines of 998 characters. At the usual 78 the email package
+            # turns the long, unbreakable <URL> of List-Unsubscribe into RFC 2047
+            # encoded-words, which mail clients do not read as the header's links.
+            policy = (policy or email.policy.default).clone(max_line_length=998)
+            return super().message(policy=policy)
         return PrebuiltMessage(self.prebuilt)
 
 

@@ -125,6 +125,21 @@ def test_each_subscriber_gets_their_own_unsubscribe_link(daily):
     assert len(links) == 3
 
 
+def test_list_unsubscribe_stays_a_plain_header_whoever_serialises_the_message(daily):
+    # An internationalised address is serialised by Django (not the skeleton), with
+    # the SMTP backend's policy: at its 78-character lines the email package would turn
+    # the long, unbreakable <URL> into RFC 2047 encoded-words no mail client reads.
+    SubscriberFactory(newsletters=[daily], email="josé.ramírez@example.org")
+    SubscriberFactory(newsletters=[daily], email="plain@example.org")
+
+    send_everything(IssueFactory(newsletter=daily))
+
+    for message in mail.outbox:
+        raw = message.message(policy=policy.SMTP).as_bytes()
+        header = raw.split(b"List-Unsubscribe: ", 1)[1].split(b"\r\n", 1)[0]
+        assert header.startswith(b"<http") and b"=?utf-8?" not in header, header
+
+
 def test_subscriber_who_unsubscribes_after_planning_is_not_mailed(daily):
     stays, leaves = SubscriberFactory.create_batch(2, newsletters=[daily])
     issue = IssueFactory(newsletter=daily)
