@@ -60,7 +60,7 @@ from django.db import transaction
 from django.db.models import Exists, F, Min, Model, OuterRef, Q, Value
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.html import escape, strip_tags
+from django.utils.html import strip_tags
 from django_prose_editor.fields import ProseEditorField
 
 from outlet.newsletters.models import (
@@ -78,6 +78,7 @@ from outlet.newsletters.tokens import (
     preferences_token,
     preferences_url,
     unsubscribe_token,
+    unsubscribe_url,
 )
 
 logger = logging.getLogger(__name__)
@@ -285,6 +286,7 @@ class MessageSkeleton:
             f"MIME-Version: 1.0\r\n"
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
         ).encode("ascii")
+        html, text = _crlf(issue.rendered_html), _crlf(issue.rendered_text)
         skeleton = cls(
             issue_id=issue.pk,
             newsletter=newsletter,
@@ -294,10 +296,10 @@ class MessageSkeleton:
             reply_to=reply_to,
             list_id=list_id,
             domain=domain,
-            html=_crlf(issue.rendered_html),
-            text=_crlf(issue.rendered_text),
-            html_qp=QpTemplate(_crlf(issue.rendered_html)),
-            text_qp=QpTemplate(_crlf(issue.rendered_text)),
+            html=html,
+            text=text,
+            html_qp=QpTemplate(html),
+            text_qp=QpTemplate(text),
             head=head,
             boundary=boundary,
         )
@@ -305,7 +307,7 @@ class MessageSkeleton:
         unsubscribe_sample = unsubscribe_token(stand_in, newsletter)
         preferences_sample = preferences_token(stand_in)
         headers_sample = list_unsubscribe_headers(stand_in, newsletter)
-        url_sample = headers_sample["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
+        url_sample = unsubscribe_url(stand_in, newsletter)
         prefs_sample = preferences_url(stand_in)
         if unsubscribe_sample in url_sample and preferences_sample in prefs_sample:
             skeleton.link_samples = (
@@ -331,8 +333,11 @@ class MessageSkeleton:
         subscriber = cast(Subscriber, recipient)  # tokens.py reads only `token`
         if self.link_samples is None:
             headers = list_unsubscribe_headers(subscriber, self.newsletter)
-            unsubscribe = headers["List-Unsubscribe"].split(">", 1)[0].lstrip("<")
-            return headers, unsubscribe, preferences_url(subscriber)
+            return (
+                headers,
+                unsubscribe_url(subscriber, self.newsletter),
+                preferences_url(subscriber),
+            )
         unsubscribe_sample, preferences_sample, headers_sample, url_sample, prefs_sample = (
             self.link_samples
         )
@@ -343,7 +348,11 @@ class MessageSkeleton:
         preferences = prefs_sample.replace(preferences_sample, preferences_token(subscriber))
         return headers, url_sample.replace(unsubscribe_sample, token), preferences
 
-    def personalise(self, *, delivery_id: int, subscriber: Subscriber | Recipient) -> PersonalCopy:
+    def personalise(
+        self, *, delivery_id: int, subscriber: Subscriber | Recipient, build_data: bool = True
+    ) -> PersonalCopy:
+        """One recipient's copy; `build_data=False` skips the MIME bytes (the ESP path
+        sends only the values and headers)."""
         list_headers, unsubscribe, preferences = self._links(subscriber)
         values = {
             UNSUBSCRIBE_MARK: unsubscribe,
@@ -357,6 +366,8 @@ class MessageSkeleton:
             **list_headers,
         }
         copy = PersonalCopy(skeleton=self, to=subscriber.email, values=values, headers=headers)
+        if not build_data:
+            return copy
         try:
             subscriber.email.encode("ascii")
         except UnicodeEncodeError:
@@ -447,7 +458,7 @@ class PersonalCopy:
     def html(self) -> str:
         html = self.skeleton.html
         for mark, value in self.values.items():
-            html = html.replace(mark, escape(value))
+            html = html.replace(mark, html_escape(value))
         return html
 
     def email_message(self) -> IssueMessage:
@@ -1216,17 +1227,18 @@ def esp_batch_message(
     merge_headers: dict[str, dict[str, str]] = {}
     merge_metadata: dict[str, dict[str, str]] = {}
     for delivery in deliveries:
-        copy = skeleton.personalise(delivery_id=delivery.pk, subscriber=delivery.subscriber)
+        copy = skeleton.personalise(
+            delivery_id=delivery.pk, subscriber=delivery.subscriber, build_data=False
+        )
         address = delivery.subscriber.email
         data: dict[str, str] = {}
         for mark, (text_key, html_key) in _MERGE_KEYS.items():
             data[text_key] = copy.values[mark]
-            data[html_key] = str(escape(copy.values[mark]))
+            data[html_key] = html_escape(copy.values[mark])
         merge_data[address] = data
         merge_headers[address] = {
             name: copy.headers[name]
             for name in ("Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")
-            if name in copy.headers
         }
         merge_metadata[address] = {"delivery_id": str(delivery.pk)}
     message = AnymailMessage(
