@@ -61,6 +61,8 @@ CSRF_MARK = "\x00csrf-token\x00"
 _CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 _SKIPPED_PREFIXES = ("/static/", "/media/", "/admin/", "/_outbox/")
 _STORED_HEADERS_SKIPPED = {"set-cookie", "content-length", "date"}
+#: Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
+REVALIDATE = "public, max-age=0, must-revalidate"
 #: How long content_cached keeps a value that no save has made stale.
 CONTENT_CACHE_SECONDS = 3600
 #: Pages each WSGI process keeps in memory (still checked against the shared version).
@@ -169,11 +171,11 @@ def _page_key(environ: dict) -> str:
     return f"articles:page:{environ.get('REQUEST_METHOD') == 'HEAD'}:{digest.hexdigest()}"
 
 
-def _not_modified(request: HttpRequest, etag: str) -> bool:
-    header = request.META.get("HTTP_IF_NONE_MATCH")
-    if not header:
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names this ETag (or any: "*")."""
+    if not if_none_match:
         return False
-    tags = parse_etags(header)
+    tags = parse_etags(if_none_match)
     return "*" in tags or etag in tags
 
 
@@ -230,20 +232,19 @@ class PageCacheMiddleware:
             headers = [(name, value.replace(str(nonce), NONCE_MARK)) for name, value in headers]
         etag = quote_etag(hashlib.blake2b(content, digest_size=16).hexdigest())
         headers = [h for h in headers if h[0].lower() not in ("etag", "cache-control")]
-        # Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
-        headers += [("ETag", etag), ("Cache-Control", "public, max-age=0, must-revalidate")]
+        headers += [("ETag", etag), ("Cache-Control", REVALIDATE)]
         cache.set(key, (version, content, headers, etag), settings.CACHE_MIDDLEWARE_SECONDS)
         response["ETag"] = etag
-        response["Cache-Control"] = "public, max-age=0, must-revalidate"
+        response["Cache-Control"] = REVALIDATE
 
     def _from_cache(self, request: HttpRequest, entry: tuple) -> HttpResponseBase:
         _version, content, headers, etag = entry
-        if _not_modified(request, etag):
+        if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
             # No CSP header: the browser keeps the one stored with its copy of the page,
             # whose nonce matches that copy.
             not_modified = HttpResponseNotModified()
             not_modified["ETag"] = etag
-            not_modified["Cache-Control"] = "public, max-age=0, must-revalidate"
+            not_modified["Cache-Control"] = REVALIDATE
             return not_modified
         nonce = secrets.token_urlsafe(16)
         nonce_mark, csrf_mark = NONCE_MARK.encode(), CSRF_MARK.encode()
@@ -370,7 +371,11 @@ class PageCacheWSGI:
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         if settings.SESSION_COOKIE_NAME in cookies:
             return None
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        # The host Django would check (HttpRequest._get_raw_host), proxy header included.
+        if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+            host = environ["HTTP_X_FORWARDED_HOST"]
+        else:
+            host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
         domain, _port = split_domain_port(host)
         if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
             return None
@@ -389,19 +394,19 @@ class PageCacheWSGI:
             values = cache.get_many(keys)
             if not known:
                 version = _valid_version(values)
-            entry = remembered or values.get(key)
+            fresh = remembered is not None and remembered[0] == version
+            entry = remembered if fresh else values.get(key)
         if entry is None or version is None or entry[0] != version:
             if remembered:
                 self._memory.pop(key, None)
             return None
-        if not remembered:
-            if len(self._memory) >= MEMORY_PAGES:
+        if entry is not remembered:
+            if key not in self._memory and len(self._memory) >= MEMORY_PAGES:
                 self._memory.pop(next(iter(self._memory)))
             self._memory[key] = entry
         _version, content, headers, etag = entry
-        revalidate = [("ETag", etag), ("Cache-Control", "public, max-age=0, must-revalidate")]
-        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-        if if_none_match and ("*" in (tags := parse_etags(if_none_match)) or etag in tags):
+        revalidate = [("ETag", etag), ("Cache-Control", REVALIDATE)]
+        if _etag_matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
             start_response("304 Not Modified", revalidate)
             return []
         extra: list[tuple[str, str]] = []

@@ -221,6 +221,7 @@ def test_cached_page_headers_are_the_full_set(client):
     fresh = client.get(article.get_absolute_url())
     cached = client.get(article.get_absolute_url())
 
+    assert cached["ETag"] == fresh["ETag"]  # the second one did come from the cache
     for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
         assert cached[header].split("nonce-")[0] == fresh[header].split("nonce-")[0]
     assert "\x00" not in cached["Content-Security-Policy"]
@@ -302,6 +303,28 @@ def test_wsgi_layer_leaves_everything_unusual_to_django(client, settings):
     _wsgi_get(app, url, REQUEST_METHOD="POST")
 
     assert django.calls == 4
+    _wsgi_get(app, url)  # the same page, asked for plainly, is served without Django
+    assert django.calls == 4
+
+
+def test_wsgi_layer_checks_the_host_django_would_check(client, settings):
+    from outlet.articles.caching import PageCacheWSGI
+
+    article = ArticleFactory()
+    client.get(article.get_absolute_url())
+    django = _Django()
+    app = PageCacheWSGI(django)
+    settings.USE_X_FORWARDED_HOST = True  # behind the production proxy
+
+    _wsgi_get(app, article.get_absolute_url(), HTTP_X_FORWARDED_HOST="evil.example")
+    assert django.calls == 1  # Django refuses that host; the cache must not answer for it
+    status, _headers, _body = _wsgi_get(
+        app,
+        article.get_absolute_url(),
+        HTTP_HOST="internal:8000",
+        HTTP_X_FORWARDED_HOST="testserver",
+    )
+    assert status == "200 OK" and django.calls == 1
 
 
 def test_wsgi_layer_revalidates_with_etag_and_sees_new_versions(
