@@ -197,8 +197,8 @@ class PageCacheMiddleware:
         if entry is not None and version is not None and entry[0] == version:
             return self._from_cache(request, entry)
         response = self.get_response(request)
-        if getattr(response, PUBLIC_PAGE_ATTRIBUTE, False):
-            # Only public pages start a version: other pages cost no query here.
+        if self._storable(response):
+            # Only pages that will be stored start a version: others cost no query here.
             self._store(request, response, key, version or content_version_bump())
         return response
 
@@ -211,14 +211,16 @@ class PageCacheMiddleware:
             and (not settings.SECURE_SSL_REDIRECT or request.is_secure())
         )
 
+    @staticmethod
+    def _storable(response: HttpResponseBase) -> bool:
+        return (
+            getattr(response, PUBLIC_PAGE_ATTRIBUTE, False)
+            and response.status_code == 200
+            and not response.streaming
+            and all(name == settings.CSRF_COOKIE_NAME for name in response.cookies)
+        )
+
     def _store(self, request: HttpRequest, response: HttpResponseBase, key: str, version: str):
-        if (
-            not getattr(response, PUBLIC_PAGE_ATTRIBUTE, False)
-            or response.status_code != 200
-            or response.streaming
-            or any(name != settings.CSRF_COOKIE_NAME for name in response.cookies)
-        ):
-            return
         content: bytes = response.content  # type: ignore[attr-defined]
         content = _CSRF_INPUT.sub(rb"\g<1>" + CSRF_MARK.encode() + rb"\g<2>", content)
         headers = [
