@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import smtplib
-
 from celery import shared_task
-from django.conf import settings
+
+from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
 
 from . import services
-
-TEMPORARY_MAIL_ERRORS = (smtplib.SMTPException, ConnectionError, TimeoutError, OSError)
 
 
 @shared_task(
@@ -32,5 +29,4 @@ def donor_email_send_task(self, donor_email_id: int) -> None:
         )
         if final:
             return
-        countdown = min(30 * 2**self.request.retries, settings.TASK_RETRY_MAX_SECONDS)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import smtplib
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
+from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
 from outlet.newsletters.models import Subscriber, SubscriberImport
-
-TEMPORARY_MAIL_ERRORS = (smtplib.SMTPException, OSError)
 
 TASK_OPTIONS: dict[str, Any] = {
     "acks_late": True,
@@ -47,8 +45,7 @@ def subscriber_confirmation_send_task(self, subscriber_id: int, requested_at: st
         confirmation_email(subscriber).send()
     except TEMPORARY_MAIL_ERRORS as exc:
         cache.delete(claim)
-        countdown = min(30 * 2**self.request.retries, settings.TASK_RETRY_MAX_SECONDS)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
 @shared_task(name="newsletters.subscriber_preferences_link_send", queue="mail", **TASK_OPTIONS)
