@@ -582,11 +582,19 @@ class Claimed:
         return self.subscriber.pk
 
 
-def claimable(now: datetime) -> Q:
-    """Rows a batch may take: due pending rows, and rows whose worker's lease ran out."""
+def _due(now: datetime) -> Q:
     return Q(status=Delivery.Status.PENDING) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    ) | Q(status=Delivery.Status.SENDING, leased_until__lt=now)
+    )
+
+
+def _lease_expired(now: datetime) -> Q:
+    return Q(status=Delivery.Status.SENDING, leased_until__lt=now)
+
+
+def claimable(now: datetime) -> Q:
+    """Rows a batch may take: due pending rows, and rows whose worker's lease ran out."""
+    return _due(now) | _lease_expired(now)
 
 
 def deliveries_claim(
@@ -607,12 +615,7 @@ def deliveries_claim(
     token = uuid.uuid4()
     now = timezone.now()
     rows = Delivery.objects.filter(issue_id=issue_id).order_by("id")
-    lookups = [
-        rows.filter(status=Delivery.Status.PENDING).filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-        ),
-        rows.filter(status=Delivery.Status.SENDING, leased_until__lt=now),
-    ]
+    lookups = [rows.filter(_due(now)), rows.filter(_lease_expired(now))]
     with transaction.atomic():
         ids: list[int] = []
         for candidates in lookups:
@@ -884,6 +887,20 @@ class BatchResult:
     skipped: int = 0
     stopped: str = ""
 
+    def counts_take(self, counts: dict[str, int]) -> None:
+        self.sent, self.failed = counts["sent"], counts["failed"]
+        self.retry, self.skipped = counts["retry"], counts["skipped"]
+
+
+def _still_sending(recorder: OutcomeRecorder, issue_id: int, remaining: list[Claimed]) -> bool:
+    """Between messages or calls: is the issue still sending? Renews the lease if due."""
+    recorder.drain()
+    status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True).first()
+    if status != Issue.Status.SENDING:
+        return False
+    recorder.renew_if_due(remaining)
+    return True
+
 
 def _smtp_code(exc: Exception, address: str) -> int | None:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -1037,12 +1054,9 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
                 pipe = _open(mail_connection, skeleton.envelope_from)
             while position < len(queue):
                 if (pipe is None or pipe.announced is None) and time.monotonic() >= next_check:
-                    recorder.drain()
-                    status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True)
-                    if status.first() != Issue.Status.SENDING:
+                    if not _still_sending(recorder, issue_id, queue[position:]):
                         result.stopped = "paused or cancelled"
                         break
-                    recorder.renew_if_due(queue[position:])
                     next_check = time.monotonic() + CHECK_SECONDS
                 delivery = queue[position]
                 email = delivery.subscriber.email
@@ -1097,10 +1111,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
             with contextlib.suppress(Exception):  # closing a dead connection
                 mail_connection.close()
             recorder.finish()
-    result.sent = recorder.counts["sent"]
-    result.failed = recorder.counts["failed"]
-    result.retry = recorder.counts["retry"]
-    result.skipped = recorder.counts["skipped"]
+    result.counts_take(recorder.counts)
     return result
 
 
@@ -1291,13 +1302,10 @@ def _esp_batch_send(
             if queue:
                 mail_connection.open()  # one HTTP session (kept alive) for the batch's calls
             while position < len(queue):
-                if position:  # the claim has just checked the status
-                    recorder.drain()
-                    status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True)
-                    if status.first() != Issue.Status.SENDING:
-                        result.stopped = "paused or cancelled"
-                        break
-                    recorder.renew_if_due(queue[position:])
+                # The claim has just checked the status.
+                if position and not _still_sending(recorder, issue_id, queue[position:]):
+                    result.stopped = "paused or cancelled"
+                    break
                 chunk = queue[position : position + chunk_size]
                 message = esp_batch_message(skeleton=skeleton, mode=mode, deliveries=chunk)
                 for _ in chunk:
@@ -1336,10 +1344,7 @@ def _esp_batch_send(
             with contextlib.suppress(Exception):
                 mail_connection.close()
             recorder.finish()
-    result.sent = recorder.counts["sent"]
-    result.failed = recorder.counts["failed"]
-    result.retry = recorder.counts["retry"]
-    result.skipped = recorder.counts["skipped"]
+    result.counts_take(recorder.counts)
     return result
 
 
