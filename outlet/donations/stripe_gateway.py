@@ -24,12 +24,18 @@ StripeError = stripe.StripeError
 CardError = stripe.CardError
 
 
+# The HTTP transport the SDK sends through; None is the SDK's own. The contract test puts a
+# stub here that records every request and checks it against the SDK's typed params.
+TRANSPORT: Any = None
+
+
 def _client() -> stripe.StripeClient:
     # Built per call (cheap) so tests that move STRIPE_API_BASE take effect at once.
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         max_network_retries=2,
+        http_client=TRANSPORT,
     )
 
 

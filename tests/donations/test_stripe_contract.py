@@ -1,0 +1,229 @@
+"""The contract with Stripe's current API, proven offline.
+
+Each flow runs the real services and gateway against `StubStripe` (tests/donations/
+stripe_contract.py), which answers like current Stripe from its published example objects
+and checks every request against the pinned SDK's own typed description of its API
+version: endpoint, every parameter (nested too), every `expand` path, the API version
+header, an idempotency key on every create. A flow passes only when Stripe, as the SDK
+describes it, would accept every request and the donor's money ends up recorded.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from outlet.donations import services, stripe_gateway
+from outlet.donations.models import Donation, Gift
+from tests.donations import stripe_events as se
+from tests.donations.stripe_contract import StubStripe
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stub(settings, monkeypatch):
+    settings.STRIPE_API_BASE = "https://api.stripe.com"
+    settings.STRIPE_SECRET_KEY = "sk_test_contract"
+    transport = StubStripe()
+    monkeypatch.setattr(stripe_gateway, "TRANSPORT", transport)
+    return transport
+
+
+def start(frequency: str = "once", amount: int = 2500) -> services.CheckoutStep:
+    return services.checkout_start(
+        email="reader@example.org",
+        name="A Reader",
+        amount=amount,
+        cover_fee=False,
+        frequency=frequency,
+        ip="203.0.113.9",
+    )
+
+
+def charge(stub: StubStripe, frequency: str = "once") -> services.CheckoutStep:
+    step = start(frequency)
+    assert step.action == "setup", stub.problems
+    setup_intent_id = step.client_secret.split("_secret_")[0]
+    return services.checkout_charge(donation=step.donation, setup_intent_id=setup_intent_id)
+
+
+def assert_accepted(stub: StubStripe) -> None:
+    assert stub.requests, "the flow made no request"
+    assert stub.problems == []
+
+
+def test_one_time_gift_speaks_the_current_api(stub):
+    step = charge(stub)
+
+    assert_accepted(stub)
+    assert step.action == "done"
+    donation = Donation.objects.get()
+    assert donation.status == Donation.Status.PAID
+    assert donation.stripe_charge_id.startswith("ch_")
+    assert "POST /v1/payment_intents" in stub.calls()
+
+
+def test_one_time_gift_with_3d_secure_speaks_the_current_api(stub):
+    stub.card = "3ds"
+    step = charge(stub)
+    assert step.action == "authenticate" and step.client_secret
+
+    stub.authenticate(step.donation.stripe_payment_intent_id or "")
+    donation = Donation.objects.get()
+    refreshed = services.checkout_refresh(donation=donation)
+
+    assert_accepted(stub)
+    assert refreshed.action == "done"
+    assert Donation.objects.get().status == Donation.Status.PAID
+
+
+def test_declined_one_time_gift_speaks_the_current_api(stub):
+    stub.card = "decline"
+    step = charge(stub)
+
+    assert_accepted(stub)
+    assert step.action == "failed"
+    assert Donation.objects.get().status == Donation.Status.FAILED
+
+
+def confirm_first_invoice(stub: StubStripe, step: services.CheckoutStep) -> services.CheckoutStep:
+    """What the browser does with the subscription's confirmation secret, then the server."""
+    assert step.action == "authenticate" and step.client_secret
+    stub.authenticate(step.client_secret.split("_secret_")[0])
+    return services.checkout_refresh(donation=Donation.objects.get(pk=step.donation.pk))
+
+
+def test_monthly_gift_and_its_plan_speak_the_current_api(stub):
+    step = charge(stub, "month")
+    if step.action == "authenticate":  # current Stripe: the browser confirms the first invoice
+        step = confirm_first_invoice(stub, step)
+
+    assert_accepted(stub)
+    assert step.action == "done"
+    gift = Gift.objects.get()
+    assert gift.status == Gift.Status.ACTIVE
+    donation = Donation.objects.get()
+    assert donation.status == Donation.Status.PAID
+    assert donation.stripe_invoice_id and donation.stripe_payment_intent_id
+    assert donation.stripe_charge_id.startswith("ch_")
+    assert "POST /v1/plans" in stub.calls() and "POST /v1/subscriptions" in stub.calls()
+
+
+def test_monthly_gift_with_3d_secure_speaks_the_current_api(stub):
+    stub.card = "3ds"
+    step = charge(stub, "month")
+    step = confirm_first_invoice(stub, step)
+
+    assert_accepted(stub)
+    assert step.action == "done"
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
+    assert Donation.objects.get().status == Donation.Status.PAID
+
+
+def live_gift(stub: StubStripe) -> Gift:
+    step = charge(stub, "month")
+    if step.action == "authenticate":
+        confirm_first_invoice(stub, step)
+    gift = Gift.objects.get()
+    assert gift.is_live
+    stub.requests.clear()
+    return gift
+
+
+def test_card_update_speaks_the_current_api(stub):
+    gift = live_gift(stub)
+    client_secret = services.gift_card_setup_start(gift=gift)
+    services.gift_card_update(gift=gift, setup_intent_id=client_secret.split("_secret_")[0])
+
+    assert_accepted(stub)
+    assert Gift.objects.get().card_last4 == "4242"
+
+
+def test_amount_change_speaks_the_current_api(stub):
+    gift = live_gift(stub)
+    services.gift_amount_change(gift=gift, amount=4000)
+
+    assert_accepted(stub)
+    assert Gift.objects.get().amount == 4000
+    assert any(call.startswith("POST /v1/subscriptions/") for call in stub.calls())
+
+
+def test_cancel_speaks_the_current_api(stub):
+    gift = live_gift(stub)
+    services.gift_cancel(gift=gift)
+
+    assert_accepted(stub)
+    assert Gift.objects.get().status == Gift.Status.CANCELLED
+
+
+def test_refund_of_a_one_time_gift_speaks_the_current_api(stub):
+    charge(stub)
+    stub.requests.clear()
+    services.donation_refund(donation=Donation.objects.get())
+
+    assert_accepted(stub)
+    assert stub.calls() == ["POST /v1/refunds"]
+
+
+def test_refund_of_a_renewal_speaks_the_current_api(stub, client):
+    """A renewal arrives as a current-shape invoice.paid without payments: the invoice's
+    payment is fetched, so the renewal knows its PaymentIntent and can be refunded."""
+    gift = live_gift(stub)
+    renewal_payment = stub._payment_intent(
+        amount=gift.amount, currency=gift.currency, customer=gift.stripe_customer_id, metadata={}
+    )
+    evt = se.invoice_current(gift, invoice_id="in_renewal_contract")
+    evt["data"]["object"].pop("payments", None)
+    stub._store(
+        "invoice_payment",
+        "inpay",
+        invoice="in_renewal_contract",
+        amount_paid=gift.amount,
+        currency=gift.currency,
+        is_default=True,
+        payment={"type": "payment_intent", "payment_intent": renewal_payment["id"]},
+        status="paid",
+    )
+    assert se.post_event(client, evt).status_code == 200
+    renewal = Donation.objects.get(stripe_invoice_id="in_renewal_contract")
+    assert renewal.status == Donation.Status.PAID
+    assert renewal.stripe_payment_intent_id == renewal_payment["id"]
+    assert renewal.stripe_charge_id == renewal_payment["latest_charge"]
+
+    services.donation_refund(donation=renewal)
+
+    assert_accepted(stub)
+    assert stub.calls()[-1] == "POST /v1/refunds"
+
+
+def test_the_stub_refuses_what_the_sdk_does_not_describe(stub):
+    """The checker itself can fail: yesterday's parameters and expand paths are caught."""
+    client = stripe_gateway._client()
+    client.v1.setup_intents.create(
+        params={"customer": "cus_1", "payment_method_types": ["card"]},  # type: ignore[typeddict-unknown-key]
+        options={"idempotency_key": "k"},
+    )
+    assert any("payment_method_types is not a parameter" in p for p in stub.problems)
+    stub.requests.clear()
+    customer = client.v1.customers.create(
+        params={"email": "a@example.org"}, options={"idempotency_key": "c"}
+    )
+    client.v1.plans.create(
+        params={
+            "id": "p1",
+            "amount": 500,
+            "currency": "usd",
+            "interval": "month",
+            "product": {"name": "x"},
+        },
+        options={"idempotency_key": "p"},
+    )
+    client.v1.subscriptions.create(
+        params={
+            "customer": customer.id,
+            "items": [{"plan": "p1"}],
+            "expand": ["latest_invoice.payment_intent"],
+        },
+    )
+    assert any("has no field 'payment_intent'" in p for p in stub.problems)
+    assert any("without an idempotency key" in p for p in stub.problems)
