@@ -7,7 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from .models import DonorEmail
+from .models import Donation, DonorEmail
 from .tokens import manage_token_make
 
 SUBJECTS = {
@@ -47,4 +47,24 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         headers={"X-Outlet-Email": f"donations-{email.kind}-{email.pk}"},
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    return message
+
+
+def dispute_opened_message(*, donation: Donation, recipients: list[str]) -> EmailMultiAlternatives:
+    """To the editors: a donation is disputed; what, how much, and where to look."""
+    context = {
+        "donation": donation,
+        "admin_url": settings.SITE_URL + donation.get_absolute_url(),
+        "OUTLET_NAME": settings.OUTLET_NAME,
+    }
+    message = EmailMultiAlternatives(
+        subject=f"A donation to {settings.OUTLET_NAME} is disputed (#{donation.pk})",
+        body=render_to_string("emails/donations/dispute_opened.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        headers={"X-Outlet-Email": f"donations-dispute-{donation.pk}"},
+    )
+    message.attach_alternative(
+        render_to_string("emails/donations/dispute_opened.html", context), "text/html"
+    )
     return message

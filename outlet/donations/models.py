@@ -72,6 +72,12 @@ class Gift(Attribution):
         PAST_DUE = "past_due", "Past due"
         CANCELLED = "cancelled", "Cancelled"
 
+    class EndReason(models.TextChoices):
+        DONOR = "donor", "Cancelled by the donor"
+        STAFF = "staff", "Cancelled by staff"
+        PAYMENT_FAILED = "payment_failed", "Payments failed"
+        OTHER = "other", "Ended by Stripe"
+
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="gifts")
     amount = models.PositiveBigIntegerField()
     currency = models.CharField(max_length=3)
@@ -83,6 +89,10 @@ class Gift(Attribution):
     card_last4 = models.CharField(max_length=4, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    stripe_event_at = models.PositiveBigIntegerField(
+        default=0, help_text="Time (Unix) of the newest subscription event applied."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -130,12 +140,18 @@ class Donation(Attribution):
     refunded_amount = models.PositiveBigIntegerField(default=0)
     refunded_at = models.DateTimeField(null=True, blank=True)
     disputed_at = models.DateTimeField(null=True, blank=True)
+    dispute_status = models.CharField(max_length=30, blank=True)
+    disputed_amount = models.PositiveBigIntegerField(
+        default=0, help_text="Held or lost to an open or lost dispute; 0 once won."
+    )
+    dispute_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="donation_amount_positive"),
         ]
+        permissions = [("refund_donation", "Can refund a donation")]
         indexes = [models.Index(fields=["status", "paid_at"])]
 
     def __str__(self) -> str:

@@ -16,6 +16,20 @@ from .models import Campaign, Donation, Donor, Frequency, Gift
 PAID = Q(status=Donation.Status.PAID)
 
 
+def editors_who_refund_emails() -> list[str]:
+    """Addresses of the active staff who may refund (they act on disputes)."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.with_perm("donations.refund_donation", include_superusers=True)
+    return sorted(
+        {user.email for user in users.filter(is_active=True, is_staff=True) if user.email}
+    )
+
+
+def gift_known(*, subscription_id: str) -> bool:
+    return Gift.objects.filter(stripe_subscription_id=subscription_id).exists()
+
+
 def campaign_featured() -> Campaign | None:
     """The active campaign shown on /donate/: the newest whose deadline has not passed."""
     today = timezone.localdate()

@@ -3,9 +3,16 @@ The one door to Stripe. Every call to Stripe (or to localstripe in development)
 goes through this module, with one configured client on STRIPE_API_BASE and an
 idempotency key on every create.
 
+Every call speaks the API version the pinned SDK sends by default (`stripe.api_version`);
+nothing downgrades it per call. localstripe answers in the 2017-08-15 dialect and refuses
+some current parameters, so where the two differ the request is chosen here, by which
+server STRIPE_API_BASE names (`_is_localstripe()`), and nowhere else; the responses'
+differences are read in `stripe_objects.py`. tests/donations/test_stripe_contract.py
+checks every current-API request against the SDK's own typed params.
+
 Functions return plain dicts (`StripeObject.to_dict()`), so the rest of the app
 reads Stripe data the same way whether it came from an API call or a webhook,
-through `stripe_fields.py`.
+through `stripe_objects.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ LOCALSTRIPE_WEBHOOK_ID = "outlet"
 
 StripeError = stripe.StripeError
 CardError = stripe.CardError
+SignatureVerificationError = stripe.SignatureVerificationError
 
 
 # The HTTP transport the SDK sends through; None is the SDK's own. The contract test puts a
@@ -41,6 +49,13 @@ def _client() -> stripe.StripeClient:
 
 def _is_localstripe() -> bool:
     return not settings.STRIPE_API_BASE.startswith("https://api.stripe.com")
+
+
+def _card_only() -> dict[str, Any]:
+    # Current Stripe: allowed_payment_method_types; localstripe knows only the older key.
+    if _is_localstripe():
+        return {"payment_method_types": ["card"]}
+    return {"allowed_payment_method_types": ["card"]}
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -92,11 +107,7 @@ def customer_create(*, email: str, name: str, idempotency_key: str) -> dict[str,
 
 
 def setup_intent_create(*, customer_id: str, idempotency_key: str) -> dict[str, Any]:
-    params: Any = {
-        "customer": customer_id,
-        "usage": "off_session",
-        "payment_method_types": ["card"],
-    }
+    params: Any = {"customer": customer_id, "usage": "off_session", **_card_only()}
     return _plain(
         _client().v1.setup_intents.create(
             params=params,
@@ -131,9 +142,9 @@ def payment_intent_create(
         "currency": currency,
         "customer": customer_id,
         "payment_method": payment_method_id,
-        "payment_method_types": ["card"],
         "confirm": True,
         "metadata": metadata,
+        **_card_only(),
     }
     if not _is_localstripe():  # localstripe refuses a description
         params["description"] = description
@@ -183,19 +194,31 @@ def plan_ensure(*, amount: int, currency: str, interval: str) -> str:
 
 
 def subscription_create(
-    *, customer_id: str, plan_id: str, metadata: dict[str, str], idempotency_key: str
+    *,
+    customer_id: str,
+    plan_id: str,
+    payment_method_id: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
 ) -> dict[str, Any]:
-    """Subscribe the customer (its default card set) to the plan. The first invoice's
-    PaymentIntent is expanded: `requires_action` means the browser must authenticate."""
+    """Subscribe the customer to the plan, the latest invoice expanded.
+
+    Current Stripe: `payment_behavior=default_incomplete` with the card as the
+    subscription's default payment method, so the subscription stays incomplete until the
+    browser confirms the first invoice's payment with `latest_invoice.confirmation_secret`
+    (3-D Secure included); a failed first payment never leaves an active subscription.
+    localstripe charges the customer's default card at once and expands the invoice's
+    `payment_intent` (`requires_action` means the browser must authenticate)."""
+    params: Any = {"customer": customer_id, "items": [{"plan": plan_id}], "metadata": metadata}
+    if _is_localstripe():
+        params["expand"] = ["latest_invoice.payment_intent"]
+    else:
+        params["payment_behavior"] = "default_incomplete"
+        params["default_payment_method"] = payment_method_id
+        params["expand"] = ["latest_invoice.confirmation_secret"]
     return _plain(
         _client().v1.subscriptions.create(
-            params={
-                "customer": customer_id,
-                "items": [{"plan": plan_id}],
-                "metadata": metadata,
-                "expand": ["latest_invoice.payment_intent"],
-            },
-            options={"idempotency_key": idempotency_key},
+            params=params, options={"idempotency_key": idempotency_key}
         )
     )
 
@@ -204,8 +227,13 @@ def subscription_retrieve(*, subscription_id: str) -> dict[str, Any]:
     return _plain(_client().v1.subscriptions.retrieve(subscription_id))
 
 
-def subscription_cancel(*, subscription_id: str) -> dict[str, Any]:
-    return _plain(_client().v1.subscriptions.cancel(subscription_id))
+def subscription_cancel(*, subscription_id: str, comment: str = "") -> dict[str, Any]:
+    """Cancel now. The comment travels in Stripe's cancellation_details (so its
+    customer.subscription.deleted says who cancelled); localstripe does not take it."""
+    params: Any = {}
+    if comment and not _is_localstripe():
+        params["cancellation_details"] = {"comment": comment}
+    return _plain(_client().v1.subscriptions.cancel(subscription_id, params=params))
 
 
 def subscription_plan_change(*, subscription_id: str, plan_id: str) -> dict[str, Any]:
@@ -232,7 +260,27 @@ def subscription_default_card_set(*, subscription_id: str, payment_method_id: st
 
 
 def invoice_retrieve(*, invoice_id: str) -> dict[str, Any]:
-    return _plain(_client().v1.invoices.retrieve(invoice_id))
+    """The invoice, with its payments (each PaymentIntent expanded) when Stripe keeps them
+    apart (see invoice_payments_fill)."""
+    return invoice_payments_fill(invoice=_plain(_client().v1.invoices.retrieve(invoice_id)))
+
+
+def invoice_payments_fill(*, invoice: dict[str, Any]) -> dict[str, Any]:
+    """The invoice with `payments` filled in, each PaymentIntent expanded (so its charge is
+    known), fetched when the invoice does not carry them: a current invoice, in a webhook
+    or an API answer, has no `payment_intent` and lists no payments unless asked.
+    localstripe's invoices carry `payment_intent` and `charge` themselves: unchanged."""
+    if invoice.get("payment_intent") or _is_localstripe():
+        return invoice
+    listed = (invoice.get("payments") or {}).get("data") or []
+    if listed and all(
+        isinstance((item.get("payment") or {}).get("payment_intent"), dict) for item in listed
+    ):
+        return invoice
+    payments = _client().v1.invoice_payments.list(
+        params={"invoice": invoice["id"], "expand": ["data.payment.payment_intent"]}
+    )
+    return {**invoice, "payments": _plain(payments)}
 
 
 def refund_create(*, payment_intent_id: str, idempotency_key: str) -> dict[str, Any]:

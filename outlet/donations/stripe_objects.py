@@ -6,7 +6,10 @@ They differ where it matters: a current invoice names its subscription under
 `parent.subscription_details.subscription` and lists its PaymentIntents under
 `payments`, a current PaymentIntent has `latest_charge` and no `charges` list or
 `invoice`, and a subscription item carries a `price` beside (or instead of) a
-`plan`. Every other module reads Stripe data through these functions only.
+`plan`. A current invoice's payments come with it only when fetched
+(`stripe_gateway.invoice_payments_fill`); with its PaymentIntent expanded, the charge is
+that PaymentIntent's `latest_charge`. A current first invoice hands the browser its
+`confirmation_secret`. Every other module reads Stripe data through these functions only.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class InvoiceFacts:
     payment_intent_id: str
     payment_intent: dict[str, Any] | None
     charge_id: str
+    confirmation_secret: str
     amount_paid: int
     amount_due: int
     currency: str
@@ -85,15 +89,20 @@ def invoice_facts(obj: dict[str, Any]) -> InvoiceFacts:
 
     payment_intent = obj.get("payment_intent")
     payment_intent_id = _id(payment_intent)
+    charge_id = _id(obj.get("charge"))
     if not payment_intent_id:
-        # Current shape: an invoice's payments, the paid one last.
+        # Current shape: an invoice's payments (fetched), the paid one preferred.
         for invoice_payment in (obj.get("payments") or {}).get("data") or []:
             payment = invoice_payment.get("payment") or {}
             candidate = payment.get("payment_intent")
             if candidate:
                 payment_intent, payment_intent_id = candidate, _id(candidate)
-                if invoice_payment.get("status") == "paid":
-                    break
+            elif payment.get("charge"):  # a payment made without a PaymentIntent
+                charge_id = _id(payment["charge"])
+            if invoice_payment.get("status") == "paid":
+                break
+    if not charge_id and isinstance(payment_intent, dict):
+        charge_id = payment_intent_facts(payment_intent).charge_id
     return InvoiceFacts(
         id=obj["id"],
         status=obj.get("status") or "",
@@ -101,7 +110,8 @@ def invoice_facts(obj: dict[str, Any]) -> InvoiceFacts:
         subscription_metadata=subscription_metadata,
         payment_intent_id=payment_intent_id,
         payment_intent=payment_intent if isinstance(payment_intent, dict) else None,
-        charge_id=_id(obj.get("charge")),
+        charge_id=charge_id,
+        confirmation_secret=str((obj.get("confirmation_secret") or {}).get("client_secret") or ""),
         amount_paid=int(obj.get("amount_paid") or 0),
         amount_due=int(obj.get("amount_due") or 0),
         currency=(obj.get("currency") or "").lower(),
@@ -120,6 +130,8 @@ class SubscriptionFacts:
     customer_id: str
     metadata: dict[str, str]
     latest_invoice: dict[str, Any] | None
+    cancellation_reason: str = ""
+    cancellation_comment: str = ""
 
 
 def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
@@ -135,6 +147,7 @@ def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
         interval = plan.get("interval")
     quantity = int(item.get("quantity") or 1)
     latest_invoice = obj.get("latest_invoice")
+    cancellation = obj.get("cancellation_details") or {}
     return SubscriptionFacts(
         id=obj["id"],
         status=obj.get("status") or "",
@@ -146,6 +159,9 @@ def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
         customer_id=_id(obj.get("customer")),
         metadata=_metadata(obj),
         latest_invoice=latest_invoice if isinstance(latest_invoice, dict) else None,
+        # Current shape only; localstripe (2017-08-15) says nothing of why.
+        cancellation_reason=str(cancellation.get("reason") or ""),
+        cancellation_comment=str(cancellation.get("comment") or ""),
     )
 
 
@@ -178,6 +194,8 @@ class DisputeFacts:
     charge_id: str
     payment_intent_id: str
     reason: str
+    status: str = ""
+    amount: int = 0
 
 
 def dispute_facts(obj: dict[str, Any]) -> DisputeFacts:
@@ -186,6 +204,8 @@ def dispute_facts(obj: dict[str, Any]) -> DisputeFacts:
         charge_id=_id(obj.get("charge")),
         payment_intent_id=_id(obj.get("payment_intent")),
         reason=str(obj.get("reason") or ""),
+        status=str(obj.get("status") or ""),
+        amount=int(obj.get("amount") or 0),
     )
 
 

@@ -30,3 +30,22 @@ def donor_email_send_task(self, donor_email_id: int) -> None:
         if final:
             return
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(
+    bind=True,
+    name="donations.dispute_editors_notify",
+    queue="mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def dispute_editors_notify_task(self, donation_id: int) -> None:
+    """Tell the editors a donation is disputed. A repeat finds them told and stops."""
+    try:
+        services.dispute_editors_notify(donation_id=donation_id)
+    except TEMPORARY_MAIL_ERRORS as exc:
+        if self.request.retries >= self.max_retries:
+            raise
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc

@@ -64,6 +64,7 @@ def _step_json(step: CheckoutStep) -> JsonResponse:
             "action": step.action,
             "token": token,
             "client_secret": step.client_secret,
+            "payment_method": step.payment_method_id,
             "message": step.message,
             "redirect": reverse("donations:thanks", args=[token]) if step.action == "done" else "",
         },

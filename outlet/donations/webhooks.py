@@ -8,13 +8,19 @@ Stripe webhooks: verify, record, dispatch, act once.
 3. One small handler per event type, each idempotent and order-independent (the
    services guard every change by status). Types we do not handle get 200.
 
-Money events are triggers (pretix): a handler fetches the object again through
-stripe_gateway when the payload alone cannot be trusted. For payment_intent.succeeded
+Money events are triggers (pretix): the object is fetched again through stripe_gateway
+when the payload alone cannot be trusted or lacks what we need, always BEFORE the
+transaction that records the event (PREPARE, or a handler raising Refetch), so a repeated
+delivery never waits on a lock held across a network call. A current invoice carries no
+PaymentIntent or charge: its payments are fetched, so renewals can be refunded and
+their refunds and disputes found. For payment_intent.succeeded
 a verified payload whose amount and currency match the recorded donation is enough,
 because a succeeded PaymentIntent never changes back; with STRIPE_WEBHOOK_REFETCH=always
 it is fetched every time. Events localstripe cannot send (charge.refunded,
-charge.dispute.created, invoice.paid, customer.subscription.updated) are applied
-from the verified payload by state rules: refunded amounts only grow, cancelled is final.
+charge.dispute.*, invoice.paid, customer.subscription.updated) are applied from the
+verified payload by state rules: refunded amounts only grow, cancelled is final, a paid
+invoice is never failed by a late payment_failed, and an older subscription event never
+overrides a newer one (the event's `created` time is kept on the gift).
 
 The hot path (payment_intent.succeeded for a pending one-time donation whose amount
 matches) is one INSERT for the event, one conditional UPDATE … RETURNING, one INSERT for
@@ -25,17 +31,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-import stripe
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import services, stripe_gateway
+from . import selectors, services, stripe_gateway
 from .stripe_objects import (
+    InvoiceFacts,
+    SubscriptionFacts,
     charge_facts,
     dispute_facts,
     invoice_facts,
@@ -46,11 +54,27 @@ from .stripe_objects import (
 logger = logging.getLogger(__name__)
 
 
+class Refetch(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised inside the transaction by a handler that finds it needs Stripe's current
+    word: the webhook rolls back (the event stays unrecorded), fetches outside any
+    transaction, then applies `handler(fetch())` in a fresh one. So no lock is ever held
+    across a network call, and the common case pays for no fetch at all."""
+
+    def __init__(self, fetch: Callable[[], Any], handler: Callable[[Any], str]) -> None:
+        super().__init__("needs Stripe's current object")
+        self.fetch, self.handler = fetch, handler
+
+
+def _payment_intent_prepare(event: dict[str, Any]) -> dict[str, Any]:
+    obj = event["data"]["object"]
+    if settings.STRIPE_WEBHOOK_REFETCH == "always":
+        return stripe_gateway.payment_intent_retrieve(payment_intent_id=obj["id"])
+    return obj
+
+
 def _payment_intent_succeeded(obj: dict[str, Any]) -> str:
     facts = payment_intent_facts(obj)
-    if settings.STRIPE_WEBHOOK_REFETCH != "always" and services.payment_record_if_matching(
-        facts=facts
-    ):
+    if services.payment_record_if_matching(facts=facts):
         return "paid"
     target = services.donation_for_payment_intent(facts)
     if target is None:
@@ -61,32 +85,55 @@ def _payment_intent_succeeded(obj: dict[str, Any]) -> str:
         facts.amount,
         facts.currency,
     )
-    if settings.STRIPE_WEBHOOK_REFETCH == "always" or not matches:
-        facts = payment_intent_facts(
-            stripe_gateway.payment_intent_retrieve(payment_intent_id=facts.id)
+    if not matches and settings.STRIPE_WEBHOOK_REFETCH != "always":
+        raise Refetch(
+            lambda: stripe_gateway.payment_intent_retrieve(payment_intent_id=facts.id),
+            _payment_intent_apply,
         )
     return services.payment_intent_apply(facts=facts, target=target)
 
 
-def _payment_intent_failed(obj: dict[str, Any]) -> str:
+def _payment_intent_apply(obj: dict[str, Any]) -> str:
     return services.payment_intent_apply(facts=payment_intent_facts(obj))
 
 
-def _invoice_paid(obj: dict[str, Any]) -> str:
-    return services.invoice_apply(facts=invoice_facts(obj), paid=True)
+def _invoice_prepare(event: dict[str, Any]) -> InvoiceFacts:
+    """Before the transaction: a current invoice's payments (its PaymentIntent and charge),
+    and, when neither our records nor the invoice name the gift (the invoice raced the
+    checkout request), the subscription's metadata. A StripeError answers 503 and Stripe
+    delivers the event again, rather than the payment being recorded without its gift."""
+    obj = event["data"]["object"]
+    facts = invoice_facts(obj)
+    if not facts.subscription_id:
+        return facts
+    facts = invoice_facts(stripe_gateway.invoice_payments_fill(invoice=obj))
+    if not facts.subscription_metadata.get("gift_id") and not selectors.gift_known(
+        subscription_id=facts.subscription_id
+    ):
+        subscription = stripe_gateway.subscription_retrieve(subscription_id=facts.subscription_id)
+        facts = replace(facts, subscription_metadata=subscription_facts(subscription).metadata)
+    return facts
 
 
-def _invoice_payment_failed(obj: dict[str, Any]) -> str:
-    return services.invoice_apply(facts=invoice_facts(obj), paid=False)
+def _invoice_paid(facts: InvoiceFacts) -> str:
+    return services.invoice_apply(facts=facts, paid=True)
 
 
-def _subscription_changed(obj: dict[str, Any]) -> str:
-    return services.subscription_apply(facts=subscription_facts(obj))
+def _invoice_payment_failed(facts: InvoiceFacts) -> str:
+    return services.invoice_apply(facts=facts, paid=False)
 
 
-def _subscription_deleted(obj: dict[str, Any]) -> str:
-    # The event itself says the subscription ended, whatever status the payload shows.
-    return services.subscription_apply(facts=subscription_facts({**obj, "status": "canceled"}))
+def _subscription_prepare(event: dict[str, Any]) -> tuple[SubscriptionFacts, int]:
+    obj = event["data"]["object"]
+    if event.get("type") == "customer.subscription.deleted":
+        # The event itself says the subscription ended, whatever status the payload shows.
+        obj = {**obj, "status": "canceled"}
+    return subscription_facts(obj), int(event.get("created") or 0)
+
+
+def _subscription_changed(prepared: tuple[SubscriptionFacts, int]) -> str:
+    facts, created = prepared
+    return services.subscription_apply(facts=facts, event_created=created)
 
 
 def _charge_refunded(obj: dict[str, Any]) -> str:
@@ -97,18 +144,46 @@ def _dispute_created(obj: dict[str, Any]) -> str:
     return services.dispute_apply(facts=dispute_facts(obj))
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
+def _dispute_closed(obj: dict[str, Any]) -> str:
+    return services.dispute_close_apply(facts=dispute_facts(obj))
+
+
+def _as_sent(event: dict[str, Any]) -> Any:
+    return event["data"]["object"]
+
+
+# What to read before the transaction (may call Stripe), then the handler applying it.
+PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "payment_intent.succeeded": _payment_intent_prepare,
+    "invoice.paid": _invoice_prepare,
+    "invoice.payment_succeeded": _invoice_prepare,
+    "invoice.payment_failed": _invoice_prepare,
+    "customer.subscription.created": _subscription_prepare,
+    "customer.subscription.updated": _subscription_prepare,
+    "customer.subscription.deleted": _subscription_prepare,
+}
+
+HANDLERS: dict[str, Callable[[Any], str]] = {
     "payment_intent.succeeded": _payment_intent_succeeded,
-    "payment_intent.payment_failed": _payment_intent_failed,
+    "payment_intent.payment_failed": _payment_intent_apply,
     "invoice.paid": _invoice_paid,
     "invoice.payment_succeeded": _invoice_paid,
     "invoice.payment_failed": _invoice_payment_failed,
     "customer.subscription.created": _subscription_changed,
     "customer.subscription.updated": _subscription_changed,
-    "customer.subscription.deleted": _subscription_deleted,
+    "customer.subscription.deleted": _subscription_changed,
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute_created,
+    "charge.dispute.closed": _dispute_closed,
 }
+
+
+def _apply_once(event_id: str, event_type: str, handler: Callable[[Any], str], data: Any) -> str:
+    """Record the event and apply it in one transaction; "" when it was a repeat."""
+    with transaction.atomic():
+        if not services.stripe_event_record(event_id=event_id, event_type=event_type):
+            return ""
+        return handler(data)
 
 
 def _text(body: str, status: int = 200) -> HttpResponse:
@@ -121,20 +196,23 @@ def webhook(request: HttpRequest) -> HttpResponse:
     signature = request.headers.get("Stripe-Signature", "")
     try:
         event = stripe_gateway.event_construct(payload=request.body, signature=signature)
-    except (ValueError, stripe.SignatureVerificationError):
+    except (ValueError, stripe_gateway.SignatureVerificationError):
         return _text("Invalid payload or signature.", status=400)
     event_id, event_type = str(event.get("id") or ""), str(event.get("type") or "")
     handler = HANDLERS.get(event_type)
     if handler is None or not event_id:
         return _text("Ignored.")
     try:
-        with transaction.atomic():
-            if not services.stripe_event_record(event_id=event_id, event_type=event_type):
-                return _text("Already processed.")
-            outcome = handler(event["data"]["object"])
+        prepared = PREPARE.get(event_type, _as_sent)(event)
+        try:
+            outcome = _apply_once(event_id, event_type, handler, prepared)
+        except Refetch as refetch:
+            outcome = _apply_once(event_id, event_type, refetch.handler, refetch.fetch())
     except stripe_gateway.StripeError:
         # We could not read the object from Stripe: let Stripe deliver it again later.
         logger.warning("Stripe unreachable while handling %s %s", event_type, event_id)
         return _text("Try again later.", status=503)
+    if not outcome:
+        return _text("Already processed.")
     logger.info("Stripe %s %s: %s", event_type, event_id, outcome)
     return _text("OK")

@@ -357,21 +357,34 @@ class StubStripe(HTTPClient):
         return status, {"error": {"type": kind, "message": message, **extra}}
 
     def authenticate(self, payment_intent_id: str) -> None:
-        """The browser's 3-D Secure step succeeded: the payment (and its invoice) is paid."""
+        """The browser confirmed the payment (confirmCardPayment, 3-D Secure included):
+        with a declining card it fails, otherwise it (and its invoice) is paid."""
         payment_intent = self.objects[payment_intent_id]
-        payment_intent.update(status="succeeded", latest_charge=self._charge(payment_intent))
+        if self.card == "decline":
+            payment_intent.update(
+                status="requires_payment_method",
+                last_payment_error={
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "message": "Your card was declined.",
+                },
+            )
+            return
+        payment_intent.update(
+            status="succeeded",
+            amount_received=payment_intent["amount"],
+            latest_charge=self._charge(payment_intent),
+        )
         for obj in list(self.objects.values()):
             if (
                 obj.get("object") == "invoice_payment"
                 and obj["payment"].get("payment_intent") == payment_intent_id
             ):
-                obj["status"] = "paid"
+                obj.update(status="paid", amount_paid=obj["amount_requested"])
                 invoice = self.objects[obj["invoice"]]
-                invoice.update(status="paid", amount_paid=invoice["amount_due"])
-                subscription = self.objects[
-                    invoice["parent"]["subscription_details"]["subscription"]
-                ]
-                subscription["status"] = "active"
+                invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
+                details = invoice["parent"]["subscription_details"]
+                self.objects[details["subscription"]]["status"] = "active"
 
     def _charge(self, payment_intent: dict[str, Any]) -> str:
         charge = self._store(
@@ -389,10 +402,14 @@ class StubStripe(HTTPClient):
         )
         return charge["id"]
 
-    def _payment_intent(self, *, amount: int, currency: str, customer: str, **fields: Any):
+    def _payment_intent(
+        self, *, amount: int, currency: str, customer: str, confirm: bool = True, **fields: Any
+    ):
         status = {"ok": "succeeded", "3ds": "requires_action"}.get(
             self.card, "requires_payment_method"
         )
+        if not confirm:  # created for the browser to confirm: nothing tried yet
+            status = "requires_payment_method"
         payment_intent = self._store(
             "payment_intent",
             "pi",
@@ -407,7 +424,7 @@ class StubStripe(HTTPClient):
         payment_intent["client_secret"] = f"{payment_intent['id']}_secret_stub"
         if status == "succeeded":
             payment_intent["latest_charge"] = self._charge(payment_intent)
-        if status == "requires_payment_method":
+        if status == "requires_payment_method" and confirm:
             payment_intent["last_payment_error"] = {
                 "type": "card_error",
                 "code": "card_declined",
@@ -560,12 +577,15 @@ class StubStripe(HTTPClient):
         )
         item = subscription["items"]["data"][0]
         item.update(plan=plan, price=self._price(plan), subscription=subscription["id"], quantity=1)
+        # default_incomplete: Stripe does not try the first payment; the browser confirms
+        # it with the invoice's confirmation secret. Otherwise it charges the default card.
         payment_intent = self._payment_intent(
             amount=plan["amount"],
             currency=plan["currency"],
             customer=customer,
+            confirm=params.get("payment_behavior") != "default_incomplete",
             metadata={},
-            payment_method=params.get("default_payment_method"),
+            payment_method=None,
         )
         paid = payment_intent["status"] == "succeeded"
         invoice = self._store(

@@ -95,8 +95,10 @@ def confirm_first_invoice(stub: StubStripe, step: services.CheckoutStep) -> serv
 
 def test_monthly_gift_and_its_plan_speak_the_current_api(stub):
     step = charge(stub, "month")
-    if step.action == "authenticate":  # current Stripe: the browser confirms the first invoice
-        step = confirm_first_invoice(stub, step)
+    # Current Stripe (default_incomplete): the browser confirms the first invoice's payment.
+    assert step.action == "authenticate" and step.payment_method_id.startswith("pm_")
+    assert Gift.objects.get().status == Gift.Status.INCOMPLETE
+    step = confirm_first_invoice(stub, step)
 
     assert_accepted(stub)
     assert step.action == "done"
@@ -120,10 +122,21 @@ def test_monthly_gift_with_3d_secure_speaks_the_current_api(stub):
     assert Donation.objects.get().status == Donation.Status.PAID
 
 
-def live_gift(stub: StubStripe) -> Gift:
+def test_monthly_gift_declined_at_confirmation_ends_the_subscription(stub):
+    stub.card = "decline"
     step = charge(stub, "month")
-    if step.action == "authenticate":
-        confirm_first_invoice(stub, step)
+    assert step.action == "authenticate" and step.payment_method_id.startswith("pm_")
+    step = confirm_first_invoice(stub, step)
+
+    assert_accepted(stub)
+    assert step.action == "failed"
+    assert Gift.objects.get().status == Gift.Status.CANCELLED
+    assert Donation.objects.get().status == Donation.Status.FAILED
+    assert stub.calls()[-1].startswith("DELETE /v1/subscriptions/")
+
+
+def live_gift(stub: StubStripe) -> Gift:
+    confirm_first_invoice(stub, charge(stub, "month"))
     gift = Gift.objects.get()
     assert gift.is_live
     stub.requests.clear()

@@ -148,7 +148,9 @@
         });
       }).then(function (charged) {
         if (charged.action !== "authenticate") { return charged; }
-        return stripeParts.stripe.confirmCardPayment(charged.client_secret).then(function () {
+        // A current subscription's first invoice names no card yet: confirm with the saved one.
+        var confirming = charged.payment_method ? {payment_method: charged.payment_method} : undefined;
+        return stripeParts.stripe.confirmCardPayment(charged.client_secret, confirming).then(function () {
           // Whatever the browser says, the server asks Stripe.
           return post(form.dataset.refreshUrl, {token: charged.token || token}, csrf);
         });

@@ -1,0 +1,93 @@
+"""
+Writes for donations, by concern; each module states its contract at its top:
+
+- checkout.py       a reader gives: pending rows first, then Stripe, then the browser's step
+- stripe_events.py  applying what Stripe says (payments, invoices, subscriptions), once
+- refunds.py        refunds and disputes
+- self_service.py   a donor's own gifts: cancel, amount, card, and the links that allow it
+- donor_emails.py   emails owed to donors, sent once; the sweep that finds lost ones
+
+Callers import from here (`services.checkout_start`), not from the modules.
+"""
+
+from .checkout import (
+    AUTHENTICATION_MESSAGE,
+    GENERIC_STRIPE_MESSAGE,
+    NEWSLETTER_CONSENT,
+    CheckoutStep,
+    checkout_charge,
+    checkout_refresh,
+    checkout_start,
+    donation_fee_compute,
+    newsletter_opt_in_forward,
+    payment_attempt_register,
+)
+from .donor_emails import (
+    donor_email_failure_record,
+    donor_email_queue,
+    donor_email_send,
+    stripe_event_record,
+)
+from .refunds import (
+    charge_refund_apply,
+    dispute_apply,
+    dispute_close_apply,
+    dispute_editors_notify,
+    donation_refund,
+)
+from .self_service import (
+    donor_manage_link_request,
+    gift_amount_change,
+    gift_cancel,
+    gift_card_setup_start,
+    gift_card_update,
+)
+from .stripe_events import (
+    DECLINE_MESSAGE,
+    PaymentTarget,
+    donation_fail,
+    donation_for_payment_intent,
+    gift_end,
+    invoice_apply,
+    payment_intent_apply,
+    payment_record,
+    payment_record_if_matching,
+    subscription_apply,
+)
+
+__all__ = [
+    "AUTHENTICATION_MESSAGE",
+    "DECLINE_MESSAGE",
+    "GENERIC_STRIPE_MESSAGE",
+    "NEWSLETTER_CONSENT",
+    "CheckoutStep",
+    "PaymentTarget",
+    "charge_refund_apply",
+    "checkout_charge",
+    "checkout_refresh",
+    "checkout_start",
+    "dispute_apply",
+    "dispute_close_apply",
+    "dispute_editors_notify",
+    "donation_fail",
+    "donation_fee_compute",
+    "donation_for_payment_intent",
+    "donation_refund",
+    "donor_email_failure_record",
+    "donor_email_queue",
+    "donor_email_send",
+    "donor_manage_link_request",
+    "gift_amount_change",
+    "gift_cancel",
+    "gift_card_setup_start",
+    "gift_card_update",
+    "gift_end",
+    "invoice_apply",
+    "newsletter_opt_in_forward",
+    "payment_attempt_register",
+    "payment_intent_apply",
+    "payment_record",
+    "payment_record_if_matching",
+    "stripe_event_record",
+    "subscription_apply",
+]

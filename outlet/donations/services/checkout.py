@@ -1,0 +1,425 @@
+"""
+Checkout: a reader gives once or starts a recurring gift.
+
+`checkout_start` records a pending donation (and gift) before Stripe is called, then
+gets a customer and a SetupIntent for the browser; `checkout_charge` charges the card the
+browser set up (a PaymentIntent, or a Subscription on current Stripe left incomplete until
+the browser confirms its first invoice); `checkout_refresh` reads the payment from Stripe
+after the browser's confirmation. The browser's word is never taken for a payment, and
+once Stripe says a payment succeeded nothing after it makes the answer an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from outlet.core.addresses import email_digest, email_normalise
+from outlet.core.ratelimits import rate_limit_hit
+
+from .. import stripe_gateway
+from ..models import Campaign, Donation, Donor, Frequency, Gift
+from ..stripe_objects import (
+    PaymentIntentFacts,
+    card_facts,
+    invoice_facts,
+    payment_intent_facts,
+    subscription_facts,
+)
+from .stripe_events import (
+    DECLINE_MESSAGE,
+    donation_fail,
+    gift_end,
+    invoice_apply,
+    payment_intent_apply,
+    subscription_apply,
+)
+
+logger = logging.getLogger(__name__)
+
+AUTHENTICATION_MESSAGE = (
+    "Your bank could not confirm this payment. Please try again or use another card; "
+    "nothing was charged."
+)
+NEWSLETTER_CONSENT = "Send me the newsletter (we'll ask you to confirm)"
+GENERIC_STRIPE_MESSAGE = (
+    "We could not reach our payment processor. Nothing was charged; please try again in a minute."
+)
+
+
+# --- Amounts and limits --------------------------------------------------------
+
+
+def donation_fee_compute(*, amount: int) -> int:
+    """The fee that, added to `amount`, leaves `amount` after the processor's cut
+    (DONATION_FEE_PERCENT % of the total plus DONATION_FEE_FIXED)."""
+    percent = settings.DONATION_FEE_PERCENT / 100
+    total = math.ceil((amount + settings.DONATION_FEE_FIXED) / (1 - percent))
+    return total - amount
+
+
+def payment_attempt_register(*, ip: str, email: str, purpose: str = "payment") -> None:
+    """Count an attempt; raise ValidationError past the per-IP or per-email limit.
+
+    Fixed windows in Django's cache: cheap, shared by every web process when the cache is
+    Redis, and enough to stop card testing from one address or for one email. Each purpose
+    counts apart, so asking for manage links never blocks giving."""
+    window = settings.DONATION_RATE_LIMIT_WINDOW
+    email_key = email_digest(email)
+    limits = [
+        (f"donations:{purpose}:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
+        (f"donations:{purpose}:email:{email_key}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
+    ]
+    what = "payment attempts" if purpose == "payment" else "requests"
+    for key, limit in limits:
+        if not rate_limit_hit(key, limit=limit, window=window):
+            raise ValidationError(
+                f"Too many {what}. Please wait an hour and try again, or write to us."
+            )
+
+
+# --- Newsletter opt-in --------------------------------------------------------
+
+
+def newsletter_opt_in_forward(*, donation: Donation, consent_text: str, ip: str = "") -> None:
+    """Hand a donor's newsletter opt-in to the newsletters app, which records a pending
+    subscription and sends its own double opt-in confirmation. The opt-in also stays on
+    the donation (`newsletter_opt_in`). A refusal there (a suppressed address, no
+    newsletter to offer) never blocks the gift."""
+    if not donation.newsletter_opt_in:
+        return
+    from outlet.newsletters.services import subscriber_signup
+
+    try:
+        subscriber_signup(
+            email=donation.donor.email,
+            source=f"donation:{donation.pk}",
+            name=donation.donor.name,
+            consent_text=consent_text,
+            ip=ip or None,
+        )
+    except ValidationError as exc:
+        logger.info("Newsletter opt-in of donation %s not recorded: %s", donation.pk, exc)
+
+
+# --- Checkout -----------------------------------------------------------------
+
+
+def idempotency_key(row: Donation | Gift, purpose: str) -> str:
+    """Stable for retries of one operation on one row, never reused by another database
+    (a development reset restarts ids at 1; Stripe keeps keys for 24 hours)."""
+    created = int(row.created_at.timestamp() * 1_000_000)
+    return f"outlet-{row._meta.model_name}-{row.pk}-{created}-{purpose}"
+
+
+@dataclass(frozen=True)
+class CheckoutStep:
+    """What the browser does next: `setup` (confirmCardSetup with client_secret),
+    `authenticate` (confirmCardPayment with client_secret), `done` or `failed`."""
+
+    action: str
+    donation: Donation
+    client_secret: str = ""
+    message: str = ""
+    # The card to confirm with, when the browser confirms a payment that has none yet
+    # (a current subscription's first invoice).
+    payment_method_id: str = ""
+
+
+def checkout_start(
+    *,
+    email: str,
+    name: str,
+    amount: int,
+    cover_fee: bool,
+    frequency: str,
+    campaign: Campaign | None = None,
+    source: str = "",
+    utm: dict[str, str] | None = None,
+    public_credit: bool = False,
+    public_name: str = "",
+    newsletter_opt_in: bool = False,
+    ip: str = "",
+) -> CheckoutStep:
+    """Record a pending donation (and its gift, when recurring), then ask Stripe for a
+    customer and a SetupIntent for the browser to collect the card into.
+
+    The rows are committed before Stripe is called: a webhook that arrives before this
+    request ends finds them (by the ids in the metadata)."""
+    if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
+        raise ValidationError("Please choose an amount within the limits shown.")
+    if frequency not in Frequency.values:
+        raise ValidationError("Please choose how often to give.")
+    payment_attempt_register(ip=ip, email=email)
+    fee = donation_fee_compute(amount=amount) if cover_fee else 0
+    currency = settings.DONATION_CURRENCY
+    attribution: dict[str, Any] = {
+        "campaign": campaign,
+        "source": source[:200],
+        "utm": utm or {},
+        "public_credit": public_credit,
+        "public_name": (public_name or name)[:200] if public_credit else "",
+        "newsletter_opt_in": newsletter_opt_in,
+    }
+    with transaction.atomic():
+        # An existing donor's name is left alone: anyone can type any address into the
+        # form, so an unpaid checkout must not rename someone else's donor record.
+        donor, _ = Donor.objects.get_or_create(
+            email=email_normalise(email), defaults={"name": name}
+        )
+        gift = None
+        if frequency != Frequency.ONCE:
+            gift = Gift.objects.create(
+                donor=donor,
+                amount=amount + fee,
+                currency=currency,
+                interval=frequency,
+                **attribution,
+            )
+        donation = Donation.objects.create(
+            donor=donor,
+            gift=gift,
+            frequency=frequency,
+            amount=amount + fee,
+            fee_amount=fee,
+            currency=currency,
+            **attribution,
+        )
+    newsletter_opt_in_forward(donation=donation, consent_text=NEWSLETTER_CONSENT, ip=ip)
+    try:
+        customer = stripe_gateway.customer_create(
+            email=donor.email, name=name, idempotency_key=idempotency_key(donation, "customer")
+        )
+        setup_intent = stripe_gateway.setup_intent_create(
+            customer_id=customer["id"], idempotency_key=idempotency_key(donation, "setup")
+        )
+    except stripe_gateway.StripeError as exc:
+        logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
+        donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    Donation.objects.filter(pk=donation.pk).update(stripe_customer_id=customer["id"])
+    if gift is not None:
+        Gift.objects.filter(pk=gift.pk).update(stripe_customer_id=customer["id"])
+    donation.stripe_customer_id = customer["id"]
+    return CheckoutStep(
+        action="setup", donation=donation, client_secret=setup_intent["client_secret"]
+    )
+
+
+def card_ready(*, customer_id: str, setup_intent_id: str) -> tuple[str, str, str]:
+    """The payment method of a succeeded SetupIntent of this customer, and its card."""
+    setup_intent = stripe_gateway.setup_intent_retrieve(setup_intent_id=setup_intent_id)
+    customer = setup_intent.get("customer")
+    customer = customer.get("id") if isinstance(customer, dict) else customer
+    if setup_intent.get("status") != "succeeded" or customer != customer_id:
+        raise ValidationError("The card was not set up. Please enter it again.")
+    payment_method = setup_intent["payment_method"]
+    payment_method_id = (
+        payment_method["id"] if isinstance(payment_method, dict) else str(payment_method)
+    )
+    brand, last4 = card_facts(
+        stripe_gateway.payment_method_retrieve(payment_method_id=payment_method_id)
+    )
+    return payment_method_id, brand, last4
+
+
+def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep:
+    """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
+    a Subscription for a recurring one. Records the payment when Stripe says it
+    succeeded; the webhook says so too, and the second word changes nothing."""
+    if donation.status != Donation.Status.PENDING:
+        return CheckoutStep(action="done", donation=donation)
+    try:
+        payment_method_id, brand, last4 = card_ready(
+            customer_id=donation.stripe_customer_id, setup_intent_id=setup_intent_id
+        )
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    Donation.objects.filter(pk=donation.pk).update(card_brand=brand, card_last4=last4)
+    if donation.gift_id is None:
+        return _checkout_charge_once(
+            donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
+        )
+    Gift.objects.filter(pk=donation.gift_id).update(card_brand=brand, card_last4=last4)
+    return _checkout_subscribe(
+        donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
+    )
+
+
+def _checkout_charge_once(
+    *, donation: Donation, payment_method_id: str, attempt: str
+) -> CheckoutStep:
+    try:
+        payment_intent = stripe_gateway.payment_intent_create(
+            amount=donation.amount,
+            currency=donation.currency,
+            customer_id=donation.stripe_customer_id,
+            payment_method_id=payment_method_id,
+            metadata={"donation_id": str(donation.pk)},
+            description=f"Donation to {settings.OUTLET_NAME}",
+            idempotency_key=idempotency_key(donation, f"payment-{attempt}"),
+        )
+    except stripe_gateway.CardError:
+        donation_fail(donation=donation, message=DECLINE_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.StripeError as exc:
+        logger.warning("Stripe error charging donation %s: %s", donation.pk, exc)
+        return CheckoutStep(action="failed", donation=donation, message=GENERIC_STRIPE_MESSAGE)
+    facts = payment_intent_facts(payment_intent)
+    Donation.objects.filter(pk=donation.pk, stripe_payment_intent_id__isnull=True).update(
+        stripe_payment_intent_id=facts.id
+    )
+    return _checkout_step_from_payment(donation=donation, facts=facts)
+
+
+def _checkout_step_from_payment(*, donation: Donation, facts: PaymentIntentFacts) -> CheckoutStep:
+    payment_intent_apply(facts=facts)
+    donation.refresh_from_db()
+    if facts.status == "succeeded" or donation.status == Donation.Status.PAID:
+        return CheckoutStep(action="done", donation=donation)
+    if facts.status == "requires_action":
+        return CheckoutStep(
+            action="authenticate", donation=donation, client_secret=facts.client_secret
+        )
+    if facts.status == "processing":
+        return CheckoutStep(action="done", donation=donation)
+    message = DECLINE_MESSAGE if facts.failure_message else AUTHENTICATION_MESSAGE
+    donation_fail(donation=donation, message=message)
+    return CheckoutStep(action="failed", donation=donation, message=message)
+
+
+def _checkout_subscribe(
+    *, donation: Donation, payment_method_id: str, attempt: str
+) -> CheckoutStep:
+    gift = Gift.objects.get(pk=int(donation.gift_id or 0))
+    try:
+        stripe_gateway.customer_default_card_set(
+            customer_id=gift.stripe_customer_id, payment_method_id=payment_method_id
+        )
+        plan_id = stripe_gateway.plan_ensure(
+            amount=gift.amount, currency=gift.currency, interval=gift.interval
+        )
+        subscription = stripe_gateway.subscription_create(
+            customer_id=gift.stripe_customer_id,
+            plan_id=plan_id,
+            payment_method_id=payment_method_id,
+            metadata={"gift_id": str(gift.pk), "donation_id": str(donation.pk)},
+            idempotency_key=idempotency_key(gift, f"subscription-{attempt}"),
+        )
+    except stripe_gateway.CardError:
+        donation_fail(donation=donation, message=DECLINE_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.StripeError as exc:
+        logger.warning("Stripe error subscribing gift %s: %s", gift.pk, exc)
+        return CheckoutStep(action="failed", donation=donation, message=GENERIC_STRIPE_MESSAGE)
+    subscription_ = subscription_facts(subscription)
+    Gift.objects.filter(pk=gift.pk, stripe_subscription_id__isnull=True).update(
+        stripe_subscription_id=subscription_.id
+    )
+    if subscription_.latest_invoice is None:
+        return CheckoutStep(action="done", donation=donation)
+    try:
+        invoice = invoice_facts(
+            stripe_gateway.invoice_payments_fill(invoice=subscription_.latest_invoice)
+        )
+        payment = invoice.payment_intent
+        if payment is None and invoice.payment_intent_id:
+            payment = stripe_gateway.payment_intent_retrieve(
+                payment_intent_id=invoice.payment_intent_id
+            )
+    except stripe_gateway.StripeError as exc:
+        # The subscription exists; its invoice webhook will record the payment.
+        logger.warning("Stripe error reading gift %s's first invoice: %s", gift.pk, exc)
+        return CheckoutStep(action="done", donation=donation)
+    invoice_apply(facts=invoice, paid=True if invoice.status == "paid" else None)
+    subscription_apply(facts=subscription_)
+    donation.refresh_from_db()
+    if donation.status == Donation.Status.PAID or payment is None:
+        return CheckoutStep(action="done", donation=donation)
+    facts = payment_intent_facts(payment)
+    if facts.status == "succeeded":
+        return CheckoutStep(action="done", donation=donation)
+    needs_browser = facts.status in ("requires_action", "requires_confirmation") or (
+        # Current Stripe (default_incomplete): the first payment waits for the browser to
+        # confirm it with the invoice's confirmation secret; nothing has failed yet.
+        facts.status == "requires_payment_method"
+        and invoice.confirmation_secret
+        and not facts.failure_message
+    )
+    if needs_browser:
+        return CheckoutStep(
+            action="authenticate",
+            donation=donation,
+            client_secret=invoice.confirmation_secret or facts.client_secret,
+            payment_method_id=payment_method_id if invoice.confirmation_secret else "",
+        )
+    if facts.status in ("requires_payment_method", "canceled"):
+        _checkout_subscription_abandon(gift=gift, donation=donation, message=DECLINE_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    return CheckoutStep(action="done", donation=donation)
+
+
+def _checkout_subscription_abandon(*, gift: Gift, donation: Donation, message: str) -> None:
+    """The first payment failed: end the incomplete subscription so it never charges
+    later; the reader tries again with another card."""
+    if gift.stripe_subscription_id:
+        try:
+            stripe_gateway.subscription_cancel(subscription_id=gift.stripe_subscription_id)
+        except stripe_gateway.StripeError:
+            logger.info("Subscription %s already gone", gift.stripe_subscription_id)
+    donation_fail(donation=donation, message=message)
+    gift_end(gift=gift, reason=Gift.EndReason.PAYMENT_FAILED)
+
+
+def checkout_refresh(*, donation: Donation) -> CheckoutStep:
+    """After the browser's confirmation (3-D Secure, or a current subscription's first
+    invoice): read the payment from Stripe and apply it. The browser's word is never
+    taken for it, and once the payment has succeeded the answer is never an error."""
+    if donation.status == Donation.Status.PAID:
+        return CheckoutStep(action="done", donation=donation)
+    if not donation.stripe_payment_intent_id:
+        return CheckoutStep(action="failed", donation=donation, message=AUTHENTICATION_MESSAGE)
+    try:
+        facts = payment_intent_facts(
+            stripe_gateway.payment_intent_retrieve(
+                payment_intent_id=donation.stripe_payment_intent_id
+            )
+        )
+    except stripe_gateway.StripeError as exc:
+        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+    if donation.gift_id and facts.status == "succeeded":
+        return _checkout_refresh_gift(donation=donation)
+    step = _checkout_step_from_payment(donation=donation, facts=facts)
+    if step.action == "failed" and donation.gift_id:
+        _checkout_subscription_abandon(
+            gift=Gift.objects.get(pk=donation.gift_id), donation=donation, message=step.message
+        )
+    return step
+
+
+def _checkout_refresh_gift(*, donation: Donation) -> CheckoutStep:
+    """The first invoice's payment succeeded: apply the invoice and the subscription.
+    Should Stripe not answer now, the payment still stands (the webhooks record it), so
+    the donor is thanked, never told that nothing was charged."""
+    gift = Gift.objects.get(pk=int(donation.gift_id or 0))
+    try:
+        if donation.stripe_invoice_id:
+            invoice = invoice_facts(
+                stripe_gateway.invoice_retrieve(invoice_id=donation.stripe_invoice_id)
+            )
+            invoice_apply(facts=invoice, paid=True if invoice.status == "paid" else None)
+        if gift.stripe_subscription_id:
+            subscription = stripe_gateway.subscription_retrieve(
+                subscription_id=gift.stripe_subscription_id
+            )
+            subscription_apply(facts=subscription_facts(subscription))
+    except stripe_gateway.StripeError as exc:
+        logger.warning("Stripe error reading gift %s after payment: %s", gift.pk, exc)
+    donation.refresh_from_db()
+    return CheckoutStep(action="done", donation=donation)

@@ -1,0 +1,113 @@
+"""
+Emails owed to donors, and the one-INSERT "once" primitive they share with the record of
+Stripe events.
+
+`donor_email_queue` records an email owed (at most once per dedupe_key, the unique
+constraint decides) and queues its task after commit; `donor_email_send` sends it once
+however often it runs (the row is locked and its status checked); a receipt whose task was
+never queued or never ran is picked up by `donor_emails_sweep` from beat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import DonorEmail, StripeEvent
+
+
+def _insert_once(table: str, values: dict[str, Any], conflict: str) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the
+    unique `conflict` column already holds the value. One round trip, no savepoint, and
+    under concurrency the second writer waits for the first to commit, then gets None.
+    (PostgreSQL and SQLite 3.35+ both speak it.)"""
+    columns = ", ".join(connection.ops.quote_name(name) for name in values)
+    placeholders = ", ".join(["%s"] * len(values))
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 (names from model meta, values bound)
+        f"ON CONFLICT ({connection.ops.quote_name(conflict)}) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(values.values()))
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def stripe_event_record(*, event_id: str, event_type: str) -> bool:
+    """Remember a Stripe event id; False when it was already recorded (a repeat)."""
+    inserted = _insert_once(
+        StripeEvent._meta.db_table,
+        {"event_id": event_id, "type": event_type[:100], "received_at": timezone.now()},
+        "event_id",
+    )
+    return inserted is not None
+
+
+def donor_email_queue(
+    *,
+    kind: str,
+    donor_id: int,
+    donation_id: int | None = None,
+    gift_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> int | None:
+    """Record an email owed and send it from the "mail" queue after commit.
+
+    With a dedupe_key, the email is owed once however often this is called
+    (the unique constraint decides); returns None when it was already owed."""
+    from ..tasks import donor_email_send_task
+
+    email_id = _insert_once(
+        DonorEmail._meta.db_table,
+        {
+            "kind": kind,
+            "donor_id": donor_id,
+            "donation_id": donation_id,
+            "gift_id": gift_id,
+            "dedupe_key": dedupe_key,
+            "status": DonorEmail.Status.READY,
+            "created_at": timezone.now(),
+            "attempts": 0,
+            "last_error": "",
+        },
+        "dedupe_key",
+    )
+    if email_id is None:
+        return None
+    transaction.on_commit(lambda: donor_email_send_task.delay(email_id))
+    return email_id
+
+
+def donor_email_send(*, donor_email_id: int) -> bool:
+    """Send one owed email unless it has been sent. Returns True when it sent now.
+
+    The row is locked while the message goes out, so two workers running the same task
+    send once: the second waits, then sees `sent`."""
+    from ..emails import donor_email_message
+
+    with transaction.atomic():
+        email = (
+            DonorEmail.objects.select_for_update(of=("self",))
+            .select_related("donor", "donation", "gift")
+            .filter(pk=donor_email_id)
+            .first()
+        )
+        if email is None or email.status == DonorEmail.Status.SENT:
+            return False
+        donor_email_message(email).send()
+        email.status = DonorEmail.Status.SENT
+        email.sent_at = timezone.now()
+        email.attempts += 1
+        email.save(update_fields=["status", "sent_at", "attempts"])
+    return True
+
+
+def donor_email_failure_record(*, donor_email_id: int, error: str, final: bool) -> None:
+    DonorEmail.objects.filter(pk=donor_email_id).exclude(status=DonorEmail.Status.SENT).update(
+        attempts=F("attempts") + 1,
+        last_error=error[:500],
+        **({"status": DonorEmail.Status.FAILED} if final else {}),
+    )

@@ -1,0 +1,143 @@
+"""
+Refunds and disputes: an editor asks Stripe for a refund; Stripe's charge.refunded and
+charge.dispute.* events record them. A refund is recorded only when Stripe confirms it;
+refunded amounts only grow, and a refunded donation never becomes paid again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from .. import selectors, stripe_gateway
+from ..models import Donation
+from ..stripe_objects import ChargeFacts, DisputeFacts
+from .checkout import idempotency_key
+
+logger = logging.getLogger(__name__)
+
+
+def _donation_for_charge(payment_intent_id: str, charge_id: str) -> Donation | None:
+    if payment_intent_id:
+        donation = Donation.objects.filter(stripe_payment_intent_id=payment_intent_id).first()
+        if donation is not None:
+            return donation
+    if charge_id:
+        return Donation.objects.filter(stripe_charge_id=charge_id).first()
+    return None
+
+
+def charge_refund_apply(*, facts: ChargeFacts) -> str:
+    """Record a refund Stripe confirms. Works before the payment is recorded too: a
+    refunded donation never becomes paid afterwards (see payment_record)."""
+    with transaction.atomic():
+        found = _donation_for_charge(facts.payment_intent_id, facts.id)
+        if found is None:
+            return "unknown charge"
+        donation = Donation.objects.select_for_update().get(pk=found.pk)
+        if facts.amount_refunded <= donation.refunded_amount:
+            return "already applied"
+        donation.refunded_amount = facts.amount_refunded
+        fields = ["refunded_amount"]
+        if facts.refunded or facts.amount_refunded >= donation.amount:
+            donation.status = Donation.Status.REFUNDED
+            donation.refunded_at = timezone.now()
+            fields += ["status", "refunded_at"]
+        if not donation.stripe_charge_id:
+            donation.stripe_charge_id = facts.id
+            fields.append("stripe_charge_id")
+        donation.save(update_fields=fields)
+        return "refunded"
+
+
+# Stripe's dispute statuses that leave the money with us (a won dispute, or an inquiry
+# closed without a chargeback); any other status holds or has lost it.
+_DISPUTE_RETURNED = {"won", "warning_closed"}
+
+
+def dispute_apply(*, facts: DisputeFacts) -> str:
+    """An opened dispute: the amount is held (off the totals) and the editors hear once."""
+    from ..tasks import dispute_editors_notify_task
+
+    with transaction.atomic():
+        found = _donation_for_charge(facts.payment_intent_id, facts.charge_id)
+        if found is None:
+            return "unknown charge"
+        donation = Donation.objects.select_for_update().get(pk=found.pk)
+        if donation.disputed_at is not None:
+            return "already applied"
+        donation.disputed_at = timezone.now()
+        donation.dispute_status = facts.status[:30]
+        donation.disputed_amount = min(facts.amount or donation.amount, donation.amount)
+        if facts.status in _DISPUTE_RETURNED:
+            donation.disputed_amount = 0
+        donation.save(update_fields=["disputed_at", "dispute_status", "disputed_amount"])
+        transaction.on_commit(lambda: dispute_editors_notify_task.delay(donation.pk))
+    logger.warning("Donation %s is disputed (%s)", found.pk, facts.reason)
+    return "flagged"
+
+
+def dispute_close_apply(*, facts: DisputeFacts) -> str:
+    """charge.dispute.closed: won, the amount counts again; lost, it stays off the totals.
+    Applies whether or not the opening event came first."""
+    with transaction.atomic():
+        found = _donation_for_charge(facts.payment_intent_id, facts.charge_id)
+        if found is None:
+            return "unknown charge"
+        donation = Donation.objects.select_for_update().get(pk=found.pk)
+        returned = facts.status in _DISPUTE_RETURNED
+        amount = 0 if returned else min(facts.amount or donation.amount, donation.amount)
+        if donation.dispute_status == facts.status and donation.disputed_amount == amount:
+            return "already applied"
+        donation.dispute_status = facts.status[:30]
+        donation.disputed_amount = amount
+        donation.disputed_at = donation.disputed_at or timezone.now()
+        donation.save(update_fields=["dispute_status", "disputed_amount", "disputed_at"])
+    return "dispute won" if returned else "dispute lost"
+
+
+def dispute_editors_notify(*, donation_id: int) -> bool:
+    """Tell the editors who may refund (the refund permission) that a donation is
+    disputed. Once: the row is locked and marked while the message goes out."""
+    from ..emails import dispute_opened_message
+
+    with transaction.atomic():
+        donation = (
+            Donation.objects.select_for_update(of=("self",))
+            .select_related("donor")
+            .filter(pk=donation_id, dispute_notified_at__isnull=True)
+            .first()
+        )
+        if donation is None:
+            return False
+        recipients = selectors.editors_who_refund_emails()
+        if recipients:
+            dispute_opened_message(donation=donation, recipients=recipients).send()
+        else:
+            logger.warning("Donation %s is disputed and no editor can be told", donation.pk)
+        Donation.objects.filter(pk=donation.pk).update(dispute_notified_at=timezone.now())
+    return True
+
+
+def donation_refund(*, donation: Donation) -> None:
+    """Ask Stripe to refund a paid donation. The donation is marked refunded when
+    Stripe's `charge.refunded` webhook confirms it, not now."""
+    if donation.status != Donation.Status.PAID or not donation.stripe_payment_intent_id:
+        raise ValidationError(f"Donation #{donation.pk} is not a paid card payment.")
+    # Claim the refund first, so two editors (or a double click) ask Stripe once.
+    claimed = Donation.objects.filter(
+        pk=donation.pk, status=Donation.Status.PAID, refund_requested_at__isnull=True
+    ).update(refund_requested_at=timezone.now())
+    if not claimed:
+        return
+    try:
+        stripe_gateway.refund_create(
+            payment_intent_id=donation.stripe_payment_intent_id,
+            idempotency_key=idempotency_key(donation, "refund"),
+        )
+    except stripe_gateway.StripeError:
+        Donation.objects.filter(pk=donation.pk).update(refund_requested_at=None)
+        raise
