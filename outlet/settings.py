@@ -357,6 +357,11 @@ NEWSLETTER_ESP_BATCH_SIZE = _read(env.int, "NEWSLETTER_ESP_BATCH_SIZE", default=
 NEWSLETTER_ESP_MERGE_FIELD_FORMAT: str = env.str("NEWSLETTER_ESP_MERGE_FIELD_FORMAT", default="")
 # Beat starts scheduled issues and watches sending ones this often.
 NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10.0)
+# Donor emails owed but never tried (the broker was down at commit) are queued again.
+CELERY_BEAT_SCHEDULE["donations-emails-sweep"] = {
+    "task": "donations.donor_emails_sweep",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
     "task": "newsletters.issues_tick",
     "schedule": NEWSLETTER_TICK_SECONDS,

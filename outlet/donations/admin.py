@@ -100,7 +100,11 @@ class DonationAdmin(admin.ModelAdmin):
     def disputed(self, donation: Donation) -> bool:
         return donation.disputed_at is not None
 
-    @admin.action(description="Refund selected donations through Stripe")
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        """Refunding moves money: it takes its own permission, not list access."""
+        return request.user.has_perm("donations.refund_donation")
+
+    @admin.action(description="Refund selected donations through Stripe", permissions=["refund"])
     def refund(self, request: HttpRequest, queryset: QuerySet[Donation]) -> None:
         asked = 0
         for donation in queryset:

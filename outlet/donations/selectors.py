@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
 
 from .models import Campaign, Donation, Donor, Frequency, Gift
 
 PAID = Q(status=Donation.Status.PAID)
+# What a paid donation still brings in: its amount less what was refunded and what a
+# dispute holds or took. Every total, chart and campaign figure sums this.
+NET = Greatest(F("amount") - F("refunded_amount") - F("disputed_amount"), Value(0))
 
 
 def editors_who_refund_emails() -> list[str]:
@@ -44,9 +47,29 @@ def campaign_featured() -> Campaign | None:
 def campaign_raised(*, campaign: Campaign) -> int:
     return (
         Donation.objects.filter(PAID, campaign=campaign, currency=campaign.currency).aggregate(
-            total=Sum("amount")
+            total=Sum(NET)
         )["total"]
         or 0
+    )
+
+
+def live_gifts_counted(*, currency: str) -> QuerySet[Gift]:
+    """Live gifts (active or past due) whose latest payment was not refunded in full and
+    is not held or lost in a dispute: the ones recurring revenue can count on."""
+    latest = Donation.objects.filter(
+        gift=OuterRef("pk"), status__in=[Donation.Status.PAID, Donation.Status.REFUNDED]
+    ).order_by("-paid_at")
+    return (
+        Gift.objects.filter(
+            currency=currency, status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]
+        )
+        .annotate(
+            # A gift without a payment yet has neither: Coalesce keeps it counted.
+            latest_status=Coalesce(Subquery(latest.values("status")[:1]), Value("")),
+            latest_disputed=Coalesce(Subquery(latest.values("disputed_amount")[:1]), Value(0)),
+        )
+        .exclude(latest_status=Donation.Status.REFUNDED)
+        .exclude(latest_disputed__gt=0)
     )
 
 
@@ -63,30 +86,27 @@ class Totals:
 
 
 def donation_totals() -> Totals:
-    """Editors' figures in the site currency. Monthly recurring revenue counts live
-    gifts (active or past due), yearly gifts at a twelfth."""
+    """Editors' figures in the site currency, net of refunds and disputes. Monthly
+    recurring revenue counts live gifts (active or past due) whose latest payment was
+    neither refunded nor disputed, yearly gifts at a twelfth."""
     currency = settings.DONATION_CURRENCY
     paid = Donation.objects.filter(PAID, currency=currency)
     now = timezone.localtime()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    this_month = paid.filter(paid_at__gte=month_start).aggregate(
-        total=Sum("amount"), count=Count("id")
-    )
-    live = Gift.objects.filter(
-        currency=currency, status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]
-    )
+    this_month = paid.filter(paid_at__gte=month_start).aggregate(total=Sum(NET), count=Count("id"))
+    live = live_gifts_counted(currency=currency)
     monthly = live.filter(interval=Frequency.MONTH).aggregate(total=Sum("amount"))["total"] or 0
     yearly = live.filter(interval=Frequency.YEAR).aggregate(total=Sum("amount"))["total"] or 0
     per_campaign = [
         (row["campaign__name"] or "No campaign", row["total"], row["count"])
         for row in paid.values("campaign__name")
-        .annotate(total=Sum("amount"), count=Count("id"))
+        .annotate(total=Sum(NET), count=Count("id"))
         .order_by("-total")[:20]
     ]
     per_source = [
         (row["source"] or "Direct", row["total"], row["count"])
         for row in paid.values("source")
-        .annotate(total=Sum("amount"), count=Count("id"))
+        .annotate(total=Sum(NET), count=Count("id"))
         .order_by("-total")[:20]
     ]
     return Totals(
@@ -95,7 +115,7 @@ def donation_totals() -> Totals:
         this_month_count=this_month["count"] or 0,
         monthly_recurring=monthly + yearly // 12,
         active_gifts=live.count(),
-        all_time=paid.aggregate(total=Sum("amount"))["total"] or 0,
+        all_time=paid.aggregate(total=Sum(NET))["total"] or 0,
         per_campaign=per_campaign,
         per_source=per_source,
     )
@@ -130,8 +150,8 @@ def giving_per_month(*, months: int = 12) -> list[MonthBar]:
         .annotate(month=TruncMonth("paid_at"))
         .values("month")
         .annotate(
-            once=Sum("amount", filter=Q(frequency=Frequency.ONCE)),
-            recurring=Sum("amount", filter=~Q(frequency=Frequency.ONCE)),
+            once=Sum(NET, filter=Q(frequency=Frequency.ONCE)),
+            recurring=Sum(NET, filter=~Q(frequency=Frequency.ONCE)),
         )
     )
     by_month: dict[date, tuple[int, int]] = {}
@@ -156,12 +176,17 @@ def donor_history(*, donor: Donor) -> tuple[QuerySet[Gift], QuerySet[Donation]]:
     return gifts, donations
 
 
-def public_supporters(*, limit: int = 200) -> QuerySet[Donation]:
-    return (
-        Donation.objects.filter(PAID, public_credit=True)
-        .exclude(public_name="")
-        .order_by("-paid_at")[:limit]
+def public_supporters(*, limit: int = 200) -> list[str]:
+    """The names readers asked to be credited under, newest giver first, each donor once
+    (a monthly donor is one supporter, not one per payment)."""
+    credited = Donation.objects.filter(PAID, public_credit=True).exclude(public_name="")
+    newest_name = credited.filter(donor=OuterRef("donor")).order_by("-paid_at")
+    rows = (
+        credited.values("donor")
+        .annotate(latest=Max("paid_at"), name=Subquery(newest_name.values("public_name")[:1]))
+        .order_by("-latest")[:limit]
     )
+    return [row["name"] for row in rows]
 
 
 CSV_HEADER = [

@@ -49,3 +49,15 @@ def dispute_editors_notify_task(self, donation_id: int) -> None:
         if self.request.retries >= self.max_retries:
             raise
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(
+    name="donations.donor_emails_sweep",
+    queue="default",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def donor_emails_sweep_task() -> None:
+    """Beat: queue donor emails (receipts first among them) that were owed but never tried."""
+    services.donor_emails_sweep()

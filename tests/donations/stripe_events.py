@@ -89,6 +89,42 @@ def payment_intent_succeeded_2017(donation, *, amount: int | None = None) -> dic
     return event("payment_intent.succeeded", obj, api_version="2017-08-15")
 
 
+def payment_intent_succeeded_current(donation, *, amount: int | None = None) -> dict:
+    """Current shape: the charge is `latest_charge`, there is no `charges` list."""
+    obj = current_object("payment_intent")
+    amount = amount if amount is not None else donation.amount
+    obj.update(
+        id=donation.stripe_payment_intent_id or f"pi_{uuid.uuid4().hex[:14]}",
+        amount=amount,
+        amount_received=amount,
+        currency=donation.currency,
+        customer=donation.stripe_customer_id,
+        metadata={"donation_id": str(donation.pk)},
+        status="succeeded",
+        latest_charge=f"ch_{uuid.uuid4().hex[:14]}",
+        last_payment_error=None,
+    )
+    return event("payment_intent.succeeded", obj)
+
+
+def payment_intent_failed_current(donation) -> dict:
+    obj = current_object("payment_intent")
+    obj.update(
+        id=donation.stripe_payment_intent_id,
+        amount=donation.amount,
+        currency=donation.currency,
+        metadata={"donation_id": str(donation.pk)},
+        status="requires_payment_method",
+        latest_charge=None,
+        last_payment_error={
+            "type": "card_error",
+            "code": "card_declined",
+            "message": "Your card was declined.",
+        },
+    )
+    return event("payment_intent.payment_failed", obj)
+
+
 def payment_intent_failed_2017(donation) -> dict:
     obj = localstripe_object("payment_intent_payment_failed")
     obj.update(
@@ -142,26 +178,24 @@ def invoice_current(
             "type": "subscription_details",
         },
     )
-    obj.pop("subscription", None)
-    obj["payments"] = {
-        "object": "list",
-        "data": [
-            {
-                "object": "invoice_payment",
-                "id": f"inpay_{invoice_id[3:]}",
-                "invoice": invoice_id,
-                "is_default": True,
-                "payment": {"type": "payment_intent", "payment_intent": f"pi_{invoice_id[3:]}"},
-                "status": "paid" if paid else "open",
-            }
-        ],
-        "has_more": False,
-    }
+    # A current invoice in a webhook names no PaymentIntent, charge or payments: the
+    # webhook fetches its InvoicePayments (see stripe_gateway.invoice_payments_fill).
+    for absent in ("subscription", "payment_intent", "charge", "payments"):
+        obj.pop(absent, None)
     default = "invoice.paid" if paid else "invoice.payment_failed"
     return event(type_ or default, obj)
 
 
-def subscription_current(gift, *, status: str, amount: int | None = None, type_: str) -> dict:
+def subscription_current(
+    gift,
+    *,
+    status: str,
+    amount: int | None = None,
+    type_: str,
+    created: int | None = None,
+    cancellation_reason: str | None = None,
+    cancellation_comment: str | None = None,
+) -> dict:
     obj = current_object("subscription")
     obj.update(
         id=gift.stripe_subscription_id,
@@ -175,7 +209,15 @@ def subscription_current(gift, *, status: str, amount: int | None = None, type_:
     item["price"]["currency"] = gift.currency
     item["price"]["recurring"]["interval"] = gift.interval
     item["subscription"] = gift.stripe_subscription_id
-    return event(type_, obj)
+    obj["cancellation_details"] = {
+        "comment": cancellation_comment,
+        "feedback": None,
+        "reason": cancellation_reason,
+    }
+    evt = event(type_, obj)
+    if created is not None:
+        evt["created"] = created
+    return evt
 
 
 def subscription_2017(gift, *, status: str, type_: str) -> dict:
@@ -206,12 +248,19 @@ def charge_refunded_current(donation, *, amount_refunded: int | None = None) -> 
     return event("charge.refunded", obj)
 
 
-def dispute_created_current(donation) -> dict:
+def dispute_current(
+    donation, *, type_: str = "charge.dispute.created", status: str = "needs_response"
+) -> dict:
     obj = current_object("dispute")
     obj.update(
         charge=donation.stripe_charge_id or "ch_unknown",
         payment_intent=donation.stripe_payment_intent_id,
         amount=donation.amount,
         currency=donation.currency,
+        status=status,
     )
-    return event("charge.dispute.created", obj)
+    return event(type_, obj)
+
+
+def dispute_created_current(donation) -> dict:
+    return dispute_current(donation)

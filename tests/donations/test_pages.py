@@ -275,7 +275,11 @@ def test_admin_refund_action_asks_stripe(editor_client, localstripe):
 def test_old_gifts_in_chart_and_this_month_only_counts_this_month(editor_client):
     DonationFactory(status="paid", paid_at=timezone.now() - timedelta(days=70), amount=99_900)
     html = editor_client.get(reverse("admin:donations_donation_changelist")).content.decode()
-    assert "$999.00" in html  # all time and in the chart's peak
+    this_month = re.search(r"<dt>This month</dt><dd>([^<]+)</dd>", html).group(1)
+    all_time = re.search(r"<dt>All time</dt><dd>([^<]+)</dd>", html).group(1)
+    assert this_month == "$0.00"
+    assert all_time == "$999.00"
+    assert "(peak $999.00)" in html
 
 
 def test_newsletter_opt_in_creates_a_pending_subscription_awaiting_confirmation(

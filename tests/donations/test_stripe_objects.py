@@ -53,6 +53,9 @@ def test_subscription_amount_from_price_or_plan():
 
 def test_charge_and_dispute_name_their_payment():
     charge = current_object("charge")
-    assert charge_facts(charge).payment_intent_id == (charge.get("payment_intent") or "")
+    charge["payment_intent"] = "pi_of_the_charge"
+    assert charge_facts(charge).payment_intent_id == "pi_of_the_charge"
+    charge["payment_intent"] = {"id": "pi_expanded", "object": "payment_intent"}
+    assert charge_facts(charge).payment_intent_id == "pi_expanded"
     dispute = dispute_facts(current_object("dispute"))
     assert dispute.charge_id.startswith("ch_")

@@ -38,16 +38,22 @@ def test_missing_signature_is_refused(client):
     assert Donation.objects.get().status == Donation.Status.PENDING
 
 
+@pytest.mark.parametrize("shape", ["2017", "current"])
 def test_payment_intent_succeeded_records_payment_and_owes_one_receipt(
-    client, django_capture_on_commit_callbacks
+    client, django_capture_on_commit_callbacks, shape
 ):
     donation = DonationFactory(amount=2500)
+    build = (
+        se.payment_intent_succeeded_2017 if shape == "2017" else se.payment_intent_succeeded_current
+    )
+    evt = build(donation)
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        response = se.post_event(client, se.payment_intent_succeeded_2017(donation))
+        response = se.post_event(client, evt)
 
     assert response.status_code == 200
     donation.refresh_from_db()
     assert donation.status == Donation.Status.PAID
+    assert donation.stripe_charge_id.startswith("ch_")
     assert donation.paid_at is not None
     assert receipts(donation) == 1
     assert len(queued) == 1
@@ -97,6 +103,12 @@ def test_stale_payment_intent_of_an_earlier_attempt_is_ignored(client):
     evt = se.payment_intent_succeeded_2017(donation)
     evt["data"]["object"]["id"] = "pi_first_card"
     evt["data"]["object"]["status"] = "requires_payment_method"
+    # A real decline: were it the donation's own PaymentIntent, it would fail the donation.
+    evt["data"]["object"]["last_payment_error"] = {
+        "type": "card_error",
+        "code": "card_declined",
+        "message": "Your card was declined.",
+    }
     evt["type"] = "payment_intent.payment_failed"
 
     se.post_event(client, evt)
@@ -104,9 +116,11 @@ def test_stale_payment_intent_of_an_earlier_attempt_is_ignored(client):
     assert Donation.objects.get().status == Donation.Status.PENDING
 
 
-def test_payment_failed_marks_donation_failed_and_sends_no_receipt(client):
+@pytest.mark.parametrize("shape", ["2017", "current"])
+def test_payment_failed_marks_donation_failed_and_sends_no_receipt(client, shape):
     donation = DonationFactory()
-    response = se.post_event(client, se.payment_intent_failed_2017(donation))
+    build = se.payment_intent_failed_2017 if shape == "2017" else se.payment_intent_failed_current
+    response = se.post_event(client, build(donation))
     assert response.status_code == 200
     donation.refresh_from_db()
     assert donation.status == Donation.Status.FAILED
@@ -122,11 +136,19 @@ def test_unknown_event_type_is_acknowledged_and_ignored(client):
     assert not StripeEvent.objects.exists()
 
 
-def test_unknown_payment_intent_is_acknowledged(client):
-    donation = DonationFactory.build(pk=999999, stripe_payment_intent_id="pi_not_ours")
-    response = se.post_event(client, se.payment_intent_succeeded_2017(donation))
+def test_unknown_payment_intent_is_acknowledged_and_pays_nothing(client):
+    """A PaymentIntent we never stored, whose metadata names a donation that already
+    has its own PaymentIntent: acknowledged, and that donation stays unpaid."""
+    ours = DonationFactory(stripe_payment_intent_id="pi_ours")
+    evt = se.payment_intent_succeeded_2017(ours)
+    evt["data"]["object"]["id"] = "pi_not_ours"
+
+    response = se.post_event(client, evt)
+
     assert response.status_code == 200
-    assert not Donation.objects.exists()
+    ours.refresh_from_db()
+    assert ours.status == Donation.Status.PENDING
+    assert receipts(ours) == 0
 
 
 # --- Recurring gifts ---------------------------------------------------------------
@@ -186,13 +208,20 @@ def test_renewal_creates_its_own_donation_with_its_own_receipt(client):
     assert DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT).count() == 2
 
 
-def test_invoice_paid_before_subscription_created_ends_active(client):
+@pytest.mark.parametrize("shape", ["2017", "current"])
+def test_invoice_paid_before_subscription_created_ends_active(client, shape):
+    """ "incomplete" is a status we follow (a gift starts there), but never back to it:
+    the late "created" event arrives after the first invoice was paid."""
     gift, donation = checkout_gift()
     se.post_event(client, se.invoice_current(gift, invoice_id="in_first"))
-    se.post_event(
-        client,
-        se.subscription_2017(gift, status="incomplete", type_="customer.subscription.created"),
+    created = (
+        se.subscription_2017(gift, status="incomplete", type_="customer.subscription.created")
+        if shape == "2017"
+        else se.subscription_current(
+            gift, status="incomplete", type_="customer.subscription.created"
+        )
     )
+    se.post_event(client, created)
 
     gift.refresh_from_db()
     donation.refresh_from_db()

@@ -26,6 +26,7 @@ from .donor_emails import (
     donor_email_failure_record,
     donor_email_queue,
     donor_email_send,
+    donor_emails_sweep,
     stripe_event_record,
 )
 from .refunds import (
@@ -76,6 +77,7 @@ __all__ = [
     "donor_email_failure_record",
     "donor_email_queue",
     "donor_email_send",
+    "donor_emails_sweep",
     "donor_manage_link_request",
     "gift_amount_change",
     "gift_cancel",

@@ -10,6 +10,8 @@ never queued or never ran is picked up by `donor_emails_sweep` from beat.
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -17,6 +19,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import DonorEmail, StripeEvent
+
+logger = logging.getLogger(__name__)
 
 
 def _insert_once(table: str, values: dict[str, Any], conflict: str) -> int | None:
@@ -77,7 +81,9 @@ def donor_email_queue(
     )
     if email_id is None:
         return None
-    transaction.on_commit(lambda: donor_email_send_task.delay(email_id))
+    # robust: a broker that is down at commit is logged, never turned into an error for
+    # the request that recorded a payment; donor_emails_sweep sends the email later.
+    transaction.on_commit(lambda: donor_email_send_task.delay(email_id), robust=True)
     return email_id
 
 
@@ -111,3 +117,35 @@ def donor_email_failure_record(*, donor_email_id: int, error: str, final: bool) 
         last_error=error[:500],
         **({"status": DonorEmail.Status.FAILED} if final else {}),
     )
+
+
+SWEEP_AFTER = timedelta(minutes=10)
+
+
+def donor_emails_sweep(*, older_than: timedelta = SWEEP_AFTER, limit: int = 500) -> int:
+    """Queue again every email owed but never tried (its task was not queued, because the
+    broker was down at commit, or was lost before it ran). Sending stays once: the send
+    task locks the row and skips a sent one. Emails whose sending failed are left to their
+    own retries. Returns how many were queued; stops at the first broker error."""
+    from ..tasks import donor_email_send_task
+
+    stale = (
+        DonorEmail.objects.filter(
+            status=DonorEmail.Status.READY,
+            attempts=0,
+            created_at__lt=timezone.now() - older_than,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    queued = 0
+    for email_id in stale:
+        try:
+            donor_email_send_task.delay(email_id)
+        except Exception:  # the broker is still down: try again at the next sweep
+            logger.warning("Could not queue unsent donor email %s; will retry", email_id)
+            break
+        queued += 1
+    if queued:
+        logger.warning("Queued %s donor email(s) that had never been sent", queued)
+    return queued

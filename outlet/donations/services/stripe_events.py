@@ -272,6 +272,7 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
 
 
 _SUBSCRIPTION_STATUS = {
+    "incomplete": Gift.Status.INCOMPLETE,
     "active": Gift.Status.ACTIVE,
     "trialing": Gift.Status.ACTIVE,
     "past_due": Gift.Status.PAST_DUE,
@@ -325,7 +326,9 @@ def subscription_apply(*, facts: SubscriptionFacts, event_created: int | None = 
         if event_created is not None and event_created > gift.stripe_event_at:
             gift.stripe_event_at = event_created
             fields.append("stripe_event_at")
-        if target is not None and gift.status != target:
+        # A subscription is incomplete only until its first payment: once a gift has run,
+        # a late "created" (incomplete) never takes it back there.
+        if target is not None and gift.status != target and target != Gift.Status.INCOMPLETE:
             gift.status = target
             fields.append("status")
         if facts.amount and facts.amount != gift.amount:
