@@ -254,9 +254,11 @@ DONATION_TAX_STATEMENT: str = env.str(
     default="No goods or services were provided in exchange for this contribution. "
     "Please keep this receipt for your tax records.",
 )
-DONATION_MANAGE_LINK_MAX_AGE: int = _read(
-    env.int, "DONATION_MANAGE_LINK_MAX_AGE", default=3 * 24 * 3600
-)
+# A sign-in link (emailed on request, single-use) works this many seconds; the session
+# it opens lasts DONATION_MANAGE_SESSION_AGE; an address gets at most this many an hour.
+DONATION_MANAGE_LINK_MAX_AGE: int = _read(env.int, "DONATION_MANAGE_LINK_MAX_AGE", default=1800)
+DONATION_MANAGE_SESSION_AGE: int = _read(env.int, "DONATION_MANAGE_SESSION_AGE", default=3600)
+DONATION_SIGN_IN_LINKS_PER_HOUR: int = _read(env.int, "DONATION_SIGN_IN_LINKS_PER_HOUR", default=3)
 # Payment attempts allowed per window, per client IP and per email address (card testing).
 DONATION_RATE_LIMIT_PER_IP: int = _read(env.int, "DONATION_RATE_LIMIT_PER_IP", default=20)
 DONATION_RATE_LIMIT_PER_EMAIL: int = _read(env.int, "DONATION_RATE_LIMIT_PER_EMAIL", default=8)

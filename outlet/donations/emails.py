@@ -8,7 +8,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from .models import Donation, DonorEmail
-from .tokens import manage_token_make
 
 SUBJECTS = {
     DonorEmail.Kind.RECEIPT: "Your receipt: thank you for supporting {outlet}",
@@ -21,18 +20,20 @@ SUBJECTS = {
 }
 
 
-def manage_url(*, donor) -> str:
-    token = manage_token_make(donor=donor)
-    return settings.SITE_URL + reverse("donations:manage", args=[token])
-
-
-def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
+def donor_email_message(email: DonorEmail, *, sign_in_token: str = "") -> EmailMultiAlternatives:
+    """The message for an owed email. Only the sign-in email carries a link that signs in
+    (`sign_in_token`, single-use); every other email links to the page that asks for
+    one, so a forwarded receipt lets nobody act on the donor's gifts."""
+    if sign_in_token:
+        manage_url = reverse("donations:sign-in", args=[sign_in_token])
+    else:
+        manage_url = reverse("donations:manage-request")
     context = {
         "email": email,
         "donor": email.donor,
         "donation": email.donation,
         "gift": email.gift,
-        "manage_url": manage_url(donor=email.donor),
+        "manage_url": settings.SITE_URL + manage_url,
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
         "SITE_URL": settings.SITE_URL,

@@ -209,3 +209,21 @@ class DonorEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.donor_id}"
+
+
+class DonorSignInLink(models.Model):
+    """A single-use, short-lived link that signs a donor in to manage their gifts.
+
+    Only a digest of the token is stored (a database leak signs nobody in); `used_at`
+    makes the link single-use, set by one conditional UPDATE."""
+
+    donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="sign_in_links")
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Sign-in link for {self.donor_id}"

@@ -12,18 +12,13 @@ urlpatterns = [
     path("thanks/<str:token>/", views.thanks, name="thanks"),
     path("supporters/", views.supporters, name="supporters"),
     path("manage/", views.manage_request, name="manage-request"),
-    path("manage/<str:token>/", views.manage, name="manage"),
+    path("manage/sign-in/<str:token>/", views.sign_in, name="sign-in"),
+    path("manage/gifts/", views.manage, name="manage"),
+    path("manage/gifts/<int:gift_id>/cancel/", views.manage_cancel, name="manage-cancel"),
+    path("manage/gifts/<int:gift_id>/amount/", views.manage_amount, name="manage-amount"),
+    path("manage/gifts/<int:gift_id>/card/", views.manage_card_start, name="manage-card"),
     path(
-        "manage/<str:token>/gifts/<int:gift_id>/cancel/", views.manage_cancel, name="manage-cancel"
-    ),
-    path(
-        "manage/<str:token>/gifts/<int:gift_id>/amount/", views.manage_amount, name="manage-amount"
-    ),
-    path(
-        "manage/<str:token>/gifts/<int:gift_id>/card/", views.manage_card_start, name="manage-card"
-    ),
-    path(
-        "manage/<str:token>/gifts/<int:gift_id>/card/confirm/",
+        "manage/gifts/<int:gift_id>/card/confirm/",
         views.manage_card_confirm,
         name="manage-card-confirm",
     ),

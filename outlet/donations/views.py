@@ -1,4 +1,5 @@
-"""Reader-facing pages: give, finish a payment, thank, and manage gifts by magic link.
+"""Reader-facing pages: give, finish a payment, thank, and manage gifts after signing in
+with a single-use link.
 
 Thin: a form parses, one service acts, the view renders or answers JSON to donate.js."""
 
@@ -17,10 +18,11 @@ from django.views.decorators.http import require_POST
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
+from .donor_session import donor_session_donor, donor_session_start
 from .forms import UTM_FIELDS, AmountChangeForm, DonationForm, ManageLinkForm
-from .models import Campaign, Donation, Donor, Gift
+from .models import Campaign, Donation, Gift
 from .services import CheckoutStep
-from .tokens import checkout_token_make, checkout_token_read, manage_token_read
+from .tokens import checkout_token_make, checkout_token_read
 
 
 def _stripe_context() -> dict[str, Any]:
@@ -150,32 +152,36 @@ def supporters(request: HttpRequest) -> HttpResponse:
 
 
 def manage_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a sign-in link. The answer is the same for donors, strangers and requests
+    over the hourly allowance (services/sign_in.py)."""
     form = ManageLinkForm(request.POST or None)
     sent = False
     if request.method == "POST" and form.is_valid():
-        try:
-            services.payment_attempt_register(
-                ip=client_ip(request) or "unknown",
-                email=form.cleaned_data["email"],
-                purpose="manage-link",
-            )
-            services.donor_manage_link_request(email=form.cleaned_data["email"])
-        except ValidationError:
-            pass  # rate limited: answer the same, send nothing
+        services.donor_sign_in_link_request(
+            email=form.cleaned_data["email"], ip=client_ip(request) or "unknown"
+        )
         sent = True
     return render(request, "donations/manage_request.html", {"form": form, "sent": sent})
-
-
-def _donor_or_expired(token: str) -> Donor | None:
-    return manage_token_read(token=token)
 
 
 def _expired(request: HttpRequest) -> HttpResponse:
     return render(request, "donations/manage_expired.html", status=403)
 
 
-def manage(request: HttpRequest, token: str) -> HttpResponse:
-    donor = _donor_or_expired(token)
+def sign_in(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button, POST uses the link: mail scanners that open links must not
+    use up a single-use link."""
+    if request.method != "POST":
+        return render(request, "donations/sign_in.html")
+    donor = services.donor_sign_in_link_use(token=token)
+    if donor is None:
+        return _expired(request)
+    donor_session_start(request, donor)
+    return redirect("donations:manage")
+
+
+def manage(request: HttpRequest) -> HttpResponse:
+    donor = donor_session_donor(request)
     if donor is None:
         return _expired(request)
     gifts, donations = selectors.donor_history(donor=donor)
@@ -183,7 +189,6 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
         "donor": donor,
         "gifts": gifts,
         "donations": donations,
-        "token": token,
         "amount_form": AmountChangeForm(),
         "card_gift": next((gift for gift in gifts if gift.is_live), None),
         "tax_statement": settings.DONATION_TAX_STATEMENT,
@@ -192,16 +197,16 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "donations/manage.html", context)
 
 
-def _donor_gift(token: str, gift_id: int) -> Gift | None:
-    donor = _donor_or_expired(token)
+def _donor_gift(request: HttpRequest, gift_id: int) -> Gift | None:
+    donor = donor_session_donor(request)
     if donor is None:
         return None
     return get_object_or_404(Gift.objects.select_related("donor"), pk=gift_id, donor=donor)
 
 
 @require_POST
-def manage_cancel(request: HttpRequest, token: str, gift_id: int) -> HttpResponse:
-    gift = _donor_gift(token, gift_id)
+def manage_cancel(request: HttpRequest, gift_id: int) -> HttpResponse:
+    gift = _donor_gift(request, gift_id)
     if gift is None:
         return _expired(request)
     try:
@@ -209,12 +214,12 @@ def manage_cancel(request: HttpRequest, token: str, gift_id: int) -> HttpRespons
         messages.success(request, "Your recurring gift is cancelled. We have emailed you a note.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    return redirect("donations:manage", token=token)
+    return redirect("donations:manage")
 
 
 @require_POST
-def manage_amount(request: HttpRequest, token: str, gift_id: int) -> HttpResponse:
-    gift = _donor_gift(token, gift_id)
+def manage_amount(request: HttpRequest, gift_id: int) -> HttpResponse:
+    gift = _donor_gift(request, gift_id)
     if gift is None:
         return _expired(request)
     form = AmountChangeForm(request.POST)
@@ -227,14 +232,17 @@ def manage_amount(request: HttpRequest, token: str, gift_id: int) -> HttpRespons
     else:
         errors = [str(error) for error in form.errors.get("amount", [])]
         messages.error(request, " ".join(errors) or "Please enter an amount.")
-    return redirect("donations:manage", token=token)
+    return redirect("donations:manage")
+
+
+_EXPIRED_MESSAGE = "This sign-in has expired. Please ask for a new link."
 
 
 @require_POST
-def manage_card_start(request: HttpRequest, token: str, gift_id: int) -> JsonResponse:
-    gift = _donor_gift(token, gift_id)
+def manage_card_start(request: HttpRequest, gift_id: int) -> JsonResponse:
+    gift = _donor_gift(request, gift_id)
     if gift is None:
-        return _error_json("This link has expired. Please ask for a new one.", status=403)
+        return _error_json(_EXPIRED_MESSAGE, status=403)
     try:
         client_secret = services.gift_card_setup_start(gift=gift)
     except ValidationError as exc:
@@ -243,13 +251,13 @@ def manage_card_start(request: HttpRequest, token: str, gift_id: int) -> JsonRes
 
 
 @require_POST
-def manage_card_confirm(request: HttpRequest, token: str, gift_id: int) -> JsonResponse:
-    gift = _donor_gift(token, gift_id)
+def manage_card_confirm(request: HttpRequest, gift_id: int) -> JsonResponse:
+    gift = _donor_gift(request, gift_id)
     if gift is None:
-        return _error_json("This link has expired. Please ask for a new one.", status=403)
+        return _error_json(_EXPIRED_MESSAGE, status=403)
     try:
         services.gift_card_update(gift=gift, setup_intent_id=request.POST.get("setup_intent", ""))
     except ValidationError as exc:
         return _error_json(" ".join(exc.messages))
     messages.success(request, "Your card is updated. Future renewals will use it.")
-    return JsonResponse({"action": "done", "redirect": reverse("donations:manage", args=[token])})
+    return JsonResponse({"action": "done", "redirect": reverse("donations:manage")})

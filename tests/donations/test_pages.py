@@ -6,13 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
 from outlet.donations import services
 from outlet.donations.models import Donation, Donor, DonorEmail, Gift
-from outlet.donations.tokens import manage_token_make, manage_token_read
 from tests.factories import CampaignFactory, DonationFactory, DonorFactory, GiftFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,18 +111,50 @@ def test_fee_rule_comes_from_settings(settings):
 # --- Self-service ---------------------------------------------------------------
 
 
-def test_link_request_answers_the_same_whether_or_not_the_address_gave(client):
-    DonorFactory(email="giver@example.test")
-    url = reverse("donations:manage-request")
+def request_link(client, email: str, capture) -> list:
+    """POST the form; run what it queued (the task, then the email it owes)."""
+    from outlet.donations.tasks import donor_sign_in_link_send_task
 
-    known = client.post(url, {"email": "giver@example.test"})
-    unknown = client.post(url, {"email": "stranger@example.test"})
+    with capture(execute=False) as queued:
+        response = client.post(reverse("donations:manage-request"), {"email": email})
+    for _ in queued:  # the queued task is donor_sign_in_link_send_task(address)
+        donor_sign_in_link_send_task.apply(args=[email])
+    return response, len(queued)
+
+
+def test_link_request_answers_the_same_whether_or_not_the_address_gave(
+    client, django_capture_on_commit_callbacks
+):
+    DonorFactory(email="giver@example.test")
+
+    known, known_queued = request_link(
+        client, "giver@example.test", django_capture_on_commit_callbacks
+    )
+    unknown, unknown_queued = request_link(
+        client, "stranger@example.test", django_capture_on_commit_callbacks
+    )
 
     def text(response):
         return re.sub(r"csrfmiddlewaretoken\" value=\"[^\"]+", "", response.content.decode())
 
     assert text(known) == text(unknown)
+    assert known_queued == unknown_queued == 1  # the same work in the request
     assert DonorEmail.objects.filter(kind="manage_link").count() == 1
+
+
+def test_an_address_gets_a_few_sign_in_links_an_hour_at_most(
+    client, settings, django_capture_on_commit_callbacks
+):
+    settings.DONATION_SIGN_IN_LINKS_PER_HOUR = 3
+    DonorFactory(email="giver@example.test")
+    answers = {
+        request_link(client, "Giver@example.test", django_capture_on_commit_callbacks)[
+            0
+        ].status_code
+        for _ in range(5)
+    }
+    assert answers == {200}
+    assert DonorEmail.objects.filter(kind="manage_link").count() == 3
 
 
 def test_asking_for_manage_links_does_not_use_up_the_payment_attempts(
@@ -138,26 +168,54 @@ def test_asking_for_manage_links_does_not_use_up_the_payment_attempts(
     assert post_start(client, email="ada@example.test").status_code == 200
 
 
-def test_manage_link_expires_and_is_single_purpose(settings):
-    donor = DonorFactory()
-    token = manage_token_make(donor=donor)
-    assert manage_token_read(token=token) == donor
+def sign_in_url(donor) -> str:
+    token = services.donor_sign_in_link_create(donor_id=donor.pk)
+    return reverse("donations:sign-in", args=[token])
 
-    other_purpose = signing.dumps(
-        {"donor": donor.pk, "purpose": "unsubscribe"}, salt="outlet.donations.manage"
-    )
-    assert manage_token_read(token=other_purpose) is None
-    other_salt = signing.dumps({"donor": donor.pk, "purpose": "manage-gifts"})
-    assert manage_token_read(token=other_salt) is None
 
+def test_sign_in_link_works_once(client):
+    gift = GiftFactory(amount=1500)
+    url = sign_in_url(gift.donor)
+
+    assert "Continue" in client.get(url).content.decode()  # a GET (a mail scanner) uses nothing
+    assert client.post(url).status_code == 302
+    assert "$15.00 monthly" in client.get(reverse("donations:manage")).content.decode()
+
+    other_browser = client.__class__()
+    assert other_browser.post(url).status_code == 403
+    assert other_browser.get(reverse("donations:manage")).status_code == 403
+
+
+def test_sign_in_link_expires(client, settings):
+    url = sign_in_url(DonorFactory())
     settings.DONATION_MANAGE_LINK_MAX_AGE = -1
-    assert manage_token_read(token=token) is None
+    response = client.post(url)
+    assert response.status_code == 403
+    assert "Send me a new link" in response.content.decode()
+
+
+def test_receipt_link_only_asks_for_a_sign_in_link(client, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from django.core import mail
+
+    gift = GiftFactory()
+    donation = DonationFactory(donor=gift.donor, status="paid", paid_at=timezone.now())
+    email = DonorEmail.objects.create(kind="receipt", donor=gift.donor, donation=donation)
+    services.donor_email_send(donor_email_id=email.pk)
+
+    link = re.search(r"https?://\S+/donate/manage/\S*", mail.outbox[0].body).group(0)
+    path = "/" + link.split("/", 3)[3]
+    assert path == reverse("donations:manage-request")
+    assert client.post(reverse("donations:manage-cancel", args=[gift.pk])).status_code == 403
+    gift.refresh_from_db()
+    assert gift.status == Gift.Status.ACTIVE
 
 
 def test_manage_page_shows_gifts_and_history(client):
     gift = GiftFactory(amount=1500)
     DonationFactory(donor=gift.donor, gift=gift, status="paid", paid_at=timezone.now(), amount=1500)
-    response = client.get(reverse("donations:manage", args=[manage_token_make(donor=gift.donor)]))
+    client.post(sign_in_url(gift.donor))
+    response = client.get(reverse("donations:manage"))
     html = response.content.decode()
     assert response.status_code == 200
     assert "$15.00 monthly" in html
@@ -165,20 +223,16 @@ def test_manage_page_shows_gifts_and_history(client):
     assert "•••• 4242" in html
 
 
-def test_expired_link_shows_a_way_to_get_a_new_one(client, settings):
-    donor = DonorFactory()
-    token = manage_token_make(donor=donor)
-    settings.DONATION_MANAGE_LINK_MAX_AGE = -1
-    response = client.get(reverse("donations:manage", args=[token]))
-    assert response.status_code == 403
-    assert "Send me a new link" in response.content.decode()
+def test_session_runs_out(client, settings):
+    settings.DONATION_MANAGE_SESSION_AGE = -1
+    client.post(sign_in_url(DonorFactory()))
+    assert client.get(reverse("donations:manage")).status_code == 403
 
 
-def test_cancel_needs_the_donors_own_link(client):
+def test_cancel_needs_the_donors_own_sign_in(client):
     gift = GiftFactory()
-    stranger = DonorFactory()
-    url = reverse("donations:manage-cancel", args=[manage_token_make(donor=stranger), gift.pk])
-    assert client.post(url).status_code == 404
+    client.post(sign_in_url(DonorFactory()))
+    assert client.post(reverse("donations:manage-cancel", args=[gift.pk])).status_code == 404
     gift.refresh_from_db()
     assert gift.status == Gift.Status.ACTIVE
 

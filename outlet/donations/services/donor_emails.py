@@ -103,7 +103,13 @@ def donor_email_send(*, donor_email_id: int) -> bool:
         )
         if email is None or email.status == DonorEmail.Status.SENT:
             return False
-        donor_email_message(email).send()
+        sign_in_token = ""
+        if email.kind == DonorEmail.Kind.MANAGE_LINK:
+            # Made now, inside this transaction: a failed send leaves no live link behind.
+            from .sign_in import donor_sign_in_link_create
+
+            sign_in_token = donor_sign_in_link_create(donor_id=email.donor_id)
+        donor_email_message(email, sign_in_token=sign_in_token).send()
         email.status = DonorEmail.Status.SENT
         email.sent_at = timezone.now()
         email.attempts += 1

@@ -1,7 +1,8 @@
 """
 Gift self-service: a donor cancels a recurring gift, changes its amount or swaps its card,
-from a link emailed on request. Stripe is called first; our record follows only what
-Stripe accepted, and the donor gets one email for each change.
+once signed in by a single-use link emailed on request (sign_in.py). Stripe is called
+first; our record follows only what Stripe accepted, and the donor gets one email for
+each change.
 """
 
 from __future__ import annotations
@@ -11,23 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from outlet.core.addresses import email_normalise
-
 from .. import stripe_gateway
-from ..models import Donor, DonorEmail, Gift
+from ..models import DonorEmail, Gift
 from .checkout import GENERIC_STRIPE_MESSAGE, card_ready
 from .donor_emails import donor_email_queue
 from .stripe_events import DONOR_CANCELLATION_COMMENT, gift_end
-
-
-def donor_manage_link_request(*, email: str) -> None:
-    """Email a self-service link if this address has given. Says nothing either way,
-    so the form cannot be used to learn who gave."""
-    donor = Donor.objects.filter(email=email_normalise(email)).first()
-    if donor is None:
-        return
-    with transaction.atomic():
-        donor_email_queue(kind=DonorEmail.Kind.MANAGE_LINK, donor_id=donor.pk)
 
 
 def _gift_live(gift: Gift) -> None:
