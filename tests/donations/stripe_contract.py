@@ -259,6 +259,7 @@ class StubStripe(HTTPClient):
         self.requests: list[Request] = []
         self.objects: dict[str, dict[str, Any]] = {}
         self.card = "ok"
+        self.down: set[str] = set()  # path prefixes answered with a 500, as when Stripe is down
         self._counter = 0
 
     # HTTPClient
@@ -278,6 +279,9 @@ class StubStripe(HTTPClient):
         )
         recorded.problems = self._check(recorded)
         self.requests.append(recorded)
+        if any(parts.path.startswith(prefix) for prefix in self.down):
+            body = {"error": {"type": "api_error", "message": "Stripe is having trouble."}}
+            return json.dumps(body), 500, {"stripe-should-retry": "false"}
         status, body = self._answer(method, parts.path, params)
         return json.dumps(body), status, {"request-id": f"req_{self._counter}"}
 

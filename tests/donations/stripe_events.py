@@ -13,11 +13,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import stripe
 from django.conf import settings
 from django.urls import reverse
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CURRENT_API_VERSION = "2026-08-27.preview"
+CURRENT_API_VERSION = stripe.api_version  # what the pinned SDK speaks
 
 
 @cache

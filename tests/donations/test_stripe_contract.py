@@ -135,6 +135,23 @@ def test_monthly_gift_declined_at_confirmation_ends_the_subscription(stub):
     assert stub.calls()[-1].startswith("DELETE /v1/subscriptions/")
 
 
+def test_monthly_gift_when_its_first_invoice_cannot_be_read_still_reaches_the_donor(stub):
+    """Stripe answers the subscription but not its invoice's payments: the browser still
+    confirms with the invoice's secret, and the refresh finds the payment through the
+    invoice. The donor is never thanked for a payment nobody made."""
+    stub.down = {"/v1/invoice_payments"}
+    step = charge(stub, "month")
+    assert step.action == "authenticate" and step.client_secret
+    assert Donation.objects.get().status == Donation.Status.PENDING
+    stub.down = set()
+
+    step = confirm_first_invoice(stub, step)
+
+    assert step.action == "done"
+    assert Donation.objects.get().status == Donation.Status.PAID
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
+
+
 def live_gift(stub: StubStripe) -> Gift:
     confirm_first_invoice(stub, charge(stub, "month"))
     gift = Gift.objects.get()

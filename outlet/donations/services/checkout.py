@@ -47,6 +47,12 @@ AUTHENTICATION_MESSAGE = (
     "Your bank could not confirm this payment. Please try again or use another card; "
     "nothing was charged."
 )
+# Once a charge may have been made, never say "nothing was charged": a retry reuses the
+# same idempotency key, so it cannot charge twice, and a receipt follows a real payment.
+UNCERTAIN_MESSAGE = (
+    "We could not confirm your payment with our processor. If it went through, your receipt "
+    "is on its way by email; trying again will not charge you twice."
+)
 NEWSLETTER_CONSENT = "Send me the newsletter (we'll ask you to confirm)"
 GENERIC_STRIPE_MESSAGE = (
     "We could not reach our payment processor. Nothing was charged; please try again in a minute."
@@ -270,7 +276,7 @@ def _checkout_charge_once(
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error charging donation %s: %s", donation.pk, exc)
-        return CheckoutStep(action="failed", donation=donation, message=GENERIC_STRIPE_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=UNCERTAIN_MESSAGE)
     facts = payment_intent_facts(payment_intent)
     Donation.objects.filter(pk=donation.pk, stripe_payment_intent_id__isnull=True).update(
         stripe_payment_intent_id=facts.id
@@ -317,30 +323,41 @@ def _checkout_subscribe(
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error subscribing gift %s: %s", gift.pk, exc)
-        return CheckoutStep(action="failed", donation=donation, message=GENERIC_STRIPE_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=UNCERTAIN_MESSAGE)
     subscription_ = subscription_facts(subscription)
     Gift.objects.filter(pk=gift.pk, stripe_subscription_id__isnull=True).update(
         stripe_subscription_id=subscription_.id
     )
-    if subscription_.latest_invoice is None:
+    invoice_object = subscription_.latest_invoice
+    if invoice_object is None:
         return CheckoutStep(action="done", donation=donation)
+    payment = None
     try:
-        invoice = invoice_facts(
-            stripe_gateway.invoice_payments_fill(invoice=subscription_.latest_invoice)
-        )
+        invoice_object = stripe_gateway.invoice_payments_fill(invoice=invoice_object)
+        invoice = invoice_facts(invoice_object)
         payment = invoice.payment_intent
         if payment is None and invoice.payment_intent_id:
             payment = stripe_gateway.payment_intent_retrieve(
                 payment_intent_id=invoice.payment_intent_id
             )
     except stripe_gateway.StripeError as exc:
-        # The subscription exists; its invoice webhook will record the payment.
+        # Go on with the invoice as the subscription gave it: the browser can still confirm
+        # with its confirmation secret, and the refresh finds the payment through the invoice.
         logger.warning("Stripe error reading gift %s's first invoice: %s", gift.pk, exc)
-        return CheckoutStep(action="done", donation=donation)
+    invoice = invoice_facts(invoice_object)
     invoice_apply(facts=invoice, paid=True if invoice.status == "paid" else None)
     subscription_apply(facts=subscription_)
     donation.refresh_from_db()
-    if donation.status == Donation.Status.PAID or payment is None:
+    if donation.status == Donation.Status.PAID:
+        return CheckoutStep(action="done", donation=donation)
+    if payment is None:
+        if invoice.confirmation_secret and invoice.status != "paid":
+            return CheckoutStep(
+                action="authenticate",
+                donation=donation,
+                client_secret=invoice.confirmation_secret,
+                payment_method_id=payment_method_id,
+            )
         return CheckoutStep(action="done", donation=donation)
     facts = payment_intent_facts(payment)
     if facts.status == "succeeded":
@@ -383,16 +400,22 @@ def checkout_refresh(*, donation: Donation) -> CheckoutStep:
     taken for it, and once the payment has succeeded the answer is never an error."""
     if donation.status == Donation.Status.PAID:
         return CheckoutStep(action="done", donation=donation)
-    if not donation.stripe_payment_intent_id:
-        return CheckoutStep(action="failed", donation=donation, message=AUTHENTICATION_MESSAGE)
+    payment_intent_id = donation.stripe_payment_intent_id
     try:
-        facts = payment_intent_facts(
-            stripe_gateway.payment_intent_retrieve(
-                payment_intent_id=donation.stripe_payment_intent_id
+        if not payment_intent_id and donation.gift_id and donation.stripe_invoice_id:
+            # The first invoice's payment was not known when the subscription started.
+            invoice = invoice_facts(
+                stripe_gateway.invoice_retrieve(invoice_id=donation.stripe_invoice_id)
             )
+            invoice_apply(facts=invoice, paid=True if invoice.status == "paid" else None)
+            payment_intent_id = invoice.payment_intent_id
+        if not payment_intent_id:
+            return CheckoutStep(action="failed", donation=donation, message=AUTHENTICATION_MESSAGE)
+        facts = payment_intent_facts(
+            stripe_gateway.payment_intent_retrieve(payment_intent_id=payment_intent_id)
         )
     except stripe_gateway.StripeError as exc:
-        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        raise ValidationError(UNCERTAIN_MESSAGE) from exc
     if donation.gift_id and facts.status == "succeeded":
         return _checkout_refresh_gift(donation=donation)
     step = _checkout_step_from_payment(donation=donation, facts=facts)
