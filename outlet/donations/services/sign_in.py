@@ -59,18 +59,24 @@ def donor_sign_in_link_request(*, email: str, ip: str) -> None:
     if not within:
         logger.info("Sign-in link request over its hourly allowance; dropped")
         return
-    transaction.on_commit(lambda: donor_sign_in_link_send_task.delay(address), robust=True)
+    request_id = secrets.token_hex(16)  # makes a repeated task owe the email once
+    transaction.on_commit(
+        lambda: donor_sign_in_link_send_task.delay(address, request_id), robust=True
+    )
 
 
-def donor_sign_in_link_send(*, email: str) -> bool:
-    """The task's work: owe a sign-in email if this address has given. True if owed."""
+def donor_sign_in_link_send(*, email: str, request_id: str) -> bool:
+    """The task's work: owe a sign-in email if this address has given, once per request
+    however often the task runs. True if owed now."""
     donor_id = Donor.objects.filter(email=email_normalise(email)).values_list("pk", flat=True)
     found = donor_id.first()
     if found is None:
         return False
     with transaction.atomic():
-        donor_email_queue(kind=DonorEmail.Kind.MANAGE_LINK, donor_id=found)
-    return True
+        owed = donor_email_queue(
+            kind=DonorEmail.Kind.MANAGE_LINK, donor_id=found, dedupe_key=f"sign-in:{request_id}"
+        )
+    return owed is not None
 
 
 def donor_sign_in_link_create(*, donor_id: int) -> str:
