@@ -59,3 +59,36 @@ def test_charge_and_dispute_name_their_payment():
     assert charge_facts(charge).payment_intent_id == "pi_expanded"
     dispute = dispute_facts(current_object("dispute"))
     assert dispute.charge_id.startswith("ch_")
+
+
+def test_invoice_charge_comes_from_its_payments_expanded_payment_intent():
+    invoice = current_object("invoice")
+    payment_intent = current_object("payment_intent")
+    payment_intent.update(id="pi_paid", latest_charge="ch_of_the_renewal")
+    invoice_payment = current_object("invoice_payment")
+    invoice_payment.update(
+        status="paid", payment={"type": "payment_intent", "payment_intent": payment_intent}
+    )
+    invoice["payments"] = {"object": "list", "data": [invoice_payment]}
+    invoice["confirmation_secret"] = {"client_secret": "pi_paid_secret_x", "type": "payment_intent"}
+
+    facts = invoice_facts(invoice)
+
+    assert (facts.payment_intent_id, facts.charge_id) == ("pi_paid", "ch_of_the_renewal")
+    assert facts.confirmation_secret == "pi_paid_secret_x"
+    old = invoice_facts(localstripe_object("invoice_payment_succeeded"))
+    assert old.charge_id.startswith("ch_") and old.confirmation_secret == ""
+
+
+def test_subscription_says_why_it_ended_only_in_the_current_shape():
+    current = current_object("subscription")
+    current["cancellation_details"] = {"reason": "payment_failed", "comment": None}
+    assert subscription_facts(current).cancellation_reason == "payment_failed"
+    old = subscription_facts(localstripe_object("customer_subscription_created"))
+    assert old.cancellation_reason == "" and old.cancellation_comment == ""
+
+
+def test_dispute_status_and_amount():
+    dispute = current_object("dispute")
+    facts = dispute_facts(dispute)
+    assert (facts.status, facts.amount) == (dispute["status"], dispute["amount"])
