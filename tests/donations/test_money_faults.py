@@ -318,3 +318,32 @@ def test_monthly_donor_appears_once_on_the_supporters_page(client):
 
     assert html.count("Grace Monthly") == 1
     assert "Ada" in html
+
+
+def test_renewal_paid_by_a_new_payment_intent_is_refundable_by_it(client, settings, monkeypatch):
+    """The renewal failed with one PaymentIntent, then was paid with another (a new card):
+    the donation names the paid one, so the admin's refund asks Stripe for the right one."""
+    settings.STRIPE_API_BASE = "https://api.stripe.com"
+    stub = StubStripe()
+    monkeypatch.setattr(stripe_gateway, "TRANSPORT", stub)
+    gift, _ = paid_gift()
+    for status, card in (("open", "decline"), ("paid", "ok")):
+        stub.card = card
+        payment = stub._payment_intent(
+            amount=gift.amount, currency=gift.currency, customer=gift.stripe_customer_id
+        )
+        stub._store(
+            "invoice_payment",
+            "inpay",
+            invoice="in_renewal",
+            currency=gift.currency,
+            payment={"type": "payment_intent", "payment_intent": payment["id"]},
+            status=status,
+        )
+        se.post_event(client, se.invoice_current(gift, invoice_id="in_renewal", paid=card == "ok"))
+
+    renewal = Donation.objects.get(stripe_invoice_id="in_renewal")
+    assert renewal.status == Donation.Status.PAID
+    assert renewal.stripe_payment_intent_id == payment["id"]
+    assert renewal.stripe_charge_id == payment["latest_charge"]
+    assert stub.problems == []

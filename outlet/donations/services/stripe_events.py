@@ -189,7 +189,14 @@ def _donation_payment_link(*, donation: Donation, facts: InvoiceFacts) -> None:
     payments), so a refund or dispute of it finds it and an editor can refund it. A
     PaymentIntent already held by another donation is left with that one."""
     changes: dict[str, Any] = {}
-    if facts.payment_intent_id and not donation.stripe_payment_intent_id:
+    # A paid invoice's PaymentIntent replaces one of an earlier failed attempt (a new card
+    # can bring a new PaymentIntent): a refund must name the one that was paid.
+    replaces_failed = (
+        facts.status == "paid"
+        and donation.status != Donation.Status.PAID
+        and facts.payment_intent_id != donation.stripe_payment_intent_id
+    )
+    if facts.payment_intent_id and (not donation.stripe_payment_intent_id or replaces_failed):
         taken = Donation.objects.filter(stripe_payment_intent_id=facts.payment_intent_id).exists()
         if not taken:
             changes["stripe_payment_intent_id"] = facts.payment_intent_id
