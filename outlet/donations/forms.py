@@ -39,6 +39,11 @@ class DonationForm(forms.Form):
     newsletter_opt_in = forms.BooleanField(required=False, label=NEWSLETTER_CONSENT)
     source = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
     campaign = forms.SlugField(required=False, widget=forms.HiddenInput)
+    # Made by the page's script once per checkout; a repeat submit with it finds the same
+    # donation (see services.checkout_start).
+    checkout_key = forms.RegexField(
+        regex=r"^[A-Za-z0-9-]{16,64}$", required=False, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

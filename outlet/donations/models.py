@@ -145,11 +145,20 @@ class Donation(Attribution):
         default=0, help_text="Held or lost to an open or lost dispute; 0 once won."
     )
     dispute_notified_at = models.DateTimeField(null=True, blank=True)
+    # Made by the browser once per checkout and sent with every submit of it: a double
+    # submit, or a retry after an uncertain answer, finds this donation instead of
+    # starting a second one (and a second charge).
+    checkout_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="donation_amount_positive"),
+            models.UniqueConstraint(
+                fields=["checkout_key"],
+                condition=~Q(checkout_key=""),
+                name="donation_checkout_key_unique",
+            ),
         ]
         permissions = [("refund_donation", "Can refund a donation")]
         indexes = [models.Index(fields=["status", "paid_at"])]

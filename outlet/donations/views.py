@@ -102,6 +102,7 @@ def checkout_start(request: HttpRequest) -> JsonResponse:
             public_name=data["public_name"],
             newsletter_opt_in=data["newsletter_opt_in"],
             ip=client_ip(request) or "unknown",
+            checkout_key=data["checkout_key"],
         )
     except ValidationError as exc:
         return _error_json(" ".join(exc.messages), status=429 if "Too many" in str(exc) else 400)

@@ -144,6 +144,55 @@ def test_reader_gives_once_with_3ds_and_after_a_decline(
     assert (donation.source, donation.utm) == ("the-big-story", {"utm_campaign": "spring"})
 
 
+def lose_the_first_answer(page, path: str) -> list[str]:
+    """The request reaches our server, but its answer never reaches the browser (a dropped
+    connection after Stripe charged): the page must check again, never start over."""
+    seen: list[str] = []
+
+    def handle(route):
+        seen.append(route.request.url)
+        if len(seen) == 1:
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**" + path, handle)
+    return seen
+
+
+def test_lost_answers_after_a_charge_are_checked_again_and_charge_once(
+    giving_site, page, smtp_sink
+):
+    url = giving_site
+    charges = lose_the_first_answer(page, "/donate/checkout/charge/")
+    open_form(page, url, name="Ada Lovelace", email="ada@example.test")
+    choose_amount(page, "$25")
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=re.compile(r"Give \$25\.00")).click()
+    status = page.locator("#donate-status")
+    status.wait_for(state="visible")
+    assert "nothing was charged" not in status.inner_text()
+    assert "do not start a new donation" in status.inner_text()
+    wait_for_thanks(page)
+    assert len(charges) == 2  # the same charge asked about again, not a new checkout
+
+    refreshes = lose_the_first_answer(page, "/donate/checkout/refresh/")
+    open_form(page, url, name="Grace Hopper", email="grace@example.test")
+    choose_amount(page, "$50")
+    fill_card(page, "4000002500003155")
+    page.get_by_role("button", name=re.compile(r"Give \$50\.00")).click()
+    approve_challenge(page)
+    approve_challenge(page)
+    wait_for_thanks(page)
+    assert len(refreshes) == 2
+
+    for address in ("ada@example.test", "grace@example.test"):
+        assert Donation.objects.filter(donor__email=address).count() == 1, address
+        assert Donation.objects.get(donor__email=address).status == "paid"
+        assert len(wait_for_mail(smtp_sink, address)) == 1, address
+
+
 def test_monthly_donor_gives_then_cancels_from_the_magic_link(
     giving_site, page, screenshot, smtp_sink
 ):

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_hit
@@ -47,11 +47,12 @@ AUTHENTICATION_MESSAGE = (
     "Your bank could not confirm this payment. Please try again or use another card; "
     "nothing was charged."
 )
-# Once a charge may have been made, never say "nothing was charged": a retry reuses the
-# same idempotency key, so it cannot charge twice, and a receipt follows a real payment.
+# Once a charge may have been made, never say "nothing was charged", nor promise what a
+# retry will do: the browser answers `uncertain` by asking again about this same charge
+# (same token, same idempotency key), never by starting a new checkout.
 UNCERTAIN_MESSAGE = (
-    "We could not confirm your payment with our processor. If it went through, your receipt "
-    "is on its way by email; trying again will not charge you twice."
+    "We could not confirm your payment with our processor yet. Please do not start a new "
+    "donation: we are checking again. If it went through, your receipt is on its way by email."
 )
 NEWSLETTER_CONSENT = "Send me the newsletter (we'll ask you to confirm)"
 GENERIC_STRIPE_MESSAGE = (
@@ -127,7 +128,9 @@ def idempotency_key(row: Donation | Gift, purpose: str) -> str:
 @dataclass(frozen=True)
 class CheckoutStep:
     """What the browser does next: `setup` (confirmCardSetup with client_secret),
-    `authenticate` (confirmCardPayment with client_secret), `done` or `failed`."""
+    `authenticate` (confirmCardPayment with client_secret), `done`, `failed` (nothing was
+    charged; a new checkout may start) or `uncertain` (a charge may exist: ask again about
+    this one, never start another)."""
 
     action: str
     donation: Donation
@@ -152,12 +155,20 @@ def checkout_start(
     public_name: str = "",
     newsletter_opt_in: bool = False,
     ip: str = "",
+    checkout_key: str = "",
 ) -> CheckoutStep:
     """Record a pending donation (and its gift, when recurring), then ask Stripe for a
     customer and a SetupIntent for the browser to collect the card into.
 
     The rows are committed before Stripe is called: a webhook that arrives before this
-    request ends finds them (by the ids in the metadata)."""
+    request ends finds them (by the ids in the metadata). A repeat of one browser checkout
+    (same `checkout_key`) finds its donation and asks Stripe again under the first
+    submit's idempotency keys, so it gets the same customer and SetupIntent, never a
+    second charge."""
+    if checkout_key:
+        existing = Donation.objects.filter(checkout_key=checkout_key).first()
+        if existing is not None:
+            return _checkout_resume(donation=existing, name=name)
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
         raise ValidationError("Please choose an amount within the limits shown.")
     if frequency not in Frequency.values:
@@ -173,31 +184,56 @@ def checkout_start(
         "public_name": (public_name or name)[:200] if public_credit else "",
         "newsletter_opt_in": newsletter_opt_in,
     }
-    with transaction.atomic():
-        # An existing donor's name is left alone: anyone can type any address into the
-        # form, so an unpaid checkout must not rename someone else's donor record.
-        donor, _ = Donor.objects.get_or_create(
-            email=email_normalise(email), defaults={"name": name}
-        )
-        gift = None
-        if frequency != Frequency.ONCE:
-            gift = Gift.objects.create(
+    try:
+        with transaction.atomic():
+            # An existing donor's name is left alone: anyone can type any address into the
+            # form, so an unpaid checkout must not rename someone else's donor record.
+            donor, _ = Donor.objects.get_or_create(
+                email=email_normalise(email), defaults={"name": name}
+            )
+            gift = None
+            if frequency != Frequency.ONCE:
+                gift = Gift.objects.create(
+                    donor=donor,
+                    amount=amount + fee,
+                    currency=currency,
+                    interval=frequency,
+                    **attribution,
+                )
+            donation = Donation.objects.create(
                 donor=donor,
+                gift=gift,
+                frequency=frequency,
                 amount=amount + fee,
+                fee_amount=fee,
                 currency=currency,
-                interval=frequency,
+                checkout_key=checkout_key,
                 **attribution,
             )
-        donation = Donation.objects.create(
-            donor=donor,
-            gift=gift,
-            frequency=frequency,
-            amount=amount + fee,
-            fee_amount=fee,
-            currency=currency,
-            **attribution,
-        )
+    except IntegrityError:
+        # A concurrent submit of the same checkout won the race: answer as its repeat.
+        if not checkout_key:
+            raise
+        return _checkout_resume(donation=Donation.objects.get(checkout_key=checkout_key), name=name)
     newsletter_opt_in_forward(donation=donation, consent_text=NEWSLETTER_CONSENT, ip=ip)
+    return _checkout_setup(donation=donation, name=name)
+
+
+def _checkout_resume(*, donation: Donation, name: str) -> CheckoutStep:
+    """A repeat submit of one checkout: its donation's state, never a new charge."""
+    if donation.status == Donation.Status.PAID:
+        return CheckoutStep(action="done", donation=donation)
+    if donation.status != Donation.Status.PENDING:
+        return CheckoutStep(action="failed", donation=donation, message=donation.failure_message)
+    if donation.card_last4 or donation.stripe_payment_intent_id:
+        # The charge was already asked for: only asking about it again is safe.
+        return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
+    return _checkout_setup(donation=donation, name=name, resumed=True)
+
+
+def _checkout_setup(*, donation: Donation, name: str, resumed: bool = False) -> CheckoutStep:
+    donor = donation.donor
+    gift = donation.gift
     try:
         customer = stripe_gateway.customer_create(
             email=donor.email, name=name, idempotency_key=idempotency_key(donation, "customer")
@@ -207,7 +243,8 @@ def checkout_start(
         )
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
-        donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
+        if not resumed:
+            donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
         raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
     Donation.objects.filter(pk=donation.pk).update(stripe_customer_id=customer["id"])
     if gift is not None:
@@ -276,7 +313,7 @@ def _checkout_charge_once(
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error charging donation %s: %s", donation.pk, exc)
-        return CheckoutStep(action="failed", donation=donation, message=UNCERTAIN_MESSAGE)
+        return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
     facts = payment_intent_facts(payment_intent)
     Donation.objects.filter(pk=donation.pk, stripe_payment_intent_id__isnull=True).update(
         stripe_payment_intent_id=facts.id
@@ -323,7 +360,7 @@ def _checkout_subscribe(
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error subscribing gift %s: %s", gift.pk, exc)
-        return CheckoutStep(action="failed", donation=donation, message=UNCERTAIN_MESSAGE)
+        return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
     subscription_ = subscription_facts(subscription)
     Gift.objects.filter(pk=gift.pk, stripe_subscription_id__isnull=True).update(
         stripe_subscription_id=subscription_.id
@@ -415,7 +452,8 @@ def checkout_refresh(*, donation: Donation) -> CheckoutStep:
             stripe_gateway.payment_intent_retrieve(payment_intent_id=payment_intent_id)
         )
     except stripe_gateway.StripeError as exc:
-        raise ValidationError(UNCERTAIN_MESSAGE) from exc
+        logger.warning("Stripe error refreshing donation %s: %s", donation.pk, exc)
+        return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
     if donation.gift_id and facts.status == "succeeded":
         return _checkout_refresh_gift(donation=donation)
     step = _checkout_step_from_payment(donation=donation, facts=facts)

@@ -7,6 +7,17 @@
   var DECLINED = "Your card was declined. Please check the details or try another card; nothing was charged.";
   var AUTH_FAILED = "Your bank could not confirm this payment. Please try again or use another card; nothing was charged.";
   var NETWORK = "We could not reach the payment service. Please check your connection and try again; nothing was charged.";
+  // Once a charge or a check of it has been sent, the answer may be lost after Stripe charged.
+  var UNCERTAIN = "We could not confirm your payment yet. Please do not start a new donation: we are checking again. If it went through, your receipt is on its way by email.";
+  var CHECK_TRIES = 3;
+  var CHECK_DELAY_MS = 2000;
+
+  function checkoutKeyMake() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") { return window.crypto.randomUUID(); }
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
 
   function readableError(error) {
     if (!error) { return NETWORK; }
@@ -21,16 +32,19 @@
     return error.message || NETWORK;
   }
 
-  function post(url, data, csrf) {
+  /* POST and read the JSON answer. A lost or unreadable answer is `uncertain` when the
+   * request may have charged (`charging`), else a plain network error. */
+  function post(url, data, csrf, charging) {
     var body = data instanceof FormData ? data : new URLSearchParams(data);
+    var lost = charging ? {action: "uncertain", message: UNCERTAIN} : {action: "error", message: NETWORK};
     return fetch(url, {
       method: "POST",
       body: body,
       credentials: "same-origin",
       headers: {"X-CSRFToken": csrf, "Accept": "application/json"}
     }).then(function (response) {
-      return response.json().catch(function () { return {action: "error", message: NETWORK}; });
-    }, function () { return {action: "error", message: NETWORK}; });
+      return response.json().catch(function () { return lost; });
+    }, function () { return lost; });
   }
 
   function showStatus(box, text, kind) {
@@ -110,25 +124,79 @@
         });
       });
     }
+    var keyField = form.querySelector("[name=checkout_key]");
+    keyField.value = checkoutKeyMake();
+    // After an uncertain answer: the one request to repeat (same token, same card set-up,
+    // so the server reuses its idempotency key). A new checkout is never started then.
+    var pending = null;
+    var checks = 0;
+
+    function authenticate(charged, token) {
+      if (charged.action !== "authenticate") { return charged; }
+      token = charged.token || token;
+      // A current subscription's first invoice names no card yet: confirm with the saved one.
+      var confirming = charged.payment_method ? {payment_method: charged.payment_method} : undefined;
+      return stripeParts.stripe.confirmCardPayment(charged.client_secret, confirming).then(function () {
+        // Whatever the browser says, the server asks Stripe.
+        pending = {url: form.dataset.refreshUrl, data: {token: token}};
+        return post(form.dataset.refreshUrl, {token: token}, csrf, true);
+      }, function () {
+        pending = {url: form.dataset.refreshUrl, data: {token: token}};
+        return {action: "uncertain", message: UNCERTAIN};
+      });
+    }
+
+    function ask(request) {
+      return post(request.url, request.data, csrf, true).then(function (answer) {
+        return authenticate(answer, request.data.token);
+      });
+    }
+
     function finish(result) {
       if (result.action === "done" && result.redirect) {
+        pending = null;
         showStatus(status, "Thank you! Finishing up…", "info");
         window.location.assign(result.redirect);
         return;
       }
+      if (result.action === "uncertain" && pending) {
+        showStatus(status, result.message || UNCERTAIN, "info");
+        if (checks < CHECK_TRIES) {
+          checks += 1;
+          window.setTimeout(function () { ask(pending).then(finish, uncertainFinish); }, CHECK_DELAY_MS);
+          return;
+        }
+        submit.disabled = false;
+        submit.textContent = "Check again";
+        return;
+      }
+      // A definite answer: no charge is in flight, so the next submit is a new checkout.
+      pending = null;
+      keyField.value = checkoutKeyMake();
       showStatus(status, result.message || NETWORK);
       submit.disabled = false;
       refresh();
     }
+    function uncertainFinish() { finish({action: "uncertain", message: UNCERTAIN}); }
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       clearFieldErrors();
-      showStatus(status, "");
       submit.disabled = true;
+      if (pending) {
+        checks = 0;
+        submit.textContent = "Checking…";
+        ask(pending).then(finish, uncertainFinish);
+        return;
+      }
+      showStatus(status, "");
       submit.textContent = "Processing…";
       var token = "";
-      post(form.action, new FormData(form), csrf).then(function (started) {
+      post(form.action, new FormData(form), csrf, false).then(function (started) {
+        if (started.action === "uncertain" && started.token) {
+          pending = {url: form.dataset.refreshUrl, data: {token: started.token}};
+          return started;
+        }
         if (started.action !== "setup") {
           showFieldErrors(started.fields);
           return started;
@@ -144,17 +212,14 @@
           }
         }).then(function (setup) {
           if (setup.error) { return {action: "failed", message: readableError(setup.error)}; }
-          return post(form.dataset.chargeUrl, {token: token, setup_intent: setup.setupIntent.id}, csrf);
+          pending = {url: form.dataset.chargeUrl, data: {token: token, setup_intent: setup.setupIntent.id}};
+          return post(form.dataset.chargeUrl, pending.data, csrf, true);
         });
       }).then(function (charged) {
-        if (charged.action !== "authenticate") { return charged; }
-        // A current subscription's first invoice names no card yet: confirm with the saved one.
-        var confirming = charged.payment_method ? {payment_method: charged.payment_method} : undefined;
-        return stripeParts.stripe.confirmCardPayment(charged.client_secret, confirming).then(function () {
-          // Whatever the browser says, the server asks Stripe.
-          return post(form.dataset.refreshUrl, {token: charged.token || token}, csrf);
-        });
-      }).then(finish, function () { finish({action: "error", message: NETWORK}); });
+        return authenticate(charged, token);
+      }).then(finish, function () {
+        finish(pending ? {action: "uncertain", message: UNCERTAIN} : {action: "error", message: NETWORK});
+      });
     });
   }
 
