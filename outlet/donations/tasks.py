@@ -59,8 +59,10 @@ def dispute_editors_notify_task(self, donation_id: int) -> None:
     ignore_result=True,
 )
 def donor_emails_sweep_task() -> None:
-    """Beat: queue donor emails (receipts first among them) that were owed but never tried."""
+    """Beat: queue donor emails (receipts first among them) that were owed but never tried,
+    and the editors' alerts of disputes never told."""
     services.donor_emails_sweep()
+    services.dispute_notifications_sweep()
 
 
 @shared_task(

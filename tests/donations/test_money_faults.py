@@ -276,6 +276,35 @@ def test_opened_dispute_notifies_editors_once(client, settings, django_user_mode
     assert f"#{donation.pk}" in mail.outbox[0].subject
 
 
+def test_dispute_whose_alert_was_never_queued_is_sent_once_by_the_sweep(
+    client, settings, monkeypatch, django_user_model, django_capture_on_commit_callbacks
+):
+    from outlet.donations.tasks import dispute_editors_notify_task, donor_emails_sweep_task
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    django_user_model.objects.create_superuser("boss", "boss@example.test", "pw")
+    donation = DonationFactory(status=Donation.Status.PAID, stripe_charge_id="ch_disputed")
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(dispute_editors_notify_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = se.post_event(client, se.dispute_current(donation))
+    assert response.status_code == 200  # the dispute is recorded whatever the broker says
+    Donation.objects.update(disputed_at=timezone.now() - timedelta(minutes=30))
+
+    queued: list[int] = []
+    monkeypatch.setattr(dispute_editors_notify_task, "delay", lambda pk: queued.append(pk))
+    donor_emails_sweep_task.apply()
+    for pk in queued * 2:  # the sweep's task, run twice
+        dispute_editors_notify_task.apply(args=[pk])
+    donor_emails_sweep_task.apply()
+
+    assert queued == [donation.pk]
+    assert len(mail.outbox) == 1
+
+
 @pytest.mark.parametrize(
     ("status", "counted"), [("won", 2500), ("lost", 0), ("warning_closed", 2500)]
 )

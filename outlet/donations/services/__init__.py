@@ -35,6 +35,7 @@ from .refunds import (
     dispute_apply,
     dispute_close_apply,
     dispute_editors_notify,
+    dispute_notifications_sweep,
     donation_refund,
 )
 from .self_service import (
@@ -76,6 +77,7 @@ __all__ = [
     "dispute_apply",
     "dispute_close_apply",
     "dispute_editors_notify",
+    "dispute_notifications_sweep",
     "donation_fail",
     "donation_fee_compute",
     "donation_for_payment_intent",

@@ -7,6 +7,7 @@ refunded amounts only grow, and a refunded donation never becomes paid again.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -16,6 +17,7 @@ from .. import selectors, stripe_gateway
 from ..models import Donation
 from ..stripe_objects import ChargeFacts, DisputeFacts
 from .checkout import idempotency_key
+from .donor_emails import SWEEP_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +77,8 @@ def dispute_apply(*, facts: DisputeFacts) -> str:
         if facts.status in _DISPUTE_RETURNED:
             donation.disputed_amount = 0
         donation.save(update_fields=["disputed_at", "dispute_status", "disputed_amount"])
-        transaction.on_commit(lambda: dispute_editors_notify_task.delay(donation.pk))
+        # robust: a broker down at commit must not fail the webhook; the sweep queues it later.
+        transaction.on_commit(lambda: dispute_editors_notify_task.delay(donation.pk), robust=True)
     logger.warning("Donation %s is disputed (%s)", found.pk, facts.reason)
     return "flagged"
 
@@ -120,6 +123,30 @@ def dispute_editors_notify(*, donation_id: int) -> bool:
             logger.warning("Donation %s is disputed and no editor can be told", donation.pk)
         Donation.objects.filter(pk=donation.pk).update(dispute_notified_at=timezone.now())
     return True
+
+
+def dispute_notifications_sweep(*, older_than: timedelta = SWEEP_AFTER, limit: int = 100) -> int:
+    """Queue again the editors' alert of every dispute recorded but never told (its task
+    was not queued, or was lost). Telling stays once: the task locks the row and skips a
+    told one. Returns how many were queued; stops at the first broker error."""
+    from ..tasks import dispute_editors_notify_task
+
+    untold = (
+        Donation.objects.filter(
+            disputed_at__lt=timezone.now() - older_than, dispute_notified_at__isnull=True
+        )
+        .order_by("disputed_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    queued = 0
+    for donation_id in untold:
+        try:
+            dispute_editors_notify_task.delay(donation_id)
+        except Exception:  # the broker is still down: try again at the next sweep
+            logger.warning("Could not queue the dispute alert of donation %s", donation_id)
+            break
+        queued += 1
+    return queued
 
 
 def donation_refund(*, donation: Donation) -> None:
