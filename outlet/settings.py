@@ -259,6 +259,9 @@ DONATION_TAX_STATEMENT: str = env.str(
 DONATION_MANAGE_LINK_MAX_AGE: int = _read(env.int, "DONATION_MANAGE_LINK_MAX_AGE", default=1800)
 DONATION_MANAGE_SESSION_AGE: int = _read(env.int, "DONATION_MANAGE_SESSION_AGE", default=3600)
 DONATION_SIGN_IN_LINKS_PER_HOUR: int = _read(env.int, "DONATION_SIGN_IN_LINKS_PER_HOUR", default=3)
+DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
+    env.int, "DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR", default=10
+)
 # Payment attempts allowed per window, per client IP and per email address (card testing).
 DONATION_RATE_LIMIT_PER_IP: int = _read(env.int, "DONATION_RATE_LIMIT_PER_IP", default=20)
 DONATION_RATE_LIMIT_PER_EMAIL: int = _read(env.int, "DONATION_RATE_LIMIT_PER_EMAIL", default=8)

@@ -112,7 +112,7 @@ def test_fee_rule_comes_from_settings(settings):
 # --- Self-service ---------------------------------------------------------------
 
 
-def request_link(client, email: str, capture) -> list:
+def request_link(client, email: str, capture, ip: str = "127.0.0.1") -> list:
     """POST the form; run what it queued (the task, then the email it owes)."""
     from outlet.donations.tasks import donor_sign_in_link_send_task
 
@@ -121,7 +121,9 @@ def request_link(client, email: str, capture) -> list:
             donor_sign_in_link_send_task.apply(args=args)
 
     with capture(execute=False) as queued:
-        response = client.post(reverse("donations:manage-request"), {"email": email})
+        response = client.post(
+            reverse("donations:manage-request"), {"email": email}, REMOTE_ADDR=ip
+        )
     with mock.patch.object(donor_sign_in_link_send_task, "delay", run_twice):
         for callback in queued:
             callback()
@@ -160,6 +162,35 @@ def test_an_address_gets_a_few_sign_in_links_an_hour_at_most(
         for _ in range(5)
     }
     assert answers == {200}
+    assert DonorEmail.objects.filter(kind="manage_link").count() == 3
+
+
+def test_requests_from_elsewhere_do_not_lock_a_donor_out_of_sign_in(
+    client, settings, django_capture_on_commit_callbacks
+):
+    settings.DONATION_SIGN_IN_LINKS_PER_HOUR = 3
+    DonorFactory(email="giver@example.test")
+    for _ in range(5):  # someone else asks for the donor's address
+        request_link(
+            client, "giver@example.test", django_capture_on_commit_callbacks, "198.51.100.7"
+        )
+
+    request_link(client, "giver@example.test", django_capture_on_commit_callbacks, "203.0.113.9")
+
+    assert DonorEmail.objects.filter(kind="manage_link").count() == 4
+
+
+def test_one_address_gets_a_capped_number_of_links_from_all_addresses(
+    client, settings, django_capture_on_commit_callbacks
+):
+    settings.DONATION_SIGN_IN_LINKS_PER_HOUR = 1
+    settings.DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR = 3
+    DonorFactory(email="giver@example.test")
+    for number in range(5):
+        request_link(
+            client, "giver@example.test", django_capture_on_commit_callbacks, f"198.51.100.{number}"
+        )
+
     assert DonorEmail.objects.filter(kind="manage_link").count() == 3
 
 

@@ -7,7 +7,8 @@ with, before cancelling a gift, changing its amount or swapping its card.
 - `donor_sign_in_link_request` answers the same, doing the same work, for donors and
   strangers: it counts the request against the address and the IP and queues one task;
   the task alone looks the address up. At most DONATION_SIGN_IN_LINKS_PER_HOUR emails
-  go to one address per hour; a request past that is dropped silently.
+  go to one address per hour from one IP, and DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR
+  from all of them; a request past that is dropped silently.
 - The emailed link is single-use (one conditional UPDATE marks it used) and works for
   DONATION_MANAGE_LINK_MAX_AGE seconds; only a digest of its token is stored.
 
@@ -45,17 +46,16 @@ def donor_sign_in_link_request(*, email: str, ip: str) -> None:
     from ..tasks import donor_sign_in_link_send_task
 
     address = email_normalise(email)
-    within = rate_limit_hit(
-        f"donations:sign-in:email:{email_digest(address)}",
-        limit=settings.DONATION_SIGN_IN_LINKS_PER_HOUR,
-        window=3600,
-    )
-    within = (
-        rate_limit_hit(
-            f"donations:sign-in:ip:{ip}", limit=settings.DONATION_RATE_LIMIT_PER_IP, window=3600
-        )
-        and within
-    )
+    digest = email_digest(address)
+    # The IP first, so one busy IP spends nothing of an address's allowance; then the
+    # address from this IP, so asking from elsewhere cannot lock the donor out; then the
+    # address from everywhere, a higher cap against mail-bombing from many IPs.
+    limits = [
+        (f"donations:sign-in:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
+        (f"donations:sign-in:email-ip:{digest}:{ip}", settings.DONATION_SIGN_IN_LINKS_PER_HOUR),
+        (f"donations:sign-in:email:{digest}", settings.DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR),
+    ]
+    within = all(rate_limit_hit(key, limit=limit, window=3600) for key, limit in limits)
     if not within:
         logger.info("Sign-in link request over its hourly allowance; dropped")
         return
