@@ -66,7 +66,7 @@ $(VNU_JAR):
 	@echo "HTML validator: $(VNU_JAR)"
 
 run: $(STAMP)
-	DEBUG=$${DEBUG:-1} $(VPY) manage.py runstack --port $(PORT)
+	DEBUG=$${DEBUG:-1} STRIPE_DIALECT=$${STRIPE_DIALECT:-localstripe} $(VPY) manage.py runstack --port $(PORT)
 
 serve: $(STAMP)
 	$(VPY) manage.py runstack --production --port $(PORT)

@@ -221,6 +221,17 @@ STRIPE_WEBHOOK_SECRET: str = env.str(
     "STRIPE_WEBHOOK_SECRET", default="whsec_outlet_localstripe_development" if DEBUG else ""
 )
 STRIPE_LIVE_MODE: bool = _read(env.bool, "STRIPE_LIVE_MODE", default=False)
+# Which shape of the API the gateway speaks: "current" (the pinned SDK's version, real
+# Stripe) or "localstripe" (its 2017-08-15 dialect, development and tests only). Said
+# explicitly, never guessed from STRIPE_API_BASE, so a proxy in front of Stripe cannot
+# switch production to the old dialect.
+STRIPE_DIALECT: str = env.str("STRIPE_DIALECT", default="localstripe" if DEBUG else "current")
+if STRIPE_DIALECT not in ("current", "localstripe"):
+    raise ImproperlyConfigured("STRIPE_DIALECT must be 'current' or 'localstripe'.")
+if STRIPE_DIALECT == "localstripe" and not DEBUG:
+    raise ImproperlyConfigured(
+        "STRIPE_DIALECT=localstripe is for development; production speaks 'current'."
+    )
 if not DEBUG:
     for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
         if not globals()[_name]:

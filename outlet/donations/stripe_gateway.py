@@ -5,8 +5,8 @@ idempotency key on every create.
 
 Every call speaks the API version the pinned SDK sends by default (`stripe.api_version`);
 nothing downgrades it per call. localstripe answers in the 2017-08-15 dialect and refuses
-some current parameters, so where the two differ the request is chosen here, by which
-server STRIPE_API_BASE names (`_is_localstripe()`), and nowhere else; the responses'
+some current parameters, so where the two differ the request is chosen here, by the
+explicit STRIPE_DIALECT setting (`_is_localstripe()`), and nowhere else; the responses'
 differences are read in `stripe_objects.py`. tests/donations/test_stripe_contract.py
 checks every current-API request against the SDK's own typed params.
 
@@ -48,7 +48,7 @@ def _client() -> stripe.StripeClient:
 
 
 def _is_localstripe() -> bool:
-    return not settings.STRIPE_API_BASE.startswith("https://api.stripe.com")
+    return settings.STRIPE_DIALECT == "localstripe"
 
 
 def _card_only() -> dict[str, Any]:

@@ -21,7 +21,7 @@ PRODUCTION_ENV = {
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    inherited_only_by_tests = {"DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    inherited_only_by_tests = {"DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "STRIPE_DIALECT"}
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -69,6 +69,13 @@ def test_live_stripe_key_needs_live_mode_on_purpose():
     assert refused.returncode != 0
     assert "STRIPE_LIVE_MODE" in refused.stderr
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_production_refuses_the_localstripe_dialect():
+    result = _manage("check", **{**PRODUCTION_ENV, "STRIPE_DIALECT": "localstripe"})
+
+    assert result.returncode != 0
+    assert "STRIPE_DIALECT" in result.stderr
 
 
 def test_production_refuses_console_mail_and_a_per_process_cache_by_default():

@@ -119,6 +119,7 @@ def test_ended_gift_tells_the_donor_the_true_reason_once(
 @pytest.mark.django_db(transaction=True)
 def test_renewal_payments_are_fetched_before_the_webhook_transaction(client, settings, monkeypatch):
     settings.STRIPE_API_BASE = "https://api.stripe.com"
+    settings.STRIPE_DIALECT = "current"
     stub = StubStripe()
     monkeypatch.setattr(stripe_gateway, "TRANSPORT", stub)
     inside: list[bool] = []
@@ -353,6 +354,7 @@ def test_renewal_paid_by_a_new_payment_intent_is_refundable_by_it(client, settin
     """The renewal failed with one PaymentIntent, then was paid with another (a new card):
     the donation names the paid one, so the admin's refund asks Stripe for the right one."""
     settings.STRIPE_API_BASE = "https://api.stripe.com"
+    settings.STRIPE_DIALECT = "current"
     stub = StubStripe()
     monkeypatch.setattr(stripe_gateway, "TRANSPORT", stub)
     gift, _ = paid_gift()

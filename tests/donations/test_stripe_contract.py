@@ -23,6 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def stub(settings, monkeypatch):
     settings.STRIPE_API_BASE = "https://api.stripe.com"
+    settings.STRIPE_DIALECT = "current"
     settings.STRIPE_SECRET_KEY = "sk_test_contract"
     transport = StubStripe()
     monkeypatch.setattr(stripe_gateway, "TRANSPORT", transport)
@@ -257,3 +258,12 @@ def test_the_stub_refuses_what_the_sdk_does_not_describe(stub):
     )
     assert any("has no field 'payment_intent'" in p for p in stub.problems)
     assert any("without an idempotency key" in p for p in stub.problems)
+
+
+def test_dialect_is_the_setting_not_a_guess_from_the_api_base(settings):
+    # A proxy in front of Stripe (any other base URL) still speaks the current API.
+    settings.STRIPE_API_BASE = "https://stripe-proxy.example.org"
+    settings.STRIPE_DIALECT = "current"
+    assert stripe_gateway._card_only() == {"allowed_payment_method_types": ["card"]}
+    settings.STRIPE_DIALECT = "localstripe"
+    assert stripe_gateway._card_only() == {"payment_method_types": ["card"]}
