@@ -11,7 +11,9 @@ fixtures3.json). Every request is checked against the pinned SDK:
   `stripe.params.*Params` TypedDict, and a value the type names as a Literal must be one
   of its literals;
 - every `expand` path must walk through fields of the resource classes' annotations
-  (`stripe.Subscription.latest_invoice` -> `stripe.Invoice.confirmation_secret`);
+  (`stripe.Subscription.latest_invoice` -> `stripe.Invoice.confirmation_secret`), and
+  end on a field Stripe can expand (an id-or-object field) or include on request
+  (`INCLUDABLE`); the stub leaves an includable field out unless asked for;
 - the request must carry the SDK's own API version (no per-call downgrade).
 
 The map from endpoint to params type and resource is read from the SDK's service
@@ -181,6 +183,23 @@ def _field_class(tp: Any, owner: type) -> type | None:
     return tp if isinstance(tp, type) else None
 
 
+# Fields Stripe leaves out of an object unless an `expand` path names them ("includable"),
+# by resource class: the SDK types them as plain objects, so they are listed here.
+INCLUDABLE: dict[str, set[str]] = {"Invoice": {"confirmation_secret"}}
+_INCLUDABLE_BY_OBJECT = {"invoice": INCLUDABLE["Invoice"]}
+
+
+def _is_expandable(tp: Any, owner: type) -> bool:
+    """An id-or-object field (`ExpandableField[X]`, i.e. `Union[str, X]`)."""
+    if isinstance(tp, str):
+        return "ExpandableField" in tp or bool(re.search(r"Union\[\s*str\s*,", tp))
+    for arg in get_args(tp) if get_origin(tp) in (Union, types.UnionType) else ():
+        if get_origin(arg) in (Union, types.UnionType) and _is_expandable(arg, owner):
+            return True
+    args = get_args(tp) if get_origin(tp) in (Union, types.UnionType) else ()
+    return str in args and _field_class(tp, owner) is not None
+
+
 def check_expand(path: str, resource: str) -> list[str]:
     """Problems with an `expand` path on the endpoint's resource (walked through the
     resource classes' annotations; on a list, the path starts with `data`)."""
@@ -201,6 +220,10 @@ def check_expand(path: str, resource: str) -> list[str]:
         next_owner = _field_class(annotations[segment], owner)
         if next_owner is None:
             return [f"expand {path!r}: {walked}.{segment} is not an object"]
+        last = segment == segments[-1]
+        includable = segment in INCLUDABLE.get(owner.__name__, set())
+        if last and not includable and not _is_expandable(annotations[segment], owner):
+            return [f"expand {path!r}: {walked}.{segment} is neither expandable nor includable"]
         owner, walked = next_owner, f"{walked}.{segment}"
     return []
 
@@ -342,7 +365,22 @@ class StubStripe(HTTPClient):
         obj = copy.deepcopy(obj)
         for path in expand:
             self._expand_path(obj, path.split("."))
+        self._includable_strip(obj, (), {tuple(path.split(".")) for path in expand})
         return obj
+
+    def _includable_strip(self, node: Any, at: tuple[str, ...], asked: set[tuple]) -> None:
+        """Leave out what Stripe includes only on request, as Stripe does."""
+        if isinstance(node, list):
+            for item in node:
+                self._includable_strip(item, at, asked)
+            return
+        if not isinstance(node, dict):
+            return
+        for name in _INCLUDABLE_BY_OBJECT.get(node.get("object", ""), ()):
+            if (*at, name) not in asked:
+                node.pop(name, None)
+        for key, value in node.items():
+            self._includable_strip(value, (*at, key), asked)
 
     def _expand_path(self, node: Any, segments: list[str]) -> None:
         if not segments or not isinstance(node, dict):

@@ -15,7 +15,7 @@ import pytest
 from outlet.donations import services, stripe_gateway
 from outlet.donations.models import Donation, Gift
 from tests.donations import stripe_events as se
-from tests.donations.stripe_contract import StubStripe
+from tests.donations.stripe_contract import StubStripe, check_expand
 
 pytestmark = pytest.mark.django_db
 
@@ -267,3 +267,11 @@ def test_dialect_is_the_setting_not_a_guess_from_the_api_base(settings):
     assert stripe_gateway._card_only() == {"allowed_payment_method_types": ["card"]}
     settings.STRIPE_DIALECT = "localstripe"
     assert stripe_gateway._card_only() == {"payment_method_types": ["card"]}
+
+
+def test_expand_must_end_on_an_expandable_or_includable_field():
+    assert check_expand("latest_invoice.confirmation_secret", "Subscription") == []
+    assert check_expand("latest_invoice", "Subscription") == []
+    assert check_expand("data.payment.payment_intent", 'ListObject["InvoicePayment"]') == []
+    assert check_expand("latest_invoice.amount_due", "Subscription")  # a plain number
+    assert check_expand("latest_invoice.status_transitions", "Subscription")  # a plain object
