@@ -86,3 +86,15 @@ def test_uncertain_charge_answers_uncertain_and_its_retry_reuses_the_key(stripe_
     assert len(keys) == 2 and keys[0] == keys[1]
     donation.refresh_from_db()
     assert donation.status == Donation.Status.PENDING
+
+
+def test_replayed_charge_of_a_failed_donation_is_not_answered_done(stripe_calls):
+    donation = start("f" * 32).donation
+    Donation.objects.filter(pk=donation.pk).update(
+        status=Donation.Status.FAILED, failure_message="Your card was declined."
+    )
+    donation.refresh_from_db()
+
+    step = services.checkout_charge(donation=donation, setup_intent_id="seti_1")
+
+    assert (step.action, step.message) == ("failed", "Your card was declined.")

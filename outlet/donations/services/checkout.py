@@ -276,6 +276,10 @@ def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep
     """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
     a Subscription for a recurring one. Records the payment when Stripe says it
     succeeded; the webhook says so too, and the second word changes nothing."""
+    if donation.status == Donation.Status.FAILED:
+        # A replayed request: say what happened, never "done" for money not taken.
+        message = donation.failure_message or AUTHENTICATION_MESSAGE
+        return CheckoutStep(action="failed", donation=donation, message=message)
     if donation.status != Donation.Status.PENDING:
         return CheckoutStep(action="done", donation=donation)
     try:
