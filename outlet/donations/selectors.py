@@ -58,7 +58,7 @@ def live_gifts_counted(*, currency: str) -> QuerySet[Gift]:
     is not held or lost in a dispute: the ones recurring revenue can count on."""
     latest = Donation.objects.filter(
         gift=OuterRef("pk"), status__in=[Donation.Status.PAID, Donation.Status.REFUNDED]
-    ).order_by("-paid_at")
+    ).order_by(F("paid_at").desc(nulls_last=True))
     return (
         Gift.objects.filter(
             currency=currency, status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]

@@ -259,6 +259,21 @@ def test_refunded_and_disputed_amounts_come_off_totals_mrr_and_campaign(settings
     assert selectors.campaign_raised(campaign=campaign) == 5000 + 3000
 
 
+def test_a_payment_without_a_paid_date_never_hides_a_gifts_latest_payment(settings):
+    gift, _ = paid_gift(amount=700)
+    # An old refunded payment whose paid date was never recorded (say, from an import).
+    DonationFactory(
+        gift=gift,
+        donor=gift.donor,
+        status="refunded",
+        paid_at=None,
+        amount=700,
+        refunded_amount=700,
+    )
+
+    assert selectors.donation_totals().monthly_recurring == 700
+
+
 def test_opened_dispute_notifies_editors_once(client, settings, django_user_model):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     django_user_model.objects.create_superuser("boss", "boss@example.test", "pw")
