@@ -11,7 +11,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
 
-from .models import Campaign, Donation, Donor, Frequency, Gift
+from .models import Campaign, Donation, Donor, Frequency, Gift, StripeEvent
 
 PAID = Q(status=Donation.Status.PAID)
 # What a paid donation still brings in: its amount less what was refunded and what a
@@ -27,6 +27,10 @@ def editors_who_refund_emails() -> list[str]:
     return sorted(
         {user.email for user in users.filter(is_active=True, is_staff=True) if user.email}
     )
+
+
+def stripe_event_seen(*, event_id: str) -> bool:
+    return StripeEvent.objects.filter(event_id=event_id).exists()
 
 
 def gift_known(*, subscription_id: str) -> bool:

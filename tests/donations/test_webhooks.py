@@ -195,6 +195,25 @@ def test_invoice_paid_and_invoice_payment_succeeded_apply_once(client):
     assert DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT).count() == 1
 
 
+def test_repeated_invoice_event_does_not_ask_stripe_again(client, monkeypatch):
+    from outlet.donations import stripe_gateway
+
+    gift, _ = checkout_gift()
+    asked: list[str] = []
+
+    def fill(*, invoice):
+        asked.append(invoice["id"])
+        return invoice
+
+    monkeypatch.setattr(stripe_gateway, "invoice_payments_fill", fill)
+    event = se.invoice_current(gift, invoice_id="in_1", type_="invoice.paid")
+    first = se.post_event(client, event)
+    again = se.post_event(client, event)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert asked == ["in_1"]
+
+
 def test_renewal_creates_its_own_donation_with_its_own_receipt(client):
     gift, donation = checkout_gift(card_last4="4444")
     se.post_event(client, se.invoice_current(gift, invoice_id="in_first"))
