@@ -345,6 +345,30 @@ def test_closed_dispute_is_applied_in_either_order(client, status, counted, open
     assert selectors.donation_totals().all_time == counted
 
 
+def test_dispute_closed_before_its_opening_arrives_still_tells_the_editors(
+    client, settings, django_user_model, django_capture_on_commit_callbacks, monkeypatch
+):
+    from outlet.donations.tasks import dispute_editors_notify_task
+
+    monkeypatch.setattr(
+        dispute_editors_notify_task,
+        "delay",
+        lambda pk: dispute_editors_notify_task.apply(args=[pk]),
+    )
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    django_user_model.objects.create_superuser("boss", "boss@example.test", "pw")
+    donation = DonationFactory(status=Donation.Status.PAID, stripe_charge_id="ch_disputed")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        se.post_event(
+            client, se.dispute_current(donation, type_="charge.dispute.closed", status="lost")
+        )
+        se.post_event(client, se.dispute_current(donation))
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["boss@example.test"]
+
+
 def test_monthly_donor_appears_once_on_the_supporters_page(client):
     gift = GiftFactory(public_credit=True, public_name="Grace Monthly")
     for days in (60, 30, 0):

@@ -62,8 +62,6 @@ _DISPUTE_RETURNED = {"won", "warning_closed"}
 
 def dispute_apply(*, facts: DisputeFacts) -> str:
     """An opened dispute: the amount is held (off the totals) and the editors hear once."""
-    from ..tasks import dispute_editors_notify_task
-
     with transaction.atomic():
         found = _donation_for_charge(facts.payment_intent_id, facts.charge_id)
         if found is None:
@@ -77,8 +75,7 @@ def dispute_apply(*, facts: DisputeFacts) -> str:
         if facts.status in _DISPUTE_RETURNED:
             donation.disputed_amount = 0
         donation.save(update_fields=["disputed_at", "dispute_status", "disputed_amount"])
-        # robust: a broker down at commit must not fail the webhook; the sweep queues it later.
-        transaction.on_commit(lambda: dispute_editors_notify_task.delay(donation.pk), robust=True)
+        _dispute_editors_notify_queue(donation_id=donation.pk)
     logger.warning("Donation %s is disputed (%s)", found.pk, facts.reason)
     return "flagged"
 
@@ -97,9 +94,21 @@ def dispute_close_apply(*, facts: DisputeFacts) -> str:
             return "already applied"
         donation.dispute_status = facts.status[:30]
         donation.disputed_amount = amount
+        first_word = donation.disputed_at is None
         donation.disputed_at = donation.disputed_at or timezone.now()
         donation.save(update_fields=["dispute_status", "disputed_amount", "disputed_at"])
+        if first_word:
+            # The opening event comes later (or never) and will find the dispute applied:
+            # the editors are told now, once, as for an opened dispute.
+            _dispute_editors_notify_queue(donation_id=donation.pk)
     return "dispute won" if returned else "dispute lost"
+
+
+def _dispute_editors_notify_queue(*, donation_id: int) -> None:
+    from ..tasks import dispute_editors_notify_task
+
+    # robust: a broker down at commit must not fail the webhook; the sweep queues it later.
+    transaction.on_commit(lambda: dispute_editors_notify_task.delay(donation_id), robust=True)
 
 
 def dispute_editors_notify(*, donation_id: int) -> bool:
