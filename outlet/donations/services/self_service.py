@@ -53,10 +53,13 @@ def gift_amount_change(*, gift: Gift, amount: int) -> None:
     except stripe_gateway.StripeError as exc:
         raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
     with transaction.atomic():
-        Gift.objects.filter(pk=gift.pk).update(amount=amount)
-        donor_email_queue(
-            kind=DonorEmail.Kind.AMOUNT_CHANGED, donor_id=gift.donor_id, gift_id=gift.pk
-        )
+        # Conditional on the amount this request read: a double submit changes it (and
+        # is confirmed by email) once.
+        changed = Gift.objects.filter(pk=gift.pk, amount=gift.amount).update(amount=amount)
+        if changed:
+            donor_email_queue(
+                kind=DonorEmail.Kind.AMOUNT_CHANGED, donor_id=gift.donor_id, gift_id=gift.pk
+            )
 
 
 def gift_card_setup_start(*, gift: Gift) -> str:
@@ -90,5 +93,8 @@ def gift_card_update(*, gift: Gift, setup_intent_id: str) -> None:
     with transaction.atomic():
         Gift.objects.filter(pk=gift.pk).update(card_brand=brand, card_last4=last4)
         donor_email_queue(
-            kind=DonorEmail.Kind.CARD_UPDATED, donor_id=gift.donor_id, gift_id=gift.pk
+            kind=DonorEmail.Kind.CARD_UPDATED,
+            donor_id=gift.donor_id,
+            gift_id=gift.pk,
+            dedupe_key=f"card-updated:{gift.pk}:{setup_intent_id}",  # one card set-up, one email
         )
