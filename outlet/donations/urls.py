@@ -1,4 +1,5 @@
-from django.urls import path
+from django.urls import path, reverse_lazy
+from django.views.generic import RedirectView
 
 from . import views, webhooks
 
@@ -23,4 +24,9 @@ urlpatterns = [
         name="manage-card-confirm",
     ),
     path("webhook/", webhooks.webhook, name="webhook"),
+    # Receipts sent before sign-in links carried /manage/<token>/: they lead to the form.
+    path(
+        "manage/<str:token>/",
+        RedirectView.as_view(url=reverse_lazy("donations:manage-request")),
+    ),
 ]

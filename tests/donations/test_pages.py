@@ -393,3 +393,10 @@ def test_an_unpaid_checkout_does_not_rename_an_existing_donor(client, localstrip
     assert post_start(client, name="Someone Else").status_code == 200
 
     assert Donor.objects.get(email="ada@example.test").name == "Ada Lovelace"
+
+
+def test_an_old_manage_link_leads_to_the_sign_in_request_form(client):
+    response = client.get("/donate/manage/an-old-token-from-a-receipt/")
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("donations:manage-request")
