@@ -212,9 +212,12 @@ def checkout_start(
             )
     except IntegrityError:
         # A concurrent submit of the same checkout won the race: answer as its repeat.
-        if not checkout_key:
+        winner = (
+            Donation.objects.filter(checkout_key=checkout_key).first() if checkout_key else None
+        )
+        if winner is None:
             raise
-        return _checkout_resume(donation=Donation.objects.get(checkout_key=checkout_key), name=name)
+        return _checkout_resume(donation=winner, name=name)
     newsletter_opt_in_forward(donation=donation, consent_text=NEWSLETTER_CONSENT, ip=ip)
     return _checkout_setup(donation=donation, name=name)
 
