@@ -156,6 +156,22 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     CACHES["default"]["BACKEND"] = "outlet.core.cache.RedisCache"
 CACHE_MIDDLEWARE_SECONDS = _read(env.int, "CACHE_PAGE_SECONDS", default=300)
 
+# --- Shared cache in front (Varnish, a CDN): see articles/edge.py and core/purgers.py ---
+
+# "varnish" (xkey PURGE), "http" (POST {"keys": [...]}), a dotted path to a Purger
+# class, or empty: no purges, and pages keep the browser-only Cache-Control.
+EDGE_PURGER: str = env.str("EDGE_PURGER", default="")
+EDGE_PURGE_URLS: list[str] = _read(env.list, "EDGE_PURGE_URLS", default=[])
+EDGE_PURGE_TOKEN: str = env.str("EDGE_PURGE_TOKEN", default="")
+if EDGE_PURGER and not EDGE_PURGE_URLS and EDGE_PURGER in ("varnish", "http"):
+    raise ImproperlyConfigured("EDGE_PURGER is set: EDGE_PURGE_URLS must name where to purge.")
+# How long the shared cache keeps a reader page (s-maxage); 0 sends none.
+EDGE_CACHE_SECONDS: int = _read(env.int, "EDGE_CACHE_SECONDS", default=3600 if EDGE_PURGER else 0)
+EDGE_STALE_WHILE_REVALIDATE: int = _read(env.int, "EDGE_STALE_WHILE_REVALIDATE", default=30)
+EDGE_STALE_IF_ERROR: int = _read(env.int, "EDGE_STALE_IF_ERROR", default=86400)
+# The surrogate-key header: "xkey" for Varnish; a CDN may want Surrogate-Key or Cache-Tag.
+EDGE_KEY_HEADER: str = env.str("EDGE_KEY_HEADER", default="xkey")
+
 # --- Celery ------------------------------------------------------------------
 
 _BROKER_DIR = VAR_DIR / "broker"
@@ -357,6 +373,12 @@ NEWSLETTER_ESP_BATCH_SIZE = _read(env.int, "NEWSLETTER_ESP_BATCH_SIZE", default=
 NEWSLETTER_ESP_MERGE_FIELD_FORMAT: str = env.str("NEWSLETTER_ESP_MERGE_FIELD_FORMAT", default="")
 # Beat starts scheduled issues and watches sending ones this often.
 NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10.0)
+if EDGE_PURGER:
+    # Scheduled articles go live without a save: purge their pages when their time comes.
+    CELERY_BEAT_SCHEDULE["articles-scheduled-go-live"] = {
+        "task": "articles.scheduled_go_live",
+        "schedule": _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0),
+    }
 CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
     "task": "newsletters.issues_tick",
     "schedule": NEWSLETTER_TICK_SECONDS,

@@ -32,10 +32,13 @@ from .models import (
     Tag,
 )
 from .services import (
+    article_delete,
     article_image_save,
     article_publication_problems,
     article_revision_restore,
     article_save,
+    article_unpublish,
+    articles_delete,
     content_changed,
     user_can_publish,
 )
@@ -168,7 +171,7 @@ class ArticleAdmin(admin.ModelAdmin):
     inlines = [ArticleAuthorInline, ArticleRevisionInline]
     date_hierarchy = "publish_at"
     readonly_fields = ["preview_links"]
-    actions = ["publish_now"]
+    actions = ["publish_now", "unpublish_now"]
     fieldsets = [
         (None, {"fields": ["headline", "slug", "dek", "section", "kind", "body"]}),
         ("Workflow", {"fields": ["status", "publish_at", "preview_links"]}),
@@ -232,7 +235,13 @@ class ArticleAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
-        content_changed()
+        content_changed(articles=[form.instance])
+
+    def delete_model(self, request: HttpRequest, obj: Article) -> None:
+        article_delete(article=obj, user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        articles_delete(articles=queryset, user=request.user)
 
     # --- Links and actions -----------------------------------------------------
 
@@ -271,6 +280,20 @@ class ArticleAdmin(admin.ModelAdmin):
                 refused.append(f"“{article.headline}”: {'; '.join(_messages(exc))}")
         if published:
             self.message_user(request, f"Published {published} article(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Unpublish the selected articles now", permissions=["publish"])
+    def unpublish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        done, refused = 0, []
+        for article in queryset:
+            try:
+                article_unpublish(article=article, user=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied) as exc:
+                refused.append(f"“{article.headline}”: {'; '.join(_messages(exc))}")
+        if done:
+            self.message_user(request, f"Unpublished {done} article(s).", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.ERROR)
 

@@ -1,0 +1,127 @@
+"""What a shared HTTP cache in front of the site (Varnish, a CDN) may keep, and for how long.
+
+Reader pages (`caching.public_page`) are the same bytes for every anonymous reader,
+so a shared cache may hold them. Each names what it shows in a surrogate-key header
+(EDGE_KEY_HEADER, `xkey` for Varnish's xkey vmod):
+
+- `site` on every page (the masthead's sections, bylines, appeals, the sign-up box);
+- `article-<id>` for the article and every article card it shows as related;
+- `section-<id>`, `tag-<id>`, `author-<id>` on those pages and on article pages;
+- `home`, `feeds`, `sitemap`, `archive`, `search` on those listings.
+
+A change purges, after its transaction commits, the keys of what changed: an
+article's own key, its section, tags and authors before and after the change, and
+the listings every article is on (`article_keys`); a change to a section, author,
+tag, appeal or newsletter purges `site`. The purge runs in a Celery task with
+retries (tasks.edge_purge_task) through the configured purger (core.purgers). With
+no purger configured nothing is queued and pages keep the browser-only header
+(EDGE_CACHE_SECONDS is 0 unless set).
+
+Readers with a session (staff, preview links) or a page that sets a cookie get
+`private, no-store` and no keys: a shared cache must never keep them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import add_never_cache_headers
+
+SITE_KEY = "site"
+LISTING_KEYS = frozenset({"home", "feeds", "sitemap", "archive", "search"})
+#: Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
+REVALIDATE = "public, max-age=0, must-revalidate"
+_KEYS_ATTRIBUTE = "outlet_surrogate_keys"
+
+
+def public_cache_control() -> str:
+    """Cache-Control of a reader page: shared caches keep it EDGE_CACHE_SECONDS, serve it
+    stale for EDGE_STALE_WHILE_REVALIDATE while fetching a new copy, and for
+    EDGE_STALE_IF_ERROR when the origin fails; browsers revalidate every time."""
+    seconds = settings.EDGE_CACHE_SECONDS
+    if seconds <= 0:
+        return REVALIDATE
+    return (
+        f"public, max-age=0, s-maxage={seconds}, "
+        f"stale-while-revalidate={settings.EDGE_STALE_WHILE_REVALIDATE}, "
+        f"stale-if-error={settings.EDGE_STALE_IF_ERROR}"
+    )
+
+
+def page_keys_add(request: HttpRequest, *keys: str) -> None:
+    """Name what this page shows, for the surrogate-key header (see the module docstring)."""
+    current = getattr(request, _KEYS_ATTRIBUTE, None)
+    if current is None:
+        current = set()
+        setattr(request, _KEYS_ATTRIBUTE, current)
+    current.update(keys)
+
+
+def article_page_keys(request: HttpRequest, *, article, related: Iterable = ()) -> None:
+    """An article page shows the article, its section, tags and authors, and related cards."""
+    page_keys_add(
+        request,
+        f"article-{article.pk}",
+        f"section-{article.section_id}",
+        *(f"tag-{tag.pk}" for tag in article.tags.all()),
+        *(f"author-{byline.author_id}" for byline in article.bylines.all()),
+        *(f"article-{item.pk}" for item in related),
+    )
+
+
+def public_headers_set(request: HttpRequest, response: HttpResponseBase) -> bool:
+    """Give a reader page its shared-cache headers; False if it must stay private.
+
+    Private when the reader has a session (staff, preview), or when the response
+    sets a cookie (a flash message read and cleared): such a page is this reader's.
+    """
+    if settings.SESSION_COOKIE_NAME in request.COOKIES or response.cookies:
+        add_never_cache_headers(response)
+        return False
+    response["Cache-Control"] = public_cache_control()
+    keys = getattr(request, _KEYS_ATTRIBUTE, None) or set()
+    response[settings.EDGE_KEY_HEADER] = " ".join(sorted({SITE_KEY, *keys}))
+    return True
+
+
+def article_keys(*, article_ids: Iterable[int]) -> set[str]:
+    """The keys of every page showing these articles, as the database says now."""
+    from .models import Article, ArticleAuthor
+
+    ids = list(article_ids)
+    if not ids or not settings.EDGE_PURGER:
+        return set()
+    keys = set(LISTING_KEYS) | {f"article-{pk}" for pk in ids}
+    keys |= {
+        f"section-{pk}"
+        for pk in Article.objects.filter(pk__in=ids).values_list("section_id", flat=True)
+    }
+    keys |= {
+        f"tag-{pk}"
+        for pk in Article.tags.through.objects.filter(article_id__in=ids).values_list(
+            "tag_id", flat=True
+        )
+    }
+    keys |= {
+        f"author-{pk}"
+        for pk in ArticleAuthor.objects.filter(article_id__in=ids).values_list(
+            "author_id", flat=True
+        )
+    }
+    return keys
+
+
+def edge_purge(*, keys: Iterable[str]) -> None:
+    """Queue a purge of these keys at the shared cache; nothing without a purger.
+
+    Called after commit (services.content_changed), so the cache refetches pages
+    the database already shows changed.
+    """
+    keys = sorted(set(keys))
+    if not keys or not settings.EDGE_PURGER:
+        return
+    from .tasks import edge_purge_task
+
+    edge_purge_task.delay(keys)
