@@ -26,7 +26,7 @@ TEXT_FIELDS = ("headline", "dek", "body")
 RESERVED_SLUGS = {
     "admin", "archive", "author", "donate", "feed", "media", "newsletter", "newsletters",
     "preview", "robots.txt", "search", "section", "share", "sitemap.xml", "static", "tag",
-    "healthz",
+    "healthz", "csrf",
 }  # fmt: skip
 
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)

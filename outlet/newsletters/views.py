@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -43,6 +45,32 @@ def _bad_link(request: HttpRequest, exc: LinkInvalid) -> HttpResponse:
 
 def _too_many(request: HttpRequest) -> HttpResponse:
     return render(request, "newsletters/too_many.html", status=429)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: Django's refusal, kinder to the sign-up box on cached pages.
+
+    The box gets its token from static/js/forms.js; a reader without JavaScript posts
+    without one. Nothing is signed up (the post may be forged), but the reader gets
+    this page with what they typed and a fresh token: one more press and it is done.
+    """
+    if request.method != "POST" or request.path != reverse("newsletters:index"):
+        return django_csrf_failure(request, reason)
+    form = SignupForm(
+        initial={
+            "email": request.POST.get("email", "")[:254],
+            "newsletters": request.POST.getlist("newsletters")[:20],
+            "form_name": request.POST.get("form_name", "")[:60],
+            "page_url": request.POST.get("page_url", "")[:500],
+        }
+    )
+    context = {
+        "form": form,
+        "newsletters": newsletter_choices_public(),
+        "consent_text": CONSENT_TEXT,
+        "confirm_needed": True,
+    }
+    return render(request, "newsletters/index.html", context, status=403)
 
 
 @require_http_methods(["GET", "POST"])
