@@ -1,0 +1,105 @@
+# Varnish in front of outlet's gunicorn: caches anonymous reader pages, purges them by
+# surrogate key (the xkey vmod from Debian's varnish-modules), serves stale pages while
+# the origin is down. Needs Varnish 7 and varnish-modules; see docs/edge-cache.md.
+#
+#   varnishd -a :80 -f /etc/varnish/outlet.vcl -s malloc,1G
+#
+# outlet sends, on every reader page (articles/edge.py):
+#   Cache-Control: public, max-age=0, s-maxage=N, stale-while-revalidate=W, stale-if-error=E
+#   xkey: site article-12 section-3 tag-5 author-7 ...
+# and purges with `PURGE /` + `xkey-purge: article-12 home ...` (core/purgers.py,
+# EDGE_PURGER=varnish, EDGE_PURGE_URLS=http://this-varnish/).
+vcl 4.1;
+
+import std;
+import xkey;
+
+# The origin: gunicorn. The probe asks for a page that needs neither the database nor a
+# worker, so "sick" means the web process is gone, not that a worker is late.
+backend origin {
+    .host = "127.0.0.1";
+    .port = "8000";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 30s;
+    .probe = {
+        .url = "/robots.txt";
+        .interval = 1s;
+        .timeout = 1s;
+        .window = 3;
+        .threshold = 2;
+    }
+}
+
+# Who may purge: the web and worker machines (the purge task runs in a Celery worker).
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
+
+sub vcl_recv {
+    if (req.method == "PURGE") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Not allowed to purge"));
+        }
+        if (!req.http.xkey-purge) {
+            return (synth(400, "PURGE needs an xkey-purge header"));
+        }
+        set req.http.n-gone = xkey.purge(req.http.xkey-purge);
+        return (synth(200, "Purged " + req.http.n-gone + " objects"));
+    }
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);  # sign-ups, donations, webhooks, the admin's forms
+    }
+    # Never from the cache: the editors' side, forms' own pages, tokens, health, previews.
+    if (req.url ~ "^/(admin|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
+        return (pass);
+    }
+    # Staff and readers with a session or a flash message get their own page.
+    if (req.http.Cookie ~ "(^|;\s*)(sessionid|messages)=") {
+        return (pass);
+    }
+    # Any other cookie (the CSRF cookie, analytics) never changes a reader page.
+    unset req.http.Cookie;
+    # A healthy origin refreshes a page at most stale-while-revalidate late (keep in step
+    # with EDGE_STALE_WHILE_REVALIDATE); a sick one leaves every stale-if-error second.
+    if (std.healthy(req.backend_hint)) {
+        set req.grace = 30s;
+    }
+    return (hash);
+}
+
+sub vcl_backend_response {
+    # Only pages outlet names with keys (reader pages) and static files are kept: a 404 or
+    # a page without keys would otherwise sit here for default_ttl after a change.
+    if (!beresp.http.xkey && bereq.url !~ "^/static/") {
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
+    # An origin error while refreshing in the background keeps the stale copy.
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);
+    }
+    # Keep pages past their TTL for as long as stale-if-error allows; vcl_recv limits how
+    # much of that grace is used while the origin is healthy.
+    if (beresp.http.Cache-Control ~ "stale-if-error=[0-9]+") {
+        set beresp.grace = std.duration(
+            regsub(beresp.http.Cache-Control, "^.*stale-if-error=([0-9]+).*$", "\1s"), 0s);
+    }
+}
+
+sub vcl_backend_error {
+    # The origin is unreachable and no stale copy was left: a plain, short answer.
+    set beresp.http.Content-Type = "text/plain; charset=utf-8";
+    set beresp.http.Retry-After = "5";
+    set beresp.body = "The site is busy. Please try again in a moment.";
+    return (deliver);
+}
+
+sub vcl_deliver {
+    unset resp.http.xkey;  # the keys are for this cache only
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "hit";
+    } else {
+        set resp.http.X-Cache = "miss";
+    }
+}
