@@ -61,7 +61,7 @@ wrk:
 	  else echo "The benchmarks need wrk: sudo apt-get install wrk"; exit 1; fi; }
 
 varnish:
-	@if ! command -v varnishd >/dev/null || [ -z "$$(find /usr/lib -name libvmod_xkey.so 2>/dev/null | head -n1)" ]; then \
+	@if [ ! -x /usr/sbin/varnishd ] || [ -z "$$(find /usr/lib -name libvmod_xkey.so 2>/dev/null | head -n1)" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing Debian's varnish and varnish-modules (xkey)..."; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish varnish-modules >/dev/null; \

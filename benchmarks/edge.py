@@ -56,6 +56,7 @@ GUNICORN_ARGS = ["--workers", "2", "--worker-class", "sync", "--backlog", "2048"
 WRK_ARGS = ["-t2", "-c16"]
 DURATION = os.environ.get("BENCH_SECONDS", "8")
 EDITS = 20
+VARNISHD = shutil.which("varnishd", path=f"{os.environ.get('PATH', '')}:/usr/sbin") or "varnishd"
 
 ENV = {
     "DEBUG": "0",
@@ -143,7 +144,7 @@ def varnish(env: dict[str, str]) -> subprocess.Popen:
     assert '.port = "8000";' in text, "the VCL's backend block changed; update bench-edge"
     vcl.write_text(text.replace('.port = "8000";', f'.port = "{PORT_ORIGIN}";'))
     args = [
-        "varnishd", "-F", "-n", str(VAR / "varnish"), "-f", str(vcl),
+        VARNISHD, "-F", "-n", str(VAR / "varnish"), "-f", str(vcl),
         "-a", f"127.0.0.1:{PORT_VARNISH}", "-T", f"127.0.0.1:{PORT_ADMIN}",
         "-s", "malloc,256m", "-p", "thread_pool_min=50",
     ]  # fmt: skip
@@ -202,7 +203,7 @@ def wrk(url: str) -> float:
 
 def varnish_counters() -> tuple[int, int]:
     output = subprocess.run(
-        ["varnishstat", "-n", str(VAR / "varnish"), "-j", "-f", "MAIN.cache_hit",
+        [shutil.which("varnishstat") or "/usr/bin/varnishstat", "-n", str(VAR / "varnish"), "-j", "-f", "MAIN.cache_hit",
          "-f", "MAIN.cache_miss"],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
@@ -243,7 +244,7 @@ def purge_latencies(url: str) -> list[float]:
 
 
 def main() -> None:
-    for tool in ("wrk", "varnishd"):
+    for tool in ("wrk", VARNISHD):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: make bench-edge installs it when run as root")
     env = {**os.environ, **ENV}

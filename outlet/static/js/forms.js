@@ -39,17 +39,21 @@
     if (form) { token().then(function (value) { fill(form, value); }, function () {}); }
   });
 
+  function resubmit(form) {
+    // Later, not in this task: a submit requested while the first one's event is still
+    // being dispatched is ignored by the browser.
+    window.setTimeout(function () {
+      if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+    }, 0);
+  }
+
   document.addEventListener("submit", function (event) {
     var form = formOf(event.target);
-    if (!form || form.dataset.csrfReady === "1") { return; }
+    var input = form && form.querySelector("input[name=csrfmiddlewaretoken]");
+    if (!form || (input && input.value) || form.dataset.csrfTried === "1") { return; }
     event.preventDefault();
-    token().then(function (value) {
-      fill(form, value);
-      form.dataset.csrfReady = "1";
-      if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
-    }, function () {
-      form.dataset.csrfReady = "1";
-      form.submit();  // the server answers with its own message
-    });
+    form.dataset.csrfTried = "1";
+    token().then(function (value) { fill(form, value); resubmit(form); },
+                 function () { resubmit(form); });  // the server answers with its own page
   });
 })();
