@@ -56,6 +56,7 @@ GUNICORN_ARGS = ["--workers", "2", "--worker-class", "sync", "--backlog", "2048"
 WRK_ARGS = ["-t2", "-c16"]
 DURATION = os.environ.get("BENCH_SECONDS", "8")
 EDITS = 20
+VARNISHSTAT = shutil.which("varnishstat") or "/usr/bin/varnishstat"
 VARNISHD = shutil.which("varnishd", path=f"{os.environ.get('PATH', '')}:/usr/sbin") or "varnishd"
 
 ENV = {
@@ -203,8 +204,8 @@ def wrk(url: str) -> float:
 
 def varnish_counters() -> tuple[int, int]:
     output = subprocess.run(
-        [shutil.which("varnishstat") or "/usr/bin/varnishstat", "-n", str(VAR / "varnish"), "-j", "-f", "MAIN.cache_hit",
-         "-f", "MAIN.cache_miss"],
+        [VARNISHSTAT, "-n", str(VAR / "varnish"), "-j",
+         "-f", "MAIN.cache_hit", "-f", "MAIN.cache_miss"],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     data = json.loads(output)

@@ -55,7 +55,7 @@ sub vcl_recv {
         return (pass);
     }
     # Staff and readers with a session or a flash message get their own page.
-    if (req.http.Cookie ~ "(^|;\s*)(sessionid|messages)=") {
+    if (req.http.Authorization || req.http.Cookie ~ "(^|;\s*)(sessionid|messages)=") {
         return (pass);
     }
     # Any other cookie (the CSRF cookie, analytics) never changes a reader page.
