@@ -86,13 +86,21 @@ def public_headers_set(request: HttpRequest, response: HttpResponseBase) -> bool
     return True
 
 
-def article_keys(*, article_ids: Iterable[int]) -> set[str]:
-    """The keys of every page showing these articles, as the database says now."""
+def article_keys(*, article_ids: Iterable[int], public_only: bool = True) -> set[str]:
+    """The keys of every page showing these articles, as the database says now.
+
+    Only public articles are on any page, so a draft's edits purge nothing (`public_only`
+    False is for articles known to have just gone public at their scheduled time).
+    """
     from .models import Article, ArticleAuthor
 
     ids = list(article_ids)
     if not ids or not settings.EDGE_PURGER:
         return set()
+    if public_only:
+        ids = list(Article.objects.published().filter(pk__in=ids).values_list("pk", flat=True))
+        if not ids:
+            return set()
     keys = set(LISTING_KEYS) | {f"article-{pk}" for pk in ids}
     keys |= {
         f"section-{pk}"

@@ -233,6 +233,6 @@ def articles_gone_live_purge(*, now: Any = None) -> int:
         ).values_list("pk", flat=True)
     )
     if ids:
-        edge_purge(keys=article_keys(article_ids=ids))
+        edge_purge(keys=article_keys(article_ids=ids, public_only=False))
     cache.set(GONE_LIVE_CURSOR_KEY, now, None)
     return len(ids)

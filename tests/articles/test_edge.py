@@ -125,6 +125,16 @@ def test_an_edit_purges_the_pages_of_the_article_before_and_after_it_moved(
             "home", "feeds", "sitemap", "archive", "search"} <= purged  # fmt: skip
 
 
+def test_a_drafts_edits_purge_nothing(edge, editor, django_capture_on_commit_callbacks):
+    draft = ArticleFactory(status=Article.Status.DRAFT, publish_at=None)
+
+    draft.headline = "Still a draft"
+    with django_capture_on_commit_callbacks(execute=True):
+        article_save(article=draft, user=editor)
+
+    assert edge == []
+
+
 def test_nothing_is_purged_before_the_commit(edge, django_capture_on_commit_callbacks):
     article = ArticleFactory()
 
