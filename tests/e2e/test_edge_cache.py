@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -140,3 +141,41 @@ def test_sign_up_sent_before_the_token_arrived_waits_for_it(varnish, settings, p
 
     page.wait_for_url("**/newsletter/thanks/")
     assert Subscriber.objects.filter(email="quick.reader@example.com").exists()
+
+
+def _through(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url) as response:
+            return response.status, response.headers.get("X-Cache", ""), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("X-Cache", ""), exc.read().decode()
+
+
+def test_unpublished_article_leaves_varnish_within_a_second(varnish, settings):
+    """The takedown path end to end: commit, purge task, xkey purge in a real Varnish."""
+    from outlet.articles.services import article_unpublish
+    from outlet.celery import app
+
+    settings.EDGE_PURGER, settings.EDGE_PURGE_URLS = "varnish", [varnish + "/"]
+    settings.EDGE_CACHE_SECONDS = 300
+    article = ArticleFactory(headline="A story to take down", slug="take-down")
+    ArticleFactory(headline="A story that stays", section=article.section)
+    pages = [article.get_absolute_url(), "/", article.section.get_absolute_url(), "/feed/"]
+    for path in pages:
+        _through(varnish + path)
+        status, cache_state, text = _through(varnish + path)
+        assert (status, cache_state) == (200, "hit") and "take-down" in text, path
+
+    app.conf.task_always_eager = True  # the purge task runs at the commit, in this process
+    try:
+        article_unpublish(article=article)
+        taken_down = time.monotonic()
+    finally:
+        app.conf.task_always_eager = False
+
+    assert _through(varnish + article.get_absolute_url())[0] == 404
+    for path in pages[1:]:
+        status, _, text = _through(varnish + path)
+        assert status == 200 and "take-down" not in text, path
+    assert time.monotonic() - taken_down < 1.0
+    assert "A story that stays" in _through(varnish + pages[2])[2]
