@@ -268,32 +268,32 @@ class ArticleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Publish the selected articles now", permissions=["publish"])
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
-        published, refused = 0, []
-        for article in queryset:
+        def publish(article: Article) -> None:
             article.status = Article.Status.PUBLISHED
             if article.publish_at is None or not article.is_public:
                 article.publish_at = None
-            try:
-                article_save(article=article, user=request.user)
-                published += 1
-            except (ValidationError, PermissionDenied) as exc:
-                refused.append(f"“{article.headline}”: {'; '.join(_messages(exc))}")
-        if published:
-            self.message_user(request, f"Published {published} article(s).", messages.SUCCESS)
-        for line in refused:
-            self.message_user(request, line, messages.ERROR)
+            article_save(article=article, user=request.user)
+
+        self._each(request, queryset, publish, done="Published")
 
     @admin.action(description="Unpublish the selected articles now", permissions=["publish"])
     def unpublish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
-        done, refused = 0, []
+        def unpublish(article: Article) -> None:
+            article_unpublish(article=article, user=request.user)
+
+        self._each(request, queryset, unpublish, done="Unpublished")
+
+    def _each(self, request: HttpRequest, queryset, change, *, done: str) -> None:
+        """Apply `change` to each article; say how many changed and why any was refused."""
+        changed, refused = 0, []
         for article in queryset:
             try:
-                article_unpublish(article=article, user=request.user)
-                done += 1
+                change(article)
+                changed += 1
             except (ValidationError, PermissionDenied) as exc:
                 refused.append(f"“{article.headline}”: {'; '.join(_messages(exc))}")
-        if done:
-            self.message_user(request, f"Unpublished {done} article(s).", messages.SUCCESS)
+        if changed:
+            self.message_user(request, f"{done} {changed} article(s).", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.ERROR)
 
