@@ -159,3 +159,24 @@ def test_article_in_a_sent_issue_can_still_be_deleted(story, client, editor):
     assert not Article.objects.filter(pk=story.pk).exists()
     page = f"/newsletter/{issue.newsletter.slug}/archive/{issue.pk}/"
     assert not _shows(client, page, HEADLINE)
+
+
+def test_admin_bulk_publish_puts_a_draft_back_on_cached_pages(
+    story, client, editor, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        article_unpublish(article=story)
+    assert client.get(story.get_absolute_url()).status_code == 404
+    admin = Client()
+    admin.force_login(editor)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(
+            "/admin/articles/article/",
+            {"action": "publish_now", "_selected_action": [story.pk]},
+            follow=True,
+        )
+
+    assert "Published 1 article(s)." in response.content.decode()
+    assert client.get(story.get_absolute_url()).status_code == 200
+    assert _shows(client, "/", story.slug)
