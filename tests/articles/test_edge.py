@@ -226,3 +226,36 @@ def test_a_refused_purge_is_retried(recorder, settings):
         VarnishPurger([recorder]).purge(["home"])
     with pytest.raises(Retry):
         edge_purge_task.apply(args=[["home"]], throw=True).get()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "ARTICLE", "/section/politics/", "/tag/quarries/", "/author/ada/", "/archive/",
+     "ARCHIVE_MONTH", "/search/?q=quarry", "/feed/", "/feed/atom/", "/section/politics/feed/",
+     "/author/ada/feed/", "/sitemap.xml", "/sitemap-news.xml"],
+)  # fmt: skip
+def test_every_reader_page_is_the_same_for_every_anonymous_reader(edge, path):
+    from tests.factories import NewsletterFactory
+
+    NewsletterFactory()
+    article = ArticleFactory(
+        slug="quarry",
+        headline="The quarry",
+        section=SectionFactory(slug="politics"),
+        authors=[AuthorFactory(slug="ada")],
+    )
+    article.tags.set([TagFactory(slug="quarries")])
+    month = article.publish_at.astimezone()
+    path = {
+        "ARTICLE": article.get_absolute_url(),
+        "ARCHIVE_MONTH": f"/archive/{month.year}/{month.month}/",
+    }.get(path, path)
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+
+    one, two = first.get(path), second.get(path)
+
+    assert one.status_code == two.status_code == 200
+    assert one.content == two.content
+    assert not one.cookies and not two.cookies
+    assert one["Cache-Control"].startswith("public, max-age=0, s-maxage=600")
+    assert "site" in keys_of(one) and "Cookie" not in one.get("Vary", "")
