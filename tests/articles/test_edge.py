@@ -259,3 +259,11 @@ def test_every_reader_page_is_the_same_for_every_anonymous_reader(edge, path):
     assert not one.cookies and not two.cookies
     assert one["Cache-Control"].startswith("public, max-age=0, s-maxage=600")
     assert "site" in keys_of(one) and "Cookie" not in one.get("Vary", "")
+
+
+def test_a_purge_is_retried_until_the_pages_would_have_expired_anyway(settings):
+    from outlet.articles.tasks import _purge_tries_left
+
+    settings.EDGE_CACHE_SECONDS = 3600
+    assert _purge_tries_left(10) and _purge_tries_left(60)
+    assert not _purge_tries_left(80)
