@@ -411,12 +411,14 @@ WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
 # --- Security ----------------------------------------------------------------
 
 _stripe_origin = "{0.scheme}://{0.netloc}".format(urlsplit(STRIPE_JS_URL))
-# No nonce: a page a shared cache holds is the same bytes for every reader, so scripts
-# and styles are files from 'self' (a hash would go here for an unavoidable inline block).
+# Django adds the nonce only to responses that used one (the admin's import map for the
+# body editor); reader pages use none, so their header and bytes are the same for every
+# reader and a shared cache can hold them: their scripts and styles are files from 'self'
+# (a 'sha256-…' hash would go here for an unavoidable inline block).
 SECURE_CSP = {
     "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF, _stripe_origin],
-    "style-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE, _stripe_origin],
+    "style-src": [CSP.SELF, CSP.NONCE],
     "img-src": [CSP.SELF, "data:", "https:"],
     "font-src": [CSP.SELF, "data:"],
     "connect-src": [CSP.SELF, _stripe_origin],

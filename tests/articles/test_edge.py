@@ -259,6 +259,8 @@ def test_every_reader_page_is_the_same_for_every_anonymous_reader(edge, path):
     assert not one.cookies and not two.cookies
     assert one["Cache-Control"].startswith("public, max-age=0, s-maxage=600")
     assert "site" in keys_of(one) and "Cookie" not in one.get("Vary", "")
+    assert one["Content-Security-Policy"] == two["Content-Security-Policy"]
+    assert "nonce" not in one["Content-Security-Policy"]
 
 
 def test_a_purge_is_retried_until_the_pages_would_have_expired_anyway(settings):
