@@ -7,6 +7,7 @@ subscriber tokens; a bad or old link gets a page offering a new one.
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import REASON_BAD_ORIGIN
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.csrf import csrf_failure as django_csrf_failure
@@ -54,8 +55,13 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     without one. Nothing is signed up (the post may be forged), but the reader gets
     this page with what they typed and a fresh token: one more press and it is done.
     """
-    if request.method != "POST" or request.path != reverse("newsletters:index"):
-        return django_csrf_failure(request, reason)
+    if (
+        request.method != "POST"
+        or request.path != reverse("newsletters:index")
+        or reason.startswith(REASON_BAD_ORIGIN.split("%s")[0])
+        or request.headers.get("Sec-Fetch-Site") == "cross-site"
+    ):
+        return django_csrf_failure(request, reason)  # another site's post gets no form back
     form = SignupForm(
         initial={
             "email": request.POST.get("email", "")[:254],

@@ -274,6 +274,24 @@ def test_cross_site_sign_up_is_refused_even_with_a_token():
 
     assert response.status_code == 403
     assert not Subscriber.objects.exists()
+    assert "csrfmiddlewaretoken" not in response.content.decode()  # Django's page, no form
+
+
+def test_a_cross_site_post_without_a_token_gets_no_form_back():
+    from django.test import Client
+
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+
+    response = Client(enforce_csrf_checks=True).post(
+        "/newsletter/",
+        {"email": "x@example.com", "newsletters": [newsletter.pk]},
+        headers={"sec-fetch-site": "cross-site"},
+    )
+
+    assert response.status_code == 403
+    assert "x@example.com" not in response.content.decode()
 
 
 def test_cached_page_headers_are_the_full_set(client):
