@@ -15,7 +15,8 @@ import std;
 import xkey;
 
 # The origin: gunicorn. The probe asks for a page that needs neither the database nor a
-# worker, so "sick" means the web process is gone, not that a worker is late.
+# worker, so "sick" means the web process is gone, not that a worker is late; a sick
+# origin is not even tried for a page still in grace.
 backend origin {
     .host = "127.0.0.1";
     .port = "8000";
@@ -60,24 +61,26 @@ sub vcl_recv {
     }
     # Any other cookie (the CSRF cookie, analytics) never changes a reader page.
     unset req.http.Cookie;
-    # A healthy origin refreshes a page at most stale-while-revalidate late (keep in step
-    # with EDGE_STALE_WHILE_REVALIDATE); a sick one leaves every stale-if-error second.
-    if (std.healthy(req.backend_hint)) {
-        set req.grace = 30s;
-    }
+    # Every request may use the page's full grace (stale-if-error): an expired page is
+    # served once more while it is refreshed in the background, and kept when that
+    # refresh fails (vcl_backend_response, vcl_backend_error). Not limited to
+    # stale-while-revalidate while the probe is healthy: a database outage leaves
+    # gunicorn answering the probe and 500 to everything else, and a foreground fetch
+    # would hand readers that 500. Edits do not wait for expiry: they purge.
     return (hash);
 }
 
 sub vcl_backend_response {
     # Only pages outlet names with keys (reader pages) and static files are kept: a 404 or
     # a page without keys would otherwise sit here for default_ttl after a change.
+    # First: an origin error while refreshing in the background keeps the stale copy
+    # (outlet's 500s carry no keys, so the rule below would otherwise replace it).
+    if (beresp.status >= 500 && bereq.is_bgfetch) {
+        return (abandon);
+    }
     if (!beresp.http.xkey && bereq.url !~ "^/static/") {
         set beresp.uncacheable = true;
         return (deliver);
-    }
-    # An origin error while refreshing in the background keeps the stale copy.
-    if (beresp.status >= 500 && bereq.is_bgfetch) {
-        return (abandon);
     }
     # Keep pages past their TTL for as long as stale-if-error allows; vcl_recv limits how
     # much of that grace is used while the origin is healthy.
@@ -88,6 +91,10 @@ sub vcl_backend_response {
 }
 
 sub vcl_backend_error {
+    # A background refresh that cannot reach the origin keeps the stale copy.
+    if (bereq.is_bgfetch) {
+        return (abandon);
+    }
     # The origin is unreachable and no stale copy was left: a plain, short answer.
     set beresp.http.Content-Type = "text/plain; charset=utf-8";
     set beresp.http.Retry-After = "5";
