@@ -169,6 +169,9 @@ if EDGE_PURGER and not EDGE_PURGE_URLS and EDGE_PURGER in ("varnish", "http"):
 EDGE_CACHE_SECONDS: int = _read(env.int, "EDGE_CACHE_SECONDS", default=3600 if EDGE_PURGER else 0)
 EDGE_STALE_WHILE_REVALIDATE: int = _read(env.int, "EDGE_STALE_WHILE_REVALIDATE", default=30)
 EDGE_STALE_IF_ERROR: int = _read(env.int, "EDGE_STALE_IF_ERROR", default=86400)
+# A purge is sent again this long after the first, for pages whose render began before
+# the commit and reached the cache after it: above Varnish's first_byte_timeout (30 s).
+EDGE_PURGE_REPEAT_SECONDS: int = _read(env.int, "EDGE_PURGE_REPEAT_SECONDS", default=40)
 # The surrogate-key header: "xkey" for Varnish; a CDN may want Surrogate-Key or Cache-Tag.
 EDGE_KEY_HEADER: str = env.str("EDGE_KEY_HEADER", default="xkey")
 

@@ -23,13 +23,18 @@ Readers with a session (staff, preview links) or a page that sets a cookie get
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import add_never_cache_headers
 
+logger = logging.getLogger(__name__)
+
 SITE_KEY = "site"
+#: Purges go on the short `mail` queue, never behind a long import on `default`.
+PURGE_QUEUE = "mail"
 LISTING_KEYS = frozenset({"home", "feeds", "sitemap", "archive", "search"})
 #: Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
 REVALIDATE = "public, max-age=0, must-revalidate"
@@ -122,14 +127,42 @@ def article_keys(*, article_ids: Iterable[int], public_only: bool = True) -> set
 
 
 def edge_purge(*, keys: Iterable[str]) -> None:
-    """Queue a purge of these keys at the shared cache; nothing without a purger.
+    """Queue a purge of these keys at the shared cache, twice; nothing without a purger.
 
-    Called after commit (services.content_changed), so the cache refetches pages
-    the database already shows changed.
+    Called after commit (services.content_changed), so the cache refetches pages the
+    database already shows changed. A page whose render began before the commit can
+    still reach the cache after the first purge (Varnish waits up to its
+    first_byte_timeout for it), so the same keys are purged again
+    EDGE_PURGE_REPEAT_SECONDS later. If the broker cannot take the task, the purge is
+    sent from here at once (a few seconds at most) and logged: the editor's change is
+    committed, and must not end in an error page or leave the old page up.
     """
+    from kombu.exceptions import OperationalError
+
+    from .tasks import edge_purge_task
+
     keys = sorted(set(keys))
     if not keys or not settings.EDGE_PURGER:
         return
-    from .tasks import edge_purge_task
+    try:
+        edge_purge_task.apply_async((keys,), queue=PURGE_QUEUE)
+        edge_purge_task.apply_async(
+            (keys,), queue=PURGE_QUEUE, countdown=settings.EDGE_PURGE_REPEAT_SECONDS
+        )
+    except OperationalError as exc:
+        logger.error("purge of %d keys could not be queued (%s); purged directly", len(keys), exc)
+        edge_purge_now(keys=keys)
 
-    edge_purge_task.delay(keys)
+
+def edge_purge_now(*, keys: list[str]) -> None:
+    """Purge in this process, for when the broker is down; a failure is logged, not raised."""
+    from outlet.core.purgers import PurgeError, purger
+
+    configured = purger()
+    if configured is None:
+        return
+    try:
+        configured.purge(keys)
+    except PurgeError as exc:
+        logger.error("direct purge of %d keys failed; pages expire in %ss: %s",
+                     len(keys), settings.EDGE_CACHE_SECONDS, exc)  # fmt: skip

@@ -55,14 +55,16 @@ def content_changed(*, articles: Iterable[Article] = ()) -> None:
     # Read before the change, so the pages of a section or tag it leaves are purged too.
     keys_before = article_keys(article_ids=article_ids) if article_ids else set()
 
-    def committed() -> None:
-        content_version_bump()
+    def purge() -> None:
         if not article_ids:
             edge_purge(keys={SITE_KEY})
         else:
             edge_purge(keys=keys_before | article_keys(article_ids=article_ids))
 
-    transaction.on_commit(committed)
+    # Robust: a failure in one (the cache or broker down) must neither skip the other
+    # nor the callbacks queued after them, nor turn the committed change into a 500.
+    transaction.on_commit(content_version_bump, robust=True)
+    transaction.on_commit(purge, robust=True)
 
 
 def article_publication_problems(

@@ -25,7 +25,7 @@ def _purge_tries_left(retries: int) -> bool:
 @shared_task(
     bind=True,
     name="articles.edge_purge",
-    queue="default",
+    queue="mail",
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

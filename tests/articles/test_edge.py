@@ -269,3 +269,46 @@ def test_a_purge_is_retried_until_the_pages_would_have_expired_anyway(settings):
     settings.EDGE_CACHE_SECONDS = 3600
     assert _purge_tries_left(10) and _purge_tries_left(60)
     assert not _purge_tries_left(80)
+
+
+def test_a_broker_outage_purges_at_once_and_spares_the_editor_an_error(
+    edge, editor, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    from outlet.articles.caching import content_version
+    from outlet.articles.tasks import edge_purge_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(edge_purge_task, "apply_async", broker_down)
+    article = ArticleFactory()
+    version_before = content_version()
+
+    article.headline = "Corrected"
+    with django_capture_on_commit_callbacks(execute=True):
+        article_save(article=article, user=editor)
+
+    assert f"article-{article.pk}" in set().union(*edge)
+    assert content_version() != version_before
+    assert "purged directly" in caplog.text
+
+
+def test_a_purge_is_queued_twice_the_second_after_any_render_begun_before_the_commit(
+    edge, editor, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    from outlet.articles.tasks import edge_purge_task
+
+    settings.EDGE_PURGE_REPEAT_SECONDS = 45
+    queued: list[dict] = []
+    monkeypatch.setattr(
+        edge_purge_task, "apply_async", lambda args, **options: queued.append(options)
+    )
+    article = ArticleFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        article_unpublish(article=article, user=editor)
+
+    assert [options.get("countdown") for options in queued] == [None, 45]
+    assert {options.get("queue") for options in queued} == {"mail"}
