@@ -102,7 +102,7 @@ class BylineInlineFormSet(BaseInlineFormSet):
         )
         # The article is saved before its bylines; tell the service how many it will have.
         self.instance._pending_author_count = count
-        if count == 0 and self.instance.status in Article.PUBLISHING_STATUSES:
+        if count == 0 and self.instance.status in (Article.Status.SCHEDULED, Article.Status.PUBLISHED):
             raise ValidationError("Add at least one author before scheduling or publishing.")
 
 

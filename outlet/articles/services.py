@@ -72,8 +72,9 @@ def article_publication_problems(
 ) -> dict[str, list[str]]:
     """What stops this article from going public, by field; empty when nothing does.
 
-    Drafts and articles in review may be incomplete; scheduling, publishing and
-    unpublishing need a complete article. `author_count` None skips the byline check
+    Drafts and articles in review may be incomplete; scheduling and publishing need a
+    complete article. Unpublishing does not: a takedown must never wait for an old
+    article to be brought up to today's checks (alt text, bylines). `author_count` None skips the byline check
     (for forms that cannot see the bylines being saved beside them).
     """
     problems: dict[str, list[str]] = {}
@@ -83,7 +84,7 @@ def article_publication_problems(
 
     if article.slug in RESERVED_SLUGS:
         add("slug", f"“{article.slug}” is an address the site already uses; choose another slug.")
-    if article.status not in Article.PUBLISHING_STATUSES:
+    if article.status not in (Article.Status.SCHEDULED, Article.Status.PUBLISHED):
         return problems
     if not (article.headline or "").strip():
         add("headline", "A headline is required before scheduling or publishing.")

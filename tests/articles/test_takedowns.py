@@ -180,3 +180,15 @@ def test_admin_bulk_publish_puts_a_draft_back_on_cached_pages(
     assert "Published 1 article(s)." in response.content.decode()
     assert client.get(story.get_absolute_url()).status_code == 200
     assert _shows(client, "/", story.slug)
+
+
+def test_a_legacy_article_missing_alt_text_can_still_be_taken_down(client, editor):
+    legacy = ArticleFactory(body='<p>Old story</p><img src="/media/old.jpg">')
+    Article.objects.filter(pk=legacy.pk).update(body=legacy.body)  # as imported, unchecked
+    legacy.refresh_from_db()
+
+    article_unpublish(article=legacy, user=editor)
+
+    legacy.refresh_from_db()
+    assert legacy.status == Article.Status.UNPUBLISHED
+    assert client.get(legacy.get_absolute_url()).status_code == 404
