@@ -102,7 +102,8 @@ class BylineInlineFormSet(BaseInlineFormSet):
         )
         # The article is saved before its bylines; tell the service how many it will have.
         self.instance._pending_author_count = count
-        if count == 0 and self.instance.status in (Article.Status.SCHEDULED, Article.Status.PUBLISHED):
+        going_public = (Article.Status.SCHEDULED, Article.Status.PUBLISHED)
+        if count == 0 and self.instance.status in going_public:
             raise ValidationError("Add at least one author before scheduling or publishing.")
 
 
