@@ -74,8 +74,9 @@ def article_publication_problems(
 
     Drafts and articles in review may be incomplete; scheduling and publishing need a
     complete article. Unpublishing does not: a takedown must never wait for an old
-    article to be brought up to today's checks (alt text, bylines). `author_count` None skips the byline check
-    (for forms that cannot see the bylines being saved beside them).
+    article to be brought up to today's checks (alt text, bylines). `author_count`
+    None skips the byline check (for forms that cannot see the bylines being saved
+    beside them).
     """
     problems: dict[str, list[str]] = {}
 
