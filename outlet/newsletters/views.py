@@ -6,8 +6,9 @@ subscriber tokens; a bad or old link gets a page offering a new one.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import REASON_BAD_ORIGIN
+from django.middleware.csrf import REASON_CSRF_TOKEN_MISSING, REASON_NO_CSRF_COOKIE
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.csrf import csrf_failure as django_csrf_failure
@@ -48,6 +49,26 @@ def _too_many(request: HttpRequest) -> HttpResponse:
     return render(request, "newsletters/too_many.html", status=429)
 
 
+#: Sec-Fetch-Site values of a post from our own page (absent: an older browser).
+_OWN_FETCH_SITES = frozenset({"", "same-origin", "none"})
+
+
+def _is_own_tokenless_signup(request: HttpRequest, reason: str) -> bool:
+    """A sign-up posted from our own page that only lacked the token or its cookie.
+
+    An allow-list: any other refusal (a wrong token, a foreign Origin or Referer), a
+    post another site or a sibling subdomain sent, gets Django's own page.
+    """
+    if request.method != "POST" or request.path != reverse("newsletters:index"):
+        return False
+    if reason not in (REASON_NO_CSRF_COOKIE, REASON_CSRF_TOKEN_MISSING):
+        return False
+    if request.headers.get("Sec-Fetch-Site", "") not in _OWN_FETCH_SITES:
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or origin in {settings.SITE_URL, *settings.CSRF_TRUSTED_ORIGINS}
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: Django's refusal, kinder to the sign-up box on cached pages.
 
@@ -55,13 +76,8 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     without one. Nothing is signed up (the post may be forged), but the reader gets
     this page with what they typed and a fresh token: one more press and it is done.
     """
-    if (
-        request.method != "POST"
-        or request.path != reverse("newsletters:index")
-        or reason.startswith(REASON_BAD_ORIGIN.split("%s")[0])
-        or request.headers.get("Sec-Fetch-Site") == "cross-site"
-    ):
-        return django_csrf_failure(request, reason)  # another site's post gets no form back
+    if not _is_own_tokenless_signup(request, reason):
+        return django_csrf_failure(request, reason)  # anything else gets Django's refusal
     form = SignupForm(
         initial={
             "email": request.POST.get("email", "")[:254],

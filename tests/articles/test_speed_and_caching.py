@@ -480,3 +480,48 @@ def test_wsgi_layer_never_trusts_a_subscription_that_broke(client):
     _wsgi_get(app, article.get_absolute_url())
     _wsgi_get(app, article.get_absolute_url())
     assert django.calls == 1  # and the resubscribed watcher serves it from memory
+
+
+@pytest.mark.parametrize(
+    "headers, data",
+    [
+        ({"sec-fetch-site": "same-site"}, {}),  # a sibling subdomain's page
+        ({}, {"csrfmiddlewaretoken": "x" * 64}),  # a token, but a wrong one
+    ],
+    ids=["same-site", "bad-token"],
+)
+def test_only_a_same_origin_post_missing_its_token_gets_the_form_back(headers, data):
+    from django.test import Client
+
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+    reader = Client(enforce_csrf_checks=True)
+    reader.get("/csrf/")  # the CSRF cookie is set
+
+    response = reader.post(
+        "/newsletter/",
+        {"email": "x@example.com", "newsletters": [newsletter.pk], **data},
+        headers=headers,
+    )
+
+    assert response.status_code == 403
+    assert "x@example.com" not in response.content.decode()
+
+
+def test_a_same_origin_post_without_a_token_gets_the_form_back():
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+
+    response = Client(enforce_csrf_checks=True).post(
+        "/newsletter/",
+        {"email": "x@example.com", "newsletters": [newsletter.pk]},
+        headers={"sec-fetch-site": "same-origin", "origin": settings.SITE_URL},
+    )
+
+    assert response.status_code == 403
+    assert "x@example.com" in response.content.decode()
