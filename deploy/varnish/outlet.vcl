@@ -51,6 +51,16 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);  # sign-ups, donations, webhooks, the admin's forms
     }
+    # One copy per page, not per campaign link: drop tracking parameters (keep in step
+    # with articles/edge.py TRACKING_PARAMETERS, which the origin's own cache drops)
+    # and sort the rest.
+    if (req.url ~ "\?") {
+        set req.url = regsuball(req.url,
+            "(?<=[?&])(utm_[A-Za-z_]+|fbclid|gclid|gbraid|wbraid|dclid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid|yclid|twclid)(=[^&]*)?(&|$)",
+            "");
+        set req.url = regsub(req.url, "[?&]$", "");
+        set req.url = std.querysort(req.url);
+    }
     # Never from the cache: the editors' side, forms' own pages, tokens, health, previews.
     if (req.url ~ "^/(admin|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
         return (pass);

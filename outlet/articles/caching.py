@@ -45,7 +45,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags, quote_etag
 from redis.exceptions import RedisError
 
-from .edge import page_keys_add, public_headers_set
+from .edge import page_keys_add, public_headers_set, query_normalise
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +170,18 @@ def _page_key(environ: dict) -> str:
     return f"articles:page:{environ.get('REQUEST_METHOD') == 'HEAD'}:{digest.hexdigest()}"
 
 
+def _query_normalise(request: HttpRequest) -> None:
+    """Drop tracking parameters and sort the query (edge.query_normalise) for the key and
+    for the view alike, so a stored page never depends on what the key leaves out."""
+    query = request.META.get("QUERY_STRING", "")
+    if not query:
+        return
+    normalised = query_normalise(query)
+    if normalised != query:
+        request.META["QUERY_STRING"] = normalised
+        request.__dict__.pop("GET", None)  # WSGIRequest.GET is cached from QUERY_STRING
+
+
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an If-None-Match header names this ETag (or any: "*")."""
     if not if_none_match:
@@ -191,6 +203,7 @@ class PageCacheMiddleware:
         if not self._cacheable(request):
             return self._finish(request, self.get_response(request))
         request.get_host()  # an unknown Host is refused here as everywhere else
+        _query_normalise(request)
         key = _page_key(request.META)
         values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY, key])
         version = _valid_version(values)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
@@ -39,6 +40,27 @@ LISTING_KEYS = frozenset({"home", "feeds", "sitemap", "archive", "search"})
 #: Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
 REVALIDATE = "public, max-age=0, must-revalidate"
 _KEYS_ATTRIBUTE = "outlet_surrogate_keys"
+
+
+#: Query parameters that only tell analytics where a reader came from: a page is the
+#: same without them. Kept in step with deploy/varnish/outlet.vcl's vcl_recv.
+TRACKING_PARAMETERS = frozenset(
+    {"fbclid", "gclid", "gbraid", "wbraid", "dclid", "msclkid", "mc_cid", "mc_eid",
+     "_ga", "_gl", "igshid", "yclid", "twclid"}
+)  # fmt: skip
+
+
+def query_normalise(query: str) -> str:
+    """A page's query string without tracking parameters, sorted: one cached copy per
+    page, whatever campaign link or parameter order brought the reader."""
+    if not query:
+        return query
+    kept = [
+        pair
+        for pair in parse_qsl(query, keep_blank_values=True)
+        if pair[0] not in TRACKING_PARAMETERS and not pair[0].startswith("utm_")
+    ]
+    return urlencode(sorted(kept))
 
 
 def public_cache_control() -> str:

@@ -312,3 +312,16 @@ def test_a_purge_is_queued_twice_the_second_after_any_render_begun_before_the_co
 
     assert [options.get("countdown") for options in queued] == [None, 45]
     assert {options.get("queue") for options in queued} == {"mail"}
+
+
+def test_tracking_parameters_and_order_do_not_split_the_page_cache(
+    client, django_assert_num_queries
+):
+    ArticleFactory()
+    client.get("/search/?q=quarry&page=1&utm_source=newsletter")
+
+    with django_assert_num_queries(0):
+        cached = client.get("/search/?fbclid=abc&page=1&q=quarry&gclid=x")
+
+    assert cached.status_code == 200
+    assert b"fbclid" not in cached.content
