@@ -47,7 +47,7 @@ VCL = BASE_DIR / "deploy" / "varnish" / "outlet.vcl"
 DB_NAME = "outlet_bench_edge"
 PG = "postgres://postgres@127.0.0.1:5432"
 BROKER_DB, CACHE_DB = 8, 9
-PORT_ORIGIN, PORT_VARNISH, PORT_ADMIN, PORT_RAW = 8030, 8630, 8631, 1055
+PORT_ORIGIN, PORT_VARNISH, PORT_ADMIN, PORT_PURGE, PORT_RAW = 8030, 8630, 8631, 8632, 1055
 ARTICLE_PATH = "/how-the-new-district-map-was-drawn/"
 ARTICLE_SLUG = ARTICLE_PATH.strip("/")
 RAW_BODY_FILE = VAR / "article.html"
@@ -76,8 +76,9 @@ ENV = {
     "EMAIL_URL": "dummymail://",
     "LOG_LEVEL": "WARNING",
     "CACHE_PAGE_SECONDS": "300",
+    "OUTLET_BEHIND_PROXY": "1",  # readers' addresses from Varnish's X-Forwarded-For
     "EDGE_PURGER": "varnish",
-    "EDGE_PURGE_URLS": f"http://127.0.0.1:{PORT_VARNISH}/",
+    "EDGE_PURGE_URLS": f"http://127.0.0.1:{PORT_PURGE}/",
     "EDGE_CACHE_SECONDS": str(EDGE_SECONDS),
 }
 
@@ -146,7 +147,8 @@ def varnish(env: dict[str, str]) -> subprocess.Popen:
     vcl.write_text(text.replace('.port = "8000";', f'.port = "{PORT_ORIGIN}";'))
     args = [
         VARNISHD, "-F", "-n", str(VAR / "varnish"), "-f", str(vcl),
-        "-a", f"127.0.0.1:{PORT_VARNISH}", "-T", f"127.0.0.1:{PORT_ADMIN}",
+        "-a", f"127.0.0.1:{PORT_VARNISH}", "-a", f"purge=127.0.0.1:{PORT_PURGE}",
+        "-T", f"127.0.0.1:{PORT_ADMIN}",
         "-s", "malloc,256m", "-p", "thread_pool_min=50",
     ]  # fmt: skip
     if os.geteuid() == 0:

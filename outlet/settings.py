@@ -167,6 +167,17 @@ if EDGE_PURGER and not EDGE_PURGE_URLS and EDGE_PURGER in ("varnish", "http"):
     raise ImproperlyConfigured("EDGE_PURGER is set: EDGE_PURGE_URLS must name where to purge.")
 # How long the shared cache keeps a reader page (s-maxage); 0 sends none.
 EDGE_CACHE_SECONDS: int = _read(env.int, "EDGE_CACHE_SECONDS", default=3600 if EDGE_PURGER else 0)
+OUTLET_BEHIND_PROXY: bool = env.bool("OUTLET_BEHIND_PROXY", default=False)
+if not DEBUG and EDGE_CACHE_SECONDS > 0 and not EDGE_PURGER:
+    raise ImproperlyConfigured(
+        "EDGE_CACHE_SECONDS is set but EDGE_PURGER is empty: nothing would purge a "
+        "taken-down article from the shared cache. Set EDGE_PURGER or EDGE_CACHE_SECONDS=0."
+    )
+if not DEBUG and EDGE_PURGER and not OUTLET_BEHIND_PROXY:
+    raise ImproperlyConfigured(
+        "EDGE_PURGER is set: readers reach the site through the shared cache, so set "
+        "OUTLET_BEHIND_PROXY=1 (else every reader shares one rate-limit address)."
+    )
 EDGE_STALE_WHILE_REVALIDATE: int = _read(env.int, "EDGE_STALE_WHILE_REVALIDATE", default=30)
 EDGE_STALE_IF_ERROR: int = _read(env.int, "EDGE_STALE_IF_ERROR", default=86400)
 # A purge is sent again this long after the first, for pages whose render began before
@@ -452,7 +463,7 @@ SECURE_HSTS_PRELOAD = _read(env.bool, "SECURE_HSTS_PRELOAD", default=False)
 # a decision for whoever owns the domain (SECURE_HSTS_PRELOAD=1), not a default.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-if env.bool("OUTLET_BEHIND_PROXY", default=False):
+if OUTLET_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 

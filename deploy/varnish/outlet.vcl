@@ -2,7 +2,9 @@
 # surrogate key (the xkey vmod from Debian's varnish-modules), serves stale pages while
 # the origin is down. Needs Varnish 7 and varnish-modules; see docs/edge-cache.md.
 #
-#   varnishd -a :80 -f /etc/varnish/outlet.vcl -s malloc,1G
+#   varnishd -a :80 -a purge=10.0.0.5:6091 -f /etc/varnish/outlet.vcl -s malloc,1G
+#
+# (`-a :6086,PROXY` instead of `:80` behind a TLS terminator; see docs/edge-cache.md.)
 #
 # outlet sends, on every reader page (articles/edge.py):
 #   Cache-Control: public, max-age=0, s-maxage=N, stale-while-revalidate=W, stale-if-error=E
@@ -31,7 +33,10 @@ backend origin {
     }
 }
 
-# Who may purge: the web and worker machines (the purge task runs in a Celery worker).
+# Who may purge: the web and worker machines (the purge task runs in a Celery worker),
+# and only on the listen address named `purge` (`-a purge=10.0.0.5:6091`), one the TLS
+# terminator never forwards to. An ACL alone is not enough: a terminator on the same
+# host makes every reader's request come from 127.0.0.1.
 acl purgers {
     "127.0.0.1";
     "::1";
@@ -39,7 +44,7 @@ acl purgers {
 
 sub vcl_recv {
     if (req.method == "PURGE") {
-        if (client.ip !~ purgers) {
+        if (local.socket != "purge" || client.ip !~ purgers) {
             return (synth(403, "Not allowed to purge"));
         }
         if (!req.http.xkey-purge) {

@@ -28,25 +28,33 @@ VCL = Path(django_settings.BASE_DIR) / "deploy" / "varnish" / "outlet.vcl"
 VARNISHD = shutil.which("varnishd", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 
 
+class VarnishAddress(str):
+    """The readers' address of a test Varnish; `purge_url` is its separate purge listener."""
+
+    purge_url: str
+
+
 @pytest.fixture
-def varnish(live_server, tmp_path) -> str:
+def varnish(live_server, tmp_path) -> VarnishAddress:
     """varnishd with the project's VCL in front of the live server; its address."""
     if VARNISHD is None:
         pytest.skip("varnishd is missing: `make test` installs varnish and varnish-modules")
     origin_port = live_server.url.rsplit(":", 1)[1]
     vcl = tmp_path / "outlet.vcl"
     vcl.write_text(VCL.read_text().replace('.port = "8000";', f'.port = "{origin_port}";'))
-    port = free_port()
+    port, purge_port = free_port(), free_port()
     args = [VARNISHD, "-F", "-n", str(tmp_path / "varnish"), "-f", str(vcl),
-            "-a", f"127.0.0.1:{port}", "-T", f"127.0.0.1:{free_port()}",
-            "-s", "malloc,64m"]  # fmt: skip
+            "-a", f"127.0.0.1:{port}", "-a", f"purge=127.0.0.1:{purge_port}",
+            "-T", f"127.0.0.1:{free_port()}", "-s", "malloc,64m"]  # fmt: skip
     if os.geteuid() == 0:
         args[1:1] = ["-j", "none"]
     log = open(tmp_path / "varnishd.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
+        address = VarnishAddress(f"http://127.0.0.1:{port}")
+        address.purge_url = f"http://127.0.0.1:{purge_port}/"
+        yield address
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
@@ -156,7 +164,7 @@ def test_unpublished_article_leaves_varnish_within_a_second(varnish, settings):
     from outlet.articles.services import article_unpublish
     from outlet.celery import app
 
-    settings.EDGE_PURGER, settings.EDGE_PURGE_URLS = "varnish", [varnish + "/"]
+    settings.EDGE_PURGER, settings.EDGE_PURGE_URLS = "varnish", [varnish.purge_url]
     settings.EDGE_CACHE_SECONDS = 300
     article = ArticleFactory(headline="A story to take down", slug="take-down")
     ArticleFactory(headline="A story that stays", section=article.section)
