@@ -234,9 +234,10 @@ def test_a_refused_purge_is_retried(recorder, settings):
      "ARCHIVE_MONTH", "/search/?q=quarry", "/feed/", "/feed/atom/", "/section/politics/feed/",
      "/author/ada/feed/", "/sitemap.xml", "/sitemap-news.xml"],
 )  # fmt: skip
-def test_every_reader_page_is_the_same_for_every_anonymous_reader(edge, path):
+def test_every_reader_page_is_the_same_for_every_anonymous_reader(edge, path, settings):
     from tests.factories import NewsletterFactory
 
+    settings.CACHE_MIDDLEWARE_SECONDS = 0  # two renders, not a render and its cached copy
     NewsletterFactory()
     article = ArticleFactory(
         slug="quarry",
@@ -263,12 +264,22 @@ def test_every_reader_page_is_the_same_for_every_anonymous_reader(edge, path):
     assert "nonce" not in one["Content-Security-Policy"]
 
 
-def test_a_purge_is_retried_until_the_pages_would_have_expired_anyway(settings):
-    from outlet.articles.tasks import _purge_tries_left
+def test_a_failed_purge_is_retried_until_the_pages_would_have_expired_anyway(
+    recorder, settings, caplog
+):
+    from celery.exceptions import Retry
 
+    from outlet.articles.tasks import edge_purge_task
+
+    settings.EDGE_PURGER, settings.EDGE_PURGE_URLS = "varnish", [recorder]
     settings.EDGE_CACHE_SECONDS = 3600
-    assert _purge_tries_left(10) and _purge_tries_left(60)
-    assert not _purge_tries_left(80)
+    _Recorder.status = 503
+
+    with pytest.raises(Retry):  # an hour in: the old pages may still be cached
+        edge_purge_task.apply(args=[["home"]], retries=60, throw=True).get()
+    edge_purge_task.apply(args=[["home"]], retries=80, throw=True).get()  # past it: given up
+
+    assert "failed for good" in caplog.text
 
 
 def test_a_broker_outage_purges_at_once_and_spares_the_editor_an_error(
