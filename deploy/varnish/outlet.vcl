@@ -56,16 +56,6 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);  # sign-ups, donations, webhooks, the admin's forms
     }
-    # One copy per page, not per campaign link: drop tracking parameters (keep in step
-    # with articles/edge.py TRACKING_PARAMETERS, which the origin's own cache drops)
-    # and sort the rest.
-    if (req.url ~ "\?") {
-        set req.url = regsuball(req.url,
-            "(?<=[?&])(utm_[A-Za-z_]+|fbclid|gclid|gbraid|wbraid|dclid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid|yclid|twclid)(=[^&]*)?(&|$)",
-            "");
-        set req.url = regsub(req.url, "[?&]$", "");
-        set req.url = std.querysort(req.url);
-    }
     # Never from the cache: the editors' side, forms' own pages, tokens, health, previews.
     if (req.url ~ "^/(admin|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
         return (pass);
@@ -76,6 +66,17 @@ sub vcl_recv {
     }
     # Any other cookie (the CSRF cookie, analytics) never changes a reader page.
     unset req.http.Cookie;
+    # One copy per page, not per campaign link: drop tracking parameters (keep in step
+    # with articles/edge.py TRACKING_PARAMETERS, which the origin's own cache drops)
+    # and sort the rest. Only here, for what is looked up in the cache: the donation
+    # form, passed above, reads utm_* to credit a gift to its campaign.
+    if (req.url ~ "\?") {
+        set req.url = regsuball(req.url,
+            "(?<=[?&])(utm_[A-Za-z_]+|fbclid|gclid|gbraid|wbraid|dclid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid|yclid|twclid)(=[^&]*)?(&|$)",
+            "");
+        set req.url = regsub(req.url, "[?&]$", "");
+        set req.url = std.querysort(req.url);
+    }
     # Every request may use the page's full grace (stale-if-error): an expired page is
     # served once more while it is refreshed in the background, and kept when that
     # refresh fails (vcl_backend_response, vcl_backend_error). Not limited to

@@ -170,11 +170,16 @@ def _page_key(environ: dict) -> str:
     return f"articles:page:{environ.get('REQUEST_METHOD') == 'HEAD'}:{digest.hexdigest()}"
 
 
+#: Pages that read tracking parameters (the donation form credits a gift to its
+#: utm_* campaign) keep them; the VCL passes these paths before it drops them.
+_TRACKING_READ_PREFIXES = ("/donate/", "/newsletter/")
+
+
 def _query_normalise(request: HttpRequest) -> None:
     """Drop tracking parameters and sort the query (edge.query_normalise) for the key and
     for the view alike, so a stored page never depends on what the key leaves out."""
     query = request.META.get("QUERY_STRING", "")
-    if not query:
+    if not query or request.path.startswith(_TRACKING_READ_PREFIXES):
         return
     normalised = query_normalise(query)
     if normalised != query:
