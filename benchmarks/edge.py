@@ -257,7 +257,7 @@ def main() -> None:
     try:
         processes["origin"] = gunicorn("outlet.wsgi", env, PORT_ORIGIN)
         processes["worker"] = start(
-            [sys.executable, "-m", "celery", "-A", "outlet", "worker", "-Q", "default",
+            [sys.executable, "-m", "celery", "-A", "outlet", "worker", "-Q", "default,mail",
              "-P", "solo", "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
             env, "worker",
         )  # fmt: skip
