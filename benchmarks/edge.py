@@ -20,10 +20,14 @@ end, to serve them past their TTL once gunicorn is gone (stale-if-error).
    answers with the new headline. Target ≤ 1000 ms.
 4. stale_on_origin_down: gunicorn stopped, the TTL left to run out; "yes" if Varnish
    still answers 200 with the last headline.
+5. stale_on_origin_500: then an origin whose database is gone (robots.txt, the probe,
+   answers; every page is a 500), the TTL left to run out again; "yes" if Varnish still
+   answers 200 with the last headline, not the 500.
 
 The last line is the result:
 
     edge: varnish_rps=… origin_rps=… hit_ratio=… purge_ms_p95=… stale_on_origin_down=yes|no
+    stale_on_origin_500=yes|no  (on the same line)
 """
 
 from __future__ import annotations
@@ -95,6 +99,15 @@ def raw_app(environ, start_response):
 
 
 _RAW: list[bytes] = []
+
+
+def database_down_app(environ, start_response):
+    """outlet with its database gone: the probe's /robots.txt still answers, pages are 500s."""
+    if environ.get("PATH_INFO") == "/robots.txt":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"User-agent: *\n"]
+    start_response("500 Internal Server Error", [("Content-Type", "text/html")])
+    return [b"<h1>Server Error (500)</h1>"]
 
 
 def log(message: str) -> None:
@@ -291,13 +304,26 @@ def main() -> None:
         status, body = get(varnish_url)
         stale = status == 200 and last_headline in body
         log(f"  varnish answered {status}{' with the last edit' if stale else ''}")
+
+        log("origin back but its database down (500 to every page); waiting past the TTL")
+        processes["database_down"] = gunicorn(
+            "edge:database_down_app", env, PORT_ORIGIN,
+            ["--pythonpath", str(BASE_DIR / "benchmarks")],
+        )  # fmt: skip
+        wait_until_up(f"http://127.0.0.1:{PORT_ORIGIN}/robots.txt")
+        time.sleep(EDGE_SECONDS + 4)
+        for _ in range(3):  # the first may start the background refresh that gets the 500
+            status, body = get(varnish_url)
+        stale_on_500 = status == 200 and last_headline in body
+        log(f"  varnish answered {status}{' with the last edit' if stale_on_500 else ''}")
     finally:
         for process in processes.values():
             stop(process)
     print(
         f"edge: varnish_rps={varnish_rps:.0f} origin_rps={origin_rps:.0f} "
         f"hit_ratio={hit_ratio:.3f} purge_ms_p95={purge_p95:.0f} "
-        f"stale_on_origin_down={'yes' if stale else 'no'}"
+        f"stale_on_origin_down={'yes' if stale else 'no'} "
+        f"stale_on_origin_500={'yes' if stale_on_500 else 'no'}"
     )
 
 
