@@ -18,14 +18,14 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser install bench-pages bench-webhooks bench-send clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish install bench-pages bench-edge bench-webhooks bench-send clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
 	@echo "make test           the test suite (installs what it needs, Chromium included)"
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
-	@echo "make bench-pages | bench-webhooks | bench-send N=100000"
+	@echo "make bench-pages | bench-edge | bench-webhooks | bench-send N=100000"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -51,6 +51,25 @@ browser:
 	  fi; \
 	fi
 
+# wrk (load for the benchmarks) and Varnish with the xkey vmod (bench-edge and the
+# browser test through a shared cache) come from Debian too.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's wrk for the benchmarks..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "The benchmarks need wrk: sudo apt-get install wrk"; exit 1; fi; }
+
+varnish:
+	@if [ ! -x /usr/sbin/varnishd ] || [ -z "$$(find /usr/lib -name libvmod_xkey.so 2>/dev/null | head -n1)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's varnish and varnish-modules (xkey)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq varnish varnish-modules >/dev/null; \
+	  else \
+	    echo "Varnish with the xkey vmod is needed: sudo apt-get install varnish varnish-modules"; exit 1; \
+	  fi; \
+	fi
+
 # The Nu Html Checker (the W3C validator) for the valid-HTML test: vnu.jar from the npm
 # registry's vnu-jar package, run with Java (Debian's default-jre-headless).
 VNU_VERSION := 26.9.27
@@ -71,7 +90,7 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(VPY) manage.py runstack --production --port $(PORT)
 
-test: $(STAMP) browser $(VNU_JAR)
+test: $(STAMP) browser varnish $(VNU_JAR)
 	VNU_JAR=$(abspath $(VNU_JAR)) $(VPY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the browser and worker-process tests, for a quick loop.
@@ -87,8 +106,11 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench-pages: $(STAMP)
+bench-pages: $(STAMP) wrk
 	$(VPY) benchmarks/pages.py
+
+bench-edge: $(STAMP) wrk varnish
+	$(VPY) benchmarks/edge.py
 
 bench-webhooks: $(STAMP)
 	$(VPY) benchmarks/webhooks.py

@@ -12,7 +12,7 @@ medians are reported, because the machine is shared.
 1. uncached: CACHE_PAGE_SECONDS=0, so every request runs the view, its queries and
    the templates (the navigation is still cached, as in production).
 2. cached: CACHE_PAGE_SECONDS=300, the page cache of outlet/articles/caching.py
-   (content version + page entry from Redis, per-request nonce and CSRF filled in).
+   (content version + page entry from Redis; the same bytes for every reader).
 3. raw: gunicorn serving `raw_app` below, a bare WSGI app returning the same bytes,
    the ceiling for any Python page server on this machine.
 
@@ -168,7 +168,7 @@ def wrk(url: str) -> float:
 
 def main() -> None:
     if not shutil.which("wrk"):
-        raise SystemExit("wrk is missing: sudo apt-get install wrk")
+        raise SystemExit("wrk is missing: `make bench-pages` installs it when run as root")
     env = {**os.environ, **ENV}
     prepare(env)
     configs = {

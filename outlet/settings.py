@@ -156,6 +156,36 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     CACHES["default"]["BACKEND"] = "outlet.core.cache.RedisCache"
 CACHE_MIDDLEWARE_SECONDS = _read(env.int, "CACHE_PAGE_SECONDS", default=300)
 
+# --- Shared cache in front (Varnish, a CDN): see articles/edge.py and core/purgers.py ---
+
+# "varnish" (xkey PURGE), "http" (POST {"keys": [...]}), a dotted path to a Purger
+# class, or empty: no purges, and pages keep the browser-only Cache-Control.
+EDGE_PURGER: str = env.str("EDGE_PURGER", default="")
+EDGE_PURGE_URLS: list[str] = _read(env.list, "EDGE_PURGE_URLS", default=[])
+EDGE_PURGE_TOKEN: str = env.str("EDGE_PURGE_TOKEN", default="")
+if EDGE_PURGER and not EDGE_PURGE_URLS and EDGE_PURGER in ("varnish", "http"):
+    raise ImproperlyConfigured("EDGE_PURGER is set: EDGE_PURGE_URLS must name where to purge.")
+# How long the shared cache keeps a reader page (s-maxage); 0 sends none.
+EDGE_CACHE_SECONDS: int = _read(env.int, "EDGE_CACHE_SECONDS", default=3600 if EDGE_PURGER else 0)
+OUTLET_BEHIND_PROXY: bool = env.bool("OUTLET_BEHIND_PROXY", default=False)
+if not DEBUG and EDGE_CACHE_SECONDS > 0 and not EDGE_PURGER:
+    raise ImproperlyConfigured(
+        "EDGE_CACHE_SECONDS is set but EDGE_PURGER is empty: nothing would purge a "
+        "taken-down article from the shared cache. Set EDGE_PURGER or EDGE_CACHE_SECONDS=0."
+    )
+if not DEBUG and EDGE_PURGER and not OUTLET_BEHIND_PROXY:
+    raise ImproperlyConfigured(
+        "EDGE_PURGER is set: readers reach the site through the shared cache, so set "
+        "OUTLET_BEHIND_PROXY=1 (else every reader shares one rate-limit address)."
+    )
+EDGE_STALE_WHILE_REVALIDATE: int = _read(env.int, "EDGE_STALE_WHILE_REVALIDATE", default=30)
+EDGE_STALE_IF_ERROR: int = _read(env.int, "EDGE_STALE_IF_ERROR", default=86400)
+# A purge is sent again this long after the first, for pages whose render began before
+# the commit and reached the cache after it: above Varnish's first_byte_timeout (30 s).
+EDGE_PURGE_REPEAT_SECONDS: int = _read(env.int, "EDGE_PURGE_REPEAT_SECONDS", default=40)
+# The surrogate-key header: "xkey" for Varnish; a CDN may want Surrogate-Key or Cache-Tag.
+EDGE_KEY_HEADER: str = env.str("EDGE_KEY_HEADER", default="xkey")
+
 # --- Celery ------------------------------------------------------------------
 
 _BROKER_DIR = VAR_DIR / "broker"
@@ -378,6 +408,12 @@ CELERY_BEAT_SCHEDULE["donations-emails-sweep"] = {
     "task": "donations.donor_emails_sweep",
     "schedule": 300.0,
 }
+if EDGE_PURGER:
+    # Scheduled articles go live without a save: purge their pages when their time comes.
+    CELERY_BEAT_SCHEDULE["articles-scheduled-go-live"] = {
+        "task": "articles.scheduled_go_live",
+        "schedule": _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0),
+    }
 CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
     "task": "newsletters.issues_tick",
     "schedule": NEWSLETTER_TICK_SECONDS,
@@ -410,6 +446,10 @@ WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
 # --- Security ----------------------------------------------------------------
 
 _stripe_origin = "{0.scheme}://{0.netloc}".format(urlsplit(STRIPE_JS_URL))
+# Django adds the nonce only to responses that used one (the admin's import map for the
+# body editor); reader pages use none, so their header and bytes are the same for every
+# reader and a shared cache can hold them: their scripts and styles are files from 'self'
+# (a 'sha256-…' hash would go here for an unavoidable inline block).
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE, _stripe_origin],
@@ -423,6 +463,8 @@ SECURE_CSP = {
     "base-uri": [CSP.SELF],
     "object-src": [CSP.NONE],
 }
+# A sign-up posted without a token (no JavaScript on a cached page) gets the form back.
+CSRF_FAILURE_VIEW = "outlet.newsletters.views.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -442,7 +484,7 @@ SECURE_HSTS_PRELOAD = _read(env.bool, "SECURE_HSTS_PRELOAD", default=False)
 # a decision for whoever owns the domain (SECURE_HSTS_PRELOAD=1), not a default.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-if env.bool("OUTLET_BEHIND_PROXY", default=False):
+if OUTLET_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 

@@ -10,6 +10,7 @@ admin.site.site_title = f"{settings.OUTLET_NAME} admin"
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("csrf/", core_views.csrf_token, name="csrf-token"),
     path(
         "robots.txt",
         TemplateView.as_view(template_name="robots.txt", content_type="text/plain"),

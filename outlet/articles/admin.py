@@ -32,10 +32,13 @@ from .models import (
     Tag,
 )
 from .services import (
+    article_delete,
     article_image_save,
     article_publication_problems,
     article_revision_restore,
     article_save,
+    article_unpublish,
+    articles_delete,
     content_changed,
     user_can_publish,
 )
@@ -99,7 +102,8 @@ class BylineInlineFormSet(BaseInlineFormSet):
         )
         # The article is saved before its bylines; tell the service how many it will have.
         self.instance._pending_author_count = count
-        if count == 0 and self.instance.status in Article.PUBLISHING_STATUSES:
+        going_public = (Article.Status.SCHEDULED, Article.Status.PUBLISHED)
+        if count == 0 and self.instance.status in going_public:
             raise ValidationError("Add at least one author before scheduling or publishing.")
 
 
@@ -168,7 +172,7 @@ class ArticleAdmin(admin.ModelAdmin):
     inlines = [ArticleAuthorInline, ArticleRevisionInline]
     date_hierarchy = "publish_at"
     readonly_fields = ["preview_links"]
-    actions = ["publish_now"]
+    actions = ["publish_now", "unpublish_now"]
     fieldsets = [
         (None, {"fields": ["headline", "slug", "dek", "section", "kind", "body"]}),
         ("Workflow", {"fields": ["status", "publish_at", "preview_links"]}),
@@ -232,7 +236,13 @@ class ArticleAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
-        content_changed()
+        content_changed(articles=[form.instance])
+
+    def delete_model(self, request: HttpRequest, obj: Article) -> None:
+        article_delete(article=obj, user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        articles_delete(articles=queryset, user=request.user)
 
     # --- Links and actions -----------------------------------------------------
 
@@ -259,18 +269,32 @@ class ArticleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Publish the selected articles now", permissions=["publish"])
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
-        published, refused = 0, []
-        for article in queryset:
+        def publish(article: Article) -> None:
             article.status = Article.Status.PUBLISHED
             if article.publish_at is None or not article.is_public:
                 article.publish_at = None
+            article_save(article=article, user=request.user)
+
+        self._each(request, queryset, publish, done="Published")
+
+    @admin.action(description="Unpublish the selected articles now", permissions=["publish"])
+    def unpublish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        def unpublish(article: Article) -> None:
+            article_unpublish(article=article, user=request.user)
+
+        self._each(request, queryset, unpublish, done="Unpublished")
+
+    def _each(self, request: HttpRequest, queryset, change, *, done: str) -> None:
+        """Apply `change` to each article; say how many changed and why any was refused."""
+        changed, refused = 0, []
+        for article in queryset:
             try:
-                article_save(article=article, user=request.user)
-                published += 1
+                change(article)
+                changed += 1
             except (ValidationError, PermissionDenied) as exc:
                 refused.append(f"“{article.headline}”: {'; '.join(_messages(exc))}")
-        if published:
-            self.message_user(request, f"Published {published} article(s).", messages.SUCCESS)
+        if changed:
+            self.message_user(request, f"{done} {changed} article(s).", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.ERROR)
 

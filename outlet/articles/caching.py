@@ -12,9 +12,12 @@ save: the version also remembers the next scheduled publish time and renews
 itself once that passes, so a cached page never shows a scheduled article late
 (nor early: it was in no page before its time).
 
-Per-request values in a page, the CSP nonce and the CSRF token, are cut out
-before storing and filled in fresh for every reader. Requests with a session
-cookie (staff, readers with flash messages) always get a fresh page.
+A stored page is the same bytes for every reader: public pages carry no CSRF
+token (forms fetch one when a reader starts using them, see core.views.csrf_token)
+and no CSP nonce (scripts and styles come from 'self'), so the same page can be
+held by a shared cache in front (edge.py sets its Cache-Control and surrogate keys).
+Requests with a session cookie (staff, preview links) always get a fresh, private
+page; a page that sets a cookie is never stored.
 
 In production `PageCacheWSGI` answers stored pages before Django runs, from
 process memory, and learns of new versions from Redis pub/sub (`VersionWatcher`)
@@ -27,28 +30,22 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
-import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from functools import cache as cache_result
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
-from django.middleware.csrf import (
-    CSRF_ALLOWED_CHARS,
-    CSRF_SECRET_LENGTH,
-    CsrfViewMiddleware,
-    get_token,
-)
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags, quote_etag
 from redis.exceptions import RedisError
+
+from .edge import page_keys_add, public_headers_set, query_normalise
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +53,8 @@ VERSION_KEY = "articles:content-version"
 NEXT_PUBLISH_KEY = "articles:next-publish-at"
 VERSION_CHANNEL = "articles:content-version-changes"
 PUBLIC_PAGE_ATTRIBUTE = "outlet_public_page"
-NONCE_MARK = "\x00csp-nonce\x00"
-CSRF_MARK = "\x00csrf-token\x00"
-_CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 _SKIPPED_PREFIXES = ("/static/", "/media/", "/admin/", "/_outbox/")
 _STORED_HEADERS_SKIPPED = {"set-cookie", "content-length", "date"}
-#: Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
-REVALIDATE = "public, max-age=0, must-revalidate"
 #: How long content_cached keeps a value that no save has made stale.
 CONTENT_CACHE_SECONDS = 3600
 #: Pages each WSGI process keeps in memory (still checked against the shared version).
@@ -152,11 +144,18 @@ def content_cached[T](key: str, compute: Callable[[], T]) -> T:
     return value
 
 
-def public_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Mark the view's pages as the same for every reader, so they may be cached."""
+def public_page(
+    view: Callable[..., HttpResponseBase], *keys: str
+) -> Callable[..., HttpResponseBase]:
+    """Mark the view's pages as the same for every reader, so they may be cached.
+
+    `keys` are the surrogate keys every page of this view carries (edge.py); the view
+    adds what else it shows with edge.page_keys_add.
+    """
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
+        page_keys_add(request, *keys)
         response = view(request, *args, **kwargs)
         setattr(response, PUBLIC_PAGE_ATTRIBUTE, True)
         return response
@@ -171,6 +170,23 @@ def _page_key(environ: dict) -> str:
     return f"articles:page:{environ.get('REQUEST_METHOD') == 'HEAD'}:{digest.hexdigest()}"
 
 
+#: Pages that read tracking parameters (the donation form credits a gift to its
+#: utm_* campaign) keep them; the VCL passes these paths before it drops them.
+_TRACKING_READ_PREFIXES = ("/donate/", "/newsletter/")
+
+
+def _query_normalise(request: HttpRequest) -> None:
+    """Drop tracking parameters and sort the query (edge.query_normalise) for the key and
+    for the view alike, so a stored page never depends on what the key leaves out."""
+    query = request.META.get("QUERY_STRING", "")
+    if not query or request.path.startswith(_TRACKING_READ_PREFIXES):
+        return
+    normalised = query_normalise(query)
+    if normalised != query:
+        request.META["QUERY_STRING"] = normalised
+        request.__dict__.pop("GET", None)  # WSGIRequest.GET is cached from QUERY_STRING
+
+
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether an If-None-Match header names this ETag (or any: "*")."""
     if not if_none_match:
@@ -180,26 +196,29 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 class PageCacheMiddleware:
-    """Serve and store public pages; see the module docstring."""
+    """Serve and store public pages, and give them their shared-cache headers.
+
+    See the module docstring; edge.public_headers_set decides public or private.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
-        self.csrf = CsrfViewMiddleware(get_response)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not self._cacheable(request):
-            return self.get_response(request)
+            return self._finish(request, self.get_response(request))
         request.get_host()  # an unknown Host is refused here as everywhere else
+        _query_normalise(request)
         key = _page_key(request.META)
         values = cache.get_many([VERSION_KEY, NEXT_PUBLISH_KEY, key])
         version = _valid_version(values)
         entry = values.get(key)
         if entry is not None and version is not None and entry[0] == version:
             return self._from_cache(request, entry)
-        response = self.get_response(request)
+        response = self._finish(request, self.get_response(request))
         if self._storable(response):
             # Only pages that will be stored start a version: others cost no query here.
-            self._store(request, response, key, version or content_version_bump())
+            self._store(response, key, version or content_version_bump())
         return response
 
     def _cacheable(self, request: HttpRequest) -> bool:
@@ -212,56 +231,66 @@ class PageCacheMiddleware:
         )
 
     @staticmethod
+    def _finish(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """A public page stays public only if it is the same for every anonymous reader."""
+        if getattr(response, PUBLIC_PAGE_ATTRIBUTE, False):
+            if public_headers_set(request, response):
+                _vary_without_cookie(response)
+            else:
+                setattr(response, PUBLIC_PAGE_ATTRIBUTE, False)
+        return response
+
+    @staticmethod
     def _storable(response: HttpResponseBase) -> bool:
         return (
             getattr(response, PUBLIC_PAGE_ATTRIBUTE, False)
             and response.status_code == 200
             and not response.streaming
-            and all(name == settings.CSRF_COOKIE_NAME for name in response.cookies)
+            and not response.cookies
         )
 
-    def _store(self, request: HttpRequest, response: HttpResponseBase, key: str, version: str):
+    def _store(self, response: HttpResponseBase, key: str, version: str):
         content: bytes = response.content  # type: ignore[attr-defined]
-        content = _CSRF_INPUT.sub(rb"\g<1>" + CSRF_MARK.encode() + rb"\g<2>", content)
+        etag = quote_etag(hashlib.blake2b(content, digest_size=16).hexdigest())
+        response["ETag"] = etag
         headers = [
             (name, value)
             for name, value in response.items()
             if name.lower() not in _STORED_HEADERS_SKIPPED
         ]
-        nonce = getattr(request, "_csp_nonce", None)
-        if nonce:
-            content = content.replace(str(nonce).encode(), NONCE_MARK.encode())
-            headers = [(name, value.replace(str(nonce), NONCE_MARK)) for name, value in headers]
-        etag = quote_etag(hashlib.blake2b(content, digest_size=16).hexdigest())
-        headers = [h for h in headers if h[0].lower() not in ("etag", "cache-control")]
-        headers += [("ETag", etag), ("Cache-Control", REVALIDATE)]
         cache.set(key, (version, content, headers, etag), settings.CACHE_MIDDLEWARE_SECONDS)
-        response["ETag"] = etag
-        response["Cache-Control"] = REVALIDATE
 
     def _from_cache(self, request: HttpRequest, entry: tuple) -> HttpResponseBase:
         _version, content, headers, etag = entry
         if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
-            # No CSP header: the browser keeps the one stored with its copy of the page,
-            # whose nonce matches that copy.
-            not_modified = HttpResponseNotModified()
-            not_modified["ETag"] = etag
-            not_modified["Cache-Control"] = REVALIDATE
-            return not_modified
-        nonce = secrets.token_urlsafe(16)
-        nonce_mark, csrf_mark = NONCE_MARK.encode(), CSRF_MARK.encode()
-        if nonce_mark in content:
-            content = content.replace(nonce_mark, nonce.encode())
-        uses_csrf = csrf_mark in content
-        if uses_csrf:
-            self.csrf.process_request(request)
-            content = content.replace(csrf_mark, get_token(request).encode())
+            return _not_modified(HttpResponseNotModified(), headers)
         response = HttpResponse(content)
         for name, value in headers:
-            response[name] = value.replace(NONCE_MARK, nonce) if NONCE_MARK in value else value
-        if uses_csrf:
-            self.csrf.process_response(request, response)
+            response[name] = value
         return response
+
+
+def _vary_without_cookie(response: HttpResponseBase) -> None:
+    """Drop `Vary: Cookie` (added when the session or CSRF machinery was consulted): a
+    public page is the same whatever the reader's cookies, and a shared cache keyed on
+    them would keep one copy per reader."""
+    if not response.has_header("Vary"):
+        return
+    kept = [v.strip() for v in response["Vary"].split(",") if v.strip().lower() != "cookie"]
+    del response["Vary"]
+    if kept:
+        patch_vary_headers(response, kept)
+
+
+#: Headers a 304 repeats from the stored page (RFC 9110 15.4.5), so caches update them.
+_NOT_MODIFIED_HEADERS = {"etag", "cache-control", "vary", "content-location", "expires"}
+
+
+def _not_modified(response: HttpResponseBase, headers: list[tuple[str, str]]) -> HttpResponseBase:
+    for name, value in headers:
+        if name.lower() in _NOT_MODIFIED_HEADERS:
+            response[name] = value
+    return response
 
 
 class VersionWatcher:
@@ -343,7 +372,7 @@ class PageCacheWSGI:
     A stored page is answered here without building a Django request at all, which
     is what makes a cached page nearly as cheap as static bytes. Anything unusual
     (a session cookie, an unknown host, plain HTTP where HTTPS is required, a
-    legacy CSRF cookie, a miss) goes to Django, whose PageCacheMiddleware applies
+    miss) goes to Django, whose PageCacheMiddleware applies
     the same rules and stores pages for next time.
     """
 
@@ -407,28 +436,13 @@ class PageCacheWSGI:
                 self._memory.pop(next(iter(self._memory)))
             self._memory[key] = entry
         _version, content, headers, etag = entry
-        revalidate = [("ETag", etag), ("Cache-Control", REVALIDATE)]
         if _etag_matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
-            start_response("304 Not Modified", revalidate)
+            start_response(
+                "304 Not Modified",
+                [(n, v) for n, v in headers if n.lower() in _NOT_MODIFIED_HEADERS],
+            )
             return []
-        extra: list[tuple[str, str]] = []
-        nonce = secrets.token_urlsafe(16)
-        if NONCE_MARK.encode() in content:
-            content = content.replace(NONCE_MARK.encode(), nonce.encode())
-        if CSRF_MARK.encode() in content:
-            secret = cookies.get(settings.CSRF_COOKIE_NAME, "")
-            if len(secret) != CSRF_SECRET_LENGTH or set(secret) - set(CSRF_ALLOWED_CHARS):
-                if secret:
-                    return None  # a legacy or odd cookie: let Django sort it out
-                secret = _random_csrf_string()
-                extra.append(("Set-Cookie", _csrf_cookie_header(secret)))
-            content = content.replace(CSRF_MARK.encode(), _masked_csrf_token(secret).encode())
-        response_headers = [
-            (name, value.replace(NONCE_MARK, nonce) if NONCE_MARK in value else value)
-            for name, value in headers
-        ]
-        response_headers += [("Content-Length", str(len(content))), *extra]
-        start_response("200 OK", response_headers)
+        start_response("200 OK", [*headers, ("Content-Length", str(len(content)))])
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [content]
 
     @staticmethod
@@ -440,55 +454,3 @@ class PageCacheWSGI:
             if forwarded is not None:
                 return forwarded.split(",")[0].strip() == secure_value
         return environ.get("wsgi.url_scheme") == "https"
-
-
-def _csrf_cookie_header(secret: str) -> str:
-    """The Set-Cookie value Django's CSRF middleware would send for this secret."""
-    return _csrf_cookie_template().replace(_COOKIE_PLACEHOLDER, secret)
-
-
-_COOKIE_PLACEHOLDER = "csrf-secret-placeholder"
-
-
-@cache_result
-def _csrf_cookie_template() -> str:
-    response = HttpResponse()
-    response.set_cookie(
-        settings.CSRF_COOKIE_NAME,
-        _COOKIE_PLACEHOLDER,
-        max_age=settings.CSRF_COOKIE_AGE,
-        domain=settings.CSRF_COOKIE_DOMAIN,
-        path=settings.CSRF_COOKIE_PATH,
-        secure=settings.CSRF_COOKIE_SECURE,
-        httponly=settings.CSRF_COOKIE_HTTPONLY,
-        samesite=settings.CSRF_COOKIE_SAMESITE,
-    )
-    return response.cookies[settings.CSRF_COOKIE_NAME].output(header="").strip()
-
-
-# Random bytes become CSRF characters through one table; the top 8 byte values
-# (256 is not a multiple of 62) are dropped, so every character is equally likely.
-_CSRF_USABLE_BYTES = len(CSRF_ALLOWED_CHARS) * (256 // len(CSRF_ALLOWED_CHARS))
-_CSRF_BYTE_TABLE = bytes(
-    ord(CSRF_ALLOWED_CHARS[byte % len(CSRF_ALLOWED_CHARS)]) for byte in range(256)
-)
-_CSRF_DROPPED_BYTES = bytes(range(_CSRF_USABLE_BYTES, 256))
-_CSRF_INDEX = {char: index for index, char in enumerate(CSRF_ALLOWED_CHARS)}
-
-
-def _random_csrf_string() -> str:
-    """A CSRF secret like Django's: 32 letters and digits, uniform, from the OS's CSPRNG."""
-    chars = b""
-    while len(chars) < CSRF_SECRET_LENGTH:
-        chars += os.urandom(CSRF_SECRET_LENGTH + 8).translate(_CSRF_BYTE_TABLE, _CSRF_DROPPED_BYTES)
-    return chars[:CSRF_SECRET_LENGTH].decode()
-
-
-def _masked_csrf_token(secret: str) -> str:
-    """The form token for a secret, masked exactly as django.middleware.csrf does."""
-    chars, index = CSRF_ALLOWED_CHARS, _CSRF_INDEX
-    mask = _random_csrf_string()
-    cipher = "".join(
-        chars[(index[x] + index[y]) % len(chars)] for x, y in zip(secret, mask, strict=True)
-    )
-    return mask + cipher

@@ -7,6 +7,8 @@ so sanitising, the role rules and the publication checks hold whoever saves.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .caching import content_version_bump
+from .edge import SITE_KEY, article_keys, edge_purge
 from .images import renditions_create
 from .models import Article, ArticleImage, ArticleRevision
 from .sanitising import sanitise_body
@@ -23,7 +26,7 @@ TEXT_FIELDS = ("headline", "dek", "body")
 RESERVED_SLUGS = {
     "admin", "archive", "author", "donate", "feed", "media", "newsletter", "newsletters",
     "preview", "robots.txt", "search", "section", "share", "sitemap.xml", "static", "tag",
-    "healthz",
+    "healthz", "csrf",
 }  # fmt: skip
 
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
@@ -39,9 +42,29 @@ def user_can_publish(user: Any) -> bool:
     return bool(user and user.has_perm(PUBLISH_PERMISSION))
 
 
-def content_changed() -> None:
-    """Make every cached page stale once the current transaction commits."""
-    transaction.on_commit(content_version_bump)
+def content_changed(*, articles: Iterable[Article] = ()) -> None:
+    """Make every cached page stale once the current transaction commits.
+
+    On commit, not before: a reader between the write and the commit would otherwise
+    render the old content and cache it under the new version. `articles` names what
+    changed, so a shared cache in front (see edge.py) purges only the pages showing
+    them; without it (a section, author, tag, appeal or newsletter changed, which
+    every page may show) the shared cache drops every page.
+    """
+    article_ids = [article.pk for article in articles if article.pk]
+    # Read before the change, so the pages of a section or tag it leaves are purged too.
+    keys_before = article_keys(article_ids=article_ids) if article_ids else set()
+
+    def purge() -> None:
+        if not article_ids:
+            edge_purge(keys={SITE_KEY})
+        else:
+            edge_purge(keys=keys_before | article_keys(article_ids=article_ids))
+
+    # Robust: a failure in one (the cache or broker down) must neither skip the other
+    # nor the callbacks queued after them, nor turn the committed change into a 500.
+    transaction.on_commit(content_version_bump, robust=True)
+    transaction.on_commit(purge, robust=True)
 
 
 def article_publication_problems(
@@ -49,9 +72,11 @@ def article_publication_problems(
 ) -> dict[str, list[str]]:
     """What stops this article from going public, by field; empty when nothing does.
 
-    Drafts and articles in review may be incomplete; scheduling, publishing and
-    unpublishing need a complete article. `author_count` None skips the byline check
-    (for forms that cannot see the bylines being saved beside them).
+    Drafts and articles in review may be incomplete; scheduling and publishing need a
+    complete article. Unpublishing does not: a takedown must never wait for an old
+    article to be brought up to today's checks (alt text, bylines). `author_count`
+    None skips the byline check (for forms that cannot see the bylines being saved
+    beside them).
     """
     problems: dict[str, list[str]] = {}
 
@@ -60,7 +85,7 @@ def article_publication_problems(
 
     if article.slug in RESERVED_SLUGS:
         add("slug", f"“{article.slug}” is an address the site already uses; choose another slug.")
-    if article.status not in Article.PUBLISHING_STATUSES:
+    if article.status not in (Article.Status.SCHEDULED, Article.Status.PUBLISHED):
         return problems
     if not (article.headline or "").strip():
         add("headline", "A headline is required before scheduling or publishing.")
@@ -107,6 +132,7 @@ def article_save(
     )
     if previous is not None:
         article_edit_check(article=previous, user=user)
+        content_changed(articles=[previous])  # before the save: the pages it is on now
     if (
         user is not None
         and not user_can_publish(user)
@@ -148,7 +174,8 @@ def article_save(
         )
     if image_changed:
         renditions_create(field_file=article.featured_image)
-    content_changed()
+    if previous is None:
+        content_changed(articles=[article])
     return article
 
 
@@ -168,3 +195,48 @@ def article_image_save(*, image: ArticleImage, user: Any = None) -> ArticleImage
     image.save()
     renditions_create(field_file=image.image)
     return image
+
+
+def article_unpublish(*, article: Article, user: Any = None) -> Article:
+    """Take a public article down; it stays in the admin, as unpublished."""
+    article.status = Article.Status.UNPUBLISHED
+    return article_save(article=article, user=user, note="Unpublished")
+
+
+@transaction.atomic
+def articles_delete(*, articles: Any, user: Any = None) -> int:
+    """Delete articles for good (a takedown); every page showing them changes on commit."""
+    if user is not None and not user_can_publish(user):
+        raise PermissionDenied("Only editors can delete articles.")
+    doomed = list(Article.objects.select_for_update().filter(pk__in=[a.pk for a in articles]))
+    content_changed(articles=doomed)  # reads what the pages showing them are, before they go
+    for article in doomed:
+        article.delete()
+    return len(doomed)
+
+
+def article_delete(*, article: Article, user: Any = None) -> int:
+    return articles_delete(articles=[article], user=user)
+
+
+GONE_LIVE_CURSOR_KEY = "articles:edge:gone-live-until"
+
+
+def articles_gone_live_purge(*, now: Any = None) -> int:
+    """Purge the shared cache's pages of articles whose scheduled time passed since the
+    last run (beat runs this; the in-process page cache needs no help, see caching.py)."""
+    from django.core.cache import cache
+
+    now = now or timezone.now()
+    since = cache.get(GONE_LIVE_CURSOR_KEY) or now - timedelta(minutes=10)
+    ids = list(
+        Article.objects.filter(
+            status__in=[Article.Status.SCHEDULED, Article.Status.PUBLISHED],
+            publish_at__gt=since,
+            publish_at__lte=now,
+        ).values_list("pk", flat=True)
+    )
+    if ids:
+        edge_purge(keys=article_keys(article_ids=ids, public_only=False))
+    cache.set(GONE_LIVE_CURSOR_KEY, now, None)
+    return len(ids)

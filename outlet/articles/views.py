@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import ListView, TemplateView
 
 from .caching import content_cached
+from .edge import article_page_keys, page_keys_add
 from .metadata import article_image_url, news_article_json_ld
 from .models import Article, Author, Section, Tag
 from .search import article_search, clean_query, snippet_html
@@ -75,6 +76,7 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     context = content_cached(f"article:{slug}", lambda: _public_article_context(slug))
     if not context["article"].is_public:
         raise Http404
+    article_page_keys(request, article=context["article"], related=context["related"])
     return render(request, "articles/article_detail.html", context)
 
 
@@ -111,6 +113,7 @@ class SectionView(ListingView):
 
     def get_queryset(self) -> QuerySet[Article]:
         self.section = get_object_or_404(Section, slug=self.kwargs["slug"])
+        page_keys_add(self.request, f"section-{self.section.pk}")
         return article_list().filter(section=self.section)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -122,6 +125,7 @@ class AuthorView(ListingView):
 
     def get_queryset(self) -> QuerySet[Article]:
         self.author = get_object_or_404(Author, slug=self.kwargs["slug"])
+        page_keys_add(self.request, f"author-{self.author.pk}")
         return article_list().filter(authors=self.author)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -133,6 +137,7 @@ class TagView(ListingView):
 
     def get_queryset(self) -> QuerySet[Article]:
         self.tag = get_object_or_404(Tag, slug=self.kwargs["slug"])
+        page_keys_add(self.request, f"tag-{self.tag.pk}")
         return article_list().filter(tags=self.tag)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:

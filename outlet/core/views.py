@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -18,6 +19,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "failing", "failing": failing, "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+@require_GET
+@never_cache
+def csrf_token(request: HttpRequest) -> JsonResponse:
+    """A CSRF token for a form on a cached page (static/js/forms.js fetches it on first use).
+
+    Cached pages carry no token, so a shared cache can give every reader the same
+    bytes; this tiny private answer sets the reader's CSRF cookie and hands over a
+    masked token for it, and Django's CsrfViewMiddleware checks both, and the
+    Origin header, on the POST as usual. Other sites cannot read it (no CORS).
+    """
+    return JsonResponse({"token": get_token(request)})
 
 
 def _require_debug() -> None:

@@ -40,19 +40,14 @@ class NewsletterAdmin(admin.ModelAdmin):
         return selectors.newsletter_subscriber_counts()
 
     def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        self._pages_refresh()
+        services.newsletter_save(newsletter=obj)
 
     def delete_model(self, request, obj) -> None:
-        super().delete_model(request, obj)
-        self._pages_refresh()
+        services.newsletter_delete(newsletter=obj)
 
-    @staticmethod
-    def _pages_refresh() -> None:
-        # Cached article pages carry the sign-up box's list of newsletters.
-        from outlet.articles.caching import content_version_bump
-
-        content_version_bump()
+    def delete_queryset(self, request, queryset) -> None:
+        for newsletter in queryset:
+            services.newsletter_delete(newsletter=newsletter)
 
     @admin.display(description="Subscribers", ordering="active_count")
     def active_count(self, obj: Any) -> int:

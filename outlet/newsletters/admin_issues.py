@@ -20,7 +20,12 @@ from django.views.decorators.csp import csp_override
 
 from outlet.newsletters import issues
 from outlet.newsletters.models import Issue, IssueArticle
-from outlet.newsletters.sending import HTML_SIZE_LIMIT, issue_render, sample_personalise
+from outlet.newsletters.sending import (
+    HTML_SIZE_LIMIT,
+    issue_render,
+    issue_text_sanitise,
+    sample_personalise,
+)
 
 #: The email preview is the message as inboxes see it: inline styles, remote images,
 #: no scripts at all, and only our own admin may frame it.
@@ -81,11 +86,12 @@ class IssueAdmin(admin.ModelAdmin):
 
     @admin.display(description="Intro")
     def intro_shown(self, obj: Issue) -> str:
-        return mark_safe(obj.intro)  # noqa: S308 (sanitised by nh3 when saved)
+        # Cleaned here too: the text may have been written by something other than the form.
+        return mark_safe(issue_text_sanitise(obj.intro))  # noqa: S308 (cleaned by nh3 just now)
 
     @admin.display(description="Body")
     def body_shown(self, obj: Issue) -> str:
-        return mark_safe(obj.body)  # noqa: S308 (sanitised by nh3 when saved)
+        return mark_safe(issue_text_sanitise(obj.body))  # noqa: S308 (cleaned by nh3 just now)
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:

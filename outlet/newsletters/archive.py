@@ -1,7 +1,7 @@
 """The public web archive of sent issues: a page per newsletter, a page per issue, RSS.
 
-Only sent issues are public. An issue page shows the frozen copy that went
-out (with no one's personal links), so the archive matches the inbox.
+Only sent issues are public, and an issue page lists only the articles that are
+still public: an article taken down after the issue went out leaves the archive.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from django.contrib.syndication.views import Feed
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from outlet.articles.models import Article
 from outlet.newsletters.issues import issues_archived
 from outlet.newsletters.models import Issue, Newsletter
 from outlet.newsletters.sending import html_to_text, rich_text_for_email
@@ -41,9 +42,9 @@ def issue_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     )
     articles = [
         item.article
-        for item in issue.issue_articles.select_related("article__section").prefetch_related(
-            "article__bylines__author"
-        )
+        for item in issue.issue_articles.filter(article__in=Article.objects.published())
+        .select_related("article__section")
+        .prefetch_related("article__bylines__author")
     ]
     return render(
         request,

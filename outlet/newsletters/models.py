@@ -386,7 +386,9 @@ class IssueArticle(models.Model):
     """An article's place in an issue."""
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="issue_articles")
-    article = models.ForeignKey("articles.Article", on_delete=models.PROTECT, related_name="+")
+    # A deleted (taken-down) article leaves every issue; what went out is frozen in
+    # Issue.rendered_html, and the web archive must not show it.
+    article = models.ForeignKey("articles.Article", on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -650,3 +650,24 @@ def _import_chunk_rows(job, chunk, newsletters, names, seen) -> tuple[list[list]
             new_subscribers.append((digest, email_normalise(row.email), row.name.strip()))
     report.sort()
     return report, _import_insert(job, new_subscribers, newsletters, names)
+
+
+# --- The newsletters themselves ---------------------------------------------------
+
+
+@transaction.atomic
+def newsletter_save(*, newsletter: Newsletter) -> Newsletter:
+    """Save a newsletter; reader pages show the sign-up box's list, so they change on commit."""
+    from outlet.articles.services import content_changed
+
+    newsletter.save()
+    content_changed()
+    return newsletter
+
+
+@transaction.atomic
+def newsletter_delete(*, newsletter: Newsletter) -> None:
+    from outlet.articles.services import content_changed
+
+    newsletter.delete()
+    content_changed()

@@ -6,8 +6,12 @@ subscriber tokens; a bad or old link gets a page offering a new one.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import REASON_CSRF_TOKEN_MISSING, REASON_NO_CSRF_COOKIE
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -43,6 +47,52 @@ def _bad_link(request: HttpRequest, exc: LinkInvalid) -> HttpResponse:
 
 def _too_many(request: HttpRequest) -> HttpResponse:
     return render(request, "newsletters/too_many.html", status=429)
+
+
+#: Sec-Fetch-Site values of a post from our own page (absent: an older browser).
+_OWN_FETCH_SITES = frozenset({"", "same-origin", "none"})
+
+
+def _is_own_tokenless_signup(request: HttpRequest, reason: str) -> bool:
+    """A sign-up posted from our own page that only lacked the token or its cookie.
+
+    An allow-list: any other refusal (a wrong token, a foreign Origin or Referer), a
+    post another site or a sibling subdomain sent, gets Django's own page.
+    """
+    if request.method != "POST" or request.path != reverse("newsletters:index"):
+        return False
+    if reason not in (REASON_NO_CSRF_COOKIE, REASON_CSRF_TOKEN_MISSING):
+        return False
+    if request.headers.get("Sec-Fetch-Site", "") not in _OWN_FETCH_SITES:
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or origin in {settings.SITE_URL, *settings.CSRF_TRUSTED_ORIGINS}
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: Django's refusal, kinder to the sign-up box on cached pages.
+
+    The box gets its token from static/js/forms.js; a reader without JavaScript posts
+    without one. Nothing is signed up (the post may be forged), but the reader gets
+    this page with what they typed and a fresh token: one more press and it is done.
+    """
+    if not _is_own_tokenless_signup(request, reason):
+        return django_csrf_failure(request, reason)  # anything else gets Django's refusal
+    form = SignupForm(
+        initial={
+            "email": request.POST.get("email", "")[:254],
+            "newsletters": request.POST.getlist("newsletters")[:20],
+            "form_name": request.POST.get("form_name", "")[:60],
+            "page_url": request.POST.get("page_url", "")[:500],
+        }
+    )
+    context = {
+        "form": form,
+        "newsletters": newsletter_choices_public(),
+        "consent_text": CONSENT_TEXT,
+        "confirm_needed": True,
+    }
+    return render(request, "newsletters/index.html", context, status=403)
 
 
 @require_http_methods(["GET", "POST"])

@@ -189,31 +189,111 @@ def test_signed_in_staff_always_get_a_fresh_page(client, editor):
     assert "Changed behind the cache" in client.get(article.get_absolute_url()).content.decode()
 
 
-def _form_token(text: str) -> str:
-    import re
-
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text)
-    assert match, "the page has no form token"
-    return match.group(1)
-
-
-def test_cached_page_with_a_form_gives_each_reader_a_working_csrf_token():
-    from django.middleware.csrf import _unmask_cipher_token
+def test_cached_page_is_the_same_bytes_for_every_reader_and_sets_no_cookie():
+    from django.core.cache import cache
     from django.test import Client
 
     from tests.factories import NewsletterFactory
 
-    NewsletterFactory()
+    NewsletterFactory()  # the sign-up box puts a form on the page
     article = ArticleFactory()
     first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
-    first.get(article.get_absolute_url())  # rendered and stored
+    rendered = first.get(article.get_absolute_url())
+    cache.clear()  # a second render, not the first one's stored copy
+    cached = second.get(article.get_absolute_url())
 
-    for reader in (first, second):
-        response = reader.get(article.get_absolute_url())  # from the cache
-        secret = reader.cookies["csrftoken"].value
-        assert _unmask_cipher_token(_form_token(response.content.decode())) == secret
-        assert "\x00" not in response.content.decode()
-    assert first.cookies["csrftoken"].value != second.cookies["csrftoken"].value
+    assert rendered.content == cached.content
+    assert b"csrfmiddlewaretoken" not in cached.content and b"nonce" not in cached.content
+    assert not rendered.cookies and not cached.cookies
+    assert "nonce" not in cached["Content-Security-Policy"]
+    assert "Cookie" not in cached.get("Vary", "")
+
+
+def test_reader_signs_up_from_a_cached_page_with_a_token_fetched_on_use(
+    django_capture_on_commit_callbacks,
+):
+    from django.test import Client
+
+    from outlet.newsletters.models import Subscriber
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+    article = ArticleFactory()
+    Client().get(article.get_absolute_url())  # stored
+    reader = Client(enforce_csrf_checks=True)
+    assert reader.get(article.get_absolute_url()).has_header("ETag")
+
+    token = reader.get("/csrf/")
+    assert "no-store" in token["Cache-Control"] and "private" in token["Cache-Control"]
+    with django_capture_on_commit_callbacks(execute=False):
+        response = reader.post(
+            "/newsletter/",
+            {"email": "new@example.com", "newsletters": [newsletter.pk],
+             "csrfmiddlewaretoken": token.json()["token"]},
+            headers={"origin": "http://testserver"},
+        )  # fmt: skip
+
+    assert response.status_code == 302
+    assert Subscriber.objects.filter(email="new@example.com").exists()
+
+
+def test_sign_up_without_a_token_changes_nothing_and_offers_the_form_again():
+    from django.test import Client
+
+    from outlet.newsletters.models import Subscriber
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+    reader = Client(enforce_csrf_checks=True)
+
+    response = reader.post(
+        "/newsletter/", {"email": "forged@example.com", "newsletters": [newsletter.pk]}
+    )
+
+    assert response.status_code == 403
+    assert not Subscriber.objects.filter(email="forged@example.com").exists()
+    text = response.content.decode()
+    assert 'value="forged@example.com"' in text and "csrfmiddlewaretoken" in text
+    assert reader.get("/donate/").status_code == 200  # other refusals stay Django's own
+    assert b"CSRF" in reader.post("/newsletter/link/", {"email": "x@example.com"}).content
+
+
+def test_cross_site_sign_up_is_refused_even_with_a_token():
+    from django.test import Client
+
+    from outlet.newsletters.models import Subscriber
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+    reader = Client(enforce_csrf_checks=True)
+    token = reader.get("/csrf/").json()["token"]
+
+    response = reader.post(
+        "/newsletter/",
+        {"email": "x@example.com", "newsletters": [newsletter.pk], "csrfmiddlewaretoken": token},
+        headers={"origin": "https://evil.example"},
+    )
+
+    assert response.status_code == 403
+    assert not Subscriber.objects.exists()
+    assert "csrfmiddlewaretoken" not in response.content.decode()  # Django's page, no form
+
+
+def test_a_cross_site_post_without_a_token_gets_no_form_back():
+    from django.test import Client
+
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+
+    response = Client(enforce_csrf_checks=True).post(
+        "/newsletter/",
+        {"email": "x@example.com", "newsletters": [newsletter.pk]},
+        headers={"sec-fetch-site": "cross-site"},
+    )
+
+    assert response.status_code == 403
+    assert "x@example.com" not in response.content.decode()
 
 
 def test_cached_page_headers_are_the_full_set(client):
@@ -269,21 +349,17 @@ def test_wsgi_layer_answers_stored_pages_without_django(client):
     from outlet.articles.caching import PageCacheWSGI
     from tests.factories import NewsletterFactory
 
-    NewsletterFactory()  # the sign-up box puts a CSRF-protected form on the page
+    NewsletterFactory()  # the sign-up box puts a form on the page
     article = ArticleFactory(headline="Served before Django")
-    client.get(article.get_absolute_url())  # stored by the middleware
+    stored = client.get(article.get_absolute_url())  # stored by the middleware
     django = _Django()
     app = PageCacheWSGI(django)
 
     status, headers, body = _wsgi_get(app, article.get_absolute_url())
 
     assert status == "200 OK" and django.calls == 0
-    assert b"Served before Django" in body and b"\x00" not in body
-    assert "\x00" not in headers["Content-Security-Policy"]
-    from django.middleware.csrf import _unmask_cipher_token
-
-    secret = headers["Set-Cookie"].split("csrftoken=")[1].split(";")[0]
-    assert _unmask_cipher_token(_form_token(body.decode())) == secret
+    assert body == stored.content and "Set-Cookie" not in headers
+    assert headers["Content-Security-Policy"] == stored["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert int(headers["Content-Length"]) == len(body)
 
@@ -408,15 +484,46 @@ def test_wsgi_layer_never_trusts_a_subscription_that_broke(client):
     assert django.calls == 1  # and the resubscribed watcher serves it from memory
 
 
-def test_csrf_secrets_for_cached_pages_look_like_djangos():
-    from django.middleware.csrf import CSRF_ALLOWED_CHARS, _unmask_cipher_token
+@pytest.mark.parametrize(
+    "headers, data",
+    [
+        ({"sec-fetch-site": "same-site"}, {}),  # a sibling subdomain's page
+        ({}, {"csrfmiddlewaretoken": "x" * 64}),  # a token, but a wrong one
+    ],
+    ids=["same-site", "bad-token"],
+)
+def test_only_a_same_origin_post_missing_its_token_gets_the_form_back(headers, data):
+    from django.test import Client
 
-    from outlet.articles.caching import _masked_csrf_token, _random_csrf_string
+    from tests.factories import NewsletterFactory
 
-    secrets = {_random_csrf_string() for _ in range(2000)}
-    assert len(secrets) == 2000
-    assert all(len(s) == 32 and set(s) <= set(CSRF_ALLOWED_CHARS) for s in secrets)
-    used = set("".join(secrets))
-    assert used == set(CSRF_ALLOWED_CHARS)  # every letter and digit occurs
-    secret = secrets.pop()
-    assert _unmask_cipher_token(_masked_csrf_token(secret)) == secret
+    newsletter = NewsletterFactory()
+    reader = Client(enforce_csrf_checks=True)
+    reader.get("/csrf/")  # the CSRF cookie is set
+
+    response = reader.post(
+        "/newsletter/",
+        {"email": "x@example.com", "newsletters": [newsletter.pk], **data},
+        headers=headers,
+    )
+
+    assert response.status_code == 403
+    assert "x@example.com" not in response.content.decode()
+
+
+def test_a_same_origin_post_without_a_token_gets_the_form_back():
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.factories import NewsletterFactory
+
+    newsletter = NewsletterFactory()
+
+    response = Client(enforce_csrf_checks=True).post(
+        "/newsletter/",
+        {"email": "x@example.com", "newsletters": [newsletter.pk]},
+        headers={"sec-fetch-site": "same-origin", "origin": settings.SITE_URL},
+    )
+
+    assert response.status_code == 403
+    assert "x@example.com" in response.content.decode()

@@ -107,3 +107,23 @@ def test_secrets_never_appear_in_startup_errors():
         assert result.returncode != 0
         assert "topsecretvalue" not in result.stderr + result.stdout
         assert "short" not in result.stderr.replace("shorter", "")
+
+
+def test_a_shared_cache_purger_needs_the_proxy_setting_in_production():
+    """Behind Varnish every request comes from Varnish: without OUTLET_BEHIND_PROXY all
+    readers would share one rate-limit bucket."""
+    edge = {"EDGE_PURGER": "varnish", "EDGE_PURGE_URLS": "http://10.0.0.5:6091/"}
+
+    refused = _manage("check", **PRODUCTION_ENV, **edge)
+    accepted = _manage("check", **PRODUCTION_ENV, **edge, OUTLET_BEHIND_PROXY="1")
+
+    assert refused.returncode != 0 and "OUTLET_BEHIND_PROXY" in refused.stderr
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_shared_cache_seconds_without_a_purger_are_refused_in_production():
+    """Pages a shared cache keeps for an hour with nobody to purge them: a takedown would
+    stay up for that hour."""
+    result = _manage("check", **PRODUCTION_ENV, EDGE_CACHE_SECONDS="3600")
+
+    assert result.returncode != 0 and "EDGE_CACHE_SECONDS" in result.stderr

@@ -17,7 +17,7 @@ from tests.factories import CampaignFactory, DonationFactory, DonorFactory, Gift
 pytestmark = pytest.mark.django_db
 
 
-def test_donate_page_shows_presets_campaign_and_loads_stripe_with_the_nonce(client, settings):
+def test_donate_page_shows_presets_campaign_and_loads_stripe_from_its_origin(client, settings):
     campaign = CampaignFactory(name="Election fund", goal_amount=1_000_000)
     DonationFactory(campaign=campaign, status=Donation.Status.PAID, amount=250_000)
 
@@ -32,10 +32,11 @@ def test_donate_page_shows_presets_campaign_and_loads_stripe_with_the_nonce(clie
     assert 'value="some-article"' in html
     assert 'value="newsletter"' in html
     assert "<noscript>" in html
-    nonce = re.search(
-        r"script-src [^;]*'nonce-([^']+)'", response["Content-Security-Policy"]
-    ).group(1)
-    assert f'<script nonce="{nonce}" src="{settings.STRIPE_JS_URL}"' in html
+    # Stripe.js by its origin, our script from 'self': no per-request nonce in the page.
+    stripe_origin = "/".join(settings.STRIPE_JS_URL.split("/")[:3])
+    assert f"script-src 'self' {stripe_origin};" in response["Content-Security-Policy"]
+    assert f'<script src="{settings.STRIPE_JS_URL}"' in html
+    assert "nonce" not in html
     assert " style=" not in html
 
 

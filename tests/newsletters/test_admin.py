@@ -202,7 +202,7 @@ def test_large_admin_import_runs_in_a_task_with_progress(
 
 
 def test_a_new_newsletter_appears_in_cached_sign_up_boxes_at_once(
-    editor_client, client, daily, settings
+    editor_client, client, daily, settings, django_capture_on_commit_callbacks
 ):
     from django.test import Client
 
@@ -212,18 +212,19 @@ def test_a_new_newsletter_appears_in_cached_sign_up_boxes_at_once(
     article = ArticleFactory()
     reader = Client()
     assert b"The Daily Briefing" in reader.get(article.get_absolute_url()).content
-    response = editor_client.post(
-        reverse("admin:newsletters_newsletter_add"),
-        {
-            "name": "Election Night",
-            "slug": "election-night",
-            "from_name": "The Outlet",
-            "from_email": "election@outlet.test",
-            "visibility": "public",
-            "is_active": "on",
-            "position": 5,
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor_client.post(
+            reverse("admin:newsletters_newsletter_add"),
+            {
+                "name": "Election Night",
+                "slug": "election-night",
+                "from_name": "The Outlet",
+                "from_email": "election@outlet.test",
+                "visibility": "public",
+                "is_active": "on",
+                "position": 5,
+            },
+        )
     assert response.status_code == 302
     assert b"Election Night" in reader.get(article.get_absolute_url()).content
 
