@@ -1,0 +1,80 @@
+"""What the SMTP and ESP loops share: the batch's result, the rate limit, the checks.
+
+Contract: between messages (SMTP) or calls (ESP) a loop calls `still_sending`
+at least every CHECK_SECONDS; it answers False once the issue is no longer
+sending, and renews the batch's lease when due. `MailServerDown` is how a loop
+says the server, not the recipients, is at fault: the rows are handed back and
+the caller pauses the issue.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+from outlet.newsletters.models import Issue
+from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
+
+PLAN_CHUNK_SIZE = 2000
+#: Outcomes are written per message; the issue's status is re-read (pause, cancel)
+#: at least this often during a batch, and the lease is renewed once a third of it
+#: has passed.
+CHECK_SECONDS = 0.5
+
+
+class MailServerDown(Exception):
+    """The mail server refused connections or kept dropping them: pause, do not fail rows."""
+
+
+# --- Rate limit ----------------------------------------------------------------------
+
+
+class RateLimiter:
+    """A fixed one-second window counted in the cache (global when the cache is Redis)."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+
+    def acquire(self) -> None:
+        if self.per_second <= 0:
+            return
+        while True:
+            second = int(time.time())
+            key = f"newsletters:rate:{second}"
+            cache.add(key, 0, timeout=5)
+            try:
+                used = cache.incr(key)
+            except ValueError:
+                used = 1
+            if used <= self.per_second:
+                return
+            time.sleep(max(0.0, second + 1 - time.time()) + 0.001)
+
+
+# --- Sending a batch -----------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    skipped: int = 0
+    stopped: str = ""
+
+    def counts_take(self, counts: dict[str, int]) -> None:
+        self.sent, self.failed = counts["sent"], counts["failed"]
+        self.retry, self.skipped = counts["retry"], counts["skipped"]
+
+
+def still_sending(recorder: OutcomeRecorder, issue_id: int, remaining: list[Claimed]) -> bool:
+    """Between messages or calls: is the issue still sending? Renews the lease if due."""
+    recorder.drain()
+    status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True).first()
+    if status != Issue.Status.SENDING:
+        return False
+    recorder.renew_if_due(remaining)
+    return True

@@ -1,0 +1,239 @@
+"""ESP transport: a batch through an anymail ESP's batch API with per-recipient merge data.
+
+Contract: one API call per NEWSLETTER_ESP_BATCH_SIZE recipients, each call's
+outcomes recorded when it returns (a dead worker can duplicate one call). A call
+that fails as a whole (ESP down, request refused) is the server's fault, not the
+recipients': the rows go back untouched and MailServerDown pauses the issue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from html import escape as html_escape
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import mailers
+
+from outlet.newsletters.models import Suppression
+from outlet.newsletters.sending.batch import BatchResult, MailServerDown, RateLimiter, still_sending
+from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
+from outlet.newsletters.sending.rendering import GREETING_MARK, PREFERENCES_MARK, UNSUBSCRIBE_MARK
+from outlet.newsletters.sending.skeleton import MessageSkeleton
+
+# --- ESP batch sending (anymail merge data) -----------------------------------------
+
+#: anymail backends whose ESP sends a batch with on-the-fly (non-template) content and
+#: per-recipient merge data, with the ESP's merge-field syntax (a `str.format` pattern
+#: for a key). HTML gets pre-escaped values, so every syntax here substitutes verbatim.
+#: Postmark (merge data only with stored templates), Amazon SES (likewise) and Resend
+#: are not here: they keep the per-message path.
+ESP_MERGE_FIELD_FORMATS: dict[str, str] = {
+    "anymail.backends.mailgun.EmailBackend": "%recipient.{}%",
+    "anymail.backends.sparkpost.EmailBackend": "{{{{{{{}}}}}}}",  # {{{key}}}: not escaped
+    "anymail.backends.sendgrid.EmailBackend": "-{}-",  # legacy substitutions
+}
+#: Backends that need to be told the format (anymail builds their substitution keys).
+_ESP_TELL_FORMAT = {"anymail.backends.sendgrid.EmailBackend"}
+
+#: What each per-recipient marker becomes in the merge data (text key, HTML key).
+_MERGE_KEYS = {
+    UNSUBSCRIBE_MARK: ("unsubscribe_url", "unsubscribe_url_html"),
+    PREFERENCES_MARK: ("preferences_url", "preferences_url_html"),
+    GREETING_MARK: ("greeting", "greeting_html"),
+}
+#: anymail statuses that mean the ESP took the message for this recipient. "unknown"
+#: is a call the ESP accepted without saying per recipient (SparkPost's mixed result):
+#: sending again would duplicate the accepted ones, and bounces arrive by webhook.
+_ESP_ACCEPTED = {"sent", "queued", "unknown"}
+_ESP_REFUSED = {"rejected", "invalid"}
+
+
+@dataclass(frozen=True)
+class EspMode:
+    merge_field_format: str
+    esp_extra: dict[str, Any]
+
+
+_esp_modes: dict[tuple[str, str], EspMode | None] = {}
+
+
+def esp_batch_mode() -> EspMode | None:
+    """How to batch through the configured anymail ESP, or None for the per-message path.
+
+    NEWSLETTER_ESP_MERGE_FIELD_FORMAT: empty picks the format from EMAIL_BACKEND
+    (`ESP_MERGE_FIELD_FORMATS`), "off" never batches, anything else is the format
+    (for an ESP not in the table, or anymail's test backend). Only anymail backends
+    batch; Django's SMTP, locmem and console backends always send per message.
+    """
+    backend = settings.EMAIL_BACKEND
+    configured = settings.NEWSLETTER_ESP_MERGE_FIELD_FORMAT
+    key = (backend, configured)
+    if key not in _esp_modes:
+        _esp_modes[key] = _esp_mode_resolve(backend, configured)
+    return _esp_modes[key]
+
+
+def _esp_mode_resolve(backend: str, configured: str) -> EspMode | None:
+    from anymail.backends.base import AnymailBaseBackend
+    from django.utils.module_loading import import_string
+
+    if configured.lower() == "off" or not issubclass(import_string(backend), AnymailBaseBackend):
+        return None
+    merge_format = configured or ESP_MERGE_FIELD_FORMATS.get(backend)
+    if not merge_format:
+        return None
+    extra = {"merge_field_format": merge_format} if backend in _ESP_TELL_FORMAT else {}
+    return EspMode(merge_field_format=merge_format, esp_extra=extra)
+
+
+@dataclass(frozen=True)
+class EspTemplate:
+    """The issue's bodies with the ESP's merge fields where the personal values go."""
+
+    text: str
+    html: str
+
+    @classmethod
+    def build(cls, skeleton: MessageSkeleton, merge_field_format: str) -> EspTemplate:
+        text, html = skeleton.text, skeleton.html
+        for mark, (text_key, html_key) in _MERGE_KEYS.items():
+            text = text.replace(mark, merge_field_format.format(text_key))
+            html = html.replace(mark, merge_field_format.format(html_key))
+        return cls(text=text, html=html)
+
+
+_esp_templates: dict[tuple[int, str], EspTemplate] = {}
+
+
+def esp_template_for(skeleton: MessageSkeleton, merge_field_format: str) -> EspTemplate:
+    key = (id(skeleton), merge_field_format)
+    template = _esp_templates.get(key)
+    if template is None:
+        _esp_templates.clear()
+        template = _esp_templates[key] = EspTemplate.build(skeleton, merge_field_format)
+    return template
+
+
+def esp_batch_message(
+    *, skeleton: MessageSkeleton, mode: EspMode, deliveries: list[Claimed]
+) -> Any:
+    """One AnymailMessage for a chunk: anymail sends each `to` address its own copy,
+    with its own merge data (links, greeting), headers and metadata (the delivery id)."""
+    from anymail.message import AnymailMessage
+
+    template = esp_template_for(skeleton, mode.merge_field_format)
+    merge_data: dict[str, dict[str, str]] = {}
+    merge_headers: dict[str, dict[str, str]] = {}
+    merge_metadata: dict[str, dict[str, str]] = {}
+    for delivery in deliveries:
+        copy = skeleton.personalise(
+            delivery_id=delivery.pk, subscriber=delivery.subscriber, build_data=False
+        )
+        address = delivery.subscriber.email
+        data: dict[str, str] = {}
+        for mark, (text_key, html_key) in _MERGE_KEYS.items():
+            data[text_key] = copy.values[mark]
+            data[html_key] = html_escape(copy.values[mark])
+        merge_data[address] = data
+        merge_headers[address] = {
+            name: copy.headers[name]
+            for name in ("Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")
+        }
+        merge_metadata[address] = {"delivery_id": str(delivery.pk)}
+    message = AnymailMessage(
+        subject=skeleton.subject,
+        body=template.text,
+        from_email=skeleton.from_header,
+        to=list(merge_data),
+        reply_to=[skeleton.reply_to],
+        headers={"List-Id": skeleton.list_id, "Precedence": "bulk"},
+    )
+    message.attach_alternative(template.html, "text/html")
+    message.merge_data = merge_data
+    message.merge_headers = merge_headers
+    message.merge_metadata = merge_metadata
+    message.metadata = {"issue_id": str(skeleton.issue_id)}
+    if mode.esp_extra:
+        message.esp_extra = dict(mode.esp_extra)
+    return message
+
+
+def esp_batch_send(
+    *,
+    issue_id: int,
+    token: uuid.UUID,
+    claimed: list[Claimed],
+    skeleton: MessageSkeleton,
+    limiter: RateLimiter,
+    mode: EspMode,
+    result: BatchResult,
+) -> BatchResult:
+    """`batch_send` through an ESP's batch API: one call per NEWSLETTER_ESP_BATCH_SIZE
+    recipients, each call's outcomes recorded as soon as it returns.
+
+    Every recipient of a call is in flight until it returns, so a worker killed
+    mid-call can duplicate at most that call's recipients. An error from the call
+    itself (ESP down, refused request) sends the chunk back to retry with backoff,
+    hands the rest back untouched and raises MailServerDown so the issue pauses.
+    """
+    from anymail.exceptions import AnymailError, AnymailRecipientsRefused
+
+    from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+
+    chunk_size = max(1, settings.NEWSLETTER_ESP_BATCH_SIZE)
+    with OutcomeRecorder(token) as recorder:
+        recorder.skipped([d for d in claimed if not d.mailable])
+        queue = [d for d in claimed if d.mailable]
+        mail_connection = mailers.default
+        position = 0
+        try:
+            if queue:
+                mail_connection.open()  # one HTTP session (kept alive) for the batch's calls
+            while position < len(queue):
+                # The claim has just checked the status.
+                if position and not still_sending(recorder, issue_id, queue[position:]):
+                    result.stopped = "paused or cancelled"
+                    break
+                chunk = queue[position : position + chunk_size]
+                message = esp_batch_message(skeleton=skeleton, mode=mode, deliveries=chunk)
+                for _ in chunk:
+                    limiter.acquire()
+                try:
+                    mail_connection.send_messages([message])
+                except AnymailRecipientsRefused:
+                    pass  # every address refused: the statuses below say so, per recipient
+                except (AnymailError, OSError) as exc:
+                    error = f"ESP call failed: {exc}"
+                    for delivery in chunk:
+                        recorder.retry_later(delivery, error)
+                    position += len(chunk)
+                    raise MailServerDown(f"The email service refused the batch: {exc}") from exc
+                position += len(chunk)
+                recipients = message.anymail_status.recipients
+                for delivery in chunk:
+                    email = delivery.subscriber.email
+                    outcome = recipients.get(email)
+                    status_name = outcome.status if outcome is not None else None
+                    if status_name in _ESP_ACCEPTED:
+                        recorder.sent(delivery)
+                    elif status_name in _ESP_REFUSED:
+                        detail = f"ESP {status_name} the address"
+                        recorder.failed(delivery, detail)
+                        email_suppress(
+                            email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail
+                        )
+                    else:  # "failed" (or no answer for this address): try again later
+                        detail = f"ESP status {status_name or 'missing'}"
+                        if not recorder.retry_later(delivery, detail):
+                            subscriber_soft_bounce_record(email=email, detail=detail)
+        finally:
+            if position < len(queue):
+                recorder.release(queue[position:])
+            with contextlib.suppress(Exception):
+                mail_connection.close()
+            recorder.finish()
+    result.counts_take(recorder.counts)
+    return result

@@ -1,0 +1,233 @@
+"""SMTP transport: one connection per batch, one round trip per message with PIPELINING.
+
+Contract: `smtp_batch_send` sends a claimed batch message by message and records
+each outcome as soon as the server has answered, so at most one message (the one
+in flight on a connection that dies) can go out twice, and nobody is lost.
+Unreachable servers raise MailServerDown after the unsent rows are handed back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+import time
+import uuid
+from typing import Any, cast
+
+from django.core.mail import mailers
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+
+from outlet.newsletters.models import Suppression
+from outlet.newsletters.sending.batch import (
+    CHECK_SECONDS,
+    BatchResult,
+    MailServerDown,
+    RateLimiter,
+    still_sending,
+)
+from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
+from outlet.newsletters.sending.skeleton import MessageSkeleton, PersonalCopy
+
+
+def _smtp_code(exc: Exception, address: str) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, _ = exc.recipients.get(address, (None, b""))
+        return code
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code
+    return None
+
+
+_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
+
+
+def _open(mail_connection, sender: str) -> SmtpPipe | None:
+    """Connect; on Django's SMTP backend, a pipe if the server offers PIPELINING."""
+    try:
+        mail_connection.open()
+        if isinstance(mail_connection, SmtpBackend):
+            return SmtpPipe.on(mail_connection, sender)
+    except _CONNECTION_ERRORS as exc:
+        raise MailServerDown(f"Mail server unreachable: {exc}") from exc
+    return None
+
+
+def _reopen(mail_connection, sender: str) -> SmtpPipe | None:
+    with contextlib.suppress(Exception):  # the old connection is gone either way
+        mail_connection.close()
+    mail_connection.connection = None
+    return _open(mail_connection, sender)
+
+
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+class SmtpPipe:
+    """One SMTP connection driven with PIPELINING (RFC 2920): one round trip per message.
+
+    Message k's content, its closing dot and the next recipient's MAIL, RCPT and
+    DATA go out in one write; the server's verdict on message k and its answers
+    to the next envelope come back together. The next message's content is
+    written only after message k's verdict has been read (and recorded by the
+    caller), so at most one message is ever in flight on the connection: the
+    guarantee's one possible duplicate per connection that dies.
+    """
+
+    def __init__(self, smtp: smtplib.SMTP, sender: str) -> None:
+        self.smtp = smtp
+        self.sender = sender
+        #: The recipient whose envelope is on the wire with its replies unread.
+        self.announced: str | None = None
+
+    @classmethod
+    def on(cls, mail_connection: Any, sender: str) -> SmtpPipe | None:
+        """A pipe on Django's open SMTP connection; None if the server cannot pipeline."""
+        smtp = cast(smtplib.SMTP, mail_connection.connection)
+        smtp.ehlo_or_helo_if_needed()
+        return cls(smtp, sender) if smtp.has_extn("pipelining") else None
+
+    def _envelope(self, recipient: str) -> bytes:
+        return f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
+
+    def begin(self, recipient: str) -> None:
+        """Have the server waiting for `recipient`'s message, or raise its refusal."""
+        if self.announced != recipient:
+            self.smtp.send(self._envelope(recipient))
+        self.announced = None
+        smtp = self.smtp
+        mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        if mail[0] == 250 and rcpt[0] in (250, 251) and data[0] == 354:
+            return
+        if data[0] == 354:  # the server wants a message after all: end it empty
+            smtp.send(b".\r\n")
+            smtp.getreply()
+        smtp.rset()
+        if mail[0] != 250:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], self.sender)
+        if rcpt[0] not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
+        raise smtplib.SMTPDataError(*data)
+
+    def send(self, data: bytes, *, then: str | None = None) -> None:
+        """Write the message and, when given, the next recipient's envelope behind it."""
+        body = _LEADING_DOT.sub(b"..", data) if data[:1] == b"." or b"\n." in data else data
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.smtp.send(body + b".\r\n" + (self._envelope(then) if then else b""))
+        self.announced = then
+
+    def verdict(self) -> None:
+        """The server's answer to the message just sent: accepted, or SMTPDataError."""
+        code, message = self.smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, message)
+
+    def abandon(self) -> None:
+        """Drop the connection without QUIT if the server is waiting for a message's
+        content (QUIT would be read as content; a message cut short is not delivered)."""
+        if self.announced is not None:
+            with contextlib.suppress(Exception):
+                self.smtp.close()
+
+
+def smtp_batch_send(
+    *,
+    issue_id: int,
+    token: uuid.UUID,
+    claimed: list[Claimed],
+    skeleton: MessageSkeleton,
+    limiter: RateLimiter,
+    result: BatchResult,
+) -> BatchResult:
+    """Send a claimed batch over one connection of the configured backend
+    (Django's SMTP backend driven directly, or any other backend per message)."""
+    with OutcomeRecorder(token) as recorder:
+        recorder.skipped([d for d in claimed if not d.mailable])
+        queue = [d for d in claimed if d.mailable]
+        mail_connection = mailers.default
+        direct = isinstance(mail_connection, SmtpBackend)
+        pipe: SmtpPipe | None = None
+        upcoming: PersonalCopy | None = None  # the next message, built while the server works
+        position = 0
+        next_check = time.monotonic() + CHECK_SECONDS
+        try:
+            if queue:
+                pipe = _open(mail_connection, skeleton.envelope_from)
+            while position < len(queue):
+                if (pipe is None or pipe.announced is None) and time.monotonic() >= next_check:
+                    if not still_sending(recorder, issue_id, queue[position:]):
+                        result.stopped = "paused or cancelled"
+                        break
+                    next_check = time.monotonic() + CHECK_SECONDS
+                delivery = queue[position]
+                email = delivery.subscriber.email
+                copy = upcoming or skeleton.personalise(
+                    delivery_id=delivery.pk, subscriber=delivery.subscriber
+                )
+                upcoming = None
+                limiter.acquire()
+                try:
+                    if pipe is not None and copy.data is not None:
+                        pipe.begin(email)
+                        following = queue[position + 1] if position + 1 < len(queue) else None
+                        if (
+                            following is None
+                            or not following.subscriber.email.isascii()
+                            or time.monotonic() >= next_check  # no envelope across a check
+                        ):
+                            following = None
+                        pipe.send(copy.data, then=following.subscriber.email if following else None)
+                        if following is not None:
+                            upcoming = skeleton.personalise(
+                                delivery_id=following.pk, subscriber=following.subscriber
+                            )
+                        pipe.verdict()
+                    elif direct and copy.data is not None:
+                        # A server without PIPELINING: the skeleton's bytes as they are,
+                        # on the backend's open connection (no re-parse of addresses).
+                        smtp = cast(smtplib.SMTP, cast(SmtpBackend, mail_connection).connection)
+                        smtp.sendmail(skeleton.envelope_from, [email], copy.data)
+                    else:
+                        mail_connection.send_messages([copy.email_message()])
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
+                    _record_refusal(recorder, delivery, exc)
+                except _CONNECTION_ERRORS as exc:
+                    # The message may or may not have been accepted before the drop;
+                    # retrying risks one duplicate, skipping risks a loss: retry.
+                    recorder.retry_later(delivery, f"connection lost: {exc}")
+                    position += 1
+                    pipe = _reopen(mail_connection, skeleton.envelope_from)
+                    continue
+                else:
+                    recorder.sent(delivery)
+                position += 1
+        except MailServerDown:
+            recorder.release(queue[position:])
+            raise
+        finally:
+            if position < len(queue) and result.stopped:
+                recorder.release(queue[position:])
+            if pipe is not None:
+                pipe.abandon()
+            with contextlib.suppress(Exception):  # closing a dead connection
+                mail_connection.close()
+            recorder.finish()
+    result.counts_take(recorder.counts)
+    return result
+
+
+def _record_refusal(recorder: OutcomeRecorder, delivery: Claimed, exc: Exception) -> None:
+    from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+
+    email = delivery.subscriber.email
+    code = _smtp_code(exc, email) or 0
+    error = f"{code} {exc}"
+    if 400 <= code < 500:
+        if not recorder.retry_later(delivery, error):
+            subscriber_soft_bounce_record(email=email, detail=error[:300])
+        return
+    recorder.failed(delivery, error)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and code >= 500:
+        # The server refused the address itself: never mail it again.
+        email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
