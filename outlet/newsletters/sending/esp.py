@@ -20,8 +20,7 @@ from django.core.mail import mailers
 from outlet.newsletters.models import Suppression
 from outlet.newsletters.sending.batch import BatchResult, MailServerDown, RateLimiter, still_sending
 from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
-from outlet.newsletters.sending.rendering import GREETING_MARK, PREFERENCES_MARK, UNSUBSCRIBE_MARK
-from outlet.newsletters.sending.skeleton import MessageSkeleton
+from outlet.newsletters.sending.skeleton import MERGE_KEYS, MessageSkeleton
 
 # --- ESP batch sending (anymail merge data) -----------------------------------------
 
@@ -38,12 +37,6 @@ ESP_MERGE_FIELD_FORMATS: dict[str, str] = {
 #: Backends that need to be told the format (anymail builds their substitution keys).
 _ESP_TELL_FORMAT = {"anymail.backends.sendgrid.EmailBackend"}
 
-#: What each per-recipient marker becomes in the merge data (text key, HTML key).
-_MERGE_KEYS = {
-    UNSUBSCRIBE_MARK: ("unsubscribe_url", "unsubscribe_url_html"),
-    PREFERENCES_MARK: ("preferences_url", "preferences_url_html"),
-    GREETING_MARK: ("greeting", "greeting_html"),
-}
 #: anymail statuses that mean the ESP took the message for this recipient. "unknown"
 #: is a call the ESP accepted without saying per recipient (SparkPost's mixed result):
 #: sending again would duplicate the accepted ones, and bounces arrive by webhook.
@@ -89,34 +82,6 @@ def _esp_mode_resolve(backend: str, configured: str) -> EspMode | None:
     return EspMode(merge_field_format=merge_format, esp_extra=extra)
 
 
-@dataclass(frozen=True)
-class EspTemplate:
-    """The issue's bodies with the ESP's merge fields where the personal values go."""
-
-    text: str
-    html: str
-
-    @classmethod
-    def build(cls, skeleton: MessageSkeleton, merge_field_format: str) -> EspTemplate:
-        text, html = skeleton.text, skeleton.html
-        for mark, (text_key, html_key) in _MERGE_KEYS.items():
-            text = text.replace(mark, merge_field_format.format(text_key))
-            html = html.replace(mark, merge_field_format.format(html_key))
-        return cls(text=text, html=html)
-
-
-_esp_templates: dict[tuple[int, str], EspTemplate] = {}
-
-
-def esp_template_for(skeleton: MessageSkeleton, merge_field_format: str) -> EspTemplate:
-    key = (id(skeleton), merge_field_format)
-    template = _esp_templates.get(key)
-    if template is None:
-        _esp_templates.clear()
-        template = _esp_templates[key] = EspTemplate.build(skeleton, merge_field_format)
-    return template
-
-
 def esp_batch_message(
     *, skeleton: MessageSkeleton, mode: EspMode, deliveries: list[Claimed]
 ) -> Any:
@@ -124,7 +89,7 @@ def esp_batch_message(
     with its own merge data (links, greeting), headers and metadata (the delivery id)."""
     from anymail.message import AnymailMessage
 
-    template = esp_template_for(skeleton, mode.merge_field_format)
+    template = skeleton.esp_template(mode.merge_field_format)
     merge_data: dict[str, dict[str, str]] = {}
     merge_headers: dict[str, dict[str, str]] = {}
     merge_metadata: dict[str, dict[str, str]] = {}
@@ -134,7 +99,7 @@ def esp_batch_message(
         )
         address = delivery.subscriber.email
         data: dict[str, str] = {}
-        for mark, (text_key, html_key) in _MERGE_KEYS.items():
+        for mark, (text_key, html_key) in MERGE_KEYS.items():
             data[text_key] = copy.values[mark]
             data[html_key] = html_escape(copy.values[mark])
         merge_data[address] = data

@@ -15,7 +15,7 @@ import email.policy
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
 from html import escape as html_escape
@@ -109,6 +109,30 @@ class IssueMessage(EmailMultiAlternatives):
         return PrebuiltMessage(self.prebuilt)
 
 
+#: What each per-recipient marker becomes in the merge data (text key, HTML key).
+MERGE_KEYS = {
+    UNSUBSCRIBE_MARK: ("unsubscribe_url", "unsubscribe_url_html"),
+    PREFERENCES_MARK: ("preferences_url", "preferences_url_html"),
+    GREETING_MARK: ("greeting", "greeting_html"),
+}
+
+
+@dataclass(frozen=True)
+class EspTemplate:
+    """The issue's bodies with the ESP's merge fields where the personal values go."""
+
+    text: str
+    html: str
+
+    @classmethod
+    def build(cls, skeleton: MessageSkeleton, merge_field_format: str) -> EspTemplate:
+        text, html = skeleton.text, skeleton.html
+        for mark, (text_key, html_key) in MERGE_KEYS.items():
+            text = text.replace(mark, merge_field_format.format(text_key))
+            html = html.replace(mark, merge_field_format.format(html_key))
+        return cls(text=text, html=html)
+
+
 @dataclass
 class MessageSkeleton:
     """An issue serialised once per process; `personalise` fills in one recipient."""
@@ -128,6 +152,10 @@ class MessageSkeleton:
     html_qp: QpTemplate
     text_qp: QpTemplate
     link_samples: tuple[str, str, dict[str, str], str, str] | None = None
+    #: ESP merge templates by merge-field format: built from this skeleton only and
+    #: freed with it (a cache keyed by id() outlived its skeleton and, once Python
+    #: reused the id, sent one issue's body under another's subject).
+    esp_templates: dict[str, EspTemplate] = field(default_factory=dict)
 
     @classmethod
     def build(cls, *, issue: Issue) -> MessageSkeleton:
@@ -178,6 +206,15 @@ class MessageSkeleton:
                 prefs_sample,
             )
         return skeleton
+
+    def esp_template(self, merge_field_format: str) -> EspTemplate:
+        """The bodies with the ESP's merge fields in place of the personal values."""
+        template = self.esp_templates.get(merge_field_format)
+        if template is None:
+            template = self.esp_templates[merge_field_format] = EspTemplate.build(
+                self, merge_field_format
+            )
+        return template
 
     def message_id(self, delivery_id: int) -> str:
         """Stable per delivery, so a retried copy is recognisably the same message."""
