@@ -294,7 +294,14 @@ def issue_sending_check(*, issue_id: int) -> bool:
 
 
 def mail_server_available() -> bool:
+    """Does the configured mail server or ESP answer? An anymail backend opens no
+    connection of its own, so its API is asked (`esp_api_answers`)."""
+    from outlet.newsletters.sending.esp import esp_api_answers
+
     connection = mailers.default
+    answers = esp_api_answers(connection)
+    if answers is not None:
+        return answers
     try:
         connection.open()
     except OSError:

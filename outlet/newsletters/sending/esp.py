@@ -82,6 +82,23 @@ def _esp_mode_resolve(backend: str, configured: str) -> EspMode | None:
     return EspMode(merge_field_format=merge_format, esp_extra=extra)
 
 
+def esp_api_answers(mail_connection: Any) -> bool | None:
+    """Does the ESP's API answer? Any HTTP reply below 500 counts (an unauthenticated
+    probe of the API base gets 401 or 404 from a working ESP); a 5xx, a timeout or a
+    refused connection does not. None for a backend without an HTTP API (SMTP, test).
+    """
+    api_url = getattr(mail_connection, "api_url", None)
+    if not api_url:
+        return None
+    import requests
+
+    try:
+        response = requests.get(api_url, timeout=10)
+    except requests.RequestException:
+        return False
+    return response.status_code < 500
+
+
 def esp_batch_message(
     *, skeleton: MessageSkeleton, mode: EspMode, deliveries: list[Claimed]
 ) -> Any:
@@ -171,10 +188,9 @@ def esp_batch_send(
                 except AnymailRecipientsRefused:
                     pass  # every address refused: the statuses below say so, per recipient
                 except (AnymailError, OSError) as exc:
-                    error = f"ESP call failed: {exc}"
-                    for delivery in chunk:
-                        recorder.retry_later(delivery, error)
-                    position += len(chunk)
+                    # The call failed as a whole (ESP down, 5xx, refused request): that is
+                    # the service's fault, not an attempt on these recipients. They go back
+                    # untouched (the `finally` below), however long the outage lasts.
                     raise MailServerDown(f"The email service refused the batch: {exc}") from exc
                 position += len(chunk)
                 recipients = message.anymail_status.recipients
