@@ -265,8 +265,12 @@ def subscriber_preferences_update(
 ) -> None:
     """Keep exactly `newsletters`, paused until `paused_until` (None: not paused).
 
-    Coming from a signed link mailed to the address, new choices count as
-    confirmed. Choosing nothing unsubscribes from everything.
+    Coming from a signed link mailed to the address, new choices of an active
+    subscriber count as confirmed. Choosing nothing unsubscribes from everything.
+    An address that unsubscribed, bounced or complained is not re-subscribed by the
+    link (it works for a year and travels with every forwarded issue): its choices
+    start a fresh double opt-in to the address (`subscriber_signup`), and a
+    suppressed address stays suppressed.
     """
     chosen = {n.pk: n for n in newsletters}
     if not chosen:
@@ -275,6 +279,15 @@ def subscriber_preferences_update(
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         if email_is_suppressed(subscriber.email):
+            return
+        if subscriber.status != Subscriber.Status.ACTIVE:
+            subscriber_signup(
+                email=subscriber.email,
+                newsletters=list(chosen.values()),
+                source=Subscriber.Source.FORM,
+                form="preferences",
+                ip=ip,
+            )
             return
         now = timezone.now()
         subscriber.subscriptions.exclude(newsletter_id__in=chosen).delete()
@@ -288,11 +301,6 @@ def subscriber_preferences_update(
         )
         subscriber.subscriptions.filter(confirmed_at__isnull=True).update(confirmed_at=now)
         subscriber.subscriptions.update(paused_until=paused_until)
-        if subscriber.status != Subscriber.Status.ACTIVE:
-            subscriber.status = Subscriber.Status.ACTIVE
-            subscriber.confirmed_at = subscriber.confirmed_at or now
-            subscriber.unsubscribed_at = None
-            subscriber.save(update_fields=["status", "confirmed_at", "unsubscribed_at"])
         ConsentRecord.objects.create(
             subscriber=subscriber,
             kind=ConsentRecord.Kind.PREFERENCES,

@@ -121,7 +121,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         newsletters=choices,
         initial={"newsletters": [s.newsletter for s in current]},
     )
-    saved = False
+    saved = ""
     if request.method == "POST" and form.is_valid():
         services.subscriber_preferences_update(
             subscriber=subscriber,
@@ -135,7 +135,8 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 "newsletters/unsubscribed.html",
                 {"preferences_url": preferences_url(subscriber)},
             )
-        saved = True
+        subscriber.refresh_from_db(fields=["status"])
+        saved = "confirm" if subscriber.status == subscriber.Status.PENDING else "saved"
         current = subscriber.subscriptions.select_related("newsletter")
     paused_until = next((s.paused_until for s in current if s.is_paused), None)
     checked = {str(value) for value in form["newsletters"].value() or []}
