@@ -107,8 +107,12 @@ def issue_batch_send_task(issue_id: int, lane: int = 0) -> None:
             with contextlib.suppress(ValidationError):  # another lane paused it first
                 issue_pause(
                     issue=issue,
-                    reason=f"{exc}. Sending resumes by itself when the server answers.",
-                    retry_after=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS,
+                    reason=f"{exc}. Sending resumes by itself when the server answers."
+                    if exc.auto_resume
+                    else f"{exc}.",
+                    retry_after=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS
+                    if exc.auto_resume
+                    else None,
                 )
         return
     if result.stopped:

@@ -27,6 +27,16 @@ CHECK_SECONDS = 0.5
 class MailServerDown(Exception):
     """The mail server refused connections or kept dropping them: pause, do not fail rows."""
 
+    #: Resume by itself once the server answers again (an outage, not a misconfiguration).
+    auto_resume = True
+
+
+class MailServerRefusing(MailServerDown):
+    """The server answers but refuses everyone (relay denied, sender not allowed): a
+    setting to fix, so the issue waits for the editor rather than resuming by itself."""
+
+    auto_resume = False
+
 
 # --- Rate limit ----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from outlet.newsletters.sending.batch import (
     CHECK_SECONDS,
     BatchResult,
     MailServerDown,
+    MailServerRefusing,
     RateLimiter,
     still_sending,
 )
@@ -150,6 +151,7 @@ def smtp_batch_send(
         pipe: SmtpPipe | None = None
         upcoming: PersonalCopy | None = None  # the next message, built while the server works
         position = 0
+        refusals = Refusals(recorder)
         next_check = time.monotonic() + CHECK_SECONDS
         try:
             if queue:
@@ -191,7 +193,7 @@ def smtp_batch_send(
                     else:
                         mail_connection.send_messages([copy.email_message()])
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
-                    _record_refusal(recorder, delivery, exc)
+                    refusals.refused(delivery, exc)
                 except _CONNECTION_ERRORS as exc:
                     # The message may or may not have been accepted before the drop;
                     # retrying risks one duplicate, skipping risks a loss: retry.
@@ -201,6 +203,8 @@ def smtp_batch_send(
                     continue
                 else:
                     recorder.sent(delivery)
+                    if refusals.held:
+                        refusals.accepted()
                 position += 1
         except MailServerDown:
             recorder.release(queue[position:])
@@ -212,22 +216,90 @@ def smtp_batch_send(
                 pipe.abandon()
             with contextlib.suppress(Exception):  # closing a dead connection
                 mail_connection.close()
+            refusals.finish()
             recorder.finish()
     result.counts_take(recorder.counts)
     return result
 
 
-def _record_refusal(recorder: OutcomeRecorder, delivery: Claimed, exc: Exception) -> None:
-    from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+#: Refusals in a row, none about the mailbox itself, that make the server the fault.
+SERVER_FAULT_REFUSALS = 5
+#: Enhanced status classes (RFC 3463) about the recipient's mailbox: X.1.* addressing,
+#: X.2.* mailbox status. Anything else refused at RCPT (5.7.1 relay denied), a refusal
+#: at MAIL FROM or after the content says nothing about this particular reader.
+_MAILBOX_STATUS = re.compile(rb"^\s*5\.[12]\.\d+")
 
-    email = delivery.subscriber.email
-    code = _smtp_code(exc, email) or 0
-    error = f"{code} {exc}"
-    if 400 <= code < 500:
-        if not recorder.retry_later(delivery, error):
-            subscriber_soft_bounce_record(email=email, detail=error[:300])
-        return
-    recorder.failed(delivery, error)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused) and code >= 500:
-        # The server refused the address itself: never mail it again.
-        email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
+
+def _reply(exc: Exception, address: str) -> bytes:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return exc.recipients.get(address, (0, b""))[1]
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        return error if isinstance(error, bytes) else str(error).encode()
+    return b""
+
+
+class Refusals:
+    """Judges 5xx refusals: the reader's fault, or the server's?
+
+    A refusal of the mailbox itself (5.1.x, 5.2.x at RCPT) fails and suppresses that
+    address at once. Any other permanent refusal is held: when the server next accepts
+    a message the held ones were about their readers and are failed (RCPT refusals
+    suppressed, as before); SERVER_FAULT_REFUSALS of them in a row mean the server
+    refuses everyone, and the batch stops with MailServerRefusing after handing the
+    held rows back untouched (not an attempt), so nobody is failed or suppressed.
+    Held rows left when the batch ends are retried later, never failed on a guess.
+    """
+
+    def __init__(self, recorder: OutcomeRecorder) -> None:
+        self.recorder = recorder
+        self.held: list[tuple[Claimed, Exception, str]] = []
+
+    def refused(self, delivery: Claimed, exc: Exception) -> None:
+        from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+
+        email = delivery.subscriber.email
+        code = _smtp_code(exc, email) or 0
+        reply = _reply(exc, email)
+        error = f"{code} {reply.decode(errors='replace')}"
+        if 400 <= code < 500:
+            if not self.recorder.retry_later(delivery, error):
+                subscriber_soft_bounce_record(email=email, detail=error[:300])
+            return
+        if isinstance(exc, smtplib.SMTPRecipientsRefused) and _MAILBOX_STATUS.match(reply):
+            self.recorder.failed(delivery, error)
+            email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
+            return
+        self.held.append((delivery, exc, error))
+        if len(self.held) >= SERVER_FAULT_REFUSALS:
+            held, self.held = self.held, []
+            self.recorder.release(delivery for delivery, _, _ in held)
+            stage = (
+                "the sender (MAIL FROM)"
+                if isinstance(exc, smtplib.SMTPSenderRefused)
+                else "every recipient"
+                if isinstance(exc, smtplib.SMTPRecipientsRefused)
+                else "every message after its content (DATA)"
+            )
+            raise MailServerRefusing(
+                f"The mail server refused {stage}: {error}. Nobody was marked as "
+                "bounced; correct the server or sender settings, then resume"
+            )
+
+    def accepted(self) -> None:
+        from outlet.newsletters.services import email_suppress
+
+        for delivery, exc, error in self.held:
+            self.recorder.failed(delivery, error)
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                email_suppress(
+                    email=delivery.subscriber.email,
+                    reason=Suppression.Reason.HARD_BOUNCE,
+                    detail=error[:300],
+                )
+        self.held = []
+
+    def finish(self) -> None:
+        for delivery, _, error in self.held:
+            self.recorder.retry_later(delivery, error)
+        self.held = []
