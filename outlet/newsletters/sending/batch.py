@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from outlet.newsletters.models import Issue
+from outlet.newsletters.models import Issue, Newsletter, Segment
+from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
 
 PLAN_CHUNK_SIZE = 2000
@@ -80,11 +81,28 @@ class BatchResult:
         self.retry, self.skipped = counts["retry"], counts["skipped"]
 
 
-def still_sending(recorder: OutcomeRecorder, issue_id: int, remaining: list[Claimed]) -> bool:
-    """Between messages or calls: is the issue still sending? Renews the lease if due."""
+def stop_reason(
+    recorder: OutcomeRecorder, issue_id: int, newsletter: Newsletter, remaining: list[Claimed]
+) -> str:
+    """Between messages or calls: why to stop ("" to go on).
+
+    Stops once the issue is no longer sending, or the lease is lost (renewed here
+    when due). Marks the remaining readers who may no longer get the newsletter
+    (unsubscribed or suppressed since the claim) as not mailable: the loops skip them.
+    """
     recorder.drain()
     status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True).first()
     if status != Issue.Status.SENDING:
-        return False
-    recorder.renew_if_due(remaining)
-    return True
+        return "paused or cancelled"
+    pending = [d for d in remaining if d.mailable]
+    if pending:
+        still = set(
+            newsletter_recipients(newsletter, Segment.ALL)
+            .filter(pk__in=[d.subscriber_id for d in pending])
+            .values_list("pk", flat=True)
+        )
+        for delivery in pending:
+            delivery.mailable = delivery.subscriber_id in still
+    if not recorder.renew_if_due([d for d in pending if d.mailable]):
+        return "lease lost"
+    return ""

@@ -88,7 +88,7 @@ def deliveries_claim(
     an OR would collect and sort every pending row of the issue on each claim.
     """
     token = uuid.uuid4()
-    now = timezone.now()
+    now = database_now()
     rows = Delivery.objects.filter(issue_id=issue_id).order_by("id")
     lookups = [rows.filter(_due(now)), rows.filter(_lease_expired(now))]
     with transaction.atomic():
@@ -136,6 +136,22 @@ _SENT = Delivery.Status.SENT.value.encode()
 UNREAD_REPLIES_MAX = 25
 
 
+def lease_span() -> float:
+    """How long this worker treats a fresh lease as its own: the lease, less a margin."""
+    lease = settings.NEWSLETTER_LEASE_SECONDS
+    return lease - min(5.0, lease / 10)
+
+
+def database_now() -> datetime:
+    """The database's clock. Leases are stamped and judged on it, so workers whose own
+    clocks disagree still agree on when a lease ends."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT statement_timestamp()")
+            return cursor.fetchone()[0]
+    return timezone.now()
+
+
 class OutcomeRecorder:
     """Writes each outcome as soon as it is known, guarded by the lease token.
 
@@ -165,6 +181,7 @@ class OutcomeRecorder:
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
         self.renewed_at = time.monotonic()  # the claim has just set the lease
+        self.lease_deadline = self.renewed_at + lease_span()
 
     def __enter__(self) -> OutcomeRecorder:
         if self.postgres:
@@ -303,18 +320,46 @@ class OutcomeRecorder:
                 attempts=F("attempts") - 1,
             )
 
-    def renew_if_due(self, deliveries: Iterable[Claimed]) -> None:
-        """Extend the lease of these rows, if still held, once a third of it has passed."""
-        lease = settings.NEWSLETTER_LEASE_SECONDS
-        if time.monotonic() - self.renewed_at < lease / 3:
-            return
+    def lease_held(self) -> bool:
+        """The fence before each message: is the lease certainly still ours?
+
+        No query: the lease was stamped on the database clock when it was claimed or
+        renewed, and this process's monotonic clock, started just before that stamp,
+        counts the same seconds; the margin covers the few milliseconds between.
+        """
+        return time.monotonic() < self.lease_deadline
+
+    def renew(self, deliveries: list[Claimed]) -> bool:
+        """Extend the lease of these rows on the database clock. False when any of them
+        is no longer ours (its lease ran out, or another lane took it over): the batch
+        must stop before sending another message."""
         self.drain()
-        Delivery.objects.filter(
-            pk__in=[d.pk for d in deliveries],
+        started = time.monotonic()
+        ids = [d.pk for d in deliveries]
+        if not ids:
+            return True
+        now = database_now()
+        renewed = Delivery.objects.filter(
+            pk__in=ids,
             lease_token=self.token,
             status=Delivery.Status.SENDING,
-        ).update(leased_until=timezone.now() + timedelta(seconds=lease))
-        self.renewed_at = time.monotonic()
+            leased_until__gt=now,
+        ).update(leased_until=now + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS))
+        if renewed < len(ids):
+            return False
+        self.renewed_at = started
+        self.lease_deadline = started + lease_span()
+        return True
+
+    def renew_if_due(self, deliveries: list[Claimed]) -> bool:
+        """Renew once a third of the lease has passed; False if the lease is lost."""
+        if time.monotonic() - self.renewed_at < settings.NEWSLETTER_LEASE_SECONDS / 3:
+            return True
+        return self.renew(deliveries)
+
+    def fence(self, deliveries: list[Claimed]) -> bool:
+        """Before each message: True if the lease is held (renewed here if it must be)."""
+        return self.lease_held() or self.renew(deliveries)
 
     def finish(self) -> None:
         """A delivery ends a run of soft bounces (one query for the batch)."""

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.mail import mailers
 
 from outlet.newsletters.models import Suppression
-from outlet.newsletters.sending.batch import BatchResult, MailServerDown, RateLimiter, still_sending
+from outlet.newsletters.sending.batch import BatchResult, MailServerDown, RateLimiter, stop_reason
 from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
 from outlet.newsletters.sending.skeleton import MERGE_KEYS, MessageSkeleton
 
@@ -176,13 +176,24 @@ def esp_batch_send(
                 mail_connection.open()  # one HTTP session (kept alive) for the batch's calls
             while position < len(queue):
                 # The claim has just checked the status.
-                if position and not still_sending(recorder, issue_id, queue[position:]):
-                    result.stopped = "paused or cancelled"
+                if position and (
+                    reason := stop_reason(recorder, issue_id, skeleton.newsletter, queue[position:])
+                ):
+                    result.stopped = reason
                     break
-                chunk = queue[position : position + chunk_size]
-                message = esp_batch_message(skeleton=skeleton, mode=mode, deliveries=chunk)
+                taken = queue[position : position + chunk_size]
+                recorder.skipped([d for d in taken if not d.mailable])
+                chunk = [d for d in taken if d.mailable]
                 for _ in chunk:
                     limiter.acquire()
+                # A rate-limited chunk can outlast the lease: the fence comes after the wait.
+                if not recorder.fence([d for d in queue[position:] if d.mailable]):
+                    result.stopped = "lease lost"
+                    break
+                if not chunk:
+                    position += len(taken)
+                    continue
+                message = esp_batch_message(skeleton=skeleton, mode=mode, deliveries=chunk)
                 try:
                     mail_connection.send_messages([message])
                 except AnymailRecipientsRefused:
@@ -192,7 +203,7 @@ def esp_batch_send(
                     # the service's fault, not an attempt on these recipients. They go back
                     # untouched (the `finally` below), however long the outage lasts.
                     raise MailServerDown(f"The email service refused the batch: {exc}") from exc
-                position += len(chunk)
+                position += len(taken)
                 recipients = message.anymail_status.recipients
                 for delivery in chunk:
                     email = delivery.subscriber.email

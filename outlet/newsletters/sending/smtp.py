@@ -25,7 +25,7 @@ from outlet.newsletters.sending.batch import (
     MailServerDown,
     MailServerRefusing,
     RateLimiter,
-    still_sending,
+    stop_reason,
 )
 from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
 from outlet.newsletters.sending.skeleton import MessageSkeleton, PersonalCopy
@@ -157,24 +157,38 @@ def smtp_batch_send(
             if queue:
                 pipe = _open(mail_connection, skeleton.envelope_from)
             while position < len(queue):
+                limiter.acquire()  # before the checks: a rate-limited wait can be long
                 if (pipe is None or pipe.announced is None) and time.monotonic() >= next_check:
-                    if not still_sending(recorder, issue_id, queue[position:]):
-                        result.stopped = "paused or cancelled"
+                    if reason := stop_reason(
+                        recorder, issue_id, skeleton.newsletter, queue[position:]
+                    ):
+                        result.stopped = reason
                         break
-                    next_check = time.monotonic() + CHECK_SECONDS
+                    # Rate-limited, a message costs more than the checks: check before
+                    # each one (and announce no envelope ahead), so an unsubscribe stops
+                    # mail at the next message; at full speed, within CHECK_SECONDS.
+                    next_check = time.monotonic() + (0 if limiter.per_second else CHECK_SECONDS)
                 delivery = queue[position]
+                if not delivery.mailable:  # unsubscribed since the claim
+                    recorder.skipped([delivery])
+                    upcoming = None
+                    position += 1
+                    continue
+                if not recorder.fence([d for d in queue[position:] if d.mailable]):
+                    result.stopped = "lease lost"
+                    break
                 email = delivery.subscriber.email
                 copy = upcoming or skeleton.personalise(
                     delivery_id=delivery.pk, subscriber=delivery.subscriber
                 )
                 upcoming = None
-                limiter.acquire()
                 try:
                     if pipe is not None and copy.data is not None:
                         pipe.begin(email)
                         following = queue[position + 1] if position + 1 < len(queue) else None
                         if (
                             following is None
+                            or not following.mailable
                             or not following.subscriber.email.isascii()
                             or time.monotonic() >= next_check  # no envelope across a check
                         ):
