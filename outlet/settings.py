@@ -7,6 +7,7 @@ DEBUG off, unsafe values stop startup with a message naming the variable;
 see the configuration table in README.md.
 """
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -288,6 +289,11 @@ ANYMAIL: dict[str, str] = {}
 # as "user:password"; ESPs that sign webhooks take their own keys (see anymail's docs).
 if env.str("ANYMAIL_WEBHOOK_SECRET", default=""):
     ANYMAIL["WEBHOOK_SECRET"] = env.str("ANYMAIL_WEBHOOK_SECRET")
+# anymail reads only Django settings: each ANYMAIL_<NAME> in the environment (e.g.
+# ANYMAIL_MAILGUN_API_KEY, ANYMAIL_MAILGUN_API_URL) becomes ANYMAIL["<NAME>"].
+for _name, _value in os.environ.items():
+    if _name.startswith("ANYMAIL_") and _value:
+        ANYMAIL[_name.removeprefix("ANYMAIL_")] = _value
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 
