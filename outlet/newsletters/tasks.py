@@ -68,7 +68,7 @@ def subscriber_import_run_task(import_id: int) -> None:
         subscriber_import_run(job=job)
 
 
-# --- Sending issues (the fan-out engine lives in sending.py) -------------------------
+# --- Sending issues (the fan-out engine lives in the sending package) ----------------
 
 
 @shared_task(name="newsletters.issue_plan", queue="bulk", **TASK_OPTIONS)
