@@ -47,10 +47,22 @@ def _locked(issue: Issue) -> Issue:
 
 
 def _lanes_start(issue_id: int, count: int | None = None) -> None:
+    """Start the issue's lanes as a new generation, which retires every earlier lane.
+
+    Resume and the stall check start lanes while earlier ones may still be queued
+    (a lane waiting for a retry time comes back by itself); a lane of an older
+    generation stops when it next runs, so there are never more than
+    NEWSLETTER_SEND_LANES (a retired lane finishes at most the batch in hand).
+    The row lock gives two callers at once two different generations.
+    """
     from outlet.newsletters.tasks import issue_batch_send_task
 
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update().only("lane_generation").get(pk=issue_id)
+        generation = issue.lane_generation + 1
+        Issue.objects.filter(pk=issue_id).update(lane_generation=generation)
     for lane in range(count or settings.NEWSLETTER_SEND_LANES):
-        issue_batch_send_task.delay(issue_id, lane)
+        issue_batch_send_task.delay(issue_id, lane, generation)
 
 
 # --- Composing and checking ------------------------------------------------------

@@ -348,6 +348,11 @@ class Issue(models.Model):
         editable=False,
         help_text="When a batch last worked on it; a watchdog revives stalls.",
     )
+    lane_generation = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Lanes started together; a lane of an older generation stops.",
+    )
     pause_reason = models.CharField(max_length=300, blank=True, editable=False)
     auto_resume_at = models.DateTimeField(
         null=True,

@@ -83,18 +83,24 @@ def issue_plan_task(issue_id: int) -> None:
 
 
 @shared_task(name="newsletters.issue_batch_send", queue="bulk", **TASK_OPTIONS)
-def issue_batch_send_task(issue_id: int, lane: int = 0) -> None:
+def issue_batch_send_task(issue_id: int, lane: int = 0, generation: int | None = None) -> None:
     """Send one batch, then queue this lane again while the issue has work.
 
     A lane that finds nothing to claim but rows still leased elsewhere (or
     backing off) comes back when the earliest of them is due, so a dead
     worker's rows are taken over after their lease without waiting for beat.
-    Running twice is harmless: each run claims rows of its own or none.
+    Running twice is harmless: each run claims rows of its own or none. A lane
+    of an older `generation` than the issue's stops (see issues._lanes_start).
     """
     from outlet.newsletters.issues import issue_pause, issue_sending_check
     from outlet.newsletters.models import Issue
     from outlet.newsletters.sending import MailServerDown, batch_send, next_wake_seconds
 
+    if (
+        generation is not None
+        and not Issue.objects.filter(pk=issue_id, lane_generation=generation).exists()
+    ):
+        return  # newer lanes have taken over
     try:
         result = batch_send(issue_id=issue_id)
     except MailServerDown as exc:
@@ -118,13 +124,15 @@ def issue_batch_send_task(issue_id: int, lane: int = 0) -> None:
     if result.stopped:
         return
     if result.claimed:
-        issue_batch_send_task.delay(issue_id, lane)
+        issue_batch_send_task.delay(issue_id, lane, generation)
         return
     if issue_sending_check(issue_id=issue_id):
         return
     wake = next_wake_seconds(issue_id=issue_id)
     if wake is not None:
-        issue_batch_send_task.apply_async((issue_id, lane), countdown=min(30.0, wake + 0.5))
+        issue_batch_send_task.apply_async(
+            (issue_id, lane, generation), countdown=min(30.0, wake + 0.5)
+        )
 
 
 @shared_task(name="newsletters.issue_test_send", queue="mail", **TASK_OPTIONS)

@@ -313,3 +313,36 @@ def test_the_preferences_page_says_a_confirmation_was_sent_to_an_unsubscribed_ad
     assert b"Your choices are saved" not in response.content
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.PENDING
+
+
+# --- Lanes ----------------------------------------------------------------------------
+
+
+def test_resume_and_the_stall_check_never_multiply_lanes(
+    daily, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from outlet.newsletters.issues import issue_pause
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.NEWSLETTER_SEND_LANES = 2
+    settings.NEWSLETTER_BATCH_SIZE = 1
+    queued: list[tuple] = []
+    monkeypatch.setattr(issue_batch_send_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(
+        issue_batch_send_task, "apply_async", lambda args, **kwargs: queued.append(tuple(args))
+    )
+    SubscriberFactory.create_batch(20, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))  # two lanes
+    issue_pause(issue=issue)
+    with django_capture_on_commit_callbacks(execute=True):
+        issue_resume(issue=issue)  # two more, while the first two are still queued
+    Issue.objects.filter(pk=issue.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    issues_tick()  # the stall check: two more again
+    assert len(queued) == 6
+
+    waiting, queued[:] = list(queued), []
+    for args in waiting:  # the broker delivers every one of them
+        issue_batch_send_task(*args)
+
+    assert len(queued) == 2  # only the newest lanes go on
+    assert len(mail.outbox) == 2

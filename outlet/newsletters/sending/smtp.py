@@ -152,7 +152,11 @@ def smtp_batch_send(
         upcoming: PersonalCopy | None = None  # the next message, built while the server works
         position = 0
         refusals = Refusals(recorder)
-        next_check = time.monotonic() + CHECK_SECONDS
+        # Rate-limited, a message costs more than the checks: check before each one (and
+        # announce no envelope ahead), so an unsubscribe stops mail at the next message;
+        # at full speed, within CHECK_SECONDS.
+        check_every = 0.0 if limiter.per_second else CHECK_SECONDS
+        next_check = time.monotonic() + check_every
         try:
             if queue:
                 pipe = _open(mail_connection, skeleton.envelope_from)
@@ -164,10 +168,7 @@ def smtp_batch_send(
                     ):
                         result.stopped = reason
                         break
-                    # Rate-limited, a message costs more than the checks: check before
-                    # each one (and announce no envelope ahead), so an unsubscribe stops
-                    # mail at the next message; at full speed, within CHECK_SECONDS.
-                    next_check = time.monotonic() + (0 if limiter.per_second else CHECK_SECONDS)
+                    next_check = time.monotonic() + check_every
                 delivery = queue[position]
                 if not delivery.mailable:  # unsubscribed since the claim
                     recorder.skipped([delivery])
