@@ -323,7 +323,8 @@ def mail_server_available() -> bool:
 
 
 def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
-    """Beat's round: start due scheduled issues, revive stalled sends, resume after an outage.
+    """Beat's round: start due scheduled issues, revive stalled sends, resume after an
+    outage, and show imports whose run died as failed.
 
     A send is stalled when no batch has touched it for a lease period (its
     workers died with their tasks); new lanes then pick up its expired leases.
@@ -355,6 +356,9 @@ def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
             else:
                 _lanes_start(issue_id)
             done["revived"] += 1
+    from outlet.newsletters.services import subscriber_imports_stalled_fail
+
+    done["imports_failed"] = subscriber_imports_stalled_fail(now=now)
     due = Issue.objects.filter(status=Issue.Status.PAUSED, auto_resume_at__lte=now)
     if due.exists():
         if mail_server_available():

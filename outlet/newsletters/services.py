@@ -30,6 +30,7 @@ from outlet.newsletters.models import (
     Newsletter,
     Subscriber,
     SubscriberImport,
+    SubscriberImportRefusal,
     Subscription,
     Suppression,
 )
@@ -401,6 +402,8 @@ def subscriber_erase(*, subscriber: Subscriber) -> str:
 # --- CSV import ---------------------------------------------------------------------
 
 IMPORT_CHUNK_ROWS = 1000
+#: A running import that committed no chunk for this long is shown as failed.
+IMPORT_STALL_SECONDS = 15 * 60
 
 
 class ImportFileError(ValueError):
@@ -512,12 +515,32 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     job = SubscriberImport.objects.get(pk=job.pk)
     if job.status == SubscriberImport.Status.DONE:
         return job
-    SubscriberImport.objects.filter(pk=job.pk).update(status=SubscriberImport.Status.RUNNING)
+    SubscriberImport.objects.filter(pk=job.pk).update(
+        status=SubscriberImport.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    try:
+        return _import_run(job)
+    except BaseException:
+        # Shown as failed, not running forever; running it again resumes where it stopped.
+        SubscriberImport.objects.filter(pk=job.pk).update(status=SubscriberImport.Status.FAILED)
+        raise
+
+
+def subscriber_imports_stalled_fail(*, now=None) -> int:
+    """Mark imports whose run stopped committing chunks (its worker died and the task
+    was lost) as failed, so the editor sees it and can run it again. Returns how many."""
+    stalled_before = (now or timezone.now()) - timedelta(seconds=IMPORT_STALL_SECONDS)
+    return SubscriberImport.objects.filter(
+        status=SubscriberImport.Status.RUNNING, heartbeat_at__lt=stalled_before
+    ).update(status=SubscriberImport.Status.FAILED)
+
+
+def _import_run(job: SubscriberImport) -> SubscriberImport:
     rows = import_file_read(job.content.encode("utf-8"))
     newsletters = list(job.newsletters.all())
     names = ", ".join(n.name for n in newsletters)[:500]
     seen: set[str] = set()
-    refused_lines = {line for line, *_rest in job.report}
+    refused_lines = set(job.refusals.values_list("line", flat=True))
     for row in rows[: job.processed_rows]:
         if row.line not in refused_lines:
             seen.add(email_normalise(row.email))
@@ -607,18 +630,26 @@ def _import_chunk(job, chunk, newsletters, names, seen, offset) -> bool:
     runs of one import (a redelivered task) never both import a chunk.
     """
     with transaction.atomic():
-        locked = (
-            SubscriberImport.objects.select_for_update()
-            .only("report", "processed_rows")
-            .get(pk=job.pk)
-        )
+        locked = SubscriberImport.objects.select_for_update().only("processed_rows").get(pk=job.pk)
         if locked.processed_rows != offset:
             return False
         report, created = _import_chunk_rows(job, chunk, newsletters, names, seen)
+        SubscriberImportRefusal.objects.bulk_create(
+            [
+                SubscriberImportRefusal(
+                    job_id=job.pk,
+                    line=line,
+                    address=address,
+                    outcome=outcome,
+                    message=message[:300],
+                )
+                for line, address, outcome, message in report
+            ]
+        )
         SubscriberImport.objects.filter(pk=job.pk).update(
-            report=[*locked.report, *report],
             processed_rows=offset + len(chunk),
             imported_rows=F("imported_rows") + created,
+            heartbeat_at=timezone.now(),
         )
     return True
 
