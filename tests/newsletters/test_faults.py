@@ -126,6 +126,21 @@ def test_a_server_refusing_everyone_pauses_the_issue_and_suppresses_nobody(smtp,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_server_deferring_everyone_pauses_and_resumes_by_itself_using_no_attempt(smtp, daily):
+    SubscriberFactory.create_batch(12, newsletters=[daily])
+    smtp.every_rcpt = "451 4.3.0 Try again later"
+    issue = start(IssueFactory(newsletter=daily))
+
+    issue_batch_send_task(issue.pk)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and "451 4.3.0" in issue.pause_reason
+    assert issue.auto_resume_at is not None
+    rows = Delivery.objects.filter(issue=issue)
+    assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_unknown_mailboxes_among_good_ones_are_still_suppressed(smtp, daily):
     SubscriberFactory.create_batch(3, newsletters=[daily])
     for number in range(8):

@@ -214,11 +214,12 @@ def smtp_batch_send(
                     # retrying risks one duplicate, skipping risks a loss: retry.
                     recorder.retry_later(delivery, f"connection lost: {exc}")
                     position += 1
+                    refusals.dropped(f"{exc}")
                     pipe = _reopen(mail_connection, skeleton.envelope_from)
                     continue
                 else:
                     recorder.sent(delivery)
-                    if refusals.held:
+                    if refusals.held or refusals.drops:
                         refusals.accepted()
                 position += 1
         except MailServerDown:
@@ -255,56 +256,75 @@ def _reply(exc: Exception, address: str) -> bytes:
 
 
 class Refusals:
-    """Judges 5xx refusals: the reader's fault, or the server's?
+    """Judges refusals and dropped connections: the reader's fault, or the server's?
 
     A refusal of the mailbox itself (5.1.x, 5.2.x at RCPT) fails and suppresses that
-    address at once. Any other permanent refusal is held: when the server next accepts
-    a message the held ones were about their readers and are failed (RCPT refusals
-    suppressed, as before); SERVER_FAULT_REFUSALS of them in a row mean the server
-    refuses everyone, and the batch stops with MailServerRefusing after handing the
-    held rows back untouched (not an attempt), so nobody is failed or suppressed.
-    Held rows left when the batch ends are retried later, never failed on a guess.
+    address at once. Any other refusal, temporary (4xx) or permanent (5xx), is held:
+    when the server next accepts a message, the held ones were about their readers
+    (temporary: retried later; permanent: failed, RCPT refusals suppressed).
+    SERVER_FAULT_REFUSALS of them in a row mean the server refuses everyone: the held
+    rows go back untouched (not an attempt) and the batch stops, with
+    MailServerRefusing for a permanent refusal (a setting to fix: the editor resumes)
+    or MailServerDown for a temporary one (resumes by itself). So a relay that denies
+    everyone, or a server answering 4xx to all, fails and suppresses nobody. Held rows
+    left when the batch ends are retried later, never failed on a guess. Connections
+    dropped SERVER_FAULT_REFUSALS times in a row also stop the batch (MailServerDown).
     """
 
     def __init__(self, recorder: OutcomeRecorder) -> None:
         self.recorder = recorder
-        self.held: list[tuple[Claimed, Exception, str]] = []
+        self.held: list[tuple[Claimed, Exception, str, bool]] = []
+        self.drops = 0
 
     def refused(self, delivery: Claimed, exc: Exception) -> None:
-        from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+        from outlet.newsletters.services import email_suppress
 
         email = delivery.subscriber.email
         code = _smtp_code(exc, email) or 0
         reply = _reply(exc, email)
         error = f"{code} {reply.decode(errors='replace')}"
-        if 400 <= code < 500:
-            if not self.recorder.retry_later(delivery, error):
-                subscriber_soft_bounce_record(email=email, detail=error[:300])
-            return
-        if isinstance(exc, smtplib.SMTPRecipientsRefused) and _MAILBOX_STATUS.match(reply):
+        temporary = 400 <= code < 500
+        if (
+            not temporary
+            and isinstance(exc, smtplib.SMTPRecipientsRefused)
+            and _MAILBOX_STATUS.match(reply)
+        ):
             self.recorder.failed(delivery, error)
             email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
             return
-        self.held.append((delivery, exc, error))
-        if len(self.held) >= SERVER_FAULT_REFUSALS:
-            held, self.held = self.held, []
-            self.recorder.release(delivery for delivery, _, _ in held)
-            stage = (
-                "the sender (MAIL FROM)"
-                if isinstance(exc, smtplib.SMTPSenderRefused)
-                else "every recipient"
-                if isinstance(exc, smtplib.SMTPRecipientsRefused)
-                else "every message after its content (DATA)"
-            )
-            raise MailServerRefusing(
-                f"The mail server refused {stage}: {error}. Nobody was marked as "
-                "bounced; correct the server or sender settings, then resume"
-            )
+        self.held.append((delivery, exc, error, temporary))
+        if len(self.held) < SERVER_FAULT_REFUSALS:
+            return
+        held, self.held = self.held, []
+        self.recorder.release(delivery for delivery, *_ in held)
+        if temporary:
+            raise MailServerDown(f"The mail server refuses every message for now: {error}")
+        stage = (
+            "the sender (MAIL FROM)"
+            if isinstance(exc, smtplib.SMTPSenderRefused)
+            else "every recipient"
+            if isinstance(exc, smtplib.SMTPRecipientsRefused)
+            else "every message after its content (DATA)"
+        )
+        raise MailServerRefusing(
+            f"The mail server refused {stage}: {error}. Nobody was marked as "
+            "bounced; correct the server or sender settings, then resume"
+        )
+
+    def dropped(self, error: str) -> None:
+        self.drops += 1
+        if self.drops >= SERVER_FAULT_REFUSALS:
+            raise MailServerDown(f"The mail server keeps dropping the connection: {error}")
 
     def accepted(self) -> None:
         from outlet.newsletters.services import email_suppress
 
-        for delivery, exc, error in self.held:
+        self.drops = 0
+        held, self.held = self.held, []
+        for delivery, exc, error, temporary in held:
+            if temporary:
+                self._retry(delivery, error)
+                continue
             self.recorder.failed(delivery, error)
             if isinstance(exc, smtplib.SMTPRecipientsRefused):
                 email_suppress(
@@ -312,9 +332,15 @@ class Refusals:
                     reason=Suppression.Reason.HARD_BOUNCE,
                     detail=error[:300],
                 )
-        self.held = []
 
     def finish(self) -> None:
-        for delivery, _, error in self.held:
-            self.recorder.retry_later(delivery, error)
-        self.held = []
+        held, self.held = self.held, []
+        for delivery, _, error, _ in held:
+            self._retry(delivery, error)
+
+    def _retry(self, delivery: Claimed, error: str) -> None:
+        from outlet.newsletters.services import subscriber_soft_bounce_record
+
+        if not self.recorder.retry_later(delivery, error):
+            # Out of attempts: a final bounce for this message (deferrals counted once).
+            subscriber_soft_bounce_record(email=delivery.subscriber.email, detail=error[:300])
