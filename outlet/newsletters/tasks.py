@@ -94,7 +94,12 @@ def issue_batch_send_task(issue_id: int, lane: int = 0, generation: int | None =
     """
     from outlet.newsletters.issues import issue_pause, issue_sending_check
     from outlet.newsletters.models import Issue
-    from outlet.newsletters.sending import MailServerDown, batch_send, next_wake_seconds
+    from outlet.newsletters.sending import (
+        LEASE_LOST,
+        MailServerDown,
+        batch_send,
+        next_wake_seconds,
+    )
 
     if (
         generation is not None
@@ -121,9 +126,9 @@ def issue_batch_send_task(issue_id: int, lane: int = 0, generation: int | None =
                     else None,
                 )
         return
-    if result.stopped:
-        return
-    if result.claimed:
+    if result.stopped and result.stopped != LEASE_LOST:
+        return  # paused, cancelled or finished: resume and the tick start new lanes
+    if result.claimed:  # (a lost lease included: this lane claims afresh)
         issue_batch_send_task.delay(issue_id, lane, generation)
         return
     if issue_sending_check(issue_id=issue_id):

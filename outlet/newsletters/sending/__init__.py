@@ -38,7 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from outlet.newsletters.models import Issue
-from outlet.newsletters.sending.batch import BatchResult, MailServerDown, RateLimiter
+from outlet.newsletters.sending.batch import LEASE_LOST, BatchResult, MailServerDown, RateLimiter
 from outlet.newsletters.sending.claims import (
     Claimed,
     OutcomeRecorder,
@@ -62,6 +62,7 @@ from outlet.newsletters.sending.smtp import smtp_batch_send
 
 __all__ = [
     "HTML_SIZE_LIMIT",
+    "LEASE_LOST",
     "BatchResult",
     "Claimed",
     "MailServerDown",

@@ -25,6 +25,10 @@ PLAN_CHUNK_SIZE = 2000
 CHECK_SECONDS = 0.5
 
 
+#: BatchResult.stopped when the batch's lease ran out or was taken over mid-batch.
+LEASE_LOST = "lease lost"
+
+
 class MailServerDown(Exception):
     """The mail server refused connections or kept dropping them: pause, do not fail rows."""
 
@@ -104,5 +108,5 @@ def stop_reason(
         for delivery in pending:
             delivery.mailable = delivery.subscriber_id in still
     if not recorder.renew_if_due([d for d in pending if d.mailable]):
-        return "lease lost"
+        return LEASE_LOST
     return ""

@@ -18,7 +18,13 @@ from django.conf import settings
 from django.core.mail import mailers
 
 from outlet.newsletters.models import Suppression
-from outlet.newsletters.sending.batch import BatchResult, MailServerDown, RateLimiter, stop_reason
+from outlet.newsletters.sending.batch import (
+    LEASE_LOST,
+    BatchResult,
+    MailServerDown,
+    RateLimiter,
+    stop_reason,
+)
 from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
 from outlet.newsletters.sending.skeleton import MERGE_KEYS, MessageSkeleton
 
@@ -188,7 +194,7 @@ def esp_batch_send(
                     limiter.acquire()
                 # A rate-limited chunk can outlast the lease: the fence comes after the wait.
                 if not recorder.fence([d for d in queue[position:] if d.mailable]):
-                    result.stopped = "lease lost"
+                    result.stopped = LEASE_LOST
                     break
                 if not chunk:
                     position += len(taken)

@@ -21,6 +21,7 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from outlet.newsletters.models import Suppression
 from outlet.newsletters.sending.batch import (
     CHECK_SECONDS,
+    LEASE_LOST,
     BatchResult,
     MailServerDown,
     MailServerRefusing,
@@ -176,7 +177,7 @@ def smtp_batch_send(
                     position += 1
                     continue
                 if not recorder.fence([d for d in queue[position:] if d.mailable]):
-                    result.stopped = "lease lost"
+                    result.stopped = LEASE_LOST
                     break
                 email = delivery.subscriber.email
                 copy = upcoming or skeleton.personalise(
