@@ -1,6 +1,5 @@
-"""The fault drill: `make drill`. Runs the drill cases (tests/drill, and the crash drill
-of tests/newsletters/test_crash_drill.py as case 4) on PostgreSQL + Redis with real
-worker processes, then prints one line:
+"""The fault drill: `make drill`. Runs the drill cases (tests/drill/test_fault_drill.py)
+on PostgreSQL + Redis with real worker processes, then prints one line:
 
     drill: cases=… passed=… lost=0 duplicates=… wrongly_suppressed=0 wrong_body=0
 
@@ -20,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-CASES = ["tests/drill/test_fault_drill.py", "tests/newsletters/test_crash_drill.py"]
+CASES = ["tests/drill/test_fault_drill.py"]
 
 
 def main() -> int:
