@@ -357,10 +357,6 @@ class OutcomeRecorder:
             return True
         return self.renew(deliveries)
 
-    def fence(self, deliveries: list[Claimed]) -> bool:
-        """Before each message: True if the lease is held (renewed here if it must be)."""
-        return self.lease_held() or self.renew(deliveries)
-
     def finish(self) -> None:
         """A delivery ends a run of soft bounces (one query for the batch)."""
         self.drain()

@@ -193,7 +193,9 @@ def esp_batch_send(
                 for _ in chunk:
                     limiter.acquire()
                 # A rate-limited chunk can outlast the lease: the fence comes after the wait.
-                if not recorder.fence([d for d in queue[position:] if d.mailable]):
+                if not recorder.lease_held() and not recorder.renew(
+                    [d for d in queue[position:] if d.mailable]
+                ):
                     result.stopped = LEASE_LOST
                     break
                 if not chunk:

@@ -176,7 +176,9 @@ def smtp_batch_send(
                     upcoming = None
                     position += 1
                     continue
-                if not recorder.fence([d for d in queue[position:] if d.mailable]):
+                if not recorder.lease_held() and not recorder.renew(
+                    [d for d in queue[position:] if d.mailable]
+                ):
                     result.stopped = LEASE_LOST
                     break
                 email = delivery.subscriber.email
