@@ -136,7 +136,11 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 {"preferences_url": preferences_url(subscriber)},
             )
         subscriber.refresh_from_db(fields=["status"])
-        saved = "confirm" if subscriber.status == subscriber.Status.PENDING else "saved"
+        saved_as: dict[str, str] = {
+            Subscriber.Status.ACTIVE: "saved",
+            Subscriber.Status.PENDING: "confirm",
+        }
+        saved = saved_as.get(subscriber.status, "")
         current = subscriber.subscriptions.select_related("newsletter")
     paused_until = next((s.paused_until for s in current if s.is_paused), None)
     checked = {str(value) for value in form["newsletters"].value() or []}

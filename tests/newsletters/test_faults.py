@@ -361,3 +361,22 @@ def test_resume_and_the_stall_check_never_multiply_lanes(
 
     assert len(queued) == 2  # only the newest lanes go on
     assert len(mail.outbox) == 2
+
+
+def test_a_preferences_link_of_a_suppressed_address_changes_nothing_and_claims_no_save(
+    client, daily, eager_tasks, django_capture_on_commit_callbacks
+):
+    from outlet.newsletters.tokens import preferences_url
+
+    reader = SubscriberFactory(newsletters=[], status=Subscriber.Status.BOUNCED)
+    Suppression.objects.create(email_hash=reader.email_hash, reason="hard_bounce")
+    url = preferences_url(reader).split("://", 1)[1].split("/", 1)[1]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/{url}", {"newsletters": [daily.pk], "action": "save"})
+
+    assert b"Your choices are saved" not in response.content
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.BOUNCED
+    assert not reader.subscriptions.exists()
+    assert mail.outbox == []
