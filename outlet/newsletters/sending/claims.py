@@ -324,8 +324,9 @@ class OutcomeRecorder:
         """The fence before each message: is the lease certainly still ours?
 
         No query: the lease was stamped on the database clock when it was claimed or
-        renewed, and this process's monotonic clock, started just before that stamp,
-        counts the same seconds; the margin covers the few milliseconds between.
+        renewed, and this process's monotonic clock counts the same seconds from a
+        moment milliseconds from that stamp (just before it for a renewal, just after
+        the claim's); `lease_span`'s margin covers the difference many times over.
         """
         return time.monotonic() < self.lease_deadline
 
