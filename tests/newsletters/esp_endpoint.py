@@ -26,6 +26,8 @@ _VARIABLE = re.compile(r"%recipient\.([\w:.-]+)%")
 class MailgunEndpoint:
     def __init__(self) -> None:
         self.failing = False
+        #: The status a failing endpoint answers (503: an outage; 401: a refused key).
+        self.failing_status = 503
         self.calls = 0
         #: (recipient, subject, text, html) per accepted copy
         self.copies: list[tuple[str, str, str, str]] = []
@@ -54,7 +56,7 @@ class MailgunEndpoint:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if endpoint.failing:
-                    self._answer(503, {"message": "Service Unavailable"})
+                    self._answer(endpoint.failing_status, {"message": "Service Unavailable"})
                     return
                 if not self.path.endswith("/messages"):
                     self._answer(404, {"message": "Not found"})

@@ -380,3 +380,17 @@ def test_a_preferences_link_of_a_suppressed_address_changes_nothing_and_claims_n
     assert reader.status == Subscriber.Status.BOUNCED
     assert not reader.subscriptions.exists()
     assert mail.outbox == []
+
+
+def test_an_esp_refusing_the_request_pauses_for_the_editor_and_fails_nobody(mailgun, daily):
+    SubscriberFactory.create_batch(4, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    mailgun.failing, mailgun.failing_status = True, 401
+
+    issue_batch_send_task(issue.pk)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and "401" in issue.pause_reason
+    assert issue.auto_resume_at is None  # a key or domain to fix: the editor resumes
+    rows = Delivery.objects.filter(issue=issue)
+    assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}

@@ -22,6 +22,7 @@ from outlet.newsletters.sending.batch import (
     LEASE_LOST,
     BatchResult,
     MailServerDown,
+    MailServerRefusing,
     RateLimiter,
     stop_reason,
 )
@@ -210,6 +211,13 @@ def esp_batch_send(
                     # The call failed as a whole (ESP down, 5xx, refused request): that is
                     # the service's fault, not an attempt on these recipients. They go back
                     # untouched (the `finally` below), however long the outage lasts.
+                    status = getattr(exc, "status_code", None)
+                    if status is not None and 400 <= status < 500 and status != 429:
+                        # The service refused the request itself (key, domain, sender):
+                        # a setting to fix, so the editor resumes, not the tick.
+                        raise MailServerRefusing(
+                            f"The email service refused the batch: {exc}"
+                        ) from exc
                     raise MailServerDown(f"The email service refused the batch: {exc}") from exc
                 position += len(taken)
                 recipients = message.anymail_status.recipients
