@@ -18,7 +18,7 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
-def pipelining(session, hostname: str, responses: list[str]) -> list[str]:
+def advertise_pipelining(session, hostname: str, responses: list[str]) -> list[str]:
     """Offer PIPELINING (RFC 2920) as Postfix and ESP relays do; aiosmtpd reads
     pipelined commands in order anyway, it just does not advertise them."""
     session.host_name = hostname
@@ -30,7 +30,8 @@ class RefusingSmtpSink:
     the message's content for `content_refused`, and a dropped connection during DATA
     the first time a message goes to `drop_once`. A server refusing everyone answers
     `mail_from` at MAIL FROM, `every_rcpt` at each RCPT or `after_data` after the
-    content (empty: accept). `on_accept(address)` runs as each message is accepted."""
+    content (empty: accept). `on_accept(address)` runs as each message is accepted;
+    `rcpt_reply(address)`, when set, answers RCPT for an address (None: as above)."""
 
     def __init__(
         self, *, temporary=(), permanent=(), drop_once=(), content_refused=(), pipelining=True
@@ -42,6 +43,7 @@ class RefusingSmtpSink:
         self.accepted: list[str] = []
         self.mail_from = self.every_rcpt = self.after_data = ""
         self.on_accept = None
+        self.rcpt_reply = None
         sink = self
 
         offers_pipelining = pipelining
@@ -49,7 +51,7 @@ class RefusingSmtpSink:
         class Handler:
             async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
                 if offers_pipelining:
-                    return pipelining(session, hostname, responses)
+                    return advertise_pipelining(session, hostname, responses)
                 session.host_name = hostname
                 return responses
 
@@ -63,6 +65,8 @@ class RefusingSmtpSink:
             async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
                 if sink.every_rcpt:
                     return sink.every_rcpt
+                if sink.rcpt_reply is not None and (reply := sink.rcpt_reply(address)):
+                    return reply
                 if address in sink.temporary:
                     return "451 4.7.1 Try again later"
                 if address in sink.permanent:
@@ -104,7 +108,7 @@ class CountingSmtpSink:
 
         class Handler:
             async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-                return pipelining(session, hostname, responses)
+                return advertise_pipelining(session, hostname, responses)
 
             async def handle_DATA(self, server, session, envelope):  # noqa: N802
                 match = _MESSAGE_ID.search(envelope.original_content or b"")
