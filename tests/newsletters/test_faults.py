@@ -100,7 +100,10 @@ def test_the_esp_template_lives_and_dies_with_its_skeleton(daily, settings):
         {"after_data": "554 5.7.1 Message refused: sender not verified"},
     ],
 )
-def test_a_server_refusing_everyone_pauses_the_issue_and_suppresses_nobody(smtp, daily, refusal):
+def test_a_server_refusing_everyone_pauses_the_issue_and_suppresses_nobody(
+    smtp, daily, refusal, settings
+):
+    settings.NEWSLETTER_RETRY_SECONDS = 0  # the rows that tripped the pause wait this long
     readers = SubscriberFactory.create_batch(30, newsletters=[daily])
     for phase, reply in refusal.items():
         setattr(smtp, phase, reply)
@@ -394,3 +397,77 @@ def test_an_esp_refusing_the_request_pauses_for_the_editor_and_fails_nobody(mail
     assert issue.auto_resume_at is None  # a key or domain to fix: the editor resumes
     rows = Delivery.objects.filter(issue=issue)
     assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}
+
+
+# --- Refusals of a few readers ------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "dead_reply",
+    ["550 No such user", "450 4.1.1 Mailbox unknown, try later", "550 5.7.1 Domain blocked"],
+)
+def test_five_dead_addresses_in_a_row_pause_once_and_everyone_else_is_mailed(
+    smtp, daily, settings, dead_reply
+):
+    settings.NEWSLETTER_RETRY_SECONDS = 0  # the rows that paused it come back at once
+    good_before = SubscriberFactory.create_batch(2, newsletters=[daily])
+    dead = [SubscriberFactory(email=f"dead{n}@gone.test", newsletters=[daily]) for n in range(5)]
+    good_after = SubscriberFactory.create_batch(20, newsletters=[daily])
+    dead_emails = {reader.email for reader in dead}
+    smtp.rcpt_reply = lambda address: dead_reply if address in dead_emails else None
+    issue = start(IssueFactory(newsletter=daily))
+
+    issue_batch_send_task(issue.pk)
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED  # five in a row look like the server
+    issue_resume(issue=issue)
+    for _ in range(3):
+        issue_batch_send_task(issue.pk)
+
+    issue.refresh_from_db()
+    assert issue.status != Issue.Status.PAUSED
+    good = {reader.email for reader in good_before + good_after}
+    assert set(smtp.accepted) == good
+    wrongly_suppressed = Suppression.objects.exclude(
+        email_hash__in=[Subscriber.objects.get(pk=reader.pk).email_hash for reader in dead]
+    )
+    assert not wrongly_suppressed.exists()
+    if "5.7." in dead_reply or dead_reply.startswith("4"):
+        assert not Suppression.objects.exists()
+        assert not Delivery.objects.filter(status=Delivery.Status.FAILED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_denying_outside_domains_fails_and_suppresses_nobody(smtp, daily):
+    readers = []
+    for number in range(4):
+        readers += [SubscriberFactory(email=f"r{number}{k}@example.com", newsletters=[daily])
+                    for k in range(3)]  # fmt: skip
+        readers.append(SubscriberFactory(email=f"staff{number}@newsroom.test", newsletters=[daily]))
+    smtp.rcpt_reply = lambda address: (
+        None if address.endswith("@newsroom.test") else "554 5.7.1 Relay access denied"
+    )
+    issue = start(IssueFactory(newsletter=daily))
+
+    batch_send(issue_id=issue.pk)
+
+    assert sorted(smtp.accepted) == [f"staff{n}@newsroom.test" for n in range(4)]
+    assert not Suppression.objects.exists()
+    assert not Delivery.objects.filter(status=Delivery.Status.FAILED).exists()
+    assert Delivery.objects.filter(status=Delivery.Status.PENDING).count() == 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_mailbox_is_a_soft_bounce_not_a_suppression(smtp, daily):
+    SubscriberFactory.create_batch(3, newsletters=[daily])
+    full = SubscriberFactory(email="full@example.com", newsletters=[daily])
+    smtp.rcpt_reply = lambda address: "552 5.2.2 Mailbox full" if address == full.email else None
+    issue = start(IssueFactory(newsletter=daily))
+
+    batch_send(issue_id=issue.pk)
+
+    full.refresh_from_db()
+    assert not Suppression.objects.exists()
+    assert full.soft_bounce_count == 1
+    assert Delivery.objects.get(subscriber=full).status == Delivery.Status.PENDING

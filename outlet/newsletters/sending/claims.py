@@ -51,6 +51,9 @@ class Claimed:
     subscriber: Recipient
     #: May the subscriber still get the newsletter (asked in the same query as the claim)?
     mailable: bool = True
+    #: Was this row among the refusals that last paused the issue? Its next refusal is
+    #: judged on its own and does not count toward another pause.
+    tripped_pause: bool = False
 
     @property
     def subscriber_id(self) -> int:
@@ -118,20 +121,27 @@ def deliveries_claim(
     )
     found = leased.order_by("id").values_list(
         "id", "attempts", "subscriber_id", "subscriber__email", "subscriber__name",
-        "subscriber__token", "mailable",
+        "subscriber__token", "mailable", "error",
     )  # fmt: skip
     claimed = [
-        Claimed(pk, attempts, Recipient(subscriber_id, email, name, link_token), mailable)
-        for pk, attempts, subscriber_id, email, name, link_token, mailable in found
-    ]
+        Claimed(
+            pk, attempts, Recipient(subscriber_id, email, name, link_token), mailable,
+            error.startswith(PAUSE_MARK),
+        )
+        for pk, attempts, subscriber_id, email, name, link_token, mailable, error in found
+    ]  # fmt: skip
     return token, claimed
 
 
 # --- Recording outcomes ------------------------------------------------------------
 
 
+#: The error a row handed back by a server-wide pause carries (see `release`).
+PAUSE_MARK = "paused the issue: "
 SENT_STATEMENT = b"outlet_delivery_sent"
 _SENT = Delivery.Status.SENT.value.encode()
+#: What `OutcomeRecorder.retry_later` did.
+RETRIED, GAVE_UP = "retried", "gave up"
 #: Replies to pipelined outcome writes read at least this often (bounds the socket buffers).
 UNREAD_REPLIES_MAX = 25
 
@@ -276,29 +286,33 @@ class OutcomeRecorder:
         self.sent_subscriber_ids.append(delivery.subscriber_id)
         self.counts["sent"] += 1
 
-    def failed(self, delivery: Claimed, error: str) -> None:
+    def failed(self, delivery: Claimed, error: str) -> bool:
+        """Mark the row failed; False if it was no longer ours (then write nothing else
+        about its subscriber either: the lane that holds it now decides)."""
         self.drain()
-        Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
+        written = Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
             status=Delivery.Status.FAILED, lease_token=None, leased_until=None, error=error[:300]
         )
-        self.counts["failed"] += 1
+        self.counts["failed"] += written
+        return bool(written)
 
-    def retry_later(self, delivery: Claimed, error: str) -> bool:
-        """Back to pending with exponential backoff; False once attempts are used up."""
+    def retry_later(self, delivery: Claimed, error: str) -> str | None:
+        """Back to pending with exponential backoff: RETRIED, or GAVE_UP (failed) once
+        attempts are used up; None if the row was no longer ours."""
         self.drain()
         if delivery.attempts >= settings.NEWSLETTER_MAX_ATTEMPTS:
-            self.failed(delivery, f"gave up after {delivery.attempts} attempts: {error}")
-            return False
+            failed = self.failed(delivery, f"gave up after {delivery.attempts} attempts: {error}")
+            return GAVE_UP if failed else None
         delay = settings.NEWSLETTER_RETRY_SECONDS * 2 ** max(0, delivery.attempts - 1)
-        Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
+        written = Delivery.objects.filter(pk=delivery.pk, lease_token=self.token).update(
             status=Delivery.Status.PENDING,
             lease_token=None,
             leased_until=None,
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
             error=error[:300],
         )
-        self.counts["retry"] += 1
-        return True
+        self.counts["retry"] += written
+        return RETRIED if written else None
 
     def skipped(self, deliveries: list[Claimed]) -> None:
         self.drain()
@@ -308,17 +322,32 @@ class OutcomeRecorder:
             ).update(status=Delivery.Status.SKIPPED, lease_token=None, leased_until=None)
             self.counts["skipped"] += len(deliveries)
 
-    def release(self, deliveries: Iterable[Claimed]) -> None:
-        """Hand unsent rows back untouched (pause, cancel, server down): not an attempt."""
+    def release(self, deliveries: Iterable[Claimed], *, paused_by: str = "") -> None:
+        """Hand unsent rows back untouched (pause, cancel, server down): not an attempt.
+
+        With `paused_by` (the refusals that made the server look at fault), the rows
+        also wait NEWSLETTER_RETRY_SECONDS, so the rest of the list is claimed before
+        them, and carry PAUSE_MARK, so their next refusal is judged on its own: five
+        dead addresses in a row cannot pause the issue again and again.
+        """
         self.drain()
         ids = [d.pk for d in deliveries]
-        if ids:
-            Delivery.objects.filter(pk__in=ids, lease_token=self.token).update(
-                status=Delivery.Status.PENDING,
-                lease_token=None,
-                leased_until=None,
-                attempts=F("attempts") - 1,
-            )
+        if not ids:
+            return
+        marked: dict[str, Any] = {}
+        if paused_by:
+            marked = {
+                "error": (PAUSE_MARK + paused_by)[:300],
+                "next_attempt_at": timezone.now()
+                + timedelta(seconds=settings.NEWSLETTER_RETRY_SECONDS),
+            }
+        Delivery.objects.filter(pk__in=ids, lease_token=self.token).update(
+            status=Delivery.Status.PENDING,
+            lease_token=None,
+            leased_until=None,
+            attempts=F("attempts") - 1,
+            **marked,
+        )
 
     def lease_held(self) -> bool:
         """The fence before each message: is the lease certainly still ours?

@@ -26,7 +26,7 @@ from outlet.newsletters.sending.batch import (
     RateLimiter,
     stop_reason,
 )
-from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
+from outlet.newsletters.sending.claims import GAVE_UP, Claimed, OutcomeRecorder
 from outlet.newsletters.sending.skeleton import MERGE_KEYS, MessageSkeleton
 
 # --- ESP batch sending (anymail merge data) -----------------------------------------
@@ -229,13 +229,13 @@ def esp_batch_send(
                         recorder.sent(delivery)
                     elif status_name in _ESP_REFUSED:
                         detail = f"ESP {status_name} the address"
-                        recorder.failed(delivery, detail)
-                        email_suppress(
-                            email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail
-                        )
+                        if recorder.failed(delivery, detail):
+                            email_suppress(
+                                email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail
+                            )
                     else:  # "failed" (or no answer for this address): try again later
                         detail = f"ESP status {status_name or 'missing'}"
-                        if not recorder.retry_later(delivery, detail):
+                        if recorder.retry_later(delivery, detail) == GAVE_UP:
                             subscriber_soft_bounce_record(email=email, detail=detail)
         finally:
             if position < len(queue):

@@ -13,6 +13,7 @@ import re
 import smtplib
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.mail import mailers
@@ -28,7 +29,7 @@ from outlet.newsletters.sending.batch import (
     RateLimiter,
     stop_reason,
 )
-from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
+from outlet.newsletters.sending.claims import GAVE_UP, PAUSE_MARK, Claimed, OutcomeRecorder
 from outlet.newsletters.sending.skeleton import MessageSkeleton, PersonalCopy
 
 
@@ -177,7 +178,7 @@ def smtp_batch_send(
                     position += 1
                     continue
                 if not recorder.lease_held() and not recorder.renew(
-                    [d for d in queue[position:] if d.mailable]
+                    [d for d in queue[position:] if d.mailable] + refusals.held_deliveries()
                 ):
                     result.stopped = LEASE_LOST
                     break
@@ -189,6 +190,14 @@ def smtp_batch_send(
                 try:
                     if pipe is not None and copy.data is not None:
                         pipe.begin(email)
+                        if not recorder.lease_held() and not recorder.renew(
+                            [d for d in queue[position:] if d.mailable] + refusals.held_deliveries()
+                        ):
+                            # The server waits for the content: drop the connection
+                            # without the final "." (a message cut short is not delivered).
+                            pipe.announced = email
+                            result.stopped = LEASE_LOST
+                            break
                         following = queue[position + 1] if position + 1 < len(queue) else None
                         if (
                             following is None
@@ -243,10 +252,8 @@ def smtp_batch_send(
 
 #: Refusals in a row, none about the mailbox itself, that make the server the fault.
 SERVER_FAULT_REFUSALS = 5
-#: Enhanced status classes (RFC 3463) about the recipient's mailbox: X.1.* addressing,
-#: X.2.* mailbox status. Anything else refused at RCPT (5.7.1 relay denied), a refusal
-#: at MAIL FROM or after the content says nothing about this particular reader.
-_MAILBOX_STATUS = re.compile(rb"^\s*5\.[12]\.\d+")
+#: An enhanced status code (RFC 3463) at the start of a reply: class, subject, detail.
+_ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.\d{1,3}")
 
 
 def _reply(exc: Exception, address: str) -> bytes:
@@ -258,55 +265,80 @@ def _reply(exc: Exception, address: str) -> bytes:
     return b""
 
 
+@dataclass(slots=True)
+class Held:
+    """A refusal waiting for the server's next acceptance to say whose fault it was."""
+
+    delivery: Claimed
+    error: str
+    temporary: bool
+    #: X.7.x: the server's policy (relay, sender, content), never the reader's mailbox.
+    policy: bool
+    at_rcpt: bool
+
+
 class Refusals:
     """Judges refusals and dropped connections: the reader's fault, or the server's?
 
-    A refusal of the mailbox itself (5.1.x, 5.2.x at RCPT) fails and suppresses that
-    address at once. Any other refusal, temporary (4xx) or permanent (5xx), is held:
-    when the server next accepts a message, the held ones were about their readers
-    (temporary: retried later; permanent: failed, RCPT refusals suppressed).
-    SERVER_FAULT_REFUSALS of them in a row mean the server refuses everyone: the held
-    rows go back untouched (not an attempt) and the batch stops, with
-    MailServerRefusing for a permanent refusal (a setting to fix: the editor resumes)
-    or MailServerDown for a temporary one (resumes by itself). So a relay that denies
-    everyone, or a server answering 4xx to all, fails and suppresses nobody. Held rows
-    left when the batch ends are retried later, never failed on a guess. Connections
-    dropped SERVER_FAULT_REFUSALS times in a row also stop the batch (MailServerDown).
+    Refused at RCPT with 5.1.x (no such mailbox): failed and suppressed at once.
+    5.2.x (mailbox full, over quota): a soft bounce, retried. Any other refusal,
+    temporary (4xx) or permanent (5xx), is held: when the server next accepts a
+    message, the held ones were about their readers: temporary ones and X.7.x policy
+    refusals are retried (a relay that denies outside domains but takes the
+    newsroom's own must not fail or suppress anybody), other permanent RCPT refusals
+    ("550 No such user" without an enhanced code) fail and suppress.
+    SERVER_FAULT_REFUSALS held in a row mean the server refuses everyone: the held
+    rows go back (not an attempt; see `OutcomeRecorder.release(paused_by=...)`) and
+    the batch stops, with MailServerRefusing for a permanent refusal (the editor
+    resumes) or MailServerDown for a temporary one (resumes by itself). Rows that
+    tripped a pause before are held but do not count toward another one, so a run
+    of dead addresses pauses the issue once, not forever. Held rows left when the
+    batch ends are retried later, never failed on a guess. Connections dropped
+    SERVER_FAULT_REFUSALS times in a row also stop the batch (MailServerDown).
     """
 
     def __init__(self, recorder: OutcomeRecorder) -> None:
         self.recorder = recorder
-        self.held: list[tuple[Claimed, Exception, str, bool]] = []
+        self.held: list[Held] = []
+        self.counted = 0
         self.drops = 0
 
+    def held_deliveries(self) -> list[Claimed]:
+        return [held.delivery for held in self.held]
+
     def refused(self, delivery: Claimed, exc: Exception) -> None:
-        from outlet.newsletters.services import email_suppress
+        from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
 
         email = delivery.subscriber.email
         code = _smtp_code(exc, email) or 0
         reply = _reply(exc, email)
         error = f"{code} {reply.decode(errors='replace')}"
         temporary = 400 <= code < 500
-        if (
-            not temporary
-            and isinstance(exc, smtplib.SMTPRecipientsRefused)
-            and _MAILBOX_STATUS.match(reply)
-        ):
-            self.recorder.failed(delivery, error)
-            email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
+        at_rcpt = isinstance(exc, smtplib.SMTPRecipientsRefused)
+        enhanced = _ENHANCED.match(reply)
+        subject = enhanced.group(2) if enhanced else b""
+        if at_rcpt and not temporary and subject == b"1":
+            if self.recorder.failed(delivery, error):
+                email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error)
             return
-        self.held.append((delivery, exc, error, temporary))
-        if len(self.held) < SERVER_FAULT_REFUSALS:
+        if at_rcpt and subject == b"2":
+            if self.recorder.retry_later(delivery, self._marked(delivery, error)):
+                subscriber_soft_bounce_record(email=email, detail=error[:300])
             return
-        held, self.held = self.held, []
-        self.recorder.release(delivery for delivery, *_ in held)
+        self.held.append(Held(delivery, error, temporary, subject == b"7", at_rcpt))
+        if not delivery.tripped_pause:
+            self.counted += 1
+        if self.counted < SERVER_FAULT_REFUSALS:
+            return
+        held, self.held, self.counted = self.held, [], 0
+        self.recorder.release((h.delivery for h in held), paused_by=error)
         if temporary:
             raise MailServerDown(f"The mail server refuses every message for now: {error}")
         stage = (
             "the sender (MAIL FROM)"
             if isinstance(exc, smtplib.SMTPSenderRefused)
             else "every recipient"
-            if isinstance(exc, smtplib.SMTPRecipientsRefused)
+            if at_rcpt
             else "every message after its content (DATA)"
         )
         raise MailServerRefusing(
@@ -323,27 +355,31 @@ class Refusals:
         from outlet.newsletters.services import email_suppress
 
         self.drops = 0
-        held, self.held = self.held, []
-        for delivery, exc, error, temporary in held:
-            if temporary:
-                self._retry(delivery, error)
-                continue
-            self.recorder.failed(delivery, error)
-            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        held, self.held, self.counted = self.held, [], 0
+        for refusal in held:
+            delivery = refusal.delivery
+            if refusal.temporary or refusal.policy:
+                self._retry(delivery, refusal.error, soft_bounce=not refusal.policy)
+            elif self.recorder.failed(delivery, refusal.error) and refusal.at_rcpt:
                 email_suppress(
                     email=delivery.subscriber.email,
                     reason=Suppression.Reason.HARD_BOUNCE,
-                    detail=error[:300],
+                    detail=refusal.error[:300],
                 )
 
     def finish(self) -> None:
-        held, self.held = self.held, []
-        for delivery, _, error, _ in held:
-            self._retry(delivery, error)
+        held, self.held, self.counted = self.held, [], 0
+        for refusal in held:
+            self._retry(refusal.delivery, refusal.error, soft_bounce=not refusal.policy)
 
-    def _retry(self, delivery: Claimed, error: str) -> None:
+    def _marked(self, delivery: Claimed, error: str) -> str:
+        """A row that tripped a pause keeps its mark while it is retried."""
+        return PAUSE_MARK + error if delivery.tripped_pause else error
+
+    def _retry(self, delivery: Claimed, error: str, *, soft_bounce: bool) -> None:
         from outlet.newsletters.services import subscriber_soft_bounce_record
 
-        if not self.recorder.retry_later(delivery, error):
+        done = self.recorder.retry_later(delivery, self._marked(delivery, error))
+        if done == GAVE_UP and soft_bounce:
             # Out of attempts: a final bounce for this message (deferrals counted once).
             subscriber_soft_bounce_record(email=delivery.subscriber.email, detail=error[:300])
