@@ -194,9 +194,9 @@ def test_two_claims_never_share_a_row_and_a_live_lease_is_respected(daily):
     issue_send_now(issue=issue)
     deliveries_plan(issue=issue)
 
-    _, first = deliveries_claim(issue_id=issue.pk, size=6)
-    _, second = deliveries_claim(issue_id=issue.pk, size=6)
-    _, third = deliveries_claim(issue_id=issue.pk, size=6)
+    _, first, _ = deliveries_claim(issue_id=issue.pk, size=6)
+    _, second, _ = deliveries_claim(issue_id=issue.pk, size=6)
+    _, third, _ = deliveries_claim(issue_id=issue.pk, size=6)
 
     assert len(first) == 6 and len(second) == 4 and third == []
     assert not {d.pk for d in first} & {d.pk for d in second}
@@ -224,7 +224,7 @@ def test_a_late_worker_cannot_overwrite_the_outcome_of_the_one_that_took_over(da
     deliveries_plan(issue=issue)
     from outlet.newsletters.sending import OutcomeRecorder
 
-    old_token, (delivery,) = deliveries_claim(issue_id=issue.pk, size=1)
+    old_token, (delivery,), _ = deliveries_claim(issue_id=issue.pk, size=1)
     Delivery.objects.filter(pk=delivery.pk).update(leased_until=timezone.now() - timedelta(1))
     deliveries_claim(issue_id=issue.pk, size=1)  # taken over
 

@@ -102,7 +102,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     if issue is None or issue.status != Issue.Status.SENDING:
         result.stopped = "not sending"
         return result
-    token, claimed = deliveries_claim(
+    token, claimed, lease_started = deliveries_claim(
         issue_id=issue_id, size=size or settings.NEWSLETTER_BATCH_SIZE, newsletter=issue.newsletter
     )
     result.claimed = len(claimed)
@@ -116,6 +116,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
         return esp_batch_send(
             issue_id=issue_id,
             token=token,
+            lease_started=lease_started,
             claimed=claimed,
             skeleton=skeleton,
             limiter=limiter,
@@ -125,6 +126,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     return smtp_batch_send(
         issue_id=issue_id,
         token=token,
+        lease_started=lease_started,
         claimed=claimed,
         skeleton=skeleton,
         limiter=limiter,

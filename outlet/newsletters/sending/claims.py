@@ -77,8 +77,10 @@ def claimable(now: datetime) -> Q:
 
 def deliveries_claim(
     *, issue_id: int, size: int, newsletter: Newsletter | None = None
-) -> tuple[uuid.UUID, list[Claimed]]:
-    """Lease up to `size` claimable deliveries of the issue to this caller.
+) -> tuple[uuid.UUID, list[Claimed], float]:
+    """Lease up to `size` claimable deliveries of the issue to this caller: the lease
+    token, the rows, and this process's monotonic time taken before the lease was
+    stamped (for `OutcomeRecorder`, so its fence never outlives the lease).
 
     With `newsletter`, each claimed row also says whether its subscriber may still
     get that newsletter (`newsletter_recipients`, asked in the same query).
@@ -91,6 +93,7 @@ def deliveries_claim(
     an OR would collect and sort every pending row of the issue on each claim.
     """
     token = uuid.uuid4()
+    started = time.monotonic()  # before the stamp: the fence errs on the early side
     now = database_now()
     rows = Delivery.objects.filter(issue_id=issue_id).order_by("id")
     lookups = [rows.filter(_due(now)), rows.filter(_lease_expired(now))]
@@ -103,7 +106,7 @@ def deliveries_claim(
             if len(ids) >= size:
                 break
         if not ids:
-            return token, []
+            return token, [], started
         Delivery.objects.filter(claimable(now), id__in=ids).update(
             status=Delivery.Status.SENDING,
             lease_token=token,
@@ -130,7 +133,7 @@ def deliveries_claim(
         )
         for pk, attempts, subscriber_id, email, name, link_token, mailable, error in found
     ]  # fmt: skip
-    return token, claimed
+    return token, claimed, started
 
 
 # --- Recording outcomes ------------------------------------------------------------
@@ -175,7 +178,7 @@ class OutcomeRecorder:
     forget the last few outcomes, and those messages would go out again.
     """
 
-    def __init__(self, token: uuid.UUID) -> None:
+    def __init__(self, token: uuid.UUID, *, lease_started: float | None = None) -> None:
         self.token = token
         self.table = Delivery._meta.db_table
         self.token_db = Delivery._meta.get_field("lease_token").get_db_prep_value(
@@ -190,7 +193,8 @@ class OutcomeRecorder:
         self.pipeline_error: bytes | None = None
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
-        self.renewed_at = time.monotonic()  # the claim has just set the lease
+        # `deliveries_claim` took lease_started before stamping the lease on the database.
+        self.renewed_at = time.monotonic() if lease_started is None else lease_started
         self.lease_deadline = self.renewed_at + lease_span()
 
     def __enter__(self) -> OutcomeRecorder:
@@ -354,8 +358,9 @@ class OutcomeRecorder:
 
         No query: the lease was stamped on the database clock when it was claimed or
         renewed, and this process's monotonic clock counts the same seconds from a
-        moment milliseconds from that stamp (just before it for a renewal, just after
-        the claim's); `lease_span`'s margin covers the difference many times over.
+        moment taken just before that stamp (for the claim as for a renewal), so the
+        fence always ends before the lease; `lease_span`'s margin covers clock rate
+        differences on top.
         """
         return time.monotonic() < self.lease_deadline
 

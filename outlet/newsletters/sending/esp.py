@@ -154,6 +154,7 @@ def esp_batch_send(
     *,
     issue_id: int,
     token: uuid.UUID,
+    lease_started: float,
     claimed: list[Claimed],
     skeleton: MessageSkeleton,
     limiter: RateLimiter,
@@ -173,7 +174,7 @@ def esp_batch_send(
     from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
 
     chunk_size = max(1, settings.NEWSLETTER_ESP_BATCH_SIZE)
-    with OutcomeRecorder(token) as recorder:
+    with OutcomeRecorder(token, lease_started=lease_started) as recorder:
         recorder.skipped([d for d in claimed if not d.mailable])
         queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default

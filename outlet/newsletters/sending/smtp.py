@@ -138,6 +138,7 @@ def smtp_batch_send(
     *,
     issue_id: int,
     token: uuid.UUID,
+    lease_started: float,
     claimed: list[Claimed],
     skeleton: MessageSkeleton,
     limiter: RateLimiter,
@@ -145,7 +146,7 @@ def smtp_batch_send(
 ) -> BatchResult:
     """Send a claimed batch over one connection of the configured backend
     (Django's SMTP backend driven directly, or any other backend per message)."""
-    with OutcomeRecorder(token) as recorder:
+    with OutcomeRecorder(token, lease_started=lease_started) as recorder:
         recorder.skipped([d for d in claimed if not d.mailable])
         queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default
