@@ -471,3 +471,34 @@ def test_a_full_mailbox_is_a_soft_bounce_not_a_suppression(smtp, daily):
     assert not Suppression.objects.exists()
     assert full.soft_bounce_count == 1
     assert Delivery.objects.get(subscriber=full).status == Delivery.Status.PENDING
+
+
+# --- An ESP sent one message at a time ---------------------------------------------
+
+
+@pytest.mark.parametrize("status", [503, 401])
+def test_an_esp_failing_one_message_calls_pauses_and_fails_nobody(mailgun, daily, settings, status):
+    """anymail's Mailgun backend with batching off: the per-message path, as for an ESP
+    without batch sending. A failed API call is no attempt on anybody."""
+    settings.NEWSLETTER_ESP_MERGE_FIELD_FORMAT = "off"
+    settings.NEWSLETTER_MAX_ATTEMPTS = 2
+    readers = SubscriberFactory.create_batch(8, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    mailgun.failing, mailgun.failing_status = True, status
+
+    for _ in range(4):  # longer than the attempts allow
+        Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENDING)
+        issue_batch_send_task(issue.pk)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and str(status) in issue.pause_reason
+    assert (issue.auto_resume_at is None) == (status == 401)  # a refused key: the editor
+    rows = Delivery.objects.filter(issue=issue)
+    assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}
+    assert not Suppression.objects.exists()
+
+    mailgun.failing = False
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENDING)
+    while batch_send(issue_id=issue.pk).claimed:
+        pass
+    assert sorted(mailgun.per_recipient().items()) == sorted((r.email, 1) for r in readers)

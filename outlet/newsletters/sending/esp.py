@@ -48,7 +48,7 @@ _ESP_TELL_FORMAT = {"anymail.backends.sendgrid.EmailBackend"}
 #: is a call the ESP accepted without saying per recipient (SparkPost's mixed result):
 #: sending again would duplicate the accepted ones, and bounces arrive by webhook.
 _ESP_ACCEPTED = {"sent", "queued", "unknown"}
-_ESP_REFUSED = {"rejected", "invalid"}
+ESP_REFUSED = {"rejected", "invalid"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,17 @@ class EspMode:
 
 
 _esp_modes: dict[tuple[str, str], EspMode | None] = {}
+
+
+def esp_call_failed(exc: Exception) -> MailServerDown:
+    """What a failed ESP API call means for the issue. A 4xx other than 429 is the
+    service refusing the request itself (key, domain, sender): a setting to fix, so the
+    editor resumes (MailServerRefusing); anything else (5xx, 429, unreachable) resumes
+    by itself once the service answers (MailServerDown)."""
+    status = getattr(exc, "status_code", None)
+    if status is not None and 400 <= status < 500 and status != 429:
+        return MailServerRefusing(f"The email service refused the batch: {exc}")
+    return MailServerDown(f"The email service refused the batch: {exc}")
 
 
 def esp_batch_mode() -> EspMode | None:
@@ -212,14 +223,7 @@ def esp_batch_send(
                     # The call failed as a whole (ESP down, 5xx, refused request): that is
                     # the service's fault, not an attempt on these recipients. They go back
                     # untouched (the `finally` below), however long the outage lasts.
-                    status = getattr(exc, "status_code", None)
-                    if status is not None and 400 <= status < 500 and status != 429:
-                        # The service refused the request itself (key, domain, sender):
-                        # a setting to fix, so the editor resumes, not the tick.
-                        raise MailServerRefusing(
-                            f"The email service refused the batch: {exc}"
-                        ) from exc
-                    raise MailServerDown(f"The email service refused the batch: {exc}") from exc
+                    raise esp_call_failed(exc) from exc
                 position += len(taken)
                 recipients = message.anymail_status.recipients
                 for delivery in chunk:
@@ -228,7 +232,7 @@ def esp_batch_send(
                     status_name = outcome.status if outcome is not None else None
                     if status_name in _ESP_ACCEPTED:
                         recorder.sent(delivery)
-                    elif status_name in _ESP_REFUSED:
+                    elif status_name in ESP_REFUSED:
                         detail = f"ESP {status_name} the address"
                         if recorder.failed(delivery, detail):
                             email_suppress(

@@ -30,6 +30,7 @@ from outlet.newsletters.sending.batch import (
     stop_reason,
 )
 from outlet.newsletters.sending.claims import GAVE_UP, PAUSE_MARK, Claimed, OutcomeRecorder
+from outlet.newsletters.sending.esp import ESP_REFUSED, esp_call_failed
 from outlet.newsletters.sending.skeleton import MessageSkeleton, PersonalCopy
 
 
@@ -146,6 +147,8 @@ def smtp_batch_send(
 ) -> BatchResult:
     """Send a claimed batch over one connection of the configured backend
     (Django's SMTP backend driven directly, or any other backend per message)."""
+    from anymail.exceptions import AnymailError, AnymailRecipientsRefused
+
     with OutcomeRecorder(token, lease_started=lease_started) as recorder:
         recorder.skipped([d for d in claimed if not d.mailable])
         queue = [d for d in claimed if d.mailable]
@@ -219,9 +222,20 @@ def smtp_batch_send(
                         smtp = cast(smtplib.SMTP, cast(SmtpBackend, mail_connection).connection)
                         smtp.sendmail(skeleton.envelope_from, [email], copy.data)
                     else:
-                        mail_connection.send_messages([copy.email_message()])
+                        message = copy.email_message()
+                        mail_connection.send_messages([message])
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
                     refusals.refused(delivery, exc)
+                except AnymailRecipientsRefused:
+                    # An ESP sent one message at a time refused this address.
+                    anymail_status = getattr(message, "anymail_status", None)
+                    status = anymail_status.recipients.get(email) if anymail_status else None
+                    refusals.esp_refused(delivery, status.status if status else None)
+                except AnymailError as exc:
+                    # Before OSError: an API error is a requests.HTTPError, which is one.
+                    # The call failed as a whole: the service's fault, no attempt on the
+                    # reader; the rows go back (MailServerDown below) and the issue pauses.
+                    raise esp_call_failed(exc) from exc
                 except _CONNECTION_ERRORS as exc:
                     # The message may or may not have been accepted before the drop;
                     # retrying risks one duplicate, skipping risks a loss: retry.
@@ -346,6 +360,18 @@ class Refusals:
             f"The mail server refused {stage}: {error}. Nobody was marked as "
             "bounced; correct the server or sender settings, then resume"
         )
+
+    def esp_refused(self, delivery: Claimed, status: str | None) -> None:
+        """An ESP's verdict on one address (anymail_status), as for a batch in esp.py."""
+        from outlet.newsletters.services import email_suppress
+
+        detail = f"ESP {status or 'refused'} the address"
+        if status in ESP_REFUSED:
+            if self.recorder.failed(delivery, detail):
+                email = delivery.subscriber.email
+                email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
+        else:
+            self._retry(delivery, detail, soft_bounce=True)
 
     def dropped(self, error: str) -> None:
         self.drops += 1
