@@ -502,3 +502,27 @@ def test_an_esp_failing_one_message_calls_pauses_and_fails_nobody(mailgun, daily
     while batch_send(issue_id=issue.pk).claimed:
         pass
     assert sorted(mailgun.per_recipient().items()) == sorted((r.email, 1) for r in readers)
+
+
+def test_an_unsubscribe_during_an_esp_rate_limit_wait_stops_mail_to_that_reader(
+    esp, daily, settings, monkeypatch
+):
+    from outlet.newsletters.sending.batch import RateLimiter
+    from outlet.newsletters.services import subscriber_unsubscribe
+
+    readers = SubscriberFactory.create_batch(3, newsletters=[daily])
+    leaving = readers[1]
+    issue = start(IssueFactory(newsletter=daily))
+    settings.NEWSLETTER_RATE_LIMIT_PER_SECOND = 1000
+
+    def waiting(self):  # the reader leaves while the batch waits for its turn
+        if Subscriber.objects.get(pk=leaving.pk).status == Subscriber.Status.ACTIVE:
+            subscriber_unsubscribe(subscriber=leaving)
+
+    monkeypatch.setattr(RateLimiter, "acquire", waiting)
+
+    batch_send(issue_id=issue.pk)
+
+    mailed = " ".join(str(call.anymail_test_params.get("to")) for call in mail.outbox)
+    assert readers[0].email in mailed and leaving.email not in mailed
+    assert Delivery.objects.get(subscriber=leaving).status == Delivery.Status.SKIPPED

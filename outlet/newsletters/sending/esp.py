@@ -194,17 +194,18 @@ def esp_batch_send(
             if queue:
                 mail_connection.open()  # one HTTP session (kept alive) for the batch's calls
             while position < len(queue):
-                # The claim has just checked the status.
-                if position and (
+                taken = queue[position : position + chunk_size]
+                for _ in (d for d in taken if d.mailable):
+                    limiter.acquire()  # before the checks: a rate-limited wait can be long
+                # The claim has just checked the status and who is mailable, unless a
+                # rate-limited wait came since.
+                if (position or limiter.per_second) and (
                     reason := stop_reason(recorder, issue_id, skeleton.newsletter, queue[position:])
                 ):
                     result.stopped = reason
                     break
-                taken = queue[position : position + chunk_size]
                 recorder.skipped([d for d in taken if not d.mailable])
                 chunk = [d for d in taken if d.mailable]
-                for _ in chunk:
-                    limiter.acquire()
                 # A rate-limited chunk can outlast the lease: the fence comes after the wait.
                 if not recorder.lease_held() and not recorder.renew(
                     [d for d in queue[position:] if d.mailable]
