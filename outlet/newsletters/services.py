@@ -266,8 +266,10 @@ def subscriber_preferences_update(
 ) -> None:
     """Keep exactly `newsletters`, paused until `paused_until` (None: not paused).
 
-    Coming from a signed link mailed to the address, new choices of an active
-    subscriber count as confirmed. Choosing nothing unsubscribes from everything.
+    The link keeps, removes or pauses an active subscriber's confirmed newsletters;
+    a chosen newsletter not confirmed yet waits for its own opt-in (one confirmation
+    email through `subscriber_signup`): the link is forwarded with every issue, so it
+    must not add anybody to anything. Choosing nothing unsubscribes from everything.
     An address that unsubscribed, bounced or complained is not re-subscribed by the
     link (it works for a year and travels with every forwarded issue): its choices
     start a fresh double opt-in to the address (`subscriber_signup`), and a
@@ -290,18 +292,24 @@ def subscriber_preferences_update(
                 ip=ip,
             )
             return
-        now = timezone.now()
         subscriber.subscriptions.exclude(newsletter_id__in=chosen).delete()
-        existing = set(subscriber.subscriptions.values_list("newsletter_id", flat=True))
-        Subscription.objects.bulk_create(
-            [
-                Subscription(subscriber=subscriber, newsletter=n, confirmed_at=now)
-                for pk, n in chosen.items()
-                if pk not in existing
-            ]
+        confirmed = set(
+            subscriber.subscriptions.filter(confirmed_at__isnull=False).values_list(
+                "newsletter_id", flat=True
+            )
         )
-        subscriber.subscriptions.filter(confirmed_at__isnull=True).update(confirmed_at=now)
-        subscriber.subscriptions.update(paused_until=paused_until)
+        subscriber.subscriptions.filter(confirmed_at__isnull=False).update(
+            paused_until=paused_until
+        )
+        unconfirmed = [n for pk, n in chosen.items() if pk not in confirmed]
+        if unconfirmed:
+            subscriber_signup(
+                email=subscriber.email,
+                newsletters=unconfirmed,
+                source=Subscriber.Source.FORM,
+                form="preferences",
+                ip=ip,
+            )
         ConsentRecord.objects.create(
             subscriber=subscriber,
             kind=ConsentRecord.Kind.PREFERENCES,

@@ -526,3 +526,20 @@ def test_an_unsubscribe_during_an_esp_rate_limit_wait_stops_mail_to_that_reader(
     mailed = " ".join(str(call.anymail_test_params.get("to")) for call in mail.outbox)
     assert readers[0].email in mailed and leaving.email not in mailed
     assert Delivery.objects.get(subscriber=leaving).status == Delivery.Status.SKIPPED
+
+
+def test_a_preferences_link_adds_a_newsletter_only_through_its_opt_in(
+    daily, weekly, eager_tasks, django_capture_on_commit_callbacks
+):
+    from outlet.newsletters.models import Subscription
+
+    reader = SubscriberFactory(newsletters=[daily])
+    Subscription.objects.create(subscriber=reader, newsletter=weekly, confirmed_at=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        subscriber_preferences_update(subscriber=reader, newsletters=[daily, weekly])
+
+    subscriptions = {s.newsletter_id: s.confirmed_at for s in reader.subscriptions.all()}
+    assert subscriptions[daily.pk] is not None
+    assert subscriptions[weekly.pk] is None  # still waiting for the mailbox's owner
+    assert [message.to for message in mail.outbox] == [[reader.email]]
