@@ -5,7 +5,9 @@ subscribers; `make drill` runs the same cases against real servers."""
 
 from __future__ import annotations
 
+import gc
 import uuid
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -80,12 +82,21 @@ def test_one_worker_alternating_two_issues_sends_each_its_own_body(esp, daily, w
         assert expected in params["text_body"] and expected in params["html_body"]
 
 
-def test_the_esp_template_lives_and_dies_with_its_skeleton(daily, settings):
+def test_the_esp_template_lives_and_dies_with_its_skeleton(daily, weekly, settings):
     SubscriberFactory(newsletters=[daily])
+    SubscriberFactory(newsletters=[weekly])
     issue = start(IssueFactory(newsletter=daily, body="<p>Only this</p>"))
     skeleton = skeleton_for(issue)
     assert skeleton.esp_template("{{{{{}}}}}") is skeleton.esp_template("{{{{{}}}}}")
     assert "Only this" in skeleton.esp_template("%recipient.{}%").text
+    gone = weakref.ref(skeleton.esp_template("%recipient.{}%"))
+    del skeleton
+
+    other = skeleton_for(start(IssueFactory(newsletter=weekly, body="<p>Another</p>")))
+    gc.collect()
+
+    assert gone() is None  # no cache outside the skeleton keeps (or hands out) the old one
+    assert "Another" in other.esp_template("%recipient.{}%").text
 
 
 # --- A refusing server -------------------------------------------------------------
@@ -293,8 +304,11 @@ def test_deferrals_of_one_message_do_not_suppress_and_a_delivery_clears_them(dai
             esp_name="Test",
         )
 
+    Subscriber.objects.filter(pk=reader.pk).update(soft_bounce_count=2)  # one from the limit
     for _ in range(5):  # greylisting: the same message deferred again and again
         event(EventType.DEFERRED)
+    reader.refresh_from_db()
+    assert reader.soft_bounce_count == 2  # deferrals are not bounces
     event(EventType.DELIVERED)
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE
