@@ -557,3 +557,22 @@ def test_a_preferences_link_adds_a_newsletter_only_through_its_opt_in(
     assert subscriptions[daily.pk] is not None
     assert subscriptions[weekly.pk] is None  # still waiting for the mailbox's owner
     assert [message.to for message in mail.outbox] == [[reader.email]]
+
+
+def test_an_esp_rejecting_a_whole_chunk_pauses_and_suppresses_nobody(esp, daily, settings):
+    from tests.newsletters.test_esp_batch import ScriptedEspBackend
+
+    settings.NEWSLETTER_ESP_BATCH_SIZE = 6
+    readers = SubscriberFactory.create_batch(6, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    ScriptedEspBackend.statuses = {reader.email: "rejected" for reader in readers}
+    try:
+        issue_batch_send_task(issue.pk)
+    finally:
+        ScriptedEspBackend.statuses = {}
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and issue.auto_resume_at is None
+    assert not Suppression.objects.exists()
+    rows = Delivery.objects.filter(issue=issue)
+    assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}

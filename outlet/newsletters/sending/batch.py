@@ -25,6 +25,9 @@ PLAN_CHUNK_SIZE = 2000
 CHECK_SECONDS = 0.5
 
 
+#: Refusals in a row, none about the mailbox itself, that make the server the fault.
+SERVER_FAULT_REFUSALS = 5
+
 #: BatchResult.stopped when the batch's lease ran out or was taken over mid-batch.
 LEASE_LOST = "lease lost"
 

@@ -20,6 +20,7 @@ from django.core.mail import mailers
 from outlet.newsletters.models import Suppression
 from outlet.newsletters.sending.batch import (
     LEASE_LOST,
+    SERVER_FAULT_REFUSALS,
     BatchResult,
     MailServerDown,
     MailServerRefusing,
@@ -225,8 +226,20 @@ def esp_batch_send(
                     # the service's fault, not an attempt on these recipients. They go back
                     # untouched (the `finally` below), however long the outage lasts.
                     raise esp_call_failed(exc) from exc
-                position += len(taken)
                 recipients = message.anymail_status.recipients
+                statuses = [recipients.get(d.subscriber.email) for d in chunk]
+                if len(chunk) >= SERVER_FAULT_REFUSALS and all(
+                    outcome is not None and outcome.status in ESP_REFUSED for outcome in statuses
+                ):
+                    # Every address of a chunk refused (SparkPost answers so for a call
+                    # it refuses): the service, not a chunk of dead addresses. The rows
+                    # go back untouched (the `finally` below) and the editor resumes.
+                    raise MailServerRefusing(
+                        f"The email service refused all {len(chunk)} addresses of a call "
+                        f"({statuses[0].status if statuses[0] else ''}). Nobody was marked "
+                        "as bounced; check the service's account and sending domain, then resume"
+                    )
+                position += len(taken)
                 for delivery in chunk:
                     email = delivery.subscriber.email
                     outcome = recipients.get(email)

@@ -23,6 +23,7 @@ from outlet.newsletters.models import Suppression
 from outlet.newsletters.sending.batch import (
     CHECK_SECONDS,
     LEASE_LOST,
+    SERVER_FAULT_REFUSALS,
     BatchResult,
     MailServerDown,
     MailServerRefusing,
@@ -265,8 +266,6 @@ def smtp_batch_send(
     return result
 
 
-#: Refusals in a row, none about the mailbox itself, that make the server the fault.
-SERVER_FAULT_REFUSALS = 5
 #: An enhanced status code (RFC 3463) at the start of a reply: class, subject, detail.
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.\d{1,3}")
 
