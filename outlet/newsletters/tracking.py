@@ -6,8 +6,9 @@ those into audience changes through services:
 
 - a hard bounce, a rejection for an invalid address, or a spam complaint
   suppresses the address for every newsletter;
-- a soft bounce (anymail's "deferred", or a "bounced" the ESP marks as
-  temporary) is counted, and NEWSLETTER_SOFT_BOUNCE_LIMIT in a row suppress;
+- a soft bounce (a "bounced" the ESP marks as temporary) is counted, and
+  NEWSLETTER_SOFT_BOUNCE_LIMIT in a row suppress; a deferral ("deferred": the
+  ESP is still trying) is not a bounce and changes nothing;
 - a delivery ends a run of soft bounces;
 - an ESP-side unsubscribe unsubscribes from everything;
 - an inbound mail to NEWSLETTER_UNSUBSCRIBE_MAILTO whose subject carries the

@@ -89,26 +89,34 @@ class BatchResult:
 
 
 def stop_reason(
-    recorder: OutcomeRecorder, issue_id: int, newsletter: Newsletter, remaining: list[Claimed]
+    recorder: OutcomeRecorder,
+    issue_id: int,
+    newsletter: Newsletter,
+    remaining: list[Claimed],
+    *,
+    next_only: bool = False,
 ) -> str:
     """Between messages or calls: why to stop ("" to go on).
 
     Stops once the issue is no longer sending, or the lease is lost (renewed here
     when due). Marks the remaining readers who may no longer get the newsletter
     (unsubscribed or suppressed since the claim) as not mailable: the loops skip them.
+    With `next_only` (a loop that checks before every message) only the next reader
+    is asked about, so the check stays one small query whatever the batch size.
     """
     recorder.drain()
     status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True).first()
     if status != Issue.Status.SENDING:
         return "paused or cancelled"
     pending = [d for d in remaining if d.mailable]
-    if pending:
+    asked = pending[:1] if next_only else pending
+    if asked:
         still = set(
             newsletter_recipients(newsletter, Segment.ALL)
-            .filter(pk__in=[d.subscriber_id for d in pending])
+            .filter(pk__in=[d.subscriber_id for d in asked])
             .values_list("pk", flat=True)
         )
-        for delivery in pending:
+        for delivery in asked:
             delivery.mailable = delivery.subscriber_id in still
     if not recorder.renew_if_due([d for d in pending if d.mailable]):
         return LEASE_LOST

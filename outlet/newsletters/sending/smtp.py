@@ -171,7 +171,11 @@ def smtp_batch_send(
                 limiter.acquire()  # before the checks: a rate-limited wait can be long
                 if (pipe is None or pipe.announced is None) and time.monotonic() >= next_check:
                     if reason := stop_reason(
-                        recorder, issue_id, skeleton.newsletter, queue[position:]
+                        recorder,
+                        issue_id,
+                        skeleton.newsletter,
+                        queue[position:],
+                        next_only=not check_every,
                     ):
                         result.stopped = reason
                         break
