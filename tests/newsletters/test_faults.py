@@ -474,8 +474,8 @@ def test_a_relay_denying_outside_domains_fails_and_suppresses_nobody(smtp, daily
 
 @pytest.mark.django_db(transaction=True)
 def test_a_full_mailbox_is_a_soft_bounce_not_a_suppression(smtp, daily):
-    SubscriberFactory.create_batch(3, newsletters=[daily])
     full = SubscriberFactory(email="full@example.com", newsletters=[daily])
+    SubscriberFactory.create_batch(3, newsletters=[daily])
     smtp.rcpt_reply = lambda address: "552 5.2.2 Mailbox full" if address == full.email else None
     issue = start(IssueFactory(newsletter=daily))
 

@@ -293,16 +293,18 @@ class Held:
     #: X.7.x: the server's policy (relay, sender, content), never the reader's mailbox.
     policy: bool
     at_rcpt: bool
+    #: 5.2.x at RCPT (mailbox full, over quota): a soft bounce once the server is cleared.
+    full: bool
 
 
 class Refusals:
     """Judges refusals and dropped connections: the reader's fault, or the server's?
 
     Refused at RCPT with 5.1.x (no such mailbox): failed and suppressed at once.
-    5.2.x (mailbox full, over quota): a soft bounce, retried. Any other refusal,
-    temporary (4xx) or permanent (5xx), is held: when the server next accepts a
-    message, the held ones were about their readers: temporary ones and X.7.x policy
-    refusals are retried (a relay that denies outside domains but takes the
+    Any other refusal, temporary (4xx) or permanent (5xx), is held: when the server
+    next accepts a message, the held ones were about their readers: 5.2.x at RCPT
+    (mailbox full, over quota) is a soft bounce, retried; temporary ones and X.7.x
+    policy refusals are retried (a relay that denies outside domains but takes the
     newsroom's own must not fail or suppress anybody), other permanent RCPT refusals
     ("550 No such user" without an enhanced code) fail and suppress.
     SERVER_FAULT_REFUSALS held in a row mean the server refuses everyone: the held
@@ -325,7 +327,7 @@ class Refusals:
         return [held.delivery for held in self.held]
 
     def refused(self, delivery: Claimed, exc: Exception) -> None:
-        from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+        from outlet.newsletters.services import email_suppress
 
         email = delivery.subscriber.email
         code = _smtp_code(exc, email) or 0
@@ -339,11 +341,8 @@ class Refusals:
             if self.recorder.failed(delivery, error):
                 email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error)
             return
-        if at_rcpt and subject == b"2":
-            if self.recorder.retry_later(delivery, self._marked(delivery, error)):
-                subscriber_soft_bounce_record(email=email, detail=error[:300])
-            return
-        self.held.append(Held(delivery, error, temporary, subject == b"7", at_rcpt))
+        full = at_rcpt and not temporary and subject == b"2"
+        self.held.append(Held(delivery, error, temporary, subject == b"7", at_rcpt, full))
         if not delivery.tripped_pause:
             self.counted += 1
         if self.counted < SERVER_FAULT_REFUSALS:
@@ -382,13 +381,18 @@ class Refusals:
             raise MailServerDown(f"The mail server keeps dropping the connection: {error}")
 
     def accepted(self) -> None:
-        from outlet.newsletters.services import email_suppress
+        from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
 
         self.drops = 0
         held, self.held, self.counted = self.held, [], 0
         for refusal in held:
             delivery = refusal.delivery
-            if refusal.temporary or refusal.policy:
+            if refusal.full:
+                if self.recorder.retry_later(delivery, self._marked(delivery, refusal.error)):
+                    subscriber_soft_bounce_record(
+                        email=delivery.subscriber.email, detail=refusal.error[:300]
+                    )
+            elif refusal.temporary or refusal.policy:
                 self._retry(delivery, refusal.error, soft_bounce=not refusal.policy)
             elif self.recorder.failed(delivery, refusal.error) and refusal.at_rcpt:
                 email_suppress(
