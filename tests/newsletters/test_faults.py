@@ -565,14 +565,22 @@ def test_an_esp_rejecting_a_whole_chunk_pauses_and_suppresses_nobody(esp, daily,
     settings.NEWSLETTER_ESP_BATCH_SIZE = 6
     readers = SubscriberFactory.create_batch(6, newsletters=[daily])
     issue = start(IssueFactory(newsletter=daily))
+    settings.NEWSLETTER_RETRY_SECONDS = 0
     ScriptedEspBackend.statuses = {reader.email: "rejected" for reader in readers}
     try:
         issue_batch_send_task(issue.pk)
+
+        issue.refresh_from_db()
+        assert issue.status == Issue.Status.PAUSED and issue.auto_resume_at is None
+        assert not Suppression.objects.exists()
+        rows = Delivery.objects.filter(issue=issue)
+        assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}
+
+        # After the editor's resume, a dead address among them is judged on its own.
+        ScriptedEspBackend.statuses = {readers[0].email: "rejected"}
+        issue_resume(issue=issue)
+        batch_send(issue_id=issue.pk)
     finally:
         ScriptedEspBackend.statuses = {}
-
-    issue.refresh_from_db()
-    assert issue.status == Issue.Status.PAUSED and issue.auto_resume_at is None
-    assert not Suppression.objects.exists()
-    rows = Delivery.objects.filter(issue=issue)
-    assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}
+    assert Suppression.objects.count() == 1
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 5

@@ -27,7 +27,7 @@ from outlet.newsletters.sending.batch import (
     RateLimiter,
     stop_reason,
 )
-from outlet.newsletters.sending.claims import GAVE_UP, Claimed, OutcomeRecorder
+from outlet.newsletters.sending.claims import GAVE_UP, PAUSE_MARK, Claimed, OutcomeRecorder
 from outlet.newsletters.sending.skeleton import MERGE_KEYS, MessageSkeleton
 
 # --- ESP batch sending (anymail merge data) -----------------------------------------
@@ -228,12 +228,15 @@ def esp_batch_send(
                     raise esp_call_failed(exc) from exc
                 recipients = message.anymail_status.recipients
                 statuses = [recipients.get(d.subscriber.email) for d in chunk]
-                if len(chunk) >= SERVER_FAULT_REFUSALS and all(
+                fresh = [d for d in chunk if not d.tripped_pause]
+                if len(fresh) >= SERVER_FAULT_REFUSALS and all(
                     outcome is not None and outcome.status in ESP_REFUSED for outcome in statuses
                 ):
                     # Every address of a chunk refused (SparkPost answers so for a call
                     # it refuses): the service, not a chunk of dead addresses. The rows
-                    # go back untouched (the `finally` below) and the editor resumes.
+                    # go back untouched and marked (as for a refusing SMTP server: when
+                    # they come back they are judged one by one); the editor resumes.
+                    recorder.release(chunk, paused_by="every address of a call refused")
                     raise MailServerRefusing(
                         f"The email service refused all {len(chunk)} addresses of a call "
                         f"({statuses[0].status if statuses[0] else ''}). Nobody was marked "
@@ -246,6 +249,14 @@ def esp_batch_send(
                     status_name = outcome.status if outcome is not None else None
                     if status_name in _ESP_ACCEPTED:
                         recorder.sent(delivery)
+                    elif (
+                        status_name in ESP_REFUSED
+                        and delivery.tripped_pause
+                        and not any(o is not None and o.status in _ESP_ACCEPTED for o in statuses)
+                    ):
+                        # It paused the issue before and still nobody in its call got
+                        # through: no verdict on the address yet. Retried, mark kept.
+                        recorder.retry_later(delivery, f"{PAUSE_MARK}ESP {status_name}")
                     elif status_name in ESP_REFUSED:
                         detail = f"ESP {status_name} the address"
                         if recorder.failed(delivery, detail):
