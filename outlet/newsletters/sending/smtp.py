@@ -339,7 +339,9 @@ class Refusals:
         subject = enhanced.group(2) if enhanced else b""
         if at_rcpt and not temporary and subject == b"1":
             if self.recorder.failed(delivery, error):
-                email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error)
+                email_suppress(
+                    email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300]
+                )
             return
         full = at_rcpt and not temporary and subject == b"2"
         self.held.append(Held(delivery, error, temporary, subject == b"7", at_rcpt, full))
