@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish install bench-pages bench-edge bench-webhooks bench-send clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send drill clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
 	@echo "make bench-pages | bench-edge | bench-webhooks | bench-send N=100000"
+	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -117,6 +118,20 @@ bench-webhooks: $(STAMP)
 
 bench-send: $(STAMP)
 	$(VPY) benchmarks/newsletter_send.py --n $(N)
+
+# Postfix's smtp-sink is the third-party SMTP server the fault drill switches into faults.
+smtp-sink:
+	@if [ ! -x /usr/sbin/smtp-sink ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's postfix for its smtp-sink..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; \
+	  else \
+	    echo "The fault drill needs Postfix's smtp-sink: sudo apt-get install postfix"; exit 1; \
+	  fi; \
+	fi
+
+drill: $(STAMP) smtp-sink
+	$(VPY) benchmarks/drill.py
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

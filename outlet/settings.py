@@ -7,6 +7,8 @@ DEBUG off, unsafe values stop startup with a message naming the variable;
 see the configuration table in README.md.
 """
 
+import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -329,11 +331,34 @@ EMAIL_BACKEND: str = env.str("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"])
 EMAIL_TIMEOUT = _read(env.int, "EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="The Outlet <hello@outlet.test>")
 SERVER_EMAIL: str = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
-ANYMAIL: dict[str, str] = {}
+ANYMAIL: dict[str, object] = {}
 # Shared secret anymail checks on its tracking and inbound webhooks (/anymail/<esp>/...),
 # as "user:password"; ESPs that sign webhooks take their own keys (see anymail's docs).
-if env.str("ANYMAIL_WEBHOOK_SECRET", default=""):
-    ANYMAIL["WEBHOOK_SECRET"] = env.str("ANYMAIL_WEBHOOK_SECRET")
+# anymail reads only Django settings: each ANYMAIL_<NAME> in the environment becomes
+# ANYMAIL["<NAME>"], parsed by its type (a raw "false" would be truthy: with
+# DEBUG_API_REQUESTS that logs API keys). A name not listed here stops startup.
+_ANYMAIL_BOOLEANS = {"DEBUG_API_REQUESTS", "IGNORE_RECIPIENT_STATUS", "IGNORE_UNSUPPORTED_FEATURES"}
+_ANYMAIL_FLOATS = {"REQUESTS_TIMEOUT"}
+_ANYMAIL_STRINGS = re.compile(
+    r"WEBHOOK_SECRET|[A-Z0-9]+(?:_[A-Z0-9]+)*_(?:API_KEY|API_URL|SERVER_TOKEN|ACCOUNT_TOKEN|"
+    r"SENDER_DOMAIN|WEBHOOK_SIGNING_KEY|WEBHOOK_SECRET|SECRET_KEY|SECRET|REGION_NAME|"
+    r"CONFIGURATION_SET_NAME|MESSAGE_STREAM|SUBACCOUNT|SIGNING_SECRET|INBOUND_SECRET)"
+)
+for _name, _value in os.environ.items():
+    if not _name.startswith("ANYMAIL_") or not _value:
+        continue
+    _key = _name.removeprefix("ANYMAIL_")
+    if _key in _ANYMAIL_BOOLEANS:
+        ANYMAIL[_key] = _read(env.bool, _name)
+    elif _key in _ANYMAIL_FLOATS:
+        ANYMAIL[_key] = _read(env.float, _name)
+    elif _ANYMAIL_STRINGS.fullmatch(_key):
+        ANYMAIL[_key] = env.str(_name)
+    else:
+        raise ImproperlyConfigured(
+            f"Environment variable {_name} is not an anymail setting outlet knows; "
+            "check its spelling (see anymail's documentation for your ESP)"
+        )
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 

@@ -176,7 +176,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             "chart_peak": peak,
             "chart_width": 36 + len(days) * CHART_STEP + 10,
             "chart_totals": (sum(d.signups for d in days), sum(d.unsubscribes for d in days)),
-            "imports": SubscriberImport.objects.defer("content", "report")[:5],
+            "imports": SubscriberImport.objects.defer("content")[:5],
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=extra)
@@ -263,14 +263,13 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def import_detail_view(self, request: HttpRequest, import_id: int) -> HttpResponse:
         job = get_object_or_404(SubscriberImport.objects.defer("content"), pk=import_id)
-        problems = job.report
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "job": job,
             "summary": sorted(job.summary.items()),
-            "problems": problems[:500],
-            "problem_count": len(problems),
+            "problems": [refusal.as_row() for refusal in job.refusals.all()[:500]],
+            "problem_count": job.refusals.count(),
             "running": job.status
             in (SubscriberImport.Status.QUEUED, SubscriberImport.Status.RUNNING),
             "report_url": reverse("admin:newsletters_subscriber_import_report", args=[job.pk]),
@@ -307,7 +306,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 @admin.register(SubscriberImport)
 class SubscriberImportAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "total_rows", "imported_rows", "created_by", "created_at"]
-    exclude = ["content", "report"]
+    exclude = ["content"]
     readonly_fields = [
         "filename", "newsletters", "consent_text", "created_by", "created_at",
         "finished_at", "status", "total_rows", "processed_rows", "imported_rows",

@@ -20,12 +20,8 @@ from django.views.decorators.csp import csp_override
 
 from outlet.newsletters import issues
 from outlet.newsletters.models import Issue, IssueArticle
-from outlet.newsletters.sending import (
-    HTML_SIZE_LIMIT,
-    issue_render,
-    issue_text_sanitise,
-    sample_personalise,
-)
+from outlet.newsletters.sending import HTML_SIZE_LIMIT, issue_render, sample_personalise
+from outlet.newsletters.sending.rendering import issue_text_sanitise
 
 #: The email preview is the message as inboxes see it: inline styles, remote images,
 #: no scripts at all, and only our own admin may frame it.

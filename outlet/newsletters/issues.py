@@ -47,10 +47,22 @@ def _locked(issue: Issue) -> Issue:
 
 
 def _lanes_start(issue_id: int, count: int | None = None) -> None:
+    """Start the issue's lanes as a new generation, which retires every earlier lane.
+
+    Resume and the stall check start lanes while earlier ones may still be queued
+    (a lane waiting for a retry time comes back by itself); a lane of an older
+    generation stops when it next runs, so there are never more than
+    NEWSLETTER_SEND_LANES (a retired lane finishes at most the batch in hand).
+    The row lock gives two callers at once two different generations.
+    """
     from outlet.newsletters.tasks import issue_batch_send_task
 
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update().only("lane_generation").get(pk=issue_id)
+        generation = issue.lane_generation + 1
+        Issue.objects.filter(pk=issue_id).update(lane_generation=generation)
     for lane in range(count or settings.NEWSLETTER_SEND_LANES):
-        issue_batch_send_task.delay(issue_id, lane)
+        issue_batch_send_task.delay(issue_id, lane, generation)
 
 
 # --- Composing and checking ------------------------------------------------------
@@ -294,7 +306,14 @@ def issue_sending_check(*, issue_id: int) -> bool:
 
 
 def mail_server_available() -> bool:
+    """Does the configured mail server or ESP answer? An anymail backend opens no
+    connection of its own, so its API is asked (`esp_api_answers`)."""
+    from outlet.newsletters.sending.esp import esp_api_answers
+
     connection = mailers.default
+    answers = esp_api_answers(connection)
+    if answers is not None:
+        return answers
     try:
         connection.open()
     except OSError:
@@ -304,7 +323,8 @@ def mail_server_available() -> bool:
 
 
 def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
-    """Beat's round: start due scheduled issues, revive stalled sends, resume after an outage.
+    """Beat's round: start due scheduled issues, revive stalled sends, resume after an
+    outage, and show imports whose run died as failed.
 
     A send is stalled when no batch has touched it for a lease period (its
     workers died with their tasks); new lanes then pick up its expired leases.
@@ -336,6 +356,9 @@ def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
             else:
                 _lanes_start(issue_id)
             done["revived"] += 1
+    from outlet.newsletters.services import subscriber_imports_stalled_fail
+
+    done["imports_failed"] = subscriber_imports_stalled_fail(now=now)
     due = Issue.objects.filter(status=Issue.Status.PAUSED, auto_resume_at__lte=now)
     if due.exists():
         if mail_server_available():

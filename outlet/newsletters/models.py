@@ -248,9 +248,8 @@ class SubscriberImport(models.Model):
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     imported_rows = models.PositiveIntegerField(default=0)
-    # One [line, address as given, outcome, message] per refused row; the rest were imported.
-    report = models.JSONField(
-        default=list, blank=True, help_text="[line, address as given, outcome, message] per row."
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a chunk last committed; a stalled run is failed."
     )
 
     class Meta:
@@ -266,9 +265,32 @@ class SubscriberImport(models.Model):
     @property
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {"imported": self.imported_rows} if self.imported_rows else {}
-        for _line, _email, outcome, _message in self.report:
-            counts[outcome] = counts.get(outcome, 0) + 1
+        for row in self.refusals.values("outcome").annotate(n=models.Count("id")):
+            counts[row["outcome"]] = row["n"]
         return counts
+
+
+class SubscriberImportRefusal(models.Model):
+    """One refused row of an import (every other row was imported). Rows of their own,
+    so each chunk adds its lines without rewriting the ones before: linear in rows."""
+
+    job = models.ForeignKey(SubscriberImport, on_delete=models.CASCADE, related_name="refusals")
+    line = models.PositiveIntegerField()
+    address = models.TextField(help_text="As given in the file.")
+    outcome = models.CharField(max_length=20)
+    message = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["job", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "line"], name="import_refusal_once_per_line")
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.job_id}, line {self.line}: {self.outcome}"
+
+    def as_row(self) -> list:
+        return [self.line, self.address, self.outcome, self.message]
 
 
 # --- Issues and their delivery (the sending engine) ---------------------------
@@ -347,6 +369,11 @@ class Issue(models.Model):
         blank=True,
         editable=False,
         help_text="When a batch last worked on it; a watchdog revives stalls.",
+    )
+    lane_generation = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Lanes started together; a lane of an older generation stops.",
     )
     pause_reason = models.CharField(max_length=300, blank=True, editable=False)
     auto_resume_at = models.DateTimeField(

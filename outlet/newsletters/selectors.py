@@ -220,7 +220,10 @@ def subscriber_import_report_rows(*, job) -> Iterator[list]:
     """The per-row report of an import: every data row of the file with its outcome."""
     from outlet.newsletters.services import import_file_read
 
-    refused = {line: (outcome, message) for line, _email, outcome, message in job.report}
+    refused = {
+        line: (outcome, message)
+        for line, outcome, message in job.refusals.values_list("line", "outcome", "message")
+    }
     yield ["line", "email", "outcome", "message"]
     for index, row in enumerate(import_file_read(job.content.encode("utf-8"))):
         if row.line in refused:

@@ -30,6 +30,7 @@ from outlet.newsletters.models import (
     Newsletter,
     Subscriber,
     SubscriberImport,
+    SubscriberImportRefusal,
     Subscription,
     Suppression,
 )
@@ -265,8 +266,14 @@ def subscriber_preferences_update(
 ) -> None:
     """Keep exactly `newsletters`, paused until `paused_until` (None: not paused).
 
-    Coming from a signed link mailed to the address, new choices count as
-    confirmed. Choosing nothing unsubscribes from everything.
+    The link keeps, removes or pauses an active subscriber's confirmed newsletters;
+    a chosen newsletter not confirmed yet waits for its own opt-in (one confirmation
+    email through `subscriber_signup`): the link is forwarded with every issue, so it
+    must not add anybody to anything. Choosing nothing unsubscribes from everything.
+    An address that unsubscribed, bounced or complained is not re-subscribed by the
+    link (it works for a year and travels with every forwarded issue): its choices
+    start a fresh double opt-in to the address (`subscriber_signup`), and a
+    suppressed address stays suppressed.
     """
     chosen = {n.pk: n for n in newsletters}
     if not chosen:
@@ -276,23 +283,33 @@ def subscriber_preferences_update(
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         if email_is_suppressed(subscriber.email):
             return
-        now = timezone.now()
-        subscriber.subscriptions.exclude(newsletter_id__in=chosen).delete()
-        existing = set(subscriber.subscriptions.values_list("newsletter_id", flat=True))
-        Subscription.objects.bulk_create(
-            [
-                Subscription(subscriber=subscriber, newsletter=n, confirmed_at=now)
-                for pk, n in chosen.items()
-                if pk not in existing
-            ]
-        )
-        subscriber.subscriptions.filter(confirmed_at__isnull=True).update(confirmed_at=now)
-        subscriber.subscriptions.update(paused_until=paused_until)
         if subscriber.status != Subscriber.Status.ACTIVE:
-            subscriber.status = Subscriber.Status.ACTIVE
-            subscriber.confirmed_at = subscriber.confirmed_at or now
-            subscriber.unsubscribed_at = None
-            subscriber.save(update_fields=["status", "confirmed_at", "unsubscribed_at"])
+            subscriber_signup(
+                email=subscriber.email,
+                newsletters=list(chosen.values()),
+                source=Subscriber.Source.FORM,
+                form="preferences",
+                ip=ip,
+            )
+            return
+        subscriber.subscriptions.exclude(newsletter_id__in=chosen).delete()
+        confirmed = set(
+            subscriber.subscriptions.filter(confirmed_at__isnull=False).values_list(
+                "newsletter_id", flat=True
+            )
+        )
+        subscriber.subscriptions.filter(confirmed_at__isnull=False).update(
+            paused_until=paused_until
+        )
+        unconfirmed = [n for pk, n in chosen.items() if pk not in confirmed]
+        if unconfirmed:
+            subscriber_signup(
+                email=subscriber.email,
+                newsletters=unconfirmed,
+                source=Subscriber.Source.FORM,
+                form="preferences",
+                ip=ip,
+            )
         ConsentRecord.objects.create(
             subscriber=subscriber,
             kind=ConsentRecord.Kind.PREFERENCES,
@@ -393,6 +410,8 @@ def subscriber_erase(*, subscriber: Subscriber) -> str:
 # --- CSV import ---------------------------------------------------------------------
 
 IMPORT_CHUNK_ROWS = 1000
+#: A running import that committed no chunk for this long is shown as failed.
+IMPORT_STALL_SECONDS = 15 * 60
 
 
 class ImportFileError(ValueError):
@@ -504,12 +523,32 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     job = SubscriberImport.objects.get(pk=job.pk)
     if job.status == SubscriberImport.Status.DONE:
         return job
-    SubscriberImport.objects.filter(pk=job.pk).update(status=SubscriberImport.Status.RUNNING)
+    SubscriberImport.objects.filter(pk=job.pk).update(
+        status=SubscriberImport.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    try:
+        return _import_run(job)
+    except BaseException:
+        # Shown as failed, not running forever; running it again resumes where it stopped.
+        SubscriberImport.objects.filter(pk=job.pk).update(status=SubscriberImport.Status.FAILED)
+        raise
+
+
+def subscriber_imports_stalled_fail(*, now=None) -> int:
+    """Mark imports whose run stopped committing chunks (its worker died and the task
+    was lost) as failed, so the editor sees it and can run it again. Returns how many."""
+    stalled_before = (now or timezone.now()) - timedelta(seconds=IMPORT_STALL_SECONDS)
+    return SubscriberImport.objects.filter(
+        status=SubscriberImport.Status.RUNNING, heartbeat_at__lt=stalled_before
+    ).update(status=SubscriberImport.Status.FAILED)
+
+
+def _import_run(job: SubscriberImport) -> SubscriberImport:
     rows = import_file_read(job.content.encode("utf-8"))
     newsletters = list(job.newsletters.all())
     names = ", ".join(n.name for n in newsletters)[:500]
     seen: set[str] = set()
-    refused_lines = {line for line, *_rest in job.report}
+    refused_lines = set(job.refusals.values_list("line", flat=True))
     for row in rows[: job.processed_rows]:
         if row.line not in refused_lines:
             seen.add(email_normalise(row.email))
@@ -599,18 +638,26 @@ def _import_chunk(job, chunk, newsletters, names, seen, offset) -> bool:
     runs of one import (a redelivered task) never both import a chunk.
     """
     with transaction.atomic():
-        locked = (
-            SubscriberImport.objects.select_for_update()
-            .only("report", "processed_rows")
-            .get(pk=job.pk)
-        )
+        locked = SubscriberImport.objects.select_for_update().only("processed_rows").get(pk=job.pk)
         if locked.processed_rows != offset:
             return False
         report, created = _import_chunk_rows(job, chunk, newsletters, names, seen)
+        SubscriberImportRefusal.objects.bulk_create(
+            [
+                SubscriberImportRefusal(
+                    job_id=job.pk,
+                    line=line,
+                    address=address,
+                    outcome=outcome,
+                    message=message[:300],
+                )
+                for line, address, outcome, message in report
+            ]
+        )
         SubscriberImport.objects.filter(pk=job.pk).update(
-            report=[*locked.report, *report],
             processed_rows=offset + len(chunk),
             imported_rows=F("imported_rows") + created,
+            heartbeat_at=timezone.now(),
         )
     return True
 

@@ -68,7 +68,7 @@ def subscriber_import_run_task(import_id: int) -> None:
         subscriber_import_run(job=job)
 
 
-# --- Sending issues (the fan-out engine lives in sending.py) -------------------------
+# --- Sending issues (the fan-out engine lives in the sending package) ----------------
 
 
 @shared_task(name="newsletters.issue_plan", queue="bulk", **TASK_OPTIONS)
@@ -83,18 +83,29 @@ def issue_plan_task(issue_id: int) -> None:
 
 
 @shared_task(name="newsletters.issue_batch_send", queue="bulk", **TASK_OPTIONS)
-def issue_batch_send_task(issue_id: int, lane: int = 0) -> None:
+def issue_batch_send_task(issue_id: int, lane: int = 0, generation: int | None = None) -> None:
     """Send one batch, then queue this lane again while the issue has work.
 
     A lane that finds nothing to claim but rows still leased elsewhere (or
     backing off) comes back when the earliest of them is due, so a dead
     worker's rows are taken over after their lease without waiting for beat.
-    Running twice is harmless: each run claims rows of its own or none.
+    Running twice is harmless: each run claims rows of its own or none. A lane
+    of an older `generation` than the issue's stops (see issues._lanes_start).
     """
     from outlet.newsletters.issues import issue_pause, issue_sending_check
     from outlet.newsletters.models import Issue
-    from outlet.newsletters.sending import MailServerDown, batch_send, next_wake_seconds
+    from outlet.newsletters.sending import (
+        LEASE_LOST,
+        MailServerDown,
+        batch_send,
+        next_wake_seconds,
+    )
 
+    if (
+        generation is not None
+        and not Issue.objects.filter(pk=issue_id, lane_generation=generation).exists()
+    ):
+        return  # newer lanes have taken over
     try:
         result = batch_send(issue_id=issue_id)
     except MailServerDown as exc:
@@ -107,20 +118,26 @@ def issue_batch_send_task(issue_id: int, lane: int = 0) -> None:
             with contextlib.suppress(ValidationError):  # another lane paused it first
                 issue_pause(
                     issue=issue,
-                    reason=f"{exc}. Sending resumes by itself when the server answers.",
-                    retry_after=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS,
+                    reason=f"{exc}. Sending resumes by itself when the server answers."
+                    if exc.auto_resume
+                    else f"{exc}.",
+                    retry_after=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS
+                    if exc.auto_resume
+                    else None,
                 )
         return
-    if result.stopped:
-        return
-    if result.claimed:
-        issue_batch_send_task.delay(issue_id, lane)
+    if result.stopped and result.stopped != LEASE_LOST:
+        return  # paused, cancelled or finished: resume and the tick start new lanes
+    if result.claimed:  # (a lost lease included: this lane claims afresh)
+        issue_batch_send_task.delay(issue_id, lane, generation)
         return
     if issue_sending_check(issue_id=issue_id):
         return
     wake = next_wake_seconds(issue_id=issue_id)
     if wake is not None:
-        issue_batch_send_task.apply_async((issue_id, lane), countdown=min(30.0, wake + 0.5))
+        issue_batch_send_task.apply_async(
+            (issue_id, lane, generation), countdown=min(30.0, wake + 0.5)
+        )
 
 
 @shared_task(name="newsletters.issue_test_send", queue="mail", **TASK_OPTIONS)

@@ -6,8 +6,9 @@ those into audience changes through services:
 
 - a hard bounce, a rejection for an invalid address, or a spam complaint
   suppresses the address for every newsletter;
-- a soft bounce (anymail's "deferred", or a "bounced" the ESP marks as
-  temporary) is counted, and NEWSLETTER_SOFT_BOUNCE_LIMIT in a row suppress;
+- a soft bounce (a "bounced" the ESP marks as temporary) is counted, and
+  NEWSLETTER_SOFT_BOUNCE_LIMIT in a row suppress; a deferral ("deferred": the
+  ESP is still trying) is not a bounce and changes nothing;
 - a delivery ends a run of soft bounces;
 - an ESP-side unsubscribe unsubscribes from everything;
 - an inbound mail to NEWSLETTER_UNSUBSCRIBE_MAILTO whose subject carries the
@@ -41,8 +42,6 @@ _SOFT_BOUNCE_MARKERS = (
 
 
 def _is_soft_bounce(event) -> bool:
-    if event.event_type == EventType.DEFERRED:
-        return True
     raw = event.esp_event if isinstance(event.esp_event, dict) else {}
     return any(raw.get(key) in values for key, values in _SOFT_BOUNCE_MARKERS)
 
@@ -56,7 +55,10 @@ def tracking_event_receive(sender, event, esp_name, **kwargs) -> None:
     event_type = event.event_type
     if event_type == EventType.COMPLAINED or event.reject_reason == RejectReason.SPAM:
         services.email_suppress(email=email, reason=Suppression.Reason.COMPLAINT, detail=detail)
-    elif event_type in (EventType.BOUNCED, EventType.DEFERRED) and _is_soft_bounce(event):
+    elif event_type == EventType.BOUNCED and _is_soft_bounce(event):
+        # Only a final bounce counts: a deferral is the ESP still trying (greylisting
+        # answers one message with several), and counting each would suppress a good
+        # address before the message was even delivered.
         services.subscriber_soft_bounce_record(email=email, detail=detail)
     elif event_type == EventType.BOUNCED or (
         event_type == EventType.REJECTED

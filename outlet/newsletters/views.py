@@ -171,7 +171,7 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         newsletters=choices,
         initial={"newsletters": [s.newsletter for s in current]},
     )
-    saved = False
+    saved = ""
     if request.method == "POST" and form.is_valid():
         services.subscriber_preferences_update(
             subscriber=subscriber,
@@ -185,7 +185,12 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
                 "newsletters/unsubscribed.html",
                 {"preferences_url": preferences_url(subscriber)},
             )
-        saved = True
+        subscriber.refresh_from_db(fields=["status"])
+        saved_as: dict[str, str] = {
+            Subscriber.Status.ACTIVE: "saved",
+            Subscriber.Status.PENDING: "confirm",
+        }
+        saved = saved_as.get(subscriber.status, "")
         current = subscriber.subscriptions.select_related("newsletter")
     paused_until = next((s.paused_until for s in current if s.is_paused), None)
     checked = {str(value) for value in form["newsletters"].value() or []}

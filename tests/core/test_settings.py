@@ -127,3 +127,28 @@ def test_shared_cache_seconds_without_a_purger_are_refused_in_production():
     result = _manage("check", **PRODUCTION_ENV, EDGE_CACHE_SECONDS="3600")
 
     assert result.returncode != 0 and "EDGE_CACHE_SECONDS" in result.stderr
+
+
+def _anymail_settings(**env: str) -> subprocess.CompletedProcess:
+    code = "from django.conf import settings; print(settings.ANYMAIL)"
+    return _manage("shell", "-c", code, DEBUG="1", **env)
+
+
+def test_anymail_variables_are_parsed_by_type_so_false_means_false():
+    result = _anymail_settings(
+        ANYMAIL_DEBUG_API_REQUESTS="false",
+        ANYMAIL_REQUESTS_TIMEOUT="7.5",
+        ANYMAIL_POSTMARK_SERVER_TOKEN="server-token",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "'DEBUG_API_REQUESTS': False" in result.stdout
+    assert "'REQUESTS_TIMEOUT': 7.5" in result.stdout
+    assert "'POSTMARK_SERVER_TOKEN': 'server-token'" in result.stdout
+
+
+def test_an_unknown_anymail_variable_stops_startup_naming_it():
+    result = _anymail_settings(ANYMAIL_DEBUG_API_REQUEST="1")
+
+    assert result.returncode != 0
+    assert "ANYMAIL_DEBUG_API_REQUEST" in result.stderr

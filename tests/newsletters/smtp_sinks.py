@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -17,7 +18,7 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
-def pipelining(session, hostname: str, responses: list[str]) -> list[str]:
+def advertise_pipelining(session, hostname: str, responses: list[str]) -> list[str]:
     """Offer PIPELINING (RFC 2920) as Postfix and ESP relays do; aiosmtpd reads
     pipelined commands in order anyway, it just does not advertise them."""
     session.host_name = hostname
@@ -27,7 +28,10 @@ def pipelining(session, hostname: str, responses: list[str]) -> list[str]:
 class RefusingSmtpSink:
     """Accepts mail, except: 451 at RCPT for `temporary`, 550 for `permanent`, 554 after
     the message's content for `content_refused`, and a dropped connection during DATA
-    the first time a message goes to `drop_once`."""
+    the first time a message goes to `drop_once`. A server refusing everyone answers
+    `mail_from` at MAIL FROM, `every_rcpt` at each RCPT or `after_data` after the
+    content (empty: accept). `on_accept(address)` runs as each message is accepted;
+    `rcpt_reply(address)`, when set, answers RCPT for an address (None: as above)."""
 
     def __init__(
         self, *, temporary=(), permanent=(), drop_once=(), content_refused=(), pipelining=True
@@ -37,6 +41,9 @@ class RefusingSmtpSink:
         self.drop_once = set(drop_once)
         self.content_refused = set(content_refused)
         self.accepted: list[str] = []
+        self.mail_from = self.every_rcpt = self.after_data = ""
+        self.on_accept = None
+        self.rcpt_reply = None
         sink = self
 
         offers_pipelining = pipelining
@@ -44,11 +51,22 @@ class RefusingSmtpSink:
         class Handler:
             async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
                 if offers_pipelining:
-                    return pipelining(session, hostname, responses)
+                    return advertise_pipelining(session, hostname, responses)
                 session.host_name = hostname
                 return responses
 
+            async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
+                if sink.mail_from:
+                    return sink.mail_from
+                envelope.mail_from = address
+                envelope.mail_options.extend(options)
+                return "250 OK"
+
             async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+                if sink.every_rcpt:
+                    return sink.every_rcpt
+                if sink.rcpt_reply is not None and (reply := sink.rcpt_reply(address)):
+                    return reply
                 if address in sink.temporary:
                     return "451 4.7.1 Try again later"
                 if address in sink.permanent:
@@ -64,7 +82,12 @@ class RefusingSmtpSink:
                         return "421 closing"
                     if address in sink.content_refused:
                         return "554 5.7.1 Message refused"
-                sink.accepted.extend(envelope.rcpt_tos)
+                if sink.after_data:
+                    return sink.after_data
+                for address in envelope.rcpt_tos:
+                    sink.accepted.append(address)
+                    if sink.on_accept is not None:
+                        await asyncio.to_thread(sink.on_accept, address)
                 return "250 OK"
 
         self.port = free_port()
@@ -85,7 +108,7 @@ class CountingSmtpSink:
 
         class Handler:
             async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-                return pipelining(session, hostname, responses)
+                return advertise_pipelining(session, hostname, responses)
 
             async def handle_DATA(self, server, session, envelope):  # noqa: N802
                 match = _MESSAGE_ID.search(envelope.original_content or b"")

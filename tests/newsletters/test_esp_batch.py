@@ -222,9 +222,8 @@ def test_an_api_error_pauses_the_issue_and_loses_no_one(daily, settings):
     assert mail.outbox == []
     rows = list(Delivery.objects.filter(issue=issue).order_by("id"))
     assert {row.status for row in rows} == {Delivery.Status.PENDING}
-    # The chunk in the failed call waits to be retried; the rest went back untouched.
-    assert [row.attempts for row in rows] == [1, 1, 1, 0, 0, 0]
-    assert all(row.next_attempt_at for row in rows[:3])
+    # A failed call is no attempt on its recipients: every row went back untouched.
+    assert [row.attempts for row in rows] == [0, 0, 0, 0, 0, 0]
 
     ScriptedEspBackend.error = None
     Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENDING)

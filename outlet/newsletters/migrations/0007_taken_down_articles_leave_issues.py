@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("articles", "0004_contributors_write_bylines"),
-        ("newsletters", "0004_delivery_fewer_indexes"),
+        ("newsletters", "0006_import_refusals_heartbeat"),
     ]
 
     operations = [

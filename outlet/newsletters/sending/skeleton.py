@@ -1,0 +1,386 @@
+"""The MIME skeleton: an issue serialised once per process, personalised per recipient.
+
+Contract: `skeleton_for(issue)` returns the process's skeleton of a sending issue
+(keyed by issue and start time; rebuilt when either changes); `personalise` gives
+one recipient's copy as ready MIME bytes (SMTP) and as values and headers (ESP,
+locmem, non-ASCII addresses), each copy built from that skeleton only, never from
+another issue's. Anything derived from a skeleton (the ESP's merge template) is
+cached on the skeleton itself, so it dies with it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email.policy
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.header import Header
+from email.utils import formataddr, formatdate
+from html import escape as html_escape
+from typing import cast
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from outlet.newsletters.models import (
+    Issue,
+    Newsletter,
+    Subscriber,
+)
+from outlet.newsletters.sending.claims import Recipient
+from outlet.newsletters.sending.rendering import (
+    GREETING_MARK,
+    PREFERENCES_MARK,
+    UNSUBSCRIBE_MARK,
+    greeting_for,
+)
+from outlet.newsletters.tokens import (
+    list_unsubscribe_headers,
+    preferences_token,
+    preferences_url,
+    unsubscribe_token,
+    unsubscribe_url,
+)
+
+# --- The MIME skeleton and cheap personalisation ---------------------------------
+
+
+def _crlf(value: str) -> str:
+    return value.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _qp(value: str) -> bytes:
+    """Quoted-printable with CRLF line ends (b2a_qp uses LF for text without CRLF)."""
+    encoded = binascii.b2a_qp(value.encode("utf-8"), istext=True)
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _header_value(value: str) -> str:
+    try:
+        value.encode("ascii")
+    except UnicodeEncodeError:
+        return Header(value, "utf-8").encode()
+    return value
+
+
+class PrebuiltMessage:
+    """What `EmailMessage.message()` returns for a personalised copy: ready bytes.
+
+    Django's SMTP backend only calls `as_bytes()`; tests and the locmem backend
+    can parse it with the standard library.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def as_bytes(self, *args, **kwargs) -> bytes:
+        return self.data
+
+    def as_string(self, *args, **kwargs) -> str:
+        return self.data.decode("utf-8")
+
+    def parsed(self):
+        from email import policy
+        from email.parser import BytesParser
+
+        return BytesParser(policy=policy.default).parsebytes(self.data)
+
+    def __getitem__(self, name: str):
+        return self.parsed()[name]
+
+
+class IssueMessage(EmailMultiAlternatives):
+    """One recipient's copy. Its attributes are complete, so ESP backends (anymail)
+    that read subject, bodies and headers work unchanged; SMTP and locmem get the
+    pre-serialised bytes from `message()`."""
+
+    prebuilt: bytes | None = None
+
+    def message(self, *, policy=None):  # type: ignore[override]
+        if self.prebuilt is None:
+            # RFC 5322 allows lines of 998 characters. At the usual 78 the email package
+            # turns the long, unbreakable <URL> of List-Unsubscribe into RFC 2047
+            # encoded-words, which mail clients do not read as the header's links.
+            policy = (policy or email.policy.default).clone(max_line_length=998)
+            return super().message(policy=policy)
+        return PrebuiltMessage(self.prebuilt)
+
+
+#: What each per-recipient marker becomes in the merge data (text key, HTML key).
+MERGE_KEYS = {
+    UNSUBSCRIBE_MARK: ("unsubscribe_url", "unsubscribe_url_html"),
+    PREFERENCES_MARK: ("preferences_url", "preferences_url_html"),
+    GREETING_MARK: ("greeting", "greeting_html"),
+}
+
+
+@dataclass(frozen=True)
+class EspTemplate:
+    """The issue's bodies with the ESP's merge fields where the personal values go."""
+
+    text: str
+    html: str
+
+    @classmethod
+    def build(cls, skeleton: MessageSkeleton, merge_field_format: str) -> EspTemplate:
+        text, html = skeleton.text, skeleton.html
+        for mark, (text_key, html_key) in MERGE_KEYS.items():
+            text = text.replace(mark, merge_field_format.format(text_key))
+            html = html.replace(mark, merge_field_format.format(html_key))
+        return cls(text=text, html=html)
+
+
+@dataclass
+class MessageSkeleton:
+    """An issue serialised once per process; `personalise` fills in one recipient."""
+
+    issue_id: int
+    newsletter: Newsletter
+    subject: str
+    from_header: str
+    envelope_from: str
+    reply_to: str
+    list_id: str
+    domain: str
+    html: str
+    text: str
+    head: bytes
+    boundary: str
+    html_qp: QpTemplate
+    text_qp: QpTemplate
+    link_samples: tuple[str, str, dict[str, str], str, str] | None = None
+    #: ESP merge templates by merge-field format: built from this skeleton only and
+    #: freed with it (a cache keyed by id() outlived its skeleton and, once Python
+    #: reused the id, sent one issue's body under another's subject).
+    esp_templates: dict[str, EspTemplate] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, *, issue: Issue) -> MessageSkeleton:
+        newsletter = issue.newsletter
+        domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+        from_header = formataddr((newsletter.from_name, newsletter.from_email), charset="utf-8")
+        reply_to = newsletter.reply_to or newsletter.from_email
+        list_id = f"{_header_value(newsletter.name)} <{newsletter.slug}.{domain}>"
+        boundary = f"=_outlet_{uuid.uuid4().hex}"
+        head = (
+            f"From: {from_header}\r\n"
+            f"Subject: {_header_value(issue.subject)}\r\n"
+            f"Reply-To: {reply_to}\r\n"
+            f"List-Id: {list_id}\r\n"
+            f"Precedence: bulk\r\n"
+            f"MIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+        ).encode("ascii")
+        html, text = _crlf(issue.rendered_html), _crlf(issue.rendered_text)
+        skeleton = cls(
+            issue_id=issue.pk,
+            newsletter=newsletter,
+            subject=issue.subject,
+            from_header=from_header,
+            envelope_from=newsletter.from_email,
+            reply_to=reply_to,
+            list_id=list_id,
+            domain=domain,
+            html=html,
+            text=text,
+            html_qp=QpTemplate(html),
+            text_qp=QpTemplate(text),
+            head=head,
+            boundary=boundary,
+        )
+        stand_in = Subscriber(token=uuid.uuid4())
+        unsubscribe_sample = unsubscribe_token(stand_in, newsletter)
+        preferences_sample = preferences_token(stand_in)
+        headers_sample = list_unsubscribe_headers(stand_in, newsletter)
+        url_sample = unsubscribe_url(stand_in, newsletter)
+        prefs_sample = preferences_url(stand_in)
+        if unsubscribe_sample in url_sample and preferences_sample in prefs_sample:
+            skeleton.link_samples = (
+                unsubscribe_sample,
+                preferences_sample,
+                headers_sample,
+                url_sample,
+                prefs_sample,
+            )
+        return skeleton
+
+    def esp_template(self, merge_field_format: str) -> EspTemplate:
+        """The bodies with the ESP's merge fields in place of the personal values."""
+        template = self.esp_templates.get(merge_field_format)
+        if template is None:
+            template = self.esp_templates[merge_field_format] = EspTemplate.build(
+                self, merge_field_format
+            )
+        return template
+
+    def message_id(self, delivery_id: int) -> str:
+        """Stable per delivery, so a retried copy is recognisably the same message."""
+        return f"<issue-{self.issue_id}.delivery-{delivery_id}@{self.domain}>"
+
+    def _links(self, recipient: Subscriber | Recipient) -> tuple[dict[str, str], str, str]:
+        """(List-Unsubscribe headers, unsubscribe URL, preferences URL) for one subscriber.
+
+        tokens.py builds them for a stand-in subscriber once per skeleton; each
+        recipient only needs their own signed tokens swapped in, which keeps
+        tokens.py the one place that decides what the links look like.
+        """
+        subscriber = cast(Subscriber, recipient)  # tokens.py reads only `token`
+        if self.link_samples is None:
+            headers = list_unsubscribe_headers(subscriber, self.newsletter)
+            return (
+                headers,
+                unsubscribe_url(subscriber, self.newsletter),
+                preferences_url(subscriber),
+            )
+        unsubscribe_sample, preferences_sample, headers_sample, url_sample, prefs_sample = (
+            self.link_samples
+        )
+        token = unsubscribe_token(subscriber, self.newsletter)
+        headers = {
+            name: value.replace(unsubscribe_sample, token) for name, value in headers_sample.items()
+        }
+        preferences = prefs_sample.replace(preferences_sample, preferences_token(subscriber))
+        return headers, url_sample.replace(unsubscribe_sample, token), preferences
+
+    def personalise(
+        self, *, delivery_id: int, subscriber: Subscriber | Recipient, build_data: bool = True
+    ) -> PersonalCopy:
+        """One recipient's copy; `build_data=False` skips the MIME bytes (the ESP path
+        sends only the values and headers)."""
+        list_headers, unsubscribe, preferences = self._links(subscriber)
+        values = {
+            UNSUBSCRIBE_MARK: unsubscribe,
+            PREFERENCES_MARK: preferences,
+            GREETING_MARK: greeting_for(subscriber.name),
+        }
+        headers = {
+            "Message-ID": self.message_id(delivery_id),
+            "List-Id": self.list_id,
+            "Precedence": "bulk",
+            **list_headers,
+        }
+        copy = PersonalCopy(skeleton=self, to=subscriber.email, values=values, headers=headers)
+        if not build_data:
+            return copy
+        try:
+            subscriber.email.encode("ascii")
+        except UnicodeEncodeError:
+            return copy  # an internationalised address: let Django build the message
+        b = self.boundary
+        copy.data = b"".join(
+            [
+                self.head,
+                f"To: {subscriber.email}\r\n"
+                f"Date: {_date_header()}\r\n"
+                f"Message-ID: {headers['Message-ID']}\r\n"
+                f"List-Unsubscribe: {list_headers['List-Unsubscribe']}\r\n"
+                f"List-Unsubscribe-Post: {list_headers['List-Unsubscribe-Post']}\r\n"
+                f"\r\n--{b}\r\n"
+                'Content-Type: text/plain; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
+                self.text_qp.fill(values),
+                f"\r\n--{b}\r\n"
+                'Content-Type: text/html; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
+                self.html_qp.fill({mark: html_escape(value) for mark, value in values.items()}),
+                f"\r\n--{b}--\r\n".encode("ascii"),
+            ]
+        )
+        return copy
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _date_header() -> str:
+    """RFC 5322 date of this second (formatted once per second, not per message)."""
+    global _date
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, formatdate(second, localtime=False))
+    return _date[1]
+
+
+_MARKS = re.compile(f"({UNSUBSCRIBE_MARK}|{PREFERENCES_MARK}|{GREETING_MARK})")
+
+
+class QpTemplate:
+    """A body encoded quoted-printable once, with slots for the personal values.
+
+    Each slot sits on lines of its own (soft line breaks around it), so a value
+    encoded on its own joins the pre-encoded pieces without breaking the
+    76-character line rule; per message only the short values are encoded.
+    """
+
+    def __init__(self, content: str) -> None:
+        pieces = _MARKS.split(content)
+        self.slots = pieces[1::2]
+        texts = pieces[0::2]
+        self.parts = [self._piece(t, last=i == len(texts) - 1) for i, t in enumerate(texts)]
+
+    @staticmethod
+    def _piece(piece: str, *, last: bool) -> bytes:
+        encoded = _qp(piece)
+        return encoded if last or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        out = [self.parts[0]]
+        for slot, part in zip(self.slots, self.parts[1:], strict=True):
+            out.append(self._piece(values[slot], last=False))
+            out.append(part)
+        return b"".join(out)
+
+
+@dataclass
+class PersonalCopy:
+    """One recipient's copy: final MIME bytes, plus the parts for non-SMTP backends."""
+
+    skeleton: MessageSkeleton
+    to: str
+    values: dict[str, str]
+    headers: dict[str, str]
+    data: bytes | None = None
+
+    @property
+    def text(self) -> str:
+        text = self.skeleton.text
+        for mark, value in self.values.items():
+            text = text.replace(mark, value)
+        return text
+
+    @property
+    def html(self) -> str:
+        html = self.skeleton.html
+        for mark, value in self.values.items():
+            html = html.replace(mark, html_escape(value))
+        return html
+
+    def email_message(self) -> IssueMessage:
+        """The copy as a Django message (anymail, locmem, or a non-ASCII address)."""
+        message = IssueMessage(
+            subject=self.skeleton.subject,
+            body=self.text,
+            from_email=self.skeleton.from_header,
+            to=[self.to],
+            reply_to=[self.skeleton.reply_to],
+            headers=self.headers,
+        )
+        message.attach_alternative(self.html, "text/html")
+        message.prebuilt = self.data
+        return message
+
+
+_skeletons: dict[tuple[int, str], MessageSkeleton] = {}
+
+
+def skeleton_for(issue: Issue) -> MessageSkeleton:
+    """The process-wide skeleton of a sending issue (built on first use)."""
+    key = (issue.pk, f"{issue.started_at}")
+    skeleton = _skeletons.get(key)
+    if skeleton is None:
+        _skeletons.clear()
+        skeleton = _skeletons[key] = MessageSkeleton.build(issue=issue)
+    return skeleton

@@ -1,0 +1,421 @@
+"""SMTP transport: one connection per batch, one round trip per message with PIPELINING.
+
+Contract: `smtp_batch_send` sends a claimed batch message by message and records
+each outcome as soon as the server has answered, so at most one message (the one
+in flight on a connection that dies) can go out twice, and nobody is lost.
+Unreachable servers raise MailServerDown after the unsent rows are handed back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django.core.mail import mailers
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+
+from outlet.newsletters.models import Suppression
+from outlet.newsletters.sending.batch import (
+    CHECK_SECONDS,
+    LEASE_LOST,
+    SERVER_FAULT_REFUSALS,
+    BatchResult,
+    MailServerDown,
+    MailServerRefusing,
+    RateLimiter,
+    stop_reason,
+)
+from outlet.newsletters.sending.claims import GAVE_UP, PAUSE_MARK, Claimed, OutcomeRecorder
+from outlet.newsletters.sending.esp import ESP_REFUSED, esp_call_failed
+from outlet.newsletters.sending.skeleton import MessageSkeleton, PersonalCopy
+
+
+def _smtp_code(exc: Exception, address: str) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, _ = exc.recipients.get(address, (None, b""))
+        return code
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code
+    return None
+
+
+_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
+
+
+def _open(mail_connection, sender: str) -> SmtpPipe | None:
+    """Connect; on Django's SMTP backend, a pipe if the server offers PIPELINING."""
+    try:
+        mail_connection.open()
+        if isinstance(mail_connection, SmtpBackend):
+            return SmtpPipe.on(mail_connection, sender)
+    except _CONNECTION_ERRORS as exc:
+        raise MailServerDown(f"Mail server unreachable: {exc}") from exc
+    return None
+
+
+def _reopen(mail_connection, sender: str) -> SmtpPipe | None:
+    with contextlib.suppress(Exception):  # the old connection is gone either way
+        mail_connection.close()
+    mail_connection.connection = None
+    return _open(mail_connection, sender)
+
+
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+class SmtpPipe:
+    """One SMTP connection driven with PIPELINING (RFC 2920): one round trip per message.
+
+    Message k's content, its closing dot and the next recipient's MAIL, RCPT and
+    DATA go out in one write; the server's verdict on message k and its answers
+    to the next envelope come back together. The next message's content is
+    written only after message k's verdict has been read (and recorded by the
+    caller), so at most one message is ever in flight on the connection: the
+    guarantee's one possible duplicate per connection that dies.
+    """
+
+    def __init__(self, smtp: smtplib.SMTP, sender: str) -> None:
+        self.smtp = smtp
+        self.sender = sender
+        #: The recipient whose envelope is on the wire with its replies unread.
+        self.announced: str | None = None
+
+    @classmethod
+    def on(cls, mail_connection: Any, sender: str) -> SmtpPipe | None:
+        """A pipe on Django's open SMTP connection; None if the server cannot pipeline."""
+        smtp = cast(smtplib.SMTP, mail_connection.connection)
+        smtp.ehlo_or_helo_if_needed()
+        return cls(smtp, sender) if smtp.has_extn("pipelining") else None
+
+    def _envelope(self, recipient: str) -> bytes:
+        return f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
+
+    def begin(self, recipient: str) -> None:
+        """Have the server waiting for `recipient`'s message, or raise its refusal."""
+        if self.announced != recipient:
+            self.smtp.send(self._envelope(recipient))
+        self.announced = None
+        smtp = self.smtp
+        mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        if mail[0] == 250 and rcpt[0] in (250, 251) and data[0] == 354:
+            return
+        if data[0] == 354:  # the server wants a message after all: end it empty
+            smtp.send(b".\r\n")
+            smtp.getreply()
+        smtp.rset()
+        if mail[0] != 250:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], self.sender)
+        if rcpt[0] not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
+        raise smtplib.SMTPDataError(*data)
+
+    def send(self, data: bytes, *, then: str | None = None) -> None:
+        """Write the message and, when given, the next recipient's envelope behind it."""
+        body = _LEADING_DOT.sub(b"..", data) if data[:1] == b"." or b"\n." in data else data
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.smtp.send(body + b".\r\n" + (self._envelope(then) if then else b""))
+        self.announced = then
+
+    def verdict(self) -> None:
+        """The server's answer to the message just sent: accepted, or SMTPDataError."""
+        code, message = self.smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, message)
+
+    def abandon(self) -> None:
+        """Drop the connection without QUIT if the server is waiting for a message's
+        content (QUIT would be read as content; a message cut short is not delivered)."""
+        if self.announced is not None:
+            with contextlib.suppress(Exception):
+                self.smtp.close()
+
+
+def smtp_batch_send(
+    *,
+    issue_id: int,
+    token: uuid.UUID,
+    lease_started: float,
+    claimed: list[Claimed],
+    skeleton: MessageSkeleton,
+    limiter: RateLimiter,
+    result: BatchResult,
+) -> BatchResult:
+    """Send a claimed batch over one connection of the configured backend
+    (Django's SMTP backend driven directly, or any other backend per message)."""
+    from anymail.exceptions import AnymailError, AnymailRecipientsRefused
+
+    with OutcomeRecorder(token, lease_started=lease_started) as recorder:
+        recorder.skipped([d for d in claimed if not d.mailable])
+        queue = [d for d in claimed if d.mailable]
+        mail_connection = mailers.default
+        direct = isinstance(mail_connection, SmtpBackend)
+        pipe: SmtpPipe | None = None
+        upcoming: PersonalCopy | None = None  # the next message, built while the server works
+        position = 0
+        refusals = Refusals(recorder)
+        # Rate-limited, a message costs more than the checks: check before each one (and
+        # announce no envelope ahead), so an unsubscribe stops mail at the next message;
+        # at full speed, within CHECK_SECONDS.
+        check_every = 0.0 if limiter.per_second else CHECK_SECONDS
+        next_check = time.monotonic() + check_every
+        try:
+            if queue:
+                pipe = _open(mail_connection, skeleton.envelope_from)
+            while position < len(queue):
+                limiter.acquire()  # before the checks: a rate-limited wait can be long
+                if (pipe is None or pipe.announced is None) and time.monotonic() >= next_check:
+                    if reason := stop_reason(
+                        recorder,
+                        issue_id,
+                        skeleton.newsletter,
+                        queue[position:],
+                        next_only=not check_every,
+                    ):
+                        result.stopped = reason
+                        break
+                    next_check = time.monotonic() + check_every
+                delivery = queue[position]
+                if not delivery.mailable:  # unsubscribed since the claim
+                    recorder.skipped([delivery])
+                    upcoming = None
+                    position += 1
+                    continue
+                if not recorder.lease_held() and not recorder.renew(
+                    [d for d in queue[position:] if d.mailable] + refusals.held_deliveries()
+                ):
+                    result.stopped = LEASE_LOST
+                    break
+                email = delivery.subscriber.email
+                copy = upcoming or skeleton.personalise(
+                    delivery_id=delivery.pk, subscriber=delivery.subscriber
+                )
+                upcoming = None
+                try:
+                    if pipe is not None and copy.data is not None:
+                        pipe.begin(email)
+                        if not recorder.lease_held() and not recorder.renew(
+                            [d for d in queue[position:] if d.mailable] + refusals.held_deliveries()
+                        ):
+                            # The server waits for the content: drop the connection
+                            # without the final "." (a message cut short is not delivered).
+                            pipe.announced = email
+                            result.stopped = LEASE_LOST
+                            break
+                        following = queue[position + 1] if position + 1 < len(queue) else None
+                        if (
+                            following is None
+                            or not following.mailable
+                            or not following.subscriber.email.isascii()
+                            or time.monotonic() >= next_check  # no envelope across a check
+                        ):
+                            following = None
+                        pipe.send(copy.data, then=following.subscriber.email if following else None)
+                        if following is not None:
+                            upcoming = skeleton.personalise(
+                                delivery_id=following.pk, subscriber=following.subscriber
+                            )
+                        pipe.verdict()
+                    elif direct and copy.data is not None:
+                        # A server without PIPELINING: the skeleton's bytes as they are,
+                        # on the backend's open connection (no re-parse of addresses).
+                        smtp = cast(smtplib.SMTP, cast(SmtpBackend, mail_connection).connection)
+                        smtp.sendmail(skeleton.envelope_from, [email], copy.data)
+                    else:
+                        message = copy.email_message()
+                        mail_connection.send_messages([message])
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
+                    refusals.refused(delivery, exc)
+                except AnymailRecipientsRefused:
+                    # An ESP sent one message at a time refused this address.
+                    anymail_status = getattr(message, "anymail_status", None)
+                    status = anymail_status.recipients.get(email) if anymail_status else None
+                    refusals.esp_refused(delivery, status.status if status else None)
+                except AnymailError as exc:
+                    # Before OSError: an API error is a requests.HTTPError, which is one.
+                    # The call failed as a whole: the service's fault, no attempt on the
+                    # reader; the rows go back (MailServerDown below) and the issue pauses.
+                    raise esp_call_failed(exc) from exc
+                except _CONNECTION_ERRORS as exc:
+                    # The message may or may not have been accepted before the drop;
+                    # retrying risks one duplicate, skipping risks a loss: retry.
+                    recorder.retry_later(delivery, f"connection lost: {exc}")
+                    position += 1
+                    refusals.dropped(f"{exc}")
+                    pipe = _reopen(mail_connection, skeleton.envelope_from)
+                    continue
+                else:
+                    recorder.sent(delivery)
+                    if refusals.held or refusals.drops:
+                        refusals.accepted()
+                position += 1
+        except MailServerDown:
+            recorder.release(queue[position:])
+            raise
+        finally:
+            if position < len(queue) and result.stopped:
+                recorder.release(queue[position:])
+            if pipe is not None:
+                pipe.abandon()
+            with contextlib.suppress(Exception):  # closing a dead connection
+                mail_connection.close()
+            refusals.finish()
+            recorder.finish()
+    result.counts_take(recorder.counts)
+    return result
+
+
+#: An enhanced status code (RFC 3463) at the start of a reply: class, subject, detail.
+_ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.\d{1,3}")
+
+
+def _reply(exc: Exception, address: str) -> bytes:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return exc.recipients.get(address, (0, b""))[1]
+    if isinstance(exc, smtplib.SMTPResponseException):
+        error = exc.smtp_error
+        return error if isinstance(error, bytes) else str(error).encode()
+    return b""
+
+
+@dataclass(slots=True)
+class Held:
+    """A refusal waiting for the server's next acceptance to say whose fault it was."""
+
+    delivery: Claimed
+    error: str
+    temporary: bool
+    #: X.7.x: the server's policy (relay, sender, content), never the reader's mailbox.
+    policy: bool
+    at_rcpt: bool
+    #: 5.2.x at RCPT (mailbox full, over quota): a soft bounce once the server is cleared.
+    full: bool
+
+
+class Refusals:
+    """Judges refusals and dropped connections: the reader's fault, or the server's?
+
+    Refused at RCPT with 5.1.x (no such mailbox): failed and suppressed at once.
+    Any other refusal, temporary (4xx) or permanent (5xx), is held: when the server
+    next accepts a message, the held ones were about their readers: 5.2.x at RCPT
+    (mailbox full, over quota) is a soft bounce, retried; temporary ones and X.7.x
+    policy refusals are retried (a relay that denies outside domains but takes the
+    newsroom's own must not fail or suppress anybody), other permanent RCPT refusals
+    ("550 No such user" without an enhanced code) fail and suppress.
+    SERVER_FAULT_REFUSALS held in a row mean the server refuses everyone: the held
+    rows go back (not an attempt; see `OutcomeRecorder.release(paused_by=...)`) and
+    the batch stops, with MailServerRefusing for a permanent refusal (the editor
+    resumes) or MailServerDown for a temporary one (resumes by itself). Rows that
+    tripped a pause before are held but do not count toward another one, so a run
+    of dead addresses pauses the issue once, not forever. Held rows left when the
+    batch ends are retried later, never failed on a guess. Connections dropped
+    SERVER_FAULT_REFUSALS times in a row also stop the batch (MailServerDown).
+    """
+
+    def __init__(self, recorder: OutcomeRecorder) -> None:
+        self.recorder = recorder
+        self.held: list[Held] = []
+        self.counted = 0
+        self.drops = 0
+
+    def held_deliveries(self) -> list[Claimed]:
+        return [held.delivery for held in self.held]
+
+    def refused(self, delivery: Claimed, exc: Exception) -> None:
+        from outlet.newsletters.services import email_suppress
+
+        email = delivery.subscriber.email
+        code = _smtp_code(exc, email) or 0
+        reply = _reply(exc, email)
+        error = f"{code} {reply.decode(errors='replace')}"
+        temporary = 400 <= code < 500
+        at_rcpt = isinstance(exc, smtplib.SMTPRecipientsRefused)
+        enhanced = _ENHANCED.match(reply)
+        subject = enhanced.group(2) if enhanced else b""
+        if at_rcpt and not temporary and subject == b"1":
+            if self.recorder.failed(delivery, error):
+                email_suppress(
+                    email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300]
+                )
+            return
+        full = at_rcpt and not temporary and subject == b"2"
+        self.held.append(Held(delivery, error, temporary, subject == b"7", at_rcpt, full))
+        if not delivery.tripped_pause:
+            self.counted += 1
+        if self.counted < SERVER_FAULT_REFUSALS:
+            return
+        held, self.held, self.counted = self.held, [], 0
+        self.recorder.release((h.delivery for h in held), paused_by=error)
+        if temporary:
+            raise MailServerDown(f"The mail server refuses every message for now: {error}")
+        stage = (
+            "the sender (MAIL FROM)"
+            if isinstance(exc, smtplib.SMTPSenderRefused)
+            else "every recipient"
+            if at_rcpt
+            else "every message after its content (DATA)"
+        )
+        raise MailServerRefusing(
+            f"The mail server refused {stage}: {error}. Nobody was marked as "
+            "bounced; correct the server or sender settings, then resume"
+        )
+
+    def esp_refused(self, delivery: Claimed, status: str | None) -> None:
+        """An ESP's verdict on one address (anymail_status), as for a batch in esp.py."""
+        from outlet.newsletters.services import email_suppress
+
+        detail = f"ESP {status or 'refused'} the address"
+        if status in ESP_REFUSED:
+            if self.recorder.failed(delivery, detail):
+                email = delivery.subscriber.email
+                email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
+        else:
+            self._retry(delivery, detail, soft_bounce=True)
+
+    def dropped(self, error: str) -> None:
+        self.drops += 1
+        if self.drops >= SERVER_FAULT_REFUSALS:
+            raise MailServerDown(f"The mail server keeps dropping the connection: {error}")
+
+    def accepted(self) -> None:
+        from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+
+        self.drops = 0
+        held, self.held, self.counted = self.held, [], 0
+        for refusal in held:
+            delivery = refusal.delivery
+            if refusal.full:
+                if self.recorder.retry_later(delivery, self._marked(delivery, refusal.error)):
+                    subscriber_soft_bounce_record(
+                        email=delivery.subscriber.email, detail=refusal.error[:300]
+                    )
+            elif refusal.temporary or refusal.policy:
+                self._retry(delivery, refusal.error, soft_bounce=not refusal.policy)
+            elif self.recorder.failed(delivery, refusal.error) and refusal.at_rcpt:
+                email_suppress(
+                    email=delivery.subscriber.email,
+                    reason=Suppression.Reason.HARD_BOUNCE,
+                    detail=refusal.error[:300],
+                )
+
+    def finish(self) -> None:
+        held, self.held, self.counted = self.held, [], 0
+        for refusal in held:
+            self._retry(refusal.delivery, refusal.error, soft_bounce=not refusal.policy)
+
+    def _marked(self, delivery: Claimed, error: str) -> str:
+        """A row that tripped a pause keeps its mark while it is retried."""
+        return PAUSE_MARK + error if delivery.tripped_pause else error
+
+    def _retry(self, delivery: Claimed, error: str, *, soft_bounce: bool) -> None:
+        from outlet.newsletters.services import subscriber_soft_bounce_record
+
+        done = self.recorder.retry_later(delivery, self._marked(delivery, error))
+        if done == GAVE_UP and soft_bounce:
+            # Out of attempts: a final bounce for this message (deferrals counted once).
+            subscriber_soft_bounce_record(email=delivery.subscriber.email, detail=error[:300])
