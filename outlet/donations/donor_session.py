@@ -17,7 +17,13 @@ SESSION_KEY = "donations.donor"
 
 
 def donor_session_start(request: HttpRequest, donor: Donor) -> None:
+    """Sign this browser in as `donor`. The session cookie lives only as long as the donor
+    session (not Django's two weeks): any session cookie makes reader pages private and
+    uncached for that browser, so it must not outlive its use. A staff login sharing the
+    session keeps its own lifetime."""
     request.session.cycle_key()
+    if not request.user.is_authenticated:
+        request.session.set_expiry(settings.DONATION_MANAGE_SESSION_AGE)
     request.session[SESSION_KEY] = {
         "donor": donor.pk,
         "until": int(time.time()) + settings.DONATION_MANAGE_SESSION_AGE,

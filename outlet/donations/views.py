@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from outlet.core.ratelimits import client_ip
@@ -80,6 +81,7 @@ def _error_json(message: str, *, status: int = 400, fields: dict | None = None) 
     )
 
 
+@never_cache
 @require_POST
 def checkout_start(request: HttpRequest) -> JsonResponse:
     form = DonationForm(request.POST)
@@ -116,6 +118,7 @@ def _donation_from_token(request: HttpRequest) -> Donation:
     return get_object_or_404(Donation, pk=donation_id)
 
 
+@never_cache
 @require_POST
 def checkout_charge(request: HttpRequest) -> JsonResponse:
     donation = _donation_from_token(request)
@@ -128,6 +131,7 @@ def checkout_charge(request: HttpRequest) -> JsonResponse:
     return _step_json(step)
 
 
+@never_cache
 @require_POST
 def checkout_refresh(request: HttpRequest) -> JsonResponse:
     donation = _donation_from_token(request)
@@ -138,6 +142,7 @@ def checkout_refresh(request: HttpRequest) -> JsonResponse:
     return _step_json(step)
 
 
+@never_cache
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
     donation_id = checkout_token_read(token=token)
     if donation_id is None:
@@ -152,6 +157,7 @@ def supporters(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 def manage_request(request: HttpRequest) -> HttpResponse:
     """Ask for a sign-in link. The answer is the same for donors, strangers and requests
     over the hourly allowance (services/sign_in.py)."""
@@ -169,6 +175,7 @@ def _expired(request: HttpRequest) -> HttpResponse:
     return render(request, "donations/manage_expired.html", status=403)
 
 
+@never_cache
 def sign_in(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button, POST uses the link: mail scanners that open links must not
     use up a single-use link."""
@@ -181,6 +188,7 @@ def sign_in(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("donations:manage")
 
 
+@never_cache
 def manage(request: HttpRequest) -> HttpResponse:
     donor = donor_session_donor(request)
     if donor is None:

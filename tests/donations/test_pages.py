@@ -261,6 +261,23 @@ def test_manage_page_shows_gifts_and_history(client):
     assert "•••• 4242" in html
 
 
+def test_a_donor_session_is_never_stored_and_its_cookie_ends_with_it(client, settings):
+    """Any session cookie makes reader pages private for that browser (and the shared
+    cache passes it), so the donor's must not outlive the donor session."""
+    settings.DONATION_MANAGE_SESSION_AGE = 1800
+    gift = GiftFactory(amount=1500)
+    signed_in = client.post(sign_in_url(gift.donor))
+    cookie = signed_in.cookies[settings.SESSION_COOKIE_NAME]
+    assert 0 < int(cookie["max-age"]) <= 1800
+
+    for page in (
+        client.get(reverse("donations:manage")),
+        client.get(reverse("donations:manage-request")),
+    ):
+        assert page.status_code == 200
+        assert "no-store" in page["Cache-Control"] and "private" in page["Cache-Control"]
+
+
 def test_session_runs_out(client, settings):
     settings.DONATION_MANAGE_SESSION_AGE = -1
     client.post(sign_in_url(DonorFactory()))
