@@ -471,6 +471,11 @@ WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
 # --- Security ----------------------------------------------------------------
 
 _stripe_origin = "{0.scheme}://{0.netloc}".format(urlsplit(STRIPE_JS_URL))
+# Real Stripe.js calls api.stripe.com and frames js.stripe.com and hooks.stripe.com (3-D
+# Secure); localstripe serves all of it from its one origin.
+_real_stripe = STRIPE_DIALECT == "current"
+_stripe_connect = ["https://api.stripe.com"] if _real_stripe else []
+_stripe_frames = ["https://js.stripe.com", "https://hooks.stripe.com"] if _real_stripe else []
 # Django adds the nonce only to responses that used one (the admin's import map for the
 # body editor); reader pages use none, so their header and bytes are the same for every
 # reader and a shared cache can hold them: their scripts and styles are files from 'self'
@@ -481,8 +486,8 @@ SECURE_CSP = {
     "style-src": [CSP.SELF, CSP.NONCE],
     "img-src": [CSP.SELF, "data:", "https:"],
     "font-src": [CSP.SELF, "data:"],
-    "connect-src": [CSP.SELF, _stripe_origin],
-    "frame-src": [CSP.SELF, _stripe_origin],
+    "connect-src": [CSP.SELF, _stripe_origin, *_stripe_connect],
+    "frame-src": [CSP.SELF, *dict.fromkeys([_stripe_origin, *_stripe_frames])],
     "frame-ancestors": [CSP.SELF],
     "form-action": [CSP.SELF],
     "base-uri": [CSP.SELF],

@@ -152,3 +152,18 @@ def test_an_unknown_anymail_variable_stops_startup_naming_it():
 
     assert result.returncode != 0
     assert "ANYMAIL_DEBUG_API_REQUEST" in result.stderr
+
+
+def _csp(**env: str) -> str:
+    code = "from django.conf import settings; print(settings.SECURE_CSP)"
+    result = _manage("shell", "-c", code, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_real_stripe_js_may_reach_its_api_and_3d_secure_frames_in_production():
+    csp = _csp(**PRODUCTION_ENV)
+    assert "https://api.stripe.com" in csp and "https://hooks.stripe.com" in csp
+
+    local = _csp(DEBUG="1")
+    assert "api.stripe.com" not in local and "hooks.stripe.com" not in local
