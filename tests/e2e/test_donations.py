@@ -193,6 +193,24 @@ def test_lost_answers_after_a_charge_are_checked_again_and_charge_once(
         assert len(wait_for_mail(smtp_sink, address)) == 1, address
 
 
+def test_a_refused_security_check_says_nothing_was_charged(giving_site, page):
+    """Django's CSRF refusal (an HTML 403) comes before the view: the donor is told
+    plainly that nothing was charged, not asked to wait for a payment that never started."""
+    page.route(
+        "**/donate/checkout/charge/",
+        lambda route: route.fulfill(status=403, content_type="text/html", body="<h1>403</h1>"),
+    )
+    open_form(page, giving_site, name="Mary Jackson", email="mj@example.test")
+    choose_amount(page, "$25")
+    fill_card(page, "4242424242424242")
+    page.get_by_role("button", name=re.compile(r"Give \$25\.00")).click()
+    status = page.locator("#donate-status")
+    status.wait_for(state="visible")
+    assert "nothing was charged" in status.inner_text()
+    assert "do not start a new donation" not in status.inner_text()
+    assert not Donation.objects.filter(donor__email="mj@example.test", status="paid").exists()
+
+
 def test_monthly_donor_gives_then_cancels_from_the_magic_link(
     giving_site, page, screenshot, smtp_sink
 ):

@@ -8,6 +8,7 @@
   var AUTH_FAILED = "Your bank could not confirm this payment. Please try again or use another card; nothing was charged.";
   var NETWORK = "We could not reach the payment service. Please check your connection and try again; nothing was charged.";
   // Once a charge or a check of it has been sent, the answer may be lost after Stripe charged.
+  var REFUSED = "This page's security check failed, so nothing was charged. Please reload the page and try again.";
   var UNCERTAIN = "We could not confirm your payment yet. Please do not start a new donation: we are checking again. If it went through, your receipt is on its way by email.";
   var CHECK_TRIES = 3;
   var CHECK_DELAY_MS = 2000;
@@ -43,7 +44,9 @@
       credentials: "same-origin",
       headers: {"X-CSRFToken": csrf, "Accept": "application/json"}
     }).then(function (response) {
-      return response.json().catch(function () { return lost; });
+      // A 403 that is not our JSON is Django's CSRF refusal: the view never ran.
+      var unreadable = response.status === 403 ? {action: "error", message: REFUSED} : lost;
+      return response.json().catch(function () { return unreadable; });
     }, function () { return lost; });
   }
 
