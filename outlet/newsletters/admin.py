@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from outlet.core.csv_export import csv_stream_response
-from outlet.newsletters import selectors, services
+from outlet.newsletters import imports, selectors, services
 from outlet.newsletters.forms import ImportForm
 from outlet.newsletters.models import (
     ConsentRecord,
@@ -232,7 +232,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                job = services.subscriber_import_create(
+                job = imports.subscriber_import_create(
                     data=upload.read(),
                     filename=upload.name,
                     newsletters=form.cleaned_data["newsletters"],
@@ -246,7 +246,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 from django.conf import settings
 
                 if job.total_rows <= settings.NEWSLETTER_IMPORT_INLINE_ROWS:
-                    services.subscriber_import_run(job=job)
+                    imports.subscriber_import_run(job=job)
                 else:
                     from outlet.newsletters.tasks import subscriber_import_run_task
 

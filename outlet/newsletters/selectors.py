@@ -218,7 +218,7 @@ def subscriber_data_export(*, subscriber: Subscriber) -> dict[str, Any]:
 
 def subscriber_import_report_rows(*, job) -> Iterator[list]:
     """The per-row report of an import: every data row of the file with its outcome."""
-    from outlet.newsletters.services import import_file_read
+    from outlet.newsletters.imports import import_file_read
 
     refused = {
         line: (outcome, message)

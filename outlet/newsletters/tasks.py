@@ -61,7 +61,7 @@ def subscriber_preferences_link_send_task(subscriber_id: int) -> None:
 @shared_task(name="newsletters.subscriber_import_run", queue="default", **TASK_OPTIONS)
 def subscriber_import_run_task(import_id: int) -> None:
     """Run (or resume) a CSV import; finished imports are left alone."""
-    from outlet.newsletters.services import subscriber_import_run
+    from outlet.newsletters.imports import subscriber_import_run
 
     job = SubscriberImport.objects.filter(pk=import_id).first()
     if job is not None:

@@ -4,7 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from outlet.core.addresses import email_digest
-from outlet.newsletters import services
+from outlet.newsletters import imports
+from outlet.newsletters.imports import subscriber_import_create, subscriber_import_run
 from outlet.newsletters.models import (
     ConsentRecord,
     Subscriber,
@@ -13,7 +14,6 @@ from outlet.newsletters.models import (
     Suppression,
 )
 from outlet.newsletters.selectors import newsletter_recipients, subscriber_import_report_rows
-from outlet.newsletters.services import subscriber_import_create, subscriber_import_run
 from tests.factories import SubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,13 +81,13 @@ def test_import_of_50000_rows_reports_each_bad_line_and_imports_the_rest_once(da
 
 
 def test_an_interrupted_import_resumes_without_importing_anyone_twice(daily, monkeypatch):
-    from outlet.newsletters import services
+    from outlet.newsletters import imports
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
     data = ("email\n" + "".join(f"r{n}@example.com\n" for n in range(35))).encode()
     job = create(data, [daily])
     calls = {"n": 0}
-    real_chunk = services._import_chunk
+    real_chunk = imports._import_chunk
 
     def crash_on_third(*args):
         calls["n"] += 1
@@ -95,13 +95,13 @@ def test_an_interrupted_import_resumes_without_importing_anyone_twice(daily, mon
             raise RuntimeError("worker lost")
         return real_chunk(*args)
 
-    monkeypatch.setattr(services, "_import_chunk", crash_on_third)
+    monkeypatch.setattr(imports, "_import_chunk", crash_on_third)
     with pytest.raises(RuntimeError):
         subscriber_import_run(job=job)
     job.refresh_from_db()
     assert job.processed_rows == 20
 
-    monkeypatch.setattr(services, "_import_chunk", real_chunk)
+    monkeypatch.setattr(imports, "_import_chunk", real_chunk)
     job = subscriber_import_run(job=job)
     assert job.imported_rows == 35
     assert Subscriber.objects.count() == 35
@@ -143,20 +143,20 @@ def test_utf8_with_bom_and_extra_columns_and_overlong_name(daily):
 
 
 def test_a_second_run_of_the_same_import_does_not_import_a_chunk_twice(daily, monkeypatch):
-    from outlet.newsletters import services
+    from outlet.newsletters import imports
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
     job = create(("email\n" + "".join(f"r{n}@example.com\n" for n in range(30))).encode(), [daily])
-    real_chunk = services._import_chunk
+    real_chunk = imports._import_chunk
     state = {"raced": False}
 
     def run_twice_at_once(job, chunk, newsletters, names, seen, offset):
         if offset == 10 and not state["raced"]:
             state["raced"] = True  # a redelivered task gets in first and finishes the job
-            services.subscriber_import_run(job=job)
+            imports.subscriber_import_run(job=job)
         return real_chunk(job, chunk, newsletters, names, seen, offset)
 
-    monkeypatch.setattr(services, "_import_chunk", run_twice_at_once)
+    monkeypatch.setattr(imports, "_import_chunk", run_twice_at_once)
     subscriber_import_run(job=job)
     job.refresh_from_db()
     assert job.status == SubscriberImport.Status.DONE
@@ -170,10 +170,10 @@ def test_an_address_signed_up_during_the_import_is_reported_not_duplicated(daily
     unique constraint stops the insert, and the chunk is checked again."""
     from django.db import IntegrityError
 
-    from outlet.newsletters import services
+    from outlet.newsletters import imports
 
     job = create(b"email\nracer@example.com\nother@example.com\n", [daily])
-    real_insert, real_chunk = services._import_insert, services._import_chunk
+    real_insert, real_chunk = imports._import_insert, imports._import_chunk
     calls = {"insert": 0, "chunk": 0}
 
     def conflicting_insert(*args):
@@ -188,8 +188,8 @@ def test_an_address_signed_up_during_the_import_is_reported_not_duplicated(daily
             SubscriberFactory(email="racer@example.com")  # the sign-up that won the race
         return real_chunk(*args)
 
-    monkeypatch.setattr(services, "_import_insert", conflicting_insert)
-    monkeypatch.setattr(services, "_import_chunk", chunk)
+    monkeypatch.setattr(imports, "_import_insert", conflicting_insert)
+    monkeypatch.setattr(imports, "_import_chunk", chunk)
     job = subscriber_import_run(job=job)
     assert job.status == SubscriberImport.Status.DONE
     assert job.summary == {"imported": 1, "exists": 1}
@@ -202,7 +202,7 @@ def test_a_crashed_import_shows_as_failed_not_running(daily, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "_import_chunk", crash)
+    monkeypatch.setattr(imports, "_import_chunk", crash)
     with pytest.raises(RuntimeError):
         subscriber_import_run(job=job)
 
@@ -235,7 +235,7 @@ def test_writing_the_report_does_not_rewrite_earlier_lines(daily, monkeypatch):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    monkeypatch.setattr(services, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
     lines = ["email"] + ["not-an-address"] * 100
     job = create(("\n".join(lines) + "\n").encode(), [daily])
 
