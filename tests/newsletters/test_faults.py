@@ -286,6 +286,41 @@ def test_an_unsubscribe_during_a_batch_stops_mail_to_that_reader(smtp, daily, se
     assert Delivery.objects.get(subscriber=leaving).status == Delivery.Status.SKIPPED
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("leave", ["unsubscribe", "suppress", "pause"])
+def test_at_full_speed_a_reader_who_leaves_mid_batch_gets_nothing_more(
+    smtp, daily, settings, monkeypatch, leave
+):
+    """Unlimited rate: the batch asks about all of its rows left, every CHECK_SECONDS."""
+    from outlet.newsletters.sending import smtp as smtp_loop
+    from outlet.newsletters.services import email_suppress, subscriber_unsubscribe
+
+    monkeypatch.setattr(smtp_loop, "CHECK_SECONDS", 1e-9)  # a check before every message
+    settings.NEWSLETTER_RATE_LIMIT_PER_SECOND = 0
+    readers = SubscriberFactory.create_batch(8, newsletters=[daily])
+    leaving, staying_after = readers[5], readers[6:]
+    issue = start(IssueFactory(newsletter=daily))
+
+    def leave_after_second(address):
+        if len(smtp.accepted) != 2:
+            return
+        if leave == "unsubscribe":
+            subscriber_unsubscribe(subscriber=leaving)
+        elif leave == "suppress":
+            email_suppress(email=leaving.email, reason=Suppression.Reason.MANUAL)
+        else:
+            leaving.subscriptions.update(paused_until=timezone.localdate() + timedelta(days=7))
+
+    smtp.on_accept = leave_after_second
+
+    batch_send(issue_id=issue.pk)
+
+    assert leaving.email not in smtp.accepted
+    assert all(reader.email in smtp.accepted for reader in staying_after)
+    assert Delivery.objects.get(subscriber=leaving).status == Delivery.Status.SKIPPED
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 7
+
+
 # --- Audience rules ----------------------------------------------------------------
 
 

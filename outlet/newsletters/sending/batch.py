@@ -10,11 +10,14 @@ the caller pauses the issue.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import connection as db_connection
+from django.db.models import Exists, OuterRef
 
-from outlet.newsletters.models import Issue, Newsletter, Segment
+from outlet.newsletters.models import Delivery, Issue, Newsletter, Segment
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.sending.claims import Claimed, OutcomeRecorder
 
@@ -88,6 +91,50 @@ class BatchResult:
         self.retry, self.skipped = counts["retry"], counts["skipped"]
 
 
+class LeftUnmailable:
+    """Which rows of a batch, still to send, lost their reader since the claim
+    (unsubscribed, suppressed, paused the newsletter): the batch's own leased rows
+    whose subscriber is no longer among the newsletter's recipients.
+
+    At full speed this is asked every CHECK_SECONDS, so its cost must not grow
+    with the rows left: the query names the batch by its lease token and id range
+    rather than listing ids, and is compiled once per batch, then run as SQL.
+    """
+
+    def __init__(
+        self, *, issue_id: int, newsletter: Newsletter, token: uuid.UUID, claimed: list[Claimed]
+    ) -> None:
+        self.issue_id = issue_id
+        self.newsletter = newsletter
+        self.token = token
+        self.first = min((d.pk for d in claimed), default=0)
+        self.last = max((d.pk for d in claimed), default=0)
+        self.statement: tuple[str, tuple] | None = None
+
+    def __call__(self) -> set[int]:
+        if self.statement is None:
+            still = newsletter_recipients(self.newsletter, Segment.ALL).filter(
+                pk=OuterRef("subscriber_id")
+            )
+            rows = (
+                Delivery.objects.filter(
+                    issue_id=self.issue_id,
+                    status=Delivery.Status.SENDING,
+                    pk__gte=self.first,
+                    pk__lte=self.last,
+                    lease_token=self.token,
+                )
+                .filter(~Exists(still))
+                .order_by()
+                .values_list("pk", flat=True)
+            )
+            self.statement = rows.query.sql_with_params()
+        sql, params = self.statement
+        with db_connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {pk for (pk,) in cursor.fetchall()}
+
+
 def stop_reason(
     recorder: OutcomeRecorder,
     issue_id: int,
@@ -95,6 +142,7 @@ def stop_reason(
     remaining: list[Claimed],
     *,
     next_only: bool = False,
+    left_unmailable: LeftUnmailable | None = None,
 ) -> str:
     """Between messages or calls: why to stop ("" to go on).
 
@@ -102,7 +150,8 @@ def stop_reason(
     when due). Marks the remaining readers who may no longer get the newsletter
     (unsubscribed or suppressed since the claim) as not mailable: the loops skip them.
     With `next_only` (a loop that checks before every message) only the next reader
-    is asked about, so the check stays one small query whatever the batch size.
+    is asked about, so the check stays one small query whatever the batch size;
+    with `left_unmailable` the batch's rows are asked about by one precompiled query.
     """
     recorder.drain()
     status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True).first()
@@ -110,7 +159,11 @@ def stop_reason(
         return "paused or cancelled"
     pending = [d for d in remaining if d.mailable]
     asked = pending[:1] if next_only else pending
-    if asked:
+    if asked and left_unmailable is not None and not next_only:
+        gone = left_unmailable()
+        for delivery in asked:
+            delivery.mailable = delivery.pk not in gone
+    elif asked:
         still = set(
             newsletter_recipients(newsletter, Segment.ALL)
             .filter(pk__in=[d.subscriber_id for d in asked])

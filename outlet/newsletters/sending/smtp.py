@@ -25,6 +25,7 @@ from outlet.newsletters.sending.batch import (
     LEASE_LOST,
     SERVER_FAULT_REFUSALS,
     BatchResult,
+    LeftUnmailable,
     MailServerDown,
     MailServerRefusing,
     RateLimiter,
@@ -163,6 +164,9 @@ def smtp_batch_send(
         # announce no envelope ahead), so an unsubscribe stops mail at the next message;
         # at full speed, within CHECK_SECONDS.
         check_every = 0.0 if limiter.per_second else CHECK_SECONDS
+        left_unmailable = LeftUnmailable(
+            issue_id=issue_id, newsletter=skeleton.newsletter, token=token, claimed=queue
+        )
         next_check = time.monotonic() + check_every
         try:
             if queue:
@@ -176,6 +180,7 @@ def smtp_batch_send(
                         skeleton.newsletter,
                         queue[position:],
                         next_only=not check_every,
+                        left_unmailable=left_unmailable,
                     ):
                         result.stopped = reason
                         break
