@@ -4,7 +4,9 @@ Thank you."}`) and records each recipient's copy with the merge data filled in a
 Mailgun would (`%recipient.key%`), so tests and the drill see what readers get.
 
 `failing` makes it answer 503 to everything (an outage); `stop()` closes the port
-(unreachable). The probe `mail_server_available` uses is any request to the API base.
+(unreachable); a call naming an address in `invalid` is refused whole with 400, as
+Mailgun refuses a call with one address it cannot parse. The probe
+`mail_server_available` uses is any request to the API base.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class MailgunEndpoint:
         #: The status a failing endpoint answers (503: an outage; 401: a refused key).
         self.failing_status = 503
         self.calls = 0
+        #: Addresses that make Mailgun refuse the whole call (400).
+        self.invalid: set[str] = set()
         #: (recipient, subject, text, html) per accepted copy
         self.copies: list[tuple[str, str, str, str]] = []
         self._lock = threading.Lock()
@@ -62,6 +66,11 @@ class MailgunEndpoint:
                     self._answer(404, {"message": "Not found"})
                     return
                 fields = _form_fields(self.headers.get("Content-Type", ""), raw)
+                named = {re.sub(r".*<([^>]+)>.*", r"\1", to) for to in fields.get("to", [])}
+                if named & endpoint.invalid:
+                    message = "'to' parameter is not a valid address. please check documentation"
+                    self._answer(400, {"message": message})
+                    return
                 variables = json.loads(fields.get("recipient-variables", ["{}"])[0])
                 with endpoint._lock:
                     endpoint.calls += 1

@@ -448,6 +448,72 @@ def test_an_esp_refusing_the_request_pauses_for_the_editor_and_fails_nobody(mail
     assert {(row.status, row.attempts) for row in rows} == {(Delivery.Status.PENDING, 0)}
 
 
+def test_one_address_the_esp_cannot_parse_fails_alone_and_everyone_else_is_mailed(
+    mailgun, daily, settings
+):
+    """Mailgun refuses a whole call (400) for one address it cannot parse: the chunk
+    goes again one address per call, and only that address fails, unsuppressed."""
+    readers = SubscriberFactory.create_batch(5, newsletters=[daily])
+    odd = SubscriberFactory(email="odd@example.com", newsletters=[daily])
+    readers += SubscriberFactory.create_batch(5, newsletters=[daily])
+    mailgun.invalid = {odd.email}
+    settings.NEWSLETTER_ESP_BATCH_SIZE = 4
+    issue = start(IssueFactory(newsletter=daily))
+
+    while batch_send(issue_id=issue.pk).claimed:
+        pass
+
+    assert Issue.objects.get(pk=issue.pk).status == Issue.Status.SENDING
+    assert sorted(mailgun.per_recipient().items()) == sorted((r.email, 1) for r in readers)
+    row = Delivery.objects.get(subscriber=odd)
+    assert row.status == Delivery.Status.FAILED and "not a valid address" in row.error
+    assert not Suppression.objects.exists()
+    assert issue_sending_check(issue_id=issue.pk)
+
+
+def test_an_esp_refusing_every_call_with_400_pauses_and_fails_nobody(mailgun, daily, settings):
+    """A 400 for every call (a sender the service does not accept) is no bad address."""
+    settings.NEWSLETTER_RETRY_SECONDS = 0  # the rows that paused it come back at once
+    settings.NEWSLETTER_ESP_BATCH_SIZE = 4
+    readers = SubscriberFactory.create_batch(9, newsletters=[daily])
+    mailgun.invalid = {reader.email for reader in readers}
+    issue = start(IssueFactory(newsletter=daily))
+
+    issue_batch_send_task(issue.pk)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and "not a valid address" in issue.pause_reason
+    assert issue.auto_resume_at is None
+    assert not Delivery.objects.filter(status=Delivery.Status.FAILED).exists()
+    assert not Delivery.objects.filter(attempts__gt=0).exists()
+    assert not Suppression.objects.exists()
+
+    mailgun.invalid = set()
+    issue_resume(issue=issue)
+    while batch_send(issue_id=issue.pk).claimed:
+        pass
+    assert sorted(mailgun.per_recipient().items()) == sorted((r.email, 1) for r in readers)
+
+
+def test_a_lone_address_the_esp_refuses_pauses_once_then_fails_alone(mailgun, daily, settings):
+    """Nobody else in the batch to tell the service from the address: the first
+    refusal pauses; after resume the same refusal is the address's own."""
+    settings.NEWSLETTER_RETRY_SECONDS = 0
+    odd = SubscriberFactory(email="odd@example.com", newsletters=[daily])
+    mailgun.invalid = {odd.email}
+    issue = start(IssueFactory(newsletter=daily))
+
+    issue_batch_send_task(issue.pk)
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED
+    issue_resume(issue=issue)
+    issue_batch_send_task(issue.pk)
+
+    assert Delivery.objects.get(subscriber=odd).status == Delivery.Status.FAILED
+    assert issue_sending_check(issue_id=issue.pk)
+    assert not Suppression.objects.exists()
+
+
 # --- Refusals of a few readers ------------------------------------------------------
 
 

@@ -50,6 +50,8 @@ _ESP_TELL_FORMAT = {"anymail.backends.sendgrid.EmailBackend"}
 #: sending again would duplicate the accepted ones, and bounces arrive by webhook.
 _ESP_ACCEPTED = {"sent", "queued", "unknown"}
 ESP_REFUSED = {"rejected", "invalid"}
+#: A whole call refused with one of these may be one bad address among good ones.
+_ADDRESS_REFUSAL_STATUSES = {400, 422}
 
 
 @dataclass(frozen=True)
@@ -183,14 +185,13 @@ def esp_batch_send(
     """
     from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 
-    from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
-
     chunk_size = max(1, settings.NEWSLETTER_ESP_BATCH_SIZE)
     with OutcomeRecorder(token, lease_started=lease_started) as recorder:
         recorder.skipped([d for d in claimed if not d.mailable])
         queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default
         position = 0
+        accepted = False  # has the service taken any message of this batch?
         try:
             if queue:
                 mail_connection.open()  # one HTTP session (kept alive) for the batch's calls
@@ -222,10 +223,24 @@ def esp_batch_send(
                 except AnymailRecipientsRefused:
                     pass  # every address refused: the statuses below say so, per recipient
                 except (AnymailError, OSError) as exc:
-                    # The call failed as a whole (ESP down, 5xx, refused request): that is
-                    # the service's fault, not an attempt on these recipients. They go back
-                    # untouched (the `finally` below), however long the outage lasts.
-                    raise esp_call_failed(exc) from exc
+                    if getattr(exc, "status_code", None) not in _ADDRESS_REFUSAL_STATUSES:
+                        # The call failed as a whole (ESP down, 5xx, refused key): that is
+                        # the service's fault, not an attempt on these recipients. They go
+                        # back untouched (the `finally` below), however long it lasts.
+                        raise esp_call_failed(exc) from exc
+                    accepted, result.stopped = _esp_send_one_by_one(
+                        chunk=chunk,
+                        refusal=exc,
+                        accepted_before=accepted,
+                        skeleton=skeleton,
+                        mode=mode,
+                        mail_connection=mail_connection,
+                        recorder=recorder,
+                    )
+                    if result.stopped:
+                        break
+                    position += len(taken)
+                    continue
                 recipients = message.anymail_status.recipients
                 statuses = [recipients.get(d.subscriber.email) for d in chunk]
                 fresh = [d for d in chunk if not d.tripped_pause]
@@ -243,30 +258,7 @@ def esp_batch_send(
                         "as bounced; check the service's account and sending domain, then resume"
                     )
                 position += len(taken)
-                for delivery in chunk:
-                    email = delivery.subscriber.email
-                    outcome = recipients.get(email)
-                    status_name = outcome.status if outcome is not None else None
-                    if status_name in _ESP_ACCEPTED:
-                        recorder.sent(delivery)
-                    elif (
-                        status_name in ESP_REFUSED
-                        and delivery.tripped_pause
-                        and not any(o is not None and o.status in _ESP_ACCEPTED for o in statuses)
-                    ):
-                        # It paused the issue before and still nobody in its call got
-                        # through: no verdict on the address yet. Retried, mark kept.
-                        recorder.retry_later(delivery, f"{PAUSE_MARK}ESP {status_name}")
-                    elif status_name in ESP_REFUSED:
-                        detail = f"ESP {status_name} the address"
-                        if recorder.failed(delivery, detail):
-                            email_suppress(
-                                email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail
-                            )
-                    else:  # "failed" (or no answer for this address): try again later
-                        detail = f"ESP status {status_name or 'missing'}"
-                        if recorder.retry_later(delivery, detail) == GAVE_UP:
-                            subscriber_soft_bounce_record(email=email, detail=detail)
+                accepted = _outcomes_record(recorder, chunk, message) or accepted
         finally:
             if position < len(queue):
                 recorder.release(queue[position:])
@@ -275,3 +267,95 @@ def esp_batch_send(
             recorder.finish()
     result.counts_take(recorder.counts)
     return result
+
+
+def _outcomes_record(recorder: OutcomeRecorder, chunk: list[Claimed], message: Any) -> bool:
+    """Record each recipient's outcome of a call that returned; True if any was accepted."""
+    from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+
+    recipients = message.anymail_status.recipients
+    statuses = [recipients.get(d.subscriber.email) for d in chunk]
+    any_accepted = any(o is not None and o.status in _ESP_ACCEPTED for o in statuses)
+    for delivery in chunk:
+        email = delivery.subscriber.email
+        outcome = recipients.get(email)
+        status_name = outcome.status if outcome is not None else None
+        if status_name in _ESP_ACCEPTED:
+            recorder.sent(delivery)
+        elif status_name in ESP_REFUSED and delivery.tripped_pause and not any_accepted:
+            # It paused the issue before and still nobody in its call got
+            # through: no verdict on the address yet. Retried, mark kept.
+            recorder.retry_later(delivery, f"{PAUSE_MARK}ESP {status_name}")
+        elif status_name in ESP_REFUSED:
+            detail = f"ESP {status_name} the address"
+            if recorder.failed(delivery, detail):
+                email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
+        else:  # "failed" (or no answer for this address): try again later
+            detail = f"ESP status {status_name or 'missing'}"
+            if recorder.retry_later(delivery, detail) == GAVE_UP:
+                subscriber_soft_bounce_record(email=email, detail=detail)
+    return any_accepted
+
+
+def _esp_send_one_by_one(
+    *,
+    chunk: list[Claimed],
+    refusal: Exception,
+    accepted_before: bool,
+    skeleton: MessageSkeleton,
+    mode: EspMode,
+    mail_connection: Any,
+    recorder: OutcomeRecorder,
+) -> tuple[bool, str]:
+    """A call refused as a whole with 400/422 may be one bad address among good ones
+    (Mailgun: "'to' parameter is not a valid address"): send the chunk one address
+    per call, so one address cannot hold back, or pause, everyone else's issue.
+
+    An address refused alone fails (not suppressed: the service judged the request,
+    not the mailbox) once the service has taken another message of this batch, or if
+    its row already paused the issue once. Refused alone SERVER_FAULT_REFUSALS times,
+    or throughout, with nothing taken: the service refuses the requests (a sender or
+    domain setting), so the rows go back untouched and the issue pauses for the editor.
+    Returns (anything accepted in the batch, why the batch stopped or "").
+    """
+    from anymail.exceptions import AnymailError, AnymailRecipientsRefused
+
+    accepted = accepted_before
+    suspects: list[tuple[Claimed, str]] = []
+    for index, delivery in enumerate(chunk):
+        if not recorder.lease_held() and not recorder.renew(
+            chunk[index:] + [held for held, _ in suspects]
+        ):
+            return accepted, LEASE_LOST
+        error: Exception | None = refusal if len(chunk) == 1 else None
+        if error is None:
+            message = esp_batch_message(skeleton=skeleton, mode=mode, deliveries=[delivery])
+            try:
+                mail_connection.send_messages([message])
+            except AnymailRecipientsRefused:
+                pass  # its status says so
+            except (AnymailError, OSError) as exc:
+                if getattr(exc, "status_code", None) not in _ADDRESS_REFUSAL_STATUSES:
+                    raise esp_call_failed(exc) from exc  # the caller hands the rows back
+                error = exc
+            if error is None:
+                accepted = _outcomes_record(recorder, [delivery], message) or accepted
+                continue
+        detail = f"The email service refused this address: {error}"
+        if accepted or delivery.tripped_pause:
+            recorder.failed(delivery, detail)
+            continue
+        suspects.append((delivery, detail))
+        if len(suspects) >= SERVER_FAULT_REFUSALS:
+            break
+    if suspects and accepted:
+        for delivery, detail in suspects:
+            recorder.failed(delivery, detail)
+    elif suspects:
+        recorder.release([held for held, _ in suspects], paused_by="refused one by one")
+        raise MailServerRefusing(
+            f"The email service refused {len(suspects)} addresses sent one per call and "
+            f"took none ({refusal}). Nobody was marked as bounced; check the service's "
+            "sending domain and sender address, then resume"
+        )
+    return accepted, ""
