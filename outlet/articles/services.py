@@ -20,6 +20,7 @@ from .edge import SITE_KEY, article_keys, edge_purge
 from .images import renditions_create
 from .models import Article, ArticleImage, ArticleRevision
 from .sanitising import sanitise_body
+from .signals import articles_taken_down
 
 PUBLISH_PERMISSION = "articles.publish_article"
 TEXT_FIELDS = ("headline", "dek", "body")
@@ -176,6 +177,8 @@ def article_save(
         renditions_create(field_file=article.featured_image)
     if previous is None:
         content_changed(articles=[article])
+    elif previous.is_public and not article.is_public:
+        articles_taken_down.send(sender=Article, articles=[article])
     return article
 
 
@@ -210,6 +213,7 @@ def articles_delete(*, articles: Any, user: Any = None) -> int:
         raise PermissionDenied("Only editors can delete articles.")
     doomed = list(Article.objects.select_for_update().filter(pk__in=[a.pk for a in articles]))
     content_changed(articles=doomed)  # reads what the pages showing them are, before they go
+    articles_taken_down.send(sender=Article, articles=[a for a in doomed if a.is_public])
     for article in doomed:
         article.delete()
     return len(doomed)

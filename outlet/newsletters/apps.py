@@ -7,4 +7,10 @@ class NewslettersConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the anymail tracking and inbound receivers.
+        from outlet.articles.signals import articles_taken_down
         from outlet.newsletters import tracking  # noqa: F401
+        from outlet.newsletters.issues import issues_pause_for_takedown
+
+        articles_taken_down.connect(
+            issues_pause_for_takedown, dispatch_uid="newsletters.takedown_pause"
+        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,6 +27,7 @@ from django.core.mail import mailers
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from outlet.newsletters.models import Delivery, Issue, IssueArticle, Newsletter
 from outlet.newsletters.selectors import newsletter_recipients
@@ -211,6 +213,33 @@ def issue_resume(*, issue: Issue) -> Issue:
         else:
             transaction.on_commit(lambda: _lanes_start(issue_id))
     return issue
+
+
+def issues_pause_for_takedown(*, articles: list[Any], **_: Any) -> int:
+    """Receiver of `articles_taken_down`: an issue still mailing one of these articles
+    (its text was frozen when sending started) pauses for the editor and says why;
+    one paused already no longer resumes by itself. How many issues it stopped."""
+    if not articles:
+        return 0
+    headlines = {article.pk: article.headline for article in articles}
+    stopped = 0
+    carrying = IssueArticle.objects.filter(article_id__in=list(headlines))
+    for issue in Issue.objects.select_for_update().filter(
+        status__in=[Issue.Status.SENDING, Issue.Status.PAUSED],
+        pk__in=carrying.values("issue_id"),
+    ):
+        article_id = carrying.filter(issue=issue).values_list("article_id", flat=True).first()
+        headline = Truncator(headlines[article_id]).chars(100)
+        issue.status = Issue.Status.PAUSED
+        issue.auto_resume_at = None
+        issue.pause_reason = (
+            f"“{headline}” in this issue was taken down from the site. Nothing more is "
+            "sent: cancel the issue, or resume to send the rest as it was frozen, "
+            "that article included."
+        )[:300]
+        issue.save(update_fields=["status", "pause_reason", "auto_resume_at", "updated_at"])
+        stopped += 1
+    return stopped
 
 
 def issue_cancel(*, issue: Issue) -> Issue:
