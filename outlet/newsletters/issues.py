@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import mailers
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import Truncator
 
@@ -370,14 +371,14 @@ def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
                 pause_reason=("Not sent: " + " ".join(exc.messages))[:300],
             )
     stalled_before = now - timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
-    for issue_id in Issue.objects.filter(
-        status=Issue.Status.SENDING, heartbeat_at__lt=stalled_before
-    ).values_list("pk", flat=True):
+    # No heartbeat at all: sending since before heartbeats were recorded.
+    stalled = Q(heartbeat_at__lt=stalled_before) | Q(heartbeat_at__isnull=True)
+    for issue_id in Issue.objects.filter(stalled, status=Issue.Status.SENDING).values_list(
+        "pk", flat=True
+    ):
         if issue_sending_check(issue_id=issue_id):
             continue
-        if Issue.objects.filter(pk=issue_id, heartbeat_at__lt=stalled_before).update(
-            heartbeat_at=now
-        ):
+        if Issue.objects.filter(stalled, pk=issue_id).update(heartbeat_at=now):
             if Issue.objects.filter(pk=issue_id, planned_at__isnull=True).exists():
                 from outlet.newsletters.tasks import issue_plan_task
 

@@ -415,6 +415,21 @@ def test_resume_and_the_stall_check_never_multiply_lanes(
     assert len(mail.outbox) == 2
 
 
+def test_the_stall_check_revives_an_issue_sending_since_before_heartbeats(daily, monkeypatch):
+    """An issue that was sending when heartbeat_at was added has none: it is stalled."""
+    SubscriberFactory.create_batch(2, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    revived: list[int] = []
+    monkeypatch.setattr(
+        "outlet.newsletters.issues._lanes_start", lambda issue_id, count=None: revived.append(1)
+    )
+    Issue.objects.filter(pk=issue.pk).update(heartbeat_at=None)
+
+    assert issues_tick()["revived"] == 1
+    assert revived == [1]
+    assert issues_tick()["revived"] == 0  # stamped: not again until it stalls
+
+
 def test_a_preferences_link_of_a_suppressed_address_changes_nothing_and_claims_no_save(
     client, daily, eager_tasks, django_capture_on_commit_callbacks
 ):
