@@ -430,6 +430,32 @@ def test_the_stall_check_revives_an_issue_sending_since_before_heartbeats(daily,
     assert issues_tick()["revived"] == 0  # stamped: not again until it stalls
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_longer_than_the_lease_is_not_taken_for_a_stall(smtp, daily, settings, monkeypatch):
+    """A rate-limited batch outlasting the lease renews it, and says it is alive: beat's
+    stall check must not start more lanes beside it."""
+    revived: list[int] = []
+    settings.NEWSLETTER_LEASE_SECONDS = 2
+    settings.NEWSLETTER_RATE_LIMIT_PER_SECOND = 4
+    SubscriberFactory.create_batch(14, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    monkeypatch.setattr(
+        "outlet.newsletters.issues._lanes_start", lambda issue_id, count=None: revived.append(1)
+    )
+    seen: list[int] = []
+
+    def tick_at_the_end(address):
+        if len(smtp.accepted) == 13:  # about three seconds in: past the lease
+            seen.append(issues_tick()["revived"])
+
+    smtp.on_accept = tick_at_the_end
+
+    batch_send(issue_id=issue.pk)
+
+    assert len(smtp.accepted) == 14
+    assert seen == [0] and revived == []
+
+
 def test_a_preferences_link_of_a_suppressed_address_changes_nothing_and_claims_no_save(
     client, daily, eager_tasks, django_capture_on_commit_callbacks
 ):

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from outlet.newsletters.models import (
     Delivery,
+    Issue,
     Newsletter,
     Segment,
     Subscriber,
@@ -178,8 +179,13 @@ class OutcomeRecorder:
     forget the last few outcomes, and those messages would go out again.
     """
 
-    def __init__(self, token: uuid.UUID, *, lease_started: float | None = None) -> None:
+    def __init__(
+        self, token: uuid.UUID, *, lease_started: float | None = None, issue_id: int | None = None
+    ) -> None:
         self.token = token
+        #: Each renewal also stamps the issue's heartbeat: a batch that outlasts the lease
+        #: (rate-limited) is alive, and beat's stall check must not start lanes beside it.
+        self.issue_id = issue_id
         self.table = Delivery._meta.db_table
         self.token_db = Delivery._meta.get_field("lease_token").get_db_prep_value(
             token, db_connection
@@ -382,6 +388,8 @@ class OutcomeRecorder:
         ).update(leased_until=now + timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS))
         if renewed < len(ids):
             return False
+        if self.issue_id is not None:
+            Issue.objects.filter(pk=self.issue_id).update(heartbeat_at=timezone.now())
         self.renewed_at = started
         self.lease_deadline = started + lease_span()
         return True

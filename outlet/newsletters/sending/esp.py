@@ -186,7 +186,7 @@ def esp_batch_send(
     from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 
     chunk_size = max(1, settings.NEWSLETTER_ESP_BATCH_SIZE)
-    with OutcomeRecorder(token, lease_started=lease_started) as recorder:
+    with OutcomeRecorder(token, lease_started=lease_started, issue_id=issue_id) as recorder:
         recorder.skipped([d for d in claimed if not d.mailable])
         queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default

@@ -151,7 +151,7 @@ def smtp_batch_send(
     (Django's SMTP backend driven directly, or any other backend per message)."""
     from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 
-    with OutcomeRecorder(token, lease_started=lease_started) as recorder:
+    with OutcomeRecorder(token, lease_started=lease_started, issue_id=issue_id) as recorder:
         recorder.skipped([d for d in claimed if not d.mailable])
         queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default
