@@ -194,9 +194,18 @@ def issue_pause(*, issue: Issue, reason: str = "", retry_after: int | None = Non
     return issue
 
 
-def issue_resume(*, issue: Issue) -> Issue:
+def issue_resume(*, issue: Issue, auto_due: datetime | None = None) -> Issue:
+    """Send on. With `auto_due` (beat's auto-resume) only if, under the row lock, the
+    issue is still paused with an auto-resume due by then: an editor or a takedown may
+    have changed it since beat read it, and their word stands."""
     with transaction.atomic():
         issue = _locked(issue)
+        if auto_due is not None and (
+            issue.status != Issue.Status.PAUSED
+            or issue.auto_resume_at is None
+            or issue.auto_resume_at > auto_due
+        ):
+            return issue
         if issue.status != Issue.Status.PAUSED:
             raise ValidationError("Only a paused issue can be resumed.")
         issue.status = Issue.Status.SENDING
@@ -393,8 +402,8 @@ def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
     if due.exists():
         if mail_server_available():
             for issue in due:
-                issue_resume(issue=issue)
-                done["resumed"] += 1
+                if issue_resume(issue=issue, auto_due=now).status == Issue.Status.SENDING:
+                    done["resumed"] += 1
         else:
             due.update(
                 auto_resume_at=now + timedelta(seconds=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS)

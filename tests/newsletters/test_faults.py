@@ -536,21 +536,23 @@ def test_an_esp_refusing_every_call_with_400_pauses_and_fails_nobody(mailgun, da
     assert sorted(mailgun.per_recipient().items()) == sorted((r.email, 1) for r in readers)
 
 
-def test_a_lone_address_the_esp_refuses_pauses_once_then_fails_alone(mailgun, daily, settings):
-    """Nobody else in the batch to tell the service from the address: the first
-    refusal pauses; after resume the same refusal is the address's own."""
+def test_a_lone_address_the_esp_refuses_is_retried_then_fails_without_a_pause(
+    mailgun, daily, settings
+):
+    """Nobody else in its batch to tell the service from the address: no verdict, so it
+    is retried like a temporary refusal, and fails (unsuppressed) when its attempts are
+    used up; one refusal is not "the service refuses everyone", so nothing pauses."""
     settings.NEWSLETTER_RETRY_SECONDS = 0
     odd = SubscriberFactory(email="odd@example.com", newsletters=[daily])
     mailgun.invalid = {odd.email}
     issue = start(IssueFactory(newsletter=daily))
 
-    issue_batch_send_task(issue.pk)
-    issue.refresh_from_db()
-    assert issue.status == Issue.Status.PAUSED
-    issue_resume(issue=issue)
-    issue_batch_send_task(issue.pk)
+    while batch_send(issue_id=issue.pk).claimed:
+        assert Issue.objects.get(pk=issue.pk).status == Issue.Status.SENDING
 
-    assert Delivery.objects.get(subscriber=odd).status == Delivery.Status.FAILED
+    row = Delivery.objects.get(subscriber=odd)
+    assert row.status == Delivery.Status.FAILED
+    assert row.attempts == settings.NEWSLETTER_MAX_ATTEMPTS
     assert issue_sending_check(issue_id=issue.pk)
     assert not Suppression.objects.exists()
 

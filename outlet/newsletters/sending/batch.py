@@ -31,6 +31,9 @@ CHECK_SECONDS = 0.5
 #: Refusals in a row, none about the mailbox itself, that make the server the fault.
 SERVER_FAULT_REFUSALS = 5
 
+#: anymail statuses that mean the ESP refused the address itself.
+ESP_REFUSED = {"rejected", "invalid"}
+
 #: BatchResult.stopped when the batch's lease ran out or was taken over mid-batch.
 LEASE_LOST = "lease lost"
 
@@ -143,6 +146,7 @@ def stop_reason(
     *,
     next_only: bool = False,
     left_unmailable: LeftUnmailable | None = None,
+    held: list[Claimed] | None = None,
 ) -> str:
     """Between messages or calls: why to stop ("" to go on).
 
@@ -152,6 +156,8 @@ def stop_reason(
     With `next_only` (a loop that checks before every message) only the next reader
     is asked about, so the check stays one small query whatever the batch size;
     with `left_unmailable` the batch's rows are asked about by one precompiled query.
+    A renewal covers the rows left and the `held` ones (refusals awaiting a verdict):
+    every row the batch still holds, or the fence would outlive some of their leases.
     """
     recorder.drain()
     status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True).first()
@@ -171,6 +177,6 @@ def stop_reason(
         )
         for delivery in asked:
             delivery.mailable = delivery.subscriber_id in still
-    if not recorder.renew_if_due([d for d in pending if d.mailable]):
+    if not recorder.renew_if_due([d for d in pending if d.mailable] + (held or [])):
         return LEASE_LOST
     return ""

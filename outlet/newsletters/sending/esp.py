@@ -19,6 +19,7 @@ from django.core.mail import mailers
 
 from outlet.newsletters.models import Suppression
 from outlet.newsletters.sending.batch import (
+    ESP_REFUSED,
     LEASE_LOST,
     SERVER_FAULT_REFUSALS,
     BatchResult,
@@ -28,6 +29,7 @@ from outlet.newsletters.sending.batch import (
     stop_reason,
 )
 from outlet.newsletters.sending.claims import GAVE_UP, PAUSE_MARK, Claimed, OutcomeRecorder
+from outlet.newsletters.sending.refusals import Refusals
 from outlet.newsletters.sending.skeleton import MERGE_KEYS, MessageSkeleton
 
 # --- ESP batch sending (anymail merge data) -----------------------------------------
@@ -49,7 +51,6 @@ _ESP_TELL_FORMAT = {"anymail.backends.sendgrid.EmailBackend"}
 #: is a call the ESP accepted without saying per recipient (SparkPost's mixed result):
 #: sending again would duplicate the accepted ones, and bounces arrive by webhook.
 _ESP_ACCEPTED = {"sent", "queued", "unknown"}
-ESP_REFUSED = {"rejected", "invalid"}
 #: A whole call refused with one of these may be one bad address among good ones.
 _ADDRESS_REFUSAL_STATUSES = {400, 422}
 
@@ -191,7 +192,7 @@ def esp_batch_send(
         queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default
         position = 0
-        accepted = False  # has the service taken any message of this batch?
+        refusals = Refusals(recorder)  # addresses refused alone, awaiting a verdict
         try:
             if queue:
                 mail_connection.open()  # one HTTP session (kept alive) for the batch's calls
@@ -202,7 +203,13 @@ def esp_batch_send(
                 # The claim has just checked the status and who is mailable, unless a
                 # rate-limited wait came since.
                 if (position or limiter.per_second) and (
-                    reason := stop_reason(recorder, issue_id, skeleton.newsletter, queue[position:])
+                    reason := stop_reason(
+                        recorder,
+                        issue_id,
+                        skeleton.newsletter,
+                        queue[position:],
+                        held=refusals.held_deliveries(),
+                    )
                 ):
                     result.stopped = reason
                     break
@@ -210,7 +217,7 @@ def esp_batch_send(
                 chunk = [d for d in taken if d.mailable]
                 # A rate-limited chunk can outlast the lease: the fence comes after the wait.
                 if not recorder.lease_held() and not recorder.renew(
-                    [d for d in queue[position:] if d.mailable]
+                    [d for d in queue[position:] if d.mailable] + refusals.held_deliveries()
                 ):
                     result.stopped = LEASE_LOST
                     break
@@ -228,10 +235,12 @@ def esp_batch_send(
                         # the service's fault, not an attempt on these recipients. They go
                         # back untouched (the `finally` below), however long it lasts.
                         raise esp_call_failed(exc) from exc
-                    accepted, result.stopped = _esp_send_one_by_one(
+                    result.stopped = _esp_send_one_by_one(
+                        issue_id=issue_id,
                         chunk=chunk,
+                        later=[d for d in queue[position + len(taken) :] if d.mailable],
                         refusal=exc,
-                        accepted_before=accepted,
+                        refusals=refusals,
                         skeleton=skeleton,
                         mode=mode,
                         mail_connection=mail_connection,
@@ -258,12 +267,14 @@ def esp_batch_send(
                         "as bounced; check the service's account and sending domain, then resume"
                     )
                 position += len(taken)
-                accepted = _outcomes_record(recorder, chunk, message) or accepted
+                if _outcomes_record(recorder, chunk, message):
+                    refusals.accepted()
         finally:
             if position < len(queue):
                 recorder.release(queue[position:])
             with contextlib.suppress(Exception):
                 mail_connection.close()
+            refusals.finish()
             recorder.finish()
     result.counts_take(recorder.counts)
     return result
@@ -299,34 +310,47 @@ def _outcomes_record(recorder: OutcomeRecorder, chunk: list[Claimed], message: A
 
 def _esp_send_one_by_one(
     *,
+    issue_id: int,
     chunk: list[Claimed],
+    later: list[Claimed],
     refusal: Exception,
-    accepted_before: bool,
+    refusals: Refusals,
     skeleton: MessageSkeleton,
     mode: EspMode,
     mail_connection: Any,
     recorder: OutcomeRecorder,
-) -> tuple[bool, str]:
-    """A call refused as a whole with 400/422 may be one bad address among good ones
+) -> str:
+    """A call refused whole with 400/422 may be one bad address among good ones
     (Mailgun: "'to' parameter is not a valid address"): send the chunk one address
     per call, so one address cannot hold back, or pause, everyone else's issue.
 
-    An address refused alone fails (not suppressed: the service judged the request,
-    not the mailbox) once the service has taken another message of this batch, or if
-    its row already paused the issue once. Refused alone SERVER_FAULT_REFUSALS times,
-    or throughout, with nothing taken: the service refuses the requests (a sender or
-    domain setting), so the rows go back untouched and the issue pauses for the editor.
-    Returns (anything accepted in the batch, why the batch stopped or "").
+    Each refusal is held by `refusals` as the SMTP loop holds one: failed, unsuppressed,
+    once the service takes another message; SERVER_FAULT_REFUSALS in a row mean the
+    service refuses the requests (sender, domain) and the issue pauses with the rows
+    untouched. Before each call the issue's status, the next reader and the lease are
+    checked as between SMTP messages (`later` are the batch's rows after this chunk:
+    renewals cover them). Why the batch stopped, or "".
     """
     from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 
-    accepted = accepted_before
-    suspects: list[tuple[Claimed, str]] = []
     for index, delivery in enumerate(chunk):
-        if not recorder.lease_held() and not recorder.renew(
-            chunk[index:] + [held for held, _ in suspects]
+        rest = chunk[index:] + later
+        if reason := stop_reason(
+            recorder,
+            issue_id,
+            skeleton.newsletter,
+            rest,
+            next_only=True,
+            held=refusals.held_deliveries(),
         ):
-            return accepted, LEASE_LOST
+            return reason
+        if not delivery.mailable:  # unsubscribed since the claim
+            recorder.skipped([delivery])
+            continue
+        if not recorder.lease_held() and not recorder.renew(
+            [d for d in rest if d.mailable] + refusals.held_deliveries()
+        ):
+            return LEASE_LOST
         error: Exception | None = refusal if len(chunk) == 1 else None
         if error is None:
             message = esp_batch_message(skeleton=skeleton, mode=mode, deliveries=[delivery])
@@ -339,23 +363,8 @@ def _esp_send_one_by_one(
                     raise esp_call_failed(exc) from exc  # the caller hands the rows back
                 error = exc
             if error is None:
-                accepted = _outcomes_record(recorder, [delivery], message) or accepted
+                if _outcomes_record(recorder, [delivery], message):
+                    refusals.accepted()
                 continue
-        detail = f"The email service refused this address: {error}"
-        if accepted or delivery.tripped_pause:
-            recorder.failed(delivery, detail)
-            continue
-        suspects.append((delivery, detail))
-        if len(suspects) >= SERVER_FAULT_REFUSALS:
-            break
-    if suspects and accepted:
-        for delivery, detail in suspects:
-            recorder.failed(delivery, detail)
-    elif suspects:
-        recorder.release([held for held, _ in suspects], paused_by="refused one by one")
-        raise MailServerRefusing(
-            f"The email service refused {len(suspects)} addresses sent one per call and "
-            f"took none ({refusal}). Nobody was marked as bounced; check the service's "
-            "sending domain and sender address, then resume"
-        )
-    return accepted, ""
+        refusals.call_refused(delivery, f"The email service refused this address: {error}")
+    return ""
