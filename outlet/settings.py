@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "outlet.articles",
     "outlet.donations",
     "outlet.newsletters",
+    "outlet.readers",
     "anymail",
     "django_prose_editor",
     "django.contrib.admin",
@@ -305,6 +306,18 @@ DONATION_SIGN_IN_LINKS_PER_HOUR: int = _read(env.int, "DONATION_SIGN_IN_LINKS_PE
 DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
     env.int, "DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR", default=10
 )
+# Reader accounts (/account/): a sign-in link works READER_SIGN_IN_MAX_AGE seconds, once;
+# the session it opens lasts READER_SESSION_AGE; a link to confirm a new address works
+# READER_EMAIL_CHANGE_MAX_AGE. Links per hour: per address from one IP, per address from
+# everywhere, per IP.
+READER_SIGN_IN_MAX_AGE: int = _read(env.int, "READER_SIGN_IN_MAX_AGE", default=900)
+READER_SESSION_AGE: int = _read(env.int, "READER_SESSION_AGE", default=4 * 3600)
+READER_EMAIL_CHANGE_MAX_AGE: int = _read(env.int, "READER_EMAIL_CHANGE_MAX_AGE", default=86400)
+READER_LINKS_PER_HOUR: int = _read(env.int, "READER_LINKS_PER_HOUR", default=3)
+READER_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
+    env.int, "READER_LINKS_PER_ADDRESS_PER_HOUR", default=10
+)
+READER_LINKS_PER_IP_PER_HOUR: int = _read(env.int, "READER_LINKS_PER_IP_PER_HOUR", default=20)
 # Payment attempts allowed per window, per client IP and per email address (card testing).
 DONATION_RATE_LIMIT_PER_IP: int = _read(env.int, "DONATION_RATE_LIMIT_PER_IP", default=20)
 DONATION_RATE_LIMIT_PER_EMAIL: int = _read(env.int, "DONATION_RATE_LIMIT_PER_EMAIL", default=8)

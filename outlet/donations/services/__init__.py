@@ -39,6 +39,8 @@ from .refunds import (
     donation_refund,
 )
 from .self_service import (
+    donor_email_change,
+    donor_erase,
     gift_amount_change,
     gift_cancel,
     gift_card_setup_start,
@@ -82,10 +84,12 @@ __all__ = [
     "donation_fee_compute",
     "donation_for_payment_intent",
     "donation_refund",
+    "donor_email_change",
     "donor_email_failure_record",
     "donor_email_queue",
     "donor_email_send",
     "donor_emails_sweep",
+    "donor_erase",
     "donor_sign_in_link_create",
     "donor_sign_in_link_request",
     "donor_sign_in_link_send",
