@@ -158,10 +158,12 @@ def reader_email_change_confirm(*, token: str) -> Reader:
     new = email_normalise(payload.email)
     if not new:
         raise LinkInvalid("no address")
+    if ReaderLinkUse.objects.filter(nonce=payload.nonce).exists():
+        raise LinkUsed("link already used")
     if reader_address_known(email=new) or Reader.objects.filter(email=new).exists():
         raise ValidationError("That address already has an account here. Sign in with it instead.")
-    reader, _ = _spend(purpose="email-change", token=token)
     with transaction.atomic():
+        reader, _ = _spend(purpose="email-change", token=token)
         donor = donation_selectors.donor_for_email(email=reader.email)
         subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
         if donor is not None:

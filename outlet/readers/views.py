@@ -167,7 +167,7 @@ def data_export(request: HttpRequest, reader: Reader) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @reader_required
 def data_delete(request: HttpRequest, reader: Reader) -> HttpResponse:
-    form = DeleteForm(request.POST or None)
+    form = DeleteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.reader_erase(reader=reader)

@@ -38,3 +38,13 @@ def link_in_mail(message=None) -> str:
 
 def sign_in(client, token_path: str):
     return client.post(token_path)
+
+
+@pytest.fixture
+def run_tasks(monkeypatch, django_capture_on_commit_callbacks):
+    """Readers' tasks run in process when their transaction commits."""
+    from outlet.readers import tasks
+
+    for task in (tasks.reader_sign_in_send_task, tasks.reader_email_change_send_task):
+        monkeypatch.setattr(task, "delay", lambda *args, task=task: task.apply(args=args))
+    return lambda: django_capture_on_commit_callbacks(execute=True)
