@@ -220,4 +220,3 @@ class DonorEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.donor_id}"
-

@@ -63,4 +63,3 @@ def donor_emails_sweep_task() -> None:
     and the editors' alerts of disputes never told."""
     services.donor_emails_sweep()
     services.dispute_notifications_sweep()
-

@@ -9,16 +9,16 @@ from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
 
 from . import services
 
-TASK_OPTIONS = {
-    "bind": True,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "max_retries": 5,
-    "ignore_result": True,
-}
 
-
-@shared_task(name="readers.reader_sign_in_send", queue="mail", **TASK_OPTIONS)
+@shared_task(
+    bind=True,
+    name="readers.reader_sign_in_send",
+    queue="mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    ignore_result=True,
+)
 def reader_sign_in_send_task(self, email: str, request_id: str) -> None:
     try:
         services.reader_sign_in_send(email=email, request_id=request_id)
@@ -26,7 +26,15 @@ def reader_sign_in_send_task(self, email: str, request_id: str) -> None:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
-@shared_task(name="readers.reader_email_change_send", queue="mail", **TASK_OPTIONS)
+@shared_task(
+    bind=True,
+    name="readers.reader_email_change_send",
+    queue="mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    ignore_result=True,
+)
 def reader_email_change_send_task(self, reader_id: int, email: str) -> None:
     try:
         services.reader_email_change_send(reader_id=reader_id, email=email)

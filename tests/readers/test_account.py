@@ -213,9 +213,7 @@ def test_deleting_leaves_nothing_that_identifies_the_reader(monthly_reader, stri
     assert "Email me a sign-in link" in page
 
 
-def test_change_of_address_is_confirmed_by_the_new_mailbox(
-    monthly_reader, run_tasks
-):
+def test_change_of_address_is_confirmed_by_the_new_mailbox(monthly_reader, run_tasks):
     browser = signed_in("reader@example.com")
     with run_tasks():
         response = browser.post(reverse("readers:email-change"), {"email": "new@example.org"})
@@ -233,9 +231,7 @@ def test_change_of_address_is_confirmed_by_the_new_mailbox(
     assert browser.post(path).status_code == 410  # single use
 
 
-def test_change_of_address_to_one_in_use_is_refused(
-    monthly_reader, run_tasks
-):
+def test_change_of_address_to_one_in_use_is_refused(monthly_reader, run_tasks):
     SubscriberFactory(email="taken@example.org")
     browser = signed_in("reader@example.com")
     with run_tasks():

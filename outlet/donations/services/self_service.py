@@ -118,9 +118,7 @@ def donor_erase(*, donor: Donor) -> None:
     for gift in donor.gifts.filter(status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]):
         gift_cancel(gift=gift)
     with transaction.atomic():
-        Donor.objects.filter(pk=donor.pk).update(
-            email=f"erased-{donor.pk}@erased.invalid", name=""
-        )
+        Donor.objects.filter(pk=donor.pk).update(email=f"erased-{donor.pk}@erased.invalid", name="")
         Donation.objects.filter(donor=donor).update(
             public_name="", public_credit=False, card_brand="", card_last4=""
         )

@@ -233,9 +233,7 @@ class MessageSkeleton:
                 unsubscribe_url(subscriber, self.newsletter),
                 preferences_url(subscriber),
             )
-        unsubscribe_sample, _, headers_sample, url_sample, prefs_sample = (
-            self.link_samples
-        )
+        unsubscribe_sample, _, headers_sample, url_sample, prefs_sample = self.link_samples
         token = unsubscribe_token(subscriber, self.newsletter)
         headers = {
             name: value.replace(unsubscribe_sample, token) for name, value in headers_sample.items()
