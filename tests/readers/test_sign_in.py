@@ -152,3 +152,16 @@ def test_sign_out_everywhere_service_bumps_the_epoch():
     reader_sign_out_everywhere(reader=reader)
     reader.refresh_from_db()
     assert reader.session_epoch == 1
+
+
+def test_a_signed_in_reader_still_gets_the_public_cacheable_pages(client):
+    """The cookie is scoped to /account/ (a browser sends it nowhere else); even sent, it
+    is not a session cookie, so the front page stays public and shared."""
+    reader = Reader.objects.create(email="known@example.com")
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    client.post(reverse("readers:sign-in", args=[token]))
+    assert "outlet_reader" in client.cookies
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "public" in response["Cache-Control"]
+    assert "private" not in response["Cache-Control"]
