@@ -226,3 +226,12 @@ def reader_newsletter_change(
             newsletter_services.subscriber_unsubscribe(subscriber=subscriber, newsletter=newsletter)
         return "unsubscribed"
     return None
+
+
+def reader_sign_in_link_send_for_staff(*, reader: Reader) -> None:
+    """Staff send a reader a sign-in link (the reader's admin page). It goes, as always,
+    only to the reader's own address, and only if the outlet holds records for it."""
+    from .tasks import reader_sign_in_send_task
+
+    address, request_id = reader.email, secrets.token_hex(16)
+    transaction.on_commit(lambda: reader_sign_in_send_task.delay(address, request_id), robust=True)
