@@ -41,12 +41,12 @@ class ReaderAdmin(admin.ModelAdmin):
     actions = ["send_sign_in_link"]
     change_form_template = "admin/readers/reader/change_form.html"
 
-    def get_fields(self, request: HttpRequest, obj: Reader | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Reader | None = None) -> Any:
         if obj is None:
             return ["email"]
         return ["email", "records", "created_at", "signed_in_at", "session_epoch"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Reader | None = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Reader | None = None) -> Any:
         if obj is None:
             return []
         return ["email", *self.readonly_fields]  # the reader changes it, by a confirmed link
