@@ -298,14 +298,6 @@ DONATION_TAX_STATEMENT: str = env.str(
     default="No goods or services were provided in exchange for this contribution. "
     "Please keep this receipt for your tax records.",
 )
-# A sign-in link (emailed on request, single-use) works this many seconds; the session
-# it opens lasts DONATION_MANAGE_SESSION_AGE; an address gets at most this many an hour.
-DONATION_MANAGE_LINK_MAX_AGE: int = _read(env.int, "DONATION_MANAGE_LINK_MAX_AGE", default=1800)
-DONATION_MANAGE_SESSION_AGE: int = _read(env.int, "DONATION_MANAGE_SESSION_AGE", default=3600)
-DONATION_SIGN_IN_LINKS_PER_HOUR: int = _read(env.int, "DONATION_SIGN_IN_LINKS_PER_HOUR", default=3)
-DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
-    env.int, "DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR", default=10
-)
 # Reader accounts (/account/): a sign-in link works READER_SIGN_IN_MAX_AGE seconds, once;
 # the session it opens lasts READER_SESSION_AGE; a link to confirm a new address works
 # READER_EMAIL_CHANGE_MAX_AGE. Links per hour: per address from one IP, per address from
