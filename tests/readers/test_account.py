@@ -240,3 +240,36 @@ def test_change_of_address_to_one_in_use_is_refused(monthly_reader, run_tasks):
     response = browser.post(path)
     assert response.status_code == 409
     assert Donor.objects.get().email == "reader@example.com"
+
+
+def test_a_newsletter_waiting_for_its_link_is_confirmed_by_the_signed_in_click(monthly_reader):
+    from outlet.newsletters.models import Subscription
+
+    weekend = Newsletter.objects.get(slug="weekend")
+    subscriber = Subscriber.objects.get()
+    Subscription.objects.create(subscriber=subscriber, newsletter=weekend)  # not confirmed
+    browser = signed_in("reader@example.com")
+    page = browser.get(reverse("readers:account")).content.decode()
+    assert re.search(r"Weekend</strong>\s*<span[^>]*>Waiting for confirmation", page)
+    browser.post(reverse("readers:newsletters"), {"newsletter": weekend.pk, "action": "subscribe"})
+    assert subscriber.subscriptions.get(newsletter=weekend).confirmed_at is not None
+
+
+def test_donors_only_newsletters_are_offered_to_donors_alone(monthly_reader):
+    NewsletterFactory(name="Insiders", slug="insiders", visibility="donors")
+    SubscriberFactory(email="reader-only@example.com")
+    assert "Insiders" in signed_in("reader@example.com").get("/account/").content.decode()
+    assert "Insiders" not in signed_in("reader-only@example.com").get("/account/").content.decode()
+
+
+def test_deletion_stops_if_stripe_cannot_cancel_the_gift(monthly_reader, monkeypatch):
+    def refuse(**kwargs):
+        raise stripe_gateway.StripeError("down")
+
+    monkeypatch.setattr(stripe_gateway, "subscription_cancel", refuse)
+    browser = signed_in("reader@example.com")
+    response = browser.post(reverse("readers:data-delete"), {"confirm": "on"})
+    assert response.status_code == 400
+    assert Subscriber.objects.filter(email="reader@example.com").exists()
+    assert Donor.objects.get().email == "reader@example.com"
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
