@@ -438,6 +438,10 @@ CELERY_BEAT_SCHEDULE["donations-emails-sweep"] = {
     "task": "donations.donor_emails_sweep",
     "schedule": 300.0,
 }
+CELERY_BEAT_SCHEDULE["readers-link-uses-prune"] = {
+    "task": "readers.reader_link_uses_prune",
+    "schedule": 86400.0,
+}
 if EDGE_PURGER:
     # Scheduled articles go live without a save: purge their pages when their time comes.
     CELERY_BEAT_SCHEDULE["articles-scheduled-go-live"] = {

@@ -194,6 +194,17 @@ def _signup_in_transaction(
     return subscriber
 
 
+def _subscriber_activate(subscriber: Subscriber, now) -> None:
+    """The address proved its mailbox: active from now, its run of soft bounces forgotten."""
+    subscriber.status = Subscriber.Status.ACTIVE
+    subscriber.confirmed_at = subscriber.confirmed_at or now
+    subscriber.unsubscribed_at = None
+    subscriber.soft_bounce_count = 0
+    subscriber.save(
+        update_fields=["status", "confirmed_at", "unsubscribed_at", "soft_bounce_count"]
+    )
+
+
 def subscriber_confirm(*, subscriber: Subscriber, ip: str | None = None) -> bool:
     """Activate a subscriber and their pending choices; False if there was nothing to confirm.
 
@@ -212,13 +223,7 @@ def subscriber_confirm(*, subscriber: Subscriber, ip: str | None = None) -> bool
         now = timezone.now()
         names = ", ".join(pending.values_list("newsletter__name", flat=True))
         pending.update(confirmed_at=now)
-        subscriber.status = Subscriber.Status.ACTIVE
-        subscriber.confirmed_at = subscriber.confirmed_at or now
-        subscriber.unsubscribed_at = None
-        subscriber.soft_bounce_count = 0
-        subscriber.save(
-            update_fields=["status", "confirmed_at", "unsubscribed_at", "soft_bounce_count"]
-        )
+        _subscriber_activate(subscriber, now)
         ConsentRecord.objects.create(
             subscriber=subscriber, kind=ConsentRecord.Kind.CONFIRM, newsletters=names[:500], ip=ip
         )
@@ -356,13 +361,7 @@ def subscriber_subscribe_signed_in(
             subscription.save(update_fields=["confirmed_at"])
         if subscriber.status != Subscriber.Status.ACTIVE:
             # Other choices still waiting for their own link stay waiting.
-            subscriber.status = Subscriber.Status.ACTIVE
-            subscriber.confirmed_at = subscriber.confirmed_at or now
-            subscriber.unsubscribed_at = None
-            subscriber.soft_bounce_count = 0
-            subscriber.save(
-                update_fields=["status", "confirmed_at", "unsubscribed_at", "soft_bounce_count"]
-            )
+            _subscriber_activate(subscriber, now)
         for kind in (ConsentRecord.Kind.SIGNUP, ConsentRecord.Kind.CONFIRM):
             ConsentRecord.objects.create(
                 subscriber=subscriber,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -235,3 +236,12 @@ def reader_sign_in_link_send_for_staff(*, reader: Reader) -> None:
 
     address, request_id = reader.email, secrets.token_hex(16)
     transaction.on_commit(lambda: reader_sign_in_send_task.delay(address, request_id), robust=True)
+
+
+def reader_link_uses_prune() -> int:
+    """Forget the nonces of used links older than any link can live: their tokens are
+    refused as expired anyway. Returns how many were deleted."""
+    longest = max(settings.READER_SIGN_IN_MAX_AGE, settings.READER_EMAIL_CHANGE_MAX_AGE)
+    cutoff = timezone.now() - timedelta(seconds=longest + 60)
+    deleted, _ = ReaderLinkUse.objects.filter(used_at__lt=cutoff).delete()
+    return deleted

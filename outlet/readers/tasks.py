@@ -40,3 +40,15 @@ def reader_email_change_send_task(self, reader_id: int, email: str) -> None:
         services.reader_email_change_send(reader_id=reader_id, email=email)
     except TEMPORARY_MAIL_ERRORS as exc:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(
+    name="readers.reader_link_uses_prune",
+    queue="default",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def reader_link_uses_prune_task() -> None:
+    """Beat, daily: forget the nonces of used links that have expired anyway."""
+    services.reader_link_uses_prune()

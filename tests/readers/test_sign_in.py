@@ -165,3 +165,23 @@ def test_a_signed_in_reader_still_gets_the_public_cacheable_pages(client):
     assert response.status_code == 200
     assert "public" in response["Cache-Control"]
     assert "private" not in response["Cache-Control"]
+
+
+def test_used_links_are_forgotten_only_once_they_have_expired_anyway(client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outlet.readers.models import ReaderLinkUse
+    from outlet.readers.tasks import reader_link_uses_prune_task
+
+    reader = Reader.objects.create(email="known@example.com")
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    client.post(reverse("readers:sign-in", args=[token]))
+    old = ReaderLinkUse.objects.create(nonce="old", purpose="sign-in")
+    ReaderLinkUse.objects.filter(pk=old.pk).update(
+        used_at=timezone.now() - timedelta(seconds=settings.READER_EMAIL_CHANGE_MAX_AGE + 120)
+    )
+    reader_link_uses_prune_task.apply()
+    assert list(ReaderLinkUse.objects.values_list("purpose", flat=True)) == ["sign-in"]
+    assert Client().post(reverse("readers:sign-in", args=[token])).status_code == 410
