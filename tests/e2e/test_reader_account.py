@@ -157,7 +157,12 @@ def signed_in_pages(live_server, settings, page):
     reader = Reader.objects.create(email=EMAIL)
     used = reader_token_make(purpose="sign-in", reader_id=reader.pk)
     fresh = reader_token_make(purpose="sign-in", reader_id=reader.pk)
-    signed_out = {"sign in": "/account/", "sign-in button": f"/account/sign-in/{fresh}/"}
+    change = reader_token_make(purpose="email-change", reader_id=reader.pk, email="new@example.org")
+    signed_out = {
+        "sign in": "/account/",
+        "sign-in button": f"/account/sign-in/{fresh}/",
+        "new address button": f"/account/email/confirm/{change}/",
+    }
     page.goto(live_server.url + f"/account/sign-in/{used}/")
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/account/?done=signed-in")
