@@ -310,6 +310,9 @@ READER_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
     env.int, "READER_LINKS_PER_ADDRESS_PER_HOUR", default=10
 )
 READER_LINKS_PER_IP_PER_HOUR: int = _read(env.int, "READER_LINKS_PER_IP_PER_HOUR", default=20)
+if not DEBUG and not 60 <= READER_SIGN_IN_MAX_AGE <= 3600:
+    # A sign-in link is a password sent by email: minutes, not days.
+    raise ImproperlyConfigured("READER_SIGN_IN_MAX_AGE must be between 60 and 3600 seconds.")
 # Payment attempts allowed per window, per client IP and per email address (card testing).
 DONATION_RATE_LIMIT_PER_IP: int = _read(env.int, "DONATION_RATE_LIMIT_PER_IP", default=20)
 DONATION_RATE_LIMIT_PER_EMAIL: int = _read(env.int, "DONATION_RATE_LIMIT_PER_EMAIL", default=8)
