@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "outlet.articles",
     "outlet.donations",
     "outlet.newsletters",
+    "outlet.readers",
     "anymail",
     "django_prose_editor",
     "django.contrib.admin",
@@ -297,14 +298,21 @@ DONATION_TAX_STATEMENT: str = env.str(
     default="No goods or services were provided in exchange for this contribution. "
     "Please keep this receipt for your tax records.",
 )
-# A sign-in link (emailed on request, single-use) works this many seconds; the session
-# it opens lasts DONATION_MANAGE_SESSION_AGE; an address gets at most this many an hour.
-DONATION_MANAGE_LINK_MAX_AGE: int = _read(env.int, "DONATION_MANAGE_LINK_MAX_AGE", default=1800)
-DONATION_MANAGE_SESSION_AGE: int = _read(env.int, "DONATION_MANAGE_SESSION_AGE", default=3600)
-DONATION_SIGN_IN_LINKS_PER_HOUR: int = _read(env.int, "DONATION_SIGN_IN_LINKS_PER_HOUR", default=3)
-DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
-    env.int, "DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR", default=10
+# Reader accounts (/account/): a sign-in link works READER_SIGN_IN_MAX_AGE seconds, once;
+# the session it opens lasts READER_SESSION_AGE; a link to confirm a new address works
+# READER_EMAIL_CHANGE_MAX_AGE. Links per hour: per address from one IP, per address from
+# everywhere, per IP.
+READER_SIGN_IN_MAX_AGE: int = _read(env.int, "READER_SIGN_IN_MAX_AGE", default=900)
+READER_SESSION_AGE: int = _read(env.int, "READER_SESSION_AGE", default=4 * 3600)
+READER_EMAIL_CHANGE_MAX_AGE: int = _read(env.int, "READER_EMAIL_CHANGE_MAX_AGE", default=86400)
+READER_LINKS_PER_HOUR: int = _read(env.int, "READER_LINKS_PER_HOUR", default=3)
+READER_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
+    env.int, "READER_LINKS_PER_ADDRESS_PER_HOUR", default=10
 )
+READER_LINKS_PER_IP_PER_HOUR: int = _read(env.int, "READER_LINKS_PER_IP_PER_HOUR", default=20)
+if not DEBUG and not 60 <= READER_SIGN_IN_MAX_AGE <= 3600:
+    # A sign-in link is a password sent by email: minutes, not days.
+    raise ImproperlyConfigured("READER_SIGN_IN_MAX_AGE must be between 60 and 3600 seconds.")
 # Payment attempts allowed per window, per client IP and per email address (card testing).
 DONATION_RATE_LIMIT_PER_IP: int = _read(env.int, "DONATION_RATE_LIMIT_PER_IP", default=20)
 DONATION_RATE_LIMIT_PER_EMAIL: int = _read(env.int, "DONATION_RATE_LIMIT_PER_EMAIL", default=8)
@@ -432,6 +440,10 @@ NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10
 CELERY_BEAT_SCHEDULE["donations-emails-sweep"] = {
     "task": "donations.donor_emails_sweep",
     "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["readers-link-uses-prune"] = {
+    "task": "readers.reader_link_uses_prune",
+    "schedule": 86400.0,
 }
 if EDGE_PURGER:
     # Scheduled articles go live without a save: purge their pages when their time comes.

@@ -22,6 +22,7 @@ urlpatterns = [
     path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
     path("donate/", include("outlet.donations.urls")),
     path("newsletter/", include("outlet.newsletters.urls")),
+    path("account/", include("outlet.readers.urls")),
     path("anymail/", include("anymail.urls")),
     path("", include("outlet.articles.urls")),
 ]

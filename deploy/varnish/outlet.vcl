@@ -56,8 +56,10 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);  # sign-ups, donations, webhooks, the admin's forms
     }
-    # Never from the cache: the editors' side, forms' own pages, tokens, health, previews.
-    if (req.url ~ "^/(admin|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
+    # Never from the cache: the editors' side, forms' own pages, tokens, health, previews,
+    # and the reader account (its session cookie is scoped to /account/, so it never
+    # reaches, nor makes private, the reader pages below).
+    if (req.url ~ "^/(admin|account|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
         return (pass);
     }
     # Staff and readers with a session or a flash message get their own page.

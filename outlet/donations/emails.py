@@ -11,7 +11,6 @@ from .models import Donation, DonorEmail
 
 SUBJECTS = {
     DonorEmail.Kind.RECEIPT: "Your receipt: thank you for supporting {outlet}",
-    DonorEmail.Kind.MANAGE_LINK: "Your link to manage your gifts to {outlet}",
     DonorEmail.Kind.PAST_DUE: "Your gift to {outlet} could not be renewed",
     DonorEmail.Kind.GIFT_ENDED: "Your recurring gift to {outlet} has ended",
     DonorEmail.Kind.GIFT_CANCELLED: "You cancelled your recurring gift to {outlet}",
@@ -20,14 +19,11 @@ SUBJECTS = {
 }
 
 
-def donor_email_message(email: DonorEmail, *, sign_in_token: str = "") -> EmailMultiAlternatives:
-    """The message for an owed email. Only the sign-in email carries a link that signs in
-    (`sign_in_token`, single-use); every other email links to the page that asks for
-    one, so a forwarded receipt lets nobody act on the donor's gifts."""
-    if sign_in_token:
-        manage_url = reverse("donations:sign-in", args=[sign_in_token])
-    else:
-        manage_url = reverse("donations:manage-request")
+def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
+    """The message for an owed email. It links to the reader account (/account/), which
+    asks for an emailed sign-in link: a forwarded receipt lets nobody act on the gifts.
+    (Sign-in links themselves are sent by outlet/readers.)"""
+    manage_url = reverse("readers:account")
     context = {
         "email": email,
         "donor": email.donor,

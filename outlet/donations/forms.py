@@ -84,13 +84,6 @@ class DonationForm(forms.Form):
         return data
 
 
-class ManageLinkForm(forms.Form):
-    email = forms.EmailField(
-        label="The email address you gave with",
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
-
-
 class AmountChangeForm(forms.Form):
     amount = forms.DecimalField(
         min_value=Decimal("0.01"), max_digits=10, decimal_places=2, label="New amount"

@@ -190,7 +190,9 @@ class DonorEmail(models.Model):
 
     class Kind(models.TextChoices):
         RECEIPT = "receipt", "Receipt"
-        MANAGE_LINK = "manage_link", "Manage link"
+        # Sign-in links come from the reader account now (outlet/readers); the kind stays
+        # for the rows of those sent before.
+        MANAGE_LINK = "manage_link", "Manage link (before reader accounts)"
         PAST_DUE = "past_due", "Renewal failed"
         GIFT_ENDED = "gift_ended", "Gift ended"
         GIFT_CANCELLED = "gift_cancelled", "Gift cancelled by donor"
@@ -218,21 +220,3 @@ class DonorEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.donor_id}"
-
-
-class DonorSignInLink(models.Model):
-    """A single-use, short-lived link that signs a donor in to manage their gifts.
-
-    Only a digest of the token is stored (a database leak signs nobody in); `used_at`
-    makes the link single-use, set by one conditional UPDATE."""
-
-    donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="sign_in_links")
-    token_digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"Sign-in link for {self.donor_id}"

@@ -244,3 +244,83 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
             donation.stripe_payment_intent_id or "",
             donation.stripe_invoice_id or "",
         ]
+
+
+# --- A reader's own records (the readers app's account pages) -----------------------
+
+
+def donor_for_email(*, email: str) -> Donor | None:
+    from outlet.core.addresses import email_normalise
+
+    return Donor.objects.filter(email=email_normalise(email)).first()
+
+
+def donor_gift(*, donor: Donor, gift_id: int) -> Gift | None:
+    return Gift.objects.select_related("donor").filter(pk=gift_id, donor=donor).first()
+
+
+def donor_receipt(*, donor: Donor, donation_id: int) -> Donation | None:
+    """A paid (or since refunded) donation of this donor: what a receipt is made from."""
+    return (
+        Donation.objects.select_related("donor", "gift")
+        .filter(
+            pk=donation_id,
+            donor=donor,
+            status__in=[Donation.Status.PAID, Donation.Status.REFUNDED],
+        )
+        .first()
+    )
+
+
+def donor_data_export(*, donor: Donor) -> dict:
+    """Everything the donations app holds about one donor, for a subject-access request.
+    Card numbers are never held; Stripe's ids are, so a refund or dispute can be acted on."""
+    from .models import DonorEmail
+
+    def when(value) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "email": donor.email,
+        "name": donor.name,
+        "created_at": when(donor.created_at),
+        "gifts": [
+            {
+                "id": gift.pk,
+                "amount": gift.amount,
+                "currency": gift.currency,
+                "interval": gift.interval,
+                "status": gift.status,
+                "card": f"{gift.card_brand} {gift.card_last4}".strip(),
+                "created_at": when(gift.created_at),
+                "cancelled_at": when(gift.cancelled_at),
+                "stripe_subscription_id": gift.stripe_subscription_id,
+            }
+            for gift in donor.gifts.all()
+        ],
+        "donations": [
+            {
+                "receipt_number": donation.pk,
+                "amount": donation.amount,
+                "fee_amount": donation.fee_amount,
+                "currency": donation.currency,
+                "frequency": donation.frequency,
+                "status": donation.status,
+                "paid_at": when(donation.paid_at),
+                "refunded_amount": donation.refunded_amount,
+                "card": f"{donation.card_brand} {donation.card_last4}".strip(),
+                "campaign": donation.campaign.name if donation.campaign else None,
+                "source": donation.source,
+                "utm": donation.utm,
+                "public_credit": donation.public_credit,
+                "public_name": donation.public_name,
+                "newsletter_opt_in": donation.newsletter_opt_in,
+                "stripe_payment_intent_id": donation.stripe_payment_intent_id,
+            }
+            for donation in donor.donations.select_related("campaign")
+        ],
+        "emails_sent": [
+            {"kind": email.kind, "status": email.status, "sent_at": when(email.sent_at)}
+            for email in DonorEmail.objects.filter(donor=donor)
+        ],
+    }

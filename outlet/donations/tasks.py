@@ -63,17 +63,3 @@ def donor_emails_sweep_task() -> None:
     and the editors' alerts of disputes never told."""
     services.donor_emails_sweep()
     services.dispute_notifications_sweep()
-
-
-@shared_task(
-    name="donations.donor_sign_in_link_send",
-    queue="mail",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-)
-def donor_sign_in_link_send_task(email: str, request_id: str) -> None:
-    """Owe a sign-in email if the address has given (the lookup happens here, not in the
-    request, so the request takes the same time for donors and strangers). Takes the
-    address, the only identifier a stranger's request has."""
-    services.donor_sign_in_link_send(email=email, request_id=request_id)

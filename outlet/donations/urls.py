@@ -1,4 +1,4 @@
-from django.urls import path, reverse_lazy
+from django.urls import path, re_path, reverse_lazy
 from django.views.generic import RedirectView
 
 from . import views, webhooks
@@ -12,21 +12,9 @@ urlpatterns = [
     path("checkout/refresh/", views.checkout_refresh, name="checkout-refresh"),
     path("thanks/<str:token>/", views.thanks, name="thanks"),
     path("supporters/", views.supporters, name="supporters"),
-    path("manage/", views.manage_request, name="manage-request"),
-    path("manage/sign-in/<str:token>/", views.sign_in, name="sign-in"),
-    path("manage/gifts/", views.manage, name="manage"),
-    path("manage/gifts/<int:gift_id>/cancel/", views.manage_cancel, name="manage-cancel"),
-    path("manage/gifts/<int:gift_id>/amount/", views.manage_amount, name="manage-amount"),
-    path("manage/gifts/<int:gift_id>/card/", views.manage_card_start, name="manage-card"),
-    path(
-        "manage/gifts/<int:gift_id>/card/confirm/",
-        views.manage_card_confirm,
-        name="manage-card-confirm",
-    ),
     path("webhook/", webhooks.webhook, name="webhook"),
-    # Receipts sent before sign-in links carried /manage/<token>/: they lead to the form.
-    path(
-        "manage/<str:token>/",
-        RedirectView.as_view(url=reverse_lazy("donations:manage-request")),
-    ),
+    # Every /donate/manage/… address (old receipts' /manage/<token>/, sign-in links and
+    # pages of the donor session that the reader account replaced) leads to /account/,
+    # which asks for a new sign-in link.
+    re_path(r"^manage/", RedirectView.as_view(url=reverse_lazy("readers:account"))),
 ]

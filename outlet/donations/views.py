@@ -1,5 +1,5 @@
-"""Reader-facing pages: give, finish a payment, thank, and manage gifts after signing in
-with a single-use link.
+"""Reader-facing pages: give, finish a payment, thank. (A donor manages gifts from the
+reader account, outlet/readers.)
 
 Thin: a form parses, one service acts, the view renders or answers JSON to donate.js."""
 
@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -19,9 +18,8 @@ from django.views.decorators.http import require_POST
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
-from .donor_session import donor_session_donor, donor_session_start
-from .forms import UTM_FIELDS, AmountChangeForm, DonationForm, ManageLinkForm
-from .models import Campaign, Donation, Gift
+from .forms import UTM_FIELDS, DonationForm
+from .models import Campaign, Donation
 from .services import CheckoutStep
 from .tokens import checkout_token_make, checkout_token_read
 
@@ -155,118 +153,3 @@ def supporters(request: HttpRequest) -> HttpResponse:
     return render(
         request, "donations/supporters.html", {"supporters": selectors.public_supporters()}
     )
-
-
-@never_cache
-def manage_request(request: HttpRequest) -> HttpResponse:
-    """Ask for a sign-in link. The answer is the same for donors, strangers and requests
-    over the hourly allowance (services/sign_in.py)."""
-    form = ManageLinkForm(request.POST or None)
-    sent = False
-    if request.method == "POST" and form.is_valid():
-        services.donor_sign_in_link_request(
-            email=form.cleaned_data["email"], ip=client_ip(request) or "unknown"
-        )
-        sent = True
-    return render(request, "donations/manage_request.html", {"form": form, "sent": sent})
-
-
-def _expired(request: HttpRequest) -> HttpResponse:
-    return render(request, "donations/manage_expired.html", status=403)
-
-
-@never_cache
-def sign_in(request: HttpRequest, token: str) -> HttpResponse:
-    """GET shows a button, POST uses the link: mail scanners that open links must not
-    use up a single-use link."""
-    if request.method != "POST":
-        return render(request, "donations/sign_in.html")
-    donor = services.donor_sign_in_link_use(token=token)
-    if donor is None:
-        return _expired(request)
-    donor_session_start(request, donor)
-    return redirect("donations:manage")
-
-
-@never_cache
-def manage(request: HttpRequest) -> HttpResponse:
-    donor = donor_session_donor(request)
-    if donor is None:
-        return _expired(request)
-    gifts, donations = selectors.donor_history(donor=donor)
-    context = {
-        "donor": donor,
-        "gifts": gifts,
-        "donations": donations,
-        "amount_form": AmountChangeForm(),
-        "card_gift": next((gift for gift in gifts if gift.is_live), None),
-        "tax_statement": settings.DONATION_TAX_STATEMENT,
-        **_stripe_context(),
-    }
-    return render(request, "donations/manage.html", context)
-
-
-def _donor_gift(request: HttpRequest, gift_id: int) -> Gift | None:
-    donor = donor_session_donor(request)
-    if donor is None:
-        return None
-    return get_object_or_404(Gift.objects.select_related("donor"), pk=gift_id, donor=donor)
-
-
-@require_POST
-def manage_cancel(request: HttpRequest, gift_id: int) -> HttpResponse:
-    gift = _donor_gift(request, gift_id)
-    if gift is None:
-        return _expired(request)
-    try:
-        services.gift_cancel(gift=gift)
-        messages.success(request, "Your recurring gift is cancelled. We have emailed you a note.")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    return redirect("donations:manage")
-
-
-@require_POST
-def manage_amount(request: HttpRequest, gift_id: int) -> HttpResponse:
-    gift = _donor_gift(request, gift_id)
-    if gift is None:
-        return _expired(request)
-    form = AmountChangeForm(request.POST)
-    if form.is_valid():
-        try:
-            services.gift_amount_change(gift=gift, amount=form.cleaned_data["amount"])
-            messages.success(request, "Your new amount applies from your next renewal.")
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-    else:
-        errors = [str(error) for error in form.errors.get("amount", [])]
-        messages.error(request, " ".join(errors) or "Please enter an amount.")
-    return redirect("donations:manage")
-
-
-_EXPIRED_MESSAGE = "This sign-in has expired. Please ask for a new link."
-
-
-@require_POST
-def manage_card_start(request: HttpRequest, gift_id: int) -> JsonResponse:
-    gift = _donor_gift(request, gift_id)
-    if gift is None:
-        return _error_json(_EXPIRED_MESSAGE, status=403)
-    try:
-        client_secret = services.gift_card_setup_start(gift=gift)
-    except ValidationError as exc:
-        return _error_json(" ".join(exc.messages))
-    return JsonResponse({"action": "setup", "client_secret": client_secret})
-
-
-@require_POST
-def manage_card_confirm(request: HttpRequest, gift_id: int) -> JsonResponse:
-    gift = _donor_gift(request, gift_id)
-    if gift is None:
-        return _error_json(_EXPIRED_MESSAGE, status=403)
-    try:
-        services.gift_card_update(gift=gift, setup_intent_id=request.POST.get("setup_intent", ""))
-    except ValidationError as exc:
-        return _error_json(" ".join(exc.messages))
-    messages.success(request, "Your card is updated. Future renewals will use it.")
-    return JsonResponse({"action": "done", "redirect": reverse("donations:manage")})

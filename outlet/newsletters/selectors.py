@@ -232,3 +232,29 @@ def subscriber_import_report_rows(*, job) -> Iterator[list]:
             yield [row.line, row.email, "imported", ""]
         else:
             yield [row.line, row.email, "pending", "Not checked yet."]
+
+
+def subscriber_for_email(*, email: str) -> Subscriber | None:
+    """The subscriber row of an address (the readers app's account pages)."""
+    from outlet.core.addresses import email_normalise
+
+    return Subscriber.objects.filter(email=email_normalise(email)).first()
+
+
+def subscriber_newsletters(*, email: str, is_donor: bool) -> list[tuple[Newsletter, str]]:
+    """Every newsletter an address may choose on its account page with its state there:
+    "subscribed" (confirmed), "pending" (waiting for its opt-in) or "" (not subscribed).
+    Donors-only newsletters are offered to donors, and to whoever already has one."""
+    subscriber = subscriber_for_email(email=email)
+    offered = Q(is_active=True, visibility=Newsletter.Visibility.PUBLIC)
+    if is_donor:
+        offered |= Q(is_active=True, visibility=Newsletter.Visibility.DONORS)
+    states: dict[int, str] = {}
+    if subscriber is not None:
+        offered |= Q(subscriptions__subscriber=subscriber)
+        live = subscriber.status == Subscriber.Status.ACTIVE
+        for subscription in subscriber.subscriptions.all():
+            confirmed = live and subscription.confirmed_at is not None
+            states[subscription.newsletter_id] = "subscribed" if confirmed else "pending"
+    newsletters = Newsletter.objects.filter(offered).distinct().order_by("position", "name")
+    return [(newsletter, states.get(newsletter.pk, "")) for newsletter in newsletters]

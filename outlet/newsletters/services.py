@@ -194,6 +194,17 @@ def _signup_in_transaction(
     return subscriber
 
 
+def _subscriber_activate(subscriber: Subscriber, now) -> None:
+    """The address proved its mailbox: active from now, its run of soft bounces forgotten."""
+    subscriber.status = Subscriber.Status.ACTIVE
+    subscriber.confirmed_at = subscriber.confirmed_at or now
+    subscriber.unsubscribed_at = None
+    subscriber.soft_bounce_count = 0
+    subscriber.save(
+        update_fields=["status", "confirmed_at", "unsubscribed_at", "soft_bounce_count"]
+    )
+
+
 def subscriber_confirm(*, subscriber: Subscriber, ip: str | None = None) -> bool:
     """Activate a subscriber and their pending choices; False if there was nothing to confirm.
 
@@ -212,13 +223,7 @@ def subscriber_confirm(*, subscriber: Subscriber, ip: str | None = None) -> bool
         now = timezone.now()
         names = ", ".join(pending.values_list("newsletter__name", flat=True))
         pending.update(confirmed_at=now)
-        subscriber.status = Subscriber.Status.ACTIVE
-        subscriber.confirmed_at = subscriber.confirmed_at or now
-        subscriber.unsubscribed_at = None
-        subscriber.soft_bounce_count = 0
-        subscriber.save(
-            update_fields=["status", "confirmed_at", "unsubscribed_at", "soft_bounce_count"]
-        )
+        _subscriber_activate(subscriber, now)
         ConsentRecord.objects.create(
             subscriber=subscriber, kind=ConsentRecord.Kind.CONFIRM, newsletters=names[:500], ip=ip
         )
@@ -331,6 +336,52 @@ def subscriber_unsubscribe(*, subscriber: Subscriber, newsletter: Newsletter | N
             subscriber.unsubscribed_at = timezone.now()
             subscriber.save(update_fields=["status", "unsubscribed_at"])
     logger.info("newsletter subscriber %s unsubscribed", subscriber.pk)
+
+
+def subscriber_subscribe_signed_in(
+    *, email: str, newsletter: Newsletter, consent_text: str, ip: str | None = None
+) -> bool:
+    """A reader signed in by a link mailed to `email` chooses `newsletter` on their
+    account page: having just proved the mailbox, the click is the double opt-in, so the
+    subscription is confirmed at once and both steps are recorded as consent. A
+    suppressed address stays suppressed (False)."""
+    normalised = email_validate(email)
+    if email_is_suppressed(normalised):
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        subscriber, _ = Subscriber.objects.select_for_update().get_or_create(
+            email=normalised, defaults={"source": Subscriber.Source.FORM}
+        )
+        subscription, _ = Subscription.objects.get_or_create(
+            subscriber=subscriber, newsletter=newsletter
+        )
+        if subscription.confirmed_at is None:
+            subscription.confirmed_at = now
+            subscription.save(update_fields=["confirmed_at"])
+        if subscriber.status != Subscriber.Status.ACTIVE:
+            # Other choices still waiting for their own link stay waiting.
+            _subscriber_activate(subscriber, now)
+        for kind in (ConsentRecord.Kind.SIGNUP, ConsentRecord.Kind.CONFIRM):
+            ConsentRecord.objects.create(
+                subscriber=subscriber,
+                kind=kind,
+                form="account",
+                text_shown=consent_text if kind == ConsentRecord.Kind.SIGNUP else "",
+                newsletters=newsletter.name[:500],
+                ip=ip,
+            )
+    logger.info("newsletter subscriber %s subscribed from the account page", subscriber.pk)
+    return True
+
+
+def subscriber_email_change(*, subscriber: Subscriber, email: str) -> None:
+    """The address becomes `email` (the readers app confirmed it with a link sent there);
+    its digest follows in save()."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        subscriber.email = email_validate(email)
+        subscriber.save()
 
 
 # --- Bounces, complaints, suppression ----------------------------------------------

@@ -61,8 +61,13 @@ def confirm_url(subscriber: Subscriber) -> str:
     return _absolute(reverse("newsletters:confirm", args=[confirm_token(subscriber)]))
 
 
-def preferences_url(subscriber: Subscriber) -> str:
-    return _absolute(reverse("newsletters:preferences", args=[preferences_token(subscriber)]))
+def preferences_url(subscriber: Subscriber | None = None) -> str:
+    """Where a reader changes their newsletters: the reader account, which signs them in
+    by a short-lived emailed link (outlet/readers), the same address for everyone. No
+    email carries a preferences token any more; links already sent keep working until
+    NEWSLETTER_PREFERENCES_MAX_AGE has passed (`preferences_target`), then this token
+    and its view can go."""
+    return _absolute(reverse("readers:account"))
 
 
 def unsubscribe_url(subscriber: Subscriber, newsletter: Newsletter | None = None) -> str:

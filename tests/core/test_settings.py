@@ -167,3 +167,10 @@ def test_real_stripe_js_may_reach_its_api_and_3d_secure_frames_in_production():
 
     local = _csp(DEBUG="1")
     assert "api.stripe.com" not in local and "hooks.stripe.com" not in local
+
+
+def test_production_refuses_a_long_lived_sign_in_link():
+    result = _manage("check", **{**PRODUCTION_ENV, "READER_SIGN_IN_MAX_AGE": "86400"})
+
+    assert result.returncode != 0
+    assert "READER_SIGN_IN_MAX_AGE" in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -110,129 +109,10 @@ def test_fee_rule_comes_from_settings(settings):
     assert services.donation_fee_compute(amount=1000) == 50
 
 
-# --- Self-service ---------------------------------------------------------------
+# --- Gifts are managed from the reader account (tests/readers) ---------------------
 
 
-def request_link(client, email: str, capture, ip: str = "127.0.0.1") -> list:
-    """POST the form; run what it queued (the task, then the email it owes)."""
-    from outlet.donations.tasks import donor_sign_in_link_send_task
-
-    def run_twice(*args):  # as a redelivered task would
-        for _ in range(2):
-            donor_sign_in_link_send_task.apply(args=args)
-
-    with capture(execute=False) as queued:
-        response = client.post(
-            reverse("donations:manage-request"), {"email": email}, REMOTE_ADDR=ip
-        )
-    with mock.patch.object(donor_sign_in_link_send_task, "delay", run_twice):
-        for callback in queued:
-            callback()
-    return response, len(queued)
-
-
-def test_link_request_answers_the_same_whether_or_not_the_address_gave(
-    client, django_capture_on_commit_callbacks
-):
-    DonorFactory(email="giver@example.test")
-
-    known, known_queued = request_link(
-        client, "giver@example.test", django_capture_on_commit_callbacks
-    )
-    unknown, unknown_queued = request_link(
-        client, "stranger@example.test", django_capture_on_commit_callbacks
-    )
-
-    def text(response):
-        return re.sub(r"csrfmiddlewaretoken\" value=\"[^\"]+", "", response.content.decode())
-
-    assert text(known) == text(unknown)
-    assert known_queued == unknown_queued == 1  # the same work in the request
-    assert DonorEmail.objects.filter(kind="manage_link").count() == 1
-
-
-def test_an_address_gets_a_few_sign_in_links_an_hour_at_most(
-    client, settings, django_capture_on_commit_callbacks
-):
-    settings.DONATION_SIGN_IN_LINKS_PER_HOUR = 3
-    DonorFactory(email="giver@example.test")
-    answers = {
-        request_link(client, "Giver@example.test", django_capture_on_commit_callbacks)[
-            0
-        ].status_code
-        for _ in range(5)
-    }
-    assert answers == {200}
-    assert DonorEmail.objects.filter(kind="manage_link").count() == 3
-
-
-def test_requests_from_elsewhere_do_not_lock_a_donor_out_of_sign_in(
-    client, settings, django_capture_on_commit_callbacks
-):
-    settings.DONATION_SIGN_IN_LINKS_PER_HOUR = 3
-    DonorFactory(email="giver@example.test")
-    for _ in range(5):  # someone else asks for the donor's address
-        request_link(
-            client, "giver@example.test", django_capture_on_commit_callbacks, "198.51.100.7"
-        )
-
-    request_link(client, "giver@example.test", django_capture_on_commit_callbacks, "203.0.113.9")
-
-    assert DonorEmail.objects.filter(kind="manage_link").count() == 4
-
-
-def test_one_address_gets_a_capped_number_of_links_from_all_addresses(
-    client, settings, django_capture_on_commit_callbacks
-):
-    settings.DONATION_SIGN_IN_LINKS_PER_HOUR = 1
-    settings.DONATION_SIGN_IN_LINKS_PER_ADDRESS_PER_HOUR = 3
-    DonorFactory(email="giver@example.test")
-    for number in range(5):
-        request_link(
-            client, "giver@example.test", django_capture_on_commit_callbacks, f"198.51.100.{number}"
-        )
-
-    assert DonorEmail.objects.filter(kind="manage_link").count() == 3
-
-
-def test_asking_for_manage_links_does_not_use_up_the_payment_attempts(
-    client, localstripe, settings
-):
-    settings.DONATION_RATE_LIMIT_PER_EMAIL = 2
-    url = reverse("donations:manage-request")
-    for _ in range(3):
-        client.post(url, {"email": "ada@example.test"})
-
-    assert post_start(client, email="ada@example.test").status_code == 200
-
-
-def sign_in_url(donor) -> str:
-    token = services.donor_sign_in_link_create(donor_id=donor.pk)
-    return reverse("donations:sign-in", args=[token])
-
-
-def test_sign_in_link_works_once(client):
-    gift = GiftFactory(amount=1500)
-    url = sign_in_url(gift.donor)
-
-    assert "Continue" in client.get(url).content.decode()  # a GET (a mail scanner) uses nothing
-    assert client.post(url).status_code == 302
-    assert "$15.00 monthly" in client.get(reverse("donations:manage")).content.decode()
-
-    other_browser = client.__class__()
-    assert other_browser.post(url).status_code == 403
-    assert other_browser.get(reverse("donations:manage")).status_code == 403
-
-
-def test_sign_in_link_expires(client, settings):
-    url = sign_in_url(DonorFactory())
-    settings.DONATION_MANAGE_LINK_MAX_AGE = -1
-    response = client.post(url)
-    assert response.status_code == 403
-    assert "Send me a new link" in response.content.decode()
-
-
-def test_receipt_link_only_asks_for_a_sign_in_link(client, settings):
+def test_a_receipt_links_to_the_reader_account(client, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     from django.core import mail
 
@@ -241,55 +121,34 @@ def test_receipt_link_only_asks_for_a_sign_in_link(client, settings):
     email = DonorEmail.objects.create(kind="receipt", donor=gift.donor, donation=donation)
     services.donor_email_send(donor_email_id=email.pk)
 
-    link = re.search(r"https?://\S+/donate/manage/\S*", mail.outbox[0].body).group(0)
-    path = "/" + link.split("/", 3)[3]
-    assert path == reverse("donations:manage-request")
-    assert client.post(reverse("donations:manage-cancel", args=[gift.pk])).status_code == 403
-    gift.refresh_from_db()
-    assert gift.status == Gift.Status.ACTIVE
+    link = re.search(r"https?://\S+/account/\S*", mail.outbox[0].body).group(0)
+    assert link.endswith("/account/")
+    assert "/donate/manage" not in mail.outbox[0].body
 
 
-def test_manage_page_shows_gifts_and_history(client):
-    gift = GiftFactory(amount=1500)
-    DonationFactory(donor=gift.donor, gift=gift, status="paid", paid_at=timezone.now(), amount=1500)
-    client.post(sign_in_url(gift.donor))
-    response = client.get(reverse("donations:manage"))
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert "$15.00 monthly" in html
-    assert "Cancel this recurring gift" in html
-    assert "•••• 4242" in html
+@pytest.mark.parametrize(
+    "old",
+    [
+        "/donate/manage/",
+        "/donate/manage/an-old-token-from-a-receipt/",
+        "/donate/manage/sign-in/an-old-sign-in-token/",
+        "/donate/manage/gifts/",
+    ],
+)
+def test_old_manage_addresses_lead_to_the_reader_account(client, old):
+    response = client.get(old)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("readers:account")
 
 
-def test_a_donor_session_is_never_stored_and_its_cookie_ends_with_it(client, settings):
-    """Any session cookie makes reader pages private for that browser (and the shared
-    cache passes it), so the donor's must not outlive the donor session."""
-    settings.DONATION_MANAGE_SESSION_AGE = 1800
-    gift = GiftFactory(amount=1500)
-    signed_in = client.post(sign_in_url(gift.donor))
-    cookie = signed_in.cookies[settings.SESSION_COOKIE_NAME]
-    assert 0 < int(cookie["max-age"]) <= 1800
+def test_an_old_sign_in_email_owed_is_not_sent(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from django.core import mail
 
-    for page in (
-        client.get(reverse("donations:manage")),
-        client.get(reverse("donations:manage-request")),
-    ):
-        assert page.status_code == 200
-        assert "no-store" in page["Cache-Control"] and "private" in page["Cache-Control"]
-
-
-def test_session_runs_out(client, settings):
-    settings.DONATION_MANAGE_SESSION_AGE = -1
-    client.post(sign_in_url(DonorFactory()))
-    assert client.get(reverse("donations:manage")).status_code == 403
-
-
-def test_cancel_needs_the_donors_own_sign_in(client):
-    gift = GiftFactory()
-    client.post(sign_in_url(DonorFactory()))
-    assert client.post(reverse("donations:manage-cancel", args=[gift.pk])).status_code == 404
-    gift.refresh_from_db()
-    assert gift.status == Gift.Status.ACTIVE
+    email = DonorEmail.objects.create(kind="manage_link", donor=DonorFactory())
+    assert services.donor_email_send(donor_email_id=email.pk) is False
+    email.refresh_from_db()
+    assert email.status == "failed" and not mail.outbox
 
 
 def test_supporters_page_lists_only_consenting_paid_donors(client):
@@ -411,10 +270,3 @@ def test_an_unpaid_checkout_does_not_rename_an_existing_donor(client, localstrip
     assert post_start(client, name="Someone Else").status_code == 200
 
     assert Donor.objects.get(email="ada@example.test").name == "Ada Lovelace"
-
-
-def test_an_old_manage_link_leads_to_the_sign_in_request_form(client):
-    response = client.get("/donate/manage/an-old-token-from-a-receipt/")
-
-    assert response.status_code == 302
-    assert response["Location"] == reverse("donations:manage-request")

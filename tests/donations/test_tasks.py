@@ -31,7 +31,7 @@ def test_receipt_task_run_twice_sends_once(settings):
     assert message.to == [donation.donor.email]
     assert "$25.00" in message.body and "ending 4242" in message.body
     assert "No goods or services" in message.body
-    assert "/donate/manage/" in message.body
+    assert "/account/" in message.body
     html = message.alternatives[0][0]
     assert "$25.00" in html
     email.refresh_from_db()
@@ -40,7 +40,7 @@ def test_receipt_task_run_twice_sends_once(settings):
 
 @pytest.mark.parametrize(
     "kind",
-    ["manage_link", "past_due", "gift_ended", "gift_cancelled", "amount_changed", "card_updated"],
+    ["past_due", "gift_ended", "gift_cancelled", "amount_changed", "card_updated"],
 )
 def test_every_notice_renders_text_and_html(settings, kind):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,5 +1,6 @@
 """A reader subscribes from an article in headless Chromium: double opt-in through the
-captured mail, preferences from an emailed link, and RFC 8058 one-click unsubscribe."""
+captured mail, newsletters changed from the reader account, and RFC 8058 one-click
+unsubscribe."""
 
 from __future__ import annotations
 
@@ -97,20 +98,20 @@ def test_reader_subscribes_confirms_changes_preferences_and_unsubscribes_in_one_
     assert subscriber.status == Subscriber.Status.ACTIVE
     assert {s.newsletter for s in subscriber.subscriptions.all()} == {daily, weekly}
 
-    # Preferences from an emailed link: drop the daily briefing.
-    page.goto(newsletter_site + "/newsletter/link/")
+    # Newsletters from the reader account, signed in by an emailed link: drop the daily.
+    page.goto(newsletter_site + "/account/")
     page.get_by_label("Email address").fill(READER)
-    page.get_by_role("button", name="Send me a new link").click()
-    page.get_by_text("a new link is on its way").wait_for()
-    preferences_mail = wait_for_mail(smtp_sink, READER, 2)
-    page.goto(link_in(preferences_mail, "preferences"))
-    assert page.get_by_label("The Daily Briefing").is_checked()
-    page.get_by_label("The Daily Briefing").uncheck()
-    screenshot("newsletter-preferences")
-    page.get_by_role("button", name="Save my choices").click()
-    page.get_by_text("Your choices are saved").wait_for()
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_text("a sign-in link is on its way").wait_for()
+    sign_in_mail = wait_for_mail(smtp_sink, READER, 2)
+    text = sign_in_mail.get_body(preferencelist=("plain",)).get_content()
+    page.goto(re.search(r"https?://\S+/account/sign-in/\S+/", text).group(0))
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Unsubscribe from The Daily Briefing").click()
+    page.get_by_text("You are unsubscribed from that newsletter").wait_for()
+    screenshot("newsletter-account")
     assert [s.newsletter for s in subscriber.subscriptions.all()] == [weekly]
-    assert not page.get_by_label("The Daily Briefing").is_checked()
+    assert page.get_by_role("button", name="Subscribe to The Daily Briefing").is_visible()
 
     # The List-Unsubscribe URL a newsletter issue carries.
     headers = list_unsubscribe_headers(subscriber, weekly)

@@ -100,7 +100,7 @@ def test_message_carries_list_headers_personal_links_and_both_parts(daily, setti
     for body in (text, html):
         assert "Hi Ana," in body
         assert unsubscribe in body
-        assert "/newsletter/preferences/" in body
+        assert "/account/" in body and "/newsletter/preferences/" not in body
         assert "How the map was drawn" in body
         assert settings.OUTLET_POSTAL_ADDRESS in body
     assert 'style="' in html  # CSS inlined

@@ -4,8 +4,8 @@ Writes for donations, by concern; each module states its contract at its top:
 - checkout.py       a reader gives: pending rows first, then Stripe, then the browser's step
 - stripe_events.py  applying what Stripe says (payments, invoices, subscriptions), once
 - refunds.py        refunds and disputes
-- self_service.py   a donor's own gifts: cancel, amount, card
-- sign_in.py        the single-use links that let a donor act on them
+- self_service.py   a donor's own gifts: cancel, amount, card (from the reader account,
+                    outlet/readers), a change of address, erasure
 - donor_emails.py   emails owed to donors, sent once; the sweep that finds lost ones
 
 Callers import from here (`services.checkout_start`), not from the modules.
@@ -39,16 +39,12 @@ from .refunds import (
     donation_refund,
 )
 from .self_service import (
+    donor_email_change,
+    donor_erase,
     gift_amount_change,
     gift_cancel,
     gift_card_setup_start,
     gift_card_update,
-)
-from .sign_in import (
-    donor_sign_in_link_create,
-    donor_sign_in_link_request,
-    donor_sign_in_link_send,
-    donor_sign_in_link_use,
 )
 from .stripe_events import (
     DECLINE_MESSAGE,
@@ -82,14 +78,12 @@ __all__ = [
     "donation_fee_compute",
     "donation_for_payment_intent",
     "donation_refund",
+    "donor_email_change",
     "donor_email_failure_record",
     "donor_email_queue",
     "donor_email_send",
     "donor_emails_sweep",
-    "donor_sign_in_link_create",
-    "donor_sign_in_link_request",
-    "donor_sign_in_link_send",
-    "donor_sign_in_link_use",
+    "donor_erase",
     "gift_amount_change",
     "gift_cancel",
     "gift_card_setup_start",

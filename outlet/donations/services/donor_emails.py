@@ -112,13 +112,14 @@ def donor_email_send(*, donor_email_id: int) -> bool:
         )
         if email is None or email.status == DonorEmail.Status.SENT:
             return False
-        sign_in_token = ""
         if email.kind == DonorEmail.Kind.MANAGE_LINK:
-            # Made now, inside this transaction: a failed send leaves no live link behind.
-            from .sign_in import donor_sign_in_link_create
-
-            sign_in_token = donor_sign_in_link_create(donor_id=email.donor_id)
-        donor_email_message(email, sign_in_token=sign_in_token).send()
+            # Owed before reader accounts replaced donor sign-in links: its link would
+            # not work; the donor asks /account/ for a new one.
+            email.status = DonorEmail.Status.FAILED
+            email.last_error = "Sign-in links now come from the reader account."
+            email.save(update_fields=["status", "last_error"])
+            return False
+        donor_email_message(email).send()
         email.status = DonorEmail.Status.SENT
         email.sent_at = timezone.now()
         email.attempts += 1

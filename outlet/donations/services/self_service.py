@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import stripe_gateway
-from ..models import DonorEmail, Gift
+from ..models import Donation, Donor, DonorEmail, Gift
 from .checkout import GENERIC_STRIPE_MESSAGE, card_ready
 from .donor_emails import donor_email_queue
 from .stripe_events import DONOR_CANCELLATION_COMMENT, gift_end
@@ -98,3 +98,31 @@ def gift_card_update(*, gift: Gift, setup_intent_id: str) -> None:
             gift_id=gift.pk,
             dedupe_key=f"card-updated:{gift.pk}:{setup_intent_id}",  # one card set-up, one email
         )
+
+
+def donor_email_change(*, donor: Donor, email: str) -> None:
+    """The donor's address becomes `email` (confirmed by the readers app with a link sent
+    to it). Stripe keeps the address it was given at checkout; receipts follow ours."""
+    from outlet.core.addresses import email_normalise
+
+    Donor.objects.filter(pk=donor.pk).update(email=email_normalise(email))
+
+
+def donor_erase(*, donor: Donor) -> None:
+    """The donor asked for their data to be deleted. Live recurring gifts are cancelled
+    first (Stripe, then our record). Payment rows stay, as the law requires for receipts
+    and accounts: amount, currency, dates, status, receipt number and Stripe's ids (for a
+    refund or a dispute). What identifies the person goes: the address becomes a
+    placeholder no mail can reach, the name, public credit name and card
+    digits are cleared, and the record of emails sent is deleted."""
+    for gift in donor.gifts.filter(status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]):
+        gift_cancel(gift=gift)
+    with transaction.atomic():
+        Donor.objects.filter(pk=donor.pk).update(email=f"erased-{donor.pk}@erased.invalid", name="")
+        Donation.objects.filter(donor=donor).update(
+            public_name="", public_credit=False, card_brand="", card_last4=""
+        )
+        Gift.objects.filter(donor=donor).update(
+            public_name="", public_credit=False, card_brand="", card_last4=""
+        )
+        DonorEmail.objects.filter(donor=donor).delete()

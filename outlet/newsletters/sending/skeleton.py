@@ -39,7 +39,6 @@ from outlet.newsletters.sending.rendering import (
 )
 from outlet.newsletters.tokens import (
     list_unsubscribe_headers,
-    preferences_token,
     preferences_url,
     unsubscribe_token,
     unsubscribe_url,
@@ -193,14 +192,13 @@ class MessageSkeleton:
         )
         stand_in = Subscriber(token=uuid.uuid4())
         unsubscribe_sample = unsubscribe_token(stand_in, newsletter)
-        preferences_sample = preferences_token(stand_in)
         headers_sample = list_unsubscribe_headers(stand_in, newsletter)
         url_sample = unsubscribe_url(stand_in, newsletter)
-        prefs_sample = preferences_url(stand_in)
-        if unsubscribe_sample in url_sample and preferences_sample in prefs_sample:
+        prefs_sample = preferences_url(stand_in)  # the reader account: one address for all
+        if unsubscribe_sample in url_sample:
             skeleton.link_samples = (
                 unsubscribe_sample,
-                preferences_sample,
+                "",
                 headers_sample,
                 url_sample,
                 prefs_sample,
@@ -235,15 +233,12 @@ class MessageSkeleton:
                 unsubscribe_url(subscriber, self.newsletter),
                 preferences_url(subscriber),
             )
-        unsubscribe_sample, preferences_sample, headers_sample, url_sample, prefs_sample = (
-            self.link_samples
-        )
+        unsubscribe_sample, _, headers_sample, url_sample, prefs_sample = self.link_samples
         token = unsubscribe_token(subscriber, self.newsletter)
         headers = {
             name: value.replace(unsubscribe_sample, token) for name, value in headers_sample.items()
         }
-        preferences = prefs_sample.replace(preferences_sample, preferences_token(subscriber))
-        return headers, url_sample.replace(unsubscribe_sample, token), preferences
+        return headers, url_sample.replace(unsubscribe_sample, token), prefs_sample
 
     def personalise(
         self, *, delivery_id: int, subscriber: Subscriber | Recipient, build_data: bool = True

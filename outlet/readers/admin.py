@@ -1,0 +1,82 @@
+"""Editors' view of a reader: their donor and subscriber records joined by address, and a
+button that sends them a sign-in link. Reader rows exist for addresses that signed in;
+"Add reader" with any address of a donor or subscriber makes one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+
+from outlet.core.addresses import email_normalise
+
+from . import selectors, services
+from .models import Reader
+
+
+class ReaderForm(forms.ModelForm):
+    class Meta:
+        model = Reader
+        fields = ["email"]
+
+    def clean_email(self) -> str:
+        email = email_normalise(self.cleaned_data["email"])
+        if not selectors.reader_address_known(email=email):
+            raise forms.ValidationError("No donor or subscriber has this address.")
+        return email
+
+
+@admin.register(Reader)
+class ReaderAdmin(admin.ModelAdmin):
+    form = ReaderForm
+    list_display = ["email", "created_at", "signed_in_at"]
+    search_fields = ["email"]
+    readonly_fields = ["records", "created_at", "signed_in_at", "session_epoch"]
+    actions = ["send_sign_in_link"]
+    change_form_template = "admin/readers/reader/change_form.html"
+
+    def get_fields(self, request: HttpRequest, obj: Reader | None = None) -> Any:
+        if obj is None:
+            return ["email"]
+        return ["email", "records", "created_at", "signed_in_at", "session_epoch"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Reader | None = None) -> Any:
+        if obj is None:
+            return []
+        return ["email", *self.readonly_fields]  # the reader changes it, by a confirmed link
+
+    @admin.display(description="Donor and subscriber records")
+    def records(self, reader: Reader) -> SafeString:
+        account = selectors.reader_account(reader=reader)
+        context: dict[str, Any] = {
+            "account": account,
+            "donor_url": (
+                reverse("admin:donations_donor_change", args=[account.donor.pk])
+                if account.donor
+                else ""
+            ),
+            "subscriber_url": account.subscriber.get_admin_url() if account.subscriber else "",
+        }
+        return mark_safe(render_to_string("admin/readers/reader/records.html", context))  # noqa: S308 (a template, autoescaped)
+
+    @admin.action(description="Send a sign-in link")
+    def send_sign_in_link(self, request: HttpRequest, queryset: QuerySet[Reader]) -> None:
+        for reader in queryset:
+            services.reader_sign_in_link_send_for_staff(reader=reader)
+        self.message_user(
+            request, f"Sign-in links are on their way to {queryset.count()} reader(s).",
+            messages.SUCCESS,
+        )  # fmt: skip
+
+    def response_change(self, request: HttpRequest, obj: Reader) -> HttpResponse:
+        if "_send_sign_in_link" in request.POST:
+            services.reader_sign_in_link_send_for_staff(reader=obj)
+            self.message_user(request, f"A sign-in link is on its way to {obj.email}.")
+            return self.response_post_save_change(request, obj)
+        return super().response_change(request, obj)

@@ -1,0 +1,53 @@
+"""The readers' own emails: a sign-in link, and the link that confirms a new address.
+Both transactional, one recipient, HTML and plain text side by side."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from .models import Reader
+
+
+def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
+    context = {
+        "OUTLET_NAME": settings.OUTLET_NAME,
+        "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
+        "SITE_URL": settings.SITE_URL,
+        "valid_minutes": max(1, settings.READER_SIGN_IN_MAX_AGE // 60),
+        **context,
+    }
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"emails/readers/{template}.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"Auto-Submitted": "auto-generated", "X-Outlet-Email": f"readers-{template}"},
+    )
+    message.attach_alternative(
+        render_to_string(f"emails/readers/{template}.html", context), "text/html"
+    )
+    return message
+
+
+def sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
+    return _message(
+        to=reader.email,
+        subject=f"Your sign-in link for {settings.OUTLET_NAME}",
+        template="sign_in",
+        context={"url": settings.SITE_URL + reverse("readers:sign-in", args=[token])},
+    )
+
+
+def email_change_email(*, reader: Reader, email: str, token: str) -> EmailMultiAlternatives:
+    return _message(
+        to=email,
+        subject=f"Confirm your new address for {settings.OUTLET_NAME}",
+        template="email_change",
+        context={
+            "url": settings.SITE_URL + reverse("readers:email-confirm", args=[token]),
+            "valid_hours": max(1, settings.READER_EMAIL_CHANGE_MAX_AGE // 3600),
+        },
+    )

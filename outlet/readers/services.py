@@ -1,0 +1,247 @@
+"""
+Writes for readers: asking for and using a sign-in link, signing out everywhere, changing
+the address, and erasing what is held about it.
+
+- `reader_sign_in_request` answers the same, doing the same work, for known addresses and
+  strangers: it counts the request against the IP and the address and queues one task
+  after commit; the task alone looks the address up and mails a link only to an address
+  with a donor or subscriber record. A request over an allowance is dropped silently.
+- A link is spent by inserting its nonce (tokens.py) under a unique constraint: two clicks
+  at once sign in once, and a used link is told apart from an expired one.
+- Gifts and newsletters are changed only through their apps' services.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from outlet.core.addresses import email_digest, email_normalise
+from outlet.core.ratelimits import rate_limit_hit
+from outlet.donations import selectors as donation_selectors
+from outlet.donations import services as donation_services
+from outlet.newsletters import selectors as newsletter_selectors
+from outlet.newsletters import services as newsletter_services
+
+from .models import Reader, ReaderLinkUse
+from .selectors import reader_address_known
+from .tokens import LinkInvalid, LinkUsed, reader_token_make, reader_token_read
+
+logger = logging.getLogger(__name__)
+
+
+def _within_allowance(*, kind: str, email: str, ip: str) -> bool:
+    digest = email_digest(email)
+    # The IP first, so one busy IP spends nothing of an address's allowance; then the
+    # address from this IP, so asking from elsewhere cannot lock the reader out; then the
+    # address from everywhere, a higher cap against mail-bombing from many IPs.
+    limits = [
+        (f"readers:{kind}:ip:{ip}", settings.READER_LINKS_PER_IP_PER_HOUR),
+        (f"readers:{kind}:email-ip:{digest}:{ip}", settings.READER_LINKS_PER_HOUR),
+        (f"readers:{kind}:email:{digest}", settings.READER_LINKS_PER_ADDRESS_PER_HOUR),
+    ]
+    return all(rate_limit_hit(key, limit=limit, window=3600) for key, limit in limits)
+
+
+def reader_sign_in_request(*, email: str, ip: str) -> None:
+    """Queue a sign-in link for this address if it is within its hourly allowance. Same
+    work and same answer whether or not the address is known."""
+    from .tasks import reader_sign_in_send_task
+
+    address = email_normalise(email)
+    if not _within_allowance(kind="sign-in", email=address, ip=ip):
+        logger.info("Reader sign-in request over its hourly allowance; dropped")
+        return
+    request_id = secrets.token_hex(16)  # makes a repeated task owe the email once
+    transaction.on_commit(lambda: reader_sign_in_send_task.delay(address, request_id), robust=True)
+
+
+def reader_for_known_address(*, email: str) -> Reader | None:
+    """The reader row of an address with a donor or subscriber record (made on first use),
+    or None for an address the outlet holds nothing about."""
+    address = email_normalise(email)
+    if not reader_address_known(email=address):
+        return None
+    try:
+        reader, _ = Reader.objects.get_or_create(email=address)
+    except IntegrityError:  # two requests for a new reader at once
+        reader = Reader.objects.get(email=address)
+    return reader
+
+
+def reader_sign_in_send(*, email: str, request_id: str) -> bool:
+    """The task's work: mail a sign-in link if the address is known, once per request
+    however often the task runs (the request is claimed in the cache; a failed send gives
+    the claim back for the retry). True if sent now."""
+    from .emails import sign_in_email
+
+    reader = reader_for_known_address(email=email)
+    if reader is None:
+        return False
+    claim = f"readers:sign-in-mailed:{request_id}"
+    if not cache.add(claim, 1, settings.READER_SIGN_IN_MAX_AGE):
+        return False
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    try:
+        sign_in_email(reader=reader, token=token).send()
+    except Exception:
+        cache.delete(claim)
+        raise
+    return True
+
+
+def _spend(*, purpose: str, token: str) -> tuple[Reader, str]:
+    payload = reader_token_read(purpose=purpose, token=token)
+    reader = Reader.objects.filter(pk=payload.reader_id).first()
+    if reader is None or not payload.nonce:
+        raise LinkInvalid("no such reader")
+    try:
+        with transaction.atomic():
+            ReaderLinkUse.objects.create(nonce=payload.nonce, purpose=purpose)
+    except IntegrityError as exc:
+        raise LinkUsed("link already used") from exc
+    return reader, payload.email
+
+
+def reader_sign_in_use(*, token: str) -> Reader:
+    """The reader a fresh, unused sign-in link belongs to, spending the link. Raises
+    LinkExpired, LinkUsed or LinkInvalid (tokens.py)."""
+    reader, _ = _spend(purpose="sign-in", token=token)
+    Reader.objects.filter(pk=reader.pk).update(signed_in_at=timezone.now())
+    return reader
+
+
+def reader_sign_out_everywhere(*, reader: Reader) -> None:
+    """End every session of this reader, on every device."""
+    Reader.objects.filter(pk=reader.pk).update(session_epoch=F("session_epoch") + 1)
+
+
+def reader_email_change_request(*, reader: Reader, email: str, ip: str) -> None:
+    """Mail a confirmation link to the new address. The answer is the same whether or not
+    the new address is in use; the check happens when the link is used."""
+    from .tasks import reader_email_change_send_task
+
+    address = newsletter_services.email_validate(email)
+    if address == reader.email:
+        raise ValidationError("That is already your address.")
+    if not _within_allowance(kind="email-change", email=address, ip=ip):
+        return
+    reader_id = reader.pk
+    transaction.on_commit(
+        lambda: reader_email_change_send_task.delay(reader_id, address), robust=True
+    )
+
+
+def reader_email_change_send(*, reader_id: int, email: str) -> bool:
+    from .emails import email_change_email
+
+    reader = Reader.objects.filter(pk=reader_id).first()
+    if reader is None:
+        return False
+    token = reader_token_make(purpose="email-change", reader_id=reader.pk, email=email)
+    email_change_email(reader=reader, email=email, token=token).send()
+    return True
+
+
+def reader_email_change_confirm(*, token: str) -> Reader:
+    """Move the reader, their donor and their subscriber records to the address the link
+    was mailed to. Refused (ValidationError) when that address already has records: the
+    reader signs in with it instead, and nothing is merged behind anyone's back."""
+    payload = reader_token_read(purpose="email-change", token=token)
+    new = email_normalise(payload.email)
+    if not new:
+        raise LinkInvalid("no address")
+    if ReaderLinkUse.objects.filter(nonce=payload.nonce).exists():
+        raise LinkUsed("link already used")
+    if reader_address_known(email=new) or Reader.objects.filter(email=new).exists():
+        raise ValidationError("That address already has an account here. Sign in with it instead.")
+    with transaction.atomic():
+        reader, _ = _spend(purpose="email-change", token=token)
+        donor = donation_selectors.donor_for_email(email=reader.email)
+        subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
+        if donor is not None:
+            donation_services.donor_email_change(donor=donor, email=new)
+        if subscriber is not None:
+            newsletter_services.subscriber_email_change(subscriber=subscriber, email=new)
+        Reader.objects.filter(pk=reader.pk).update(email=new)
+    reader.refresh_from_db()
+    logger.info("Reader %s changed address", reader.pk)
+    return reader
+
+
+def reader_erase(*, reader: Reader) -> None:
+    """Delete what is held about the address: newsletter data erased (its digest kept as a
+    suppression, so no import adds it back), donation records anonymised and kept only
+    as receipts require (donations.services.donor_erase), and the reader row removed, which
+    ends every session."""
+    donor = donation_selectors.donor_for_email(email=reader.email)
+    subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
+    if donor is not None:
+        donation_services.donor_erase(donor=donor)  # Stripe first: outside the transaction
+    with transaction.atomic():
+        if subscriber is not None:
+            newsletter_services.subscriber_erase(subscriber=subscriber)
+        Reader.objects.filter(pk=reader.pk).delete()
+    logger.info("Reader %s erased", reader.pk)
+
+
+def reader_newsletter_change(
+    *, reader: Reader, action: str, newsletter_id: int | None, ip: str | None
+) -> str | None:
+    """One click on the account page: "subscribe" or "unsubscribe" one newsletter offered
+    to this address, or "unsubscribe-all". Returns what happened (a key the page
+    explains), or None when the newsletter is not one this address may choose."""
+    from outlet.newsletters.forms import CONSENT_TEXT
+
+    if action == "unsubscribe-all":
+        subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
+        if subscriber is not None:
+            newsletter_services.subscriber_unsubscribe(subscriber=subscriber)
+        return "unsubscribed-all"
+    is_donor = donation_selectors.donor_for_email(email=reader.email) is not None
+    offered = {
+        newsletter.pk: newsletter
+        for newsletter, _ in newsletter_selectors.subscriber_newsletters(
+            email=reader.email, is_donor=is_donor
+        )
+    }
+    newsletter = offered.get(newsletter_id) if newsletter_id is not None else None
+    if newsletter is None:
+        return None
+    if action == "subscribe":
+        subscribed = newsletter_services.subscriber_subscribe_signed_in(
+            email=reader.email, newsletter=newsletter, consent_text=CONSENT_TEXT, ip=ip
+        )
+        return "subscribed" if subscribed else "suppressed"
+    if action == "unsubscribe":
+        subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
+        if subscriber is not None:
+            newsletter_services.subscriber_unsubscribe(subscriber=subscriber, newsletter=newsletter)
+        return "unsubscribed"
+    return None
+
+
+def reader_sign_in_link_send_for_staff(*, reader: Reader) -> None:
+    """Staff send a reader a sign-in link (the reader's admin page). It goes, as always,
+    only to the reader's own address, and only if the outlet holds records for it."""
+    from .tasks import reader_sign_in_send_task
+
+    address, request_id = reader.email, secrets.token_hex(16)
+    transaction.on_commit(lambda: reader_sign_in_send_task.delay(address, request_id), robust=True)
+
+
+def reader_link_uses_prune() -> int:
+    """Forget the nonces of used links older than any link can live: their tokens are
+    refused as expired anyway. Returns how many were deleted."""
+    longest = max(settings.READER_SIGN_IN_MAX_AGE, settings.READER_EMAIL_CHANGE_MAX_AGE)
+    cutoff = timezone.now() - timedelta(seconds=longest + 60)
+    deleted, _ = ReaderLinkUse.objects.filter(used_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,54 @@
+"""Celery tasks for readers: thin, safe to run twice. The address lookup happens here, not
+in the request, so a request takes the same time for known addresses and strangers."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
+
+from . import services
+
+
+@shared_task(
+    bind=True,
+    name="readers.reader_sign_in_send",
+    queue="mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    ignore_result=True,
+)
+def reader_sign_in_send_task(self, email: str, request_id: str) -> None:
+    try:
+        services.reader_sign_in_send(email=email, request_id=request_id)
+    except TEMPORARY_MAIL_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(
+    bind=True,
+    name="readers.reader_email_change_send",
+    queue="mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    ignore_result=True,
+)
+def reader_email_change_send_task(self, reader_id: int, email: str) -> None:
+    try:
+        services.reader_email_change_send(reader_id=reader_id, email=email)
+    except TEMPORARY_MAIL_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(
+    name="readers.reader_link_uses_prune",
+    queue="default",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def reader_link_uses_prune_task() -> None:
+    """Beat, daily: forget the nonces of used links that have expired anyway."""
+    services.reader_link_uses_prune()

@@ -1,0 +1,275 @@
+"""The account page: newsletters, gifts and receipts, data, change of address."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from outlet.donations import stripe_gateway
+from outlet.donations.models import Donation, Donor, DonorEmail, Gift
+from outlet.donations.services import self_service
+from outlet.newsletters.models import ConsentRecord, Newsletter, Subscriber, Suppression
+from outlet.readers.models import Reader
+from outlet.readers.tokens import reader_token_make
+from tests.factories import (
+    DonationFactory,
+    DonorFactory,
+    GiftFactory,
+    NewsletterFactory,
+    SubscriberFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stripe_agrees(monkeypatch):
+    calls = []
+    monkeypatch.setattr(stripe_gateway, "plan_ensure", lambda **kw: "plan_1")
+    monkeypatch.setattr(
+        stripe_gateway, "subscription_plan_change", lambda **kw: calls.append(("plan", kw))
+    )
+    monkeypatch.setattr(
+        stripe_gateway, "subscription_cancel", lambda **kw: calls.append(("cancel", kw))
+    )
+    monkeypatch.setattr(self_service, "card_ready", lambda **kw: ("pm_1", "visa", "4444"))
+    return calls
+
+
+def signed_in(email: str) -> Client:
+    reader, _ = Reader.objects.get_or_create(email=email)
+    browser = Client()
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    browser.post(reverse("readers:sign-in", args=[token]))
+    return browser
+
+
+@pytest.fixture
+def monthly_reader():
+    """Gave monthly, subscribed to one newsletter; another newsletter exists."""
+    daily = NewsletterFactory(name="Daily", slug="daily")
+    NewsletterFactory(name="Weekend", slug="weekend")
+    gift = GiftFactory(donor=DonorFactory(email="reader@example.com", name="Ada Reader"))
+    DonationFactory(
+        donor=gift.donor, gift=gift, frequency="month", amount=1000, status="paid",
+        paid_at="2026-11-01T10:00:00Z", public_credit=True, public_name="Ada R.",
+    )  # fmt: skip
+    SubscriberFactory(email="reader@example.com", newsletters=[daily])
+    return gift
+
+
+def test_the_account_shows_newsletters_gifts_and_receipts(monthly_reader):
+    page = signed_in("reader@example.com").get(reverse("readers:account")).content.decode()
+    assert re.search(r"Daily</strong>\s*<span[^>]*>Subscribed", page)
+    assert re.search(r"Weekend</strong>\s*<button", page)
+    assert "$10.00 monthly" in page
+    donation = Donation.objects.get()
+    assert reverse("readers:receipt", args=[donation.pk]) in page
+
+
+def test_a_receipt_is_a_printable_page_of_ones_own_only(monthly_reader):
+    donation = Donation.objects.get()
+    page = signed_in("reader@example.com").get(reverse("readers:receipt", args=[donation.pk]))
+    assert page.status_code == 200
+    assert f"Receipt {donation.pk}" in page.content.decode()
+    assert "Ada Reader" in page.content.decode()
+    other = signed_in("someone@example.com")
+    DonorFactory(email="someone@example.com")
+    assert other.get(reverse("readers:receipt", args=[donation.pk])).status_code == 404
+
+
+def test_subscribing_from_the_account_is_the_opt_in(monthly_reader):
+    browser = signed_in("reader@example.com")
+    weekend = Newsletter.objects.get(slug="weekend")
+    response = browser.post(
+        reverse("readers:newsletters"), {"newsletter": weekend.pk, "action": "subscribe"}
+    )
+    assert response.status_code == 302
+    subscriber = Subscriber.objects.get(email="reader@example.com")
+    assert subscriber.subscriptions.get(newsletter=weekend).confirmed_at is not None
+    kinds = set(
+        ConsentRecord.objects.filter(subscriber=subscriber, form="account").values_list(
+            "kind", flat=True
+        )
+    )
+    assert kinds == {"signup", "confirm"}
+    assert not mail.outbox  # no confirmation email: the signed-in click confirmed it
+
+
+def test_a_new_address_subscribes_from_its_account(db):
+    DonorFactory(email="giver@example.test")
+    daily = NewsletterFactory(name="Daily", slug="daily")
+    browser = signed_in("giver@example.test")
+    browser.post(reverse("readers:newsletters"), {"newsletter": daily.pk, "action": "subscribe"})
+    subscriber = Subscriber.objects.get(email="giver@example.test")
+    assert subscriber.status == Subscriber.Status.ACTIVE
+    assert subscriber.subscriptions.get().confirmed_at is not None
+
+
+def test_a_suppressed_address_is_not_subscribed(monthly_reader):
+    from outlet.newsletters.services import email_suppress
+
+    email_suppress(email="reader@example.com", reason=Suppression.Reason.COMPLAINT)
+    weekend = Newsletter.objects.get(slug="weekend")
+    browser = signed_in("reader@example.com")
+    response = browser.post(
+        reverse("readers:newsletters"), {"newsletter": weekend.pk, "action": "subscribe"}
+    )
+    assert response["Location"].endswith("?done=suppressed")
+    assert not Subscriber.objects.get().subscriptions.filter(newsletter=weekend).exists()
+
+
+def test_a_newsletter_not_offered_cannot_be_chosen(monthly_reader):
+    hidden = NewsletterFactory(name="Staff", slug="staff", is_active=False)
+    browser = signed_in("reader@example.com")
+    response = browser.post(
+        reverse("readers:newsletters"), {"newsletter": hidden.pk, "action": "subscribe"}
+    )
+    assert response.status_code == 400
+    assert not Subscriber.objects.get().subscriptions.filter(newsletter=hidden).exists()
+
+
+def test_unsubscribe_one_and_then_everything(monthly_reader):
+    browser = signed_in("reader@example.com")
+    daily = Newsletter.objects.get(slug="daily")
+    browser.post(reverse("readers:newsletters"), {"newsletter": daily.pk, "action": "unsubscribe"})
+    assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED
+    weekend = Newsletter.objects.get(slug="weekend")
+    browser.post(reverse("readers:newsletters"), {"newsletter": weekend.pk, "action": "subscribe"})
+    browser.post(reverse("readers:newsletters"), {"action": "unsubscribe-all"})
+    subscriber = Subscriber.objects.get()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+    assert not subscriber.subscriptions.exists()
+
+
+def test_change_the_amount_and_cancel_a_gift(monthly_reader, stripe_agrees):
+    browser = signed_in("reader@example.com")
+    response = browser.post(
+        reverse("readers:gift-amount", args=[monthly_reader.pk]), {"amount": "25"}
+    )
+    assert response["Location"].endswith("?done=amount")
+    assert Gift.objects.get().amount == 2500
+    browser.post(reverse("readers:gift-cancel", args=[monthly_reader.pk]))
+    assert Gift.objects.get().status == Gift.Status.CANCELLED
+    kinds = set(DonorEmail.objects.values_list("kind", flat=True))
+    assert {"amount_changed", "gift_cancelled"} <= kinds  # each confirmed by email
+
+
+def test_someone_elses_gift_is_out_of_reach(monthly_reader, stripe_agrees):
+    DonorFactory(email="someone@example.com")
+    other = signed_in("someone@example.com")
+    url = reverse("readers:gift-cancel", args=[monthly_reader.pk])
+    assert other.post(url).status_code == 404
+    assert Client().post(url).status_code == 403
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
+
+
+def test_an_amount_outside_the_limits_is_refused(monthly_reader, stripe_agrees):
+    browser = signed_in("reader@example.com")
+    response = browser.post(
+        reverse("readers:gift-amount", args=[monthly_reader.pk]), {"amount": "0.10"}
+    )
+    assert response.status_code == 400
+    assert "between" in response.content.decode()
+    assert Gift.objects.get().amount == 1000
+
+
+def test_the_data_download_holds_both_records(monthly_reader):
+    response = signed_in("reader@example.com").get(reverse("readers:data-export"))
+    assert response["Content-Disposition"].startswith("attachment")
+    assert "no-store" in response["Cache-Control"]
+    document = json.loads(response.content)
+    assert document["email"] == "reader@example.com"
+    assert document["newsletters"]["subscriptions"][0]["newsletter"] == "Daily"
+    assert document["newsletters"]["consent_records"] is not None
+    assert document["donations"]["gifts"][0]["amount"] == 1000
+    assert document["donations"]["donations"][0]["public_name"] == "Ada R."
+    assert "emails_sent" in document["donations"]
+
+
+def test_deleting_leaves_nothing_that_identifies_the_reader(monthly_reader, stripe_agrees):
+    browser = signed_in("reader@example.com")
+    assert browser.post(reverse("readers:data-delete")).status_code == 400  # not confirmed
+    response = browser.post(reverse("readers:data-delete"), {"confirm": "on"})
+    assert "Your data is deleted" in response.content.decode()
+    assert not Subscriber.objects.exists()
+    assert Suppression.objects.filter(reason="erased").count() == 1
+    donor = Donor.objects.get()
+    assert "reader@example.com" not in donor.email and donor.name == ""
+    donation = Donation.objects.get()
+    assert (donation.amount, donation.status) == (1000, "paid")  # kept for the receipt
+    assert donation.public_name == "" and not donation.public_credit
+    assert Gift.objects.get().status == Gift.Status.CANCELLED
+    assert ("cancel", {"subscription_id": monthly_reader.stripe_subscription_id}) in [
+        (name, {"subscription_id": kw["subscription_id"]}) for name, kw in stripe_agrees
+    ]
+    assert not Reader.objects.exists()
+    page = browser.get(reverse("readers:account")).content.decode()
+    assert "Email me a sign-in link" in page
+
+
+def test_change_of_address_is_confirmed_by_the_new_mailbox(monthly_reader, run_tasks):
+    browser = signed_in("reader@example.com")
+    with run_tasks():
+        response = browser.post(reverse("readers:email-change"), {"email": "new@example.org"})
+    assert response["Location"].endswith("?done=email-sent")
+    assert Donor.objects.get().email == "reader@example.com"  # nothing changes yet
+    message = mail.outbox[-1]
+    assert message.to == ["new@example.org"]
+    path = re.search(r"https?://\S+(/account/email/confirm/\S+/)", message.body).group(1)
+    assert browser.get(path).status_code == 200  # a scanner's GET changes nothing
+    assert browser.post(path).status_code == 302
+    assert Donor.objects.get().email == "new@example.org"
+    assert Subscriber.objects.get().email == "new@example.org"
+    assert Reader.objects.get().email == "new@example.org"
+    assert "new@example.org" in browser.get(reverse("readers:account")).content.decode()
+    assert browser.post(path).status_code == 410  # single use
+
+
+def test_change_of_address_to_one_in_use_is_refused(monthly_reader, run_tasks):
+    SubscriberFactory(email="taken@example.org")
+    browser = signed_in("reader@example.com")
+    with run_tasks():
+        browser.post(reverse("readers:email-change"), {"email": "taken@example.org"})
+    path = re.search(r"https?://\S+(/account/email/confirm/\S+/)", mail.outbox[-1].body).group(1)
+    response = browser.post(path)
+    assert response.status_code == 409
+    assert Donor.objects.get().email == "reader@example.com"
+
+
+def test_a_newsletter_waiting_for_its_link_is_confirmed_by_the_signed_in_click(monthly_reader):
+    from outlet.newsletters.models import Subscription
+
+    weekend = Newsletter.objects.get(slug="weekend")
+    subscriber = Subscriber.objects.get()
+    Subscription.objects.create(subscriber=subscriber, newsletter=weekend)  # not confirmed
+    browser = signed_in("reader@example.com")
+    page = browser.get(reverse("readers:account")).content.decode()
+    assert re.search(r"Weekend</strong>\s*<span[^>]*>Waiting for confirmation", page)
+    browser.post(reverse("readers:newsletters"), {"newsletter": weekend.pk, "action": "subscribe"})
+    assert subscriber.subscriptions.get(newsletter=weekend).confirmed_at is not None
+
+
+def test_donors_only_newsletters_are_offered_to_donors_alone(monthly_reader):
+    NewsletterFactory(name="Insiders", slug="insiders", visibility="donors")
+    SubscriberFactory(email="reader-only@example.com")
+    assert "Insiders" in signed_in("reader@example.com").get("/account/").content.decode()
+    assert "Insiders" not in signed_in("reader-only@example.com").get("/account/").content.decode()
+
+
+def test_deletion_stops_if_stripe_cannot_cancel_the_gift(monthly_reader, monkeypatch):
+    def refuse(**kwargs):
+        raise stripe_gateway.StripeError("down")
+
+    monkeypatch.setattr(stripe_gateway, "subscription_cancel", refuse)
+    browser = signed_in("reader@example.com")
+    response = browser.post(reverse("readers:data-delete"), {"confirm": "on"})
+    assert response.status_code == 400
+    assert Subscriber.objects.filter(email="reader@example.com").exists()
+    assert Donor.objects.get().email == "reader@example.com"
+    assert Gift.objects.get().status == Gift.Status.ACTIVE

@@ -1,0 +1,187 @@
+"""Signing in to the reader account: enumeration, single use, expiry, sessions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from outlet.readers.models import Reader
+from outlet.readers.services import reader_sign_out_everywhere
+from outlet.readers.tokens import reader_token_make
+from tests.factories import DonorFactory, NewsletterFactory, SubscriberFactory
+
+from .conftest import link_in_mail
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_answer_is_the_same_for_known_and_unknown_addresses(request_link):
+    SubscriberFactory(email="known@example.com", newsletters=[NewsletterFactory()])
+    known, known_queued = request_link("known@example.com")
+    stranger, stranger_queued = request_link("stranger@example.com")
+    assert known.status_code == stranger.status_code == 200
+    assert known.content == stranger.content
+    # The request did the same work (one task queued after commit) for both; only the task
+    # looked the address up, and only the known one got mail, once for a repeated task.
+    assert known_queued == stranger_queued == 1
+    assert [message.to for message in mail.outbox] == [["known@example.com"]]
+    assert not Reader.objects.filter(email="stranger@example.com").exists()
+
+
+def test_a_donor_without_a_subscription_gets_a_link(request_link):
+    DonorFactory(email="giver@example.test")
+    request_link("Giver@Example.test")
+    assert mail.outbox[0].to == ["giver@example.test"]
+    assert "/account/sign-in/" in mail.outbox[0].body
+
+
+def test_links_are_rate_limited_per_address_and_per_ip(request_link, settings):
+    settings.READER_LINKS_PER_HOUR = 2
+    settings.READER_LINKS_PER_IP_PER_HOUR = 4
+    DonorFactory(email="giver@example.test")
+    answers = [request_link("giver@example.test")[0].content for _ in range(4)]
+    assert len(mail.outbox) == 2  # per address from this IP
+    assert len(set(answers)) == 1  # a request over the limit gets the same answer
+    request_link("giver@example.test", ip="10.0.0.2")  # the reader elsewhere is not locked out
+    assert len(mail.outbox) == 3
+    mail.outbox.clear()
+    for n in range(6):
+        DonorFactory(email=f"other{n}@example.test")
+        request_link(f"other{n}@example.test", ip="10.0.0.9")
+    assert len(mail.outbox) == 4  # per IP
+
+
+def test_the_link_signs_in_once_and_a_reused_link_says_so(client, request_link):
+    SubscriberFactory(email="known@example.com", newsletters=[NewsletterFactory(name="Daily")])
+    request_link("known@example.com")
+    path = link_in_mail()
+    assert client.get(path).status_code == 200  # a mail scanner's GET spends nothing
+    response = client.post(path)
+    assert response.status_code == 302
+    page = client.get(reverse("readers:account"))
+    assert "known@example.com" in page.content.decode()
+    assert "Daily" in page.content.decode()
+    other_device = Client()
+    reused = other_device.post(path)
+    assert reused.status_code == 410
+    assert "already used" in reused.content.decode()
+    assert "Email me a sign-in link" in reused.content.decode()
+
+
+def test_the_link_works_on_another_device(client, request_link):
+    DonorFactory(email="giver@example.test")
+    request_link("giver@example.test")
+    phone = Client()
+    phone.post(link_in_mail())
+    assert "giver@example.test" in phone.get(reverse("readers:account")).content.decode()
+
+
+def test_an_expired_link_says_so(client, settings):
+    reader = Reader.objects.create(email="known@example.com")
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    settings.READER_SIGN_IN_MAX_AGE = 60
+    from unittest import mock
+
+    with mock.patch("django.core.signing.time.time", return_value=time.time() + 61):
+        response = client.post(reverse("readers:sign-in", args=[token]))
+    assert response.status_code == 410
+    assert "expired" in response.content.decode()
+    assert "outlet_reader" not in response.cookies
+
+
+def test_a_forged_or_cross_purpose_token_signs_nobody_in(client):
+    reader = Reader.objects.create(email="known@example.com")
+    change = reader_token_make(purpose="email-change", reader_id=reader.pk, email="x@example.com")
+    for token in (change, "nonsense", change[:-2] + "xx"):
+        response = client.post(reverse("readers:sign-in", args=[token]))
+        assert response.status_code == 410
+        assert "outlet_reader" not in response.cookies
+
+
+def test_the_session_cookie_is_scoped_to_the_account_and_safe(client, settings):
+    reader = Reader.objects.create(email="known@example.com")
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    settings.SESSION_COOKIE_SECURE = True
+    cookie = client.post(reverse("readers:sign-in", args=[token])).cookies["outlet_reader"]
+    assert cookie["path"] == "/account/"
+    assert cookie["httponly"] and cookie["secure"]
+    assert cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == settings.READER_SESSION_AGE
+    assert "sessionid" not in client.cookies  # no Django session: reader pages stay public
+
+
+def test_account_pages_are_private_and_never_stored(client):
+    reader = Reader.objects.create(email="known@example.com")
+    client.post(
+        reverse("readers:sign-in", args=[reader_token_make(purpose="sign-in", reader_id=reader.pk)])
+    )
+    for response in (
+        client.get(reverse("readers:account")),
+        Client().get(reverse("readers:account")),
+    ):
+        assert "no-store" in response["Cache-Control"]
+        assert "private" in response["Cache-Control"]
+
+
+def test_sign_out_everywhere_ends_every_session(client):
+    DonorFactory(email="giver@example.test")
+    reader = Reader.objects.create(email="giver@example.test")
+    laptop, phone = Client(), Client()
+    for browser in (laptop, phone):
+        browser.post(
+            reverse(
+                "readers:sign-in", args=[reader_token_make(purpose="sign-in", reader_id=reader.pk)]
+            )
+        )
+        assert "Your account" in browser.get(reverse("readers:account")).content.decode()
+    response = laptop.post(reverse("readers:sign-out-everywhere"))
+    assert "signed out everywhere" in response.content.decode()
+    for browser in (laptop, phone):
+        page = browser.get(reverse("readers:account")).content.decode()
+        assert "Email me a sign-in link" in page
+        assert "giver@example.test" not in page
+    assert phone.post(reverse("readers:data-delete"), {"confirm": "on"}).status_code == 403
+
+
+def test_sign_out_everywhere_service_bumps_the_epoch():
+    reader = Reader.objects.create(email="known@example.com")
+    reader_sign_out_everywhere(reader=reader)
+    reader.refresh_from_db()
+    assert reader.session_epoch == 1
+
+
+def test_a_signed_in_reader_still_gets_the_public_cacheable_pages(client):
+    """The cookie is scoped to /account/ (a browser sends it nowhere else); even sent, it
+    is not a session cookie, so the front page stays public and shared."""
+    reader = Reader.objects.create(email="known@example.com")
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    client.post(reverse("readers:sign-in", args=[token]))
+    assert "outlet_reader" in client.cookies
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "public" in response["Cache-Control"]
+    assert "private" not in response["Cache-Control"]
+
+
+def test_used_links_are_forgotten_only_once_they_have_expired_anyway(client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outlet.readers.models import ReaderLinkUse
+    from outlet.readers.tasks import reader_link_uses_prune_task
+
+    reader = Reader.objects.create(email="known@example.com")
+    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    client.post(reverse("readers:sign-in", args=[token]))
+    old = ReaderLinkUse.objects.create(nonce="old", purpose="sign-in")
+    ReaderLinkUse.objects.filter(pk=old.pk).update(
+        used_at=timezone.now() - timedelta(seconds=settings.READER_EMAIL_CHANGE_MAX_AGE + 120)
+    )
+    reader_link_uses_prune_task.apply()
+    assert list(ReaderLinkUse.objects.values_list("purpose", flat=True)) == ["sign-in"]
+    assert Client().post(reverse("readers:sign-in", args=[token])).status_code == 410
