@@ -7,7 +7,12 @@ the address, and erasing what is held about it.
   after commit; the task alone looks the address up and mails a link only to an address
   with a donor or subscriber record. A request over an allowance is dropped silently.
 - A link is spent by inserting its nonce (tokens.py) under a unique constraint: two clicks
-  at once sign in once, and a used link is told apart from an expired one.
+  at once sign in once, and a used link is told apart from an expired one. A link made
+  under an older session epoch (before "sign out everywhere" or a change of address) is
+  refused.
+- A change of address is told to the old address twice (asked for, done), with how to stop
+  it and reach staff; confirming it moves the records, rotates the subscriber's token and
+  bumps the epoch, and starts no session: the reader signs in at the new address as usual.
 - Gifts and newsletters are changed only through their apps' services.
 """
 
@@ -33,7 +38,7 @@ from outlet.newsletters import services as newsletter_services
 
 from .models import Reader, ReaderLinkUse
 from .selectors import reader_address_known
-from .tokens import LinkInvalid, LinkUsed, reader_token_make, reader_token_read
+from .tokens import LinkInvalid, LinkRevoked, LinkUsed, reader_token_make, reader_token_read
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +94,7 @@ def reader_sign_in_send(*, email: str, request_id: str) -> bool:
     claim = f"readers:sign-in-mailed:{request_id}"
     if not cache.add(claim, 1, settings.READER_SIGN_IN_MAX_AGE):
         return False
-    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    token = reader_token_make(purpose="sign-in", reader=reader)
     try:
         sign_in_email(reader=reader, token=token).send()
     except Exception:
@@ -98,11 +103,16 @@ def reader_sign_in_send(*, email: str, request_id: str) -> bool:
     return True
 
 
-def _spend(*, purpose: str, token: str) -> tuple[Reader, str]:
+def _spend(*, purpose: str, token: str, lock: bool = False) -> tuple[Reader, str]:
+    """Spend a link: its reader (row locked if `lock`, inside the caller's transaction) and
+    the address it carries. Raises LinkExpired, LinkRevoked, LinkUsed or LinkInvalid."""
     payload = reader_token_read(purpose=purpose, token=token)
-    reader = Reader.objects.filter(pk=payload.reader_id).first()
+    readers = Reader.objects.select_for_update() if lock else Reader.objects.all()
+    reader = readers.filter(pk=payload.reader_id).first()
     if reader is None or not payload.nonce:
         raise LinkInvalid("no such reader")
+    if payload.session_epoch != reader.session_epoch:
+        raise LinkRevoked("made before the reader signed out everywhere or moved")
     try:
         with transaction.atomic():
             ReaderLinkUse.objects.create(nonce=payload.nonce, purpose=purpose)
@@ -120,23 +130,29 @@ def reader_sign_in_use(*, token: str) -> Reader:
 
 
 def reader_sign_out_everywhere(*, reader: Reader) -> None:
-    """End every session of this reader, on every device."""
+    """End every session of this reader, on every device, and void every link of theirs
+    not yet used (sign-in and change of address: tokens.py)."""
     Reader.objects.filter(pk=reader.pk).update(session_epoch=F("session_epoch") + 1)
 
 
 def reader_email_change_request(*, reader: Reader, email: str, ip: str) -> None:
-    """Mail a confirmation link to the new address. The answer is the same whether or not
-    the new address is in use; the check happens when the link is used."""
-    from .tasks import reader_email_change_send_task
+    """Mail a confirmation link to the new address, and a note to the current one (how to
+    stop it: sign out everywhere, which voids the link; how to reach staff). The answer is
+    the same whether or not the new address is in use; the check happens when the link is
+    used."""
+    from .tasks import reader_email_change_notice_task, reader_email_change_send_task
 
     address = newsletter_services.email_validate(email)
     if address == reader.email:
         raise ValidationError("That is already your address.")
     if not _within_allowance(kind="email-change", email=address, ip=ip):
         return
-    reader_id = reader.pk
+    reader_id, old = reader.pk, reader.email
     transaction.on_commit(
         lambda: reader_email_change_send_task.delay(reader_id, address), robust=True
+    )
+    transaction.on_commit(
+        lambda: reader_email_change_notice_task.delay(old, address, False), robust=True
     )
 
 
@@ -146,32 +162,56 @@ def reader_email_change_send(*, reader_id: int, email: str) -> bool:
     reader = Reader.objects.filter(pk=reader_id).first()
     if reader is None:
         return False
-    token = reader_token_make(purpose="email-change", reader_id=reader.pk, email=email)
+    token = reader_token_make(purpose="email-change", reader=reader, email=email)
     email_change_email(reader=reader, email=email, token=token).send()
     return True
 
 
+def reader_email_change_notice_send(*, old_email: str, new_email: str, done: bool) -> None:
+    """Tell the old address that a move to `new_email` was asked for (done=False) or has
+    happened (done=True)."""
+    from .emails import email_change_notice_email
+
+    email_change_notice_email(old_email=old_email, new_email=new_email, done=done).send()
+
+
+_ADDRESS_TAKEN = "That address already has an account here. Sign in with it instead."
+
+
 def reader_email_change_confirm(*, token: str) -> Reader:
     """Move the reader, their donor and their subscriber records to the address the link
-    was mailed to. Refused (ValidationError) when that address already has records: the
-    reader signs in with it instead, and nothing is merged behind anyone's back."""
+    was mailed to, in one transaction with the reader row locked. Refused (ValidationError)
+    when that address already has records, found by the check or by a unique constraint
+    when records arrive meanwhile: the reader signs in with it instead, and nothing is
+    merged behind anyone's back. The session epoch moves on: every session and every
+    unused link of the old address ends, and no session is started here (the reader signs
+    in at the new address, which proves it again)."""
+    from .tasks import reader_email_change_notice_task
+
     payload = reader_token_read(purpose="email-change", token=token)
     new = email_normalise(payload.email)
     if not new:
         raise LinkInvalid("no address")
-    if ReaderLinkUse.objects.filter(nonce=payload.nonce).exists():
-        raise LinkUsed("link already used")
-    if reader_address_known(email=new) or Reader.objects.filter(email=new).exists():
-        raise ValidationError("That address already has an account here. Sign in with it instead.")
-    with transaction.atomic():
-        reader, _ = _spend(purpose="email-change", token=token)
-        donor = donation_selectors.donor_for_email(email=reader.email)
-        subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
-        if donor is not None:
-            donation_services.donor_email_change(donor=donor, email=new)
-        if subscriber is not None:
-            newsletter_services.subscriber_email_change(subscriber=subscriber, email=new)
-        Reader.objects.filter(pk=reader.pk).update(email=new)
+    try:
+        with transaction.atomic():
+            reader, _ = _spend(purpose="email-change", token=token, lock=True)
+            old = reader.email
+            if reader_address_known(email=new) or Reader.objects.filter(email=new).exists():
+                raise ValidationError(_ADDRESS_TAKEN)
+            donor = donation_selectors.donor_for_email(email=old)
+            subscriber = newsletter_selectors.subscriber_for_email(email=old)
+            if donor is not None:
+                donation_services.donor_email_change(donor=donor, email=new)
+            if subscriber is not None:
+                newsletter_services.subscriber_email_change(subscriber=subscriber, email=new)
+            Reader.objects.filter(pk=reader.pk).update(
+                email=new, session_epoch=F("session_epoch") + 1
+            )
+            transaction.on_commit(
+                lambda: reader_email_change_notice_task.delay(old, new, True), robust=True
+            )
+    except IntegrityError as exc:
+        raise ValidationError(_ADDRESS_TAKEN) from exc
     reader.refresh_from_db()
     logger.info("Reader %s changed address", reader.pk)
     return reader
