@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import stripe_gateway
@@ -26,6 +27,10 @@ def _gift_live(gift: Gift) -> None:
 def gift_cancel(*, gift: Gift) -> None:
     """The donor stops a recurring gift: Stripe first, then our record and the email."""
     _gift_live(gift)
+    _subscription_end(gift)
+
+
+def _subscription_end(gift: Gift) -> None:
     try:
         stripe_gateway.subscription_cancel(
             subscription_id=str(gift.stripe_subscription_id), comment=DONOR_CANCELLATION_COMMENT
@@ -114,15 +119,23 @@ def donor_email_change(*, donor: Donor, email: str) -> None:
     Donor.objects.filter(pk=donor.pk).update(email=email_normalise(email))
 
 
+def _gifts_that_may_charge(donor: Donor) -> QuerySet[Gift]:
+    return donor.gifts.filter(
+        status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE, Gift.Status.INCOMPLETE],
+        stripe_subscription_id__gt="",
+    )
+
+
 def donor_erase(*, donor: Donor) -> None:
-    """The donor asked for their data to be deleted. Live recurring gifts are cancelled
-    first (Stripe, then our record). Payment rows stay, as the law requires for receipts
+    """The donor asked for their data to be deleted. Every recurring gift that may still
+    charge is cancelled first (Stripe, then our record), including an incomplete one
+    waiting for its first payment (3-D Secure): the bank's approval would start it. Payment rows stay, as the law requires for receipts
     and accounts: amount, currency, dates, status, receipt number and Stripe's ids (for a
     refund or a dispute). What identifies the person goes: the address becomes a
     placeholder no mail can reach, the name, public credit name and card
     digits are cleared, and the record of emails sent is deleted."""
-    for gift in donor.gifts.filter(status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]):
-        gift_cancel(gift=gift)
+    for gift in _gifts_that_may_charge(donor):
+        _subscription_end(gift)
     with transaction.atomic():
         Donor.objects.filter(pk=donor.pk).update(email=f"erased-{donor.pk}@erased.invalid", name="")
         Donation.objects.filter(donor=donor).update(
