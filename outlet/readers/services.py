@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_hit
+from outlet.core.services import admin_log_anonymise
 from outlet.donations import selectors as donation_selectors
 from outlet.donations import services as donation_services
 from outlet.newsletters import selectors as newsletter_selectors
@@ -220,16 +221,21 @@ def reader_email_change_confirm(*, token: str) -> Reader:
 def reader_erase(*, reader: Reader) -> None:
     """Delete what is held about the address: newsletter data erased (its digest kept as a
     suppression, so no import adds it back), donation records anonymised and kept only
-    as receipts require (donations.services.donor_erase), and the reader row removed, which
-    ends every session."""
+    as receipts require (donations.services.donor_erase), the reader row removed, which
+    ends every session, and the admin history of these rows left naming them by id only."""
     donor = donation_selectors.donor_for_email(email=reader.email)
     subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
     if donor is not None:
         donation_services.donor_erase(donor=donor)  # Stripe first: outside the transaction
+    # The admin's history names a reader or a donor by address (their str()).
+    logged = [row for row in (reader, donor, subscriber) if row is not None]
+    logged_ids = [(type(row), row.pk) for row in logged]
     with transaction.atomic():
         if subscriber is not None:
             newsletter_services.subscriber_erase(subscriber=subscriber)
         Reader.objects.filter(pk=reader.pk).delete()
+        for model, object_id in logged_ids:
+            admin_log_anonymise(model=model, object_ids=[object_id])
     logger.info("Reader %s erased", reader.pk)
 
 

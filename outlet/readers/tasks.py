@@ -55,7 +55,9 @@ def reader_email_change_notice_task(self, old_email: str, new_email: str, done: 
     """The note to the old address. A redelivery may send it twice: a second copy of a
     security note is better than none."""
     try:
-        services.reader_email_change_notice_send(old_email=old_email, new_email=new_email, done=done)
+        services.reader_email_change_notice_send(
+            old_email=old_email, new_email=new_email, done=done
+        )
     except TEMPORARY_MAIL_ERRORS as exc:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 

@@ -215,7 +215,7 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return render(request, "readers/email_confirm.html")
     try:
-        reader = services.reader_email_change_confirm(token=token)
+        services.reader_email_change_confirm(token=token)
     except LinkInvalid as exc:
         return _link_problem(request, exc)
     except ValidationError as exc:

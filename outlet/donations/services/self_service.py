@@ -129,11 +129,12 @@ def _gifts_that_may_charge(donor: Donor) -> QuerySet[Gift]:
 def donor_erase(*, donor: Donor) -> None:
     """The donor asked for their data to be deleted. Every recurring gift that may still
     charge is cancelled first (Stripe, then our record), including an incomplete one
-    waiting for its first payment (3-D Secure): the bank's approval would start it. Payment rows stay, as the law requires for receipts
-    and accounts: amount, currency, dates, status, receipt number and Stripe's ids (for a
-    refund or a dispute). What identifies the person goes: the address becomes a
-    placeholder no mail can reach, the name, public credit name and card
-    digits are cleared, and the record of emails sent is deleted."""
+    waiting for its first payment (3-D Secure): the bank's approval would start it.
+    Payment rows stay, as the law requires for receipts and accounts: amount, currency,
+    dates, status, receipt number and Stripe's ids (for a refund or a dispute). What
+    identifies the person goes: the address becomes a placeholder no mail can reach, the
+    name, public credit name and card digits are cleared, and the record of emails sent
+    is deleted."""
     for gift in _gifts_that_may_charge(donor):
         _subscription_end(gift)
     with transaction.atomic():
