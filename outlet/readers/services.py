@@ -257,7 +257,7 @@ def reader_newsletter_change(
         if subscriber is not None:
             newsletter_services.subscriber_unsubscribe(subscriber=subscriber)
         return "unsubscribed-all"
-    is_donor = donation_selectors.donor_for_email(email=reader.email) is not None
+    is_donor = donation_selectors.donor_has_given(email=reader.email)
     offered = {
         newsletter.pk: newsletter
         for newsletter, _ in newsletter_selectors.subscriber_newsletters(
