@@ -1,7 +1,6 @@
 from collections.abc import Iterable
 
-from django.db.models import Model, Value
-from django.db.models.functions import Concat
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.text import capfirst
 
@@ -23,10 +22,11 @@ def admin_log_anonymise(*, model: type[Model], object_ids: Iterable[object]) -> 
     from django.contrib.admin.models import LogEntry
     from django.contrib.contenttypes.models import ContentType
 
-    ids = [str(object_id) for object_id in object_ids]
-    if not ids:
-        return 0
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
-    entries = LogEntry.objects.filter(content_type=content_type, object_id__in=ids)
     label = capfirst(str(model._meta.verbose_name))
-    return entries.update(object_repr=Concat(Value(f"{label} #"), "object_id", Value(" (erased)")))
+    return sum(
+        LogEntry.objects.filter(content_type=content_type, object_id=str(object_id)).update(
+            object_repr=f"{label} #{object_id} (erased)"
+        )
+        for object_id in object_ids
+    )
