@@ -97,7 +97,7 @@ class ReaderAdmin(admin.ModelAdmin):
         }
         return mark_safe(render_to_string("admin/readers/reader/records.html", context))  # noqa: S308 (a template, autoescaped)
 
-    @admin.action(description="Send a sign-in link")
+    @admin.action(description="Send a sign-in link", permissions=["change"])
     def send_sign_in_link(self, request: HttpRequest, queryset: QuerySet[Reader]) -> None:
         for reader in queryset:
             services.reader_sign_in_link_send_for_staff(reader=reader)

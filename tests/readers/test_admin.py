@@ -69,6 +69,7 @@ def test_staff_see_only_the_records_they_may_view(client, django_user_model):
     page = client.get(url).content.decode()
     assert "Ada Lovelace" not in page and "$15.00" not in page
     assert "Daily" not in page
+    assert "Send a sign-in link" not in page  # sending one is a change
     user.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_donor", "view_gift", "view_donation"])
     )
