@@ -157,8 +157,9 @@ def reader_email_change_request(*, reader: Reader, email: str, ip: str) -> None:
     transaction.on_commit(
         lambda: reader_email_change_send_task.delay(reader_id, address), robust=True
     )
+    notice_id = secrets.token_hex(16)
     transaction.on_commit(
-        lambda: reader_email_change_notice_task.delay(old, address, False), robust=True
+        lambda: reader_email_change_notice_task.delay(old, address, False, notice_id), robust=True
     )
 
 
@@ -173,12 +174,23 @@ def reader_email_change_send(*, reader_id: int, email: str) -> bool:
     return True
 
 
-def reader_email_change_notice_send(*, old_email: str, new_email: str, done: bool) -> None:
+def reader_email_change_notice_send(
+    *, old_email: str, new_email: str, done: bool, notice_id: str
+) -> bool:
     """Tell the old address that a move to `new_email` was asked for (done=False) or has
-    happened (done=True)."""
+    happened (done=True); once per `notice_id` however often the task runs (claimed in
+    the cache like a sign-in request; a failed send gives the claim back). True if sent."""
     from .emails import email_change_notice_email
 
-    email_change_notice_email(old_email=old_email, new_email=new_email, done=done).send()
+    claim = f"readers:email-change-notice:{notice_id}"
+    if not cache.add(claim, 1, settings.READER_EMAIL_CHANGE_MAX_AGE):
+        return False
+    try:
+        email_change_notice_email(old_email=old_email, new_email=new_email, done=done).send()
+    except Exception:
+        cache.delete(claim)
+        raise
+    return True
 
 
 _ADDRESS_TAKEN = "That address already has an account here. Sign in with it instead."
@@ -213,8 +225,10 @@ def reader_email_change_confirm(*, token: str) -> Reader:
             Reader.objects.filter(pk=reader.pk).update(
                 email=new, session_epoch=F("session_epoch") + 1
             )
+            notice_id = secrets.token_hex(16)
             transaction.on_commit(
-                lambda: reader_email_change_notice_task.delay(old, new, True), robust=True
+                lambda: reader_email_change_notice_task.delay(old, new, True, notice_id),
+                robust=True,
             )
     except IntegrityError as exc:
         raise ValidationError(_ADDRESS_TAKEN) from exc

@@ -51,12 +51,12 @@ def reader_email_change_send_task(self, reader_id: int, email: str) -> None:
     max_retries=5,
     ignore_result=True,
 )
-def reader_email_change_notice_task(self, old_email: str, new_email: str, done: bool) -> None:
-    """The note to the old address. A redelivery may send it twice: a second copy of a
-    security note is better than none."""
+def reader_email_change_notice_task(
+    self, old_email: str, new_email: str, done: bool, notice_id: str
+) -> None:
     try:
         services.reader_email_change_notice_send(
-            old_email=old_email, new_email=new_email, done=done
+            old_email=old_email, new_email=new_email, done=done, notice_id=notice_id
         )
     except TEMPORARY_MAIL_ERRORS as exc:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc

@@ -130,3 +130,13 @@ def test_old_address_links_stop_controlling_the_subscriber_after_a_move(monthly_
     response = Client().post(old_preferences, {"action": "unsubscribe_all"})
     assert response.status_code != 200 or Subscriber.objects.get().status == "active"
     assert Subscriber.objects.get().status == "active"
+
+
+def test_a_repeated_notice_task_tells_the_old_address_once(monthly_reader):
+    from outlet.readers.tasks import reader_email_change_notice_task
+
+    for _ in range(2):
+        reader_email_change_notice_task.apply(
+            args=["reader@example.com", "new@example.org", True, "notice-1"]
+        )
+    assert [message.to for message in mail.outbox] == [["reader@example.com"]]
