@@ -87,6 +87,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so a cached public page skips the rest; it stores pages after all the others ran.
     "outlet.articles.caching.PageCacheMiddleware",
+    # Inside the page cache, so it sees /account/'s 404s and 405s already marked no-store.
+    "outlet.readers.middleware.AccountNeverCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -26,13 +26,18 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def rate_limit_hit(key: str, *, limit: int, window: int) -> bool:
-    """Count one attempt under `key`; True while the count in this window is within `limit`."""
+def rate_limit_count(key: str, *, window: int) -> int:
+    """Count one attempt under `key`; how many there have been in this window, this one
+    included."""
     if cache.add(key, 1, timeout=window):
-        return True
+        return 1
     try:
-        count = cache.incr(key)
+        return int(cache.incr(key))
     except ValueError:  # expired between add and incr
         cache.add(key, 1, timeout=window)
-        return True
-    return count <= limit
+        return 1
+
+
+def rate_limit_hit(key: str, *, limit: int, window: int) -> bool:
+    """Count one attempt under `key`; True while the count in this window is within `limit`."""
+    return rate_limit_count(key, window=window) <= limit

@@ -255,6 +255,21 @@ def donor_for_email(*, email: str) -> Donor | None:
     return Donor.objects.filter(email=email_normalise(email)).first()
 
 
+def donor_has_given(*, email: str) -> bool:
+    """Whether the address gives: a paid donation, or a live recurring gift (a new monthly
+    gift counts before its first payment is recorded). A donor row alone does not: the
+    donate form makes one before the card step, which may be abandoned."""
+    from outlet.core.addresses import email_normalise
+
+    address = email_normalise(email)
+    return (
+        Donation.objects.filter(PAID, donor__email=address).exists()
+        or Gift.objects.filter(
+            donor__email=address, status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]
+        ).exists()
+    )
+
+
 def donor_gift(*, donor: Donor, gift_id: int) -> Gift | None:
     return Gift.objects.select_related("donor").filter(pk=gift_id, donor=donor).first()
 

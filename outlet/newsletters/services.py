@@ -9,6 +9,7 @@ Log lines name subscribers by id or by address digest, never by address.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import date, timedelta
 
@@ -377,10 +378,13 @@ def subscriber_subscribe_signed_in(
 
 def subscriber_email_change(*, subscriber: Subscriber, email: str) -> None:
     """The address becomes `email` (the readers app confirmed it with a link sent there);
-    its digest follows in save()."""
+    its digest follows in save(). The token rotates, as on erasure: confirmation,
+    preferences and one-click unsubscribe links left in the old mailbox stop acting on
+    the newsletters that now go to the new address."""
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         subscriber.email = email_validate(email)
+        subscriber.token = uuid.uuid4()
         subscriber.save()
 
 

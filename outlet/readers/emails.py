@@ -1,5 +1,6 @@
-"""The readers' own emails: a sign-in link, and the link that confirms a new address.
-Both transactional, one recipient, HTML and plain text side by side."""
+"""The readers' own emails: a sign-in link, the link that confirms a new address, and the
+note to the old address when a move is asked for and when it happens. All transactional,
+one recipient, HTML and plain text side by side."""
 
 from __future__ import annotations
 
@@ -48,6 +49,27 @@ def email_change_email(*, reader: Reader, email: str, token: str) -> EmailMultiA
         template="email_change",
         context={
             "url": settings.SITE_URL + reverse("readers:email-confirm", args=[token]),
+            "valid_hours": max(1, settings.READER_EMAIL_CHANGE_MAX_AGE // 3600),
+        },
+    )
+
+
+def email_change_notice_email(
+    *, old_email: str, new_email: str, done: bool
+) -> EmailMultiAlternatives:
+    """To the old address. Replies go to DEFAULT_FROM_EMAIL: staff read them."""
+    subject = (
+        f"Your {settings.OUTLET_NAME} account moved to another address"
+        if done
+        else f"Your {settings.OUTLET_NAME} account: a change of address was asked for"
+    )
+    return _message(
+        to=old_email,
+        subject=subject,
+        template="email_changed" if done else "email_change_asked",
+        context={
+            "new_email": new_email,
+            "account_url": settings.SITE_URL + reverse("readers:account"),
             "valid_hours": max(1, settings.READER_EMAIL_CHANGE_MAX_AGE // 3600),
         },
     )

@@ -58,7 +58,8 @@ def reader_account(*, reader: Reader) -> Account:
         donor=donor,
         subscriber=newsletters.subscriber_for_email(email=reader.email),
         newsletters=newsletters.subscriber_newsletters(
-            email=reader.email, is_donor=donor is not None
+            email=reader.email,
+            is_donor=donor is not None and donations.donor_has_given(email=reader.email),
         ),
         gifts=gifts,
         donations=payments,

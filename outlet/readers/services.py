@@ -7,7 +7,12 @@ the address, and erasing what is held about it.
   after commit; the task alone looks the address up and mails a link only to an address
   with a donor or subscriber record. A request over an allowance is dropped silently.
 - A link is spent by inserting its nonce (tokens.py) under a unique constraint: two clicks
-  at once sign in once, and a used link is told apart from an expired one.
+  at once sign in once, and a used link is told apart from an expired one. A link made
+  under an older session epoch (before "sign out everywhere" or a change of address) is
+  refused.
+- A change of address is told to the old address twice (asked for, done), with how to stop
+  it and reach staff; confirming it moves the records, rotates the subscriber's token and
+  bumps the epoch, and starts no session: the reader signs in at the new address as usual.
 - Gifts and newsletters are changed only through their apps' services.
 """
 
@@ -25,7 +30,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from outlet.core.addresses import email_digest, email_normalise
-from outlet.core.ratelimits import rate_limit_hit
+from outlet.core.ratelimits import rate_limit_count, rate_limit_hit
+from outlet.core.services import admin_log_anonymise
 from outlet.donations import selectors as donation_selectors
 from outlet.donations import services as donation_services
 from outlet.newsletters import selectors as newsletter_selectors
@@ -33,22 +39,27 @@ from outlet.newsletters import services as newsletter_services
 
 from .models import Reader, ReaderLinkUse
 from .selectors import reader_address_known
-from .tokens import LinkInvalid, LinkUsed, reader_token_make, reader_token_read
+from .tokens import LinkInvalid, LinkRevoked, LinkUsed, reader_token_make, reader_token_read
 
 logger = logging.getLogger(__name__)
 
 
 def _within_allowance(*, kind: str, email: str, ip: str) -> bool:
+    """Three hourly counts. The IP first, so one busy IP spends nothing of an address's
+    allowance; then the address from this IP (READER_LINKS_PER_HOUR); then the address
+    from everywhere (READER_LINKS_PER_ADDRESS_PER_HOUR), a cap against mail-bombing from
+    many IPs. The first request for the address from an IP in the hour passes the last
+    cap regardless, so requests from elsewhere cannot lock the reader out: a flood from
+    many IPs gets at most one more mail per IP."""
     digest = email_digest(email)
-    # The IP first, so one busy IP spends nothing of an address's allowance; then the
-    # address from this IP, so asking from elsewhere cannot lock the reader out; then the
-    # address from everywhere, a higher cap against mail-bombing from many IPs.
-    limits = [
-        (f"readers:{kind}:ip:{ip}", settings.READER_LINKS_PER_IP_PER_HOUR),
-        (f"readers:{kind}:email-ip:{digest}:{ip}", settings.READER_LINKS_PER_HOUR),
-        (f"readers:{kind}:email:{digest}", settings.READER_LINKS_PER_ADDRESS_PER_HOUR),
-    ]
-    return all(rate_limit_hit(key, limit=limit, window=3600) for key, limit in limits)
+    ip_limit = settings.READER_LINKS_PER_IP_PER_HOUR
+    if not rate_limit_hit(f"readers:{kind}:ip:{ip}", limit=ip_limit, window=3600):
+        return False
+    from_here = rate_limit_count(f"readers:{kind}:email-ip:{digest}:{ip}", window=3600)
+    if from_here > settings.READER_LINKS_PER_HOUR:
+        return False
+    everywhere = rate_limit_count(f"readers:{kind}:email:{digest}", window=3600)
+    return from_here == 1 or everywhere <= settings.READER_LINKS_PER_ADDRESS_PER_HOUR
 
 
 def reader_sign_in_request(*, email: str, ip: str) -> None:
@@ -89,7 +100,7 @@ def reader_sign_in_send(*, email: str, request_id: str) -> bool:
     claim = f"readers:sign-in-mailed:{request_id}"
     if not cache.add(claim, 1, settings.READER_SIGN_IN_MAX_AGE):
         return False
-    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    token = reader_token_make(purpose="sign-in", reader=reader)
     try:
         sign_in_email(reader=reader, token=token).send()
     except Exception:
@@ -98,11 +109,16 @@ def reader_sign_in_send(*, email: str, request_id: str) -> bool:
     return True
 
 
-def _spend(*, purpose: str, token: str) -> tuple[Reader, str]:
+def _spend(*, purpose: str, token: str, lock: bool = False) -> tuple[Reader, str]:
+    """Spend a link: its reader (row locked if `lock`, inside the caller's transaction) and
+    the address it carries. Raises LinkExpired, LinkRevoked, LinkUsed or LinkInvalid."""
     payload = reader_token_read(purpose=purpose, token=token)
-    reader = Reader.objects.filter(pk=payload.reader_id).first()
+    readers = Reader.objects.select_for_update() if lock else Reader.objects.all()
+    reader = readers.filter(pk=payload.reader_id).first()
     if reader is None or not payload.nonce:
         raise LinkInvalid("no such reader")
+    if payload.session_epoch != reader.session_epoch:
+        raise LinkRevoked("made before the reader signed out everywhere or moved")
     try:
         with transaction.atomic():
             ReaderLinkUse.objects.create(nonce=payload.nonce, purpose=purpose)
@@ -120,23 +136,30 @@ def reader_sign_in_use(*, token: str) -> Reader:
 
 
 def reader_sign_out_everywhere(*, reader: Reader) -> None:
-    """End every session of this reader, on every device."""
+    """End every session of this reader, on every device, and void every link of theirs
+    not yet used (sign-in and change of address: tokens.py)."""
     Reader.objects.filter(pk=reader.pk).update(session_epoch=F("session_epoch") + 1)
 
 
 def reader_email_change_request(*, reader: Reader, email: str, ip: str) -> None:
-    """Mail a confirmation link to the new address. The answer is the same whether or not
-    the new address is in use; the check happens when the link is used."""
-    from .tasks import reader_email_change_send_task
+    """Mail a confirmation link to the new address, and a note to the current one (how to
+    stop it: sign out everywhere, which voids the link; how to reach staff). The answer is
+    the same whether or not the new address is in use; the check happens when the link is
+    used."""
+    from .tasks import reader_email_change_notice_task, reader_email_change_send_task
 
     address = newsletter_services.email_validate(email)
     if address == reader.email:
         raise ValidationError("That is already your address.")
     if not _within_allowance(kind="email-change", email=address, ip=ip):
         return
-    reader_id = reader.pk
+    reader_id, old = reader.pk, reader.email
     transaction.on_commit(
         lambda: reader_email_change_send_task.delay(reader_id, address), robust=True
+    )
+    notice_id = secrets.token_hex(16)
+    transaction.on_commit(
+        lambda: reader_email_change_notice_task.delay(old, address, False, notice_id), robust=True
     )
 
 
@@ -146,32 +169,69 @@ def reader_email_change_send(*, reader_id: int, email: str) -> bool:
     reader = Reader.objects.filter(pk=reader_id).first()
     if reader is None:
         return False
-    token = reader_token_make(purpose="email-change", reader_id=reader.pk, email=email)
+    token = reader_token_make(purpose="email-change", reader=reader, email=email)
     email_change_email(reader=reader, email=email, token=token).send()
     return True
 
 
+def reader_email_change_notice_send(
+    *, old_email: str, new_email: str, done: bool, notice_id: str
+) -> bool:
+    """Tell the old address that a move to `new_email` was asked for (done=False) or has
+    happened (done=True); once per `notice_id` however often the task runs (claimed in
+    the cache like a sign-in request; a failed send gives the claim back). True if sent."""
+    from .emails import email_change_notice_email
+
+    claim = f"readers:email-change-notice:{notice_id}"
+    if not cache.add(claim, 1, settings.READER_EMAIL_CHANGE_MAX_AGE):
+        return False
+    try:
+        email_change_notice_email(old_email=old_email, new_email=new_email, done=done).send()
+    except Exception:
+        cache.delete(claim)
+        raise
+    return True
+
+
+_ADDRESS_TAKEN = "That address already has an account here. Sign in with it instead."
+
+
 def reader_email_change_confirm(*, token: str) -> Reader:
     """Move the reader, their donor and their subscriber records to the address the link
-    was mailed to. Refused (ValidationError) when that address already has records: the
-    reader signs in with it instead, and nothing is merged behind anyone's back."""
+    was mailed to, in one transaction with the reader row locked. Refused (ValidationError)
+    when that address already has records, found by the check or by a unique constraint
+    when records arrive meanwhile: the reader signs in with it instead, and nothing is
+    merged behind anyone's back. The session epoch moves on: every session and every
+    unused link of the old address ends, and no session is started here (the reader signs
+    in at the new address, which proves it again)."""
+    from .tasks import reader_email_change_notice_task
+
     payload = reader_token_read(purpose="email-change", token=token)
     new = email_normalise(payload.email)
     if not new:
         raise LinkInvalid("no address")
-    if ReaderLinkUse.objects.filter(nonce=payload.nonce).exists():
-        raise LinkUsed("link already used")
-    if reader_address_known(email=new) or Reader.objects.filter(email=new).exists():
-        raise ValidationError("That address already has an account here. Sign in with it instead.")
-    with transaction.atomic():
-        reader, _ = _spend(purpose="email-change", token=token)
-        donor = donation_selectors.donor_for_email(email=reader.email)
-        subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
-        if donor is not None:
-            donation_services.donor_email_change(donor=donor, email=new)
-        if subscriber is not None:
-            newsletter_services.subscriber_email_change(subscriber=subscriber, email=new)
-        Reader.objects.filter(pk=reader.pk).update(email=new)
+    try:
+        with transaction.atomic():
+            reader, _ = _spend(purpose="email-change", token=token, lock=True)
+            old = reader.email
+            if reader_address_known(email=new) or Reader.objects.filter(email=new).exists():
+                raise ValidationError(_ADDRESS_TAKEN)
+            donor = donation_selectors.donor_for_email(email=old)
+            subscriber = newsletter_selectors.subscriber_for_email(email=old)
+            if donor is not None:
+                donation_services.donor_email_change(donor=donor, email=new)
+            if subscriber is not None:
+                newsletter_services.subscriber_email_change(subscriber=subscriber, email=new)
+            Reader.objects.filter(pk=reader.pk).update(
+                email=new, session_epoch=F("session_epoch") + 1
+            )
+            notice_id = secrets.token_hex(16)
+            transaction.on_commit(
+                lambda: reader_email_change_notice_task.delay(old, new, True, notice_id),
+                robust=True,
+            )
+    except IntegrityError as exc:
+        raise ValidationError(_ADDRESS_TAKEN) from exc
     reader.refresh_from_db()
     logger.info("Reader %s changed address", reader.pk)
     return reader
@@ -180,16 +240,21 @@ def reader_email_change_confirm(*, token: str) -> Reader:
 def reader_erase(*, reader: Reader) -> None:
     """Delete what is held about the address: newsletter data erased (its digest kept as a
     suppression, so no import adds it back), donation records anonymised and kept only
-    as receipts require (donations.services.donor_erase), and the reader row removed, which
-    ends every session."""
+    as receipts require (donations.services.donor_erase), the reader row removed, which
+    ends every session, and the admin history of these rows left naming them by id only."""
     donor = donation_selectors.donor_for_email(email=reader.email)
     subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
     if donor is not None:
         donation_services.donor_erase(donor=donor)  # Stripe first: outside the transaction
+    # The admin's history names a reader or a donor by address (their str()).
+    logged = [row for row in (reader, donor, subscriber) if row is not None]
+    logged_ids = [(type(row), row.pk) for row in logged]
     with transaction.atomic():
         if subscriber is not None:
             newsletter_services.subscriber_erase(subscriber=subscriber)
         Reader.objects.filter(pk=reader.pk).delete()
+        for model, object_id in logged_ids:
+            admin_log_anonymise(model=model, object_ids=[object_id])
     logger.info("Reader %s erased", reader.pk)
 
 
@@ -206,7 +271,7 @@ def reader_newsletter_change(
         if subscriber is not None:
             newsletter_services.subscriber_unsubscribe(subscriber=subscriber)
         return "unsubscribed-all"
-    is_donor = donation_selectors.donor_for_email(email=reader.email) is not None
+    is_donor = donation_selectors.donor_has_given(email=reader.email)
     offered = {
         newsletter.pk: newsletter
         for newsletter, _ in newsletter_selectors.subscriber_newsletters(

@@ -43,6 +43,26 @@ def reader_email_change_send_task(self, reader_id: int, email: str) -> None:
 
 
 @shared_task(
+    bind=True,
+    name="readers.reader_email_change_notice",
+    queue="mail",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    ignore_result=True,
+)
+def reader_email_change_notice_task(
+    self, old_email: str, new_email: str, done: bool, notice_id: str
+) -> None:
+    try:
+        services.reader_email_change_notice_send(
+            old_email=old_email, new_email=new_email, done=done, notice_id=notice_id
+        )
+    except TEMPORARY_MAIL_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(
     name="readers.reader_link_uses_prune",
     queue="default",
     acks_late=True,

@@ -6,6 +6,12 @@ salt per purpose, read back with that purpose's maximum age.
 - `email-change` (READER_EMAIL_CHANGE_MAX_AGE): names the reader and the new address;
   single-use; mailed to the new address, so clicking it proves that mailbox.
 
+Every token also carries the reader's `session_epoch` when it was made, and is refused
+(LinkRevoked) once the epoch has moved on: "sign out everywhere" and a confirmed change of
+address bump it, so they kill every link still in a mailbox as well as every session (a
+change-of-address link asked for from a stolen session dies when the owner signs out
+everywhere).
+
 Every token carries a random nonce; a single-use link is spent by inserting its nonce
 under a unique constraint (services.py), so a used link is told apart from an expired or
 forged one. No secret is stored: a database leak signs nobody in. The salt per purpose
@@ -24,6 +30,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
+from .models import Reader
+
 _SALT = "outlet.readers"
 
 
@@ -39,6 +47,10 @@ class LinkUsed(LinkInvalid):
     """Genuine and single-use, and already used: say so and offer a new one."""
 
 
+class LinkRevoked(LinkInvalid):
+    """Genuine, but made before the reader signed out everywhere or changed address."""
+
+
 def _max_age(purpose: str) -> int:
     ages = {
         "sign-in": settings.READER_SIGN_IN_MAX_AGE,
@@ -51,13 +63,18 @@ def _max_age(purpose: str) -> int:
 class LinkPayload:
     purpose: str
     reader_id: int
+    session_epoch: int
     nonce: str
     email: str = ""
 
 
-def reader_token_make(*, purpose: str, reader_id: int, email: str = "") -> str:
+def reader_token_make(*, purpose: str, reader: Reader, email: str = "") -> str:
     _max_age(purpose)  # an unknown purpose fails here, not when the link comes back
-    payload = {"r": reader_id, "n": secrets.token_urlsafe(16)}
+    payload: dict[str, int | str] = {
+        "r": reader.pk,
+        "s": reader.session_epoch,
+        "n": secrets.token_urlsafe(16),
+    }
     if email:
         payload["e"] = email
     return signing.dumps(payload, salt=f"{_SALT}.{purpose}", compress=True)
@@ -70,11 +87,12 @@ def reader_token_read(*, purpose: str, token: str) -> LinkPayload:
         raise LinkExpired("link expired") from exc
     except signing.BadSignature as exc:
         raise LinkInvalid("bad signature") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("r"), int):
+    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), int) for k in "rs"):
         raise LinkInvalid("malformed payload")
     return LinkPayload(
         purpose=purpose,
         reader_id=payload["r"],
+        session_epoch=payload["s"],
         nonce=str(payload.get("n", "")),
         email=str(payload.get("e", "")),
     )

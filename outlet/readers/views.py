@@ -23,7 +23,7 @@ from . import selectors, services
 from .forms import DeleteForm, EmailForm
 from .models import Reader
 from .session import reader_session_end, reader_session_reader, reader_session_start
-from .tokens import LinkExpired, LinkInvalid, LinkUsed
+from .tokens import LinkExpired, LinkInvalid, LinkRevoked, LinkUsed
 
 #: What a redirect back to the account page says: ?done=<key>.
 DONE_MESSAGES = {
@@ -38,7 +38,12 @@ DONE_MESSAGES = {
     "card": "Your card is updated. Future renewals will use it.",
     "email-sent": "If that address can be used, a link to confirm it is on its way there. "
     "Your address changes once you open it.",
-    "email-changed": "Your address is changed.",
+}
+
+#: What the sign-in page says after a redirect to it: ?done=<key>.
+SIGNED_OUT_MESSAGES = {
+    "email-changed": "Your address is changed. Sign in with it: enter it below and we will "
+    "email you a link.",
 }
 
 
@@ -89,7 +94,8 @@ def account(request: HttpRequest) -> HttpResponse:
         )
         minutes = max(1, settings.READER_SIGN_IN_MAX_AGE // 60)
         return render(request, "readers/sign_in_sent.html", {"valid_minutes": minutes})
-    return _sign_in_page(request, form=form, status=400 if form.errors else 200)
+    done = SIGNED_OUT_MESSAGES.get(request.GET.get("done", "")) if not form.errors else None
+    return _sign_in_page(request, form=form, status=400 if form.errors else 200, done=done)
 
 
 def account_page(
@@ -113,6 +119,8 @@ def _link_problem(request: HttpRequest, exc: LinkInvalid) -> HttpResponse:
     problem = "invalid"
     if isinstance(exc, LinkUsed):
         problem = "used"
+    elif isinstance(exc, LinkRevoked):
+        problem = "revoked"
     elif isinstance(exc, LinkExpired):
         problem = "expired"
     return render(
@@ -203,18 +211,20 @@ def email_change(request: HttpRequest, reader: Reader) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """POST moves the records to the new address; it starts no session (services.py)."""
     if request.method != "POST":
         return render(request, "readers/email_confirm.html")
     try:
-        reader = services.reader_email_change_confirm(token=token)
+        services.reader_email_change_confirm(token=token)
     except LinkInvalid as exc:
         return _link_problem(request, exc)
     except ValidationError as exc:
         return render(
             request, "readers/email_confirm.html", {"error": " ".join(exc.messages)}, status=409
         )
-    response = done("email-changed")
-    reader_session_start(response, reader)
+    response = redirect("readers:account")
+    response["Location"] += "?done=email-changed"
+    reader_session_end(response)  # the epoch moved on: this browser's session ended too
     return response
 
 

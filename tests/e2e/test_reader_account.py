@@ -155,9 +155,9 @@ def signed_in_pages(live_server, settings, page):
     )  # fmt: skip
     SubscriberFactory(email=EMAIL, newsletters=[daily])
     reader = Reader.objects.create(email=EMAIL)
-    used = reader_token_make(purpose="sign-in", reader_id=reader.pk)
-    fresh = reader_token_make(purpose="sign-in", reader_id=reader.pk)
-    change = reader_token_make(purpose="email-change", reader_id=reader.pk, email="new@example.org")
+    used = reader_token_make(purpose="sign-in", reader=reader)
+    fresh = reader_token_make(purpose="sign-in", reader=reader)
+    change = reader_token_make(purpose="email-change", reader=reader, email="new@example.org")
     signed_out = {
         "sign in": "/account/",
         "sign-in button": f"/account/sign-in/{fresh}/",

@@ -54,3 +54,27 @@ def test_staff_send_a_sign_in_link_to_the_readers_own_address(editor, run_tasks)
             {"action": "send_sign_in_link", "_selected_action": [reader.pk]},
         )
     assert len(mail.outbox) == 2
+
+
+def test_staff_see_only_the_records_they_may_view(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    GiftFactory(donor__email="ada@example.com", donor__name="Ada Lovelace", amount=1500)
+    SubscriberFactory(email="ada@example.com", newsletters=[NewsletterFactory(name="Daily")])
+    reader = Reader.objects.create(email="ada@example.com")
+    user = django_user_model.objects.create_user("clerk", "clerk@example.test", "pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_reader"))
+    client.force_login(user)
+    url = reverse("admin:readers_reader_change", args=[reader.pk])
+    page = client.get(url).content.decode()
+    assert "Ada Lovelace" not in page and "$15.00" not in page
+    assert "Daily" not in page
+    assert "Send a sign-in link" not in page  # sending one is a change
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_donor", "view_gift", "view_donation"])
+    )
+    page = client.get(url).content.decode()
+    assert "Ada Lovelace" in page and "$15.00 monthly" in page
+    assert "Daily" not in page
+    user.user_permissions.add(Permission.objects.get(codename="view_subscriber"))
+    assert "Daily: subscribed" in client.get(url).content.decode()

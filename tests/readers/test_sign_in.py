@@ -14,7 +14,7 @@ from outlet.readers.services import reader_sign_out_everywhere
 from outlet.readers.tokens import reader_token_make
 from tests.factories import DonorFactory, NewsletterFactory, SubscriberFactory
 
-from .conftest import link_in_mail
+from .conftest import link_in_mail, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def test_the_link_works_on_another_device(client, request_link):
 
 def test_an_expired_link_says_so(client, settings):
     reader = Reader.objects.create(email="known@example.com")
-    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    token = reader_token_make(purpose="sign-in", reader=reader)
     settings.READER_SIGN_IN_MAX_AGE = 60
     from unittest import mock
 
@@ -95,7 +95,7 @@ def test_an_expired_link_says_so(client, settings):
 
 def test_a_forged_or_cross_purpose_token_signs_nobody_in(client):
     reader = Reader.objects.create(email="known@example.com")
-    change = reader_token_make(purpose="email-change", reader_id=reader.pk, email="x@example.com")
+    change = reader_token_make(purpose="email-change", reader=reader, email="x@example.com")
     for token in (change, "nonsense", change[:-2] + "xx"):
         response = client.post(reverse("readers:sign-in", args=[token]))
         assert response.status_code == 410
@@ -104,7 +104,7 @@ def test_a_forged_or_cross_purpose_token_signs_nobody_in(client):
 
 def test_the_session_cookie_is_scoped_to_the_account_and_safe(client, settings):
     reader = Reader.objects.create(email="known@example.com")
-    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    token = reader_token_make(purpose="sign-in", reader=reader)
     settings.SESSION_COOKIE_SECURE = True
     cookie = client.post(reverse("readers:sign-in", args=[token])).cookies["outlet_reader"]
     assert cookie["path"] == "/account/"
@@ -117,7 +117,7 @@ def test_the_session_cookie_is_scoped_to_the_account_and_safe(client, settings):
 def test_account_pages_are_private_and_never_stored(client):
     reader = Reader.objects.create(email="known@example.com")
     client.post(
-        reverse("readers:sign-in", args=[reader_token_make(purpose="sign-in", reader_id=reader.pk)])
+        reverse("readers:sign-in", args=[reader_token_make(purpose="sign-in", reader=reader)])
     )
     for response in (
         client.get(reverse("readers:account")),
@@ -133,9 +133,7 @@ def test_sign_out_everywhere_ends_every_session(client):
     laptop, phone = Client(), Client()
     for browser in (laptop, phone):
         browser.post(
-            reverse(
-                "readers:sign-in", args=[reader_token_make(purpose="sign-in", reader_id=reader.pk)]
-            )
+            reverse("readers:sign-in", args=[reader_token_make(purpose="sign-in", reader=reader)])
         )
         assert "Your account" in browser.get(reverse("readers:account")).content.decode()
     response = laptop.post(reverse("readers:sign-out-everywhere"))
@@ -158,7 +156,7 @@ def test_a_signed_in_reader_still_gets_the_public_cacheable_pages(client):
     """The cookie is scoped to /account/ (a browser sends it nowhere else); even sent, it
     is not a session cookie, so the front page stays public and shared."""
     reader = Reader.objects.create(email="known@example.com")
-    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    token = reader_token_make(purpose="sign-in", reader=reader)
     client.post(reverse("readers:sign-in", args=[token]))
     assert "outlet_reader" in client.cookies
     response = client.get("/")
@@ -176,7 +174,7 @@ def test_used_links_are_forgotten_only_once_they_have_expired_anyway(client, set
     from outlet.readers.tasks import reader_link_uses_prune_task
 
     reader = Reader.objects.create(email="known@example.com")
-    token = reader_token_make(purpose="sign-in", reader_id=reader.pk)
+    token = reader_token_make(purpose="sign-in", reader=reader)
     client.post(reverse("readers:sign-in", args=[token]))
     old = ReaderLinkUse.objects.create(nonce="old", purpose="sign-in")
     ReaderLinkUse.objects.filter(pk=old.pk).update(
@@ -185,3 +183,43 @@ def test_used_links_are_forgotten_only_once_they_have_expired_anyway(client, set
     reader_link_uses_prune_task.apply()
     assert list(ReaderLinkUse.objects.values_list("purpose", flat=True)) == ["sign-in"]
     assert Client().post(reverse("readers:sign-in", args=[token])).status_code == 410
+
+
+def test_sign_out_everywhere_revokes_sign_in_links_not_yet_used():
+    reader = Reader.objects.create(email="known@example.com")
+    mailed_before = reader_token_make(purpose="sign-in", reader=reader)
+    DonorFactory(email="known@example.com")
+    signed_in("known@example.com").post(reverse("readers:sign-out-everywhere"))
+    response = Client().post(reverse("readers:sign-in", args=[mailed_before]))
+    assert response.status_code == 410
+    assert "no longer works" in response.content.decode()
+    assert "outlet_reader" not in response.cookies
+
+
+def test_requests_from_other_ips_cannot_lock_a_reader_out(request_link, settings):
+    """Four IPs asking three times each spend READER_LINKS_PER_ADDRESS_PER_HOUR (10);
+    the reader's own first request from home still gets its link."""
+    settings.READER_LINKS_PER_HOUR = 3
+    settings.READER_LINKS_PER_ADDRESS_PER_HOUR = 10
+    DonorFactory(email="giver@example.test")
+    for n in range(4):
+        for _ in range(3):
+            request_link("giver@example.test", ip=f"203.0.113.{n}")
+    assert len(mail.outbox) == 10  # the cap from everywhere held the flood
+    mail.outbox.clear()
+    request_link("giver@example.test", ip="198.51.100.7")  # the reader, at home
+    assert len(mail.outbox) == 1
+    request_link("giver@example.test", ip="198.51.100.7")  # but only the first one
+    assert len(mail.outbox) == 1
+
+
+def test_an_account_404_is_not_storable(monthly_reader):
+    browser = signed_in("reader@example.com")
+    for response in (
+        browser.get(reverse("readers:receipt", args=[999999])),
+        Client().get("/account/no-such-page/"),
+        browser.get(reverse("readers:sign-out")),  # 405
+    ):
+        assert response.status_code in (404, 405)
+        assert "no-store" in response.get("Cache-Control", "")
+        assert "private" in response.get("Cache-Control", "")

@@ -1,8 +1,7 @@
 """
 Gift self-service: a donor cancels a recurring gift, changes its amount or swaps its card,
-once signed in by a single-use link emailed on request (sign_in.py). Stripe is called
-first; our record follows only what Stripe accepted, and the donor gets one email for
-each change.
+from the reader account (outlet/readers). Stripe is called first; our record follows only
+what Stripe accepted, and the donor gets one email for each change.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import stripe_gateway
@@ -27,6 +27,10 @@ def _gift_live(gift: Gift) -> None:
 def gift_cancel(*, gift: Gift) -> None:
     """The donor stops a recurring gift: Stripe first, then our record and the email."""
     _gift_live(gift)
+    _subscription_end(gift)
+
+
+def _subscription_end(gift: Gift) -> None:
     try:
         stripe_gateway.subscription_cancel(
             subscription_id=str(gift.stripe_subscription_id), comment=DONOR_CANCELLATION_COMMENT
@@ -37,29 +41,36 @@ def gift_cancel(*, gift: Gift) -> None:
 
 
 def gift_amount_change(*, gift: Gift, amount: int) -> None:
-    """New monthly (or yearly) amount from the next renewal on; no proration."""
-    _gift_live(gift)
+    """New monthly (or yearly) amount from the next renewal on; no proration.
+
+    Two changes at once (two tabs, a double submit) must leave Stripe charging what our
+    record and the confirmation email say. So the gift's row is locked, re-read and
+    re-checked, Stripe is told, and the row written, all in one short transaction on
+    that one row: the second change waits for the first and then starts from its
+    amount. The lock is held over the Stripe calls (timeout 10 s, two retries; they are
+    idempotent), which blocks only other writes to this one gift, such as a webhook
+    for it, for that long; no other row or table waits. A Stripe error rolls back and
+    leaves both sides as they were."""
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
         raise ValidationError("Please choose an amount within the limits shown.")
-    if amount == gift.amount:
-        return
-    try:
-        plan_id = stripe_gateway.plan_ensure(
-            amount=amount, currency=gift.currency, interval=gift.interval
-        )
-        stripe_gateway.subscription_plan_change(
-            subscription_id=str(gift.stripe_subscription_id), plan_id=plan_id
-        )
-    except stripe_gateway.StripeError as exc:
-        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
     with transaction.atomic():
-        # Conditional on the amount this request read: a double submit changes it (and
-        # is confirmed by email) once.
-        changed = Gift.objects.filter(pk=gift.pk, amount=gift.amount).update(amount=amount)
-        if changed:
-            donor_email_queue(
-                kind=DonorEmail.Kind.AMOUNT_CHANGED, donor_id=gift.donor_id, gift_id=gift.pk
+        gift = Gift.objects.select_for_update().get(pk=gift.pk)
+        _gift_live(gift)
+        if amount == gift.amount:
+            return  # a double submit: changed and confirmed once
+        try:
+            plan_id = stripe_gateway.plan_ensure(
+                amount=amount, currency=gift.currency, interval=gift.interval
             )
+            stripe_gateway.subscription_plan_change(
+                subscription_id=str(gift.stripe_subscription_id), plan_id=plan_id
+            )
+        except stripe_gateway.StripeError as exc:
+            raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        Gift.objects.filter(pk=gift.pk).update(amount=amount)
+        donor_email_queue(
+            kind=DonorEmail.Kind.AMOUNT_CHANGED, donor_id=gift.donor_id, gift_id=gift.pk
+        )
 
 
 def gift_card_setup_start(*, gift: Gift) -> str:
@@ -108,15 +119,24 @@ def donor_email_change(*, donor: Donor, email: str) -> None:
     Donor.objects.filter(pk=donor.pk).update(email=email_normalise(email))
 
 
+def _gifts_that_may_charge(donor: Donor) -> QuerySet[Gift]:
+    return donor.gifts.filter(
+        status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE, Gift.Status.INCOMPLETE],
+        stripe_subscription_id__gt="",
+    )
+
+
 def donor_erase(*, donor: Donor) -> None:
-    """The donor asked for their data to be deleted. Live recurring gifts are cancelled
-    first (Stripe, then our record). Payment rows stay, as the law requires for receipts
-    and accounts: amount, currency, dates, status, receipt number and Stripe's ids (for a
-    refund or a dispute). What identifies the person goes: the address becomes a
-    placeholder no mail can reach, the name, public credit name and card
-    digits are cleared, and the record of emails sent is deleted."""
-    for gift in donor.gifts.filter(status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]):
-        gift_cancel(gift=gift)
+    """The donor asked for their data to be deleted. Every recurring gift that may still
+    charge is cancelled first (Stripe, then our record), including an incomplete one
+    waiting for its first payment (3-D Secure): the bank's approval would start it.
+    Payment rows stay, as the law requires for receipts and accounts: amount, currency,
+    dates, status, receipt number and Stripe's ids (for a refund or a dispute). What
+    identifies the person goes: the address becomes a placeholder no mail can reach, the
+    name, public credit name and card digits are cleared, and the record of emails sent
+    is deleted."""
+    for gift in _gifts_that_may_charge(donor):
+        _subscription_end(gift)
     with transaction.atomic():
         Donor.objects.filter(pk=donor.pk).update(email=f"erased-{donor.pk}@erased.invalid", name="")
         Donation.objects.filter(donor=donor).update(
