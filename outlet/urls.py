@@ -22,6 +22,8 @@ urlpatterns = [
     path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
     path("donate/", include("outlet.donations.urls")),
     path("newsletter/", include("outlet.newsletters.urls")),
+    # Tracked links and the opens pixel of sent issues (newsletters/measuring/).
+    path("n/", include("outlet.newsletters.measuring.urls")),
     path("anymail/", include("anymail.urls")),
     path("", include("outlet.articles.urls")),
 ]

@@ -27,6 +27,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from outlet.newsletters.measuring.links import issue_links_register
 from outlet.newsletters.models import Delivery, Issue, IssueArticle, Newsletter
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.sending import (
@@ -128,6 +129,7 @@ def issue_send_now(*, issue: Issue) -> Issue:
         now = timezone.now()
         issue.rendered_html = rendered.html
         issue.rendered_text = rendered.text
+        issue_links_register(issue=issue, html=rendered.html)
         issue.status = Issue.Status.SENDING
         issue.started_at = now
         issue.heartbeat_at = now
