@@ -199,19 +199,34 @@ def issue_stats_refresh(*, issue_id: int) -> IssueStats:
 # --- Bounces, complaints and unsubscribes ----------------------------------------------
 
 
+#: An unsubscribe or complaint later than this after the last issue is not its doing.
+ATTRIBUTION_DAYS = 30
+
+
 def delivery_followed(
-    *, subscriber_id: int | None = None, email_hash: str = "", newsletter_id: int | None = None
+    *,
+    subscriber_id: int | None = None,
+    email_hash: str = "",
+    newsletter_id: int | None = None,
+    delivery_id: int | None = None,
 ) -> Delivery | None:
-    """The most recent sent delivery to a subscriber (of a newsletter, if given): the
-    issue a bounce, complaint or unsubscribe is attributed to."""
+    """The delivery a bounce, complaint or unsubscribe followed: the one the provider
+    named (`delivery_id` from the message's metadata) if it was this subscriber's,
+    else the most recent one sent to them (of `newsletter_id`, if given) in the last
+    ATTRIBUTION_DAYS."""
     if subscriber_id is None:
         subscriber_id = (
             Subscriber.objects.filter(email_hash=email_hash).values_list("pk", flat=True).first()
         )
         if subscriber_id is None:
             return None
+    if delivery_id is not None:
+        named = Delivery.objects.filter(pk=delivery_id, subscriber_id=subscriber_id).first()
+        if named is not None:
+            return named
+    since = datetime.now(tz=UTC) - timedelta(days=ATTRIBUTION_DAYS)
     deliveries = Delivery.objects.filter(
-        subscriber_id=subscriber_id, status=Delivery.Status.SENT, sent_at__isnull=False
+        subscriber_id=subscriber_id, status=Delivery.Status.SENT, sent_at__gte=since
     )
     if newsletter_id is not None:
         deliveries = deliveries.filter(issue__newsletter_id=newsletter_id)
@@ -227,18 +242,19 @@ def delivery_event_record(*, delivery: Delivery | None, kind: str) -> bool:
         delivery_id=delivery.pk, kind=kind, defaults={"issue_id": delivery.issue_id}
     )
     if created:
-        issue_id = delivery.issue_id
-        transaction.on_commit(lambda: _stats_refresh_soon(issue_id))
+        _stats_refresh_soon(delivery.issue_id)
     return created
 
 
 def _stats_refresh_soon(issue_id: int) -> None:
-    """Without a Redis buffer the counters are refreshed now; with one, by the next flush."""
+    """Without a Redis buffer the counters are refreshed now; with one, the issue is
+    marked (once the event is committed) for the next flush to refresh."""
     client = _redis()
     if client is None:
         issue_stats_refresh(issue_id=issue_id)
     else:
-        client.sadd(_key(BUFFER_KEY + ":issues"), issue_id)
+        key = _key(BUFFER_KEY + ":issues")
+        transaction.on_commit(lambda: client.sadd(key, issue_id))
 
 
 def issues_stats_refresh_marked() -> None:
