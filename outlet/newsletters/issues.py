@@ -28,6 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from outlet.newsletters.measuring.links import issue_links_register
+from outlet.newsletters.measuring.recording import issue_stats_refresh
 from outlet.newsletters.models import Delivery, Issue, IssueArticle, Newsletter
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.sending import (
@@ -304,6 +305,8 @@ def issue_sending_check(*, issue_id: int) -> bool:
         issue.status = Issue.Status.SENT
         issue.sent_at = timezone.now()
         issue.save(update_fields=["status", "sent_at", "updated_at"])
+        # The report's sent and delivered figures, counted once the last row is final.
+        issue_stats_refresh(issue_id=issue_id)
     return True
 
 

@@ -90,7 +90,9 @@ def test_a_complaint_counts_for_the_issue(client, reader, daily):
     assert figures(issue) == (0, 1, 0)
 
 
-def test_one_click_unsubscribe_counts_for_the_newsletters_latest_issue(client, reader, daily, weekly):
+def test_one_click_unsubscribe_counts_for_the_newsletters_latest_issue(
+    client, reader, daily, weekly
+):
     daily_issue = IssueFactory(newsletter=daily, status="sent")
     weekly_issue = IssueFactory(newsletter=weekly, status="sent")
     delivered(daily_issue, reader, ago=timedelta(days=1))

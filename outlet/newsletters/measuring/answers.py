@@ -71,3 +71,8 @@ def open_answer(token: str, *, user_agent: str, ip: str | None) -> None:
     issue_id, delivery_id = target
     machine = is_machine_fetch(user_agent=user_agent, ip=ip)
     tracking_buffer_push(open_line(issue_id=issue_id, delivery_id=delivery_id, machine=machine))
+
+
+def forget_links() -> None:
+    """Drop what this process remembers of links (tests reuse ids across databases)."""
+    _links.clear()
