@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pages import log, stop  # noqa: E402
+from pages import stop  # noqa: E402
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-clicks"
@@ -118,6 +118,10 @@ function done(summary, latency, requests)
     total, summary.requests, summary.duration))
 end
 """
+
+
+def log(message: str) -> None:
+    print(f"[bench-clicks] {message}", file=sys.stderr, flush=True)
 
 
 def raw_app(environ, start_response):
@@ -250,9 +254,12 @@ def wrk(port: int, tokens: Path) -> tuple[float, int]:
 
 
 def recorded_after_flush() -> int:
+    import time
+
     from outlet.newsletters.measuring.recording import tracking_flush
     from outlet.newsletters.models import Click
 
+    time.sleep(1)  # the web processes push their last lines within 20 ms
     tracking_flush()
     return Click.objects.count()
 

@@ -192,13 +192,18 @@ def redis_buffer(settings):
 
 
 def test_buffered_clicks_are_written_by_the_flush_exactly_once(sent, client, redis_buffer):
-    from outlet.newsletters.measuring.recording import BUFFER_KEY, tracking_flush
+    from outlet.newsletters.measuring.recording import (
+        BUFFER_KEY,
+        tracking_flush,
+        tracking_process_push,
+    )
 
     issue, readers, article = sent
     urls = [path_of(url) for message in mail.outbox for url in TRACKED.findall(parts(message)[0])]
     for url in urls:
         assert client.get(url).status_code == 302
     assert not Click.objects.exists()
+    tracking_process_push()  # what this process's push thread does every 20 ms
 
     # A flush that died after writing, before it deleted what it took: the next one
     # takes the same lines again, and they are recorded once.
@@ -212,3 +217,52 @@ def test_buffered_clicks_are_written_by_the_flush_exactly_once(sent, client, red
     assert Click.objects.filter(issue=issue).count() == len(urls)
     stats = IssueStats.objects.get(issue=issue)
     assert (stats.clicks, stats.clicked) == (len(urls), 3)
+
+
+def wsgi_get(path: str, **environ) -> tuple[str, dict[str, str], bytes]:
+    """A request to the production WSGI application (outlet/wsgi.py)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    from outlet.wsgi import application
+
+    answer: dict = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    # As Django's test client does: the test's database connection stays open.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        body = b"".join(
+            application(
+                {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.url_scheme": "http", **environ},
+                start_response,
+            )
+        )
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    return answer["status"], answer["headers"], body
+
+
+def test_the_wsgi_front_answers_clicks_and_pixels_like_the_views(sent):
+    issue, readers, article = sent
+    text, html = parts(mail.outbox[0])
+    click = path_of(TRACKED.findall(text)[0])
+    pixel = path_of(re.search(r'src="(https?://[^"]+/n/o/[^"]+/)"', html).group(1))
+
+    status, headers, _ = wsgi_get(click)
+    tampered_status, tampered, _ = wsgi_get(click[:-3] + "x/")
+    off_site = wsgi_get("/n/c///evil.example/")[1]
+    pixel_status, pixel_headers, gif = wsgi_get(pixel, HTTP_USER_AGENT="Mozilla/5.0")
+
+    assert status.startswith("302") and headers["Location"].startswith("http")
+    assert "no-store" in headers["Cache-Control"]
+    assert tampered_status.startswith("302") and tampered["Location"] == "/"
+    assert off_site["Location"] == "/"
+    assert pixel_status.startswith("200") and pixel_headers["Content-Type"] == "image/gif"
+    assert gif.startswith(b"GIF")
+    assert Click.objects.filter(issue=issue).count() == 1
+    assert Open.objects.filter(issue=issue).count() == 1

@@ -47,6 +47,12 @@ def _link_url(issue_id: int, position: int) -> str | None:
     return url
 
 
+def needs_database(token: str) -> bool:
+    """Would answering this click read the database (its link is not remembered yet)?"""
+    target = click_target(token) if token.count(".") == 4 else None
+    return target is not None and (target.issue_id, target.position) not in _links
+
+
 def click_answer(token: str) -> str:
     """Where a click goes: its link's URL (recording the click), else the home page."""
     target = click_target(token)
