@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from outlet.newsletters.models import Delivery, DeliveryEvent, IssueStats
+from outlet.newsletters.models import Delivery, DeliveryEvent
 from outlet.newsletters.services import subscriber_unsubscribe
 from outlet.newsletters.tokens import unsubscribe_token
 from tests.factories import IssueFactory, SubscriberFactory
@@ -52,8 +52,9 @@ def delivered(issue, subscriber, *, ago: timedelta) -> Delivery:
 
 
 def figures(issue) -> tuple[int, int, int]:
-    stats = IssueStats.objects.filter(issue=issue).first()
-    return (stats.bounced, stats.complaints, stats.unsubscribed) if stats else (0, 0, 0)
+    """(bounced, complaints, unsubscribed) attributed to the issue."""
+    events = DeliveryEvent.objects.filter(issue=issue)
+    return tuple(events.filter(kind=kind).count() for kind in DeliveryEvent.Kind.values)
 
 
 def test_a_bounce_counts_for_the_latest_issue_the_address_was_sent(client, reader, daily):
@@ -114,3 +115,16 @@ def test_an_unsubscribe_long_after_the_last_issue_counts_for_none(reader, daily)
     subscriber_unsubscribe(subscriber=reader)
 
     assert not DeliveryEvent.objects.exists()
+
+
+def test_without_redis_the_issue_figures_follow_at_once(client, reader, daily, settings):
+    from outlet.newsletters.models import IssueStats
+
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        pytest.skip("with Redis the flush refreshes the figures (test_measuring_worker)")
+    issue = IssueFactory(newsletter=daily, status="sent")
+    delivered(issue, reader, ago=timedelta(hours=3))
+
+    post_event(client, "postmark_spam_complaint")
+
+    assert IssueStats.objects.get(issue=issue).complaints == 1

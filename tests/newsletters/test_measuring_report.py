@@ -21,7 +21,7 @@ from tests.factories import (
     IssueFactory,
     SubscriberFactory,
 )
-from tests.newsletters.test_measuring import TRACKED, parts, path_of, send_everything
+from tests.newsletters.test_measuring import TRACKED, flush, parts, path_of, send_everything
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +89,7 @@ def measured(daily, client):
     DonationFactory(
         donor=donor, amount=700, status=Donation.Status.PENDING, source=f"issue-{issue.pk}"
     )
+    flush()
     return issue
 
 
