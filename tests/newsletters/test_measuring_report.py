@@ -135,3 +135,8 @@ def test_the_issue_list_compares_issues_at_a_glance(
 
     assert "2 (50.0%)" in page  # opened and clicked, of four delivered
     assert "2 / $15.00" in page
+
+
+def test_the_newsletter_list_leads_to_its_issues_and_their_figures(editor_client, daily):
+    page = editor_client.get("/admin/newsletters/newsletter/").content.decode()
+    assert f"/admin/newsletters/issue/?newsletter__id__exact={daily.pk}" in page
