@@ -436,6 +436,12 @@ NEWSLETTER_ESP_BATCH_SIZE = _read(env.int, "NEWSLETTER_ESP_BATCH_SIZE", default=
 # The ESP's merge-field syntax as a str.format pattern (e.g. "%recipient.{}%"): empty
 # picks it from EMAIL_BACKEND, "off" sends one API call per message.
 NEWSLETTER_ESP_MERGE_FIELD_FORMAT: str = env.str("NEWSLETTER_ESP_MERGE_FIELD_FORMAT", default="")
+# Issue statistics (docs/newsletter-analytics.md): the opens pixel everywhere (each
+# newsletter can also turn it off), and how often buffered clicks and opens are written.
+NEWSLETTER_TRACK_OPENS = _read(env.bool, "NEWSLETTER_TRACK_OPENS", default=True)
+NEWSLETTER_TRACKING_FLUSH_SECONDS = _read(
+    env.float, "NEWSLETTER_TRACKING_FLUSH_SECONDS", default=5.0
+)
 # Beat starts scheduled issues and watches sending ones this often.
 NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10.0)
 # Donor emails owed but never tried (the broker was down at commit) are queued again.
@@ -453,6 +459,10 @@ if EDGE_PURGER:
         "task": "articles.scheduled_go_live",
         "schedule": _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0),
     }
+CELERY_BEAT_SCHEDULE["newsletters-tracking-flush"] = {
+    "task": "newsletters.tracking_flush",
+    "schedule": NEWSLETTER_TRACKING_FLUSH_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
     "task": "newsletters.issues_tick",
     "schedule": NEWSLETTER_TICK_SECONDS,

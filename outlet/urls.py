@@ -23,6 +23,8 @@ urlpatterns = [
     path("donate/", include("outlet.donations.urls")),
     path("newsletter/", include("outlet.newsletters.urls")),
     path("account/", include("outlet.readers.urls")),
+    # Tracked links and the opens pixel of sent issues (newsletters/measuring/).
+    path("n/", include("outlet.newsletters.measuring.urls")),
     path("anymail/", include("anymail.urls")),
     path("", include("outlet.articles.urls")),
 ]

@@ -9,4 +9,7 @@ django_application = get_wsgi_application()
 # Cached public pages are answered before Django builds a request (articles/caching.py).
 from outlet.articles.caching import PageCacheWSGI  # noqa: E402 (needs settings loaded)
 
-application = PageCacheWSGI(django_application)
+# Tracked links and the opens pixel are answered before anything else (newsletters/measuring).
+from outlet.newsletters.measuring.wsgi import TrackingWSGI  # noqa: E402
+
+application = TrackingWSGI(PageCacheWSGI(django_application))

@@ -53,7 +53,7 @@ VERSION_KEY = "articles:content-version"
 NEXT_PUBLISH_KEY = "articles:next-publish-at"
 VERSION_CHANNEL = "articles:content-version-changes"
 PUBLIC_PAGE_ATTRIBUTE = "outlet_public_page"
-_SKIPPED_PREFIXES = ("/static/", "/media/", "/admin/", "/_outbox/")
+_SKIPPED_PREFIXES = ("/static/", "/media/", "/admin/", "/_outbox/", "/n/")
 _STORED_HEADERS_SKIPPED = {"set-cookie", "content-length", "date"}
 #: How long content_cached keeps a value that no save has made stale.
 CONTENT_CACHE_SECONDS = 3600

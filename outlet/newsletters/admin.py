@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from outlet.core.csv_export import csv_stream_response
 from outlet.newsletters import imports, selectors, services
@@ -32,7 +33,15 @@ from outlet.newsletters.models import (
 
 @admin.register(Newsletter)
 class NewsletterAdmin(admin.ModelAdmin):
-    list_display = ["name", "visibility", "is_active", "position", "active_count", "pending_count"]
+    list_display = [
+        "name",
+        "visibility",
+        "is_active",
+        "position",
+        "active_count",
+        "pending_count",
+        "issues_link",
+    ]
     list_editable = ["position"]
     prepopulated_fields = {"slug": ["name"]}
 
@@ -56,6 +65,12 @@ class NewsletterAdmin(admin.ModelAdmin):
     @admin.display(description="Awaiting confirmation", ordering="pending_count")
     def pending_count(self, obj: Any) -> int:
         return obj.pending_count
+
+    @admin.display(description="Issues")
+    def issues_link(self, obj: Any) -> str:
+        """Its issues with their figures side by side (sent, opened, clicked, raised…)."""
+        url = reverse("admin:newsletters_issue_changelist") + f"?newsletter__id__exact={obj.pk}"
+        return format_html('<a href="{}">Issues and their figures</a>', url)
 
 
 class SubscriptionInline(admin.TabularInline):

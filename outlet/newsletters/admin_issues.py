@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,8 +19,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 
+from outlet.core.csv_export import csv_stream_response
 from outlet.newsletters import issues
-from outlet.newsletters.models import Issue, IssueArticle
+from outlet.newsletters.measuring.report import issue_report, issue_report_rows, issues_gift_totals
+from outlet.newsletters.models import Issue, IssueArticle, IssueStats
 from outlet.newsletters.sending import HTML_SIZE_LIMIT, issue_render, sample_personalise
 from outlet.newsletters.sending.rendering import issue_text_sanitise
 
@@ -32,6 +35,8 @@ PREVIEW_CSP = {
     "frame-ancestors": ["'self'"],
 }
 PREVIEW_WIDTHS = [("Desktop", 720), ("Phone", 375)]
+#: Issues with something to report: sending began.
+REPORTED = (Issue.Status.SENDING, Issue.Status.PAUSED, Issue.Status.SENT, Issue.Status.CANCELLED)
 
 
 class IssueArticleInline(admin.TabularInline):
@@ -57,7 +62,18 @@ class IssueArticleInline(admin.TabularInline):
 
 @admin.register(Issue)
 class IssueAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "newsletter", "status", "scheduled_at", "sent_at"]
+    list_display = [
+        "__str__",
+        "newsletter",
+        "status",
+        "sent_at",
+        "sent_count",
+        "opened_shown",
+        "clicked_shown",
+        "unsubscribed_count",
+        "bounced_count",
+        "raised_shown",
+    ]
     list_filter = ["status", "newsletter"]
     search_fields = ["subject"]
     inlines = [IssueArticleInline]
@@ -65,6 +81,50 @@ class IssueAdmin(admin.ModelAdmin):
     change_form_template = "admin/newsletters/issue/change_form.html"
 
     FROZEN_FIELDS = ["newsletter", "subject", "preheader", "segment", "intro_shown", "body_shown"]
+
+    # --- The figures per issue in the list (stored counters; gifts in one query a page) ---
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("newsletter", "stats")
+
+    def get_changelist(self, request, **kwargs):
+        return IssueChangeList
+
+    @staticmethod
+    def _stats(obj: Issue) -> IssueStats | None:
+        return getattr(obj, "stats", None)
+
+    @admin.display(description="Sent", ordering="stats__sent")
+    def sent_count(self, obj: Issue) -> object:
+        stats = self._stats(obj)
+        return stats.sent if stats else "–"
+
+    @admin.display(description="Opened ≈")
+    def opened_shown(self, obj: Issue) -> str:
+        stats = self._stats(obj)
+        return _with_share(stats.opened, stats.delivered) if stats else "–"
+
+    @admin.display(description="Clicked")
+    def clicked_shown(self, obj: Issue) -> str:
+        stats = self._stats(obj)
+        return _with_share(stats.clicked, stats.delivered) if stats else "–"
+
+    @admin.display(description="Unsubscribed", ordering="stats__unsubscribed")
+    def unsubscribed_count(self, obj: Issue) -> object:
+        stats = self._stats(obj)
+        return stats.unsubscribed if stats else "–"
+
+    @admin.display(description="Bounced", ordering="stats__bounced")
+    def bounced_count(self, obj: Issue) -> object:
+        stats = self._stats(obj)
+        return stats.bounced if stats else "–"
+
+    @admin.display(description="Gifts / raised")
+    def raised_shown(self, obj: Issue) -> str:
+        gifts = getattr(obj, "gift_totals", None)
+        if gifts is None or not gifts.count:
+            return "–"
+        return f"{gifts.count} / ${gifts.amount / 100:,.2f}"
 
     def get_fields(self, request, obj=None):
         if self._frozen(obj):
@@ -104,6 +164,9 @@ class IssueAdmin(admin.ModelAdmin):
                 name="newsletters_issue_preview_email",
             ),
             path("<int:pk>/progress/", view(self.progress_view), name="newsletters_issue_progress"),
+            path(
+                "<int:pk>/report.csv", view(self.report_csv_view), name="newsletters_issue_report"
+            ),
             path("<int:pk>/do/<str:action>/", view(self.action_view), name="newsletters_issue_do"),
         ]
         return own + super().get_urls()
@@ -123,6 +186,8 @@ class IssueAdmin(admin.ModelAdmin):
                 issues.issue_problems(issue=issue) if issue.status in issues.SENDABLE_FROM else []
             )
             extra_context["local_now"] = timezone.localtime()
+            if issue.status in REPORTED:
+                extra_context["issue_report"] = issue_report(issue=issue)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -146,6 +211,12 @@ class IssueAdmin(admin.ModelAdmin):
         issue = self._issue(request, pk)
         html = sample_personalise(issue_render(issue=issue).html, html=True)
         return preview_email_response(request, html)
+
+    def report_csv_view(self, request: HttpRequest, pk: int) -> StreamingHttpResponse:
+        issue = self._issue(request, pk)
+        return csv_stream_response(
+            issue_report_rows(issue_report(issue=issue)), filename=f"issue-{issue.pk}-report.csv"
+        )
 
     def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         issue = self._issue(request, pk)
@@ -190,6 +261,20 @@ class IssueAdmin(admin.ModelAdmin):
             sent_to = issues.issue_test_send(issue=issue, addresses=request.POST.get("to", ""))
             return "A test copy is on its way to " + ", ".join(sent_to) + "."
         raise ValidationError(f"Unknown action {action!r}.")
+
+
+class IssueChangeList(ChangeList):
+    """The issue list, with each row's gifts read for the whole page in one query."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        totals = issues_gift_totals(self.result_list)
+        for issue in self.result_list:
+            issue.gift_totals = totals.get(issue.pk)
+
+
+def _with_share(count: int, of: int) -> str:
+    return f"{count} ({100 * count / of:.1f}%)" if of else str(count)
 
 
 @xframe_options_sameorigin

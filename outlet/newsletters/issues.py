@@ -30,6 +30,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from outlet.newsletters.measuring.links import issue_links_register
+from outlet.newsletters.measuring.recording import issue_stats_refresh
 from outlet.newsletters.models import Delivery, Issue, IssueArticle, Newsletter
 from outlet.newsletters.selectors import newsletter_recipients
 from outlet.newsletters.sending import (
@@ -131,6 +133,7 @@ def issue_send_now(*, issue: Issue) -> Issue:
         now = timezone.now()
         issue.rendered_html = rendered.html
         issue.rendered_text = rendered.text
+        issue_links_register(issue=issue, html=rendered.html)
         issue.status = Issue.Status.SENDING
         issue.started_at = now
         issue.heartbeat_at = now
@@ -341,6 +344,8 @@ def issue_sending_check(*, issue_id: int) -> bool:
         issue.status = Issue.Status.SENT
         issue.sent_at = timezone.now()
         issue.save(update_fields=["status", "sent_at", "updated_at"])
+        # The report's sent and delivered figures, counted once the last row is final.
+        issue_stats_refresh(issue_id=issue_id)
     return True
 
 

@@ -35,6 +35,11 @@ class Newsletter(models.Model):
         max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
     )
     is_active = models.BooleanField(default=True, help_text="Inactive lists are not offered.")
+    track_opens = models.BooleanField(
+        default=True,
+        help_text="Count opens with a tiny image in each issue (approximate; "
+        "NEWSLETTER_TRACK_OPENS turns it off everywhere).",
+    )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order on the sign-up page.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -474,3 +479,32 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery #{self.pk} ({self.status})"
+
+
+# What readers did with each issue (measuring/models.py), registered with this app.
+from outlet.newsletters.measuring.models import (  # noqa: E402
+    Click,
+    DeliveryEvent,
+    IssueLink,
+    IssueStats,
+    Open,
+)
+
+__all__ = [
+    "Click",
+    "ConsentRecord",
+    "Delivery",
+    "DeliveryEvent",
+    "Issue",
+    "IssueArticle",
+    "IssueLink",
+    "IssueStats",
+    "Newsletter",
+    "Open",
+    "Segment",
+    "Subscriber",
+    "SubscriberImport",
+    "SubscriberImportRefusal",
+    "Subscription",
+    "Suppression",
+]

@@ -23,6 +23,7 @@ from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_hit
 from outlet.newsletters.models import (
     ConsentRecord,
+    DeliveryEvent,
     Newsletter,
     Subscriber,
     Subscription,
@@ -330,12 +331,14 @@ def subscriber_unsubscribe(*, subscriber: Subscriber, newsletter: Newsletter | N
         if newsletter is not None:
             subscriptions.filter(newsletter=newsletter).delete()
             if subscriber.subscriptions.filter(confirmed_at__isnull=False).exists():
+                _unsubscribe_attribute(subscriber=subscriber, newsletter=newsletter)
                 return
         subscriptions.delete()
         if subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING):
             subscriber.status = Subscriber.Status.UNSUBSCRIBED
             subscriber.unsubscribed_at = timezone.now()
             subscriber.save(update_fields=["status", "unsubscribed_at"])
+    _unsubscribe_attribute(subscriber=subscriber, newsletter=newsletter)
     logger.info("newsletter subscriber %s unsubscribed", subscriber.pk)
 
 
@@ -386,6 +389,16 @@ def subscriber_email_change(*, subscriber: Subscriber, email: str) -> None:
         subscriber.email = email_validate(email)
         subscriber.token = uuid.uuid4()
         subscriber.save()
+
+
+def _unsubscribe_attribute(*, subscriber: Subscriber, newsletter: Newsletter | None) -> None:
+    """Count the unsubscribe for the issue it followed (once per delivery)."""
+    from outlet.newsletters.measuring.recording import delivery_event_record, delivery_followed
+
+    delivery = delivery_followed(
+        subscriber_id=subscriber.pk, newsletter_id=newsletter.pk if newsletter else None
+    )
+    delivery_event_record(delivery=delivery, kind=DeliveryEvent.Kind.UNSUBSCRIBE)
 
 
 # --- Bounces, complaints, suppression ----------------------------------------------

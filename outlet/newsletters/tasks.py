@@ -159,3 +159,12 @@ def issues_tick_task() -> None:
     from outlet.newsletters.issues import issues_tick
 
     issues_tick()
+
+
+@shared_task(name="newsletters.tracking_flush", queue="default", **TASK_OPTIONS)
+def tracking_flush_task() -> None:
+    """Beat: write buffered clicks and opens, refresh the counters they and events touched."""
+    from outlet.newsletters.measuring.recording import issues_stats_refresh_marked, tracking_flush
+
+    tracking_flush()
+    issues_stats_refresh_marked()

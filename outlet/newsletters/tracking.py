@@ -28,7 +28,8 @@ from django.dispatch import receiver
 
 from outlet.core.addresses import email_digest
 from outlet.newsletters import services
-from outlet.newsletters.models import Newsletter, Suppression
+from outlet.newsletters.measuring.recording import delivery_event_record, delivery_followed
+from outlet.newsletters.models import DeliveryEvent, Newsletter, Suppression
 from outlet.newsletters.tokens import LinkInvalid, unsubscribe_target
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ def tracking_event_receive(sender, event, esp_name, **kwargs) -> None:
         return
     detail = f"{esp_name}: {event.description or event.mta_response or event.event_type}"
     event_type = event.event_type
+    attributed = _attributed_kind(event)
+    if attributed is not None:
+        _issue_event_record(event, email, attributed)
     if event_type == EventType.COMPLAINED or event.reject_reason == RejectReason.SPAM:
         services.email_suppress(email=email, reason=Suppression.Reason.COMPLAINT, detail=detail)
     elif event_type == EventType.BOUNCED and _is_soft_bounce(event):
@@ -76,6 +80,29 @@ def tracking_event_receive(sender, event, esp_name, **kwargs) -> None:
     else:
         return
     logger.info("newsletter %s event for %s", event_type, email_digest(email)[:12])
+
+
+def _attributed_kind(event) -> str | None:
+    """Which issue figure an ESP event adds to (unsubscribes count in the service)."""
+    if event.event_type == EventType.COMPLAINED or event.reject_reason == RejectReason.SPAM:
+        return DeliveryEvent.Kind.COMPLAINT
+    if event.event_type == EventType.BOUNCED or (
+        event.event_type == EventType.REJECTED
+        and event.reject_reason in (RejectReason.BOUNCED, RejectReason.INVALID)
+    ):
+        return DeliveryEvent.Kind.BOUNCE
+    return None
+
+
+def _issue_event_record(event, email: str, kind: str) -> None:
+    """Attribute the event to the issue whose delivery it followed (the delivery id the
+    batch path put in the message's metadata, else the subscriber's latest delivery)."""
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    named = str(metadata.get("delivery_id", ""))
+    delivery = delivery_followed(
+        email_hash=email_digest(email), delivery_id=int(named) if named.isdigit() else None
+    )
+    delivery_event_record(delivery=delivery, kind=kind)
 
 
 _TOKEN_IN_SUBJECT = re.compile(r"unsubscribe\s+(\S+)", re.IGNORECASE)

@@ -25,3 +25,13 @@ def daily(db):
 @pytest.fixture
 def weekly(db):
     return NewsletterFactory(name="The Weekly Analysis", slug="weekly", position=2)
+
+
+@pytest.fixture(autouse=True)
+def _forget_tracked_links() -> Iterator[None]:
+    """Each test's database reuses ids that the process may have remembered links under."""
+    from outlet.newsletters.measuring import answers
+
+    answers.forget_links()
+    yield
+    answers.forget_links()

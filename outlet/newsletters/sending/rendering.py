@@ -54,7 +54,10 @@ def issue_render(*, issue: Issue) -> RenderedIssue:
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
         "SITE_URL": settings.SITE_URL,
         "web_url": f"{settings.SITE_URL}{issue.get_absolute_url()}" if issue.pk else "",
-        "donate_url": f"{settings.SITE_URL}/donate/",
+        # A gift made from the issue's donate link is attributed to it (measuring/report.py).
+        "donate_url": f"{settings.SITE_URL}/donate/?source={issue_source(issue)}"
+        if issue.pk
+        else f"{settings.SITE_URL}/donate/",
         "unsubscribe_url": UNSUBSCRIBE_MARK,
         "preferences_url": PREFERENCES_MARK,
         "greeting": GREETING_MARK,
@@ -70,6 +73,11 @@ def issue_render(*, issue: Issue) -> RenderedIssue:
 
 _BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote)>|<br\s*/?>", re.IGNORECASE)
 _LINK = re.compile(r'<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
+
+
+def issue_source(issue: Issue) -> str:
+    """The donation `source` of gifts made from this issue's donate links."""
+    return f"issue-{issue.pk}"
 
 
 def issue_text_sanitise(html: str) -> str:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from outlet.newsletters.measuring.links import DELIVERY_MARK, delivery_slot, issue_bodies_track
 from outlet.newsletters.models import (
     Issue,
     Newsletter,
@@ -113,6 +114,7 @@ MERGE_KEYS = {
     UNSUBSCRIBE_MARK: ("unsubscribe_url", "unsubscribe_url_html"),
     PREFERENCES_MARK: ("preferences_url", "preferences_url_html"),
     GREETING_MARK: ("greeting", "greeting_html"),
+    DELIVERY_MARK: ("delivery", "delivery_html"),
 }
 
 
@@ -173,7 +175,11 @@ class MessageSkeleton:
             f"MIME-Version: 1.0\r\n"
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
         ).encode("ascii")
-        html, text = _crlf(issue.rendered_html), _crlf(issue.rendered_text)
+        # Tracked links and the opens pixel, rewritten once per skeleton (measuring/links.py).
+        html, text = issue_bodies_track(
+            issue=issue, html=issue.rendered_html, text=issue.rendered_text
+        )
+        html, text = _crlf(html), _crlf(text)
         skeleton = cls(
             issue_id=issue.pk,
             newsletter=newsletter,
@@ -250,6 +256,7 @@ class MessageSkeleton:
             UNSUBSCRIBE_MARK: unsubscribe,
             PREFERENCES_MARK: preferences,
             GREETING_MARK: greeting_for(subscriber.name),
+            DELIVERY_MARK: delivery_slot(self.issue_id, delivery_id),
         }
         headers = {
             "Message-ID": self.message_id(delivery_id),
@@ -299,7 +306,7 @@ def _date_header() -> str:
     return _date[1]
 
 
-_MARKS = re.compile(f"({UNSUBSCRIBE_MARK}|{PREFERENCES_MARK}|{GREETING_MARK})")
+_MARKS = re.compile(f"({UNSUBSCRIBE_MARK}|{PREFERENCES_MARK}|{GREETING_MARK}|{DELIVERY_MARK})")
 
 
 class QpTemplate:
@@ -322,9 +329,11 @@ class QpTemplate:
         return encoded if last or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
 
     def fill(self, values: dict[str, str]) -> bytes:
+        # A value fills many slots (the delivery ends every tracked link): encode it once.
+        encoded = {slot: self._piece(value, last=False) for slot, value in values.items()}
         out = [self.parts[0]]
         for slot, part in zip(self.slots, self.parts[1:], strict=True):
-            out.append(self._piece(values[slot], last=False))
+            out.append(encoded[slot])
             out.append(part)
         return b"".join(out)
 

@@ -1,0 +1,327 @@
+"""Recording what readers did: clicks and opens in batches, events at once, the counters.
+
+Clicks and opens must not slow their answer (a redirect, a pixel), so the view
+only appends one line to a Redis list (`tracking_buffer_push`, one round trip);
+`tracking_flush` (a beat task, NEWSLETTER_TRACKING_FLUSH_SECONDS) renames the list
+aside, writes its lines with `bulk_create`, then deletes it. A flush that dies
+half-way leaves the renamed list, which the next flush takes first; each line
+carries a random `nonce` under a unique constraint, so a line written twice is
+recorded once. Without a Redis cache (development, the SQLite suite) lines are
+written at once, through the same code.
+
+Bounces, complaints and unsubscribes are rare and arrive by webhook or form, so
+they are written at once, to the delivery they followed (`delivery_event_record`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count
+
+from outlet.newsletters.models import (
+    Click,
+    Delivery,
+    DeliveryEvent,
+    Issue,
+    IssueLink,
+    IssueStats,
+    Open,
+    Subscriber,
+)
+
+logger = logging.getLogger(__name__)
+
+BUFFER_KEY = "newsletters:tracking"
+#: Opens fetched by a mail client's proxy rather than a reader's device.
+MACHINE_AGENTS = ("GoogleImageProxy", "YahooMailProxy", "Apple-Mail-Privacy", "ggpht.com")
+#: Apple Mail Privacy Protection fetches from Apple's own network.
+MACHINE_NETWORKS = (ipaddress.ip_network("17.0.0.0/8"),)
+#: A fetch this soon after the message was handed over is a prefetch, not a reader.
+MACHINE_SECONDS = 10
+
+
+def _redis():
+    """The Redis client behind the cache, or None when the cache is not Redis."""
+    inner = getattr(cache, "_cache", None)
+    if inner is None or not hasattr(inner, "get_client"):
+        return None
+    return inner.get_client(None, write=True)
+
+
+def _key(name: str) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    return f"{prefix}:{name}" if prefix else name
+
+
+def is_machine_fetch(*, user_agent: str, ip: str | None) -> bool:
+    if any(agent in user_agent for agent in MACHINE_AGENTS):
+        return True
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return False
+    return any(address in network for network in MACHINE_NETWORKS)
+
+
+def click_line(*, issue_id: int, position: int, delivery_id: int) -> str:
+    return f"c {issue_id} {delivery_id} {position} {time.time():.3f} {secrets.randbits(62)}"
+
+
+def open_line(*, issue_id: int, delivery_id: int, machine: bool) -> str:
+    kind = "m" if machine else "o"
+    return f"{kind} {issue_id} {delivery_id} 0 {time.time():.3f} {secrets.randbits(62)}"
+
+
+class _ProcessBatch:
+    """This process's clicks and opens on their way to the Redis list: appended in
+    memory (a click's answer waits for no round trip) and pushed in one RPUSH by a
+    thread of this process every PUSH_SECONDS, by the request that fills BATCH_LINES,
+    and when the process exits. A process killed outright (SIGKILL, OOM) loses what
+    it had not pushed: at most PUSH_SECONDS of its clicks."""
+
+    PUSH_SECONDS = 0.02
+    BATCH_LINES = 200
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.lock = threading.Lock()
+        self.pid = 0
+
+    def add(self, client, line: str) -> None:
+        if self.pid != os.getpid():
+            self._start()
+        with self.lock:
+            self.lines.append(line)
+            full = len(self.lines) >= self.BATCH_LINES
+        if full:
+            self.push(client)
+
+    def push(self, client=None) -> None:
+        with self.lock:
+            lines, self.lines = self.lines, []
+        if lines:
+            (client or _redis()).rpush(_key(BUFFER_KEY), *lines)
+
+    def _start(self) -> None:
+        """A thread per process (a forked worker gets its own), pushing on a timer."""
+        self.pid = os.getpid()
+        self.lines = []
+        threading.Thread(target=self._run, name="tracking-push", daemon=True).start()
+        atexit.register(self.push)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.PUSH_SECONDS)
+            try:
+                self.push()
+            except Exception:  # noqa: BLE001 (Redis away: the lines are lost, the thread lives)
+                logger.exception("newsletter tracking: could not push clicks to Redis")
+
+
+_batch = _ProcessBatch()
+
+
+def tracking_process_push() -> None:
+    """Push this process's pending lines to Redis now (the timer would within 20 ms)."""
+    _batch.push()
+
+
+def tracking_buffer_push(line: str) -> None:
+    """Keep one click or open for the next flush (or write it now without Redis)."""
+    client = _redis()
+    if client is None:
+        tracking_lines_write(lines=[line])
+        return
+    _batch.add(client, line)
+
+
+def tracking_flush(*, chunk: int = 5000) -> int:
+    """Write the buffered clicks and opens; returns how many lines were taken."""
+    client = _redis()
+    if client is None:
+        return 0
+    _batch.push(client)  # this process's own, if it answered clicks too (make run, tests)
+    buffer, taken = _key(BUFFER_KEY), _key(BUFFER_KEY + ":flushing")
+    if not client.exists(taken):
+        try:
+            client.renamenx(buffer, taken)
+        except Exception:  # noqa: BLE001 (redis answers an error when the buffer is empty)
+            return 0
+    lines = [raw.decode() for raw in client.lrange(taken, 0, -1)]
+    for start in range(0, len(lines), chunk):
+        tracking_lines_write(lines=lines[start : start + chunk])
+    client.delete(taken)
+    return len(lines)
+
+
+def tracking_lines_write(*, lines: Iterable[str]) -> None:
+    """Write buffered lines (`<kind> <issue> <delivery> <position> <time> <nonce>`) and
+    refresh the counters of the issues they concern. Lines already written (same
+    nonce) and lines for deliveries since erased are dropped."""
+    parsed: list[tuple[str, int, int, int, float, int]] = []
+    for line in lines:
+        fields = line.split(" ")
+        parsed.append(
+            (fields[0], int(fields[1]), int(fields[2]), int(fields[3]), float(fields[4]),
+             int(fields[5]))
+        )  # fmt: skip
+    if not parsed:
+        return
+    deliveries = dict(
+        Delivery.objects.filter(id__in={row[2] for row in parsed}).values_list("id", "sent_at")
+    )
+    links = {
+        (issue_id, position): link_id
+        for link_id, issue_id, position in IssueLink.objects.filter(
+            issue_id__in={row[1] for row in parsed if row[0] == "c"}
+        ).values_list("id", "issue_id", "position")
+    }
+    clicks, opens = [], []
+    for kind, issue_id, delivery_id, position, at, nonce in parsed:
+        if delivery_id not in deliveries:
+            continue
+        when = datetime.fromtimestamp(at, tz=UTC)
+        if kind == "c" and (issue_id, position) in links:
+            clicks.append(
+                Click(
+                    issue_id=issue_id,
+                    link_id=links[(issue_id, position)],
+                    delivery_id=delivery_id,
+                    clicked_at=when,
+                    nonce=nonce,
+                )
+            )
+        elif kind in ("o", "m"):
+            sent_at = deliveries[delivery_id]
+            early = sent_at is not None and when - sent_at < timedelta(seconds=MACHINE_SECONDS)
+            opens.append(
+                Open(
+                    issue_id=issue_id,
+                    delivery_id=delivery_id,
+                    opened_at=when,
+                    machine=kind == "m" or early,
+                    nonce=nonce,
+                )
+            )
+    with transaction.atomic():
+        Click.objects.bulk_create(clicks, ignore_conflicts=True)
+        Open.objects.bulk_create(opens, ignore_conflicts=True)
+    for touched in {row[1] for row in parsed}:
+        issue_stats_refresh(issue_id=touched)
+
+
+def issue_stats_refresh(*, issue_id: int) -> IssueStats:
+    """Count an issue's figures again from its indexed rows and store them."""
+    events = dict(
+        DeliveryEvent.objects.filter(issue_id=issue_id)
+        .values_list("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
+    opens = Open.objects.filter(issue_id=issue_id).values("delivery_id").distinct()
+    human_opens = opens.filter(machine=False)
+    clicks = Click.objects.filter(issue_id=issue_id)
+    figures = {
+        "sent": Delivery.objects.filter(issue_id=issue_id, status=Delivery.Status.SENT).count(),
+        "bounced": events.get(DeliveryEvent.Kind.BOUNCE, 0),
+        "complaints": events.get(DeliveryEvent.Kind.COMPLAINT, 0),
+        "unsubscribed": events.get(DeliveryEvent.Kind.UNSUBSCRIBE, 0),
+        "opened": opens.count(),
+        "clicks": clicks.count(),
+        "clicked": clicks.values("delivery_id").distinct().count(),
+    }
+    # A delivery only a proxy opened, and nobody clicked: its "open" was a machine.
+    figures["opened_machine"] = (
+        opens.exclude(delivery_id__in=human_opens.values("delivery_id"))
+        .exclude(delivery_id__in=clicks.values("delivery_id"))
+        .count()
+    )
+    stats, _ = IssueStats.objects.update_or_create(
+        issue_id=issue_id, defaults={**figures, "updated_at": datetime.now(tz=UTC)}
+    )
+    return stats
+
+
+# --- Bounces, complaints and unsubscribes ----------------------------------------------
+
+
+#: An unsubscribe or complaint later than this after the last issue is not its doing.
+ATTRIBUTION_DAYS = 30
+
+
+def delivery_followed(
+    *,
+    subscriber_id: int | None = None,
+    email_hash: str = "",
+    newsletter_id: int | None = None,
+    delivery_id: int | None = None,
+) -> Delivery | None:
+    """The delivery a bounce, complaint or unsubscribe followed: the one the provider
+    named (`delivery_id` from the message's metadata) if it was this subscriber's,
+    else the most recent one sent to them (of `newsletter_id`, if given) in the last
+    ATTRIBUTION_DAYS."""
+    if subscriber_id is None:
+        subscriber_id = (
+            Subscriber.objects.filter(email_hash=email_hash).values_list("pk", flat=True).first()
+        )
+        if subscriber_id is None:
+            return None
+    if delivery_id is not None:
+        named = Delivery.objects.filter(pk=delivery_id, subscriber_id=subscriber_id).first()
+        if named is not None:
+            return named
+    since = datetime.now(tz=UTC) - timedelta(days=ATTRIBUTION_DAYS)
+    deliveries = Delivery.objects.filter(
+        subscriber_id=subscriber_id, status=Delivery.Status.SENT, sent_at__gte=since
+    )
+    if newsletter_id is not None:
+        deliveries = deliveries.filter(issue__newsletter_id=newsletter_id)
+    return deliveries.order_by("-sent_at", "-id").first()
+
+
+def delivery_event_record(*, delivery: Delivery | None, kind: str) -> bool:
+    """Attribute a bounce, complaint or unsubscribe to the delivery's issue, once.
+    Returns whether it was new."""
+    if delivery is None:
+        return False
+    _, created = DeliveryEvent.objects.get_or_create(
+        delivery_id=delivery.pk, kind=kind, defaults={"issue_id": delivery.issue_id}
+    )
+    if created:
+        _stats_refresh_soon(delivery.issue_id)
+    return created
+
+
+def _stats_refresh_soon(issue_id: int) -> None:
+    """Without a Redis buffer the counters are refreshed now; with one, the issue is
+    marked (once the event is committed) for the next flush to refresh."""
+    client = _redis()
+    if client is None:
+        issue_stats_refresh(issue_id=issue_id)
+    else:
+        key = _key(BUFFER_KEY + ":issues")
+        transaction.on_commit(lambda: client.sadd(key, issue_id))
+
+
+def issues_stats_refresh_marked() -> None:
+    """Refresh the counters of issues that had an event since the last flush."""
+    client = _redis()
+    if client is None:
+        return
+    key = _key(BUFFER_KEY + ":issues")
+    for raw in client.smembers(key):
+        client.srem(key, raw)
+        if Issue.objects.filter(pk=int(raw)).exists():
+            issue_stats_refresh(issue_id=int(raw))
