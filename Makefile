@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send drill clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-admin bench-scale drill clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
 	@echo "make bench-pages | bench-edge | bench-webhooks | bench-send N=100000"
+	@echo "make bench-admin SUBSCRIBERS=1000000 | bench-scale NS=10000,100000,1000000"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
 
 $(STAMP): pyproject.toml
@@ -118,6 +119,10 @@ bench-webhooks: $(STAMP)
 
 bench-send: $(STAMP)
 	$(VPY) benchmarks/newsletter_send.py --n $(N)
+
+SUBSCRIBERS ?= 1000000
+bench-admin: $(STAMP)
+	$(VPY) benchmarks/admin_pages.py --subscribers $(SUBSCRIBERS)
 
 # Postfix's smtp-sink is the third-party SMTP server the fault drill switches into faults.
 smtp-sink:
