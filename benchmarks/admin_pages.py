@@ -55,11 +55,10 @@ def psql(sql: str, database: str = "postgres") -> str:
 
 def dataset_ensure(subscribers: int) -> None:
     """Build the data set unless the database already holds one of this size."""
-    exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'") == "1"
+    exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'") == "1"  # noqa: S608
     if exists:
         held = psql(
-            "SELECT count(*) FROM newsletters_subscriber "
-            "WHERE email LIKE '%@dataset.outlet.test'",
+            "SELECT count(*) FROM newsletters_subscriber WHERE email LIKE '%@dataset.outlet.test'",
             DB_NAME,
         )
         if held == str(subscribers):
@@ -117,7 +116,8 @@ def measure(subscribers: int) -> list[tuple[str, float, int]]:
         ("subscribers search part", "/admin/newsletters/subscriber/?q=reader12345"),
         ("subscriber page", f"/admin/newsletters/subscriber/{subscriber.pk}/change/"),
         ("donations", "/admin/donations/donation/"),
-        ("donations paid monthly", "/admin/donations/donation/?status__exact=paid&frequency__exact=month"),
+        ("donations paid monthly",
+         "/admin/donations/donation/?status__exact=paid&frequency__exact=month"),
         ("donations search", f"/admin/donations/donation/?q=reader{middle - middle % 5}%40"),
         ("issue page", f"/admin/newsletters/issue/{issue.pk}/change/"),
         ("issue progress", f"/admin/newsletters/issue/{issue.pk}/progress/"),

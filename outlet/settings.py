@@ -440,9 +440,7 @@ if EDGE_PURGER:
         "schedule": _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0),
     }
 # Subscriber counts per newsletter on a large list are read from the cache; beat refreshes them.
-NEWSLETTER_COUNTS_REFRESH_SECONDS = _read(
-    env.int, "NEWSLETTER_COUNTS_REFRESH_SECONDS", default=300
-)
+NEWSLETTER_COUNTS_REFRESH_SECONDS = _read(env.int, "NEWSLETTER_COUNTS_REFRESH_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["newsletters-subscriber-counts"] = {
     "task": "newsletters.subscriber_counts_refresh",
     "schedule": float(NEWSLETTER_COUNTS_REFRESH_SECONDS),

@@ -131,7 +131,7 @@ def newsletter_subscriber_counts() -> QuerySet[Newsletter]:
 
 
 def newsletter_subscriber_counts_refresh() -> dict[int, tuple[int, int]]:
-    """Count exactly and keep the figures in the cache; returns {newsletter id: (active, pending)}."""
+    """Count exactly and keep the figures in the cache: {newsletter id: (active, pending)}."""
     from django.conf import settings
 
     counts = {
