@@ -124,6 +124,10 @@ SUBSCRIBERS ?= 1000000
 bench-admin: $(STAMP)
 	$(VPY) benchmarks/admin_pages.py --subscribers $(SUBSCRIBERS)
 
+NS ?= 10000,100000,1000000
+bench-scale: $(STAMP) smtp-sink
+	$(VPY) benchmarks/scale.py --ns $(NS)
+
 # Postfix's smtp-sink is the third-party SMTP server the fault drill switches into faults.
 smtp-sink:
 	@if [ ! -x /usr/sbin/smtp-sink ]; then \
