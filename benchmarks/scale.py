@@ -80,6 +80,9 @@ ENV = {
 
 
 def database_recreate() -> None:
+    from django.db import connections
+
+    connections.close_all()  # ours to the previous step's database, before it is dropped
     for sql in (f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}"):
         subprocess.run(["psql", f"{PG}/postgres", "-qc", sql], check=True)
     for db in (BROKER_DB, CACHE_DB):

@@ -439,11 +439,16 @@ if EDGE_PURGER:
         "task": "articles.scheduled_go_live",
         "schedule": _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0),
     }
-# Subscriber counts per newsletter on a large list are read from the cache; beat refreshes them.
-NEWSLETTER_COUNTS_REFRESH_SECONDS = _read(env.int, "NEWSLETTER_COUNTS_REFRESH_SECONDS", default=300)
+# On large tables the admin's figures (subscribers per newsletter, donation totals and
+# chart) are read from the cache; beat recounts them this often.
+ADMIN_FIGURES_REFRESH_SECONDS = _read(env.int, "ADMIN_FIGURES_REFRESH_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["newsletters-subscriber-counts"] = {
     "task": "newsletters.subscriber_counts_refresh",
-    "schedule": float(NEWSLETTER_COUNTS_REFRESH_SECONDS),
+    "schedule": float(ADMIN_FIGURES_REFRESH_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["donations-overview"] = {
+    "task": "donations.overview_refresh",
+    "schedule": float(ADMIN_FIGURES_REFRESH_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
     "task": "newsletters.issues_tick",

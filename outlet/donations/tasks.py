@@ -6,7 +6,7 @@ from celery import shared_task
 
 from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
 
-from . import services
+from . import selectors, services
 
 
 @shared_task(
@@ -77,3 +77,10 @@ def donor_sign_in_link_send_task(email: str, request_id: str) -> None:
     request, so the request takes the same time for donors and strangers). Takes the
     address, the only identifier a stranger's request has."""
     services.donor_sign_in_link_send(email=email, request_id=request_id)
+
+
+@shared_task(name="donations.overview_refresh", queue="default", ignore_result=True)
+def donation_overview_refresh_task() -> None:
+    """Beat: recompute the donations list's totals and chart (read from the cache on
+    large tables, so no editor's visit pays for a scan of every donation)."""
+    selectors.donation_overview_refresh()

@@ -112,7 +112,7 @@ def newsletter_subscriber_counts() -> QuerySet[Newsletter]:
     Exact while the subscriptions are few. Past ESTIMATE_ABOVE the count reads every
     subscription (about a second at a million), so the figures come from the cache,
     as of the last `newsletter_subscriber_counts_refresh` (beat runs it every
-    NEWSLETTER_COUNTS_REFRESH_SECONDS). Either way they are annotated as constants,
+    ADMIN_FIGURES_REFRESH_SECONDS). Either way they are annotated as constants,
     so the admin can still sort by them.
     """
     from django.db.models import Case, IntegerField, Value, When
@@ -141,7 +141,7 @@ def newsletter_subscriber_counts_refresh() -> dict[int, tuple[int, int]]:
     from django.conf import settings
 
     counts = newsletter_subscriber_counts_exact()
-    cache.set(SUBSCRIBER_COUNTS_CACHE_KEY, counts, settings.NEWSLETTER_COUNTS_REFRESH_SECONDS * 3)
+    cache.set(SUBSCRIBER_COUNTS_CACHE_KEY, counts, settings.ADMIN_FIGURES_REFRESH_SECONDS * 3)
     return counts
 
 
