@@ -69,7 +69,15 @@ def rows_write(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> 
         return written
     placeholders = ", ".join(["%s"] * len(columns))
     sql = f"INSERT INTO {connection.ops.quote_name(table)} ({quoted}) VALUES ({placeholders})"  # noqa: S608
-    iterator: Iterator[Sequence] = iter(rows)
+
+    def adapt(value):  # what Django's SQLite backend stores for these types
+        if isinstance(value, uuid.UUID):
+            return value.hex
+        if isinstance(value, datetime):
+            return connection.ops.adapt_datetimefield_value(value)
+        return value
+
+    iterator: Iterator[Sequence] = (tuple(adapt(v) for v in row) for row in rows)
     with connection.cursor() as cursor:
         while chunk := list(islice(iterator, CHUNK_ROWS)):
             cursor.executemany(sql, chunk)
@@ -170,7 +178,7 @@ def demo_dataset_load(
                 "issue_id, subscriber_id, status, attempts, error, sent_at",
                 "SELECT %s, id, 'sent', 1, '', %s FROM {subscriber} "
                 "WHERE email LIKE %s AND status = 'active'",
-                [issue.pk, sent_at, DATASET_PATTERN],
+                [issue.pk, connection.ops.adapt_datetimefield_value(sent_at), DATASET_PATTERN],
             )
             Issue.objects.filter(pk=issue.pk).update(planned_count=added)
             counts["deliveries"] += added

@@ -133,3 +133,24 @@ def test_admin_page_query_ceiling(
     editor_client.get(url)
     with django_assert_max_num_queries(ceiling):
         assert editor_client.get(url).status_code == 200
+
+
+def test_large_lists_show_cached_counts_until_beat_refreshes_them(
+    editor_client, daily, monkeypatch
+):
+    from outlet.core import paginators
+    from outlet.newsletters.tasks import subscriber_counts_refresh_task
+
+    monkeypatch.setattr(paginators, "table_row_estimate", lambda model: 5_000_000)
+    SubscriberFactory(newsletters=[daily])
+    url = reverse("admin:newsletters_newsletter_changelist")
+
+    first = editor_client.get(url)
+    assert [(n.slug, n.active_count) for n in first.context["cl"].result_list] == [("daily", 1)]
+    SubscriberFactory(newsletters=[daily])
+    again = editor_client.get(url)
+    assert [n.active_count for n in again.context["cl"].result_list] == [1]  # from the cache
+
+    subscriber_counts_refresh_task.apply()
+    refreshed = editor_client.get(url)
+    assert [n.active_count for n in refreshed.context["cl"].result_list] == [2]
