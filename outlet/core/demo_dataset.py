@@ -17,14 +17,14 @@ million subscribers on PostgreSQL, plus the deliveries.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
-from itertools import islice
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from outlet.core.addresses import email_digest
+from outlet.core.bulk import rows_write
 from outlet.donations.models import Donation, Donor
 from outlet.newsletters.models import (
     Delivery,
@@ -53,36 +53,6 @@ def _subscriber_status(index: int) -> str:
     if index % 20 == 3:
         return Subscriber.Status.UNSUBSCRIBED
     return Subscriber.Status.ACTIVE
-
-
-def rows_write(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
-    """Append rows to `table`: COPY on PostgreSQL, executemany in chunks elsewhere."""
-    written = 0
-    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
-    if connection.vendor == "postgresql":
-        connection.ensure_connection()
-        copy_sql = f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN"
-        with connection.connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-                written += 1
-        return written
-    placeholders = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {connection.ops.quote_name(table)} ({quoted}) VALUES ({placeholders})"  # noqa: S608
-
-    def adapt(value):  # what Django's SQLite backend stores for these types
-        if isinstance(value, uuid.UUID):
-            return value.hex
-        if isinstance(value, datetime):
-            return connection.ops.adapt_datetimefield_value(value)
-        return value
-
-    iterator: Iterator[Sequence] = (tuple(adapt(v) for v in row) for row in rows)
-    with connection.cursor() as cursor:
-        while chunk := list(islice(iterator, CHUNK_ROWS)):
-            cursor.executemany(sql, chunk)
-            written += len(chunk)
-    return written
 
 
 def _subscriber_rows(start: int, count: int, now: datetime) -> Iterator[tuple]:
@@ -185,8 +155,10 @@ def demo_dataset_load(
             progress(f"issue {number} of {issues}: {added} deliveries")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # VACUUM sets the visibility map (index-only counts); it cannot run in a transaction.
+            command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
             for model in (Subscriber, Subscription, Suppression, Donor, Donation, Delivery):
-                cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+                cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
         progress("vacuumed and analysed")
     return counts
 

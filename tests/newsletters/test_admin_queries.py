@@ -113,7 +113,7 @@ def test_admin_pages_run_as_many_queries_for_many_rows_as_for_few(
         ("donations", 18),
         ("issue", 14),
         ("progress", 5),
-        ("newsletters", 8),
+        ("newsletters", 10),
     ],
 )
 def test_admin_page_query_ceiling(
