@@ -1,0 +1,21 @@
+"""A send whose plan runs longer than its lanes: nobody is left to beat's revival."""
+
+import pytest
+from django.utils import timezone
+
+from outlet.newsletters.models import Delivery, Issue
+from outlet.newsletters.sending.plan import PLAN_WAIT_SECONDS, next_wake_seconds
+from tests.factories import IssueFactory, SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_lane_that_caught_up_with_a_running_plan_comes_back(daily):
+    issue = IssueFactory(newsletter=daily, status=Issue.Status.SENDING)
+    subscriber = SubscriberFactory(newsletters=[daily])
+    Delivery.objects.create(issue=issue, subscriber=subscriber, status=Delivery.Status.SENT)
+
+    assert next_wake_seconds(issue_id=issue.pk) == PLAN_WAIT_SECONDS
+
+    Issue.objects.filter(pk=issue.pk).update(planned_at=timezone.now())
+    assert next_wake_seconds(issue_id=issue.pk) is None
