@@ -67,7 +67,7 @@ def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
     last_id = 0
     first = True
     planned = 0
-    analysed_at = PLAN_CHUNK_SIZE // 2
+    analysed_at = 0  # the first chunk analyses, then each doubling
     while True:
         ids = list(recipients.filter(pk__gt=last_id).values_list("pk", flat=True)[:PLAN_CHUNK_SIZE])
         if not ids:
