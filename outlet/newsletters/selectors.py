@@ -67,13 +67,17 @@ def segment_filter(segment: str) -> Q:
 
 
 def newsletter_recipients(
-    newsletter: Newsletter, segment: str = Segment.ALL
+    newsletter: Newsletter, segment: str = Segment.ALL, *, after_id: int = 0
 ) -> QuerySet[Subscriber]:
     """Who an issue of `newsletter` goes to now, ordered by id.
 
     Active, unsuppressed subscribers with a confirmed, unpaused subscription to
     the newsletter, narrowed by `segment`. Ordered by primary key so a sender
-    can walk it in chunks with `pk__gt=last_id` and resume after a crash.
+    can walk it in chunks (`after_id=last_id`) and resume after a crash.
+
+    `after_id` bounds the subscriptions too: PostgreSQL runs the EXISTS as a merge
+    join, and without the bound on that side it reads every subscription before the
+    chunk's first subscriber, for each chunk (quadratic: 135 s to plan a million).
     """
     today = timezone.localdate()
     subscribed = Subscription.objects.filter(
@@ -81,12 +85,11 @@ def newsletter_recipients(
         newsletter=newsletter,
         confirmed_at__isnull=False,
     ).filter(Q(paused_until__isnull=True) | Q(paused_until__lt=today))
-    return (
-        Subscriber.objects.mailable()
-        .filter(Exists(subscribed))
-        .filter(segment_filter(segment))
-        .order_by("pk")
-    )
+    recipients = Subscriber.objects.mailable()
+    if after_id:
+        subscribed = subscribed.filter(subscriber_id__gt=after_id)
+        recipients = recipients.filter(pk__gt=after_id)
+    return recipients.filter(Exists(subscribed)).filter(segment_filter(segment)).order_by("pk")
 
 
 def newsletter_choices_public() -> QuerySet[Newsletter]:

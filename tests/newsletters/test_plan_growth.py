@@ -19,3 +19,15 @@ def test_a_lane_that_caught_up_with_a_running_plan_comes_back(daily):
 
     Issue.objects.filter(pk=issue.pk).update(planned_at=timezone.now())
     assert next_wake_seconds(issue_id=issue.pk) is None
+
+
+def test_recipients_after_an_id_are_the_rest_of_the_list(daily, weekly):
+    from outlet.newsletters.selectors import newsletter_recipients
+
+    subscribers = [SubscriberFactory(newsletters=[daily]) for _ in range(4)]
+    SubscriberFactory(newsletters=[weekly])
+    middle = subscribers[1].pk
+
+    rest = list(newsletter_recipients(daily, after_id=middle).values_list("pk", flat=True))
+
+    assert rest == [s.pk for s in subscribers[2:]]

@@ -62,14 +62,15 @@ def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
     flat and a crashed plan can simply run again. `on_first_chunk` lets sending
     start while the rest is still being planned.
     """
-    recipients = newsletter_recipients(issue.newsletter, issue.segment or Segment.ALL)
+    segment = issue.segment or Segment.ALL
     planner_statistics_ensure(Subscriber, Subscription, Suppression)
     last_id = 0
     first = True
     planned = 0
     analysed_at = 0  # the first chunk analyses, then each doubling
     while True:
-        ids = list(recipients.filter(pk__gt=last_id).values_list("pk", flat=True)[:PLAN_CHUNK_SIZE])
+        recipients = newsletter_recipients(issue.newsletter, segment, after_id=last_id)
+        ids = list(recipients.values_list("pk", flat=True)[:PLAN_CHUNK_SIZE])
         if not ids:
             break
         if db_connection.vendor == "postgresql":  # one array parameter, no model instances
