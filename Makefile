@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks drill clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale drill clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -26,6 +26,7 @@ help:
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
 	@echo "make bench-pages | bench-edge | bench-webhooks | bench-send N=100000 | bench-clicks"
+	@echo "make bench-admin SUBSCRIBERS=1000000 | bench-scale NS=10000,100000,1000000"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
 
 $(STAMP): pyproject.toml
@@ -121,6 +122,14 @@ bench-send: $(STAMP)
 
 bench-clicks: $(STAMP) wrk
 	$(VPY) benchmarks/clicks.py
+
+SUBSCRIBERS ?= 1000000
+bench-admin: $(STAMP)
+	$(VPY) benchmarks/admin_pages.py --subscribers $(SUBSCRIBERS)
+
+NS ?= 10000,100000,1000000
+bench-scale: $(STAMP) smtp-sink
+	$(VPY) benchmarks/scale.py --ns $(NS)
 
 # Postfix's smtp-sink is the third-party SMTP server the fault drill switches into faults.
 smtp-sink:

@@ -463,6 +463,17 @@ CELERY_BEAT_SCHEDULE["newsletters-tracking-flush"] = {
     "task": "newsletters.tracking_flush",
     "schedule": NEWSLETTER_TRACKING_FLUSH_SECONDS,
 }
+# On large tables the admin's figures (subscribers per newsletter, donation totals and
+# chart) are read from the cache; beat recounts them this often.
+ADMIN_FIGURES_REFRESH_SECONDS = _read(env.int, "ADMIN_FIGURES_REFRESH_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["newsletters-subscriber-counts"] = {
+    "task": "newsletters.subscriber_counts_refresh",
+    "schedule": float(ADMIN_FIGURES_REFRESH_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["donations-overview"] = {
+    "task": "donations.overview_refresh",
+    "schedule": float(ADMIN_FIGURES_REFRESH_SECONDS),
+}
 CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
     "task": "newsletters.issues_tick",
     "schedule": NEWSLETTER_TICK_SECONDS,

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
 
-from . import services
+from . import selectors, services
 
 
 @shared_task(
@@ -63,3 +63,10 @@ def donor_emails_sweep_task() -> None:
     and the editors' alerts of disputes never told."""
     services.donor_emails_sweep()
     services.dispute_notifications_sweep()
+
+
+@shared_task(name="donations.overview_refresh", queue="default", ignore_result=True)
+def donation_overview_refresh_task() -> None:
+    """Beat: recompute the donations list's totals and chart (read from the cache on
+    large tables, so no editor's visit pays for a scan of every donation)."""
+    selectors.donation_overview_refresh()

@@ -168,3 +168,12 @@ def tracking_flush_task() -> None:
 
     tracking_flush()
     issues_stats_refresh_marked()
+
+
+@shared_task(name="newsletters.subscriber_counts_refresh", queue="default", **TASK_OPTIONS)
+def subscriber_counts_refresh_task() -> None:
+    """Beat: recount subscribers per newsletter for the admin (read from the cache on
+    large lists, so no editor's visit pays for the count)."""
+    from outlet.newsletters.selectors import newsletter_subscriber_counts_refresh
+
+    newsletter_subscriber_counts_refresh()

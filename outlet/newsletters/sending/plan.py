@@ -24,6 +24,8 @@ from outlet.newsletters.models import (
 from outlet.newsletters.selectors import newsletter_recipients
 
 PLAN_CHUNK_SIZE = 2000
+#: A lane that has sent every row planned so far looks again this much later.
+PLAN_WAIT_SECONDS = 1.0
 
 
 def planner_statistics_ensure(*models: type[Model]) -> None:
@@ -46,6 +48,13 @@ def planner_statistics_ensure(*models: type[Model]) -> None:
             cursor.execute(f"ANALYZE {db_connection.ops.quote_name(table)}")
 
 
+def delivery_statistics_refresh() -> None:
+    """ANALYZE the delivery table (PostgreSQL; a no-op elsewhere)."""
+    if db_connection.vendor == "postgresql":
+        with db_connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {db_connection.ops.quote_name(Delivery._meta.db_table)}")
+
+
 def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
     """Create a pending delivery for every recipient of the issue; returns the total.
 
@@ -53,12 +62,15 @@ def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
     flat and a crashed plan can simply run again. `on_first_chunk` lets sending
     start while the rest is still being planned.
     """
-    recipients = newsletter_recipients(issue.newsletter, issue.segment or Segment.ALL)
+    segment = issue.segment or Segment.ALL
     planner_statistics_ensure(Subscriber, Subscription, Suppression)
     last_id = 0
     first = True
+    planned = 0
+    analysed_at = 0  # the first chunk analyses, then each doubling
     while True:
-        ids = list(recipients.filter(pk__gt=last_id).values_list("pk", flat=True)[:PLAN_CHUNK_SIZE])
+        recipients = newsletter_recipients(issue.newsletter, segment, after_id=last_id)
+        ids = list(recipients.values_list("pk", flat=True)[:PLAN_CHUNK_SIZE])
         if not ids:
             break
         if db_connection.vendor == "postgresql":  # one array parameter, no model instances
@@ -76,10 +88,16 @@ def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
                 batch_size=PLAN_CHUNK_SIZE,
             )
         last_id = ids[-1]
-        if first:
-            planner_statistics_ensure(Delivery)
-            if on_first_chunk is not None:
-                on_first_chunk()
+        planned += len(ids)
+        if planned >= analysed_at * 2:
+            # The claim and progress queries are planned from the table's statistics;
+            # taken while it was small (or empty) they keep PostgreSQL scanning every
+            # delivery once it holds a million. ANALYZE samples a fixed number of rows,
+            # so refreshing it each time the issue's rows double stays linear.
+            delivery_statistics_refresh()
+            analysed_at = planned
+        if first and on_first_chunk is not None:
+            on_first_chunk()
         first = False
     total = Delivery.objects.filter(issue=issue).count()
     Issue.objects.filter(pk=issue.pk).update(
@@ -108,5 +126,13 @@ def next_wake_seconds(*, issue_id: int) -> float | None:
         remaining = Delivery.objects.filter(
             issue_id=issue_id, status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
         ).exists()
-        return 0.0 if remaining else None
+        if remaining:
+            return 0.0
+        # Lanes start after the plan's first chunk; one that catches up with a plan still
+        # running comes back for the rows about to be added, instead of ending and
+        # leaving the rest to beat's revival a lease period later.
+        planning = Issue.objects.filter(
+            pk=issue_id, status=Issue.Status.SENDING, planned_at__isnull=True
+        ).exists()
+        return PLAN_WAIT_SECONDS if planning else None
     return max(0.0, (min(times) - now).total_seconds())

@@ -39,10 +39,34 @@ def _demo_image(seed: int) -> ContentFile:
 class Command(BaseCommand):
     help = "Load demo sections, authors, articles and the demo editor (idempotent)."
 
-    @transaction.atomic
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--dataset",
+            type=int,
+            metavar="N",
+            help="Also add N synthetic subscribers, a fifth of them donors, and 5 sent issues "
+            "(outlet/core/demo_dataset.py), e.g. --dataset 1000000 to try the admin at scale.",
+        )
+
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError("Demo content is for development only (DEBUG=1).")
+        self.demo_load()
+        if options["dataset"]:
+            from outlet.core.demo_dataset import demo_dataset_load
+
+            try:
+                counts = demo_dataset_load(
+                    subscribers=options["dataset"], progress=self.stdout.write
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(
+                "Data set: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."
+            )
+
+    @transaction.atomic
+    def demo_load(self) -> None:
         sections = {
             slug: Section.objects.get_or_create(
                 slug=slug, defaults={"name": name, "description": text, "position": i}
