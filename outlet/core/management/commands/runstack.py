@@ -32,6 +32,15 @@ from outlet.core.management.commands.demo_load import (
 from outlet.donations.stripe_gateway import localstripe_webhook_register
 
 
+def child_environ(*, port: int, production: bool, environ: dict[str, str]) -> dict[str, str]:
+    """The environment of the stack's processes. In development, links in emails point at
+    the port the stack runs on (`make run PORT=8040`) unless SITE_URL says otherwise."""
+    env = dict(environ)
+    if not production and "SITE_URL" not in env:
+        env["SITE_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -75,6 +84,7 @@ class Command(BaseCommand):
                 "For production use `make serve`."
             )
         self._check_ports(port, production)
+        self.environ = child_environ(port=port, production=production, environ=dict(os.environ))
 
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
@@ -122,7 +132,7 @@ class Command(BaseCommand):
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         # Each child in its own process group: Ctrl-C reaches us once, and we stop them in order.
-        proc = subprocess.Popen(argv, start_new_session=True, env=os.environ.copy())
+        proc = subprocess.Popen(argv, start_new_session=True, env=self.environ)
         self.children.append((name, proc))
         return proc
 
