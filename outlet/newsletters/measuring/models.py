@@ -105,6 +105,8 @@ class IssueStats(models.Model):
     clicks = models.PositiveIntegerField(default=0)
     clicked = models.PositiveIntegerField(default=0, help_text="Deliveries with any click.")
     updated_at = models.DateTimeField(default=timezone.now)
+    #: What erased subscribers had contributed (their rows are gone; their counts stay).
+    erased = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "issue stats"
