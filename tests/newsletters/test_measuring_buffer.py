@@ -164,3 +164,28 @@ def test_the_flush_takes_a_large_backlog_in_chunks(daily, redis_buffer, monkeypa
     assert sizes == [10, 10, 5]
     assert Click.objects.filter(issue=issue).count() == 25
     assert not list(redis_buffer.scan_iter(f"h15buffer:{recording.BUFFER_KEY}:flushing*"))
+
+
+def test_an_issues_figures_are_counted_again_at_most_once_a_minute(daily, redis_buffer, settings):
+    from outlet.newsletters.models import IssueStats
+
+    settings.NEWSLETTER_STATS_REFRESH_SECONDS = 60
+    issue = IssueFactory(newsletter=daily)
+    IssueLink.objects.create(issue=issue, position=0, url="https://example.org/x")
+    reader = SubscriberFactory(newsletters=[daily])
+    delivery = Delivery.objects.create(issue=issue, subscriber=reader, status="sent")
+    buffer = f"h15buffer:{recording.BUFFER_KEY}"
+
+    def clicks_flushed() -> int:
+        line = recording.click_line(issue_id=issue.pk, position=0, delivery_id=delivery.pk)
+        redis_buffer.rpush(buffer, line)
+        recording.tracking_flush()
+        recording.issues_stats_refresh_marked()
+        return IssueStats.objects.get(issue=issue).clicks
+
+    assert clicks_flushed() == 1
+    assert clicks_flushed() == 1  # within the minute: written, counted later
+    assert Click.objects.filter(issue=issue).count() == 2
+    redis_buffer.delete(f"{buffer}:refreshed:{issue.pk}")  # a minute later
+    recording.issues_stats_refresh_marked()
+    assert IssueStats.objects.get(issue=issue).clicks == 2

@@ -140,3 +140,17 @@ def test_the_issue_list_compares_issues_at_a_glance(
 def test_the_newsletter_list_leads_to_its_issues_and_their_figures(editor_client, daily):
     page = editor_client.get("/admin/newsletters/newsletter/").content.decode()
     assert f"/admin/newsletters/issue/?newsletter__id__exact={daily.pk}" in page
+
+
+def test_the_issue_page_builds_nothing_for_staff_who_may_not_see_issues(client, daily):
+    from outlet.newsletters.models import Issue, IssueStats
+
+    issue = IssueFactory(newsletter=daily)
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
+    staff = User.objects.create_user("intern", "intern@outlet.test", "pw", is_staff=True)
+    client.force_login(staff)
+
+    response = client.get(f"/admin/newsletters/issue/{issue.pk}/change/")
+
+    assert response.status_code == 403
+    assert not IssueStats.objects.filter(issue=issue).exists()

@@ -330,7 +330,22 @@ def tracking_lines_write(*, lines: Iterable[str]) -> None:
         Click.objects.bulk_create(clicks, ignore_conflicts=True)
         Open.objects.bulk_create(opens, ignore_conflicts=True)
     for touched in {row[1] for row in parsed}:
-        issue_stats_refresh(issue_id=touched)
+        _stats_refresh_throttled(touched)
+
+
+def _stats_refresh_throttled(issue_id: int) -> None:
+    """Refresh an issue's counters at most once per NEWSLETTER_STATS_REFRESH_SECONDS
+    (counting a large issue's rows is seconds of database work; a send's first hours
+    flush every few seconds). A refresh not made now is marked for a later flush."""
+    client = _redis()
+    seconds = int(settings.NEWSLETTER_STATS_REFRESH_SECONDS)
+    if client is None or seconds <= 0:
+        issue_stats_refresh(issue_id=issue_id)
+        return
+    if client.set(_key(f"{BUFFER_KEY}:refreshed:{issue_id}"), 1, nx=True, ex=seconds):
+        issue_stats_refresh(issue_id=issue_id)
+    else:
+        client.sadd(_key(BUFFER_KEY + ":issues"), issue_id)
 
 
 def issue_stats_refresh(*, issue_id: int) -> IssueStats:
@@ -479,7 +494,8 @@ def _stats_refresh_soon(issue_id: int) -> None:
 
 
 def issues_stats_refresh_marked() -> None:
-    """Refresh the counters of issues that had an event since the last flush."""
+    """Refresh the counters of issues that had an event or lines since their last
+    refresh (each at most once per NEWSLETTER_STATS_REFRESH_SECONDS)."""
     client = _redis()
     if client is None:
         return
@@ -487,4 +503,4 @@ def issues_stats_refresh_marked() -> None:
     for raw in client.smembers(key):
         client.srem(key, raw)
         if Issue.objects.filter(pk=int(raw)).exists():
-            issue_stats_refresh(issue_id=int(raw))
+            _stats_refresh_throttled(int(raw))  # refreshed recently: stays marked
