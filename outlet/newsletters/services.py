@@ -410,7 +410,7 @@ def subscriber_erase(*, subscriber: Subscriber) -> str:
     Returns the digest. Consent records and choices go with the subscriber;
     the suppression stops any later import or sign-up from adding it back.
     """
-    from outlet.newsletters.measuring.recording import issue_stats_keep_erased
+    from outlet.newsletters.measuring.erased import issue_stats_keep_erased
 
     digest = subscriber.email_hash
     with transaction.atomic():
