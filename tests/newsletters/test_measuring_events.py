@@ -156,7 +156,7 @@ def test_an_issues_figures_stay_when_its_readers_are_erased(daily):
     from outlet.newsletters.models import IssueLink
     from outlet.newsletters.services import subscriber_erase
 
-    issue = IssueFactory(newsletter=daily)
+    issue = IssueFactory(newsletter=daily, started_at=timezone.now() - timedelta(hours=3))
     IssueLink.objects.create(issue=issue, position=0, url="https://example.org/story")
     readers = SubscriberFactory.create_batch(3, newsletters=[daily])
     deliveries = [delivered(issue, r, ago=timedelta(hours=2)) for r in readers]
@@ -181,3 +181,6 @@ def test_an_issues_figures_stay_when_its_readers_are_erased(daily):
 
     got = (after.sent, after.unsubscribed, after.opened, after.opened_machine)
     assert got + (after.clicks, after.clicked) == wanted
+    assert after.breakdown == before.breakdown  # the report's links and chart too
+    assert sum(after.breakdown["clicks_by_hour"]) == 2
+    assert list(after.breakdown["links"].values()) == [[2, 1]]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Count
 
+from outlet.newsletters.measuring.breakdown import breakdown_add, issue_breakdown
 from outlet.newsletters.models import Click, Delivery, DeliveryEvent, IssueStats, Open
 
 
@@ -61,4 +62,8 @@ def issue_stats_keep_erased(*, subscriber_id: int) -> None:
             stats, _ = IssueStats.objects.select_for_update().get_or_create(issue_id=issue_id)
             for name, value in counts.items():
                 stats.erased[name] = int(stats.erased.get(name, 0)) + value
+            theirs = issue_breakdown(
+                issue_id=issue_id, delivery_ids=[d[0] for d in deliveries if d[1] == issue_id]
+            )
+            stats.erased["breakdown"] = breakdown_add(stats.erased.get("breakdown", {}), theirs)
             stats.save(update_fields=["erased"])

@@ -114,6 +114,8 @@ class IssueStats(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     #: What erased subscribers had contributed (their rows are gone; their counts stay).
     erased = models.JSONField(default=dict, blank=True)
+    #: Clicks and readers per link, opens and clicks per hour (measuring/breakdown.py).
+    breakdown = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "issue stats"

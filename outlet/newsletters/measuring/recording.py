@@ -30,6 +30,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count
 
+from outlet.newsletters.measuring.breakdown import breakdown_add, issue_breakdown
 from outlet.newsletters.models import (
     Click,
     Delivery,
@@ -377,7 +378,10 @@ def issue_stats_refresh(*, issue_id: int) -> IssueStats:
     with transaction.atomic():
         stats, _ = IssueStats.objects.select_for_update().get_or_create(issue_id=issue_id)
         for name, value in figures.items():
-            setattr(stats, name, value + int(stats.erased.get(name, 0)))
+            setattr(stats, name, value + int(stats.erased.get(name, 0)))  # counts kept
+        stats.breakdown = breakdown_add(
+            issue_breakdown(issue_id=issue_id), stats.erased.get("breakdown", {})
+        )
         stats.updated_at = datetime.now(tz=UTC)
         stats.save()
     return stats
