@@ -442,6 +442,9 @@ NEWSLETTER_TRACK_OPENS = _read(env.bool, "NEWSLETTER_TRACK_OPENS", default=True)
 NEWSLETTER_TRACKING_FLUSH_SECONDS = _read(
     env.float, "NEWSLETTER_TRACKING_FLUSH_SECONDS", default=5.0
 )
+#: An issue's counters are counted again at most once in this many seconds (0: each flush).
+NEWSLETTER_STATS_REFRESH_SECONDS = _read(env.int, "NEWSLETTER_STATS_REFRESH_SECONDS", default=60)
+
 # Beat starts scheduled issues and watches sending ones this often.
 NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10.0)
 # Donor emails owed but never tried (the broker was down at commit) are queued again.

@@ -7,6 +7,9 @@ when the cache is Redis.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -19,11 +22,16 @@ def client_ip(request: HttpRequest) -> str | None:
     everyone, so the address the proxy appended last to X-Forwarded-For is used
     instead (earlier entries come from the client and can be forged).
     """
+    return environ_client_ip(request.META)
+
+
+def environ_client_ip(environ: Mapping[str, Any]) -> str | None:
+    """`client_ip` from a WSGI environ (or request.META): for code in front of Django."""
     if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
-        last = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        last = str(environ.get("HTTP_X_FORWARDED_FOR", "")).rsplit(",", 1)[-1].strip()
         if last:
             return last
-    return request.META.get("REMOTE_ADDR") or None
+    return environ.get("REMOTE_ADDR") or None
 
 
 def rate_limit_count(key: str, *, window: int) -> int:

@@ -180,7 +180,8 @@ class IssueAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         issue = Issue.objects.filter(pk=object_id).select_related("newsletter").first()
-        if issue is not None:
+        # Nothing is built (or written) for someone who may not see the issue.
+        if issue is not None and self.has_view_permission(request, issue):
             extra_context["issue_progress"] = issues.issue_progress(issue=issue)
             extra_context["issue_problems"] = (
                 issues.issue_problems(issue=issue) if issue.status in issues.SENDABLE_FROM else []

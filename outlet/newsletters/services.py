@@ -292,7 +292,15 @@ def subscriber_preferences_update(
                 ip=ip,
             )
             return
-        subscriber.subscriptions.exclude(newsletter_id__in=chosen).delete()
+        dropped = subscriber.subscriptions.exclude(newsletter_id__in=chosen)
+        left = list(
+            Newsletter.objects.filter(
+                pk__in=dropped.filter(confirmed_at__isnull=False).values("newsletter_id")
+            )
+        )
+        dropped.delete()
+        for newsletter in left:  # each newsletter left counts for the issue it followed
+            _unsubscribe_attribute(subscriber=subscriber, newsletter=newsletter)
         confirmed = set(
             subscriber.subscriptions.filter(confirmed_at__isnull=False).values_list(
                 "newsletter_id", flat=True
@@ -457,8 +465,11 @@ def subscriber_erase(*, subscriber: Subscriber) -> str:
     Returns the digest. Consent records and choices go with the subscriber;
     the suppression stops any later import or sign-up from adding it back.
     """
+    from outlet.newsletters.measuring.erased import issue_stats_keep_erased
+
     digest = subscriber.email_hash
     with transaction.atomic():
+        issue_stats_keep_erased(subscriber_id=subscriber.pk)  # the issues' figures stay
         Suppression.objects.update_or_create(
             email_hash=digest,
             defaults={"reason": Suppression.Reason.ERASED, "detail": ""},

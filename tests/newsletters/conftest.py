@@ -35,3 +35,10 @@ def _forget_tracked_links() -> Iterator[None]:
     answers.forget_links()
     yield
     answers.forget_links()
+
+
+@pytest.fixture(autouse=True)
+def _issue_figures_at_each_flush(settings):
+    """Tests read an issue's figures right after a flush: no refresh throttle (its own
+    test turns it on)."""
+    settings.NEWSLETTER_STATS_REFRESH_SECONDS = 0

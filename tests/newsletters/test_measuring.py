@@ -280,3 +280,21 @@ def test_the_wsgi_front_answers_clicks_and_pixels_like_the_views(sent):
     assert gif.startswith(b"GIF")
     assert Click.objects.filter(issue=issue).count() == 1
     assert Open.objects.filter(issue=issue).count() == 1
+
+
+def test_the_text_rewrite_tracks_only_whole_urls_that_are_registered(settings):
+    from outlet.newsletters.measuring.links import bodies_track
+
+    settings.SITE_URL = "https://outlet.example"
+    html = '<a href="https://example.org/report">report</a>'
+    text = (
+        "Report: https://example.org/report.\n"
+        "PDF: https://example.org/report.pdf\n"
+        "More: https://example.org/report/more\n"
+    )
+    _, tracked = bodies_track(
+        issue_id=1, html=html, text=text, links={"https://example.org/report": 0}, opens=False
+    )
+    assert "https://example.org/report.pdf" in tracked
+    assert "https://example.org/report/more" in tracked
+    assert re.search(r"Report: https://outlet\.example/n/c/\S+/\.\n", tracked)

@@ -128,3 +128,59 @@ def test_without_redis_the_issue_figures_follow_at_once(client, reader, daily, s
     post_event(client, "postmark_spam_complaint")
 
     assert IssueStats.objects.get(issue=issue).complaints == 1
+
+
+def test_leaving_one_newsletter_on_the_preferences_page_counts_as_an_unsubscribe(
+    reader, daily, weekly
+):
+    from outlet.newsletters.services import subscriber_preferences_update
+
+    daily_issue, weekly_issue = IssueFactory(newsletter=daily), IssueFactory(newsletter=weekly)
+    daily_delivery = delivered(daily_issue, reader, ago=timedelta(days=1))
+    delivered(weekly_issue, reader, ago=timedelta(hours=1))
+
+    subscriber_preferences_update(subscriber=reader, newsletters=[weekly])  # unticks the Daily
+
+    assert not reader.subscriptions.filter(newsletter=daily).exists()
+    assert figures(daily_issue) == (0, 0, 1)
+    assert figures(weekly_issue) == (0, 0, 0)
+    assert DeliveryEvent.objects.get(kind=DeliveryEvent.Kind.UNSUBSCRIBE).delivery == daily_delivery
+
+
+def test_an_issues_figures_stay_when_its_readers_are_erased(daily):
+    from outlet.newsletters.measuring.recording import (
+        delivery_event_record,
+        issue_stats_refresh,
+        tracking_lines_write,
+    )
+    from outlet.newsletters.models import IssueLink
+    from outlet.newsletters.services import subscriber_erase
+
+    issue = IssueFactory(newsletter=daily, started_at=timezone.now() - timedelta(hours=3))
+    IssueLink.objects.create(issue=issue, position=0, url="https://example.org/story")
+    readers = SubscriberFactory.create_batch(3, newsletters=[daily])
+    deliveries = [delivered(issue, r, ago=timedelta(hours=2)) for r in readers]
+    delivery_event_record(delivery=deliveries[0], kind=DeliveryEvent.Kind.UNSUBSCRIBE)
+    now = timezone.now().timestamp()
+    tracking_lines_write(
+        lines=[
+            f"c {issue.pk} {deliveries[0].pk} 0 {now} 1",
+            f"c {issue.pk} {deliveries[0].pk} 0 {now} 2",
+            f"o {issue.pk} {deliveries[0].pk} 0 {now} 3",
+            f"m {issue.pk} {deliveries[1].pk} 0 {now} 4",
+        ]
+    )
+    before = issue_stats_refresh(issue_id=issue.pk)
+    wanted = (3, 1, 2, 1, 2, 1)
+    got = (before.sent, before.unsubscribed, before.opened, before.opened_machine)
+    assert got + (before.clicks, before.clicked) == wanted
+
+    subscriber_erase(subscriber=readers[0])
+    subscriber_erase(subscriber=readers[1])
+    after = issue_stats_refresh(issue_id=issue.pk)  # any later click's flush does this
+
+    got = (after.sent, after.unsubscribed, after.opened, after.opened_machine)
+    assert got + (after.clicks, after.clicked) == wanted
+    assert after.breakdown == before.breakdown  # the report's links and chart too
+    assert sum(after.breakdown["clicks_by_hour"]) == 2
+    assert list(after.breakdown["links"].values()) == [[2, 1]]

@@ -140,3 +140,33 @@ def test_the_issue_list_compares_issues_at_a_glance(
 def test_the_newsletter_list_leads_to_its_issues_and_their_figures(editor_client, daily):
     page = editor_client.get("/admin/newsletters/newsletter/").content.decode()
     assert f"/admin/newsletters/issue/?newsletter__id__exact={daily.pk}" in page
+
+
+def test_the_issue_page_builds_nothing_for_staff_who_may_not_see_issues(client, daily):
+    from outlet.newsletters.models import Issue, IssueStats
+
+    issue = IssueFactory(newsletter=daily)
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
+    staff = User.objects.create_user("intern", "intern@outlet.test", "pw", is_staff=True)
+    client.force_login(staff)
+
+    response = client.get(f"/admin/newsletters/issue/{issue.pk}/change/")
+
+    assert response.status_code == 403
+    assert not IssueStats.objects.filter(issue=issue).exists()
+
+
+def test_the_issue_page_reads_stored_figures_and_never_counts_clicks_or_opens(
+    editor_client, measured
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from outlet.newsletters.models import Click, Open
+
+    with CaptureQueriesContext(connection) as queries:
+        page = editor_client.get(f"/admin/newsletters/issue/{measured.pk}/change/")
+    assert page.status_code == 200
+    tables = (Click._meta.db_table, Open._meta.db_table)
+    assert not [q["sql"] for q in queries if any(f'"{t}"' in q["sql"] for t in tables)]
+    assert "https://example.org/a" in page.content.decode()

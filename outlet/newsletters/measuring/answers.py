@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 
+from django.utils.encoding import iri_to_uri
+
 from outlet.newsletters.measuring.links import click_target, open_target
 from outlet.newsletters.measuring.recording import (
     click_line,
@@ -53,19 +55,31 @@ def needs_database(token: str) -> bool:
     return target is not None and (target.issue_id, target.position) not in _links
 
 
-def click_answer(token: str) -> str:
-    """Where a click goes: its link's URL (recording the click), else the home page."""
+def location_header(url: str) -> str:
+    """A Location value a WSGI server can send: the URL as an ASCII URI (as Django's
+    redirect makes it), else home. Registered URLs are clean already; this is the
+    last line of defence for rows written before they were."""
+    location = iri_to_uri(url)
+    if not location.isascii() or any(ord(c) < 0x21 or c == "\x7f" for c in location):
+        return HOME
+    return location
+
+
+def click_answer(token: str, *, record: bool = True) -> str:
+    """Where a click goes: its link's URL (recording the click unless `record` is
+    False, as for HEAD), else the home page."""
     target = click_target(token)
     if target is None:
         return HOME
     url = _link_url(target.issue_id, target.position)
     if url is None:
         return HOME
-    tracking_buffer_push(
-        click_line(
-            issue_id=target.issue_id, position=target.position, delivery_id=target.delivery_id
+    if record:
+        tracking_buffer_push(
+            click_line(
+                issue_id=target.issue_id, position=target.position, delivery_id=target.delivery_id
+            )
         )
-    )
     return url
 
 

@@ -27,6 +27,7 @@ from html import escape, unescape
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.encoding import iri_to_uri
 
 from outlet.newsletters.models import Issue, IssueLink
 
@@ -75,47 +76,64 @@ def open_url(issue_id: int, slot: str) -> str:
     return f"{settings.SITE_URL}/n/o/{issue_id}.{slot}/"
 
 
-def _digits(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise ValueError(value)
-    return int(value)
+#: The only shapes a token may have: ASCII digits and base64url macs, nothing else
+#: (str.isdigit accepts other scripts' digits; compare_digest refuses non-ASCII str).
+_NUMBER, _MAC = r"(0|[1-9][0-9]{0,17})", rf"([A-Za-z0-9_-]{{{_MAC_LENGTH}}})"
+_CLICK_TOKEN = re.compile(rf"{_NUMBER}\.{_NUMBER}\.{_MAC}\.{_NUMBER}\.{_MAC}", re.ASCII)
+_OPEN_TOKEN = re.compile(rf"{_NUMBER}\.{_NUMBER}\.{_MAC}", re.ASCII)
+
+
+def _mac_ok(given: str, message: str) -> bool:
+    return hmac.compare_digest(given.encode("ascii"), _mac(message).encode("ascii"))
 
 
 def click_target(token: str) -> ClickTarget | None:
     """What a click token names, or None if it is not one we signed."""
-    parts = token.split(".")
-    if len(parts) != 5:
+    match = _CLICK_TOKEN.fullmatch(token)
+    if match is None:
         return None
-    try:
-        issue_id, position, delivery_id = _digits(parts[0]), _digits(parts[1]), _digits(parts[3])
-    except ValueError:
-        return None
-    link_ok = hmac.compare_digest(parts[2], _mac(f"l{issue_id}.{position}"))
-    delivery_ok = hmac.compare_digest(parts[4], _mac(f"d{issue_id}.{delivery_id}"))
+    issue, position, link_mac, delivery, delivery_mac = match.groups()
+    issue_id, position_n, delivery_id = int(issue), int(position), int(delivery)
+    link_ok = _mac_ok(link_mac, f"l{issue_id}.{position_n}")
+    delivery_ok = _mac_ok(delivery_mac, f"d{issue_id}.{delivery_id}")
     if not (link_ok and delivery_ok):
         return None
-    return ClickTarget(issue_id, position, delivery_id)
+    return ClickTarget(issue_id, position_n, delivery_id)
 
 
 def open_target(token: str) -> tuple[int, int] | None:
     """(issue id, delivery id) of a pixel token, or None if it is not one we signed."""
-    parts = token.split(".")
-    if len(parts) != 3:
+    match = _OPEN_TOKEN.fullmatch(token)
+    if match is None:
         return None
-    try:
-        issue_id, delivery_id = _digits(parts[0]), _digits(parts[1])
-    except ValueError:
-        return None
-    if not hmac.compare_digest(parts[2], _mac(f"d{issue_id}.{delivery_id}")):
+    issue_id, delivery_id = int(match.group(1)), int(match.group(2))
+    if not _mac_ok(match.group(3), f"d{issue_id}.{delivery_id}"):
         return None
     return issue_id, delivery_id
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A URL as it stands in plain text: up to whitespace or a delimiter.
+_TEXT_URL = re.compile(r"""https?://[^\s<>"']+""")
+_TRAILING = ".,;:!?)]}'"
+
+
+def link_key(url: str) -> str:
+    """A link as registered: its ASCII URI form (what Django puts in Location)."""
+    return iri_to_uri(url)
+
+
 def is_trackable(url: str) -> bool:
-    """An http(s) link that is not personal (unsubscribe, preferences, account)."""
+    """A clean absolute http(s) link that is not personal (unsubscribe, preferences,
+    account). A URL with control characters (an encoded CR/LF) is never tracked."""
     if "@@" in url:
         return False  # a per-recipient marker (unsubscribe, preferences)
-    parts = urlsplit(url)
+    if _CONTROL.search(url) or len(url) > 2000:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     own = urlsplit(settings.SITE_URL).netloc
@@ -129,8 +147,10 @@ def issue_links_register(*, issue: Issue, html: str) -> list[IssueLink]:
     urls: list[str] = []
     for match in _HREF.finditer(html):
         url = unescape(match.group(1))
-        if is_trackable(url) and url not in urls and len(url) <= 2000:
-            urls.append(url)
+        if is_trackable(url):
+            key = link_key(url)
+            if key not in urls and len(key) <= 2000 and key.isascii():
+                urls.append(key)
     IssueLink.objects.filter(issue=issue).delete()
     return IssueLink.objects.bulk_create(
         IssueLink(issue=issue, position=position, url=url) for position, url in enumerate(urls)
@@ -147,17 +167,23 @@ def bodies_track(
     tracked = {url: click_url(issue_id, position, DELIVERY_MARK) for url, position in links.items()}
 
     def href(match: re.Match) -> str:
-        url = unescape(match.group(1))
-        return f'href="{escape(tracked[url])}"' if url in tracked else match.group(0)
+        key = _registered(unescape(match.group(1)), tracked)
+        return f'href="{escape(tracked[key])}"' if key is not None else match.group(0)
+
+    def text_url(match: re.Match) -> str:
+        # A whole URL of the text, replaced only if it is exactly a registered link
+        # (punctuation closing a sentence after it stays as it was).
+        whole = match.group(0)
+        url = whole.rstrip(_TRAILING)
+        for candidate in (whole, url) if url != whole else (whole,):
+            key = _registered(candidate, tracked)
+            if key is not None:
+                return tracked[key] + whole[len(candidate) :]
+        return whole
 
     html = _HREF.sub(href, html)
     if links:
-        # Longest first, so a URL that extends another is matched whole.
-        pattern = re.compile(
-            "|".join(re.escape(url) for url in sorted(tracked, key=len, reverse=True))
-            + r"(?![\w/?#&=%~+-])"
-        )
-        text = pattern.sub(lambda m: tracked[m.group(0)], text)
+        text = _TEXT_URL.sub(text_url, text)
     if opens:
         pixel = (
             f'<img src="{open_url(issue_id, DELIVERY_MARK)}" width="1" height="1" alt="" '
@@ -165,6 +191,15 @@ def bodies_track(
         )
         html = html.replace("</body>", f"{pixel}</body>", 1) if "</body>" in html else html + pixel
     return html, text
+
+
+def _registered(url: str, tracked: dict[str, str]) -> str | None:
+    if url in tracked:
+        return url
+    if _CONTROL.search(url):
+        return None
+    key = link_key(url)
+    return key if key in tracked else None
 
 
 def issue_bodies_track(*, issue: Issue, html: str, text: str) -> tuple[str, str]:

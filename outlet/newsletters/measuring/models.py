@@ -40,7 +40,11 @@ class Click(models.Model):
     nonce = models.BigIntegerField(unique=True)
 
     class Meta:
-        indexes = [models.Index(fields=["issue", "delivery"], name="click_issue_delivery_idx")]
+        indexes = [
+            models.Index(fields=["issue", "delivery"], name="click_issue_delivery_idx"),
+            models.Index(fields=["issue", "clicked_at"], name="click_issue_time_idx"),
+            models.Index(fields=["issue", "link", "delivery"], name="click_issue_link_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Click #{self.pk}"
@@ -56,7 +60,10 @@ class Open(models.Model):
     nonce = models.BigIntegerField(unique=True)
 
     class Meta:
-        indexes = [models.Index(fields=["issue", "delivery"], name="open_issue_delivery_idx")]
+        indexes = [
+            models.Index(fields=["issue", "delivery"], name="open_issue_delivery_idx"),
+            models.Index(fields=["issue", "opened_at"], name="open_issue_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Open #{self.pk}"
@@ -105,6 +112,10 @@ class IssueStats(models.Model):
     clicks = models.PositiveIntegerField(default=0)
     clicked = models.PositiveIntegerField(default=0, help_text="Deliveries with any click.")
     updated_at = models.DateTimeField(default=timezone.now)
+    #: What erased subscribers had contributed (their rows are gone; their counts stay).
+    erased = models.JSONField(default=dict, blank=True)
+    #: Clicks and readers per link, opens and clicks per hour (measuring/breakdown.py).
+    breakdown = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "issue stats"

@@ -30,6 +30,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count
 
+from outlet.newsletters.measuring.breakdown import breakdown_add, issue_breakdown
 from outlet.newsletters.models import (
     Click,
     Delivery,
@@ -52,12 +53,34 @@ MACHINE_NETWORKS = (ipaddress.ip_network("17.0.0.0/8"),)
 MACHINE_SECONDS = 10
 
 
+#: Seconds the tracking client waits for Redis: a slow or absent Redis must hold up
+#: neither the push thread for long nor a flush forever.
+REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT = 1.0, 5.0
+_clients: dict[tuple[int, str], object] = {}
+
+
 def _redis():
-    """The Redis client behind the cache, or None when the cache is not Redis."""
+    """A Redis client on the cache's server (short timeouts), or None when the cache
+    is not Redis."""
     inner = getattr(cache, "_cache", None)
     if inner is None or not hasattr(inner, "get_client"):
         return None
-    return inner.get_client(None, write=True)
+    location = settings.CACHES["default"]["LOCATION"]
+    if not isinstance(location, str):
+        location = location[0]
+    location = location.split(",")[0]
+    key = (os.getpid(), location)
+    client = _clients.get(key)
+    if client is None:
+        import redis
+
+        client = _clients[key] = redis.Redis.from_url(
+            location,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            health_check_interval=30,
+        )
+    return client
 
 
 def _key(name: str) -> str:
@@ -86,18 +109,26 @@ def open_line(*, issue_id: int, delivery_id: int, machine: bool) -> str:
 
 class _ProcessBatch:
     """This process's clicks and opens on their way to the Redis list: appended in
-    memory (a click's answer waits for no round trip) and pushed in one RPUSH by a
-    thread of this process every PUSH_SECONDS, by the request that fills BATCH_LINES,
-    and when the process exits. A process killed outright (SIGKILL, OOM) loses what
-    it had not pushed: at most PUSH_SECONDS of its clicks."""
+    memory (a click's answer waits for no round trip, and never for Redis) and pushed
+    in one RPUSH by a thread of this process every PUSH_SECONDS, sooner when a request
+    fills BATCH_LINES (it wakes the thread; it never pushes itself), and when the
+    process exits.
+
+    What is lost: a process killed outright (SIGKILL, OOM) loses what it had not
+    pushed, at most PUSH_SECONDS of its clicks. While Redis is down or slow the lines
+    wait in memory, up to KEPT_LINES per process; beyond that the oldest are dropped,
+    counted in `dropped` and logged. Readers are redirected all along."""
 
     PUSH_SECONDS = 0.02
     BATCH_LINES = 200
+    KEPT_LINES = 200_000  # about 10 MB of lines per process
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.lock = threading.Lock()
+        self.wake = threading.Event()
         self.pid = 0
+        self.dropped = 0
 
     def add(self, client, line: str) -> None:
         if self.pid != os.getpid():
@@ -106,28 +137,56 @@ class _ProcessBatch:
             self.lines.append(line)
             full = len(self.lines) >= self.BATCH_LINES
         if full:
-            self.push(client)
+            self.wake.set()
 
     def push(self, client=None) -> None:
+        """RPUSH the pending lines; on failure they go back in front of newer ones
+        (capped at KEPT_LINES, the oldest dropped) and the error is raised."""
         with self.lock:
             lines, self.lines = self.lines, []
-        if lines:
+        if not lines:
+            return
+        try:
             (client or _redis()).rpush(_key(BUFFER_KEY), *lines)
+        except Exception:
+            with self.lock:
+                self.lines = lines + self.lines
+                excess = len(self.lines) - self.KEPT_LINES
+                if excess > 0:
+                    del self.lines[:excess]
+                    self.dropped += excess
+            if excess > 0:
+                logger.error(
+                    "newsletter tracking: Redis unreachable, dropped %d oldest lines "
+                    "(%d in all in this process)",
+                    excess,
+                    self.dropped,
+                )
+            raise
 
     def _start(self) -> None:
         """A thread per process (a forked worker gets its own), pushing on a timer."""
         self.pid = os.getpid()
         self.lines = []
+        self.wake = threading.Event()
         threading.Thread(target=self._run, name="tracking-push", daemon=True).start()
-        atexit.register(self.push)
+        atexit.register(self._push_logged)
+
+    def _push_logged(self) -> bool:
+        try:
+            self.push()
+        except Exception:  # noqa: BLE001 (Redis away: the lines wait, the thread lives)
+            logger.exception("newsletter tracking: could not push clicks to Redis")
+            return False
+        return True
 
     def _run(self) -> None:
+        pause = self.PUSH_SECONDS
         while True:
-            time.sleep(self.PUSH_SECONDS)
-            try:
-                self.push()
-            except Exception:  # noqa: BLE001 (Redis away: the lines are lost, the thread lives)
-                logger.exception("newsletter tracking: could not push clicks to Redis")
+            self.wake.wait(pause)
+            self.wake.clear()
+            # While Redis is away, try again each second rather than 50 times a second.
+            pause = self.PUSH_SECONDS if self._push_logged() else 1.0
 
 
 _batch = _ProcessBatch()
@@ -147,23 +206,76 @@ def tracking_buffer_push(line: str) -> None:
     _batch.add(client, line)
 
 
+#: How long a flush may hold the flush lock without renewing it (each chunk renews).
+FLUSH_LOCK_SECONDS = 120
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
+)
+
+
 def tracking_flush(*, chunk: int = 5000) -> int:
-    """Write the buffered clicks and opens; returns how many lines were taken."""
+    """Write the buffered clicks and opens; returns how many lines were taken.
+
+    One flush at a time (a lock with an owner token: SET NX EX, renewed and released
+    only by its owner). The flush renames the buffer to an aside list of its own
+    (a unique name, noted in a set) and writes it a chunk at a time, trimming each
+    chunk once written; lists a dead flush left aside are taken over the same way,
+    first. No flush ever deletes a list another flush is reading."""
     client = _redis()
     if client is None:
         return 0
-    _batch.push(client)  # this process's own, if it answered clicks too (make run, tests)
-    buffer, taken = _key(BUFFER_KEY), _key(BUFFER_KEY + ":flushing")
-    if not client.exists(taken):
-        try:
-            client.renamenx(buffer, taken)
-        except Exception:  # noqa: BLE001 (redis answers an error when the buffer is empty)
-            return 0
-    lines = [raw.decode() for raw in client.lrange(taken, 0, -1)]
-    for start in range(0, len(lines), chunk):
-        tracking_lines_write(lines=lines[start : start + chunk])
-    client.delete(taken)
-    return len(lines)
+    try:
+        _batch.push(client)  # this process's own, if it answered clicks too (make run, tests)
+    except Exception:  # noqa: BLE001 (the lines wait for the next push)
+        logger.exception("newsletter tracking: could not push clicks to Redis")
+    lock, owner = _key(BUFFER_KEY + ":flush-lock"), secrets.token_hex(16)
+    if not client.set(lock, owner, nx=True, ex=FLUSH_LOCK_SECONDS):
+        return 0  # another flush is at work
+    try:
+        asides = _key(BUFFER_KEY + ":asides")
+        legacy = _key(BUFFER_KEY + ":flushing")
+        sources = [legacy, *(raw.decode() for raw in client.smembers(asides)), _key(BUFFER_KEY)]
+        total = 0
+        for n, source in enumerate(sources):
+            mine = f"{legacy}:{owner}:{n}"
+            if _aside_claim(client, source=source, mine=mine, asides=asides):
+                total += _aside_write(client, mine, chunk=chunk, lock=lock, owner=owner)
+        return total
+    finally:
+        client.eval(_RELEASE, 1, lock, owner)
+
+
+def _aside_claim(client, *, source: str, mine: str, asides: str) -> bool:
+    """Rename `source` to this flush's own aside list; False if it is gone or empty."""
+    import redis
+
+    client.sadd(asides, mine)  # noted before the rename: a crash leaves nothing unnamed
+    try:
+        client.rename(source, mine)
+    except redis.ResponseError:  # no such key: empty, or another flush took it
+        client.srem(asides, mine)
+        return False
+    client.srem(asides, source)
+    return True
+
+
+def _aside_write(client, mine: str, *, chunk: int, lock: str, owner: str) -> int:
+    written = 0
+    while True:
+        raw = client.lrange(mine, 0, chunk - 1)
+        if not raw:
+            break
+        tracking_lines_write(lines=[line.decode() for line in raw])
+        client.ltrim(mine, len(raw), -1)  # written (a repeat is dropped by its nonce)
+        written += len(raw)
+        client.eval(_RENEW, 1, lock, owner, FLUSH_LOCK_SECONDS)
+    client.delete(mine)
+    client.srem(_key(BUFFER_KEY + ":asides"), mine)
+    return written
 
 
 def tracking_lines_write(*, lines: Iterable[str]) -> None:
@@ -219,7 +331,22 @@ def tracking_lines_write(*, lines: Iterable[str]) -> None:
         Click.objects.bulk_create(clicks, ignore_conflicts=True)
         Open.objects.bulk_create(opens, ignore_conflicts=True)
     for touched in {row[1] for row in parsed}:
-        issue_stats_refresh(issue_id=touched)
+        _stats_refresh_throttled(touched)
+
+
+def _stats_refresh_throttled(issue_id: int) -> None:
+    """Refresh an issue's counters at most once per NEWSLETTER_STATS_REFRESH_SECONDS
+    (counting a large issue's rows is seconds of database work; a send's first hours
+    flush every few seconds). A refresh not made now is marked for a later flush."""
+    client = _redis()
+    seconds = int(settings.NEWSLETTER_STATS_REFRESH_SECONDS)
+    if client is None or seconds <= 0:
+        issue_stats_refresh(issue_id=issue_id)
+        return
+    if client.set(_key(f"{BUFFER_KEY}:refreshed:{issue_id}"), 1, nx=True, ex=seconds):
+        issue_stats_refresh(issue_id=issue_id)
+    else:
+        client.sadd(_key(BUFFER_KEY + ":issues"), issue_id)
 
 
 def issue_stats_refresh(*, issue_id: int) -> IssueStats:
@@ -248,9 +375,15 @@ def issue_stats_refresh(*, issue_id: int) -> IssueStats:
         .exclude(delivery_id__in=clicks.values("delivery_id"))
         .count()
     )
-    stats, _ = IssueStats.objects.update_or_create(
-        issue_id=issue_id, defaults={**figures, "updated_at": datetime.now(tz=UTC)}
-    )
+    with transaction.atomic():
+        stats, _ = IssueStats.objects.select_for_update().get_or_create(issue_id=issue_id)
+        for name, value in figures.items():
+            setattr(stats, name, value + int(stats.erased.get(name, 0)))  # counts kept
+        stats.breakdown = breakdown_add(
+            issue_breakdown(issue_id=issue_id), stats.erased.get("breakdown", {})
+        )
+        stats.updated_at = datetime.now(tz=UTC)
+        stats.save()
     return stats
 
 
@@ -316,7 +449,8 @@ def _stats_refresh_soon(issue_id: int) -> None:
 
 
 def issues_stats_refresh_marked() -> None:
-    """Refresh the counters of issues that had an event since the last flush."""
+    """Refresh the counters of issues that had an event or lines since their last
+    refresh (each at most once per NEWSLETTER_STATS_REFRESH_SECONDS)."""
     client = _redis()
     if client is None:
         return
@@ -324,4 +458,4 @@ def issues_stats_refresh_marked() -> None:
     for raw in client.smembers(key):
         client.srem(key, raw)
         if Issue.objects.filter(pk=int(raw)).exists():
-            issue_stats_refresh(issue_id=int(raw))
+            _stats_refresh_throttled(int(raw))  # refreshed recently: stays marked

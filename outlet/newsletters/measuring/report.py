@@ -1,8 +1,8 @@
 """The issue report: its figures, its links, its first 48 hours, and the CSV of it.
 
-Contract: `issue_report(issue=...)` reads the stored counters (`IssueStats`), the
-issue's gifts (through the donations selector, by the issue's `source`), the
-clicks per link and per hour (indexed by issue); `issues_gift_totals` gives a
+Contract: `issue_report(issue=...)` reads the stored counters and breakdown
+(`IssueStats`: clicks per link, opens and clicks per hour) and the issue's gifts
+(through the donations selector, by the issue's `source`); `issues_gift_totals` gives a
 page of issues their gifts in one query. Nothing here scans all deliveries.
 """
 
@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
-
-from django.db.models import Count
-from django.db.models.functions import TruncHour
 
 from outlet.donations.selectors import SourceTotals, totals_by_source
-from outlet.newsletters.measuring.models import Click, IssueLink, IssueStats, Open
+from outlet.newsletters.measuring.breakdown import CHART_HOURS
+from outlet.newsletters.measuring.models import IssueLink, IssueStats
 from outlet.newsletters.measuring.recording import issue_stats_refresh
 from outlet.newsletters.models import Issue
 from outlet.newsletters.sending.rendering import issue_source
 
-CHART_HOURS = 48
 CHART_WIDTH, CHART_HEIGHT = 480, 120
 
 
@@ -113,60 +108,30 @@ def _money(minor: int) -> str:
     return f"{minor // 100}.{minor % 100:02d}"
 
 
-def _hourly(rows: Iterable[Any], start: datetime) -> list[int]:
-    series = [0] * CHART_HOURS
-    for row in rows:
-        hour = int((row["hour"] - start.replace(minute=0, second=0, microsecond=0)).total_seconds())
-        index = hour // 3600
-        if 0 <= index < CHART_HOURS:
-            series[index] += row["n"]
-    return series
-
-
 def issue_report(*, issue: Issue) -> IssueReport:
-    stats = IssueStats.objects.filter(issue=issue).first() or issue_stats_refresh(issue_id=issue.pk)
+    """The report from the stored counters and breakdown (one row, whatever the size
+    of the issue), refreshed first only if the issue was never counted."""
+    stats = IssueStats.objects.filter(issue=issue).first()
+    if stats is None or not stats.breakdown:
+        stats = issue_stats_refresh(issue_id=issue.pk)
     gifts = totals_by_source(sources=[issue_source(issue)]).get(issue_source(issue), SourceTotals())
-    per_link: dict[int, Any] = {
-        row["link_id"]: row
-        for row in Click.objects.filter(issue=issue)
-        .values("link_id")
-        .annotate(clicks=Count("id"), readers=Count("delivery_id", distinct=True))
-    }
+    per_link: dict[str, list[int]] = stats.breakdown.get("links", {})
     links = [
         LinkFigures(
             url=link.url,
-            clicks=per_link.get(link.pk, {}).get("clicks", 0),
-            readers=per_link.get(link.pk, {}).get("readers", 0),
+            clicks=per_link.get(str(link.pk), [0, 0])[0],
+            readers=per_link.get(str(link.pk), [0, 0])[1],
         )
         for link in IssueLink.objects.filter(issue=issue).order_by("position")
     ]
     links.sort(key=lambda link: -link.clicks)
-    opens_by_hour: list[int] = []
-    clicks_by_hour: list[int] = []
-    if issue.started_at:
-        start = issue.started_at
-        end = start + timedelta(hours=CHART_HOURS)
-        opens_by_hour = _hourly(
-            Open.objects.filter(issue=issue, opened_at__gte=start, opened_at__lt=end)
-            .annotate(hour=TruncHour("opened_at"))
-            .values("hour")
-            .annotate(n=Count("id")),
-            start,
-        )
-        clicks_by_hour = _hourly(
-            Click.objects.filter(issue=issue, clicked_at__gte=start, clicked_at__lt=end)
-            .annotate(hour=TruncHour("clicked_at"))
-            .values("hour")
-            .annotate(n=Count("id")),
-            start,
-        )
     return IssueReport(
         issue=issue,
         stats=stats,
         gifts=gifts,
         links=links,
-        opens_by_hour=opens_by_hour,
-        clicks_by_hour=clicks_by_hour,
+        opens_by_hour=list(stats.breakdown.get("opens_by_hour", [])),
+        clicks_by_hour=list(stats.breakdown.get("clicks_by_hour", [])),
     )
 
 
