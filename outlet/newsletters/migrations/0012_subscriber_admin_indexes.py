@@ -11,7 +11,7 @@ TABLE, COLUMNS = "newsletters_subscriber", ["email", "name"]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("newsletters", "0008_issue_measuring"),
+        ("newsletters", "0011_issue_stats_breakdown"),
     ]
 
     operations = [
