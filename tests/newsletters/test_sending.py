@@ -425,3 +425,21 @@ def test_global_rate_limit_spaces_out_messages(daily, settings):
 
     assert elapsed >= 1.0  # 25 messages at 10 a second span at least three clock seconds
     assert len(mail.outbox) == 25
+
+
+@pytest.mark.parametrize("length", range(60, 170))
+def test_a_personal_value_of_any_length_keeps_quoted_printable_lines_within_76(length):
+    """The values differ per reader (a longer delivery id makes a longer tracked link):
+    whatever their length, every encoded line keeps quoted-printable's limit and the
+    body decodes to the text with the values in place."""
+    import quopri
+
+    from outlet.newsletters.sending.rendering import UNSUBSCRIBE_MARK
+    from outlet.newsletters.sending.skeleton import QpTemplate
+
+    value = ("https://news.example.org/n/c/12.3.abcdefghijklmnop.4567.é-" * 4)[:length]
+    text = f"Read it: {UNSUBSCRIBE_MARK}\r\nThanks.\r\n"
+    body = QpTemplate(text).fill({UNSUBSCRIBE_MARK: value})
+
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+    assert quopri.decodestring(body).decode() == text.replace(UNSUBSCRIBE_MARK, value)

@@ -326,7 +326,18 @@ class QpTemplate:
     @staticmethod
     def _piece(piece: str, *, last: bool) -> bytes:
         encoded = _qp(piece)
-        return encoded if last or encoded.endswith(b"\r\n") else encoded + b"=\r\n"
+        if last or encoded.endswith(b"\r\n"):
+            return encoded
+        # Close with a soft line break. b2a_qp's last line may already be 76 long, and
+        # the "=" must fit too: break it once more, never inside an "=XX" escape.
+        start = encoded.rfind(b"\r\n") + 2 if b"\r\n" in encoded else 0
+        line = encoded[start:]
+        if len(line) < 76:
+            return encoded + b"=\r\n"
+        cut = 73
+        while b"=" in line[cut - 2 : cut]:
+            cut -= 1
+        return encoded[: start + cut] + b"=\r\n" + line[cut:] + b"=\r\n"
 
     def fill(self, values: dict[str, str]) -> bytes:
         # A value fills many slots (the delivery ends every tracked link): encode it once.
