@@ -43,7 +43,8 @@ def column_index_create(schema_editor: Any, table: str, column: str) -> None:
         else ""
     )
     schema_editor.execute(
-        f"CREATE INDEX {concurrently}IF NOT EXISTS {quote(name)} ON {quote(table)} ({quote(column)})"
+        f"CREATE INDEX {concurrently}IF NOT EXISTS {quote(name)} "
+        f"ON {quote(table)} ({quote(column)})"
     )
 
 

@@ -20,7 +20,6 @@ from . import selectors, services, stripe_gateway
 from .models import Campaign, Donation, Donor, DonorEmail, Gift, StripeEvent
 from .templatetags.money import money_format
 
-
 # Stripe's ids: a prefix and at least 14 letters and digits (payment intents have 24).
 _COMPLETE_STRIPE_ID = re.compile(r"(pi|in)_[A-Za-z0-9]{14,}")
 

@@ -22,7 +22,7 @@ def test_indexes_on_large_tables_are_built_concurrently():
     bounce and donation webhook waited for the build (minutes at a million rows)."""
     for module in LARGE_TABLE_INDEX_MIGRATIONS:
         assert import_module(module).Migration.atomic is False, module
-    text = open(django_settings.BASE_DIR / "outlet/core/trigram.py").read()
+    text = (django_settings.BASE_DIR / "outlet/core/trigram.py").read_text()
     assert "CONCURRENTLY" in text
 
 
@@ -32,9 +32,7 @@ def test_the_migrations_made_every_index_they_describe():
         subscriber = connection.introspection.get_constraints(cursor, "newsletters_subscriber")
         donor = connection.introspection.get_constraints(cursor, "donations_donor")
     assert "subscriber_source_idx" in subscriber
-    assert any(
-        c["index"] and c["columns"] == ["unsubscribed_at"] for c in subscriber.values()
-    )
+    assert any(c["index"] and c["columns"] == ["unsubscribed_at"] for c in subscriber.values())
     assert "donor_email_lower_idx" in donor
     if connection.vendor == "postgresql":
         assert {"newsletters_subscriber_email_trgm", "newsletters_subscriber_name_trgm"} <= set(

@@ -51,7 +51,9 @@ def test_search_matches_words_across_name_and_address_and_quoted_phrases(editor_
     assert _listed(editor_client, q='"Ada Lovelace"') == [donation.pk]
 
 
-def test_cached_all_time_total_reflects_a_refund(editor_client, large_table, django_capture_on_commit_callbacks):
+def test_cached_all_time_total_reflects_a_refund(
+    editor_client, large_table, django_capture_on_commit_callbacks
+):
     from outlet.donations.services.refunds import charge_refund_apply
 
     old = timezone.now() - timedelta(days=70)
@@ -62,8 +64,13 @@ def test_cached_all_time_total_reflects_a_refund(editor_client, large_table, dja
     assert editor_client.get(url).context["totals"].all_time == 10_000
 
     facts = ChargeFacts(
-        id="ch_1", payment_intent_id="pi_refund1", invoice_id="", amount=10_000,
-        amount_refunded=10_000, refunded=True, currency=donation.currency,
+        id="ch_1",
+        payment_intent_id="pi_refund1",
+        invoice_id="",
+        amount=10_000,
+        amount_refunded=10_000,
+        refunded=True,
+        currency=donation.currency,
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert charge_refund_apply(facts=facts) == "refunded"

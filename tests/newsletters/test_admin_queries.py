@@ -157,9 +157,7 @@ def test_large_lists_show_cached_counts_until_beat_refreshes_them(
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL planner estimates")
-def test_a_filtered_list_of_five_says_five_when_statistics_expect_thousands(
-    editor_client, daily
-):
+def test_a_filtered_list_of_five_says_five_when_statistics_expect_thousands(editor_client, daily):
     """After 12,000 addresses unsubscribed (an erasure, a bounce wave) and before
     autovacuum, the planner still expects ~12,000 active: the list said so, and
     showed 24 pages, 23 of them empty, for 5 subscribers."""
