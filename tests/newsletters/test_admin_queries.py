@@ -181,3 +181,16 @@ def test_a_filtered_list_of_five_says_five_when_statistics_expect_thousands(edit
         reverse("admin:newsletters_subscriber_changelist"), {"status__exact": "active"}
     )
     assert response.context["cl"].result_count == 5
+
+
+def test_cached_subscriber_counts_say_how_old_they_are(editor_client, daily, monkeypatch):
+    from outlet.core import paginators
+
+    SubscriberFactory(newsletters=[daily])
+    newsletters = reverse("admin:newsletters_newsletter_changelist")
+    subscribers = reverse("admin:newsletters_subscriber_changelist")
+    assert "as of " not in editor_client.get(newsletters).content.decode()  # exact and live
+
+    monkeypatch.setattr(paginators, "table_row_estimate", lambda model: 5_000_000)
+    assert "as of " in editor_client.get(newsletters).content.decode()
+    assert "as of " in editor_client.get(subscribers).content.decode()
