@@ -2,10 +2,10 @@
 
 An exact `COUNT(*)` of a million subscribers reads every row on each visit, and
 the number only sizes the paginator. On PostgreSQL, `EstimatedCountPaginator`
-asks the planner how many rows the list's query returns (`EXPLAIN`, which reads
-`pg_class.reltuples` and the column statistics: no rows at all); above
-`ESTIMATE_ABOVE` it uses that estimate, below it counts exactly (a small result
-is cheap to count and an editor notices a wrong "3 results"). Elsewhere it
+counts at most `ESTIMATE_ABOVE + 1` rows exactly (a small result is cheap to
+count and an editor notices a wrong "3 results"); past that it asks the planner
+how many rows the list's query returns (`EXPLAIN`, which reads
+`pg_class.reltuples` and the column statistics: no rows at all). Elsewhere it
 counts exactly. Pages past the true end are simply empty.
 """
 
@@ -50,12 +50,22 @@ def table_row_estimate(model) -> int | None:
 
 
 class EstimatedCountPaginator(Paginator):
-    """A Paginator whose `count` is the planner's estimate when that is large."""
+    """A Paginator that counts exactly up to ESTIMATE_ABOVE and estimates beyond.
+
+    The exact count is capped (`SELECT count(*) FROM (... LIMIT ESTIMATE_ABOVE + 1)`:
+    at most that many index entries or rows), so a list of five says five even when
+    the planner's statistics, stale after a mass unsubscribe or an erasure, expect
+    thousands. Only when the cap is reached does the planner's estimate size the
+    paginator (never below the cap); off PostgreSQL the count is then exact."""
 
     @cached_property
     def count(self) -> int:
-        if isinstance(self.object_list, QuerySet):
-            estimate = queryset_row_estimate(self.object_list)
-            if estimate is not None and estimate > ESTIMATE_ABOVE:
-                return estimate
-        return super().count
+        if not isinstance(self.object_list, QuerySet):
+            return super().count
+        capped = self.object_list.order_by()[: ESTIMATE_ABOVE + 1].count()
+        if capped <= ESTIMATE_ABOVE:
+            return capped
+        estimate = queryset_row_estimate(self.object_list)
+        if estimate is None:
+            return super().count
+        return max(estimate, capped)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
@@ -88,6 +89,8 @@ class Totals:
     all_time: int
     per_campaign: list[tuple[str, int, int]]
     per_source: list[tuple[str, int, int]]
+    # When cached figures were computed (None: computed for this page).
+    as_of: datetime | None = None
 
 
 def _this_month(currency: str) -> dict:
@@ -127,9 +130,17 @@ def donation_overview(*, months: int = 12) -> tuple[Totals, list[MonthBar]]:
     return live, bars
 
 
+def donation_overview_forget() -> None:
+    """Drop the cached overview once the current transaction commits: a refund, a
+    dispute or a payment changes the figures, and the next page computes them again."""
+    transaction.on_commit(lambda: cache.delete(OVERVIEW_CACHE_KEY))
+
+
 def donation_overview_refresh(*, months: int = 12) -> tuple[Totals, list[MonthBar]]:
-    """Compute the overview exactly and keep it in the cache."""
-    overview = (donation_totals(), giving_per_month(months=months))
+    """Compute the overview exactly and keep it in the cache, stamped with the time."""
+    from dataclasses import replace
+
+    overview = (replace(donation_totals(), as_of=timezone.now()), giving_per_month(months=months))
     cache.set(OVERVIEW_CACHE_KEY, overview, settings.ADMIN_FIGURES_REFRESH_SECONDS * 3)
     return overview
 

@@ -50,6 +50,16 @@ class NewsletterAdmin(admin.ModelAdmin):
         # Exact on small lists, from the cache (refreshed by beat) on large ones.
         return selectors.newsletter_subscriber_counts()
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        as_of = selectors.newsletter_subscriber_counts_as_of()
+        if as_of is not None:
+            stamp = timezone.localtime(as_of).strftime("%H:%M")
+            extra_context = {
+                "subtitle": f"Subscriber counts as of {stamp} (refreshed every few minutes)",
+                **(extra_context or {}),
+            }
+        return super().changelist_view(request, extra_context=extra_context)
+
     def save_model(self, request, obj, form, change) -> None:
         services.newsletter_save(newsletter=obj)
 
@@ -189,6 +199,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 }
             )
         extra = {
+            "newsletter_counts_as_of": selectors.newsletter_subscriber_counts_as_of(),
             "newsletter_counts": selectors.newsletter_subscriber_counts(),
             "chart": chart,
             "chart_peak": peak,

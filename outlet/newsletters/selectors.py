@@ -107,6 +107,7 @@ def newsletter_choices_for(*, subscriber: Subscriber) -> QuerySet[Newsletter]:
 
 
 SUBSCRIBER_COUNTS_CACHE_KEY = "newsletters:subscriber-counts"
+SUBSCRIBER_COUNTS_AS_OF_KEY = "newsletters:subscriber-counts:as-of"
 
 
 def newsletter_subscriber_counts() -> QuerySet[Newsletter]:
@@ -144,8 +145,27 @@ def newsletter_subscriber_counts_refresh() -> dict[int, tuple[int, int]]:
     from django.conf import settings
 
     counts = newsletter_subscriber_counts_exact()
-    cache.set(SUBSCRIBER_COUNTS_CACHE_KEY, counts, settings.ADMIN_FIGURES_REFRESH_SECONDS * 3)
+    timeout = settings.ADMIN_FIGURES_REFRESH_SECONDS * 3
+    cache.set_many(
+        {SUBSCRIBER_COUNTS_CACHE_KEY: counts, SUBSCRIBER_COUNTS_AS_OF_KEY: timezone.now()},
+        timeout,
+    )
     return counts
+
+
+def newsletter_subscriber_counts_as_of() -> datetime | None:
+    """When the cached subscriber counts were computed; None while they are exact and
+    live (small tables). Fills the cache if it is empty, as the counts would."""
+    from outlet.core.paginators import ESTIMATE_ABOVE, table_row_estimate
+
+    estimate = table_row_estimate(Subscription)
+    if estimate is None or estimate <= ESTIMATE_ABOVE:
+        return None
+    as_of = cache.get(SUBSCRIBER_COUNTS_AS_OF_KEY)
+    if as_of is None:
+        newsletter_subscriber_counts_refresh()
+        as_of = cache.get(SUBSCRIBER_COUNTS_AS_OF_KEY, timezone.now())
+    return as_of
 
 
 def newsletter_subscriber_counts_exact() -> dict[int, tuple[int, int]]:

@@ -154,3 +154,43 @@ def test_large_lists_show_cached_counts_until_beat_refreshes_them(
     subscriber_counts_refresh_task.apply()
     refreshed = editor_client.get(url)
     assert [n.active_count for n in refreshed.context["cl"].result_list] == [2]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL planner estimates")
+def test_a_filtered_list_of_five_says_five_when_statistics_expect_thousands(editor_client, daily):
+    """After 12,000 addresses unsubscribed (an erasure, a bounce wave) and before
+    autovacuum, the planner still expects ~12,000 active: the list said so, and
+    showed 24 pages, 23 of them empty, for 5 subscribers."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO newsletters_subscriber
+              (email, email_hash, name, status, source, token, soft_bounce_count, created_at)
+            SELECT 'r' || n || '@example.org', md5(n::text) || md5(n::text), '', 'active',
+                   'import', gen_random_uuid(), 0, now()
+            FROM generate_series(1, 12005) AS n
+            """
+        )
+        cursor.execute("ANALYZE newsletters_subscriber")
+        cursor.execute(
+            "UPDATE newsletters_subscriber SET status = 'unsubscribed', unsubscribed_at = now()"
+            " WHERE id NOT IN (SELECT id FROM newsletters_subscriber ORDER BY id LIMIT 5)"
+        )
+    assert Subscriber.objects.filter(status="active").count() == 5
+    response = editor_client.get(
+        reverse("admin:newsletters_subscriber_changelist"), {"status__exact": "active"}
+    )
+    assert response.context["cl"].result_count == 5
+
+
+def test_cached_subscriber_counts_say_how_old_they_are(editor_client, daily, monkeypatch):
+    from outlet.core import paginators
+
+    SubscriberFactory(newsletters=[daily])
+    newsletters = reverse("admin:newsletters_newsletter_changelist")
+    subscribers = reverse("admin:newsletters_subscriber_changelist")
+    assert "as of " not in editor_client.get(newsletters).content.decode()  # exact and live
+
+    monkeypatch.setattr(paginators, "table_row_estimate", lambda model: 5_000_000)
+    assert "as of " in editor_client.get(newsletters).content.decode()
+    assert "as of " in editor_client.get(subscribers).content.decode()

@@ -245,3 +245,25 @@ def test_writing_the_report_does_not_rewrite_earlier_lines(daily, monkeypatch):
     assert job.summary == {"invalid": 100}
     written = sum(query["sql"].count("not-an-address") for query in queries.captured_queries)
     assert written == 100
+
+
+def test_import_keeps_tabs_newlines_backslashes_and_copy_markers_in_names(daily):
+    """COPY (PostgreSQL) writes awkward names and consent text byte for byte."""
+    names = ["Tab\there", "Line\nbreak", "Back\\slash", "\\N", "\\.", "Carriage\rreturn"]
+    lines = ["email,name"] + [f'x{n}@example.org,"{name}"' for n, name in enumerate(names)]
+    job = subscriber_import_create(
+        data="\n".join(lines).encode(),
+        filename="odd.csv",
+        newsletters=[daily],
+        consent_confirmed=True,
+        consent_text="Form text\twith tab\\ and \\N",
+    )
+    job = subscriber_import_run(job=job)
+    stored = dict(Subscriber.objects.values_list("email", "name"))
+    assert [stored[f"x{n}@example.org"] for n in range(len(names))] == [
+        name.strip() for name in names
+    ]
+    assert set(ConsentRecord.objects.values_list("text_shown", flat=True)) == {
+        "Form text\twith tab\\ and \\N"
+    }
+    assert job.imported_rows == len(names)

@@ -3,14 +3,19 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from outlet.core.index_operations import AddIndexConcurrentlyWherePossible
+
 
 class Migration(migrations.Migration):
+    # Built CONCURRENTLY on PostgreSQL: donors stay writable (webhooks) meanwhile.
+    atomic = False
+
     dependencies = [
         ("donations", "0005_donor_sign_in_links_replaced_by_reader_accounts"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrentlyWherePossible(
             model_name="donor",
             index=models.Index(
                 django.db.models.functions.text.Lower("email"), name="donor_email_lower_idx"

@@ -9,6 +9,9 @@ TABLE, COLUMNS = "donations_donor", ["email", "name"]
 
 
 class Migration(migrations.Migration):
+    # The trigram indexes build CONCURRENTLY on PostgreSQL (outlet/core/trigram.py).
+    atomic = False
+
     dependencies = [
         ("donations", "0006_donor_email_lower_index"),
     ]

@@ -52,6 +52,7 @@ def charge_refund_apply(*, facts: ChargeFacts) -> str:
             donation.stripe_charge_id = facts.id
             fields.append("stripe_charge_id")
         donation.save(update_fields=fields)
+        selectors.donation_overview_forget()
         return "refunded"
 
 
@@ -75,6 +76,7 @@ def dispute_apply(*, facts: DisputeFacts) -> str:
         if facts.status in _DISPUTE_RETURNED:
             donation.disputed_amount = 0
         donation.save(update_fields=["disputed_at", "dispute_status", "disputed_amount"])
+        selectors.donation_overview_forget()
         _dispute_editors_notify_queue(donation_id=donation.pk)
     logger.warning("Donation %s is disputed (%s)", found.pk, facts.reason)
     return "flagged"
@@ -97,6 +99,7 @@ def dispute_close_apply(*, facts: DisputeFacts) -> str:
         first_word = donation.disputed_at is None
         donation.disputed_at = donation.disputed_at or timezone.now()
         donation.save(update_fields=["dispute_status", "disputed_amount", "disputed_at"])
+        selectors.donation_overview_forget()
         if first_word:
             # The opening event comes later (or never) and will find the dispute applied:
             # the editors are told now, once, as for an opened dispute.

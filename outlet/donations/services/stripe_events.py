@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import selectors
 from ..models import Donation, DonorEmail, Gift
 from ..stripe_objects import InvoiceFacts, PaymentIntentFacts, SubscriptionFacts
 from .donor_emails import donor_email_queue
@@ -60,6 +61,7 @@ def payment_record(
         ).update(**changes)
         if not updated:
             return False
+        selectors.donation_overview_forget()
         if donor_id is None:
             donor_id = Donation.objects.values_list("donor_id", flat=True).get(pk=donation_id)
         donor_email_queue(

@@ -9,6 +9,9 @@ admin's progress panel need.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import connection as db_connection
 from django.db.models import Min, Model
 from django.utils import timezone
@@ -96,6 +99,8 @@ def deliveries_plan(*, issue: Issue, on_first_chunk=None) -> int:
             # so refreshing it each time the issue's rows double stays linear.
             delivery_statistics_refresh()
             analysed_at = planned
+        # The lanes wait for a plan only while it shows signs of life (next_wake_seconds).
+        Issue.objects.filter(pk=issue.pk).update(heartbeat_at=timezone.now())
         if first and on_first_chunk is not None:
             on_first_chunk()
         first = False
@@ -130,9 +135,16 @@ def next_wake_seconds(*, issue_id: int) -> float | None:
             return 0.0
         # Lanes start after the plan's first chunk; one that catches up with a plan still
         # running comes back for the rows about to be added, instead of ending and
-        # leaving the rest to beat's revival a lease period later.
+        # leaving the rest to beat's revival a lease period later. The plan stamps the
+        # heartbeat after each chunk: one silent for a lease period has died (worker
+        # killed, database error), and the lanes stop rather than poll it forever;
+        # beat's revival plans again.
+        alive_after = now - timedelta(seconds=settings.NEWSLETTER_LEASE_SECONDS)
         planning = Issue.objects.filter(
-            pk=issue_id, status=Issue.Status.SENDING, planned_at__isnull=True
+            pk=issue_id,
+            status=Issue.Status.SENDING,
+            planned_at__isnull=True,
+            heartbeat_at__gt=alive_after,
         ).exists()
         return PLAN_WAIT_SECONDS if planning else None
     return max(0.0, (min(times) - now).total_seconds())
