@@ -11,9 +11,9 @@ postgres_only = pytest.mark.skipif(
 )
 
 LARGE_TABLE_INDEX_MIGRATIONS = (
-    "outlet.newsletters.migrations.0008_subscriber_admin_indexes",
-    "outlet.donations.migrations.0005_donor_email_lower_index",
-    "outlet.donations.migrations.0006_donor_search_trigram",
+    "outlet.newsletters.migrations.0012_subscriber_admin_indexes",
+    "outlet.donations.migrations.0006_donor_email_lower_index",
+    "outlet.donations.migrations.0007_donor_search_trigram",
 )
 
 
