@@ -189,3 +189,27 @@ def test_an_issues_figures_are_counted_again_at_most_once_a_minute(daily, redis_
     redis_buffer.delete(f"{buffer}:refreshed:{issue.pk}")  # a minute later
     recording.issues_stats_refresh_marked()
     assert IssueStats.objects.get(issue=issue).clicks == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_line_left_for_a_deleted_issue_is_dropped_and_the_rest_are_written(daily):
+    """A click buffered for an issue deleted since must neither write counters for it
+    nor fail the flush (the lines would stay, and every later flush would fail)."""
+    from django.utils import timezone
+
+    from outlet.newsletters.models import IssueStats, Open
+
+    reader = SubscriberFactory(newsletters=[daily])
+    issue = IssueFactory(newsletter=daily)
+    delivery = Delivery.objects.create(issue=issue, subscriber=reader, sent_at=timezone.now())
+    gone = IssueFactory(newsletter=daily)
+    gone_delivery = Delivery.objects.create(issue=gone, subscriber=reader)
+    gone_id = gone.pk
+    stale = f"o {gone_id} {gone_delivery.pk} 0 {timezone.now().timestamp() + 60} 1"
+    gone.delete()
+
+    fresh = f"o {issue.pk} {delivery.pk} 0 {timezone.now().timestamp() + 60} 2"
+    recording.tracking_lines_write(lines=[stale, fresh])
+
+    assert list(Open.objects.values_list("delivery_id", flat=True)) == [delivery.pk]
+    assert not IssueStats.objects.filter(issue_id=gone_id).exists()

@@ -330,7 +330,9 @@ def tracking_lines_write(*, lines: Iterable[str]) -> None:
     with transaction.atomic():
         Click.objects.bulk_create(clicks, ignore_conflicts=True)
         Open.objects.bulk_create(opens, ignore_conflicts=True)
-    for touched in {row[1] for row in parsed}:
+    # Only issues whose deliveries still exist: a line left for an issue deleted since
+    # (or a reader erased) must not write counters for it, nor fail every later flush.
+    for touched in {row[1] for row in parsed if row[2] in deliveries}:
         _stats_refresh_throttled(touched)
 
 
