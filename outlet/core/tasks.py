@@ -1,4 +1,5 @@
 import smtplib
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -8,6 +9,22 @@ from .services import heartbeat_record
 
 #: Mail errors worth trying again later: SMTP refusals, dropped connections, timeouts.
 TEMPORARY_MAIL_ERRORS = (smtplib.SMTPException, OSError)
+
+
+#: A task that sends one email: on the short `mail` queue, acknowledged late, and tried
+#: again on a temporary mail fault by Celery itself (autoretry), with the same backoff as
+#: `retry_countdown` (30 s doubling, kept under the broker's visibility timeout).
+MAIL_TASK_OPTIONS: dict[str, Any] = {
+    "queue": "mail",
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": TEMPORARY_MAIL_ERRORS,
+    "max_retries": 5,
+    "retry_backoff": 30,
+    "retry_backoff_max": settings.TASK_RETRY_MAX_SECONDS,
+    "retry_jitter": False,
+}
 
 
 def retry_countdown(retries: int) -> int:

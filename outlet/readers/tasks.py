@@ -5,61 +5,28 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
+from outlet.core.tasks import MAIL_TASK_OPTIONS
 
 from . import services
 
 
-@shared_task(
-    bind=True,
-    name="readers.reader_sign_in_send",
-    queue="mail",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=5,
-    ignore_result=True,
-)
-def reader_sign_in_send_task(self, email: str, request_id: str) -> None:
-    try:
-        services.reader_sign_in_send(email=email, request_id=request_id)
-    except TEMPORARY_MAIL_ERRORS as exc:
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+@shared_task(name="readers.reader_sign_in_send", **MAIL_TASK_OPTIONS)
+def reader_sign_in_send_task(email: str, request_id: str) -> None:
+    services.reader_sign_in_send(email=email, request_id=request_id)
 
 
-@shared_task(
-    bind=True,
-    name="readers.reader_email_change_send",
-    queue="mail",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=5,
-    ignore_result=True,
-)
-def reader_email_change_send_task(self, reader_id: int, email: str) -> None:
-    try:
-        services.reader_email_change_send(reader_id=reader_id, email=email)
-    except TEMPORARY_MAIL_ERRORS as exc:
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+@shared_task(name="readers.reader_email_change_send", **MAIL_TASK_OPTIONS)
+def reader_email_change_send_task(reader_id: int, email: str) -> None:
+    services.reader_email_change_send(reader_id=reader_id, email=email)
 
 
-@shared_task(
-    bind=True,
-    name="readers.reader_email_change_notice",
-    queue="mail",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=5,
-    ignore_result=True,
-)
+@shared_task(name="readers.reader_email_change_notice", **MAIL_TASK_OPTIONS)
 def reader_email_change_notice_task(
-    self, old_email: str, new_email: str, done: bool, notice_id: str
+    old_email: str, new_email: str, done: bool, notice_id: str
 ) -> None:
-    try:
-        services.reader_email_change_notice_send(
-            old_email=old_email, new_email=new_email, done=done, notice_id=notice_id
-        )
-    except TEMPORARY_MAIL_ERRORS as exc:
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    services.reader_email_change_notice_send(
+        old_email=old_email, new_email=new_email, done=done, notice_id=notice_id
+    )
 
 
 @shared_task(
