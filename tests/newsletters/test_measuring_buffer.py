@@ -65,6 +65,31 @@ def test_lines_survive_a_short_redis_outage(monkeypatch, fresh_batch):
     assert blip.pushed == [f"c 1 {n} 0 0.0 {n}" for n in range(6)]  # in order, none lost
 
 
+def test_push_now_returns_only_once_lines_already_on_their_way_are_in_redis(fresh_batch):
+    """The push thread takes the pending lines and is still sending them when the
+    process (or a test) asks to push now, as at exit: that push must wait for the one
+    in flight, or the process exits before those lines reach Redis."""
+    import threading
+    import time
+
+    class _SlowRedis:
+        def __init__(self) -> None:
+            self.pushed: list[str] = []
+
+        def rpush(self, key, *lines):
+            time.sleep(0.3)
+            self.pushed.extend(lines)
+
+    slow = _SlowRedis()
+    fresh_batch.add(slow, "c 1 0 0 0.0 0")
+    in_flight = threading.Thread(target=fresh_batch.push, args=(slow,))
+    in_flight.start()
+    time.sleep(0.05)  # the thread has taken the line and waits on Redis
+    fresh_batch.push(slow)  # nothing is pending here any more
+    assert slow.pushed == ["c 1 0 0 0.0 0"]
+    in_flight.join()
+
+
 def test_a_long_outage_keeps_the_newest_lines_and_counts_those_dropped(
     monkeypatch, fresh_batch, caplog
 ):

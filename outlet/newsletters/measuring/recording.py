@@ -126,6 +126,9 @@ class _ProcessBatch:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.lock = threading.Lock()
+        # One push at a time: a push returns only once lines taken by one already in
+        # flight are in Redis too (the exit push must not race the thread's).
+        self.pushing = threading.Lock()
         self.wake = threading.Event()
         self.pid = 0
         self.dropped = 0
@@ -142,6 +145,10 @@ class _ProcessBatch:
     def push(self, client=None) -> None:
         """RPUSH the pending lines; on failure they go back in front of newer ones
         (capped at KEPT_LINES, the oldest dropped) and the error is raised."""
+        with self.pushing:
+            self._push_taken(client)
+
+    def _push_taken(self, client) -> None:
         with self.lock:
             lines, self.lines = self.lines, []
         if not lines:
@@ -169,6 +176,8 @@ class _ProcessBatch:
         self.pid = os.getpid()
         self.lines = []
         self.wake = threading.Event()
+        # A fork may have copied either lock held by a thread it did not copy.
+        self.lock, self.pushing = threading.Lock(), threading.Lock()
         threading.Thread(target=self._run, name="tracking-push", daemon=True).start()
         atexit.register(self._push_logged)
 
