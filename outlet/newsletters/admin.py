@@ -205,7 +205,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             "chart_peak": peak,
             "chart_width": 36 + len(days) * CHART_STEP + 10,
             "chart_totals": (sum(d.signups for d in days), sum(d.unsubscribes for d in days)),
-            "imports": SubscriberImport.objects.defer("content")[:5],
+            "imports": SubscriberImport.objects.all()[:5],
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=extra)
@@ -262,7 +262,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             upload = form.cleaned_data["file"]
             try:
                 job = imports.subscriber_import_create(
-                    data=upload.read(),
+                    data=upload,
                     filename=upload.name,
                     newsletters=form.cleaned_data["newsletters"],
                     consent_confirmed=form.cleaned_data["consent_confirmed"],
@@ -291,7 +291,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/newsletters/subscriber/import.html", context)
 
     def import_detail_view(self, request: HttpRequest, import_id: int) -> HttpResponse:
-        job = get_object_or_404(SubscriberImport.objects.defer("content"), pk=import_id)
+        job = get_object_or_404(SubscriberImport, pk=import_id)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -335,7 +335,6 @@ class SuppressionAdmin(admin.ModelAdmin):
 @admin.register(SubscriberImport)
 class SubscriberImportAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "total_rows", "imported_rows", "created_by", "created_at"]
-    exclude = ["content"]
     readonly_fields = [
         "filename", "newsletters", "consent_text", "created_by", "created_at",
         "finished_at", "status", "total_rows", "processed_rows", "imported_rows",

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import IO
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import File
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,6 +31,7 @@ from outlet.newsletters.models import (
     Newsletter,
     Subscriber,
     SubscriberImport,
+    SubscriberImportPart,
     SubscriberImportRefusal,
     Subscription,
     Suppression,
@@ -38,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 
 IMPORT_CHUNK_ROWS = 1000
+#: Parts written to the database per INSERT while an upload is read.
+PARTS_PER_WRITE = 20
 #: A running import that committed no chunk for this long is shown as failed.
 IMPORT_STALL_SECONDS = 15 * 60
 
@@ -53,28 +59,42 @@ class ImportRow:
     name: str
 
 
-def import_file_read(data: bytes) -> list[ImportRow]:
-    """Parse an uploaded CSV; raise ImportFileError with a message fit for an editor.
+def import_file_rows(stream: IO[bytes]) -> Iterator[ImportRow]:
+    """The data rows of an uploaded CSV, read as they come (a million-row file is never
+    held whole); raise ImportFileError, with a message fit for an editor, on the row
+    where the file stops being readable.
 
     The file must be UTF-8 (a BOM is fine) with a header row naming an
     `email` column; `name` is optional, other columns are ignored.
     """
+    lines = _lines_decoded(stream)
+    reader = csv.reader(lines)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"The file is not UTF-8 text (bad byte at position {exc.start}). "
-            "Export it again as “CSV UTF-8”."
-        ) from exc
-    if "\x00" in text:
-        raise ImportFileError("The file looks binary, not CSV.")
-    reader = csv.reader(io.StringIO(text, newline=""))
+        yield from _rows_read(reader)
+    except csv.Error as exc:
+        raise ImportFileError(f"Line {reader.line_num} cannot be read: {exc}") from exc
+
+
+def _lines_decoded(stream: IO[bytes]) -> Iterator[str]:
+    """The file's lines as text, one at a time (any line ending, as Django's File reads
+    them); a line that is not UTF-8 stops the file, naming its number."""
+    for number, raw in enumerate(File(stream), start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise ImportFileError(
+                f"The file is not UTF-8 text (a bad byte on line {number}). "
+                "Export it again as “CSV UTF-8”."
+            ) from None
+
+
+def _rows_read(reader) -> Iterator[ImportRow]:
     try:
         header = [column.strip().lower() for column in next(reader)]
     except StopIteration:
         raise ImportFileError("The file is empty.") from None
-    except csv.Error as exc:
-        raise ImportFileError(f"The header row cannot be read: {exc}") from exc
+    if any("\x00" in column for column in header):
+        raise ImportFileError("The file looks binary, not CSV.")
     if "email" not in header:
         raise ImportFileError(
             "The first row must name the columns and include “email” (and optionally “name”); "
@@ -82,33 +102,30 @@ def import_file_read(data: bytes) -> list[ImportRow]:
         )
     email_at = header.index("email")
     name_at = header.index("name") if "name" in header else None
-    rows = []
-    try:
-        for values in reader:
-            if not any(value.strip() for value in values):
-                continue
-            rows.append(
-                ImportRow(
-                    line=reader.line_num,
-                    email=values[email_at] if email_at < len(values) else "",
-                    name=values[name_at] if name_at is not None and name_at < len(values) else "",
-                )
-            )
-    except csv.Error as exc:
-        raise ImportFileError(f"Line {reader.line_num} cannot be read: {exc}") from exc
-    return rows
+    for values in reader:
+        if not any(value.strip() for value in values):
+            continue
+        if any("\x00" in value for value in values):
+            raise ImportFileError(f"Line {reader.line_num} holds binary data, not CSV text.")
+        yield ImportRow(
+            line=reader.line_num,
+            email=values[email_at] if email_at < len(values) else "",
+            name=values[name_at] if name_at is not None and name_at < len(values) else "",
+        )
 
 
 def subscriber_import_create(
     *,
-    data: bytes,
+    data: bytes | IO[bytes],
     filename: str,
     newsletters: Iterable[Newsletter],
     consent_confirmed: bool,
     consent_text: str,
     created_by=None,
 ) -> SubscriberImport:
-    """Check an upload and record it as an import to run (see subscriber_import_run)."""
+    """Check an upload (bytes or a binary file, read once, a chunk at a time) and record
+    it as an import to run (see subscriber_import_run); a file that cannot be read
+    records nothing."""
     if not consent_confirmed:
         raise ValidationError(
             "Confirm that everyone in the file agreed to receive these newsletters."
@@ -116,26 +133,29 @@ def subscriber_import_create(
     chosen = list(newsletters)
     if not chosen:
         raise ValidationError("Choose at least one newsletter.")
-    try:
-        rows = import_file_read(data)
-    except ImportFileError as exc:
-        raise ValidationError(str(exc)) from exc
-    if not rows:
-        raise ValidationError("The file has a header but no rows.")
-    job = SubscriberImport.objects.create(
-        filename=filename[:200],
-        content=data.decode("utf-8-sig"),
-        total_rows=len(rows),
-        consent_text=consent_text,
-        created_by=created_by,
-    )
-    job.newsletters.set(chosen)
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    with transaction.atomic():
+        job = SubscriberImport.objects.create(
+            filename=filename[:200], consent_text=consent_text, created_by=created_by
+        )
+        total, parts = 0, []
+        try:
+            for chunk in itertools.batched(import_file_rows(stream), IMPORT_CHUNK_ROWS):
+                rows = [[row.line, row.email, row.name] for row in chunk]
+                parts.append(SubscriberImportPart(job=job, first_row=total, rows=rows))
+                total += len(rows)
+                if len(parts) == PARTS_PER_WRITE:
+                    SubscriberImportPart.objects.bulk_create(parts)
+                    parts = []
+        except ImportFileError as exc:
+            raise ValidationError(str(exc)) from exc  # and the transaction rolls back
+        SubscriberImportPart.objects.bulk_create(parts)
+        if not total:
+            raise ValidationError("The file has a header but no rows.")
+        SubscriberImport.objects.filter(pk=job.pk).update(total_rows=total)
+        job.total_rows = total
+        job.newsletters.set(chosen)
     return job
-
-
-def _chunks(rows: list[ImportRow], size: int) -> Iterator[list[ImportRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
@@ -172,27 +192,22 @@ def subscriber_imports_stalled_fail(*, now=None) -> int:
 
 
 def _import_run(job: SubscriberImport) -> SubscriberImport:
-    rows = import_file_read(job.content.encode("utf-8"))
     newsletters = list(job.newsletters.all())
     names = ", ".join(n.name for n in newsletters)[:500]
-    seen: set[str] = set()
-    refused_lines = set(job.refusals.values_list("line", flat=True))
-    for row in rows[: job.processed_rows]:
-        if row.line not in refused_lines:
-            seen.add(email_normalise(row.email))
     offset = job.processed_rows
-    for chunk in _chunks(rows[offset:], IMPORT_CHUNK_ROWS):
+    while offset < job.total_rows:
+        part = job.parts.filter(first_row=offset).first()
+        if part is None:
+            raise RuntimeError(f"import {job.pk}: no stored rows from row {offset}")
+        chunk = [ImportRow(line, email, name) for line, email, name in part.rows]
         for attempt in range(2):
-            seen_before = set(seen)
             try:
-                if not _import_chunk(job, chunk, newsletters, names, seen, offset):
+                if not _import_chunk(job, chunk, newsletters, names, offset):
                     job.refresh_from_db()
                     return job  # another run of this import is ahead of this one
                 break
             except IntegrityError:
                 # A sign-up took one of these addresses meanwhile: check the chunk again.
-                seen.clear()
-                seen.update(seen_before)
                 if attempt:
                     raise
         offset += len(chunk)
@@ -246,14 +261,14 @@ def _import_insert(job, new_subscribers, newsletters, names) -> int:
         ConsentRecord,
         ["subscriber", "kind", "created_at", "form", "page_url", "text_shown", "newsletters"],
         [
-            (pk, ConsentRecord.Kind.IMPORT, now, f"import #{job.pk}", "", job.consent_text, names)
+            (pk, ConsentRecord.Kind.IMPORT, now, _consent_form(job), "", job.consent_text, names)
             for pk in ids
         ],
     )
     return len(ids)
 
 
-def _import_chunk(job, chunk, newsletters, names, seen, offset) -> bool:
+def _import_chunk(job, chunk, newsletters, names, offset) -> bool:
     """Check and import one chunk starting at row `offset`, in one transaction.
 
     The import row is locked first and must still be at `offset`, so two
@@ -263,7 +278,7 @@ def _import_chunk(job, chunk, newsletters, names, seen, offset) -> bool:
         locked = SubscriberImport.objects.select_for_update().only("processed_rows").get(pk=job.pk)
         if locked.processed_rows != offset:
             return False
-        report, created = _import_chunk_rows(job, chunk, newsletters, names, seen)
+        report, created = _import_chunk_rows(job, chunk, newsletters, names)
         SubscriberImportRefusal.objects.bulk_create(
             [
                 SubscriberImportRefusal(
@@ -284,9 +299,22 @@ def _import_chunk(job, chunk, newsletters, names, seen, offset) -> bool:
     return True
 
 
-def _import_chunk_rows(job, chunk, newsletters, names, seen) -> tuple[list[list], int]:
+def _consent_form(job) -> str:
+    """The consent records' form of the subscribers an import created."""
+    return f"import #{job.pk}"
+
+
+def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]:
+    """Check one chunk's rows against the database and import the new addresses.
+
+    A row repeating an address an earlier row of the file imported is a "duplicate",
+    found in this chunk or (by the consent record this import wrote) in the database,
+    so no run keeps the addresses of the rows before; a row repeating a refused one is
+    refused the same way.
+    """
     report: list[list] = []
-    candidates: dict[str, ImportRow] = {}
+    firsts: dict[str, ImportRow] = {}
+    repeats: list[tuple[str, ImportRow]] = []
     for row in chunk:
         address = email_normalise(row.email)
         try:
@@ -297,25 +325,40 @@ def _import_chunk_rows(job, chunk, newsletters, names, seen) -> tuple[list[list]
         if len(row.name) > MAX_NAME_LENGTH:
             report.append([row.line, row.email, "invalid", "The name is too long."])
             continue
-        if address in seen:
-            report.append([row.line, row.email, "duplicate", "Repeats an earlier row."])
-            continue
-        seen.add(address)
-        candidates[email_digest(address)] = row
-    digests = list(candidates)
+        digest = email_digest(address)
+        if digest in firsts:
+            repeats.append((digest, row))
+        else:
+            firsts[digest] = row
+    digests = list(firsts)
     suppressed = set(
         Suppression.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
     )
     known = set(
         Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
     )
+    imported_before = set(
+        ConsentRecord.objects.filter(
+            kind=ConsentRecord.Kind.IMPORT,
+            form=_consent_form(job),
+            subscriber__email_hash__in=known,
+        ).values_list("subscriber__email_hash", flat=True)
+    )
+    duplicate = ["duplicate", "Repeats an earlier row."]
+    refusals: dict[str, list[str]] = {}
     new_subscribers = []
-    for digest, row in candidates.items():
+    for digest, row in firsts.items():
         if digest in suppressed:
-            report.append([row.line, row.email, "suppressed", "On the suppression list."])
+            refusals[digest] = ["suppressed", "On the suppression list."]
+        elif digest in imported_before:
+            refusals[digest] = duplicate
         elif digest in known:
-            report.append([row.line, row.email, "exists", "Already in the database; unchanged."])
+            refusals[digest] = ["exists", "Already in the database; unchanged."]
         else:
             new_subscribers.append((digest, email_normalise(row.email), row.name.strip()))
+            continue
+        report.append([row.line, row.email, *refusals[digest]])
+    for digest, row in repeats:
+        report.append([row.line, row.email, *refusals.get(digest, duplicate)])
     report.sort()
     return report, _import_insert(job, new_subscribers, newsletters, names)

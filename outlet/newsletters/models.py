@@ -233,8 +233,8 @@ class Suppression(models.Model):
 class SubscriberImport(models.Model):
     """One CSV upload by an editor, run in chunks, with a report line per refused row.
 
-    The file's text is kept here rather than on disk so a worker on another
-    machine can run it; `processed_rows` lets a crashed run resume.
+    The file's rows are kept in the database (`parts`) rather than on disk so a worker
+    on another machine can run it; `processed_rows` lets a crashed run resume.
     """
 
     class Status(models.TextChoices):
@@ -244,7 +244,6 @@ class SubscriberImport(models.Model):
         FAILED = "failed", "Failed"
 
     filename = models.CharField(max_length=200)
-    content = models.TextField()
     newsletters = models.ManyToManyField(Newsletter, related_name="+")
     consent_text = models.TextField(help_text="How the people in the file gave consent.")
     created_by = models.ForeignKey(
@@ -276,6 +275,25 @@ class SubscriberImport(models.Model):
         for row in self.refusals.values("outcome").annotate(n=models.Count("id")):
             counts[row["outcome"]] = row["n"]
         return counts
+
+
+class SubscriberImportPart(models.Model):
+    """Consecutive data rows of an import's file, as read at upload, a chunk's worth:
+    the upload, a run and the report each hold one part in memory at a time, never
+    the whole file (a million rows)."""
+
+    job = models.ForeignKey(SubscriberImport, on_delete=models.CASCADE, related_name="parts")
+    first_row = models.PositiveIntegerField(help_text="Its first row's index among the data rows.")
+    rows = models.JSONField(help_text="[line, email, name] for each row, as in the file.")
+
+    class Meta:
+        ordering = ["job", "first_row"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "first_row"], name="import_part_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.job_id}, rows from {self.first_row}"
 
 
 class SubscriberImportRefusal(models.Model):
@@ -507,6 +525,7 @@ __all__ = [
     "Segment",
     "Subscriber",
     "SubscriberImport",
+    "SubscriberImportPart",
     "SubscriberImportRefusal",
     "Subscription",
     "Suppression",

@@ -299,21 +299,22 @@ def subscriber_data_export(*, subscriber: Subscriber) -> dict[str, Any]:
 
 
 def subscriber_import_report_rows(*, job) -> Iterator[list]:
-    """The per-row report of an import: every data row of the file with its outcome."""
-    from outlet.newsletters.imports import import_file_read
-
-    refused = {
-        line: (outcome, message)
-        for line, outcome, message in job.refusals.values_list("line", "outcome", "message")
-    }
+    """The per-row report of an import: every data row of the file with its outcome,
+    read a stored part at a time beside the refusals (both in line order)."""
+    refusals = job.refusals.order_by("line").values_list("line", "outcome", "message")
+    refused = iter(refusals.iterator(chunk_size=2000))
+    pending = next(refused, None)
     yield ["line", "email", "outcome", "message"]
-    for index, row in enumerate(import_file_read(job.content.encode("utf-8"))):
-        if row.line in refused:
-            yield [row.line, row.email, *refused[row.line]]
-        elif index < job.processed_rows:
-            yield [row.line, row.email, "imported", ""]
-        else:
-            yield [row.line, row.email, "pending", "Not checked yet."]
+    for part in job.parts.order_by("first_row").iterator(chunk_size=10):
+        for index, (line, email, _name) in enumerate(part.rows, start=part.first_row):
+            while pending is not None and pending[0] < line:
+                pending = next(refused, None)
+            if pending is not None and pending[0] == line:
+                yield [line, email, pending[1], pending[2]]
+            elif index < job.processed_rows:
+                yield [line, email, "imported", ""]
+            else:
+                yield [line, email, "pending", "Not checked yet."]
 
 
 def subscriber_for_email(*, email: str) -> Subscriber | None:

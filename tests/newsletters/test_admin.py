@@ -146,6 +146,30 @@ def test_admin_import_of_a_small_file_runs_at_once_and_shows_the_report(editor_c
     ]
 
 
+def test_admin_import_of_a_file_uploaded_to_disk_with_any_line_endings(
+    editor_client, daily, settings
+):
+    """A large upload reaches the view as a temporary file on disk (not in memory),
+    and is read from there a chunk at a time; old Mac and Windows line endings work."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10
+    data = b'email,name\r\nwin@example.com,Win\r\nmac@example.com,"Mac\rOS"\rlf@example.com,LF\n'
+    response = editor_client.post(
+        reverse("admin:newsletters_subscriber_import"),
+        {
+            "file": SimpleUploadedFile("list.csv", data, content_type="text/csv"),
+            "newsletters": [daily.pk],
+            "consent_text": "Signed up on our old form",
+            "consent_confirmed": "on",
+        },
+    )
+    assert response.status_code == 302
+    assert dict(Subscriber.objects.values_list("email", "name")) == {
+        "win@example.com": "Win",
+        "mac@example.com": "Mac\rOS",
+        "lf@example.com": "LF",
+    }
+
+
 def test_admin_import_without_consent_or_with_wrong_columns_changes_nothing(editor_client, daily):
     url = reverse("admin:newsletters_subscriber_import")
     no_consent = editor_client.post(

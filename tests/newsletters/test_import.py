@@ -51,7 +51,7 @@ def test_import_of_50000_rows_reports_each_bad_line_and_imports_the_rest_once(da
             expected_bad[line] = "invalid"
         elif n in (500, 501):
             lines.append("Already@example.com,In the database")
-            expected_bad[line] = "exists" if n == 500 else "duplicate"
+            expected_bad[line] = "exists"  # the repeat of a refused row: refused the same
         elif n == 700:
             lines.append("erased@example.com,Erased earlier")
             expected_bad[line] = "suppressed"
@@ -116,6 +116,8 @@ def test_an_interrupted_import_resumes_without_importing_anyone_twice(daily, mon
         (b"", "empty"),
         (b"email\n", "no rows"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not UTF-8"),
+        (b"email\x00,name\nx@example.com,X\n", "binary"),
+        (b"email,name\nx@example.com,X\x00Y\n", "binary"),
     ],
 )
 def test_unreadable_files_are_refused_with_a_clear_message(daily, data, message):
@@ -150,11 +152,11 @@ def test_a_second_run_of_the_same_import_does_not_import_a_chunk_twice(daily, mo
     real_chunk = imports._import_chunk
     state = {"raced": False}
 
-    def run_twice_at_once(job, chunk, newsletters, names, seen, offset):
+    def run_twice_at_once(job, chunk, newsletters, names, offset):
         if offset == 10 and not state["raced"]:
             state["raced"] = True  # a redelivered task gets in first and finishes the job
             imports.subscriber_import_run(job=job)
-        return real_chunk(job, chunk, newsletters, names, seen, offset)
+        return real_chunk(job, chunk, newsletters, names, offset)
 
     monkeypatch.setattr(imports, "_import_chunk", run_twice_at_once)
     subscriber_import_run(job=job)
@@ -267,3 +269,62 @@ def test_import_keeps_tabs_newlines_backslashes_and_copy_markers_in_names(daily)
         "Form text\twith tab\\ and \\N"
     }
     assert job.imported_rows == len(names)
+
+
+def test_a_file_unreadable_far_down_records_nothing(daily, monkeypatch):
+    """The upload is read a chunk at a time and stored as it goes: a bad byte on line
+    5,002 still refuses the whole file and leaves no import and no stored rows."""
+    from outlet.newsletters.models import SubscriberImportPart
+
+    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 100)
+    monkeypatch.setattr(imports, "PARTS_PER_WRITE", 3)
+    good = b"".join(b"r%d@example.com\n" % n for n in range(5000))
+    with pytest.raises(ValidationError) as caught:
+        create(b"email\n" + good + b"caf\xe9@example.com\n", [daily])
+    assert "not UTF-8" in " ".join(caught.value.messages)
+    assert "line 5002" in " ".join(caught.value.messages)
+    assert not SubscriberImport.objects.exists()
+    assert not SubscriberImportPart.objects.exists()
+
+
+def test_repeats_across_chunks_and_runs_are_told_apart_from_the_database(daily, monkeypatch):
+    """No run keeps the addresses of the rows before it: a repeat of an imported row in a
+    later chunk, or after a crash and resume, is a duplicate; a repeat of a refused
+    row is refused the same way."""
+    SubscriberFactory(email="known@example.com")
+    Suppression.objects.create(email_hash=email_digest("gone@example.com"), reason="erased")
+    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 3)
+    rows = [
+        "first@example.com", "known@example.com", "gone@example.com",  # chunk 1
+        "FIRST@example.com", "other@example.com", "known@example.com",  # chunk 2 (crash)
+        "gone@example.com", "other@example.com", "first@example.com",  # chunk 3
+    ]  # fmt: skip
+    job = create(("email\n" + "\n".join(rows) + "\n").encode(), [daily])
+    real_chunk, calls = imports._import_chunk, {"n": 0}
+
+    def crash_after_second(*args):
+        calls["n"] += 1
+        done = real_chunk(*args)
+        if calls["n"] == 2:
+            raise RuntimeError("worker lost after committing chunk 2")
+        return done
+
+    monkeypatch.setattr(imports, "_import_chunk", crash_after_second)
+    with pytest.raises(RuntimeError):
+        subscriber_import_run(job=job)
+    job = subscriber_import_run(job=job)
+
+    assert job.status == SubscriberImport.Status.DONE
+    assert [row[2] for row in subscriber_import_report_rows(job=job)][1:] == [
+        "imported", "exists", "suppressed",
+        "duplicate", "imported", "exists",
+        "suppressed", "duplicate", "duplicate",
+    ]  # fmt: skip
+    assert job.imported_rows == 2
+    assert Subscriber.objects.filter(source="import").count() == 2
+
+
+def test_another_imports_subscribers_are_not_this_ones_duplicates(daily):
+    subscriber_import_run(job=create(b"email\nshared@example.com\n", [daily]))
+    second = subscriber_import_run(job=create(b"email\nshared@example.com\n", [daily]))
+    assert second.summary == {"exists": 1}
