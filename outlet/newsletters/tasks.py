@@ -167,12 +167,15 @@ def issues_tick_task() -> None:
 
 
 @shared_task(name="newsletters.tracking_flush", queue="default", **TASK_OPTIONS)
-def tracking_flush_task() -> None:
-    """Beat: write buffered clicks and opens, refresh the counters they and events touched."""
-    from outlet.newsletters.measuring.recording import issues_stats_refresh_marked, tracking_flush
+def tracking_flush_task() -> int:
+    """Beat: write buffered clicks and opens, refresh the counters they and events touched.
+    Returns how many lines were written: a flush of none is logged at DEBUG only
+    (`core.log_filters.IdleTaskFilter`), as it runs every few seconds."""
+    from outlet.newsletters.measuring import recording
 
-    tracking_flush()
-    issues_stats_refresh_marked()
+    written = recording.tracking_flush()
+    recording.issues_stats_refresh_marked()
+    return written
 
 
 @shared_task(name="newsletters.subscriber_counts_refresh", queue="default", **TASK_OPTIONS)
