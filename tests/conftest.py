@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import smtplib
 import subprocess
 import sys
 import time
@@ -24,6 +25,34 @@ def _clear_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+class MailServerDown:
+    """Every message is refused as by a server that hangs up (a temporary fault), until
+    `up()`; `tries` counts the sends attempted meanwhile."""
+
+    def __init__(self) -> None:
+        from django.core.mail.backends.locmem import EmailBackend
+
+        self.tries = 0
+        self._patch = pytest.MonkeyPatch()
+
+        def refuse(backend, messages):
+            self.tries += 1
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+        self._patch.setattr(EmailBackend, "send_messages", refuse)
+
+    def up(self) -> None:
+        self._patch.undo()
+
+
+@pytest.fixture
+def mail_server_down(settings) -> Iterator[MailServerDown]:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    server = MailServerDown()
+    yield server
+    server.up()
 
 
 def test_database_url() -> str:

@@ -12,8 +12,9 @@ TEMPORARY_MAIL_ERRORS = (smtplib.SMTPException, OSError)
 
 
 #: A task that sends one email: on the short `mail` queue, acknowledged late, and tried
-#: again on a temporary mail fault by Celery itself (autoretry), with the same backoff as
-#: `retry_countdown` (30 s doubling, kept under the broker's visibility timeout).
+#: again on a temporary mail fault by Celery itself (autoretry), waiting 30 s doubling,
+#: kept under the broker's visibility timeout (a countdown past it would see the task
+#: handed to a second worker meanwhile). Override `max_retries` with `|` where needed.
 MAIL_TASK_OPTIONS: dict[str, Any] = {
     "queue": "mail",
     "acks_late": True,
@@ -25,11 +26,6 @@ MAIL_TASK_OPTIONS: dict[str, Any] = {
     "retry_backoff_max": settings.TASK_RETRY_MAX_SECONDS,
     "retry_jitter": False,
 }
-
-
-def retry_countdown(retries: int) -> int:
-    """Exponential backoff from 30 s, kept under the broker's visibility timeout."""
-    return min(30 * 2**retries, settings.TASK_RETRY_MAX_SECONDS)
 
 
 @shared_task(name="core.beat_heartbeat", queue="default", ignore_result=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -295,7 +295,53 @@ def subscriber_data_export(*, subscriber: Subscriber) -> dict[str, Any]:
             if suppression
             else None
         ),
+        "deliveries": _subscriber_deliveries_export(subscriber=subscriber),
     }
+
+
+def _subscriber_deliveries_export(*, subscriber: Subscriber) -> list[dict[str, Any]]:
+    """Each issue addressed to the subscriber (its delivery, whatever its status), with
+    their opens and clicks, which are kept per delivery. Three queries, however many
+    deliveries; no issue's rendered body is read."""
+    from outlet.newsletters.models import Click, Delivery, Open
+
+    def when(value) -> str | None:
+        return value.isoformat() if value else None
+
+    opens: dict[int, list[dict[str, Any]]] = {}
+    for delivery_id, opened_at, machine in (
+        Open.objects.filter(delivery__subscriber=subscriber)
+        .order_by("opened_at", "pk")
+        .values_list("delivery_id", "opened_at", "machine")
+    ):
+        opens.setdefault(delivery_id, []).append({"at": when(opened_at), "machine": machine})
+    clicks: dict[int, list[dict[str, Any]]] = {}
+    for delivery_id, clicked_at, url in (
+        Click.objects.filter(delivery__subscriber=subscriber)
+        .order_by("clicked_at", "pk")
+        .values_list("delivery_id", "clicked_at", "link__url")
+    ):
+        clicks.setdefault(delivery_id, []).append({"at": when(clicked_at), "url": url})
+    deliveries = (
+        Delivery.objects.filter(subscriber=subscriber)
+        .order_by(F("issue__started_at").asc(nulls_last=True), "pk")
+        .values_list(
+            "pk", "status", "sent_at", "issue__newsletter__name", "issue__subject",
+            "issue__sent_at", "issue__started_at",
+        )
+    )  # fmt: skip
+    return [
+        {
+            "newsletter": newsletter,
+            "subject": subject,
+            "issue_sent_at": when(issue_sent_at or issue_started_at),  # as Issue.archived_at
+            "status": status,
+            "sent_at": when(sent_at),
+            "opens": opens.get(pk, []),
+            "clicks": clicks.get(pk, []),
+        }
+        for pk, status, sent_at, newsletter, subject, issue_sent_at, issue_started_at in deliveries
+    ]
 
 
 def subscriber_import_report_rows(*, job) -> Iterator[list]:

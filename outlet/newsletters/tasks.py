@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
-from outlet.core.tasks import TEMPORARY_MAIL_ERRORS, retry_countdown
+from outlet.core.tasks import MAIL_TASK_OPTIONS, TEMPORARY_MAIL_ERRORS
 from outlet.newsletters.models import Subscriber, SubscriberImport
 
 TASK_OPTIONS: dict[str, Any] = {
@@ -19,18 +19,15 @@ TASK_OPTIONS: dict[str, Any] = {
 
 
 @shared_task(
-    bind=True,
     name="newsletters.subscriber_confirmation_send",
-    queue="mail",
-    max_retries=8,
-    **TASK_OPTIONS,
+    **MAIL_TASK_OPTIONS | {"max_retries": 8},
 )
-def subscriber_confirmation_send_task(self, subscriber_id: int, requested_at: str) -> None:
+def subscriber_confirmation_send_task(subscriber_id: int, requested_at: str) -> None:
     """Mail the confirmation requested at `requested_at`, once.
 
     The (subscriber, request time) pair is claimed in the cache before sending,
     so a redelivered task does not mail the same request twice; a send that
-    fails gives the claim back and retries with backoff, so none is lost.
+    fails gives the claim back before Celery tries again, so none is lost.
     """
     from outlet.newsletters.emails import confirmation_email
     from outlet.newsletters.services import email_is_suppressed
@@ -43,12 +40,12 @@ def subscriber_confirmation_send_task(self, subscriber_id: int, requested_at: st
         return
     try:
         confirmation_email(subscriber).send()
-    except TEMPORARY_MAIL_ERRORS as exc:
+    except TEMPORARY_MAIL_ERRORS:
         cache.delete(claim)
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+        raise
 
 
-@shared_task(name="newsletters.subscriber_preferences_link_send", queue="mail", **TASK_OPTIONS)
+@shared_task(name="newsletters.subscriber_preferences_link_send", **MAIL_TASK_OPTIONS)
 def subscriber_preferences_link_send_task(subscriber_id: int) -> None:
     from outlet.newsletters.emails import preferences_link_email
     from outlet.newsletters.services import email_is_suppressed
@@ -140,17 +137,25 @@ def issue_batch_send_task(issue_id: int, lane: int = 0, generation: int | None =
         )
 
 
-@shared_task(name="newsletters.issue_test_send", queue="mail", **TASK_OPTIONS)
+@shared_task(name="newsletters.issue_test_send", **MAIL_TASK_OPTIONS)
 def issue_test_send_task(issue_id: int, addresses: list[str], request_id: str = "") -> None:
-    """Mail one editor's test request once, even if the task is delivered twice."""
+    """Mail one editor's test request once, even if the task is delivered twice; a send
+    that fails gives the request's claim back before Celery tries again."""
     from outlet.newsletters.issues import issue_test_message
     from outlet.newsletters.models import Issue
 
-    if request_id and not cache.add(f"newsletters:test-send:{request_id}", 1, 86400):
+    claim = f"newsletters:test-send:{request_id}"
+    if request_id and not cache.add(claim, 1, 86400):
         return
     issue = Issue.objects.select_related("newsletter").filter(pk=issue_id).first()
-    if issue is not None:
+    if issue is None:
+        return
+    try:
         issue_test_message(issue=issue, to=addresses).send()
+    except TEMPORARY_MAIL_ERRORS:
+        if request_id:
+            cache.delete(claim)
+        raise
 
 
 @shared_task(name="newsletters.issues_tick", queue="default", **TASK_OPTIONS)
@@ -162,12 +167,15 @@ def issues_tick_task() -> None:
 
 
 @shared_task(name="newsletters.tracking_flush", queue="default", **TASK_OPTIONS)
-def tracking_flush_task() -> None:
-    """Beat: write buffered clicks and opens, refresh the counters they and events touched."""
-    from outlet.newsletters.measuring.recording import issues_stats_refresh_marked, tracking_flush
+def tracking_flush_task() -> int:
+    """Beat: write buffered clicks and opens, refresh the counters they and events touched.
+    Returns how many lines were written: a flush of none is logged at DEBUG only
+    (`core.log_filters.IdleTaskFilter`), as it runs every few seconds."""
+    from outlet.newsletters.measuring import recording
 
-    tracking_flush()
-    issues_stats_refresh_marked()
+    written = recording.tracking_flush()
+    recording.issues_stats_refresh_marked()
+    return written
 
 
 @shared_task(name="newsletters.subscriber_counts_refresh", queue="default", **TASK_OPTIONS)

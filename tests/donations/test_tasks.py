@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import smtplib
 import time
 
 import pytest
 from django.core import mail
 from django.utils import timezone
 
+from outlet.core.tasks import MAIL_TASK_OPTIONS
 from outlet.donations import services
-from outlet.donations.models import DonorEmail
-from outlet.donations.tasks import donor_email_send_task
+from outlet.donations.models import Donation, DonorEmail
+from outlet.donations.tasks import dispute_editors_notify_task, donor_email_send_task
 from tests.factories import DonationFactory, GiftFactory
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +87,65 @@ def test_retries_never_wait_longer_than_the_broker_keeps_a_task(settings, monkey
     # A countdown is spent unacknowledged in a worker; past the visibility timeout the
     # Redis broker would hand the same task to a second worker meanwhile.
     assert max(countdowns) <= settings.TASK_RETRY_MAX_SECONDS < settings.CELERY_VISIBILITY_TIMEOUT
+
+
+@pytest.mark.parametrize("task", [donor_email_send_task, dispute_editors_notify_task])
+def test_mail_tasks_are_retried_by_celery_itself_with_the_mail_backoff(task):
+    # Celery's autoretry (as the readers' tasks), eight retries as before.
+    assert task.autoretry_for == MAIL_TASK_OPTIONS["autoretry_for"]
+    assert task.retry_backoff == MAIL_TASK_OPTIONS["retry_backoff"]
+    assert task.retry_backoff_max == MAIL_TASK_OPTIONS["retry_backoff_max"]
+    assert task.queue == "mail" and task.acks_late and task.max_retries == 8
+
+
+def test_a_donor_email_is_tried_again_on_a_temporary_mail_fault(mail_server_down):
+    donation = DonationFactory(status="paid", paid_at=timezone.now())
+    email = DonorEmail.objects.create(kind="receipt", donor=donation.donor, donation=donation)
+
+    result = donor_email_send_task.apply(args=[email.pk])
+
+    assert mail_server_down.tries == 1 + 8  # the first try and eight retries
+    # Once they are used up the row says so, and the task ends there (no error).
+    assert result.successful()
+    email.refresh_from_db()
+    assert email.status == "failed" and email.attempts == 9
+    assert "unexpectedly closed" in email.last_error
+
+
+def test_a_donor_email_sent_on_a_retry_is_recorded_sent(mail_server_down, monkeypatch):
+    donation = DonationFactory(status="paid", paid_at=timezone.now())
+    email = DonorEmail.objects.create(kind="receipt", donor=donation.donor, donation=donation)
+    send = services.donor_email_send
+
+    def down_once(**kwargs):
+        if mail_server_down.tries == 1:
+            mail_server_down.up()
+        return send(**kwargs)
+
+    monkeypatch.setattr(services, "donor_email_send", down_once)
+    result = donor_email_send_task.apply(args=[email.pk])
+
+    assert result.successful()
+    assert len(mail.outbox) == 1
+    email.refresh_from_db()
+    assert email.status == "sent" and email.attempts == 2  # the fault, then the send
+
+
+def test_a_dispute_alert_is_tried_again_on_a_temporary_mail_fault(
+    mail_server_down, django_user_model
+):
+    django_user_model.objects.create_superuser("boss", "boss@example.test", "pw")
+    donation = DonationFactory(
+        status=Donation.Status.PAID, stripe_charge_id="ch_d", disputed_at=timezone.now()
+    )
+
+    result = dispute_editors_notify_task.apply(args=[donation.pk])
+
+    assert mail_server_down.tries == 1 + 8
+    # Used up, the fault is the task's failure, and the dispute stays untold for the sweep.
+    assert isinstance(result.result, smtplib.SMTPServerDisconnected)
+    donation.refresh_from_db()
+    assert donation.dispute_notified_at is None
 
 
 @pytest.mark.worker

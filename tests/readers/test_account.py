@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -11,11 +13,22 @@ from django.test import Client
 from django.urls import reverse
 
 from outlet.donations.models import Donation, DonorEmail, Gift
-from outlet.newsletters.models import ConsentRecord, Newsletter, Subscriber, Suppression
+from outlet.newsletters.models import (
+    Click,
+    ConsentRecord,
+    Delivery,
+    IssueLink,
+    Newsletter,
+    Open,
+    Subscriber,
+    Suppression,
+)
+from outlet.newsletters.selectors import subscriber_data_export
 from tests.factories import (
     DonationFactory,
     DonorFactory,
     GiftFactory,
+    IssueFactory,
     NewsletterFactory,
     SubscriberFactory,
 )
@@ -152,6 +165,61 @@ def test_the_data_download_holds_both_records(monthly_reader):
     assert document["donations"]["gifts"][0]["amount"] == 1000
     assert document["donations"]["donations"][0]["public_name"] == "Ada R."
     assert "emails_sent" in document["donations"]
+
+
+def test_the_data_download_holds_the_readers_own_opens_and_clicks(
+    monthly_reader, django_assert_num_queries
+):
+    daily = Newsletter.objects.get(slug="daily")
+    reader = Subscriber.objects.get(email="reader@example.com")
+    other = SubscriberFactory(email="other@example.com", newsletters=[daily])
+    nonces = itertools.count(1)
+    day = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
+    for n in range(3):
+        sent_at = day + timedelta(days=n)
+        issue = IssueFactory(
+            newsletter=daily, subject=f"Edition {n}", status="sent", sent_at=sent_at
+        )
+        story = IssueLink.objects.create(issue=issue, position=0, url=f"https://example.org/s{n}")
+        elsewhere = IssueLink.objects.create(issue=issue, position=1, url="https://example.org/x")
+        for subscriber, link in ((reader, story), (other, elsewhere)):
+            delivery = Delivery.objects.create(
+                issue=issue, subscriber=subscriber, status="sent", sent_at=sent_at
+            )
+            Open.objects.create(
+                issue=issue, delivery=delivery, nonce=next(nonces),
+                opened_at=sent_at + timedelta(minutes=5), machine=subscriber == other,
+            )  # fmt: skip
+            Click.objects.create(
+                issue=issue, link=link, delivery=delivery, nonce=next(nonces),
+                clicked_at=sent_at + timedelta(minutes=6),
+            )  # fmt: skip
+    only_theirs = IssueFactory(newsletter=daily, subject="Sent to the other only", status="sent")
+    Delivery.objects.create(issue=only_theirs, subscriber=other, status="sent", sent_at=day)
+
+    response = signed_in("reader@example.com").get(reverse("readers:data-export"))
+
+    deliveries = json.loads(response.content)["newsletters"]["deliveries"]
+    assert deliveries == [
+        {
+            "newsletter": "Daily",
+            "subject": f"Edition {n}",
+            "issue_sent_at": (day + timedelta(days=n)).isoformat(),
+            "status": "sent",
+            "sent_at": (day + timedelta(days=n)).isoformat(),
+            "opens": [{"at": (day + timedelta(days=n, minutes=5)).isoformat(), "machine": False}],
+            "clicks": [
+                {
+                    "at": (day + timedelta(days=n, minutes=6)).isoformat(),
+                    "url": f"https://example.org/s{n}",
+                }
+            ],
+        }
+        for n in range(3)
+    ]
+    # Three queries for every delivery's records, however many deliveries there are.
+    with django_assert_num_queries(3 + 3):
+        subscriber_data_export(subscriber=reader)
 
 
 def test_a_newsletter_waiting_for_its_link_is_confirmed_by_the_signed_in_click(monthly_reader):
