@@ -164,3 +164,108 @@ def test_going_back_from_0013_keeps_every_row_of_an_import():
         with connection.schema_editor() as editor:
             editor.delete_model(state.apps.get_model("newsletters", "SubscriberImportPart"))
         _migrate(None)
+
+
+@pytest.mark.django_db
+def test_the_admin_delete_page_of_an_import_does_not_load_its_file(client, daily, monkeypatch):
+    """The stored rows are what the change keeps out of memory, yet the admin's delete
+    confirmation (and the POST that deletes) collects every part with select_related,
+    so each part's `rows` is read and decoded: a million-row file, whole, as Python
+    lists, for one click (and a thousand "rows from ..." lines on the page)."""
+    from django.contrib.auth.models import User
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    client.force_login(User.objects.create_superuser("editor", "e@outlet.test", "pw-tests"))
+    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
+    job = create(b"email\n" + b"".join(b"r%d@example.com\n" % n for n in range(50)), [daily])
+    url = reverse("admin:newsletters_subscriberimport_delete", args=[job.pk])
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+
+    assert response.status_code == 200
+    part_table = connection.ops.quote_name("newsletters_subscriberimportpart")
+    read_rows = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT") and f'{part_table}."rows"' in query["sql"]
+    ]
+    assert read_rows == []
+
+
+class _ErasedBetweenQueries:
+    """imports.Suppression as seen by a chunk while a reader erases their newsletter data
+    in another transaction, committing between the chunk's suppression query and its
+    subscriber query (READ COMMITTED: each query sees what had committed when it ran)."""
+
+    def __init__(self, email: str):
+        from outlet.newsletters.models import Suppression
+
+        self.model, self.email, self.objects = Suppression, email, self
+
+    def filter(self, **lookups):
+        from outlet.newsletters.services import subscriber_erase
+
+        found = list(self.model.objects.filter(**lookups).values_list("email_hash", flat=True))
+        for subscriber in Subscriber.objects.filter(email=self.email):
+            subscriber_erase(subscriber=subscriber)
+        return _Found(found)
+
+
+class _Found(list):
+    def values_list(self, *fields, flat=False):
+        return self
+
+
+@pytest.mark.django_db
+def test_an_address_erased_while_its_chunk_is_checked_is_not_imported_again(daily, monkeypatch):
+    """Pre-existing (the order of the two queries is unchanged), and since the change
+    it also reaches repeats: the chunk reads the suppression list, the erasure commits
+    (suppression added, subscriber deleted), the chunk reads the subscribers: the
+    address is neither, and the erased person is imported again as active."""
+    from tests.factories import SubscriberFactory
+
+    SubscriberFactory(email="leaving@example.com")
+    monkeypatch.setattr(imports, "Suppression", _ErasedBetweenQueries("leaving@example.com"))
+
+    job = subscriber_import_run(job=create(b"email\nleaving@example.com\n", [daily]))
+
+    assert outcomes(job)[2] in ("suppressed", "exists")
+    assert not Subscriber.objects.filter(email="leaving@example.com").exists()
+
+
+@pytest.mark.django_db
+def test_a_run_that_starts_as_another_finishes_leaves_the_import_done(daily, monkeypatch):
+    """Pre-existing: a redelivered run reads the import (not done), the first run then
+    finishes it (done), and the second one writes "running" over "done" before it sees
+    it is behind and returns. The finished import shows as running, then as failed
+    once beat's stall check runs."""
+    from outlet.newsletters.models import SubscriberImport
+
+    job = create(b"email\na@example.com\nb@example.com\n", [daily])
+    state = {"raced": False}
+
+    class FirstRunFinishesMeanwhile:
+        Status = SubscriberImport.Status
+
+        def __init__(self):
+            self.objects = self
+
+        def get(self, **lookups):
+            found = SubscriberImport.objects.get(**lookups)
+            if not state["raced"]:
+                state["raced"] = True
+                subscriber_import_run(job=found)  # the first run, to the end
+            return found
+
+        def __getattr__(self, name):
+            return getattr(SubscriberImport.objects, name)
+
+    monkeypatch.setattr(imports, "SubscriberImport", FirstRunFinishesMeanwhile())
+
+    subscriber_import_run(job=job)
+
+    job = SubscriberImport.objects.get(pk=job.pk)
+    assert job.processed_rows == job.total_rows == 2
+    assert job.status == SubscriberImport.Status.DONE
