@@ -31,6 +31,7 @@ from outlet.newsletters.models import (
     Newsletter,
     Subscriber,
     SubscriberImport,
+    SubscriberImportAddress,
     SubscriberImportPart,
     SubscriberImportRefusal,
     Subscription,
@@ -171,9 +172,9 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     job = SubscriberImport.objects.get(pk=job.pk)
     if job.status == SubscriberImport.Status.DONE:
         return job
-    SubscriberImport.objects.filter(pk=job.pk).update(
+    SubscriberImport.objects.filter(pk=job.pk).exclude(status=SubscriberImport.Status.DONE).update(
         status=SubscriberImport.Status.RUNNING, heartbeat_at=timezone.now()
-    )
+    )  # a run finishing meanwhile stays done
     try:
         return _import_run(job)
     except BaseException:
@@ -214,6 +215,7 @@ def _import_run(job: SubscriberImport) -> SubscriberImport:
     SubscriberImport.objects.filter(pk=job.pk).update(
         status=SubscriberImport.Status.DONE, finished_at=timezone.now()
     )
+    SubscriberImportAddress.objects.filter(job_id=job.pk).delete()  # needed no more
     job.refresh_from_db()
     logger.info("newsletter import %s done: %s", job.pk, job.summary)
     return job
@@ -247,11 +249,9 @@ def _import_insert(job, new_subscribers, newsletters, names) -> int:
             for digest, email, name in new_subscribers
         ],
     )  # fmt: skip
-    ids = list(
-        Subscriber.objects.filter(email_hash__in=[d for d, _e, _n in new_subscribers]).values_list(
-            "pk", flat=True
-        )
-    )
+    digests = [digest for digest, _email, _name in new_subscribers]
+    _insert_rows(SubscriberImportAddress, ["job", "email_hash"], [(job.pk, d) for d in digests])
+    ids = list(Subscriber.objects.filter(email_hash__in=digests).values_list("pk", flat=True))
     _insert_rows(
         Subscription,
         ["subscriber", "newsletter", "created_at", "confirmed_at"],
@@ -261,7 +261,7 @@ def _import_insert(job, new_subscribers, newsletters, names) -> int:
         ConsentRecord,
         ["subscriber", "kind", "created_at", "form", "page_url", "text_shown", "newsletters"],
         [
-            (pk, ConsentRecord.Kind.IMPORT, now, _consent_form(job), "", job.consent_text, names)
+            (pk, ConsentRecord.Kind.IMPORT, now, f"import #{job.pk}", "", job.consent_text, names)
             for pk in ids
         ],
     )
@@ -299,18 +299,13 @@ def _import_chunk(job, chunk, newsletters, names, offset) -> bool:
     return True
 
 
-def _consent_form(job) -> str:
-    """The consent records' form of the subscribers an import created."""
-    return f"import #{job.pk}"
-
-
 def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]:
     """Check one chunk's rows against the database and import the new addresses.
 
     A row repeating an address an earlier row of the file imported is a "duplicate",
-    found in this chunk or (by the consent record this import wrote) in the database,
-    so no run keeps the addresses of the rows before; a row repeating a refused one is
-    refused the same way.
+    found in this chunk or among the import's SubscriberImportAddress rows, so no run
+    keeps the addresses of the rows before; a row repeating a refused one is refused
+    the same way.
     """
     report: list[list] = []
     firsts: dict[str, ImportRow] = {}
@@ -331,27 +326,27 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
         else:
             firsts[digest] = row
     digests = list(firsts)
-    suppressed = set(
-        Suppression.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
+    imported_before = set(
+        SubscriberImportAddress.objects.filter(job_id=job.pk, email_hash__in=digests).values_list(
+            "email_hash", flat=True
+        )
     )
+    # Subscribers before suppressions: an erasure commits both at once (suppression
+    # added, subscriber deleted), so read in this order it cannot slip between them.
     known = set(
         Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
     )
-    imported_before = set(
-        ConsentRecord.objects.filter(
-            kind=ConsentRecord.Kind.IMPORT,
-            form=_consent_form(job),
-            subscriber__email_hash__in=known,
-        ).values_list("subscriber__email_hash", flat=True)
+    suppressed = set(
+        Suppression.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
     )
     duplicate = ["duplicate", "Repeats an earlier row."]
     refusals: dict[str, list[str]] = {}
     new_subscribers = []
     for digest, row in firsts.items():
-        if digest in suppressed:
-            refusals[digest] = ["suppressed", "On the suppression list."]
-        elif digest in imported_before:
+        if digest in imported_before:
             refusals[digest] = duplicate
+        elif digest in suppressed:
+            refusals[digest] = ["suppressed", "On the suppression list."]
         elif digest in known:
             refusals[digest] = ["exists", "Already in the database; unchanged."]
         else:

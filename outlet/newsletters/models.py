@@ -287,13 +287,30 @@ class SubscriberImportPart(models.Model):
     rows = models.JSONField(help_text="[line, email, name] for each row, as in the file.")
 
     class Meta:
-        ordering = ["job", "first_row"]
+        ordering = ["job_id", "first_row"]
         constraints = [
             models.UniqueConstraint(fields=["job", "first_row"], name="import_part_once")
         ]
 
     def __str__(self) -> str:
         return f"Import #{self.job_id}, rows from {self.first_row}"
+
+
+class SubscriberImportAddress(models.Model):
+    """An address an import's earlier row imported (its digest): a later row repeating
+    it is a duplicate, whatever the subscriber did since (a changed address, an
+    unsubscribe). Written with the chunk that imported it; dropped when the import is done."""
+
+    job = models.ForeignKey(SubscriberImport, on_delete=models.CASCADE, related_name="+")
+    email_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "email_hash"], name="import_address_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.job_id}: {self.email_hash[:12]}"
 
 
 class SubscriberImportRefusal(models.Model):
@@ -307,7 +324,7 @@ class SubscriberImportRefusal(models.Model):
     message = models.CharField(max_length=300)
 
     class Meta:
-        ordering = ["job", "line"]
+        ordering = ["job_id", "line"]
         constraints = [
             models.UniqueConstraint(fields=["job", "line"], name="import_refusal_once_per_line")
         ]
@@ -525,6 +542,7 @@ __all__ = [
     "Segment",
     "Subscriber",
     "SubscriberImport",
+    "SubscriberImportAddress",
     "SubscriberImportPart",
     "SubscriberImportRefusal",
     "Subscription",

@@ -38,16 +38,23 @@ def content_to_parts(apps, schema_editor):
 
 
 def parts_to_content(apps, schema_editor):
-    """Back to one text per import: the rows as a CSV of email and name (blank and
-    header lines are not kept, so report line numbers may differ after going back)."""
+    """Back to one text per import: a CSV of email, name and the row's line, each row
+    ending on its original line (blank lines between), so every row is read again (the
+    line column is never empty) with the line number its report gives."""
     SubscriberImport = apps.get_model("newsletters", "SubscriberImport")
     Part = apps.get_model("newsletters", "SubscriberImportPart")
     for job in SubscriberImport.objects.iterator(chunk_size=1):
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["email", "name"])
+        writer.writerow(["email", "name", "line"])
+        at = 1  # the line the text so far ends on
         for part in Part.objects.filter(job=job).order_by("first_row"):
-            writer.writerows([email, name] for _line, email, name in part.rows)
+            for line, email, name in part.rows:
+                row = io.StringIO()
+                csv.writer(row).writerow([email, name, line])
+                spans = sum(1 for _ in io.StringIO(row.getvalue(), newline=""))
+                out.write("\r\n" * max(line - at - spans, 0) + row.getvalue())
+                at = max(line, at + spans)
         SubscriberImport.objects.filter(pk=job.pk).update(content=out.getvalue())
 
 
@@ -86,12 +93,46 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "ordering": ["job", "first_row"],
+                "ordering": ["job_id", "first_row"],
                 "constraints": [
                     models.UniqueConstraint(fields=("job", "first_row"), name="import_part_once")
                 ],
             },
         ),
+        migrations.CreateModel(
+            name="SubscriberImportAddress",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email_hash", models.CharField(max_length=64)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="newsletters.subscriberimport",
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("job", "email_hash"), name="import_address_once"
+                    )
+                ],
+            },
+        ),
+        migrations.AlterModelOptions(
+            name="subscriberimportrefusal", options={"ordering": ["job_id", "line"]}
+        ),
         migrations.RunPython(content_to_parts, parts_to_content),
+        # A default, so that going back can add the column again to existing imports.
+        migrations.AlterField(
+            model_name="subscriberimport", name="content", field=models.TextField(default="")
+        ),
         migrations.RemoveField(model_name="subscriberimport", name="content"),
     ]

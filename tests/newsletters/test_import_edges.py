@@ -1,12 +1,12 @@
-"""Review of the chunked import (8b474ed): cases where finding "duplicates" through the
-database, or migration 0013 going back, gives a different answer from the file."""
+"""Imports at the edges: an address that moves or is erased mid-import, a run racing
+another, going back from migration 0013, deleting an import in the admin."""
 
 import csv
 import io
 from importlib import import_module
 
 import pytest
-from django.db import connection
+from django.db import connection, migrations
 from django.db.migrations.executor import MigrationExecutor
 
 from outlet.newsletters import imports
@@ -95,6 +95,13 @@ def _old_reader_rows(content: str) -> list[tuple[str, str]]:
     ]
 
 
+def _old_reader_lines(content: str) -> list[int]:
+    """The line number the code before 0013 gave each data row."""
+    reader = csv.reader(io.StringIO(content, newline=""))
+    next(reader)
+    return [reader.line_num for values in reader if any(value.strip() for value in values)]
+
+
 BEFORE = [("newsletters", "0012_subscriber_admin_indexes")]
 AFTER = [("newsletters", "0013_import_parts")]
 
@@ -127,7 +134,9 @@ def test_going_back_from_0013_works_once_an_import_is_recorded():
 
         _migrate(BEFORE)
 
-        assert SubscriberImport.objects.get().content == "email,name\r\nx@example.com,\r\n"
+        back = SubscriberImport.objects.get().content
+        assert _old_reader_rows(back) == [("x@example.com", "")]
+        assert _old_reader_lines(back) == [2]
     finally:
         _migrate(None)
 
@@ -140,9 +149,11 @@ def test_going_back_from_0013_keeps_every_row_of_an_import():
     half-run import resumes a row late (a row never processed). Run here on 0013's own
     operations, the RemoveField left out (see the test above)."""
     migration = import_module("outlet.newsletters.migrations.0013_import_parts").Migration
-    content = "email,name,city\r\n,,Berlin\r\nx@example.com,X,Paris\r\n"
-    assert _old_reader_rows(content) == [("", ""), ("x@example.com", "X")]
-    create_parts, split = migration.operations[0], migration.operations[1]
+    content = 'email,name,city\r\n,,Berlin\r\n\r\nx@example.com,"X\nY",Paris\r\n'
+    assert _old_reader_rows(content) == [("", ""), ("x@example.com", "X\nY")]
+    assert _old_reader_lines(content) == [2, 5]
+    create_parts = migration.operations[0]
+    (split,) = [op for op in migration.operations if isinstance(op, migrations.RunPython)]
     try:
         executor = _migrate(BEFORE)
         state = executor.loader.project_state(BEFORE)
@@ -159,7 +170,8 @@ def test_going_back_from_0013_keeps_every_row_of_an_import():
             split.reverse_code(state.apps, editor)  # parts_to_content
 
         back = SubscriberImport.objects.get(pk=job.pk)
-        assert _old_reader_rows(back.content) == [("", ""), ("x@example.com", "X")]
+        assert _old_reader_rows(back.content) == [("", ""), ("x@example.com", "X\nY")]
+        assert _old_reader_lines(back.content) == [2, 5]
     finally:
         with connection.schema_editor() as editor:
             editor.delete_model(state.apps.get_model("newsletters", "SubscriberImportPart"))
