@@ -285,6 +285,7 @@ def issue_send_watched(
     started = time.monotonic()
     issue_send_now(issue=Issue.objects.get(pk=issue_id))
     max_rss = 0.0
+    progress = _Progress(issue_id, started)
     while True:
         max_rss = max(max_rss, workers_max_rss(workers))
         status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True)[0]
@@ -292,11 +293,35 @@ def issue_send_watched(
             break
         if time.monotonic() - started > 3600:
             raise SystemExit("the send did not finish within an hour")
+        progress.maybe_log()
         time.sleep(0.25)
     seconds = time.monotonic() - started
     issue = Issue.objects.get(pk=issue_id)
     planning = (issue.planned_at - issue.started_at).total_seconds() if issue.planned_at else 0.0
     return seconds, planning, max_rss
+
+
+class _Progress:
+    """Every PROGRESS_SECONDS of a send: how many are sent, and the rate since the last line
+    (a long send shows it is moving, and where it slows)."""
+
+    PROGRESS_SECONDS = 30.0
+
+    def __init__(self, issue_id: int, started: float) -> None:
+        self.issue_id, self.started = issue_id, started
+        self.last_at, self.last_sent = started, 0
+
+    def maybe_log(self) -> None:
+        from outlet.newsletters.models import Delivery
+
+        now = time.monotonic()
+        if now - self.last_at < self.PROGRESS_SECONDS:
+            return
+        sent = Delivery.objects.filter(issue_id=self.issue_id, status="sent").count()
+        planned = Delivery.objects.filter(issue_id=self.issue_id).count()
+        rate = (sent - self.last_sent) / (now - self.last_at)
+        log(f"  {now - self.started:5.0f} s: {sent} sent of {planned} planned, {rate:.0f} msg/s")
+        self.last_at, self.last_sent = time.monotonic(), sent
 
 
 # --- The ceiling -------------------------------------------------------------------------

@@ -76,6 +76,17 @@ def claimable(now: datetime) -> Q:
     return _due(now) | _lease_expired(now)
 
 
+#: Per issue, the highest delivery id this process has claimed. A claim looks past it
+#: first: behind it every row was claimed once and is sent, failed or leased. Looked up
+#: from the issue's first row, PostgreSQL walks every row already sent (statistics taken
+#: while the rows were pending make the primary key look cheapest, and dead index
+#: entries wait for a VACUUM): 200 ms a claim 700,000 rows into a send. Rows behind it
+#: that are claimable again (a batch handed back, a retry come due, a dead worker's
+#: lease run out) are looked up when no row is left ahead, as is everything in a
+#: process that has claimed nothing of the issue yet.
+_claimed_up_to: dict[int, int] = {}
+
+
 def deliveries_claim(
     *, issue_id: int, size: int, newsletter: Newsletter | None = None
 ) -> tuple[uuid.UUID, list[Claimed], float]:
@@ -92,12 +103,17 @@ def deliveries_claim(
     Pending rows and expired leases are looked up separately, each walking the
     (issue, status, id) index in order and stopping at `size`: one query with
     an OR would collect and sort every pending row of the issue on each claim.
+    Pending rows past `_claimed_up_to` are looked up first.
     """
     token = uuid.uuid4()
     started = time.monotonic()  # before the stamp: the fence errs on the early side
     now = database_now()
     rows = Delivery.objects.filter(issue_id=issue_id).order_by("id")
+    frontier = _claimed_up_to.get(issue_id)
     lookups = [rows.filter(_due(now)), rows.filter(_lease_expired(now))]
+    if frontier is not None:
+        ahead, behind = rows.filter(id__gt=frontier), rows.filter(id__lte=frontier)
+        lookups = [ahead.filter(_due(now)), behind.filter(_due(now)), lookups[1]]
     with transaction.atomic():
         ids: list[int] = []
         for candidates in lookups:
@@ -108,6 +124,7 @@ def deliveries_claim(
                 break
         if not ids:
             return token, [], started
+        _claimed_up_to[issue_id] = max(frontier or 0, *ids)
         Delivery.objects.filter(claimable(now), id__in=ids).update(
             status=Delivery.Status.SENDING,
             lease_token=token,
