@@ -407,6 +407,13 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["issue", "status", "id"], name="delivery_claim_idx"),
+            # The few rows waiting to be tried again (a retry, a batch handed back):
+            # claimed first once due, found without walking the issue's other rows.
+            models.Index(
+                fields=["issue", "next_attempt_at"],
+                name="delivery_retry_idx",
+                condition=models.Q(status="pending", next_attempt_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -38,6 +38,16 @@ def _forget_tracked_links() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _forget_claim_frontiers() -> Iterator[None]:
+    """Each test's database reuses issue ids (SQLite) that claims may have remembered."""
+    from outlet.newsletters.sending import claims
+
+    claims._claimed_up_to.clear()
+    yield
+    claims._claimed_up_to.clear()
+
+
+@pytest.fixture(autouse=True)
 def _issue_figures_at_each_flush(settings):
     """Tests read an issue's figures right after a flush: no refresh throttle (its own
     test turns it on)."""

@@ -76,14 +76,15 @@ def claimable(now: datetime) -> Q:
     return _due(now) | _lease_expired(now)
 
 
-#: Per issue, the highest delivery id this process has claimed. A claim looks past it
-#: first: behind it every row was claimed once and is sent, failed or leased. Looked up
-#: from the issue's first row, PostgreSQL walks every row already sent (statistics taken
-#: while the rows were pending make the primary key look cheapest, and dead index
-#: entries wait for a VACUUM): 200 ms a claim 700,000 rows into a send. Rows behind it
-#: that are claimable again (a batch handed back, a retry come due, a dead worker's
-#: lease run out) are looked up when no row is left ahead, as is everything in a
-#: process that has claimed nothing of the issue yet.
+#: Per issue, the highest delivery id this process has claimed. A claim takes the rows
+#: waiting for a next attempt that have come due first (a retry, a batch handed back;
+#: few, and indexed apart), then looks past the frontier: behind it every row was
+#: claimed once and is sent, failed or leased. Looked up from the issue's first row,
+#: PostgreSQL walks every row already sent (statistics taken while the rows were pending
+#: make the primary key look cheapest, and dead index entries wait for a VACUUM): 200 ms
+#: a claim 700,000 rows into a send. Other rows behind it (a dead worker's expired
+#: lease, rows a plan committed late) are looked up when no row is left ahead, as is
+#: everything in a process that has claimed nothing of the issue yet.
 _claimed_up_to: dict[int, int] = {}
 
 
@@ -103,20 +104,28 @@ def deliveries_claim(
     Pending rows and expired leases are looked up separately, each walking the
     (issue, status, id) index in order and stopping at `size`: one query with
     an OR would collect and sort every pending row of the issue on each claim.
-    Pending rows past `_claimed_up_to` are looked up first.
+    Rows come due for a next attempt are looked up first, then pending rows past
+    `_claimed_up_to`.
     """
     token = uuid.uuid4()
     started = time.monotonic()  # before the stamp: the fence errs on the early side
     now = database_now()
     rows = Delivery.objects.filter(issue_id=issue_id).order_by("id")
     frontier = _claimed_up_to.get(issue_id)
-    lookups = [rows.filter(_due(now)), rows.filter(_lease_expired(now))]
-    if frontier is not None:
+    retries = rows.filter(  # delivery_retry_idx: only rows that wait for a next attempt
+        status=Delivery.Status.PENDING, next_attempt_at__isnull=False, next_attempt_at__lte=now
+    )
+    if frontier is None:
+        lookups = [retries, rows.filter(_due(now))]
+    else:
         ahead, behind = rows.filter(id__gt=frontier), rows.filter(id__lte=frontier)
-        lookups = [ahead.filter(_due(now)), behind.filter(_due(now)), lookups[1]]
+        lookups = [retries, ahead.filter(_due(now)), behind.filter(_due(now))]
+    lookups.append(rows.filter(_lease_expired(now)))
     with transaction.atomic():
         ids: list[int] = []
         for candidates in lookups:
+            if ids:  # FOR UPDATE returns rows this transaction has locked already
+                candidates = candidates.exclude(id__in=ids)
             if db_connection.features.has_select_for_update_skip_locked:
                 candidates = candidates.select_for_update(skip_locked=True)
             ids += candidates.values_list("id", flat=True)[: size - len(ids)]
@@ -361,7 +370,8 @@ class OutcomeRecorder:
         ids = [d.pk for d in deliveries]
         if not ids:
             return
-        marked: dict[str, Any] = {}
+        # A next attempt time, so the rows are found first once due (delivery_retry_idx).
+        marked: dict[str, Any] = {"next_attempt_at": timezone.now()}
         if paused_by:
             marked = {
                 "error": (PAUSE_MARK + paused_by)[:300],

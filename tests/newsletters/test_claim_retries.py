@@ -1,16 +1,13 @@
-"""Review of the claim frontier (`claims._claimed_up_to`): failing tests, one a finding.
-
-Each test fails on the reviewed commit (85e313b) and passes with the frontier gone
-(checked by making `_claimed_up_to` a dict whose `__setitem__` does nothing: the lookup
-before that commit).
-"""
+"""Rows waiting for a next attempt are claimed as soon as they are due, beside the rest
+of the list, not held behind the claim frontier (`claims._claimed_up_to`) until the
+end of the send, where only refused addresses would be left to look like a server
+refusing everyone."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
 from django.db.models import F
 
 from outlet.newsletters.issues import issue_send_now
@@ -19,7 +16,6 @@ from outlet.newsletters.sending import (
     MailServerDown,
     batch_send,
     claims,
-    deliveries_claim,
     deliveries_plan,
 )
 from tests.factories import IssueFactory, SubscriberFactory
@@ -76,7 +72,7 @@ def send_until_done(issue: Issue, *, size: int, step: int, rounds: int = 80) -> 
     raise AssertionError(f"rows left after {rounds} batches")
 
 
-# --- Finding 1: retries pile up behind the frontier and pause the issue at its tail ---
+# --- Retries claimed when due, not piled up at the tail of the send -----------------
 
 
 @pytest.mark.django_db(transaction=True)
@@ -112,30 +108,3 @@ def test_retries_held_behind_the_frontier_do_not_pile_up_into_a_false_pause(
 
     assert pauses == [], f"{len(pauses)} pauses: {pauses[:1]}"
     assert len(smtp.accepted) == 48  # every reader at the newsroom
-
-
-# --- Finding 2: a frontier outlives its issue's ids (SQLite reuses them) -----------
-
-
-def test_a_process_that_claimed_nothing_of_an_issue_starts_from_its_first_row(daily, frontier):
-    """The docstring: "everything in a process that has claimed nothing of the issue
-    yet" is looked up from the issue's first row. On SQLite a rolled-back transaction
-    hands its ids out again (sqlite_sequence rolls back with it): every test's first
-    issue is issue 1 and its deliveries start at 1 again, so the frontier one test left
-    in this module-level dict steers the next test's claims (nothing resets it, unlike
-    `_forget_tracked_links` for the measuring module's id cache). Here a savepoint plays
-    the earlier test."""
-    if connection.vendor != "sqlite":
-        pytest.skip("PostgreSQL's sequences never hand an id out twice")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        SubscriberFactory.create_batch(12, newsletters=[daily])
-        earlier = start(IssueFactory(newsletter=daily))
-        deliveries_claim(issue_id=earlier.pk, size=8)
-        raise RuntimeError("the earlier test ends: its rows are rolled back")
-    readers = SubscriberFactory.create_batch(12, newsletters=[daily])
-    issue = start(IssueFactory(newsletter=daily))
-    assert issue.pk == earlier.pk  # the id is handed out again
-
-    _, claimed, _ = deliveries_claim(issue_id=issue.pk, size=4)
-
-    assert [d.subscriber_id for d in claimed] == [r.pk for r in readers[:4]]
