@@ -167,7 +167,7 @@ with open({path!r}, "rb") as upload:  # as the admin hands it over: a file, read
 stored = time.perf_counter() - started  # what the admin's upload request takes
 job = subscriber_import_run(job=job)
 elapsed = time.perf_counter() - started
-extra = f"{job.imported_rows},{stored:.1f}"
+extra = "%d,%.1f" % (job.imported_rows, stored)
 """
 
 
