@@ -52,3 +52,30 @@ def _issue_figures_at_each_flush(settings):
     """Tests read an issue's figures right after a flush: no refresh throttle (its own
     test turns it on)."""
     settings.NEWSLETTER_STATS_REFRESH_SECONDS = 0
+
+
+#: The cache key prefix under which `redis_buffer` keeps the tracking buffer.
+BUFFER_PREFIX = "measuring-test"
+
+
+@pytest.fixture
+def redis_buffer(settings):
+    """The production buffer: clicks and opens wait in Redis (db 5) until a flush writes
+    them. Skips when Redis is not running."""
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/5")
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("Redis is not running")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "outlet.core.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/5",
+            "KEY_PREFIX": BUFFER_PREFIX,
+        }
+    }
+    yield client
+    for key in client.scan_iter(f"{BUFFER_PREFIX}:*"):
+        client.delete(key)

@@ -14,6 +14,7 @@ from outlet.newsletters.measuring.links import click_target
 from outlet.newsletters.models import Click, Delivery, Issue, IssueStats, Open
 from outlet.newsletters.sending import batch_send
 from tests.factories import ArticleFactory, IssueFactory, SubscriberFactory
+from tests.newsletters.conftest import BUFFER_PREFIX
 
 pytestmark = pytest.mark.django_db
 
@@ -182,28 +183,6 @@ def test_erasing_a_subscriber_deletes_their_clicks_and_opens(sent, client):
     assert not Click.objects.exists() and not Open.objects.exists()
 
 
-@pytest.fixture
-def redis_buffer(settings):
-    """The production buffer: clicks and opens wait in Redis until a flush writes them."""
-    import redis
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/5")
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not running")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "outlet.core.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/5",
-            "KEY_PREFIX": "h15test",
-        }
-    }
-    yield client
-    for key in client.scan_iter("h15test:*"):
-        client.delete(key)
-
-
 def test_buffered_clicks_are_written_by_the_flush_exactly_once(sent, client, redis_buffer):
     from outlet.newsletters.measuring.recording import (
         BUFFER_KEY,
@@ -220,10 +199,10 @@ def test_buffered_clicks_are_written_by_the_flush_exactly_once(sent, client, red
 
     # A flush that died after writing, before it deleted what it took: the next one
     # takes the same lines again, and they are recorded once.
-    redis_buffer.rename(f"h15test:{BUFFER_KEY}", f"h15test:{BUFFER_KEY}:flushing")
-    kept = redis_buffer.lrange(f"h15test:{BUFFER_KEY}:flushing", 0, -1)
+    redis_buffer.rename(f"{BUFFER_PREFIX}:{BUFFER_KEY}", f"{BUFFER_PREFIX}:{BUFFER_KEY}:flushing")
+    kept = redis_buffer.lrange(f"{BUFFER_PREFIX}:{BUFFER_KEY}:flushing", 0, -1)
     assert tracking_flush() == len(urls)
-    redis_buffer.rpush(f"h15test:{BUFFER_KEY}:flushing", *kept)
+    redis_buffer.rpush(f"{BUFFER_PREFIX}:{BUFFER_KEY}:flushing", *kept)
     assert tracking_flush() == len(urls)
     assert tracking_flush() == 0
 

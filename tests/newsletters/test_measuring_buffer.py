@@ -11,6 +11,7 @@ from outlet.newsletters.measuring import recording
 from outlet.newsletters.measuring.links import delivery_slot, link_prefix
 from outlet.newsletters.models import Click, Delivery, IssueLink
 from tests.factories import IssueFactory, SubscriberFactory
+from tests.newsletters.conftest import BUFFER_PREFIX
 
 pytestmark = pytest.mark.django_db
 
@@ -105,33 +106,12 @@ def test_a_long_outage_keeps_the_newest_lines_and_counts_those_dropped(
     assert "dropped 2 oldest lines" in caplog.text
 
 
-@pytest.fixture
-def redis_buffer(settings):
-    import redis
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/5")
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not running")
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "outlet.core.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/5",
-            "KEY_PREFIX": "h15buffer",
-        }
-    }
-    yield client
-    for key in client.scan_iter("h15buffer:*"):
-        client.delete(key)
-
-
 def test_overlapping_flushes_never_lose_lines(daily, redis_buffer, monkeypatch):
     issue = IssueFactory(newsletter=daily)
     link = IssueLink.objects.create(issue=issue, position=0, url="https://example.org/x")
     reader = SubscriberFactory(newsletters=[daily])
     delivery = Delivery.objects.create(issue=issue, subscriber=reader, status="sent")
-    buffer = f"h15buffer:{recording.BUFFER_KEY}"
+    buffer = f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}"
     taken = f"{buffer}:flushing"
 
     first = recording.click_line(issue_id=issue.pk, position=0, delivery_id=delivery.pk)
@@ -160,11 +140,11 @@ def test_overlapping_flushes_never_lose_lines(daily, redis_buffer, monkeypatch):
 
 
 def test_a_second_flush_waits_while_one_holds_the_lock(daily, redis_buffer):
-    redis_buffer.set(f"h15buffer:{recording.BUFFER_KEY}:flush-lock", "someone else")
-    redis_buffer.rpush(f"h15buffer:{recording.BUFFER_KEY}", "c 1 1 0 0.0 1")
+    redis_buffer.set(f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}:flush-lock", "someone else")
+    redis_buffer.rpush(f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}", "c 1 1 0 0.0 1")
     assert recording.tracking_flush() == 0
-    assert redis_buffer.llen(f"h15buffer:{recording.BUFFER_KEY}") == 1
-    assert redis_buffer.get(f"h15buffer:{recording.BUFFER_KEY}:flush-lock") == b"someone else"
+    assert redis_buffer.llen(f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}") == 1
+    assert redis_buffer.get(f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}:flush-lock") == b"someone else"
 
 
 def test_the_flush_takes_a_large_backlog_in_chunks(daily, redis_buffer, monkeypatch):
@@ -176,7 +156,7 @@ def test_the_flush_takes_a_large_backlog_in_chunks(daily, redis_buffer, monkeypa
         recording.click_line(issue_id=issue.pk, position=0, delivery_id=delivery.pk)
         for _ in range(25)
     ]
-    redis_buffer.rpush(f"h15buffer:{recording.BUFFER_KEY}", *lines)
+    redis_buffer.rpush(f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}", *lines)
     sizes: list[int] = []
     real_write = recording.tracking_lines_write
 
@@ -188,7 +168,7 @@ def test_the_flush_takes_a_large_backlog_in_chunks(daily, redis_buffer, monkeypa
     assert recording.tracking_flush(chunk=10) == 25
     assert sizes == [10, 10, 5]
     assert Click.objects.filter(issue=issue).count() == 25
-    assert not list(redis_buffer.scan_iter(f"h15buffer:{recording.BUFFER_KEY}:flushing*"))
+    assert not list(redis_buffer.scan_iter(f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}:flushing*"))
 
 
 def test_an_issues_figures_are_counted_again_at_most_once_a_minute(daily, redis_buffer, settings):
@@ -199,7 +179,7 @@ def test_an_issues_figures_are_counted_again_at_most_once_a_minute(daily, redis_
     IssueLink.objects.create(issue=issue, position=0, url="https://example.org/x")
     reader = SubscriberFactory(newsletters=[daily])
     delivery = Delivery.objects.create(issue=issue, subscriber=reader, status="sent")
-    buffer = f"h15buffer:{recording.BUFFER_KEY}"
+    buffer = f"{BUFFER_PREFIX}:{recording.BUFFER_KEY}"
 
     def clicks_flushed() -> int:
         line = recording.click_line(issue_id=issue.pk, position=0, delivery_id=delivery.pk)
