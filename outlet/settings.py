@@ -409,6 +409,9 @@ NEWSLETTER_UNSUBSCRIBE_MAILTO: str = env.str(
 )
 # CSV imports larger than this many rows run in a Celery task.
 NEWSLETTER_IMPORT_INLINE_ROWS = _read(env.int, "NEWSLETTER_IMPORT_INLINE_ROWS", default=2000)
+# A finished import's stored rows (the addresses in its file, its refused addresses) are
+# deleted this many days after it finished; its counts stay.
+NEWSLETTER_IMPORT_RETENTION_DAYS = _read(env.int, "NEWSLETTER_IMPORT_RETENTION_DAYS", default=30)
 
 # --- Newsletters (sending issues) ---------------------------------------------
 
@@ -451,6 +454,10 @@ NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10
 CELERY_BEAT_SCHEDULE["donations-emails-sweep"] = {
     "task": "donations.donor_emails_sweep",
     "schedule": 300.0,
+}
+CELERY_BEAT_SCHEDULE["newsletters-imports-expire"] = {
+    "task": "newsletters.subscriber_imports_expire",
+    "schedule": 86400.0,
 }
 CELERY_BEAT_SCHEDULE["readers-link-uses-prune"] = {
     "task": "readers.reader_link_uses_prune",

@@ -39,7 +39,10 @@ class Campaign(models.Model):
 
 
 class Donor(models.Model):
-    email = models.EmailField(unique=True)
+    # None once erased: no form can submit it, and any number of erased donors can hold it
+    # under the unique constraint, so nobody can make an erasure collide (a placeholder
+    # address could be typed into the donate form first).
+    email = models.EmailField(unique=True, null=True, blank=True)
     name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -49,7 +52,7 @@ class Donor(models.Model):
         indexes = [models.Index(Lower("email"), name="donor_email_lower_idx")]
 
     def __str__(self) -> str:
-        return self.email
+        return self.email or f"Erased donor #{self.pk}"
 
 
 class Attribution(models.Model):

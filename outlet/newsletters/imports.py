@@ -357,3 +357,74 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
         report.append([row.line, row.email, *refusals.get(digest, duplicate)])
     report.sort()
     return report, _import_insert(job, new_subscribers, newsletters, names)
+
+
+# --- What imports keep of an address ---------------------------------------------
+
+ERASED_ROW_EMAIL = ""
+
+
+def _parts_that_may_hold(address: str):
+    """Stored parts whose text may hold `address`: found by the database when the address
+    is plain ASCII (the text of a JSON column may escape anything else), otherwise every
+    part, each checked row by row by the caller."""
+    parts = SubscriberImportPart.objects.order_by("pk")
+    if address.isascii():
+        parts = parts.filter(rows__icontains=address)
+    return parts
+
+
+def subscriber_imports_address_erase(*, email: str) -> int:
+    """Cut an address out of every stored import: its rows in the stored parts keep their
+    line but lose the address and the name given with it, and its refusals lose the
+    address (the counts stay). A run still to reach the row finds an empty address and
+    refuses it. Part of an erasure (readers.services.address_erase), in its transaction.
+    Returns how many rows were cut."""
+    address = email_normalise(email)
+    if not address:
+        return 0
+    cut = 0
+    for part in _parts_that_may_hold(address).select_for_update().iterator(chunk_size=10):
+        rows = [
+            [line, ERASED_ROW_EMAIL, ""] if email_normalise(given) == address else [line, given, name]
+            for line, given, name in part.rows
+        ]
+        if rows != part.rows:
+            cut += sum(1 for old, new in zip(part.rows, rows, strict=True) if old != new)
+            SubscriberImportPart.objects.filter(pk=part.pk).update(rows=rows)
+    refusals = SubscriberImportRefusal.objects.all()
+    if address.isascii():
+        refusals = refusals.filter(address__icontains=address)
+    erased = [
+        pk
+        for pk, given in refusals.values_list("pk", "address").iterator(chunk_size=2000)
+        if email_normalise(given) == address
+    ]
+    SubscriberImportRefusal.objects.filter(pk__in=erased).update(address=ERASED_ROW_EMAIL)
+    return cut + len(erased)
+
+
+def subscriber_imports_expire(*, now=None) -> int:
+    """Forget the rows of imports finished more than NEWSLETTER_IMPORT_RETENTION_DAYS ago:
+    their stored parts are deleted and their refusals lose their addresses; the import's
+    row, its counts and its refusals' reasons stay. Beat runs it daily. Returns how many
+    imports were expired."""
+    from django.conf import settings
+
+    cutoff = (now or timezone.now()) - timedelta(days=settings.NEWSLETTER_IMPORT_RETENTION_DAYS)
+    finished = SubscriberImport.objects.filter(
+        status=SubscriberImport.Status.DONE, finished_at__lt=cutoff
+    )
+    expired = 0
+    for job_id in finished.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            deleted, _ = SubscriberImportPart.objects.filter(job_id=job_id).delete()
+            blanked = (
+                SubscriberImportRefusal.objects.filter(job_id=job_id)
+                .exclude(address=ERASED_ROW_EMAIL)
+                .update(address=ERASED_ROW_EMAIL)
+            )
+        expired += 1 if deleted or blanked else 0
+    if expired:
+        logger.info("newsletter imports: the rows of %s finished import(s) forgotten", expired)
+    return expired

@@ -68,6 +68,14 @@ def subscriber_import_run_task(import_id: int) -> None:
 # --- Sending issues (the fan-out engine lives in the sending package) ----------------
 
 
+@shared_task(name="newsletters.subscriber_imports_expire", queue="default", **TASK_OPTIONS)
+def subscriber_imports_expire_task() -> int:
+    """Beat, daily: forget the rows of imports finished past the retention period."""
+    from outlet.newsletters.imports import subscriber_imports_expire
+
+    return subscriber_imports_expire()
+
+
 @shared_task(name="newsletters.issue_plan", queue="bulk", **TASK_OPTIONS)
 def issue_plan_task(issue_id: int) -> None:
     """Create the issue's deliveries and start its lanes. Repeating it adds no row."""

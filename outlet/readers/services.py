@@ -238,24 +238,46 @@ def reader_email_change_confirm(*, token: str) -> Reader:
 
 
 def reader_erase(*, reader: Reader) -> None:
-    """Delete what is held about the address: newsletter data erased (its digest kept as a
-    suppression, so no import adds it back), donation records anonymised and kept only
-    as receipts require (donations.services.donor_erase), the reader row removed, which
-    ends every session, and the admin history of these rows left naming them by id only."""
-    donor = donation_selectors.donor_for_email(email=reader.email)
-    subscriber = newsletter_selectors.subscriber_for_email(email=reader.email)
+    """Delete what is held about the reader's address (`address_erase`)."""
+    address_erase(email=reader.email)
+
+
+def address_erase(*, email: str) -> None:
+    """Delete what is held about an address, for the reader's own Delete and for staff's
+    "Erase": newsletter data erased (its digest kept as a suppression, so no import adds
+    it back), the address cut out of stored subscriber imports, donation records
+    anonymised and kept only as receipts require (donations.services.donor_erase), the
+    reader row removed, which ends every session, and the admin history of these rows
+    left naming them by id only.
+
+    Two steps, so the erasure finishes or changes nothing and Stripe never disagrees with
+    our records: the donor's running gifts are cancelled first (donor_gifts_stop: Stripe,
+    then each gift's record; a refusal stops here), then everything else in one
+    transaction that depends on no address anyone can submit."""
+    from outlet.newsletters.imports import subscriber_imports_address_erase
+
+    address = email_normalise(email)
+    donor = donation_selectors.donor_for_email(email=address)
     if donor is not None:
-        donation_services.donor_erase(donor=donor)  # Stripe first: outside the transaction
-    # The admin's history names a reader or a donor by address (their str()).
-    logged = [row for row in (reader, donor, subscriber) if row is not None]
-    logged_ids = [(type(row), row.pk) for row in logged]
+        donation_services.donor_gifts_stop(donor=donor)  # Stripe first: outside the transaction
     with transaction.atomic():
+        reader = Reader.objects.select_for_update().filter(email=address).first()
+        donor = donation_selectors.donor_for_email(email=address)
+        subscriber = newsletter_selectors.subscriber_for_email(email=address)
+        # The admin's history names a reader or a donor by address (their str()).
+        logged_ids = [
+            (type(row), row.pk) for row in (reader, donor, subscriber) if row is not None
+        ]
+        if donor is not None:
+            donation_services.donor_erase(donor=donor)
         if subscriber is not None:
             newsletter_services.subscriber_erase(subscriber=subscriber)
-        Reader.objects.filter(pk=reader.pk).delete()
+        subscriber_imports_address_erase(email=address)
+        if reader is not None:
+            Reader.objects.filter(pk=reader.pk).delete()
         for model, object_id in logged_ids:
             admin_log_anonymise(model=model, object_ids=[object_id])
-    logger.info("Reader %s erased", reader.pk)
+    logger.info("Address %s erased", email_digest(address)[:12])
 
 
 def reader_newsletter_change(

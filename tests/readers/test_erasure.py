@@ -26,7 +26,7 @@ def test_deleting_leaves_nothing_that_identifies_the_reader(monthly_reader, stri
     assert not Subscriber.objects.exists()
     assert Suppression.objects.filter(reason="erased").count() == 1
     donor = Donor.objects.get()
-    assert "reader@example.com" not in donor.email and donor.name == ""
+    assert donor.email is None and donor.name == ""
     donation = Donation.objects.get()
     assert (donation.amount, donation.status) == (1000, "paid")  # kept for the receipt
     assert donation.public_name == "" and not donation.public_credit
@@ -79,3 +79,95 @@ def test_erasure_leaves_no_address_in_the_admin_log(
     assert not Reader.objects.exists()
     assert not LogEntry.objects.filter(object_repr__icontains="reader@example.com").exists()
     assert LogEntry.objects.exists()  # the record of what staff did stays, nameless
+
+
+@pytest.fixture
+def stripe_checkout(monkeypatch):
+    """Stripe answers a checkout's customer and SetupIntent calls."""
+    monkeypatch.setattr(stripe_gateway, "customer_create", lambda **kw: {"id": "cus_x"})
+    monkeypatch.setattr(
+        stripe_gateway,
+        "setup_intent_create",
+        lambda **kw: {"id": "seti_x", "client_secret": "seti_x_secret"},
+    )
+
+
+def anonymous_checkout(email: str) -> int:
+    return Client().post(
+        reverse("donations:checkout-start"),
+        {"amount_choice": "other", "custom_amount": "25", "frequency": "once",
+         "name": "Mallory", "email": email},
+    ).status_code  # fmt: skip
+
+
+def test_a_checkout_with_the_address_erasure_would_use_cannot_make_it_fail(
+    monthly_reader, stripe_agrees, stripe_checkout
+):
+    """The old scheme renamed a donor to erased-<pk>@erased.invalid, which the donate form
+    accepts: one anonymous checkout with it made the victim's erasure fail after their gift
+    was cancelled."""
+    donor = Donor.objects.get()
+    assert anonymous_checkout(f"erased-{donor.pk}@erased.invalid") == 200
+    response = signed_in("reader@example.com").post(
+        reverse("readers:data-delete"), {"confirm": "on"}
+    )
+    assert response.status_code == 200
+    assert "Your data is deleted" in response.content.decode()
+    donor.refresh_from_db()
+    assert donor.email is None and donor.name == ""
+    assert not Reader.objects.exists() and not Subscriber.objects.exists()
+
+
+def test_an_erased_donor_holds_no_address_any_form_could_submit(stripe_agrees):
+    for address in ("one@example.com", "two@example.com"):
+        GiftFactory(donor=DonorFactory(email=address))
+        signed_in(address).post(reverse("readers:data-delete"), {"confirm": "on"})
+    assert list(Donor.objects.values_list("email", flat=True)) == [None, None]
+    assert [str(donor) for donor in Donor.objects.order_by("pk")] == [
+        f"Erased donor #{pk}" for pk in Donor.objects.order_by("pk").values_list("pk", flat=True)
+    ]
+
+
+def test_an_erasure_that_fails_locally_changes_nothing(monthly_reader, monkeypatch):
+    """The local part is one transaction: a fault in its last step leaves the donor, the
+    subscriber and the reader as they were; the gift, cancelled first, is cancelled both
+    at Stripe and in our record."""
+    from outlet.core import services as core_services
+    from outlet.readers import services as reader_services
+
+    cancelled = []
+    monkeypatch.setattr(
+        stripe_gateway, "subscription_cancel", lambda **kw: cancelled.append(kw)
+    )
+
+    def broken(**kwargs):
+        raise RuntimeError("database fault")
+
+    monkeypatch.setattr(core_services, "admin_log_anonymise", broken)
+    monkeypatch.setattr(reader_services, "admin_log_anonymise", broken)
+    reader = Reader.objects.create(email="reader@example.com")
+    with pytest.raises(RuntimeError):
+        reader_services.reader_erase(reader=reader)
+    assert Donor.objects.get().email == "reader@example.com"
+    assert Donor.objects.get().name == "Ada Reader"
+    assert Donation.objects.get().public_name == "Ada R."
+    assert Subscriber.objects.filter(email="reader@example.com").exists()
+    assert Reader.objects.filter(email="reader@example.com").exists()
+    assert Gift.objects.get().status == Gift.Status.CANCELLED and len(cancelled) == 1
+
+
+def test_mail_owed_to_an_erased_donor_is_never_sent(monthly_reader, stripe_agrees, mailoutbox):
+    """A refund or a dispute after the erasure owes the donor an email: there is nobody
+    to send it to, and the send says so instead of failing (and retrying) for ever."""
+    from outlet.donations.models import DonorEmail
+    from outlet.donations.services import donor_email_queue, donor_email_send
+
+    signed_in("reader@example.com").post(reverse("readers:data-delete"), {"confirm": "on"})
+    mailoutbox.clear()
+    donation = Donation.objects.get()
+    email_id = donor_email_queue(
+        kind=DonorEmail.Kind.RECEIPT, donor_id=donation.donor_id, donation_id=donation.pk
+    )
+    assert donor_email_send(donor_email_id=email_id) is False
+    assert mailoutbox == []
+    assert DonorEmail.objects.get().status == DonorEmail.Status.FAILED

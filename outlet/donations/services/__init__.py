@@ -41,6 +41,7 @@ from .refunds import (
 from .self_service import (
     donor_email_change,
     donor_erase,
+    donor_gifts_stop,
     gift_amount_change,
     gift_cancel,
     gift_card_setup_start,
@@ -84,6 +85,7 @@ __all__ = [
     "donor_email_send",
     "donor_emails_sweep",
     "donor_erase",
+    "donor_gifts_stop",
     "gift_amount_change",
     "gift_cancel",
     "gift_card_setup_start",

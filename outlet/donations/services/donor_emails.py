@@ -119,6 +119,12 @@ def donor_email_send(*, donor_email_id: int) -> bool:
             email.last_error = "Sign-in links now come from the reader account."
             email.save(update_fields=["status", "last_error"])
             return False
+        if not email.donor.email:
+            # The donor was erased: nobody to write to (a refund or a dispute after it).
+            email.status = DonorEmail.Status.FAILED
+            email.last_error = "The donor's address was erased."
+            email.save(update_fields=["status", "last_error"])
+            return False
         donor_email_message(email).send()
         email.status = DonorEmail.Status.SENT
         email.sent_at = timezone.now()

@@ -126,19 +126,28 @@ def _gifts_that_may_charge(donor: Donor) -> QuerySet[Gift]:
     )
 
 
-def donor_erase(*, donor: Donor) -> None:
-    """The donor asked for their data to be deleted. Every recurring gift that may still
-    charge is cancelled first (Stripe, then our record), including an incomplete one
-    waiting for its first payment (3-D Secure): the bank's approval would start it.
-    Payment rows stay, as the law requires for receipts and accounts: amount, currency,
-    dates, status, receipt number and Stripe's ids (for a refund or a dispute). What
-    identifies the person goes: the address becomes a placeholder no mail can reach, the
-    name, public credit name and card digits are cleared, and the record of emails sent
-    is deleted."""
+def donor_gifts_stop(*, donor: Donor) -> None:
+    """The first step of an erasure: every recurring gift that may still charge is
+    cancelled, including an incomplete one waiting for its first payment (3-D Secure): the
+    bank's approval would start it. One gift at a time, Stripe first and then our record
+    (committed), so whatever fails, Stripe and the record agree about each gift. Raises
+    ValidationError (and the erasure stops, nothing of it done) if Stripe refuses."""
     for gift in _gifts_that_may_charge(donor):
         _subscription_end(gift)
+
+
+def donor_erase(*, donor: Donor) -> None:
+    """The donor asked for their data to be deleted; runs inside the caller's transaction,
+    after `donor_gifts_stop`. Payment rows stay, as the law requires for receipts and
+    accounts: amount, currency, dates, status, receipt number and Stripe's ids (for a
+    refund or a dispute). What identifies the person goes: the address becomes NULL (no
+    form can submit it and no other row can collide with it, so this cannot fail), the
+    name, public credit name and card digits are cleared, and the record of emails sent
+    is deleted. Refuses (ValidationError, nothing written) a gift still able to charge."""
     with transaction.atomic():
-        Donor.objects.filter(pk=donor.pk).update(email=f"erased-{donor.pk}@erased.invalid", name="")
+        if _gifts_that_may_charge(donor).exists():
+            raise ValidationError("A recurring gift is still running; it must end first.")
+        Donor.objects.filter(pk=donor.pk).update(email=None, name="")
         Donation.objects.filter(donor=donor).update(
             public_name="", public_credit=False, card_brand="", card_last4=""
         )

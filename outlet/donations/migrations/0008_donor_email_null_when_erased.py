@@ -1,0 +1,34 @@
+"""An erased donor's address becomes NULL instead of `erased-<pk>@erased.invalid`, an
+address anyone could type into the donate form first to make the erasure collide."""
+
+from django.db import migrations, models
+
+PLACEHOLDER_DOMAIN = "@erased.invalid"
+
+
+def placeholders_to_null(apps, schema_editor):
+    Donor = apps.get_model("donations", "Donor")
+    Donor.objects.filter(
+        email__startswith="erased-", email__endswith=PLACEHOLDER_DOMAIN, name=""
+    ).update(email=None)
+
+
+def null_to_placeholders(apps, schema_editor):
+    Donor = apps.get_model("donations", "Donor")
+    for pk in Donor.objects.filter(email__isnull=True).values_list("pk", flat=True):
+        Donor.objects.filter(pk=pk).update(email=f"erased-{pk}{PLACEHOLDER_DOMAIN}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("donations", "0007_donor_search_trigram"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="donor",
+            name="email",
+            field=models.EmailField(blank=True, max_length=254, null=True, unique=True),
+        ),
+        migrations.RunPython(placeholders_to_null, null_to_placeholders, elidable=False),
+    ]
