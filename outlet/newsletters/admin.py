@@ -235,8 +235,21 @@ class SubscriberAdmin(admin.ModelAdmin):
         subscriber = get_object_or_404(Subscriber, pk=pk)
         if not self.has_change_permission(request, subscriber):
             raise PermissionDenied
+        from outlet.donations.selectors import donor_for_email
+        from outlet.readers.services import address_erase
+
+        has_donor = donor_for_email(email=subscriber.email) is not None
         if request.method == "POST":
-            services.subscriber_erase(subscriber=subscriber)
+            # The whole address goes, as when the reader deletes their account: its reader
+            # row, its stored imports, and its donor record (gifts ended), which needs the
+            # permission to change donors.
+            if has_donor and not request.user.has_perm("donations.change_donor"):
+                raise PermissionDenied
+            try:
+                address_erase(email=subscriber.email)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                return redirect("admin:newsletters_subscriber_change", pk)
             self.message_user(
                 request,
                 f"Subscriber #{pk} erased. Only a hash of the address remains, on the "
@@ -248,6 +261,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "subscriber": subscriber,
+            "has_donor": has_donor,
             "title": f"Erase subscriber #{pk}?",
         }
         return TemplateResponse(request, "admin/newsletters/subscriber/erase.html", context)
