@@ -153,9 +153,11 @@ def reader_email_change_request(*, reader: Reader, email: str, ip: str) -> None:
         raise ValidationError("That is already your address.")
     if not _within_allowance(kind="email-change", email=address, ip=ip):
         return
-    reader_id, old = reader.pk, reader.email
+    # The link is bound to the epoch of this request, not of the moment the task runs: a
+    # task delayed or retried past "Sign out everywhere" must not sign a fresh link.
+    reader_id, old, epoch = reader.pk, reader.email, reader.session_epoch
     transaction.on_commit(
-        lambda: reader_email_change_send_task.delay(reader_id, address), robust=True
+        lambda: reader_email_change_send_task.delay(reader_id, address, epoch), robust=True
     )
     notice_id = secrets.token_hex(16)
     transaction.on_commit(
@@ -163,11 +165,16 @@ def reader_email_change_request(*, reader: Reader, email: str, ip: str) -> None:
     )
 
 
-def reader_email_change_send(*, reader_id: int, email: str) -> bool:
+def reader_email_change_send(*, reader_id: int, email: str, session_epoch: int | None) -> bool:
+    """Mail the new address its confirmation link, signed with the epoch the reader had when
+    asking (`session_epoch`); nothing is sent if the epoch has moved since (the owner signed
+    out everywhere, or the address changed) or is unknown (a task queued before links were
+    bound to their request). True if sent."""
     from .emails import email_change_email
 
     reader = Reader.objects.filter(pk=reader_id).first()
-    if reader is None:
+    if reader is None or session_epoch is None or reader.session_epoch != session_epoch:
+        logger.info("Change-of-address link for reader %s not sent: revoked", reader_id)
         return False
     token = reader_token_make(purpose="email-change", reader=reader, email=email)
     email_change_email(reader=reader, email=email, token=token).send()

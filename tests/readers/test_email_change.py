@@ -140,3 +140,38 @@ def test_a_repeated_notice_task_tells_the_old_address_once(monthly_reader):
             args=["reader@example.com", "new@example.org", True, "notice-1"]
         )
     assert [message.to for message in mail.outbox] == [["reader@example.com"]]
+
+
+def test_a_change_of_address_link_is_not_mailed_once_the_owner_signed_out_everywhere(
+    monthly_reader, django_capture_on_commit_callbacks, run_tasks
+):
+    """The link was signed when the task ran, with the epoch of that moment: a task
+    delayed (or retried) past "Sign out everywhere" mailed a link that worked."""
+    from outlet.readers.services import reader_sign_out_everywhere
+
+    stolen = signed_in("reader@example.com")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        stolen.post(reverse("readers:email-change"), {"email": "thief@example.org"})
+    reader_sign_out_everywhere(reader=Reader.objects.get())
+    mail.outbox.clear()
+    for callback in queued:
+        callback()  # the queue catches up (run_tasks runs each task in process)
+    assert [m for m in mail.outbox if m.to == ["thief@example.org"]] == []
+    assert Reader.objects.get().email == "reader@example.com"
+
+
+def test_a_change_of_address_link_is_not_mailed_after_the_epoch_moved_nor_without_one(
+    monthly_reader, django_capture_on_commit_callbacks, run_tasks
+):
+    from outlet.readers import tasks
+
+    browser = signed_in("reader@example.com")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        browser.post(reverse("readers:email-change"), {"email": "new@example.org"})
+    Reader.objects.update(session_epoch=7)  # moved on before the task ran
+    for callback in queued:
+        callback()
+    assert [m for m in mail.outbox if m.to == ["new@example.org"]] == []
+    # A task queued before this change (no epoch) mails nothing either: it cannot tell.
+    tasks.reader_email_change_send_task.apply(args=[Reader.objects.get().pk, "new@example.org"])
+    assert [m for m in mail.outbox if m.to == ["new@example.org"]] == []
