@@ -311,6 +311,10 @@ READER_LINKS_PER_HOUR: int = _read(env.int, "READER_LINKS_PER_HOUR", default=3)
 READER_LINKS_PER_ADDRESS_PER_HOUR: int = _read(
     env.int, "READER_LINKS_PER_ADDRESS_PER_HOUR", default=10
 )
+# Nothing passes this, not even a first request from a new IP (which passes the cap above).
+READER_LINKS_PER_ADDRESS_CEILING: int = _read(
+    env.int, "READER_LINKS_PER_ADDRESS_CEILING", default=20
+)
 READER_LINKS_PER_IP_PER_HOUR: int = _read(env.int, "READER_LINKS_PER_IP_PER_HOUR", default=20)
 if not DEBUG and not 60 <= READER_SIGN_IN_MAX_AGE <= 3600:
     # A sign-in link is a password sent by email: minutes, not days.

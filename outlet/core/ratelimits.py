@@ -7,6 +7,7 @@ when the cache is Redis.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,22 @@ def environ_client_ip(environ: Mapping[str, Any]) -> str | None:
         if last:
             return last
     return environ.get("REMOTE_ADDR") or None
+
+
+def rate_limit_client(ip: str | None) -> str:
+    """The client a rate limit counts an IP as: an IPv4 address itself, an IPv6 address's
+    /64 (one host or one home holds a whole /64, so each of its addresses is not a new
+    client), an IPv4-mapped IPv6 address as its IPv4 address. Every limit keyed by IP
+    goes through here."""
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return ip or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def rate_limit_count(key: str, *, window: int) -> int:

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from outlet.core.addresses import email_digest, email_normalise
-from outlet.core.ratelimits import rate_limit_hit
+from outlet.core.ratelimits import rate_limit_client, rate_limit_hit
 from outlet.newsletters.models import (
     ConsentRecord,
     DeliveryEvent,
@@ -62,7 +62,7 @@ def signup_attempt_allowed(*, ip: str | None, email: str) -> bool:
     """
     window = settings.NEWSLETTER_SIGNUP_RATE_WINDOW
     by_ip = rate_limit_hit(
-        f"newsletters:rate:ip:{ip or 'unknown'}",
+        f"newsletters:rate:ip:{rate_limit_client(ip)}",
         limit=settings.NEWSLETTER_SIGNUP_RATE_PER_IP,
         window=window,
     )

@@ -31,7 +31,9 @@ class ReaderForm(forms.ModelForm):
     def clean_email(self) -> str:
         email = email_normalise(self.cleaned_data["email"])
         if not selectors.reader_address_known(email=email):
-            raise forms.ValidationError("No donor or subscriber has this address.")
+            raise forms.ValidationError(
+                "No one who gave or confirmed a subscription has this address."
+            )
         return email
 
 

@@ -21,7 +21,19 @@ from .models import Reader
 
 
 def reader_address_known(*, email: str) -> bool:
-    """Whether an address has anything to sign in to: a donor or a subscriber record."""
+    """Whether an address gets sign-in mail: it gave (a paid donation or a live gift) or
+    confirmed a subscription (even if unsubscribed since). A donor or subscriber row alone
+    does not count: anyone can type any address into the donate or sign-up form, and an
+    abandoned checkout or an unconfirmed sign-up must not make it receive our mail."""
+    if donations.donor_has_given(email=email):
+        return True
+    subscriber = newsletters.subscriber_for_email(email=email)
+    return subscriber is not None and subscriber.confirmed_at is not None
+
+
+def reader_address_in_use(*, email: str) -> bool:
+    """Whether any donor or subscriber row holds the address (an abandoned checkout's
+    too): a change of address to it would meet their unique constraints."""
     return (
         donations.donor_for_email(email=email) is not None
         or newsletters.subscriber_for_email(email=email) is not None

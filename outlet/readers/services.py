@@ -5,7 +5,8 @@ the address, and erasing what is held about it.
 - `reader_sign_in_request` answers the same, doing the same work, for known addresses and
   strangers: it counts the request against the IP and the address and queues one task
   after commit; the task alone looks the address up and mails a link only to an address
-  with a donor or subscriber record. A request over an allowance is dropped silently.
+  that gave or confirmed a subscription (selectors.reader_address_known). A request over
+  an allowance is dropped silently.
 - A link is spent by inserting its nonce (tokens.py) under a unique constraint: two clicks
   at once sign in once, and a used link is told apart from an expired one. A link made
   under an older session epoch (before "sign out everywhere" or a change of address) is
@@ -30,7 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from outlet.core.addresses import email_digest, email_normalise
-from outlet.core.ratelimits import rate_limit_count, rate_limit_hit
+from outlet.core.ratelimits import rate_limit_client, rate_limit_count, rate_limit_hit
 from outlet.core.services import admin_log_anonymise
 from outlet.donations import selectors as donation_selectors
 from outlet.donations import services as donation_services
@@ -38,27 +39,31 @@ from outlet.newsletters import selectors as newsletter_selectors
 from outlet.newsletters import services as newsletter_services
 
 from .models import Reader, ReaderLinkUse
-from .selectors import reader_address_known
+from .selectors import reader_address_in_use, reader_address_known
 from .tokens import LinkInvalid, LinkRevoked, LinkUsed, reader_token_make, reader_token_read
 
 logger = logging.getLogger(__name__)
 
 
 def _within_allowance(*, kind: str, email: str, ip: str) -> bool:
-    """Three hourly counts. The IP first, so one busy IP spends nothing of an address's
-    allowance; then the address from this IP (READER_LINKS_PER_HOUR); then the address
-    from everywhere (READER_LINKS_PER_ADDRESS_PER_HOUR), a cap against mail-bombing from
-    many IPs. The first request for the address from an IP in the hour passes the last
-    cap regardless, so requests from elsewhere cannot lock the reader out: a flood from
-    many IPs gets at most one more mail per IP."""
+    """Hourly counts, an IPv6 client counted by its /64 (core.ratelimits). The IP first, so
+    one busy IP spends nothing of an address's allowance; then the address from this IP
+    (READER_LINKS_PER_HOUR); then the address from everywhere
+    (READER_LINKS_PER_ADDRESS_PER_HOUR), a cap against mail-bombing from many IPs. The
+    first request for the address from an IP in the hour passes that cap, so requests from
+    elsewhere cannot lock the reader out, but never the hard ceiling
+    (READER_LINKS_PER_ADDRESS_CEILING): a flood from ever new IPs stops there."""
     digest = email_digest(email)
+    client = rate_limit_client(ip)
     ip_limit = settings.READER_LINKS_PER_IP_PER_HOUR
-    if not rate_limit_hit(f"readers:{kind}:ip:{ip}", limit=ip_limit, window=3600):
+    if not rate_limit_hit(f"readers:{kind}:ip:{client}", limit=ip_limit, window=3600):
         return False
-    from_here = rate_limit_count(f"readers:{kind}:email-ip:{digest}:{ip}", window=3600)
+    from_here = rate_limit_count(f"readers:{kind}:email-ip:{digest}:{client}", window=3600)
     if from_here > settings.READER_LINKS_PER_HOUR:
         return False
     everywhere = rate_limit_count(f"readers:{kind}:email:{digest}", window=3600)
+    if everywhere > settings.READER_LINKS_PER_ADDRESS_CEILING:
+        return False
     return from_here == 1 or everywhere <= settings.READER_LINKS_PER_ADDRESS_PER_HOUR
 
 
@@ -76,8 +81,8 @@ def reader_sign_in_request(*, email: str, ip: str) -> None:
 
 
 def reader_for_known_address(*, email: str) -> Reader | None:
-    """The reader row of an address with a donor or subscriber record (made on first use),
-    or None for an address the outlet holds nothing about."""
+    """The reader row of an address that gave or confirmed a subscription (made on first
+    use), or None for any other address (selectors.reader_address_known)."""
     address = email_normalise(email)
     if not reader_address_known(email=address):
         return None
@@ -221,7 +226,7 @@ def reader_email_change_confirm(*, token: str) -> Reader:
         with transaction.atomic():
             reader, _ = _spend(purpose="email-change", token=token, lock=True)
             old = reader.email
-            if reader_address_known(email=new) or Reader.objects.filter(email=new).exists():
+            if reader_address_in_use(email=new) or Reader.objects.filter(email=new).exists():
                 raise ValidationError(_ADDRESS_TAKEN)
             donor = donation_selectors.donor_for_email(email=old)
             subscriber = newsletter_selectors.subscriber_for_email(email=old)
@@ -272,9 +277,7 @@ def address_erase(*, email: str) -> None:
         donor = donation_selectors.donor_for_email(email=address)
         subscriber = newsletter_selectors.subscriber_for_email(email=address)
         # The admin's history names a reader or a donor by address (their str()).
-        logged_ids = [
-            (type(row), row.pk) for row in (reader, donor, subscriber) if row is not None
-        ]
+        logged_ids = [(type(row), row.pk) for row in (reader, donor, subscriber) if row is not None]
         if donor is not None:
             donation_services.donor_erase(donor=donor)
         if subscriber is not None:

@@ -19,9 +19,7 @@ def reader_sign_in_send_task(email: str, request_id: str) -> None:
 def reader_email_change_send_task(
     reader_id: int, email: str, session_epoch: int | None = None
 ) -> None:
-    services.reader_email_change_send(
-        reader_id=reader_id, email=email, session_epoch=session_epoch
-    )
+    services.reader_email_change_send(reader_id=reader_id, email=email, session_epoch=session_epoch)
 
 
 @shared_task(name="readers.reader_email_change_notice", **MAIL_TASK_OPTIONS)

@@ -96,6 +96,16 @@ def test_payment_attempts_are_rate_limited_per_ip(client, localstripe, settings)
     assert post_start(client, email="b@example.test").status_code == 429
 
 
+def test_payment_attempts_from_one_ipv6_64_count_as_one_client(settings):
+    from django.core.exceptions import ValidationError
+
+    settings.DONATION_RATE_LIMIT_PER_IP = 1
+    services.payment_attempt_register(ip="2001:db8:7:8::1", email="a@example.test")
+    with pytest.raises(ValidationError, match="Too many payment attempts"):
+        services.payment_attempt_register(ip="2001:db8:7:8:abcd::2", email="b@example.test")
+    services.payment_attempt_register(ip="2001:db8:7:9::1", email="c@example.test")
+
+
 def test_checkout_token_is_required_to_charge(client):
     response = client.post(
         reverse("donations:checkout-charge"), {"token": "forged", "setup_intent": "seti_x"}

@@ -136,6 +136,21 @@ def test_rate_limit_per_ip(client, daily, settings):
     assert Subscriber.objects.count() == 3
 
 
+def test_rate_limit_per_ip_counts_an_ipv6_64_as_one_client(client, daily, settings):
+    """A host holds a whole /64: each of its addresses is not a new client."""
+    settings.NEWSLETTER_SIGNUP_RATE_PER_IP = 3
+    codes = [
+        client.post(
+            reverse("newsletters:index"),
+            {"email": f"r{n}@example.com", "newsletters": [daily.pk]},
+            REMOTE_ADDR=f"2001:db8:5:6::{n + 1:x}",
+        ).status_code
+        for n in range(5)
+    ]
+    assert codes == [302, 302, 302, 429, 429]
+    assert Subscriber.objects.count() == 3
+
+
 def test_rate_limit_per_address(client, daily, settings):
     settings.NEWSLETTER_SIGNUP_RATE_PER_EMAIL = 2
     codes = [

@@ -36,7 +36,7 @@ def test_the_reader_page_joins_donor_and_subscriber_records(editor):
 def test_an_address_without_records_is_not_a_reader(editor):
     response = editor.post(reverse("admin:readers_reader_add"), {"email": "nobody@example.com"})
     assert response.status_code == 200
-    assert "No donor or subscriber has this address" in response.content.decode()
+    assert "No one who gave or confirmed a subscription" in response.content.decode()
     assert not Reader.objects.exists()
 
 

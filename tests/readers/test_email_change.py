@@ -74,7 +74,7 @@ def test_an_address_taken_while_confirming_is_refused_not_an_error(
 
     path = ask_for_change(signed_in("reader@example.com"), "taken@example.org", run_tasks)
     SubscriberFactory(email="taken@example.org")  # arrives after the check
-    monkeypatch.setattr(services, "reader_address_known", lambda **kw: False)
+    monkeypatch.setattr(services, "reader_address_in_use", lambda **kw: False)
     response = Client().post(path)
     assert response.status_code == 409
     assert "already has an account" in response.content.decode()

@@ -136,9 +136,7 @@ def test_an_erasure_that_fails_locally_changes_nothing(monthly_reader, monkeypat
     from outlet.readers import services as reader_services
 
     cancelled = []
-    monkeypatch.setattr(
-        stripe_gateway, "subscription_cancel", lambda **kw: cancelled.append(kw)
-    )
+    monkeypatch.setattr(stripe_gateway, "subscription_cancel", lambda **kw: cancelled.append(kw))
 
     def broken(**kwargs):
         raise RuntimeError("database fault")

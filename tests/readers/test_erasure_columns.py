@@ -51,7 +51,7 @@ def import_file(text: str, newsletter):
 def reader_everywhere(stripe_agrees, django_user_model):
     """The address in every place the outlet keeps one."""
     daily = NewsletterFactory(name="Daily", slug="daily")
-    import_file(f"email,name\n Reader@Example.com ,Ada Reader\nother@example.com,Other\n", daily)
+    import_file("email,name\n Reader@Example.com ,Ada Reader\nother@example.com,Other\n", daily)
     refused = import_file(f"email,name\n{ADDRESS.upper()},Ada again\n", daily)
     assert refused.summary == {"exists": 1}
     gift = GiftFactory(donor=DonorFactory(email=ADDRESS, name="Ada Reader"))
@@ -102,7 +102,8 @@ def test_staff_who_may_not_change_donors_cannot_erase_a_donors_address(
     clerk = django_user_model.objects.create_user("clerk", "c@x.test", "pw", is_staff=True)
     clerk.user_permissions.set(
         Permission.objects.filter(
-            content_type__app_label="newsletters", codename__in=["view_subscriber", "change_subscriber"]
+            content_type__app_label="newsletters",
+            codename__in=["view_subscriber", "change_subscriber"],
         )
     )
     browser = Client()

@@ -12,7 +12,13 @@ from django.urls import reverse
 from outlet.readers.models import Reader
 from outlet.readers.services import reader_sign_out_everywhere
 from outlet.readers.tokens import reader_token_make
-from tests.factories import DonorFactory, NewsletterFactory, SubscriberFactory
+from tests.factories import (
+    DonationFactory,
+    DonorFactory,
+    GiftFactory,
+    NewsletterFactory,
+    SubscriberFactory,
+)
 
 from .conftest import link_in_mail, signed_in
 
@@ -32,8 +38,8 @@ def test_the_answer_is_the_same_for_known_and_unknown_addresses(request_link):
     assert not Reader.objects.filter(email="stranger@example.com").exists()
 
 
-def test_a_donor_without_a_subscription_gets_a_link(request_link):
-    DonorFactory(email="giver@example.test")
+def test_a_donor_who_gave_without_a_subscription_gets_a_link(request_link):
+    DonationFactory(donor=DonorFactory(email="giver@example.test"), status="paid")
     request_link("Giver@Example.test")
     assert mail.outbox[0].to == ["giver@example.test"]
     assert "/account/sign-in/" in mail.outbox[0].body
@@ -42,7 +48,7 @@ def test_a_donor_without_a_subscription_gets_a_link(request_link):
 def test_links_are_rate_limited_per_address_and_per_ip(request_link, settings):
     settings.READER_LINKS_PER_HOUR = 2
     settings.READER_LINKS_PER_IP_PER_HOUR = 4
-    DonorFactory(email="giver@example.test")
+    DonationFactory(donor=DonorFactory(email="giver@example.test"), status="paid")
     answers = [request_link("giver@example.test")[0].content for _ in range(4)]
     assert len(mail.outbox) == 2  # per address from this IP
     assert len(set(answers)) == 1  # a request over the limit gets the same answer
@@ -50,7 +56,7 @@ def test_links_are_rate_limited_per_address_and_per_ip(request_link, settings):
     assert len(mail.outbox) == 3
     mail.outbox.clear()
     for n in range(6):
-        DonorFactory(email=f"other{n}@example.test")
+        DonationFactory(donor=DonorFactory(email=f"other{n}@example.test"), status="paid")
         request_link(f"other{n}@example.test", ip="10.0.0.9")
     assert len(mail.outbox) == 4  # per IP
 
@@ -73,7 +79,7 @@ def test_the_link_signs_in_once_and_a_reused_link_says_so(client, request_link):
 
 
 def test_the_link_works_on_another_device(client, request_link):
-    DonorFactory(email="giver@example.test")
+    DonationFactory(donor=DonorFactory(email="giver@example.test"), status="paid")
     request_link("giver@example.test")
     phone = Client()
     phone.post(link_in_mail())
@@ -128,7 +134,7 @@ def test_account_pages_are_private_and_never_stored(client):
 
 
 def test_sign_out_everywhere_ends_every_session(client):
-    DonorFactory(email="giver@example.test")
+    DonationFactory(donor=DonorFactory(email="giver@example.test"), status="paid")
     reader = Reader.objects.create(email="giver@example.test")
     laptop, phone = Client(), Client()
     for browser in (laptop, phone):
@@ -188,7 +194,7 @@ def test_used_links_are_forgotten_only_once_they_have_expired_anyway(client, set
 def test_sign_out_everywhere_revokes_sign_in_links_not_yet_used():
     reader = Reader.objects.create(email="known@example.com")
     mailed_before = reader_token_make(purpose="sign-in", reader=reader)
-    DonorFactory(email="known@example.com")
+    DonationFactory(donor=DonorFactory(email="known@example.com"), status="paid")
     signed_in("known@example.com").post(reverse("readers:sign-out-everywhere"))
     response = Client().post(reverse("readers:sign-in", args=[mailed_before]))
     assert response.status_code == 410
@@ -201,7 +207,7 @@ def test_requests_from_other_ips_cannot_lock_a_reader_out(request_link, settings
     the reader's own first request from home still gets its link."""
     settings.READER_LINKS_PER_HOUR = 3
     settings.READER_LINKS_PER_ADDRESS_PER_HOUR = 10
-    DonorFactory(email="giver@example.test")
+    DonationFactory(donor=DonorFactory(email="giver@example.test"), status="paid")
     for n in range(4):
         for _ in range(3):
             request_link("giver@example.test", ip=f"203.0.113.{n}")
@@ -223,3 +229,61 @@ def test_an_account_404_is_not_storable(monthly_reader):
         assert response.status_code in (404, 405)
         assert "no-store" in response.get("Cache-Control", "")
         assert "private" in response.get("Cache-Control", "")
+
+
+def test_a_flood_from_ever_new_ips_stops_at_the_hard_ceiling(request_link, settings):
+    """The first request from each new IP passed the cap from everywhere: forty IPs
+    meant forty links. The reader's first request from a new IP still passes the cap,
+    but nothing passes the ceiling."""
+    settings.READER_LINKS_PER_ADDRESS_PER_HOUR = 10
+    settings.READER_LINKS_PER_ADDRESS_CEILING = 15
+    DonationFactory(donor=DonorFactory(email="giver@example.test"), status="paid")
+    for n in range(40):
+        request_link("giver@example.test", ip=f"203.0.113.{n}")
+    assert len(mail.outbox) == 15
+
+
+def test_ipv6_addresses_of_one_64_count_as_one_client(request_link, settings):
+    """One host holds a whole /64: each of its addresses is not a new client."""
+    settings.READER_LINKS_PER_HOUR = 2
+    settings.READER_LINKS_PER_IP_PER_HOUR = 3
+    DonationFactory(donor=DonorFactory(email="giver@example.test"), status="paid")
+    for n in range(1, 6):
+        request_link("giver@example.test", ip=f"2001:db8:1:2::{n:x}")
+    assert len(mail.outbox) == 2  # per address from this /64
+    for n in range(3):
+        DonationFactory(donor=DonorFactory(email=f"other{n}@example.test"), status="paid")
+        request_link(f"other{n}@example.test", ip=f"2001:db8:1:2:ffff::{n + 1}")
+    assert len(mail.outbox) == 2  # the /64's hourly requests were spent
+    request_link("giver@example.test", ip="2001:db8:1:3::1")  # another /64
+    assert len(mail.outbox) == 3
+
+
+@pytest.mark.parametrize(
+    "records",
+    ["abandoned checkout", "unconfirmed sign-up", "ended gift, never paid"],
+)
+def test_an_address_with_nothing_given_or_confirmed_gets_no_sign_in_mail(request_link, records):
+    """Anyone can type any address into the donate or sign-up form: that alone must not
+    make the address receive sign-in mail."""
+    if records == "abandoned checkout":
+        DonationFactory(donor=DonorFactory(email="victim@example.test"), status="pending")
+    elif records == "unconfirmed sign-up":
+        SubscriberFactory(email="victim@example.test", status="pending", confirmed_at=None)
+    else:
+        GiftFactory(donor=DonorFactory(email="victim@example.test"), status="cancelled")
+    request_link("victim@example.test")
+    assert mail.outbox == []
+    assert not Reader.objects.exists()
+
+
+@pytest.mark.parametrize("records", ["paid gift", "confirmed subscription", "unsubscribed since"])
+def test_an_address_that_gave_or_confirmed_gets_its_link(request_link, records):
+    if records == "paid gift":
+        DonationFactory(donor=DonorFactory(email="known@example.test"), status="paid")
+    elif records == "confirmed subscription":
+        SubscriberFactory(email="known@example.test", newsletters=[NewsletterFactory()])
+    else:
+        SubscriberFactory(email="known@example.test", status="unsubscribed")
+    request_link("known@example.test")
+    assert [message.to for message in mail.outbox] == [["known@example.test"]]

@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from outlet.core.addresses import email_digest, email_normalise
-from outlet.core.ratelimits import rate_limit_hit
+from outlet.core.ratelimits import rate_limit_client, rate_limit_hit
 
 from .. import stripe_gateway
 from ..models import Campaign, Donation, Donor, Frequency, Gift
@@ -80,7 +80,7 @@ def payment_attempt_register(*, ip: str, email: str, purpose: str = "payment") -
     window = settings.DONATION_RATE_LIMIT_WINDOW
     email_key = email_digest(email)
     limits = [
-        (f"donations:{purpose}:ip:{ip}", settings.DONATION_RATE_LIMIT_PER_IP),
+        (f"donations:{purpose}:ip:{rate_limit_client(ip)}", settings.DONATION_RATE_LIMIT_PER_IP),
         (f"donations:{purpose}:email:{email_key}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
     ]
     what = "payment attempts" if purpose == "payment" else "requests"
