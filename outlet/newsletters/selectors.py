@@ -72,8 +72,11 @@ def newsletter_recipients(
     """Who an issue of `newsletter` goes to now, ordered by id.
 
     Active, unsuppressed subscribers with a confirmed, unpaused subscription to
-    the newsletter, narrowed by `segment`. Ordered by primary key so a sender
-    can walk it in chunks (`after_id=last_id`) and resume after a crash.
+    the newsletter, narrowed by `segment`; for a donors-only newsletter, only those
+    who have given (asked here, at send time, so the rule holds however someone got
+    on the list: an import, an opt-in at a checkout never paid, a gift refunded since).
+    Ordered by primary key so a sender can walk it in chunks (`after_id=last_id`)
+    and resume after a crash.
 
     `after_id` bounds the subscriptions too: PostgreSQL runs the EXISTS as a merge
     join, and without the bound on that side it reads every subscription before the
@@ -89,7 +92,10 @@ def newsletter_recipients(
     if after_id:
         subscribed = subscribed.filter(subscriber_id__gt=after_id)
         recipients = recipients.filter(pk__gt=after_id)
-    return recipients.filter(Exists(subscribed)).filter(segment_filter(segment)).order_by("pk")
+    recipients = recipients.filter(Exists(subscribed)).filter(segment_filter(segment))
+    if newsletter.visibility == Newsletter.Visibility.DONORS:
+        recipients = recipients.filter(subscriber_donor_filter())
+    return recipients.order_by("pk")
 
 
 def newsletter_choices_public() -> QuerySet[Newsletter]:

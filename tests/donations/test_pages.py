@@ -260,14 +260,14 @@ def test_old_gifts_in_chart_and_this_month_only_counts_this_month(editor_client)
     assert "(peak $999.00)" in html
 
 
-def test_newsletter_opt_in_creates_a_pending_subscription_awaiting_confirmation(
-    client, localstripe
-):
+def test_newsletter_opt_in_creates_a_pending_subscription_once_paid(client, localstripe):
     from outlet.newsletters.models import Subscriber
     from tests.factories import NewsletterFactory
 
     NewsletterFactory(name="The Daily")
     assert post_start(client, newsletter_opt_in="on").status_code == 200
+    assert not Subscriber.objects.exists()  # not before the payment
+    services.payment_record(donation_id=Donation.objects.get().pk)
     subscriber = Subscriber.objects.get(email="ada@example.test")
     assert subscriber.status == Subscriber.Status.PENDING
     assert post_start(client, email="no@example.test").status_code == 200

@@ -100,3 +100,24 @@ def test_preferences_offer_donors_only_newsletters_to_donors_alone(daily):
 
     assert set(newsletter_choices_for(subscriber=donor)) == {daily, donors_only}
     assert set(newsletter_choices_for(subscriber=reader)) == {daily}
+
+
+def test_a_donors_only_newsletter_reaches_only_those_who_gave_however_they_got_on_it(daily):
+    """A confirmed subscription alone is no proof of giving: an import, an opt-in made
+    at a checkout never paid, a gift refunded since. The rule holds at send time."""
+    from outlet.newsletters.models import Newsletter
+
+    daily.visibility = Newsletter.Visibility.DONORS
+    daily.save()
+    SubscriberFactory(email="gave@example.com", newsletters=[daily])
+    paid_donation("gave@example.com", days_ago=400)
+    SubscriberFactory(email="imported@example.com", newsletters=[daily])
+    SubscriberFactory(email="refunded@example.com", newsletters=[daily])
+    paid_donation("refunded@example.com", days_ago=3)
+    apps.get_model("donations", "Donation").objects.filter(
+        donor__email="refunded@example.com"
+    ).update(status="refunded")
+    assert emails(newsletter_recipients(daily)) == ["gave@example.com"]
+    assert emails(newsletter_recipients(daily, Segment.NON_DONORS)) == []
+    first = Subscriber.objects.get(email="gave@example.com")
+    assert emails(newsletter_recipients(daily, after_id=first.pk)) == []

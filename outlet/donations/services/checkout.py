@@ -96,21 +96,24 @@ def payment_attempt_register(*, ip: str, email: str, purpose: str = "payment") -
 
 def newsletter_opt_in_forward(*, donation: Donation, consent_text: str, ip: str = "") -> None:
     """Hand a donor's newsletter opt-in to the newsletters app, which records a pending
-    subscription and sends its own double opt-in confirmation. The opt-in also stays on
-    the donation (`newsletter_opt_in`). A refusal there (a suppressed address, no
-    newsletter to offer) never blocks the gift."""
-    if not donation.newsletter_opt_in:
+    subscription and sends its own double opt-in confirmation; called when the donation
+    is recorded as paid, never before (an unpaid checkout, with anyone's address, must
+    subscribe nobody). The opt-in also stays on the donation (`newsletter_opt_in`). A
+    refusal there (a suppressed address, no newsletter to offer) never blocks the gift,
+    and rolls back only its own writes."""
+    if not donation.newsletter_opt_in or not donation.donor.email:
         return
     from outlet.newsletters.services import subscriber_signup
 
     try:
-        subscriber_signup(
-            email=donation.donor.email,
-            source=f"donation:{donation.pk}",
-            name=donation.donor.name,
-            consent_text=consent_text,
-            ip=ip or None,
-        )
+        with transaction.atomic():
+            subscriber_signup(
+                email=donation.donor.email,
+                source=f"donation:{donation.pk}",
+                name=donation.donor.name,
+                consent_text=consent_text,
+                ip=ip or None,
+            )
     except ValidationError as exc:
         logger.info("Newsletter opt-in of donation %s not recorded: %s", donation.pk, exc)
 
@@ -218,7 +221,8 @@ def checkout_start(
         if winner is None:
             raise
         return _checkout_resume(donation=winner, name=name)
-    newsletter_opt_in_forward(donation=donation, consent_text=NEWSLETTER_CONSENT, ip=ip)
+    # The newsletter opt-in waits for the payment (stripe_events.payment_record): anyone
+    # can type any address here, and an unpaid checkout must subscribe nobody.
     return _checkout_setup(donation=donation, name=name)
 
 

@@ -70,7 +70,18 @@ def payment_record(
             donation_id=donation_id,
             dedupe_key=f"receipt:{donation_id}",
         )
+        _opt_in_forward_once_paid(donation_id=donation_id)
     return True
+
+
+def _opt_in_forward_once_paid(*, donation_id: int) -> None:
+    """The checkout's newsletter opt-in, forwarded now that the donation is paid (once:
+    only the call that recorded the payment gets here)."""
+    from .checkout import NEWSLETTER_CONSENT, newsletter_opt_in_forward
+
+    donation = Donation.objects.select_related("donor").filter(pk=donation_id).first()
+    if donation is not None and donation.newsletter_opt_in:
+        newsletter_opt_in_forward(donation=donation, consent_text=NEWSLETTER_CONSENT)
 
 
 def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
@@ -86,7 +97,8 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
         cursor.execute(
             f"UPDATE {table} SET status = %s, paid_at = %s, failure_message = '', "  # noqa: S608 (table name from model meta)
             "stripe_charge_id = %s WHERE stripe_payment_intent_id = %s AND gift_id IS NULL "
-            "AND status IN (%s, %s) AND amount = %s AND currency = %s RETURNING id, donor_id",
+            "AND status IN (%s, %s) AND amount = %s AND currency = %s "
+            "RETURNING id, donor_id, newsletter_opt_in",
             [
                 Donation.Status.PAID,
                 timezone.now(),
@@ -101,13 +113,15 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
         row = cursor.fetchone()
     if row is None:
         return False
-    donation_id, donor_id = row
+    donation_id, donor_id, opted_in = row
     donor_email_queue(
         kind=DonorEmail.Kind.RECEIPT,
         donor_id=donor_id,
         donation_id=donation_id,
         dedupe_key=f"receipt:{donation_id}",
     )
+    if opted_in:
+        _opt_in_forward_once_paid(donation_id=donation_id)
     return True
 
 

@@ -1,0 +1,80 @@
+"""The donate form's newsletter opt-in is handed to the newsletters app only once the gift
+is paid: an unpaid checkout (anyone can type any address) subscribes nobody, and so
+reaches no donors-only newsletter."""
+
+from __future__ import annotations
+
+import pytest
+
+from outlet.donations import services, stripe_gateway
+from outlet.donations.models import Donation
+from outlet.donations.stripe_objects import PaymentIntentFacts
+from outlet.newsletters.models import Subscriber
+from tests.factories import NewsletterFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stripe_checkout(monkeypatch):
+    monkeypatch.setattr(stripe_gateway, "customer_create", lambda **kw: {"id": "cus_1"})
+    monkeypatch.setattr(
+        stripe_gateway,
+        "setup_intent_create",
+        lambda **kw: {"id": "seti_1", "client_secret": "seti_1_secret"},
+    )
+
+
+def start(email: str, frequency: str = "once") -> Donation:
+    step = services.checkout_start(
+        email=email, name="Ada", amount=2500, cover_fee=False, frequency=frequency,
+        newsletter_opt_in=True, ip="203.0.113.9",
+    )  # fmt: skip
+    return step.donation
+
+
+def test_an_unpaid_checkout_subscribes_nobody(stripe_checkout, django_capture_on_commit_callbacks):
+    NewsletterFactory(name="The Daily")
+    NewsletterFactory(name="From the Editor", slug="donors", visibility="donors")
+    with django_capture_on_commit_callbacks(execute=True):
+        start("victim@example.test")
+        start("monthly@example.test", frequency="month")
+    assert not Subscriber.objects.exists()
+
+
+def test_the_opt_in_is_forwarded_once_the_payment_is_recorded(
+    stripe_checkout, django_capture_on_commit_callbacks
+):
+    NewsletterFactory(name="The Daily")
+    with django_capture_on_commit_callbacks(execute=True):
+        donation = start("ada@example.test")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.payment_record(donation_id=donation.pk, charge_id="ch_1")
+        assert not services.payment_record(donation_id=donation.pk, charge_id="ch_1")
+    subscriber = Subscriber.objects.get(email="ada@example.test")
+    assert subscriber.status == Subscriber.Status.PENDING  # its own double opt-in follows
+    assert subscriber.consent_records.get().form == f"donation:{donation.pk}"
+
+
+def test_the_webhooks_fast_path_forwards_the_opt_in_too(
+    stripe_checkout, django_capture_on_commit_callbacks
+):
+    NewsletterFactory(name="The Daily")
+    donation = start("fast@example.test")
+    Donation.objects.filter(pk=donation.pk).update(stripe_payment_intent_id="pi_1")
+    facts = PaymentIntentFacts(
+        id="pi_1", status="succeeded", amount=2500, currency=donation.currency,
+        customer_id="cus_1", invoice_id="", charge_id="ch_1",
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.payment_record_if_matching(facts=facts)
+    assert Subscriber.objects.filter(email="fast@example.test").exists()
+
+
+def test_a_paid_gift_without_the_opt_in_subscribes_nobody(stripe_checkout):
+    NewsletterFactory(name="The Daily")
+    step = services.checkout_start(
+        email="quiet@example.test", name="Q", amount=2500, cover_fee=False, frequency="once"
+    )
+    services.payment_record(donation_id=step.donation.pk)
+    assert not Subscriber.objects.exists()
