@@ -187,6 +187,7 @@ def _donors_write(*, subscribers: int, now: datetime) -> int:
 
     def donations() -> Iterator[tuple]:
         for email, donor_id in donor_ids:
+            email = str(email)  # the dataset's donors all have one
             index = int(email[len("reader") : email.index("@")])
             days_ago = 400 + index % 300 if index % 10 == 0 else index % 360
             paid = now - timedelta(days=days_ago, minutes=index % 1440)

@@ -40,7 +40,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         subject=SUBJECTS[DonorEmail.Kind(email.kind)].format(outlet=settings.OUTLET_NAME),
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[email.donor.email],
+        to=[email.donor.email or ""],  # an erased donor's mail is never sent (donor_emails)
         headers={"X-Outlet-Email": f"donations-{email.kind}-{email.pk}"},
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")

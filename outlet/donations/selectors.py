@@ -286,7 +286,7 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
             f"{donation.amount / 100:.2f}",
             f"{donation.fee_amount / 100:.2f}",
             donation.currency.upper(),
-            donation.donor.email,
+            donation.donor.email or "",  # None once erased
             donation.donor.name,
             donation.campaign.name if donation.campaign else "",
             donation.source,

@@ -241,6 +241,8 @@ def _checkout_resume(*, donation: Donation, name: str) -> CheckoutStep:
 def _checkout_setup(*, donation: Donation, name: str, resumed: bool = False) -> CheckoutStep:
     donor = donation.donor
     gift = donation.gift
+    if not donor.email:  # a checkout resumed after its donor was erased
+        raise ValidationError("This checkout can no longer go on. Please start a new one.")
     try:
         customer = stripe_gateway.customer_create(
             email=donor.email, name=name, idempotency_key=idempotency_key(donation, "customer")
