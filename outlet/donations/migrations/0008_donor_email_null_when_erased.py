@@ -7,10 +7,14 @@ PLACEHOLDER_DOMAIN = "@erased.invalid"
 
 
 def placeholders_to_null(apps, schema_editor):
+    """Only a donor's own placeholder (`erased-<its pk>@…`, no name): an address someone
+    typed into the donate form that looks like another donor's is left alone."""
     Donor = apps.get_model("donations", "Donor")
-    Donor.objects.filter(
+    candidates = Donor.objects.filter(
         email__startswith="erased-", email__endswith=PLACEHOLDER_DOMAIN, name=""
-    ).update(email=None)
+    ).values_list("pk", "email")
+    erased = [pk for pk, email in candidates if email == f"erased-{pk}{PLACEHOLDER_DOMAIN}"]
+    Donor.objects.filter(pk__in=erased).update(email=None)
 
 
 def null_to_placeholders(apps, schema_editor):
