@@ -479,6 +479,12 @@ def subscriber_erase(*, subscriber: Subscriber) -> str:
     return digest
 
 
+def suppression_detail_erase(*, email: str) -> None:
+    """Clear what a suppression says about why (a bounce's text often quotes the address),
+    keeping the suppression: for an erased address with no subscriber row."""
+    Suppression.objects.filter(email_hash=email_digest(email)).exclude(detail="").update(detail="")
+
+
 # --- The newsletters themselves ---------------------------------------------------
 
 

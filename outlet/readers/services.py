@@ -282,6 +282,8 @@ def address_erase(*, email: str) -> None:
             donation_services.donor_erase(donor=donor)
         if subscriber is not None:
             newsletter_services.subscriber_erase(subscriber=subscriber)
+        else:
+            newsletter_services.suppression_detail_erase(email=address)
         subscriber_imports_address_erase(email=address)
         if reader is not None:
             Reader.objects.filter(pk=reader.pk).delete()

@@ -160,3 +160,18 @@ def test_an_address_erased_before_its_import_reaches_it_is_not_imported(stripe_a
     job = subscriber_import_run(job=job)
     assert list(Subscriber.objects.values_list("email", flat=True)) == ["new@example.com"]
     assert columns_holding(ADDRESS) == []
+
+
+def test_a_suppression_without_a_subscriber_loses_the_bounce_text_naming_the_address(
+    stripe_agrees,
+):
+    """A bounce's text often quotes the address; a complaint or a bounce can suppress an
+    address that has no subscriber row (a donor who never subscribed)."""
+    from outlet.newsletters.models import Suppression
+    from outlet.newsletters.services import email_suppress
+
+    DonationFactory(donor=DonorFactory(email=ADDRESS), status="paid")
+    email_suppress(email=ADDRESS, reason="hard_bounce", detail=f"550 5.1.1 <{ADDRESS}>: unknown")
+    signed_in(ADDRESS).post(reverse("readers:data-delete"), {"confirm": "on"})
+    assert columns_holding(ADDRESS) == []
+    assert Suppression.objects.get().reason == "hard_bounce"  # still suppressed
