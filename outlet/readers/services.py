@@ -37,6 +37,7 @@ from outlet.donations import selectors as donation_selectors
 from outlet.donations import services as donation_services
 from outlet.newsletters import selectors as newsletter_selectors
 from outlet.newsletters import services as newsletter_services
+from outlet.newsletters.models import Suppression
 
 from .models import Reader, ReaderLinkUse
 from .selectors import reader_address_in_use, reader_address_known
@@ -284,7 +285,10 @@ def address_erase(*, email: str) -> None:
             newsletter_services.subscriber_erase(subscriber=subscriber)
         else:
             newsletter_services.suppression_detail_erase(email=address)
-        subscriber_imports_address_erase(email=address)
+        if subscriber_imports_address_erase(email=address) and subscriber is None:
+            # Only in an import's file: kept out of the next upload of it, as a subscriber's
+            # erasure is (and out of a run already holding the row, which checks this).
+            newsletter_services.email_suppress(email=address, reason=Suppression.Reason.ERASED)
         if reader is not None:
             Reader.objects.filter(pk=reader.pk).delete()
         for model, object_id in logged_ids:

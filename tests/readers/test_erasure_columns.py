@@ -175,3 +175,29 @@ def test_a_suppression_without_a_subscriber_loses_the_bounce_text_naming_the_add
     signed_in(ADDRESS).post(reverse("readers:data-delete"), {"confirm": "on"})
     assert columns_holding(ADDRESS) == []
     assert Suppression.objects.get().reason == "hard_bounce"  # still suppressed
+
+
+def test_an_address_erased_from_an_import_is_not_imported_again_by_the_same_file(stripe_agrees):
+    """The address was only in an import's file (its row refused, no subscriber): a
+    re-upload of that file must not bring it back."""
+    from outlet.readers.services import address_erase
+
+    daily = NewsletterFactory(name="Daily", slug="daily")
+    file = f"email,name\n{ADDRESS},Ada\n"
+    job = subscriber_import_create(
+        data=file.encode(), filename="list.csv", newsletters=[daily],
+        consent_confirmed=True, consent_text="Form",
+    )  # fmt: skip
+    address_erase(email=ADDRESS)
+    subscriber_import_run(job=job)
+    again = import_file(file, daily)
+    assert again.summary == {"suppressed": 1}
+    assert not Subscriber.objects.exists()
+
+
+def test_erasing_a_donor_who_was_never_on_a_list_suppresses_nothing(stripe_agrees):
+    from outlet.newsletters.models import Suppression
+
+    DonationFactory(donor=DonorFactory(email=ADDRESS), status="paid")
+    signed_in(ADDRESS).post(reverse("readers:data-delete"), {"confirm": "on"})
+    assert not Suppression.objects.exists()
