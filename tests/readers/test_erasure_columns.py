@@ -81,6 +81,10 @@ def test_the_readers_own_erasure_leaves_the_address_in_no_column(reader_everywhe
 
 def test_staff_erase_leaves_the_address_in_no_column(reader_everywhere):
     subscriber = Subscriber.objects.get(email=ADDRESS)
+    page = reader_everywhere.get(
+        reverse("admin:newsletters_subscriber_erase", args=[subscriber.pk])
+    )
+    assert "its recurring gifts are cancelled at Stripe" in page.content.decode()
     response = reader_everywhere.post(
         reverse("admin:newsletters_subscriber_erase", args=[subscriber.pk])
     )
@@ -178,7 +182,7 @@ def test_a_suppression_without_a_subscriber_loses_the_bounce_text_naming_the_add
 
 
 def test_an_address_erased_from_an_import_is_not_imported_again_by_the_same_file(stripe_agrees):
-    """The address was only in an import's file (its row refused, no subscriber): a
+    """The address was only in an import's file (no subscriber row): a
     re-upload of that file must not bring it back."""
     from outlet.readers.services import address_erase
 
@@ -201,3 +205,22 @@ def test_erasing_a_donor_who_was_never_on_a_list_suppresses_nothing(stripe_agree
     DonationFactory(donor=DonorFactory(email=ADDRESS), status="paid")
     signed_in(ADDRESS).post(reverse("readers:data-delete"), {"confirm": "on"})
     assert not Suppression.objects.exists()
+
+
+def test_staff_erase_that_stripe_refuses_changes_nothing_and_says_so(
+    reader_everywhere, monkeypatch
+):
+    from outlet.donations import stripe_gateway
+
+    def refuse(**kwargs):
+        raise stripe_gateway.StripeError("down")
+
+    monkeypatch.setattr(stripe_gateway, "subscription_cancel", refuse)
+    subscriber = Subscriber.objects.get(email=ADDRESS)
+    response = reader_everywhere.post(
+        reverse("admin:newsletters_subscriber_erase", args=[subscriber.pk]), follow=True
+    )
+    assert "We could not reach our payment processor" in response.content.decode()
+    assert Subscriber.objects.filter(email=ADDRESS).exists()
+    assert Donor.objects.filter(email=ADDRESS).exists()
+    assert Reader.objects.filter(email=ADDRESS).exists()
