@@ -48,6 +48,22 @@ class SubscriberImport(models.Model):
         return round(100 * self.processed_rows / self.total_rows) if self.total_rows else 100
 
     @property
+    def retention_days(self) -> int:
+        from django.conf import settings
+
+        return settings.NEWSLETTER_IMPORT_RETENTION_DAYS
+
+    @property
+    def rows_expired(self) -> bool:
+        """Finished longer ago than NEWSLETTER_IMPORT_RETENTION_DAYS: its stored rows and
+        refused addresses are deleted (imports.subscriber_imports_expire), its counts kept."""
+        from datetime import timedelta
+
+        if self.status != self.Status.DONE or self.finished_at is None:
+            return False
+        return self.finished_at < timezone.now() - timedelta(days=self.retention_days)
+
+    @property
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {"imported": self.imported_rows} if self.imported_rows else {}
         for row in self.refusals.values("outcome").annotate(n=models.Count("id")):

@@ -224,3 +224,22 @@ def test_staff_erase_that_stripe_refuses_changes_nothing_and_says_so(
     assert Subscriber.objects.filter(email=ADDRESS).exists()
     assert Donor.objects.filter(email=ADDRESS).exists()
     assert Reader.objects.filter(email=ADDRESS).exists()
+
+
+def test_an_expired_imports_page_says_its_rows_were_deleted(reader_everywhere):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outlet.newsletters.imports import subscriber_imports_expire
+    from outlet.newsletters.models import SubscriberImport
+
+    job = SubscriberImport.objects.order_by("pk").first()
+    SubscriberImport.objects.filter(pk=job.pk).update(
+        finished_at=timezone.now() - timedelta(days=40)
+    )
+    subscriber_imports_expire()
+    url = reverse("admin:newsletters_subscriber_import_detail", args=[job.pk])
+    page = reader_everywhere.get(url).content.decode()
+    assert "The rows of this import were deleted 30 days after it finished" in page
+    assert "Download the full per-row report" not in page
