@@ -276,3 +276,96 @@ def test_a_staff_member_without_change_permission_cannot_confirm_held_bounces(
 
     assert response.status_code == 403
     assert not Suppression.objects.exists()
+
+
+# --- Concurrent lanes --------------------------------------------------------------
+
+
+def _lanes_record(issue: Issue, *, lanes: int, size: int, bounce_every: int) -> None:
+    """`lanes` workers at once, each recording its own claimed rows: every
+    `bounce_every`-th a hard bounce, the rest accepted, with checks in between."""
+    import threading
+
+    from django.db import connection
+
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    claims = [deliveries_claim(issue_id=issue.pk, size=size) for _ in range(lanes)]
+    start_together = threading.Barrier(lanes)
+    errors: list[BaseException] = []
+
+    def lane(token, rows, started) -> None:
+        try:
+            start_together.wait()
+            with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+                for number, delivery in enumerate(rows):
+                    if number % bounce_every == 0:
+                        recorder.bounces.hard_bounce(recorder, delivery, "550 5.1.1 unknown")
+                    else:
+                        recorder.sent(delivery)
+                    if number % 7 == 0:
+                        recorder.drain()
+                        recorder.bounces.accepted(recorder.counts["sent"])
+                recorder.finish()
+        except BaseException as exc:  # noqa: BLE001 (reported by the test below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=lane, args=claim) for claim in claims]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+
+
+@pytest.fixture
+def postgres_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+
+
+def test_concurrent_lanes_lose_no_count(postgres_only, daily, settings):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 10_000  # no window is judged
+    SubscriberFactory.create_batch(200, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lanes_record(issue, lanes=4, size=50, bounce_every=10)
+
+    issue.refresh_from_db()
+    assert (issue.bounce_window_judged, issue.bounce_window_hard) == (200, 20)
+    assert HeldBounce.objects.filter(issue=issue, for_editor=False).count() == 20
+
+
+def test_concurrent_lanes_of_a_relay_refusing_everyone_suppress_nobody(
+    postgres_only, daily, settings
+):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 30
+    SubscriberFactory.create_batch(200, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lanes_record(issue, lanes=4, size=50, bounce_every=1)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
+    assert nobody_suppressed()
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 200
+
+
+def test_concurrent_lanes_with_a_few_dead_addresses_suppress_exactly_those(
+    postgres_only, daily, settings
+):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 30
+    SubscriberFactory.create_batch(200, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lanes_record(issue, lanes=4, size=50, bounce_every=25)
+    issue_sending_check(issue_id=issue.pk)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT
+    assert Suppression.objects.count() == 8
+    assert not HeldBounce.objects.exists()

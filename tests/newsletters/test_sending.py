@@ -306,13 +306,15 @@ def test_temporary_refusal_is_retried_later_and_permanent_refusal_suppresses(set
         assert "451" in busy.error
         gone = Delivery.objects.get(subscriber__email="gone@example.com")
         assert gone.status == Delivery.Status.FAILED and "550" in gone.error
-        assert Suppression.objects.filter(email_hash=email_digest("gone@example.com")).exists()
         assert not issue_sending_check(issue_id=issue.pk)  # busy is still to come
 
         sink.temporary.clear()
         Delivery.objects.filter(pk=busy.pk).update(next_attempt_at=timezone.now())
         assert batch_send(issue_id=issue.pk).sent == 1
         assert issue_sending_check(issue_id=issue.pk)
+        # Suppressed once the bounce-rate breaker judged the issue's window: at its end here.
+        assert Suppression.objects.filter(email_hash=email_digest("gone@example.com")).exists()
+        assert Suppression.objects.count() == 1
         assert sorted(sink.accepted) == ["busy@example.com", "ok@example.com"]
     finally:
         sink.stop()
