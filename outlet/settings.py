@@ -436,6 +436,18 @@ NEWSLETTER_RETRY_SECONDS = _read(env.int, "NEWSLETTER_RETRY_SECONDS", default=60
 NEWSLETTER_SMTP_DOWN_RETRY_SECONDS = _read(
     env.int, "NEWSLETTER_SMTP_DOWN_RETRY_SECONDS", default=60
 )
+# The bounce-rate breaker (docs/sending-faults.md): once a window of this many messages
+# has been judged by the servers, more hard bounces ("no such mailbox") than this share
+# of it pause the issue for the editor and suppress nobody (a relay refusing everyone
+# is not a list of dead addresses); at or below it, the window's bounces are suppressed.
+# A rate of 1 or more turns the breaker off (every hard bounce suppresses at once).
+NEWSLETTER_BOUNCE_BREAKER_RATE = _read(env.float, "NEWSLETTER_BOUNCE_BREAKER_RATE", default=0.1)
+NEWSLETTER_BOUNCE_BREAKER_SAMPLE = _read(env.int, "NEWSLETTER_BOUNCE_BREAKER_SAMPLE", default=200)
+if NEWSLETTER_BOUNCE_BREAKER_RATE <= 0 or NEWSLETTER_BOUNCE_BREAKER_SAMPLE < 1:
+    raise ImproperlyConfigured(
+        "NEWSLETTER_BOUNCE_BREAKER_RATE must be above 0 (1 turns the breaker off) and "
+        "NEWSLETTER_BOUNCE_BREAKER_SAMPLE at least 1."
+    )
 # Through an anymail ESP that can batch (Mailgun, SparkPost, SendGrid), one API call
 # sends this many recipients their own copy (merge data); a worker killed mid-call can
 # duplicate at most one call's recipients.

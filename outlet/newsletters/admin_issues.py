@@ -22,8 +22,9 @@ from django.views.decorators.csp import csp_override
 from outlet.core.csv_export import csv_stream_response
 from outlet.newsletters import issues
 from outlet.newsletters.measuring.report import issue_report, issue_report_rows, issues_gift_totals
-from outlet.newsletters.models import Issue, IssueArticle, IssueStats
+from outlet.newsletters.models import HeldBounce, Issue, IssueArticle, IssueStats
 from outlet.newsletters.sending import HTML_SIZE_LIMIT, issue_render, sample_personalise
+from outlet.newsletters.sending.breaker import issue_held_bounces_confirm, issue_held_bounces_lift
 from outlet.newsletters.sending.rendering import issue_text_sanitise
 
 #: The email preview is the message as inboxes see it: inline styles, remote images,
@@ -187,6 +188,9 @@ class IssueAdmin(admin.ModelAdmin):
                 issues.issue_problems(issue=issue) if issue.status in issues.SENDABLE_FROM else []
             )
             extra_context["local_now"] = timezone.localtime()
+            extra_context["held_bounces"] = HeldBounce.objects.filter(
+                issue=issue, for_editor=True
+            ).count()
             if issue.status in REPORTED:
                 extra_context["issue_report"] = issue_report(issue=issue)
         return super().change_view(request, object_id, form_url, extra_context)
@@ -255,6 +259,12 @@ class IssueAdmin(admin.ModelAdmin):
         if action == "resume":
             issues.issue_resume(issue=issue)
             return "Sending resumed."
+        if action == "bounces-confirm":
+            count = issue_held_bounces_confirm(issue=issue)
+            return f"{count} held bounces confirmed: those addresses are suppressed."
+        if action == "bounces-lift":
+            count = issue_held_bounces_lift(issue=issue)
+            return f"{count} held bounces lifted: they are sent again when the issue sends."
         if action == "cancel":
             issues.issue_cancel(issue=issue)
             return "Cancelled. Nobody else will receive this issue."

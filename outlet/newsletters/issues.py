@@ -42,6 +42,7 @@ from outlet.newsletters.sending import (
     issue_render,
     sample_personalise,
 )
+from outlet.newsletters.sending.breaker import issue_bounces_judge, issue_breaker_reset
 
 MAX_TEST_ADDRESSES = 5
 SENDABLE_FROM = (Issue.Status.DRAFT, Issue.Status.SCHEDULED)
@@ -215,9 +216,12 @@ def issue_resume(*, issue: Issue, auto_due: datetime | None = None) -> Issue:
         issue.pause_reason = ""
         issue.auto_resume_at = None
         issue.heartbeat_at = timezone.now()
+        reset = issue_breaker_reset(issue=issue)
         issue.save(
-            update_fields=["status", "pause_reason", "auto_resume_at", "heartbeat_at", "updated_at"]
-        )
+            update_fields=[
+                "status", "pause_reason", "auto_resume_at", "heartbeat_at", "updated_at", *reset
+            ]
+        )  # fmt: skip
         issue_id = issue.pk
         if issue.planned_at is None:
             from outlet.newsletters.tasks import issue_plan_task
@@ -263,6 +267,8 @@ def issue_cancel(*, issue: Issue) -> Issue:
             raise ValidationError(f"This issue is already {issue.get_status_display().lower()}.")
         issue.status = Issue.Status.CANCELLED
         issue.save(update_fields=["status", "updated_at"])
+        # The bounces of the window it stopped in are judged now, not never.
+        issue_bounces_judge(issue_id=issue.pk, final=True)
     return issue
 
 
@@ -350,6 +356,8 @@ def issue_sending_check(*, issue_id: int) -> bool:
             issue_id=issue_id, status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
         ).exists():
             return False
+        if issue_bounces_judge(issue_id=issue_id, final=True):
+            return False  # the breaker tripped on the last window: paused for the editor
         issue.status = Issue.Status.SENT
         issue.sent_at = timezone.now()
         issue.save(update_fields=["status", "sent_at", "updated_at"])

@@ -321,6 +321,16 @@ class Issue(models.Model):
     )
     rendered_html = models.TextField(blank=True, editable=False)
     rendered_text = models.TextField(blank=True, editable=False)
+    # The bounce-rate breaker's current window (sending/breaker.py): messages the servers
+    # judged (accepted or refused as unknown mailboxes) and hard bounces among them,
+    # added to by every lane with atomic increments.
+    bounce_window_judged = models.PositiveIntegerField(default=0, editable=False)
+    bounce_window_hard = models.PositiveIntegerField(default=0, editable=False)
+    bounce_breaker_tripped = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Too many hard bounces: they wait for the editor, nobody is suppressed.",
+    )
     created_by = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -418,6 +428,27 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery #{self.pk} ({self.status})"
+
+
+class HeldBounce(models.Model):
+    """A hard bounce whose address is not suppressed yet (sending/breaker.py).
+
+    Every hard bounce waits here until its breaker window proves the bounce rate
+    normal (then it is suppressed and the row goes), or trips the breaker: then it
+    is `for_editor`, and the editor confirms it (suppressed) or lifts it (sent again).
+    Holds the delivery only: the address stays in one place, the subscriber.
+    """
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="held_bounces")
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="+")
+    for_editor = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["issue", "for_editor"], name="held_bounce_issue_idx")]
+
+    def __str__(self) -> str:
+        return f"Held bounce of delivery #{self.delivery_id}"
 
 
 # Subscriber CSV imports (import_models.py), registered with this app.

@@ -197,6 +197,48 @@ def test_case_1_relay_denied_at_every_rcpt(dump_dir):
     )
 
 
+def test_case_1b_every_mailbox_unknown_trips_the_bounce_breaker(dump_dir):
+    """A relay answering 550 5.1.1 to everyone: the breaker pauses the issue, nobody is
+    suppressed; the editor lifts the held bounces and, the relay fixed, everyone is mailed."""
+    from outlet.newsletters.sending.breaker import issue_held_bounces_lift
+
+    app.control.purge()
+    newsletter = NewsletterFactory()
+    subscribers_bulk_create(newsletter=newsletter, count=READERS)
+    issue = IssueFactory(newsletter=newsletter)
+    sink = PostfixSink(
+        dump_dir / "unknown", "-f", "RCPT", "-B", "550 5.1.1 Recipient address rejected"
+    )
+    worker = WorkerProcess(extra_env={**FAST, "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}"})
+    try:
+        worker.wait_ready()
+        issue_send_now(issue=issue)
+        wait_until(lambda: status(issue) == Issue.Status.PAUSED, 60, "the breaker to trip")
+        reason = Issue.objects.get(pk=issue.pk).pause_reason
+        assert "bounce breaker" in reason, reason
+        # The lanes finish the batch in hand: wait until no row is leased any more.
+        wait_until(
+            lambda: (
+                not Delivery.objects.filter(issue=issue, status=Delivery.Status.SENDING).exists()
+            ),
+            30,
+            "the lanes to stop",
+        )
+        suppressed = wrongly_suppressed()
+        sink.stop()
+        sink = PostfixSink(dump_dir / "working", port=sink.port)
+        assert issue_held_bounces_lift(issue=issue) > 0
+        issue_resume(issue=Issue.objects.get(pk=issue.pk))
+        wait_until(lambda: status(issue) == Issue.Status.SENT, 90, "the issue to be sent")
+        counts = outcome(issue, received(sink))
+    finally:
+        worker.stop()
+        sink.stop()
+    record("1b every mailbox unknown", **counts, wrongly_suppressed=suppressed, wrong_body=0)
+    assert suppressed == 0
+    assert counts == {"lost": 0, "duplicates": 0}
+
+
 def test_case_2a_sender_refused_at_mail_from(dump_dir):
     refusing_server_case(
         "2 sender refused", dump_dir, "-f", "MAIL", "-B", "553 5.7.1 Sender address rejected"

@@ -23,7 +23,7 @@ from django.utils.html import escape
 
 from outlet.core.addresses import email_digest
 from outlet.newsletters.issues import issue_plan, issue_send_now, issue_sending_check
-from outlet.newsletters.models import Delivery, Issue, Subscriber, Suppression
+from outlet.newsletters.models import Delivery, HeldBounce, Issue, Subscriber, Suppression
 from outlet.newsletters.sending import batch_send, esp_batch_mode, greeting_for
 from outlet.newsletters.tasks import issue_batch_send_task
 from outlet.newsletters.tokens import list_unsubscribe_headers, preferences_url
@@ -179,7 +179,8 @@ def test_rejected_address_fails_and_is_suppressed_a_failed_one_is_retried(daily,
     rows = {d.subscriber_id: d for d in Delivery.objects.filter(issue=issue)}
     assert rows[ok.pk].status == Delivery.Status.SENT
     assert rows[rejected.pk].status == Delivery.Status.FAILED
-    assert Suppression.objects.filter(email_hash=email_digest(rejected.email)).exists()
+    # Held until the bounce-rate breaker has judged the issue's window (its end, here).
+    assert HeldBounce.objects.filter(delivery=rows[rejected.pk]).exists()
     assert rows[failed.pk].status == Delivery.Status.PENDING
     assert rows[failed.pk].next_attempt_at > timezone.now()
     assert not Suppression.objects.filter(email_hash=email_digest(failed.email)).exists()
@@ -192,6 +193,9 @@ def test_rejected_address_fails_and_is_suppressed_a_failed_one_is_retried(daily,
     assert batch_send(issue_id=issue.pk).sent == 1
     assert [to.addr_spec for to in mail.outbox[1].anymail_test_params["to"]] == [failed.email]
     assert Delivery.objects.get(pk=rows[failed.pk].pk).status == Delivery.Status.SENT
+    assert issue_sending_check(issue_id=issue.pk)
+    assert Suppression.objects.filter(email_hash=email_digest(rejected.email)).exists()
+    assert not Suppression.objects.filter(email_hash=email_digest(failed.email)).exists()
 
 
 def test_a_call_whose_every_address_is_refused_is_recorded_not_retried(daily, settings):
@@ -205,6 +209,7 @@ def test_a_call_whose_every_address_is_refused_is_recorded_not_retried(daily, se
 
     assert (result.sent, result.failed, result.retry) == (0, 2, 0)
     assert Issue.objects.get(pk=issue.pk).status == Issue.Status.SENDING
+    assert issue_sending_check(issue_id=issue.pk)  # two bounces are not a broken ESP
     assert Suppression.objects.filter(email_hash__in=[r.email_hash for r in readers]).count() == 2
 
 

@@ -11,7 +11,7 @@ from django.core import mail
 
 from outlet.newsletters.issues import issue_plan, issue_send_now, issue_sending_check
 from outlet.newsletters.measuring.links import click_target
-from outlet.newsletters.models import Click, Delivery, Issue, IssueStats, Open
+from outlet.newsletters.models import Click, Delivery, Issue, IssueLink, IssueStats, Open
 from outlet.newsletters.sending import batch_send
 from tests.factories import ArticleFactory, IssueFactory, SubscriberFactory
 from tests.newsletters.conftest import BUFFER_PREFIX
@@ -110,6 +110,16 @@ def test_each_reader_has_their_own_token(sent):
     assert len({target.delivery_id for target in tokens if target}) == 3
 
 
+def _replace_part(token: str, index: int, value: str) -> str:
+    parts = token.split(".")
+    parts[index] = value
+    return ".".join(parts)
+
+
+def _altered(mac: str) -> str:
+    return mac[:-1] + ("A" if mac[-1] != "A" else "B")
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
@@ -121,12 +131,16 @@ def test_each_reader_has_their_own_token(sent):
         lambda t: t.split(".", 3)[3],
         lambda t: t + ".1",
         lambda t: "1.0." + "A" * 16 + ".1." + "A" * 16,
+        lambda t: _replace_part(t, 2, _altered(t.split(".")[2])),  # the link's mac alone
+        # another registered link, its delivery mac valid, the first link's mac kept:
+        lambda t: _replace_part(t, 1, "1" if t.split(".")[1] == "0" else "0"),
     ],
 )
 def test_an_altered_token_redirects_home_and_records_nothing(sent, client, tamper):
     issue, readers, article = sent
     token = path_of(TRACKED.findall(parts(mail.outbox[0])[0])[0]).split("/")[3]
 
+    assert IssueLink.objects.filter(issue=issue).count() >= 2  # another link to point at
     response = client.get(f"/n/c/{tamper(token)}/")
     flush()
 

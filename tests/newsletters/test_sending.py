@@ -239,6 +239,40 @@ def test_a_late_worker_cannot_overwrite_the_outcome_of_the_one_that_took_over(da
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SENDING
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        lambda recorder, delivery: recorder.sent(delivery),
+        lambda recorder, delivery: recorder.failed(delivery, "too late"),
+        lambda recorder, delivery: recorder.retry_later(delivery, "too late"),
+        lambda recorder, delivery: recorder.skipped([delivery]),
+        lambda recorder, delivery: recorder.release([delivery]),
+        lambda recorder, delivery: recorder.release([delivery], paused_by="550 too late"),
+    ],
+    ids=["sent", "failed", "retry_later", "skipped", "release", "release_paused"],
+)
+def test_a_worker_that_lost_its_lease_changes_nothing_about_the_row(daily, record):
+    SubscriberFactory(newsletters=[daily])
+    issue = IssueFactory(newsletter=daily)
+    issue_send_now(issue=issue)
+    deliveries_plan(issue=issue)
+    from outlet.newsletters.sending import OutcomeRecorder
+
+    old_token, (delivery,), _ = deliveries_claim(issue_id=issue.pk, size=1)
+    Delivery.objects.filter(pk=delivery.pk).update(leased_until=timezone.now() - timedelta(1))
+    new_token, (taken_over,), _ = deliveries_claim(issue_id=issue.pk, size=1)
+    before = Delivery.objects.filter(pk=delivery.pk).values().get()
+
+    with OutcomeRecorder(old_token) as recorder:
+        record(recorder, delivery)
+
+    after = Delivery.objects.filter(pk=delivery.pk).values().get()
+    assert taken_over.pk == delivery.pk
+    assert after == before
+    assert (after["status"], after["lease_token"]) == (Delivery.Status.SENDING, new_token)
+    assert after["sent_at"] is None
+
+
 def test_pause_stops_handing_out_batches(daily):
     SubscriberFactory.create_batch(3, newsletters=[daily])
     issue = IssueFactory(newsletter=daily)
@@ -272,13 +306,15 @@ def test_temporary_refusal_is_retried_later_and_permanent_refusal_suppresses(set
         assert "451" in busy.error
         gone = Delivery.objects.get(subscriber__email="gone@example.com")
         assert gone.status == Delivery.Status.FAILED and "550" in gone.error
-        assert Suppression.objects.filter(email_hash=email_digest("gone@example.com")).exists()
         assert not issue_sending_check(issue_id=issue.pk)  # busy is still to come
 
         sink.temporary.clear()
         Delivery.objects.filter(pk=busy.pk).update(next_attempt_at=timezone.now())
         assert batch_send(issue_id=issue.pk).sent == 1
         assert issue_sending_check(issue_id=issue.pk)
+        # Suppressed once the bounce-rate breaker judged the issue's window: at its end here.
+        assert Suppression.objects.filter(email_hash=email_digest("gone@example.com")).exists()
+        assert Suppression.objects.count() == 1
         assert sorted(sink.accepted) == ["busy@example.com", "ok@example.com"]
     finally:
         sink.stop()

@@ -160,6 +160,7 @@ def stop_reason(
     every row the batch still holds, or the fence would outlive some of their leases.
     """
     recorder.drain()
+    recorder.bounces.accepted(recorder.counts["sent"])  # may trip the breaker: read below
     status = Issue.objects.filter(pk=issue_id).values_list("status", flat=True).first()
     if status != Issue.Status.SENDING:
         return "paused or cancelled"

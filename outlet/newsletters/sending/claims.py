@@ -29,6 +29,7 @@ from outlet.newsletters.models import (
     Subscriber,
 )
 from outlet.newsletters.selectors import newsletter_recipients
+from outlet.newsletters.sending.breaker import BounceWindow
 
 # --- Claiming ------------------------------------------------------------------------
 
@@ -225,6 +226,8 @@ class OutcomeRecorder:
         self.pipeline_error: bytes | None = None
         self.sent_subscriber_ids: list[int] = []
         self.counts = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0}
+        #: This batch's share of the issue's bounce-rate breaker window.
+        self.bounces = BounceWindow(issue_id)
         # `deliveries_claim` took lease_started before stamping the lease on the database.
         self.renewed_at = time.monotonic() if lease_started is None else lease_started
         self.lease_deadline = self.renewed_at + lease_span()
@@ -428,8 +431,10 @@ class OutcomeRecorder:
         return self.renew(deliveries)
 
     def finish(self) -> None:
-        """A delivery ends a run of soft bounces (one query for the batch)."""
+        """A delivery ends a run of soft bounces (one query for the batch); the batch's
+        accepted messages join the breaker's window."""
         self.drain()
+        self.bounces.accepted(self.counts["sent"])
         if self.sent_subscriber_ids:
             Subscriber.objects.filter(
                 pk__in=self.sent_subscriber_ids, soft_bounce_count__gt=0

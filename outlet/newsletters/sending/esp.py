@@ -17,7 +17,6 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import mailers
 
-from outlet.newsletters.models import Suppression
 from outlet.newsletters.sending.batch import (
     ESP_REFUSED,
     LEASE_LOST,
@@ -282,7 +281,7 @@ def esp_batch_send(
 
 def _outcomes_record(recorder: OutcomeRecorder, chunk: list[Claimed], message: Any) -> bool:
     """Record each recipient's outcome of a call that returned; True if any was accepted."""
-    from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+    from outlet.newsletters.services import subscriber_soft_bounce_record
 
     recipients = message.anymail_status.recipients
     statuses = [recipients.get(d.subscriber.email) for d in chunk]
@@ -298,9 +297,7 @@ def _outcomes_record(recorder: OutcomeRecorder, chunk: list[Claimed], message: A
             # through: no verdict on the address yet. Retried, mark kept.
             recorder.retry_later(delivery, f"{PAUSE_MARK}ESP {status_name}")
         elif status_name in ESP_REFUSED:
-            detail = f"ESP {status_name} the address"
-            if recorder.failed(delivery, detail):
-                email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
+            recorder.bounces.hard_bounce(recorder, delivery, f"ESP {status_name} the address")
         else:  # "failed" (or no answer for this address): try again later
             detail = f"ESP status {status_name or 'missing'}"
             if recorder.retry_later(delivery, detail) == GAVE_UP:

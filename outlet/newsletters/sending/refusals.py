@@ -15,7 +15,6 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from outlet.newsletters.models import Suppression
 from outlet.newsletters.sending.batch import (
     ESP_REFUSED,
     SERVER_FAULT_REFUSALS,
@@ -91,7 +90,6 @@ class Refusals:
         return [held.delivery for held in self.held]
 
     def refused(self, delivery: Claimed, exc: Exception) -> None:
-        from outlet.newsletters.services import email_suppress
 
         email = delivery.subscriber.email
         code = _smtp_code(exc, email) or 0
@@ -102,10 +100,7 @@ class Refusals:
         enhanced = _ENHANCED.match(reply)
         subject = enhanced.group(2) if enhanced else b""
         if at_rcpt and not temporary and subject == b"1":
-            if self.recorder.failed(delivery, error):
-                email_suppress(
-                    email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300]
-                )
+            self.recorder.bounces.hard_bounce(self.recorder, delivery, error)
             return
         full = at_rcpt and not temporary and subject == b"2"
 
@@ -153,13 +148,10 @@ class Refusals:
 
     def esp_refused(self, delivery: Claimed, status: str | None) -> None:
         """An ESP's verdict on one address (anymail_status), as for a batch in esp.py."""
-        from outlet.newsletters.services import email_suppress
 
         detail = f"ESP {status or 'refused'} the address"
         if status in ESP_REFUSED:
-            if self.recorder.failed(delivery, detail):
-                email = delivery.subscriber.email
-                email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
+            self.recorder.bounces.hard_bounce(self.recorder, delivery, detail)
         else:
             self._retry(delivery, detail, soft_bounce=True)
 
@@ -169,7 +161,7 @@ class Refusals:
             raise MailServerDown(f"The mail server keeps dropping the connection: {error}")
 
     def accepted(self) -> None:
-        from outlet.newsletters.services import email_suppress, subscriber_soft_bounce_record
+        from outlet.newsletters.services import subscriber_soft_bounce_record
 
         self.drops = 0
         held, self.held, self.counted = self.held, [], 0
@@ -182,12 +174,10 @@ class Refusals:
                     )
             elif refusal.temporary or refusal.policy:
                 self._retry(delivery, refusal.error, soft_bounce=not refusal.policy)
-            elif self.recorder.failed(delivery, refusal.error) and refusal.at_rcpt:
-                email_suppress(
-                    email=delivery.subscriber.email,
-                    reason=Suppression.Reason.HARD_BOUNCE,
-                    detail=refusal.error[:300],
-                )
+            elif refusal.at_rcpt:
+                self.recorder.bounces.hard_bounce(self.recorder, delivery, refusal.error)
+            else:
+                self.recorder.failed(delivery, refusal.error)
 
     def finish(self) -> None:
         held, self.held, self.counted = self.held, [], 0

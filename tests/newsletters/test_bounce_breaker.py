@@ -1,0 +1,371 @@
+"""The bounce-rate breaker: a relay that answers "550 5.1.1" to every address is not a
+list of dead mailboxes. Past NEWSLETTER_BOUNCE_BREAKER_RATE of a window's messages the
+issue pauses for the editor, the hard bounces are held (nobody suppressed) and the
+editor confirms or lifts them; a few real dead addresses are still suppressed."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+
+from outlet.newsletters.issues import (
+    issue_plan,
+    issue_resume,
+    issue_send_now,
+    issue_sending_check,
+)
+from outlet.newsletters.models import Delivery, HeldBounce, Issue, Subscriber, Suppression
+from outlet.newsletters.sending import batch_send
+from outlet.newsletters.sending.breaker import (
+    issue_held_bounces_confirm,
+    issue_held_bounces_lift,
+)
+from outlet.newsletters.tasks import issue_batch_send_task
+from tests.factories import IssueFactory, SubscriberFactory
+from tests.newsletters.smtp_sinks import RefusingSmtpSink
+from tests.newsletters.test_esp_batch import MERGE_FORMAT, ScriptedEspBackend
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UNKNOWN = "550 5.1.1 <{}>: Recipient address rejected: User unknown"
+
+
+def start(issue: Issue) -> Issue:
+    issue_send_now(issue=issue)
+    issue.refresh_from_db()
+    issue_plan(issue=issue)
+    return issue
+
+
+def send_until_done(issue: Issue) -> Issue:
+    while batch_send(issue_id=issue.pk, size=10).claimed:
+        pass
+    issue_sending_check(issue_id=issue.pk)
+    issue.refresh_from_db()
+    return issue
+
+
+def nobody_suppressed() -> bool:
+    return (
+        not Suppression.objects.exists()
+        and not Subscriber.objects.exclude(status=Subscriber.Status.ACTIVE).exists()
+    )
+
+
+@pytest.fixture
+def smtp(settings):
+    sink = RefusingSmtpSink()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 200
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def esp(settings):
+    settings.EMAIL_BACKEND = "tests.newsletters.test_esp_batch.ScriptedEspBackend"
+    settings.NEWSLETTER_ESP_MERGE_FIELD_FORMAT = MERGE_FORMAT
+    settings.NEWSLETTER_ESP_BATCH_SIZE = 3  # below the "whole call refused" rule
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 200
+    mail.outbox = []
+    ScriptedEspBackend.statuses = {}
+    ScriptedEspBackend.error = None
+    yield ScriptedEspBackend
+    ScriptedEspBackend.statuses = {}
+
+
+# --- A relay refusing every mailbox ------------------------------------------------
+
+
+def test_a_relay_answering_5_1_1_to_everyone_pauses_the_issue_and_suppresses_nobody(smtp, daily):
+    readers = SubscriberFactory.create_batch(40, newsletters=[daily])
+    smtp.rcpt_reply = lambda address: UNKNOWN.format(address)
+    issue = start(IssueFactory(newsletter=daily))
+
+    issue_batch_send_task(issue.pk)  # the one batch
+    issue_batch_send_task(issue.pk)  # nothing left to claim: the issue's last window is judged
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED
+    assert issue.auto_resume_at is None  # the editor decides
+    assert "40 of 40" in issue.pause_reason
+    assert nobody_suppressed()
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == len(readers)
+
+
+def test_the_breaker_trips_within_a_window_and_later_bounces_wait_for_the_editor_too(
+    smtp, daily, settings
+):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 20
+    SubscriberFactory.create_batch(30, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    good = {d.subscriber.email for d in Delivery.objects.filter(issue=issue).order_by("id")[:20]}
+    # The first twenty go through; then the relay breaks and refuses every mailbox.
+    smtp.rcpt_reply = lambda address: None if address in good else UNKNOWN.format(address)
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.PAUSED
+    assert nobody_suppressed()
+    held = HeldBounce.objects.filter(issue=issue)
+    assert held.count() == 10 and not held.filter(for_editor=False).exists()
+    assert sorted(smtp.accepted) == sorted(good)
+
+
+def test_an_esp_rejecting_every_address_pauses_and_suppresses_nobody(esp, daily):
+    readers = SubscriberFactory.create_batch(30, newsletters=[daily])
+    esp.statuses = {reader.email: "rejected" for reader in readers}
+    issue = start(IssueFactory(newsletter=daily))
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.PAUSED and issue.auto_resume_at is None
+    assert "30 of 30" in issue.pause_reason
+    assert nobody_suppressed()
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 30
+
+
+@pytest.mark.parametrize("mode", ["batch", "one message per call"])
+def test_an_esp_rejecting_everyone_trips_the_breaker_on_either_esp_path(esp, daily, settings, mode):
+    if mode != "batch":
+        settings.NEWSLETTER_ESP_MERGE_FIELD_FORMAT = "off"
+    readers = SubscriberFactory.create_batch(12, newsletters=[daily])
+    esp.statuses = {reader.email: "invalid" for reader in readers}
+    issue = start(IssueFactory(newsletter=daily))
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.PAUSED
+    assert nobody_suppressed()
+
+
+# --- A few dead addresses among good ones ------------------------------------------
+
+
+def test_a_few_dead_mailboxes_are_suppressed_and_the_send_finishes(smtp, daily):
+    good = SubscriberFactory.create_batch(57, newsletters=[daily])
+    dead = [SubscriberFactory(email=f"gone{n}@example.com", newsletters=[daily]) for n in range(3)]
+    gone = {reader.email for reader in dead}
+    smtp.rcpt_reply = lambda address: UNKNOWN.format(address) if address in gone else None
+    issue = start(IssueFactory(newsletter=daily))
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    assert Suppression.objects.count() == 3
+    assert set(Subscriber.objects.exclude(status=Subscriber.Status.ACTIVE)) == set(dead)
+    assert not HeldBounce.objects.exists()
+    assert sorted(smtp.accepted) == sorted(reader.email for reader in good)
+
+
+def test_a_long_send_suppresses_dead_addresses_window_by_window(smtp, daily, settings):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 20
+    SubscriberFactory.create_batch(70, newsletters=[daily])
+    for n in range(4):
+        SubscriberFactory(email=f"gone{n}@example.com", newsletters=[daily])
+    smtp.rcpt_reply = lambda address: UNKNOWN.format(address) if "gone" in address else None
+    issue = start(IssueFactory(newsletter=daily))
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    assert Suppression.objects.count() == 4
+    assert not HeldBounce.objects.exists()
+
+
+def test_an_esp_rejecting_a_few_addresses_suppresses_them_and_finishes(esp, daily):
+    readers = SubscriberFactory.create_batch(40, newsletters=[daily])
+    esp.statuses = {readers[5].email: "rejected", readers[30].email: "invalid"}
+    issue = start(IssueFactory(newsletter=daily))
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    assert Suppression.objects.count() == 2
+    assert not HeldBounce.objects.exists()
+
+
+# --- The editor's word -------------------------------------------------------------
+
+
+@pytest.fixture
+def tripped(smtp, daily):
+    readers = SubscriberFactory.create_batch(12, newsletters=[daily])
+    smtp.rcpt_reply = lambda address: UNKNOWN.format(address)
+    issue = send_until_done(start(IssueFactory(newsletter=daily)))
+    assert issue.status == Issue.Status.PAUSED
+    return issue, readers
+
+
+def test_the_editor_confirms_the_held_bounces_and_they_are_suppressed(tripped):
+    issue, readers = tripped
+
+    assert issue_held_bounces_confirm(issue=issue) == 12
+    assert issue_held_bounces_confirm(issue=issue) == 0  # twice is harmless
+
+    assert Suppression.objects.count() == 12
+    assert not HeldBounce.objects.exists()
+    assert Delivery.objects.filter(issue=issue, status=Delivery.Status.FAILED).count() == 12
+
+
+def test_the_editor_lifts_the_held_bounces_and_everyone_is_mailed_after_the_fix(tripped, smtp):
+    issue, readers = tripped
+
+    assert issue_held_bounces_lift(issue=issue) == 12
+    smtp.rcpt_reply = None  # the relay is fixed
+    issue_resume(issue=issue)
+    issue = send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    assert nobody_suppressed()
+    assert sorted(smtp.accepted) == sorted(reader.email for reader in readers)
+    assert set(Delivery.objects.filter(issue=issue).values_list("attempts", flat=True)) == {1}
+
+
+def test_bounces_after_a_resume_are_judged_afresh_and_held_ones_still_wait(tripped, smtp, daily):
+    issue, readers = tripped
+    more = SubscriberFactory.create_batch(12, newsletters=[daily])
+    Delivery.objects.bulk_create(Delivery(issue=issue, subscriber=reader) for reader in more)
+
+    issue_resume(issue=issue)
+    send_until_done(issue)  # the relay still refuses everyone
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and "12 of 12" in issue.pause_reason
+    assert nobody_suppressed()
+    assert HeldBounce.objects.filter(for_editor=True).count() == 24
+
+
+def test_held_bounces_cannot_be_lifted_once_the_issue_is_over(tripped):
+    issue, readers = tripped
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.CANCELLED)
+    issue.refresh_from_db()
+
+    with pytest.raises(ValidationError):
+        issue_held_bounces_lift(issue=issue)
+    assert HeldBounce.objects.count() == 12
+
+
+def test_the_admin_shows_why_and_the_editor_confirms_or_lifts(tripped, admin_client):
+    issue, readers = tripped
+    page = admin_client.get(f"/admin/newsletters/issue/{issue.pk}/change/").content.decode()
+
+    assert "12 of 12" in page
+    assert "/do/bounces-confirm/" in page and "/do/bounces-lift/" in page
+    response = admin_client.post(f"/admin/newsletters/issue/{issue.pk}/do/bounces-lift/")
+    assert response.status_code == 302
+    assert not HeldBounce.objects.exists()
+    assert Delivery.objects.filter(issue=issue, status=Delivery.Status.PENDING).count() == 12
+
+
+def test_a_staff_member_without_change_permission_cannot_confirm_held_bounces(
+    tripped, client, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    issue, readers = tripped
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_issue"))
+    client.force_login(viewer)
+
+    response = client.post(f"/admin/newsletters/issue/{issue.pk}/do/bounces-confirm/")
+
+    assert response.status_code == 403
+    assert not Suppression.objects.exists()
+
+
+# --- Concurrent lanes --------------------------------------------------------------
+
+
+def _lanes_record(issue: Issue, *, lanes: int, size: int, bounce_every: int) -> None:
+    """`lanes` workers at once, each recording its own claimed rows: every
+    `bounce_every`-th a hard bounce, the rest accepted, with checks in between."""
+    import threading
+
+    from django.db import connection
+
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    claims = [deliveries_claim(issue_id=issue.pk, size=size) for _ in range(lanes)]
+    start_together = threading.Barrier(lanes)
+    errors: list[BaseException] = []
+
+    def lane(token, rows, started) -> None:
+        try:
+            start_together.wait()
+            with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+                for number, delivery in enumerate(rows):
+                    if number % bounce_every == 0:
+                        recorder.bounces.hard_bounce(recorder, delivery, "550 5.1.1 unknown")
+                    else:
+                        recorder.sent(delivery)
+                    if number % 7 == 0:
+                        recorder.drain()
+                        recorder.bounces.accepted(recorder.counts["sent"])
+                recorder.finish()
+        except BaseException as exc:  # noqa: BLE001 (reported by the test below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=lane, args=claim) for claim in claims]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+
+
+@pytest.fixture
+def postgres_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+
+
+def test_concurrent_lanes_lose_no_count(postgres_only, daily, settings):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 10_000  # no window is judged
+    SubscriberFactory.create_batch(200, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lanes_record(issue, lanes=4, size=50, bounce_every=10)
+
+    issue.refresh_from_db()
+    assert (issue.bounce_window_judged, issue.bounce_window_hard) == (200, 20)
+    assert HeldBounce.objects.filter(issue=issue, for_editor=False).count() == 20
+
+
+def test_concurrent_lanes_of_a_relay_refusing_everyone_suppress_nobody(
+    postgres_only, daily, settings
+):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 30
+    SubscriberFactory.create_batch(200, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lanes_record(issue, lanes=4, size=50, bounce_every=1)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
+    assert nobody_suppressed()
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 200
+
+
+def test_concurrent_lanes_with_a_few_dead_addresses_suppress_exactly_those(
+    postgres_only, daily, settings
+):
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 30
+    SubscriberFactory.create_batch(200, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lanes_record(issue, lanes=4, size=50, bounce_every=25)
+    issue_sending_check(issue_id=issue.pk)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT
+    assert Suppression.objects.count() == 8
+    assert not HeldBounce.objects.exists()
