@@ -13,6 +13,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
 
+from .currencies import amount_csv
 from .models import Campaign, Donation, Donor, Frequency, Gift, StripeEvent
 
 PAID = Q(status=Donation.Status.PAID)
@@ -283,8 +284,8 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
             donation.paid_at.isoformat() if donation.paid_at else "",
             donation.status,
             donation.frequency,
-            f"{donation.amount / 100:.2f}",
-            f"{donation.fee_amount / 100:.2f}",
+            amount_csv(amount=donation.amount, currency=donation.currency),
+            amount_csv(amount=donation.fee_amount, currency=donation.currency),
             donation.currency.upper(),
             donation.donor.email,
             donation.donor.name,
@@ -293,7 +294,7 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
             utm.get("utm_source", ""),
             utm.get("utm_medium", ""),
             utm.get("utm_campaign", ""),
-            f"{donation.refunded_amount / 100:.2f}",
+            amount_csv(amount=donation.refunded_amount, currency=donation.currency),
             "yes" if donation.disputed_at else "",
             donation.stripe_payment_intent_id or "",
             donation.stripe_invoice_id or "",

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
+from .currencies import currency_rule
 from .forms import UTM_FIELDS, DonationForm
 from .models import Campaign, Donation
 from .services import CheckoutStep
@@ -51,6 +52,8 @@ def donate(request: HttpRequest) -> HttpResponse:
         "campaign": campaign,
         "campaign_raised": selectors.campaign_raised(campaign=campaign) if campaign else 0,
         "currency": settings.DONATION_CURRENCY,
+        "currency_step": currency_rule(settings.DONATION_CURRENCY).step,
+        "currency_display_places": currency_rule(settings.DONATION_CURRENCY).display_places,
         "fee_percent": settings.DONATION_FEE_PERCENT,
         "fee_fixed": settings.DONATION_FEE_FIXED,
         **_stripe_context(),

@@ -24,6 +24,7 @@ from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_hit
 
 from .. import stripe_gateway
+from ..currencies import amount_is_valid, currency_rule
 from ..models import Campaign, Donation, Donor, Frequency, Gift
 from ..stripe_objects import (
     PaymentIntentFacts,
@@ -63,11 +64,15 @@ GENERIC_STRIPE_MESSAGE = (
 # --- Amounts and limits --------------------------------------------------------
 
 
-def donation_fee_compute(*, amount: int) -> int:
+def donation_fee_compute(*, amount: int, currency: str = "") -> int:
     """The fee that, added to `amount`, leaves `amount` after the processor's cut
-    (DONATION_FEE_PERCENT % of the total plus DONATION_FEE_FIXED)."""
+    (DONATION_FEE_PERCENT % of the total plus DONATION_FEE_FIXED), rounded up so that the
+    total is an amount the currency can charge (whole krónur, dinars in steps of 0.010).
+    donate.js computes the same figure for the page."""
+    step = currency_rule(currency or settings.DONATION_CURRENCY).step
     percent = settings.DONATION_FEE_PERCENT / 100
     total = math.ceil((amount + settings.DONATION_FEE_FIXED) / (1 - percent))
+    total = math.ceil(total / step) * step
     return total - amount
 
 
@@ -171,6 +176,8 @@ def checkout_start(
             return _checkout_resume(donation=existing, name=name)
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
         raise ValidationError("Please choose an amount within the limits shown.")
+    if not amount_is_valid(amount=amount, currency=settings.DONATION_CURRENCY):
+        raise ValidationError("Please choose an amount this currency can be charged in.")
     if frequency not in Frequency.values:
         raise ValidationError("Please choose how often to give.")
     payment_attempt_register(ip=ip, email=email)

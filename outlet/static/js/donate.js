@@ -79,15 +79,30 @@
     var feePercent = parseFloat(form.dataset.feePercent) || 0;
     var feeFixed = parseInt(form.dataset.feeFixed, 10) || 0;
     var label = submit.textContent;
-    // Amounts are in minor units (cents), formatted in the site's currency and the page's language.
+    // Amounts are in Stripe's minor units; the page says how many digits those have in the
+    // site's currency (0 for yen, 2 for dollars, 3 for dinars: outlet/donations/currencies.py),
+    // how many decimals a person types, and the minor units a charge must be a multiple of.
+    var exponent = parseInt(form.dataset.exponent, 10) || 0;
+    var places = parseInt(form.dataset.places, 10) || 0;
+    var step = parseInt(form.dataset.step, 10) || 1;
+    var shown = parseInt(form.dataset.displayPlaces, 10) || 0;
+    var unit = Math.pow(10, exponent);
     var money = new Intl.NumberFormat(document.documentElement.lang || undefined, {
-      style: "currency", currency: (form.dataset.currency || "usd").toUpperCase()
+      style: "currency", currency: (form.dataset.currency || "usd").toUpperCase(),
+      minimumFractionDigits: shown, maximumFractionDigits: shown
     });
+    function moneyText(minor) { return money.format(minor / unit); }
 
     function chosenAmount() {
       var choice = form.querySelector("[name=amount_choice]:checked");
       if (!choice) { return 0; }
-      if (choice.value === "other") { return Math.round(parseFloat(customInput.value || "0") * 100) || 0; }
+      if (choice.value === "other") {
+        var typed = (customInput.value || "").trim();
+        // More decimals than the currency has: no amount (the server says what to type).
+        var decimals = typed.indexOf(".") === -1 ? 0 : typed.length - typed.indexOf(".") - 1;
+        if (!typed || decimals > places) { return 0; }
+        return Math.round(parseFloat(typed) * unit) || 0;
+      }
       return parseInt(choice.value, 10);
     }
     function frequencyWord() {
@@ -99,11 +114,13 @@
       customField.hidden = !(choice && choice.value === "other");
       publicName.hidden = !publicCredit.checked;
       var amount = chosenAmount();
-      var fee = amount ? Math.ceil((amount + feeFixed) / (1 - feePercent / 100)) - amount : 0;
-      feeLabel.textContent = amount ? money.format(fee / 100) : "a little";
+      // The same figure as services.donation_fee_compute: the total rounded up to a chargeable step.
+      var gross = Math.ceil((amount + feeFixed) / (1 - feePercent / 100));
+      var fee = amount ? Math.ceil(gross / step) * step - amount : 0;
+      feeLabel.textContent = amount ? moneyText(fee) : "a little";
       var cover = form.querySelector("[name=cover_fee]").checked;
       var total = amount + (cover ? fee : 0);
-      submit.textContent = total ? "Give " + money.format(total / 100) + frequencyWord() : label;
+      submit.textContent = total ? "Give " + moneyText(total) + frequencyWord() : label;
     }
     form.addEventListener("change", refresh);
     form.addEventListener("input", refresh);
