@@ -112,6 +112,18 @@ class DonationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Donation]:
+        """Checkouts left before Stripe's charge step are not donations: listed only when
+        their status is asked for (the Status filter's Pending or Abandoned checkout)."""
+        queryset = super().get_queryset(request)
+        if "status__exact" in request.GET or request.resolver_match is None:
+            return queryset
+        if request.resolver_match.url_name != "donations_donation_changelist":
+            return queryset
+        return queryset.exclude(selectors.CHECKOUT_UNFINISHED).exclude(
+            status=Donation.Status.ABANDONED
+        )
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Donation], search_term: str
     ) -> tuple[QuerySet[Donation], bool]:

@@ -120,6 +120,8 @@ class Donation(Attribution):
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed"
         REFUNDED = "refunded", "Refunded"
+        # Left before Stripe's charge step and expired (services.checkouts_abandoned_expire).
+        ABANDONED = "abandoned", "Abandoned checkout"
 
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
     gift = models.ForeignKey(

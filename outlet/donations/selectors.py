@@ -17,6 +17,34 @@ from .currencies import amount_csv
 from .models import Campaign, Donation, Donor, Frequency, Gift, StripeEvent
 
 PAID = Q(status=Donation.Status.PAID)
+# A checkout that never reached Stripe's charge step: pending, no card read, no payment or
+# invoice at Stripe. Not a donation (services/abandoned.py expires it).
+CHECKOUT_UNFINISHED = Q(
+    status=Donation.Status.PENDING,
+    card_last4="",
+    stripe_payment_intent_id__isnull=True,
+    stripe_invoice_id__isnull=True,
+)
+
+
+def donation_status_shown(donation: Donation) -> str:
+    """The status a donor is shown: an unfinished checkout is abandoned, not pending."""
+    unfinished = (
+        donation.status == Donation.Status.PENDING
+        and not donation.card_last4
+        and not donation.stripe_payment_intent_id
+        and not donation.stripe_invoice_id
+    )
+    return Donation.Status.ABANDONED if unfinished else donation.status
+
+
+def gift_status_shown(gift: Gift) -> str:
+    """A recurring gift whose subscription was never made is an abandoned checkout."""
+    if gift.status == Gift.Status.INCOMPLETE and not gift.stripe_subscription_id:
+        return Donation.Status.ABANDONED
+    return gift.status
+
+
 # What a paid donation still brings in: its amount less what was refunded and what a
 # dispute holds or took. Every total, chart and campaign figure sums this.
 NET = Greatest(F("amount") - F("refunded_amount") - F("disputed_amount"), Value(0))
@@ -360,7 +388,7 @@ def donor_data_export(*, donor: Donor) -> dict:
                 "amount": gift.amount,
                 "currency": gift.currency,
                 "interval": gift.interval,
-                "status": gift.status,
+                "status": gift_status_shown(gift),
                 "card": f"{gift.card_brand} {gift.card_last4}".strip(),
                 "created_at": when(gift.created_at),
                 "cancelled_at": when(gift.cancelled_at),
@@ -375,7 +403,7 @@ def donor_data_export(*, donor: Donor) -> dict:
                 "fee_amount": donation.fee_amount,
                 "currency": donation.currency,
                 "frequency": donation.frequency,
-                "status": donation.status,
+                "status": donation_status_shown(donation),
                 "paid_at": when(donation.paid_at),
                 "refunded_amount": donation.refunded_amount,
                 "card": f"{donation.card_brand} {donation.card_last4}".strip(),

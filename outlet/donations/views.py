@@ -29,6 +29,8 @@ def _stripe_context() -> dict[str, Any]:
     return {
         "STRIPE_JS_URL": settings.STRIPE_JS_URL,
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
+        # Development's localstripe card form gets labels and a four-digit year.
+        "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
     }
 
 

@@ -9,18 +9,19 @@ import pytest
 
 from outlet.donations import stripe_gateway
 from outlet.donations.models import Donation
-from tests.e2e.test_donations import (  # noqa: F401 - giving_site is a fixture
+from tests.e2e import test_donations
+from tests.e2e.test_donations import (
     choose_amount,
     fill_card,
-    giving_site,
     open_form,
     wait_for_thanks,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
+giving_site = test_donations.giving_site  # the live site with localstripe and a mail worker
 
 
-def test_a_yen_gift_is_charged_in_yen_as_typed(giving_site, page, settings, screenshot):  # noqa: F811
+def test_a_yen_gift_is_charged_in_yen_as_typed(giving_site, page, settings, screenshot):
     settings.DONATION_CURRENCY = "jpy"
     settings.DONATION_PRESETS = [1000, 5000, 10000]
     settings.DONATION_MIN_AMOUNT = 100

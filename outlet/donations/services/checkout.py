@@ -33,6 +33,7 @@ from ..stripe_objects import (
     payment_intent_facts,
     subscription_facts,
 )
+from .abandoned import EXPIRED_MESSAGE
 from .stripe_events import (
     DECLINE_MESSAGE,
     donation_fail,
@@ -286,6 +287,8 @@ def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep
     """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
     a Subscription for a recurring one. Records the payment when Stripe says it
     succeeded; the webhook says so too, and the second word changes nothing."""
+    if donation.status == Donation.Status.ABANDONED:
+        return CheckoutStep(action="failed", donation=donation, message=EXPIRED_MESSAGE)
     if donation.status == Donation.Status.FAILED:
         # A replayed request: say what happened, never "done" for money not taken.
         message = donation.failure_message or AUTHENTICATION_MESSAGE

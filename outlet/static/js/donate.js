@@ -6,6 +6,7 @@
 
   var DECLINED = "Your card was declined. Please check the details or try another card; nothing was charged.";
   var AUTH_FAILED = "Your bank could not confirm this payment. Please try again or use another card; nothing was charged.";
+  var MALFORMED = "The card details could not be read. Please check the card number, the expiry month and year and the security code, then try again; nothing was charged.";
   var NETWORK = "We could not reach the payment service. Please check your connection and try again; nothing was charged.";
   // Once a charge or a check of it has been sent, the answer may be lost after Stripe charged.
   var REFUSED = "This page's security check failed, so nothing was charged. Please reload the page and try again.";
@@ -30,7 +31,10 @@
     if (code === "incorrect_number" || code === "invalid_number") { return "The card number looks wrong. Please check it."; }
     if (code === "expired_card") { return "This card has expired. Please use another card."; }
     if (code === "incorrect_cvc" || code === "invalid_cvc") { return "The security code looks wrong. Please check it."; }
-    return error.message || NETWORK;
+    // Stripe.js's own checks and card errors are written for people; a request Stripe
+    // refused as malformed ("Bad request", invalid_request_error) is not.
+    if (error.type === "card_error" || error.type === "validation_error") { return error.message || DECLINED; }
+    return MALFORMED;
   }
 
   /* POST and read the JSON answer. A lost or unreadable answer is `uncertain` when the
