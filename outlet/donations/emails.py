@@ -7,6 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from . import selectors
 from .models import Donation, DonorEmail
 
 SUBJECTS = {
@@ -35,6 +36,13 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         "SITE_URL": settings.SITE_URL,
         "tax_statement": settings.DONATION_TAX_STATEMENT,
     }
+    gift = email.gift or (email.donation.gift if email.donation else None)
+    if email.kind == DonorEmail.Kind.RECEIPT and email.donation and gift is not None:
+        # A recurring receipt says when the next payment is and how to stop it.
+        context["next_charge"] = selectors.gift_next_charge(
+            gift=gift, after=email.donation.paid_at or email.donation.created_at
+        )
+        context["gift_url"] = f"{settings.SITE_URL}{manage_url}#gift-{gift.pk}"
     template = f"emails/donations/{email.kind}"
     message = EmailMultiAlternatives(
         subject=SUBJECTS[DonorEmail.Kind(email.kind)].format(outlet=settings.OUTLET_NAME),

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -330,6 +331,26 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
 
 
 # --- A reader's own records (the readers app's account pages) -----------------------
+
+
+def gift_next_charge(*, gift: Gift, after: datetime) -> datetime | None:
+    """When a live recurring gift next charges, after `after`: Stripe bills on its first
+    payment's day every interval, on a short month's last day (Jan 31, Feb 28, Mar 31).
+    None for a gift that will not charge again."""
+    if not gift.is_live:
+        return None
+    first = (
+        gift.donations.filter(paid_at__isnull=False)
+        .order_by("paid_at")
+        .values_list("paid_at", flat=True)
+        .first()
+    )
+    anchor = first or gift.created_at
+    step = relativedelta(years=1) if gift.interval == Frequency.YEAR else relativedelta(months=1)
+    intervals = 1
+    while anchor + step * intervals <= after:
+        intervals += 1
+    return anchor + step * intervals
 
 
 def donor_for_email(*, email: str) -> Donor | None:
