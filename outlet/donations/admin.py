@@ -257,6 +257,17 @@ class GiftAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Gift]:
+        """A gift whose subscription was never made at Stripe (its checkout was left
+        before the charge step) is listed only when its status is asked for."""
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if "status__exact" in request.GET or match is None:
+            return queryset
+        if match.url_name != "donations_gift_changelist":
+            return queryset
+        return queryset.exclude(stripe_subscription_id=None)
+
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, gift: Gift) -> str:
         return money_format(gift.amount, gift.currency)

@@ -103,3 +103,19 @@ def test_an_expired_checkout_is_never_charged_later(monkeypatch):
     assert step.action == "failed"
     assert "nothing was charged" in step.message
     assert Donation.objects.get(pk=donation.pk).status == Donation.Status.ABANDONED
+
+
+def test_the_gift_list_does_not_show_a_gift_that_never_started(editor):
+    never = GiftFactory(
+        donor=DonorFactory(email="left@example.test"),
+        status=Gift.Status.INCOMPLETE,
+        stripe_subscription_id=None,
+    )
+    GiftFactory(donor=DonorFactory(email="giving@example.test"))
+
+    page = editor.get("/admin/donations/gift/").content.decode()
+
+    assert "giving@example.test" in page
+    assert "left@example.test" not in page
+    asked = editor.get(f"/admin/donations/gift/?status__exact={never.status}")
+    assert "left@example.test" in asked.content.decode()

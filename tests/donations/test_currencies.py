@@ -154,3 +154,29 @@ def test_admin_and_emails_show_a_zero_decimal_amount_as_typed():
     receipt = DonorEmail.objects.create(kind="receipt", donor=donor, donation=donation)
 
     assert "Amount: ¥5,000" in donor_email_message(receipt).body
+
+
+@pytest.mark.parametrize(
+    ("currency", "setting", "value"),
+    [
+        ("isk", "DONATION_PRESETS", [1250, 2500]),  # ISK 12.50: whole krónur only
+        ("bhd", "DONATION_MIN_AMOUNT", 1005),  # BHD 1.005: steps of 0.010
+        ("isk", "DONATION_MAX_AMOUNT", 99_999),
+    ],
+)
+def test_a_configured_amount_the_currency_cannot_charge_fails_the_system_check(
+    settings, currency, setting, value
+):
+    from django.core.checks import run_checks
+
+    settings.DONATION_CURRENCY = currency
+    settings.DONATION_PRESETS = [10_000]
+    settings.DONATION_MIN_AMOUNT = 1_000
+    settings.DONATION_MAX_AMOUNT = 1_000_000
+    assert not [e for e in run_checks() if e.id.startswith("donations.")]
+    setattr(settings, setting, value)
+
+    errors = [e for e in run_checks() if e.id.startswith("donations.")]
+
+    assert [e.id for e in errors] == ["donations.E001"]
+    assert setting in errors[0].msg
