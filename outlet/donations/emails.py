@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -25,7 +27,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
     asks for an emailed sign-in link: a forwarded receipt lets nobody act on the gifts.
     (Sign-in links themselves are sent by outlet/readers.)"""
     manage_url = reverse("readers:account")
-    context = {
+    context: dict[str, Any] = {
         "email": email,
         "donor": email.donor,
         "donation": email.donation,
