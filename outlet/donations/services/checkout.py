@@ -57,6 +57,10 @@ UNCERTAIN_MESSAGE = (
     "donation: we are checking again. If it went through, your receipt is on its way by email."
 )
 NEWSLETTER_CONSENT = "Send me the newsletter (we'll ask you to confirm)"
+REFUSED_MESSAGE = (
+    "Our payment processor could not accept these details, so nothing was charged. Please "
+    "check them (your email address and the card's number and expiry date) and try again."
+)
 GENERIC_STRIPE_MESSAGE = (
     "We could not reach our payment processor. Nothing was charged; please try again in a minute."
 )
@@ -252,6 +256,11 @@ def _checkout_setup(*, donation: Donation, name: str, resumed: bool = False) -> 
         setup_intent = stripe_gateway.setup_intent_create(
             customer_id=customer["id"], idempotency_key=idempotency_key(donation, "setup")
         )
+    except stripe_gateway.InvalidRequestError as exc:
+        logger.warning("Stripe refused checkout for donation %s as malformed: %s", donation.pk, exc)
+        if not resumed:
+            donation_fail(donation=donation, message=REFUSED_MESSAGE)
+        raise ValidationError(REFUSED_MESSAGE) from exc
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
         if not resumed:
@@ -328,6 +337,10 @@ def _checkout_charge_once(
     except stripe_gateway.CardError:
         donation_fail(donation=donation, message=DECLINE_MESSAGE)
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.InvalidRequestError as exc:
+        logger.warning("Stripe refused to charge donation %s as malformed: %s", donation.pk, exc)
+        donation_fail(donation=donation, message=REFUSED_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=REFUSED_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error charging donation %s: %s", donation.pk, exc)
         return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
@@ -375,6 +388,10 @@ def _checkout_subscribe(
     except stripe_gateway.CardError:
         donation_fail(donation=donation, message=DECLINE_MESSAGE)
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.InvalidRequestError as exc:
+        logger.warning("Stripe refused to subscribe gift %s as malformed: %s", gift.pk, exc)
+        donation_fail(donation=donation, message=REFUSED_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=REFUSED_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error subscribing gift %s: %s", gift.pk, exc)
         return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
