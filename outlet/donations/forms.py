@@ -16,7 +16,6 @@ from .currencies import (
     currency_rule,
 )
 from .models import Frequency
-from .services import NEWSLETTER_CONSENT
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
@@ -37,14 +36,23 @@ class DonationForm(forms.Form):
     frequency = forms.ChoiceField(
         choices=Frequency.choices, initial=Frequency.ONCE, widget=forms.RadioSelect
     )
-    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    cover_fee = forms.BooleanField(required=False)
-    public_credit = forms.BooleanField(required=False, label="List my name among our supporters")
-    public_name = forms.CharField(
-        max_length=200, required=False, label="Name to show (leave empty for your name)"
+    name = forms.CharField(
+        max_length=200,
+        label=_("Full name"),
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
-    newsletter_opt_in = forms.BooleanField(required=False, label=NEWSLETTER_CONSENT)
+    email = forms.EmailField(
+        label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    cover_fee = forms.BooleanField(required=False)
+    public_credit = forms.BooleanField(required=False, label=_("List my name among our supporters"))
+    public_name = forms.CharField(
+        max_length=200, required=False, label=_("Name to show (leave empty for your name)")
+    )
+    # Shown translated; the consent recorded with the sign-up is NEWSLETTER_CONSENT.
+    newsletter_opt_in = forms.BooleanField(
+        required=False, label=_("Send me the newsletter (we'll ask you to confirm)")
+    )
     source = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
     campaign = forms.SlugField(required=False, widget=forms.HiddenInput)
     # Made by the page's script once per checkout; a repeat submit with it finds the same
