@@ -323,6 +323,8 @@ if not DEBUG and not 60 <= READER_SIGN_IN_MAX_AGE <= 3600:
 DONATION_RATE_LIMIT_PER_IP: int = _read(env.int, "DONATION_RATE_LIMIT_PER_IP", default=20)
 DONATION_RATE_LIMIT_PER_EMAIL: int = _read(env.int, "DONATION_RATE_LIMIT_PER_EMAIL", default=8)
 DONATION_RATE_LIMIT_WINDOW: int = _read(env.int, "DONATION_RATE_LIMIT_WINDOW", default=3600)
+# A checkout that never reached Stripe's charge step is marked abandoned after this long.
+DONATION_CHECKOUT_EXPIRY_HOURS: int = _read(env.int, "DONATION_CHECKOUT_EXPIRY_HOURS", default=24)
 
 # --- Email -------------------------------------------------------------------
 
@@ -474,6 +476,10 @@ CELERY_BEAT_SCHEDULE["donations-emails-sweep"] = {
 CELERY_BEAT_SCHEDULE["newsletters-imports-expire"] = {
     "task": "newsletters.subscriber_imports_expire",
     "schedule": 86400.0,
+}
+CELERY_BEAT_SCHEDULE["donations-checkouts-abandoned-expire"] = {
+    "task": "donations.checkouts_abandoned_expire",
+    "schedule": 3600.0,
 }
 CELERY_BEAT_SCHEDULE["readers-link-uses-prune"] = {
     "task": "readers.reader_link_uses_prune",

@@ -112,6 +112,18 @@ class DonationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Donation]:
+        """Checkouts left before Stripe's charge step are not donations: listed only when
+        their status is asked for (the Status filter's Pending or Abandoned checkout)."""
+        queryset = super().get_queryset(request)
+        if "status__exact" in request.GET or request.resolver_match is None:
+            return queryset
+        if request.resolver_match.url_name != "donations_donation_changelist":
+            return queryset
+        return queryset.exclude(selectors.CHECKOUT_UNFINISHED).exclude(
+            status=Donation.Status.ABANDONED
+        )
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Donation], search_term: str
     ) -> tuple[QuerySet[Donation], bool]:
@@ -244,6 +256,17 @@ class GiftAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Gift]:
+        """A gift whose subscription was never made at Stripe (its checkout was left
+        before the charge step) is listed only when its status is asked for."""
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if "status__exact" in request.GET or match is None:
+            return queryset
+        if match.url_name != "donations_gift_changelist":
+            return queryset
+        return queryset.exclude(stripe_subscription_id=None)
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, gift: Gift) -> str:

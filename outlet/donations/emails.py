@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from . import selectors
 from .models import Donation, DonorEmail
 
 SUBJECTS = {
@@ -24,7 +27,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
     asks for an emailed sign-in link: a forwarded receipt lets nobody act on the gifts.
     (Sign-in links themselves are sent by outlet/readers.)"""
     manage_url = reverse("readers:account")
-    context = {
+    context: dict[str, Any] = {
         "email": email,
         "donor": email.donor,
         "donation": email.donation,
@@ -35,6 +38,13 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         "SITE_URL": settings.SITE_URL,
         "tax_statement": settings.DONATION_TAX_STATEMENT,
     }
+    gift = email.gift or (email.donation.gift if email.donation else None)
+    if email.kind == DonorEmail.Kind.RECEIPT and email.donation and gift is not None:
+        # A recurring receipt says when the next payment is and how to stop it.
+        context["next_charge"] = selectors.gift_next_charge(
+            gift=gift, after=email.donation.paid_at or email.donation.created_at
+        )
+        context["gift_url"] = f"{settings.SITE_URL}{manage_url}#gift-{gift.pk}"
     template = f"emails/donations/{email.kind}"
     message = EmailMultiAlternatives(
         subject=SUBJECTS[DonorEmail.Kind(email.kind)].format(outlet=settings.OUTLET_NAME),

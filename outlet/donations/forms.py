@@ -1,14 +1,21 @@
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from .currencies import (
+    AmountInvalid,
+    amount_format,
+    amount_input_step,
+    amount_to_minor,
+    currency_rule,
+)
 from .models import Frequency
-from .services import NEWSLETTER_CONSENT
-from .templatetags.money import money_format
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
@@ -18,25 +25,34 @@ class DonationForm(forms.Form):
     the limits are checked here, on the server, whatever the page allowed."""
 
     amount_choice = forms.ChoiceField(widget=forms.RadioSelect, required=False)
+    # Decimals are checked against the currency in clean() (amount_minor_clean).
     custom_amount = forms.DecimalField(
         required=False,
-        min_value=Decimal("0.01"),
-        max_digits=10,
-        decimal_places=2,
-        label="Other amount",
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}),
+        min_value=Decimal(0),
+        max_digits=15,
+        label=_("Other amount"),
+        widget=forms.NumberInput(attrs={"inputmode": "decimal"}),
     )
     frequency = forms.ChoiceField(
         choices=Frequency.choices, initial=Frequency.ONCE, widget=forms.RadioSelect
     )
-    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    cover_fee = forms.BooleanField(required=False)
-    public_credit = forms.BooleanField(required=False, label="List my name among our supporters")
-    public_name = forms.CharField(
-        max_length=200, required=False, label="Name to show (leave empty for your name)"
+    name = forms.CharField(
+        max_length=200,
+        label=_("Full name"),
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
-    newsletter_opt_in = forms.BooleanField(required=False, label=NEWSLETTER_CONSENT)
+    email = forms.EmailField(
+        label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    cover_fee = forms.BooleanField(required=False)
+    public_credit = forms.BooleanField(required=False, label=_("List my name among our supporters"))
+    public_name = forms.CharField(
+        max_length=200, required=False, label=_("Name to show (leave empty for your name)")
+    )
+    # Shown translated; the consent recorded with the sign-up is NEWSLETTER_CONSENT.
+    newsletter_opt_in = forms.BooleanField(
+        required=False, label=_("Send me the newsletter (we'll ask you to confirm)")
+    )
     source = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
     campaign = forms.SlugField(required=False, widget=forms.HiddenInput)
     # Made by the page's script once per checkout; a repeat submit with it finds the same
@@ -48,12 +64,14 @@ class DonationForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         currency = settings.DONATION_CURRENCY
+        self.fields["custom_amount"].widget.attrs["step"] = amount_input_step(currency)
         choices = [
-            (str(p), money_format(p, currency, whole=True)) for p in settings.DONATION_PRESETS
+            (str(p), amount_format(amount=p, currency=currency, whole=True))
+            for p in settings.DONATION_PRESETS
         ]
         amount_choice = self.fields["amount_choice"]
         assert isinstance(amount_choice, forms.ChoiceField)
-        amount_choice.choices = [*choices, ("other", "Other")]
+        amount_choice.choices = [*choices, ("other", _("Other"))]
         for name in UTM_FIELDS:
             self.fields[name] = forms.CharField(
                 max_length=200, required=False, widget=forms.HiddenInput
@@ -63,40 +81,67 @@ class DonationForm(forms.Form):
         data: dict[str, Any] = super().clean() or self.cleaned_data
         choice = data.get("amount_choice") or ""
         amount: int | None = None
-        if choice and choice != "other":
-            if choice.isdigit() and int(choice) in settings.DONATION_PRESETS:
-                amount = int(choice)
-        elif data.get("custom_amount") is not None:
-            major = data["custom_amount"].quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-            amount = int(major * 100)
-        low, high = settings.DONATION_MIN_AMOUNT, settings.DONATION_MAX_AMOUNT
         currency = settings.DONATION_CURRENCY
-        if amount is None:
-            self.add_error("custom_amount", "Please choose or enter an amount.")
-        elif not low <= amount <= high:
-            self.add_error(
-                "custom_amount",
-                f"Please give between {money_format(low, currency)} and "
-                f"{money_format(high, currency)}.",
-            )
+        try:
+            if choice and choice != "other":
+                if choice.isdigit() and int(choice) in settings.DONATION_PRESETS:
+                    amount = amount_limits_check(int(choice), currency=currency)
+            elif data.get("custom_amount") is not None:
+                amount = amount_minor_clean(data["custom_amount"], currency=currency)
+            if amount is None:
+                raise forms.ValidationError(_("Please choose or enter an amount."))
+        except forms.ValidationError as error:
+            self.add_error("custom_amount", error)
+            amount = None
         data["amount"] = amount
         data["utm"] = {name: data[name] for name in UTM_FIELDS if data.get(name)}
         return data
 
 
 class AmountChangeForm(forms.Form):
-    amount = forms.DecimalField(
-        min_value=Decimal("0.01"), max_digits=10, decimal_places=2, label="New amount"
-    )
+    """A recurring gift's new amount, typed in major units of the gift's own currency."""
+
+    amount = forms.DecimalField(min_value=Decimal(0), max_digits=15, label=_("New amount"))
+
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["amount"].widget.attrs["step"] = amount_input_step(currency)
 
     def clean_amount(self) -> int:
-        major = self.cleaned_data["amount"].quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        amount = int(major * 100)
-        low, high = settings.DONATION_MIN_AMOUNT, settings.DONATION_MAX_AMOUNT
-        currency = settings.DONATION_CURRENCY
-        if not low <= amount <= high:
+        return amount_minor_clean(self.cleaned_data["amount"], currency=self.currency)
+
+
+def amount_minor_clean(major: Decimal, *, currency: str) -> int:
+    """A typed amount in minor units, within the site's limits; a ValidationError that
+    says what to type otherwise."""
+    try:
+        amount = amount_to_minor(major=major, currency=currency)
+    except AmountInvalid:
+        places = currency_rule(currency).places
+        if places == 0:
             raise forms.ValidationError(
-                f"Please give between {money_format(low, currency)} and "
-                f"{money_format(high, currency)}."
+                _("Please enter a whole amount, without decimals.")
+            ) from None
+        raise forms.ValidationError(
+            ngettext(
+                "Please enter an amount with at most %(places)d decimal.",
+                "Please enter an amount with at most %(places)d decimals.",
+                places,
             )
-        return amount
+            % {"places": places}
+        ) from None
+    return amount_limits_check(amount, currency=currency)
+
+
+def amount_limits_check(amount: int, *, currency: str) -> int:
+    low, high = settings.DONATION_MIN_AMOUNT, settings.DONATION_MAX_AMOUNT
+    if not low <= amount <= high:
+        raise forms.ValidationError(
+            _("Please give between %(low)s and %(high)s.")
+            % {
+                "low": amount_format(amount=low, currency=currency),
+                "high": amount_format(amount=high, currency=currency),
+            }
+        )
+    return amount

@@ -10,12 +10,13 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 
 class Frequency(models.TextChoices):
-    ONCE = "once", "One time"
-    MONTH = "month", "Monthly"
-    YEAR = "year", "Yearly"
+    ONCE = "once", _("One time")
+    MONTH = "month", _("Monthly")
+    YEAR = "year", _("Yearly")
 
 
 class Campaign(models.Model):
@@ -123,6 +124,8 @@ class Donation(Attribution):
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed"
         REFUNDED = "refunded", "Refunded"
+        # Left before Stripe's charge step and expired (services.checkouts_abandoned_expire).
+        ABANDONED = "abandoned", "Abandoned checkout"
 
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
     gift = models.ForeignKey(

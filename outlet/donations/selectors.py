@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -13,9 +14,38 @@ from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
 
+from .currencies import amount_csv
 from .models import Campaign, Donation, Donor, Frequency, Gift, StripeEvent
 
 PAID = Q(status=Donation.Status.PAID)
+# A checkout that never reached Stripe's charge step: pending, no card read, no payment or
+# invoice at Stripe. Not a donation (services/abandoned.py expires it).
+CHECKOUT_UNFINISHED = Q(
+    status=Donation.Status.PENDING,
+    card_last4="",
+    stripe_payment_intent_id__isnull=True,
+    stripe_invoice_id__isnull=True,
+)
+
+
+def donation_status_shown(donation: Donation) -> str:
+    """The status a donor is shown: an unfinished checkout is abandoned, not pending."""
+    unfinished = (
+        donation.status == Donation.Status.PENDING
+        and not donation.card_last4
+        and not donation.stripe_payment_intent_id
+        and not donation.stripe_invoice_id
+    )
+    return Donation.Status.ABANDONED if unfinished else donation.status
+
+
+def gift_status_shown(gift: Gift) -> str:
+    """A recurring gift whose subscription was never made is an abandoned checkout."""
+    if gift.status == Gift.Status.INCOMPLETE and not gift.stripe_subscription_id:
+        return Donation.Status.ABANDONED
+    return gift.status
+
+
 # What a paid donation still brings in: its amount less what was refunded and what a
 # dispute holds or took. Every total, chart and campaign figure sums this.
 NET = Greatest(F("amount") - F("refunded_amount") - F("disputed_amount"), Value(0))
@@ -283,8 +313,8 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
             donation.paid_at.isoformat() if donation.paid_at else "",
             donation.status,
             donation.frequency,
-            f"{donation.amount / 100:.2f}",
-            f"{donation.fee_amount / 100:.2f}",
+            amount_csv(amount=donation.amount, currency=donation.currency),
+            amount_csv(amount=donation.fee_amount, currency=donation.currency),
             donation.currency.upper(),
             donation.donor.email or "",  # None once erased
             donation.donor.name,
@@ -293,7 +323,7 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
             utm.get("utm_source", ""),
             utm.get("utm_medium", ""),
             utm.get("utm_campaign", ""),
-            f"{donation.refunded_amount / 100:.2f}",
+            amount_csv(amount=donation.refunded_amount, currency=donation.currency),
             "yes" if donation.disputed_at else "",
             donation.stripe_payment_intent_id or "",
             donation.stripe_invoice_id or "",
@@ -301,6 +331,26 @@ def donation_csv_rows(*, queryset: QuerySet[Donation]) -> Iterator[list[str]]:
 
 
 # --- A reader's own records (the readers app's account pages) -----------------------
+
+
+def gift_next_charge(*, gift: Gift, after: datetime) -> datetime | None:
+    """When a live recurring gift next charges, after `after`: Stripe bills on its first
+    payment's day every interval, on a short month's last day (Jan 31, Feb 28, Mar 31).
+    None for a gift that will not charge again."""
+    if not gift.is_live:
+        return None
+    first = (
+        gift.donations.filter(paid_at__isnull=False)
+        .order_by("paid_at")
+        .values_list("paid_at", flat=True)
+        .first()
+    )
+    anchor = first or gift.created_at
+    step = relativedelta(years=1) if gift.interval == Frequency.YEAR else relativedelta(months=1)
+    intervals = 1
+    while anchor + step * intervals <= after:
+        intervals += 1
+    return anchor + step * intervals
 
 
 def donor_for_email(*, email: str) -> Donor | None:
@@ -359,7 +409,7 @@ def donor_data_export(*, donor: Donor) -> dict:
                 "amount": gift.amount,
                 "currency": gift.currency,
                 "interval": gift.interval,
-                "status": gift.status,
+                "status": gift_status_shown(gift),
                 "card": f"{gift.card_brand} {gift.card_last4}".strip(),
                 "created_at": when(gift.created_at),
                 "cancelled_at": when(gift.cancelled_at),
@@ -374,7 +424,7 @@ def donor_data_export(*, donor: Donor) -> dict:
                 "fee_amount": donation.fee_amount,
                 "currency": donation.currency,
                 "frequency": donation.frequency,
-                "status": donation.status,
+                "status": donation_status_shown(donation),
                 "paid_at": when(donation.paid_at),
                 "refunded_amount": donation.refunded_amount,
                 "card": f"{donation.card_brand} {donation.card_last4}".strip(),

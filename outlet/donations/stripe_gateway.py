@@ -29,6 +29,8 @@ LOCALSTRIPE_WEBHOOK_ID = "outlet"
 
 StripeError = stripe.StripeError
 CardError = stripe.CardError
+# Stripe refused the request as malformed (HTTP 400): nothing was created or charged.
+InvalidRequestError = stripe.InvalidRequestError
 SignatureVerificationError = stripe.SignatureVerificationError
 
 

@@ -56,3 +56,15 @@ def donation_overview_refresh_task() -> None:
     """Beat: recompute the donations list's totals and chart (read from the cache on
     large tables, so no editor's visit pays for a scan of every donation)."""
     selectors.donation_overview_refresh()
+
+
+@shared_task(
+    name="donations.checkouts_abandoned_expire",
+    queue="default",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def checkouts_abandoned_expire_task() -> None:
+    """Beat: checkouts left before Stripe's charge step become abandoned (safe to repeat)."""
+    services.checkouts_abandoned_expire()

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
+from .currencies import currency_rule
 from .forms import UTM_FIELDS, DonationForm
 from .models import Campaign, Donation
 from .services import CheckoutStep
@@ -28,6 +29,8 @@ def _stripe_context() -> dict[str, Any]:
     return {
         "STRIPE_JS_URL": settings.STRIPE_JS_URL,
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
+        # Development's localstripe card form gets labels and a four-digit year.
+        "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
     }
 
 
@@ -51,6 +54,8 @@ def donate(request: HttpRequest) -> HttpResponse:
         "campaign": campaign,
         "campaign_raised": selectors.campaign_raised(campaign=campaign) if campaign else 0,
         "currency": settings.DONATION_CURRENCY,
+        "currency_step": currency_rule(settings.DONATION_CURRENCY).step,
+        "currency_display_places": currency_rule(settings.DONATION_CURRENCY).display_places,
         "fee_percent": settings.DONATION_FEE_PERCENT,
         "fee_fixed": settings.DONATION_FEE_FIXED,
         **_stripe_context(),

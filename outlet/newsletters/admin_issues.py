@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +21,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 
 from outlet.core.csv_export import csv_stream_response
+from outlet.donations.currencies import amount_format
 from outlet.newsletters import issues
 from outlet.newsletters.measuring.report import issue_report, issue_report_rows, issues_gift_totals
 from outlet.newsletters.models import HeldBounce, Issue, IssueArticle, IssueStats
@@ -125,7 +127,8 @@ class IssueAdmin(admin.ModelAdmin):
         gifts = getattr(obj, "gift_totals", None)
         if gifts is None or not gifts.count:
             return "–"
-        return f"{gifts.count} / ${gifts.amount / 100:,.2f}"
+        raised = amount_format(amount=gifts.amount, currency=settings.DONATION_CURRENCY)
+        return f"{gifts.count} / {raised}"
 
     def get_fields(self, request, obj=None):
         if self._frozen(obj):

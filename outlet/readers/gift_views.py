@@ -41,7 +41,7 @@ def receipt(request: HttpRequest, reader: Reader, donation_id: int) -> HttpRespo
 @reader_required
 def gift_amount(request: HttpRequest, reader: Reader, gift_id: int) -> HttpResponse:
     gift = _gift(reader, gift_id)
-    form = AmountChangeForm(request.POST)
+    form = AmountChangeForm(request.POST, currency=gift.currency)
     if not form.is_valid():
         errors = [str(error) for error in form.errors.get("amount", [])]
         return account_page(

@@ -111,6 +111,7 @@ def account_page(
         "tax_statement": settings.DONATION_TAX_STATEMENT,
         "STRIPE_JS_URL": settings.STRIPE_JS_URL,
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
+        "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
     }
     return render(request, "readers/account.html", context, status=status)
 

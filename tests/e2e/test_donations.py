@@ -44,11 +44,11 @@ def giving_site(live_server, localstripe, smtp_sink, settings):
 
 def fill_card(page, number: str) -> None:
     card = page.locator("#card-element")
-    card.get_by_placeholder("number").fill(number)
-    card.get_by_placeholder("exp_month").fill("12")
-    card.get_by_placeholder("exp_year").fill("34")
-    card.get_by_placeholder("cvc").fill("123")
-    card.get_by_placeholder("postal_code").fill("10001")
+    card.get_by_label("Card number").fill(number)
+    card.get_by_label("Expiry month").fill("12")
+    card.get_by_label("Expiry year").fill("34")
+    card.get_by_label("Security code").fill("123")
+    card.get_by_label("Postcode").fill("10001")
 
 
 def open_form(page, url: str, *, name: str, email: str) -> None:

@@ -2,6 +2,7 @@
 Writes for donations, by concern; each module states its contract at its top:
 
 - checkout.py       a reader gives: pending rows first, then Stripe, then the browser's step
+- abandoned.py      checkouts left before the charge step: hidden, then expired
 - stripe_events.py  applying what Stripe says (payments, invoices, subscriptions), once
 - refunds.py        refunds and disputes
 - self_service.py   a donor's own gifts: cancel, amount, card (from the reader account,
@@ -11,6 +12,7 @@ Writes for donations, by concern; each module states its contract at its top:
 Callers import from here (`services.checkout_start`), not from the modules.
 """
 
+from .abandoned import EXPIRED_MESSAGE, checkouts_abandoned_expire
 from .checkout import (
     AUTHENTICATION_MESSAGE,
     GENERIC_STRIPE_MESSAGE,
@@ -87,6 +89,8 @@ __all__ = [
     "donor_erase",
     "donor_gifts_stop",
     "gift_amount_change",
+    "checkouts_abandoned_expire",
+    "EXPIRED_MESSAGE",
     "gift_cancel",
     "gift_card_setup_start",
     "gift_card_update",

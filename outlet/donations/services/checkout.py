@@ -24,6 +24,7 @@ from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_client, rate_limit_hit
 
 from .. import stripe_gateway
+from ..currencies import amount_is_valid, currency_rule
 from ..models import Campaign, Donation, Donor, Frequency, Gift
 from ..stripe_objects import (
     PaymentIntentFacts,
@@ -32,6 +33,7 @@ from ..stripe_objects import (
     payment_intent_facts,
     subscription_facts,
 )
+from .abandoned import EXPIRED_MESSAGE
 from .stripe_events import (
     DECLINE_MESSAGE,
     donation_fail,
@@ -55,6 +57,10 @@ UNCERTAIN_MESSAGE = (
     "donation: we are checking again. If it went through, your receipt is on its way by email."
 )
 NEWSLETTER_CONSENT = "Send me the newsletter (we'll ask you to confirm)"
+REFUSED_MESSAGE = (
+    "Our payment processor could not accept these details, so nothing was charged. Please "
+    "check them (your email address and the card's number and expiry date) and try again."
+)
 GENERIC_STRIPE_MESSAGE = (
     "We could not reach our payment processor. Nothing was charged; please try again in a minute."
 )
@@ -63,11 +69,15 @@ GENERIC_STRIPE_MESSAGE = (
 # --- Amounts and limits --------------------------------------------------------
 
 
-def donation_fee_compute(*, amount: int) -> int:
+def donation_fee_compute(*, amount: int, currency: str = "") -> int:
     """The fee that, added to `amount`, leaves `amount` after the processor's cut
-    (DONATION_FEE_PERCENT % of the total plus DONATION_FEE_FIXED)."""
+    (DONATION_FEE_PERCENT % of the total plus DONATION_FEE_FIXED), rounded up so that the
+    total is an amount the currency can charge (whole krónur, dinars in steps of 0.010).
+    donate.js computes the same figure for the page."""
+    step = currency_rule(currency or settings.DONATION_CURRENCY).step
     percent = settings.DONATION_FEE_PERCENT / 100
     total = math.ceil((amount + settings.DONATION_FEE_FIXED) / (1 - percent))
+    total = math.ceil(total / step) * step
     return total - amount
 
 
@@ -174,6 +184,8 @@ def checkout_start(
             return _checkout_resume(donation=existing, name=name)
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
         raise ValidationError("Please choose an amount within the limits shown.")
+    if not amount_is_valid(amount=amount, currency=settings.DONATION_CURRENCY):
+        raise ValidationError("Please choose an amount this currency can be charged in.")
     if frequency not in Frequency.values:
         raise ValidationError("Please choose how often to give.")
     payment_attempt_register(ip=ip, email=email)
@@ -250,6 +262,11 @@ def _checkout_setup(*, donation: Donation, name: str, resumed: bool = False) -> 
         setup_intent = stripe_gateway.setup_intent_create(
             customer_id=customer["id"], idempotency_key=idempotency_key(donation, "setup")
         )
+    except stripe_gateway.InvalidRequestError as exc:
+        logger.warning("Stripe refused checkout for donation %s as malformed: %s", donation.pk, exc)
+        if not resumed:
+            donation_fail(donation=donation, message=REFUSED_MESSAGE)
+        raise ValidationError(REFUSED_MESSAGE) from exc
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
         if not resumed:
@@ -285,6 +302,8 @@ def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep
     """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
     a Subscription for a recurring one. Records the payment when Stripe says it
     succeeded; the webhook says so too, and the second word changes nothing."""
+    if donation.status == Donation.Status.ABANDONED:
+        return CheckoutStep(action="failed", donation=donation, message=EXPIRED_MESSAGE)
     if donation.status == Donation.Status.FAILED:
         # A replayed request: say what happened, never "done" for money not taken.
         message = donation.failure_message or AUTHENTICATION_MESSAGE
@@ -324,6 +343,10 @@ def _checkout_charge_once(
     except stripe_gateway.CardError:
         donation_fail(donation=donation, message=DECLINE_MESSAGE)
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.InvalidRequestError as exc:
+        logger.warning("Stripe refused to charge donation %s as malformed: %s", donation.pk, exc)
+        donation_fail(donation=donation, message=REFUSED_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=REFUSED_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error charging donation %s: %s", donation.pk, exc)
         return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
@@ -371,6 +394,10 @@ def _checkout_subscribe(
     except stripe_gateway.CardError:
         donation_fail(donation=donation, message=DECLINE_MESSAGE)
         return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
+    except stripe_gateway.InvalidRequestError as exc:
+        logger.warning("Stripe refused to subscribe gift %s as malformed: %s", gift.pk, exc)
+        donation_fail(donation=donation, message=REFUSED_MESSAGE)
+        return CheckoutStep(action="failed", donation=donation, message=REFUSED_MESSAGE)
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error subscribing gift %s: %s", gift.pk, exc)
         return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)

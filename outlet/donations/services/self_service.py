@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import stripe_gateway
+from ..currencies import amount_is_valid
 from ..models import Donation, Donor, DonorEmail, Gift
 from .checkout import GENERIC_STRIPE_MESSAGE, card_ready
 from .donor_emails import donor_email_queue
@@ -53,6 +54,8 @@ def gift_amount_change(*, gift: Gift, amount: int) -> None:
     leaves both sides as they were."""
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
         raise ValidationError("Please choose an amount within the limits shown.")
+    if not amount_is_valid(amount=amount, currency=gift.currency):
+        raise ValidationError("Please choose an amount this currency can be charged in.")
     with transaction.atomic():
         gift = Gift.objects.select_for_update().get(pk=gift.pk)
         _gift_live(gift)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
+from outlet.donations.currencies import amount_csv, amount_format
 from outlet.donations.selectors import SourceTotals, totals_by_source
 from outlet.newsletters.measuring.breakdown import CHART_HOURS
 from outlet.newsletters.measuring.models import IssueLink, IssueStats
@@ -51,18 +54,18 @@ class IssueReport:
 
     @property
     def raised(self) -> str:
-        return _money(self.gifts.amount)
+        return _money_shown(self.gifts.amount)
 
     @property
     def raised_one_time(self) -> str:
-        return _money(self.gifts.one_time_amount)
+        return _money_shown(self.gifts.one_time_amount)
 
     @property
     def raised_recurring(self) -> str:
-        return _money(self.gifts.recurring_amount)
+        return _money_shown(self.gifts.recurring_amount)
 
     def figures(self) -> list[tuple[str, object]]:
-        """The report's lines, as the admin and the CSV show them (amounts in dollars)."""
+        """The report's lines, as the admin and the CSV show them (site's currency)."""
         s, g = self.stats, self.gifts
         return [
             ("Sent", s.sent),
@@ -105,7 +108,12 @@ class IssueReport:
 
 
 def _money(minor: int) -> str:
-    return f"{minor // 100}.{minor % 100:02d}"
+    """For the CSV: major units in the site's currency (yen have no decimals)."""
+    return amount_csv(amount=minor, currency=settings.DONATION_CURRENCY)
+
+
+def _money_shown(minor: int) -> str:
+    return amount_format(amount=minor, currency=settings.DONATION_CURRENCY)
 
 
 def issue_report(*, issue: Issue) -> IssueReport:

@@ -4,12 +4,19 @@
 (function () {
   "use strict";
 
-  var DECLINED = "Your card was declined. Please check the details or try another card; nothing was charged.";
-  var AUTH_FAILED = "Your bank could not confirm this payment. Please try again or use another card; nothing was charged.";
-  var NETWORK = "We could not reach the payment service. Please check your connection and try again; nothing was charged.";
+  // The page's words, translated by the server ({% donate_messages %}); English if absent.
+  var WORDS = (function () {
+    var block = document.getElementById("donate-messages");
+    try { return block ? JSON.parse(block.textContent) : {}; } catch (e) { return {}; }
+  })();
+  function t(key, fallback) { return WORDS[key] || fallback; }
+  var DECLINED = t("declined", "Your card was declined. Please check the details or try another card; nothing was charged.");
+  var AUTH_FAILED = t("auth_failed", "Your bank could not confirm this payment. Please try again or use another card; nothing was charged.");
+  var MALFORMED = t("malformed", "The card details could not be read. Please check the card number, the expiry month and year and the security code, then try again; nothing was charged.");
+  var NETWORK = t("network", "We could not reach the payment service. Please check your connection and try again; nothing was charged.");
   // Once a charge or a check of it has been sent, the answer may be lost after Stripe charged.
-  var REFUSED = "This page's security check failed, so nothing was charged. Please reload the page and try again.";
-  var UNCERTAIN = "We could not confirm your payment yet. Please do not start a new donation: we are checking again. If it went through, your receipt is on its way by email.";
+  var REFUSED = t("refused", "This page's security check failed, so nothing was charged. Please reload the page and try again.");
+  var UNCERTAIN = t("uncertain", "We could not confirm your payment yet. Please do not start a new donation: we are checking again. If it went through, your receipt is on its way by email.");
   var CHECK_TRIES = 3;
   var CHECK_DELAY_MS = 2000;
 
@@ -27,10 +34,13 @@
     if (code === "card_declined" || text.indexOf("declined") !== -1) { return DECLINED; }
     if (text.indexOf("authenticat") !== -1 || code === "payment_intent_authentication_failure" ||
         code === "setup_intent_authentication_failure") { return AUTH_FAILED; }
-    if (code === "incorrect_number" || code === "invalid_number") { return "The card number looks wrong. Please check it."; }
-    if (code === "expired_card") { return "This card has expired. Please use another card."; }
-    if (code === "incorrect_cvc" || code === "invalid_cvc") { return "The security code looks wrong. Please check it."; }
-    return error.message || NETWORK;
+    if (code === "incorrect_number" || code === "invalid_number") { return t("number", "The card number looks wrong. Please check it."); }
+    if (code === "expired_card") { return t("expired", "This card has expired. Please use another card."); }
+    if (code === "incorrect_cvc" || code === "invalid_cvc") { return t("cvc", "The security code looks wrong. Please check it."); }
+    // Stripe.js's own checks and card errors are written for people; a request Stripe
+    // refused as malformed ("Bad request", invalid_request_error) is not.
+    if (error.type === "card_error" || error.type === "validation_error") { return error.message || DECLINED; }
+    return MALFORMED;
   }
 
   /* POST and read the JSON answer. A lost or unreadable answer is `uncertain` when the
@@ -58,7 +68,7 @@
 
   function mountCard(form, status) {
     if (typeof window.Stripe !== "function") {
-      showStatus(status, "The card form could not load. Please check your connection or disable a blocker for this page, then reload.");
+      showStatus(status, t("no_card_form", "The card form could not load. Please check your connection or disable a blocker for this page, then reload."));
       return null;
     }
     var stripe = window.Stripe(form.dataset.stripeKey);
@@ -79,31 +89,50 @@
     var feePercent = parseFloat(form.dataset.feePercent) || 0;
     var feeFixed = parseInt(form.dataset.feeFixed, 10) || 0;
     var label = submit.textContent;
-    // Amounts are in minor units (cents), formatted in the site's currency and the page's language.
+    // Amounts are in Stripe's minor units; the page says how many digits those have in the
+    // site's currency (0 for yen, 2 for dollars, 3 for dinars: outlet/donations/currencies.py),
+    // how many decimals a person types, and the minor units a charge must be a multiple of.
+    var exponent = parseInt(form.dataset.exponent, 10) || 0;
+    var places = parseInt(form.dataset.places, 10) || 0;
+    var step = parseInt(form.dataset.step, 10) || 1;
+    var shown = parseInt(form.dataset.displayPlaces, 10) || 0;
+    var unit = Math.pow(10, exponent);
     var money = new Intl.NumberFormat(document.documentElement.lang || undefined, {
-      style: "currency", currency: (form.dataset.currency || "usd").toUpperCase()
+      style: "currency", currency: (form.dataset.currency || "usd").toUpperCase(),
+      minimumFractionDigits: shown, maximumFractionDigits: shown
     });
+    function moneyText(minor) { return money.format(minor / unit); }
 
     function chosenAmount() {
       var choice = form.querySelector("[name=amount_choice]:checked");
       if (!choice) { return 0; }
-      if (choice.value === "other") { return Math.round(parseFloat(customInput.value || "0") * 100) || 0; }
+      if (choice.value === "other") {
+        var typed = (customInput.value || "").trim();
+        // More decimals than the currency has: no amount (the server says what to type).
+        var decimals = typed.indexOf(".") === -1 ? 0 : typed.length - typed.indexOf(".") - 1;
+        if (!typed || decimals > places) { return 0; }
+        return Math.round(parseFloat(typed) * unit) || 0;
+      }
       return parseInt(choice.value, 10);
     }
-    function frequencyWord() {
+    function giveLabel(total) {
       var f = form.querySelector("[name=frequency]:checked");
-      return f && f.value === "month" ? " monthly" : f && f.value === "year" ? " yearly" : "";
+      var key = f && f.value === "month" ? "give_month" : f && f.value === "year" ? "give_year" : "give";
+      var english = {give: "Give %(amount)s", give_month: "Give %(amount)s monthly", give_year: "Give %(amount)s yearly"};
+      return t(key, english[key]).replace("%(amount)s", moneyText(total));
     }
     function refresh() {
       var choice = form.querySelector("[name=amount_choice]:checked");
       customField.hidden = !(choice && choice.value === "other");
       publicName.hidden = !publicCredit.checked;
       var amount = chosenAmount();
-      var fee = amount ? Math.ceil((amount + feeFixed) / (1 - feePercent / 100)) - amount : 0;
-      feeLabel.textContent = amount ? money.format(fee / 100) : "a little";
+      // The same figure as services.donation_fee_compute: the total rounded up to a chargeable step.
+      var gross = Math.ceil((amount + feeFixed) / (1 - feePercent / 100));
+      var fee = amount ? Math.ceil(gross / step) * step - amount : 0;
+      feeLabel.textContent = amount ? moneyText(fee) : t("a_little", "a little");
       var cover = form.querySelector("[name=cover_fee]").checked;
       var total = amount + (cover ? fee : 0);
-      submit.textContent = total ? "Give " + money.format(total / 100) + frequencyWord() : label;
+      submit.textContent = total ? giveLabel(total) : label;
     }
     form.addEventListener("change", refresh);
     form.addEventListener("input", refresh);
@@ -158,7 +187,7 @@
     function finish(result) {
       if (result.action === "done" && result.redirect) {
         pending = null;
-        showStatus(status, "Thank you! Finishing up…", "info");
+        showStatus(status, t("finishing", "Thank you! Finishing up…"), "info");
         window.location.assign(result.redirect);
         return;
       }
@@ -170,7 +199,7 @@
           return;
         }
         submit.disabled = false;
-        submit.textContent = "Check again";
+        submit.textContent = t("check_again", "Check again");
         return;
       }
       // A definite answer: no charge is in flight, so the next submit is a new checkout.
@@ -188,12 +217,12 @@
       submit.disabled = true;
       if (pending) {
         checks = 0;
-        submit.textContent = "Checking…";
+        submit.textContent = t("checking", "Checking…");
         ask(pending).then(finish, uncertainFinish);
         return;
       }
       showStatus(status, "");
-      submit.textContent = "Processing…";
+      submit.textContent = t("processing", "Processing…");
       var token = "";
       post(form.action, new FormData(form), csrf, false).then(function (started) {
         if (started.action === "uncertain" && started.token) {
