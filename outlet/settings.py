@@ -352,7 +352,8 @@ _ANYMAIL_FLOATS = {"REQUESTS_TIMEOUT"}
 _ANYMAIL_STRINGS = re.compile(
     r"WEBHOOK_SECRET|[A-Z0-9]+(?:_[A-Z0-9]+)*_(?:API_KEY|API_URL|SERVER_TOKEN|ACCOUNT_TOKEN|"
     r"SENDER_DOMAIN|WEBHOOK_SIGNING_KEY|WEBHOOK_SECRET|SECRET_KEY|SECRET|REGION_NAME|"
-    r"CONFIGURATION_SET_NAME|MESSAGE_STREAM|SUBACCOUNT|SIGNING_SECRET|INBOUND_SECRET)"
+    r"CONFIGURATION_SET_NAME|MESSAGE_STREAM|SUBACCOUNT|SIGNING_SECRET|INBOUND_SECRET|"
+    r"WEBHOOK_KEY|WEBHOOK_VERIFICATION_KEY)"
 )
 for _name, _value in os.environ.items():
     if not _name.startswith("ANYMAIL_") or not _value:
@@ -369,6 +370,12 @@ for _name, _value in os.environ.items():
             f"Environment variable {_name} is not an anymail setting outlet knows; "
             "check its spelling (see anymail's documentation for your ESP)"
         )
+if not DEBUG:
+    # Unsecured, the provider's webhooks let anyone suppress any address.
+    from outlet.newsletters.esp_webhooks import esp_webhook_problem
+
+    if _esp_problem := esp_webhook_problem(email_backend=EMAIL_BACKEND, anymail=ANYMAIL):
+        raise ImproperlyConfigured(_esp_problem)
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 
