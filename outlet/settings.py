@@ -561,7 +561,9 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if OUTLET_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    USE_X_FORWARDED_HOST = True
+# X-Forwarded-Host is never trusted (the VCL drops it too): a poisoned host could end up
+# in a cached page; every absolute address is built from SITE_URL (core/site_url.py).
+USE_X_FORWARDED_HOST = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
