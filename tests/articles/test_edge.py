@@ -91,6 +91,20 @@ def test_staff_and_readers_with_a_session_get_private_pages(edge, client, editor
     assert not page.has_header("xkey")
 
 
+def test_a_signed_in_editor_never_gets_the_page_cached_for_the_public(edge, client, editor):
+    article = ArticleFactory()
+    public = Client().get(article.get_absolute_url())  # an anonymous reader: now stored
+    assert "public" in public["Cache-Control"] and public.has_header("xkey")
+    assert Client().get(article.get_absolute_url())["ETag"] == public["ETag"]  # served stored
+    client.force_login(editor)
+
+    page = client.get(article.get_absolute_url())
+
+    assert "private" in page["Cache-Control"] and "no-store" in page["Cache-Control"]
+    assert "public" not in page["Cache-Control"] and "s-maxage" not in page["Cache-Control"]
+    assert not page.has_header("xkey") and not page.has_header("ETag")
+
+
 def test_a_page_that_sets_a_cookie_is_never_public(edge, client):
     from django.contrib.messages.storage.cookie import CookieStorage
     from django.http import HttpRequest, HttpResponse
