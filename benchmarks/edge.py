@@ -270,7 +270,7 @@ def main() -> None:
     try:
         processes["origin"] = gunicorn("outlet.wsgi", env, PORT_ORIGIN)
         processes["worker"] = start(
-            [sys.executable, "-m", "celery", "-A", "outlet", "worker", "-Q", "default,mail",
+            [sys.executable, "-m", "celery", "-A", "outlet", "worker", "-Q", "default,mail,purge",
              "-P", "solo", "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
             env, "worker",
         )  # fmt: skip

@@ -225,6 +225,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
+# Purges have a queue of their own: retried through a Varnish outage, they must never
+# delay a sign-in link or a receipt on `mail` (outlet/celery.py lists the queues).
+CELERY_TASK_ROUTES = {"articles.edge_purge": {"queue": "purge", "routing_key": "purge"}}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
