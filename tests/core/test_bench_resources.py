@@ -1,0 +1,90 @@
+"""benchmarks/resources.py: two benchmark runs at once never share a database or a port."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import resources  # noqa: E402
+
+
+def _redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis(host=resources.REDIS_HOST, port=resources.REDIS_PORT).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+
+
+def test_the_same_benchmark_in_two_worktrees_gets_two_databases(monkeypatch):
+    monkeypatch.setenv("BENCH_RUN_NAME", "wt/sec")
+    here = resources.database_name("pages")
+    monkeypatch.setenv("BENCH_RUN_NAME", "main")
+    there = resources.database_name("pages")
+
+    assert here == "outlet_bench_pages_wt_sec" and there == "outlet_bench_pages_main"
+    assert resources.database_name("webhooks") != there
+
+
+def test_ports_are_found_free_not_fixed():
+    ports = {resources.free_port() for _ in range(5)}
+    assert len(ports) == 5
+
+
+def test_two_runs_at_once_claim_two_redis_databases(monkeypatch):
+    _redis_or_skip()
+    monkeypatch.setenv("BENCH_REDIS_DBS", "14-15")
+    claim = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); import resources;"
+        "print(resources.redis_claim('pages'), flush=True); time.sleep(30)"
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-c", claim, str(BENCHMARKS)], stdout=subprocess.PIPE, text=True
+    )
+    second = None
+    try:
+        first_db = int(first.stdout.readline())
+        second = subprocess.Popen(
+            [sys.executable, "-c", claim, str(BENCHMARKS)], stdout=subprocess.PIPE, text=True
+        )
+        second_db = int(second.stdout.readline())
+        assert {first_db, second_db} == {14, 15}
+        third = subprocess.run(
+            [sys.executable, "-c", claim.replace("time.sleep(30)", "pass"), str(BENCHMARKS)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert third.returncode != 0 and "BENCH_REDIS_DBS" in third.stderr
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+    # Stopped runs leave nothing claimed: the next run finds both again.
+    import redis
+
+    for db in (14, 15):
+        assert redis.Redis(db=db).get(resources.CLAIM_KEY) is None
+
+
+def test_a_claim_left_by_a_killed_run_is_taken_over(monkeypatch):
+    _redis_or_skip()
+    import redis
+
+    monkeypatch.setenv("BENCH_REDIS_DBS", "13-13")
+    killed = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    client = redis.Redis(db=13)
+    assert client.set(resources.CLAIM_KEY, f"pages:other:{killed.stdout.strip()}", nx=True)
+
+    assert resources.redis_claim("pages") == 13
+    resources._redis_release(13, resources._owner("pages"))
+    assert client.get(resources.CLAIM_KEY) is None
