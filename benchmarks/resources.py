@@ -6,7 +6,7 @@ two worktrees) never share one.
   this worktree's directory): `outlet_bench_pages_sec`. The same benchmark in another
   worktree gets another database; a rerun here reuses (or recreates) its own.
 - A Redis database is claimed, not assumed: the first of `BENCH_REDIS_DBS` (default
-  9-15) that holds nothing, or only this run's own claim, is taken with `SET NX` on a
+  10, 11, 14, 15) that holds nothing, or only this run's own claim, is taken with `SET NX` on a
   claim key and released when the run ends. `redis_flush` empties it and keeps the claim.
   Broker and cache share it (the cache under a key prefix).
 - Ports come from the kernel (bind to port 0), so nothing is reserved by number.
@@ -53,10 +53,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: Redis databases benchmarks may claim: none that older scripts or the engineers' own
+#: test runs use by number (1-9, 12, 13).
+DEFAULT_REDIS_DBS = "10,11,14,15"
+
+
 def _candidate_redis_dbs() -> list[int]:
-    spec = os.environ.get("BENCH_REDIS_DBS", "9-15")
-    first, _, last = spec.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+    """BENCH_REDIS_DBS, e.g. "10,11,14,15" or "10-15"."""
+    dbs: list[int] = []
+    for part in os.environ.get("BENCH_REDIS_DBS", DEFAULT_REDIS_DBS).split(","):
+        first, _, last = part.strip().partition("-")
+        dbs.extend(range(int(first), int(last or first) + 1))
+    return dbs
 
 
 def _owner(bench: str) -> str:
@@ -102,7 +110,7 @@ def redis_claim(bench: str) -> int:
             _exit_cleanly_on_sigterm()
             return db
     raise SystemExit(
-        f"No free Redis database among {os.environ.get('BENCH_REDIS_DBS', '9-15')} "
+        f"No free Redis database among {os.environ.get('BENCH_REDIS_DBS', DEFAULT_REDIS_DBS)} "
         "(each holds keys or another run's claim); set BENCH_REDIS_DBS to a free range."
     )
 
