@@ -293,13 +293,12 @@ class SubscriberAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/newsletters/subscriber/import.html", context)
 
     def _import(self, request: HttpRequest, import_id: int) -> SubscriberImport:
-        """An import, for staff who may see imports or the subscribers they hold (its
-        refused rows and report name addresses): an admin user is no permission."""
-        job = get_object_or_404(SubscriberImport, pk=import_id)
+        """An import, for staff who may see imports or subscribers (its refused rows and
+        its report name addresses): being staff is not enough."""
         import_admin = self.admin_site._registry[SubscriberImport]
         if not (self.has_view_permission(request) or import_admin.has_view_permission(request)):
             raise PermissionDenied
-        return job
+        return get_object_or_404(SubscriberImport, pk=import_id)
 
     def import_detail_view(self, request: HttpRequest, import_id: int) -> HttpResponse:
         job = self._import(request, import_id)

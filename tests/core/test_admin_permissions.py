@@ -212,3 +212,21 @@ def test_anonymous_visitors_are_sent_to_sign_in_from_every_admin_page(client):
             continue
         response = client.get(address.url)
         assert _refused(address.name, response), address.url
+
+
+def test_a_contributor_downloads_no_subscriber_data_nor_an_imports_addresses(client):
+    from tests.articles.conftest import _member
+
+    rows = _rows()
+    client.force_login(_member("connie", "contributor"))
+    subscriber, job = rows[Subscriber], rows[SubscriberImport]
+
+    for url in (
+        reverse("admin:newsletters_subscriber_data_export", args=[subscriber.pk]),
+        reverse("admin:newsletters_subscriber_import_detail", args=[job.pk]),
+        reverse("admin:newsletters_subscriber_import_report", args=[job.pk]),
+        reverse("admin:newsletters_subscriber_export"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 403, url
+    assert client.get(reverse("admin:articles_article_changelist")).status_code == 200
