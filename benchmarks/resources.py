@@ -19,9 +19,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import signal
 import socket
-import sys
 from pathlib import Path
 
 PG = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
@@ -86,8 +84,11 @@ def _stale(claim: str) -> bool:
 
 
 def redis_claim(bench: str) -> int:
-    """Claim a Redis database nobody else is using for this run; released at exit
-    (SIGTERM included; a claim left by a killed run is taken over)."""
+    """Claim a Redis database nobody else is using for this run; released at exit.
+
+    A run killed before its exit handlers (SIGTERM, SIGKILL) leaves its claim, which the
+    next run takes over once that process is gone. No SIGTERM handler is installed: the
+    benchmarks' forked pool workers would inherit it, and `Pool.terminate` then hangs."""
     import redis
 
     owner = _owner(bench)
@@ -107,18 +108,11 @@ def redis_claim(bench: str) -> int:
             and client.set(CLAIM_KEY, owner, nx=True, ex=CLAIM_SECONDS)
         ):
             atexit.register(_redis_release, db, owner)
-            _exit_cleanly_on_sigterm()
             return db
     raise SystemExit(
         f"No free Redis database among {os.environ.get('BENCH_REDIS_DBS', DEFAULT_REDIS_DBS)} "
         "(each holds keys or another run's claim); set BENCH_REDIS_DBS to a free range."
     )
-
-
-def _exit_cleanly_on_sigterm() -> None:
-    """Let SIGTERM run the exit handlers (the claim's release) instead of killing outright."""
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def redis_flush(db: int, bench: str) -> None:

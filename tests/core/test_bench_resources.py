@@ -46,37 +46,52 @@ def test_two_runs_at_once_claim_two_redis_databases(monkeypatch):
     if any(redis.Redis(db=db).dbsize() for db in (14, 15)):
         pytest.skip("Redis db 14 or 15 is in use by a run")
     claim = (
-        "import sys, time; sys.path.insert(0, sys.argv[1]); import resources;"
-        "print(resources.redis_claim('pages'), flush=True); time.sleep(30)"
+        "import sys; sys.path.insert(0, sys.argv[1]); import resources;"
+        "print(resources.redis_claim('pages'), flush=True); sys.stdin.readline()"
     )
-    first = subprocess.Popen(
-        [sys.executable, "-c", claim, str(BENCHMARKS)], stdout=subprocess.PIPE, text=True
-    )
-    second = None
+    runs: list[subprocess.Popen] = []
+
+    def start() -> int:
+        command = [sys.executable, "-c", claim, str(BENCHMARKS)]
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+        runs.append(subprocess.Popen(command, text=True, **pipes))
+        return int(runs[-1].stdout.readline())
+
     try:
-        first_db = int(first.stdout.readline())
-        second = subprocess.Popen(
-            [sys.executable, "-c", claim, str(BENCHMARKS)], stdout=subprocess.PIPE, text=True
-        )
-        second_db = int(second.stdout.readline())
-        assert {first_db, second_db} == {14, 15}
+        assert {start(), start()} == {14, 15}
         third = subprocess.run(
-            [sys.executable, "-c", claim.replace("time.sleep(30)", "pass"), str(BENCHMARKS)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+            [sys.executable, "-c", claim, str(BENCHMARKS)],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
         assert third.returncode != 0 and "BENCH_REDIS_DBS" in third.stderr
     finally:
-        for process in (first, second):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=10)
-    # Stopped runs leave nothing claimed: the next run finds both again.
+        for run in runs:
+            run.communicate("\n", timeout=10)  # each run ends normally
+    for db in (14, 15):
+        assert redis.Redis(db=db).get(resources.CLAIM_KEY) is None  # released at exit
+
+
+def test_a_run_stopped_by_sigterm_dies_at_once_and_its_claim_is_taken_over(monkeypatch):
+    """No SIGTERM handler: forked pool workers of a benchmark must die when terminated."""
+    _redis_or_skip()
     import redis
 
-    for db in (14, 15):
-        assert redis.Redis(db=db).get(resources.CLAIM_KEY) is None
+    monkeypatch.setenv("BENCH_REDIS_DBS", "11")
+    if redis.Redis(db=11).dbsize():
+        pytest.skip("Redis db 11 is in use by a run")
+    claim = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); import resources;"
+        "print(resources.redis_claim('edge'), flush=True); time.sleep(60)"
+    )
+    run = subprocess.Popen([sys.executable, "-c", claim, str(BENCHMARKS)],
+                           stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert int(run.stdout.readline()) == 11
+    run.terminate()
+    assert run.wait(timeout=10) == -15
+
+    assert resources.redis_claim("pages") == 11
+    resources._redis_release(11, resources._owner("pages"))
+    assert redis.Redis(db=11).get(resources.CLAIM_KEY) is None
 
 
 def test_a_claim_left_by_a_killed_run_is_taken_over(monkeypatch):
