@@ -3,12 +3,12 @@
     make bench-admin            # builds the data set once (several minutes), then measures
     make bench-admin SUBSCRIBERS=100000
 
-PostgreSQL database h16_bench_admin (kept between runs; dropped and rebuilt when it
-holds a different size) loaded by `manage.py demo_load --dataset N`: N subscribers,
-N/5 donors with a paid donation, 5 sent issues of the daily to every active
-subscriber. Each page is fetched through Django's test client as a superuser, once
-to warm up and then REPEAT times; the median is reported with the page's query count.
-Every page must answer in under 500 ms. The last line:
+PostgreSQL database outlet_bench_admin_<run> (benchmarks/resources.py; kept between
+runs; dropped and rebuilt when it holds a different size) loaded by
+`manage.py demo_load --dataset N`: N subscribers, N/5 donors with a paid donation,
+5 sent issues of the daily to every active subscriber. Each page is fetched through
+Django's test client as a superuser, once to warm up and then REPEAT times; the median
+is reported with the page's query count. Every page must answer in under 500 ms. The last line:
 
     admin: n=… pages=… slowest_ms=… (page) max_queries=… under_500ms=yes|no
 """
@@ -23,17 +23,17 @@ import sys
 import time
 from pathlib import Path
 
+import resources
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-DB_NAME = os.environ.get("BENCH_ADMIN_DB", "h16_bench_admin")
-PG = "postgres://postgres@127.0.0.1:5432"
-CACHE_DB = int(os.environ.get("BENCH_ADMIN_CACHE_DB", "8"))
+DB_NAME = resources.database_name("admin")  # kept between runs: the data set is reused
+PG = resources.PG
 REPEAT = 5
 LIMIT_MS = 500
 
 ENV = {
     "DEBUG": "1",
     "DATABASE_URL": f"{PG}/{DB_NAME}",
-    "CACHE_URL": f"rediscache://127.0.0.1:6379/{CACHE_DB}?key_prefix=bench-admin",
     "CELERY_BROKER_URL": "memory://",
     "OUTLET_VAR_DIR": str(BASE_DIR / "var" / "bench-admin"),
     "LOG_LEVEL": "WARNING",
@@ -145,6 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     args = parser.parse_args()
+    ENV["CACHE_URL"] = resources.redis_urls(resources.redis_claim("admin"), "admin")["CACHE_URL"]
     dataset_ensure(args.subscribers)
     results = measure(args.subscribers)
     slowest = max(results, key=lambda row: row[1])

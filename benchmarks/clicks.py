@@ -2,7 +2,7 @@
 
     make bench-clicks
 
-PostgreSQL (database h15_bench_clicks, recreated and migrated), Redis db 3 as the
+PostgreSQL (database outlet_bench_clicks_<run>, recreated and migrated), a claimed Redis db as the
 cache and the click buffer, gunicorn (2 workers of 4 threads, keep-alive) with DEBUG
 off, beside a bare WSGI app answering the same 302 (the ceiling). An issue "sent" to 10,000
 subscribers with 5 tracked links gives 50,000 distinct signed click URLs.
@@ -32,15 +32,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import resources  # noqa: E402
 from pages import stop  # noqa: E402
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-clicks"
-DB_NAME = os.environ.get("BENCH_CLICKS_DB", "h15_bench_clicks")
-PG = "postgres://postgres@127.0.0.1:5432"
-REDIS_DB = int(os.environ.get("BENCH_CLICKS_REDIS_DB", "3"))
-PORT = int(os.environ.get("BENCH_CLICKS_PORT", "8015"))
-PORT_RAW = int(os.environ.get("BENCH_CLICKS_RAW_PORT", "18215"))
+DB_NAME = resources.database_name("clicks")
+PG = resources.PG
+PORT, PORT_RAW = resources.free_port(), resources.free_port()
 SUBSCRIBERS, LINKS = 10_000, 5
 CLICKS = SUBSCRIBERS * LINKS
 THREADS, CONNECTIONS = 2, 16
@@ -64,8 +63,6 @@ ENV = {
     "OUTLET_POSTAL_ADDRESS": "The Outlet, 100 Example Street, Springfield, ST 00000, USA",
     "OUTLET_VAR_DIR": str(VAR),
     "DATABASE_URL": f"{PG}/{DB_NAME}",
-    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-    "CACHE_URL": f"rediscache://127.0.0.1:6379/{REDIS_DB}?key_prefix=h15bench",
     "EMAIL_URL": "dummymail://",
     "LOG_LEVEL": "WARNING",
     "DJANGO_SETTINGS_MODULE": "outlet.settings",
@@ -143,16 +140,15 @@ def django_setup(env: dict[str, str]) -> None:
     django.setup()
 
 
-def prepare(env: dict[str, str]) -> Path:
+def prepare(env: dict[str, str], redis_db: int) -> Path:
     """Recreate the database; an issue to SUBSCRIBERS readers; the token file."""
     import psycopg
-    import redis
 
     log(f"recreating database {DB_NAME}")
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-    redis.Redis(db=REDIS_DB).flushdb()
+    resources.redis_flush(redis_db, "clicks")
     shutil.rmtree(VAR, ignore_errors=True)
     VAR.mkdir(parents=True)
     subprocess.run(
@@ -274,8 +270,9 @@ def clicks_forget() -> None:
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: `make bench-clicks` installs it when run as root")
-    env = {**os.environ, **ENV}
-    tokens = prepare(env)
+    redis_db = resources.redis_claim("clicks")
+    env = {**os.environ, **ENV, **resources.redis_urls(redis_db, "clicks")}
+    tokens = prepare(env, redis_db)
     servers = {
         "django": gunicorn("outlet.wsgi", env, [], PORT),
         "raw": gunicorn(

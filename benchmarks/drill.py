@@ -3,8 +3,9 @@ on PostgreSQL + Redis with real worker processes, then prints one line:
 
     drill: cases=… passed=… lost=0 duplicates=… wrongly_suppressed=0 wrong_body=0
 
-Database outlet_drill (pytest's test_outlet_drill, recreated), Redis dbs 12/13 unless
-DATABASE_URL / CELERY_BROKER_URL / CACHE_URL say otherwise. The ESP outage is 20
+Its database (pytest's test_ copy of benchmarks/resources.py's `outlet_bench_drill_<run>`,
+recreated) and Redis database come from benchmarks/resources.py, unless DATABASE_URL /
+CELERY_BROKER_URL / CACHE_URL say otherwise. The ESP outage is 20
 minutes in production; here the retry and tick intervals are 1 second and the test
 moves the tick's clock past each retry time, so the same path runs in seconds.
 """
@@ -18,16 +19,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+import resources
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 CASES = ["tests/drill/test_fault_drill.py"]
 
 
 def main() -> int:
     report = Path(tempfile.mkstemp(prefix="drill-", suffix=".jsonl")[1])
+    redis_db = resources.redis_claim("drill")
+    resources.redis_flush(redis_db, "drill")
     env = {
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/outlet_drill",
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/12",
-        "CACHE_URL": "rediscache://127.0.0.1:6379/13",
+        "DATABASE_URL": resources.database_url("drill"),
+        **resources.redis_urls(redis_db, "drill"),
         "OUTLET_VAR_DIR": "var/drill",
         **os.environ,
         "DRILL_REPORT": str(report),

@@ -2,8 +2,8 @@
 
     make bench-edge
 
-PostgreSQL (database outlet_bench_edge, recreated, migrated, demo content loaded),
-Redis (db 8 broker, db 9 cache), gunicorn with 2 sync workers and DEBUG off, one
+PostgreSQL (database outlet_bench_edge_<run>, recreated, migrated, demo content loaded),
+a claimed Redis db (broker and cache), gunicorn with 2 sync workers and DEBUG off, one
 Celery worker for the purge tasks, and Debian's varnishd with deploy/varnish/outlet.vcl
 (its backend port rewritten to this gunicorn) and the xkey vmod. The origin says
 EDGE_PURGER=varnish and a short EDGE_CACHE_SECONDS, so pages expire during the run and
@@ -45,13 +45,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import resources
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-edge"
 VCL = BASE_DIR / "deploy" / "varnish" / "outlet.vcl"
-DB_NAME = "outlet_bench_edge"
-PG = "postgres://postgres@127.0.0.1:5432"
-BROKER_DB, CACHE_DB = 8, 9
-PORT_ORIGIN, PORT_VARNISH, PORT_ADMIN, PORT_PURGE, PORT_RAW = 8030, 8630, 8631, 8632, 1055
+DB_NAME = resources.database_name("edge")
+PG = resources.PG
+PORT_ORIGIN, PORT_VARNISH, PORT_ADMIN, PORT_PURGE, PORT_RAW = (
+    resources.free_port() for _ in range(5)
+)
 ARTICLE_PATH = "/how-the-new-district-map-was-drawn/"
 ARTICLE_SLUG = ARTICLE_PATH.strip("/")
 RAW_BODY_FILE = VAR / "article.html"
@@ -75,8 +78,6 @@ ENV = {
     "OUTLET_POSTAL_ADDRESS": "The Outlet, 100 Example Street, Springfield, ST 00000, USA",
     "OUTLET_VAR_DIR": str(VAR),
     "DATABASE_URL": f"{PG}/{DB_NAME}",
-    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
-    "CACHE_URL": f"rediscache://127.0.0.1:6379/{CACHE_DB}?key_prefix=bench-edge",
     "EMAIL_URL": "dummymail://",
     "LOG_LEVEL": "WARNING",
     "CACHE_PAGE_SECONDS": "300",
@@ -118,16 +119,14 @@ def run(args: list[str], env: dict[str, str]) -> None:
     subprocess.run(args, cwd=BASE_DIR, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def prepare(env: dict[str, str]) -> None:
+def prepare(env: dict[str, str], redis_db: int) -> None:
     import psycopg
-    import redis
 
     log(f"recreating database {DB_NAME}")
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-    redis.Redis(db=CACHE_DB).flushdb()
-    redis.Redis(db=BROKER_DB).flushdb()
+    resources.redis_flush(redis_db, "edge")
     shutil.rmtree(VAR, ignore_errors=True)
     VAR.mkdir(parents=True)
     log("migrate, collectstatic, demo_load")
@@ -263,14 +262,15 @@ def main() -> None:
     for tool in ("wrk", VARNISHD):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: make bench-edge installs it when run as root")
-    env = {**os.environ, **ENV}
-    prepare(env)
+    redis_db = resources.redis_claim("edge")
+    env = {**os.environ, **ENV, **resources.redis_urls(redis_db, "edge")}
+    prepare(env, redis_db)
     processes: dict[str, subprocess.Popen] = {}
     varnish_url = f"http://127.0.0.1:{PORT_VARNISH}{ARTICLE_PATH}"
     try:
         processes["origin"] = gunicorn("outlet.wsgi", env, PORT_ORIGIN)
         processes["worker"] = start(
-            [sys.executable, "-m", "celery", "-A", "outlet", "worker", "-Q", "default,mail",
+            [sys.executable, "-m", "celery", "-A", "outlet", "worker", "-Q", "default,mail,purge",
              "-P", "solo", "--without-mingle", "--without-gossip", "--loglevel", "WARNING"],
             env, "worker",
         )  # fmt: skip

@@ -2,7 +2,7 @@
 
     make bench-send N=100000
 
-PostgreSQL (database outlet_bench_send, recreated), Redis (broker db 6, cache db 7),
+PostgreSQL (database outlet_bench_send_<run>, recreated), a claimed Redis db (broker, cache),
 two real Celery worker processes on the "bulk" queue, and Postfix's smtp-sink
 as the receiver: unpacked from Debian's postfix .deb into var/bench-send/postfix
 if it is not there yet (`apt-get download postfix`, `dpkg-deb -x`), or, when that
@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import resources
 from send_machinery import (
     Sink,
     bench_issue_create,
@@ -46,10 +47,9 @@ from send_machinery import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-send"
-DB_NAME = "outlet_bench_send"
-PG = "postgres://postgres@127.0.0.1:5432"
-BROKER_DB, CACHE_DB = 6, 7
-SINK_PORTS = (1065, 1066)
+DB_NAME = resources.database_name("send")
+PG = resources.PG
+SINK_PORTS = (resources.free_port(), resources.free_port())
 
 ENV = {
     "DEBUG": "0",
@@ -63,8 +63,6 @@ ENV = {
     "OUTLET_POSTAL_ADDRESS": "The Outlet, 100 Example Street, Springfield, ST 00000, USA",
     "OUTLET_VAR_DIR": str(VAR),
     "DATABASE_URL": f"{PG}/{DB_NAME}",
-    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
-    "CACHE_URL": f"rediscache://127.0.0.1:6379/{CACHE_DB}",
     "EMAIL_URL": "dummymail://",  # the workers get the sink's URL
     "LOG_LEVEL": "WARNING",
 }
@@ -80,8 +78,7 @@ def prepare_database(n: int) -> int:
         check=True,
     )
     subprocess.run(["psql", f"{PG}/postgres", "-qc", f"CREATE DATABASE {DB_NAME}"], check=True)
-    for db in (BROKER_DB, CACHE_DB):
-        subprocess.run(["redis-cli", "-n", str(db), "FLUSHDB"], check=True, capture_output=True)
+    resources.redis_flush(resources.redis_claim("send"), "send")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=os.environ, check=True
     )
@@ -139,7 +136,7 @@ def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     VAR.chmod(0o777)  # smtp-sink drops to nobody before writing its dump
     connections = args.workers * args.concurrency
-    os.environ.update(ENV)
+    os.environ.update({**ENV, **resources.redis_urls(resources.redis_claim("send"), "send")})
     if args.batch:
         os.environ["NEWSLETTER_BATCH_SIZE"] = str(args.batch)
     os.environ["NEWSLETTER_SEND_LANES"] = str(connections * 2)

@@ -2,11 +2,11 @@
 
     make bench-pages
 
-PostgreSQL (database outlet_bench_pages, recreated, migrated, demo content loaded),
-Redis db 3 as the cache, gunicorn with 2 sync workers and DEBUG off. The load comes
+PostgreSQL (database outlet_bench_pages_<run>, recreated, migrated, demo content loaded),
+a claimed Redis db as the cache, gunicorn with 2 sync workers and DEBUG off. The load comes
 from wrk in a second process (Debian package `wrk`), 2 threads and 16 connections,
 after a short warm-up, against the demo's longest article. The three servers run
-side by side (ports 8010, 8410, 1035) and are measured in alternation over 3 rounds; the
+side by side (on free ports) and are measured in alternation over 3 rounds; the
 medians are reported, because the machine is shared.
 
 1. uncached: CACHE_PAGE_SECONDS=0, so every request runs the view, its queries and
@@ -34,12 +34,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import resources
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-pages"
-DB_NAME = "outlet_bench_pages"
-PG = "postgres://postgres@127.0.0.1:5432"
-REDIS_DB = 3
-PORT, PORT_CACHED, PORT_RAW = 8010, 8410, 1035  # this workstream's reserved ports
+DB_NAME = resources.database_name("pages")
+PG = resources.PG
+PORT, PORT_CACHED, PORT_RAW = (resources.free_port() for _ in range(3))
 ARTICLE_PATH = "/how-the-new-district-map-was-drawn/"
 RAW_BODY_FILE = VAR / "article.html"
 GUNICORN_ARGS = ["--workers", "2", "--worker-class", "sync", "--backlog", "2048"]
@@ -59,8 +60,6 @@ ENV = {
     "OUTLET_POSTAL_ADDRESS": "The Outlet, 100 Example Street, Springfield, ST 00000, USA",
     "OUTLET_VAR_DIR": str(VAR),
     "DATABASE_URL": f"{PG}/{DB_NAME}",
-    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-    "CACHE_URL": f"rediscache://127.0.0.1:6379/{REDIS_DB}",
     "EMAIL_URL": "dummymail://",
     "LOG_LEVEL": "WARNING",
 }
@@ -92,15 +91,14 @@ def run(args: list[str], env: dict[str, str]) -> None:
     subprocess.run(args, cwd=BASE_DIR, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def prepare(env: dict[str, str]) -> None:
+def prepare(env: dict[str, str], redis_db: int) -> None:
     import psycopg
-    import redis
 
     log(f"recreating database {DB_NAME}")
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{DB_NAME}"')
-    redis.Redis(db=REDIS_DB).flushdb()
+    resources.redis_flush(redis_db, "pages")
     shutil.rmtree(VAR, ignore_errors=True)
     VAR.mkdir(parents=True)
     log("migrate, collectstatic, demo_load")
@@ -169,8 +167,9 @@ def wrk(url: str) -> float:
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: `make bench-pages` installs it when run as root")
-    env = {**os.environ, **ENV}
-    prepare(env)
+    redis_db = resources.redis_claim("pages")
+    env = {**os.environ, **ENV, **resources.redis_urls(redis_db, "pages")}
+    prepare(env, redis_db)
     configs = {
         "uncached": ("outlet.wsgi", {**env, "CACHE_PAGE_SECONDS": "0"}, [], PORT),
         "cached": ("outlet.wsgi", {**env, "CACHE_PAGE_SECONDS": "300"}, [], PORT_CACHED),

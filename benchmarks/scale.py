@@ -3,8 +3,8 @@
     make bench-scale                    # NS=10000,100000,1000000 (the 1M step takes minutes)
     make bench-scale NS=10000,100000    # a quick run
 
-For each N, on a fresh PostgreSQL database (h16_bench_scale), Redis (broker db 9,
-cache db 8) and Postfix's smtp-sink (ports 18301, 18302; see send_machinery.py):
+For each N, on a fresh PostgreSQL database (outlet_bench_scale_<run>), a claimed Redis db
+(broker, cache) and Postfix's smtp-sink (free ports; see send_machinery.py):
 
 1. the audience of `demo_load --dataset N` (outlet/core/demo_dataset.py): N
    subscribers of the daily, a fifth donors, a tenth lapsed, a few unsubscribed,
@@ -37,6 +37,7 @@ import sys
 import time
 from pathlib import Path
 
+import resources
 from send_machinery import (
     BASE_DIR,
     Sink,
@@ -51,11 +52,9 @@ from send_machinery import (
 )
 
 VAR = BASE_DIR / "var" / "bench-scale"
-DB_NAME = os.environ.get("BENCH_SCALE_DB", "h16_bench_scale")
-PG = "postgres://postgres@127.0.0.1:5432"
-BROKER_DB = int(os.environ.get("BENCH_SCALE_BROKER_DB", "9"))
-CACHE_DB = int(os.environ.get("BENCH_SCALE_CACHE_DB", "8"))
-SINK_PORTS = (18301, 18302)
+DB_NAME = resources.database_name("scale")
+PG = resources.PG
+SINK_PORTS = (resources.free_port(), resources.free_port())
 WORKERS = 2
 #: The ceiling is a rate, the same at any N: measured on at most this many messages.
 CEILING_MESSAGES = 50_000
@@ -72,8 +71,6 @@ ENV = {
     "OUTLET_POSTAL_ADDRESS": "The Outlet, 100 Example Street, Springfield, ST 00000, USA",
     "OUTLET_VAR_DIR": str(VAR),
     "DATABASE_URL": f"{PG}/{DB_NAME}",
-    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{BROKER_DB}",
-    "CACHE_URL": f"rediscache://127.0.0.1:6379/{CACHE_DB}?key_prefix=bench-scale",
     "EMAIL_URL": "dummymail://",  # the workers get the sink's URL
     "LOG_LEVEL": "WARNING",
 }
@@ -85,8 +82,7 @@ def database_recreate() -> None:
     connections.close_all()  # ours to the previous step's database, before it is dropped
     for sql in (f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}"):
         subprocess.run(["psql", f"{PG}/postgres", "-qc", sql], check=True)
-    for db in (BROKER_DB, CACHE_DB):
-        subprocess.run(["redis-cli", "-n", str(db), "FLUSHDB"], check=True, capture_output=True)
+    resources.redis_flush(resources.redis_claim("scale"), "scale")
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=os.environ, check=True
     )
@@ -277,7 +273,7 @@ def main() -> None:
 
     VAR.mkdir(parents=True, exist_ok=True)
     VAR.chmod(0o777)  # smtp-sink drops to nobody before writing its dump
-    os.environ.update(ENV)
+    os.environ.update({**ENV, **resources.redis_urls(resources.redis_claim("scale"), "scale")})
     os.environ["NEWSLETTER_SEND_LANES"] = str(WORKERS * 2)
     os.environ["DJANGO_SETTINGS_MODULE"] = "outlet.settings"
     sys.path.insert(0, str(BASE_DIR))

@@ -2,7 +2,7 @@
 
     make bench-webhooks            (N=10000 distinct events by default; --n to change)
 
-PostgreSQL (database outlet_don_bench, recreated), Redis db 4 (broker and cache),
+PostgreSQL (database outlet_bench_webhooks_<run>, recreated), a claimed Redis db (broker and cache),
 one real Celery worker on the "mail" queue (mail to a dummy backend), gunicorn with
 the same settings for both runs (4 sync workers).
 
@@ -49,15 +49,15 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
+import resources
 import stripe
 from celery import Celery
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-webhooks"
-DB_NAME = "outlet_don_bench"
-PG = "postgres://postgres@127.0.0.1:5432"
-REDIS_DB = 4
-PORT_OUTLET, PORT_CEILING = 8022, 8023
+DB_NAME = resources.database_name("webhooks")
+PG = resources.PG
+PORT_OUTLET, PORT_CEILING = resources.free_port(), resources.free_port()
 SECRET = "whsec_bench_webhooks"
 # gunicorn's advice for I/O-bound apps, (2 x cores) + 1 processes, each with a few threads
 # so one waiting on PostgreSQL does not idle a core; the same for outlet and the ceiling.
@@ -88,8 +88,6 @@ ENV = {
     "OUTLET_POSTAL_ADDRESS": "The Outlet, 100 Example Street, Springfield, ST 00000, USA",
     "OUTLET_VAR_DIR": str(VAR),
     "DATABASE_URL": f"{PG}/{DB_NAME}",
-    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-    "CACHE_URL": f"rediscache://127.0.0.1:6379/{REDIS_DB}",
     "EMAIL_URL": "dummymail://",
     "LOG_LEVEL": "WARNING",
 }
@@ -164,10 +162,8 @@ def recreate_database() -> None:
         conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
-def flush_redis() -> None:
-    import redis
-
-    redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).flushdb()
+def flush_redis(redis_db: int) -> None:
+    resources.redis_flush(redis_db, "webhooks")
 
 
 def seed(n: int) -> list[tuple[int, str]]:
@@ -339,12 +335,13 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.10)
     options = parser.parse_args()
 
-    os.environ.update(ENV)
+    redis_db = resources.redis_claim("webhooks")
+    os.environ.update({**ENV, **resources.redis_urls(redis_db, "webhooks")})
     env = {**os.environ}
     sys.path.insert(0, str(BASE_DIR))
-    log(f"Recreating database {DB_NAME}, flushing Redis db {REDIS_DB}…")
+    log(f"Recreating database {DB_NAME}, flushing Redis db {redis_db}…")
     recreate_database()
-    flush_redis()
+    flush_redis(redis_db)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=BASE_DIR,

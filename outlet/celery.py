@@ -2,8 +2,9 @@
 The Celery app. Tasks are thin: they take ids, load fresh state and call a service.
 
 Queues: "default" for housekeeping, "mail" for one-off messages (receipts,
-confirmations), "bulk" for newsletter fan-out. Workers for "mail" never sit
-behind a newsletter, whatever its size.
+confirmations), "bulk" for newsletter fan-out, "purge" for the shared cache's purges
+(routed in settings' CELERY_TASK_ROUTES). Workers for "mail" never sit behind a
+newsletter, whatever its size, nor behind purges retried through a Varnish outage.
 """
 
 import os
@@ -16,8 +17,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outlet.settings")
 app = Celery("outlet")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each queue its own routing key: with one shared key, a direct exchange would copy
-# every message into all three queues.
-app.conf.task_queues = [Queue(name, routing_key=name) for name in ("default", "mail", "bulk")]
+# every message into all the queues.
+QUEUES = ("default", "mail", "bulk", "purge")
+app.conf.task_queues = [Queue(name, routing_key=name) for name in QUEUES]
 app.autodiscover_tasks()
 
 

@@ -225,6 +225,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
+# Purges have a queue of their own: retried through a Varnish outage, they must never
+# delay a sign-in link or a receipt on `mail` (outlet/celery.py lists the queues).
+CELERY_TASK_ROUTES = {"articles.edge_purge": {"queue": "purge", "routing_key": "purge"}}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
@@ -358,7 +361,8 @@ _ANYMAIL_FLOATS = {"REQUESTS_TIMEOUT"}
 _ANYMAIL_STRINGS = re.compile(
     r"WEBHOOK_SECRET|[A-Z0-9]+(?:_[A-Z0-9]+)*_(?:API_KEY|API_URL|SERVER_TOKEN|ACCOUNT_TOKEN|"
     r"SENDER_DOMAIN|WEBHOOK_SIGNING_KEY|WEBHOOK_SECRET|SECRET_KEY|SECRET|REGION_NAME|"
-    r"CONFIGURATION_SET_NAME|MESSAGE_STREAM|SUBACCOUNT|SIGNING_SECRET|INBOUND_SECRET)"
+    r"CONFIGURATION_SET_NAME|MESSAGE_STREAM|SUBACCOUNT|SIGNING_SECRET|INBOUND_SECRET|"
+    r"WEBHOOK_KEY|WEBHOOK_VERIFICATION_KEY)"
 )
 for _name, _value in os.environ.items():
     if not _name.startswith("ANYMAIL_") or not _value:
@@ -375,6 +379,12 @@ for _name, _value in os.environ.items():
             f"Environment variable {_name} is not an anymail setting outlet knows; "
             "check its spelling (see anymail's documentation for your ESP)"
         )
+if not DEBUG:
+    # Unsecured, the provider's webhooks let anyone suppress any address.
+    from outlet.newsletters.esp_webhooks import esp_webhook_problem
+
+    if _esp_problem := esp_webhook_problem(email_backend=EMAIL_BACKEND, anymail=ANYMAIL):
+        raise ImproperlyConfigured(_esp_problem)
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 
@@ -583,7 +593,9 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if OUTLET_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    USE_X_FORWARDED_HOST = True
+# X-Forwarded-Host is never trusted (the VCL drops it too): a poisoned host could end up
+# in a cached page; every absolute address is built from SITE_URL (core/site_url.py).
+USE_X_FORWARDED_HOST = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from outlet.core import views as core_views
+from outlet.newsletters import esp_webhooks
 
 admin.site.site_header = f"{settings.OUTLET_NAME} editors"
 admin.site.site_title = f"{settings.OUTLET_NAME} admin"
@@ -25,7 +26,8 @@ urlpatterns = [
     path("account/", include("outlet.readers.urls")),
     # Tracked links and the opens pixel of sent issues (newsletters/measuring/).
     path("n/", include("outlet.newsletters.measuring.urls")),
-    path("anymail/", include("anymail.urls")),
+    # Only the configured email provider's webhooks (newsletters/esp_webhooks.py).
+    path("anymail/<path:path>", esp_webhooks.esp_webhook, name="esp-webhook"),
     path("", include("outlet.articles.urls")),
 ]
 

@@ -71,7 +71,9 @@ def test_database_url() -> str:
 class WorkerProcess:
     """A real `celery worker` child process on the test database and broker."""
 
-    def __init__(self, *, queues: str = "default,mail,bulk", concurrency: int = 1, extra_env=None):
+    def __init__(
+        self, *, queues: str = "default,mail,bulk,purge", concurrency: int = 1, extra_env=None
+    ):
         self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
         env = {**os.environ, "DATABASE_URL": test_database_url(), **(extra_env or {})}
         self.log_path = Path(settings.VAR_DIR) / f"worker-{self.hostname.split('@')[0]}.log"

@@ -43,6 +43,9 @@ acl purgers {
 }
 
 sub vcl_recv {
+    # outlet trusts no forwarded host (USE_X_FORWARDED_HOST is off, links come from
+    # SITE_URL); dropped here as well, so a poisoned one reaches no origin behind us.
+    unset req.http.X-Forwarded-Host;
     if (req.method == "PURGE") {
         if (local.socket != "purge" || client.ip !~ purgers) {
             return (synth(403, "Not allowed to purge"));

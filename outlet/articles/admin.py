@@ -313,6 +313,8 @@ class ArticleAdmin(admin.ModelAdmin):
     def revision_view(
         self, request: HttpRequest, article_id: int, revision_id: int
     ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied("You can't see articles.")
         article = get_object_or_404(self.get_queryset(request), pk=article_id)
         revision = get_object_or_404(ArticleRevision, pk=revision_id, article=article)
         can_restore = self.has_change_permission(request, article)

@@ -34,8 +34,6 @@ from django.utils.cache import add_never_cache_headers
 logger = logging.getLogger(__name__)
 
 SITE_KEY = "site"
-#: Purges go on the short `mail` queue, never behind a long import on `default`.
-PURGE_QUEUE = "mail"
 LISTING_KEYS = frozenset({"home", "feeds", "sitemap", "archive", "search"})
 #: Browsers revalidate every time (cheap with the ETag), so a change reaches readers at once.
 REVALIDATE = "public, max-age=0, must-revalidate"
@@ -167,10 +165,10 @@ def edge_purge(*, keys: Iterable[str]) -> None:
     if not keys or not settings.EDGE_PURGER:
         return
     try:
-        edge_purge_task.apply_async((keys,), queue=PURGE_QUEUE)
-        edge_purge_task.apply_async(
-            (keys,), queue=PURGE_QUEUE, countdown=settings.EDGE_PURGE_REPEAT_SECONDS
-        )
+        # On the `purge` queue (settings.CELERY_TASK_ROUTES), never behind a long import
+        # on `default` nor in front of readers' mail.
+        edge_purge_task.apply_async((keys,))
+        edge_purge_task.apply_async((keys,), countdown=settings.EDGE_PURGE_REPEAT_SECONDS)
     except OperationalError as exc:
         logger.error("purge of %d keys could not be queued (%s); purged directly", len(keys), exc)
         edge_purge_now(keys=keys)

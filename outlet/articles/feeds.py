@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.syndication.views import Feed
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.feedgenerator import Atom1Feed
+
+from outlet.core.site_url import SiteUrlFeed
 
 from .models import Article, Author, Section
 from .selectors import article_list
@@ -14,7 +15,7 @@ from .selectors import article_list
 FEED_SIZE = 30
 
 
-class LatestArticlesFeed(Feed):
+class LatestArticlesFeed(SiteUrlFeed):
     description_template = None
 
     def title(self, obj=None) -> str:

@@ -24,8 +24,7 @@ def _purge_tries_left(retries: int) -> bool:
 
 @shared_task(
     bind=True,
-    name="articles.edge_purge",
-    queue="mail",
+    name="articles.edge_purge",  # on the `purge` queue (settings.CELERY_TASK_ROUTES)
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

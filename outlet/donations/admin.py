@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
@@ -195,6 +195,8 @@ class DonationAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         if request.GET.get("export") == "csv":
+            if not self.has_view_permission(request):
+                raise PermissionDenied
             query = request.GET.copy()
             del query["export"]
             request.GET = query  # type: ignore[assignment]

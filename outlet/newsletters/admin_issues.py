@@ -231,9 +231,9 @@ class IssueAdmin(admin.ModelAdmin):
         return JsonResponse(issues.issue_progress(issue=issue).as_dict())
 
     def action_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        issue = self._issue(request, pk)
         if request.method != "POST":
             return redirect("admin:newsletters_issue_change", pk)
-        issue = self._issue(request, pk)
         if not self.has_change_permission(request, issue):
             raise PermissionDenied
         try:

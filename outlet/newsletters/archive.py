@@ -7,11 +7,11 @@ still public: an article taken down after the issue went out leaves the archive.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.syndication.views import Feed
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from outlet.articles.models import Article
+from outlet.core.site_url import SiteUrlFeed
 from outlet.newsletters.issues import issues_archived
 from outlet.newsletters.models import Issue, Newsletter
 from outlet.newsletters.sending import html_to_text, rich_text_for_email
@@ -59,7 +59,7 @@ def issue_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     )
 
 
-class IssueArchiveFeed(Feed):
+class IssueArchiveFeed(SiteUrlFeed):
     """RSS of a newsletter's sent issues."""
 
     def get_object(self, request: HttpRequest, slug: str) -> Newsletter:  # type: ignore[override]

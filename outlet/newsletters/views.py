@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from outlet.core.ratelimits import client_ip
+from outlet.core.site_url import site_url_absolute
 from outlet.newsletters import services
 from outlet.newsletters.forms import (
     CONSENT_TEXT,
@@ -111,7 +112,7 @@ def newsletter_index(request: HttpRequest) -> HttpResponse:
                 newsletters=form.cleaned_data["newsletters"],
                 source=Subscriber.Source.FORM,
                 form=form.cleaned_data["form_name"] or "newsletter-page",
-                page_url=request.build_absolute_uri(form.cleaned_data["page_url"] or request.path),
+                page_url=site_url_absolute(form.cleaned_data["page_url"] or request.path),
                 consent_text=CONSENT_TEXT,
                 ip=client_ip(request),
             )

@@ -91,6 +91,20 @@ def test_staff_and_readers_with_a_session_get_private_pages(edge, client, editor
     assert not page.has_header("xkey")
 
 
+def test_a_signed_in_editor_never_gets_the_page_cached_for_the_public(edge, client, editor):
+    article = ArticleFactory()
+    public = Client().get(article.get_absolute_url())  # an anonymous reader: now stored
+    assert "public" in public["Cache-Control"] and public.has_header("xkey")
+    assert Client().get(article.get_absolute_url())["ETag"] == public["ETag"]  # served stored
+    client.force_login(editor)
+
+    page = client.get(article.get_absolute_url())
+
+    assert "private" in page["Cache-Control"] and "no-store" in page["Cache-Control"]
+    assert "public" not in page["Cache-Control"] and "s-maxage" not in page["Cache-Control"]
+    assert not page.has_header("xkey") and not page.has_header("ETag")
+
+
 def test_a_page_that_sets_a_cookie_is_never_public(edge, client):
     from django.contrib.messages.storage.cookie import CookieStorage
     from django.http import HttpRequest, HttpResponse
@@ -322,7 +336,7 @@ def test_a_purge_is_queued_twice_the_second_after_any_render_begun_before_the_co
         article_unpublish(article=article, user=editor)
 
     assert [options.get("countdown") for options in queued] == [None, 45]
-    assert {options.get("queue") for options in queued} == {"mail"}
+    assert {_queue_of(edge_purge_task, options) for options in queued} == {"purge"}
 
 
 def test_tracking_parameters_and_order_do_not_split_the_page_cache(
@@ -336,3 +350,42 @@ def test_tracking_parameters_and_order_do_not_split_the_page_cache(
 
     assert cached.status_code == 200
     assert b"fbclid" not in cached.content
+
+
+def _queue_of(task, options: dict) -> str:
+    """The queue Celery puts this task on, as apply_async would route it."""
+    from outlet.celery import app
+
+    merged = {**task._get_exec_options(), **options}
+    return app.amqp.router.route(merged, task.name, (), {})["queue"].name
+
+
+def test_purges_have_a_queue_of_their_own_apart_from_readers_mail(settings, monkeypatch):
+    """A Varnish outage fills the purge queue with retries: sign-in links and receipts,
+    on `mail`, never wait behind them."""
+    from outlet.articles.edge import edge_purge
+    from outlet.articles.tasks import edge_purge_task
+    from outlet.donations.tasks import donor_email_send_task
+    from outlet.readers.tasks import reader_sign_in_send_task
+
+    settings.EDGE_PURGER = "tests.articles.test_edge.RecordingPurger"
+    queued: list[dict] = []
+    monkeypatch.setattr(
+        edge_purge_task, "apply_async", lambda args, **options: queued.append(options)
+    )
+
+    edge_purge(keys=["article-1"])
+
+    assert len(queued) == 2
+    assert {_queue_of(edge_purge_task, options) for options in queued} == {"purge"}
+    assert _queue_of(reader_sign_in_send_task, {}) == "mail"
+    assert _queue_of(donor_email_send_task, {}) == "mail"
+
+
+def test_the_stacks_worker_consumes_every_queue_tasks_are_sent_to():
+    from outlet.celery import app
+    from outlet.core.management.commands.runstack import WORKER_QUEUES
+
+    declared = {queue.name for queue in app.conf.task_queues}
+    assert "purge" in declared
+    assert set(WORKER_QUEUES.split(",")) == declared

@@ -203,3 +203,24 @@ def test_unpublished_article_leaves_varnish_within_a_second(varnish, settings):
         assert status == 200 and "take-down" not in text, path
     assert time.monotonic() - taken_down < 1.0
     assert "A story that stays" in _through(varnish + pages[2])[2]
+
+
+@pytest.mark.parametrize("poison", ["Host", "X-Forwarded-Host"])
+def test_a_poisoned_host_leaves_no_foreign_link_in_what_varnish_holds(varnish, settings, poison):
+    """The first request of a page names another port of our host (a Host header
+    ALLOWED_HOSTS lets through, or X-Forwarded-Host); what Varnish then serves every
+    reader links only to SITE_URL."""
+    settings.SITE_URL = varnish
+    settings.EDGE_CACHE_SECONDS = 300
+    article = ArticleFactory(headline="Poisoned links")
+    evil = "127.0.0.1:6666"
+    for path in ("/feed/", "/feed/atom/", article.get_absolute_url(), "/sitemap.xml"):
+        poisoned = urllib.request.Request(varnish + path, headers={poison: evil})
+        with urllib.request.urlopen(poisoned) as response:
+            assert evil.encode() not in response.read(), path
+        with urllib.request.urlopen(varnish + path) as response:
+            body = response.read()
+        if poison == "X-Forwarded-Host":
+            assert response.headers["X-Cache"] == "hit", path  # the copy the first one left
+        assert evil.encode() not in body, path
+        assert varnish.encode() in body, path

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from outlet.celery import QUEUES
 from outlet.core.management.commands.demo_load import (
     DEMO_CONTRIBUTOR_PASSWORD,
     DEMO_CONTRIBUTOR_USERNAME,
@@ -30,6 +31,9 @@ from outlet.core.management.commands.demo_load import (
     DEMO_EDITOR_USERNAME,
 )
 from outlet.donations.stripe_gateway import localstripe_webhook_register
+
+#: The stack's one worker takes every queue (production runs one worker per queue).
+WORKER_QUEUES = ",".join(QUEUES)
 
 
 def child_environ(*, port: int, production: bool, environ: dict[str, str]) -> dict[str, str]:
@@ -158,7 +162,7 @@ class Command(BaseCommand):
                 *celery,
                 "worker",
                 "-Q",
-                "default,mail,bulk",
+                WORKER_QUEUES,
                 "--loglevel",
                 "INFO",
                 "--concurrency",
