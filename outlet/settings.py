@@ -71,6 +71,9 @@ INSTALLED_APPS = [
     "outlet.donations",
     "outlet.newsletters",
     "outlet.readers",
+    "outlet.pages",
+    "outlet.redirects",
+    "outlet.importers",
     "anymail",
     "django_prose_editor",
     "django.contrib.admin",
@@ -89,6 +92,8 @@ MIDDLEWARE = [
     "outlet.articles.caching.PageCacheMiddleware",
     # Inside the page cache, so it sees /account/'s 404s and 405s already marked no-store.
     "outlet.readers.middleware.AccountNeverCacheMiddleware",
+    # Old addresses (an imported archive's permalinks) answer 301 where the site has nothing.
+    "outlet.redirects.middleware.RedirectMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -26,6 +26,7 @@ urlpatterns = [
     # Tracked links and the opens pixel of sent issues (newsletters/measuring/).
     path("n/", include("outlet.newsletters.measuring.urls")),
     path("anymail/", include("anymail.urls")),
+    path("page/", include("outlet.pages.urls")),
     path("", include("outlet.articles.urls")),
 ]
 

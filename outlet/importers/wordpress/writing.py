@@ -1,0 +1,384 @@
+"""Writing a WordPress export's items as the site's own objects, idempotently.
+
+Every object written is remembered as an `ImportedItem` under
+`(source, kind, source_id)`: a second run finds it and updates it, or leaves it
+alone when the converted values (their fingerprint) are the same, so running an
+import twice changes nothing. Articles are saved through `article_save`, so the
+sanitiser, the publication checks, revisions and renditions apply as they do to
+an editor's save. A post the checks refuse to publish (an image without alt text)
+is kept as a draft with the reason in the report, never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import models, transaction
+from django.utils.html import strip_tags
+from django.utils.text import slugify
+
+from outlet.articles.images import validate_image_upload
+from outlet.articles.models import Article, ArticleAuthor, Author, Section, Tag
+from outlet.articles.services import RESERVED_SLUGS, article_save
+from outlet.pages.models import Page
+from outlet.redirects.services import old_path_from_url, redirect_set
+
+from ..models import ImportedItem
+from ..report import ImportReport
+from .converting import SKIPPED_STATUSES, body_convert, date_parse, seo_fields, slug_derive, status_choose
+from .reading import CONTENT_TYPES, ExportIndex, Item, Person, Term
+
+Kind = ImportedItem.Kind
+FALLBACK_SECTION = ("archive", "Archive")
+
+
+def _visible(article: Article) -> bool:
+    """Public now or at its scheduled time (drafts are everything else)."""
+    return article.status in (Article.Status.PUBLISHED, Article.Status.SCHEDULED)
+
+
+def _fingerprint(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _free_slug(model: type[models.Model], base: str, *, own_pk: int | None, suffix: str) -> str:
+    """`base` if no other row of `model` has it, else `base-<suffix>` (then -2, -3…)."""
+    candidates = [base, f"{base}-{suffix}"] + [f"{base}-{suffix}-{n}" for n in range(2, 50)]
+    for candidate in candidates:
+        taken = model._default_manager.filter(slug=candidate).exclude(pk=own_pk).exists()
+        if not taken and candidate not in RESERVED_SLUGS:
+            return candidate
+    raise ValidationError(f"no free address for “{base}”")
+
+
+class ExportWriter:
+    """Writes one export's items; `report` collects every outcome."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        index: ExportIndex,
+        report: ImportReport,
+        media_dir: Path | None,
+        dry_run: bool,
+        now: dt.datetime,
+        site_timezone: str,
+        since: dt.datetime | None = None,
+    ) -> None:
+        self.source = source
+        self.index = index
+        self.report = report
+        self.media_dir = media_dir.resolve() if media_dir else None
+        self.dry_run = dry_run
+        self.now = now
+        self.site_timezone = site_timezone
+        self.since = since
+        self.prefix = (urlsplit(index.blog_url or index.site_url).path or "").rstrip("/")
+        self._done: dict[tuple[str, str], Any] = {}
+
+    # --- bookkeeping -----------------------------------------------------------------
+
+    def _mapping(self, kind: str, source_id: str) -> ImportedItem | None:
+        return ImportedItem.objects.filter(source=self.source, kind=kind, source_id=source_id).first()
+
+    def _remember(self, kind: str, source_id: str, *, object_id: int | None, fingerprint: str = "", location: str = "") -> None:
+        ImportedItem.objects.update_or_create(
+            source=self.source,
+            kind=kind,
+            source_id=source_id,
+            defaults={"object_id": object_id, "fingerprint": fingerprint, "location": location},
+        )
+
+    def _redirect(self, old_path: str, target: str) -> None:
+        if not old_path:
+            return
+        outcome = redirect_set(old_path=old_path, target=target, source=self.source)
+        if outcome != "same":
+            self.report.record(
+                "redirects", outcome, label=old_path, reason="the address already redirects elsewhere"
+            )
+
+    # --- people, sections, tags --------------------------------------------------------
+
+    def _named(self, kind: str, model: type[models.Model], source_id: str, *, name: str, slug: str) -> Any:
+        """The row for a term or person, created once; its name follows the source's."""
+        key = (kind, source_id)
+        if key in self._done:
+            return self._done[key]
+        label = f"{kind} {source_id}"
+        mapping = self._mapping(kind, source_id)
+        row = model._default_manager.filter(pk=mapping.object_id).first() if mapping else None
+        if row is None:
+            row = model._default_manager.filter(slug=slug).first()
+            if row is None or getattr(row, "name") != name:
+                if model is not Author and model._default_manager.filter(name=name).exists():
+                    row = model._default_manager.get(name=name)
+                else:
+                    row = model(name=name, slug=_free_slug(model, slug, own_pk=None, suffix="wp"))
+                    row.save()
+            self._remember(kind, source_id, object_id=row.pk)
+            self.report.record(f"{kind}s", "imported", label=label)
+        elif getattr(row, "name") != name and not model._default_manager.filter(name=name).exclude(pk=row.pk).exists():
+            row.name = name
+            row.save(update_fields=["name"])
+            self.report.record(f"{kind}s", "updated", label=label)
+        else:
+            self.report.record(f"{kind}s", "unchanged", label=label)
+        self._done[key] = row
+        return row
+
+    def author(self, login: str) -> Author:
+        person = self.index.people.get(login) or Person(login=login, display_name=login)
+        author = self._named(Kind.AUTHOR, Author, login, name=person.display_name[:120], slug=slugify(login)[:120] or "author")
+        if (Kind.AUTHOR, f"redirect:{login}") not in self._done:
+            self._done[Kind.AUTHOR, f"redirect:{login}"] = True
+            self._redirect(f"{self.prefix}/author/{login}/", author.get_absolute_url())
+            self._redirect(f"{self.prefix}/author/{login}/feed/", f"{author.get_absolute_url()}feed/")
+        return author
+
+    def _category_path(self, slug: str) -> str:
+        parts, seen = [], set()
+        while slug and slug not in seen:
+            seen.add(slug)
+            parts.insert(0, slug)
+            term = self.index.terms.get(("category", slug))
+            slug = term.parent if term else ""
+        return "/".join(parts)
+
+    def section(self, slug: str | None) -> Section:
+        if not slug:
+            return self._named(Kind.SECTION, Section, "", name=FALLBACK_SECTION[1], slug=FALLBACK_SECTION[0])
+        term = self.index.terms.get(("category", slug)) or Term("category", slug, slug)
+        section = self._named(Kind.SECTION, Section, slug, name=term.name[:80], slug=slugify(slug)[:80] or "section")
+        if (Kind.SECTION, f"redirect:{slug}") not in self._done:
+            self._done[Kind.SECTION, f"redirect:{slug}"] = True
+            old = f"{self.prefix}/category/{self._category_path(slug)}/"
+            self._redirect(old, section.get_absolute_url())
+            self._redirect(f"{old}feed/", f"{section.get_absolute_url()}feed/")
+        return section
+
+    def tag(self, slug: str, name: str) -> Tag:
+        term = self.index.terms.get(("post_tag", slug)) or Term("post_tag", slug, name or slug)
+        tag = self._named(Kind.TAG, Tag, slug, name=term.name[:80], slug=slugify(slug)[:80] or "tag")
+        if (Kind.TAG, f"redirect:{slug}") not in self._done:
+            self._done[Kind.TAG, f"redirect:{slug}"] = True
+            self._redirect(f"{self.prefix}/tag/{slug}/", tag.get_absolute_url())
+            self._redirect(f"{self.prefix}/tag/{slug}/feed/", tag.get_absolute_url())
+        return tag
+
+    def site_redirects(self) -> None:
+        """The old site's own feed addresses, to this site's feed."""
+        for old in ("/?feed=rss2", "/?feed=rss", "/?feed=atom", "/feed/rss2/", "/feed/rss/", "/comments/feed/"):
+            self._redirect(f"{self.prefix}{old}", "/feed/atom/" if "atom" in old else "/feed/")
+
+    # --- images --------------------------------------------------------------------------
+
+    def image(self, attachment_id: int, *, label: str) -> str:
+        """The stored name of an attachment's file from --media-dir ('' if not available)."""
+        key = (Kind.IMAGE, str(attachment_id))
+        if key in self._done:
+            return self._done[key]
+        self._done[key] = ""
+        mapping = self._mapping(Kind.IMAGE, str(attachment_id))
+        if mapping is not None and mapping.location and default_storage.exists(mapping.location):
+            self._done[key] = mapping.location
+            self.report.record("images", "unchanged", label=f"image {attachment_id}")
+            return mapping.location
+        attachment = self.index.attachments.get(attachment_id)
+        if attachment is None:
+            self.report.record("images", "skipped", label=f"image {attachment_id} ({label})", reason="not in the export")
+            return ""
+        relative = attachment.relative_path or attachment.url.partition("/uploads/")[2]
+        if self.media_dir is None:
+            self.report.record("images", "skipped", label=f"image {attachment_id} {relative}", reason="no --media-dir given")
+            return ""
+        path = (self.media_dir / relative).resolve()
+        if not path.is_relative_to(self.media_dir):
+            self.report.record("images", "failed", label=f"image {attachment_id} {relative}", reason="its path leads outside --media-dir")
+            return ""
+        if not path.is_file():
+            self.report.record("images", "skipped", label=f"image {attachment_id} {relative}", reason="missing from --media-dir")
+            return ""
+        with path.open("rb") as handle:
+            upload = File(handle, name=path.name)
+            try:
+                validate_image_upload(upload)
+            except ValidationError as exc:
+                self.report.record("images", "failed", label=f"image {attachment_id} {relative}", reason=" ".join(exc.messages))
+                return ""
+            if self.dry_run:
+                self.report.record("images", "imported", label=f"image {attachment_id}")
+                return ""
+            handle.seek(0)
+            stored = default_storage.save(f"articles/imported/{relative}", upload)
+        self._remember(Kind.IMAGE, str(attachment_id), object_id=None, location=stored)
+        self.report.record("images", "imported", label=f"image {attachment_id}")
+        self._done[key] = stored
+        return stored
+
+    # --- items ---------------------------------------------------------------------------
+
+    def items_write(self, items: Iterable[Item]) -> None:
+        self.site_redirects()
+        for item in items:
+            label = f"{item.post_type or 'item'} {item.post_id} ({item.slug or item.title[:40] or 'untitled'})"
+            if item.post_type not in CONTENT_TYPES:
+                continue  # attachments, menus, revisions: read in the index or not content
+            if item.status in SKIPPED_STATUSES:
+                kind = "articles" if item.post_type == "post" else "pages"
+                self.report.record(kind, "skipped", label=label, reason=SKIPPED_STATUSES[item.status])
+                continue
+            publish_at = date_parse(gmt=item.date_gmt, local=item.date, site_timezone=self.site_timezone)
+            if self.since and publish_at and publish_at < self.since:
+                continue
+            kind = "articles" if item.post_type == "post" else "pages"
+            try:
+                with transaction.atomic():
+                    if item.post_type == "post":
+                        self.article_write(item, publish_at=publish_at, label=label)
+                    else:
+                        self.page_write(item, publish_at=publish_at, label=label)
+            except (ValidationError, ValueError) as exc:
+                reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                self.report.record(kind, "failed", label=label, reason=reason)
+
+    def _record_item(self, kind: str, outcome: str, *, public: bool, label: str) -> None:
+        self.report.record(kind, outcome, label=label)
+        if not public:
+            self.report.record("drafts", outcome, label=label)
+
+    def article_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
+        body, conversion = body_convert(item.content, attachments=self.index.attachments)
+        choice = status_choose(wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now)
+        categories = [t.slug for t in item.terms if t.taxonomy == "category" and t.slug]
+        tags = [(t.slug, t.name) for t in item.terms if t.taxonomy == "post_tag" and t.slug]
+        logins = [t.name or t.slug.removeprefix("cap-") for t in item.terms if t.taxonomy == "author"]
+        logins = list(dict.fromkeys(logins or ([item.creator] if item.creator else [])))
+        thumbnail = int(item.meta.get("_thumbnail_id") or 0) if (item.meta.get("_thumbnail_id") or "").isdigit() else 0
+        attachment = self.index.attachments.get(thumbnail)
+        values = {
+            "headline": (item.title or "").strip()[:200],
+            "dek": strip_tags(item.excerpt).strip()[:400],
+            "body": body,
+            "status": choice.status,
+            "publish_at": publish_at,
+            "section": categories[:1],
+            "tags": tags,
+            "authors": logins,
+            "thumbnail": thumbnail,
+            "media": bool(self.media_dir),
+            "slug": slug_derive(slug=item.slug, title=item.title, post_id=item.post_id),
+            **seo_fields(item.meta),
+        }
+        fingerprint = _fingerprint(values)
+        mapping = self._mapping(Kind.ARTICLE, str(item.post_id))
+        article = Article.objects.filter(pk=mapping.object_id).first() if mapping else None
+        # Resolved on every run, so an unchanged post still reports its people and terms.
+        section = self.section(categories[0] if categories else None)
+        authors = [self.author(login) for login in logins]
+        tag_rows = [self.tag(slug, name) for slug, name in tags]
+        stored = self.image(thumbnail, label=label) if thumbnail else ""
+        if article is not None and mapping is not None and mapping.fingerprint == fingerprint:
+            self._record_item("articles", "unchanged", public=_visible(article), label=label)
+            self._article_redirects(article, item)
+            return
+        outcome = "imported" if article is None else "updated"
+        article = article or Article()
+        article.headline = values["headline"]
+        article.dek = values["dek"]
+        article.body = body
+        article.section = section
+        article.seo_title = values["seo_title"]
+        article.seo_description = values["seo_description"]
+        article.publish_at = publish_at
+        article.slug = _free_slug(Article, values["slug"], own_pk=article.pk, suffix=str(item.post_id))
+        if article.slug != values["slug"]:
+            self.report.note(label, f"its address “{values['slug']}” was taken; it is /{article.slug}/ here")
+        if thumbnail:
+            if stored and attachment is not None and attachment.alt.strip():
+                article.featured_image = stored
+                article.image_alt = attachment.alt[:300]
+                article.image_caption = strip_tags(attachment.caption)[:300]
+            elif stored:
+                self.report.note(label, "the featured image has no alt text in WordPress; add it with one in the admin")
+        article.status = choice.status
+        held = choice.held_because
+        try:
+            with transaction.atomic():
+                article_save(article=article, author_count=len(authors), note=f"Imported from {self.source}")
+        except ValidationError as exc:
+            if article.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED):
+                raise
+            held = " ".join(exc.messages)
+            article.status = Article.Status.DRAFT
+            article_save(article=article, author_count=len(authors), note=f"Imported from {self.source}")
+        if held:
+            self.report.note(label, f"kept as a draft: {held}")
+        if [b.author_id for b in article.bylines.all()] != [a.pk for a in authors]:
+            article.bylines.all().delete()
+            ArticleAuthor.objects.bulk_create(
+                ArticleAuthor(article=article, author=author, position=n) for n, author in enumerate(authors)
+            )
+        article.tags.set(tag_rows)
+        self._remember(Kind.ARTICLE, str(item.post_id), object_id=article.pk, fingerprint=fingerprint)
+        for message in conversion.notes:
+            self.report.note(label, message)
+        if item.sticky:
+            self.report.note(label, "sticky on WordPress: feature it on the home page by hand")
+        self._record_item("articles", outcome, public=_visible(article), label=label)
+        self._article_redirects(article, item)
+
+    def _article_redirects(self, article: Article, item: Item) -> None:
+        if _visible(article):
+            target = article.get_absolute_url()
+            self._redirect(old_path_from_url(item.link), target)
+            self._redirect(f"{self.prefix}/?p={item.post_id}", target)
+
+    def page_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
+        body, conversion = body_convert(item.content, attachments=self.index.attachments)
+        choice = status_choose(wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now)
+        public = choice.status == Article.Status.PUBLISHED
+        values = {
+            "title": (item.title or "").strip()[:200],
+            "body": body,
+            "status": Page.Status.PUBLISHED if public else Page.Status.DRAFT,
+            "slug": slug_derive(slug=item.slug, title=item.title, post_id=item.post_id),
+            **seo_fields(item.meta),
+        }
+        fingerprint = _fingerprint(values)
+        mapping = self._mapping(Kind.PAGE, str(item.post_id))
+        page = Page.objects.filter(pk=mapping.object_id).first() if mapping else None
+        if page is not None and mapping is not None and mapping.fingerprint == fingerprint:
+            self._record_item("pages", "unchanged", public=public, label=label)
+            self._page_redirects(page, item)
+            return
+        outcome = "imported" if page is None else "updated"
+        page = page or Page()
+        for name in ("title", "body", "status", "seo_title", "seo_description"):
+            setattr(page, name, values[name])
+        page.slug = _free_slug(Page, values["slug"], own_pk=page.pk, suffix=str(item.post_id))
+        page.full_clean()
+        page.save()
+        self._remember(Kind.PAGE, str(item.post_id), object_id=page.pk, fingerprint=fingerprint)
+        if choice.held_because:
+            self.report.note(label, f"kept as a draft: {choice.held_because}")
+        for message in conversion.notes:
+            self.report.note(label, message)
+        self._record_item("pages", outcome, public=public, label=label)
+        self._page_redirects(page, item)
+
+    def _page_redirects(self, page: Page, item: Item) -> None:
+        if page.status == Page.Status.PUBLISHED:
+            target = page.get_absolute_url()
+            self._redirect(old_path_from_url(item.link), target)
+            self._redirect(f"{self.prefix}/?page_id={item.post_id}", target)

@@ -1,0 +1,66 @@
+"""Answer old addresses with a 301 to their new home, only where the site has nothing.
+
+The table is consulted when a response is a 404 (an address no page claims), and
+for the home page only when it carries an old WordPress query (`/?p=123`), so an
+article page or any other found page costs nothing extra. Targets are paths on
+this site, checked again when served: a redirect is never an open redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import F
+from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedirect
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+
+from .models import Redirect, validate_target
+
+#: Query parameters of WordPress's plain links (?p=123, ?page_id=…, ?cat=…, ?feed=rss2).
+WORDPRESS_QUERY_KEYS = ("p", "page_id", "cat", "tag", "author", "feed", "attachment_id")
+
+
+def _candidates(request: HttpRequest) -> list[str]:
+    path = request.path
+    candidates = [f"{path}?{key}={request.GET[key]}" for key in WORDPRESS_QUERY_KEYS if key in request.GET]
+    other = path[:-1] if path.endswith("/") and len(path) > 1 else f"{path}/"
+    return candidates + [path, other]
+
+
+def redirect_find(request: HttpRequest) -> Redirect | None:
+    candidates = _candidates(request)
+    found = {r.old_path: r for r in Redirect.objects.filter(old_path__in=candidates)}
+    return next((found[c] for c in candidates if c in found), None)
+
+
+class RedirectMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method in ("GET", "HEAD") and request.path == "/" and request.GET:
+            if any(key in request.GET for key in WORDPRESS_QUERY_KEYS):
+                answer = self._answer(request)
+                if answer is not None:
+                    return answer
+        response = self.get_response(request)
+        if response.status_code == 404 and request.method in ("GET", "HEAD"):
+            return self._answer(request) or response
+        return response
+
+    @staticmethod
+    def _answer(request: HttpRequest) -> HttpResponseBase | None:
+        redirect = redirect_find(request)
+        if redirect is None:
+            return None
+        try:
+            validate_target(redirect.target)
+        except ValidationError:
+            return None
+        Redirect.objects.filter(pk=redirect.pk).update(hits=F("hits") + 1, last_hit_at=timezone.now())
+        response = HttpResponsePermanentRedirect(redirect.target)
+        patch_cache_control(response, public=True, max_age=settings.CACHE_MIDDLEWARE_SECONDS)
+        return response
