@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 
 OUTCOMES = ("imported", "updated", "unchanged", "skipped", "failed")
 #: The kinds the summary line counts, in its order.
-SUMMARY_KINDS = ("articles", "pages", "drafts", "authors", "sections", "tags", "images", "redirects")
+SUMMARY_KINDS = (
+    "articles",
+    "pages",
+    "drafts",
+    "authors",
+    "sections",
+    "tags",
+    "images",
+    "redirects",
+)
 
 
 @dataclass

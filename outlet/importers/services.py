@@ -24,5 +24,7 @@ def archive_import(
 
         return wordpress_import(path=path, media_dir=media_dir, dry_run=dry_run, since=since)
     report = ImportReport(source=source, dry_run=dry_run)
-    report.fatal = f"“{source}” is not a source this site imports yet (known: {', '.join(SOURCES)})."
+    report.fatal = (
+        f"“{source}” is not a source this site imports yet (known: {', '.join(SOURCES)})."
+    )
     return report

@@ -25,7 +25,9 @@ WORDPRESS_QUERY_KEYS = ("p", "page_id", "cat", "tag", "author", "feed", "attachm
 
 def _candidates(request: HttpRequest) -> list[str]:
     path = request.path
-    candidates = [f"{path}?{key}={request.GET[key]}" for key in WORDPRESS_QUERY_KEYS if key in request.GET]
+    candidates = [
+        f"{path}?{key}={request.GET[key]}" for key in WORDPRESS_QUERY_KEYS if key in request.GET
+    ]
     other = path[:-1] if path.endswith("/") and len(path) > 1 else f"{path}/"
     return candidates + [path, other]
 
@@ -41,11 +43,14 @@ class RedirectMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if request.method in ("GET", "HEAD") and request.path == "/" and request.GET:
-            if any(key in request.GET for key in WORDPRESS_QUERY_KEYS):
-                answer = self._answer(request)
-                if answer is not None:
-                    return answer
+        if (
+            request.method in ("GET", "HEAD")
+            and request.path == "/"
+            and any(key in request.GET for key in WORDPRESS_QUERY_KEYS)
+        ):
+            answer = self._answer(request)
+            if answer is not None:
+                return answer
         response = self.get_response(request)
         if response.status_code == 404 and request.method in ("GET", "HEAD"):
             return self._answer(request) or response
@@ -60,7 +65,9 @@ class RedirectMiddleware:
             validate_target(redirect.target)
         except ValidationError:
             return None
-        Redirect.objects.filter(pk=redirect.pk).update(hits=F("hits") + 1, last_hit_at=timezone.now())
+        Redirect.objects.filter(pk=redirect.pk).update(
+            hits=F("hits") + 1, last_hit_at=timezone.now()
+        )
         response = HttpResponsePermanentRedirect(redirect.target)
         patch_cache_control(response, public=True, max_age=settings.CACHE_MIDDLEWARE_SECONDS)
         return response

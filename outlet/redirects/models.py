@@ -28,7 +28,7 @@ class Redirect(models.Model):
         max_length=500,
         unique=True,
         validators=[validate_old_path],
-        help_text=_("Path (and for /?p=123 style links, the query) readers still arrive at."),
+        help_text=_("The path readers arrive at (and its query, for /?p=123)."),
     )
     target = models.CharField(
         _("new address"),

@@ -55,11 +55,14 @@ def test_published_posts_are_readable_at_their_new_address(client, media_dir):
     assert flood.headline == "The night the river rose"
     assert flood.dek == "How a small town spent its longest night."
     assert flood.body.startswith("<p>The water came at midnight.<br>\nNobody slept.</p>")
-    assert '<figcaption>Main Street at dawn.</figcaption>' in flood.body
+    assert "<figcaption>Main Street at dawn.</figcaption>" in flood.body
     assert "script" not in flood.body and "onclick" not in flood.body
     assert flood.section.name == "Valley & Hills"
     assert [t.name for t in flood.tags.all()] == ["Floods"]
-    assert [a.name for a in flood.authors.order_by("bylines__position")] == ["Jane Marsh", "Ada Lind"]
+    assert [a.name for a in flood.authors.order_by("bylines__position")] == [
+        "Jane Marsh",
+        "Ada Lind",
+    ]
     assert (flood.seo_title, flood.seo_description) == (
         "Flood night in Riverside",
         "The river rose eleven feet overnight.",
@@ -94,15 +97,19 @@ def test_drafts_private_and_password_posts_are_never_public_and_trash_is_skipped
 
     draft = Article.objects.get(headline="Unfinished: the bridge inquiry")
     assert draft.slug == "unfinished-the-bridge-inquiry-13"
-    assert not Article.objects.published().filter(
-        slug__in=[draft.slug, "salaries", "documents"]
-    ).exists()
+    assert (
+        not Article.objects.published()
+        .filter(slug__in=[draft.slug, "salaries", "documents"])
+        .exists()
+    )
     assert Article.objects.get(slug="ten-years").status == Article.Status.SCHEDULED
     assert not Article.objects.filter(headline="Deleted post").exists()
     assert "skipped post 15 (deleted__trashed): in the WordPress trash" in report.problems
     assert any("kept as a draft: private on WordPress" in n for n in report.notes)
     assert any("kept as a draft: password-protected on WordPress" in n for n in report.notes)
-    assert not Redirect.objects.filter(old_path__in=["/2020/02/salaries/", "/?p=14", "/?p=16"]).exists()
+    assert not Redirect.objects.filter(
+        old_path__in=["/2020/02/salaries/", "/?p=14", "/?p=16"]
+    ).exists()
 
 
 def test_pages_become_static_pages():
@@ -156,7 +163,11 @@ def test_dry_run_writes_nothing_and_reports_what_would_happen(media_dir):
     assert lines[0] == "DRY RUN: nothing was written."
     assert lines[-1].startswith("archive_import: source=wordpress articles=6 pages=1")
     assert counts() == dict.fromkeys(counts(), 0)
-    assert not list((media_dir.parent / "media").rglob("*.jpg")) if (media_dir.parent / "media").exists() else True
+    assert (
+        not list((media_dir.parent / "media").rglob("*.jpg"))
+        if (media_dir.parent / "media").exists()
+        else True
+    )
 
 
 def test_a_truncated_export_is_refused_whole_and_writes_nothing(tmp_path):
@@ -169,7 +180,10 @@ def test_a_truncated_export_is_refused_whole_and_writes_nothing(tmp_path):
     report = archive_import(source="wordpress", path=truncated)
 
     assert report.fatal.startswith("The file is not a complete WordPress export (XML error at line")
-    assert report.last_line().endswith("articles=0 pages=0 drafts=0 authors=0 sections=0 tags=0 images=0 redirects=0 skipped=0 failed=1")
+    assert report.last_line().endswith(
+        "articles=0 pages=0 drafts=0 authors=0 sections=0 tags=0 images=0 redirects=0 "
+        "skipped=0 failed=1"
+    )
     assert counts() == dict.fromkeys(counts(), 0)
 
 
@@ -198,13 +212,19 @@ def test_a_taken_slug_gets_the_post_id_and_the_existing_article_is_untouched():
 
     existing.refresh_from_db()
     assert existing.headline == "Ours"
-    assert Article.objects.get(slug="river-report-11").headline == "River report: what the data shows"
+    assert (
+        Article.objects.get(slug="river-report-11").headline == "River report: what the data shows"
+    )
     assert any("was taken; it is /river-report-11/ here" in n for n in report.notes)
 
 
 def test_a_media_path_leading_outside_the_media_dir_is_refused(tmp_path, media_dir):
     hostile = tmp_path / "hostile.xml"
-    hostile.write_text(EXPORT.read_text().replace("2019/05/flood.jpg]]></wp:meta_value>", "../secret.jpg]]></wp:meta_value>"))
+    hostile.write_text(
+        EXPORT.read_text().replace(
+            "2019/05/flood.jpg]]></wp:meta_value>", "../secret.jpg]]></wp:meta_value>"
+        )
+    )
     Image.new("RGB", (640, 480)).save(tmp_path / "secret.jpg")
 
     report = archive_import(source="wordpress", path=hostile, media_dir=media_dir)

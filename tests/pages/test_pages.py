@@ -8,7 +8,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_published_page_is_public_and_a_draft_is_not(client):
-    Page.objects.create(title="About us", slug="about", body="<p>Who we are.</p>", status="published")
+    Page.objects.create(
+        title="About us", slug="about", body="<p>Who we are.</p>", status="published"
+    )
     Page.objects.create(title="Masthead", slug="masthead", body="<p>Soon.</p>")
 
     about = client.get("/page/about/")

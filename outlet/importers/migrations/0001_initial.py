@@ -4,29 +4,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ImportedItem',
+            name="ImportedItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=120, verbose_name='source')),
-                ('kind', models.CharField(choices=[('article', 'Article'), ('page', 'Page'), ('author', 'Author'), ('section', 'Section'), ('tag', 'Tag'), ('image', 'Image')], max_length=20, verbose_name='kind')),
-                ('source_id', models.CharField(max_length=200, verbose_name='id at the source')),
-                ('object_id', models.PositiveBigIntegerField(blank=True, null=True, verbose_name='id here')),
-                ('location', models.CharField(blank=True, max_length=300, verbose_name='stored file')),
-                ('fingerprint', models.CharField(blank=True, editable=False, max_length=64)),
-                ('imported_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=120, verbose_name="source")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("article", "Article"),
+                            ("page", "Page"),
+                            ("author", "Author"),
+                            ("section", "Section"),
+                            ("tag", "Tag"),
+                            ("image", "Image"),
+                        ],
+                        max_length=20,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("source_id", models.CharField(max_length=200, verbose_name="id at the source")),
+                (
+                    "object_id",
+                    models.PositiveBigIntegerField(blank=True, null=True, verbose_name="id here"),
+                ),
+                (
+                    "location",
+                    models.CharField(blank=True, max_length=300, verbose_name="stored file"),
+                ),
+                ("fingerprint", models.CharField(blank=True, editable=False, max_length=64)),
+                ("imported_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'imported item',
-                'constraints': [models.UniqueConstraint(fields=('source', 'kind', 'source_id'), name='imported_item_once_per_source')],
+                "verbose_name": "imported item",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("source", "kind", "source_id"), name="imported_item_once_per_source"
+                    )
+                ],
             },
         ),
     ]

@@ -128,7 +128,9 @@ def _render(block: Block, attachments: Mapping[int, Attachment], conversion: Con
         return shortcodes_convert(inner, attachments=attachments, conversion=conversion)
     if short in ("video", "audio"):
         root = fragment(inner)
-        source = next((e.get("src") for e in root.iter("video", "audio", "source") if e.get("src")), "")
+        source = next(
+            (e.get("src") for e in root.iter("video", "audio", "source") if e.get("src")), ""
+        )
         caption = "".join(c.text_content() for c in root.iter("figcaption")).strip()
         return link_card_html(url=source, caption=caption)
     if short == "block":

@@ -77,7 +77,9 @@ def slug_derive(*, slug: str, title: str, post_id: int) -> str:
     return f"{from_title}-{post_id}" if from_title else f"post-{post_id}"
 
 
-def status_choose(*, wp_status: str, password: str, publish_at: dt.datetime | None, now: dt.datetime) -> StatusChoice:
+def status_choose(
+    *, wp_status: str, password: str, publish_at: dt.datetime | None, now: dt.datetime
+) -> StatusChoice:
     """The site's status for a WordPress status: only what WordPress showed everyone is public."""
     if wp_status == "publish":
         if password:

@@ -20,7 +20,11 @@ class _DryRunRollback(Exception):
 
 
 def wordpress_import(
-    *, path: Path, media_dir: Path | None = None, dry_run: bool = False, since: dt.datetime | None = None
+    *,
+    path: Path,
+    media_dir: Path | None = None,
+    dry_run: bool = False,
+    since: dt.datetime | None = None,
 ) -> ImportReport:
     """Import a WXR file; the report says what happened to each item.
 

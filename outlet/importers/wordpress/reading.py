@@ -187,14 +187,22 @@ def export_index(path: Path) -> ExportIndex:
     for element in _elements(path, tags):
         name = _local(element.tag)
         if name in ("base_site_url", "base_blog_url"):
-            setattr(index, "site_url" if name == "base_site_url" else "blog_url", element.text or "")
+            setattr(
+                index, "site_url" if name == "base_site_url" else "blog_url", element.text or ""
+            )
         elif name == "author" and _namespace(element.tag):
             login = _child_text(element, "author_login")
             index.people[login] = Person(
                 login=login,
                 display_name=_child_text(element, "author_display_name")
                 or " ".join(
-                    filter(None, (_child_text(element, "author_first_name"), _child_text(element, "author_last_name")))
+                    filter(
+                        None,
+                        (
+                            _child_text(element, "author_first_name"),
+                            _child_text(element, "author_last_name"),
+                        ),
+                    )
                 )
                 or login,
                 email=_child_text(element, "author_email"),
@@ -202,11 +210,16 @@ def export_index(path: Path) -> ExportIndex:
         elif name == "category" and _namespace(element.tag):
             slug = _child_text(element, "category_nicename")
             index.terms["category", slug] = Term(
-                "category", slug, _child_text(element, "cat_name") or slug, _child_text(element, "category_parent")
+                "category",
+                slug,
+                _child_text(element, "cat_name") or slug,
+                _child_text(element, "category_parent"),
             )
         elif name == "tag":
             slug = _child_text(element, "tag_slug")
-            index.terms["post_tag", slug] = Term("post_tag", slug, _child_text(element, "tag_name") or slug)
+            index.terms["post_tag", slug] = Term(
+                "post_tag", slug, _child_text(element, "tag_name") or slug
+            )
         elif name == "item":
             index.items += 1
             item = _item(element)
@@ -226,7 +239,9 @@ def export_index(path: Path) -> ExportIndex:
                     email=item.meta.get("cap-user_email", ""),
                 )
     if not index.site_url and not index.blog_url and not index.items:
-        raise ExportUnreadable("This RSS file is not a WordPress export (no wp:base_site_url, no items).")
+        raise ExportUnreadable(
+            "This RSS file is not a WordPress export (no wp:base_site_url, no items)."
+        )
     return index
 
 

@@ -66,7 +66,9 @@ def _caption(attributes: dict[str, str], content: str, conversion: Conversion) -
 def _gallery(
     attributes: dict[str, str], attachments: Mapping[int, Attachment], conversion: Conversion
 ) -> str:
-    ids = [int(i) for i in re.findall(r"\d+", attributes.get("ids") or attributes.get("include", ""))]
+    ids = [
+        int(i) for i in re.findall(r"\d+", attributes.get("ids") or attributes.get("include", ""))
+    ]
     if not ids:
         conversion.note("a [gallery] without ids (the post's own attachments) was left out")
         return ""

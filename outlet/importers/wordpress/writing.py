@@ -34,7 +34,14 @@ from outlet.redirects.services import old_path_from_url, redirect_set
 
 from ..models import ImportedItem
 from ..report import ImportReport
-from .converting import SKIPPED_STATUSES, body_convert, date_parse, seo_fields, slug_derive, status_choose
+from .converting import (
+    SKIPPED_STATUSES,
+    body_convert,
+    date_parse,
+    seo_fields,
+    slug_derive,
+    status_choose,
+)
 from .reading import CONTENT_TYPES, ExportIndex, Item, Person, Term
 
 Kind = ImportedItem.Kind
@@ -89,9 +96,19 @@ class ExportWriter:
     # --- bookkeeping -----------------------------------------------------------------
 
     def _mapping(self, kind: str, source_id: str) -> ImportedItem | None:
-        return ImportedItem.objects.filter(source=self.source, kind=kind, source_id=source_id).first()
+        return ImportedItem.objects.filter(
+            source=self.source, kind=kind, source_id=source_id
+        ).first()
 
-    def _remember(self, kind: str, source_id: str, *, object_id: int | None, fingerprint: str = "", location: str = "") -> None:
+    def _remember(
+        self,
+        kind: str,
+        source_id: str,
+        *,
+        object_id: int | None,
+        fingerprint: str = "",
+        location: str = "",
+    ) -> None:
         ImportedItem.objects.update_or_create(
             source=self.source,
             kind=kind,
@@ -105,12 +122,15 @@ class ExportWriter:
         outcome = redirect_set(old_path=old_path, target=target, source=self.source)
         if outcome != "same":
             self.report.record(
-                "redirects", outcome, label=old_path, reason="the address already redirects elsewhere"
+                "redirects",
+                outcome,
+                label=old_path,
+                reason="the address already redirects elsewhere",
             )
 
     # --- people, sections, tags --------------------------------------------------------
 
-    def _named(self, kind: str, model: type[models.Model], source_id: str, *, name: str, slug: str) -> Any:
+    def _named(self, kind: str, model: Any, source_id: str, *, name: str, slug: str) -> Any:
         """The row for a term or person, created once; its name follows the source's."""
         key = (kind, source_id)
         if key in self._done:
@@ -120,7 +140,7 @@ class ExportWriter:
         row = model._default_manager.filter(pk=mapping.object_id).first() if mapping else None
         if row is None:
             row = model._default_manager.filter(slug=slug).first()
-            if row is None or getattr(row, "name") != name:
+            if row is None or row.name != name:
                 if model is not Author and model._default_manager.filter(name=name).exists():
                     row = model._default_manager.get(name=name)
                 else:
@@ -128,7 +148,10 @@ class ExportWriter:
                     row.save()
             self._remember(kind, source_id, object_id=row.pk)
             self.report.record(f"{kind}s", "imported", label=label)
-        elif getattr(row, "name") != name and not model._default_manager.filter(name=name).exclude(pk=row.pk).exists():
+        elif (
+            row.name != name
+            and not model._default_manager.filter(name=name).exclude(pk=row.pk).exists()
+        ):
             row.name = name
             row.save(update_fields=["name"])
             self.report.record(f"{kind}s", "updated", label=label)
@@ -139,15 +162,24 @@ class ExportWriter:
 
     def author(self, login: str) -> Author:
         person = self.index.people.get(login) or Person(login=login, display_name=login)
-        author = self._named(Kind.AUTHOR, Author, login, name=person.display_name[:120], slug=slugify(login)[:120] or "author")
+        author = self._named(
+            Kind.AUTHOR,
+            Author,
+            login,
+            name=person.display_name[:120],
+            slug=slugify(login)[:120] or "author",
+        )
         if (Kind.AUTHOR, f"redirect:{login}") not in self._done:
             self._done[Kind.AUTHOR, f"redirect:{login}"] = True
             self._redirect(f"{self.prefix}/author/{login}/", author.get_absolute_url())
-            self._redirect(f"{self.prefix}/author/{login}/feed/", f"{author.get_absolute_url()}feed/")
+            self._redirect(
+                f"{self.prefix}/author/{login}/feed/", f"{author.get_absolute_url()}feed/"
+            )
         return author
 
     def _category_path(self, slug: str) -> str:
-        parts, seen = [], set()
+        parts: list[str] = []
+        seen: set[str] = set()
         while slug and slug not in seen:
             seen.add(slug)
             parts.insert(0, slug)
@@ -157,9 +189,13 @@ class ExportWriter:
 
     def section(self, slug: str | None) -> Section:
         if not slug:
-            return self._named(Kind.SECTION, Section, "", name=FALLBACK_SECTION[1], slug=FALLBACK_SECTION[0])
+            return self._named(
+                Kind.SECTION, Section, "", name=FALLBACK_SECTION[1], slug=FALLBACK_SECTION[0]
+            )
         term = self.index.terms.get(("category", slug)) or Term("category", slug, slug)
-        section = self._named(Kind.SECTION, Section, slug, name=term.name[:80], slug=slugify(slug)[:80] or "section")
+        section = self._named(
+            Kind.SECTION, Section, slug, name=term.name[:80], slug=slugify(slug)[:80] or "section"
+        )
         if (Kind.SECTION, f"redirect:{slug}") not in self._done:
             self._done[Kind.SECTION, f"redirect:{slug}"] = True
             old = f"{self.prefix}/category/{self._category_path(slug)}/"
@@ -169,7 +205,9 @@ class ExportWriter:
 
     def tag(self, slug: str, name: str) -> Tag:
         term = self.index.terms.get(("post_tag", slug)) or Term("post_tag", slug, name or slug)
-        tag = self._named(Kind.TAG, Tag, slug, name=term.name[:80], slug=slugify(slug)[:80] or "tag")
+        tag = self._named(
+            Kind.TAG, Tag, slug, name=term.name[:80], slug=slugify(slug)[:80] or "tag"
+        )
         if (Kind.TAG, f"redirect:{slug}") not in self._done:
             self._done[Kind.TAG, f"redirect:{slug}"] = True
             self._redirect(f"{self.prefix}/tag/{slug}/", tag.get_absolute_url())
@@ -178,7 +216,14 @@ class ExportWriter:
 
     def site_redirects(self) -> None:
         """The old site's own feed addresses, to this site's feed."""
-        for old in ("/?feed=rss2", "/?feed=rss", "/?feed=atom", "/feed/rss2/", "/feed/rss/", "/comments/feed/"):
+        for old in (
+            "/?feed=rss2",
+            "/?feed=rss",
+            "/?feed=atom",
+            "/feed/rss2/",
+            "/feed/rss/",
+            "/comments/feed/",
+        ):
             self._redirect(f"{self.prefix}{old}", "/feed/atom/" if "atom" in old else "/feed/")
 
     # --- images --------------------------------------------------------------------------
@@ -196,25 +241,50 @@ class ExportWriter:
             return mapping.location
         attachment = self.index.attachments.get(attachment_id)
         if attachment is None:
-            self.report.record("images", "skipped", label=f"image {attachment_id} ({label})", reason="not in the export")
+            self.report.record(
+                "images",
+                "skipped",
+                label=f"image {attachment_id} ({label})",
+                reason="not in the export",
+            )
             return ""
         relative = attachment.relative_path or attachment.url.partition("/uploads/")[2]
         if self.media_dir is None:
-            self.report.record("images", "skipped", label=f"image {attachment_id} {relative}", reason="no --media-dir given")
+            self.report.record(
+                "images",
+                "skipped",
+                label=f"image {attachment_id} {relative}",
+                reason="no --media-dir given",
+            )
             return ""
         path = (self.media_dir / relative).resolve()
         if not path.is_relative_to(self.media_dir):
-            self.report.record("images", "failed", label=f"image {attachment_id} {relative}", reason="its path leads outside --media-dir")
+            self.report.record(
+                "images",
+                "failed",
+                label=f"image {attachment_id} {relative}",
+                reason="its path leads outside --media-dir",
+            )
             return ""
         if not path.is_file():
-            self.report.record("images", "skipped", label=f"image {attachment_id} {relative}", reason="missing from --media-dir")
+            self.report.record(
+                "images",
+                "skipped",
+                label=f"image {attachment_id} {relative}",
+                reason="missing from --media-dir",
+            )
             return ""
         with path.open("rb") as handle:
             upload = File(handle, name=path.name)
             try:
                 validate_image_upload(upload)
             except ValidationError as exc:
-                self.report.record("images", "failed", label=f"image {attachment_id} {relative}", reason=" ".join(exc.messages))
+                self.report.record(
+                    "images",
+                    "failed",
+                    label=f"image {attachment_id} {relative}",
+                    reason=" ".join(exc.messages),
+                )
                 return ""
             if self.dry_run:
                 self.report.record("images", "imported", label=f"image {attachment_id}")
@@ -231,14 +301,19 @@ class ExportWriter:
     def items_write(self, items: Iterable[Item]) -> None:
         self.site_redirects()
         for item in items:
-            label = f"{item.post_type or 'item'} {item.post_id} ({item.slug or item.title[:40] or 'untitled'})"
+            name = item.slug or item.title[:40] or "untitled"
+            label = f"{item.post_type or 'item'} {item.post_id} ({name})"
             if item.post_type not in CONTENT_TYPES:
                 continue  # attachments, menus, revisions: read in the index or not content
             if item.status in SKIPPED_STATUSES:
                 kind = "articles" if item.post_type == "post" else "pages"
-                self.report.record(kind, "skipped", label=label, reason=SKIPPED_STATUSES[item.status])
+                self.report.record(
+                    kind, "skipped", label=label, reason=SKIPPED_STATUSES[item.status]
+                )
                 continue
-            publish_at = date_parse(gmt=item.date_gmt, local=item.date, site_timezone=self.site_timezone)
+            publish_at = date_parse(
+                gmt=item.date_gmt, local=item.date, site_timezone=self.site_timezone
+            )
             if self.since and publish_at and publish_at < self.since:
                 continue
             kind = "articles" if item.post_type == "post" else "pages"
@@ -259,14 +334,22 @@ class ExportWriter:
 
     def article_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
         body, conversion = body_convert(item.content, attachments=self.index.attachments)
-        choice = status_choose(wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now)
+        choice = status_choose(
+            wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now
+        )
         categories = [t.slug for t in item.terms if t.taxonomy == "category" and t.slug]
         tags = [(t.slug, t.name) for t in item.terms if t.taxonomy == "post_tag" and t.slug]
-        logins = [t.name or t.slug.removeprefix("cap-") for t in item.terms if t.taxonomy == "author"]
+        logins = [
+            t.name or t.slug.removeprefix("cap-") for t in item.terms if t.taxonomy == "author"
+        ]
         logins = list(dict.fromkeys(logins or ([item.creator] if item.creator else [])))
-        thumbnail = int(item.meta.get("_thumbnail_id") or 0) if (item.meta.get("_thumbnail_id") or "").isdigit() else 0
+        thumbnail = (
+            int(item.meta.get("_thumbnail_id") or 0)
+            if (item.meta.get("_thumbnail_id") or "").isdigit()
+            else 0
+        )
         attachment = self.index.attachments.get(thumbnail)
-        values = {
+        values: dict[str, Any] = {
             "headline": (item.title or "").strip()[:200],
             "dek": strip_tags(item.excerpt).strip()[:400],
             "body": body,
@@ -282,7 +365,11 @@ class ExportWriter:
         }
         fingerprint = _fingerprint(values)
         mapping = self._mapping(Kind.ARTICLE, str(item.post_id))
-        article = Article.objects.filter(pk=mapping.object_id).first() if mapping else None
+        article = (
+            Article.objects.filter(pk=mapping.object_id).first()
+            if mapping and mapping.object_id
+            else None
+        )
         # Resolved on every run, so an unchanged post still reports its people and terms.
         section = self.section(categories[0] if categories else None)
         authors = [self.author(login) for login in logins]
@@ -301,36 +388,50 @@ class ExportWriter:
         article.seo_title = values["seo_title"]
         article.seo_description = values["seo_description"]
         article.publish_at = publish_at
-        article.slug = _free_slug(Article, values["slug"], own_pk=article.pk, suffix=str(item.post_id))
+        article.slug = _free_slug(
+            Article, values["slug"], own_pk=article.pk, suffix=str(item.post_id)
+        )
         if article.slug != values["slug"]:
-            self.report.note(label, f"its address “{values['slug']}” was taken; it is /{article.slug}/ here")
+            self.report.note(
+                label, f"its address “{values['slug']}” was taken; it is /{article.slug}/ here"
+            )
         if thumbnail:
             if stored and attachment is not None and attachment.alt.strip():
                 article.featured_image = stored
                 article.image_alt = attachment.alt[:300]
                 article.image_caption = strip_tags(attachment.caption)[:300]
             elif stored:
-                self.report.note(label, "the featured image has no alt text in WordPress; add it with one in the admin")
+                self.report.note(
+                    label,
+                    "the featured image has no alt text in WordPress; add it with one in the admin",
+                )
         article.status = choice.status
         held = choice.held_because
         try:
             with transaction.atomic():
-                article_save(article=article, author_count=len(authors), note=f"Imported from {self.source}")
+                article_save(
+                    article=article, author_count=len(authors), note=f"Imported from {self.source}"
+                )
         except ValidationError as exc:
             if article.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED):
                 raise
             held = " ".join(exc.messages)
             article.status = Article.Status.DRAFT
-            article_save(article=article, author_count=len(authors), note=f"Imported from {self.source}")
+            article_save(
+                article=article, author_count=len(authors), note=f"Imported from {self.source}"
+            )
         if held:
             self.report.note(label, f"kept as a draft: {held}")
         if [b.author_id for b in article.bylines.all()] != [a.pk for a in authors]:
             article.bylines.all().delete()
             ArticleAuthor.objects.bulk_create(
-                ArticleAuthor(article=article, author=author, position=n) for n, author in enumerate(authors)
+                ArticleAuthor(article=article, author=author, position=n)
+                for n, author in enumerate(authors)
             )
         article.tags.set(tag_rows)
-        self._remember(Kind.ARTICLE, str(item.post_id), object_id=article.pk, fingerprint=fingerprint)
+        self._remember(
+            Kind.ARTICLE, str(item.post_id), object_id=article.pk, fingerprint=fingerprint
+        )
         for message in conversion.notes:
             self.report.note(label, message)
         if item.sticky:
@@ -346,9 +447,11 @@ class ExportWriter:
 
     def page_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
         body, conversion = body_convert(item.content, attachments=self.index.attachments)
-        choice = status_choose(wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now)
+        choice = status_choose(
+            wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now
+        )
         public = choice.status == Article.Status.PUBLISHED
-        values = {
+        values: dict[str, Any] = {
             "title": (item.title or "").strip()[:200],
             "body": body,
             "status": Page.Status.PUBLISHED if public else Page.Status.DRAFT,
@@ -357,7 +460,11 @@ class ExportWriter:
         }
         fingerprint = _fingerprint(values)
         mapping = self._mapping(Kind.PAGE, str(item.post_id))
-        page = Page.objects.filter(pk=mapping.object_id).first() if mapping else None
+        page = (
+            Page.objects.filter(pk=mapping.object_id).first()
+            if mapping and mapping.object_id
+            else None
+        )
         if page is not None and mapping is not None and mapping.fingerprint == fingerprint:
             self._record_item("pages", "unchanged", public=public, label=label)
             self._page_redirects(page, item)

@@ -4,28 +4,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Page',
+            name="Page",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200, verbose_name='title')),
-                ('slug', models.SlugField(help_text='Its address: /page/<slug>/.', max_length=200, unique=True, verbose_name='slug')),
-                ('body', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('published', 'Published')], default='draft', max_length=20, verbose_name='status')),
-                ('seo_title', models.CharField(blank=True, max_length=200, verbose_name='SEO title')),
-                ('seo_description', models.CharField(blank=True, max_length=300, verbose_name='SEO description')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200, verbose_name="title")),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Its address: /page/<slug>/.",
+                        max_length=200,
+                        unique=True,
+                        verbose_name="slug",
+                    ),
+                ),
+                ("body", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("published", "Published")],
+                        default="draft",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "seo_title",
+                    models.CharField(blank=True, max_length=200, verbose_name="SEO title"),
+                ),
+                (
+                    "seo_description",
+                    models.CharField(blank=True, max_length=300, verbose_name="SEO description"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'page',
-                'ordering': ['title'],
+                "verbose_name": "page",
+                "ordering": ["title"],
             },
         ),
     ]

@@ -25,9 +25,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("source", choices=SOURCES)
         parser.add_argument("path", type=Path)
-        parser.add_argument("--media-dir", type=Path, help="A local copy of the old uploads folder.")
+        parser.add_argument(
+            "--media-dir", type=Path, help="A local copy of the old uploads folder."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Report only; write nothing.")
-        parser.add_argument("--since", type=_date, help="Only items published on or after this date.")
+        parser.add_argument(
+            "--since", type=_date, help="Only items published on or after this date."
+        )
 
     def handle(self, *args, **options) -> None:
         if not options["path"].is_file():
