@@ -252,3 +252,21 @@ def test_seo_fields_from_yoast_or_rank_math_without_template_variables():
         "seo_title": "",
         "seo_description": "D",
     }
+
+
+def test_an_image_without_alt_text_takes_the_alt_its_attachment_has_in_wordpress():
+    attachments = {12: Attachment(post_id=12, url="https://o.example/d.jpg", alt="The dam")}
+
+    block, _ = body_convert(
+        '<!-- wp:image {"id":12} --><figure class="wp-block-image"><img src="https://o.example/d.jpg"'
+        ' alt="" class="wp-image-12"/></figure><!-- /wp:image -->',
+        attachments=attachments,
+    )
+    classic, _ = body_convert(
+        '[caption id="attachment_12"]<img class="wp-image-12" src="https://o.example/d.jpg" /> Cap'
+        "[/caption]",
+        attachments=attachments,
+    )
+
+    assert '<img src="https://o.example/d.jpg" alt="The dam">' in block
+    assert '<img src="https://o.example/d.jpg" alt="The dam">' in classic

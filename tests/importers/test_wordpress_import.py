@@ -231,3 +231,29 @@ def test_a_media_path_leading_outside_the_media_dir_is_refused(tmp_path, media_d
 
     assert "failed image 30 ../secret.jpg: its path leads outside --media-dir" in report.problems
     assert not Article.objects.get(slug="flood-night").featured_image
+
+
+def test_body_images_are_stored_with_renditions_and_their_addresses_rewritten(media_dir):
+    from django.core.files.storage import default_storage
+
+    from outlet.articles.models import ArticleImage
+
+    archive_import(source="wordpress", path=EXPORT, media_dir=media_dir)
+
+    image = ArticleImage.objects.get()
+    assert image.alt_text == "Main Street under water" and image.width == 640
+    assert default_storage.exists(f"renditions/{image.image.name.rsplit('.', 1)[0]}.w480.jpg")
+    for slug in ("flood-night", "river-report"):
+        body = Article.objects.get(slug=slug).body
+        assert "old.example.org/wp-content" not in body
+        assert f'<img src="{image.image.url}" alt="Main Street under water">' in body
+    assert Article.objects.get(slug="flood-night").featured_image.name == image.image.name
+
+
+def test_body_images_missing_from_the_media_dir_keep_their_old_address(tmp_path):
+    report = archive_import(source="wordpress", path=EXPORT, media_dir=tmp_path)
+
+    assert "https://old.example.org/wp-content/uploads/2019/05/flood.jpg" in (
+        Article.objects.get(slug="river-report").body
+    )
+    assert "skipped image 30 2019/05/flood.jpg: missing from --media-dir" in report.problems

@@ -117,7 +117,7 @@ def _render(block: Block, attachments: Mapping[int, Attachment], conversion: Con
     if short == "quote":
         return quote_html(inner, pull=False)
     if short in ("image", "gallery"):
-        return figures_from(inner, conversion=conversion)
+        return figures_from(inner, attachments=attachments, conversion=conversion)
     if short == "table":
         return table_html(inner)
     if short == "separator":

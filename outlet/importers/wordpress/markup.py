@@ -8,12 +8,33 @@ One place builds a figure, a pull quote or a link card, so blocks and shortcodes
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.utils.html import escape
 from lxml import html as lxml_html
 
 _WP_IMAGE_CLASS = re.compile(r"\bwp-image-(\d+)\b")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """What the export says of one uploaded file (an `attachment` item)."""
+
+    post_id: int
+    url: str
+    relative_path: str = ""
+    alt: str = ""
+    caption: str = ""
+
+
+def image_alt(
+    img_alt: str, attachment_id: int | None, attachments: Mapping[int, Attachment]
+) -> str:
+    """The image's own alt text, else the one its attachment has in WordPress's library."""
+    if img_alt.strip() or attachment_id is None or attachment_id not in attachments:
+        return img_alt
+    return attachments[attachment_id].alt
 
 
 @dataclass
@@ -53,15 +74,18 @@ def figure_html(*, src: str, alt: str, caption: str = "", conversion: Conversion
     )
 
 
-def figures_from(markup: str, *, conversion: Conversion) -> str:
+def figures_from(
+    markup: str, *, attachments: Mapping[int, Attachment], conversion: Conversion
+) -> str:
     """Every image in `markup` as a site figure, each with its own caption if it has one."""
     root = fragment(markup)
     figures = []
     for img in root.iter("img"):
         src = img.get("src", "")
         match = _WP_IMAGE_CLASS.search(img.get("class", ""))
-        if src and match:
-            conversion.images[src] = int(match.group(1))
+        attachment_id = int(match.group(1)) if match else None
+        if src and attachment_id:
+            conversion.images[src] = attachment_id
         caption = ""
         parent = img.getparent()
         while parent is not None and parent is not root and parent.tag != "figure":
@@ -69,9 +93,8 @@ def figures_from(markup: str, *, conversion: Conversion) -> str:
         if parent is not None and parent.tag == "figure":
             captions = [c for c in parent.iter("figcaption") if c.getparent() is parent]
             caption = inner_html(captions[0]).strip() if captions else ""
-        figures.append(
-            figure_html(src=src, alt=img.get("alt", ""), caption=caption, conversion=conversion)
-        )
+        alt = image_alt(img.get("alt", ""), attachment_id, attachments)
+        figures.append(figure_html(src=src, alt=alt, caption=caption, conversion=conversion))
     return "".join(figures)
 
 

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from .markup import Conversion, figure_html, figures_from, fragment, inner_html, link_card_html
+from .markup import (
+    Attachment,
+    Conversion,
+    figure_html,
+    fragment,
+    image_alt,
+    inner_html,
+    link_card_html,
+)
 
 _KNOWN = ("caption", "wp_caption", "gallery", "embed", "video", "audio", "playlist")
 _SHORTCODE = re.compile(
@@ -26,17 +33,6 @@ _ATTRIBUTE = re.compile(
 _MEDIA_KEYS = ("src", "mp4", "m4v", "webm", "ogv", "mp3", "ogg", "wav", "m4a", "flv", "wmv")
 
 
-@dataclass(frozen=True)
-class Attachment:
-    """What the export says of one uploaded file (an `attachment` item)."""
-
-    post_id: int
-    url: str
-    relative_path: str = ""
-    alt: str = ""
-    caption: str = ""
-
-
 def parse_attributes(text: str) -> dict[str, str]:
     """`shortcode_parse_atts`: name="value", name='value' and name=value pairs."""
     attributes = {}
@@ -47,20 +43,27 @@ def parse_attributes(text: str) -> dict[str, str]:
     return attributes
 
 
-def _caption(attributes: dict[str, str], content: str, conversion: Conversion) -> str:
+def _caption(
+    attributes: dict[str, str],
+    content: str,
+    attachments: Mapping[int, Attachment],
+    conversion: Conversion,
+) -> str:
     root = fragment(content)
     img = next(root.iter("img"), None)
     if img is None:
         return content
     src = img.get("src", "")
     match = re.search(r"\bwp-image-(\d+)\b", img.get("class", ""))
-    if src and match:
-        conversion.images[src] = int(match.group(1))
+    attachment_id = int(match.group(1)) if match else None
+    if src and attachment_id:
+        conversion.images[src] = attachment_id
     # The caption is the text around the image (or its link), or the older caption="" form.
     holder = img.getparent() if img.getparent() is not None and img.getparent().tag == "a" else img
     holder.drop_tree()
     caption = inner_html(root).strip() or attributes.get("caption", "")
-    return figure_html(src=src, alt=img.get("alt", ""), caption=caption, conversion=conversion)
+    alt = image_alt(img.get("alt", ""), attachment_id, attachments)
+    return figure_html(src=src, alt=alt, caption=caption, conversion=conversion)
 
 
 def _gallery(
@@ -100,7 +103,7 @@ def shortcodes_convert(
         attributes = parse_attributes(match.group("attrs"))
         content = match.group("content") or ""
         if name in ("caption", "wp_caption"):
-            return _caption(attributes, content, conversion)
+            return _caption(attributes, content, attachments, conversion)
         if name == "gallery":
             return _gallery(attributes, attachments, conversion)
         if name == "embed":
@@ -117,4 +120,4 @@ def shortcodes_convert(
     return converted
 
 
-__all__ = ["Attachment", "figures_from", "parse_attributes", "shortcodes_convert"]
+__all__ = ["Attachment", "parse_attributes", "shortcodes_convert"]

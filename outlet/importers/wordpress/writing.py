@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,12 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import models, transaction
-from django.utils.html import strip_tags
+from django.utils.html import escape, strip_tags
 from django.utils.text import slugify
 
 from outlet.articles.images import validate_image_upload
-from outlet.articles.models import Article, ArticleAuthor, Author, Section, Tag
-from outlet.articles.services import RESERVED_SLUGS, article_save
+from outlet.articles.models import Article, ArticleAuthor, ArticleImage, Author, Section, Tag
+from outlet.articles.services import RESERVED_SLUGS, article_image_save, article_save
 from outlet.pages.models import Page
 from outlet.redirects.services import old_path_from_url, redirect_set
 
@@ -46,6 +47,15 @@ from .reading import CONTENT_TYPES, ExportIndex, Item, Person, Term
 
 Kind = ImportedItem.Kind
 FALLBACK_SECTION = ("archive", "Archive")
+
+
+_SIZED_COPY = re.compile(r"-\d+x\d+(?=\.\w+$)")
+
+
+def _original_url(url: str) -> str:
+    """An uploads address without WordPress's size suffix and scheme: photo-800x600.jpg → photo.jpg."""
+    path = urlsplit(url).path
+    return _SIZED_COPY.sub("", path.partition("/uploads/")[2] or path)
 
 
 def _visible(article: Article) -> bool:
@@ -92,6 +102,7 @@ class ExportWriter:
         self.since = since
         self.prefix = (urlsplit(index.blog_url or index.site_url).path or "").rstrip("/")
         self._done: dict[tuple[str, str], Any] = {}
+        self._by_url: dict[str, int] | None = None
 
     # --- bookkeeping -----------------------------------------------------------------
 
@@ -228,6 +239,30 @@ class ExportWriter:
 
     # --- images --------------------------------------------------------------------------
 
+    def _attachment_for(self, src: str, attachment_id: int | None) -> int | None:
+        """The attachment an image address shows: by its id, else by its file (WordPress
+        bodies often show a resized copy, photo-800x600.jpg, of photo.jpg)."""
+        if attachment_id in self.index.attachments:
+            return attachment_id
+        if self._by_url is None:
+            self._by_url = {
+                _original_url(a.url): a.post_id for a in self.index.attachments.values()
+            }
+        return self._by_url.get(_original_url(src))
+
+    def body_images(self, body: str, images: dict[str, int | None], *, label: str) -> str:
+        """The body with each image it shows from the old uploads pointing at its stored copy;
+        an image not found keeps its old address (and the report says why)."""
+        for src, attachment_id in images.items():
+            found = self._attachment_for(src, attachment_id)
+            if found is None:
+                self.report.note(label, f"an image not in the export keeps its old address: {src}")
+                continue
+            stored = self.image(found, label=label)
+            if stored:
+                body = body.replace(f'src="{escape(src)}"', f'src="{default_storage.url(stored)}"')
+        return body
+
     def image(self, attachment_id: int, *, label: str) -> str:
         """The stored name of an attachment's file from --media-dir ('' if not available)."""
         key = (Kind.IMAGE, str(attachment_id))
@@ -290,8 +325,14 @@ class ExportWriter:
                 self.report.record("images", "imported", label=f"image {attachment_id}")
                 return ""
             handle.seek(0)
-            stored = default_storage.save(f"articles/imported/{relative}", upload)
-        self._remember(Kind.IMAGE, str(attachment_id), object_id=None, location=stored)
+            # Through the image library, so it gets renditions and editors can reuse it.
+            image = ArticleImage(
+                alt_text=attachment.alt[:300], caption=strip_tags(attachment.caption)[:300]
+            )
+            image.image.save(path.name, upload, save=False)
+            article_image_save(image=image)
+            stored = str(image.image.name)
+        self._remember(Kind.IMAGE, str(attachment_id), object_id=image.pk, location=stored)
         self.report.record("images", "imported", label=f"image {attachment_id}")
         self._done[key] = stored
         return stored
@@ -334,6 +375,7 @@ class ExportWriter:
 
     def article_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
         body, conversion = body_convert(item.content, attachments=self.index.attachments)
+        body = self.body_images(body, conversion.images, label=label)
         choice = status_choose(
             wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now
         )
@@ -447,6 +489,7 @@ class ExportWriter:
 
     def page_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
         body, conversion = body_convert(item.content, attachments=self.index.attachments)
+        body = self.body_images(body, conversion.images, label=label)
         choice = status_choose(
             wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now
         )
