@@ -14,26 +14,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import models, transaction
-from django.utils.html import escape, strip_tags
+from django.utils.html import strip_tags
 from django.utils.text import slugify
 
-from outlet.articles.images import validate_image_upload
-from outlet.articles.models import Article, ArticleAuthor, ArticleImage, Author, Section, Tag
-from outlet.articles.services import RESERVED_SLUGS, article_image_save, article_save
+from outlet.articles.models import Article, ArticleAuthor, Author, Section, Tag
+from outlet.articles.services import RESERVED_SLUGS, article_save
 from outlet.pages.models import Page
 from outlet.redirects.services import old_path_from_url, redirect_set
 
 from ..models import ImportedItem
+from ..records import imported_item_find, imported_item_remember
 from ..report import ImportReport
 from .converting import (
     SKIPPED_STATUSES,
@@ -43,19 +40,11 @@ from .converting import (
     slug_derive,
     status_choose,
 )
+from .media import MediaLibrary
 from .reading import CONTENT_TYPES, ExportIndex, Item, Person, Term
 
 Kind = ImportedItem.Kind
 FALLBACK_SECTION = ("archive", "Archive")
-
-
-_SIZED_COPY = re.compile(r"-\d+x\d+(?=\.\w+$)")
-
-
-def _original_url(url: str) -> str:
-    """An uploads address without WordPress's size suffix and scheme: photo-800x600.jpg → photo.jpg."""
-    path = urlsplit(url).path
-    return _SIZED_COPY.sub("", path.partition("/uploads/")[2] or path)
 
 
 def _visible(article: Article) -> bool:
@@ -95,36 +84,31 @@ class ExportWriter:
         self.source = source
         self.index = index
         self.report = report
-        self.media_dir = media_dir.resolve() if media_dir else None
+        self.media_dir = media_dir
         self.dry_run = dry_run
         self.now = now
         self.site_timezone = site_timezone
         self.since = since
         self.prefix = (urlsplit(index.blog_url or index.site_url).path or "").rstrip("/")
         self._done: dict[tuple[str, str], Any] = {}
-        self._by_url: dict[str, int] | None = None
+        self.media = MediaLibrary(
+            source=source, index=index, report=report, media_dir=media_dir, dry_run=dry_run
+        )
 
     # --- bookkeeping -----------------------------------------------------------------
 
     def _mapping(self, kind: str, source_id: str) -> ImportedItem | None:
-        return ImportedItem.objects.filter(
-            source=self.source, kind=kind, source_id=source_id
-        ).first()
+        return imported_item_find(source=self.source, kind=kind, source_id=source_id)
 
     def _remember(
-        self,
-        kind: str,
-        source_id: str,
-        *,
-        object_id: int | None,
-        fingerprint: str = "",
-        location: str = "",
+        self, kind: str, source_id: str, *, object_id: int | None, fingerprint: str = ""
     ) -> None:
-        ImportedItem.objects.update_or_create(
+        imported_item_remember(
             source=self.source,
             kind=kind,
             source_id=source_id,
-            defaults={"object_id": object_id, "fingerprint": fingerprint, "location": location},
+            object_id=object_id,
+            fingerprint=fingerprint,
         )
 
     def _redirect(self, old_path: str, target: str) -> None:
@@ -237,106 +221,6 @@ class ExportWriter:
         ):
             self._redirect(f"{self.prefix}{old}", "/feed/atom/" if "atom" in old else "/feed/")
 
-    # --- images --------------------------------------------------------------------------
-
-    def _attachment_for(self, src: str, attachment_id: int | None) -> int | None:
-        """The attachment an image address shows: by its id, else by its file (WordPress
-        bodies often show a resized copy, photo-800x600.jpg, of photo.jpg)."""
-        if attachment_id in self.index.attachments:
-            return attachment_id
-        if self._by_url is None:
-            self._by_url = {
-                _original_url(a.url): a.post_id for a in self.index.attachments.values()
-            }
-        return self._by_url.get(_original_url(src))
-
-    def body_images(self, body: str, images: dict[str, int | None], *, label: str) -> str:
-        """The body with each image it shows from the old uploads pointing at its stored copy;
-        an image not found keeps its old address (and the report says why)."""
-        for src, attachment_id in images.items():
-            found = self._attachment_for(src, attachment_id)
-            if found is None:
-                self.report.note(label, f"an image not in the export keeps its old address: {src}")
-                continue
-            stored = self.image(found, label=label)
-            if stored:
-                body = body.replace(f'src="{escape(src)}"', f'src="{default_storage.url(stored)}"')
-        return body
-
-    def image(self, attachment_id: int, *, label: str) -> str:
-        """The stored name of an attachment's file from --media-dir ('' if not available)."""
-        key = (Kind.IMAGE, str(attachment_id))
-        if key in self._done:
-            return self._done[key]
-        self._done[key] = ""
-        mapping = self._mapping(Kind.IMAGE, str(attachment_id))
-        if mapping is not None and mapping.location and default_storage.exists(mapping.location):
-            self._done[key] = mapping.location
-            self.report.record("images", "unchanged", label=f"image {attachment_id}")
-            return mapping.location
-        attachment = self.index.attachments.get(attachment_id)
-        if attachment is None:
-            self.report.record(
-                "images",
-                "skipped",
-                label=f"image {attachment_id} ({label})",
-                reason="not in the export",
-            )
-            return ""
-        relative = attachment.relative_path or attachment.url.partition("/uploads/")[2]
-        if self.media_dir is None:
-            self.report.record(
-                "images",
-                "skipped",
-                label=f"image {attachment_id} {relative}",
-                reason="no --media-dir given",
-            )
-            return ""
-        path = (self.media_dir / relative).resolve()
-        if not path.is_relative_to(self.media_dir):
-            self.report.record(
-                "images",
-                "failed",
-                label=f"image {attachment_id} {relative}",
-                reason="its path leads outside --media-dir",
-            )
-            return ""
-        if not path.is_file():
-            self.report.record(
-                "images",
-                "skipped",
-                label=f"image {attachment_id} {relative}",
-                reason="missing from --media-dir",
-            )
-            return ""
-        with path.open("rb") as handle:
-            upload = File(handle, name=path.name)
-            try:
-                validate_image_upload(upload)
-            except ValidationError as exc:
-                self.report.record(
-                    "images",
-                    "failed",
-                    label=f"image {attachment_id} {relative}",
-                    reason=" ".join(exc.messages),
-                )
-                return ""
-            if self.dry_run:
-                self.report.record("images", "imported", label=f"image {attachment_id}")
-                return ""
-            handle.seek(0)
-            # Through the image library, so it gets renditions and editors can reuse it.
-            image = ArticleImage(
-                alt_text=attachment.alt[:300], caption=strip_tags(attachment.caption)[:300]
-            )
-            image.image.save(path.name, upload, save=False)
-            article_image_save(image=image)
-            stored = str(image.image.name)
-        self._remember(Kind.IMAGE, str(attachment_id), object_id=image.pk, location=stored)
-        self.report.record("images", "imported", label=f"image {attachment_id}")
-        self._done[key] = stored
-        return stored
-
     # --- items ---------------------------------------------------------------------------
 
     def items_write(self, items: Iterable[Item]) -> None:
@@ -375,7 +259,7 @@ class ExportWriter:
 
     def article_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
         body, conversion = body_convert(item.content, attachments=self.index.attachments)
-        body = self.body_images(body, conversion.images, label=label)
+        body = self.media.body_images(body, conversion.images, label=label)
         choice = status_choose(
             wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now
         )
@@ -416,7 +300,7 @@ class ExportWriter:
         section = self.section(categories[0] if categories else None)
         authors = [self.author(login) for login in logins]
         tag_rows = [self.tag(slug, name) for slug, name in tags]
-        stored = self.image(thumbnail, label=label) if thumbnail else ""
+        stored = self.media.image(thumbnail, label=label) if thumbnail else ""
         if article is not None and mapping is not None and mapping.fingerprint == fingerprint:
             self._record_item("articles", "unchanged", public=_visible(article), label=label)
             self._article_redirects(article, item)
@@ -489,7 +373,7 @@ class ExportWriter:
 
     def page_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
         body, conversion = body_convert(item.content, attachments=self.index.attachments)
-        body = self.body_images(body, conversion.images, label=label)
+        body = self.media.body_images(body, conversion.images, label=label)
         choice = status_choose(
             wp_status=item.status, password=item.password, publish_at=publish_at, now=self.now
         )
