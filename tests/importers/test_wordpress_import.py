@@ -257,3 +257,34 @@ def test_body_images_missing_from_the_media_dir_keep_their_old_address(tmp_path)
         Article.objects.get(slug="river-report").body
     )
     assert "skipped image 30 2019/05/flood.jpg: missing from --media-dir" in report.problems
+
+
+def test_a_published_post_with_an_image_without_alt_text_is_kept_as_a_draft(tmp_path):
+    export = tmp_path / "no-alt.xml"
+    export.write_text(EXPORT.read_text().replace('alt="x"', 'alt=""'))
+
+    report = archive_import(source="wordpress", path=export)
+
+    post = Article.objects.get(slug="river-report")
+    assert post.status == Article.Status.DRAFT
+    assert any(
+        n.startswith("post 11 (river-report): kept as a draft: 1 image(s) in the body have no alt")
+        for n in report.notes
+    )
+
+
+def test_an_author_without_email_or_display_name_is_named_from_first_and_last_name():
+    archive_import(source="wordpress", path=EXPORT)
+
+    assert [a.name for a in Article.objects.get(slug="river-report").authors.all()] == ["Bob Reed"]
+
+
+def test_since_imports_only_items_published_from_that_date(media_dir):
+    run(str(EXPORT), "--since", "2020-01-01")
+
+    assert set(Article.objects.values_list("slug", flat=True)) == {
+        "unfinished-the-bridge-inquiry-13",
+        "salaries",
+        "documents",
+        "ten-years",
+    }
