@@ -15,6 +15,7 @@ def archive_import(
     source: str,
     path: Path,
     media_dir: Path | None = None,
+    media_from_site: bool = False,
     dry_run: bool = False,
     since: dt.datetime | None = None,
 ) -> ImportReport:
@@ -22,7 +23,13 @@ def archive_import(
     if source == "wordpress":
         from .wordpress.importing import wordpress_import
 
-        return wordpress_import(path=path, media_dir=media_dir, dry_run=dry_run, since=since)
+        return wordpress_import(
+            path=path,
+            media_dir=media_dir,
+            media_from_site=media_from_site,
+            dry_run=dry_run,
+            since=since,
+        )
     report = ImportReport(source=source, dry_run=dry_run)
     report.fatal = (
         f"“{source}” is not a source this site imports yet (known: {', '.join(SOURCES)})."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,7 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..report import ImportReport
-from .reading import ExportUnreadable, export_index, export_items
+from .media import MediaLibrary, attachment_relative_path, attachments_fetch
+from .reading import ExportIndex, ExportUnreadable, export_index, export_items
 from .writing import ExportWriter
 
 
@@ -23,6 +25,7 @@ def wordpress_import(
     *,
     path: Path,
     media_dir: Path | None = None,
+    media_from_site: bool = False,
     dry_run: bool = False,
     since: dt.datetime | None = None,
 ) -> ImportReport:
@@ -40,12 +43,51 @@ def wordpress_import(
         report.fatal = str(exc)
         return report
     host = urlsplit(index.site_url or index.blog_url).netloc or "unknown-site"
+    with tempfile.TemporaryDirectory(prefix="archive-import-media-") as fetched:
+        fetch_failures = {}
+        if media_from_site and not dry_run:
+            local = media_dir.resolve() if media_dir else None
+            fetch_failures = attachments_fetch(
+                attachments=index.attachments.values(),
+                folder=Path(fetched),
+                skip=lambda a: bool(local and (local / attachment_relative_path(a)).is_file()),
+            )
+        _write(
+            report=report,
+            path=path,
+            index=index,
+            host=host,
+            media=MediaLibrary(
+                source=f"wordpress:{host}",
+                index=index,
+                report=report,
+                media_dir=media_dir,
+                dry_run=dry_run,
+                media_from_site=media_from_site,
+                fetched_dir=Path(fetched) if media_from_site and not dry_run else None,
+                fetch_failures=fetch_failures,
+            ),
+            dry_run=dry_run,
+            since=since,
+        )
+    return report
+
+
+def _write(
+    *,
+    report: ImportReport,
+    path: Path,
+    index: ExportIndex,
+    host: str,
+    media: MediaLibrary,
+    dry_run: bool,
+    since: dt.datetime | None,
+) -> None:
     writer = ExportWriter(
         source=f"wordpress:{host}",
         index=index,
         report=report,
-        media_dir=media_dir,
-        dry_run=dry_run,
+        media=media,
         now=timezone.now(),
         site_timezone=settings.TIME_ZONE,
         since=since,
@@ -59,4 +101,3 @@ def wordpress_import(
         pass
     except ExportUnreadable as exc:  # the file changed between the two passes
         report.fatal = str(exc)
-    return report

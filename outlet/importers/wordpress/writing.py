@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,8 +74,7 @@ class ExportWriter:
         source: str,
         index: ExportIndex,
         report: ImportReport,
-        media_dir: Path | None,
-        dry_run: bool,
+        media: MediaLibrary,
         now: dt.datetime,
         site_timezone: str,
         since: dt.datetime | None = None,
@@ -84,16 +82,12 @@ class ExportWriter:
         self.source = source
         self.index = index
         self.report = report
-        self.media_dir = media_dir
-        self.dry_run = dry_run
         self.now = now
         self.site_timezone = site_timezone
         self.since = since
         self.prefix = (urlsplit(index.blog_url or index.site_url).path or "").rstrip("/")
         self._done: dict[tuple[str, str], Any] = {}
-        self.media = MediaLibrary(
-            source=source, index=index, report=report, media_dir=media_dir, dry_run=dry_run
-        )
+        self.media = media
 
     # --- bookkeeping -----------------------------------------------------------------
 
@@ -285,7 +279,7 @@ class ExportWriter:
             "tags": tags,
             "authors": logins,
             "thumbnail": thumbnail,
-            "media": bool(self.media_dir),
+            "media": bool(self.media.media_dir or self.media.media_from_site),
             "slug": slug_derive(slug=item.slug, title=item.title, post_id=item.post_id),
             **seo_fields(item.meta),
         }

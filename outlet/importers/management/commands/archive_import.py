@@ -1,4 +1,5 @@
-"""`manage.py archive_import wordpress PATH [--media-dir DIR] [--dry-run] [--since DATE]`."""
+"""`manage.py archive_import wordpress PATH [--media-dir DIR] [--media-from-site] [--dry-run]
+[--since DATE]`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--media-dir", type=Path, help="A local copy of the old uploads folder."
         )
+        parser.add_argument(
+            "--media-from-site",
+            action="store_true",
+            help="Fetch images missing from --media-dir from the old site (public addresses only).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Report only; write nothing.")
         parser.add_argument(
             "--since", type=_date, help="Only items published on or after this date."
@@ -42,6 +48,7 @@ class Command(BaseCommand):
             source=options["source"],
             path=options["path"],
             media_dir=options["media_dir"],
+            media_from_site=options["media_from_site"],
             dry_run=options["dry_run"],
             since=options["since"],
         )
