@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.files.storage import storages
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+
+def imports_storage():
+    return storages["imports"]
 
 
 class ImportedItem(models.Model):
@@ -42,3 +47,42 @@ class ImportedItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.kind} {self.source_id}"
+
+
+class ArchiveImport(models.Model):
+    """An export uploaded in the admin and imported by a worker; its report kept to read."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    source = models.CharField(_("source"), max_length=20, default="wordpress")
+    upload = models.FileField(_("export file"), upload_to="archive/%Y/%m/", storage=imports_storage)
+    media_from_site = models.BooleanField(
+        _("fetch images from the old site"),
+        default=False,
+        help_text=_("Fetched from the addresses in the export (public sites only)."),
+    )
+    dry_run = models.BooleanField(
+        _("dry run"), default=False, help_text=_("Report what would happen; write nothing.")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    summary = models.CharField(_("summary"), max_length=400, blank=True)
+    report = models.TextField(_("report"), blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("archive import")
+
+    def __str__(self) -> str:
+        return f"{self.source} import #{self.pk}"

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ArchiveImport
 from .report import ImportReport
 
 SOURCES = ("wordpress",)
@@ -35,3 +41,57 @@ def archive_import(
         f"“{source}” is not a source this site imports yet (known: {', '.join(SOURCES)})."
     )
     return report
+
+
+def archive_import_queue(
+    *,
+    source: str,
+    upload: UploadedFile,
+    media_from_site: bool = False,
+    dry_run: bool = False,
+    user: Any = None,
+) -> ArchiveImport:
+    """Store an uploaded export and have a worker import it once this transaction commits."""
+    from .tasks import archive_import_run_task
+
+    job = ArchiveImport(
+        source=source,
+        media_from_site=media_from_site,
+        dry_run=dry_run,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+    job.upload.save(upload.name or "export.xml", upload, save=False)
+    job.save()
+    transaction.on_commit(lambda: archive_import_run_task.delay(job.pk))
+    return job
+
+
+def archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
+    """Run a queued import once: the claim (queued → running) makes a second call a no-op."""
+    claimed = ArchiveImport.objects.filter(pk=job.pk, status=ArchiveImport.Status.QUEUED).update(
+        status=ArchiveImport.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return job
+    try:
+        report = archive_import(
+            source=job.source,
+            path=Path(job.upload.path),
+            media_from_site=job.media_from_site,
+            dry_run=job.dry_run,
+        )
+    except Exception as exc:
+        ArchiveImport.objects.filter(pk=job.pk).update(
+            status=ArchiveImport.Status.FAILED,
+            report=f"The import stopped: {type(exc).__name__}. Nothing was written.",
+            finished_at=timezone.now(),
+        )
+        raise
+    ArchiveImport.objects.filter(pk=job.pk).update(
+        status=ArchiveImport.Status.FAILED if report.fatal else ArchiveImport.Status.DONE,
+        summary=report.last_line()[:400],
+        report="\n".join(report.lines()),
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job
