@@ -1,8 +1,10 @@
 """Answer old addresses with a 301 to their new home, only where the site has nothing.
 
-The table is consulted when a response is a 404 (an address no page claims), and
-for the home page only when it carries an old WordPress query (`/?p=123`), so an
-article page or any other found page costs nothing extra. Targets are paths on
+The table is consulted for an address no URL pattern matches (before Django
+builds its 404 page: `resolve` is an in-memory match), when a view answers 404
+(an old `/about/` looks like an article slug), and for the home page only when it
+carries an old WordPress query (`/?p=123`), so an article page or any other found
+page costs no query. Targets are paths on
 this site, checked again when served: a redirect is never an open redirect.
 """
 
@@ -14,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedirect
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
@@ -38,21 +41,31 @@ def redirect_find(request: HttpRequest) -> Redirect | None:
     return next((found[c] for c in candidates if c in found), None)
 
 
+def _unclaimed(request: HttpRequest) -> bool:
+    """No URL pattern matches this address (so only a redirect or a 404 can answer)."""
+    try:
+        resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return True
+    return False
+
+
 class RedirectMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if (
-            request.method in ("GET", "HEAD")
-            and request.path == "/"
-            and any(key in request.GET for key in WORDPRESS_QUERY_KEYS)
-        ):
+        if request.method not in ("GET", "HEAD"):
+            return self.get_response(request)
+        looked = _unclaimed(request) or (
+            request.path == "/" and any(key in request.GET for key in WORDPRESS_QUERY_KEYS)
+        )
+        if looked:
             answer = self._answer(request)
             if answer is not None:
                 return answer
         response = self.get_response(request)
-        if response.status_code == 404 and request.method in ("GET", "HEAD"):
+        if response.status_code == 404 and not looked:
             return self._answer(request) or response
         return response
 

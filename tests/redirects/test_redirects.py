@@ -79,3 +79,18 @@ def test_editors_see_redirects_with_hits_in_the_admin(admin_client):
     page = admin_client.get("/admin/redirects/redirect/").content.decode()
 
     assert "/old/" in page and "/new/" in page and ">7<" in page
+
+
+def test_an_address_no_page_claims_is_redirected_without_building_the_404_page(client):
+    from django.test.signals import template_rendered
+
+    Redirect.objects.create(old_path="/2019/05/12/old-slug/", target="/new-slug/")
+    rendered = []
+    template_rendered.connect(lambda sender, template, **kw: rendered.append(template.name))
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/2019/05/12/old-slug/")
+
+    assert response.status_code == 301
+    assert rendered == []
+    assert all("redirects_redirect" in q["sql"] for q in queries.captured_queries)
