@@ -74,7 +74,7 @@ def test_published_posts_are_readable_at_their_new_address(client, media_dir):
     assert page.status_code == 200 and "Main Street at dawn." in page.content.decode()
     assert lines[-1] == (
         "archive_import: source=wordpress articles=6 pages=1 drafts=3 authors=3 sections=2 "
-        "tags=2 images=1 redirects=20 skipped=1 failed=0"
+        "tags=2 images=1 redirects=26 skipped=1 failed=0"
     )
 
 
@@ -154,7 +154,7 @@ def test_a_second_run_changes_nothing(media_dir):
     assert dict(Article.objects.values_list("slug", "updated_at")) == stamps
     assert second[-1] == first[-1]
     assert "articles: unchanged 6, skipped 1" in second
-    assert "redirects: unchanged 20" in second
+    assert "redirects: unchanged 26" in second
 
 
 def test_dry_run_writes_nothing_and_reports_what_would_happen(media_dir):
@@ -288,3 +288,17 @@ def test_since_imports_only_items_published_from_that_date(media_dir):
         "documents",
         "ten-years",
     }
+
+
+def test_attachment_pages_and_id_links_of_categories_and_authors_redirect(client):
+    archive_import(source="wordpress", path=EXPORT)
+
+    expectations = {
+        "/2019/05/12/flood-night/flood/": "/flood-night/",  # the image's page → its post
+        "/?attachment_id=30": "/flood-night/",
+        "/?cat=3": "/section/valley/",
+        "/?author=1": "/author/jane/",
+    }
+    for old, new in expectations.items():
+        response = client.get(old)
+        assert (old, response.status_code, response.headers.get("Location")) == (old, 301, new)

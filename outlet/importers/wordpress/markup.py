@@ -26,6 +26,9 @@ class Attachment:
     relative_path: str = ""
     alt: str = ""
     caption: str = ""
+    #: Its own page on the old site, and the post it was uploaded to (0: none).
+    link: str = ""
+    parent_id: int = 0
 
 
 def image_alt(

@@ -36,6 +36,7 @@ class Term:
     slug: str
     name: str
     parent: str = ""
+    term_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Person:
     login: str
     display_name: str
     email: str = ""
+    author_id: str = ""
 
 
 @dataclass
@@ -206,6 +208,7 @@ def export_index(path: Path) -> ExportIndex:
                 )
                 or login,
                 email=_child_text(element, "author_email"),
+                author_id=_child_text(element, "author_id"),
             )
         elif name == "category" and _namespace(element.tag):
             slug = _child_text(element, "category_nicename")
@@ -214,11 +217,16 @@ def export_index(path: Path) -> ExportIndex:
                 slug,
                 _child_text(element, "cat_name") or slug,
                 _child_text(element, "category_parent"),
+                _child_text(element, "term_id"),
             )
         elif name == "tag":
             slug = _child_text(element, "tag_slug")
             index.terms["post_tag", slug] = Term(
-                "post_tag", slug, _child_text(element, "tag_name") or slug
+                "post_tag",
+                slug,
+                _child_text(element, "tag_name") or slug,
+                "",
+                _child_text(element, "term_id"),
             )
         elif name == "item":
             index.items += 1
@@ -230,6 +238,8 @@ def export_index(path: Path) -> ExportIndex:
                     relative_path=item.meta.get("_wp_attached_file", ""),
                     alt=item.meta.get("_wp_attachment_image_alt", ""),
                     caption=item.excerpt.strip(),
+                    link=item.link,
+                    parent_id=item.parent_id,
                 )
             elif item.post_type == "guest-author":  # Co-Authors Plus
                 login = item.meta.get("cap-user_login") or item.slug.removeprefix("cap-")

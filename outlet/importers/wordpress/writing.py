@@ -39,6 +39,7 @@ from .converting import (
     slug_derive,
     status_choose,
 )
+from .markup import Attachment
 from .media import MediaLibrary
 from .reading import CONTENT_TYPES, ExportIndex, Item, Person, Term
 
@@ -88,6 +89,7 @@ class ExportWriter:
         self.prefix = (urlsplit(index.blog_url or index.site_url).path or "").rstrip("/")
         self._done: dict[tuple[str, str], Any] = {}
         self.media = media
+        self._by_parent: dict[int, list[Attachment]] | None = None
 
     # --- bookkeeping -----------------------------------------------------------------
 
@@ -161,6 +163,10 @@ class ExportWriter:
         if (Kind.AUTHOR, f"redirect:{login}") not in self._done:
             self._done[Kind.AUTHOR, f"redirect:{login}"] = True
             self._redirect(f"{self.prefix}/author/{login}/", author.get_absolute_url())
+            if person.author_id:
+                self._redirect(
+                    f"{self.prefix}/?author={person.author_id}", author.get_absolute_url()
+                )
             self._redirect(
                 f"{self.prefix}/author/{login}/feed/", f"{author.get_absolute_url()}feed/"
             )
@@ -189,6 +195,8 @@ class ExportWriter:
             self._done[Kind.SECTION, f"redirect:{slug}"] = True
             old = f"{self.prefix}/category/{self._category_path(slug)}/"
             self._redirect(old, section.get_absolute_url())
+            if term.term_id:
+                self._redirect(f"{self.prefix}/?cat={term.term_id}", section.get_absolute_url())
             self._redirect(f"{old}feed/", f"{section.get_absolute_url()}feed/")
         return section
 
@@ -364,6 +372,18 @@ class ExportWriter:
             target = article.get_absolute_url()
             self._redirect(old_path_from_url(item.link), target)
             self._redirect(f"{self.prefix}/?p={item.post_id}", target)
+            # The pages of images uploaded to this post lead to the post.
+            for attachment in self._attachments_by_parent().get(item.post_id, []):
+                self._redirect(old_path_from_url(attachment.link), target)
+                self._redirect(f"{self.prefix}/?attachment_id={attachment.post_id}", target)
+
+    def _attachments_by_parent(self) -> dict[int, list[Attachment]]:
+        if self._by_parent is None:
+            self._by_parent = {}
+            for attachment in self.index.attachments.values():
+                if attachment.parent_id and attachment.link:
+                    self._by_parent.setdefault(attachment.parent_id, []).append(attachment)
+        return self._by_parent
 
     def page_write(self, item: Item, *, publish_at: dt.datetime | None, label: str) -> None:
         body, conversion = body_convert(item.content, attachments=self.index.attachments)
