@@ -50,3 +50,13 @@ class Redirect(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_path} → {self.target}"
+
+    def clean(self) -> None:
+        """Refuse a loop readers would bounce around in: to itself, or straight back."""
+        if self.old_path and self.old_path == self.target:
+            raise ValidationError({"target": _("A redirect cannot lead to itself.")})
+        loop = Redirect.objects.filter(old_path=self.target, target=self.old_path)
+        if self.old_path and loop.exclude(pk=self.pk).exists():
+            raise ValidationError(
+                {"target": _("%(target)s already redirects back here.") % {"target": self.target}}
+            )

@@ -94,3 +94,12 @@ def test_an_address_no_page_claims_is_redirected_without_building_the_404_page(c
     assert response.status_code == 301
     assert rendered == []
     assert all("redirects_redirect" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_redirect_to_itself_or_back_to_its_target_is_refused():
+    Redirect.objects.create(old_path="/b/", target="/a/")
+
+    with pytest.raises(ValidationError, match="itself"):
+        Redirect(old_path="/a/", target="/a/").full_clean()
+    with pytest.raises(ValidationError, match="back"):
+        Redirect(old_path="/a/", target="/b/").full_clean()

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.text import slugify
 
@@ -90,6 +92,7 @@ class ExportWriter:
         self._done: dict[tuple[str, str], Any] = {}
         self.media = media
         self._by_parent: dict[int, list[Attachment]] | None = None
+        self._redirected: set[str] = set()
 
     # --- bookkeeping -----------------------------------------------------------------
 
@@ -108,8 +111,10 @@ class ExportWriter:
         )
 
     def _redirect(self, old_path: str, target: str) -> None:
-        if not old_path:
+        """Point an old address here, once per run (the first item to claim it wins)."""
+        if not old_path or old_path in self._redirected:
             return
+        self._redirected.add(old_path)
         outcome = redirect_set(old_path=old_path, target=target, source=self.source)
         if outcome != "same":
             self.report.record(
@@ -372,10 +377,25 @@ class ExportWriter:
             target = article.get_absolute_url()
             self._redirect(old_path_from_url(item.link), target)
             self._redirect(f"{self.prefix}/?p={item.post_id}", target)
+            self._date_archive_redirects(article)
             # The pages of images uploaded to this post lead to the post.
             for attachment in self._attachments_by_parent().get(item.post_id, []):
                 self._redirect(old_path_from_url(attachment.link), target)
                 self._redirect(f"{self.prefix}/?attachment_id={attachment.post_id}", target)
+
+    def _date_archive_redirects(self, article: Article) -> None:
+        """WordPress's /2019/05/ and /2019/05/12/ archives → this site's month, once each."""
+        if article.publish_at is None:
+            return
+        local = timezone.localtime(article.publish_at)
+        key = (Kind.ARTICLE, f"archive:{local:%Y-%m-%d}")
+        if key in self._done:
+            return
+        self._done[key] = True
+        month = reverse("articles:archive-month", kwargs={"year": local.year, "month": local.month})
+        self._redirect(f"{self.prefix}/{local:%Y/%m}/", month)
+        self._redirect(f"{self.prefix}/{local:%Y/%m/%d}/", month)
+        self._redirect(f"{self.prefix}/{local:%Y}/", reverse("articles:archive"))
 
     def _attachments_by_parent(self) -> dict[int, list[Attachment]]:
         if self._by_parent is None:
