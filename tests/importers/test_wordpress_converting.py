@@ -270,3 +270,7 @@ def test_an_image_without_alt_text_takes_the_alt_its_attachment_has_in_wordpress
 
     assert '<img src="https://o.example/d.jpg" alt="The dam">' in block
     assert '<img src="https://o.example/d.jpg" alt="The dam">' in classic
+
+
+def test_percent_encoded_slugs_are_decoded_before_they_are_cleaned():
+    assert slug_derive(slug="caf%c3%a9-culture", title="", post_id=1) == "cafe-culture"

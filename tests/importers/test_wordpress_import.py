@@ -310,3 +310,23 @@ def test_old_date_archives_lead_to_the_month_in_the_archive(client):
     assert client.get("/2019/05/").headers["Location"] == "/archive/2019/5/"
     assert client.get("/2019/05/12/").headers["Location"] == "/archive/2019/5/"
     assert client.get("/2019/").headers["Location"] == "/archive/"
+
+
+def test_names_wordpress_stored_html_escaped_read_as_plain_text(tmp_path):
+    export = tmp_path / "escaped.xml"
+    export.write_text(
+        EXPORT.read_text()
+        .replace(
+            "<![CDATA[Valley & Hills]]></wp:cat_name>",
+            "<![CDATA[Valley &amp; Hills]]></wp:cat_name>",
+        )
+        .replace(
+            "<![CDATA[The night the river rose]]>", "<![CDATA[Rain &amp; the river&#8217;s night]]>"
+        )
+    )
+
+    archive_import(source="wordpress", path=export)
+
+    flood = Article.objects.get(slug="flood-night")
+    assert flood.headline == "Rain & the river’s night"
+    assert flood.section.name == "Valley & Hills"

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from django.utils.text import slugify
@@ -70,7 +71,8 @@ def body_convert(
 
 def slug_derive(*, slug: str, title: str, post_id: int) -> str:
     """The post's slug, or one made from its title (WordPress exports drafts without one)."""
-    cleaned = slugify(slug or "", allow_unicode=False)[:200].strip("-")
+    # WordPress keeps non-ASCII slugs percent-encoded (caf%c3%a9): decode, then clean.
+    cleaned = slugify(unquote(slug or ""), allow_unicode=False)[:200].strip("-")
     if cleaned:
         return cleaned
     from_title = slugify(title or "")[:180].strip("-")

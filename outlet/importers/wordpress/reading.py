@@ -15,6 +15,7 @@ is the second pass, yielding the posts and pages themselves.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,11 @@ def _namespace(tag: object) -> str:
     return (etree.QName(tag).namespace or "") if isinstance(tag, str) else ""
 
 
+def _plain(text: str) -> str:
+    """A name WordPress stored HTML-escaped (titles, term and author names) as plain text."""
+    return html.unescape(text or "").strip()
+
+
 def _child_text(element: etree._Element, name: str, *, excerpt: bool = False) -> str:
     for child in element:
         if _local(child.tag) != name:
@@ -148,7 +154,7 @@ def _item(element: etree._Element) -> Item:
         Term(
             taxonomy=child.get("domain", ""),
             slug=child.get("nicename", ""),
-            name=(child.text or "").strip(),
+            name=_plain(child.text or ""),
         )
         for child in element
         if _local(child.tag) == "category" and not _namespace(child.tag)
@@ -165,7 +171,7 @@ def _item(element: etree._Element) -> Item:
         post_id=post_id,
         post_type=text("post_type"),
         status=text("status"),
-        title=text("title"),
+        title=_plain(text("title")),
         link=text("link"),
         slug=text("post_name"),
         content=_child_text(element, "encoded"),
@@ -196,7 +202,7 @@ def export_index(path: Path) -> ExportIndex:
             login = _child_text(element, "author_login")
             index.people[login] = Person(
                 login=login,
-                display_name=_child_text(element, "author_display_name")
+                display_name=_plain(_child_text(element, "author_display_name"))
                 or " ".join(
                     filter(
                         None,
@@ -215,7 +221,7 @@ def export_index(path: Path) -> ExportIndex:
             index.terms["category", slug] = Term(
                 "category",
                 slug,
-                _child_text(element, "cat_name") or slug,
+                _plain(_child_text(element, "cat_name")) or slug,
                 _child_text(element, "category_parent"),
                 _child_text(element, "term_id"),
             )
@@ -224,7 +230,7 @@ def export_index(path: Path) -> ExportIndex:
             index.terms["post_tag", slug] = Term(
                 "post_tag",
                 slug,
-                _child_text(element, "tag_name") or slug,
+                _plain(_child_text(element, "tag_name")) or slug,
                 "",
                 _child_text(element, "term_id"),
             )
@@ -245,7 +251,9 @@ def export_index(path: Path) -> ExportIndex:
                 login = item.meta.get("cap-user_login") or item.slug.removeprefix("cap-")
                 index.people[login] = Person(
                     login=login,
-                    display_name=item.meta.get("cap-display_name") or item.title or login,
+                    display_name=_plain(item.meta.get("cap-display_name", ""))
+                    or item.title
+                    or login,
                     email=item.meta.get("cap-user_email", ""),
                 )
     if not index.site_url and not index.blog_url and not index.items:
