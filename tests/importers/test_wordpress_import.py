@@ -330,3 +330,18 @@ def test_names_wordpress_stored_html_escaped_read_as_plain_text(tmp_path):
     flood = Article.objects.get(slug="flood-night")
     assert flood.headline == "Rain & the river’s night"
     assert flood.section.name == "Valley & Hills"
+
+
+def test_a_post_whose_old_address_is_too_long_to_redirect_still_comes_across(tmp_path):
+    long_link = "https://old.example.org/2019/05/12/" + "very-" * 120 + "long/"
+    export = tmp_path / "long.xml"
+    export.write_text(
+        EXPORT.read_text().replace(
+            "https://old.example.org/2019/05/12/flood-night/</link>", f"{long_link}</link>"
+        )
+    )
+
+    report = archive_import(source="wordpress", path=export)
+
+    assert Article.objects.get(slug="flood-night").is_public
+    assert any(p.startswith("failed /2019/05/12/very-") for p in report.problems)

@@ -103,3 +103,34 @@ def test_a_redirect_to_itself_or_back_to_its_target_is_refused():
         Redirect(old_path="/a/", target="/a/").full_clean()
     with pytest.raises(ValidationError, match="back"):
         Redirect(old_path="/a/", target="/b/").full_clean()
+
+
+def test_redirects_are_set_in_one_batch_with_an_outcome_for_each():
+    from outlet.redirects.services import redirects_set
+
+    Redirect.objects.create(old_path="/kept/", target="/by-editor/")
+    Redirect.objects.create(old_path="/moved/", target="/old-target/", source="wordpress:x")
+
+    outcomes = redirects_set(
+        targets={
+            "/new/": "/a/",
+            "/kept/": "/b/",
+            "/moved/": "/c/",
+            "/same/": "/same/",
+            "/" + "x" * 600: "/d/",
+        },
+        source="wordpress:x",
+    )
+
+    assert outcomes == {
+        "/new/": "imported",
+        "/kept/": "skipped",
+        "/moved/": "updated",
+        "/same/": "same",
+        "/" + "x" * 600: "failed",
+    }
+    assert dict(Redirect.objects.values_list("old_path", "target")) == {
+        "/new/": "/a/",
+        "/kept/": "/by-editor/",
+        "/moved/": "/c/",
+    }

@@ -28,7 +28,7 @@ from django.utils.text import slugify
 from outlet.articles.models import Article, ArticleAuthor, Author, Section, Tag
 from outlet.articles.services import RESERVED_SLUGS, article_save
 from outlet.pages.models import Page
-from outlet.redirects.services import old_path_from_url, redirect_set
+from outlet.redirects.services import old_path_from_url, redirects_set
 
 from ..models import ImportedItem
 from ..records import imported_item_find, imported_item_remember
@@ -47,6 +47,7 @@ from .reading import CONTENT_TYPES, ExportIndex, Item, Person, Term
 
 Kind = ImportedItem.Kind
 FALLBACK_SECTION = ("archive", "Archive")
+REDIRECT_BATCH = 500
 
 
 def _visible(article: Article) -> bool:
@@ -93,6 +94,7 @@ class ExportWriter:
         self.media = media
         self._by_parent: dict[int, list[Attachment]] | None = None
         self._redirected: set[str] = set()
+        self._pending_redirects: dict[str, str] = {}
 
     # --- bookkeeping -----------------------------------------------------------------
 
@@ -111,18 +113,28 @@ class ExportWriter:
         )
 
     def _redirect(self, old_path: str, target: str) -> None:
-        """Point an old address here, once per run (the first item to claim it wins)."""
+        """Point an old address here, once per run (the first item to claim it wins);
+        written in batches (`redirects_flush`)."""
         if not old_path or old_path in self._redirected:
             return
         self._redirected.add(old_path)
-        outcome = redirect_set(old_path=old_path, target=target, source=self.source)
-        if outcome != "same":
-            self.report.record(
-                "redirects",
-                outcome,
-                label=old_path,
-                reason="the address already redirects elsewhere",
-            )
+        self._pending_redirects[old_path] = target
+        if len(self._pending_redirects) >= REDIRECT_BATCH:
+            self.redirects_flush()
+
+    def redirects_flush(self) -> None:
+        outcomes = redirects_set(targets=self._pending_redirects, source=self.source)
+        self._pending_redirects = {}
+        reasons = {
+            "skipped": "the address already redirects elsewhere",
+            "failed": "not an address a redirect can keep (too long, or not a path)",
+        }
+        for old_path, outcome in outcomes.items():
+            if outcome != "same":
+                label = old_path if len(old_path) < 120 else f"{old_path[:117]}…"
+                self.report.record(
+                    "redirects", outcome, label=label, reason=reasons.get(outcome, "")
+                )
 
     # --- people, sections, tags --------------------------------------------------------
 
@@ -258,6 +270,7 @@ class ExportWriter:
             except (ValidationError, ValueError) as exc:
                 reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
                 self.report.record(kind, "failed", label=label, reason=reason)
+        self.redirects_flush()
 
     def _record_item(self, kind: str, outcome: str, *, public: bool, label: str) -> None:
         self.report.record(kind, outcome, label=label)
