@@ -1,11 +1,12 @@
 from django import forms
 from django.contrib import admin
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .models import ArchiveImport, ImportedItem
-from .services import SOURCES, archive_import_queue
+from .services import SOURCES, archive_import_progress_key, archive_import_queue
 
 
 @admin.register(ImportedItem)
@@ -37,6 +38,7 @@ class ArchiveImportAdmin(admin.ModelAdmin):
     list_display = ["__str__", "status", "summary", "created_at", "finished_at"]
     readonly_fields = [
         "status",
+        "progress",
         "summary",
         "report_text",
         "created_by",
@@ -47,10 +49,17 @@ class ArchiveImportAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
             return ["source", "upload", "media_from_site", "dry_run"]
-        return ["status", "summary", "report_text", "created_by", "started_at", "finished_at"]
+        return self.readonly_fields
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: ArchiveImport) -> str:
+        if obj.status != ArchiveImport.Status.RUNNING:
+            return obj.get_status_display()
+        done, total = cache.get(archive_import_progress_key(obj.pk)) or (0, 0)
+        return _("%(done)s of %(total)s items read") % {"done": done, "total": total}
 
     @admin.display(description=_("report"))
     def report_text(self, obj: ArchiveImport) -> str:

@@ -1,11 +1,13 @@
-"""`archive_import`: one door for every source, called by the command (and later the admin)."""
+"""`archive_import`: one door for every source, called by the command and the admin's worker."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +16,12 @@ from .models import ArchiveImport
 from .report import ImportReport
 
 SOURCES = ("wordpress",)
+#: Called with (items read, items in the file) while an import writes.
+Progress = Callable[[int, int], None]
+
+
+def archive_import_progress_key(import_id: int) -> str:
+    return f"importers:archive-import:{import_id}:progress"
 
 
 def archive_import(
@@ -24,6 +32,7 @@ def archive_import(
     media_from_site: bool = False,
     dry_run: bool = False,
     since: dt.datetime | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import an export of `source` at `path`; never raises for bad input, the report says."""
     if source == "wordpress":
@@ -35,6 +44,7 @@ def archive_import(
             media_from_site=media_from_site,
             dry_run=dry_run,
             since=since,
+            progress=progress,
         )
     report = ImportReport(source=source, dry_run=dry_run)
     report.fatal = (
@@ -74,11 +84,13 @@ def archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
     if not claimed:
         return job
     try:
+        key = archive_import_progress_key(job.pk)
         report = archive_import(
             source=job.source,
             path=Path(job.upload.path),
             media_from_site=job.media_from_site,
             dry_run=job.dry_run,
+            progress=lambda done, total: cache.set(key, (done, total), 86400),
         )
     except Exception as exc:
         ArchiveImport.objects.filter(pk=job.pk).update(

@@ -76,3 +76,29 @@ def test_a_broken_upload_finishes_as_failed_with_the_reason(private_storage):
     job.refresh_from_db()
     assert job.status == ArchiveImport.Status.FAILED
     assert "not a complete WordPress export" in job.report
+
+
+def test_a_running_import_shows_how_far_it_has_read(admin_client, private_storage):
+    from django.core.cache import cache
+
+    from outlet.importers.services import archive_import_progress_key
+
+    job = ArchiveImport(source="wordpress", status=ArchiveImport.Status.RUNNING)
+    job.upload.save("export.xml", upload(), save=False)
+    job.save()
+    cache.set(archive_import_progress_key(job.pk), (4, 11))
+
+    page = admin_client.get(f"/admin/importers/archiveimport/{job.pk}/change/").content.decode()
+
+    assert "4 of 11 items read" in page
+
+
+def test_progress_is_reported_while_the_items_are_written():
+    from outlet.importers.services import archive_import
+
+    seen = []
+    archive_import(
+        source="wordpress", path=EXPORT, progress=lambda done, total: seen.append((done, total))
+    )
+
+    assert seen[-1] == (10, 10)  # every item of the file, attachments and guest authors too

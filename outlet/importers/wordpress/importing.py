@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ def wordpress_import(
     media_from_site: bool = False,
     dry_run: bool = False,
     since: dt.datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Import a WXR file; the report says what happened to each item.
 
@@ -69,6 +71,7 @@ def wordpress_import(
             ),
             dry_run=dry_run,
             since=since,
+            progress=progress,
         )
     return report
 
@@ -82,6 +85,7 @@ def _write(
     media: MediaLibrary,
     dry_run: bool,
     since: dt.datetime | None,
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     writer = ExportWriter(
         source=f"wordpress:{host}",
@@ -91,6 +95,7 @@ def _write(
         now=timezone.now(),
         site_timezone=settings.TIME_ZONE,
         since=since,
+        progress=progress,
     )
     try:
         with transaction.atomic():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +48,7 @@ from .reading import CONTENT_TYPES, ExportIndex, Item, Person, Term
 Kind = ImportedItem.Kind
 FALLBACK_SECTION = ("archive", "Archive")
 REDIRECT_BATCH = 500
+PROGRESS_EVERY = 100
 
 
 def _visible(article: Article) -> bool:
@@ -82,6 +83,7 @@ class ExportWriter:
         now: dt.datetime,
         site_timezone: str,
         since: dt.datetime | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.source = source
         self.index = index
@@ -89,6 +91,7 @@ class ExportWriter:
         self.now = now
         self.site_timezone = site_timezone
         self.since = since
+        self.progress = progress
         self.prefix = (urlsplit(index.blog_url or index.site_url).path or "").rstrip("/")
         self._done: dict[tuple[str, str], Any] = {}
         self.media = media
@@ -244,7 +247,11 @@ class ExportWriter:
 
     def items_write(self, items: Iterable[Item]) -> None:
         self.site_redirects()
-        for item in items:
+        for done, item in enumerate(items, start=1):
+            if self.progress is not None and (
+                done % PROGRESS_EVERY == 0 or done == self.index.items
+            ):
+                self.progress(done, self.index.items)
             name = item.slug or item.title[:40] or "untitled"
             label = f"{item.post_type or 'item'} {item.post_id} ({name})"
             if item.post_type not in CONTENT_TYPES:
