@@ -92,10 +92,11 @@ MIDDLEWARE = [
     "outlet.articles.caching.PageCacheMiddleware",
     # Inside the page cache, so it sees /account/'s 404s and 405s already marked no-store.
     "outlet.readers.middleware.AccountNeverCacheMiddleware",
-    # Old addresses (an imported archive's permalinks) answer 301 where the site has nothing.
-    "outlet.redirects.middleware.RedirectMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Old addresses (an imported archive's permalinks) answer 301 where the site has nothing;
+    # after WhiteNoise, so static files never reach it.
+    "outlet.redirects.middleware.RedirectMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

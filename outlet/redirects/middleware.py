@@ -53,9 +53,15 @@ def _unclaimed(request: HttpRequest) -> bool:
 class RedirectMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
+        # Files (and the admin) are never old article addresses: no lookup for their misses.
+        self.skipped = tuple(
+            prefix
+            for prefix in (settings.STATIC_URL, settings.MEDIA_URL, "/admin/")
+            if prefix and prefix.startswith("/")
+        )
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if request.method not in ("GET", "HEAD"):
+        if request.method not in ("GET", "HEAD") or request.path.startswith(self.skipped):
             return self.get_response(request)
         looked = _unclaimed(request) or (
             request.path == "/" and any(key in request.GET for key in WORDPRESS_QUERY_KEYS)

@@ -134,3 +134,11 @@ def test_redirects_are_set_in_one_batch_with_an_outcome_for_each():
         "/kept/": "/by-editor/",
         "/moved/": "/c/",
     }
+
+
+def test_static_and_media_addresses_never_query_the_redirect_table(client):
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/static/missing.css")
+        client.get("/media/missing.jpg")
+
+    assert not [q for q in queries.captured_queries if "redirects_redirect" in q["sql"]]
