@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale drill clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -27,6 +27,7 @@ help:
 	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
 	@echo "make bench-pages | bench-edge | bench-webhooks | bench-send N=100000 | bench-clicks"
 	@echo "make bench-admin SUBSCRIBERS=1000000 | bench-scale NS=10000,100000,1000000"
+	@echo "make bench-import N=100000  archive_import of a synthetic WordPress export"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
 
 $(STAMP): pyproject.toml
@@ -126,6 +127,9 @@ bench-clicks: $(STAMP) wrk
 SUBSCRIBERS ?= 1000000
 bench-admin: $(STAMP)
 	$(VPY) benchmarks/admin_pages.py --subscribers $(SUBSCRIBERS)
+
+bench-import: $(STAMP)
+	$(VPY) benchmarks/archive_import.py --n $(N)
 
 NS ?= 10000,100000,1000000
 bench-scale: $(STAMP) smtp-sink

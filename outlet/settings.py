@@ -71,6 +71,9 @@ INSTALLED_APPS = [
     "outlet.donations",
     "outlet.newsletters",
     "outlet.readers",
+    "outlet.pages",
+    "outlet.redirects",
+    "outlet.importers",
     "anymail",
     "django_prose_editor",
     "django.contrib.admin",
@@ -91,6 +94,9 @@ MIDDLEWARE = [
     "outlet.readers.middleware.AccountNeverCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Old addresses (an imported archive's permalinks) answer 301 where the site has nothing;
+    # after WhiteNoise, so static files never reach it.
+    "outlet.redirects.middleware.RedirectMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -535,8 +541,14 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "outlet" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Uploaded archive exports (importers/): never under MEDIA_ROOT, they hold drafts and emails.
+IMPORTS_ROOT = Path(env.str("IMPORTS_ROOT", default=str(VAR_DIR / "imports")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "imports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(IMPORTS_ROOT), "base_url": None},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG

@@ -28,6 +28,7 @@ urlpatterns = [
     path("n/", include("outlet.newsletters.measuring.urls")),
     # Only the configured email provider's webhooks (newsletters/esp_webhooks.py).
     path("anymail/<path:path>", esp_webhooks.esp_webhook, name="esp-webhook"),
+    path("page/", include("outlet.pages.urls")),
     path("", include("outlet.articles.urls")),
 ]
 

@@ -13,11 +13,15 @@ import nh3
 ALLOWED_TAGS = {
     "p", "br", "hr", "h2", "h3", "strong", "em", "b", "i", "a",
     "ul", "ol", "li", "blockquote", "figure", "figcaption", "img",
+    # Tables: imported archives (importers/) carry data tables that must not flatten to text.
+    "table", "caption", "thead", "tbody", "tfoot", "tr", "th", "td",
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "width", "height"},
     "ol": {"start"},
+    "th": {"colspan", "rowspan", "scope"},
+    "td": {"colspan", "rowspan"},
 }
 ALLOWED_CLASSES = {"blockquote": {"pull-quote"}, "figure": {"figure"}}
 URL_SCHEMES = {"http", "https", "mailto"}

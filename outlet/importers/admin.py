@@ -1,0 +1,76 @@
+from django import forms
+from django.contrib import admin
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from .models import ArchiveImport, ImportedItem
+from .services import SOURCES, archive_import_progress_key, archive_import_queue
+
+
+@admin.register(ImportedItem)
+class ImportedItemAdmin(admin.ModelAdmin):
+    list_display = ["source", "kind", "source_id", "object_id", "location", "updated_at"]
+    list_filter = ["source", "kind"]
+    search_fields = ["source_id", "location"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ArchiveImportForm(forms.ModelForm):
+    source = forms.ChoiceField(label=_("source"), choices=[(s, s.title()) for s in SOURCES])
+
+    class Meta:
+        model = ArchiveImport
+        fields = ["source", "upload", "media_from_site", "dry_run"]
+
+
+@admin.register(ArchiveImport)
+class ArchiveImportAdmin(admin.ModelAdmin):
+    """Upload an export; a worker imports it; the page shows the report when it is done."""
+
+    form = ArchiveImportForm
+    list_display = ["__str__", "status", "summary", "created_at", "finished_at"]
+    readonly_fields = [
+        "status",
+        "progress",
+        "summary",
+        "report_text",
+        "created_by",
+        "started_at",
+        "finished_at",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return ["source", "upload", "media_from_site", "dry_run"]
+        return self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: ArchiveImport) -> str:
+        if obj.status != ArchiveImport.Status.RUNNING:
+            return obj.get_status_display()
+        done, total = cache.get(archive_import_progress_key(obj.pk)) or (0, 0)
+        return _("%(done)s of %(total)s items read") % {"done": done, "total": total}
+
+    @admin.display(description=_("report"))
+    def report_text(self, obj: ArchiveImport) -> str:
+        return format_html("<pre>{}</pre>", obj.report or _("Not finished yet."))
+
+    def save_model(self, request: HttpRequest, obj: ArchiveImport, form, change: bool) -> None:
+        job = archive_import_queue(
+            source=form.cleaned_data["source"],
+            upload=form.cleaned_data["upload"],
+            media_from_site=form.cleaned_data["media_from_site"],
+            dry_run=form.cleaned_data["dry_run"],
+            user=request.user,
+        )
+        obj.pk = job.pk

@@ -1,0 +1,109 @@
+"""`archive_import`: one door for every source, called by the command and the admin's worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ArchiveImport
+from .report import ImportReport
+
+SOURCES = ("wordpress",)
+#: Called with (items read, items in the file) while an import writes.
+Progress = Callable[[int, int], None]
+
+
+def archive_import_progress_key(import_id: int) -> str:
+    return f"importers:archive-import:{import_id}:progress"
+
+
+def archive_import(
+    *,
+    source: str,
+    path: Path,
+    media_dir: Path | None = None,
+    media_from_site: bool = False,
+    dry_run: bool = False,
+    since: dt.datetime | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import an export of `source` at `path`; never raises for bad input, the report says."""
+    if source == "wordpress":
+        from .wordpress.importing import wordpress_import
+
+        return wordpress_import(
+            path=path,
+            media_dir=media_dir,
+            media_from_site=media_from_site,
+            dry_run=dry_run,
+            since=since,
+            progress=progress,
+        )
+    report = ImportReport(source=source, dry_run=dry_run)
+    report.fatal = (
+        f"“{source}” is not a source this site imports yet (known: {', '.join(SOURCES)})."
+    )
+    return report
+
+
+def archive_import_queue(
+    *,
+    source: str,
+    upload: UploadedFile,
+    media_from_site: bool = False,
+    dry_run: bool = False,
+    user: Any = None,
+) -> ArchiveImport:
+    """Store an uploaded export and have a worker import it once this transaction commits."""
+    from .tasks import archive_import_run_task
+
+    job = ArchiveImport(
+        source=source,
+        media_from_site=media_from_site,
+        dry_run=dry_run,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+    job.upload.save(upload.name or "export.xml", upload, save=False)
+    job.save()
+    transaction.on_commit(lambda: archive_import_run_task.delay(job.pk))
+    return job
+
+
+def archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
+    """Run a queued import once: the claim (queued → running) makes a second call a no-op."""
+    claimed = ArchiveImport.objects.filter(pk=job.pk, status=ArchiveImport.Status.QUEUED).update(
+        status=ArchiveImport.Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return job
+    try:
+        key = archive_import_progress_key(job.pk)
+        report = archive_import(
+            source=job.source,
+            path=Path(job.upload.path),
+            media_from_site=job.media_from_site,
+            dry_run=job.dry_run,
+            progress=lambda done, total: cache.set(key, (done, total), 86400),
+        )
+    except Exception as exc:
+        ArchiveImport.objects.filter(pk=job.pk).update(
+            status=ArchiveImport.Status.FAILED,
+            report=f"The import stopped: {type(exc).__name__}. Nothing was written.",
+            finished_at=timezone.now(),
+        )
+        raise
+    ArchiveImport.objects.filter(pk=job.pk).update(
+        status=ArchiveImport.Status.FAILED if report.fatal else ArchiveImport.Status.DONE,
+        summary=report.last_line()[:400],
+        report="\n".join(report.lines()),
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job

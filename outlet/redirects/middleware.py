@@ -1,0 +1,92 @@
+"""Answer old addresses with a 301 to their new home, only where the site has nothing.
+
+The table is consulted for an address no URL pattern matches (before Django
+builds its 404 page: `resolve` is an in-memory match), when a view answers 404
+(an old `/about/` looks like an article slug), and for the home page only when it
+carries an old WordPress query (`/?p=123`), so an article page or any other found
+page costs no query. Targets are paths on
+this site, checked again when served: a redirect is never an open redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import F
+from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedirect
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+
+from .models import Redirect, validate_target
+
+#: Query parameters of WordPress's plain links (?p=123, ?page_id=…, ?cat=…, ?feed=rss2).
+WORDPRESS_QUERY_KEYS = ("p", "page_id", "cat", "tag", "author", "feed", "attachment_id")
+
+
+def _candidates(request: HttpRequest) -> list[str]:
+    path = request.path
+    candidates = [
+        f"{path}?{key}={request.GET[key]}" for key in WORDPRESS_QUERY_KEYS if key in request.GET
+    ]
+    other = path[:-1] if path.endswith("/") and len(path) > 1 else f"{path}/"
+    return candidates + [path, other]
+
+
+def redirect_find(request: HttpRequest) -> Redirect | None:
+    candidates = _candidates(request)
+    found = {r.old_path: r for r in Redirect.objects.filter(old_path__in=candidates)}
+    return next((found[c] for c in candidates if c in found), None)
+
+
+def _unclaimed(request: HttpRequest) -> bool:
+    """No URL pattern matches this address (so only a redirect or a 404 can answer)."""
+    try:
+        resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return True
+    return False
+
+
+class RedirectMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        # Files (and the admin) are never old article addresses: no lookup for their misses.
+        self.skipped = tuple(
+            prefix
+            for prefix in (settings.STATIC_URL, settings.MEDIA_URL, "/admin/")
+            if prefix and prefix.startswith("/")
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method not in ("GET", "HEAD") or request.path.startswith(self.skipped):
+            return self.get_response(request)
+        looked = _unclaimed(request) or (
+            request.path == "/" and any(key in request.GET for key in WORDPRESS_QUERY_KEYS)
+        )
+        if looked:
+            answer = self._answer(request)
+            if answer is not None:
+                return answer
+        response = self.get_response(request)
+        if response.status_code == 404 and not looked:
+            return self._answer(request) or response
+        return response
+
+    @staticmethod
+    def _answer(request: HttpRequest) -> HttpResponseBase | None:
+        redirect = redirect_find(request)
+        if redirect is None:
+            return None
+        try:
+            validate_target(redirect.target)
+        except ValidationError:
+            return None
+        Redirect.objects.filter(pk=redirect.pk).update(
+            hits=F("hits") + 1, last_hit_at=timezone.now()
+        )
+        response = HttpResponsePermanentRedirect(redirect.target)
+        patch_cache_control(response, public=True, max_age=settings.CACHE_MIDDLEWARE_SECONDS)
+        return response

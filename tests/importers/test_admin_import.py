@@ -1,0 +1,104 @@
+"""Importing from the admin: the upload is stored privately, a worker runs it once."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from outlet.articles.models import Article
+from outlet.importers.models import ArchiveImport
+from outlet.importers.services import archive_import_run
+from outlet.importers.tasks import archive_import_run_task
+
+pytestmark = pytest.mark.django_db
+
+EXPORT = Path(__file__).parent / "fixtures" / "wordpress-1.2.xml"
+
+
+@pytest.fixture
+def private_storage(settings) -> Path:
+    """Where uploads go (storage "imports"): never under MEDIA_ROOT, which the site serves."""
+    return Path(settings.IMPORTS_ROOT).resolve()
+
+
+def upload() -> SimpleUploadedFile:
+    return SimpleUploadedFile("export.xml", EXPORT.read_bytes(), content_type="text/xml")
+
+
+def test_an_uploaded_export_is_queued_then_imported_and_its_report_shown(
+    admin_client, private_storage, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    queued = []
+    monkeypatch.setattr(archive_import_run_task, "delay", lambda pk: queued.append(pk))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/importers/archiveimport/add/",
+            {"source": "wordpress", "upload": upload()},
+        )
+
+    assert response.status_code == 302
+    job = ArchiveImport.objects.get()
+    assert queued == [job.pk] and job.status == ArchiveImport.Status.QUEUED
+    assert Path(job.upload.path).is_relative_to(private_storage)
+    assert not Path(job.upload.path).is_relative_to(Path(settings.MEDIA_ROOT).resolve())
+
+    archive_import_run_task(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ArchiveImport.Status.DONE
+    assert job.summary.startswith("archive_import: source=wordpress articles=6 pages=1")
+    assert Article.objects.filter(slug="flood-night").exists()
+    page = admin_client.get(f"/admin/importers/archiveimport/{job.pk}/change/").content.decode()
+    assert "skipped post 15 (deleted__trashed): in the WordPress trash" in page
+
+
+def test_running_an_import_twice_runs_it_once(private_storage):
+    job = ArchiveImport(source="wordpress")
+    job.upload.save("export.xml", upload(), save=False)
+    job.save()
+
+    archive_import_run(job=job)
+    first_finish = ArchiveImport.objects.get().finished_at
+    archive_import_run(job=job)
+
+    assert ArchiveImport.objects.get().finished_at == first_finish
+    assert Article.objects.count() == 6
+
+
+def test_a_broken_upload_finishes_as_failed_with_the_reason(private_storage):
+    job = ArchiveImport(source="wordpress")
+    job.upload.save("export.xml", SimpleUploadedFile("export.xml", b"<rss><channel>"), save=False)
+    job.save()
+
+    archive_import_run(job=job)
+
+    job.refresh_from_db()
+    assert job.status == ArchiveImport.Status.FAILED
+    assert "not a complete WordPress export" in job.report
+
+
+def test_a_running_import_shows_how_far_it_has_read(admin_client, private_storage):
+    from django.core.cache import cache
+
+    from outlet.importers.services import archive_import_progress_key
+
+    job = ArchiveImport(source="wordpress", status=ArchiveImport.Status.RUNNING)
+    job.upload.save("export.xml", upload(), save=False)
+    job.save()
+    cache.set(archive_import_progress_key(job.pk), (4, 11))
+
+    page = admin_client.get(f"/admin/importers/archiveimport/{job.pk}/change/").content.decode()
+
+    assert "4 of 11 items read" in page
+
+
+def test_progress_is_reported_while_the_items_are_written():
+    from outlet.importers.services import archive_import
+
+    seen = []
+    archive_import(
+        source="wordpress", path=EXPORT, progress=lambda done, total: seen.append((done, total))
+    )
+
+    assert seen[-1] == (10, 10)  # every item of the file, attachments and guest authors too

@@ -1,0 +1,150 @@
+"""Fetching an old site's media: private addresses never, failures with a reason."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from outlet.importers import fetching
+from outlet.importers.fetching import FetchFailed, FetchRefused, media_fetch
+
+
+class OldSite:
+    """A tiny web server on loopback; `answers` lists (status, headers, body) per request."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.answers: list[tuple[int, dict[str, str], bytes]] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                site.requests.append(self.path)
+                status, headers, body = site.answers.pop(0) if site.answers else (404, {}, b"")
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def old_site() -> Iterator[OldSite]:
+    site = OldSite()
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def loopback_allowed(monkeypatch) -> None:
+    """The test server lives on loopback, which real imports never reach."""
+    monkeypatch.setattr(fetching, "address_is_public", lambda address: True)
+
+
+def test_private_and_loopback_addresses_are_never_requested(old_site):
+    old_site.answers.append((200, {}, b"secret"))
+
+    for url in (f"{old_site.url}/a.jpg", "http://localhost:9/a.jpg", "http://10.0.0.8/a.jpg"):
+        with pytest.raises(FetchRefused, match="private address"):
+            media_fetch(url=url, max_bytes=1000)
+
+    assert old_site.requests == []
+
+
+def test_only_http_addresses_are_fetched():
+    with pytest.raises(FetchRefused, match="only http and https"):
+        media_fetch(url="file:///etc/passwd", max_bytes=1000)
+
+
+def test_a_file_is_fetched_after_a_temporary_failure(old_site, loopback_allowed):
+    old_site.answers += [(503, {}, b""), (200, {}, b"jpeg bytes")]
+
+    assert media_fetch(url=f"{old_site.url}/a.jpg", max_bytes=1000, backoff=0) == b"jpeg bytes"
+    assert old_site.requests == ["/a.jpg", "/a.jpg"]
+
+
+def test_a_missing_file_fails_at_once_with_the_answer(old_site, loopback_allowed):
+    with pytest.raises(FetchFailed, match="the server answered 404"):
+        media_fetch(url=f"{old_site.url}/gone.jpg", max_bytes=1000, backoff=0)
+    assert len(old_site.requests) == 1
+
+
+def test_a_file_over_the_size_limit_is_refused(old_site, loopback_allowed):
+    old_site.answers.append((200, {}, b"x" * 2000))
+
+    with pytest.raises(FetchRefused, match="2000 bytes; at most 1000"):
+        media_fetch(url=f"{old_site.url}/big.jpg", max_bytes=1000)
+
+
+def test_a_redirect_to_a_private_address_is_not_followed(old_site, monkeypatch):
+    monkeypatch.setattr(fetching, "address_is_public", lambda address: address == "127.0.0.1")
+    old_site.answers.append((302, {"Location": "http://10.1.2.3/internal"}, b""))
+
+    with pytest.raises(FetchRefused, match="private address"):
+        media_fetch(url=f"{old_site.url}/a.jpg", max_bytes=1000)
+
+
+def _export_with_images_at(tmp_path, base_url):
+    from tests.importers.test_wordpress_import import EXPORT
+
+    export = tmp_path / "export.xml"
+    export.write_text(EXPORT.read_text().replace("https://old.example.org/wp-content", base_url))
+    return export
+
+
+def _jpeg() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    buffer = BytesIO()
+    Image.new("RGB", (640, 480), "olive").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_media_from_site_stores_fetched_images(old_site, loopback_allowed, tmp_path, settings):
+    from outlet.articles.models import Article, ArticleImage
+    from outlet.importers.services import archive_import
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    old_site.answers.append((200, {}, _jpeg()))
+    export = _export_with_images_at(tmp_path, f"{old_site.url}/wp-content")
+
+    report = archive_import(source="wordpress", path=export, media_from_site=True)
+
+    assert old_site.requests == ["/wp-content/uploads/2019/05/flood.jpg"]
+    assert ArticleImage.objects.get().width == 640
+    assert Article.objects.get(slug="flood-night").featured_image
+    assert report.counts["images"]["imported"] == 1
+
+
+@pytest.mark.django_db
+def test_media_from_site_never_requests_a_private_address(old_site, tmp_path, settings):
+    from outlet.articles.models import Article
+    from outlet.importers.services import archive_import
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    export = _export_with_images_at(tmp_path, f"{old_site.url}/wp-content")
+
+    report = archive_import(source="wordpress", path=export, media_from_site=True)
+
+    assert old_site.requests == []
+    assert any(
+        p.startswith("failed image 30 2019/05/flood.jpg: could not fetch")
+        and "private address" in p
+        for p in report.problems
+    )
+    assert Article.objects.get(slug="flood-night").is_public  # the post came across regardless

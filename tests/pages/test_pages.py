@@ -1,0 +1,31 @@
+"""Static pages: published ones are public at /page/<slug>/, drafts are not."""
+
+import pytest
+
+from outlet.pages.models import Page
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_published_page_is_public_and_a_draft_is_not(client):
+    Page.objects.create(
+        title="About us", slug="about", body="<p>Who we are.</p>", status="published"
+    )
+    Page.objects.create(title="Masthead", slug="masthead", body="<p>Soon.</p>")
+
+    about = client.get("/page/about/")
+
+    assert about.status_code == 200
+    assert "Who we are." in about.content.decode() and "About us" in about.content.decode()
+    assert client.get("/page/masthead/").status_code == 404
+
+
+def test_page_bodies_are_sanitised_on_save():
+    page = Page(title="T", slug="t", body='<p onclick="x()">Hi</p><script>bad()</script>')
+    page.full_clean()
+
+    assert page.body == "<p>Hi</p>"
+
+
+def test_editors_can_add_pages_in_the_admin(admin_client):
+    assert admin_client.get("/admin/pages/page/add/").status_code == 200
