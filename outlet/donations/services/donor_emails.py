@@ -59,6 +59,12 @@ def stripe_event_record(*, event_id: str, event_type: str) -> bool:
     return inserted is not None
 
 
+def receipt_dedupe_key(donation_id: int) -> str:
+    """The one key a payment's receipt is owed under, whichever path records the payment
+    (the webhook's fast UPDATE or payment_record): a second recording owes nothing."""
+    return f"receipt:{donation_id}"
+
+
 def donor_email_queue(
     *,
     kind: str,

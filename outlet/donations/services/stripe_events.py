@@ -20,7 +20,7 @@ from django.utils import timezone
 from .. import selectors
 from ..models import Donation, DonorEmail, Gift
 from ..stripe_objects import InvoiceFacts, PaymentIntentFacts, SubscriptionFacts
-from .donor_emails import donor_email_queue
+from .donor_emails import donor_email_queue, receipt_dedupe_key
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def payment_record(
             kind=DonorEmail.Kind.RECEIPT,
             donor_id=donor_id,
             donation_id=donation_id,
-            dedupe_key=f"receipt:{donation_id}",
+            dedupe_key=receipt_dedupe_key(donation_id),
         )
     return True
 
@@ -106,7 +106,7 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
         kind=DonorEmail.Kind.RECEIPT,
         donor_id=donor_id,
         donation_id=donation_id,
-        dedupe_key=f"receipt:{donation_id}",
+        dedupe_key=receipt_dedupe_key(donation_id),
     )
     return True
 
