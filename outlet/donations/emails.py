@@ -7,7 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from .models import Donation, DonorEmail
+from .models import Donation, DonorEmail, Refund
 
 SUBJECTS = {
     DonorEmail.Kind.RECEIPT: "Your receipt: thank you for supporting {outlet}",
@@ -63,5 +63,27 @@ def dispute_opened_message(*, donation: Donation, recipients: list[str]) -> Emai
     )
     message.attach_alternative(
         render_to_string("emails/donations/dispute_opened.html", context), "text/html"
+    )
+    return message
+
+
+def refund_failed_message(*, refund: Refund, recipients: list[str]) -> EmailMultiAlternatives:
+    """To the editors: a refund failed, the money counts again, and they may refund again."""
+    donation = refund.donation
+    context = {
+        "refund": refund,
+        "donation": donation,
+        "admin_url": settings.SITE_URL + donation.get_absolute_url(),
+        "OUTLET_NAME": settings.OUTLET_NAME,
+    }
+    message = EmailMultiAlternatives(
+        subject=f"A refund of a donation to {settings.OUTLET_NAME} failed (#{donation.pk})",
+        body=render_to_string("emails/donations/refund_failed.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        headers={"X-Outlet-Email": f"donations-refund-failed-{refund.pk}"},
+    )
+    message.attach_alternative(
+        render_to_string("emails/donations/refund_failed.html", context), "text/html"
     )
     return message

@@ -148,6 +148,11 @@ class Donation(Attribution):
         default=0, help_text="Held or lost to an open or lost dispute; 0 once won."
     )
     dispute_notified_at = models.DateTimeField(null=True, blank=True)
+    refunds_read_at = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Time (Unix) the charge's refunded amount was last read from Stripe (after "
+        "a refund failed): a charge.refunded event written before then is out of date.",
+    )
     # Made by the browser once per checkout and sent with every submit of it: a double
     # submit, or a retry after an uncertain answer, finds this donation instead of
     # starting a second one (and a second charge).
@@ -171,6 +176,40 @@ class Donation(Attribution):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:donations_donation_change", args=[self.pk])
+
+
+class Refund(models.Model):
+    """One refund of a donation, by its Stripe id, as Stripe last reported it. A refund can
+    fail after it was made (a closed card): its amount then counts again, the editors are
+    told once (`editors_notified_at`), and the donation can be refunded again."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REQUIRES_ACTION = "requires_action", "Requires action"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    donation = models.ForeignKey(Donation, on_delete=models.CASCADE, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=255, unique=True)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    editors_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Refund {self.stripe_refund_id} of donation #{self.donation_id}"
+
+    @property
+    def gave_back(self) -> bool:
+        """Failed or canceled: the money stayed with us."""
+        return self.status in (self.Status.FAILED, self.Status.CANCELED)
 
 
 class StripeEvent(models.Model):

@@ -283,6 +283,10 @@ def invoice_payments_fill(*, invoice: dict[str, Any]) -> dict[str, Any]:
     return {**invoice, "payments": _plain(payments)}
 
 
+def charge_retrieve(*, charge_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.charges.retrieve(charge_id))
+
+
 def refund_create(*, payment_intent_id: str, idempotency_key: str) -> dict[str, Any]:
     return _plain(
         _client().v1.refunds.create(

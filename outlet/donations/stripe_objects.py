@@ -189,6 +189,29 @@ def charge_facts(obj: dict[str, Any]) -> ChargeFacts:
 
 
 @dataclass(frozen=True)
+class RefundFacts:
+    id: str
+    charge_id: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+    status: str
+    failure_reason: str
+
+
+def refund_facts(obj: dict[str, Any]) -> RefundFacts:
+    return RefundFacts(
+        id=obj["id"],
+        charge_id=_id(obj.get("charge")),
+        payment_intent_id=_id(obj.get("payment_intent")),
+        amount=int(obj.get("amount") or 0),
+        currency=(obj.get("currency") or "").lower(),
+        status=str(obj.get("status") or ""),
+        failure_reason=str(obj.get("failure_reason") or ""),
+    )
+
+
+@dataclass(frozen=True)
 class DisputeFacts:
     id: str
     charge_id: str

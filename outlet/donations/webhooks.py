@@ -30,6 +30,7 @@ the receipt and a task queued after commit: benchmarks/webhooks.py measures it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -42,12 +43,15 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services, stripe_gateway
 from .stripe_objects import (
+    ChargeFacts,
     InvoiceFacts,
+    RefundFacts,
     SubscriptionFacts,
     charge_facts,
     dispute_facts,
     invoice_facts,
     payment_intent_facts,
+    refund_facts,
     subscription_facts,
 )
 
@@ -136,8 +140,33 @@ def _subscription_changed(prepared: tuple[SubscriptionFacts, int]) -> str:
     return services.subscription_apply(facts=facts, event_created=created)
 
 
-def _charge_refunded(obj: dict[str, Any]) -> str:
-    return services.charge_refund_apply(facts=charge_facts(obj))
+def _charge_prepare(event: dict[str, Any]) -> tuple[ChargeFacts, int]:
+    return charge_facts(event["data"]["object"]), int(event.get("created") or 0)
+
+
+def _charge_refunded(prepared: tuple[ChargeFacts, int]) -> str:
+    facts, created = prepared
+    return services.charge_refund_apply(facts=facts, event_created=created)
+
+
+# A refund in these states gave its money back; its charge is read again before applying.
+_REFUND_GAVE_BACK = {"failed", "canceled"}
+
+
+def _refund_prepare(event: dict[str, Any]) -> tuple[RefundFacts, ChargeFacts | None, int]:
+    """A refund that failed or was canceled: read its charge from Stripe (its
+    amount_refunded no longer holds the refund), and the time of that reading. A refund in
+    any other state changes no amount (charge.refunded does), so nothing is fetched."""
+    facts = refund_facts(event["data"]["object"])
+    read_at = int(time.time())
+    if facts.status not in _REFUND_GAVE_BACK or not facts.charge_id:
+        return facts, None, read_at
+    return facts, charge_facts(stripe_gateway.charge_retrieve(charge_id=facts.charge_id)), read_at
+
+
+def _refund_changed(prepared: tuple[RefundFacts, ChargeFacts | None, int]) -> str:
+    facts, charge, read_at = prepared
+    return services.refund_apply(facts=facts, charge=charge, read_at=read_at)
 
 
 def _dispute_created(obj: dict[str, Any]) -> str:
@@ -156,7 +185,14 @@ def _as_sent(event: dict[str, Any]) -> Any:
 # Events whose preparation reads from Stripe: a repeat is checked for first (one cheap
 # query) so it costs Stripe nothing. payment_intent.succeeded, the hot path, reads from
 # Stripe only when its amounts disagree, so it goes straight to the insert.
-_PREPARE_ASKS_STRIPE = {"invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed"}
+_PREPARE_ASKS_STRIPE = {
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+}
 PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "payment_intent.succeeded": _payment_intent_prepare,
     "invoice.paid": _invoice_prepare,
@@ -165,6 +201,10 @@ PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "customer.subscription.created": _subscription_prepare,
     "customer.subscription.updated": _subscription_prepare,
     "customer.subscription.deleted": _subscription_prepare,
+    "charge.refunded": _charge_prepare,
+    "refund.updated": _refund_prepare,
+    "refund.failed": _refund_prepare,
+    "charge.refund.updated": _refund_prepare,
 }
 
 HANDLERS: dict[str, Callable[[Any], str]] = {
@@ -177,6 +217,9 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
     "customer.subscription.updated": _subscription_changed,
     "customer.subscription.deleted": _subscription_changed,
     "charge.refunded": _charge_refunded,
+    "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
+    "charge.refund.updated": _refund_changed,
     "charge.dispute.created": _dispute_created,
     "charge.dispute.closed": _dispute_closed,
 }
