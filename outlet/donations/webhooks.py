@@ -44,6 +44,7 @@ from django.views.decorators.http import require_POST
 from . import selectors, services, stripe_gateway
 from .stripe_objects import (
     ChargeFacts,
+    DisputeFacts,
     InvoiceFacts,
     RefundFacts,
     SubscriptionFacts,
@@ -110,13 +111,40 @@ def _invoice_prepare(event: dict[str, Any]) -> InvoiceFacts:
     facts = invoice_facts(obj)
     if not facts.subscription_id:
         return facts
-    facts = invoice_facts(stripe_gateway.invoice_payments_fill(invoice=obj))
+    return _gift_named(invoice_facts(stripe_gateway.invoice_payments_fill(invoice=obj)))
+
+
+def _gift_named(facts: InvoiceFacts) -> InvoiceFacts:
     if not facts.subscription_metadata.get("gift_id") and not selectors.gift_known(
         subscription_id=facts.subscription_id
     ):
         subscription = stripe_gateway.subscription_retrieve(subscription_id=facts.subscription_id)
         facts = replace(facts, subscription_metadata=subscription_facts(subscription).metadata)
     return facts
+
+
+def _renewal_invoice(payment_intent_id: str, charge_id: str, invoice_id: str) -> InvoiceFacts | None:
+    """Before the transaction, for a refund or dispute: when no donation holds the charge,
+    it may be a renewal whose invoice.paid has not reached us yet. Read from Stripe which
+    invoice it paid (with its payments), so the handler ties the renewal's donation to it
+    first. None for a charge we know (no network call) or one that paid no invoice."""
+    if selectors.charge_known(payment_intent_id=payment_intent_id, charge_id=charge_id):
+        return None
+    if not invoice_id and payment_intent_id:
+        invoice_id = stripe_gateway.invoice_id_for_payment_intent(
+            payment_intent_id=payment_intent_id
+        )
+    if not invoice_id:
+        return None
+    facts = invoice_facts(stripe_gateway.invoice_retrieve(invoice_id=invoice_id))
+    return _gift_named(facts) if facts.subscription_id else None
+
+
+def _renewal_link(invoice: InvoiceFacts | None) -> None:
+    """Tie the renewal's donation (made now if need be, pending: its invoice.paid records the
+    payment and owes the receipt) to its PaymentIntent and charge."""
+    if invoice is not None:
+        services.invoice_apply(facts=invoice, paid=None)
 
 
 def _invoice_paid(facts: InvoiceFacts) -> str:
@@ -140,12 +168,18 @@ def _subscription_changed(prepared: tuple[SubscriptionFacts, int]) -> str:
     return services.subscription_apply(facts=facts, event_created=created)
 
 
-def _charge_prepare(event: dict[str, Any]) -> tuple[ChargeFacts, int]:
-    return charge_facts(event["data"]["object"]), int(event.get("created") or 0)
+ChargePrepared = tuple[ChargeFacts, int, InvoiceFacts | None]
 
 
-def _charge_refunded(prepared: tuple[ChargeFacts, int]) -> str:
-    facts, created = prepared
+def _charge_prepare(event: dict[str, Any]) -> ChargePrepared:
+    facts = charge_facts(event["data"]["object"])
+    invoice = _renewal_invoice(facts.payment_intent_id, facts.id, facts.invoice_id)
+    return facts, int(event.get("created") or 0), invoice
+
+
+def _charge_refunded(prepared: ChargePrepared) -> str:
+    facts, created, invoice = prepared
+    _renewal_link(invoice)
     return services.charge_refund_apply(facts=facts, event_created=created)
 
 
@@ -169,12 +203,21 @@ def _refund_changed(prepared: tuple[RefundFacts, ChargeFacts | None, int]) -> st
     return services.refund_apply(facts=facts, charge=charge, read_at=read_at)
 
 
-def _dispute_created(obj: dict[str, Any]) -> str:
-    return services.dispute_apply(facts=dispute_facts(obj))
+def _dispute_prepare(event: dict[str, Any]) -> tuple[DisputeFacts, InvoiceFacts | None]:
+    facts = dispute_facts(event["data"]["object"])
+    return facts, _renewal_invoice(facts.payment_intent_id, facts.charge_id, "")
 
 
-def _dispute_closed(obj: dict[str, Any]) -> str:
-    return services.dispute_close_apply(facts=dispute_facts(obj))
+def _dispute_created(prepared: tuple[DisputeFacts, InvoiceFacts | None]) -> str:
+    facts, invoice = prepared
+    _renewal_link(invoice)
+    return services.dispute_apply(facts=facts)
+
+
+def _dispute_closed(prepared: tuple[DisputeFacts, InvoiceFacts | None]) -> str:
+    facts, invoice = prepared
+    _renewal_link(invoice)
+    return services.dispute_close_apply(facts=facts)
 
 
 def _as_sent(event: dict[str, Any]) -> Any:
@@ -202,6 +245,8 @@ PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "customer.subscription.updated": _subscription_prepare,
     "customer.subscription.deleted": _subscription_prepare,
     "charge.refunded": _charge_prepare,
+    "charge.dispute.created": _dispute_prepare,
+    "charge.dispute.closed": _dispute_prepare,
     "refund.updated": _refund_prepare,
     "refund.failed": _refund_prepare,
     "charge.refund.updated": _refund_prepare,

@@ -95,8 +95,8 @@ def refund_apply(*, facts: RefundFacts, charge: ChargeFacts | None, read_at: int
             return f"refund {status}"
         refund.failed_at = timezone.now()
         refund.save(update_fields=["status", "failure_reason", "failed_at"])
-        if charge is not None:
-            donation.refunded_amount = min(charge.amount_refunded, donation.refunded_amount)
+        if charge is not None:  # Stripe's current word, other refunds of the charge included
+            donation.refunded_amount = charge.amount_refunded
             donation.refunds_read_at = max(read_at, donation.refunds_read_at)
         if donation.status == Donation.Status.REFUNDED and (
             donation.refunded_amount < donation.amount

@@ -1,0 +1,167 @@
+"""A renewal's refund or dispute may reach us before its invoice.paid: the charge is not
+ours yet. The webhook reads from Stripe which invoice the charge paid and applies it, in
+either order, once."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from outlet.donations import selectors, stripe_gateway
+from outlet.donations.models import Donation, DonorEmail, Gift, StripeEvent
+from tests.donations import stripe_events as se
+from tests.donations.stripe_contract import StubStripe
+from tests.factories import DonationFactory, GiftFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stub(settings, monkeypatch):
+    settings.STRIPE_API_BASE = "https://api.stripe.com"
+    settings.STRIPE_DIALECT = "current"
+    stripe = StubStripe()
+    monkeypatch.setattr(stripe_gateway, "TRANSPORT", stripe)
+    yield stripe
+    assert stripe.problems == []
+
+
+def renewal_at_stripe(stub: StubStripe) -> tuple[Gift, dict]:
+    """A running gift whose renewal Stripe has charged (invoice, InvoicePayment, charge)."""
+    gift = GiftFactory(status=Gift.Status.ACTIVE, amount=1500)
+    DonationFactory(
+        donor=gift.donor,
+        gift=gift,
+        frequency=gift.interval,
+        amount=gift.amount,
+        status=Donation.Status.PAID,
+        paid_at=timezone.now(),
+        stripe_invoice_id=f"in_first_{gift.pk}",
+    )
+    payment = stub._payment_intent(
+        amount=gift.amount, currency=gift.currency, customer=gift.stripe_customer_id
+    )
+    invoice = se.invoice_current(gift, invoice_id="in_renewal")["data"]["object"]
+    invoice.pop("livemode")
+    stub._store("invoice", "in", **invoice)
+    stub._store(
+        "invoice_payment",
+        "inpay",
+        invoice="in_renewal",
+        amount_paid=gift.amount,
+        amount_requested=gift.amount,
+        currency=gift.currency,
+        payment={"type": "payment_intent", "payment_intent": payment["id"]},
+        status="paid",
+    )
+    return gift, payment
+
+
+def charge_refunded(gift: Gift, payment: dict, amount_refunded: int | None = None) -> dict:
+    renewal = Donation(
+        amount=gift.amount,
+        currency=gift.currency,
+        stripe_payment_intent_id=payment["id"],
+        stripe_charge_id=payment["latest_charge"],
+    )
+    return se.charge_refunded_current(renewal, amount_refunded=amount_refunded)
+
+
+def dispute(gift: Gift, payment: dict, **kwargs) -> dict:
+    renewal = Donation(
+        amount=gift.amount,
+        currency=gift.currency,
+        stripe_payment_intent_id=payment["id"],
+        stripe_charge_id=payment["latest_charge"],
+    )
+    return se.dispute_current(renewal, **kwargs)
+
+
+def renewal() -> Donation:
+    return Donation.objects.get(stripe_invoice_id="in_renewal")
+
+
+def receipts(donation: Donation) -> int:
+    return DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT, donation=donation).count()
+
+
+@pytest.mark.parametrize("refund_first", [True, False])
+def test_renewal_refund_applies_in_either_order_once(client, stub, refund_first):
+    gift, payment = renewal_at_stripe(stub)
+    paid = se.invoice_current(gift, invoice_id="in_renewal")
+    refunded = charge_refunded(gift, payment)
+    again = charge_refunded(gift, payment)  # the same fact, another event id
+    for evt in (refunded, paid, again) if refund_first else (paid, refunded, again):
+        assert se.post_event(client, evt).status_code == 200
+
+    donation = renewal()
+    assert donation.status == Donation.Status.REFUNDED
+    assert donation.refunded_amount == 1500
+    assert donation.stripe_payment_intent_id == payment["id"]
+    assert Donation.objects.filter(gift=gift).count() == 2
+    # A receipt only when the payment was news before its refund.
+    assert receipts(donation) == (0 if refund_first else 1)
+    assert selectors.donation_totals().all_time == 1500  # the first payment only
+
+
+@pytest.mark.parametrize("dispute_first", [True, False])
+def test_renewal_dispute_applies_in_either_order_once(client, stub, dispute_first):
+    gift, payment = renewal_at_stripe(stub)
+    paid = se.invoice_current(gift, invoice_id="in_renewal")
+    opened = dispute(gift, payment)
+    again = dispute(gift, payment)
+    for evt in (opened, paid) if dispute_first else (paid, opened):
+        assert se.post_event(client, evt).status_code == 200
+    donation = renewal()
+    first_seen = donation.disputed_at
+
+    assert se.post_event(client, again).status_code == 200
+
+    donation.refresh_from_db()
+    assert donation.status == Donation.Status.PAID
+    assert first_seen is not None
+    assert donation.disputed_at == first_seen
+    assert donation.disputed_amount == 1500
+    assert selectors.donation_totals().all_time == 1500
+
+
+def test_renewal_dispute_closed_before_its_invoice_is_applied(client, stub):
+    gift, payment = renewal_at_stripe(stub)
+    se.post_event(client, dispute(gift, payment, type_="charge.dispute.closed", status="lost"))
+    se.post_event(client, se.invoice_current(gift, invoice_id="in_renewal"))
+
+    assert renewal().dispute_status == "lost"
+    assert selectors.donation_totals().all_time == 1500
+
+
+def test_unknown_charge_waits_for_stripe_when_its_invoice_cannot_be_read(client, stub):
+    gift, payment = renewal_at_stripe(stub)
+    stub.down.add("/v1/invoice_payments")
+
+    response = se.post_event(client, charge_refunded(gift, payment))
+
+    assert response.status_code == 503
+    assert not StripeEvent.objects.exists()
+    stub.requests.clear()
+
+
+def test_a_charge_that_paid_no_invoice_of_ours_is_acknowledged(client, stub):
+    payment = stub._payment_intent(amount=900, currency="usd", customer="cus_other")
+    stranger = Donation(
+        amount=900,
+        currency="usd",
+        stripe_payment_intent_id=payment["id"],
+        stripe_charge_id=payment["latest_charge"],
+    )
+
+    response = se.post_event(client, se.charge_refunded_current(stranger))
+
+    assert response.status_code == 200
+    assert not Donation.objects.exists()
+
+
+def test_a_known_charge_is_refunded_without_asking_stripe(client, stub):
+    donation = DonationFactory(status=Donation.Status.PAID, stripe_charge_id="ch_known")
+    se.post_event(client, se.charge_refunded_current(donation))
+    assert Donation.objects.get().status == Donation.Status.REFUNDED
+    assert stub.requests == []
