@@ -129,6 +129,11 @@ class Donation(Attribution):
     amount = models.PositiveBigIntegerField(help_text="Charged, in minor units, fee included.")
     fee_amount = models.PositiveBigIntegerField(default=0, help_text="Processing fee covered.")
     currency = models.CharField(max_length=3)
+    # A renewal Stripe paid (in part or in full) from the customer's credit balance: that
+    # part was not charged now, so it is not in `amount` (0 when the credit paid it all).
+    credit_amount = models.PositiveBigIntegerField(
+        default=0, help_text="Paid from the donor's Stripe credit balance, not charged."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
@@ -161,7 +166,10 @@ class Donation(Attribution):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="donation_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) | Q(credit_amount__gt=0),
+                name="donation_amount_positive",
+            ),
             models.UniqueConstraint(
                 fields=["checkout_key"],
                 condition=~Q(checkout_key=""),

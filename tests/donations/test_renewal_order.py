@@ -165,3 +165,69 @@ def test_a_known_charge_is_refunded_without_asking_stripe(client, stub):
     se.post_event(client, se.charge_refunded_current(donation))
     assert Donation.objects.get().status == Donation.Status.REFUNDED
     assert stub.requests == []
+
+
+# --- A renewal paid from the donor's credit balance -------------------------------------
+
+
+def credit_invoice(gift: Gift, *, credit: int) -> dict:
+    """invoice.paid for a renewal the customer's Stripe credit balance paid, in full or in
+    part: Stripe charges only what the credit did not cover (amount_paid)."""
+    charged = max(0, gift.amount - credit)
+    evt = se.invoice_current(gift, invoice_id="in_credit")
+    evt["data"]["object"].update(
+        total=gift.amount,
+        subtotal=gift.amount,
+        amount_due=charged,
+        amount_paid=charged,
+        amount_remaining=0,
+        starting_balance=-credit,
+        ending_balance=min(0, gift.amount - credit),
+    )
+    return evt
+
+
+def test_renewal_paid_from_credit_balance_is_no_card_payment_and_owes_no_receipt(client, stub):
+    gift, _ = renewal_at_stripe(stub)  # the credit pays in_credit: no InvoicePayment for it
+    for _ in range(2):
+        assert se.post_event(client, credit_invoice(gift, credit=gift.amount)).status_code == 200
+
+    donation = Donation.objects.get(stripe_invoice_id="in_credit")
+    assert donation.status == Donation.Status.PAID
+    assert (donation.amount, donation.credit_amount) == (0, 1500)
+    assert (donation.card_brand, donation.card_last4) == ("", "")
+    assert receipts(donation) == 0
+    assert selectors.donation_totals().all_time == 1500  # the first payment only
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
+
+
+def test_renewal_paid_partly_from_credit_records_what_the_card_paid(client, stub, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    gift, _ = renewal_at_stripe(stub)
+    payment = stub._payment_intent(amount=1000, currency="usd", customer=gift.stripe_customer_id)
+    stub._store(
+        "invoice_payment",
+        "inpay",
+        invoice="in_credit",
+        amount_paid=1000,
+        amount_requested=1000,
+        currency="usd",
+        payment={"type": "payment_intent", "payment_intent": payment["id"]},
+        status="paid",
+    )
+    for _ in range(2):
+        se.post_event(client, credit_invoice(gift, credit=500))
+
+    donation = Donation.objects.get(stripe_invoice_id="in_credit")
+    assert (donation.amount, donation.credit_amount) == (1000, 500)
+    assert donation.stripe_payment_intent_id == payment["id"]
+    assert receipts(donation) == 1
+    assert selectors.donation_totals().all_time == 2500
+
+    from django.core import mail
+
+    from outlet.donations import services
+
+    services.donor_email_send(donor_email_id=DonorEmail.objects.get(donation=donation).pk)
+    assert "$10.00" in mail.outbox[0].body
+    assert "$5.00" in mail.outbox[0].body  # the credit, said as such

@@ -39,12 +39,17 @@ def payment_record(
     charge_id: str = "",
     amount: int | None = None,
     donor_id: int | None = None,
+    credit_amount: int = 0,
 ) -> bool:
     """Mark a donation paid and owe its receipt. True when this call recorded it.
 
     Only a pending (or failed, then retried) donation becomes paid: a repeat, or a
     payment reported after its refund, changes nothing. The status test and the change
-    are one conditional UPDATE, so two concurrent deliveries cannot both win."""
+    are one conditional UPDATE, so two concurrent deliveries cannot both win.
+
+    `credit_amount` is what the donor's Stripe credit balance paid (a renewal): `amount`
+    is then what the card paid, possibly 0, and no card receipt is owed for nothing
+    charged (nor card details kept for it)."""
     changes: dict[str, Any] = {
         "status": Donation.Status.PAID,
         "paid_at": timezone.now(),
@@ -54,6 +59,10 @@ def payment_record(
         changes["stripe_charge_id"] = charge_id
     if amount:
         changes["amount"] = amount  # what Stripe charged is what was given
+    if credit_amount:
+        changes.update(amount=amount or 0, credit_amount=credit_amount)
+        if not amount:
+            changes.update(card_brand="", card_last4="")
     # No savepoint: nothing here is caught and retried inside the transaction.
     with transaction.atomic(savepoint=False):
         updated = Donation.objects.filter(
@@ -62,6 +71,8 @@ def payment_record(
         if not updated:
             return False
         selectors.donation_overview_forget()
+        if credit_amount and not amount:
+            return True  # nothing was charged: no receipt for money not taken
         if donor_id is None:
             donor_id = Donation.objects.values_list("donor_id", flat=True).get(pk=donation_id)
         donor_email_queue(
@@ -255,7 +266,13 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
         if paid is None:
             return "linked"
         if paid:
-            recorded = payment_record(donation_id=donation.pk, charge_id=facts.charge_id)
+            recorded = payment_record(
+                donation_id=donation.pk,
+                charge_id=facts.charge_id,
+                # With credit applied, amount_paid is what the card paid (maybe 0).
+                amount=facts.amount_paid if facts.credit_applied else None,
+                credit_amount=facts.credit_applied,
+            )
             if gift.status in (Gift.Status.INCOMPLETE, Gift.Status.PAST_DUE):
                 gift.status = Gift.Status.ACTIVE
                 gift.save(update_fields=["status"])
