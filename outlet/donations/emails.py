@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from .models import Donation, DonorEmail, Refund
 
@@ -16,6 +17,9 @@ SUBJECTS = {
     DonorEmail.Kind.GIFT_CANCELLED: "You cancelled your recurring gift to {outlet}",
     DonorEmail.Kind.AMOUNT_CHANGED: "Your recurring gift to {outlet} has a new amount",
     DonorEmail.Kind.CARD_UPDATED: "Your card for {outlet} has been updated",
+    DonorEmail.Kind.PAYMENT_ACTION_REQUIRED: _(
+        "Please confirm your gift to {outlet} with your bank"
+    ),
 }
 
 
@@ -30,6 +34,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         "donation": email.donation,
         "gift": email.gift,
         "manage_url": settings.SITE_URL + manage_url,
+        "action_url": email.action_url or settings.SITE_URL + manage_url,
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
         "SITE_URL": settings.SITE_URL,

@@ -248,6 +248,7 @@ class DonorEmail(models.Model):
         GIFT_CANCELLED = "gift_cancelled", "Gift cancelled by donor"
         AMOUNT_CHANGED = "amount_changed", "Amount changed"
         CARD_UPDATED = "card_updated", "Card updated"
+        PAYMENT_ACTION_REQUIRED = "action_required", "Renewal to confirm (3-D Secure)"
 
     class Status(models.TextChoices):
         READY = "ready", "Ready"
@@ -259,6 +260,9 @@ class DonorEmail(models.Model):
     donation = models.ForeignKey(Donation, null=True, blank=True, on_delete=models.CASCADE)
     gift = models.ForeignKey(Gift, null=True, blank=True, on_delete=models.CASCADE)
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # Where the email sends the donor to act, when that is not their account: a renewal's
+    # hosted invoice page, where the bank's confirmation (3-D Secure) happens.
+    action_url = models.URLField(max_length=2000, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -155,6 +155,10 @@ def _invoice_payment_failed(facts: InvoiceFacts) -> str:
     return services.invoice_apply(facts=facts, paid=False)
 
 
+def _invoice_payment_action_required(facts: InvoiceFacts) -> str:
+    return services.invoice_apply(facts=facts, paid=False, action_required=True)
+
+
 def _subscription_prepare(event: dict[str, Any]) -> tuple[SubscriptionFacts, int]:
     obj = event["data"]["object"]
     if event.get("type") == "customer.subscription.deleted":
@@ -232,6 +236,7 @@ _PREPARE_ASKS_STRIPE = {
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
+    "invoice.payment_action_required",
     "refund.updated",
     "refund.failed",
     "charge.refund.updated",
@@ -241,6 +246,7 @@ PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "invoice.paid": _invoice_prepare,
     "invoice.payment_succeeded": _invoice_prepare,
     "invoice.payment_failed": _invoice_prepare,
+    "invoice.payment_action_required": _invoice_prepare,
     "customer.subscription.created": _subscription_prepare,
     "customer.subscription.updated": _subscription_prepare,
     "customer.subscription.deleted": _subscription_prepare,
@@ -258,6 +264,7 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
     "invoice.paid": _invoice_paid,
     "invoice.payment_succeeded": _invoice_paid,
     "invoice.payment_failed": _invoice_payment_failed,
+    "invoice.payment_action_required": _invoice_payment_action_required,
     "customer.subscription.created": _subscription_changed,
     "customer.subscription.updated": _subscription_changed,
     "customer.subscription.deleted": _subscription_changed,

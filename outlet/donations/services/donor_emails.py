@@ -72,6 +72,7 @@ def donor_email_queue(
     donation_id: int | None = None,
     gift_id: int | None = None,
     dedupe_key: str | None = None,
+    action_url: str = "",
 ) -> int | None:
     """Record an email owed and send it from the "mail" queue after commit.
 
@@ -91,6 +92,7 @@ def donor_email_queue(
             "created_at": timezone.now(),
             "attempts": 0,
             "last_error": "",
+            "action_url": action_url,
         },
         "dedupe_key",
     )

@@ -19,7 +19,12 @@ from django.utils import timezone
 
 from .. import selectors
 from ..models import Donation, DonorEmail, Gift
-from ..stripe_objects import InvoiceFacts, PaymentIntentFacts, SubscriptionFacts
+from ..stripe_objects import (
+    InvoiceFacts,
+    PaymentIntentFacts,
+    SubscriptionFacts,
+    payment_intent_facts,
+)
 from .donor_emails import donor_email_queue, receipt_dedupe_key
 
 logger = logging.getLogger(__name__)
@@ -221,12 +226,25 @@ def _donation_payment_link(*, donation: Donation, facts: InvoiceFacts) -> None:
             setattr(donation, name, value)
 
 
-def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
+def _needs_authentication(facts: InvoiceFacts) -> bool:
+    return bool(facts.payment_intent) and (
+        payment_intent_facts(facts.payment_intent).status == "requires_action"
+    )
+
+
+def invoice_apply(
+    *, facts: InvoiceFacts, paid: bool | None, action_required: bool = False
+) -> str:
     """Apply a subscription invoice: paid (invoice.paid / invoice.payment_succeeded, the
     same fact), failed (invoice.payment_failed), or None: still open, only tie it to its
     donation and payment (a first invoice waiting for the browser's confirmation). The
     first invoice claims the donation made at checkout; later ones are renewals and get a
-    donation row of their own."""
+    donation row of their own.
+
+    `action_required` (invoice.payment_action_required), or a payment_failed whose
+    PaymentIntent waits for the donor's bank: nothing failed, the donation stays pending,
+    and a running gift's donor gets one email with a link to confirm (the invoice's hosted
+    page); a first payment is confirmed in the browser at checkout, so no email."""
     if not facts.subscription_id and not facts.subscription_metadata:
         return "not a gift invoice"
     gift = _gift_for_subscription(facts.subscription_id, facts.subscription_metadata)
@@ -263,7 +281,7 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
                     public_name=gift.public_name,
                 )
         _donation_payment_link(donation=donation, facts=facts)
-        if paid is None:
+        if paid is None and not action_required:
             return "linked"
         if paid:
             recorded = payment_record(
@@ -282,6 +300,18 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
             # the payment stands and the gift is not past due because of it.
             return "already paid"
         was_running = gift.status in (Gift.Status.ACTIVE, Gift.Status.PAST_DUE)
+        if action_required or _needs_authentication(facts):
+            if not was_running:
+                return "confirmed in the browser"
+            donor_email_queue(
+                kind=DonorEmail.Kind.PAYMENT_ACTION_REQUIRED,
+                donor_id=gift.donor_id,
+                gift_id=gift.pk,
+                donation_id=donation.pk,
+                dedupe_key=f"action-required:{facts.id}",
+                action_url=facts.hosted_invoice_url,
+            )
+            return "confirmation asked"
         donation_fail(donation=donation, message="The renewal payment failed.")
         if gift.status == Gift.Status.ACTIVE:
             gift.status = Gift.Status.PAST_DUE
