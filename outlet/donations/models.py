@@ -254,6 +254,7 @@ class DonorEmail(models.Model):
         READY = "ready", "Ready"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not needed any more"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="emails")

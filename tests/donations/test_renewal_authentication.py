@@ -125,3 +125,17 @@ def test_first_payment_is_confirmed_in_the_browser_not_by_email(client, stub):
     gift = running_gift(stub, status=Gift.Status.INCOMPLETE)
     se.post_event(client, action_required(gift))
     assert asked(gift) == []
+
+
+def test_request_to_confirm_is_not_sent_once_the_renewal_is_paid(client, stub):
+    """The donor confirmed (Stripe emails them too) before our email's task ran."""
+    gift = running_gift(stub)
+    se.post_event(client, action_required(gift))
+    Donation.objects.filter(stripe_invoice_id="in_3ds").update(status=Donation.Status.PAID)
+    email = asked(gift)[0]
+
+    assert services.donor_email_send(donor_email_id=email.pk) is False
+
+    assert mail.outbox == []
+    email.refresh_from_db()
+    assert email.status == DonorEmail.Status.SKIPPED

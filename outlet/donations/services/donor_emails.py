@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import DonorEmail, StripeEvent
+from ..models import Donation, DonorEmail, StripeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,15 @@ def donor_email_send(*, donor_email_id: int) -> bool:
             .first()
         )
         if email is None or email.status == DonorEmail.Status.SENT:
+            return False
+        if email.kind == DonorEmail.Kind.PAYMENT_ACTION_REQUIRED and (
+            email.donation is None or email.donation.status != Donation.Status.PENDING
+        ):
+            # The donor confirmed (or the renewal ended) before this went out: asking them
+            # to confirm a payment already taken would only alarm them.
+            email.status = DonorEmail.Status.SKIPPED
+            email.last_error = "The renewal was no longer waiting for the donor."
+            email.save(update_fields=["status", "last_error"])
             return False
         if email.kind == DonorEmail.Kind.MANAGE_LINK:
             # Owed before reader accounts replaced donor sign-in links: its link would
