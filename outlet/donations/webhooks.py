@@ -191,19 +191,26 @@ def _charge_refunded(prepared: ChargePrepared) -> str:
 _REFUND_GAVE_BACK = {"failed", "canceled"}
 
 
-def _refund_prepare(event: dict[str, Any]) -> tuple[RefundFacts, ChargeFacts | None, int]:
+RefundPrepared = tuple[RefundFacts, ChargeFacts | None, int, InvoiceFacts | None]
+
+
+def _refund_prepare(event: dict[str, Any]) -> RefundPrepared:
     """A refund that failed or was canceled: read its charge from Stripe (its
-    amount_refunded no longer holds the refund), and the time of that reading. A refund in
-    any other state changes no amount (charge.refunded does), so nothing is fetched."""
+    amount_refunded no longer holds the refund), and the time of that reading, and a
+    renewal's invoice when the charge is not ours yet. A refund in any other state changes
+    no amount (charge.refunded does), so nothing is fetched."""
     facts = refund_facts(event["data"]["object"])
     read_at = int(time.time())
     if facts.status not in _REFUND_GAVE_BACK or not facts.charge_id:
-        return facts, None, read_at
-    return facts, charge_facts(stripe_gateway.charge_retrieve(charge_id=facts.charge_id)), read_at
+        return facts, None, read_at, None
+    invoice = _renewal_invoice(facts.payment_intent_id, facts.charge_id, "")
+    charge = charge_facts(stripe_gateway.charge_retrieve(charge_id=facts.charge_id))
+    return facts, charge, read_at, invoice
 
 
-def _refund_changed(prepared: tuple[RefundFacts, ChargeFacts | None, int]) -> str:
-    facts, charge, read_at = prepared
+def _refund_changed(prepared: RefundPrepared) -> str:
+    facts, charge, read_at, invoice = prepared
+    _renewal_link(invoice)
     return services.refund_apply(facts=facts, charge=charge, read_at=read_at)
 
 

@@ -231,3 +231,32 @@ def test_renewal_paid_partly_from_credit_records_what_the_card_paid(client, stub
     services.donor_email_send(donor_email_id=DonorEmail.objects.get(donation=donation).pk)
     assert "$10.00" in mail.outbox[0].body
     assert "$5.00" in mail.outbox[0].body  # the credit, said as such
+
+
+def test_renewal_refund_that_failed_before_its_invoice_arrived_is_applied(client, stub):
+    """The same gap for a refund's own events: refund.failed for a renewal not yet ours."""
+    gift, payment = renewal_at_stripe(stub)
+    refund = stub._store(
+        "refund",
+        "re",
+        amount=gift.amount,
+        currency=gift.currency,
+        payment_intent=payment["id"],
+        charge=payment["latest_charge"],
+        status="failed",
+        failure_reason="expired_or_canceled_card",
+    )
+    renewal_charge = Donation(
+        amount=gift.amount,
+        currency=gift.currency,
+        stripe_payment_intent_id=payment["id"],
+        stripe_charge_id=payment["latest_charge"],
+    )
+    failed = se.refund_current(renewal_charge, refund_id=refund["id"], status="failed")
+
+    assert se.post_event(client, failed).status_code == 200
+    se.post_event(client, se.invoice_current(gift, invoice_id="in_renewal"))
+
+    donation = renewal()
+    assert donation.refunds.get().status == "failed"
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
