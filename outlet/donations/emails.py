@@ -6,11 +6,12 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from .models import Donation, DonorEmail, Refund
 
-SUBJECTS = {
+SUBJECTS: dict[str, str | Promise] = {
     DonorEmail.Kind.RECEIPT: "Your receipt: thank you for supporting {outlet}",
     DonorEmail.Kind.PAST_DUE: "Your gift to {outlet} could not be renewed",
     DonorEmail.Kind.GIFT_ENDED: "Your recurring gift to {outlet} has ended",
@@ -42,7 +43,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
     }
     template = f"emails/donations/{email.kind}"
     message = EmailMultiAlternatives(
-        subject=SUBJECTS[DonorEmail.Kind(email.kind)].format(outlet=settings.OUTLET_NAME),
+        subject=str(SUBJECTS[DonorEmail.Kind(email.kind)]).format(outlet=settings.OUTLET_NAME),
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.donor.email],

@@ -288,7 +288,9 @@ def invoice_id_for_payment_intent(*, payment_intent_id: str) -> str:
     not ours). Current Stripe ties them only through InvoicePayments; localstripe's
     PaymentIntent names its invoice."""
     if _is_localstripe():
-        return str(payment_intent_retrieve(payment_intent_id=payment_intent_id).get("invoice") or "")
+        return str(
+            payment_intent_retrieve(payment_intent_id=payment_intent_id).get("invoice") or ""
+        )
     payments = _client().v1.invoice_payments.list(
         params={
             "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},

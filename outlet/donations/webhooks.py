@@ -123,7 +123,9 @@ def _gift_named(facts: InvoiceFacts) -> InvoiceFacts:
     return facts
 
 
-def _renewal_invoice(payment_intent_id: str, charge_id: str, invoice_id: str) -> InvoiceFacts | None:
+def _renewal_invoice(
+    payment_intent_id: str, charge_id: str, invoice_id: str
+) -> InvoiceFacts | None:
     """Before the transaction, for a refund or dispute: when no donation holds the charge,
     it may be a renewal whose invoice.paid has not reached us yet. Read from Stripe which
     invoice it paid (with its payments), so the handler ties the renewal's donation to it

@@ -219,9 +219,7 @@ def test_refund_failure_waits_for_stripe_when_the_charge_cannot_be_read(client, 
 def test_a_refund_that_succeeds_changes_no_amount_by_itself(client, stub):
     """refund.updated to succeeded: the ledger follows; the amount comes from charge.refunded."""
     donation = paid_donation(stub)
-    se.post_event(
-        client, se.refund_current(donation, refund_id="re_ok", status="succeeded")
-    )
+    se.post_event(client, se.refund_current(donation, refund_id="re_ok", status="succeeded"))
     donation.refresh_from_db()
     assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
     assert Refund.objects.get().status == Refund.Status.SUCCEEDED

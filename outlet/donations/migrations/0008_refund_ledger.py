@@ -5,33 +5,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('donations', '0007_donor_search_trigram'),
+        ("donations", "0007_donor_search_trigram"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='donation',
-            name='refunds_read_at',
-            field=models.PositiveBigIntegerField(default=0, help_text="Time (Unix) the charge's refunded amount was last read from Stripe (after a refund failed): a charge.refunded event written before then is out of date."),
+            model_name="donation",
+            name="refunds_read_at",
+            field=models.PositiveBigIntegerField(
+                default=0,
+                help_text=(
+                    "Time (Unix) the charge's refunded amount was last read from Stripe (after "
+                    "a refund failed): a charge.refunded event written before then is out of date."
+                ),
+            ),
         ),
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stripe_refund_id', models.CharField(max_length=255, unique=True)),
-                ('amount', models.PositiveBigIntegerField()),
-                ('currency', models.CharField(max_length=3)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('requires_action', 'Requires action'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('canceled', 'Canceled')], default='pending', max_length=20)),
-                ('failure_reason', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('editors_notified_at', models.DateTimeField(blank=True, null=True)),
-                ('donation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='refunds', to='donations.donation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("stripe_refund_id", models.CharField(max_length=255, unique=True)),
+                ("amount", models.PositiveBigIntegerField()),
+                ("currency", models.CharField(max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("requires_action", "Requires action"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("canceled", "Canceled"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("failure_reason", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                ("editors_notified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "donation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="refunds",
+                        to="donations.donation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
     ]

@@ -4,23 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('donations', '0008_refund_ledger'),
+        ("donations", "0008_refund_ledger"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='donation',
-            name='donation_amount_positive',
+            model_name="donation",
+            name="donation_amount_positive",
         ),
         migrations.AddField(
-            model_name='donation',
-            name='credit_amount',
-            field=models.PositiveBigIntegerField(default=0, help_text="Paid from the donor's Stripe credit balance, not charged."),
+            model_name="donation",
+            name="credit_amount",
+            field=models.PositiveBigIntegerField(
+                default=0, help_text="Paid from the donor's Stripe credit balance, not charged."
+            ),
         ),
         migrations.AddConstraint(
-            model_name='donation',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0), ('credit_amount__gt', 0), _connector='OR'), name='donation_amount_positive'),
+            model_name="donation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0), ("credit_amount__gt", 0), _connector="OR"),
+                name="donation_amount_positive",
+            ),
         ),
     ]

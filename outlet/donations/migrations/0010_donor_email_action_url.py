@@ -4,25 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('donations', '0009_donation_credit_amount'),
+        ("donations", "0009_donation_credit_amount"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='donoremail',
-            name='action_url',
+            model_name="donoremail",
+            name="action_url",
             field=models.URLField(blank=True, max_length=2000),
         ),
         migrations.AlterField(
-            model_name='donoremail',
-            name='kind',
-            field=models.CharField(choices=[('receipt', 'Receipt'), ('manage_link', 'Manage link (before reader accounts)'), ('past_due', 'Renewal failed'), ('gift_ended', 'Gift ended'), ('gift_cancelled', 'Gift cancelled by donor'), ('amount_changed', 'Amount changed'), ('card_updated', 'Card updated'), ('action_required', 'Renewal to confirm (3-D Secure)')], max_length=20),
+            model_name="donoremail",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("receipt", "Receipt"),
+                    ("manage_link", "Manage link (before reader accounts)"),
+                    ("past_due", "Renewal failed"),
+                    ("gift_ended", "Gift ended"),
+                    ("gift_cancelled", "Gift cancelled by donor"),
+                    ("amount_changed", "Amount changed"),
+                    ("card_updated", "Card updated"),
+                    ("action_required", "Renewal to confirm (3-D Secure)"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='donoremail',
-            name='status',
-            field=models.CharField(choices=[('ready', 'Ready'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Not needed any more')], default='ready', max_length=10),
+            model_name="donoremail",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("ready", "Ready"),
+                    ("sent", "Sent"),
+                    ("failed", "Failed"),
+                    ("skipped", "Not needed any more"),
+                ],
+                default="ready",
+                max_length=10,
+            ),
         ),
     ]

@@ -227,14 +227,13 @@ def _donation_payment_link(*, donation: Donation, facts: InvoiceFacts) -> None:
 
 
 def _needs_authentication(facts: InvoiceFacts) -> bool:
-    return bool(facts.payment_intent) and (
-        payment_intent_facts(facts.payment_intent).status == "requires_action"
-    )
+    """The invoice's PaymentIntent waits for the donor's bank (3-D Secure)."""
+    if facts.payment_intent is None:
+        return False
+    return payment_intent_facts(facts.payment_intent).status == "requires_action"
 
 
-def invoice_apply(
-    *, facts: InvoiceFacts, paid: bool | None, action_required: bool = False
-) -> str:
+def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bool = False) -> str:
     """Apply a subscription invoice: paid (invoice.paid / invoice.payment_succeeded, the
     same fact), failed (invoice.payment_failed), or None: still open, only tie it to its
     donation and payment (a first invoice waiting for the browser's confirmation). The
