@@ -132,7 +132,9 @@ class Donation(Attribution):
     # A renewal Stripe paid (in part or in full) from the customer's credit balance: that
     # part was not charged now, so it is not in `amount` (0 when the credit paid it all).
     credit_amount = models.PositiveBigIntegerField(
-        default=0, help_text="Paid from the donor's Stripe credit balance, not charged."
+        default=0,
+        db_default=0,
+        help_text="Paid from the donor's Stripe credit balance, not charged.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
@@ -155,6 +157,7 @@ class Donation(Attribution):
     dispute_notified_at = models.DateTimeField(null=True, blank=True)
     refunds_read_at = models.PositiveBigIntegerField(
         default=0,
+        db_default=0,
         help_text="Time (Unix) the charge's refunded amount was last read from Stripe (after "
         "a refund failed): a charge.refunded event written before then is out of date.",
     )
@@ -263,7 +266,7 @@ class DonorEmail(models.Model):
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     # Where the email sends the donor to act, when that is not their account: a renewal's
     # hosted invoice page, where the bank's confirmation (3-D Secure) happens.
-    action_url = models.URLField(max_length=2000, blank=True)
+    action_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

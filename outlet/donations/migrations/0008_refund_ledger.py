@@ -15,6 +15,7 @@ class Migration(migrations.Migration):
             name="refunds_read_at",
             field=models.PositiveBigIntegerField(
                 default=0,
+                db_default=0,
                 help_text=(
                     "Time (Unix) the charge's refunded amount was last read from Stripe (after "
                     "a refund failed): a charge.refunded event written before then is out of date."

@@ -17,7 +17,9 @@ class Migration(migrations.Migration):
             model_name="donation",
             name="credit_amount",
             field=models.PositiveBigIntegerField(
-                default=0, help_text="Paid from the donor's Stripe credit balance, not charged."
+                db_default=0,
+                default=0,
+                help_text="Paid from the donor's Stripe credit balance, not charged.",
             ),
         ),
         migrations.AddConstraint(

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="donoremail",
             name="action_url",
-            field=models.URLField(blank=True, max_length=2000),
+            field=models.URLField(blank=True, db_default="", default="", max_length=2000),
         ),
         migrations.AlterField(
             model_name="donoremail",
