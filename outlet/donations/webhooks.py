@@ -20,7 +20,10 @@ it is fetched every time. Events localstripe cannot send (charge.refunded,
 charge.dispute.*, invoice.paid, customer.subscription.updated) are applied from the
 verified payload by state rules: refunded amounts only grow, cancelled is final, a paid
 invoice is never failed by a late payment_failed, and an older subscription event never
-overrides a newer one (the event's `created` time is kept on the gift).
+overrides a newer one (the event's `created` time is kept on the gift). A refund that
+failed is the exception that reads: its charge is fetched, and Stripe's amount_refunded
+replaces ours. A refund or dispute of a charge no donation holds may be a renewal's whose
+invoice.paid is still on its way: the invoice it paid is fetched and tied first.
 
 The hot path (payment_intent.succeeded for a pending one-time donation whose amount
 matches) is one INSERT for the event, one conditional UPDATE … RETURNING, one INSERT for
