@@ -92,7 +92,9 @@ def donor_email_queue(
             "created_at": timezone.now(),
             "attempts": 0,
             "last_error": "",
-            "action_url": action_url,
+            # Only when there is one: a receipt (the webhook's hot path) keeps the statement
+            # it always had, the column's database default filling it in.
+            **({"action_url": action_url} if action_url else {}),
         },
         "dedupe_key",
     )
