@@ -260,3 +260,17 @@ def test_renewal_refund_that_failed_before_its_invoice_arrived_is_applied(client
     donation = renewal()
     assert donation.refunds.get().status == "failed"
     assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+
+
+def test_renewal_invoice_paid_with_nothing_taken_records_no_payment(client, stub):
+    """The same mistake without a credit balance: a renewal invoice Stripe marks paid with
+    nothing charged (a 100 % coupon) is not recorded as a card payment of the gift's amount."""
+    gift, _ = renewal_at_stripe(stub)
+    evt = se.invoice_current(gift, invoice_id="in_free")
+    evt["data"]["object"].update(total=0, subtotal=0, amount_due=0, amount_paid=0)
+    for _ in range(2):
+        assert se.post_event(client, evt).status_code == 200
+
+    assert not Donation.objects.filter(stripe_invoice_id="in_free", status="paid").exists()
+    assert DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT).count() == 0
+    assert selectors.donation_totals().all_time == 1500

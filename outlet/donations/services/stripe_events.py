@@ -246,6 +246,9 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bo
     page); a first payment is confirmed in the browser at checkout, so no email."""
     if not facts.subscription_id and not facts.subscription_metadata:
         return "not a gift invoice"
+    if paid and not facts.amount_paid and not facts.credit_applied:
+        # Paid with nothing taken (a 100 % coupon): no money, so no payment to record.
+        return "nothing paid"
     gift = _gift_for_subscription(facts.subscription_id, facts.subscription_metadata)
     if gift is None:
         return "unknown subscription"
