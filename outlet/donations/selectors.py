@@ -381,6 +381,7 @@ def donor_data_export(*, donor: Donor) -> dict:
             {
                 "receipt_number": donation.pk,
                 "amount": donation.amount,
+                "credit_amount": donation.credit_amount,
                 "fee_amount": donation.fee_amount,
                 "currency": donation.currency,
                 "frequency": donation.frequency,

@@ -274,3 +274,13 @@ def test_renewal_invoice_paid_with_nothing_taken_records_no_payment(client, stub
     assert not Donation.objects.filter(stripe_invoice_id="in_free", status="paid").exists()
     assert DonorEmail.objects.filter(kind=DonorEmail.Kind.RECEIPT).count() == 0
     assert selectors.donation_totals().all_time == 1500
+
+
+def test_a_donors_data_download_says_what_the_credit_paid(client, stub):
+    gift, _ = renewal_at_stripe(stub)
+    se.post_event(client, credit_invoice(gift, credit=gift.amount))
+
+    exported = selectors.donor_data_export(donor=gift.donor)
+
+    renewal_row = next(row for row in exported["donations"] if row["credit_amount"])
+    assert (renewal_row["amount"], renewal_row["credit_amount"]) == (0, 1500)
