@@ -17,7 +17,7 @@ from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
 
 from . import selectors, services, stripe_gateway
-from .models import Campaign, Donation, Donor, DonorEmail, Gift, StripeEvent
+from .models import Campaign, Donation, Donor, DonorEmail, Gift, Refund, StripeEvent
 from .templatetags.money import money_format
 
 # Stripe's ids: a prefix and at least 14 letters and digits (payment intents have 24).
@@ -77,6 +77,34 @@ class DisputedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RefundFilter(admin.SimpleListFilter):
+    title = "refund"
+    parameter_name = "refund"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("failed", "A refund failed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Donation]) -> QuerySet[Donation]:
+        if self.value() == "failed":
+            return queryset.filter(
+                refunds__status__in=[Refund.Status.FAILED, Refund.Status.CANCELED]
+            ).distinct()
+        return queryset
+
+
+class RefundInline(admin.TabularInline):
+    """Each refund Stripe made or tried, as it last reported it (a failed one says why)."""
+
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = ("stripe_refund_id", "amount", "currency", "status", "failure_reason", "failed_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Donation)
 class DonationAdmin(admin.ModelAdmin):
     change_list_template = "admin/donations/donation/change_list.html"
@@ -98,6 +126,7 @@ class DonationAdmin(admin.ModelAdmin):
         "campaign",
         SourceFilter,
         DisputedFilter,
+        RefundFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["donor__email", "donor__name", "stripe_payment_intent_id", "stripe_invoice_id"]
@@ -108,6 +137,7 @@ class DonationAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["refund", "export_csv"]
     readonly_fields = [f.name for f in Donation._meta.get_fields() if getattr(f, "concrete", False)]
+    inlines = [RefundInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -8,17 +8,22 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from . import selectors
-from .models import Donation, DonorEmail
+from .models import Donation, DonorEmail, Refund
 
-SUBJECTS = {
+SUBJECTS: dict[str, str | Promise] = {
     DonorEmail.Kind.RECEIPT: "Your receipt: thank you for supporting {outlet}",
     DonorEmail.Kind.PAST_DUE: "Your gift to {outlet} could not be renewed",
     DonorEmail.Kind.GIFT_ENDED: "Your recurring gift to {outlet} has ended",
     DonorEmail.Kind.GIFT_CANCELLED: "You cancelled your recurring gift to {outlet}",
     DonorEmail.Kind.AMOUNT_CHANGED: "Your recurring gift to {outlet} has a new amount",
     DonorEmail.Kind.CARD_UPDATED: "Your card for {outlet} has been updated",
+    DonorEmail.Kind.PAYMENT_ACTION_REQUIRED: _(
+        "Please confirm your gift to {outlet} with your bank"
+    ),
 }
 
 
@@ -33,6 +38,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         "donation": email.donation,
         "gift": email.gift,
         "manage_url": settings.SITE_URL + manage_url,
+        "action_url": email.action_url or settings.SITE_URL + manage_url,
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
         "SITE_URL": settings.SITE_URL,
@@ -47,7 +53,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         context["gift_url"] = f"{settings.SITE_URL}{manage_url}#gift-{gift.pk}"
     template = f"emails/donations/{email.kind}"
     message = EmailMultiAlternatives(
-        subject=SUBJECTS[DonorEmail.Kind(email.kind)].format(outlet=settings.OUTLET_NAME),
+        subject=str(SUBJECTS[DonorEmail.Kind(email.kind)]).format(outlet=settings.OUTLET_NAME),
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.donor.email or ""],  # an erased donor's mail is never sent (donor_emails)
@@ -73,5 +79,27 @@ def dispute_opened_message(*, donation: Donation, recipients: list[str]) -> Emai
     )
     message.attach_alternative(
         render_to_string("emails/donations/dispute_opened.html", context), "text/html"
+    )
+    return message
+
+
+def refund_failed_message(*, refund: Refund, recipients: list[str]) -> EmailMultiAlternatives:
+    """To the editors: a refund failed, the money counts again, and they may refund again."""
+    donation = refund.donation
+    context = {
+        "refund": refund,
+        "donation": donation,
+        "admin_url": settings.SITE_URL + donation.get_absolute_url(),
+        "OUTLET_NAME": settings.OUTLET_NAME,
+    }
+    message = EmailMultiAlternatives(
+        subject=f"A refund of a donation to {settings.OUTLET_NAME} failed (#{donation.pk})",
+        body=render_to_string("emails/donations/refund_failed.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        headers={"X-Outlet-Email": f"donations-refund-failed-{refund.pk}"},
+    )
+    message.attach_alternative(
+        render_to_string("emails/donations/refund_failed.html", context), "text/html"
     )
     return message

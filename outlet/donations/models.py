@@ -135,6 +135,13 @@ class Donation(Attribution):
     amount = models.PositiveBigIntegerField(help_text="Charged, in minor units, fee included.")
     fee_amount = models.PositiveBigIntegerField(default=0, help_text="Processing fee covered.")
     currency = models.CharField(max_length=3)
+    # A renewal Stripe paid (in part or in full) from the customer's credit balance: that
+    # part was not charged now, so it is not in `amount` (0 when the credit paid it all).
+    credit_amount = models.PositiveBigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Paid from the donor's Stripe credit balance, not charged.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
@@ -154,6 +161,12 @@ class Donation(Attribution):
         default=0, help_text="Held or lost to an open or lost dispute; 0 once won."
     )
     dispute_notified_at = models.DateTimeField(null=True, blank=True)
+    refunds_read_at = models.PositiveBigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Time (Unix) the charge's refunded amount was last read from Stripe (after "
+        "a refund failed): a charge.refunded event written before then is out of date.",
+    )
     # Made by the browser once per checkout and sent with every submit of it: a double
     # submit, or a retry after an uncertain answer, finds this donation instead of
     # starting a second one (and a second charge).
@@ -162,7 +175,10 @@ class Donation(Attribution):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="donation_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) | Q(credit_amount__gt=0),
+                name="donation_amount_positive",
+            ),
             models.UniqueConstraint(
                 fields=["checkout_key"],
                 condition=~Q(checkout_key=""),
@@ -177,6 +193,40 @@ class Donation(Attribution):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:donations_donation_change", args=[self.pk])
+
+
+class Refund(models.Model):
+    """One refund of a donation, by its Stripe id, as Stripe last reported it. A refund can
+    fail after it was made (a closed card): its amount then counts again, the editors are
+    told once (`editors_notified_at`), and the donation can be refunded again."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REQUIRES_ACTION = "requires_action", "Requires action"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    donation = models.ForeignKey(Donation, on_delete=models.CASCADE, related_name="refunds")
+    stripe_refund_id = models.CharField(max_length=255, unique=True)
+    amount = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    editors_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Refund {self.stripe_refund_id} of donation #{self.donation_id}"
+
+    @property
+    def gave_back(self) -> bool:
+        """Failed or canceled: the money stayed with us."""
+        return self.status in (self.Status.FAILED, self.Status.CANCELED)
 
 
 class StripeEvent(models.Model):
@@ -207,17 +257,22 @@ class DonorEmail(models.Model):
         GIFT_CANCELLED = "gift_cancelled", "Gift cancelled by donor"
         AMOUNT_CHANGED = "amount_changed", "Amount changed"
         CARD_UPDATED = "card_updated", "Card updated"
+        PAYMENT_ACTION_REQUIRED = "action_required", "Renewal to confirm (3-D Secure)"
 
     class Status(models.TextChoices):
         READY = "ready", "Ready"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Not needed any more"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="emails")
     donation = models.ForeignKey(Donation, null=True, blank=True, on_delete=models.CASCADE)
     gift = models.ForeignKey(Gift, null=True, blank=True, on_delete=models.CASCADE)
     dedupe_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # Where the email sends the donor to act, when that is not their account: a renewal's
+    # hosted invoice page, where the bank's confirmation (3-D Secure) happens.
+    action_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

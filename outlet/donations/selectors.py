@@ -65,6 +65,16 @@ def stripe_event_seen(*, event_id: str) -> bool:
     return StripeEvent.objects.filter(event_id=event_id).exists()
 
 
+def charge_known(*, payment_intent_id: str, charge_id: str) -> bool:
+    """Does a donation hold this PaymentIntent or charge?"""
+    condition = Q(pk__in=[])
+    if payment_intent_id:
+        condition |= Q(stripe_payment_intent_id=payment_intent_id)
+    if charge_id:
+        condition |= Q(stripe_charge_id=charge_id)
+    return Donation.objects.filter(condition).exists()
+
+
 def gift_known(*, subscription_id: str) -> bool:
     return Gift.objects.filter(stripe_subscription_id=subscription_id).exists()
 
@@ -421,6 +431,7 @@ def donor_data_export(*, donor: Donor) -> dict:
             {
                 "receipt_number": donation.pk,
                 "amount": donation.amount,
+                "credit_amount": donation.credit_amount,
                 "fee_amount": donation.fee_amount,
                 "currency": donation.currency,
                 "frequency": donation.frequency,

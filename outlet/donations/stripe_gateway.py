@@ -285,6 +285,28 @@ def invoice_payments_fill(*, invoice: dict[str, Any]) -> dict[str, Any]:
     return {**invoice, "payments": _plain(payments)}
 
 
+def invoice_id_for_payment_intent(*, payment_intent_id: str) -> str:
+    """The id of the invoice a PaymentIntent paid, "" when it paid none (a one-time gift, or
+    not ours). Current Stripe ties them only through InvoicePayments; localstripe's
+    PaymentIntent names its invoice."""
+    if _is_localstripe():
+        return str(
+            payment_intent_retrieve(payment_intent_id=payment_intent_id).get("invoice") or ""
+        )
+    payments = _client().v1.invoice_payments.list(
+        params={
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+            "limit": 1,
+        }
+    )
+    listed = _plain(payments).get("data") or []
+    return str(listed[0].get("invoice") or "") if listed else ""
+
+
+def charge_retrieve(*, charge_id: str) -> dict[str, Any]:
+    return _plain(_client().v1.charges.retrieve(charge_id))
+
+
 def refund_create(*, payment_intent_id: str, idempotency_key: str) -> dict[str, Any]:
     return _plain(
         _client().v1.refunds.create(

@@ -78,6 +78,21 @@ class InvoiceFacts:
     currency: str
     customer_id: str
     next_payment_attempt: int | None
+    credit_applied: int = 0
+    hosted_invoice_url: str = ""
+
+
+def _credit_applied(obj: dict[str, Any]) -> int:
+    """What the customer's credit balance paid of the invoice (never charged to a card):
+    the balance's change when the invoice says where it ended, else the credit there was,
+    up to the invoice's total. A positive balance (the customer owed) paid nothing."""
+    starting = int(obj.get("starting_balance") or 0)
+    if starting >= 0:
+        return 0
+    ending = obj.get("ending_balance")
+    if ending is not None:
+        return max(0, int(ending) - starting)
+    return min(int(obj.get("total") or 0), -starting)
 
 
 def invoice_facts(obj: dict[str, Any]) -> InvoiceFacts:
@@ -117,6 +132,8 @@ def invoice_facts(obj: dict[str, Any]) -> InvoiceFacts:
         currency=(obj.get("currency") or "").lower(),
         customer_id=_id(obj.get("customer")),
         next_payment_attempt=obj.get("next_payment_attempt"),
+        credit_applied=_credit_applied(obj),
+        hosted_invoice_url=str(obj.get("hosted_invoice_url") or ""),
     )
 
 
@@ -185,6 +202,29 @@ def charge_facts(obj: dict[str, Any]) -> ChargeFacts:
         amount_refunded=int(obj.get("amount_refunded") or 0),
         refunded=bool(obj.get("refunded")),
         currency=(obj.get("currency") or "").lower(),
+    )
+
+
+@dataclass(frozen=True)
+class RefundFacts:
+    id: str
+    charge_id: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+    status: str
+    failure_reason: str
+
+
+def refund_facts(obj: dict[str, Any]) -> RefundFacts:
+    return RefundFacts(
+        id=obj["id"],
+        charge_id=_id(obj.get("charge")),
+        payment_intent_id=_id(obj.get("payment_intent")),
+        amount=int(obj.get("amount") or 0),
+        currency=(obj.get("currency") or "").lower(),
+        status=str(obj.get("status") or ""),
+        failure_reason=str(obj.get("failure_reason") or ""),
     )
 
 

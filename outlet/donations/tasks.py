@@ -37,6 +37,12 @@ def dispute_editors_notify_task(donation_id: int) -> None:
     services.dispute_editors_notify(donation_id=donation_id)
 
 
+@shared_task(name="donations.refund_failed_editors_notify", **DONOR_MAIL_TASK_OPTIONS)
+def refund_failed_editors_notify_task(refund_id: int) -> None:
+    """Tell the editors a refund failed. A repeat finds them told and stops."""
+    services.refund_failed_editors_notify(refund_id=refund_id)
+
+
 @shared_task(
     name="donations.donor_emails_sweep",
     queue="default",
@@ -46,7 +52,7 @@ def dispute_editors_notify_task(donation_id: int) -> None:
 )
 def donor_emails_sweep_task() -> None:
     """Beat: queue donor emails (receipts first among them) that were owed but never tried,
-    and the editors' alerts of disputes never told."""
+    and the editors' alerts of disputes and failed refunds never told."""
     services.donor_emails_sweep()
     services.dispute_notifications_sweep()
 

@@ -20,7 +20,10 @@ it is fetched every time. Events localstripe cannot send (charge.refunded,
 charge.dispute.*, invoice.paid, customer.subscription.updated) are applied from the
 verified payload by state rules: refunded amounts only grow, cancelled is final, a paid
 invoice is never failed by a late payment_failed, and an older subscription event never
-overrides a newer one (the event's `created` time is kept on the gift).
+overrides a newer one (the event's `created` time is kept on the gift). A refund that
+failed is the exception that reads: its charge is fetched, and Stripe's amount_refunded
+replaces ours. A refund or dispute of a charge no donation holds may be a renewal's whose
+invoice.paid is still on its way: the invoice it paid is fetched and tied first.
 
 The hot path (payment_intent.succeeded for a pending one-time donation whose amount
 matches) is one INSERT for the event, one conditional UPDATE … RETURNING, one INSERT for
@@ -30,6 +33,7 @@ the receipt and a task queued after commit: benchmarks/webhooks.py measures it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -42,12 +46,16 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services, stripe_gateway
 from .stripe_objects import (
+    ChargeFacts,
+    DisputeFacts,
     InvoiceFacts,
+    RefundFacts,
     SubscriptionFacts,
     charge_facts,
     dispute_facts,
     invoice_facts,
     payment_intent_facts,
+    refund_facts,
     subscription_facts,
 )
 
@@ -106,7 +114,10 @@ def _invoice_prepare(event: dict[str, Any]) -> InvoiceFacts:
     facts = invoice_facts(obj)
     if not facts.subscription_id:
         return facts
-    facts = invoice_facts(stripe_gateway.invoice_payments_fill(invoice=obj))
+    return _gift_named(invoice_facts(stripe_gateway.invoice_payments_fill(invoice=obj)))
+
+
+def _gift_named(facts: InvoiceFacts) -> InvoiceFacts:
     if not facts.subscription_metadata.get("gift_id") and not selectors.gift_known(
         subscription_id=facts.subscription_id
     ):
@@ -115,12 +126,42 @@ def _invoice_prepare(event: dict[str, Any]) -> InvoiceFacts:
     return facts
 
 
+def _renewal_invoice(
+    payment_intent_id: str, charge_id: str, invoice_id: str
+) -> InvoiceFacts | None:
+    """Before the transaction, for a refund or dispute: when no donation holds the charge,
+    it may be a renewal whose invoice.paid has not reached us yet. Read from Stripe which
+    invoice it paid (with its payments), so the handler ties the renewal's donation to it
+    first. None for a charge we know (no network call) or one that paid no invoice."""
+    if selectors.charge_known(payment_intent_id=payment_intent_id, charge_id=charge_id):
+        return None
+    if not invoice_id and payment_intent_id:
+        invoice_id = stripe_gateway.invoice_id_for_payment_intent(
+            payment_intent_id=payment_intent_id
+        )
+    if not invoice_id:
+        return None
+    facts = invoice_facts(stripe_gateway.invoice_retrieve(invoice_id=invoice_id))
+    return _gift_named(facts) if facts.subscription_id else None
+
+
+def _renewal_link(invoice: InvoiceFacts | None) -> None:
+    """Tie the renewal's donation (made now if need be, pending: its invoice.paid records the
+    payment and owes the receipt) to its PaymentIntent and charge."""
+    if invoice is not None:
+        services.invoice_apply(facts=invoice, paid=None)
+
+
 def _invoice_paid(facts: InvoiceFacts) -> str:
     return services.invoice_apply(facts=facts, paid=True)
 
 
 def _invoice_payment_failed(facts: InvoiceFacts) -> str:
     return services.invoice_apply(facts=facts, paid=False)
+
+
+def _invoice_payment_action_required(facts: InvoiceFacts) -> str:
+    return services.invoice_apply(facts=facts, paid=False, action_required=True)
 
 
 def _subscription_prepare(event: dict[str, Any]) -> tuple[SubscriptionFacts, int]:
@@ -136,16 +177,63 @@ def _subscription_changed(prepared: tuple[SubscriptionFacts, int]) -> str:
     return services.subscription_apply(facts=facts, event_created=created)
 
 
-def _charge_refunded(obj: dict[str, Any]) -> str:
-    return services.charge_refund_apply(facts=charge_facts(obj))
+ChargePrepared = tuple[ChargeFacts, int, InvoiceFacts | None]
 
 
-def _dispute_created(obj: dict[str, Any]) -> str:
-    return services.dispute_apply(facts=dispute_facts(obj))
+def _charge_prepare(event: dict[str, Any]) -> ChargePrepared:
+    facts = charge_facts(event["data"]["object"])
+    invoice = _renewal_invoice(facts.payment_intent_id, facts.id, facts.invoice_id)
+    return facts, int(event.get("created") or 0), invoice
 
 
-def _dispute_closed(obj: dict[str, Any]) -> str:
-    return services.dispute_close_apply(facts=dispute_facts(obj))
+def _charge_refunded(prepared: ChargePrepared) -> str:
+    facts, created, invoice = prepared
+    _renewal_link(invoice)
+    return services.charge_refund_apply(facts=facts, event_created=created)
+
+
+# A refund in these states gave its money back; its charge is read again before applying.
+_REFUND_GAVE_BACK = {"failed", "canceled"}
+
+
+RefundPrepared = tuple[RefundFacts, ChargeFacts | None, int, InvoiceFacts | None]
+
+
+def _refund_prepare(event: dict[str, Any]) -> RefundPrepared:
+    """A refund that failed or was canceled: read its charge from Stripe (its
+    amount_refunded no longer holds the refund), and the time of that reading, and a
+    renewal's invoice when the charge is not ours yet. A refund in any other state changes
+    no amount (charge.refunded does), so nothing is fetched."""
+    facts = refund_facts(event["data"]["object"])
+    read_at = int(time.time())
+    if facts.status not in _REFUND_GAVE_BACK or not facts.charge_id:
+        return facts, None, read_at, None
+    invoice = _renewal_invoice(facts.payment_intent_id, facts.charge_id, "")
+    charge = charge_facts(stripe_gateway.charge_retrieve(charge_id=facts.charge_id))
+    return facts, charge, read_at, invoice
+
+
+def _refund_changed(prepared: RefundPrepared) -> str:
+    facts, charge, read_at, invoice = prepared
+    _renewal_link(invoice)
+    return services.refund_apply(facts=facts, charge=charge, read_at=read_at)
+
+
+def _dispute_prepare(event: dict[str, Any]) -> tuple[DisputeFacts, InvoiceFacts | None]:
+    facts = dispute_facts(event["data"]["object"])
+    return facts, _renewal_invoice(facts.payment_intent_id, facts.charge_id, "")
+
+
+def _dispute_created(prepared: tuple[DisputeFacts, InvoiceFacts | None]) -> str:
+    facts, invoice = prepared
+    _renewal_link(invoice)
+    return services.dispute_apply(facts=facts)
+
+
+def _dispute_closed(prepared: tuple[DisputeFacts, InvoiceFacts | None]) -> str:
+    facts, invoice = prepared
+    _renewal_link(invoice)
+    return services.dispute_close_apply(facts=facts)
 
 
 def _as_sent(event: dict[str, Any]) -> Any:
@@ -156,15 +244,30 @@ def _as_sent(event: dict[str, Any]) -> Any:
 # Events whose preparation reads from Stripe: a repeat is checked for first (one cheap
 # query) so it costs Stripe nothing. payment_intent.succeeded, the hot path, reads from
 # Stripe only when its amounts disagree, so it goes straight to the insert.
-_PREPARE_ASKS_STRIPE = {"invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed"}
+_PREPARE_ASKS_STRIPE = {
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+}
 PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "payment_intent.succeeded": _payment_intent_prepare,
     "invoice.paid": _invoice_prepare,
     "invoice.payment_succeeded": _invoice_prepare,
     "invoice.payment_failed": _invoice_prepare,
+    "invoice.payment_action_required": _invoice_prepare,
     "customer.subscription.created": _subscription_prepare,
     "customer.subscription.updated": _subscription_prepare,
     "customer.subscription.deleted": _subscription_prepare,
+    "charge.refunded": _charge_prepare,
+    "charge.dispute.created": _dispute_prepare,
+    "charge.dispute.closed": _dispute_prepare,
+    "refund.updated": _refund_prepare,
+    "refund.failed": _refund_prepare,
+    "charge.refund.updated": _refund_prepare,
 }
 
 HANDLERS: dict[str, Callable[[Any], str]] = {
@@ -173,10 +276,14 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
     "invoice.paid": _invoice_paid,
     "invoice.payment_succeeded": _invoice_paid,
     "invoice.payment_failed": _invoice_payment_failed,
+    "invoice.payment_action_required": _invoice_payment_action_required,
     "customer.subscription.created": _subscription_changed,
     "customer.subscription.updated": _subscription_changed,
     "customer.subscription.deleted": _subscription_changed,
     "charge.refunded": _charge_refunded,
+    "refund.updated": _refund_changed,
+    "refund.failed": _refund_changed,
+    "charge.refund.updated": _refund_changed,
     "charge.dispute.created": _dispute_created,
     "charge.dispute.closed": _dispute_closed,
 }

@@ -560,12 +560,18 @@ class StubStripe(HTTPClient):
                 existing["default_payment_method"] = params["default_payment_method"]
             return 200, self._expanded(existing, expand)
         if resource == "invoice_payments":
+            # Filtered by invoice, or by the payment (a PaymentIntent), as Stripe does.
+            by_payment = (params.get("payment") or {}).get("payment_intent")
             payments = [
                 obj
                 for obj in self.objects.values()
                 if obj.get("object") == "invoice_payment"
-                and obj["invoice"] == params.get("invoice")
-            ]
+                and (
+                    obj["payment"].get("payment_intent") == by_payment
+                    if by_payment
+                    else obj["invoice"] == params.get("invoice")
+                )
+            ][: int(params.get("limit") or 10)]
             listing = {
                 "object": "list",
                 "data": payments,

@@ -265,3 +265,27 @@ def dispute_current(
 
 def dispute_created_current(donation) -> dict:
     return dispute_current(donation)
+
+
+def refund_current(
+    donation,
+    *,
+    refund_id: str,
+    status: str,
+    amount: int | None = None,
+    type_: str = "refund.updated",
+    failure_reason: str | None = None,
+) -> dict:
+    """A refund of the donation's charge (refund.updated, refund.failed and
+    charge.refund.updated all carry the Refund object)."""
+    obj = current_object("refund")
+    obj.update(
+        id=refund_id,
+        amount=donation.amount if amount is None else amount,
+        charge=donation.stripe_charge_id,
+        payment_intent=donation.stripe_payment_intent_id,
+        currency=donation.currency,
+        status=status,
+        failure_reason=failure_reason if status == "failed" else None,
+    )
+    return event(type_, obj)

@@ -39,6 +39,8 @@ from .refunds import (
     dispute_editors_notify,
     dispute_notifications_sweep,
     donation_refund,
+    refund_apply,
+    refund_failed_editors_notify,
 )
 from .self_service import (
     donor_email_change,
@@ -101,6 +103,8 @@ __all__ = [
     "payment_intent_apply",
     "payment_record",
     "payment_record_if_matching",
+    "refund_apply",
+    "refund_failed_editors_notify",
     "stripe_event_record",
     "subscription_apply",
 ]

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import DonorEmail, StripeEvent
+from ..models import Donation, DonorEmail, StripeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ def stripe_event_record(*, event_id: str, event_type: str) -> bool:
     return inserted is not None
 
 
+def receipt_dedupe_key(donation_id: int) -> str:
+    """The one key a payment's receipt is owed under, whichever path records the payment
+    (the webhook's fast UPDATE or payment_record): a second recording owes nothing."""
+    return f"receipt:{donation_id}"
+
+
 def donor_email_queue(
     *,
     kind: str,
@@ -66,6 +72,7 @@ def donor_email_queue(
     donation_id: int | None = None,
     gift_id: int | None = None,
     dedupe_key: str | None = None,
+    action_url: str = "",
 ) -> int | None:
     """Record an email owed and send it from the "mail" queue after commit.
 
@@ -85,6 +92,9 @@ def donor_email_queue(
             "created_at": timezone.now(),
             "attempts": 0,
             "last_error": "",
+            # Only when there is one: a receipt (the webhook's hot path) keeps the statement
+            # it always had, the column's database default filling it in.
+            **({"action_url": action_url} if action_url else {}),
         },
         "dedupe_key",
     )
@@ -111,6 +121,15 @@ def donor_email_send(*, donor_email_id: int) -> bool:
             .first()
         )
         if email is None or email.status == DonorEmail.Status.SENT:
+            return False
+        if email.kind == DonorEmail.Kind.PAYMENT_ACTION_REQUIRED and (
+            email.donation is None or email.donation.status != Donation.Status.PENDING
+        ):
+            # The donor confirmed (or the renewal ended) before this went out: asking them
+            # to confirm a payment already taken would only alarm them.
+            email.status = DonorEmail.Status.SKIPPED
+            email.last_error = "The renewal was no longer waiting for the donor."
+            email.save(update_fields=["status", "last_error"])
             return False
         if email.kind == DonorEmail.Kind.MANAGE_LINK:
             # Owed before reader accounts replaced donor sign-in links: its link would

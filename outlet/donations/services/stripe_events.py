@@ -19,8 +19,13 @@ from django.utils import timezone
 
 from .. import selectors
 from ..models import Donation, DonorEmail, Gift
-from ..stripe_objects import InvoiceFacts, PaymentIntentFacts, SubscriptionFacts
-from .donor_emails import donor_email_queue
+from ..stripe_objects import (
+    InvoiceFacts,
+    PaymentIntentFacts,
+    SubscriptionFacts,
+    payment_intent_facts,
+)
+from .donor_emails import donor_email_queue, receipt_dedupe_key
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +44,17 @@ def payment_record(
     charge_id: str = "",
     amount: int | None = None,
     donor_id: int | None = None,
+    credit_amount: int = 0,
 ) -> bool:
     """Mark a donation paid and owe its receipt. True when this call recorded it.
 
     Only a pending (or failed, then retried) donation becomes paid: a repeat, or a
     payment reported after its refund, changes nothing. The status test and the change
-    are one conditional UPDATE, so two concurrent deliveries cannot both win."""
+    are one conditional UPDATE, so two concurrent deliveries cannot both win.
+
+    `credit_amount` is what the donor's Stripe credit balance paid (a renewal): `amount`
+    is then what the card paid, possibly 0, and no card receipt is owed for nothing
+    charged (nor card details kept for it)."""
     changes: dict[str, Any] = {
         "status": Donation.Status.PAID,
         "paid_at": timezone.now(),
@@ -54,6 +64,10 @@ def payment_record(
         changes["stripe_charge_id"] = charge_id
     if amount:
         changes["amount"] = amount  # what Stripe charged is what was given
+    if credit_amount:
+        changes.update(amount=amount or 0, credit_amount=credit_amount)
+        if not amount:
+            changes.update(card_brand="", card_last4="")
     # No savepoint: nothing here is caught and retried inside the transaction.
     with transaction.atomic(savepoint=False):
         updated = Donation.objects.filter(
@@ -62,13 +76,15 @@ def payment_record(
         if not updated:
             return False
         selectors.donation_overview_forget()
+        if credit_amount and not amount:
+            return True  # nothing was charged: no receipt for money not taken
         if donor_id is None:
             donor_id = Donation.objects.values_list("donor_id", flat=True).get(pk=donation_id)
         donor_email_queue(
             kind=DonorEmail.Kind.RECEIPT,
             donor_id=donor_id,
             donation_id=donation_id,
-            dedupe_key=f"receipt:{donation_id}",
+            dedupe_key=receipt_dedupe_key(donation_id),
         )
         _opt_in_forward_once_paid(donation_id=donation_id)
     return True
@@ -118,7 +134,7 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
         kind=DonorEmail.Kind.RECEIPT,
         donor_id=donor_id,
         donation_id=donation_id,
-        dedupe_key=f"receipt:{donation_id}",
+        dedupe_key=receipt_dedupe_key(donation_id),
     )
     if opted_in:
         _opt_in_forward_once_paid(donation_id=donation_id)
@@ -224,14 +240,29 @@ def _donation_payment_link(*, donation: Donation, facts: InvoiceFacts) -> None:
             setattr(donation, name, value)
 
 
-def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
+def _needs_authentication(facts: InvoiceFacts) -> bool:
+    """The invoice's PaymentIntent waits for the donor's bank (3-D Secure)."""
+    if facts.payment_intent is None:
+        return False
+    return payment_intent_facts(facts.payment_intent).status == "requires_action"
+
+
+def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bool = False) -> str:
     """Apply a subscription invoice: paid (invoice.paid / invoice.payment_succeeded, the
     same fact), failed (invoice.payment_failed), or None: still open, only tie it to its
     donation and payment (a first invoice waiting for the browser's confirmation). The
     first invoice claims the donation made at checkout; later ones are renewals and get a
-    donation row of their own."""
+    donation row of their own.
+
+    `action_required` (invoice.payment_action_required), or a payment_failed whose
+    PaymentIntent waits for the donor's bank: nothing failed, the donation stays pending,
+    and a running gift's donor gets one email with a link to confirm (the invoice's hosted
+    page); a first payment is confirmed in the browser at checkout, so no email."""
     if not facts.subscription_id and not facts.subscription_metadata:
         return "not a gift invoice"
+    if paid and not facts.amount_paid and not facts.credit_applied:
+        # Paid with nothing taken (a 100 % coupon): no money, so no payment to record.
+        return "nothing paid"
     gift = _gift_for_subscription(facts.subscription_id, facts.subscription_metadata)
     if gift is None:
         return "unknown subscription"
@@ -266,10 +297,16 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
                     public_name=gift.public_name,
                 )
         _donation_payment_link(donation=donation, facts=facts)
-        if paid is None:
+        if paid is None and not action_required:
             return "linked"
         if paid:
-            recorded = payment_record(donation_id=donation.pk, charge_id=facts.charge_id)
+            recorded = payment_record(
+                donation_id=donation.pk,
+                charge_id=facts.charge_id,
+                # With credit applied, amount_paid is what the card paid (maybe 0).
+                amount=facts.amount_paid if facts.credit_applied else None,
+                credit_amount=facts.credit_applied,
+            )
             if gift.status in (Gift.Status.INCOMPLETE, Gift.Status.PAST_DUE):
                 gift.status = Gift.Status.ACTIVE
                 gift.save(update_fields=["status"])
@@ -279,6 +316,18 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None) -> str:
             # the payment stands and the gift is not past due because of it.
             return "already paid"
         was_running = gift.status in (Gift.Status.ACTIVE, Gift.Status.PAST_DUE)
+        if action_required or _needs_authentication(facts):
+            if not was_running:
+                return "confirmed in the browser"
+            donor_email_queue(
+                kind=DonorEmail.Kind.PAYMENT_ACTION_REQUIRED,
+                donor_id=gift.donor_id,
+                gift_id=gift.pk,
+                donation_id=donation.pk,
+                dedupe_key=f"action-required:{facts.id}",
+                action_url=facts.hosted_invoice_url,
+            )
+            return "confirmation asked"
         donation_fail(donation=donation, message="The renewal payment failed.")
         if gift.status == Gift.Status.ACTIVE:
             gift.status = Gift.Status.PAST_DUE
