@@ -21,8 +21,11 @@ from django.urls import URLPattern, URLResolver, reverse
 
 from outlet.articles.models import ArticleImage, ArticleRevision
 from outlet.donations.models import DonorEmail, StripeEvent
+from outlet.importers.models import ArchiveImport, ImportedItem
 from outlet.newsletters.models import Subscriber, SubscriberImport, Suppression
+from outlet.pages.models import Page
 from outlet.readers.models import Reader
+from outlet.redirects.models import Redirect
 from tests.factories import (
     AppealFactory,
     ArticleFactory,
@@ -90,6 +93,10 @@ def _rows() -> dict[type[models.Model], models.Model]:
         IssueFactory(newsletter=newsletter, articles=[article]),
         group,
         User.objects.create_user("someone", "someone@example.com", "pw-for-tests-only"),
+        Page.objects.create(title="About us", slug="about"),
+        Redirect.objects.create(old_path="/2019/05/12/old/", target=article.get_absolute_url()),
+        ImportedItem.objects.create(source="wordpress:walk", kind="article", source_id="1"),
+        ArchiveImport.objects.create(upload="imports/walk.xml"),
     ]
     return {type(row): row for row in rows}
 
