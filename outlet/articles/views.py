@@ -13,7 +13,7 @@ from django.views.generic import ListView, TemplateView
 
 from .caching import content_cached
 from .edge import article_page_keys, page_keys_add
-from .metadata import article_image_url, news_article_json_ld
+from .metadata import article_share_image, news_article_json_ld
 from .models import Article, Author, Section, Tag
 from .search import article_search, clean_query, marked_html
 from .selectors import (
@@ -57,7 +57,7 @@ def _article_context(article: Article) -> dict[str, Any]:
         "appeal": appeal_for(article=article),
         "related": article_related(article=article),
         "json_ld": news_article_json_ld(article),
-        "share_image": article_image_url(article),
+        "share_image": article_share_image(article),
         "reading_minutes": article.reading_minutes,
     }
 
