@@ -6,10 +6,18 @@ from django import template
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from django.utils.html import escape
+from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from outlet.articles.images import RENDITION_WIDTHS, rendition_name, srcset
+from outlet.articles.images import (
+    MODERN_FORMATS,
+    RENDITION_WIDTHS,
+    rendition_for_display,
+    rendition_name,
+    srcset,
+    srcset_in_format,
+)
+from outlet.articles.metadata import absolute
 
 register = template.Library()
 
@@ -21,6 +29,32 @@ BODY_SIZES = "(max-width: 760px) 100vw, 720px"
 @register.simple_tag
 def image_srcset(field_file: FieldFile, width: int | None) -> str:
     return srcset(field_file, width)
+
+
+@register.simple_tag
+def image_sources(field_file: FieldFile, width: int | None, sizes: str) -> SafeString:
+    """<source> elements for a <picture>: AVIF, then WebP, for browsers that take them
+    (the <img> after them keeps the JPEG srcset for the rest)."""
+    return format_html_join(
+        "",
+        '<source type="{}" srcset="{}" sizes="{}">',
+        (
+            (content_type, candidates, sizes)
+            for _format, extension, content_type, _options in MODERN_FORMATS
+            if (candidates := srcset_in_format(field_file, width, extension))
+        ),
+    )
+
+
+@register.simple_tag
+def email_image(field_file: FieldFile, width: int | None, display_width: int) -> dict[str, str]:
+    """Absolute `src` and `srcset` for an image shown `display_width` pixels wide in an
+    email: a rendition of about that width, and a 2x one where the client takes srcset."""
+    single, double = rendition_for_display(field_file, width, display_width)
+    if not single:
+        return {"src": "", "srcset": ""}
+    src = absolute(single)
+    return {"src": src, "srcset": f"{src} 1x, {absolute(double)} 2x" if double else ""}
 
 
 def _responsive_img(match: re.Match[str]) -> str:
