@@ -102,3 +102,23 @@ def test_images_stored_before_the_new_formats_get_them_from_the_command(pictured
     for width in (480, 800, 1200):
         assert default_storage.exists(rendition(pictured, width, ".avif"))
         assert default_storage.exists(rendition(pictured, width, ".webp"))
+
+
+def test_library_images_in_the_body_are_offered_as_avif_and_webp_too(client, media_root, editor):
+    from outlet.articles.models import ArticleImage
+    from outlet.articles.services import article_image_save
+
+    image = article_image_save(
+        image=ArticleImage(image=image_upload(size=(1000, 600)), alt_text="Voters queue"),
+        user=editor,
+    )
+    article = ArticleFactory(
+        body=f'<figure><img src="{image.image.url}" alt="Voters queue"></figure>'
+    )
+
+    text = client.get(article.get_absolute_url()).content.decode()
+
+    picture = re.search(r"<figure><picture>(.*?)</picture></figure>", text, re.S).group(1)
+    assert re.search(r'<source type="image/avif" srcset="[^"]*\.w800\.avif 800w"', picture)
+    assert re.search(r'<source type="image/webp" srcset="[^"]*\.w480\.webp 480w', picture)
+    assert re.search(r'<img [^>]*alt="Voters queue"[^>]*srcset="[^"]*\.w800\.jpg 800w"', picture)

@@ -13,6 +13,7 @@ from outlet.articles.images import (
     MODERN_FORMATS,
     RENDITION_WIDTHS,
     rendition_for_display,
+    rendition_format_name,
     rendition_name,
     srcset,
     srcset_in_format,
@@ -58,8 +59,11 @@ def email_image(field_file: FieldFile, width: int | None, display_width: int) ->
 
 
 def _responsive_img(match: re.Match[str]) -> str:
+    """An uploaded image with its renditions: a JPEG srcset on the <img>, and AVIF and
+    WebP <source>s around it in a <picture> where the upload has them."""
     attributes = match.group(1)
     extra = ' loading="lazy" decoding="async"'
+    sources = ""
     src = _SRC.search(attributes)
     if src and src.group(1).startswith(settings.MEDIA_URL):
         name = src.group(1).removeprefix(settings.MEDIA_URL)
@@ -67,7 +71,19 @@ def _responsive_img(match: re.Match[str]) -> str:
         if widths:
             candidates = [f"{default_storage.url(rendition_name(name, w))} {w}w" for w in widths]
             extra += f' srcset="{escape(", ".join(candidates))}" sizes="{BODY_SIZES}"'
-    return f"<img{attributes.rstrip('/ ')}{extra}>"
+            for _format, extension, content_type, _options in MODERN_FORMATS:
+                # Written together with the JPEGs: the narrowest one stands for the rest.
+                if not default_storage.exists(rendition_format_name(name, widths[0], extension)):
+                    continue
+                modern = ", ".join(
+                    f"{default_storage.url(rendition_format_name(name, w, extension))} {w}w"
+                    for w in widths
+                )
+                sources += (
+                    f'<source type="{content_type}" srcset="{escape(modern)}" sizes="{BODY_SIZES}">'
+                )
+    img = f"<img{attributes.rstrip('/ ')}{extra}>"
+    return f"<picture>{sources}{img}</picture>" if sources else img
 
 
 @register.filter
