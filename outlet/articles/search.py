@@ -26,6 +26,11 @@ SNIPPET_WORDS = 35
 # Markers that survive strip_tags and escaping, turned into <mark> last.
 MARK_START = "\u2063\u2063["
 MARK_STOP = "]\u2063\u2063"
+# Where one block of the body ends and the next begins: a space, so that stripping the
+# tags does not glue the last word of a paragraph to the first of the next.
+_BLOCK_EDGE = re.compile(
+    r"</?(?:p|h[1-6]|li|ul|ol|blockquote|figure|figcaption|br|hr)\b[^>]*>", re.I
+)
 
 
 def clean_query(raw: str | None) -> str:
@@ -109,7 +114,7 @@ def marked_html(text: str | None, *, query: str, excerpt: bool = False) -> SafeS
     PostgreSQL marks the matches itself; elsewhere each word that contains a query term
     is marked whole (`excerpt` also cuts a body down to the words around its first match).
     """
-    plain = " ".join(strip_tags(text or "").split())
+    plain = " ".join(strip_tags(_BLOCK_EDGE.sub(" ", text or "")).split())
     if MARK_START in plain:
         html = str(escape(plain)).replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>")
         return mark_safe(html)  # noqa: S308 (escaped above; only <mark> added)

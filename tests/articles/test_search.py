@@ -73,3 +73,15 @@ def test_search_marks_are_escaped_text_not_markup_from_the_article(client):
 
     assert "<b>" not in results
     assert "&amp;" in results
+
+
+def test_search_snippet_keeps_words_of_separate_paragraphs_apart(client):
+    ArticleFactory(
+        headline="Ward maps",
+        body="<p>The quarry closed.</p><h2>What next</h2><p>Nobody knows.</p>",
+    )
+
+    results = results_of(client, "quarry")
+
+    snippet = re.search(r'class="card__snippet">(.*?)</p>', results, re.S).group(1)
+    assert "closed. What next Nobody knows" in snippet
