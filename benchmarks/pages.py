@@ -6,8 +6,8 @@ PostgreSQL (database outlet_bench_pages, recreated, migrated, demo content loade
 Redis db 3 as the cache, gunicorn with 2 sync workers and DEBUG off. The load comes
 from wrk in a second process (Debian package `wrk`), 2 threads and 16 connections,
 after a short warm-up, against the demo's longest article. The three servers run
-side by side (ports 8010, 8410, 1035) and are measured in alternation over 3 rounds; the
-medians are reported, because the machine is shared.
+side by side (ports 8010, 8410, 1035, or BENCH_PORTS) and are measured in alternation
+over 3 rounds; the medians are reported, because the machine is shared.
 
 1. uncached: CACHE_PAGE_SECONDS=0, so every request runs the view, its queries and
    the templates (the navigation is still cached, as in production).
@@ -36,10 +36,14 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-pages"
-DB_NAME = "outlet_bench_pages"
+# Two benchmarks side by side (two worktrees) must not share a database, a Redis db or
+# ports: BENCH_DB_NAME, BENCH_REDIS_DB and BENCH_PORTS ("web,cached,raw") move them.
+DB_NAME = os.environ.get("BENCH_DB_NAME", "outlet_bench_pages")
 PG = "postgres://postgres@127.0.0.1:5432"
-REDIS_DB = 3
-PORT, PORT_CACHED, PORT_RAW = 8010, 8410, 1035  # this workstream's reserved ports
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "3"))
+PORT, PORT_CACHED, PORT_RAW = (
+    int(port) for port in os.environ.get("BENCH_PORTS", "8010,8410,1035").split(",")
+)
 ARTICLE_PATH = "/how-the-new-district-map-was-drawn/"
 RAW_BODY_FILE = VAR / "article.html"
 GUNICORN_ARGS = ["--workers", "2", "--worker-class", "sync", "--backlog", "2048"]

@@ -46,7 +46,7 @@ class BylinesAtomFeed(Atom1Feed):
 
 
 class LatestArticlesFeed(Feed):
-    feed_type = BylinesRssFeed
+    feed_type: type[Rss201rev2Feed | Atom1Feed] = BylinesRssFeed
     description_template = None
 
     def title(self, obj=None) -> str:

@@ -65,24 +65,25 @@ def article_search(*, query: str) -> QuerySet[Article]:
             + SearchVector("body", weight="C", config=SEARCH_CONFIG)
         )
         search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
-        marks = {"config": SEARCH_CONFIG, "start_sel": MARK_START, "stop_sel": MARK_STOP}
+
+        def marked(field: str, **options: int | bool) -> SearchHeadline:
+            return SearchHeadline(
+                field,
+                search_query,
+                config=SEARCH_CONFIG,
+                start_sel=MARK_START,
+                stop_sel=MARK_STOP,
+                **options,  # type: ignore[arg-type]
+            )
+
         return (
             article_list()
             .annotate(rank=SearchRank(vector, search_query))
             .filter(rank__gt=0)
             .annotate(
-                headline_marked=SearchHeadline(
-                    "headline", search_query, highlight_all=True, **marks
-                ),
-                dek_marked=SearchHeadline("dek", search_query, highlight_all=True, **marks),
-                snippet=SearchHeadline(
-                    "body",
-                    search_query,
-                    max_words=SNIPPET_WORDS,
-                    min_words=15,
-                    max_fragments=2,
-                    **marks,
-                ),  # fmt: skip
+                headline_marked=marked("headline", highlight_all=True),
+                dek_marked=marked("dek", highlight_all=True),
+                snippet=marked("body", max_words=SNIPPET_WORDS, min_words=15, max_fragments=2),
             )
             .order_by("-rank", "-publish_at")
         )

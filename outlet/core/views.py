@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -29,12 +30,12 @@ MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
 @require_safe
-def media(request: HttpRequest, path: str) -> HttpResponse:
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
     """An upload or one of its renditions from MEDIA_ROOT (directories and anything
     outside it: 404), with a year-long immutable lifetime. Behind Varnish or a CDN the
     origin sees each file about once; a web server pointed at MEDIA_ROOT with the same
     Cache-Control can take over entirely."""
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     response["Cache-Control"] = MEDIA_CACHE_CONTROL
     return response
 
