@@ -25,14 +25,22 @@ def test_make_run_takes_every_port_it_opens_as_an_argument():
     from django.conf import settings
 
     result = subprocess.run(
-        ["make", "-n", "run", "PORT=8170", "STRIPE_PORT=8171", "MAIL_PORT=8172"],
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "run",
+            "PORT=8170",
+            "STRIPE_PORT=8171",
+            "MAIL_PORT=8172",
+        ],
         cwd=settings.BASE_DIR,
         capture_output=True,
         text=True,
         check=True,
     )
 
-    command = result.stdout.strip().splitlines()[-1]
+    command = next(line for line in result.stdout.splitlines() if "runstack" in line)
     assert "--port 8170" in command
     assert "STRIPE_API_BASE=http://127.0.0.1:8171" in command
     assert "EMAIL_URL=smtp://127.0.0.1:8172" in command
