@@ -16,12 +16,21 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 PORT ?= 8000
+# Every port `make run` opens can be moved: the web site (PORT), localstripe (STRIPE_PORT,
+# default 8420) and the mail capture (MAIL_PORT, default 1025), e.g.
+#   make run PORT=8100 STRIPE_PORT=8101 MAIL_PORT=8102
+# They set STRIPE_API_BASE and EMAIL_URL, which may also be given directly.
+STRIPE_PORT ?=
+MAIL_PORT ?=
+RUN_PORTS := $(if $(STRIPE_PORT),STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)) \
+	$(if $(MAIL_PORT),EMAIL_URL=smtp://127.0.0.1:$(MAIL_PORT))
 N ?= 100000
 
 .PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
+	@echo "                    ports: make run PORT=8000 STRIPE_PORT=8420 MAIL_PORT=1025"
 	@echo "make test           the test suite (installs what it needs, Chromium included)"
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
@@ -88,7 +97,7 @@ $(VNU_JAR):
 	@echo "HTML validator: $(VNU_JAR)"
 
 run: $(STAMP)
-	DEBUG=$${DEBUG:-1} STRIPE_DIALECT=$${STRIPE_DIALECT:-localstripe} $(VPY) manage.py runstack --port $(PORT)
+	DEBUG=$${DEBUG:-1} STRIPE_DIALECT=$${STRIPE_DIALECT:-localstripe} $(strip $(RUN_PORTS)) $(VPY) manage.py runstack --port $(PORT)
 
 serve: $(STAMP)
 	$(VPY) manage.py runstack --production --port $(PORT)

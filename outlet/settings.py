@@ -397,6 +397,9 @@ OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 # --- The outlet --------------------------------------------------------------
 
 OUTLET_NAME: str = env.str("OUTLET_NAME", default="The Outlet")
+# The publisher's logo in JSON-LD (an address of a PNG or JPEG that fits 600×60);
+# empty means the bundled static/img/logo.png.
+OUTLET_LOGO_URL: str = env.str("OUTLET_LOGO_URL", default="")
 OUTLET_TAGLINE: str = env.str(
     "OUTLET_TAGLINE", default="Independent political analysis, paid for by its readers"
 )

@@ -1,6 +1,8 @@
+import re
+
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 
 from outlet.core import views as core_views
@@ -32,7 +34,14 @@ urlpatterns = [
     path("", include("outlet.articles.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns = static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT) + urlpatterns
+# Uploads are served by the site itself (with a year-long lifetime) unless MEDIA_URL
+# points elsewhere, e.g. at a CDN or a web server in front of MEDIA_ROOT.
+if settings.MEDIA_URL.startswith("/"):
+    urlpatterns.insert(
+        0,
+        re_path(
+            rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.+)$",
+            core_views.media,
+            name="media",
+        ),
+    )

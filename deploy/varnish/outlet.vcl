@@ -92,14 +92,14 @@ sub vcl_recv {
 }
 
 sub vcl_backend_response {
-    # Only pages outlet names with keys (reader pages) and static files are kept: a 404 or
+    # Only pages outlet names with keys (reader pages), static files and uploads are kept: a 404 or
     # a page without keys would otherwise sit here for default_ttl after a change.
     # First: an origin error while refreshing in the background keeps the stale copy
     # (outlet's 500s carry no keys, so the rule below would otherwise replace it).
     if (beresp.status >= 500 && bereq.is_bgfetch) {
         return (abandon);
     }
-    if (!beresp.http.xkey && bereq.url !~ "^/static/") {
+    if (!beresp.http.xkey && bereq.url !~ "^/(static|media)/") {
         set beresp.uncacheable = true;
         return (deliver);
     }

@@ -13,9 +13,9 @@ from django.views.generic import ListView, TemplateView
 
 from .caching import content_cached
 from .edge import article_page_keys, page_keys_add
-from .metadata import article_image_url, news_article_json_ld
+from .metadata import article_share_image, news_article_json_ld
 from .models import Article, Author, Section, Tag
-from .search import article_search, clean_query, snippet_html
+from .search import article_search, clean_query, marked_html
 from .selectors import (
     appeal_for,
     archive_months,
@@ -57,7 +57,7 @@ def _article_context(article: Article) -> dict[str, Any]:
         "appeal": appeal_for(article=article),
         "related": article_related(article=article),
         "json_ld": news_article_json_ld(article),
-        "share_image": article_image_url(article),
+        "share_image": article_share_image(article),
         "reading_minutes": article.reading_minutes,
     }
 
@@ -177,5 +177,7 @@ class SearchView(ListingView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(query=self.query, **kwargs)
         for article in context["articles"]:
-            article.snippet_html = snippet_html(getattr(article, "snippet", ""), query=self.query)
+            article.headline_html = marked_html(article.headline_marked, query=self.query)
+            article.dek_html = marked_html(article.dek_marked, query=self.query)
+            article.snippet_html = marked_html(article.snippet, query=self.query, excerpt=True)
         return context

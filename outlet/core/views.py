@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
+from django.views.static import serve
 
 from .health import health_report
 from .outbox import captured_email, captured_emails
@@ -19,6 +21,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "failing", "failing": failing, "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+# Uploads are never rewritten under the same name (the storage gives a second upload of
+# a name a new one, and renditions are named after their upload), so browsers and
+# shared caches may keep each for a year without asking again.
+MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+@require_safe
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
+    """An upload or one of its renditions from MEDIA_ROOT (directories and anything
+    outside it: 404), with a year-long immutable lifetime. Behind Varnish or a CDN the
+    origin sees each file about once; a web server pointed at MEDIA_ROOT with the same
+    Cache-Control can take over entirely."""
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
+    response["Cache-Control"] = MEDIA_CACHE_CONTROL
+    return response
 
 
 @require_GET

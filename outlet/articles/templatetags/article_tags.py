@@ -6,10 +6,19 @@ from django import template
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from django.utils.html import escape
+from django.utils.html import escape, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from outlet.articles.images import RENDITION_WIDTHS, rendition_name, srcset
+from outlet.articles.images import (
+    MODERN_FORMATS,
+    RENDITION_WIDTHS,
+    rendition_for_display,
+    rendition_format_name,
+    rendition_name,
+    srcset,
+    srcset_in_format,
+)
+from outlet.articles.metadata import absolute
 
 register = template.Library()
 
@@ -23,9 +32,38 @@ def image_srcset(field_file: FieldFile, width: int | None) -> str:
     return srcset(field_file, width)
 
 
+@register.simple_tag
+def image_sources(field_file: FieldFile, width: int | None, sizes: str) -> SafeString:
+    """<source> elements for a <picture>: AVIF, then WebP, for browsers that take them
+    (the <img> after them keeps the JPEG srcset for the rest)."""
+    return format_html_join(
+        "",
+        '<source type="{}" srcset="{}" sizes="{}">',
+        (
+            (content_type, candidates, sizes)
+            for _format, extension, content_type, _options in MODERN_FORMATS
+            if (candidates := srcset_in_format(field_file, width, extension))
+        ),
+    )
+
+
+@register.simple_tag
+def email_image(field_file: FieldFile, width: int | None, display_width: int) -> dict[str, str]:
+    """Absolute `src` and `srcset` for an image shown `display_width` pixels wide in an
+    email: a rendition of about that width, and a 2x one where the client takes srcset."""
+    single, double = rendition_for_display(field_file, width, display_width)
+    if not single:
+        return {"src": "", "srcset": ""}
+    src = absolute(single)
+    return {"src": src, "srcset": f"{src} 1x, {absolute(double)} 2x" if double else ""}
+
+
 def _responsive_img(match: re.Match[str]) -> str:
+    """An uploaded image with its renditions: a JPEG srcset on the <img>, and AVIF and
+    WebP <source>s around it in a <picture> where the upload has them."""
     attributes = match.group(1)
     extra = ' loading="lazy" decoding="async"'
+    sources = ""
     src = _SRC.search(attributes)
     if src and src.group(1).startswith(settings.MEDIA_URL):
         name = src.group(1).removeprefix(settings.MEDIA_URL)
@@ -33,7 +71,19 @@ def _responsive_img(match: re.Match[str]) -> str:
         if widths:
             candidates = [f"{default_storage.url(rendition_name(name, w))} {w}w" for w in widths]
             extra += f' srcset="{escape(", ".join(candidates))}" sizes="{BODY_SIZES}"'
-    return f"<img{attributes.rstrip('/ ')}{extra}>"
+            for _format, extension, content_type, _options in MODERN_FORMATS:
+                # Written together with the JPEGs: the narrowest one stands for the rest.
+                if not default_storage.exists(rendition_format_name(name, widths[0], extension)):
+                    continue
+                modern = ", ".join(
+                    f"{default_storage.url(rendition_format_name(name, w, extension))} {w}w"
+                    for w in widths
+                )
+                sources += (
+                    f'<source type="{content_type}" srcset="{escape(modern)}" sizes="{BODY_SIZES}">'
+                )
+    img = f"<img{attributes.rstrip('/ ')}{extra}>"
+    return f"<picture>{sources}{img}</picture>" if sources else img
 
 
 @register.filter

@@ -110,26 +110,26 @@ class Command(BaseCommand):
     # --- Ports -----------------------------------------------------------------
 
     def _check_ports(self, port: int, production: bool) -> None:
-        needed = {"web site": (port, "PORT", f"make run PORT={port + 1}")}
+        needed = {"web site": (port, f"make run PORT={port + 1}")}
         if not production:
             stripe_port = urlsplit(settings.STRIPE_API_BASE).port
             if stripe_port:
                 needed["localstripe"] = (
                     stripe_port,
-                    "STRIPE_API_BASE",
-                    f"STRIPE_API_BASE=http://127.0.0.1:{stripe_port + 1} make run",
+                    f"make run STRIPE_PORT={stripe_port + 1} "
+                    f"(or STRIPE_API_BASE=http://127.0.0.1:{stripe_port + 1})",
                 )
             if settings.EMAIL_HOST in ("127.0.0.1", "localhost"):
                 needed["mail capture"] = (
                     settings.EMAIL_PORT,
-                    "EMAIL_URL",
-                    f"EMAIL_URL=smtp://127.0.0.1:{settings.EMAIL_PORT + 1} make run",
+                    f"make run MAIL_PORT={settings.EMAIL_PORT + 1} "
+                    f"(or EMAIL_URL=smtp://127.0.0.1:{settings.EMAIL_PORT + 1})",
                 )
-        for what, (number, variable, example) in needed.items():
+        for what, (number, example) in needed.items():
             if not _port_free(number):
                 raise CommandError(
                     f"Port {number} for the {what} is already in use (another `make run`?). "
-                    f"Stop what holds it, or choose another port with {variable}, e.g. {example}"
+                    f"Stop what holds it, or choose another port: {example}"
                 )
 
     # --- Children --------------------------------------------------------------
