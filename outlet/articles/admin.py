@@ -187,7 +187,7 @@ class ArticleAdmin(admin.ModelAdmin):
     ]
 
     class Media:
-        css = {"all": ["articles/admin-editor.css"]}
+        css = {"all": ["css/admin-prose.css", "articles/admin-editor.css"]}
 
     # --- Roles -----------------------------------------------------------------
 

@@ -80,6 +80,9 @@ class IssueAdmin(admin.ModelAdmin):
     fields = ["newsletter", "subject", "preheader", "segment", "intro", "body", "appeal"]
     change_form_template = "admin/newsletters/issue/change_form.html"
 
+    class Media:
+        css = {"all": ["css/admin-prose.css"]}
+
     FROZEN_FIELDS = ["newsletter", "subject", "preheader", "segment", "intro_shown", "body_shown"]
 
     # --- The figures per issue in the list (stored counters; gifts in one query a page) ---
