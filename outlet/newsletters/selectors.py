@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from outlet.newsletters.models import Newsletter, Segment, Subscriber, Subscription
+from outlet.newsletters.models import Issue, Newsletter, Segment, Subscriber, Subscription
 
 RECENT_SIGNUP_DAYS = 30
 LAPSED_AFTER_DAYS = 365
@@ -90,6 +90,11 @@ def newsletter_recipients(
         subscribed = subscribed.filter(subscriber_id__gt=after_id)
         recipients = recipients.filter(pk__gt=after_id)
     return recipients.filter(Exists(subscribed)).filter(segment_filter(segment)).order_by("pk")
+
+
+def issue_recipient_count(*, issue: Issue) -> int:
+    """How many readers an issue would go to if it were sent now."""
+    return newsletter_recipients(issue.newsletter, issue.segment).count()
 
 
 def newsletter_choices_public() -> QuerySet[Newsletter]:

@@ -8,7 +8,7 @@ from outlet.articles.models import Article, ArticleImage
 from outlet.articles.services import article_image_save, article_save
 from tests.articles.conftest import image_upload
 from tests.articles.test_admin_workflow import change_url, form_data
-from tests.factories import ArticleFactory, AuthorFactory
+from tests.factories import ArticleFactory
 
 pytestmark = pytest.mark.django_db
 
