@@ -329,7 +329,7 @@ class ArticleAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:articles_article_change", args=[article.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Revision of {revision.created_at:%Y-%m-%d %H:%M}",
+            "title": f"Revision of {revision.saved_at_local:%Y-%m-%d %H:%M}",
             "opts": self.model._meta,
             "article": article,
             "revision": revision,
@@ -375,14 +375,33 @@ class ArticleImageAdmin(admin.ModelAdmin):
         ]
 
     def picker_view(self, request: HttpRequest) -> HttpResponse:
-        """The image library as the body editor's figure dialog opens it ("Browse…")."""
+        """The image library as the body editor's figure dialog opens it ("Browse…").
+
+        A new image is uploaded here too, in the same window, and handed straight
+        back to the dialog: no second tab, no reloading the library to find it.
+        """
         if not self.has_view_permission(request):
             raise PermissionDenied("You can't see the image library.")
+        can_upload = self.has_add_permission(request)
+        upload_form_class = self.get_form(request, None, change=False)
+        picked = None
+        if request.method == "POST":
+            if not can_upload:
+                raise PermissionDenied("You can't add images to the library.")
+            upload_form = upload_form_class(request.POST, request.FILES)
+            if upload_form.is_valid():
+                picked = article_image_save(image=upload_form.save(commit=False), user=request.user)
+                upload_form = upload_form_class()
+        else:
+            upload_form = upload_form_class()
+        images = list(self.get_queryset(request).exclude(pk=getattr(picked, "pk", None))[:60])
         context = {
             **self.admin_site.each_context(request),
             "title": "Choose an image",
             "opts": self.model._meta,
-            "images": self.get_queryset(request)[:60],
+            "images": [picked, *images] if picked else images,
+            "picked": picked,
+            "upload_form": upload_form if can_upload else None,
             "callback": request.GET.get("CKEditorFuncNum", ""),
             "is_popup": True,
         }

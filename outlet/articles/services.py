@@ -189,7 +189,7 @@ def article_revision_restore(*, revision: ArticleRevision, user: Any = None) -> 
     article.headline = revision.headline
     article.dek = revision.dek
     article.body = revision.body
-    stamp = timezone.localtime(revision.created_at).strftime("%Y-%m-%d %H:%M")
+    stamp = revision.saved_at_local.strftime("%Y-%m-%d %H:%M")
     return article_save(article=article, user=user, note=f"Restored the version of {stamp}")
 
 
