@@ -11,7 +11,8 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from outlet.articles.models import ArticleAuthor, ArticleImage
+from outlet.articles.models import Article, ArticleAuthor, ArticleImage
+from outlet.articles.services import article_save
 from tests.e2e.test_publishing import _upload_payload, log_in, staff
 from tests.factories import ArticleFactory, AuthorFactory, IssueFactory, SectionFactory
 
@@ -210,3 +211,33 @@ def screenshot_of(page, name: str) -> None:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_the_revision_page_keeps_images_inside_and_its_breadcrumbs_styled(
+    live_server, page, newsroom, screenshot
+):
+    User.objects.create_superuser("chief", "chief@outlet.test", "pw-chief-2026")
+    log_in(page, live_server, User.objects.get(username="chief"))
+    image = ArticleImage.objects.create(image=_stored_image(), alt_text="Council chamber")
+    article = article_save(
+        article=ArticleFactory.build(
+            section=newsroom["section"],
+            status=Article.Status.DRAFT,
+            body=f'<figure><img src="{image.image.url}" alt="Council chamber"></figure>',
+        )
+    )
+    issue = IssueFactory()
+    pages = [
+        f"/admin/articles/article/{article.pk}/revision/{article.revisions.get().pk}/",
+        f"/admin/newsletters/issue/{issue.pk}/preview/",
+        f"/admin/newsletters/issue/{issue.pk}/send/",
+    ]
+    for number, path in enumerate(pages):
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        screenshot(f"editor-admin-page-{number}")
+        crumbs = page.locator(".breadcrumbs")
+        background = crumbs.evaluate("el => getComputedStyle(el).backgroundColor")
+        assert background not in ("rgba(0, 0, 0, 0)", "transparent"), path
+        wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not wide, f"{path} scrolls sideways"
