@@ -32,7 +32,7 @@ def validate_image_upload(file) -> None:
     """
     from PIL import Image, UnidentifiedImageError
 
-    if isinstance(file, FieldFile) and file._committed:
+    if isinstance(file, FieldFile) and getattr(file, "_committed", False):
         return
     size = getattr(file, "size", None)
     if size is not None and size > MAX_UPLOAD_BYTES:
@@ -87,7 +87,7 @@ def image_store_once(*, field_file: FieldFile, folder: str) -> bool:
     """
     from PIL import Image
 
-    if not field_file or field_file._committed:
+    if not field_file or getattr(field_file, "_committed", False):
         return False
     upload = field_file.file
     upload.seek(0)
