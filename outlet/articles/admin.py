@@ -91,6 +91,14 @@ class AppealAdmin(InvalidatesPagesAdmin):
 
 
 class BylineInlineFormSet(BaseInlineFormSet):
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        if i >= self.initial_form_count():
+            # An empty row offers the next place, not a tie with the first author (bound
+            # too: left untouched, it must still count as unchanged).
+            form.initial.setdefault("position", i)
+        return form
+
     def clean(self) -> None:
         super().clean()
         count = sum(
