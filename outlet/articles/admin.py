@@ -91,13 +91,13 @@ class AppealAdmin(InvalidatesPagesAdmin):
 
 
 class BylineInlineFormSet(BaseInlineFormSet):
-    def _construct_form(self, i, **kwargs):
-        form = super()._construct_form(i, **kwargs)
-        if i >= self.initial_form_count():
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs(index)
+        if index is not None and index >= self.initial_form_count():
             # An empty row offers the next place, not a tie with the first author (bound
             # too: left untouched, it must still count as unchanged).
-            form.initial.setdefault("position", i)
-        return form
+            kwargs.setdefault("initial", {"position": index})
+        return kwargs
 
     def clean(self) -> None:
         super().clean()
@@ -179,14 +179,22 @@ class ArticleAdmin(admin.ModelAdmin):
     autocomplete_fields = ["tags"]
     inlines = [ArticleAuthorInline, ArticleRevisionInline]
     date_hierarchy = "publish_at"
-    readonly_fields = ["preview_links"]
+    readonly_fields = ["preview_links", "featured_image_shown"]
     actions = ["publish_now", "unpublish_now"]
     fieldsets = [
         (None, {"fields": ["headline", "slug", "dek", "section", "kind", "body"]}),
         ("Workflow", {"fields": ["status", "publish_at", "preview_links"]}),
         (
             "Featured image",
-            {"fields": ["featured_image", "image_alt", "image_caption", "image_credit"]},
+            {
+                "fields": [
+                    "featured_image_shown",
+                    "featured_image",
+                    "image_alt",
+                    "image_caption",
+                    "image_credit",
+                ]
+            },
         ),
         (
             "Tags, appeal and search engines",
@@ -253,6 +261,16 @@ class ArticleAdmin(admin.ModelAdmin):
         articles_delete(articles=queryset, user=request.user)
 
     # --- Links and actions -----------------------------------------------------
+
+    @admin.display(description="Stored image")
+    def featured_image_shown(self, article: Article) -> str:
+        # Stored files are named by their content; the picture says more than the name.
+        if not article.featured_image:
+            return "None yet."
+        return format_html(
+            '<img src="{}" alt="" width="240" class="featured-image-shown">',
+            article.featured_image.url,
+        )
 
     @admin.display(description="Preview")
     def preview_links(self, article: Article) -> str:

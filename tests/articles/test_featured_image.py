@@ -100,3 +100,11 @@ def test_changing_a_library_images_alt_text_keeps_the_image(client, editor, medi
     image.refresh_from_db()
     assert image.alt_text == "The council chamber at night"
     assert default_storage.exists(image.image.name)
+
+
+def test_the_change_page_shows_the_stored_featured_image(client, editor, illustrated):
+    client.force_login(editor)
+
+    text = client.get(change_url(illustrated)).content.decode()
+
+    assert f'<img src="{illustrated.featured_image.url}"' in text
