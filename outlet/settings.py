@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+from js_asset import static_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OUTLET_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -85,6 +86,23 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
     "django.contrib.humanize",
+]
+
+
+def _prose_extension_adds_no_markup(config, allowlist) -> None:
+    """Our editor extensions change behaviour only: the sanitiser's allowlist stays."""
+
+
+#: The outlet's own editor extensions (outlet/static/js/prose-extensions.js); models
+#: switch them on in their editor configs like the built-in ones.
+DJANGO_PROSE_EDITOR_EXTENSIONS = [
+    {
+        "js": [static_lazy("js/prose-extensions.js")],
+        "extensions": {
+            "NoInjectedStyles": _prose_extension_adds_no_markup,
+            "FigureCaptionExit": _prose_extension_adds_no_markup,
+        },
+    }
 ]
 
 MIDDLEWARE = [

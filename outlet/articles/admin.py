@@ -91,6 +91,14 @@ class AppealAdmin(InvalidatesPagesAdmin):
 
 
 class BylineInlineFormSet(BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs(index)
+        if index is not None and index >= self.initial_form_count():
+            # An empty row offers the next place, not a tie with the first author (bound
+            # too: left untouched, it must still count as unchanged).
+            kwargs.setdefault("initial", {"position": index})
+        return kwargs
+
     def clean(self) -> None:
         super().clean()
         count = sum(
@@ -171,14 +179,22 @@ class ArticleAdmin(admin.ModelAdmin):
     autocomplete_fields = ["tags"]
     inlines = [ArticleAuthorInline, ArticleRevisionInline]
     date_hierarchy = "publish_at"
-    readonly_fields = ["preview_links"]
+    readonly_fields = ["preview_links", "featured_image_shown"]
     actions = ["publish_now", "unpublish_now"]
     fieldsets = [
         (None, {"fields": ["headline", "slug", "dek", "section", "kind", "body"]}),
         ("Workflow", {"fields": ["status", "publish_at", "preview_links"]}),
         (
             "Featured image",
-            {"fields": ["featured_image", "image_alt", "image_caption", "image_credit"]},
+            {
+                "fields": [
+                    "featured_image_shown",
+                    "featured_image",
+                    "image_alt",
+                    "image_caption",
+                    "image_credit",
+                ]
+            },
         ),
         (
             "Tags, appeal and search engines",
@@ -187,7 +203,7 @@ class ArticleAdmin(admin.ModelAdmin):
     ]
 
     class Media:
-        css = {"all": ["articles/admin-editor.css"]}
+        css = {"all": ["css/admin-prose.css", "articles/admin-editor.css"]}
 
     # --- Roles -----------------------------------------------------------------
 
@@ -245,6 +261,16 @@ class ArticleAdmin(admin.ModelAdmin):
         articles_delete(articles=queryset, user=request.user)
 
     # --- Links and actions -----------------------------------------------------
+
+    @admin.display(description="Stored image")
+    def featured_image_shown(self, article: Article) -> str:
+        # Stored files are named by their content; the picture says more than the name.
+        if not article.featured_image:
+            return "None yet."
+        return format_html(
+            '<img src="{}" alt="" width="240" class="featured-image-shown">',
+            article.featured_image.url,
+        )
 
     @admin.display(description="Preview")
     def preview_links(self, article: Article) -> str:
@@ -331,7 +357,7 @@ class ArticleAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:articles_article_change", args=[article.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Revision of {revision.created_at:%Y-%m-%d %H:%M}",
+            "title": f"Revision of {revision.saved_at_local:%Y-%m-%d %H:%M}",
             "opts": self.model._meta,
             "article": article,
             "revision": revision,
@@ -377,14 +403,33 @@ class ArticleImageAdmin(admin.ModelAdmin):
         ]
 
     def picker_view(self, request: HttpRequest) -> HttpResponse:
-        """The image library as the body editor's figure dialog opens it ("Browse…")."""
+        """The image library as the body editor's figure dialog opens it ("Browse…").
+
+        A new image is uploaded here too, in the same window, and handed straight
+        back to the dialog: no second tab, no reloading the library to find it.
+        """
         if not self.has_view_permission(request):
             raise PermissionDenied("You can't see the image library.")
+        can_upload = self.has_add_permission(request)
+        upload_form_class = self.get_form(request, None, change=False)
+        picked = None
+        if request.method == "POST":
+            if not can_upload:
+                raise PermissionDenied("You can't add images to the library.")
+            upload_form = upload_form_class(request.POST, request.FILES)
+            if upload_form.is_valid():
+                picked = article_image_save(image=upload_form.save(commit=False), user=request.user)
+                upload_form = upload_form_class()
+        else:
+            upload_form = upload_form_class()
+        images = list(self.get_queryset(request).exclude(pk=getattr(picked, "pk", None))[:60])
         context = {
             **self.admin_site.each_context(request),
             "title": "Choose an image",
             "opts": self.model._meta,
-            "images": self.get_queryset(request)[:60],
+            "images": [picked, *images] if picked else images,
+            "picked": picked,
+            "upload_form": upload_form if can_upload else None,
             "callback": request.GET.get("CKEditorFuncNum", ""),
             "is_popup": True,
         }

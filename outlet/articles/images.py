@@ -7,6 +7,7 @@ storage access or query at request time.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from io import BytesIO
 
@@ -31,9 +32,16 @@ MODERN_FORMATS = (
 
 
 def validate_image_upload(file) -> None:
-    """Refuse what is not a JPEG/PNG/WebP/GIF image of sensible size and dimensions."""
+    """Refuse what is not a JPEG/PNG/WebP/GIF image of sensible size and dimensions.
+
+    A file already in storage (a form saved again without a new upload) was checked
+    when it arrived and is left alone: reading it back here would fail on a closed
+    file and refuse every later save of the article.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(file, FieldFile) and getattr(file, "_committed", False):
+        return
     size = getattr(file, "size", None)
     if size is not None and size > MAX_UPLOAD_BYTES:
         raise ValidationError(
@@ -73,6 +81,39 @@ def validate_image_upload(file) -> None:
             code="image_too_big",
             params={"width": width, "height": height, "max": MAX_SIDE},
         )
+
+
+IMAGE_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif"}
+
+
+def image_store_once(*, field_file: FieldFile, folder: str) -> bool:
+    """Store a new upload under a name made from its content; True when it was new.
+
+    The same picture uploaded twice gets the same name, so the second upload points
+    at the first file (and its renditions) instead of leaving another copy of both.
+    A file already in storage is left as it is.
+    """
+    from PIL import Image
+
+    if not field_file or getattr(field_file, "_committed", False):
+        return False
+    upload = field_file.file
+    upload.seek(0)
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: upload.read(1024 * 1024), b""):
+        digest.update(chunk)
+    upload.seek(0)
+    with Image.open(upload) as image:
+        extension = IMAGE_EXTENSIONS.get(str(image.format), ".img")
+    upload.seek(0)
+    name = f"{folder}/{digest.hexdigest()[:32]}{extension}"
+    created = not default_storage.exists(name)
+    if created:
+        name = default_storage.save(name, upload)
+    # A name, not a file: the field now points at what is stored, and its width and
+    # height are read from there.
+    setattr(field_file.instance, field_file.field.attname, name)
+    return created
 
 
 def rendition_name(name: str, width: int) -> str:

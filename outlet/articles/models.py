@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -23,7 +24,14 @@ BODY_EDITOR_EXTENSIONS = {
     "ListItem": True,
     "Blockquote": True,
     "NodeClass": {
-        "cssClasses": {"blockquote": [{"className": "pull-quote", "title": "Pull quote"}]}
+        # The menu names each style "<title>: <style>"; without a title it shows the
+        # node's internal name ("blockquote: Pull quote").
+        "cssClasses": {
+            "blockquote": {
+                "title": "Quotation",
+                "cssClasses": [{"className": "pull-quote", "title": "Pull quote"}],
+            }
+        }
     },
     "Link": {"enableTarget": False, "protocols": ["http", "https", "mailto"]},
     # "Browse…" in the figure dialog opens the image library (admin.ArticleImageAdmin).
@@ -35,6 +43,8 @@ BODY_EDITOR_EXTENSIONS = {
     "History": True,
     "HTML": True,
     "SpecialCharacters": True,
+    "NoInjectedStyles": True,
+    "FigureCaptionExit": True,
 }
 
 WORDS_PER_MINUTE = 230
@@ -260,7 +270,8 @@ class ArticleAuthor(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.position + 1}. {self.author_id}"
+        # The admin heads each byline row with this.
+        return self.author.name if self.author_id else ""
 
 
 class ArticleRevision(models.Model):
@@ -280,7 +291,12 @@ class ArticleRevision(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.headline} ({self.created_at:%Y-%m-%d %H:%M})"
+        # Local time, as every other time in the admin (the history heads its rows with this).
+        return f"{self.headline} ({self.saved_at_local:%Y-%m-%d %H:%M})"
+
+    @property
+    def saved_at_local(self) -> datetime:
+        return timezone.localtime(self.created_at)
 
 
 class ArticleImage(models.Model):
@@ -308,4 +324,6 @@ class ArticleImage(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return self.alt_text[:60] or str(self.image.name)
+        # Whole: the admin's "added" message and lists show it, and a cut description
+        # reads as a mistake.
+        return self.alt_text or str(self.image.name)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from .caching import content_version_bump
 from .edge import SITE_KEY, article_keys, edge_purge
-from .images import renditions_create
+from .images import image_store_once, renditions_create
 from .models import Article, ArticleImage, ArticleRevision
 from .sanitising import sanitise_body
 from .signals import articles_taken_down
@@ -159,6 +159,7 @@ def article_save(
     )
     if text_changed and previous is not None and previous.is_public:
         article.revised_at = timezone.now()
+    image_store_once(field_file=article.featured_image, folder="articles")
     image_changed = bool(article.featured_image) and (
         previous is None or previous.featured_image.name != article.featured_image.name
     )
@@ -188,13 +189,14 @@ def article_revision_restore(*, revision: ArticleRevision, user: Any = None) -> 
     article.headline = revision.headline
     article.dek = revision.dek
     article.body = revision.body
-    stamp = timezone.localtime(revision.created_at).strftime("%Y-%m-%d %H:%M")
+    stamp = revision.saved_at_local.strftime("%Y-%m-%d %H:%M")
     return article_save(article=article, user=user, note=f"Restored the version of {stamp}")
 
 
 def article_image_save(*, image: ArticleImage, user: Any = None) -> ArticleImage:
     if image.uploaded_by_id is None and user is not None and user.is_authenticated:
         image.uploaded_by = user
+    image_store_once(field_file=image.image, folder="body")
     image.save()
     renditions_create(field_file=image.image)
     return image

@@ -25,6 +25,7 @@ from outlet.donations.currencies import amount_format
 from outlet.newsletters import issues
 from outlet.newsletters.measuring.report import issue_report, issue_report_rows, issues_gift_totals
 from outlet.newsletters.models import HeldBounce, Issue, IssueArticle, IssueStats
+from outlet.newsletters.selectors import issue_recipient_count
 from outlet.newsletters.sending import HTML_SIZE_LIMIT, issue_render, sample_personalise
 from outlet.newsletters.sending.breaker import issue_held_bounces_confirm, issue_held_bounces_lift
 from outlet.newsletters.sending.rendering import issue_text_sanitise
@@ -82,6 +83,9 @@ class IssueAdmin(admin.ModelAdmin):
     inlines = [IssueArticleInline]
     fields = ["newsletter", "subject", "preheader", "segment", "intro", "body", "appeal"]
     change_form_template = "admin/newsletters/issue/change_form.html"
+
+    class Media:
+        css = {"all": ["css/admin-prose.css"]}
 
     FROZEN_FIELDS = ["newsletter", "subject", "preheader", "segment", "intro_shown", "body_shown"]
 
@@ -169,6 +173,11 @@ class IssueAdmin(admin.ModelAdmin):
             ),
             path("<int:pk>/progress/", view(self.progress_view), name="newsletters_issue_progress"),
             path(
+                "<int:pk>/send/",
+                view(self.send_confirm_view),
+                name="newsletters_issue_send_confirm",
+            ),
+            path(
                 "<int:pk>/report.csv", view(self.report_csv_view), name="newsletters_issue_report"
             ),
             path("<int:pk>/do/<str:action>/", view(self.action_view), name="newsletters_issue_do"),
@@ -194,9 +203,33 @@ class IssueAdmin(admin.ModelAdmin):
             extra_context["held_bounces"] = HeldBounce.objects.filter(
                 issue=issue, for_editor=True
             ).count()
+            if self._frozen(issue):
+                # What went out cannot change: no Save buttons to suggest otherwise.
+                extra_context.update(
+                    show_save=False, show_save_and_continue=False, show_save_and_add_another=False
+                )
             if issue.status in REPORTED:
                 extra_context["issue_report"] = issue_report(issue=issue)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def send_confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Sending reaches every reader at once and cannot be called back: ask first,
+        naming the newsletter, how many readers it goes to and the subject."""
+        issue = self._issue(request, pk)
+        if not self.has_change_permission(request, issue):
+            raise PermissionDenied
+        if issue.status not in issues.SENDABLE_FROM:
+            messages.error(request, "This issue can no longer be sent.")
+            return redirect("admin:newsletters_issue_change", pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": issue,
+            "title": f"Send “{issue}” now?",
+            "recipient_count": issue_recipient_count(issue=issue),
+            "issue_problems": issues.issue_problems(issue=issue),
+        }
+        return TemplateResponse(request, "admin/newsletters/issue/send_confirm.html", context)
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         issue = self._issue(request, pk)
@@ -247,6 +280,8 @@ class IssueAdmin(admin.ModelAdmin):
 
     def _act(self, request: HttpRequest, issue: Issue, action: str) -> str:
         if action == "send":
+            if request.POST.get("confirmed") != "yes":
+                raise ValidationError("Confirm the send on its own page first.")
             issues.issue_send_now(issue=issue)
             return "Sending has started. Progress updates below."
         if action == "schedule":

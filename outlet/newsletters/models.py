@@ -245,6 +245,7 @@ ISSUE_EDITOR_EXTENSIONS = {
     "HorizontalRule": True,
     "History": True,
     "Typographic": True,
+    "NoInjectedStyles": True,
 }
 
 

@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from outlet.newsletters.models import Newsletter, Segment, Subscriber, Subscription
+from outlet.newsletters.models import Issue, Newsletter, Segment, Subscriber, Subscription
 
 RECENT_SIGNUP_DAYS = 30
 LAPSED_AFTER_DAYS = 365
@@ -96,6 +96,11 @@ def newsletter_recipients(
     if newsletter.visibility == Newsletter.Visibility.DONORS:
         recipients = recipients.filter(subscriber_donor_filter())
     return recipients.order_by("pk")
+
+
+def issue_recipient_count(*, issue: Issue) -> int:
+    """How many readers an issue would go to if it were sent now."""
+    return newsletter_recipients(issue.newsletter, issue.segment).count()
 
 
 def newsletter_choices_public() -> QuerySet[Newsletter]:

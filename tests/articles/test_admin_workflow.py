@@ -268,3 +268,26 @@ def test_admin_change_form_loads_the_prose_editor(client, editor):
     assert response.status_code == 200
     assert "data-django-prose-editor-configurable" in text
     assert "pull-quote" in text
+
+
+def test_the_empty_byline_row_offers_the_next_place_in_the_byline(client, editor):
+    article = ArticleFactory()  # one author, in the first place
+    client.force_login(editor)
+
+    text = client.get(change_url(article)).content.decode()
+
+    assert 'name="bylines-0-position" value="0"' in text
+    assert 'name="bylines-1-position" value="1"' in text
+
+
+def test_an_untouched_empty_byline_row_is_not_an_error(client, editor):
+    article = ArticleFactory()
+    byline = article.bylines.get()
+    client.force_login(editor)
+    data = form_data(section=article.section, existing_bylines=[byline], slug=article.slug)
+    data.update({"bylines-TOTAL_FORMS": "2", "bylines-1-author": "", "bylines-1-position": "1"})
+
+    response = client.post(change_url(article), data)
+
+    assert response.status_code == 302
+    assert article.bylines.count() == 1

@@ -120,3 +120,22 @@ def test_the_body_editor_offers_the_image_library(client, editor):
     text = client.get("/admin/articles/article/add/").content.decode()
 
     assert "/admin/articles/articleimage/picker/" in text
+
+
+def test_the_picker_refuses_a_non_image_with_a_clear_error_and_keeps_the_text(
+    client, editor, media_root
+):
+    client.force_login(editor)
+    fake = SimpleUploadedFile("chart.png", b"not really a png", content_type="image/png")
+
+    response = client.post(
+        "/admin/articles/articleimage/picker/?CKEditorFuncNum=2",
+        {"image": fake, "alt_text": "A careful description", "caption": "", "credit": ""},
+    )
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "Upload a valid image" in text or "not an image we can read" in text
+    assert 'value="A careful description"' in text
+    assert "data-picked" not in text
+    assert not ArticleImage.objects.exists()

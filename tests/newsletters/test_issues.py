@@ -223,19 +223,41 @@ def test_admin_send_now_then_a_second_send_is_refused_with_a_message(editor, dai
     issue = IssueFactory(newsletter=daily)
     url = f"/admin/newsletters/issue/{issue.pk}/do/send/"
 
-    first = editor.post(url, follow=True)
-    second = editor.post(url, follow=True)
+    first = editor.post(url, {"confirmed": "yes"}, follow=True)
+    second = editor.post(url, {"confirmed": "yes"}, follow=True)
 
     assert "Sending has started" in first.content.decode()
     assert "cannot be sent again" in second.content.decode()
     assert Issue.objects.get(pk=issue.pk).status == Issue.Status.SENDING
 
 
+def test_admin_send_without_the_confirmation_sends_nothing(editor, daily):
+    SubscriberFactory(newsletters=[daily])
+    issue = IssueFactory(newsletter=daily)
+
+    response = editor.post(f"/admin/newsletters/issue/{issue.pk}/do/send/", follow=True)
+
+    assert "Confirm the send" in response.content.decode()
+    assert Issue.objects.get(pk=issue.pk).status == Issue.Status.DRAFT
+
+
+def test_admin_send_confirmation_names_newsletter_count_and_subject(editor, daily):
+    SubscriberFactory.create_batch(2, newsletters=[daily])
+    issue = IssueFactory(newsletter=daily, subject="Maps and money")
+
+    text = editor.get(f"/admin/newsletters/issue/{issue.pk}/send/").content.decode()
+
+    assert daily.name in text and "2 subscribers" in text and "Maps and money" in text
+    assert Issue.objects.get(pk=issue.pk).status == Issue.Status.DRAFT
+
+
 def test_admin_refuses_to_send_an_issue_without_subject(editor, daily):
     SubscriberFactory(newsletters=[daily])
     issue = IssueFactory(newsletter=daily, subject="")
 
-    response = editor.post(f"/admin/newsletters/issue/{issue.pk}/do/send/", follow=True)
+    response = editor.post(
+        f"/admin/newsletters/issue/{issue.pk}/do/send/", {"confirmed": "yes"}, follow=True
+    )
 
     assert "The issue has no subject." in response.content.decode()
     assert Issue.objects.get(pk=issue.pk).status == Issue.Status.DRAFT
