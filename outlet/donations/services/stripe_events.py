@@ -42,8 +42,9 @@ def payment_record(
 ) -> bool:
     """Mark a donation paid and owe its receipt. True when this call recorded it.
 
-    Only a pending (or failed, then retried) donation becomes paid: a repeat, or a
-    payment reported after its refund, changes nothing. The status test and the change
+    Only a pending (or failed, then retried) donation becomes paid, or one expired as an
+    abandoned checkout that Stripe says was paid after all (money taken is recorded): a
+    repeat, or a payment reported after its refund, changes nothing. The status test and the change
     are one conditional UPDATE, so two concurrent deliveries cannot both win."""
     changes: dict[str, Any] = {
         "status": Donation.Status.PAID,
@@ -57,7 +58,12 @@ def payment_record(
     # No savepoint: nothing here is caught and retried inside the transaction.
     with transaction.atomic(savepoint=False):
         updated = Donation.objects.filter(
-            pk=donation_id, status__in=[Donation.Status.PENDING, Donation.Status.FAILED]
+            pk=donation_id,
+            status__in=[
+                Donation.Status.PENDING,
+                Donation.Status.FAILED,
+                Donation.Status.ABANDONED,
+            ],
         ).update(**changes)
         if not updated:
             return False
