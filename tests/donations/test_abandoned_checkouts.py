@@ -213,3 +213,18 @@ def test_a_payment_stripe_reports_for_an_abandoned_checkout_is_recorded():
     assert donation.status == Donation.Status.PAID
     assert donation.stripe_charge_id == "ch_late"
     assert DonorEmail.objects.filter(donation=donation, kind=DonorEmail.Kind.RECEIPT).exists()
+
+
+@pytest.mark.parametrize("hours", [0, -1])
+def test_an_expiry_that_would_end_checkouts_being_paid_fails_the_system_check(settings, hours):
+    """0 (read as "never"?) or less would mark every checkout abandoned on the next beat,
+    those whose card the reader is confirming with the bank included."""
+    from django.core.checks import run_checks
+
+    assert not [e for e in run_checks() if e.id.startswith("donations.")]
+    settings.DONATION_CHECKOUT_EXPIRY_HOURS = hours
+
+    errors = [e for e in run_checks() if e.id.startswith("donations.")]
+
+    assert [e.id for e in errors] == ["donations.E002"]
+    assert "DONATION_CHECKOUT_EXPIRY_HOURS" in errors[0].msg
