@@ -1,6 +1,6 @@
 """`manage.py check`: the configured amounts are ones Stripe can charge in the configured
 currency (whole krónur for ISK, steps of 0.010 for BHD), or the site refuses to start
-rather than fail at a reader's checkout."""
+rather than fail at a reader's checkout; and checkouts expire after a real delay."""
 
 from __future__ import annotations
 
@@ -34,4 +34,13 @@ def donation_amounts_check(app_configs: Any = None, **kwargs: Any) -> list[Error
                     id="donations.E001",
                 )
             )
+    if settings.DONATION_CHECKOUT_EXPIRY_HOURS < 1:
+        errors.append(
+            Error(
+                "DONATION_CHECKOUT_EXPIRY_HOURS must be at least 1: "
+                f"{settings.DONATION_CHECKOUT_EXPIRY_HOURS} would mark every unfinished "
+                "checkout abandoned on the next beat, those being paid included.",
+                id="donations.E002",
+            )
+        )
     return errors

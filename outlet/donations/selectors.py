@@ -480,9 +480,10 @@ class SourceTotals:
 def totals_by_source(*, sources: list[str]) -> dict[str, SourceTotals]:
     """Paid gifts per source, for the sources asked (one grouped query on the indexed
     `source`). A caller elsewhere (a newsletter issue) names its own sources; this app
-    knows nothing of what they stand for."""
+    knows nothing of what they stand for. In the site's currency only, as every total:
+    cents of an earlier currency are not yen."""
     rows = (
-        Donation.objects.filter(PAID, source__in=sources)
+        Donation.objects.filter(PAID, source__in=sources, currency=settings.DONATION_CURRENCY)
         .values("source", "frequency")
         .annotate(payments=Count("id"), gifts=Count("gift", distinct=True), total=Sum(NET))
     )

@@ -119,3 +119,112 @@ def test_the_gift_list_does_not_show_a_gift_that_never_started(editor):
     assert "left@example.test" not in page
     asked = editor.get(f"/admin/donations/gift/?status__exact={never.status}")
     assert "left@example.test" in asked.content.decode()
+
+
+@pytest.fixture
+def card_set_up(monkeypatch):
+    """The browser's SetupIntent succeeded for the checkout's customer ("cus_1")."""
+    monkeypatch.setattr(
+        stripe_gateway,
+        "setup_intent_retrieve",
+        lambda **kw: {"status": "succeeded", "customer": "cus_1", "payment_method": "pm_1"},
+    )
+    monkeypatch.setattr(
+        stripe_gateway,
+        "payment_method_retrieve",
+        lambda **kw: {"id": "pm_1", "card": {"brand": "visa", "last4": "4242"}},
+    )
+    for name in ("payment_intent_create", "subscription_create"):
+        monkeypatch.setattr(stripe_gateway, name, lambda **kw: pytest.fail("charged"))
+
+
+@pytest.mark.parametrize("frequency", ["once", "month"])
+def test_a_checkout_expired_while_its_charge_request_runs_is_never_charged(
+    card_set_up, monkeypatch, frequency
+):
+    gift = None
+    if frequency != "once":
+        gift = GiftFactory(
+            status=Gift.Status.INCOMPLETE, stripe_subscription_id=None, stripe_customer_id="cus_1"
+        )
+        monkeypatch.setattr(stripe_gateway, "customer_default_card_set", lambda **kw: None)
+        monkeypatch.setattr(stripe_gateway, "plan_ensure", lambda **kw: "plan_1")
+    donation = unfinished(
+        age=timedelta(days=2), gift=gift, frequency=frequency, stripe_customer_id="cus_1"
+    )
+    loaded = Donation.objects.get(pk=donation.pk)  # the charge request read it: pending
+    services.checkouts_abandoned_expire()  # beat expires it before the card is read
+
+    step = services.checkout_charge(donation=loaded, setup_intent_id="seti_1")
+
+    assert step.action == "failed"
+    assert "nothing was charged" in step.message
+    assert Donation.objects.get(pk=donation.pk).status == Donation.Status.ABANDONED
+
+
+def test_a_checkout_charged_while_it_expires_keeps_its_gift(monkeypatch):
+    """The charge step reads the card between the expiry's list of old checkouts and its
+    update: the donation is no longer unfinished, so neither it nor its gift is ended (a
+    cancelled gift would then be charged every month with no way to stop it)."""
+    from django.db.models.query import QuerySet
+
+    gift = GiftFactory(status=Gift.Status.INCOMPLETE, stripe_subscription_id=None)
+    donation = unfinished(age=timedelta(days=2), gift=gift, frequency="month")
+    values_list = QuerySet.values_list
+
+    def listed_then_charged(self, *fields, **kwargs):
+        rows = values_list(self, *fields, **kwargs)
+        if "gift_id" in fields:
+            rows = list(rows)
+            Donation.objects.filter(pk=donation.pk).update(card_brand="visa", card_last4="4242")
+        return rows
+
+    monkeypatch.setattr(QuerySet, "values_list", listed_then_charged)
+
+    services.checkouts_abandoned_expire()
+
+    monkeypatch.undo()
+    assert Donation.objects.get(pk=donation.pk).status == Donation.Status.PENDING
+    gift.refresh_from_db()
+    assert gift.status == Gift.Status.INCOMPLETE
+
+
+def test_a_payment_stripe_reports_for_an_abandoned_checkout_is_recorded():
+    """A charge whose answer was lost (no PaymentIntent id stored) of a donor erased since
+    (card digits cleared) looks unfinished and expires; Stripe's late word that it was
+    paid must still record the money, with its receipt."""
+    from outlet.donations.models import DonorEmail
+    from outlet.donations.stripe_objects import PaymentIntentFacts
+
+    donation = unfinished(age=timedelta(days=2), card_brand="visa", card_last4="4242")
+    services.donor_erase(donor=donation.donor)
+    services.checkouts_abandoned_expire()
+    assert Donation.objects.get(pk=donation.pk).status == Donation.Status.ABANDONED
+
+    services.payment_intent_apply(
+        facts=PaymentIntentFacts(
+            id="pi_late", status="succeeded", amount=donation.amount,
+            currency=donation.currency, customer_id="", invoice_id="", charge_id="ch_late",
+            metadata={"donation_id": str(donation.pk)},
+        )
+    )  # fmt: skip
+
+    donation.refresh_from_db()
+    assert donation.status == Donation.Status.PAID
+    assert donation.stripe_charge_id == "ch_late"
+    assert DonorEmail.objects.filter(donation=donation, kind=DonorEmail.Kind.RECEIPT).exists()
+
+
+@pytest.mark.parametrize("hours", [0, -1])
+def test_an_expiry_that_would_end_checkouts_being_paid_fails_the_system_check(settings, hours):
+    """0 (read as "never"?) or less would mark every checkout abandoned on the next beat,
+    those whose card the reader is confirming with the bank included."""
+    from django.core.checks import run_checks
+
+    assert not [e for e in run_checks() if e.id.startswith("donations.")]
+    settings.DONATION_CHECKOUT_EXPIRY_HOURS = hours
+
+    errors = [e for e in run_checks() if e.id.startswith("donations.")]
+
+    assert [e.id for e in errors] == ["donations.E002"]
+    assert "DONATION_CHECKOUT_EXPIRY_HOURS" in errors[0].msg

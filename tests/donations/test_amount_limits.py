@@ -114,3 +114,31 @@ def test_an_amount_change_over_the_maximum_from_the_account_changes_nothing(sett
     gift.refresh_from_db()
     assert gift.amount == 1000
     assert stripe_calls == []
+
+
+@pytest.mark.parametrize("frequency", ["once", "month"])
+def test_a_new_gift_the_currency_cannot_charge_is_refused_by_the_service(
+    settings, stripe_calls, frequency
+):
+    """BHD 10.005 (thousandths not in steps of 10) within the limits: refused before
+    anything is written or Stripe is asked (which would refuse it after our rows)."""
+    settings.DONATION_CURRENCY = "bhd"
+
+    with pytest.raises(ValidationError):
+        start(10_005, frequency)
+
+    assert not Donation.objects.exists()
+    assert not Gift.objects.exists()
+    assert stripe_calls == []
+
+
+def test_an_amount_change_the_currency_cannot_charge_is_refused_by_the_service(stripe_calls):
+    gift = GiftFactory(amount=150_000, currency="isk")  # 1,500 kr; krónur are whole
+
+    with pytest.raises(ValidationError):
+        services.gift_amount_change(gift=gift, amount=150_050)
+
+    gift.refresh_from_db()
+    assert gift.amount == 150_000
+    assert not DonorEmail.objects.exists()
+    assert stripe_calls == []

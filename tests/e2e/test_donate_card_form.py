@@ -85,3 +85,37 @@ def test_a_malformed_request_is_explained_in_plain_words(giving_site, page, loca
     assert "Bad request" not in status.inner_text()
     assert "card details" in status.inner_text()
     assert "nothing was charged" in status.inner_text()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda route: route.abort("connectionreset"),
+        lambda route: route.fulfill(
+            status=500,
+            content_type="application/json",
+            body='{"error": {"type": "api_error", "message": "Something went wrong"}}',
+        ),
+    ],
+    ids=["connection-lost", "server-fault"],
+)
+def test_a_payment_service_fault_is_not_blamed_on_the_card_details(
+    giving_site, page, localstripe, fault
+):
+    """A lost connection or a fault at Stripe says so; the reader is not sent to retype a
+    card whose details were never the problem."""
+    page.route(re.compile(r".*/v1/setup_intents/.*/confirm.*"), fault)
+    open_form(page, giving_site, name="Ada Lovelace", email="ada@example.test")
+    choose_amount(page, "$25")
+    card_field(page, "Card number").fill("4242424242424242")
+    card_field(page, "Expiry month").fill("12")
+    card_field(page, "Expiry year").fill("34")
+    card_field(page, "Security code").fill("123")
+    card_field(page, "Postcode").fill("10001")
+    page.get_by_role("button", name=re.compile(r"Give \$25\.00")).click()
+
+    status = page.locator("#donate-status")
+    status.wait_for(state="visible")
+    assert "card details" not in status.inner_text()
+    assert "could not reach the payment service" in status.inner_text()
+    assert "nothing was charged" in status.inner_text()

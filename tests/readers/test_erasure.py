@@ -169,3 +169,65 @@ def test_mail_owed_to_an_erased_donor_is_never_sent(monthly_reader, stripe_agree
     assert donor_email_send(donor_email_id=email_id) is False
     assert mailoutbox == []
     assert DonorEmail.objects.get().status == DonorEmail.Status.FAILED
+
+
+@pytest.fixture
+def stripe_ended_it(monkeypatch):
+    """Stripe ended the gift's subscription already (its webhook never reached us): a
+    cancel answers 404 "No such subscription"; the subscription reads as canceled."""
+
+    def gone(**kwargs):
+        raise stripe_gateway.InvalidRequestError(
+            "No such subscription", "id", code="resource_missing", http_status=404
+        )
+
+    monkeypatch.setattr(stripe_gateway, "subscription_cancel", gone)
+    monkeypatch.setattr(
+        stripe_gateway,
+        "subscription_retrieve",
+        lambda **kw: {"id": kw["subscription_id"], "status": "canceled", "metadata": {}},
+    )
+
+
+def test_erasure_finishes_when_stripe_has_already_ended_the_gift(monthly_reader, stripe_ended_it):
+    """A cancel refused because the subscription is already gone is what the erasure
+    wanted: it goes on, instead of refusing the donor's Delete for ever."""
+    response = signed_in("reader@example.com").post(
+        reverse("readers:data-delete"), {"confirm": "on"}
+    )
+
+    assert "Your data is deleted" in response.content.decode()
+    assert Donor.objects.get().email is None
+    assert Gift.objects.get().status == Gift.Status.CANCELLED
+    assert not Reader.objects.exists()
+
+
+def test_erasure_still_stops_when_stripe_refuses_to_end_a_running_gift(
+    monthly_reader, stripe_ended_it, monkeypatch
+):
+    monkeypatch.setattr(
+        stripe_gateway,
+        "subscription_retrieve",
+        lambda **kw: {"id": kw["subscription_id"], "status": "active", "metadata": {}},
+    )
+
+    response = signed_in("reader@example.com").post(
+        reverse("readers:data-delete"), {"confirm": "on"}
+    )
+
+    assert response.status_code == 400
+    assert Donor.objects.get().email == "reader@example.com"
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
+
+
+def test_cancelling_a_gift_stripe_has_already_ended_records_it_ended(
+    monthly_reader, stripe_ended_it
+):
+    """The same refusal behind the account's Cancel: the gift is shown ended, not "could
+    not reach our payment processor" on every try."""
+    response = signed_in("reader@example.com").post(
+        reverse("readers:gift-cancel", args=[monthly_reader.pk])
+    )
+
+    assert response.status_code in (200, 302)
+    assert Gift.objects.get().status == Gift.Status.CANCELLED

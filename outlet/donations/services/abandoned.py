@@ -36,8 +36,13 @@ def checkouts_abandoned_expire(*, older_than: timedelta | None = None) -> int:
     with transaction.atomic():
         gift_ids = list(expired.exclude(gift=None).values_list("gift_id", flat=True))
         count = expired.update(status=Donation.Status.ABANDONED, failure_message=EXPIRED_MESSAGE)
+        # Only the gifts of checkouts this UPDATE abandoned: one whose card was read since
+        # the list was made is being charged, and its gift must stay able to start.
         Gift.objects.filter(
-            pk__in=gift_ids, status=Gift.Status.INCOMPLETE, stripe_subscription_id=None
+            pk__in=gift_ids,
+            status=Gift.Status.INCOMPLETE,
+            stripe_subscription_id=None,
+            donations__status=Donation.Status.ABANDONED,
         ).update(
             status=Gift.Status.CANCELLED,
             cancelled_at=timezone.now(),

@@ -302,21 +302,26 @@ def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep
     """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
     a Subscription for a recurring one. Records the payment when Stripe says it
     succeeded; the webhook says so too, and the second word changes nothing."""
-    if donation.status == Donation.Status.ABANDONED:
-        return CheckoutStep(action="failed", donation=donation, message=EXPIRED_MESSAGE)
-    if donation.status == Donation.Status.FAILED:
-        # A replayed request: say what happened, never "done" for money not taken.
-        message = donation.failure_message or AUTHENTICATION_MESSAGE
-        return CheckoutStep(action="failed", donation=donation, message=message)
-    if donation.status != Donation.Status.PENDING:
-        return CheckoutStep(action="done", donation=donation)
+    settled = _checkout_step_settled(donation)
+    if settled is not None:
+        return settled
     try:
         payment_method_id, brand, last4 = card_ready(
             customer_id=donation.stripe_customer_id, setup_intent_id=setup_intent_id
         )
     except stripe_gateway.StripeError as exc:
         raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
-    Donation.objects.filter(pk=donation.pk).update(card_brand=brand, card_last4=last4)
+    # The card marks the checkout as reaching the charge step, only while it is still
+    # pending: one conditional UPDATE against the expiry's (which skips a row with a card),
+    # so a checkout expired since this request read it is never charged.
+    claimed = Donation.objects.filter(pk=donation.pk, status=Donation.Status.PENDING).update(
+        card_brand=brand, card_last4=last4
+    )
+    if not claimed:
+        donation.refresh_from_db()
+        return _checkout_step_settled(donation) or CheckoutStep(
+            action="failed", donation=donation, message=EXPIRED_MESSAGE
+        )
     if donation.gift_id is None:
         return _checkout_charge_once(
             donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
@@ -325,6 +330,19 @@ def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep
     return _checkout_subscribe(
         donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
     )
+
+
+def _checkout_step_settled(donation: Donation) -> CheckoutStep | None:
+    """The answer for a donation no longer pending (a replayed request); None if pending."""
+    if donation.status == Donation.Status.ABANDONED:
+        return CheckoutStep(action="failed", donation=donation, message=EXPIRED_MESSAGE)
+    if donation.status == Donation.Status.FAILED:
+        # A replayed request: say what happened, never "done" for money not taken.
+        message = donation.failure_message or AUTHENTICATION_MESSAGE
+        return CheckoutStep(action="failed", donation=donation, message=message)
+    if donation.status != Donation.Status.PENDING:
+        return CheckoutStep(action="done", donation=donation)
+    return None
 
 
 def _checkout_charge_once(

@@ -15,9 +15,10 @@ from django.utils import timezone
 from .. import stripe_gateway
 from ..currencies import amount_is_valid
 from ..models import Donation, Donor, DonorEmail, Gift
+from ..stripe_objects import subscription_facts
 from .checkout import GENERIC_STRIPE_MESSAGE, card_ready
 from .donor_emails import donor_email_queue
-from .stripe_events import DONOR_CANCELLATION_COMMENT, gift_end
+from .stripe_events import DONOR_CANCELLATION_COMMENT, _end_reason, gift_end
 
 
 def _gift_live(gift: Gift) -> None:
@@ -36,9 +37,31 @@ def _subscription_end(gift: Gift) -> None:
         stripe_gateway.subscription_cancel(
             subscription_id=str(gift.stripe_subscription_id), comment=DONOR_CANCELLATION_COMMENT
         )
+    except stripe_gateway.InvalidRequestError as exc:
+        # Stripe answers "No such subscription" for one it has ended already (its webhook
+        # lost or still coming): our record follows Stripe, and the cancel (or erasure)
+        # goes on instead of failing for ever.
+        if not _subscription_ended_at_stripe(gift):
+            raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        return
     except stripe_gateway.StripeError as exc:
         raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
     gift_end(gift=gift, reason=Gift.EndReason.DONOR)
+
+
+def _subscription_ended_at_stripe(gift: Gift) -> bool:
+    """Whether Stripe says the gift's subscription has ended; if so it is applied."""
+    try:
+        subscription = stripe_gateway.subscription_retrieve(
+            subscription_id=str(gift.stripe_subscription_id)
+        )
+    except stripe_gateway.StripeError:
+        return False
+    facts = subscription_facts(subscription)
+    if facts.status not in ("canceled", "incomplete_expired"):
+        return False
+    gift_end(gift=gift, reason=_end_reason(facts, gift))
+    return True
 
 
 def gift_amount_change(*, gift: Gift, amount: int) -> None:

@@ -48,9 +48,10 @@ def payment_record(
 ) -> bool:
     """Mark a donation paid and owe its receipt. True when this call recorded it.
 
-    Only a pending (or failed, then retried) donation becomes paid: a repeat, or a
-    payment reported after its refund, changes nothing. The status test and the change
-    are one conditional UPDATE, so two concurrent deliveries cannot both win.
+    Only a pending (or failed, then retried) donation becomes paid, or one expired as an
+    abandoned checkout that Stripe says was paid after all (money taken is recorded): a
+    repeat, or a payment reported after its refund, changes nothing. The status test and
+    the change are one conditional UPDATE, so two concurrent deliveries cannot both win.
 
     `credit_amount` is what the donor's Stripe credit balance paid (a renewal): `amount`
     is then what the card paid, possibly 0, and no card receipt is owed for nothing
@@ -71,7 +72,12 @@ def payment_record(
     # No savepoint: nothing here is caught and retried inside the transaction.
     with transaction.atomic(savepoint=False):
         updated = Donation.objects.filter(
-            pk=donation_id, status__in=[Donation.Status.PENDING, Donation.Status.FAILED]
+            pk=donation_id,
+            status__in=[
+                Donation.Status.PENDING,
+                Donation.Status.FAILED,
+                Donation.Status.ABANDONED,
+            ],
         ).update(**changes)
         if not updated:
             return False

@@ -38,9 +38,11 @@
     if (code === "expired_card") { return t("expired", "This card has expired. Please use another card."); }
     if (code === "incorrect_cvc" || code === "invalid_cvc") { return t("cvc", "The security code looks wrong. Please check it."); }
     // Stripe.js's own checks and card errors are written for people; a request Stripe
-    // refused as malformed ("Bad request", invalid_request_error) is not.
+    // refused as malformed ("Bad request", invalid_request_error) is not. Anything else (a
+    // lost connection, a fault at Stripe) is not the card details' doing.
     if (error.type === "card_error" || error.type === "validation_error") { return error.message || DECLINED; }
-    return MALFORMED;
+    if (error.type === "invalid_request_error") { return MALFORMED; }
+    return NETWORK;
   }
 
   /* POST and read the JSON answer. A lost or unreadable answer is `uncertain` when the
