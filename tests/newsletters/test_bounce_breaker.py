@@ -369,3 +369,28 @@ def test_concurrent_lanes_with_a_few_dead_addresses_suppress_exactly_those(
     assert issue.status == Issue.Status.SENT
     assert Suppression.objects.count() == 8
     assert not HeldBounce.objects.exists()
+
+
+# --- Review: what a held bounce suppresses, and held bounces a resume must not lose --
+
+
+def test_a_held_bounce_suppresses_the_address_that_bounced_not_the_one_the_reader_moved_to(
+    tripped,
+):
+    from outlet.core.addresses import email_digest
+    from outlet.newsletters.services import subscriber_email_change
+
+    issue, readers = tripped
+    moved = readers[0]
+    dead = moved.email
+    # While the editor looks into the pause, the reader moves to a working mailbox.
+    subscriber_email_change(subscriber=moved, email="new-home@example.org")
+
+    issue_held_bounces_confirm(issue=issue)
+
+    moved.refresh_from_db()
+    assert moved.status == Subscriber.Status.ACTIVE
+    assert not Suppression.objects.filter(email_hash=email_digest("new-home@example.org")).exists()
+    assert Suppression.objects.filter(email_hash=email_digest(dead)).exists()
+    assert Suppression.objects.count() == 12
+

@@ -38,6 +38,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from outlet.core.addresses import email_digest
 from outlet.newsletters.models import Delivery, HeldBounce, Issue, Suppression
 
 if TYPE_CHECKING:
@@ -88,7 +89,11 @@ class BounceWindow:
         with transaction.atomic():
             if not recorder.failed(delivery, error):
                 return  # no longer ours: the lane that holds it decides
-            HeldBounce.objects.create(issue_id=self.issue_id, delivery_id=delivery.pk)
+            HeldBounce.objects.create(
+                issue_id=self.issue_id,
+                delivery_id=delivery.pk,
+                email_hash=email_digest(delivery.subscriber.email),
+            )
             Issue.objects.filter(pk=self.issue_id).update(
                 bounce_window_judged=F("bounce_window_judged") + new + 1,
                 bounce_window_hard=F("bounce_window_hard") + 1,
@@ -140,7 +145,7 @@ def issue_bounces_judge(*, issue_id: int, final: bool = False) -> bool:
             return True
         held = list(
             HeldBounce.objects.filter(issue_id=issue_id, for_editor=False).values_list(
-                "pk", "delivery__subscriber__email", "delivery__error"
+                "pk", "email_hash", "delivery__error"
             )
         )
         _suppress(held)
@@ -171,10 +176,14 @@ def _trip(issue: Issue, *, judged: int, hard: int) -> None:
 
 
 def _suppress(held: list[tuple[int, str, str]]) -> None:
-    from outlet.newsletters.services import email_suppress
+    """Suppress the addresses that bounced (by their digest then, not the reader's
+    address now) and forget the held rows."""
+    from outlet.newsletters.services import email_hash_suppress
 
-    for _, email, error in held:
-        email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
+    for _, digest, error in held:
+        email_hash_suppress(
+            email_hash=digest, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300]
+        )
     HeldBounce.objects.filter(pk__in=[pk for pk, _, _ in held]).delete()
 
 
@@ -185,7 +194,7 @@ def issue_held_bounces_confirm(*, issue: Issue) -> int:
         Issue.objects.select_for_update().filter(pk=issue.pk).first()
         held = list(
             HeldBounce.objects.filter(issue_id=issue.pk, for_editor=True).values_list(
-                "pk", "delivery__subscriber__email", "delivery__error"
+                "pk", "email_hash", "delivery__error"
             )
         )
         _suppress(held)
