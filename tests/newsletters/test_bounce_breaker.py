@@ -394,3 +394,31 @@ def test_a_held_bounce_suppresses_the_address_that_bounced_not_the_one_the_reade
     assert Suppression.objects.filter(email_hash=email_digest(dead)).exists()
     assert Suppression.objects.count() == 12
 
+
+def test_a_bounce_held_just_before_the_editor_resumes_still_reaches_the_editor(tripped, daily):
+    from django.db.models import F
+
+    from outlet.newsletters.sending.breaker import issue_bounces_judge
+
+    issue, readers = tripped
+    late = SubscriberFactory(newsletters=[daily])
+    # A lane still finishing its batch holds one more hard bounce (row and count in one
+    # transaction) ...
+    delivery = Delivery.objects.create(
+        issue=issue, subscriber=late, status=Delivery.Status.FAILED, attempts=1,
+        error=UNKNOWN.format(late.email),
+    )  # fmt: skip
+    HeldBounce.objects.create(issue=issue, delivery=delivery)
+    Issue.objects.filter(pk=issue.pk).update(
+        bounce_window_judged=F("bounce_window_judged") + 1,
+        bounce_window_hard=F("bounce_window_hard") + 1,
+    )
+    # ... the editor resumes before that lane's judgement, which comes after.
+    issue_resume(issue=issue)
+    issue_bounces_judge(issue_id=issue.pk)
+    issue = send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    held = HeldBounce.objects.filter(delivery=delivery).first()
+    assert held is not None and held.for_editor  # neither lost nor suppressed unseen
+    assert nobody_suppressed()

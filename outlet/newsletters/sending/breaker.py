@@ -230,6 +230,10 @@ def issue_breaker_reset(*, issue: Issue) -> list[str]:
     pause keeps the window it interrupted)."""
     if not issue.bounce_breaker_tripped:
         return []
+    # Bounces a lane held under the trip but has not judged yet belong to the tripped
+    # window, whose counts go now: the editor decides them (under the issue's lock, so a
+    # bounce held after this is counted in the fresh window instead).
+    HeldBounce.objects.filter(issue_id=issue.pk, for_editor=False).update(for_editor=True)
     issue.bounce_breaker_tripped = False
     issue.bounce_window_judged = issue.bounce_window_hard = 0
     return ["bounce_breaker_tripped", "bounce_window_judged", "bounce_window_hard"]
