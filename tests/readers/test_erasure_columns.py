@@ -243,3 +243,31 @@ def test_an_expired_imports_page_says_its_rows_were_deleted(reader_everywhere):
     page = reader_everywhere.get(url).content.decode()
     assert "The rows of this import were deleted 30 days after it finished" in page
     assert "Download the full per-row report" not in page
+
+
+
+def test_an_erasure_cuts_the_address_out_of_refused_rows_that_wrap_it(stripe_agrees):
+    """A file's email column may hold "Name <address>" or "mailto:address": refused as
+    invalid, such rows still name the reader, and stay stored until the retention ends.
+    Longer addresses that merely contain this one are someone else's and stay."""
+    from outlet.newsletters.models import SubscriberImportPart, SubscriberImportRefusal
+    from outlet.readers.services import address_erase
+
+    daily = NewsletterFactory(name="Daily", slug="daily")
+    wrapped = (
+        "email,name\n"
+        f'"Ada Reader <{ADDRESS.upper()}>",Ada\n'
+        f"mailto:{ADDRESS},Ada\n"
+        f"{ADDRESS}.,Ada\n"
+        f"x{ADDRESS},Someone else\n"
+        f'"Other <{ADDRESS}.org>",Other\n'
+    )
+    assert import_file(wrapped, daily).summary == {"imported": 1, "invalid": 4}
+
+    address_erase(email=ADDRESS)
+
+    refused = list(SubscriberImportRefusal.objects.order_by("line").values_list("address", flat=True))
+    assert refused == ["", "", "", f"Other <{ADDRESS}.org>"]
+    rows = [row[1:] for part in SubscriberImportPart.objects.all() for row in part.rows]
+    assert rows == [["", ""], ["", ""], ["", ""], [f"x{ADDRESS}", "Someone else"],
+                    [f"Other <{ADDRESS}.org>", "Other"]]  # fmt: skip
