@@ -22,7 +22,8 @@ from typing import IO
 from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from outlet.core.addresses import email_digest, email_normalise
@@ -425,15 +426,19 @@ def subscriber_imports_address_erase(*, email: str) -> int:
 
 
 def subscriber_imports_expire(*, now=None) -> int:
-    """Forget the rows of imports finished more than NEWSLETTER_IMPORT_RETENTION_DAYS ago:
+    """Forget the rows of imports finished more than NEWSLETTER_IMPORT_RETENTION_DAYS ago
+    (a failed run left alone as long ago counts: it is not run again that late):
     their stored parts are deleted and their refusals lose their addresses; the import's
     row, its counts and its refusals' reasons stay. Beat runs it daily. Returns how many
     imports were expired."""
     from django.conf import settings
 
     cutoff = (now or timezone.now()) - timedelta(days=settings.NEWSLETTER_IMPORT_RETENTION_DAYS)
-    finished = SubscriberImport.objects.filter(
-        status=SubscriberImport.Status.DONE, finished_at__lt=cutoff
+    finished = SubscriberImport.objects.annotate(
+        last_run_at=Coalesce("heartbeat_at", "created_at")
+    ).filter(
+        Q(status=SubscriberImport.Status.DONE, finished_at__lt=cutoff)
+        | Q(status=SubscriberImport.Status.FAILED, last_run_at__lt=cutoff)
     )
     expired = 0
     for job_id in finished.values_list("pk", flat=True).iterator():

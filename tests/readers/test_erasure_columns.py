@@ -271,3 +271,36 @@ def test_an_erasure_cuts_the_address_out_of_refused_rows_that_wrap_it(stripe_agr
     rows = [row[1:] for part in SubscriberImportPart.objects.all() for row in part.rows]
     assert rows == [["", ""], ["", ""], ["", ""], [f"x{ADDRESS}", "Someone else"],
                     [f"Other <{ADDRESS}.org>", "Other"]]  # fmt: skip
+
+
+def test_a_failed_import_left_alone_forgets_its_rows_after_the_retention_period(
+    settings, stripe_agrees
+):
+    """A run that failed (and was never run again) is not finished, yet its file's
+    addresses must not stay stored for ever."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outlet.newsletters.imports import subscriber_imports_expire
+    from outlet.newsletters.models import SubscriberImport
+
+    settings.NEWSLETTER_IMPORT_RETENTION_DAYS = 30
+    daily = NewsletterFactory(name="Daily", slug="daily")
+    abandoned = import_file(f"email,name\n{ADDRESS},Ada\nnot-an-address,Bad\n", daily)
+    recent = import_file("email,name\nrecent@example.com,Rae\n", daily)
+    long_ago, lately = timezone.now() - timedelta(days=31), timezone.now() - timedelta(days=29)
+    SubscriberImport.objects.filter(pk=abandoned.pk).update(
+        status=SubscriberImport.Status.FAILED, finished_at=None, heartbeat_at=long_ago,
+        created_at=long_ago,
+    )  # fmt: skip
+    SubscriberImport.objects.filter(pk=recent.pk).update(
+        status=SubscriberImport.Status.FAILED, finished_at=None, heartbeat_at=lately
+    )
+
+    assert subscriber_imports_expire() == 1
+
+    abandoned.refresh_from_db()
+    assert not abandoned.parts.exists() and abandoned.refusals.get().address == ""
+    assert abandoned.rows_expired
+    assert recent.parts.exists() and not recent.rows_expired
