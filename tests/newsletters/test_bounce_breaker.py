@@ -422,3 +422,104 @@ def test_a_bounce_held_just_before_the_editor_resumes_still_reaches_the_editor(t
     held = HeldBounce.objects.filter(delivery=delivery).first()
     assert held is not None and held.for_editor  # neither lost nor suppressed unseen
     assert nobody_suppressed()
+
+
+# --- Review: rules of the breaker no test held ---------------------------------------
+
+
+def _lane_record(issue: Issue, *, bounces) -> None:
+    """One lane records the outcome of every row it claims: a hard bounce where
+    `bounces(address)`, accepted otherwise (deterministic, no server in between)."""
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    token, rows, started = deliveries_claim(issue_id=issue.pk, size=1000)
+    with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+        for delivery in rows:
+            email = delivery.subscriber.email
+            if bounces(email):
+                recorder.bounces.hard_bounce(recorder, delivery, UNKNOWN.format(email))
+            else:
+                recorder.sent(delivery)
+        recorder.finish()
+
+
+def test_a_short_last_window_of_a_long_send_is_judged_against_a_full_window(smtp, daily, settings):
+    """Five dead addresses among the last twenty of 120 are not a broken relay: a
+    window of 100 allows ten."""
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 100
+    SubscriberFactory.create_batch(115, newsletters=[daily])
+    for n in range(5):
+        SubscriberFactory(email=f"gone{n}@example.com", newsletters=[daily])
+    smtp.rcpt_reply = lambda address: UNKNOWN.format(address) if "gone" in address else None
+    issue = start(IssueFactory(newsletter=daily))
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    assert Suppression.objects.count() == 5
+    assert not HeldBounce.objects.exists()
+
+
+def test_bounces_a_lane_records_after_the_trip_wait_for_the_editor(daily, settings):
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 10
+    SubscriberFactory.create_batch(30, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lane_record(issue, bounces=lambda address: True)  # trips at the tenth, twenty follow
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 30
+    assert nobody_suppressed()
+
+
+def test_a_bounce_recorded_after_a_cancel_is_judged_not_held_for_ever(daily, settings):
+    from outlet.newsletters.issues import issue_cancel
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    SubscriberFactory.create_batch(19, newsletters=[daily])
+    SubscriberFactory(email="gone@example.com", newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    token, rows, started = deliveries_claim(issue_id=issue.pk, size=1000)
+
+    issue_cancel(issue=issue)  # while a lane still holds its batch
+    with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+        for delivery in rows:
+            email = delivery.subscriber.email
+            if email == "gone@example.com":
+                recorder.bounces.hard_bounce(recorder, delivery, UNKNOWN.format(email))
+            else:
+                recorder.sent(delivery)
+        recorder.finish()
+
+    assert Suppression.objects.count() == 1
+    assert not HeldBounce.objects.exists()
+
+
+def test_a_trip_during_an_outage_pause_is_not_resumed_by_beat(smtp, daily, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outlet.newsletters.issues import issue_pause, issues_tick
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 10
+    SubscriberFactory.create_batch(20, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    token, rows, started = deliveries_claim(issue_id=issue.pk, size=1000)
+    # Another lane found the server down: the engine's own pause, resumed by beat.
+    issue_pause(issue=issue, reason="The mail server is down.", retry_after=60)
+    with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+        for delivery in rows:  # this lane's batch was refused mailbox by mailbox
+            recorder.bounces.hard_bounce(recorder, delivery, UNKNOWN.format("x"))
+        recorder.finish()
+
+    issues_tick(now=timezone.now() + timedelta(hours=1))
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
+    assert issue.auto_resume_at is None
+    assert "bounce breaker" in issue.pause_reason
