@@ -58,8 +58,9 @@ class SubscriberImport(models.Model):
         """Finished (or failed and left alone) longer ago than NEWSLETTER_IMPORT_RETENTION_DAYS:
         its stored rows and refused addresses are deleted (imports.subscriber_imports_expire),
         its counts kept."""
-        from datetime import timedelta
+        from datetime import datetime, timedelta
 
+        ended: datetime | None
         if self.status == self.Status.FAILED:  # a failed run left alone that long
             ended = self.heartbeat_at or self.created_at
         elif self.status == self.Status.DONE:

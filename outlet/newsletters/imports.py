@@ -405,9 +405,7 @@ def subscriber_imports_address_erase(*, email: str) -> int:
     cut = 0
     for part in _parts_that_may_hold(address).select_for_update().iterator(chunk_size=10):
         rows = [
-            [line, ERASED_ROW_EMAIL, ""]
-            if _row_names(given, address)
-            else [line, given, name]
+            [line, ERASED_ROW_EMAIL, ""] if _row_names(given, address) else [line, given, name]
             for line, given, name in part.rows
         ]
         if rows != part.rows:
