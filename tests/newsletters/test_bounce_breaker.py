@@ -523,3 +523,22 @@ def test_a_trip_during_an_outage_pause_is_not_resumed_by_beat(smtp, daily, setti
     assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
     assert issue.auto_resume_at is None
     assert "bounce breaker" in issue.pause_reason
+
+
+def test_a_relay_breaking_mid_batch_gets_nobody_suppressed_by_the_window_before(daily, settings):
+    """A batch is larger than a window (500 and 200 by default): the relay accepts the
+    first thirty of it, then refuses every mailbox. The thirty accepted messages close
+    their own window; the first refusal is not judged among them (1 in 31) and suppressed."""
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 20
+    SubscriberFactory.create_batch(30, newsletters=[daily])
+    for n in range(30):
+        SubscriberFactory(email=f"gone{n}@example.com", newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lane_record(issue, bounces=lambda address: "gone" in address)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
+    assert nobody_suppressed()
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 30

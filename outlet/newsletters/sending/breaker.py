@@ -6,8 +6,9 @@ cleared by a later acceptance, an ESP's "rejected" or "invalid") goes through
 (a `HeldBounce`), not suppressed. The issue counts, in the database, the messages the
 servers judged (accepted or hard-bounced) and the hard bounces of its current window
 (`Issue.bounce_window_judged`, `bounce_window_hard`): lanes add to them with atomic
-increments, each hard bounce at once and the accepted messages at each check
-(CHECK_SECONDS) and at the end of the batch, so concurrent workers never lose a count.
+increments, each hard bounce at once (the messages accepted before it added and judged
+first, so a window never closes on a refusal among hundreds accepted before it) and the
+accepted messages at the end of the batch, so concurrent workers never lose a count.
 
 Once a window holds NEWSLETTER_BOUNCE_BREAKER_SAMPLE judgements it is judged under the
 issue's row lock (one lane judges it; the others find it started afresh):
@@ -85,7 +86,10 @@ class BounceWindow:
                 )
             return
         recorder.drain()
-        new = recorder.counts["sent"] - self.counted
+        # The messages accepted before this refusal first, judged on their own: a batch
+        # outgrows a window, and a relay breaking mid-batch must not have its first
+        # refusal judged (and suppressed) among the hundreds accepted before it.
+        self.accepted(recorder.counts["sent"])
         with transaction.atomic():
             if not recorder.failed(delivery, error):
                 return  # no longer ours: the lane that holds it decides
@@ -95,10 +99,9 @@ class BounceWindow:
                 email_hash=email_digest(delivery.subscriber.email),
             )
             Issue.objects.filter(pk=self.issue_id).update(
-                bounce_window_judged=F("bounce_window_judged") + new + 1,
+                bounce_window_judged=F("bounce_window_judged") + 1,
                 bounce_window_hard=F("bounce_window_hard") + 1,
             )
-        self.counted += new
         issue_bounces_judge(issue_id=self.issue_id)
 
 
