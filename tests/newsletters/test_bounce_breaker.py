@@ -542,3 +542,23 @@ def test_a_relay_breaking_mid_batch_gets_nobody_suppressed_by_the_window_before(
     assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
     assert nobody_suppressed()
     assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 30
+
+
+def test_a_relay_refusing_everyone_leaves_no_readers_address_on_other_rows(smtp, daily):
+    """Five refusals in a row pause the issue, and the rows handed back carry why: the
+    server's reply, which quotes the last refused address. Erasing that reader must
+    leave the address nowhere."""
+    from outlet.readers.services import address_erase
+    from tests.readers.test_erasure_columns import columns_holding
+
+    SubscriberFactory.create_batch(8, newsletters=[daily])
+    smtp.rcpt_reply = lambda address: f"554 5.7.1 <{address}>: Relay access denied"
+    issue = start(IssueFactory(newsletter=daily))
+    issue_batch_send_task(issue.pk)  # five refusals in a row: paused for the editor
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED
+    assert "Relay access denied" in issue.pause_reason
+
+    for email in list(Subscriber.objects.values_list("email", flat=True)):
+        address_erase(email=email)
+        assert columns_holding(email) == []
