@@ -55,13 +55,21 @@ class SubscriberImport(models.Model):
 
     @property
     def rows_expired(self) -> bool:
-        """Finished longer ago than NEWSLETTER_IMPORT_RETENTION_DAYS: its stored rows and
-        refused addresses are deleted (imports.subscriber_imports_expire), its counts kept."""
-        from datetime import timedelta
+        """Finished (or failed and left alone) longer ago than NEWSLETTER_IMPORT_RETENTION_DAYS:
+        its stored rows and refused addresses are deleted (imports.subscriber_imports_expire),
+        its counts kept."""
+        from datetime import datetime, timedelta
 
-        if self.status != self.Status.DONE or self.finished_at is None:
+        ended: datetime | None
+        if self.status == self.Status.FAILED:  # a failed run left alone that long
+            ended = self.heartbeat_at or self.created_at
+        elif self.status == self.Status.DONE:
+            ended = self.finished_at
+        else:
             return False
-        return self.finished_at < timezone.now() - timedelta(days=self.retention_days)
+        if ended is None:
+            return False
+        return ended < timezone.now() - timedelta(days=self.retention_days)
 
     @property
     def summary(self) -> dict[str, int]:

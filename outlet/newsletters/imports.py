@@ -12,6 +12,7 @@ import csv
 import io
 import itertools
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from typing import IO
 from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from outlet.core.addresses import email_digest, email_normalise
@@ -374,6 +376,23 @@ def _parts_that_may_hold(address: str):
     return parts
 
 
+#: What may stand next to an address in a refused row and still end it: anything but a
+#: character an address may hold there ("Ada <a@b.org>", "mailto:a@b.org", "a@b.org.").
+_BEFORE_ADDRESS = r"(?<![a-z0-9!#$%&'*+/=?^_`{|}~.-])"
+_AFTER_ADDRESS = r"(?![a-z0-9-]|\.[a-z0-9])"
+
+
+def _row_names(given: str, address: str) -> bool:
+    """Whether an import row's email cell names `address`: as itself, or wrapped in what
+    the file put around it (a refused row keeps the cell as given), not as the tail or
+    head of a longer address."""
+    given = email_normalise(given)
+    if given == address:
+        return True
+    pattern = _BEFORE_ADDRESS + re.escape(address) + _AFTER_ADDRESS
+    return address in given and re.search(pattern, given) is not None
+
+
 def subscriber_imports_address_erase(*, email: str) -> int:
     """Cut an address out of every stored import: its rows in the stored parts keep their
     line but lose the address and the name given with it, and its refusals lose the
@@ -386,9 +405,7 @@ def subscriber_imports_address_erase(*, email: str) -> int:
     cut = 0
     for part in _parts_that_may_hold(address).select_for_update().iterator(chunk_size=10):
         rows = [
-            [line, ERASED_ROW_EMAIL, ""]
-            if email_normalise(given) == address
-            else [line, given, name]
+            [line, ERASED_ROW_EMAIL, ""] if _row_names(given, address) else [line, given, name]
             for line, given, name in part.rows
         ]
         if rows != part.rows:
@@ -400,22 +417,26 @@ def subscriber_imports_address_erase(*, email: str) -> int:
     erased = [
         pk
         for pk, given in refusals.values_list("pk", "address").iterator(chunk_size=2000)
-        if email_normalise(given) == address
+        if _row_names(given, address)
     ]
     SubscriberImportRefusal.objects.filter(pk__in=erased).update(address=ERASED_ROW_EMAIL)
     return cut + len(erased)
 
 
 def subscriber_imports_expire(*, now=None) -> int:
-    """Forget the rows of imports finished more than NEWSLETTER_IMPORT_RETENTION_DAYS ago:
+    """Forget the rows of imports finished more than NEWSLETTER_IMPORT_RETENTION_DAYS ago
+    (a failed run left alone as long ago counts: it is not run again that late):
     their stored parts are deleted and their refusals lose their addresses; the import's
     row, its counts and its refusals' reasons stay. Beat runs it daily. Returns how many
     imports were expired."""
     from django.conf import settings
 
     cutoff = (now or timezone.now()) - timedelta(days=settings.NEWSLETTER_IMPORT_RETENTION_DAYS)
-    finished = SubscriberImport.objects.filter(
-        status=SubscriberImport.Status.DONE, finished_at__lt=cutoff
+    finished = SubscriberImport.objects.annotate(
+        last_run_at=Coalesce("heartbeat_at", "created_at")
+    ).filter(
+        Q(status=SubscriberImport.Status.DONE, finished_at__lt=cutoff)
+        | Q(status=SubscriberImport.Status.FAILED, last_run_at__lt=cutoff)
     )
     expired = 0
     for job_id in finished.values_list("pk", flat=True).iterator():

@@ -437,11 +437,14 @@ class HeldBounce(models.Model):
     Every hard bounce waits here until its breaker window proves the bounce rate
     normal (then it is suppressed and the row goes), or trips the breaker: then it
     is `for_editor`, and the editor confirms it (suppressed) or lifts it (sent again).
-    Holds the delivery only: the address stays in one place, the subscriber.
+    Holds the delivery and the digest of the address that bounced, not the address: the
+    reader may move to another address before the bounce is judged, and the new one
+    must not be suppressed for the old one's bounce.
     """
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="held_bounces")
     delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="+")
+    email_hash = models.CharField(max_length=64, default="", editable=False)
     for_editor = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -426,7 +426,13 @@ def email_suppress(*, email: str, reason: str, detail: str = "") -> Suppression:
     The door for hard bounces, complaints and permanent SMTP failures seen by
     the sender. The first reason recorded is kept.
     """
-    digest = email_digest(email)
+    return email_hash_suppress(email_hash=email_digest(email), reason=reason, detail=detail)
+
+
+def email_hash_suppress(*, email_hash: str, reason: str, detail: str = "") -> Suppression:
+    """`email_suppress` by the address's digest: for an address known only by the digest
+    it had then (a held bounce whose reader has moved to another address since)."""
+    digest = email_hash
     with transaction.atomic():
         suppression, _ = Suppression.objects.get_or_create(
             email_hash=digest, defaults={"reason": reason, "detail": detail[:300]}

@@ -369,3 +369,196 @@ def test_concurrent_lanes_with_a_few_dead_addresses_suppress_exactly_those(
     assert issue.status == Issue.Status.SENT
     assert Suppression.objects.count() == 8
     assert not HeldBounce.objects.exists()
+
+
+# --- Review: what a held bounce suppresses, and held bounces a resume must not lose --
+
+
+def test_a_held_bounce_suppresses_the_address_that_bounced_not_the_one_the_reader_moved_to(
+    tripped,
+):
+    from outlet.core.addresses import email_digest
+    from outlet.newsletters.services import subscriber_email_change
+
+    issue, readers = tripped
+    moved = readers[0]
+    dead = moved.email
+    # While the editor looks into the pause, the reader moves to a working mailbox.
+    subscriber_email_change(subscriber=moved, email="new-home@example.org")
+
+    issue_held_bounces_confirm(issue=issue)
+
+    moved.refresh_from_db()
+    assert moved.status == Subscriber.Status.ACTIVE
+    assert not Suppression.objects.filter(email_hash=email_digest("new-home@example.org")).exists()
+    assert Suppression.objects.filter(email_hash=email_digest(dead)).exists()
+    assert Suppression.objects.count() == 12
+
+
+def test_a_bounce_held_just_before_the_editor_resumes_still_reaches_the_editor(tripped, daily):
+    from django.db.models import F
+
+    from outlet.newsletters.sending.breaker import issue_bounces_judge
+
+    issue, readers = tripped
+    late = SubscriberFactory(newsletters=[daily])
+    # A lane still finishing its batch holds one more hard bounce (row and count in one
+    # transaction) ...
+    delivery = Delivery.objects.create(
+        issue=issue, subscriber=late, status=Delivery.Status.FAILED, attempts=1,
+        error=UNKNOWN.format(late.email),
+    )  # fmt: skip
+    HeldBounce.objects.create(issue=issue, delivery=delivery)
+    Issue.objects.filter(pk=issue.pk).update(
+        bounce_window_judged=F("bounce_window_judged") + 1,
+        bounce_window_hard=F("bounce_window_hard") + 1,
+    )
+    # ... the editor resumes before that lane's judgement, which comes after.
+    issue_resume(issue=issue)
+    issue_bounces_judge(issue_id=issue.pk)
+    issue = send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    held = HeldBounce.objects.filter(delivery=delivery).first()
+    assert held is not None and held.for_editor  # neither lost nor suppressed unseen
+    assert nobody_suppressed()
+
+
+# --- Review: rules of the breaker no test held ---------------------------------------
+
+
+def _lane_record(issue: Issue, *, bounces) -> None:
+    """One lane records the outcome of every row it claims: a hard bounce where
+    `bounces(address)`, accepted otherwise (deterministic, no server in between)."""
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    token, rows, started = deliveries_claim(issue_id=issue.pk, size=1000)
+    with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+        for delivery in rows:
+            email = delivery.subscriber.email
+            if bounces(email):
+                recorder.bounces.hard_bounce(recorder, delivery, UNKNOWN.format(email))
+            else:
+                recorder.sent(delivery)
+        recorder.finish()
+
+
+def test_a_short_last_window_of_a_long_send_is_judged_against_a_full_window(smtp, daily, settings):
+    """Five dead addresses among the last twenty of 120 are not a broken relay: a
+    window of 100 allows ten."""
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 100
+    SubscriberFactory.create_batch(115, newsletters=[daily])
+    for n in range(5):
+        SubscriberFactory(email=f"gone{n}@example.com", newsletters=[daily])
+    smtp.rcpt_reply = lambda address: UNKNOWN.format(address) if "gone" in address else None
+    issue = start(IssueFactory(newsletter=daily))
+
+    send_until_done(issue)
+
+    assert issue.status == Issue.Status.SENT
+    assert Suppression.objects.count() == 5
+    assert not HeldBounce.objects.exists()
+
+
+def test_bounces_a_lane_records_after_the_trip_wait_for_the_editor(daily, settings):
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 10
+    SubscriberFactory.create_batch(30, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lane_record(issue, bounces=lambda address: True)  # trips at the tenth, twenty follow
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 30
+    assert nobody_suppressed()
+
+
+def test_a_bounce_recorded_after_a_cancel_is_judged_not_held_for_ever(daily, settings):
+    from outlet.newsletters.issues import issue_cancel
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    SubscriberFactory.create_batch(19, newsletters=[daily])
+    SubscriberFactory(email="gone@example.com", newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    token, rows, started = deliveries_claim(issue_id=issue.pk, size=1000)
+
+    issue_cancel(issue=issue)  # while a lane still holds its batch
+    with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+        for delivery in rows:
+            email = delivery.subscriber.email
+            if email == "gone@example.com":
+                recorder.bounces.hard_bounce(recorder, delivery, UNKNOWN.format(email))
+            else:
+                recorder.sent(delivery)
+        recorder.finish()
+
+    assert Suppression.objects.count() == 1
+    assert not HeldBounce.objects.exists()
+
+
+def test_a_trip_during_an_outage_pause_is_not_resumed_by_beat(smtp, daily, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outlet.newsletters.issues import issue_pause, issues_tick
+    from outlet.newsletters.sending import OutcomeRecorder, deliveries_claim
+
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 10
+    SubscriberFactory.create_batch(20, newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+    token, rows, started = deliveries_claim(issue_id=issue.pk, size=1000)
+    # Another lane found the server down: the engine's own pause, resumed by beat.
+    issue_pause(issue=issue, reason="The mail server is down.", retry_after=60)
+    with OutcomeRecorder(token, lease_started=started, issue_id=issue.pk) as recorder:
+        for delivery in rows:  # this lane's batch was refused mailbox by mailbox
+            recorder.bounces.hard_bounce(recorder, delivery, UNKNOWN.format("x"))
+        recorder.finish()
+
+    issues_tick(now=timezone.now() + timedelta(hours=1))
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
+    assert issue.auto_resume_at is None
+    assert "bounce breaker" in issue.pause_reason
+
+
+def test_a_relay_breaking_mid_batch_gets_nobody_suppressed_by_the_window_before(daily, settings):
+    """A batch is larger than a window (500 and 200 by default): the relay accepts the
+    first thirty of it, then refuses every mailbox. The thirty accepted messages close
+    their own window; the first refusal is not judged among them (1 in 31) and suppressed."""
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 20
+    SubscriberFactory.create_batch(30, newsletters=[daily])
+    for n in range(30):
+        SubscriberFactory(email=f"gone{n}@example.com", newsletters=[daily])
+    issue = start(IssueFactory(newsletter=daily))
+
+    _lane_record(issue, bounces=lambda address: "gone" in address)
+
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED and issue.bounce_breaker_tripped
+    assert nobody_suppressed()
+    assert HeldBounce.objects.filter(issue=issue, for_editor=True).count() == 30
+
+
+def test_a_relay_refusing_everyone_leaves_no_readers_address_on_other_rows(smtp, daily):
+    """Five refusals in a row pause the issue, and the rows handed back carry why: the
+    server's reply, which quotes the last refused address. Erasing that reader must
+    leave the address nowhere."""
+    from outlet.readers.services import address_erase
+    from tests.readers.test_erasure_columns import columns_holding
+
+    SubscriberFactory.create_batch(8, newsletters=[daily])
+    smtp.rcpt_reply = lambda address: f"554 5.7.1 <{address}>: Relay access denied"
+    issue = start(IssueFactory(newsletter=daily))
+    issue_batch_send_task(issue.pk)  # five refusals in a row: paused for the editor
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.PAUSED
+    assert "Relay access denied" in issue.pause_reason
+
+    for email in list(Subscriber.objects.values_list("email", flat=True)):
+        address_erase(email=email)
+        assert columns_holding(email) == []

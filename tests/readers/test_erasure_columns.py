@@ -243,3 +243,63 @@ def test_an_expired_imports_page_says_its_rows_were_deleted(reader_everywhere):
     page = reader_everywhere.get(url).content.decode()
     assert "The rows of this import were deleted 30 days after it finished" in page
     assert "Download the full per-row report" not in page
+
+
+def test_an_erasure_cuts_the_address_out_of_refused_rows_that_wrap_it(stripe_agrees):
+    """A file's email column may hold "Name <address>" or "mailto:address": refused as
+    invalid, such rows still name the reader, and stay stored until the retention ends.
+    Longer addresses that merely contain this one are someone else's and stay."""
+    from outlet.newsletters.models import SubscriberImportPart, SubscriberImportRefusal
+    from outlet.readers.services import address_erase
+
+    daily = NewsletterFactory(name="Daily", slug="daily")
+    wrapped = (
+        "email,name\n"
+        f'"Ada Reader <{ADDRESS.upper()}>",Ada\n'
+        f"mailto:{ADDRESS},Ada\n"
+        f"{ADDRESS}.,Ada\n"
+        f"x{ADDRESS},Someone else\n"
+        f'"Other <{ADDRESS}.org>",Other\n'
+    )
+    assert import_file(wrapped, daily).summary == {"imported": 1, "invalid": 4}
+
+    address_erase(email=ADDRESS)
+
+    refused = SubscriberImportRefusal.objects.order_by("line").values_list("address", flat=True)
+    assert list(refused) == ["", "", "", f"Other <{ADDRESS}.org>"]
+    rows = [row[1:] for part in SubscriberImportPart.objects.all() for row in part.rows]
+    assert rows == [["", ""], ["", ""], ["", ""], [f"x{ADDRESS}", "Someone else"],
+                    [f"Other <{ADDRESS}.org>", "Other"]]  # fmt: skip
+
+
+def test_a_failed_import_left_alone_forgets_its_rows_after_the_retention_period(
+    settings, stripe_agrees
+):
+    """A run that failed (and was never run again) is not finished, yet its file's
+    addresses must not stay stored for ever."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outlet.newsletters.imports import subscriber_imports_expire
+    from outlet.newsletters.models import SubscriberImport
+
+    settings.NEWSLETTER_IMPORT_RETENTION_DAYS = 30
+    daily = NewsletterFactory(name="Daily", slug="daily")
+    abandoned = import_file(f"email,name\n{ADDRESS},Ada\nnot-an-address,Bad\n", daily)
+    recent = import_file("email,name\nrecent@example.com,Rae\n", daily)
+    long_ago, lately = timezone.now() - timedelta(days=31), timezone.now() - timedelta(days=29)
+    SubscriberImport.objects.filter(pk=abandoned.pk).update(
+        status=SubscriberImport.Status.FAILED, finished_at=None, heartbeat_at=long_ago,
+        created_at=long_ago,
+    )  # fmt: skip
+    SubscriberImport.objects.filter(pk=recent.pk).update(
+        status=SubscriberImport.Status.FAILED, finished_at=None, heartbeat_at=lately
+    )
+
+    assert subscriber_imports_expire() == 1
+
+    abandoned.refresh_from_db()
+    assert not abandoned.parts.exists() and abandoned.refusals.get().address == ""
+    assert abandoned.rows_expired
+    assert recent.parts.exists() and not recent.rows_expired

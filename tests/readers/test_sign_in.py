@@ -259,6 +259,20 @@ def test_ipv6_addresses_of_one_64_count_as_one_client(request_link, settings):
     assert len(mail.outbox) == 3
 
 
+def test_ipv4_clients_seen_as_mapped_ipv6_are_each_their_own_client(request_link, settings):
+    """A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d, all inside ::/64:
+    counted by their /64 they would be one client, and one busy reader would spend
+    every IPv4 reader's hourly allowance."""
+    settings.READER_LINKS_PER_IP_PER_HOUR = 2
+    for n in range(4):
+        DonationFactory(donor=DonorFactory(email=f"giver{n}@example.test"), status="paid")
+        request_link(f"giver{n}@example.test", ip=f"::ffff:198.51.100.{n + 1}")
+    assert len(mail.outbox) == 4
+    request_link("giver0@example.test", ip="198.51.100.1")  # the same client, by IPv4
+    request_link("giver0@example.test", ip="::ffff:198.51.100.1")
+    assert len(mail.outbox) == 5  # its allowance of two is spent
+
+
 @pytest.mark.parametrize(
     "records",
     ["abandoned checkout", "unconfirmed sign-up", "ended gift, never paid"],

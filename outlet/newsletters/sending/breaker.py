@@ -6,8 +6,9 @@ cleared by a later acceptance, an ESP's "rejected" or "invalid") goes through
 (a `HeldBounce`), not suppressed. The issue counts, in the database, the messages the
 servers judged (accepted or hard-bounced) and the hard bounces of its current window
 (`Issue.bounce_window_judged`, `bounce_window_hard`): lanes add to them with atomic
-increments, each hard bounce at once and the accepted messages at each check
-(CHECK_SECONDS) and at the end of the batch, so concurrent workers never lose a count.
+increments, each hard bounce at once (the messages accepted before it added and judged
+first, so a window never closes on a refusal among hundreds accepted before it) and the
+accepted messages at the end of the batch, so concurrent workers never lose a count.
 
 Once a window holds NEWSLETTER_BOUNCE_BREAKER_SAMPLE judgements it is judged under the
 issue's row lock (one lane judges it; the others find it started afresh):
@@ -38,6 +39,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from outlet.core.addresses import email_digest
 from outlet.newsletters.models import Delivery, HeldBounce, Issue, Suppression
 
 if TYPE_CHECKING:
@@ -84,16 +86,22 @@ class BounceWindow:
                 )
             return
         recorder.drain()
-        new = recorder.counts["sent"] - self.counted
+        # The messages accepted before this refusal first, judged on their own: a batch
+        # outgrows a window, and a relay breaking mid-batch must not have its first
+        # refusal judged (and suppressed) among the hundreds accepted before it.
+        self.accepted(recorder.counts["sent"])
         with transaction.atomic():
             if not recorder.failed(delivery, error):
                 return  # no longer ours: the lane that holds it decides
-            HeldBounce.objects.create(issue_id=self.issue_id, delivery_id=delivery.pk)
+            HeldBounce.objects.create(
+                issue_id=self.issue_id,
+                delivery_id=delivery.pk,
+                email_hash=email_digest(delivery.subscriber.email),
+            )
             Issue.objects.filter(pk=self.issue_id).update(
-                bounce_window_judged=F("bounce_window_judged") + new + 1,
+                bounce_window_judged=F("bounce_window_judged") + 1,
                 bounce_window_hard=F("bounce_window_hard") + 1,
             )
-        self.counted += new
         issue_bounces_judge(issue_id=self.issue_id)
 
 
@@ -140,7 +148,7 @@ def issue_bounces_judge(*, issue_id: int, final: bool = False) -> bool:
             return True
         held = list(
             HeldBounce.objects.filter(issue_id=issue_id, for_editor=False).values_list(
-                "pk", "delivery__subscriber__email", "delivery__error"
+                "pk", "email_hash", "delivery__error"
             )
         )
         _suppress(held)
@@ -171,10 +179,14 @@ def _trip(issue: Issue, *, judged: int, hard: int) -> None:
 
 
 def _suppress(held: list[tuple[int, str, str]]) -> None:
-    from outlet.newsletters.services import email_suppress
+    """Suppress the addresses that bounced (by their digest then, not the reader's
+    address now) and forget the held rows."""
+    from outlet.newsletters.services import email_hash_suppress
 
-    for _, email, error in held:
-        email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300])
+    for _, digest, error in held:
+        email_hash_suppress(
+            email_hash=digest, reason=Suppression.Reason.HARD_BOUNCE, detail=error[:300]
+        )
     HeldBounce.objects.filter(pk__in=[pk for pk, _, _ in held]).delete()
 
 
@@ -185,7 +197,7 @@ def issue_held_bounces_confirm(*, issue: Issue) -> int:
         Issue.objects.select_for_update().filter(pk=issue.pk).first()
         held = list(
             HeldBounce.objects.filter(issue_id=issue.pk, for_editor=True).values_list(
-                "pk", "delivery__subscriber__email", "delivery__error"
+                "pk", "email_hash", "delivery__error"
             )
         )
         _suppress(held)
@@ -221,6 +233,10 @@ def issue_breaker_reset(*, issue: Issue) -> list[str]:
     pause keeps the window it interrupted)."""
     if not issue.bounce_breaker_tripped:
         return []
+    # Bounces a lane held under the trip but has not judged yet belong to the tripped
+    # window, whose counts go now: the editor decides them (under the issue's lock, so a
+    # bounce held after this is counted in the fresh window instead).
+    HeldBounce.objects.filter(issue_id=issue.pk, for_editor=False).update(for_editor=True)
     issue.bounce_breaker_tripped = False
     issue.bounce_window_judged = issue.bounce_window_hard = 0
     return ["bounce_breaker_tripped", "bounce_window_judged", "bounce_window_hard"]

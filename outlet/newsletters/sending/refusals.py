@@ -37,6 +37,11 @@ def _smtp_code(exc: Exception, address: str) -> int | None:
 _ENHANCED = re.compile(rb"^\s*([245])\.(\d{1,3})\.\d{1,3}")
 
 
+def _unaddressed(reply: str, email: str) -> str:
+    """A server's reply with the address it quotes left out."""
+    return re.sub(re.escape(email), "…", reply, flags=re.IGNORECASE) if email else reply
+
+
 def _reply(exc: Exception, address: str) -> bytes:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return exc.recipients.get(address, (0, b""))[1]
@@ -104,7 +109,7 @@ class Refusals:
             return
         full = at_rcpt and not temporary and subject == b"2"
 
-        def refusing() -> MailServerDown:
+        def refusing(error: str) -> MailServerDown:
             if temporary:
                 return MailServerDown(f"The mail server refuses every message for now: {error}")
             stage = (
@@ -127,7 +132,7 @@ class Refusals:
         mailbox) when the service next takes a message; retried when the batch ends
         first; SERVER_FAULT_REFUSALS in a row mean the service refuses the requests."""
 
-        def refusing() -> MailServerDown:
+        def refusing(error: str) -> MailServerDown:
             return MailServerRefusing(
                 f"The email service refused {SERVER_FAULT_REFUSALS} addresses in a row, "
                 f"each sent alone ({error}). Nobody was marked as bounced; check the "
@@ -136,15 +141,20 @@ class Refusals:
 
         self._hold(Held(delivery, error, False, False, False, False), refusing)
 
-    def _hold(self, held: Held, refusing: Callable[[], MailServerDown]) -> None:
+    def _hold(self, held: Held, refusing: Callable[[str], MailServerDown]) -> None:
+        """Hold a refusal without a verdict; the last of SERVER_FAULT_REFUSALS in a row
+        pauses the issue (`refusing(why)`), the held rows handed back marked with why.
+        Why is told without the address the reply quotes: it lands on other readers'
+        rows and on the issue, where erasing that reader would not reach it."""
         self.held.append(held)
         if not held.delivery.tripped_pause:
             self.counted += 1
         if self.counted < SERVER_FAULT_REFUSALS:
             return
         rows, self.held, self.counted = self.held, [], 0
-        self.recorder.release((h.delivery for h in rows), paused_by=held.error)
-        raise refusing()
+        why = _unaddressed(held.error, held.delivery.subscriber.email)
+        self.recorder.release((h.delivery for h in rows), paused_by=why)
+        raise refusing(why)
 
     def esp_refused(self, delivery: Claimed, status: str | None) -> None:
         """An ESP's verdict on one address (anymail_status), as for a batch in esp.py."""
