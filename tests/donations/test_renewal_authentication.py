@@ -141,9 +141,7 @@ def test_request_to_confirm_is_not_sent_once_the_renewal_is_paid(client, stub):
     assert email.status == DonorEmail.Status.SKIPPED
 
 
-def test_renewal_declined_then_needing_authentication_on_retry_still_asks_the_donor(
-    client, stub
-):
+def test_renewal_declined_then_needing_authentication_on_retry_still_asks_the_donor(client, stub):
     """Stripe's retry of a declined renewal (the donor added a new card) may need the bank's
     confirmation: the donation is failed from the first attempt, and the request to confirm
     must still reach the donor, not be skipped as if the renewal were settled."""

@@ -101,7 +101,10 @@ def refund_apply(*, facts: RefundFacts, charge: ChargeFacts | None, read_at: int
         if donation.status == Donation.Status.REFUNDED and (
             donation.refunded_amount < donation.amount
         ):
-            donation.status = Donation.Status.PAID
+            # Refunded before its payment was recorded (Stripe keeps no order): pending
+            # again, so the payment's own event records it, with its date and receipt.
+            paid = donation.paid_at is not None
+            donation.status = Donation.Status.PAID if paid else Donation.Status.PENDING
             donation.refunded_at = None
         donation.refund_requested_at = None  # the editors may refund it again
         donation.save(
