@@ -273,20 +273,27 @@ def test_failed_refund_whose_alert_was_never_queued_is_sent_once_by_the_sweep(
     assert len(mail.outbox) == 1
 
 
-def test_refund_that_failed_before_the_payment_was_recorded_leaves_it_to_be_recorded(
-    client, stub, editor
+@pytest.mark.parametrize("payment_event_first", [False, True])
+def test_refund_that_failed_before_the_payment_was_recorded_records_the_payment(
+    client, stub, editor, payment_event_first
 ):
-    """charge.refunded, then its refund's failure, both before payment_intent.succeeded
-    (Stripe keeps no order): the payment is still recorded when its event comes, with its
-    date and its receipt, not left 'paid' with neither."""
+    """charge.refunded comes before payment_intent.succeeded (Stripe keeps no order), then
+    its refund fails: the payment is recorded once, with its date and its receipt, whether
+    its own event came while the donation was refunded (and was ignored) or comes after."""
     payment_intent = stub._payment_intent(amount=2500, currency="usd", customer="cus_1")
     donation = DonationFactory(amount=2500, stripe_payment_intent_id=payment_intent["id"])
     donation.stripe_charge_id = payment_intent["latest_charge"]
     se.post_event(client, se.charge_refunded_current(donation))
     assert Donation.objects.get().status == Donation.Status.REFUNDED
+    succeeded = se.payment_intent_succeeded_current(donation)
+    if payment_event_first:
+        se.post_event(client, succeeded)
 
     se.post_event(client, se.refund_current(donation, refund_id="re_early", status="failed"))
-    se.post_event(client, se.payment_intent_succeeded_current(donation))
+    if not payment_event_first:
+        se.post_event(client, succeeded)
+        succeeded["id"] = "evt_same_payment_again"
+        se.post_event(client, succeeded)
 
     donation.refresh_from_db()
     assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
