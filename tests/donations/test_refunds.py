@@ -300,3 +300,19 @@ def test_refund_that_failed_before_the_payment_was_recorded_records_the_payment(
     assert donation.paid_at is not None
     assert receipts(donation) == 1
     assert selectors.donation_totals().all_time == 2500
+
+
+def test_the_admin_shows_a_refunds_amount_as_money(client, stub, editor):
+    """The refund ledger's amount is in minor units: an editor reads $25.00, not 2500."""
+    donation = paid_donation(stub, amount=2500)
+    se.post_event(
+        client, se.refund_current(donation, refund_id="re_shown", status="failed", amount=1250)
+    )
+    client.force_login(editor)
+
+    page = client.get(reverse("admin:donations_donation_change", args=[donation.pk]))
+
+    row = page.content.decode().split('<td class="field-stripe_refund_id">', 1)[1]
+    row = row.split("</tr>", 1)[0]
+    assert "$12.50" in row
+    assert "1250" not in row
