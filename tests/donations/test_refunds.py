@@ -316,3 +316,30 @@ def test_the_admin_shows_a_refunds_amount_as_money(client, stub, editor):
     row = row.split("</tr>", 1)[0]
     assert "$12.50" in row
     assert "1250" not in row
+
+
+def test_charge_refunded_older_than_a_refund_failure_changes_nothing_when_our_clock_is_slow(
+    client, stub, editor, monkeypatch
+):
+    """Which charge.refunded is out of date is told by Stripe's clock on both sides (the
+    events' `created`), not ours: with our clock five minutes behind Stripe's, the stale
+    event must still not take the money off again."""
+    import types
+
+    from outlet.donations import webhooks
+
+    real_time = webhooks.time.time
+    monkeypatch.setattr(webhooks, "time", types.SimpleNamespace(time=lambda: real_time() - 300))
+    donation = paid_donation(stub)
+    services.donation_refund(donation=donation)
+    stale = charge_refunded(donation, refund_succeeds_at_stripe(stub, the_refund(donation)))
+    stale["created"] -= 60
+    refund_fails_at_stripe(stub, the_refund(donation))
+
+    se.post_event(
+        client, se.refund_current(donation, refund_id=the_refund(donation), status="failed")
+    )
+    se.post_event(client, stale)
+
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
