@@ -343,3 +343,44 @@ def test_charge_refunded_older_than_a_refund_failure_changes_nothing_when_our_cl
 
     donation.refresh_from_db()
     assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+
+
+def test_a_refund_failure_read_that_finds_the_charge_refunded_in_full_marks_it_refunded(
+    client, stub, editor
+):
+    """A partial refund fails; before we hear of it, a full refund is made from Stripe's
+    dashboard. The charge read for the failure holds that full refund, so the donation is
+    refunded, not left 'paid' with all its money refunded."""
+    donation = paid_donation(stub)
+    partial = stub._store(
+        "refund",
+        "re",
+        amount=1000,
+        currency="usd",
+        payment_intent=donation.stripe_payment_intent_id,
+        charge=donation.stripe_charge_id,
+        status="succeeded",
+    )
+    charge = refund_succeeds_at_stripe(stub, partial["id"])
+    se.post_event(client, charge_refunded(donation, charge))
+    refund_fails_at_stripe(stub, partial["id"])
+    failed = se.refund_current(donation, refund_id=partial["id"], status="failed", amount=1000)
+    whole = stub._store(
+        "refund",
+        "re",
+        amount=2500,
+        currency="usd",
+        payment_intent=donation.stripe_payment_intent_id,
+        charge=donation.stripe_charge_id,
+        status="succeeded",
+    )
+    later = charge_refunded(donation, refund_succeeds_at_stripe(stub, whole["id"]))
+    later["created"] = failed["created"] + 5
+
+    se.post_event(client, failed)
+    se.post_event(client, later)
+
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.REFUNDED, 2500)
+    assert donation.refunded_at is not None
+    assert selectors.donation_totals().all_time == 0

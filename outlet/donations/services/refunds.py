@@ -109,6 +109,15 @@ def refund_apply(*, facts: RefundFacts, charge: ChargeFacts | None, read_at: int
             unrecorded = donation.paid_at is None
             donation.status = Donation.Status.PENDING if unrecorded else Donation.Status.PAID
             donation.refunded_at = None
+        elif (
+            donation.status == Donation.Status.PAID
+            and charge is not None
+            and (charge.refunded or donation.refunded_amount >= donation.amount)
+        ):
+            # The charge read holds another refund made meanwhile that refunds it all (its
+            # charge.refunded is no news after this read and changes nothing).
+            donation.status = Donation.Status.REFUNDED
+            donation.refunded_at = timezone.now()
         donation.refund_requested_at = None  # the editors may refund it again
         donation.save(
             update_fields=[
