@@ -284,3 +284,19 @@ def test_a_donors_data_download_says_what_the_credit_paid(client, stub):
 
     renewal_row = next(row for row in exported["donations"] if row["credit_amount"])
     assert (renewal_row["amount"], renewal_row["credit_amount"]) == (0, 1500)
+
+
+@pytest.mark.parametrize("refund_first", [True, False])
+def test_renewal_refunded_in_full_leaves_recurring_revenue_in_either_order(
+    client, stub, refund_first
+):
+    """A gift whose latest renewal was refunded in full is not counted on as recurring
+    revenue, whether the refund came before the renewal's invoice.paid or after it."""
+    gift, payment = renewal_at_stripe(stub)
+    paid = se.invoice_current(gift, invoice_id="in_renewal")
+    refunded = charge_refunded(gift, payment)
+    for evt in (refunded, paid) if refund_first else (paid, refunded):
+        se.post_event(client, evt)
+
+    assert renewal().status == Donation.Status.REFUNDED
+    assert selectors.donation_totals().monthly_recurring == 0
