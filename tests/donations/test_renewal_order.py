@@ -300,3 +300,21 @@ def test_renewal_refunded_in_full_leaves_recurring_revenue_in_either_order(
 
     assert renewal().status == Donation.Status.REFUNDED
     assert selectors.donation_totals().monthly_recurring == 0
+
+
+@pytest.mark.parametrize("ending_balance", [0, None])
+def test_renewal_of_a_customer_who_owed_is_a_card_payment_with_no_credit(
+    client, stub, ending_balance
+):
+    """A positive starting balance is money the customer owed (added to the invoice), not
+    credit: the card paid it all, and nothing is recorded as paid from credit."""
+    gift, _ = renewal_at_stripe(stub)
+    evt = se.invoice_current(gift, invoice_id="in_renewal", amount=gift.amount + 300)
+    evt["data"]["object"].update(starting_balance=300, ending_balance=ending_balance)
+
+    assert se.post_event(client, evt).status_code == 200
+
+    donation = renewal()
+    assert donation.status == Donation.Status.PAID
+    assert donation.credit_amount == 0
+    assert receipts(donation) == 1
