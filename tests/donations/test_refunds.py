@@ -384,3 +384,31 @@ def test_a_refund_failure_read_that_finds_the_charge_refunded_in_full_marks_it_r
     assert (donation.status, donation.refunded_amount) == (Donation.Status.REFUNDED, 2500)
     assert donation.refunded_at is not None
     assert selectors.donation_totals().all_time == 0
+
+
+def test_a_failed_refund_stays_failed_when_an_older_update_arrives_late(client, stub, editor):
+    """Failed is final: a refund.updated that said 'succeeded' (written before the failure,
+    delivered after it) neither marks the ledger succeeded nor lets the failure apply again."""
+    donation = paid_donation(stub)
+    se.post_event(client, se.refund_current(donation, refund_id="re_late", status="failed"))
+    se.post_event(client, se.refund_current(donation, refund_id="re_late", status="succeeded"))
+
+    assert Refund.objects.get().status == Refund.Status.FAILED
+
+
+def test_a_canceled_refund_gives_its_money_back_as_a_failed_one_does(client, stub, editor):
+    donation = paid_donation(stub)
+    services.donation_refund(donation=donation)
+    se.post_event(
+        client, charge_refunded(donation, refund_succeeds_at_stripe(stub, the_refund(donation)))
+    )
+    refund_fails_at_stripe(stub, the_refund(donation))
+    stub.objects[the_refund(donation)]["status"] = "canceled"
+
+    se.post_event(
+        client, se.refund_current(donation, refund_id=the_refund(donation), status="canceled")
+    )
+
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+    assert Refund.objects.get().status == Refund.Status.CANCELED

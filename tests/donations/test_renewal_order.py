@@ -318,3 +318,19 @@ def test_renewal_of_a_customer_who_owed_is_a_card_payment_with_no_credit(
     assert donation.status == Donation.Status.PAID
     assert donation.credit_amount == 0
     assert receipts(donation) == 1
+
+
+def test_late_payment_failed_for_a_refunded_renewal_leaves_the_gift_running(client, stub):
+    """A renewal paid, then refunded; an invoice.payment_failed of an earlier attempt of the
+    same invoice arrives last: the gift is not past due and the donor gets no 'could not
+    be renewed'."""
+    gift, payment = renewal_at_stripe(stub)
+    se.post_event(client, se.invoice_current(gift, invoice_id="in_renewal"))
+    se.post_event(client, charge_refunded(gift, payment))
+    late = se.invoice_current(gift, invoice_id="in_renewal", paid=False)
+
+    assert se.post_event(client, late).status_code == 200
+
+    assert renewal().status == Donation.Status.REFUNDED
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
+    assert not DonorEmail.objects.filter(kind=DonorEmail.Kind.PAST_DUE).exists()
