@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -412,3 +413,54 @@ def test_a_canceled_refund_gives_its_money_back_as_a_failed_one_does(client, stu
     donation.refresh_from_db()
     assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
     assert Refund.objects.get().status == Refund.Status.CANCELED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_one_refund_failure_told_by_three_events_at_once_applies_once(monkeypatch):
+    """Stripe sends refund.failed, refund.updated and charge.refund.updated for one failure,
+    and may deliver them at the same moment: the money comes back once, the editors are
+    asked to be told once."""
+    import threading
+
+    from outlet.donations.services import refunds as refunds_module
+    from outlet.donations.stripe_objects import charge_facts, refund_facts
+
+    told: list[int] = []
+    monkeypatch.setattr(
+        refunds_module, "_refund_failed_editors_notify_queue", lambda *, refund_id: told.append(1)
+    )
+    donation = DonationFactory(
+        status=Donation.Status.REFUNDED,
+        amount=2500,
+        refunded_amount=2500,
+        paid_at=timezone.now(),
+        stripe_payment_intent_id="pi_race",
+        stripe_charge_id="ch_race",
+    )
+    refund = refund_facts(
+        se.refund_current(donation, refund_id="re_race", status="failed")["data"]["object"]
+    )
+    charge_obj = se.charge_refunded_current(donation, amount_refunded=0)["data"]["object"]
+    charge = charge_facts({**charge_obj, "id": "ch_race"})
+    start = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def apply() -> None:
+        try:
+            start.wait(10)
+            outcomes.append(services.refund_apply(facts=refund, charge=charge, read_at=1))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=apply) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    assert sorted(outcomes) == ["already applied", "already applied", "refund failed"]
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+    assert Refund.objects.count() == 1
+    assert len(told) == 1
