@@ -98,11 +98,15 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    fields = ("stripe_refund_id", "amount", "currency", "status", "failure_reason", "failed_at")
+    fields = ("stripe_refund_id", "amount_display", "status", "failure_reason", "failed_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="Amount")
+    def amount_display(self, refund: Refund) -> str:
+        return money_format(refund.amount, refund.currency)
 
 
 @admin.register(Donation)

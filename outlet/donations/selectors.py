@@ -102,9 +102,10 @@ def campaign_raised(*, campaign: Campaign) -> int:
 def live_gifts_counted(*, currency: str) -> QuerySet[Gift]:
     """Live gifts (active or past due) whose latest payment was not refunded in full and
     is not held or lost in a dispute: the ones recurring revenue can count on."""
+    # A renewal refunded before its payment was recorded has no paid_at: its refund dates it.
     latest = Donation.objects.filter(
         gift=OuterRef("pk"), status__in=[Donation.Status.PAID, Donation.Status.REFUNDED]
-    ).order_by(F("paid_at").desc(nulls_last=True))
+    ).order_by(Coalesce("paid_at", "refunded_at").desc(nulls_last=True))
     return (
         Gift.objects.filter(
             currency=currency, status__in=[Gift.Status.ACTIVE, Gift.Status.PAST_DUE]

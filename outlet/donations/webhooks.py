@@ -201,11 +201,14 @@ RefundPrepared = tuple[RefundFacts, ChargeFacts | None, int, InvoiceFacts | None
 
 def _refund_prepare(event: dict[str, Any]) -> RefundPrepared:
     """A refund that failed or was canceled: read its charge from Stripe (its
-    amount_refunded no longer holds the refund), and the time of that reading, and a
+    amount_refunded no longer holds the refund), and the time of that reading (the event's,
+    on Stripe's clock), and a
     renewal's invoice when the charge is not ours yet. A refund in any other state changes
     no amount (charge.refunded does), so nothing is fetched."""
     facts = refund_facts(event["data"]["object"])
-    read_at = int(time.time())
+    # Stripe's clock, as in the charge.refunded events this is compared with: the charge is
+    # read after the failure event was written, so no event older than it is news.
+    read_at = int(event.get("created") or time.time())
     if facts.status not in _REFUND_GAVE_BACK or not facts.charge_id:
         return facts, None, read_at, None
     invoice = _renewal_invoice(facts.payment_intent_id, facts.charge_id, "")

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -271,3 +272,195 @@ def test_failed_refund_whose_alert_was_never_queued_is_sent_once_by_the_sweep(
 
     assert queued == [Refund.objects.get().pk]
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.parametrize("payment_event_first", [False, True])
+def test_refund_that_failed_before_the_payment_was_recorded_records_the_payment(
+    client, stub, editor, payment_event_first
+):
+    """charge.refunded comes before payment_intent.succeeded (Stripe keeps no order), then
+    its refund fails: the payment is recorded once, with its date and its receipt, whether
+    its own event came while the donation was refunded (and was ignored) or comes after."""
+    payment_intent = stub._payment_intent(amount=2500, currency="usd", customer="cus_1")
+    donation = DonationFactory(amount=2500, stripe_payment_intent_id=payment_intent["id"])
+    donation.stripe_charge_id = payment_intent["latest_charge"]
+    se.post_event(client, se.charge_refunded_current(donation))
+    assert Donation.objects.get().status == Donation.Status.REFUNDED
+    succeeded = se.payment_intent_succeeded_current(donation)
+    if payment_event_first:
+        se.post_event(client, succeeded)
+
+    se.post_event(client, se.refund_current(donation, refund_id="re_early", status="failed"))
+    if not payment_event_first:
+        se.post_event(client, succeeded)
+        succeeded["id"] = "evt_same_payment_again"
+        se.post_event(client, succeeded)
+
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+    assert donation.paid_at is not None
+    assert receipts(donation) == 1
+    assert selectors.donation_totals().all_time == 2500
+
+
+def test_the_admin_shows_a_refunds_amount_as_money(client, stub, editor):
+    """The refund ledger's amount is in minor units: an editor reads $25.00, not 2500."""
+    donation = paid_donation(stub, amount=2500)
+    se.post_event(
+        client, se.refund_current(donation, refund_id="re_shown", status="failed", amount=1250)
+    )
+    client.force_login(editor)
+
+    page = client.get(reverse("admin:donations_donation_change", args=[donation.pk]))
+
+    row = page.content.decode().split('<td class="field-stripe_refund_id">', 1)[1]
+    row = row.split("</tr>", 1)[0]
+    assert "$12.50" in row
+    assert "1250" not in row
+
+
+def test_charge_refunded_older_than_a_refund_failure_changes_nothing_when_our_clock_is_slow(
+    client, stub, editor, monkeypatch
+):
+    """Which charge.refunded is out of date is told by Stripe's clock on both sides (the
+    events' `created`), not ours: with our clock five minutes behind Stripe's, the stale
+    event must still not take the money off again."""
+    import types
+
+    from outlet.donations import webhooks
+
+    real_time = webhooks.time.time
+    monkeypatch.setattr(webhooks, "time", types.SimpleNamespace(time=lambda: real_time() - 300))
+    donation = paid_donation(stub)
+    services.donation_refund(donation=donation)
+    stale = charge_refunded(donation, refund_succeeds_at_stripe(stub, the_refund(donation)))
+    stale["created"] -= 60
+    refund_fails_at_stripe(stub, the_refund(donation))
+
+    se.post_event(
+        client, se.refund_current(donation, refund_id=the_refund(donation), status="failed")
+    )
+    se.post_event(client, stale)
+
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+
+
+def test_a_refund_failure_read_that_finds_the_charge_refunded_in_full_marks_it_refunded(
+    client, stub, editor
+):
+    """A partial refund fails; before we hear of it, a full refund is made from Stripe's
+    dashboard. The charge read for the failure holds that full refund, so the donation is
+    refunded, not left 'paid' with all its money refunded."""
+    donation = paid_donation(stub)
+    partial = stub._store(
+        "refund",
+        "re",
+        amount=1000,
+        currency="usd",
+        payment_intent=donation.stripe_payment_intent_id,
+        charge=donation.stripe_charge_id,
+        status="succeeded",
+    )
+    charge = refund_succeeds_at_stripe(stub, partial["id"])
+    se.post_event(client, charge_refunded(donation, charge))
+    refund_fails_at_stripe(stub, partial["id"])
+    failed = se.refund_current(donation, refund_id=partial["id"], status="failed", amount=1000)
+    whole = stub._store(
+        "refund",
+        "re",
+        amount=2500,
+        currency="usd",
+        payment_intent=donation.stripe_payment_intent_id,
+        charge=donation.stripe_charge_id,
+        status="succeeded",
+    )
+    later = charge_refunded(donation, refund_succeeds_at_stripe(stub, whole["id"]))
+    later["created"] = failed["created"] + 5
+
+    se.post_event(client, failed)
+    se.post_event(client, later)
+
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.REFUNDED, 2500)
+    assert donation.refunded_at is not None
+    assert selectors.donation_totals().all_time == 0
+
+
+def test_a_failed_refund_stays_failed_when_an_older_update_arrives_late(client, stub, editor):
+    """Failed is final: a refund.updated that said 'succeeded' (written before the failure,
+    delivered after it) neither marks the ledger succeeded nor lets the failure apply again."""
+    donation = paid_donation(stub)
+    se.post_event(client, se.refund_current(donation, refund_id="re_late", status="failed"))
+    se.post_event(client, se.refund_current(donation, refund_id="re_late", status="succeeded"))
+
+    assert Refund.objects.get().status == Refund.Status.FAILED
+
+
+def test_a_canceled_refund_gives_its_money_back_as_a_failed_one_does(client, stub, editor):
+    donation = paid_donation(stub)
+    services.donation_refund(donation=donation)
+    se.post_event(
+        client, charge_refunded(donation, refund_succeeds_at_stripe(stub, the_refund(donation)))
+    )
+    refund_fails_at_stripe(stub, the_refund(donation))
+    stub.objects[the_refund(donation)]["status"] = "canceled"
+
+    se.post_event(
+        client, se.refund_current(donation, refund_id=the_refund(donation), status="canceled")
+    )
+
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+    assert Refund.objects.get().status == Refund.Status.CANCELED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+def test_one_refund_failure_told_by_three_events_at_once_applies_once(monkeypatch):
+    """Stripe sends refund.failed, refund.updated and charge.refund.updated for one failure,
+    and may deliver them at the same moment: the money comes back once, the editors are
+    asked to be told once."""
+    import threading
+
+    from outlet.donations.services import refunds as refunds_module
+    from outlet.donations.stripe_objects import charge_facts, refund_facts
+
+    told: list[int] = []
+    monkeypatch.setattr(
+        refunds_module, "_refund_failed_editors_notify_queue", lambda *, refund_id: told.append(1)
+    )
+    donation = DonationFactory(
+        status=Donation.Status.REFUNDED,
+        amount=2500,
+        refunded_amount=2500,
+        paid_at=timezone.now(),
+        stripe_payment_intent_id="pi_race",
+        stripe_charge_id="ch_race",
+    )
+    refund = refund_facts(
+        se.refund_current(donation, refund_id="re_race", status="failed")["data"]["object"]
+    )
+    charge_obj = se.charge_refunded_current(donation, amount_refunded=0)["data"]["object"]
+    charge = charge_facts({**charge_obj, "id": "ch_race"})
+    start = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def apply() -> None:
+        try:
+            start.wait(10)
+            outcomes.append(services.refund_apply(facts=refund, charge=charge, read_at=1))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=apply) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    assert sorted(outcomes) == ["already applied", "already applied", "refund failed"]
+    donation.refresh_from_db()
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
+    assert Refund.objects.count() == 1
+    assert len(told) == 1

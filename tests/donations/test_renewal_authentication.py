@@ -139,3 +139,31 @@ def test_request_to_confirm_is_not_sent_once_the_renewal_is_paid(client, stub):
     assert mail.outbox == []
     email.refresh_from_db()
     assert email.status == DonorEmail.Status.SKIPPED
+
+
+def test_renewal_declined_then_needing_authentication_on_retry_still_asks_the_donor(client, stub):
+    """Stripe's retry of a declined renewal (the donor added a new card) may need the bank's
+    confirmation: the donation is failed from the first attempt, and the request to confirm
+    must still reach the donor, not be skipped as if the renewal were settled."""
+    gift = running_gift(stub)
+    payment = next(obj for obj in stub.objects.values() if obj["object"] == "payment_intent")
+    payment["status"] = "requires_payment_method"
+    se.post_event(client, action_required(gift, type_="invoice.payment_failed"))
+    assert Donation.objects.get(stripe_invoice_id="in_3ds").status == Donation.Status.FAILED
+
+    payment["status"] = "requires_action"
+    se.post_event(client, action_required(gift))
+    email = next(e for e in asked(gift) if e.kind == DonorEmail.Kind.PAYMENT_ACTION_REQUIRED)
+
+    assert services.donor_email_send(donor_email_id=email.pk) is True
+    assert HOSTED in mail.outbox[-1].body
+
+
+def test_request_to_confirm_is_not_sent_once_the_gift_has_ended(client, stub):
+    gift = running_gift(stub)
+    se.post_event(client, action_required(gift))
+    Donation.objects.filter(stripe_invoice_id="in_3ds").update(status=Donation.Status.FAILED)
+    Gift.objects.filter(pk=gift.pk).update(status=Gift.Status.CANCELLED)
+
+    assert services.donor_email_send(donor_email_id=asked(gift)[0].pk) is False
+    assert mail.outbox == []

@@ -284,3 +284,53 @@ def test_a_donors_data_download_says_what_the_credit_paid(client, stub):
 
     renewal_row = next(row for row in exported["donations"] if row["credit_amount"])
     assert (renewal_row["amount"], renewal_row["credit_amount"]) == (0, 1500)
+
+
+@pytest.mark.parametrize("refund_first", [True, False])
+def test_renewal_refunded_in_full_leaves_recurring_revenue_in_either_order(
+    client, stub, refund_first
+):
+    """A gift whose latest renewal was refunded in full is not counted on as recurring
+    revenue, whether the refund came before the renewal's invoice.paid or after it."""
+    gift, payment = renewal_at_stripe(stub)
+    paid = se.invoice_current(gift, invoice_id="in_renewal")
+    refunded = charge_refunded(gift, payment)
+    for evt in (refunded, paid) if refund_first else (paid, refunded):
+        se.post_event(client, evt)
+
+    assert renewal().status == Donation.Status.REFUNDED
+    assert selectors.donation_totals().monthly_recurring == 0
+
+
+@pytest.mark.parametrize("ending_balance", [0, None])
+def test_renewal_of_a_customer_who_owed_is_a_card_payment_with_no_credit(
+    client, stub, ending_balance
+):
+    """A positive starting balance is money the customer owed (added to the invoice), not
+    credit: the card paid it all, and nothing is recorded as paid from credit."""
+    gift, _ = renewal_at_stripe(stub)
+    evt = se.invoice_current(gift, invoice_id="in_renewal", amount=gift.amount + 300)
+    evt["data"]["object"].update(starting_balance=300, ending_balance=ending_balance)
+
+    assert se.post_event(client, evt).status_code == 200
+
+    donation = renewal()
+    assert donation.status == Donation.Status.PAID
+    assert donation.credit_amount == 0
+    assert receipts(donation) == 1
+
+
+def test_late_payment_failed_for_a_refunded_renewal_leaves_the_gift_running(client, stub):
+    """A renewal paid, then refunded; an invoice.payment_failed of an earlier attempt of the
+    same invoice arrives last: the gift is not past due and the donor gets no 'could not
+    be renewed'."""
+    gift, payment = renewal_at_stripe(stub)
+    se.post_event(client, se.invoice_current(gift, invoice_id="in_renewal"))
+    se.post_event(client, charge_refunded(gift, payment))
+    late = se.invoice_current(gift, invoice_id="in_renewal", paid=False)
+
+    assert se.post_event(client, late).status_code == 200
+
+    assert renewal().status == Donation.Status.REFUNDED
+    assert Gift.objects.get().status == Gift.Status.ACTIVE
+    assert not DonorEmail.objects.filter(kind=DonorEmail.Kind.PAST_DUE).exists()

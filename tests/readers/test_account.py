@@ -260,3 +260,16 @@ def test_a_live_gift_without_a_payment_yet_counts_as_giving():
     NewsletterFactory(name="Insiders", slug="insiders", visibility="donors")
     GiftFactory(donor=DonorFactory(email="new-monthly@example.com"), status="active")
     assert "Insiders" in signed_in("new-monthly@example.com").get("/account/").content.decode()
+
+
+def test_a_receipt_page_says_what_the_account_credit_paid(monthly_reader):
+    """As the emailed receipt does: a renewal paid in part from Stripe's credit balance
+    says the card's amount and the credit's, not the card's alone as if it were all."""
+    donation = Donation.objects.get()
+    Donation.objects.filter(pk=donation.pk).update(amount=500, credit_amount=500)
+
+    page = signed_in("reader@example.com").get(reverse("readers:receipt", args=[donation.pk]))
+
+    text = page.content.decode()
+    assert "$5.00" in text
+    assert "account credit" in text

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import Donation, DonorEmail, StripeEvent
+from ..models import Donation, DonorEmail, Gift, StripeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +123,13 @@ def donor_email_send(*, donor_email_id: int) -> bool:
         if email is None or email.status == DonorEmail.Status.SENT:
             return False
         if email.kind == DonorEmail.Kind.PAYMENT_ACTION_REQUIRED and (
-            email.donation is None or email.donation.status != Donation.Status.PENDING
+            email.donation is None
+            or email.donation.status not in (Donation.Status.PENDING, Donation.Status.FAILED)
+            or (email.gift is not None and email.gift.status == Gift.Status.CANCELLED)
         ):
             # The donor confirmed (or the renewal ended) before this went out: asking them
-            # to confirm a payment already taken would only alarm them.
+            # to confirm a payment already taken would only alarm them. A renewal failed by
+            # an earlier attempt still waits: Stripe's retry is the one to confirm.
             email.status = DonorEmail.Status.SKIPPED
             email.last_error = "The renewal was no longer waiting for the donor."
             email.save(update_fields=["status", "last_error"])

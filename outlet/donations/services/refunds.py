@@ -26,6 +26,7 @@ from ..models import Donation, Refund
 from ..stripe_objects import ChargeFacts, DisputeFacts, RefundFacts, refund_facts
 from .checkout import idempotency_key
 from .donor_emails import SWEEP_AFTER
+from .stripe_events import payment_record
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +99,25 @@ def refund_apply(*, facts: RefundFacts, charge: ChargeFacts | None, read_at: int
         if charge is not None:  # Stripe's current word, other refunds of the charge included
             donation.refunded_amount = charge.amount_refunded
             donation.refunds_read_at = max(read_at, donation.refunds_read_at)
+        unrecorded = False
         if donation.status == Donation.Status.REFUNDED and (
             donation.refunded_amount < donation.amount
         ):
-            donation.status = Donation.Status.PAID
+            # Refunded before its payment was recorded (Stripe keeps no order, and the
+            # payment's event may have come and been ignored meanwhile): a refunded charge
+            # was paid, so the payment is recorded now, with its date and its receipt.
+            unrecorded = donation.paid_at is None
+            donation.status = Donation.Status.PENDING if unrecorded else Donation.Status.PAID
             donation.refunded_at = None
+        elif (
+            donation.status == Donation.Status.PAID
+            and charge is not None
+            and (charge.refunded or donation.refunded_amount >= donation.amount)
+        ):
+            # The charge read holds another refund made meanwhile that refunds it all (its
+            # charge.refunded is no news after this read and changes nothing).
+            donation.status = Donation.Status.REFUNDED
+            donation.refunded_at = timezone.now()
         donation.refund_requested_at = None  # the editors may refund it again
         donation.save(
             update_fields=[
@@ -113,6 +128,12 @@ def refund_apply(*, facts: RefundFacts, charge: ChargeFacts | None, read_at: int
                 "refund_requested_at",
             ]
         )
+        if unrecorded:
+            payment_record(
+                donation_id=donation.pk,
+                charge_id=charge.id if charge is not None else "",
+                amount=charge.amount if charge is not None else None,
+            )
         selectors.donation_overview_forget()
         _refund_failed_editors_notify_queue(refund_id=refund.pk)
     logger.warning("Refund %s of donation %s %s", facts.id, found.pk, status)
