@@ -102,3 +102,26 @@ def test_progress_is_reported_while_the_items_are_written():
     )
 
     assert seen[-1] == (10, 10)  # every item of the file, attachments and guest authors too
+
+
+def test_staff_who_may_not_publish_cannot_import_an_archive(client):
+    # An import publishes what WordPress published: only for those who may publish.
+    from django.contrib.auth.models import Permission
+
+    from tests.articles.conftest import _member
+
+    contributor = _member("connie", "contributor")
+    contributor.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="importers",
+            codename__in=["add_archiveimport", "view_archiveimport"],
+        )
+    )
+    client.force_login(contributor)
+
+    response = client.post(
+        "/admin/importers/archiveimport/add/", {"source": "wordpress", "upload": upload()}
+    )
+
+    assert response.status_code == 403
+    assert not ArchiveImport.objects.exists()
