@@ -345,3 +345,23 @@ def test_a_post_whose_old_address_is_too_long_to_redirect_still_comes_across(tmp
 
     assert Article.objects.get(slug="flood-night").is_public
     assert any(p.startswith("failed /2019/05/12/very-") for p in report.problems)
+
+
+def test_a_page_made_private_in_wordpress_leaves_the_cached_pages_when_imported_again(
+    client, tmp_path, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run(str(EXPORT))
+    assert client.get("/page/about/").status_code == 200  # now in the page cache
+    text = EXPORT.read_text()
+    page_at = text.index("<wp:post_id>12</wp:post_id>")
+    private = tmp_path / "private.xml"
+    private.write_text(
+        text[:page_at] + text[page_at:].replace("<![CDATA[publish]]>", "<![CDATA[private]]>", 1)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run(str(private))
+
+    assert Page.objects.get(slug="about").status == Page.Status.DRAFT
+    assert client.get("/page/about/").status_code == 404
