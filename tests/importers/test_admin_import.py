@@ -125,3 +125,20 @@ def test_staff_who_may_not_publish_cannot_import_an_archive(client):
 
     assert response.status_code == 403
     assert not ArchiveImport.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content", [EXPORT.read_bytes(), b"<rss><channel>"], ids=["imported", "failed"]
+)
+def test_an_uploaded_export_is_deleted_once_its_import_has_run(private_storage, content):
+    # An export holds drafts, authors' and commenters' addresses: kept only as long as needed.
+    job = ArchiveImport(source="wordpress")
+    job.upload.save("export.xml", SimpleUploadedFile("export.xml", content), save=False)
+    job.save()
+    stored = Path(job.upload.path)
+
+    archive_import_run(job=job)
+
+    assert not stored.exists()
+    job.refresh_from_db()
+    assert job.status in (ArchiveImport.Status.DONE, ArchiveImport.Status.FAILED) and job.report
