@@ -91,7 +91,8 @@ def archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
     try:
         return _archive_import_run(job=job)
     finally:
-        job.upload.storage.delete(job.upload.name)
+        if job.upload.name:
+            job.upload.storage.delete(job.upload.name)
 
 
 def _archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
