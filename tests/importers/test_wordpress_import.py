@@ -365,3 +365,26 @@ def test_a_page_made_private_in_wordpress_leaves_the_cached_pages_when_imported_
 
     assert Page.objects.get(slug="about").status == Page.Status.DRAFT
     assert client.get("/page/about/").status_code == 404
+
+
+def test_an_imported_image_is_stored_under_its_content_name_whatever_the_old_one(
+    tmp_path, settings
+):
+    # A picture that is also a web page keeps no ".html" name to be served as one.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    uploads = tmp_path / "uploads"
+    (uploads / "2019" / "05").mkdir(parents=True)
+    Image.new("RGB", (640, 480), "steelblue").save(uploads / "2019" / "05" / "flood.html", "JPEG")
+    export = tmp_path / "export.xml"
+    export.write_text(
+        EXPORT.read_text().replace(
+            "<![CDATA[2019/05/flood.jpg]]>", "<![CDATA[2019/05/flood.html]]>"
+        )
+    )
+
+    run(str(export), "--media-dir", str(uploads))
+
+    flood = Article.objects.get(slug="flood-night")
+    assert flood.featured_image.name.startswith("body/")
+    assert flood.featured_image.name.endswith(".jpg")
+    assert not list(settings.MEDIA_ROOT.rglob("*.html"))
