@@ -37,7 +37,8 @@ def media(request: HttpRequest, path: str) -> HttpResponseBase:
     """An upload or one of its renditions from MEDIA_ROOT (directories and anything
     outside it: 404), with a year-long immutable lifetime. Behind Varnish or a CDN the
     origin sees each file about once; a web server pointed at MEDIA_ROOT with the same
-    Cache-Control can take over entirely."""
+    Cache-Control, and the same download rule for what is not MEDIA_INLINE_TYPES, can
+    take over entirely."""
     response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     response["Cache-Control"] = MEDIA_CACHE_CONTROL
     kind = response.get("Content-Type", "").split(";")[0]
