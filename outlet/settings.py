@@ -564,6 +564,12 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Uploaded archive exports (importers/): never under MEDIA_ROOT, they hold drafts and emails.
 IMPORTS_ROOT = Path(env.str("IMPORTS_ROOT", default=str(VAR_DIR / "imports")))
+if IMPORTS_ROOT.resolve().is_relative_to(MEDIA_ROOT.resolve()):
+    # /media/ serves everything under MEDIA_ROOT, an export's drafts and addresses too.
+    raise ImproperlyConfigured(
+        f"IMPORTS_ROOT ({IMPORTS_ROOT}) is inside MEDIA_ROOT ({MEDIA_ROOT}), which is served "
+        "to anyone: set IMPORTS_ROOT to a folder outside it."
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "imports": {

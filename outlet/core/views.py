@@ -27,6 +27,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 # a name a new one, and renditions are named after their upload), so browsers and
 # shared caches may keep each for a year without asking again.
 MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"
+#: What uploads are shown as in the browser; anything else (a page, an SVG, a PDF that
+#: reached MEDIA_ROOT some other way) is only downloaded, never run on the site's origin.
+MEDIA_INLINE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif"}
 
 
 @require_safe
@@ -34,9 +37,14 @@ def media(request: HttpRequest, path: str) -> HttpResponseBase:
     """An upload or one of its renditions from MEDIA_ROOT (directories and anything
     outside it: 404), with a year-long immutable lifetime. Behind Varnish or a CDN the
     origin sees each file about once; a web server pointed at MEDIA_ROOT with the same
-    Cache-Control can take over entirely."""
+    Cache-Control, and the same download rule for what is not MEDIA_INLINE_TYPES, can
+    take over entirely."""
     response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     response["Cache-Control"] = MEDIA_CACHE_CONTROL
+    kind = response.get("Content-Type", "").split(";")[0]
+    if response.status_code == 200 and kind not in MEDIA_INLINE_TYPES:
+        response["Content-Type"] = "application/octet-stream"
+        response["Content-Disposition"] = "attachment"
     return response
 
 

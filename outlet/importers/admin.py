@@ -5,6 +5,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from outlet.articles.services import user_can_publish
+
 from .models import ArchiveImport, ImportedItem
 from .services import SOURCES, archive_import_progress_key, archive_import_queue
 
@@ -50,6 +52,10 @@ class ArchiveImportAdmin(admin.ModelAdmin):
         if obj is None:
             return ["source", "upload", "media_from_site", "dry_run"]
         return self.readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # An import publishes what the old site published, with no editor's save between.
+        return super().has_add_permission(request) and user_can_publish(request.user)
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)

@@ -77,12 +77,25 @@ def archive_import_queue(
 
 
 def archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
-    """Run a queued import once: the claim (queued → running) makes a second call a no-op."""
+    """Run a queued import once: the claim (queued → running) makes a second call a no-op.
+
+    The uploaded file is deleted once the run ends, however it ends: an export holds
+    drafts and authors' and commenters' addresses, and nothing reads it again (the
+    claim is never retaken; a failed import is uploaded anew).
+    """
     claimed = ArchiveImport.objects.filter(pk=job.pk, status=ArchiveImport.Status.QUEUED).update(
         status=ArchiveImport.Status.RUNNING, started_at=timezone.now()
     )
     if not claimed:
         return job
+    try:
+        return _archive_import_run(job=job)
+    finally:
+        if job.upload.name:
+            job.upload.storage.delete(job.upload.name)
+
+
+def _archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
     try:
         key = archive_import_progress_key(job.pk)
         report = archive_import(

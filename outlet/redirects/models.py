@@ -15,8 +15,17 @@ def validate_old_path(value: str) -> None:
 
 
 def validate_target(value: str) -> None:
-    """Only addresses on this site: a redirect table must never send readers elsewhere."""
-    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only addresses on this site: a redirect table must never send readers elsewhere.
+
+    Browsers read a backslash as a slash and drop tabs and line breaks anywhere in an
+    address, so "/\\evil.example" and "/<tab>/evil.example" are other sites: no
+    backslash, whitespace or control character at all (a path here has them encoded).
+    """
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or any(char == "\\" or char.isspace() or not char.isprintable() for char in value)
+    ):
         raise ValidationError(
             _("A redirect goes to a path on this site, starting with one “/”, e.g. /flood-night/.")
         )

@@ -122,3 +122,19 @@ def test_library_images_in_the_body_are_offered_as_avif_and_webp_too(client, med
     assert re.search(r'<source type="image/avif" srcset="[^"]*\.w800\.avif 800w"', picture)
     assert re.search(r'<source type="image/webp" srcset="[^"]*\.w480\.webp 480w', picture)
     assert re.search(r'<img [^>]*alt="Voters queue"[^>]*srcset="[^"]*\.w800\.jpg 800w"', picture)
+
+
+@pytest.mark.parametrize("name", ["authors/page.html", "body/drawing.svg", "authors/x.xhtml"])
+def test_uploads_a_browser_could_run_are_served_as_downloads(client, settings, tmp_path, name):
+    # MEDIA_ROOT is served from the site's own origin: a page or an SVG there could script it.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    file = settings.MEDIA_ROOT / name
+    file.parent.mkdir(parents=True)
+    file.write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+
+    response = client.get(f"/media/{name}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"].startswith("attachment")
+    assert response["X-Content-Type-Options"] == "nosniff"

@@ -174,3 +174,15 @@ def test_production_refuses_a_long_lived_sign_in_link():
 
     assert result.returncode != 0
     assert "READER_SIGN_IN_MAX_AGE" in result.stderr
+
+
+def test_archive_exports_under_the_served_media_folder_are_refused(tmp_path):
+    # /media/ serves all of MEDIA_ROOT; exports hold drafts and authors' addresses.
+    media = tmp_path / "media"
+    env = {**PRODUCTION_ENV, "MEDIA_ROOT": str(media), "IMPORTS_ROOT": str(media / "imports")}
+
+    result = _manage("check", **env)
+
+    assert result.returncode != 0
+    assert "IMPORTS_ROOT" in result.stderr
+    assert _manage("check", **{**env, "IMPORTS_ROOT": str(tmp_path / "imports")}).returncode == 0

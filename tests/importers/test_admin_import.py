@@ -102,3 +102,43 @@ def test_progress_is_reported_while_the_items_are_written():
     )
 
     assert seen[-1] == (10, 10)  # every item of the file, attachments and guest authors too
+
+
+def test_staff_who_may_not_publish_cannot_import_an_archive(client):
+    # An import publishes what WordPress published: only for those who may publish.
+    from django.contrib.auth.models import Permission
+
+    from tests.articles.conftest import _member
+
+    contributor = _member("connie", "contributor")
+    contributor.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="importers",
+            codename__in=["add_archiveimport", "view_archiveimport"],
+        )
+    )
+    client.force_login(contributor)
+
+    response = client.post(
+        "/admin/importers/archiveimport/add/", {"source": "wordpress", "upload": upload()}
+    )
+
+    assert response.status_code == 403
+    assert not ArchiveImport.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content", [EXPORT.read_bytes(), b"<rss><channel>"], ids=["imported", "failed"]
+)
+def test_an_uploaded_export_is_deleted_once_its_import_has_run(private_storage, content):
+    # An export holds drafts, authors' and commenters' addresses: kept only as long as needed.
+    job = ArchiveImport(source="wordpress")
+    job.upload.save("export.xml", SimpleUploadedFile("export.xml", content), save=False)
+    job.save()
+    stored = Path(job.upload.path)
+
+    archive_import_run(job=job)
+
+    assert not stored.exists()
+    job.refresh_from_db()
+    assert job.status in (ArchiveImport.Status.DONE, ArchiveImport.Status.FAILED) and job.report

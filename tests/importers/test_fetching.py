@@ -148,3 +148,25 @@ def test_media_from_site_never_requests_a_private_address(old_site, tmp_path, se
         for p in report.problems
     )
     assert Article.objects.get(slug="flood-night").is_public  # the post came across regardless
+
+
+def test_the_host_is_resolved_once_and_the_checked_address_connected_to(old_site, monkeypatch):
+    # DNS rebinding: a name that is public when checked and private a moment later.
+    import socket
+
+    port = old_site.server.server_address[1]
+    answers = iter(["127.0.0.1"])  # the one answer the check sees (allowed below)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host != "rebind.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        address = next(answers)  # a second lookup of the name fails the test
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(fetching, "address_is_public", lambda address: address == "127.0.0.1")
+    old_site.answers.append((200, {}, b"the picture"))
+
+    assert media_fetch(url=f"http://rebind.test:{port}/a.jpg", max_bytes=1000) == b"the picture"
+    assert old_site.requests == ["/a.jpg"]

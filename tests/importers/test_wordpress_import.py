@@ -345,3 +345,46 @@ def test_a_post_whose_old_address_is_too_long_to_redirect_still_comes_across(tmp
 
     assert Article.objects.get(slug="flood-night").is_public
     assert any(p.startswith("failed /2019/05/12/very-") for p in report.problems)
+
+
+def test_a_page_made_private_in_wordpress_leaves_the_cached_pages_when_imported_again(
+    client, tmp_path, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run(str(EXPORT))
+    assert client.get("/page/about/").status_code == 200  # now in the page cache
+    text = EXPORT.read_text()
+    page_at = text.index("<wp:post_id>12</wp:post_id>")
+    private = tmp_path / "private.xml"
+    private.write_text(
+        text[:page_at] + text[page_at:].replace("<![CDATA[publish]]>", "<![CDATA[private]]>", 1)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run(str(private))
+
+    assert Page.objects.get(slug="about").status == Page.Status.DRAFT
+    assert client.get("/page/about/").status_code == 404
+
+
+def test_an_imported_image_is_stored_under_its_content_name_whatever_the_old_one(
+    tmp_path, settings
+):
+    # A picture that is also a web page keeps no ".html" name to be served as one.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    uploads = tmp_path / "uploads"
+    (uploads / "2019" / "05").mkdir(parents=True)
+    Image.new("RGB", (640, 480), "steelblue").save(uploads / "2019" / "05" / "flood.html", "JPEG")
+    export = tmp_path / "export.xml"
+    export.write_text(
+        EXPORT.read_text().replace(
+            "<![CDATA[2019/05/flood.jpg]]>", "<![CDATA[2019/05/flood.html]]>"
+        )
+    )
+
+    run(str(export), "--media-dir", str(uploads))
+
+    flood = Article.objects.get(slug="flood-night")
+    assert flood.featured_image.name.startswith("body/")
+    assert flood.featured_image.name.endswith(".jpg")
+    assert not list(settings.MEDIA_ROOT.rglob("*.html"))

@@ -29,3 +29,40 @@ def test_page_bodies_are_sanitised_on_save():
 
 def test_editors_can_add_pages_in_the_admin(admin_client):
     assert admin_client.get("/admin/pages/page/add/").status_code == 200
+
+
+def test_a_page_taken_back_to_draft_in_the_admin_leaves_the_cached_pages(
+    client, admin_client, django_capture_on_commit_callbacks
+):
+    page = Page.objects.create(
+        title="About us", slug="about", body="<p>Who we are.</p>", status="published"
+    )
+    assert client.get("/page/about/").status_code == 200  # now in the page cache
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/pages/page/{page.pk}/change/",
+            {
+                "title": "About us",
+                "slug": "about",
+                "body": "<p>Draft.</p>",
+                "status": "draft",
+                "seo_title": "",
+                "seo_description": "",
+            },
+        )
+    assert response.status_code == 302
+
+    assert client.get("/page/about/").status_code == 404
+
+
+def test_a_page_deleted_in_the_admin_leaves_the_cached_pages(
+    client, admin_client, django_capture_on_commit_callbacks
+):
+    page = Page.objects.create(title="About", slug="about", body="<p>A.</p>", status="published")
+    assert client.get("/page/about/").status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(f"/admin/pages/page/{page.pk}/delete/", {"post": "yes"})
+
+    assert client.get("/page/about/").status_code == 404

@@ -142,3 +142,14 @@ def test_static_and_media_addresses_never_query_the_redirect_table(client):
         client.get("/media/missing.jpg")
 
     assert not [q for q in queries.captured_queries if "redirects_redirect" in q["sql"]]
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example/", "/\n/evil.example/", "/\r/evil.example/"])
+def test_a_redirect_browsers_would_read_as_another_site_is_refused(client, target):
+    # Browsers drop tabs and line breaks from an address: "/\t/evil.example/" is //evil.example/.
+    with pytest.raises(ValidationError):
+        Redirect(old_path="/old/", target=target).full_clean()
+    assert redirect_set(old_path="/old/", target=target, source="wordpress:x") == "failed"
+    Redirect.objects.create(old_path="/old/", target=target)  # past validation, by SQL
+
+    assert client.get("/old/").status_code == 404

@@ -198,7 +198,8 @@ class MediaLibrary:
             image = ArticleImage(
                 alt_text=attachment.alt[:300], caption=strip_tags(attachment.caption)[:300]
             )
-            image.image.save(path.name, upload, save=False)
+            # Not stored here under its old name: the library names it by its content.
+            image.image = upload
             article_image_save(image=image)
             stored = str(image.image.name)
         imported_item_remember(

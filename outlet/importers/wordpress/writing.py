@@ -26,7 +26,7 @@ from django.utils.html import strip_tags
 from django.utils.text import slugify
 
 from outlet.articles.models import Article, ArticleAuthor, Author, Section, Tag
-from outlet.articles.services import RESERVED_SLUGS, article_save
+from outlet.articles.services import RESERVED_SLUGS, article_save, content_changed
 from outlet.pages.models import Page
 from outlet.redirects.services import old_path_from_url, redirects_set
 
@@ -278,6 +278,9 @@ class ExportWriter:
                 reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
                 self.report.record(kind, "failed", label=label, reason=reason)
         self.redirects_flush()
+        # Pages (and authors, sections) are saved without article_save: once for the run,
+        # so a page WordPress now keeps private leaves the cached pages too.
+        content_changed()
 
     def _record_item(self, kind: str, outcome: str, *, public: bool, label: str) -> None:
         self.report.record(kind, outcome, label=label)
