@@ -16,7 +16,7 @@ def held_bounces_digest(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("newsletters", "0015_bounce_breaker"),
+        ("newsletters", "0016_issue_text_ordinary_spaces"),
     ]
 
     operations = [
