@@ -227,11 +227,12 @@ def varnish_counters() -> tuple[int, int]:
     return counters["MAIN.cache_hit"]["value"], counters["MAIN.cache_miss"]["value"]
 
 
-def purge_latencies(url: str) -> list[float]:
-    """Edit the headline EDITS times through the service; ms until Varnish shows each."""
+def purge_latencies(url: str, env: dict[str, str]) -> list[float]:
+    """Edit the headline EDITS times through the service; ms until Varnish shows each.
+    Runs in this process with the stack's environment (its claimed Redis db included)."""
     import django
 
-    os.environ.update(ENV)
+    os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "outlet.settings"
     sys.path.insert(0, str(BASE_DIR))
     django.setup()
@@ -294,7 +295,7 @@ def main() -> None:
         origin_rps = wrk(f"http://127.0.0.1:{PORT_RAW}{ARTICLE_PATH}")
 
         log(f"{EDITS} edits, each until Varnish shows it")
-        latencies = purge_latencies(varnish_url)
+        latencies = purge_latencies(varnish_url, env)
         purge_p95 = statistics.quantiles(latencies, n=20)[-1]
 
         log("gunicorn stopped; waiting past the page's TTL")
