@@ -8,14 +8,17 @@ see the configuration table in README.md.
 """
 
 import os
-import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
-from js_asset import static_lazy
+
+from outlet.anymail_environment import anymail_from_environment
+from outlet.articles.editor_extensions import PROSE_EDITOR_EXTENSIONS
+from outlet.beat_schedule import beat_schedule
+from outlet.logging_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("OUTLET_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -89,21 +92,7 @@ INSTALLED_APPS = [
 ]
 
 
-def _prose_extension_adds_no_markup(config, allowlist) -> None:
-    """Our editor extensions change behaviour only: the sanitiser's allowlist stays."""
-
-
-#: The outlet's own editor extensions (outlet/static/js/prose-extensions.js); models
-#: switch them on in their editor configs like the built-in ones.
-DJANGO_PROSE_EDITOR_EXTENSIONS = [
-    {
-        "js": [static_lazy("js/prose-extensions.js")],
-        "extensions": {
-            "NoInjectedStyles": _prose_extension_adds_no_markup,
-            "FigureCaptionExit": _prose_extension_adds_no_markup,
-        },
-    }
-]
+DJANGO_PROSE_EDITOR_EXTENSIONS = PROSE_EDITOR_EXTENSIONS
 
 MIDDLEWARE = [
     # First, so a cached public page skips the rest; it stores pages after all the others ran.
@@ -255,9 +244,6 @@ CELERY_TASK_ROUTES = {"articles.edge_purge": {"queue": "purge", "routing_key": "
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "beat-heartbeat": {"task": "core.beat_heartbeat", "schedule": 30.0},
-}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
@@ -374,35 +360,13 @@ EMAIL_BACKEND: str = env.str("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"])
 EMAIL_TIMEOUT = _read(env.int, "EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="The Outlet <hello@outlet.test>")
 SERVER_EMAIL: str = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
-ANYMAIL: dict[str, object] = {}
 # Shared secret anymail checks on its tracking and inbound webhooks (/anymail/<esp>/...),
 # as "user:password"; ESPs that sign webhooks take their own keys (see anymail's docs).
-# anymail reads only Django settings: each ANYMAIL_<NAME> in the environment becomes
-# ANYMAIL["<NAME>"], parsed by its type (a raw "false" would be truthy: with
-# DEBUG_API_REQUESTS that logs API keys). A name not listed here stops startup.
-_ANYMAIL_BOOLEANS = {"DEBUG_API_REQUESTS", "IGNORE_RECIPIENT_STATUS", "IGNORE_UNSUPPORTED_FEATURES"}
-_ANYMAIL_FLOATS = {"REQUESTS_TIMEOUT"}
-_ANYMAIL_STRINGS = re.compile(
-    r"WEBHOOK_SECRET|[A-Z0-9]+(?:_[A-Z0-9]+)*_(?:API_KEY|API_URL|SERVER_TOKEN|ACCOUNT_TOKEN|"
-    r"SENDER_DOMAIN|WEBHOOK_SIGNING_KEY|WEBHOOK_SECRET|SECRET_KEY|SECRET|REGION_NAME|"
-    r"CONFIGURATION_SET_NAME|MESSAGE_STREAM|SUBACCOUNT|SIGNING_SECRET|INBOUND_SECRET|"
-    r"WEBHOOK_KEY|WEBHOOK_VERIFICATION_KEY)"
+ANYMAIL = anymail_from_environment(
+    os.environ,
+    boolean=lambda name: _read(env.bool, name),
+    number=lambda name: _read(env.float, name),
 )
-for _name, _value in os.environ.items():
-    if not _name.startswith("ANYMAIL_") or not _value:
-        continue
-    _key = _name.removeprefix("ANYMAIL_")
-    if _key in _ANYMAIL_BOOLEANS:
-        ANYMAIL[_key] = _read(env.bool, _name)
-    elif _key in _ANYMAIL_FLOATS:
-        ANYMAIL[_key] = _read(env.float, _name)
-    elif _ANYMAIL_STRINGS.fullmatch(_key):
-        ANYMAIL[_key] = env.str(_name)
-    else:
-        raise ImproperlyConfigured(
-            f"Environment variable {_name} is not an anymail setting outlet knows; "
-            "check its spelling (see anymail's documentation for your ESP)"
-        )
 if not DEBUG:
     # Unsecured, the provider's webhooks let anyone suppress any address.
     from outlet.newsletters.esp_webhooks import esp_webhook_problem
@@ -505,48 +469,18 @@ NEWSLETTER_STATS_REFRESH_SECONDS = _read(env.int, "NEWSLETTER_STATS_REFRESH_SECO
 
 # Beat starts scheduled issues and watches sending ones this often.
 NEWSLETTER_TICK_SECONDS = _read(env.float, "NEWSLETTER_TICK_SECONDS", default=10.0)
-# Donor emails owed but never tried (the broker was down at commit) are queued again.
-CELERY_BEAT_SCHEDULE["donations-emails-sweep"] = {
-    "task": "donations.donor_emails_sweep",
-    "schedule": 300.0,
-}
-CELERY_BEAT_SCHEDULE["newsletters-imports-expire"] = {
-    "task": "newsletters.subscriber_imports_expire",
-    "schedule": 86400.0,
-}
-CELERY_BEAT_SCHEDULE["donations-checkouts-abandoned-expire"] = {
-    "task": "donations.checkouts_abandoned_expire",
-    "schedule": 3600.0,
-}
-CELERY_BEAT_SCHEDULE["readers-link-uses-prune"] = {
-    "task": "readers.reader_link_uses_prune",
-    "schedule": 86400.0,
-}
-if EDGE_PURGER:
-    # Scheduled articles go live without a save: purge their pages when their time comes.
-    CELERY_BEAT_SCHEDULE["articles-scheduled-go-live"] = {
-        "task": "articles.scheduled_go_live",
-        "schedule": _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0),
-    }
-CELERY_BEAT_SCHEDULE["newsletters-tracking-flush"] = {
-    "task": "newsletters.tracking_flush",
-    "schedule": NEWSLETTER_TRACKING_FLUSH_SECONDS,
-}
 # On large tables the admin's figures (subscribers per newsletter, donation totals and
 # chart) are read from the cache; beat recounts them this often.
 ADMIN_FIGURES_REFRESH_SECONDS = _read(env.int, "ADMIN_FIGURES_REFRESH_SECONDS", default=300)
-CELERY_BEAT_SCHEDULE["newsletters-subscriber-counts"] = {
-    "task": "newsletters.subscriber_counts_refresh",
-    "schedule": float(ADMIN_FIGURES_REFRESH_SECONDS),
-}
-CELERY_BEAT_SCHEDULE["donations-overview"] = {
-    "task": "donations.overview_refresh",
-    "schedule": float(ADMIN_FIGURES_REFRESH_SECONDS),
-}
-CELERY_BEAT_SCHEDULE["newsletters-issues-tick"] = {
-    "task": "newsletters.issues_tick",
-    "schedule": NEWSLETTER_TICK_SECONDS,
-}
+CELERY_BEAT_SCHEDULE = beat_schedule(
+    tracking_flush_seconds=NEWSLETTER_TRACKING_FLUSH_SECONDS,
+    figures_refresh_seconds=ADMIN_FIGURES_REFRESH_SECONDS,
+    tick_seconds=NEWSLETTER_TICK_SECONDS,
+    # Scheduled articles' pages are purged when they go live: only with a purger.
+    go_live_seconds=(
+        _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0) if EDGE_PURGER else None
+    ),
+)
 
 # --- Internationalisation ----------------------------------------------------
 
@@ -645,29 +579,4 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- Logging -----------------------------------------------------------------
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "filters": {
-        # Beat's tracking flush runs every 5 s: its lines at DEBUG unless it wrote clicks
-        # or opens (outlet/core/log_filters.py).
-        "idle_tasks": {
-            "()": "outlet.core.log_filters.IdleTaskFilter",
-            "tasks": ["newsletters.tracking_flush"],
-        },
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # The stripe library logs request bodies at DEBUG; keep it quiet so no key or
-        # card-adjacent data reaches a log.
-        "stripe": {"level": "WARNING"},
-        **{
-            name: {"filters": ["idle_tasks"]}
-            for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
-        },
-    },
-}
+LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"))
