@@ -1,4 +1,4 @@
-"""A Substack post's HTML as the site's body: Substack's chrome out, its pieces in the site's markup.
+"""A Substack post's HTML as the site's body: Substack's chrome out, its pieces in our markup.
 
 Pure functions of their arguments (no database, no files), so a fixture test can
 call them. What Substack adds around the writing (subscribe boxes and buttons,

@@ -119,7 +119,7 @@ def post_convert(*, row: Row, html_text: str, author: SourcePerson, now: dt.date
     notes = list(body.notes)
     prefix = ""
     if kind == "podcast":
-        if row.podcast_url:
+        if row.podcast_url.lower().startswith(("https://", "http://")):
             prefix = link_card_html(url=row.podcast_url)
             notes.append("a podcast episode: its audio stays at its address, linked at the top")
         else:

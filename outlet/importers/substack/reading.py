@@ -27,6 +27,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 #: Bytes of posts.csv and posts/*.html read from one export, at most (zip bombs).
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
@@ -148,10 +149,10 @@ class _Export:
         if self.zip is not None:
             self.zip.close()
 
-    def csv_bytes(self) -> io.BufferedIOBase:
+    def csv_bytes(self) -> IO[bytes]:
         """posts.csv as a binary stream, read as it is parsed."""
         if self.zip is not None:
-            return self.zip.open(f"{self.root}posts.csv")  # type: ignore[return-value]
+            return self.zip.open(f"{self.root}posts.csv")
         csv_path = self.root_dir / "posts.csv"
         if not csv_path.is_file():
             raise ExportUnreadable("This is not a Substack export: the folder has no posts.csv.")
@@ -217,7 +218,8 @@ def _rows(export: _Export, encoding: str) -> Iterator[Row]:
                 )
         except csv.Error as exc:
             raise ExportUnreadable(
-                f"posts.csv could not be read (line {reader.line_num}: {exc}). Nothing was imported."
+                f"posts.csv could not be read (line {reader.line_num}: {exc}). "
+                "Nothing was imported."
             ) from exc
 
 
