@@ -107,9 +107,8 @@ def old_paths(post_id: str) -> list[str]:
 
 def author_for(name: str) -> SourcePerson:
     """The one person every post of the export is by (Substack's export names none)."""
-    return SourcePerson(
-        source_id="publication", name=name[:120], slug=slugify(name)[:120] or "staff"
-    )
+    slug = slugify(name)[:120] or "staff"
+    return SourcePerson(source_id=slug, name=name[:120], slug=slug)
 
 
 def post_convert(*, row: Row, html_text: str, author: SourcePerson, now: dt.datetime) -> SourcePost:
