@@ -148,6 +148,14 @@ def test_youtube_embed_becomes_a_link_to_the_video():
     assert 'href="https://www.youtube.com/watch?v=abc123"' in body.html
 
 
+def test_latex_formula_is_kept_as_its_source_text():
+    body = body_convert(
+        '<div class="latex-rendered" data-attrs=\'{"persistentExpression":"E = mc^2 < x"}\'></div>'
+    )
+
+    assert body.html == "<p>E = mc^2 &lt; x</p>"
+
+
 def test_embed_without_an_address_is_removed_with_a_note():
     body = body_convert('<p>Before.</p><div class="spotify-wrap"></div>')
 

@@ -287,6 +287,12 @@ class _BodyConverter:
             element.tag == "a" and "image-link" in classes
         ):
             return self.image_container(element)
+        if "latex-rendered" in classes:
+            expression = str(_attrs(element).get("persistentExpression") or "")
+            if not expression:
+                return None
+            self.conversion.note("LaTeX formulas are kept as their source text")
+            return f"<p>{escape(expression)}</p>"
         if "pullquote" in classes:
             return quote_html(lxml_html.tostring(element, encoding="unicode"), pull=True)
         if classes & EMBED_CLASSES or element.tag == "iframe":

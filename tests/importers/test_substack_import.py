@@ -1,0 +1,173 @@
+"""Importing a Substack export end to end: what readers and editors find afterwards."""
+
+import zipfile
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image
+
+from outlet.articles.models import Article, Author
+from outlet.importers.models import ImportedItem
+from outlet.importers.services import archive_import
+from outlet.pages.models import Page
+from outlet.redirects.models import Redirect
+
+pytestmark = pytest.mark.django_db
+
+EXPORT = Path(__file__).parent / "fixtures" / "substack"
+IMAGE_NAME = "abc123_640x480.jpeg"
+
+
+def zip_export(target: Path, *, extra: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(EXPORT.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(EXPORT).as_posix())
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return target
+
+
+@pytest.fixture
+def media_dir(tmp_path, settings) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    images = tmp_path / "substack-images"
+    images.mkdir()
+    Image.new("RGB", (640, 480), "steelblue").save(images / IMAGE_NAME, format="JPEG")
+    return images
+
+
+def run(*args: str) -> list[str]:
+    out = StringIO()
+    call_command("archive_import", "substack", *args, stdout=out)
+    return out.getvalue().splitlines()
+
+
+def counts() -> dict[str, int]:
+    return {
+        "articles": Article.objects.count(),
+        "pages": Page.objects.count(),
+        "authors": Author.objects.count(),
+        "redirects": Redirect.objects.count(),
+        "items": ImportedItem.objects.count(),
+    }
+
+
+def test_published_posts_are_readable_at_their_new_address(client, media_dir):
+    lines = run(str(EXPORT), "--media-dir", str(media_dir))
+
+    flood = Article.objects.get(slug="flood-night")
+    assert flood.is_public
+    assert flood.headline == "The night the river rose"
+    assert flood.dek == "How a small town spent its longest night."
+    assert [a.name for a in flood.authors.all()] == ["Riverside Dispatch"]
+    assert '<blockquote class="pull-quote">' in flood.body
+    assert "Main Street at dawn." in flood.body and 'alt="Main Street under water"' in flood.body
+    assert "substackcdn" not in flood.body and "s3.amazonaws.com" not in flood.body
+    assert "Subscribe" not in flood.body and "Share" not in flood.body
+    assert "script" not in flood.body and "onclick" not in flood.body
+    assert "https://twitter.com/riversidefire/status/1127412345678901248" in flood.body
+    assert "<li><p>The gauge at the bridge read 11.2 feet.</p></li>" in flood.body
+    page = client.get(flood.get_absolute_url())
+    assert page.status_code == 200 and "Main Street at dawn." in page.content.decode()
+    cafe = Article.objects.get(slug="cafe-owners")
+    assert cafe.headline == "Café owners’ “Zürich” plan, über alles"
+    assert Page.objects.get(slug="about").title == "About the Dispatch"
+    assert lines[-1] == (
+        "archive_import: source=substack articles=6 pages=1 drafts=3 authors=1 sections=1 "
+        "tags=0 images=1 redirects=12 skipped=1 failed=1"
+    )
+    assert any("105" in line and "missing" in line for line in lines)
+    assert any("thread" in line for line in lines)
+
+
+def test_old_substack_links_answer_301_to_the_new_address(client):
+    run(str(EXPORT))
+    flood = Article.objects.get(slug="flood-night")
+
+    for old in ("/p/flood-night", "/p/flood-night/", "/p/flood-night/comments"):
+        response = client.get(old)
+        assert response.status_code == 301, old
+        assert response["Location"] == flood.get_absolute_url()
+    about = client.get("/p/about")
+    assert about.status_code == 301
+    assert about["Location"] == Page.objects.get(slug="about").get_absolute_url()
+
+
+def test_drafts_and_paid_posts_are_not_public_and_have_no_redirect(client):
+    lines = run(str(EXPORT))
+
+    for slug in ("council-budget", "members-briefing", "founders-note"):
+        article = Article.objects.get(slug=slug)
+        assert article.status == Article.Status.DRAFT and not article.is_public
+        assert client.get(f"/p/{slug}").status_code == 404
+        assert client.get(article.get_absolute_url()).status_code == 404
+    assert any("paying subscribers only" in line for line in lines)
+    assert any("founding members only" in line for line in lines)
+
+
+def test_a_second_run_changes_nothing(media_dir):
+    run(str(EXPORT), "--media-dir", str(media_dir))
+    before = counts()
+    bodies = dict(Article.objects.values_list("slug", "body"))
+
+    lines = run(str(EXPORT), "--media-dir", str(media_dir))
+
+    assert counts() == before
+    assert dict(Article.objects.values_list("slug", "body")) == bodies
+    assert any(line.startswith("articles: unchanged 6") for line in lines)
+
+
+def test_the_zip_substack_mails_imports_the_same_as_the_folder(tmp_path):
+    archive = zip_export(tmp_path / "substack-export.zip")
+
+    lines = run(str(archive))
+
+    assert lines[-1].startswith("archive_import: source=substack articles=6 pages=1 drafts=3")
+    assert Article.objects.get(slug="flood-night").is_public
+
+
+def test_dry_run_writes_nothing():
+    lines = run(str(EXPORT), "--dry-run")
+
+    assert lines[0] == "DRY RUN: nothing was written."
+    assert lines[-1].startswith("archive_import: source=substack articles=6 pages=1")
+    assert counts() == {"articles": 0, "pages": 0, "authors": 0, "redirects": 0, "items": 0}
+
+
+def test_a_zip_with_a_member_outside_the_archive_is_refused_and_nothing_written(tmp_path):
+    archive = zip_export(tmp_path / "evil.zip", extra={"../evil.html": b"<p>x</p>"})
+
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("archive_import", "substack", str(archive), stdout=out)
+
+    assert "outside the archive" in out.getvalue()
+    assert counts()["items"] == 0 and Article.objects.count() == 0
+
+
+def test_a_file_that_is_not_a_substack_export_is_fatal_and_nothing_written(tmp_path):
+    other = tmp_path / "export.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("email_list.csv", "email,active_subscription\nreader@example.org,true\n")
+
+    report = archive_import(source="substack", path=other)
+
+    assert "not a Substack export" in report.fatal
+    assert report.last_line().endswith("failed=1")
+    assert Article.objects.count() == 0 and ImportedItem.objects.count() == 0
+
+
+def test_author_option_names_who_wrote_the_posts():
+    run(str(EXPORT), "--author", "Jane Marsh")
+
+    assert list(Author.objects.values_list("name", flat=True)) == ["Jane Marsh"]
+
+
+def test_since_imports_only_the_posts_from_that_day_on():
+    run(str(EXPORT), "--since", "2019-06-10")
+
+    assert not Article.objects.filter(slug="flood-night").exists()
+    assert Article.objects.filter(slug="cafe-owners").exists()
