@@ -148,6 +148,17 @@ def test_youtube_embed_becomes_a_link_to_the_video():
     assert 'href="https://www.youtube.com/watch?v=abc123"' in body.html
 
 
+def test_links_to_the_publications_own_posts_point_here():
+    body = body_convert(
+        '<p><a href="https://riverside.substack.com/p/flood-night?utm_source=x">Then</a> and '
+        '<a href="https://valley.substack.com/p/reopening">there</a>.</p>',
+        own_host="riverside.substack.com",
+    )
+
+    assert 'href="/p/flood-night"' in body.html
+    assert 'href="https://valley.substack.com/p/reopening"' in body.html
+
+
 def test_latex_formula_is_kept_as_its_source_text():
     body = body_convert(
         '<div class="latex-rendered" data-attrs=\'{"persistentExpression":"E = mc^2 < x"}\'></div>'

@@ -74,6 +74,7 @@ def test_published_posts_are_readable_at_their_new_address(client, media_dir):
     assert page.status_code == 200 and "Main Street at dawn." in page.content.decode()
     cafe = Article.objects.get(slug="cafe-owners")
     assert cafe.headline == "Café owners’ “Zürich” plan, über alles"
+    assert '<a href="/p/flood-night"' in cafe.body  # its link to the old post answers here
     assert Page.objects.get(slug="about").title == "About the Dispatch"
     assert lines[-1] == (
         "archive_import: source=substack articles=6 pages=1 drafts=3 authors=1 sections=1 "

@@ -37,6 +37,7 @@ def test_folder_export_is_indexed_with_its_publication_name():
 
     assert index.rows == 9
     assert index.publication == "Riverside Dispatch"
+    assert index.host == "riverside.substack.com"
     assert "101.flood-night.html" in index.html_names
 
 

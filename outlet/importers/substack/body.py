@@ -161,7 +161,8 @@ def _class_xpath(name: str) -> str:
 
 
 class _BodyConverter:
-    def __init__(self) -> None:
+    def __init__(self, *, own_host: str = "") -> None:
+        self.own_host = own_host.lower()
         self.conversion = Conversion()
         self.captions: dict[str, str] = {}
         self.footnotes: list[tuple[int, str]] = []
@@ -310,10 +311,22 @@ class _BodyConverter:
             if replacement is not None:
                 _replace(element, replacement)
         images = self._images(root)
+        self._own_links(root)
         converted = inner_html(root) + self.footnotes_html()
         if _ACTIVE_CONTENT.search(markup or ""):
             self.conversion.note("scripts and event handlers were removed")
         return Body(html=sanitise_body(converted), images=images, notes=self.conversion.notes)
+
+    def _own_links(self, root: Any) -> None:
+        """Links to the publication's own posts become /p/<slug>, which answers here (a 301
+        to the post's new address) once the publication's old address no longer does."""
+        if not self.own_host:
+            return
+        for link in root.iter("a"):
+            parts = urlsplit(link.get("href", ""))
+            if (parts.hostname or "").lower() == self.own_host and parts.path.startswith("/p/"):
+                link.set("href", parts.path)
+                self.conversion.note("links to the publication's own posts now point here")
 
     def _images(self, root: Any) -> dict[str, SourceImage]:
         """Every image the body shows, by the (original) address it now uses."""
@@ -339,6 +352,7 @@ def _root(markup: str) -> Any:
     return fragment(markup)
 
 
-def body_convert(markup: str) -> Body:
-    """A Substack post's HTML as the site's sanitised body, its images and the notes."""
-    return _BodyConverter().convert(markup)
+def body_convert(markup: str, *, own_host: str = "") -> Body:
+    """A Substack post's HTML as the site's sanitised body, its images and the notes;
+    `own_host` is the publication's address on Substack (its links to itself come here)."""
+    return _BodyConverter(own_host=own_host).convert(markup)

@@ -111,10 +111,12 @@ def author_for(name: str) -> SourcePerson:
     return SourcePerson(source_id=slug, name=name[:120], slug=slug)
 
 
-def post_convert(*, row: Row, html_text: str, author: SourcePerson, now: dt.datetime) -> SourcePost:
+def post_convert(
+    *, row: Row, html_text: str, author: SourcePerson, now: dt.datetime, own_host: str = ""
+) -> SourcePost:
     """One row and its HTML as a SourcePost, its body sanitised."""
     kind = row.type.strip().lower()
-    body = body_convert(html_text)
+    body = body_convert(html_text, own_host=own_host)
     notes = list(body.notes)
     prefix = ""
     if kind == "podcast":

@@ -32,7 +32,9 @@ def relative_path(url: str) -> str:
     return "" if name in ("", ".", "..") else name
 
 
-def post_for(exported: ExportPost, *, author: SourcePerson, now: dt.datetime) -> SourcePost:
+def post_for(
+    exported: ExportPost, *, author: SourcePerson, now: dt.datetime, own_host: str = ""
+) -> SourcePost:
     """One exported row as what the writer takes: converted, or skipped or failed with why."""
     row = exported.row
     reason = skip_reason(row)
@@ -48,7 +50,7 @@ def post_for(exported: ExportPost, *, author: SourcePerson, now: dt.datetime) ->
             skipped_because=reason,
             failed_because=exported.problem,
         )
-    return post_convert(row=row, html_text=exported.html, author=author, now=now)
+    return post_convert(row=row, html_text=exported.html, author=author, now=now, own_host=own_host)
 
 
 def _notes(index: ExportIndex, author: str, given: str) -> list[str]:
@@ -82,12 +84,14 @@ def substack_read(path: Path, *, author: str = "") -> SourceRun:
         counter[0] = 0
         for exported in export_posts(path, index):
             counter[0] += 1
-            yield post_for(exported, author=person, now=now)
+            yield post_for(exported, author=person, now=now, own_host=index.host)
 
     def images() -> Iterator[SourceImage]:
         for exported in export_posts(path, index):
             if exported.html and not skip_reason(exported.row):
-                yield from post_for(exported, author=person, now=now).images.values()
+                yield from post_for(
+                    exported, author=person, now=now, own_host=index.host
+                ).images.values()
 
     return SourceRun(
         source=SOURCE,

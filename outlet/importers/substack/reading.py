@@ -52,6 +52,8 @@ _POST_ID = re.compile(r"^\d+(\.[^/\\]*)?$")
 _ENCODINGS = ("utf-8-sig", "cp1252")
 #: Substack's default line under a subscribe box names the publication.
 _THANKS = re.compile(r"Thanks for reading ([^<>!]{1,120}?)!", re.IGNORECASE)
+#: ...and its subscribe buttons name the publication's own address.
+_SUBSCRIBE = re.compile(r"https?://([a-z0-9.-]+)/subscribe\b", re.IGNORECASE)
 _PUBLICATION_SCAN = 20
 
 
@@ -87,6 +89,8 @@ class ExportIndex:
     html_names: set[str] = field(default_factory=set)
     #: The publication's name where the export shows it ("" if not found).
     publication: str = ""
+    #: The publication's own host (riverside.substack.com) where the export shows it.
+    host: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,7 @@ def export_index(path: Path) -> ExportIndex:
                 "again. Nothing was imported."
             )
         index.rows = len(ids)
-        index.publication = _publication(
+        index.publication, index.host = _publication(
             export, [f"{i}.html" for i in ids if f"{i}.html" in index.html_names]
         )
         return index
@@ -262,17 +266,21 @@ def export_index(path: Path) -> ExportIndex:
         export.close()
 
 
-def _publication(export: _Export, names: list[str]) -> str:
-    """The publication's name from Substack's "Thanks for reading …!" line, if a post has one."""
+def _publication(export: _Export, names: list[str]) -> tuple[str, str]:
+    """The publication's name (Substack's "Thanks for reading …!" line) and its host (its
+    subscribe buttons' address), from the first posts that show them; "" where none does."""
+    publication = host = ""
     for name in names[:_PUBLICATION_SCAN]:
         try:
             html, _ = _decode(export.html_bytes(name))
         except (ValueError, KeyError):
             continue
-        match = _THANKS.search(html)
-        if match:
-            return match.group(1).strip()
-    return ""
+        thanks, subscribe = _THANKS.search(html), _SUBSCRIBE.search(html)
+        publication = publication or (thanks.group(1).strip() if thanks else "")
+        host = host or (subscribe.group(1).lower() if subscribe else "")
+        if publication and host:
+            break
+    return publication, host
 
 
 def export_posts(path: Path, index: ExportIndex) -> Iterator[ExportPost]:
