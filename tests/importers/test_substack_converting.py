@@ -207,14 +207,20 @@ def test_subscribe_widget_and_share_buttons_are_removed_other_buttons_kept():
         "<span>Subscribe now</span></a></p>"
         '<p class="button-wrapper"><a class="button" href="https://x.substack.com/p/a/comments">'
         "<span>Leave a comment</span></a></p>"
+        '<p class="button-wrapper"><a class="button" href="https://x.substack.com/subscribe?'
+        'coupon=abc&amp;gift=true"><span>Give a gift subscription</span></a></p>'
         '<p class="button-wrapper"><a class="button" href="https://fund.example.org/">'
         "<span>Give to the fund</span></a></p>"
+        '<p class="button-wrapper"><a class="button" href="https://city.example.org/comments-on-budget">'
+        "<span>Comment on the budget</span></a></p>"
         '<div class="paywall-jump"></div><p>More.</p>'
     )
 
     assert body.html == (
         "<p>Text.</p>"
         '<p><a href="https://fund.example.org/" rel="noopener noreferrer">Give to the fund</a></p>'
+        '<p><a href="https://city.example.org/comments-on-budget" rel="noopener noreferrer">'
+        "Comment on the budget</a></p>"
         "<p>More.</p>"
     )
     assert "Substack's subscribe boxes were removed" in body.notes

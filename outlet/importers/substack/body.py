@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from django.utils.html import escape
 from lxml import html as lxml_html
@@ -69,10 +69,8 @@ EMBED_CLASSES = {
     "native-video-embed",
 }
 #: Buttons that only make sense on Substack (subscribe, share, gift, comment).
-_CHROME_LINK = re.compile(
-    r"/subscribe\b|[?&]action=share|[?&]gift=true|/comments?\b|/account\b|substack\.com/app",
-    re.IGNORECASE,
-)
+#: Where Substack's own buttons lead (subscribe, comments, account, app), by path ending.
+CHROME_PATHS = ("/subscribe", "/comments", "/comment", "/account", "/app", "/app-link/post")
 _CDN_FETCH = re.compile(
     r"^https?://substackcdn\.com/image/fetch/(?:[^/]*/)?(https?(?::|%3A).*)$", re.IGNORECASE
 )
@@ -100,6 +98,17 @@ def original_image_url(url: str) -> str:
             break
         url = unquote(match.group(1))
     return _BUCKETEER.sub("https://substack-post-media.s3.amazonaws.com", url)
+
+
+def _is_chrome_link(href: str) -> bool:
+    """A button that only works on Substack: subscribe, share, gift, comment, account, app."""
+    parts = urlsplit(href)
+    query = parse_qs(parts.query)
+    return (
+        query.get("action") == ["share"]
+        or "gift" in query
+        or parts.path.rstrip("/").lower().endswith(CHROME_PATHS)
+    )
 
 
 def _classes(element: Any) -> set[str]:
@@ -239,7 +248,7 @@ class _BodyConverter:
     def button(self, element: Any) -> str:
         """A Substack button: dropped if it only works there (subscribe, share…), else a link."""
         link = _first(element, ".//a[@href]")
-        if link is None or _CHROME_LINK.search(link.get("href", "")):
+        if link is None or _is_chrome_link(link.get("href", "")):
             self.conversion.note("Substack's subscribe, share and comment buttons were removed")
             return ""
         text = link.text_content().strip() or link.get("href")
