@@ -331,25 +331,25 @@ def subscriptions_list_all() -> Iterator[dict[str, Any]]:
     a call per subscription: the subscription's default payment method, else the
     customer's invoice default (current Stripe), else the customer's default source
     (localstripe and older integrations)."""
-    expand = ["data.customer"]
-    if _is_localstripe():
-        expand.append("data.customer.default_source")
-    else:
-        expand += [
-            "data.default_payment_method",
-            "data.customer.invoice_settings.default_payment_method",
-        ]
+    expand = [
+        "data.customer",
+        "data.customer.invoice_settings.default_payment_method",
+        "data.customer.default_source",
+    ]
+    if not _is_localstripe():  # localstripe's subscriptions have no payment method of their own
+        expand.append("data.default_payment_method")
     params: Any = {"status": "all", "limit": _ADOPT_PAGE, "expand": expand}
     for subscription in _client().v1.subscriptions.list(params=params).auto_paging_iter():
         yield _plain(subscription)
 
 
 def invoices_paid_list(*, subscription_id: str) -> Iterator[dict[str, Any]]:
-    """The subscription's paid invoices, page after page: its donation history. Current
+    """The subscription's paid invoices (localstripe: all of them), page after page: its
+    donation history. Current
     Stripe lists an invoice's payments (their PaymentIntents) only when asked, so they are
     included here, and a later refund or dispute of one finds its donation."""
-    params: Any = {"subscription": subscription_id, "status": "paid", "limit": _ADOPT_PAGE}
-    if not _is_localstripe():
-        params["expand"] = ["data.payments"]
+    params: Any = {"subscription": subscription_id, "limit": _ADOPT_PAGE}
+    if not _is_localstripe():  # localstripe refuses both; the caller keeps the paid ones
+        params.update(status="paid", expand=["data.payments"])
     for invoice in _client().v1.invoices.list(params=params).auto_paging_iter():
         yield _plain(invoice)
