@@ -353,3 +353,11 @@ def invoices_paid_list(*, subscription_id: str) -> Iterator[dict[str, Any]]:
         params.update(status="paid", expand=["data.payments"])
     for invoice in _client().v1.invoices.list(params=params).auto_paging_iter():
         yield _plain(invoice)
+
+
+def charges_list(*, customer_id: str) -> Iterator[dict[str, Any]]:
+    """The customer's charges, page after page: what was refunded of the history before the
+    move (an invoice says it was paid, not that its payment was refunded since)."""
+    params: Any = {"customer": customer_id, "limit": _ADOPT_PAGE}
+    for charge in _client().v1.charges.list(params=params).auto_paging_iter():
+        yield _plain(charge)

@@ -185,7 +185,8 @@ def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
     quantity = int(item.get("quantity") or 1)
     latest_invoice = obj.get("latest_invoice")
     cancellation = obj.get("cancellation_details") or {}
-    customer = obj.get("customer") if isinstance(obj.get("customer"), dict) else {}
+    expanded = obj.get("customer")
+    customer: dict[str, Any] = expanded if isinstance(expanded, dict) else {}
     card_brand, card_last4 = _subscription_card(obj, customer)
     return SubscriptionFacts(
         id=obj["id"],

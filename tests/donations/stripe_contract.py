@@ -571,6 +571,14 @@ class StubStripe(HTTPClient):
                 and (not params.get("status") or obj["status"] == params["status"])
             ]
             return 200, self._expanded(self._page(listed, params, path), expand)
+        if resource == "charges" and not object_id and method == "get":
+            listed = [
+                obj
+                for obj in self.objects.values()
+                if obj.get("object") == "charge"
+                and (not params.get("customer") or obj["customer"] == params["customer"])
+            ]
+            return 200, self._expanded(self._page(listed, params, path), expand)
         if resource == "subscriptions" and not object_id:
             return 200, self._expanded(self._subscription(params), expand)
         if resource == "subscriptions" and method == "delete":

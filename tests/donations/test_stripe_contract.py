@@ -317,6 +317,22 @@ def test_adoption_only_reads_and_speaks_the_current_api(stub, monkeypatch):
     assert Donation.objects.count() == 6
 
 
+def test_adoption_records_what_was_refunded_before_the_move(stub):
+    stub.existing_subscription(email="old@example.org", amount=1500, paid_invoices=2)
+    charges = [obj for obj in stub.objects.values() if obj.get("object") == "charge"]
+    charges[0].update(amount_refunded=1500, refunded=True)
+
+    report = services.subscriptions_adopt()
+    services.subscriptions_adopt()  # a second run refunds nothing twice
+
+    assert_accepted(stub)
+    assert "GET /v1/charges" in stub.calls()
+    assert report.donations == 2
+    refunded = Donation.objects.get(stripe_charge_id=charges[0]["id"])
+    assert (refunded.status, refunded.refunded_amount) == (Donation.Status.REFUNDED, 1500)
+    assert Donation.objects.filter(status=Donation.Status.PAID, refunded_amount=0).count() == 1
+
+
 def test_adopted_history_can_be_refunded_through_the_current_api(stub):
     stub.existing_subscription(email="old@example.org", amount=1500)
     services.subscriptions_adopt()

@@ -3,8 +3,9 @@ Adopting the monthly donors of a Stripe account the site did not create (stripe_
 
 Read → convert → write, as the importers do:
 
-- read: the account's subscriptions, whatever their status, and each one's paid invoices,
-  through `stripe_gateway` (lists only: nothing is created, changed or charged at Stripe);
+- read: the account's subscriptions, whatever their status, each one's paid invoices and
+  its customer's charges (what was refunded before the move), through `stripe_gateway`
+  (lists only: nothing is created, changed or charged at Stripe);
 - convert: `adoption_plan` decides, from the subscription's facts alone, whether the site
   can hold it (its currency, an interval of one month or one year, one price, a customer
   with an email to sign in with) and what the gift's status means here;
@@ -37,7 +38,15 @@ from outlet.core.addresses import email_normalise
 
 from .. import selectors, stripe_gateway
 from ..models import Donation, Donor, Gift
-from ..stripe_objects import InvoiceFacts, SubscriptionFacts, invoice_facts, subscription_facts
+from ..stripe_objects import (
+    ChargeFacts,
+    InvoiceFacts,
+    SubscriptionFacts,
+    charge_facts,
+    invoice_facts,
+    subscription_facts,
+)
+from .refunds import charge_refund_apply
 from .stripe_events import SUBSCRIPTION_STATUS
 
 # A subscription's status, read here: trialing runs (its first charge comes when the trial
@@ -205,8 +214,12 @@ def _subscription_adopt(
     try:
         # Read before writing: no row is locked while Stripe answers.
         invoices = [invoice_facts(invoice) for invoice in _paid_invoices(facts.id)]
+        refunded = _refunded_charges(facts.customer_id) if invoices else []
         with transaction.atomic():
             outcome, recorded = _gift_write(facts=facts, plan=plan, invoices=invoices)
+            for charge in refunded:
+                # The same rule as a charge.refunded webhook: refunded amounts only grow.
+                charge_refund_apply(facts=charge)
     except (stripe_gateway.StripeError, IntegrityError) as error:
         report.failed += 1
         report.line(facts.id, _("failed: %(error)s") % {"error": _error_text(error)})
@@ -240,6 +253,15 @@ def _paid_invoices(subscription_id: str) -> Iterator[dict[str, Any]]:
     for invoice in stripe_gateway.invoices_paid_list(subscription_id=subscription_id):
         if invoice.get("status") == "paid":
             yield invoice
+
+
+def _refunded_charges(customer_id: str) -> list[ChargeFacts]:
+    if not customer_id:
+        return []
+    charges = (
+        charge_facts(charge) for charge in stripe_gateway.charges_list(customer_id=customer_id)
+    )
+    return [charge for charge in charges if charge.amount_refunded]
 
 
 def _error_text(error: Exception) -> str:
