@@ -333,6 +333,25 @@ def test_adoption_records_what_was_refunded_before_the_move(stub):
     assert Donation.objects.filter(status=Donation.Status.PAID, refunded_amount=0).count() == 1
 
 
+def test_an_adopted_gift_renews_by_a_current_invoice_paid(stub, client):
+    """The old system's invoices name no gift of ours: the subscription id finds it."""
+    subscription = stub.existing_subscription(email="old@example.org", amount=1500)
+    services.subscriptions_adopt()
+    gift = Gift.objects.get()
+    renewal = stub.paid_invoice(subscription, paid_at=1_760_000_000)
+    evt = se.invoice_current(gift, invoice_id=renewal["id"])
+    evt["data"]["object"]["parent"]["subscription_details"]["metadata"] = {}
+
+    assert se.post_event(client, evt).status_code == 200
+    assert se.post_event(client, evt).status_code == 200
+
+    assert_accepted(stub)
+    paid = Donation.objects.get(stripe_invoice_id=renewal["id"])
+    assert (paid.gift, paid.status, paid.amount) == (gift, Donation.Status.PAID, 1500)
+    assert paid.stripe_payment_intent_id and gift.donations.count() == 2
+    assert services.subscriptions_adopt().donations == 0
+
+
 def test_adopted_history_can_be_refunded_through_the_current_api(stub):
     stub.existing_subscription(email="old@example.org", amount=1500)
     services.subscriptions_adopt()
