@@ -37,7 +37,8 @@ from django.utils.translation import gettext_noop
 from outlet.core.addresses import email_normalise
 
 from .. import selectors, stripe_gateway
-from ..models import Donation, Donor, Gift
+from ..currencies import amount_format
+from ..models import Donation, Donor, Frequency, Gift
 from ..stripe_objects import (
     ChargeFacts,
     InvoiceFacts,
@@ -232,17 +233,13 @@ def _subscription_adopt(
     outcome_words = {"adopted": _("adopted"), "updated": _("updated"), "unchanged": _("unchanged")}
     report.line(
         facts.id,
-        _(
-            "%(outcome)s: %(email)s, %(amount)s %(currency)s a %(interval)s, %(status)s, "
-            "%(count)s past payments recorded"
-        )
+        _("%(outcome)s: %(email)s, %(amount)s, %(frequency)s, %(status)s, %(count)s past payments")
         % {
             "outcome": outcome_words[outcome],
             "email": plan.email,
-            "amount": facts.amount,
-            "currency": facts.currency.upper(),
-            "interval": facts.interval,
-            "status": plan.status,
+            "amount": amount_format(amount=facts.amount, currency=facts.currency),
+            "frequency": Frequency(facts.interval).label,
+            "status": Gift.Status(plan.status).label,
             "count": recorded,
         },
     )
