@@ -156,6 +156,11 @@ class MediaLibrary:
             self._done[key] = mapping.location
             self.report.record("images", "unchanged", label=name)
             return mapping.location
+        if not image.url:
+            self.report.record(
+                "images", "skipped", label=f"{name} ({label})", reason="not in the export"
+            )
+            return ""
         relative = self.relative_path(image.url)
         path, outcome, reason = self._file_for(image, relative)
         described = f"{name} {relative or image.url}"

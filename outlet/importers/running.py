@@ -48,6 +48,9 @@ class SourceRun:
     site_redirects: dict[str, str] = field(default_factory=dict)
     #: Where the old site's date archives (/2019/05/) live, if it had them.
     date_archive_prefix: str | None = None
+    #: How many entries of the input `posts` has read so far, where it holds more than
+    #: posts (progress then counts entries, of `total`); None: progress counts posts.
+    items_read: Callable[[], int] | None = None
 
 
 #: A source's index pass.
@@ -110,6 +113,7 @@ def source_import(
             progress=progress,
             site_redirects=run.site_redirects,
             date_archive_prefix=run.date_archive_prefix,
+            items_read=run.items_read,
         )
         try:
             with transaction.atomic():

@@ -83,6 +83,7 @@ class PostWriter:
         progress: Callable[[int, int], None] | None = None,
         site_redirects: dict[str, str] | None = None,
         date_archive_prefix: str | None = None,
+        items_read: Callable[[], int] | None = None,
     ) -> None:
         self.source = source
         self.report = report
@@ -92,6 +93,9 @@ class PostWriter:
         self.progress = progress
         self.site_redirects = site_redirects or {}
         self.date_archive_prefix = date_archive_prefix
+        #: How many entries of the input the posts came from so far (a source whose input
+        #: holds more than posts counts progress in entries); else the posts are counted.
+        self.items_read = items_read
         self.redirects = RedirectBatch(source=source, report=report)
         self.terms = TermWriter(
             source=source, report=report, redirects=self.redirects, slug_suffix=slug_suffix
@@ -101,14 +105,24 @@ class PostWriter:
     def posts_write(self, posts: Iterable[SourcePost]) -> None:
         for old_path, target in self.site_redirects.items():
             self.redirects.add(old_path, target)
+        reported = done = 0
         for done, post in enumerate(posts, start=1):
-            if self.progress is not None and (done % PROGRESS_EVERY == 0 or done == self.total):
-                self.progress(done, self.total)
+            read = self.items_read() if self.items_read else done
+            if read // PROGRESS_EVERY > reported // PROGRESS_EVERY:
+                reported = read
+                self._progress(read)
             self.post_write(post)
+        read = self.items_read() if self.items_read else done
+        if read != reported:
+            self._progress(read)
         self.redirects.flush()
         # Pages (and authors, sections) are saved without article_save: once for the run,
         # so a page the source now keeps private leaves the cached pages too.
         content_changed()
+
+    def _progress(self, read: int) -> None:
+        if self.progress is not None:
+            self.progress(read, max(read, self.total))
 
     def post_write(self, post: SourcePost) -> None:
         kind = "articles" if post.kind == "article" else "pages"
