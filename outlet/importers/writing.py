@@ -52,11 +52,12 @@ def _fingerprint(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _extra_fields(article: Article, post: SourcePost) -> None:
-    """INTEGRATOR: set `article.featured = post.featured` and
-    `article.canonical_url = post.canonical_url[:<max_length>]` here once Article has
-    those fields. Both are already part of the fingerprint, so the first run after
-    that updates every imported article that has them."""
+def _extra_fields(item: Article | Page, post: SourcePost) -> None:
+    """INTEGRATOR: the one place for the fields being added in parallel. Once they land:
+    `item.canonical_url = post.canonical_url` (Article and Page) when it is an absolute
+    http(s) address (else leave it blank and note it: an invalid one must not fail the
+    item), and for an Article `item.featured = post.featured`. Both are already part of
+    the fingerprints, so the first run after that updates every item that has them."""
 
 
 def post_label(post: SourcePost) -> str:
@@ -282,6 +283,7 @@ class PostWriter:
             "slug": post.slug,
             "seo_title": post.seo_title[:200],
             "seo_description": post.seo_description[:300],
+            "canonical_url": post.canonical_url,
         }
         fingerprint = _fingerprint(values)
         mapping = imported_item_find(source=self.source, kind=Kind.PAGE, source_id=post.source_id)
@@ -299,6 +301,7 @@ class PostWriter:
         for name in ("title", "body", "status", "seo_title", "seo_description"):
             setattr(page, name, values[name])
         page.slug = free_slug(Page, post.slug, own_pk=page.pk, suffix=self._slug_suffix(post))
+        _extra_fields(page, post)
         page.full_clean()
         page.save()
         imported_item_remember(
