@@ -29,7 +29,7 @@ class ArchiveImportForm(forms.ModelForm):
 
     class Meta:
         model = ArchiveImport
-        fields = ["source", "upload", "media_from_site", "dry_run"]
+        fields = ["source", "upload", "media_from_site", "dry_run", "author"]
 
 
 @admin.register(ArchiveImport)
@@ -50,7 +50,7 @@ class ArchiveImportAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
-            return ["source", "upload", "media_from_site", "dry_run"]
+            return ["source", "upload", "media_from_site", "dry_run", "author"]
         return self.readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -78,5 +78,6 @@ class ArchiveImportAdmin(admin.ModelAdmin):
             media_from_site=form.cleaned_data["media_from_site"],
             dry_run=form.cleaned_data["dry_run"],
             user=request.user,
+            author=form.cleaned_data["author"] if form.cleaned_data["source"] == "substack" else "",
         )
         obj.pk = job.pk

@@ -5,12 +5,14 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from PIL import Image
 
 from outlet.articles.models import Article, Author
-from outlet.importers.models import ImportedItem
+from outlet.importers.models import ArchiveImport, ImportedItem
 from outlet.importers.services import archive_import
+from outlet.importers.tasks import archive_import_run_task
 from outlet.pages.models import Page
 from outlet.redirects.models import Redirect
 
@@ -172,3 +174,34 @@ def test_since_imports_only_the_posts_from_that_day_on():
 
     assert not Article.objects.filter(slug="flood-night").exists()
     assert Article.objects.filter(slug="cafe-owners").exists()
+
+
+def test_an_author_is_refused_for_a_source_whose_export_names_its_authors(tmp_path):
+    report = archive_import(source="wordpress", path=EXPORT, author="Jane Marsh")
+
+    assert "names its authors" in report.fatal
+
+
+def test_the_admin_imports_an_uploaded_substack_zip_with_its_author(
+    admin_client, tmp_path, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued: list[int] = []
+    monkeypatch.setattr(archive_import_run_task, "delay", lambda pk: queued.append(pk))
+    archive = zip_export(tmp_path / "substack-export.zip")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/importers/archiveimport/add/",
+            {
+                "source": "substack",
+                "author": "Jane Marsh",
+                "upload": SimpleUploadedFile("substack-export.zip", archive.read_bytes()),
+            },
+        )
+    assert response.status_code == 302
+    archive_import_run_task(queued[0])
+
+    job = ArchiveImport.objects.get()
+    assert job.status == ArchiveImport.Status.DONE
+    assert job.summary.startswith("archive_import: source=substack articles=6 pages=1")
+    assert list(Author.objects.values_list("name", flat=True)) == ["Jane Marsh"]

@@ -39,10 +39,9 @@ def post_for(
     row = exported.row
     reason = skip_reason(row)
     if reason or exported.problem:
-        kind = "page" if row.type.strip().lower() == "page" else "article"
         return SourcePost(
             source_id=numeric_id(row.post_id),
-            kind=kind,
+            kind="page" if row.type.strip().lower() == "page" else "article",
             title=row.title,
             slug=slug_derive(post_id=row.post_id, title=row.title),
             body="",

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from ..running import SourceUnreadable
+
 #: Bytes of posts.csv and posts/*.html read from one export, at most (zip bombs).
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 #: One post's HTML file, at most.
@@ -57,7 +59,7 @@ _SUBSCRIBE = re.compile(r"https?://([a-z0-9.-]+)/subscribe\b", re.IGNORECASE)
 _PUBLICATION_SCAN = 20
 
 
-class ExportUnreadable(Exception):
+class ExportUnreadable(SourceUnreadable):
     """The file is not a (readable) Substack export; the message says why, for a person."""
 
 
