@@ -94,6 +94,8 @@ def test_old_substack_links_answer_301_to_the_new_address(client):
         response = client.get(old)
         assert response.status_code == 301, old
         assert response["Location"] == flood.get_absolute_url()
+    assert client.get("/archive")["Location"] == "/archive/"
+    assert client.get("/feed")["Location"] == "/feed/"
     about = client.get("/p/about")
     assert about.status_code == 301
     assert about["Location"] == Page.objects.get(slug="about").get_absolute_url()
