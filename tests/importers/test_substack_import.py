@@ -15,21 +15,11 @@ from outlet.importers.services import archive_import
 from outlet.importers.tasks import archive_import_run_task
 from outlet.pages.models import Page
 from outlet.redirects.models import Redirect
+from tests.importers.substack_export import EXPORT, zip_export
 
 pytestmark = pytest.mark.django_db
 
-EXPORT = Path(__file__).parent / "fixtures" / "substack"
 IMAGE_NAME = "abc123_640x480.jpeg"
-
-
-def zip_export(target: Path, *, extra: dict[str, bytes] | None = None) -> Path:
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(EXPORT.rglob("*")):
-            if file.is_file():
-                archive.write(file, file.relative_to(EXPORT).as_posix())
-        for name, data in (extra or {}).items():
-            archive.writestr(name, data)
-    return target
 
 
 @pytest.fixture

@@ -1,25 +1,12 @@
 """Reading a Substack export, from a folder or a zip, before anything is written."""
 
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from outlet.importers.substack import reading
 from outlet.importers.substack.reading import ExportUnreadable, export_index, export_posts
-
-EXPORT = Path(__file__).parent / "fixtures" / "substack"
-
-
-def zip_export(target: Path, *, prefix: str = "", extra: dict[str, bytes] | None = None) -> Path:
-    """The fixture folder as the .zip Substack mails (optionally under a folder)."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(EXPORT.rglob("*")):
-            if file.is_file():
-                archive.write(file, prefix + file.relative_to(EXPORT).as_posix())
-        for name, data in (extra or {}).items():
-            archive.writestr(name, data)
-    return target
+from tests.importers.substack_export import EXPORT, zip_export
 
 
 def folder_export(tmp_path: Path, csv_text: str | bytes, posts: dict[str, str]) -> Path:
