@@ -1,5 +1,6 @@
 """Reading a Substack export, from a folder or a zip, before anything is written."""
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,38 @@ def test_a_file_neither_encoding_reads_is_refused(tmp_path):
 
     with pytest.raises(ExportUnreadable, match="UTF-8"):
         export_index(folder)
+
+
+def damaged(archive: Path, member: str) -> Path:
+    """`archive` with one byte of `member`'s stored data changed (its CRC no longer matches)."""
+    with zipfile.ZipFile(archive) as zipped:
+        info = zipped.getinfo(member)
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 5] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    return archive
+
+
+def stored_zip(target: Path) -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(EXPORT.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(EXPORT).as_posix())
+    return target
+
+
+def test_a_damaged_posts_csv_in_the_zip_is_refused(tmp_path):
+    archive = damaged(stored_zip(tmp_path / "export.zip"), "posts.csv")
+
+    with pytest.raises(ExportUnreadable, match="could not be read"):
+        export_index(archive)
+
+
+def test_a_damaged_post_in_the_zip_fails_alone(tmp_path):
+    archive = damaged(stored_zip(tmp_path / "export.zip"), "posts/104.cafe-owners.html")
+
+    posts = {p.row.post_id: p for p in export_posts(archive, export_index(archive))}
+
+    assert "damaged" in posts["104.cafe-owners"].problem
+    assert posts["101.flood-night"].html

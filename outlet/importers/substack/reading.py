@@ -24,6 +24,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -57,6 +58,8 @@ _THANKS = re.compile(r"Thanks for reading ([^<>!]{1,120}?)!", re.IGNORECASE)
 #: ...and its subscribe buttons name the publication's own address.
 _SUBSCRIBE = re.compile(r"https?://([a-z0-9.-]+)/subscribe\b", re.IGNORECASE)
 _PUBLICATION_SCAN = 20
+#: What a damaged or encrypted zip member raises while it is read.
+DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError)
 
 
 class ExportUnreadable(SourceUnreadable):
@@ -183,8 +186,11 @@ class _Export:
             info = self.zip.getinfo(f"{self.root}posts/{name}")
             if info.file_size > MAX_POST_BYTES:
                 raise ValueError(f"its HTML file is over {MAX_POST_BYTES} bytes")
-            with self.zip.open(info) as member:
-                return member.read(MAX_POST_BYTES + 1)
+            try:
+                with self.zip.open(info) as member:
+                    return member.read(MAX_POST_BYTES + 1)
+            except DAMAGED as exc:
+                raise ValueError(f"its HTML file is damaged in the zip ({exc})") from exc
         posts = (self.root_dir / "posts").resolve()
         file = (posts / name).resolve()
         if file.parent != posts or not file.is_file():
@@ -262,8 +268,10 @@ def export_index(path: Path) -> ExportIndex:
             export, [f"{i}.html" for i in ids if f"{i}.html" in index.html_names]
         )
         return index
-    except OSError as exc:
-        raise ExportUnreadable(f"The export could not be read: {exc}.") from exc
+    except (OSError, *DAMAGED) as exc:
+        raise ExportUnreadable(
+            f"The export could not be read ({exc}). Nothing was imported."
+        ) from exc
     finally:
         export.close()
 
@@ -300,7 +308,7 @@ def export_posts(path: Path, index: ExportIndex) -> Iterator[ExportPost]:
                 yield ExportPost(row=row, problem=str(exc))
                 continue
             yield ExportPost(row=row, html=html)
-    except OSError as exc:
-        raise ExportUnreadable(f"The export could not be read: {exc}.") from exc
+    except (OSError, *DAMAGED) as exc:
+        raise ExportUnreadable(f"The export could not be read ({exc}).") from exc
     finally:
         export.close()
