@@ -187,3 +187,14 @@ def test_a_damaged_post_in_the_zip_fails_alone(tmp_path):
 
     assert "damaged" in posts["104.cafe-owners"].problem
     assert posts["101.flood-night"].html
+
+
+def test_a_post_file_linking_outside_the_folder_is_not_read(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("<p>not part of the export</p>")
+    folder = folder_export(tmp_path, "post_id,is_published,title\n1.a,true,A\n", {})
+    (folder / "posts" / "1.a.html").symlink_to(secret)
+
+    (post,) = export_posts(folder, export_index(folder))
+
+    assert post.html == "" and "missing" in post.problem
