@@ -87,6 +87,15 @@ def test_image_alt_comes_from_substacks_attributes_when_the_tag_has_none():
     assert f'<img src="{ORIGINAL}" alt="A flooded street">' in body.html
 
 
+def test_caption_whose_image_is_gone_is_kept_as_text():
+    body = body_convert(
+        '<div class="captioned-image-container"><figure><figcaption>Dawn.</figcaption>'
+        "</figure></div>"
+    )
+
+    assert body.html == "<p>Dawn.</p>"
+
+
 def test_gallery_becomes_one_figure_per_image():
     attrs = (
         '{"gallery":{"images":[{"src":"' + CDN + '"},{"src":"https://example.org/b.png"}],'

@@ -170,6 +170,8 @@ def _class_xpath(name: str) -> str:
 
 
 class _BodyConverter:
+    """One body's conversion: what it noted, the captions of its images, its footnotes."""
+
     def __init__(self, *, own_host: str = "") -> None:
         self.own_host = own_host.lower()
         self.conversion = Conversion()
@@ -193,6 +195,9 @@ class _BodyConverter:
             alt = img.get("alt") or attrs.get("alt") or ""
             figures.append(self.figure(src=str(src), alt=str(alt), caption=caption))
             caption = ""  # under the first image only
+        if not figures and caption:
+            self.conversion.note("a caption without its image was kept as text")
+            return f"<p>{caption}</p>"
         return "".join(figures)
 
     def gallery(self, element: Any) -> str:
