@@ -183,6 +183,33 @@ def test_embed_without_an_address_is_removed_with_a_note():
     assert "an embed without an address was removed" in body.notes
 
 
+def test_old_style_footnotes_are_numbered_by_their_id():
+    body = body_convert(
+        '<p>One.<a class="footnote-anchor" href="#footnote-2">2</a></p>'
+        '<div class="footnote" id="footnote-2"><a href="#footnote-anchor-2" '
+        'class="footnote-number">2</a><div class="footnote-content"><p>Two.</p></div></div>'
+        '<div class="footnote" id="footnote-1"><a href="#footnote-anchor-1" '
+        'class="footnote-number">1</a><div class="footnote-content"><p>One.</p></div></div>'
+    )
+
+    assert body.html == ("<p>One.[2]</p><hr><ol><li><p>One.</p></li><li><p>Two.</p></li></ol>")
+
+
+def test_embedded_post_link_without_its_wrapper_becomes_a_link_card():
+    body = body_convert(
+        '<a class="embedded-post" href="https://x.substack.com/p/a?utm_source=substack">'
+        '<div class="embedded-post-title">A</div></a>'
+    )
+
+    assert 'href="https://x.substack.com/p/a?utm_source=substack"' in body.html
+
+
+def test_empty_paragraphs_are_dropped():
+    body = body_convert("<p></p><p> </p><p>Text.</p><p><br></p>")
+
+    assert body.html == "<p>Text.</p><p><br></p>"
+
+
 def test_footnotes_are_kept_as_a_numbered_list_at_the_end():
     body = body_convert(
         '<p>The gauge read high.<a class="footnote-anchor" id="footnote-anchor-1" '

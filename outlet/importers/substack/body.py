@@ -76,7 +76,7 @@ _CDN_FETCH = re.compile(
 )
 _BUCKETEER = re.compile(r"^https?://bucketeer-[^/]+\.s3\.amazonaws\.com", re.IGNORECASE)
 _ACTIVE_CONTENT = re.compile(r"<script\b|\son[a-z]+\s*=", re.IGNORECASE)
-_FOOTNOTE_NUMBER = re.compile(r"(\d+)$")
+_FOOTNOTE_NUMBER = re.compile(r"(\d+)\s*$")
 
 
 @dataclass
@@ -237,7 +237,7 @@ class _BodyConverter:
         elif "vimeo-wrap" in classes and attrs.get("videoId"):
             url = f"https://vimeo.com/{attrs['videoId']}"
         if not url:
-            link = _first(element, ".//a[@href]")
+            link = element if element.get("href") else _first(element, ".//a[@href]")
             frame = _first(element, ".//iframe[@src]")
             url = (
                 link.get("href")
@@ -260,10 +260,16 @@ class _BodyConverter:
         return f'<p><a href="{escape(link.get("href"))}">{escape(text)}</a></p>'
 
     def footnote(self, element: Any) -> str:
+        """A footnote, kept for the list at the end; numbered by its id (`footnote-3`), which
+        the text's anchor points at, else by the number it shows."""
         number_link = _first(element, ".//a[contains(@class, 'footnote-number')]")
-        label = number_link.text_content() if number_link is not None else element.get("id", "")
-        match = _FOOTNOTE_NUMBER.search((label or "").strip())
-        number = int(match.group(1)) if match else len(self.footnotes) + 1
+        labels = [element.get("id", "")]
+        if number_link is not None:
+            labels += [number_link.get("id", ""), number_link.text_content()]
+        number = next(
+            (int(m.group(1)) for m in map(_FOOTNOTE_NUMBER.search, labels) if m),
+            len(self.footnotes) + 1,
+        )
         content = _first(element, _class_xpath("footnote-content"))
         self.footnotes.append((number, inner_html(content).strip() if content is not None else ""))
         return ""
@@ -272,6 +278,7 @@ class _BodyConverter:
         if not self.footnotes:
             return ""
         self.conversion.note("footnotes are kept as a numbered list at the end")
+        self.footnotes.sort(key=lambda footnote: footnote[0])
         first = self.footnotes[0][0]
         start = f' start="{first}"' if first != 1 else ""
         items = "".join(f"<li>{content}</li>" for _number, content in self.footnotes)
@@ -293,7 +300,8 @@ class _BodyConverter:
         if "footnote" in classes:
             return self.footnote(element)
         if "footnote-anchor" in classes:
-            return escape(f"[{element.text_content().strip()}]")
+            target = _FOOTNOTE_NUMBER.search(element.get("href", ""))
+            return escape(f"[{target.group(1) if target else element.text_content().strip()}]")
         if "button-wrapper" in classes:
             return self.button(element)
         if "image-gallery-embed" in classes:
@@ -326,6 +334,7 @@ class _BodyConverter:
                 _replace(element, replacement)
         images = self._images(root)
         self._own_links(root)
+        _drop_empty_paragraphs(root)
         converted = inner_html(root) + self.footnotes_html()
         if _ACTIVE_CONTENT.search(markup or ""):
             self.conversion.note("scripts and event handlers were removed")
@@ -355,6 +364,13 @@ class _BodyConverter:
                 SourceImage(url=src, alt=img.get("alt", ""), caption=self.captions.get(src, "")),
             )
         return images
+
+
+def _drop_empty_paragraphs(root: Any) -> None:
+    """Substack's editor leaves empty paragraphs (and removing its chrome leaves more)."""
+    for paragraph in list(root.iter("p")):
+        if len(paragraph) == 0 and not (paragraph.text or "").strip():
+            _replace(paragraph, "")
 
 
 def _root(markup: str) -> Any:
