@@ -111,6 +111,32 @@ def test_gallery_becomes_one_figure_per_image():
 # --- quotes, embeds, footnotes ---------------------------------------------------------------
 
 
+def test_newer_gallery_markup_becomes_one_figure_per_image_with_its_caption():
+    body = body_convert(
+        '<figure class="frontend-components-ImageGallery-module__imageGallery--shoTe"><div>'
+        f'<picture><img src="{CDN}" alt="One"></picture>'
+        '<picture><img src="https://example.org/b.png" alt="Two"></picture></div>'
+        "<figcaption>The <em>valley</em></figcaption></figure>"
+    )
+
+    assert body.html == (
+        f'<figure class="figure"><img src="{ORIGINAL}" alt="One"></figure>'
+        '<figure class="figure"><img src="https://example.org/b.png" alt="Two"></figure>'
+        "<p><em>The <em>valley</em></em></p>"
+    )
+
+
+def test_a_plain_figure_becomes_the_sites_figure():
+    body = body_convert(
+        '<figure><img src="https://example.org/a.png" alt="A"><figcaption>Cap</figcaption></figure>'
+    )
+
+    assert body.html == (
+        '<figure class="figure"><img src="https://example.org/a.png" alt="A">'
+        "<figcaption>Cap</figcaption></figure>"
+    )
+
+
 def test_pullquote_stays_a_pull_quote():
     body = body_convert('<div class="pullquote"><p>We had four hours.</p></div>')
 

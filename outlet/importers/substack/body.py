@@ -201,19 +201,23 @@ class _BodyConverter:
         return "".join(figures)
 
     def gallery(self, element: Any) -> str:
+        """A gallery (its images in `data-attrs`, or as <img> in newer exports): one figure
+        per image, the gallery's caption under them all."""
         gallery = _attrs(element).get("gallery") or {}
-        images = gallery.get("images") or [] if isinstance(gallery, dict) else []
-        figures = [
-            self.figure(
-                src=str(image.get("src") or ""), alt=str(image.get("alt") or ""), caption=""
-            )
-            for image in images
-            if isinstance(image, dict)
+        gallery = gallery if isinstance(gallery, dict) else {}
+        images = [i for i in gallery.get("images") or [] if isinstance(i, dict)]
+        images = images or [
+            {"src": img.get("src"), "alt": img.get("alt")} for img in element.iter("img")
         ]
-        caption = str(gallery.get("caption") or "") if isinstance(gallery, dict) else ""
-        if not figures:
-            return self.image_container(element)
-        return "".join(figures) + (f"<p><em>{escape(caption)}</em></p>" if caption else "")
+        figures = [
+            self.figure(src=str(i.get("src") or ""), alt=str(i.get("alt") or ""), caption="")
+            for i in images
+        ]
+        caption = escape(str(gallery.get("caption") or ""))
+        caption_element = _first(element, ".//figcaption")
+        if caption_element is not None:
+            caption = caption or inner_html(caption_element).strip()
+        return "".join(figures) + (f"<p><em>{caption}</em></p>" if caption else "")
 
     def embed(self, element: Any) -> str:
         """An embedded post, tweet, video or player as a link card readers can follow."""
@@ -304,10 +308,14 @@ class _BodyConverter:
             return escape(f"[{target.group(1) if target else element.text_content().strip()}]")
         if "button-wrapper" in classes:
             return self.button(element)
-        if "image-gallery-embed" in classes:
+        if "image-gallery-embed" in classes or "ImageGallery-module__imageGallery" in (
+            element.get("class") or ""
+        ):
             return self.gallery(element)
-        if "captioned-image-container" in classes or (
-            element.tag == "a" and "image-link" in classes
+        if (
+            "captioned-image-container" in classes
+            or (element.tag == "a" and "image-link" in classes)
+            or (element.tag == "figure" and _first(element, ".//img") is not None)
         ):
             return self.image_container(element)
         if "latex-rendered" in classes:
