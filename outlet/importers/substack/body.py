@@ -213,7 +213,7 @@ class _BodyConverter:
             self.figure(src=str(i.get("src") or ""), alt=str(i.get("alt") or ""), caption="")
             for i in images
         ]
-        caption = escape(str(gallery.get("caption") or ""))
+        caption: str = escape(str(gallery.get("caption") or ""))
         caption_element = _first(element, ".//figcaption")
         if caption_element is not None:
             caption = caption or inner_html(caption_element).strip()
