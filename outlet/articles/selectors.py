@@ -102,6 +102,7 @@ def articles_recent_for_news_sitemap(*, hours: int = 48) -> QuerySet[Article]:
     since = timezone.now() - timedelta(hours=hours)
     return (
         Article.objects.published()
+        .canonical_here()
         .filter(publish_at__gte=since)
         .only("slug", "headline", "publish_at")
         .order_by("-publish_at")[:1000]
