@@ -6,25 +6,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('articles', '0004_contributors_write_bylines'),
+        ("articles", "0004_contributors_write_bylines"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='article',
-            name='canonical_url',
-            field=models.URLField(blank=True, help_text="Only when this piece first appeared elsewhere: the full address of the original. Search engines then send readers there, and the sitemap leaves this one out. Empty means this site's own address.", max_length=500, validators=[django.core.validators.URLValidator(message='Enter a full web address starting with http:// or https://.', schemes=['http', 'https'])], verbose_name='canonical URL'),
+            model_name="article",
+            name="canonical_url",
+            field=models.URLField(
+                blank=True,
+                help_text=(
+                    "Only when this piece first appeared elsewhere: "
+                    "the full address of the original. "
+                    "Search engines then send readers there, and the sitemap leaves this one out. "
+                    "Empty means this site's own address."
+                ),
+                max_length=500,
+                validators=[
+                    django.core.validators.URLValidator(
+                        message="Enter a full web address starting with http:// or https://.",
+                        schemes=["http", "https"],
+                    )
+                ],
+                verbose_name="canonical URL",
+            ),
         ),
         migrations.AddField(
-            model_name='article',
-            name='featured',
-            field=models.BooleanField(default=False, help_text='Featured: shown first on the home page.', verbose_name='featured'),
+            model_name="article",
+            name="featured",
+            field=models.BooleanField(
+                default=False,
+                help_text="Featured: shown first on the home page.",
+                verbose_name="featured",
+            ),
         ),
         migrations.AddIndex(
-            model_name='article',
-            index=models.Index(condition=models.Q(('featured', True)), fields=['-publish_at'], name='article_featured'),
+            model_name="article",
+            index=models.Index(
+                condition=models.Q(("featured", True)),
+                fields=["-publish_at"],
+                name="article_featured",
+            ),
         ),
     ]

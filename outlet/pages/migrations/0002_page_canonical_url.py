@@ -5,15 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pages', '0001_initial'),
+        ("pages", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='page',
-            name='canonical_url',
-            field=models.URLField(blank=True, help_text="Only when this piece first appeared elsewhere: the full address of the original. Search engines then send readers there, and the sitemap leaves this one out. Empty means this site's own address.", max_length=500, validators=[django.core.validators.URLValidator(message='Enter a full web address starting with http:// or https://.', schemes=['http', 'https'])], verbose_name='canonical URL'),
+            model_name="page",
+            name="canonical_url",
+            field=models.URLField(
+                blank=True,
+                help_text=(
+                    "Only when this piece first appeared elsewhere: "
+                    "the full address of the original. "
+                    "Search engines then send readers there, and the sitemap leaves this one out. "
+                    "Empty means this site's own address."
+                ),
+                max_length=500,
+                validators=[
+                    django.core.validators.URLValidator(
+                        message="Enter a full web address starting with http:// or https://.",
+                        schemes=["http", "https"],
+                    )
+                ],
+                verbose_name="canonical URL",
+            ),
         ),
     ]
