@@ -120,3 +120,15 @@ def test_featuring_twice_changes_it_once(editor):
     assert articles_feature(articles=[article], featured=True, user=editor) == 1
     assert articles_feature(articles=[article], featured=True, user=editor) == 0
     assert Article.objects.get(pk=article.pk).featured
+
+
+def test_only_the_lead_story_is_set_as_the_lead(client):
+    """The view's `lead` once leaked into every card on the front: each headline an h2."""
+    ArticleFactory(headline="A featured investigation", featured=True)
+    ArticleFactory(headline="Another feature", featured=True)
+    ArticleFactory.create_batch(3)
+
+    text = client.get("/").content.decode()
+
+    assert text.count("card--lead") == 1
+    assert text.count('<h2 class="card__headline') == 1

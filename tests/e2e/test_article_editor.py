@@ -283,3 +283,19 @@ def table_rows(html: str) -> list[list[str]]:
     table = lxml_html.fragment_fromstring(html, create_parent="div").find(".//table")
     assert table is not None, html
     return [[cell.text_content().strip() for cell in row] for row in table.iter("tr")]
+
+
+def test_an_editor_inserts_a_table_from_the_menu(live_server, editor_page):
+    page = editor_page
+    page.goto(live_server.url + "/admin/articles/article/add/")
+    body_editor(page).click()
+    page.locator(".prose-menubar__button[data-name=table]").click()
+    dialog = page.locator("dialog.prose-editor-dialog[open]")
+    dialog.locator("input[name=rows]").fill("3")
+    dialog.locator("input[name=cols]").fill("2")
+    dialog.get_by_role("button", name="Insert Table").click()
+
+    expect(body_editor(page).locator("table tr")).to_have_count(3)
+    page.keyboard.type("District")
+    body = page.locator("textarea#id_body").input_value()
+    assert table_rows(body) == [["District", ""], ["", ""], ["", ""]], body
