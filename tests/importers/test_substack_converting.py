@@ -406,3 +406,21 @@ def test_dates_are_read_in_utc():
 
 def test_missing_title_falls_back_to_the_slug():
     assert convert("<p>x</p>", post_id="5.river-notes", title="").title == "river notes"
+
+
+def test_a_post_whose_html_cannot_be_read_fails_alone(monkeypatch):
+    from outlet.importers.substack import importing
+    from outlet.importers.substack.reading import ExportPost
+
+    def unreadable(**kwargs):
+        raise ValueError("bad bytes")
+
+    monkeypatch.setattr(importing, "post_convert", unreadable)
+    post = importing.post_for(
+        ExportPost(row=Row(post_id="9.broken", title="Broken"), html="<p>x"),
+        author=author_for("Staff"),
+        now=NOW,
+    )
+
+    assert (post.source_id, post.slug) == ("9", "broken")
+    assert post.failed_because == "its HTML could not be read (bad bytes)"

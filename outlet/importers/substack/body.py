@@ -49,7 +49,7 @@ CHROME_CLASSES = {
     "post-footer",
 }
 CHROME_TAGS = {"form", "button", "input", "textarea", "select", "svg"}
-#: Embeds shown as a link card: the class Substack gives each, and where its address is.
+#: Embeds shown as a link card, by the class Substack gives each.
 EMBED_CLASSES = {
     "tweet",
     "embedded-post-wrap",

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
+from lxml import etree
 
 from ..running import SourceRun
 from ..source import SourceImage, SourcePerson, SourcePost
@@ -32,24 +34,32 @@ def relative_path(url: str) -> str:
     return "" if name in ("", ".", "..") else name
 
 
+def _unread(exported: ExportPost) -> SourcePost:
+    """A row that does not come across, as the writer reports it (by kind, id and slug)."""
+    row = exported.row
+    return SourcePost(
+        source_id=numeric_id(row.post_id),
+        kind="page" if row.type.strip().lower() == "page" else "article",
+        title=row.title,
+        slug=slug_derive(post_id=row.post_id, title=row.title),
+        body="",
+        status="draft",
+    )
+
+
 def post_for(
     exported: ExportPost, *, author: SourcePerson, now: dt.datetime, own_host: str = ""
 ) -> SourcePost:
     """One exported row as what the writer takes: converted, or skipped or failed with why."""
-    row = exported.row
-    reason = skip_reason(row)
+    reason = skip_reason(exported.row)
     if reason or exported.problem:
-        return SourcePost(
-            source_id=numeric_id(row.post_id),
-            kind="page" if row.type.strip().lower() == "page" else "article",
-            title=row.title,
-            slug=slug_derive(post_id=row.post_id, title=row.title),
-            body="",
-            status="draft",
-            skipped_because=reason,
-            failed_because=exported.problem,
+        return replace(_unread(exported), skipped_because=reason, failed_because=exported.problem)
+    try:
+        return post_convert(
+            row=exported.row, html_text=exported.html, author=author, now=now, own_host=own_host
         )
-    return post_convert(row=row, html_text=exported.html, author=author, now=now, own_host=own_host)
+    except (ValueError, etree.LxmlError) as exc:  # HTML no parser makes sense of
+        return replace(_unread(exported), failed_because=f"its HTML could not be read ({exc})")
 
 
 def _notes(index: ExportIndex, author: str, given: str) -> list[str]:
