@@ -20,7 +20,8 @@ from django.utils.html import format_html
 
 from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
-from outlet.newsletters import imports, selectors, services
+from outlet.newsletters import selectors, services
+from outlet.newsletters.audience import importing
 from outlet.newsletters.forms import ImportForm
 from outlet.newsletters.models import (
     ConsentRecord,
@@ -277,7 +278,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                job = imports.subscriber_import_create(
+                job = importing.subscriber_import_create(
                     data=upload,
                     filename=upload.name,
                     newsletters=form.cleaned_data["newsletters"],
@@ -291,7 +292,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 from django.conf import settings
 
                 if job.total_rows <= settings.NEWSLETTER_IMPORT_INLINE_ROWS:
-                    imports.subscriber_import_run(job=job)
+                    importing.subscriber_import_run(job=job)
                 else:
                     from outlet.newsletters.tasks import subscriber_import_run_task
 

@@ -363,7 +363,7 @@ def subscriber_import_report_rows(*, job) -> Iterator[list]:
     pending = next(refused, None)
     yield ["line", "email", "outcome", "message"]
     for part in job.parts.order_by("first_row").iterator(chunk_size=10):
-        for index, (line, email, _name) in enumerate(part.rows, start=part.first_row):
+        for index, (line, email, *_rest) in enumerate(part.rows, start=part.first_row):
             while pending is not None and pending[0] < line:
                 pending = next(refused, None)
             if pending is not None and pending[0] == line:
