@@ -17,11 +17,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
 from outlet.newsletters import selectors, services
 from outlet.newsletters.audience import importing
+from outlet.newsletters.audience.report import subscriber_import_counts
 from outlet.newsletters.forms import ImportForm
 from outlet.newsletters.models import (
     ConsentRecord,
@@ -285,6 +287,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                     consent_confirmed=form.cleaned_data["consent_confirmed"],
                     consent_text=form.cleaned_data["consent_text"],
                     created_by=request.user,
+                    source_format=form.cleaned_data["format"],
                 )
             except ValidationError as exc:
                 form.add_error("file", exc)
@@ -303,7 +306,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
-            "title": "Import subscribers from CSV",
+            "title": _("Import subscribers"),
         }
         return TemplateResponse(request, "admin/newsletters/subscriber/import.html", context)
 
@@ -322,6 +325,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "job": job,
             "summary": sorted(job.summary.items()),
+            "counts": subscriber_import_counts(job=job),
             "problems": [refusal.as_row() for refusal in job.refusals.all()[:500]],
             "problem_count": job.refusals.count(),
             "running": job.status
@@ -359,9 +363,11 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(SubscriberImport)
 class SubscriberImportAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "total_rows", "imported_rows", "created_by", "created_at"]
+    list_display = [
+        "__str__", "format", "status", "total_rows", "imported_rows", "created_by", "created_at",
+    ]  # fmt: skip
     readonly_fields = [
-        "filename", "newsletters", "consent_text", "created_by", "created_at",
+        "filename", "format", "newsletters", "consent_text", "created_by", "created_at",
         "finished_at", "status", "total_rows", "processed_rows", "imported_rows",
     ]  # fmt: skip
 

@@ -196,7 +196,7 @@ def parse_substack(values: dict[str, str], line: int, member: str = "") -> Audie
     email off, or Substack stopped after bounces) makes a suppression; a paid plan keeps
     its Stripe customer id (no donation is made of it)."""
     disabled = _true(values.get("email_disabled", ""))
-    plan = (values.get("plan") or values.get("type") or values.get("subscription_type", ""))
+    plan = values.get("plan") or values.get("type") or values.get("subscription_type", "")
     if values.get("active_subscription", "") and not _true(values["active_subscription"]):
         plan = f"{plan} (inactive)".strip()
     return AudienceRecord(
@@ -204,9 +204,7 @@ def parse_substack(values: dict[str, str], line: int, member: str = "") -> Audie
         email=values.get("email", ""),
         name=values.get("name", ""),
         status=Status.EMAIL_DISABLED if disabled else Status.SUBSCRIBED,
-        opted_in_at=_when(
-            values.get("subscription_created_at") or values.get("created_at", "")
-        ),
+        opted_in_at=_when(values.get("subscription_created_at") or values.get("created_at", "")),
         stripe_customer_id=_stripe_id(
             values.get("stripe_customer_id") or values.get("stripe_connected_customer_id", "")
         ),

@@ -226,9 +226,7 @@ def _import_insert(job, new_subscribers, newsletters, names) -> int:
     )  # fmt: skip
     digests = [digest for digest, _email, _record in new_subscribers]
     _insert_rows(SubscriberImportAddress, ["job", "email_hash"], [(job.pk, d) for d in digests])
-    ids = dict(
-        Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", "pk")
-    )
+    ids = dict(Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", "pk"))
     _insert_rows(
         Subscription,
         ["subscriber", "newsletter", "created_at", "confirmed_at"],
@@ -277,9 +275,7 @@ def _import_suppress(job, suppressions) -> None:
     detail = f"{platform} export “{job.filename}”, import #{job.pk}"[:300]
     Suppression.objects.bulk_create(
         [
-            Suppression(
-                email_hash=digest, reason=_SUPPRESSION_FOR_STATUS[status][0], detail=detail
-            )
+            Suppression(email_hash=digest, reason=_SUPPRESSION_FOR_STATUS[status][0], detail=detail)
             for digest, status in suppressions
         ],
         ignore_conflicts=True,

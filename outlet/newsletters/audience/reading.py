@@ -24,7 +24,6 @@ from django.core.files.base import File
 from outlet.newsletters.audience.formats import (
     AUTO,
     AudienceRecord,
-    Format,
     ImportFileError,
     format_check,
     format_detect,

@@ -4,50 +4,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('newsletters', '0017_heldbounce_email_hash'),
+        ("newsletters", "0017_heldbounce_email_hash"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='consentrecord',
-            name='confirmed_at',
+            model_name="consentrecord",
+            name="confirmed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='consentrecord',
-            name='confirmed_ip',
+            model_name="consentrecord",
+            name="confirmed_ip",
             field=models.GenericIPAddressField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='consentrecord',
-            name='opted_in_at',
+            model_name="consentrecord",
+            name="opted_in_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='consentrecord',
-            name='opted_in_ip',
+            model_name="consentrecord",
+            name="opted_in_ip",
             field=models.GenericIPAddressField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='consentrecord',
-            name='source',
-            field=models.TextField(blank=True, help_text='Where an imported consent came from: platform, file, import.'),
+            model_name="consentrecord",
+            name="source",
+            field=models.TextField(
+                blank=True, help_text="Where an imported consent came from: platform, file, import."
+            ),
         ),
         migrations.AddField(
-            model_name='subscriberimport',
-            name='format',
-            field=models.CharField(choices=[('mailchimp', 'Mailchimp audience export'), ('substack', 'Substack subscriber export'), ('ghost', 'Ghost members CSV'), ('csv', 'CSV (email, name)')], default='csv', max_length=10),
+            model_name="subscriberimport",
+            name="format",
+            field=models.CharField(
+                choices=[
+                    ("mailchimp", "Mailchimp audience export"),
+                    ("substack", "Substack subscriber export"),
+                    ("ghost", "Ghost members CSV"),
+                    ("csv", "CSV (email, name)"),
+                ],
+                default="csv",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='subscriberimportpart',
-            name='rows',
-            field=models.JSONField(help_text='One list per row, as read from the file: [line, email, name, …] (audience/formats.py: record_as_row).'),
+            model_name="subscriberimportpart",
+            name="rows",
+            field=models.JSONField(
+                help_text=(
+                    "One list per row, as read from the file: [line, email, name, …] "
+                    "(audience/formats.py: record_as_row)."
+                )
+            ),
         ),
         migrations.AlterField(
-            model_name='suppression',
-            name='reason',
-            field=models.CharField(choices=[('hard_bounce', 'Hard bounce'), ('soft_bounces', 'Too many soft bounces in a row'), ('complaint', 'Spam complaint'), ('erased', 'Erased on request'), ('manual', 'Added by an editor'), ('unsubscribed', 'Unsubscribed at the previous platform'), ('cleaned', 'Cleaned (undeliverable) at the previous platform'), ('email_disabled', 'Email disabled at the previous platform')], max_length=16),
+            model_name="suppression",
+            name="reason",
+            field=models.CharField(
+                choices=[
+                    ("hard_bounce", "Hard bounce"),
+                    ("soft_bounces", "Too many soft bounces in a row"),
+                    ("complaint", "Spam complaint"),
+                    ("erased", "Erased on request"),
+                    ("manual", "Added by an editor"),
+                    ("unsubscribed", "Unsubscribed at the previous platform"),
+                    ("cleaned", "Cleaned (undeliverable) at the previous platform"),
+                    ("email_disabled", "Email disabled at the previous platform"),
+                ],
+                max_length=16,
+            ),
         ),
     ]
