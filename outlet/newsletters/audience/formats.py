@@ -268,7 +268,9 @@ def _true(text: str) -> bool:
 
 
 def _list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    """A cell listing names ("VIP, Early"; Mailchimp quotes each tag: "\"VIP\",\"Early\"")."""
+    names = (part.strip().strip('"').strip() for part in text.split(","))
+    return tuple(name for name in names if name)
 
 
 def _ip(text: str) -> str:
