@@ -59,7 +59,7 @@ PARTS_PER_WRITE = 20
 IMPORT_STALL_SECONDS = 15 * 60
 
 #: The suppression each status the source gives becomes, and the report's words for it.
-_SUPPRESSION_FOR_STATUS = {
+_SUPPRESSION_FOR_STATUS: dict[str, tuple[str, str]] = {
     Status.UNSUBSCRIBED: (Suppression.Reason.UNSUBSCRIBED, "Unsubscribed at {platform}"),
     Status.CLEANED: (Suppression.Reason.CLEANED, "Cleaned (undeliverable) at {platform}"),
     Status.BOUNCED: (Suppression.Reason.HARD_BOUNCE, "Bounced at {platform}"),
@@ -371,8 +371,8 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
         elif digest in known:
             refusals[digest] = ["exists", "Already in the database; unchanged."]
         elif row.status in _SUPPRESSION_FOR_STATUS:
-            said = _SUPPRESSION_FOR_STATUS[row.status][1].format(platform=platform)
-            refusals[digest] = ["suppressed", f"{said}: added to the suppression list."]
+            words = _SUPPRESSION_FOR_STATUS[Status(row.status)][1].format(platform=platform)
+            refusals[digest] = ["suppressed", f"{words}: added to the suppression list."]
             suppressions.append((digest, row.status))
             marked.add(digest)
         else:

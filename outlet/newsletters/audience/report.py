@@ -5,7 +5,7 @@ duplicates=…`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from outlet.newsletters.models import ConsentRecord, SubscriberImport
 
@@ -38,8 +38,8 @@ def subscriber_import_last_line(*, job: SubscriberImport) -> str:
 def subscriber_import_report_lines(
     *,
     job: SubscriberImport,
-    members: list[str] = (),
-    skipped: list[str] = (),  # type: ignore[assignment]
+    members: Sequence[str] = (),
+    skipped: Sequence[str] = (),
 ) -> Iterator[str]:
     """The command's report: what was read, each refused row (the first
     PRINTED_REFUSALS), what consent was recorded, then the counts."""
