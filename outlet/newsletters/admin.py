@@ -99,11 +99,30 @@ class ConsentRecordInline(admin.TabularInline):
     model = ConsentRecord
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown"]
-    readonly_fields = ["created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown"]
+    fields = [
+        "created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown", "source",
+        "from_the_file",
+    ]  # fmt: skip
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description=_("Opt-in and confirmation (imported)"))
+    def from_the_file(self, record: ConsentRecord) -> str:
+        """What an imported list's file said of this reader's consent, if anything."""
+        said = []
+        if record.opted_in_at or record.opted_in_ip:
+            said.append(
+                _("opted in %(when)s from %(ip)s")
+                % {"when": record.opted_in_at or "?", "ip": record.opted_in_ip or "?"}
+            )
+        if record.confirmed_at or record.confirmed_ip:
+            said.append(
+                _("confirmed %(when)s from %(ip)s")
+                % {"when": record.confirmed_at or "?", "ip": record.confirmed_ip or "?"}
+            )
+        return "; ".join(str(part) for part in said) or "–"
 
 
 class DonorFilter(admin.SimpleListFilter):

@@ -298,6 +298,11 @@ def subscriber_data_export(*, subscriber: Subscriber) -> dict[str, Any]:
                 "text_shown": record.text_shown,
                 "newsletters": record.newsletters,
                 "ip": record.ip,
+                "source": record.source,
+                "opted_in_at": when(record.opted_in_at),
+                "opted_in_ip": record.opted_in_ip,
+                "confirmed_at": when(record.confirmed_at),
+                "confirmed_ip": record.confirmed_ip,
             }
             for record in ConsentRecord.objects.filter(subscriber=subscriber)
         ],

@@ -297,3 +297,21 @@ def test_the_admin_upload_refuses_a_file_not_of_the_chosen_format(editor_client,
     assert response.status_code == 200
     assert "This is not a Substack subscriber export" in response.content.decode()
     assert not SubscriberImport.objects.exists()
+
+
+def test_an_imported_readers_consent_shows_where_it_came_from(
+    editor_client, daily, mailchimp_export
+):
+    run(mailchimp_export, "--newsletter", "daily")
+    ada = Subscriber.objects.get(email="ada@example.org")
+
+    page = editor_client.get(reverse("admin:newsletters_subscriber_change", args=[ada.pk]))
+    content = page.content.decode()
+    assert "Mailchimp export “members_export_1a2b3c.zip”" in content
+    assert "from 203.0.113.5" in content and "from 203.0.113.6" in content
+
+    export = editor_client.get(reverse("admin:newsletters_subscriber_data_export", args=[ada.pk]))
+    record = export.json()["consent_records"][0]
+    assert record["opted_in_ip"] == "203.0.113.5"
+    assert record["confirmed_at"].startswith("2019-05-12")
+    assert record["source"].startswith("Mailchimp export")
