@@ -103,7 +103,10 @@ class ConsentRecordInline(admin.TabularInline):
         "created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown", "source",
         "from_the_file",
     ]  # fmt: skip
-    readonly_fields = fields
+    readonly_fields = [
+        "created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown", "source",
+        "from_the_file",
+    ]  # fmt: skip
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
