@@ -145,8 +145,9 @@ def format_check(header: Sequence[str], requested: str) -> str:
                 f"“name”), or be a Mailchimp, Substack or Ghost export; found: {found}."
             )
         return detected
-    if detected == requested or (requested == Format.CSV and detected is not None):
-        return requested  # any export has an email column: it may be read as a plain CSV
+    plain = requested == Format.CSV and "email" in {column_key(name) for name in header}
+    if detected == requested or plain:
+        return requested  # an export with an "email" column may be read as a plain CSV
     label = Format(requested).label
     raise ImportFileError(
         f"This is not a {label}: its first row should name {_EXPECTED[Format(requested)]}; "
