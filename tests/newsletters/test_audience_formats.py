@@ -225,3 +225,9 @@ def test_a_large_file_is_read_as_it_goes_not_whole(encoding):
     first = next(audience_file_open(stream).records())
     assert first.email == "r0@example.com"
     assert stream.total < len(data) / 4
+
+
+def test_a_file_is_opened_from_its_start_wherever_it_was_left():
+    stream = io.BytesIO(mailchimp_zip())
+    stream.read()  # as after an import read it to the end
+    assert audience_file_open(stream).format == Format.MAILCHIMP

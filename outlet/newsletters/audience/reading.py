@@ -67,6 +67,7 @@ class AudienceFile:
 def audience_file_open(stream: IO[bytes], *, requested: str = AUTO) -> AudienceFile:
     """Open an upload and settle its format from its header row(s); raise ImportFileError,
     with a message fit for an editor, when no part of it is a list this site reads."""
+    stream.seek(0)
     head = stream.read(len(_ZIP_MAGIC))
     stream.seek(0)
     if head == _ZIP_MAGIC:

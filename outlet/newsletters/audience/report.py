@@ -65,7 +65,8 @@ def subscriber_import_report_lines(
     yield (
         f"Consent: {job.imported_rows} records (no confirmation email sent); "
         f"opt-in time from the file for {with_optin}, confirmation time for {with_confirm}; "
-        f"the rest rest on the platform, the file and the statement “{job.consent_text}”."
+        f"every record also names the platform and the file, with the statement "
+        f"“{job.consent_text}”."
     )
     if with_stripe:
         yield (

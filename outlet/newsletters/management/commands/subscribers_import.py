@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from outlet.newsletters.audience.formats import AUTO, Format
+from outlet.newsletters.audience.formats import AUTO, Format, ImportFileError
 from outlet.newsletters.audience.importing import subscriber_import_create, subscriber_import_run
 from outlet.newsletters.audience.reading import audience_file_open
 from outlet.newsletters.audience.report import subscriber_import_report_lines
@@ -63,6 +63,7 @@ class Command(BaseCommand):
         try:
             with scope:
                 with path.open("rb") as stream:
+                    opened = audience_file_open(stream, requested=options["format"])
                     job = subscriber_import_create(
                         data=stream,
                         filename=path.name,
@@ -72,7 +73,6 @@ class Command(BaseCommand):
                         source_format=options["format"],
                     )
                     job = subscriber_import_run(job=job)
-                    opened = audience_file_open(stream, requested=job.format)
                 lines = list(
                     subscriber_import_report_lines(
                         job=job, members=opened.members, skipped=opened.skipped
@@ -80,6 +80,8 @@ class Command(BaseCommand):
                 )
                 if options["dry_run"]:
                     raise _DryRun
+        except ImportFileError as exc:
+            raise CommandError(f"{path.name}: {exc} Nothing was imported.") from exc
         except ValidationError as exc:
             problem = " ".join(exc.messages)
             raise CommandError(f"{path.name}: {problem} Nothing was imported.") from exc
