@@ -231,3 +231,15 @@ def test_a_file_is_opened_from_its_start_wherever_it_was_left():
     stream = io.BytesIO(mailchimp_zip())
     stream.read()  # as after an import read it to the end
     assert audience_file_open(stream).format == Format.MAILCHIMP
+
+
+def test_a_zip_damaged_midway_is_refused_clearly():
+    lines = "email,name\n" + "".join(f"r{n}@example.com,R {n}\n" for n in range(20_000))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("subscribed_members_export_1.csv", lines.encode())
+    data = bytearray(buffer.getvalue())
+    data[len(data) // 2] ^= 0xFF  # a flipped byte in the compressed list
+    opened = audience_file_open(io.BytesIO(bytes(data)))
+    with pytest.raises(ImportFileError, match="zip file is damaged"):
+        list(opened.records())

@@ -139,8 +139,9 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     progress counter commit together, so a crashed run resumes where it
     stopped and imports nobody twice. Rows are refused when the address is
     malformed or too long, repeats an earlier row, is suppressed, or already
-    belongs to a subscriber (whose state is left untouched); the report keeps
-    one line per refused row, and every other row was imported.
+    belongs to a subscriber (whose state is left untouched); a row the source
+    marks unsubscribed, cleaned, bounced or disabled is suppressed instead; the
+    report keeps one line per such row, and every other row was imported.
     """
     job = SubscriberImport.objects.get(pk=job.pk)
     if job.status == SubscriberImport.Status.DONE:

@@ -15,6 +15,7 @@ import csv
 import itertools
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -54,14 +55,19 @@ class AudienceFile:
             yield from _records(self.stream, self.format, "")
             return
         offset = 0
-        with zipfile.ZipFile(self.stream) as archive:
-            for name in self.members:
-                with archive.open(name) as member:
-                    last = offset
-                    for record in _records(member, self.format, name, offset):
-                        last = record.line
-                        yield record
-                    offset = last
+        try:
+            with zipfile.ZipFile(self.stream) as archive:
+                for name in self.members:
+                    with archive.open(name) as member:
+                        last = offset
+                        for record in _records(member, self.format, name, offset):
+                            last = record.line
+                            yield record
+                        offset = last
+        except (zipfile.BadZipFile, zlib.error, EOFError):
+            raise ImportFileError(
+                f"The zip file is damaged after line {offset}; download it again."
+            ) from None
 
 
 def audience_file_open(stream: IO[bytes], *, requested: str = AUTO) -> AudienceFile:
@@ -95,8 +101,13 @@ def _zip_open(stream: IO[bytes], requested: str) -> AudienceFile:
         )
         read, skipped, formats = [], [], set()
         for name in names:
-            with archive.open(name) as member:
-                header = _header(member)
+            try:
+                with archive.open(name) as member:
+                    header = _header(member)
+            except (zipfile.BadZipFile, zlib.error, EOFError):
+                raise ImportFileError(
+                    f"The zip file is damaged ({name}); download it again."
+                ) from None
             if format_detect(header) is None:
                 skipped.append(name)
                 continue
