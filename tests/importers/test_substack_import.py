@@ -197,3 +197,26 @@ def test_the_admin_imports_an_uploaded_substack_zip_with_its_author(
     assert job.status == ArchiveImport.Status.DONE
     assert job.summary.startswith("archive_import: source=substack articles=6 pages=1")
     assert list(Author.objects.values_list("name", flat=True)) == ["Jane Marsh"]
+
+
+def test_media_from_site_fetches_each_original_image_once(tmp_path, settings, monkeypatch):
+    from io import BytesIO
+
+    from outlet.importers import media
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    picture = BytesIO()
+    Image.new("RGB", (640, 480), "steelblue").save(picture, format="JPEG")
+    fetched: list[str] = []
+
+    def fetch(*, url: str, max_bytes: int) -> bytes:
+        fetched.append(url)
+        return picture.getvalue()
+
+    monkeypatch.setattr(media, "media_fetch", fetch)
+
+    run(str(EXPORT), "--media-from-site")
+
+    assert fetched == [f"https://substack-post-media.s3.amazonaws.com/public/images/{IMAGE_NAME}"]
+    flood = Article.objects.get(slug="flood-night")
+    assert "s3.amazonaws.com" not in flood.body and "<figcaption>Main Street" in flood.body
