@@ -220,3 +220,18 @@ def test_media_from_site_fetches_each_original_image_once(tmp_path, settings, mo
     assert fetched == [f"https://substack-post-media.s3.amazonaws.com/public/images/{IMAGE_NAME}"]
     flood = Article.objects.get(slug="flood-night")
     assert "s3.amazonaws.com" not in flood.body and "<figcaption>Main Street" in flood.body
+
+
+def test_the_admin_refuses_an_author_for_an_export_that_names_its_own(admin_client):
+    response = admin_client.post(
+        "/admin/importers/archiveimport/add/",
+        {
+            "source": "wordpress",
+            "author": "Jane Marsh",
+            "upload": SimpleUploadedFile("export.xml", b"<rss></rss>"),
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Only a Substack export takes an author" in response.content.decode()
+    assert ArchiveImport.objects.count() == 0
