@@ -198,3 +198,12 @@ def test_a_post_file_linking_outside_the_folder_is_not_read(tmp_path):
     (post,) = export_posts(folder, export_index(folder))
 
     assert post.html == "" and "missing" in post.problem
+
+
+def test_a_posts_csv_with_a_runaway_quote_is_refused(tmp_path):
+    folder = folder_export(
+        tmp_path, 'post_id,is_published,title\n1.a,true,"Never closed\n' + "x" * 200_000, {}
+    )
+
+    with pytest.raises(ExportUnreadable, match="posts.csv could not be read"):
+        export_index(folder)

@@ -36,8 +36,6 @@ from ..running import SourceUnreadable
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 #: One post's HTML file, at most.
 MAX_POST_BYTES = 20 * 1024 * 1024
-#: A posts.csv row's field, at most (csv's own guard against a runaway quote).
-MAX_FIELD_CHARS = 1024 * 1024
 #: Columns Substack writes; a posts.csv needs post_id and most of these.
 KNOWN_COLUMNS = (
     "post_id",
@@ -202,7 +200,6 @@ class _Export:
 
 def _rows(export: _Export, encoding: str) -> Iterator[Row]:
     """posts.csv's rows, streamed; ExportUnreadable for what is not a Substack posts.csv."""
-    csv.field_size_limit(MAX_FIELD_CHARS)
     with export.csv_bytes() as raw:
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
         reader = csv.DictReader(text)
