@@ -1,0 +1,101 @@
+"""stripe_adopt beside the rest of the site: it never adopts a subscription the site itself
+is starting, holds no transaction while Stripe answers (not even in a dry run), and a
+later run never brings back what a donor changed or erased here."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from outlet.donations import services, stripe_gateway
+from outlet.donations.models import Donation, Donor, Gift
+from tests.donations.stripe_contract import StubStripe
+
+
+@pytest.fixture
+def stub(settings, monkeypatch):
+    settings.STRIPE_API_BASE = "https://api.stripe.com"
+    settings.STRIPE_DIALECT = "current"
+    settings.STRIPE_SECRET_KEY = "sk_test_contract"
+    transport = StubStripe()
+    monkeypatch.setattr(stripe_gateway, "TRANSPORT", transport)
+    return transport
+
+
+@pytest.mark.django_db
+def test_a_subscription_the_site_is_still_starting_is_not_adopted_as_a_second_gift(stub):
+    """The checkout's answer from Stripe was lost (the subscription exists, its id is not
+    stored yet): its metadata names the gift made here, so adoption leaves it to the
+    checkout's retry and the webhooks instead of making a second gift of it."""
+    step = services.checkout_start(
+        email="reader@example.org",
+        name="A Reader",
+        amount=2500,
+        cover_fee=False,
+        frequency="month",
+        ip="203.0.113.9",
+    )
+    setup_intent_id = step.client_secret.split("_secret_")[0]
+    services.checkout_charge(donation=step.donation, setup_intent_id=setup_intent_id)
+    gift = Gift.objects.get()
+    subscription_id = gift.stripe_subscription_id
+    Gift.objects.filter(pk=gift.pk).update(stripe_subscription_id=None)
+
+    report = services.subscriptions_adopt()
+
+    assert Gift.objects.count() == 1
+    assert (report.adopted, report.skipped) == (0, 1)
+    assert any(subscription_id in line and f"#{gift.pk}" in line for line in report.lines)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_no_transaction_is_open_while_stripe_answers(stub, monkeypatch, dry_run):
+    """A dry run reads as long as a real one; holding one transaction across it would lock
+    the gifts and donors it touched (on SQLite, every write of the site) until the end."""
+    stub.existing_subscription(email="first@example.org", amount=1500)
+    stub.existing_subscription(email="second@example.org", amount=1500)
+    in_transaction = []
+    reading = stripe_gateway.invoices_paid_list
+
+    def invoices_paid_list(*, subscription_id):
+        in_transaction.append(connection.in_atomic_block)
+        return reading(subscription_id=subscription_id)
+
+    monkeypatch.setattr(stripe_gateway, "invoices_paid_list", invoices_paid_list)
+
+    report = services.subscriptions_adopt(dry_run=dry_run)
+
+    assert report.adopted == 2
+    assert in_transaction == [False, False]
+    assert Gift.objects.exists() is not dry_run
+    assert Donor.objects.exists() is not dry_run
+
+
+@pytest.mark.django_db
+def test_a_second_run_after_an_erasure_brings_back_no_personal_data(stub):
+    stub.existing_subscription(email="old@example.org", amount=1500)
+    services.subscriptions_adopt()
+    donor = Donor.objects.get()
+    services.donor_gifts_stop(donor=donor)
+    services.donor_erase(donor=donor)
+
+    services.subscriptions_adopt()
+
+    assert not Donor.objects.filter(email="old@example.org").exists()
+    assert Donor.objects.get().name == ""
+    gift = Gift.objects.get()
+    assert (gift.donor_id, gift.card_brand, gift.card_last4) == (donor.pk, "", "")
+    assert not Donation.objects.exclude(card_last4="").exists()
+
+
+@pytest.mark.django_db
+def test_a_second_run_keeps_the_address_a_donor_moved_to(stub):
+    """Stripe keeps the address the old system gave it; ours follows the donor's change."""
+    stub.existing_subscription(email="old@example.org", amount=1500)
+    services.subscriptions_adopt()
+    services.donor_email_change(donor=Donor.objects.get(), email="new@example.org")
+
+    services.subscriptions_adopt()
+
+    assert list(Donor.objects.values_list("email", flat=True)) == ["new@example.org"]
