@@ -21,7 +21,6 @@ to the reader account with the customer's email.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -170,18 +169,17 @@ def subscriptions_adopt(
     *, adoption_filter: AdoptionFilter | None = None, dry_run: bool = False
 ) -> AdoptionReport:
     """Adopt every matching subscription of the Stripe account; the report says what
-    became of each. With `dry_run` the same work is done and rolled back, so the report
-    is exactly what a real run would do. A Stripe error while listing the subscriptions
-    stops the run (raised) after the subscriptions already written."""
+    became of each. With `dry_run` the same work is done and each subscription's writes
+    are rolled back, so the report is what a real run would do. A Stripe error while
+    listing the subscriptions stops the run (raised) after the subscriptions already
+    written."""
     adoption_filter = adoption_filter or AdoptionFilter()
     report = AdoptionReport(dry_run=dry_run)
-    # A real run commits each subscription on its own; a dry run holds them all in one
-    # transaction that is rolled back.
-    with transaction.atomic() if dry_run else contextlib.nullcontext():
-        for obj in stripe_gateway.subscriptions_list_all():
-            _subscription_adopt(obj=obj, adoption_filter=adoption_filter, report=report)
-        if dry_run:
-            transaction.set_rollback(True)
+    # Each subscription is written (or, in a dry run, rolled back) in a transaction of its
+    # own, after its reads: one transaction around the whole run would hold its locks (on
+    # SQLite, the one write lock of the site) while Stripe answers for all the others.
+    for obj in stripe_gateway.subscriptions_list_all():
+        _subscription_adopt(obj=obj, adoption_filter=adoption_filter, report=report)
     if report.unmatched:
         report.lines.append(
             _("%(count)s other subscriptions do not match the filters.")
@@ -223,6 +221,8 @@ def _subscription_adopt(
             for charge in refunded:
                 # The same rule as a charge.refunded webhook: refunded amounts only grow.
                 charge_refund_apply(facts=charge)
+            if report.dry_run:
+                transaction.set_rollback(True)
     except (stripe_gateway.StripeError, IntegrityError) as error:
         report.failed += 1
         report.line(facts.id, _("failed: %(error)s") % {"error": _error_text(error)})
