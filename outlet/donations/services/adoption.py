@@ -287,12 +287,15 @@ def _gift_write(
 ) -> tuple[str, int]:
     """Write the gift and its history; ("adopted" | "updated" | "unchanged", donations)."""
     now = timezone.now()
-    donor, _created = Donor.objects.get_or_create(
-        email=plan.email, defaults={"name": facts.customer_name}
-    )
     gift = Gift.objects.select_for_update().filter(stripe_subscription_id=facts.id).first()
     ended = plan.status == Gift.Status.CANCELLED
     if gift is None:
+        # Only a new gift takes its donor from Stripe's address: an adopted one keeps the
+        # donor it has, who may have moved to another address here (Stripe keeps the old
+        # one) or been erased.
+        donor, _created = Donor.objects.get_or_create(
+            email=plan.email, defaults={"name": facts.customer_name}
+        )
         gift = Gift.objects.create(
             donor=donor,
             amount=facts.amount,
@@ -331,9 +334,11 @@ def _gift_refresh(*, gift: Gift, facts: SubscriptionFacts, plan: AdoptionPlan) -
             )
     if facts.amount != gift.amount:
         changes["amount"] = facts.amount
-    if facts.card_last4 and (facts.card_brand, facts.card_last4) != (
-        gift.card_brand,
-        gift.card_last4,
+    erased = Donor.objects.filter(pk=gift.donor_id, email__isnull=True).exists()
+    if (
+        facts.card_last4
+        and not erased  # an erasure cleared the card's digits: they stay cleared
+        and (facts.card_brand, facts.card_last4) != (gift.card_brand, gift.card_last4)
     ):
         changes.update(card_brand=facts.card_brand, card_last4=facts.card_last4)
     if changes:
