@@ -99,3 +99,14 @@ def test_a_second_run_keeps_the_address_a_donor_moved_to(stub):
     services.subscriptions_adopt()
 
     assert list(Donor.objects.values_list("email", flat=True)) == ["new@example.org"]
+
+
+@pytest.mark.django_db
+def test_a_customer_name_longer_than_a_donor_name_is_cut_not_fatal(stub):
+    """Stripe keeps names of 256 characters; ours hold 200 (PostgreSQL would refuse more
+    and stop the run)."""
+    subscription = stub.existing_subscription(email="old@example.org", amount=1500)
+    stub.objects[subscription["customer"]]["name"] = "N" * 256
+
+    assert services.subscriptions_adopt().adopted == 1
+    assert Donor.objects.get().name == "N" * 200
