@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -58,6 +60,9 @@ NOT_ADOPTED = {
     "paused": gettext_noop("paused at Stripe; the site has no paused gifts"),
 }
 SUPPORTED_INTERVALS = ("month", "year")
+# The donor's columns; Stripe keeps names of 256 characters and addresses of 512.
+_NAME_LENGTH = Donor._meta.get_field("name").max_length or 200
+_EMAIL_LENGTH = Donor._meta.get_field("email").max_length or 254
 
 
 @dataclass
@@ -156,6 +161,17 @@ def adoption_plan(facts: SubscriptionFacts) -> AdoptionPlan:
     if not email:
         return AdoptionPlan(
             skip=_("customer %(customer)s has no email, so the donor could not sign in")
+            % {"customer": facts.customer_id}
+        )
+    try:
+        validate_email(email)
+        if len(email) > _EMAIL_LENGTH:
+            raise ValidationError("too long")
+    except ValidationError:
+        # Stripe checks little; here the donor signs in with it, and the column would
+        # refuse a longer one (and stop the run).
+        return AdoptionPlan(
+            skip=_("customer %(customer)s's email is not an email address")
             % {"customer": facts.customer_id}
         )
     return AdoptionPlan(status=status, email=email)
@@ -294,7 +310,7 @@ def _gift_write(
         # donor it has, who may have moved to another address here (Stripe keeps the old
         # one) or been erased.
         donor, _created = Donor.objects.get_or_create(
-            email=plan.email, defaults={"name": facts.customer_name}
+            email=plan.email, defaults={"name": facts.customer_name[: _NAME_LENGTH]}
         )
         gift = Gift.objects.create(
             donor=donor,
