@@ -4,11 +4,15 @@ later run never brings back what a donor changed or erased here."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import pytest
 from django.db import connection
 
 from outlet.donations import services, stripe_gateway
 from outlet.donations.models import Donation, Donor, Gift
+from outlet.donations.stripe_objects import subscription_facts
 from tests.donations.stripe_contract import StubStripe
 
 
@@ -110,3 +114,28 @@ def test_a_customer_name_longer_than_a_donor_name_is_cut_not_fatal(stub):
 
     assert services.subscriptions_adopt().adopted == 1
     assert Donor.objects.get().name == "N" * 200
+
+
+@pytest.mark.django_db
+def test_a_second_run_does_not_undo_a_change_applied_by_webhook_while_it_read(stub, monkeypatch):
+    """The run reads a page of subscriptions, then each one's invoices: an amount changed
+    (the donor's own change, its customer.subscription.updated applied) after the page was
+    read is newer than what the run holds, and stays."""
+    subscription = stub.existing_subscription(email="old@example.org", amount=1500)
+    services.subscriptions_adopt()
+    gift = Gift.objects.get()
+    reading = stripe_gateway.invoices_paid_list
+
+    def invoices_paid_list(*, subscription_id):
+        changed = subscription_facts(stub.objects[subscription["id"]])
+        services.subscription_apply(
+            facts=replace(changed, amount=2500), event_created=int(time.time()) + 1
+        )
+        return reading(subscription_id=subscription_id)
+
+    monkeypatch.setattr(stripe_gateway, "invoices_paid_list", invoices_paid_list)
+
+    services.subscriptions_adopt()
+
+    gift.refresh_from_db()
+    assert gift.amount == 2500
