@@ -191,11 +191,15 @@ def subscriptions_adopt(
     written."""
     adoption_filter = adoption_filter or AdoptionFilter()
     report = AdoptionReport(dry_run=dry_run)
+    # Every subscription is read after this (Stripe's clock, in whole seconds).
+    started = int(time.time())
     # Each subscription is written (or, in a dry run, rolled back) in a transaction of its
     # own, after its reads: one transaction around the whole run would hold its locks (on
     # SQLite, the one write lock of the site) while Stripe answers for all the others.
     for obj in stripe_gateway.subscriptions_list_all():
-        _subscription_adopt(obj=obj, adoption_filter=adoption_filter, report=report)
+        _subscription_adopt(
+            obj=obj, adoption_filter=adoption_filter, report=report, started=started
+        )
     if report.unmatched:
         report.lines.append(
             _("%(count)s other subscriptions do not match the filters.")
@@ -207,7 +211,7 @@ def subscriptions_adopt(
 
 
 def _subscription_adopt(
-    *, obj: dict[str, Any], adoption_filter: AdoptionFilter, report: AdoptionReport
+    *, obj: dict[str, Any], adoption_filter: AdoptionFilter, report: AdoptionReport, started: int
 ) -> None:
     facts = subscription_facts(obj)
     if not adoption_filter.matches(facts):
@@ -233,7 +237,9 @@ def _subscription_adopt(
         invoices = [invoice_facts(invoice) for invoice in _paid_invoices(facts.id)]
         refunded = _refunded_charges(facts.customer_id) if invoices else []
         with transaction.atomic():
-            outcome, recorded = _gift_write(facts=facts, plan=plan, invoices=invoices)
+            outcome, recorded = _gift_write(
+                facts=facts, plan=plan, invoices=invoices, started=started
+            )
             for charge in refunded:
                 # The same rule as a charge.refunded webhook: refunded amounts only grow.
                 charge_refund_apply(facts=charge)
@@ -299,7 +305,7 @@ def _error_text(error: Exception) -> str:
 
 
 def _gift_write(
-    *, facts: SubscriptionFacts, plan: AdoptionPlan, invoices: list[InvoiceFacts]
+    *, facts: SubscriptionFacts, plan: AdoptionPlan, invoices: list[InvoiceFacts], started: int
 ) -> tuple[str, int]:
     """Write the gift and its history; ("adopted" | "updated" | "unchanged", donations)."""
     now = timezone.now()
@@ -332,23 +338,35 @@ def _gift_write(
             Gift.objects.filter(pk=gift.pk).update(created_at=_when(facts.created))
         outcome = "adopted"
     else:
-        outcome = "updated" if _gift_refresh(gift=gift, facts=facts, plan=plan) else "unchanged"
+        refreshed = _gift_refresh(gift=gift, facts=facts, plan=plan, started=started)
+        outcome = "updated" if refreshed else "unchanged"
     recorded = sum(_history_record(gift=gift, invoice=invoice, now=now) for invoice in invoices)
     return outcome, recorded
 
 
-def _gift_refresh(*, gift: Gift, facts: SubscriptionFacts, plan: AdoptionPlan) -> bool:
+def _gift_refresh(
+    *, gift: Gift, facts: SubscriptionFacts, plan: AdoptionPlan, started: int
+) -> bool:
     """An adopted gift read again: follow Stripe's status, amount and card. Cancelled stays
-    final, as for webhooks."""
+    final, as for webhooks. A subscription event applied since the run started may be
+    newer than what the run read (the page was read before this subscription's turn): its
+    status and amount stay (an end read here is final at Stripe, so it applies), and the
+    next run follows them."""
     changes: dict[str, Any] = {}
-    if gift.status != Gift.Status.CANCELLED and gift.status != plan.status:
+    newer_applied = gift.stripe_event_at > started
+    ends = plan.status == Gift.Status.CANCELLED
+    if (
+        gift.status != Gift.Status.CANCELLED
+        and gift.status != plan.status
+        and (ends or not newer_applied)
+    ):
         changes["status"] = plan.status
-        if plan.status == Gift.Status.CANCELLED:
+        if ends:
             changes.update(
                 cancelled_at=_when(facts.ended_at) or timezone.now(),
                 end_reason=Gift.EndReason.OTHER,
             )
-    if facts.amount != gift.amount:
+    if facts.amount != gift.amount and not newer_applied:
         changes["amount"] = facts.amount
     erased = Donor.objects.filter(pk=gift.donor_id, email__isnull=True).exists()
     if (
