@@ -12,7 +12,7 @@ from django.db import connection
 
 from outlet.donations import services, stripe_gateway
 from outlet.donations.models import Donation, Donor, Gift
-from outlet.donations.stripe_objects import subscription_facts
+from outlet.donations.stripe_objects import RefundFacts, charge_facts, subscription_facts
 from tests.donations.stripe_contract import StubStripe
 
 
@@ -139,3 +139,37 @@ def test_a_second_run_does_not_undo_a_change_applied_by_webhook_while_it_read(st
 
     gift.refresh_from_db()
     assert gift.amount == 2500
+
+
+@pytest.mark.django_db
+def test_a_refund_that_failed_while_the_run_read_counts_again(stub, monkeypatch):
+    """The run read the charge while a refund was pending; the refund failed and its
+    webhook gave the money back before the run wrote: the run's older reading of the
+    refunded amount changes nothing."""
+    stub.existing_subscription(email="old@example.org", amount=1500, paid_invoices=2)
+    services.subscriptions_adopt()
+    charge = next(obj for obj in stub.objects.values() if obj.get("object") == "charge")
+    charge.update(amount_refunded=1500, refunded=True)  # the refund, still pending
+    listing = stripe_gateway.charges_list
+
+    def charges_list(*, customer_id):
+        charges = list(listing(customer_id=customer_id))
+        failed = RefundFacts(
+            id="re_failed",
+            charge_id=charge["id"],
+            payment_intent_id=charge["payment_intent"],
+            amount=1500,
+            currency="usd",
+            status="failed",
+            failure_reason="expired_or_canceled_card",
+        )
+        now_read = replace(charge_facts(charge), amount_refunded=0, refunded=False)
+        services.refund_apply(facts=failed, charge=now_read, read_at=int(time.time()) + 1)
+        return iter(charges)
+
+    monkeypatch.setattr(stripe_gateway, "charges_list", charges_list)
+
+    services.subscriptions_adopt()
+
+    donation = Donation.objects.get(stripe_payment_intent_id=charge["payment_intent"])
+    assert (donation.status, donation.refunded_amount) == (Donation.Status.PAID, 0)
