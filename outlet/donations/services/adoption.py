@@ -235,14 +235,16 @@ def _subscription_adopt(
     try:
         # Read before writing: no row is locked while Stripe answers.
         invoices = [invoice_facts(invoice) for invoice in _paid_invoices(facts.id)]
+        charges_read_at = int(time.time())
         refunded = _refunded_charges(facts.customer_id) if invoices else []
         with transaction.atomic():
             outcome, recorded = _gift_write(
                 facts=facts, plan=plan, invoices=invoices, started=started
             )
             for charge in refunded:
-                # The same rule as a charge.refunded webhook: refunded amounts only grow.
-                charge_refund_apply(facts=charge)
+                # The same rule as a charge.refunded webhook: refunded amounts only grow,
+                # and a refund's failure read from Stripe since this read is newer.
+                charge_refund_apply(facts=charge, event_created=charges_read_at)
             if report.dry_run:
                 transaction.set_rollback(True)
     except (stripe_gateway.StripeError, IntegrityError) as error:
