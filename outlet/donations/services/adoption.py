@@ -318,7 +318,7 @@ def _gift_write(
         # donor it has, who may have moved to another address here (Stripe keeps the old
         # one) or been erased.
         donor, _created = Donor.objects.get_or_create(
-            email=plan.email, defaults={"name": facts.customer_name[: _NAME_LENGTH]}
+            email=plan.email, defaults={"name": facts.customer_name[:_NAME_LENGTH]}
         )
         gift = Gift.objects.create(
             donor=donor,
