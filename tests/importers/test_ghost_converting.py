@@ -224,7 +224,8 @@ def test_authors_follow_ghosts_order_with_their_details():
         ("65f0000000000000000000a2", "Sam Roe", "sam", ""),
     ]
     assert post.authors[0].bio == "Covers the city hall."
-    assert post.authors[0].old_paths == ("/author/jane/", "/author/jane/rss/")
+    assert post.authors[0].old_paths == ("/author/jane/",)
+    assert post.authors[0].old_feed_paths == ("/author/jane/rss/",)
 
 
 def test_primary_tag_is_the_section_and_internal_tags_are_skipped():
@@ -232,7 +233,8 @@ def test_primary_tag_is_the_section_and_internal_tags_are_skipped():
 
     assert post.section is not None
     assert (post.section.name, post.section.slug) == ("City Hall", "city-hall")
-    assert post.section.old_paths == ("/tag/city-hall/", "/tag/city-hall/rss/")
+    assert post.section.old_paths == ("/tag/city-hall/",)
+    assert post.section.old_feed_paths == ("/tag/city-hall/rss/",)
     assert [t.slug for t in post.tags] == ["budget"]
 
 

@@ -156,27 +156,27 @@ def body_images(body: str) -> dict[str, SourceImage]:
 
 
 def person_convert(user: User, *, prefix: str = "") -> SourcePerson:
+    """A Ghost staff user; their old archive `/author/<slug>/` and its `rss/` feed."""
     return SourcePerson(
         source_id=user.id,
         name=user.name[:120],
         slug=user.slug,
         email=user.email,
         bio=user.bio,
-        old_paths=(f"{prefix}/author/{user.slug}/", f"{prefix}/author/{user.slug}/rss/")
-        if user.slug
-        else (),
+        old_paths=(f"{prefix}/author/{user.slug}/",) if user.slug else (),
+        old_feed_paths=(f"{prefix}/author/{user.slug}/rss/",) if user.slug else (),
     )
 
 
 def term_convert(tag: Tag, *, prefix: str = "") -> SourceTerm:
+    """A public Ghost tag; its old archive `/tag/<slug>/` and its `rss/` feed."""
     return SourceTerm(
         source_id=tag.id,
         name=tag.name[:80],
         slug=tag.slug,
         description=tag.description,
-        old_paths=(f"{prefix}/tag/{tag.slug}/", f"{prefix}/tag/{tag.slug}/rss/")
-        if tag.slug
-        else (),
+        old_paths=(f"{prefix}/tag/{tag.slug}/",) if tag.slug else (),
+        old_feed_paths=(f"{prefix}/tag/{tag.slug}/rss/",) if tag.slug else (),
     )
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import ijson
 
+from ..running import SourceUnreadable
+
 #: Where the `data` object sits in each of Ghost's wrappings, as ijson prefixes.
 _DATA_PREFIXES = ("db.item.data", "db.data", "data")
 _VERSION_PREFIXES = ("db.item.meta.version", "db.meta.version", "meta.version")
@@ -45,7 +47,7 @@ META_FIELDS = (
 SITE_URL_KEYS = ("url", "site_url")
 
 
-class ExportUnreadable(Exception):
+class ExportUnreadable(SourceUnreadable):
     """The file is not a (complete) Ghost export; the message says why, for a person."""
 
 
@@ -81,6 +83,8 @@ class ExportIndex:
     version: str = ""
     site_url: str = ""
     site_title: str = ""
+    #: The Ghost install's own id (settings `db_hash`): names the source when the url is unknown.
+    db_hash: str = ""
     users: dict[str, User] = field(default_factory=dict)
     tags: dict[str, Tag] = field(default_factory=dict)
     #: post id → [(sort_order, tag id)] / [(sort_order, user id)], in file order.
@@ -163,6 +167,8 @@ def _read_row(index: ExportIndex, table: str, row: dict[str, Any], order: int) -
             index.site_url = index.site_url or value.rstrip("/")
         elif key == "title":
             index.site_title = value
+        elif key == "db_hash":
+            index.db_hash = value
 
 
 _INDEXED_TABLES = {"users", "tags", "posts_tags", "posts_authors", "posts_meta", "settings"}
