@@ -19,7 +19,7 @@ from typing import Any
 from django.utils.html import escape
 from markdown_it import MarkdownIt
 
-from ..wordpress.markup import Conversion, figure_html, fragment, link_card_html
+from ..markup import Conversion, figure_html, fragment, link_card_html
 
 Payload = Mapping[str, Any]
 

@@ -24,8 +24,8 @@ from django.utils.text import slugify
 from outlet.articles.models import Article
 from outlet.articles.sanitising import sanitise_body
 
+from ..markup import ACTIVE_CONTENT, ACTIVE_CONTENT_NOTE, Conversion, fragment
 from ..source import SourceImage, SourcePerson, SourcePost, SourceTerm
-from ..wordpress.markup import Conversion, fragment
 from .cards import markdown_html
 from .documents import DocumentUnreadable, lexical_html, mobiledoc_html
 from .reading import ExportIndex, Tag, User, source_id
@@ -33,7 +33,6 @@ from .rendered import rendered_html
 
 #: Ghost writes its own address as this placeholder so an export can move between domains.
 GHOST_URL = "__GHOST_URL__"
-_ACTIVE_CONTENT = re.compile(r"<(script|iframe|object|embed)\b|\son[a-z]+\s*=", re.IGNORECASE)
 #: The old site's own feed, to this site's.
 SITE_FEEDS = {"/rss/": "/feed/"}
 
@@ -134,8 +133,8 @@ def body_convert(post: Mapping[str, Any], *, site_url: str = "") -> tuple[str, C
         if not converted and stored("plaintext").strip():
             converted = _paragraphs_from_text(stored("plaintext"))
             conversion.note("only its plain text was in the export")
-    if _ACTIVE_CONTENT.search(converted):
-        conversion.note("scripts, frames or event handlers were removed")
+    if ACTIVE_CONTENT.search(converted):
+        conversion.note(ACTIVE_CONTENT_NOTE)
     return sanitise_body(converted), conversion
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils.html import escape
 
-from ..wordpress.markup import Conversion, figure_html, quote_html
+from ..markup import Conversion, figure_html, quote_html
 from .cards import card_html
 
 _BOLD, _ITALIC = 1, 2

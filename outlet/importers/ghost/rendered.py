@@ -17,7 +17,7 @@ from django.utils.html import escape
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
-from ..wordpress.markup import Conversion, fragment, inner_html, quote_html
+from ..markup import Conversion, fragment, inner_html, quote_html
 from .cards import card_html, unknown_card_html
 
 _CARD_CLASS = re.compile(r"\bkg-([a-z0-9-]+)-card\b")
