@@ -16,6 +16,7 @@ post (and page) row as a dict.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,12 +109,16 @@ def _text(value: Any) -> str:
 
 
 def source_id(value: Any) -> str:
-    """Ghost ids are 24-hex strings (1.0+) or integers (0.x): one string form for both."""
+    """Ghost ids are 24-hex strings (1.0+) or integers (0.x): one string form for both.
+
+    Interned: the relation tables repeat each post, tag and user id once per row,
+    and one shared string per id keeps the index small for a large archive.
+    """
     if isinstance(value, bool) or value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return sys.intern(str(value).strip())
 
 
 def _order(value: Any) -> float:
