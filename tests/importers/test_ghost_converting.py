@@ -355,3 +355,13 @@ def test_post_convert_is_pure_json_in_records_out():
     assert first.section is not None and first.section.slug == "food"
     assert [t.slug for t in first.tags] == ["markets"]
     assert first.seo_description == "The market in pictures."
+
+
+def test_code_injection_is_left_out_and_named():
+    index, posts = posts_of("ghost-5.json")
+    row = {**posts["about"], "codeinjection_foot": "<script>track()</script>"}
+
+    post = post_convert(row, index=index, now=NOW)
+
+    assert "track" not in post.body
+    assert post.notes == ["its code injection (scripts Ghost added to its page) was left out"]

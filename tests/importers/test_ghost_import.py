@@ -4,12 +4,14 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from PIL import Image
 
 from outlet.articles.models import Article, Author, Section, Tag
 from outlet.importers.ghost.importing import images_relative_path
-from outlet.importers.models import ImportedItem
+from outlet.importers.models import ArchiveImport, ImportedItem
+from outlet.importers.tasks import archive_import_run_task
 from outlet.pages.models import Page
 from outlet.redirects.models import Redirect
 
@@ -219,3 +221,24 @@ def test_images_are_found_under_content_images_as_their_original_upload():
         "2024/03/a.png"
     )
     assert images_relative_path("https://images.unsplash.com/photo-1") == ""
+
+
+def test_a_ghost_export_uploaded_in_the_admin_is_imported_with_its_report(
+    admin_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(archive_import_run_task, "delay", lambda pk: queued.append(pk))
+    upload = SimpleUploadedFile("ghost.json", V5.read_bytes(), content_type="application/json")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/importers/archiveimport/add/", {"source": "ghost", "upload": upload}
+        )
+    assert response.status_code == 302
+    archive_import_run_task(queued[0])
+
+    job = ArchiveImport.objects.get()
+    assert job.status == ArchiveImport.Status.DONE
+    assert job.summary.startswith("archive_import: source=ghost articles=6 pages=1 drafts=3")
+    page = admin_client.get(f"/admin/importers/archiveimport/{job.pk}/change/").content.decode()
+    assert "for members only on Ghost" in page

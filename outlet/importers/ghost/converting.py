@@ -66,6 +66,10 @@ def date_parse(value: Any) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
 def _flag(value: Any) -> bool:
     return value in (True, 1, "1", "true")
 
@@ -213,6 +217,8 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
         now=now,
     )
     body, conversion = body_convert(post, site_url=site_url)
+    if _text(post.get("codeinjection_head")) or _text(post.get("codeinjection_foot")):
+        conversion.note("its code injection (scripts Ghost added to its page) was left out")
     tags = list(index.tags_of(post_id))
     # Ghost's primary tag is the post's first tag, when that one is public.
     section = tags[0] if tags and not tags[0].internal else None
