@@ -365,3 +365,11 @@ def test_code_injection_is_left_out_and_named():
 
     assert "track" not in post.body
     assert post.notes == ["its code injection (scripts Ghost added to its page) was left out"]
+
+
+def test_code_keeps_its_lines_though_the_site_has_no_preformatted_text():
+    body, _ = body_convert(
+        {"html": '<pre><code class="language-python">if x:\n    y = "&lt;b&gt;"\n</code></pre>'}
+    )
+
+    assert body == '<p>if x:<br>    y = "&lt;b&gt;"</p>'

@@ -119,6 +119,8 @@ def _payload(name: str, card: HtmlElement) -> dict[str, Any] | None:
 def _card(element: HtmlElement, conversion: Conversion) -> str | None:
     """Site markup for a rendered card, or None if the element is not a card."""
     classes = _classes(element)
+    if element.tag == "pre":  # a code card without a caption: its lines kept
+        return card_html("code", {"code": element.text_content()}, conversion=conversion)
     if element.tag == "blockquote" and "kg-blockquote-alt" in classes:
         return quote_html(lxml_html.tostring(element, encoding="unicode"), pull=True)
     if "kg-card" not in classes:
