@@ -210,3 +210,16 @@ def test_images_are_stored_once_and_the_body_points_at_them(tmp_path, settings):
     assert report.counts["images"]["imported"] == 1
     assert again.counts["images"] == {"unchanged": 1}
     assert again.counts["articles"] == {"unchanged": 2}
+
+
+def test_progress_counts_the_posts_when_the_source_counts_nothing_else():
+    seen = []
+
+    def read(path: Path) -> SourceRun:
+        return SourceRun(source="test:old.example", posts=lambda: [article("p1"), page()], total=2)
+
+    source_import(
+        name="test", read=read, path=Path("unused"), progress=lambda *pair: seen.append(pair)
+    )
+
+    assert seen == [(2, 2)]
