@@ -1,5 +1,6 @@
 """Importing a Ghost export end to end: what readers and editors find afterwards."""
 
+import json
 from io import StringIO
 from pathlib import Path
 
@@ -242,3 +243,22 @@ def test_a_ghost_export_uploaded_in_the_admin_is_imported_with_its_report(
     assert job.summary.startswith("archive_import: source=ghost articles=6 pages=1 drafts=3")
     page = admin_client.get(f"/admin/importers/archiveimport/{job.pk}/change/").content.decode()
     assert "for members only on Ghost" in page
+
+
+def test_a_row_that_cannot_be_converted_is_skipped_with_its_reason_and_the_rest_imports(
+    tmp_path,
+):
+    export = json.loads(V5.read_text())
+    export["db"][0]["data"]["posts"][0]["title"] = ["a", "list"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(export))
+
+    lines = run(str(broken))
+
+    assert not Article.objects.filter(slug="council-approves-budget").exists()
+    assert Article.objects.filter(slug="the-river-in-pictures").exists()
+    assert (
+        "skipped article 65f000000000000000000001 (council-approves-budget): its row could not "
+        "be converted (its “title” is list, where Ghost writes text)"
+    ) in lines
+    assert lines[-1].startswith("archive_import: source=ghost articles=5 pages=1")

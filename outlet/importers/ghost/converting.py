@@ -70,6 +70,14 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _field(post: Mapping[str, Any], name: str) -> str:
+    """A text field of a post row ('' when empty); anything but text is a malformed row."""
+    value = post.get(name)
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise ValueError(f"its “{name}” is {type(value).__name__}, where Ghost writes text")
+
+
 def _flag(value: Any) -> bool:
     return value in (True, 1, "1", "true")
 
@@ -103,6 +111,10 @@ def status_choose(
     return Article.Status.PUBLISHED, ""
 
 
+#: Characters HTML parsers refuse (control characters, lone surrogates) that JSON can carry.
+_NOT_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
 def _paragraphs_from_text(text: str) -> str:
     blocks = [b.strip() for b in re.split(r"\n\s*\n", text or "") if b.strip()]
     return "".join(f"<p>{escape(b).replace(chr(10), '<br>')}</p>" for b in blocks)
@@ -118,7 +130,7 @@ def body_convert(post: Mapping[str, Any], *, site_url: str = "") -> tuple[str, C
     conversion = Conversion()
 
     def stored(name: str) -> str:
-        return url_resolve(post.get(name), site_url=site_url)
+        return _NOT_IN_HTML.sub("", url_resolve(post.get(name), site_url=site_url))
 
     converted = ""
     if stored("html").strip():
@@ -139,7 +151,7 @@ def body_convert(post: Mapping[str, Any], *, site_url: str = "") -> tuple[str, C
             conversion.note("only its plain text was in the export")
     if ACTIVE_CONTENT.search(converted):
         conversion.note(ACTIVE_CONTENT_NOTE)
-    return sanitise_body(converted), conversion
+    return sanitise_body(_NOT_IN_HTML.sub("", converted)), conversion
 
 
 def body_images(body: str) -> dict[str, SourceImage]:
@@ -210,8 +222,8 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
         else None
     )
     status, held_because = status_choose(
-        status=str(post.get("status") or "draft"),
-        visibility=str(post.get("visibility") or "public"),
+        status=_field(post, "status") or "draft",
+        visibility=_field(post, "visibility") or "public",
         email_only=_flag(index.posts_meta.get(post_id, {}).get("email_only")),
         publish_at=publish_at,
         now=now,
@@ -226,7 +238,8 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
     if not users and source_id(post.get("author_id")) in index.users:  # Ghost before 1.22
         users = [index.users[source_id(post.get("author_id"))]]
     image_url = url_resolve(post.get("feature_image") or post.get("image"), site_url=site_url)
-    ghost_slug = str(post.get("slug") or "")
+    ghost_slug = _field(post, "slug")
+    title = _field(post, "title")
     old_paths = [f"{prefix}/{ghost_slug}/"] if ghost_slug else []
     if ghost_slug and kind == "article":
         old_paths.append(f"{prefix}/{ghost_slug}/amp/")
@@ -235,12 +248,12 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
     return SourcePost(
         source_id=post_id,
         kind=kind,  # type: ignore[arg-type]
-        title=str(post.get("title") or "").strip()[:200],
-        slug=slug_derive(slug=ghost_slug, title=str(post.get("title") or ""), post_id=post_id),
+        title=title.strip()[:200],
+        slug=slug_derive(slug=ghost_slug, title=title, post_id=post_id),
         body=body,
         status=status,
         publish_at=publish_at,
-        excerpt=str(post.get("custom_excerpt") or "").strip()[:400],
+        excerpt=_field(post, "custom_excerpt").strip()[:400],
         held_because=held_because,
         authors=[person_convert(user, prefix=prefix) for user in users],
         section=term_convert(section, prefix=prefix) if section else None,
@@ -265,4 +278,19 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
         images=body_images(body),
         old_paths=old_paths,
         notes=list(conversion.notes),
+    )
+
+
+def unconvertible_post(row: Mapping[str, Any], *, reason: str) -> SourcePost:
+    """A row the converter could not read, for the report to name (it is skipped, not guessed)."""
+    post_id = source_id(row.get("id")) if isinstance(row, Mapping) else ""
+    kind = "page" if isinstance(row, Mapping) and row.get("type") == "page" else "article"
+    return SourcePost(
+        source_id=post_id,
+        kind=kind,  # type: ignore[arg-type]
+        title="",
+        slug=str(row.get("slug") or "") if isinstance(row, Mapping) else "",
+        body="",
+        status=Article.Status.DRAFT,
+        skipped_because=f"its row could not be converted ({reason[:200]})",
     )

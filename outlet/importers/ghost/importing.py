@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ..running import SourceRun
 from ..source import SourceImage, SourcePost
-from .converting import SITE_FEEDS, post_convert, site_prefix
+from .converting import SITE_FEEDS, post_convert, site_prefix, unconvertible_post
 from .reading import ExportIndex, export_index, export_posts
 
 #: Ghost's resized and reformatted copies: /content/images/size/w600/format/webp/2024/03/a.jpg.
@@ -44,7 +44,10 @@ def ghost_read(path: Path) -> SourceRun:
 
     def posts() -> Iterator[SourcePost]:
         for row in export_posts(path, index):
-            yield post_convert(row, index=index, now=now)
+            try:
+                yield post_convert(row, index=index, now=now)
+            except (ValueError, TypeError) as exc:  # one odd row is reported, not fatal
+                yield unconvertible_post(row, reason=str(exc))
 
     def images() -> Iterator[SourceImage]:
         for post in posts():
