@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from outlet.importers.ghost.importing import ghost_read
 from outlet.importers.ghost.reading import ExportUnreadable, export_index, export_posts
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -88,3 +89,37 @@ def test_a_file_that_is_not_json_is_refused(tmp_path):
 
     with pytest.raises(ExportUnreadable, match="not a complete Ghost export"):
         export_index(path)
+
+
+def test_the_sites_address_and_install_id_come_from_settings_when_present(tmp_path):
+    export = json.loads((FIXTURES / "ghost-5.json").read_text())
+    export["db"][0]["data"]["settings"] += [
+        {"id": "s8", "group": "core", "key": "db_hash", "value": "3f1c0a2b-77aa-4e0e-9d52-1a2b3c"},
+        {"id": "s9", "group": "site", "key": "url", "value": "https://ledger.example/news/"},
+    ]
+    path = tmp_path / "with-url.json"
+    path.write_text(json.dumps(export))
+
+    index = export_index(path)
+    run = ghost_read(path)
+
+    assert index.site_url == "https://ledger.example/news"
+    assert index.db_hash == "3f1c0a2b-77aa-4e0e-9d52-1a2b3c"
+    assert run.source == "ghost:ledger.example"
+    assert run.site_redirects == {"/news/rss/": "/feed/"}
+    council = next(p for p in run.posts() if p.slug == "council-approves-budget")
+    assert council.old_paths[0] == "/news/council-approves-budget/"
+    assert council.featured_image is not None
+    assert (
+        council.featured_image.url == "https://ledger.example/news/content/images/2024/03/hall.jpg"
+    )
+
+
+def test_without_an_address_the_source_is_named_by_the_install_id(tmp_path):
+    export = json.loads((FIXTURES / "ghost-4.json").read_text())
+    export["db"][0]["data"]["settings"].append({"key": "db_hash", "value": "abcdef0123456789xyz"})
+    path = tmp_path / "hash.json"
+    path.write_text(json.dumps(export))
+
+    assert ghost_read(path).source == "ghost:abcdef0123456789"
+    assert ghost_read(FIXTURES / "ghost-4.json").source == "ghost:unknown-site"
