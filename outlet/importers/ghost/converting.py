@@ -13,9 +13,10 @@ readers' links arrive at (Ghost's `/<slug>/`, `/<slug>/amp/` and `/p/<uuid>/`).
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from django.utils.html import escape, strip_tags
@@ -215,7 +216,9 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
     post_id = source_id(post.get("id"))
     site_url = index.site_url
     prefix = site_prefix(site_url)
-    kind = "page" if post.get("type") == "page" or _flag(post.get("page")) else "article"
+    kind: Literal["article", "page"] = (
+        "page" if post.get("type") == "page" or _flag(post.get("page")) else "article"
+    )
     publish_at = date_parse(post.get("published_at")) or (
         date_parse(post.get("created_at"))
         if post.get("status") in ("published", "scheduled")
@@ -247,7 +250,7 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
         old_paths.append(f"{prefix}/p/{post['uuid']}/")
     return SourcePost(
         source_id=post_id,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         title=title.strip()[:200],
         slug=slug_derive(slug=ghost_slug, title=title, post_id=post_id),
         body=body,
@@ -271,7 +274,7 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
         featured_image=SourceImage(
             url=image_url,
             alt=_meta(post, index, "feature_image_alt"),
-            caption=strip_tags(_meta(post, index, "feature_image_caption")).strip(),
+            caption=html.unescape(strip_tags(_meta(post, index, "feature_image_caption"))).strip(),
         )
         if image_url
         else None,
@@ -284,10 +287,12 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
 def unconvertible_post(row: Mapping[str, Any], *, reason: str) -> SourcePost:
     """A row the converter could not read, for the report to name (it is skipped, not guessed)."""
     post_id = source_id(row.get("id")) if isinstance(row, Mapping) else ""
-    kind = "page" if isinstance(row, Mapping) and row.get("type") == "page" else "article"
+    kind: Literal["article", "page"] = (
+        "page" if isinstance(row, Mapping) and row.get("type") == "page" else "article"
+    )
     return SourcePost(
         source_id=post_id,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         title="",
         slug=str(row.get("slug") or "") if isinstance(row, Mapping) else "",
         body="",
