@@ -123,3 +123,12 @@ def test_without_an_address_the_source_is_named_by_the_install_id(tmp_path):
 
     assert ghost_read(path).source == "ghost:abcdef0123456789"
     assert ghost_read(FIXTURES / "ghost-4.json").source == "ghost:unknown-site"
+
+
+def test_a_byte_order_mark_an_editor_added_is_read_past(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "ghost-4.json").read_bytes())
+
+    index = export_index(path)
+
+    assert index.posts == 6 and len(list(export_posts(path, index))) == 6

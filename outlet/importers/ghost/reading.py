@@ -15,12 +15,13 @@ post (and page) row as a dict.
 
 from __future__ import annotations
 
+import codecs
 import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import ijson
 
@@ -176,6 +177,14 @@ def _read_row(index: ExportIndex, table: str, row: dict[str, Any], order: int) -
             index.db_hash = value
 
 
+def _open(path: Path) -> BinaryIO:
+    """The file for reading, past a UTF-8 byte order mark (an editor on Windows adds one)."""
+    stream = path.open("rb")
+    if stream.read(3) != codecs.BOM_UTF8:
+        stream.seek(0)
+    return stream
+
+
 _INDEXED_TABLES = {"users", "tags", "posts_tags", "posts_authors", "posts_meta", "settings"}
 
 
@@ -187,7 +196,7 @@ def export_index(path: Path) -> ExportIndex:
     row_prefix = row_table = ""
     rows_read = 0
     try:
-        with path.open("rb") as stream:
+        with _open(path) as stream:
             for prefix, event, value in ijson.parse(stream, use_float=True):
                 if builder is not None:
                     builder.event(event, value)
@@ -234,7 +243,7 @@ def export_index(path: Path) -> ExportIndex:
 def export_posts(path: Path, index: ExportIndex) -> Iterator[dict[str, Any]]:
     """Every row of the posts table (posts and pages), in file order."""
     try:
-        with path.open("rb") as stream:
+        with _open(path) as stream:
             for row in ijson.items(stream, f"{index.data_prefix}.posts.item", use_float=True):
                 if isinstance(row, dict):
                     yield row
