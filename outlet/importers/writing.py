@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -29,6 +30,7 @@ from django.utils.text import slugify
 
 from outlet.articles.models import Article, ArticleAuthor
 from outlet.articles.services import article_save, content_changed
+from outlet.core.site_url import canonical_url_validator
 from outlet.pages.models import Page
 
 from .media import MediaLibrary, image_key
@@ -41,6 +43,7 @@ from .terms import TermWriter, free_slug
 
 Kind = ImportedItem.Kind
 PROGRESS_EVERY = 100
+CANONICAL_MAX = Article._meta.get_field("canonical_url").max_length or 200
 
 
 def _visible(article: Article) -> bool:
@@ -52,12 +55,38 @@ def _fingerprint(values: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def imported_canonical(url: str, *, old_hosts: Iterable[str]) -> tuple[str, str]:
+    """The canonical address an imported piece keeps, and a note when one is dropped.
+
+    A canonical naming the old site itself (its own permalink, the SEO plugin's
+    default) is dropped: that address now redirects here, and keeping it would take
+    the piece out of the sitemap. One that is not a full http(s) address is dropped
+    with a note rather than failing the item.
+    """
+    url = (url or "").strip()
+    if not url:
+        return "", ""
+    try:
+        canonical_url_validator(url)
+    except ValidationError:
+        return "", f"its canonical address “{url[:120]}” is not a full web address; left out"
+
+    def bare(host: str) -> str:
+        return host.lower().removeprefix("www.")
+
+    if bare(urlsplit(url).hostname or "") in {bare(h) for h in old_hosts if h}:
+        return "", ""
+    if len(url) > CANONICAL_MAX:
+        return "", "its canonical address is too long to keep; left out"
+    return url, ""
+
+
 def _extra_fields(item: Article | Page, post: SourcePost) -> None:
-    """INTEGRATOR: the one place for the fields being added in parallel. Once they land:
-    `item.canonical_url = post.canonical_url` (Article and Page) when it is an absolute
-    http(s) address (else leave it blank and note it: an invalid one must not fail the
-    item), and for an Article `item.featured = post.featured`. Both are already part of
-    the fingerprints, so the first run after that updates every item that has them."""
+    """Fields an import sets beyond the shared ones: the canonical address, and for
+    an article whether it is featured (WordPress's sticky, Ghost's featured)."""
+    item.canonical_url = post.canonical_url
+    if isinstance(item, Article):
+        item.featured = post.featured
 
 
 def post_label(post: SourcePost) -> str:
@@ -133,6 +162,11 @@ class PostWriter:
             return
         if self.since and post.publish_at and post.publish_at < self.since:
             return
+        post.canonical_url, dropped = imported_canonical(
+            post.canonical_url, old_hosts=[self.source.partition(":")[2]]
+        )
+        if dropped:
+            post.notes.append(dropped)
         try:
             with transaction.atomic():
                 if post.kind == "article":

@@ -119,6 +119,32 @@ def test_a_change_to_featured_or_canonical_counts_as_a_change():
     assert report.counts["articles"] == {"updated": 1}
 
 
+def test_featured_and_a_canonical_elsewhere_reach_the_article_and_page():
+    run_import(
+        [
+            article(featured=True, canonical_url="https://first.example/story"),
+            page(canonical_url="https://first.example/about"),
+        ]
+    )
+
+    story = Article.objects.get()
+    assert story.featured and story.canonical_url == "https://first.example/story"
+    assert Page.objects.get().canonical_url == "https://first.example/about"
+
+
+def test_a_canonical_naming_the_old_site_or_no_web_address_is_left_out():
+    report = run_import(
+        [
+            article("p1", canonical_url="https://www.old.example/2019/05/story-p1/"),
+            article("p2", canonical_url="javascript:alert(1)"),
+        ]
+    )
+
+    assert report.counts["articles"] == {"imported": 2}
+    assert set(Article.objects.values_list("canonical_url", flat=True)) == {""}
+    assert any("not a full web address" in note for note in report.notes)
+
+
 def test_a_failing_item_fails_alone():
     posts = [article("p1"), page("g3", title=""), article("p4")]
 

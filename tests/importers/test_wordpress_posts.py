@@ -31,7 +31,6 @@ def test_a_sticky_post_is_featured_and_keeps_every_old_address():
     ]
     assert flood.featured_image is not None and flood.featured_image.source_id == "30"
     assert [person.source_id for person in flood.authors] == ["jane", "guest-ada"]
-    assert "sticky on WordPress: feature it on the home page by hand" in flood.notes
 
 
 def test_a_page_is_found_again_at_its_permalink_and_page_id():

@@ -218,8 +218,6 @@ class Converter:
         if thumbnail.isdigit() and int(thumbnail):
             base.featured_image = self.image(int(thumbnail))
         base.featured = item.sticky
-        if item.sticky:
-            base.notes.append("sticky on WordPress: feature it on the home page by hand")
         return base
 
     def posts(self, path: Path, counter: list[int]) -> Iterator[SourcePost]:
