@@ -71,6 +71,9 @@ def test_published_ghost_posts_are_readable_here_with_their_details(client, medi
         "Council approves the 2024 budget",
         "The vote was seven to two.",
     )
+    assert council.featured is True
+    assert council.canonical_url == "https://example.org/original-council-story"
+    assert not Article.objects.get(slug="the-river-in-pictures").featured
     assert council.featured_image.name and council.image_width == 640
     assert (council.image_alt, council.image_caption) == ("The city hall at night", "Photo by Jane")
     assert "/content/images/2024/03/council.jpg" not in council.body  # stored here instead
