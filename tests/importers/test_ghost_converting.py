@@ -377,8 +377,9 @@ def test_code_keeps_its_lines_though_the_site_has_no_preformatted_text():
 
 def test_control_characters_json_can_carry_do_not_stop_the_conversion():
     index, posts = posts_of("ghost-5.json")
-    row = {**posts["about"], "html": "<p>Tab\x0bbed\x00 text</p>", "title": "About"}
+    row = {**posts["about"], "html": "<p>Tab\x0bbed\x00 text</p>", "title": "About\x00 us"}
 
     post = post_convert(row, index=index, now=NOW)
 
     assert post.body == "<p>Tabbed text</p>"
+    assert post.title == "About us"

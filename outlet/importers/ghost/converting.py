@@ -67,6 +67,10 @@ def date_parse(value: Any) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
+#: Characters HTML parsers refuse (control characters, lone surrogates) that JSON can carry.
+_NOT_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
@@ -75,7 +79,7 @@ def _field(post: Mapping[str, Any], name: str) -> str:
     """A text field of a post row ('' when empty); anything but text is a malformed row."""
     value = post.get(name)
     if value is None or isinstance(value, str):
-        return value or ""
+        return _NOT_IN_HTML.sub("", value or "")
     raise ValueError(f"its “{name}” is {type(value).__name__}, where Ghost writes text")
 
 
@@ -110,10 +114,6 @@ def status_choose(
     if publish_at is not None and publish_at > now:
         return Article.Status.SCHEDULED, ""
     return Article.Status.PUBLISHED, ""
-
-
-#: Characters HTML parsers refuse (control characters, lone surrogates) that JSON can carry.
-_NOT_IN_HTML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 def _paragraphs_from_text(text: str) -> str:
