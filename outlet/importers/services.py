@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from .ghost.importing import ghost_read
 from .models import ArchiveImport
 from .report import ImportReport
 from .running import SourceRead, SourceRun, source_import
@@ -23,6 +24,7 @@ from .wordpress.posts import wordpress_read
 #: index pass (see running.py). Adding a source is one line here.
 SOURCES: dict[str, SourceRead] = {
     "wordpress": wordpress_read,
+    "ghost": ghost_read,
     "substack": substack_read,
 }
 #: Sources whose export names no author: the editor says who wrote it (--author).

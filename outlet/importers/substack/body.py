@@ -25,7 +25,7 @@ from lxml import html as lxml_html
 from outlet.articles.sanitising import sanitise_body
 
 from ..source import SourceImage
-from ..wordpress.markup import (
+from ..markup import (
     Conversion,
     figure_html,
     fragment,

@@ -18,7 +18,7 @@ from outlet.articles.models import Article
 from outlet.articles.sanitising import sanitise_body
 
 from ..source import SourcePerson, SourcePost
-from ..wordpress.markup import link_card_html
+from ..markup import link_card_html
 from .body import body_convert
 from .reading import Row
 
