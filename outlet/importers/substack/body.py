@@ -24,7 +24,6 @@ from lxml import html as lxml_html
 
 from outlet.articles.sanitising import sanitise_body
 
-from ..source import SourceImage
 from ..markup import (
     Conversion,
     figure_html,
@@ -33,6 +32,7 @@ from ..markup import (
     link_card_html,
     quote_html,
 )
+from ..source import SourceImage
 
 #: Substack's own boxes around the writing: removed with everything in them.
 CHROME_CLASSES = {

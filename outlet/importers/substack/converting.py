@@ -17,8 +17,8 @@ from django.utils.text import slugify
 from outlet.articles.models import Article
 from outlet.articles.sanitising import sanitise_body
 
-from ..source import SourcePerson, SourcePost
 from ..markup import link_card_html
+from ..source import SourcePerson, SourcePost
 from .body import body_convert
 from .reading import Row
 
