@@ -1,0 +1,80 @@
+"""A later import run never undoes what editors did here: deletions, takedowns and edits stay."""
+
+import pytest
+
+from outlet.articles.models import Article
+from outlet.articles.services import article_save, article_unpublish, articles_delete
+from outlet.pages.models import Page
+
+from .test_post_writer import article, page, run_import
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_article_deleted_here_is_not_brought_back_by_a_later_run():
+    run_import([article()])
+    articles_delete(articles=Article.objects.all())
+
+    report = run_import([article()])
+
+    assert not Article.objects.exists()
+    assert report.counts["articles"] == {"skipped": 1}
+    assert "deleted here" in "\n".join(report.problems)
+
+
+def test_a_page_deleted_here_is_not_brought_back_by_a_later_run():
+    run_import([page()])
+    Page.objects.all().delete()
+
+    report = run_import([page(title="About us, revised")])
+
+    assert not Page.objects.exists()
+    assert report.counts["pages"] == {"skipped": 1}
+
+
+def test_an_article_taken_down_here_stays_down_when_the_source_changes():
+    run_import([article()])
+    article_unpublish(article=Article.objects.get())
+
+    report = run_import([article(title="Story, revised at the source")])
+
+    story = Article.objects.get()
+    assert story.status == Article.Status.UNPUBLISHED
+    assert story.headline == "Story p1"
+    assert report.counts["articles"] == {"skipped": 1}
+    assert "changed here" in "\n".join(report.problems)
+
+
+def test_an_editors_edit_is_kept_when_the_source_changes():
+    run_import([article()])
+    story = Article.objects.get()
+    story.headline = "Story, as our editor put it"
+    article_save(article=story)
+
+    run_import([article(body="<p>The source rewrote it.</p>")])
+
+    story.refresh_from_db()
+    assert story.headline == "Story, as our editor put it"
+    assert "rewrote" not in story.body
+
+
+def test_a_page_edited_here_is_kept_when_the_source_changes():
+    run_import([page()])
+    about = Page.objects.get()
+    about.status = Page.Status.DRAFT
+    about.save()
+
+    report = run_import([page(title="About us, revised")])
+
+    about.refresh_from_db()
+    assert (about.title, about.status) == ("About us", Page.Status.DRAFT)
+    assert report.counts["pages"] == {"skipped": 1}
+
+
+def test_an_article_not_edited_here_still_follows_the_source():
+    run_import([article()])
+
+    report = run_import([article(title="Story, revised")])
+
+    assert report.counts["articles"] == {"updated": 1}
+    assert Article.objects.get().headline == "Story, revised"
