@@ -10,6 +10,9 @@ is kept as a draft with the reason in the report, never dropped. Each item is
 written in a savepoint of its own, so one bad item fails alone. Old addresses
 (`old_paths`, decided by the source's converter) point at an item's new address
 only once it is public; they are written in batches, the first claim winning.
+What editors did here since an import wrote an item wins over a later run: an item
+deleted here is not brought back, one saved here (edited, taken down) is left as it
+is, and the report says so.
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ CANONICAL_MAX = Article._meta.get_field("canonical_url").max_length or 200
 def _visible(article: Article) -> bool:
     """Public now or at its scheduled time (drafts are everything else)."""
     return article.status in (Article.Status.PUBLISHED, Article.Status.SCHEDULED)
+
+
+DELETED_HERE = "deleted here since it was imported; not brought back"
+
+
+def _changed_here(item: Article | Page, mapping: ImportedItem) -> bool:
+    """Saved here since the import last wrote it (the import remembers after its save)."""
+    return item.updated_at > mapping.updated_at
 
 
 def _fingerprint(values: dict[str, Any]) -> str:
@@ -182,6 +193,12 @@ class PostWriter:
         if not public:
             self.report.record("drafts", outcome, label=label)
 
+    def _kept_as_changed_here(self, kind: str, post: SourcePost, *, label: str) -> None:
+        reason = "changed here since it was imported; left as it is"
+        if post.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED):
+            reason += f" (no longer public at the source: {post.held_because or 'a draft'})"
+        self.report.record(kind, "skipped", label=label, reason=reason)
+
     def _slug_suffix(self, post: SourcePost) -> str:
         return slugify(post.source_id)[:24] or "imported"
 
@@ -215,6 +232,9 @@ class PostWriter:
             if mapping and mapping.object_id
             else None
         )
+        if mapping is not None and article is None:
+            self.report.record("articles", "skipped", label=label, reason=DELETED_HERE)
+            return
         # Resolved on every run, so an unchanged post still reports its people and terms.
         section = self.terms.section(post.section)
         authors = [self.terms.author(person) for person in post.authors]
@@ -222,6 +242,10 @@ class PostWriter:
         stored = self.media.image(featured_image, label=label) if featured_image else ""
         if article is not None and mapping is not None and mapping.fingerprint == fingerprint:
             self._record_item("articles", "unchanged", public=_visible(article), label=label)
+            self._article_redirects(article, post)
+            return
+        if article is not None and mapping is not None and _changed_here(article, mapping):
+            self._kept_as_changed_here("articles", post, label=label)
             self._article_redirects(article, post)
             return
         outcome = "imported" if article is None else "updated"
@@ -326,8 +350,15 @@ class PostWriter:
             if mapping and mapping.object_id
             else None
         )
+        if mapping is not None and page is None:
+            self.report.record("pages", "skipped", label=label, reason=DELETED_HERE)
+            return
         if page is not None and mapping is not None and mapping.fingerprint == fingerprint:
             self._record_item("pages", "unchanged", public=public, label=label)
+            self._page_redirects(page, post)
+            return
+        if page is not None and mapping is not None and _changed_here(page, mapping):
+            self._kept_as_changed_here("pages", post, label=label)
             self._page_redirects(page, post)
             return
         outcome = "imported" if page is None else "updated"
