@@ -1,12 +1,14 @@
 """A later import run never undoes what editors did here: deletions, takedowns and edits stay."""
 
+from dataclasses import replace
+
 import pytest
 
-from outlet.articles.models import Article
+from outlet.articles.models import Article, Author, Section
 from outlet.articles.services import article_save, article_unpublish, articles_delete
 from outlet.pages.models import Page
 
-from .test_post_writer import article, page, run_import
+from .test_post_writer import NEWS, article, page, run_import
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +80,24 @@ def test_an_article_not_edited_here_still_follows_the_source():
 
     assert report.counts["articles"] == {"updated": 1}
     assert Article.objects.get().headline == "Story, revised"
+
+
+def test_a_section_or_author_renamed_here_keeps_its_name_on_a_later_run():
+    run_import([article()])
+    section, author = Section.objects.get(), Author.objects.get()
+    section.name, author.name = "Local news", "Jane M. Marsh"
+    section.save()
+    author.save()
+
+    run_import([article(title="Story, revised")])
+
+    assert Section.objects.get().name == "Local news"
+    assert Author.objects.get().name == "Jane M. Marsh"
+
+
+def test_a_name_changed_at_the_source_still_follows_when_not_renamed_here():
+    run_import([article()])
+
+    run_import([article(section=replace(NEWS, name="Newsroom"))])
+
+    assert Section.objects.get().name == "Newsroom"
