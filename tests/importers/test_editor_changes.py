@@ -101,3 +101,28 @@ def test_a_name_changed_at_the_source_still_follows_when_not_renamed_here():
     run_import([article(section=replace(NEWS, name="Newsroom"))])
 
     assert Section.objects.get().name == "Newsroom"
+
+
+def test_an_item_moved_to_the_trash_at_the_source_is_no_longer_public_here(client):
+    run_import([article(), page()])
+
+    report = run_import(
+        [
+            article(skipped_because="in the WordPress trash"),
+            page(skipped_because="in the WordPress trash"),
+        ]
+    )
+
+    story, about = Article.objects.get(), Page.objects.get()
+    assert not story.is_public and about.status == Page.Status.DRAFT
+    assert client.get(story.get_absolute_url()).status_code == 404
+    assert "in the WordPress trash" in "\n".join(report.notes)
+
+
+def test_an_item_back_from_the_trash_is_public_again():
+    run_import([article()])
+    run_import([article(skipped_because="in the WordPress trash")])
+
+    run_import([article()])
+
+    assert Article.objects.get().is_public
