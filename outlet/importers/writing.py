@@ -170,6 +170,8 @@ class PostWriter:
         label = post_label(post)
         if post.skipped_because:
             self.report.record(kind, "skipped", label=label, reason=post.skipped_because)
+            with transaction.atomic():
+                self._withdraw(post, label=label)
             return
         if self.since and post.publish_at and post.publish_at < self.since:
             return
@@ -187,6 +189,33 @@ class PostWriter:
         except (ValidationError, ValueError) as exc:
             reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             self.report.record(kind, "failed", label=label, reason=reason)
+
+    def _withdraw(self, post: SourcePost, *, label: str) -> None:
+        """An item an earlier run made public that the source has since withdrawn (put in
+        its trash) is no longer public here either, unless it was changed here since."""
+        model: type[Article] | type[Page] = Article if post.kind == "article" else Page
+        kind = Kind.ARTICLE if post.kind == "article" else Kind.PAGE
+        mapping = imported_item_find(source=self.source, kind=kind, source_id=post.source_id)
+        if mapping is None or mapping.object_id is None:
+            return
+        item = model.objects.filter(pk=mapping.object_id).first()
+        if item is None or _changed_here(item, mapping):
+            return
+        if isinstance(item, Article):
+            if not _visible(item):
+                return
+            item.status = Article.Status.DRAFT
+            article_save(article=item, note=f"Withdrawn at {self.source}")
+        else:
+            if item.status != Page.Status.PUBLISHED:
+                return
+            item.status = Page.Status.DRAFT
+            item.save()
+        # No fingerprint: should the source bring it back, the next run writes it again.
+        imported_item_remember(
+            source=self.source, kind=kind, source_id=post.source_id, object_id=item.pk
+        )
+        self.report.note(label, f"no longer public here: {post.skipped_because}")
 
     def _record_item(self, kind: str, outcome: str, *, public: bool, label: str) -> None:
         self.report.record(kind, outcome, label=label)
