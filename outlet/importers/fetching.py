@@ -2,7 +2,8 @@
 
 - Only http and https. The host is resolved once and every address it resolves to
   must be public (`ipaddress.is_global`): loopback, private, link-local (cloud
-  metadata), shared, reserved and multicast addresses are never connected to.
+  metadata), shared, reserved and multicast addresses are never connected to, nor an
+  IPv6 address that carries one (NAT64, IPv4-compatible).
 - The connection goes to the address that was checked (a urllib3 pool on the IP,
   with the host name for SNI and the certificate check), so a DNS answer that
   changes between the check and the connection cannot steer it elsewhere.
@@ -35,8 +36,17 @@ class FetchFailed(Exception):
     """Fetching failed after its retries; the message says why, for the report."""
 
 
+#: IPv6 prefixes whose last 32 bits are an IPv4 address the network delivers to: NAT64
+#: (RFC 6052; an IPv6-only host's gateway reaches private IPv4 ranges through it) and the
+#: old IPv4-compatible form. Python counts both as global whatever the IPv4 address.
+_EMBEDDED_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+
+
 def address_is_public(address: str) -> bool:
-    return ipaddress.ip_address(address).is_global
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in _EMBEDDED_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF).is_global
+    return ip.is_global
 
 
 def address_check(host: str, port: int) -> str:
