@@ -189,3 +189,15 @@ def test_public_addresses_stay_public():
     assert fetching.address_is_public("93.184.215.14")
     assert fetching.address_is_public("64:ff9b::5db8:d70e")  # NAT64 of a public address
     assert fetching.address_is_public("2606:2800:21f:cb07:6820:80da:af6b:8b2c")
+
+
+def test_a_server_sending_a_file_slowly_is_given_up_on_at_the_deadline(
+    old_site, loopback_allowed, monkeypatch
+):
+    """A byte at a time under the read timeout must not hold the import for ever."""
+    ticks = iter(range(0, 10_000, 10))  # each look at the clock: ten seconds later
+    monkeypatch.setattr(fetching, "_clock", lambda: next(ticks))
+    old_site.answers.append((200, {}, b"x" * (64 * 1024 * 20)))
+
+    with pytest.raises(FetchFailed, match="longer than 60 seconds"):
+        media_fetch(url=f"{old_site.url}/slow.jpg", max_bytes=10**8, deadline=60)
