@@ -8,7 +8,8 @@
   with the host name for SNI and the certificate check), so a DNS answer that
   changes between the check and the connection cannot steer it elsewhere.
 - Redirects are followed by hand, each hop checked again, at most MAX_REDIRECTS.
-- Connect and read timeouts; a size cap (announced length and counted while
+- Connect and read timeouts, and a deadline for the whole file (a server sending a
+  byte at a time under the read timeout never holds the import); a size cap (announced length and counted while
   reading); retries with backoff for temporary failures only (connection errors,
   429 and 5xx answers).
 """
@@ -26,6 +27,9 @@ import urllib3
 MAX_REDIRECTS = 3
 USER_AGENT = "outlet-archive-import/1.0"
 _TEMPORARY_STATUSES = {429, 500, 502, 503, 504}
+#: Seconds one file may take, redirects and retries included.
+DEADLINE = 120.0
+_clock = time.monotonic
 
 
 class FetchRefused(Exception):
@@ -64,7 +68,9 @@ def address_check(host: str, port: int) -> str:
     return sorted(addresses)[0]
 
 
-def _get_once(url: str, *, max_bytes: int, timeout: float) -> tuple[int, str, bytes]:
+def _get_once(
+    url: str, *, max_bytes: int, timeout: float, until: float, deadline: float
+) -> tuple[int, str, bytes]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchRefused(f"only http and https addresses are fetched, not {url!r}")
@@ -104,6 +110,8 @@ def _get_once(url: str, *, max_bytes: int, timeout: float) -> tuple[int, str, by
                     body += chunk
                     if len(body) > max_bytes:
                         raise FetchRefused(f"the file is over {max_bytes} bytes; not taken")
+                    if _clock() > until:
+                        raise FetchFailed(f"the server took longer than {deadline:g} seconds")
             return response.status, response.headers.get("Location", ""), bytes(body)
         finally:
             response.release_conn()
@@ -112,15 +120,26 @@ def _get_once(url: str, *, max_bytes: int, timeout: float) -> tuple[int, str, by
 
 
 def media_fetch(
-    *, url: str, max_bytes: int, timeout: float = 10.0, retries: int = 2, backoff: float = 0.5
+    *,
+    url: str,
+    max_bytes: int,
+    timeout: float = 10.0,
+    retries: int = 2,
+    backoff: float = 0.5,
+    deadline: float = DEADLINE,
 ) -> bytes:
     """The body of `url` (a 200 answer), following checked redirects; FetchRefused or
     FetchFailed with a reason otherwise."""
+    until = _clock() + deadline
     attempt = 0
     hops = 0
     while True:
+        if _clock() > until:
+            raise FetchFailed(f"the server took longer than {deadline:g} seconds")
         try:
-            status, location, body = _get_once(url, max_bytes=max_bytes, timeout=timeout)
+            status, location, body = _get_once(
+                url, max_bytes=max_bytes, timeout=timeout, until=until, deadline=deadline
+            )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             status, location, body, problem = 0, "", b"", f"{type(exc).__name__}"
         else:
