@@ -8,6 +8,8 @@ from outlet.articles.models import Article, Author, Section
 from outlet.articles.services import article_save, article_unpublish, articles_delete
 from outlet.pages.models import Page
 
+from outlet.importers.source import SourceTerm
+
 from .test_post_writer import NEWS, article, page, run_import
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +128,19 @@ def test_an_item_back_from_the_trash_is_public_again():
     run_import([article()])
 
     assert Article.objects.get().is_public
+
+
+def test_a_category_only_drafts_use_does_not_become_a_public_section(client):
+    internal = SourceTerm(source_id="c9", name="Staff only: Acme merger", slug="acme-merger")
+    run_import(
+        [
+            article("p1"),
+            article("p2", status=Article.Status.DRAFT, section=internal),
+            article("p3", status=Article.Status.DRAFT, section=NEWS),
+        ]
+    )
+
+    assert not Section.objects.filter(name__contains="Acme").exists()
+    assert "Acme" not in client.get("/").text
+    assert Article.objects.get(slug="story-p3").section.name == "News"
+    assert Article.objects.get(slug="story-p2").headline == "Story p2"
