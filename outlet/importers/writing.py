@@ -265,7 +265,20 @@ class PostWriter:
             self.report.record("articles", "skipped", label=label, reason=DELETED_HERE)
             return
         # Resolved on every run, so an unchanged post still reports its people and terms.
-        section = self.terms.section(post.section)
+        # Every section is public (the navigation, the sitemap): a draft's category is
+        # not made one; the draft goes to the fallback section until it is published.
+        source_section = post.section
+        if (
+            source_section is not None
+            and post.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED)
+            and not self.terms.section_exists(source_section)
+        ):
+            post.notes.append(
+                f"its category “{source_section.name}” is no section here (sections are "
+                "public, it is a draft); filed under the fallback section"
+            )
+            source_section = None
+        section = self.terms.section(source_section)
         authors = [self.terms.author(person) for person in post.authors]
         tag_rows = [self.terms.tag(term) for term in post.tags]
         stored = self.media.image(featured_image, label=label) if featured_image else ""
