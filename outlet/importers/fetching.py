@@ -9,9 +9,9 @@
   changes between the check and the connection cannot steer it elsewhere.
 - Redirects are followed by hand, each hop checked again, at most MAX_REDIRECTS.
 - Connect and read timeouts, and a deadline for the whole file (a server sending a
-  byte at a time under the read timeout never holds the import); a size cap (announced length and counted while
-  reading); retries with backoff for temporary failures only (connection errors,
-  429 and 5xx answers).
+  byte at a time under the read timeout never holds the import); a size cap
+  (announced length and counted while reading); retries with backoff for temporary
+  failures only (connection errors, 429 and 5xx answers).
 """
 
 from __future__ import annotations

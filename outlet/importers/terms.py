@@ -124,9 +124,12 @@ class TermWriter:
         """Whether the term is a section here already (made by this import or found)."""
         if (Kind.SECTION, term.source_id) in self._done:
             return True
-        mapping = imported_item_find(source=self.source, kind=Kind.SECTION, source_id=term.source_id)
-        if mapping is not None and Section.objects.filter(pk=mapping.object_id).exists():
-            return True
+        mapping = imported_item_find(
+            source=self.source, kind=Kind.SECTION, source_id=term.source_id
+        )
+        if mapping is not None and mapping.object_id is not None:
+            if Section.objects.filter(pk=mapping.object_id).exists():
+                return True
         return Section.objects.filter(name=term.name[:80]).exists()
 
     def section(self, term: SourceTerm | None) -> Section:

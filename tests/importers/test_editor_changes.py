@@ -6,9 +6,8 @@ import pytest
 
 from outlet.articles.models import Article, Author, Section
 from outlet.articles.services import article_save, article_unpublish, articles_delete
-from outlet.pages.models import Page
-
 from outlet.importers.source import SourceTerm
+from outlet.pages.models import Page
 
 from .test_post_writer import NEWS, article, page, run_import
 
