@@ -127,9 +127,9 @@ class TermWriter:
         mapping = imported_item_find(
             source=self.source, kind=Kind.SECTION, source_id=term.source_id
         )
-        if mapping is not None and mapping.object_id is not None:
-            if Section.objects.filter(pk=mapping.object_id).exists():
-                return True
+        known = mapping.object_id if mapping is not None else None
+        if known is not None and Section.objects.filter(pk=known).exists():
+            return True
         return Section.objects.filter(name=term.name[:80]).exists()
 
     def section(self, term: SourceTerm | None) -> Section:
