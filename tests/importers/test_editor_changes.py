@@ -75,12 +75,15 @@ def test_a_page_edited_here_is_kept_when_the_source_changes():
 
 
 def test_an_article_not_edited_here_still_follows_the_source():
-    run_import([article()])
+    """Run after run: the import's own writes never count as an editor's."""
+    run_import([article(), page()])
 
-    report = run_import([article(title="Story, revised")])
+    for n in (1, 2):
+        report = run_import([article(title=f"Story, revised {n}"), page(title=f"About {n}")])
 
-    assert report.counts["articles"] == {"updated": 1}
-    assert Article.objects.get().headline == "Story, revised"
+        assert report.counts["articles"] == {"updated": 1}
+        assert report.counts["pages"] == {"updated": 1}
+        assert Article.objects.get().headline == f"Story, revised {n}"
 
 
 def test_a_section_or_author_renamed_here_keeps_its_name_on_a_later_run():
