@@ -82,9 +82,10 @@ def status_choose(
     *, wp_status: str, password: str, publish_at: dt.datetime | None, now: dt.datetime
 ) -> StatusChoice:
     """The site's status for a WordPress status: only what WordPress showed everyone is public."""
+    if password and wp_status in ("publish", "future"):
+        # Scheduled ones too: WordPress would have asked for the password once it went live.
+        return StatusChoice(Article.Status.DRAFT, "password-protected on WordPress")
     if wp_status == "publish":
-        if password:
-            return StatusChoice(Article.Status.DRAFT, "password-protected on WordPress")
         return StatusChoice(Article.Status.PUBLISHED)
     if wp_status == "future":
         if publish_at is not None and publish_at > now:
