@@ -97,7 +97,6 @@ def issue_batch_send_task(issue_id: int, lane: int = 0, generation: int | None =
     Running twice is harmless: each run claims rows of its own or none. A lane
     of an older `generation` than the issue's stops (see issues._lanes_start).
     """
-    from outlet.core.metrics.instruments import newsletter_messages_record
     from outlet.newsletters.issues import issue_pause, issue_sending_check
     from outlet.newsletters.models import Issue
     from outlet.newsletters.sending import (
@@ -132,9 +131,6 @@ def issue_batch_send_task(issue_id: int, lane: int = 0, generation: int | None =
                     else None,
                 )
         return
-    newsletter_messages_record(
-        sent=result.sent, deferred=result.retry, bounced=result.failed, skipped=result.skipped
-    )
     if result.stopped and result.stopped != LEASE_LOST:
         return  # paused, cancelled or finished: resume and the tick start new lanes
     if result.claimed:  # (a lost lease included: this lane claims afresh)

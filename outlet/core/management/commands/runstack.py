@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -43,6 +44,18 @@ def child_environ(*, port: int, production: bool, environ: dict[str, str]) -> di
     if not production and "SITE_URL" not in env:
         env["SITE_URL"] = f"http://127.0.0.1:{port}"
     return env
+
+
+def metrics_files_clear() -> int:
+    """Delete the counters the last run of the stack left in PROMETHEUS_MULTIPROC_DIR
+    (prometheus-client's multiprocess mode keeps one file per process, summed on each
+    scrape, and must start empty: a dead run's gauges would otherwise linger). Counters
+    start again from zero, which Prometheus reads as a restart. How many it deleted."""
+    deleted = 0
+    for path in Path(settings.METRICS_DIR).glob("*.db"):
+        path.unlink(missing_ok=True)
+        deleted += 1
+    return deleted
 
 
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -97,6 +110,7 @@ class Command(BaseCommand):
         elif not options["no_demo"]:
             call_command("demo_load")
 
+        metrics_files_clear()
         self.children: list[tuple[str, subprocess.Popen]] = []
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         try:
@@ -214,7 +228,7 @@ class Command(BaseCommand):
                 f"  Writer:  username '{DEMO_CONTRIBUTOR_USERNAME}', "
                 f"password '{DEMO_CONTRIBUTOR_PASSWORD}' (a contributor: cannot publish)",
                 f"  Mail:    {url}_outbox/  (every email the site sends, staff only)",
-                f"  Health:  {url}healthz",
+                f"  Health:  {url}healthz   Metrics: {url}metrics (from this machine)",
                 f"  Stripe:  localstripe at {settings.STRIPE_API_BASE}",
                 "           cards 4242 4242 4242 4242 (paid), 4000 0025 0000 3155 (3-D Secure)",
             ]
