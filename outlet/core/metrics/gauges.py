@@ -219,7 +219,36 @@ def tracking_metrics() -> Iterator[Metric]:
     )
 
 
+def storage_metrics() -> Iterator[Metric]:
+    """Free and total bytes of the file systems holding uploads (MEDIA_ROOT), archive
+    imports (IMPORTS_ROOT) and the var directory (SQLite, the embedded broker)."""
+    import os
+
+    free = GaugeMetricFamily(
+        "outlet_storage_free_bytes",
+        "Bytes free for this process on the file system holding the storage.",
+        labels=["storage"],
+    )
+    size = GaugeMetricFamily(
+        "outlet_storage_size_bytes",
+        "Size of the file system holding the storage, in bytes.",
+        labels=["storage"],
+    )
+    for name, path in (
+        ("media", settings.MEDIA_ROOT),
+        ("imports", settings.IMPORTS_ROOT),
+        ("var", settings.VAR_DIR),
+    ):
+        if not os.path.isdir(path):
+            continue
+        stats = os.statvfs(path)
+        free.add_metric([name], stats.f_bavail * stats.f_frsize)
+        size.add_metric([name], stats.f_blocks * stats.f_frsize)
+    yield from (free, size)
+
+
 PARTS: dict[str, Callable[[], Iterator[Metric]]] = {
+    "storage": storage_metrics,
     "issues": issue_metrics,
     "donations": donation_metrics,
     "queues": queue_metrics,
