@@ -245,3 +245,30 @@ def test_requests_are_counted_by_view_not_by_path(client):
     text = scrape(client)
     assert sample(text, "outlet_http_responses_total", view="healthz", method="GET") >= 1
     assert "/healthz" not in text
+
+
+# --- A worker machine's own exporter ------------------------------------------------------
+
+
+def _wsgi_get(environ: dict) -> tuple[str, bytes]:
+    from outlet.core.management.commands.metrics_serve import counters_app
+
+    answer: list[str] = []
+    body = b"".join(
+        counters_app(
+            {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", **environ},
+            lambda status, headers: answer.append(status),
+        )
+    )
+    return answer[0], body
+
+
+def test_a_worker_machine_serves_its_task_counters_to_the_allowed_only():
+    beat_heartbeat_task.apply()
+
+    status, body = _wsgi_get({"REMOTE_ADDR": "127.0.0.1"})
+    refused, _ = _wsgi_get({"REMOTE_ADDR": "10.1.2.3"})
+
+    assert status.startswith("200")
+    assert sample(body.decode(), "outlet_celery_tasks_total", task="core.beat_heartbeat") >= 1
+    assert refused.startswith("403")
