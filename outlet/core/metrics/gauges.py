@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Min, Sum
@@ -181,7 +182,7 @@ def queue_metrics() -> Iterator[Metric]:
     )
     with app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
-        channel = conn.default_channel
+        channel: Any = conn.default_channel  # kombu's virtual and AMQP channels alike
         for queue in QUEUES:
             try:
                 depth.add_metric([queue], channel.queue_declare(queue=queue, passive=True)[1])

@@ -31,6 +31,7 @@ class RequestMetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
+        response: HttpResponseBase
         if request.path_info == METRICS_PATH:
             response = metrics(request)
             view = "metrics"
