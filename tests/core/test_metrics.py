@@ -122,11 +122,7 @@ def test_the_answer_is_never_cached(client):
     assert refused.status_code == 403  # not the page the allowed scrape was given
 
 
-def test_the_varnish_config_refuses_metrics():
-    from pathlib import Path
-
-    vcl = (Path(__file__).resolve().parents[2] / "deploy" / "varnish" / "outlet.vcl").read_text()
-    assert 'req.url ~ "^/metrics' in vcl
+# Varnish refusing /metrics: tests/articles/varnish/metrics_never_through_the_cache.vtc
 
 
 # --- A valid exposition ---------------------------------------------------------------
