@@ -26,7 +26,7 @@ RUN_PORTS := $(if $(STRIPE_PORT),STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
 	$(if $(MAIL_PORT),EMAIL_URL=smtp://127.0.0.1:$(MAIL_PORT))
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill promtool metrics-check clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill promtool metrics-check metrics-live clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -39,6 +39,7 @@ help:
 	@echo "make bench-import N=100000  archive_import of a synthetic WordPress export"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
 	@echo "make metrics-check  promtool: the Prometheus config, the alert rules and their unit tests"
+	@echo "make metrics-live   a real Prometheus scrapes \`make run\`'s stack during a send and webhooks"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -174,6 +175,9 @@ metrics-check: promtool
 	cd deploy/prometheus && promtool check config prometheus.yml
 	cd deploy/prometheus && promtool check rules outlet-alerts.yml
 	cd deploy/prometheus && promtool test rules outlet-alerts.test.yml
+
+metrics-live: $(STAMP) promtool
+	$(VPY) benchmarks/metrics_live.py
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
