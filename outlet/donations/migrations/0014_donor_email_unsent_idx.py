@@ -2,14 +2,20 @@
 
 from django.db import migrations, models
 
+from outlet.core.index_operations import AddIndexConcurrentlyWherePossible
+
 
 class Migration(migrations.Migration):
+    # Built CONCURRENTLY on PostgreSQL: one row per receipt ever owed, and webhooks and
+    # workers write to it all the while.
+    atomic = False
+
     dependencies = [
-        ("donations", "0012_donor_email_action_url"),
+        ("donations", "0013_stripe_adopt"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrentlyWherePossible(
             model_name="donoremail",
             index=models.Index(
                 condition=models.Q(("status__in", ["ready", "failed"])),
