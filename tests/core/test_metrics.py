@@ -268,3 +268,29 @@ def test_a_worker_machine_serves_its_task_counters_to_the_allowed_only():
     assert status.startswith("200")
     assert sample(body.decode(), "outlet_celery_tasks_total", task="core.beat_heartbeat") >= 1
     assert refused.startswith("403")
+
+
+def test_click_lines_buffered_and_dropped_while_redis_is_away_are_counted(client, monkeypatch):
+    import os
+
+    from outlet.newsletters.measuring import recording
+
+    class RedisAway:
+        def rpush(self, *lines):
+            raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(recording._ProcessBatch, "KEPT_LINES", 2)
+    batch = recording._ProcessBatch()
+    batch.pid = os.getpid()  # this process's batch already: no pushing thread
+    name = "outlet_tracking_lines_total"
+    before = scrape(client)
+
+    for n in range(5):
+        batch.add(None, f"line {n}")
+    with pytest.raises(ConnectionError):
+        batch.push(RedisAway())
+
+    after = scrape(client)
+    assert sample(after, name, outcome="buffered") - sample(before, name, outcome="buffered") == 5
+    assert sample(after, name, outcome="dropped") - sample(before, name, outcome="dropped") == 3
+    assert len(batch.lines) == 2
