@@ -294,3 +294,20 @@ def test_click_lines_buffered_and_dropped_while_redis_is_away_are_counted(client
     assert sample(after, name, outcome="buffered") - sample(before, name, outcome="buffered") == 5
     assert sample(after, name, outcome="dropped") - sample(before, name, outcome="dropped") == 3
     assert len(batch.lines) == 2
+
+
+def test_donations_past_the_estimate_are_read_once_a_minute_from_the_shared_cache(
+    client, monkeypatch
+):
+    from outlet.core.metrics import gauges
+
+    monkeypatch.setattr(gauges, "donations_many", lambda: True)
+    DonationFactory(status="paid")
+    first = sample(scrape(client), "outlet_donations", status="paid", currency="usd")
+
+    DonationFactory(status="paid")
+    cached = sample(scrape(client), "outlet_donations", status="paid", currency="usd")
+    monkeypatch.setattr(gauges, "donations_many", lambda: False)
+    live = sample(scrape(client), "outlet_donations", status="paid", currency="usd")
+
+    assert (first, cached, live) == (1, 1, 2)
