@@ -24,7 +24,7 @@ class Command(BaseCommand):
     help = "Import another platform's archive (articles, pages, people, images, old links)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("source", choices=SOURCES)
+        parser.add_argument("source", choices=list(SOURCES))
         parser.add_argument("path", type=Path)
         parser.add_argument(
             "--media-dir", type=Path, help="A local copy of the old uploads folder."
