@@ -311,3 +311,19 @@ def test_donations_past_the_estimate_are_read_once_a_minute_from_the_shared_cach
     live = sample(scrape(client), "outlet_donations", status="paid", currency="usd")
 
     assert (first, cached, live) == (1, 1, 2)
+
+
+def test_counter_files_of_ended_processes_are_cleared_and_live_ones_kept(settings, tmp_path):
+    import os
+
+    from outlet.core.metrics.files import metrics_files_clear
+
+    settings.METRICS_DIR = tmp_path
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    (tmp_path / f"counter_{finished.pid}.db").write_bytes(b"")
+    (tmp_path / f"counter_{os.getpid()}.db").write_bytes(b"")
+
+    assert metrics_files_clear(dead_only=True) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [f"counter_{os.getpid()}.db"]
+    assert metrics_files_clear() == 1

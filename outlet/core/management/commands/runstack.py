@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -31,6 +30,7 @@ from outlet.core.management.commands.demo_load import (
     DEMO_EDITOR_PASSWORD,
     DEMO_EDITOR_USERNAME,
 )
+from outlet.core.metrics.files import metrics_files_clear
 from outlet.donations.stripe_gateway import localstripe_webhook_register
 
 #: The stack's one worker takes every queue (production runs one worker per queue).
@@ -44,18 +44,6 @@ def child_environ(*, port: int, production: bool, environ: dict[str, str]) -> di
     if not production and "SITE_URL" not in env:
         env["SITE_URL"] = f"http://127.0.0.1:{port}"
     return env
-
-
-def metrics_files_clear() -> int:
-    """Delete the counters the last run of the stack left in PROMETHEUS_MULTIPROC_DIR
-    (prometheus-client's multiprocess mode keeps one file per process, summed on each
-    scrape, and must start empty: a dead run's gauges would otherwise linger). Counters
-    start again from zero, which Prometheus reads as a restart. How many it deleted."""
-    deleted = 0
-    for path in Path(settings.METRICS_DIR).glob("*.db"):
-        path.unlink(missing_ok=True)
-        deleted += 1
-    return deleted
 
 
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
