@@ -160,6 +160,9 @@ class PostWriter:
         if post.skipped_because:
             self.report.record(kind, "skipped", label=label, reason=post.skipped_because)
             return
+        if post.failed_because:
+            self.report.record(kind, "failed", label=label, reason=post.failed_because)
+            return
         if self.since and post.publish_at and post.publish_at < self.since:
             return
         post.canonical_url, dropped = imported_canonical(
