@@ -383,3 +383,21 @@ def test_control_characters_json_can_carry_do_not_stop_the_conversion():
 
     assert post.body == "<p>Tabbed text</p>"
     assert post.title == "About us"
+
+
+@pytest.mark.parametrize("flag", [True, "true", 1, "1"])
+def test_email_only_is_held_however_the_export_writes_the_flag(tmp_path, flag):
+    """MySQL exports write 0/1; JSON `true` (other exporters, migrate tools) is the same flag."""
+    export = json.loads((FIXTURES / "ghost-5.json").read_text())
+    data = export["db"][0]["data"]
+    about = next(p for p in data["posts"] if p["slug"] == "council-approves-budget")
+    data["posts_meta"] = [{"id": "pmx", "post_id": about["id"], "email_only": flag}]
+    path = tmp_path / "ghost.json"
+    path.write_text(json.dumps(export))
+
+    index = export_index(path)
+    row = next(r for r in export_posts(path, index) if r["slug"] == "council-approves-budget")
+    post = post_convert(row, index=index, now=NOW)
+
+    assert post.status == Article.Status.DRAFT
+    assert post.held_because.startswith("sent by email only on Ghost")
