@@ -84,7 +84,9 @@ def _field(post: Mapping[str, Any], name: str) -> str:
 
 
 def _flag(value: Any) -> bool:
-    return value in (True, 1, "1", "true")
+    """Ghost's booleans: JSON true or 1 (MySQL's tinyint), also as text ("True" is how the
+    index keeps a JSON true of posts_meta)."""
+    return value is True or str(value).strip().lower() in ("1", "true")
 
 
 def status_choose(
