@@ -265,3 +265,26 @@ def test_a_row_that_cannot_be_converted_is_skipped_with_its_reason_and_the_rest_
         "be converted (its “title” is list, where Ghost writes text)"
     ) in lines
     assert lines[-1].startswith("archive_import: source=ghost articles=5 pages=1")
+
+
+def test_a_document_nested_too_deep_to_render_is_skipped_and_the_rest_imports(tmp_path):
+    """The lexical and mobiledoc documents are JSON inside a string: one nested past what
+    Python's recursion renders fails its own post, not the whole import."""
+    export = json.loads(V5.read_text())
+    node = {"type": "paragraph", "children": [{"type": "text", "text": "deep"}]}
+    for _ in range(2000):
+        node = {"type": "quote", "children": [node]}
+    first = export["db"][0]["data"]["posts"][0]
+    first["html"], first["mobiledoc"] = None, None
+    first["lexical"] = json.dumps({"root": {"children": [node]}})
+    deep = tmp_path / "deep.json"
+    deep.write_text(json.dumps(export))
+
+    lines = run(str(deep))
+
+    assert not Article.objects.filter(slug="council-approves-budget").exists()
+    assert Article.objects.filter(slug="the-river-in-pictures").exists()
+    assert any(
+        line.startswith("skipped article 65f000000000000000000001") and "nested too deep" in line
+        for line in lines
+    )
