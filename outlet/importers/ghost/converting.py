@@ -215,6 +215,7 @@ def _first(post: Mapping[str, Any], index: ExportIndex, *names: str) -> str:
 
 def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetime) -> SourcePost:
     """One row of Ghost's posts table as the post the writer stores."""
+    post = {k: _NOT_IN_HTML.sub("", v) if isinstance(v, str) else v for k, v in post.items()}
     post_id = source_id(post.get("id"))
     site_url = index.site_url
     prefix = site_prefix(site_url)

@@ -135,7 +135,12 @@ def _unreadable(exc: Exception) -> ExportUnreadable:
     )
 
 
+#: What JSON can carry and no database text can: NUL (PostgreSQL refuses it), lone surrogates.
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
 def _read_row(index: ExportIndex, table: str, row: dict[str, Any], order: int) -> None:
+    row = {k: UNSTORABLE.sub("", v) if isinstance(v, str) else v for k, v in row.items()}
     if table == "users":
         user_id = source_id(row.get("id"))
         index.users[user_id] = User(
