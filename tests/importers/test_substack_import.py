@@ -235,3 +235,20 @@ def test_the_admin_refuses_an_author_for_an_export_that_names_its_own(admin_clie
     assert response.status_code == 200
     assert "Only a Substack export takes an author" in response.content.decode()
     assert ArchiveImport.objects.count() == 0
+
+
+def test_authors_whose_names_make_no_latin_slug_stay_apart(tmp_path):
+    """Two publications by two writers named in another script: each keeps its byline."""
+    other = tmp_path / "other"
+    (other / "posts").mkdir(parents=True)
+    (other / "posts.csv").write_text(
+        "post_id,post_date,is_published,type,audience,title\n"
+        "201.harbour,2020-01-01T00:00:00.000Z,true,newsletter,everyone,The harbour\n"
+    )
+    (other / "posts" / "201.harbour.html").write_text("<p>Boats.</p>")
+
+    run(str(EXPORT), "--author", "李明")
+    run(str(other), "--author", "王芳")
+
+    assert [a.name for a in Article.objects.get(slug="flood-night").authors.all()] == ["李明"]
+    assert [a.name for a in Article.objects.get(slug="harbour").authors.all()] == ["王芳"]
