@@ -288,3 +288,18 @@ def test_a_document_nested_too_deep_to_render_is_skipped_and_the_rest_imports(tm
         line.startswith("skipped article 65f000000000000000000001") and "nested too deep" in line
         for line in lines
     )
+
+
+def test_posts_without_an_id_are_skipped_not_written_over_each_other(tmp_path):
+    """Every imported item is remembered by its id: two id-less rows would be one item."""
+    export = json.loads(V5.read_text())
+    posts = export["db"][0]["data"]["posts"]
+    del posts[0]["id"]
+    posts[1]["id"] = ""
+    broken = tmp_path / "no-ids.json"
+    broken.write_text(json.dumps(export))
+
+    lines = run(str(broken))
+
+    assert not Article.objects.filter(slug__in=[posts[0]["slug"], posts[1]["slug"]]).exists()
+    assert sum("its row could not be converted (it has no id)" in line for line in lines) == 2
