@@ -217,6 +217,8 @@ def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetim
     """One row of Ghost's posts table as the post the writer stores."""
     post = {k: _NOT_IN_HTML.sub("", v) if isinstance(v, str) else v for k, v in post.items()}
     post_id = source_id(post.get("id"))
+    if not post_id:  # what the import remembers it by: id-less rows would be one item
+        raise ValueError("it has no id")
     site_url = index.site_url
     prefix = site_prefix(site_url)
     kind: Literal["article", "page"] = (
