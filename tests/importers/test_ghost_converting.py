@@ -421,3 +421,9 @@ def test_nul_characters_never_reach_what_is_stored(tmp_path):
     assert [a.name for a in post.authors][0] == "Jane Doe"
     assert post.section is not None and post.section.name == "City Hall"
     assert not any("\x00" in path for path in post.old_paths)
+
+
+@pytest.mark.parametrize("value", [10**20, -(10**20), 1e308, 2**63])
+def test_a_time_no_calendar_holds_is_no_time_not_a_crash(value):
+    """Milliseconds past any year stopped the whole import (OSError, OverflowError)."""
+    assert date_parse(value) is None
