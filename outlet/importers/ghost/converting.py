@@ -57,7 +57,10 @@ def date_parse(value: Any) -> dt.datetime | None:
     """A Ghost time in UTC: ISO 8601 (`2023-01-05T10:00:00.000Z`), `2015-01-05 10:00:00`
     (Ghost 1.x, UTC) or milliseconds since 1970 (Ghost 0.x)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+        except (ValueError, OverflowError, OSError):  # past any year a calendar holds
+            return None
     if not isinstance(value, str) or not value.strip():
         return None
     try:
