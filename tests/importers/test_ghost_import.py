@@ -303,3 +303,17 @@ def test_posts_without_an_id_are_skipped_not_written_over_each_other(tmp_path):
 
     assert not Article.objects.filter(slug__in=[posts[0]["slug"], posts[1]["slug"]]).exists()
     assert sum("its row could not be converted (it has no id)" in line for line in lines) == 2
+
+
+@pytest.mark.parametrize("markup", ["<!DOCTYPE html>", "<html><head><title>x</title></head></html>"])
+def test_a_body_that_is_a_document_without_content_does_not_stop_the_import(tmp_path, markup):
+    """lxml's fragment parser raises on a document with no body; the rest must import."""
+    export = json.loads(V5.read_text())
+    export["db"][0]["data"]["posts"][0]["html"] = markup
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(export))
+
+    lines = run(str(odd))
+
+    assert Article.objects.filter(slug="the-river-in-pictures").exists()
+    assert lines[-1].startswith("archive_import: source=ghost articles=6 pages=1")
