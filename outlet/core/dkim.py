@@ -8,9 +8,10 @@ canonical header lines and a body hash, so the newsletter's skeleton (sending/si
 can canonicalise its fixed parts once per issue and only the personal ones per message.
 
 The parsing and canonicalisation are dkimpy's; the private-key operation is OpenSSL's
-(`cryptography`), because dkimpy's pure-Python RSA costs milliseconds a message and the
-bulk path has a fraction of one. Every signature is checked in the tests by dkimpy's own
-verifier against the published DNS record.
+(`cryptography`) for RSA and libsodium's (PyNaCl) for Ed25519, because dkimpy's own
+pure-Python RSA costs milliseconds a message and the bulk path has a fraction of one.
+Every signature is checked in the tests by dkimpy's own verifier against the published
+DNS record.
 
 `dkim_key_read` is what settings.py calls: a configured selector without a readable,
 usable key stops startup, with a message that never contains the key.
@@ -21,10 +22,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
+import nacl.signing
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
@@ -52,6 +56,7 @@ SIGNED_HEADERS: tuple[bytes, ...] = (
 #: the signature instead of being shown to the reader.
 OVERSIGNED = (b"from",)
 
+_DNS_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
 MIN_RSA_BITS = 1024
 RSA_ALGORITHM = b"rsa-sha256"
 ED25519_ALGORITHM = b"ed25519-sha256"  # RFC 8463
@@ -59,14 +64,20 @@ ED25519_ALGORITHM = b"ed25519-sha256"  # RFC 8463
 
 def canonical_header(name: bytes, value: bytes) -> bytes:
     """One header field in relaxed canonical form (RFC 6376 3.4.2), CRLF included."""
-    ((cname, cvalue),) = Relaxed.canonicalize_headers([(name, value)])
-    return cname + b":" + cvalue
+    if b"\n" in value or b"\r" in value or b"\t" in value or b"  " in value:
+        ((cname, cvalue),) = Relaxed.canonicalize_headers([(name, value)])
+        return cname + b":" + cvalue
+    # Unfolded, no runs of white space: what the regular expressions would make of it
+    # (the usual case, and the bulk path's five personal headers per message).
+    return name.lower().rstrip() + b":" + value.strip(b" ") + b"\r\n"
 
 
 def canonical_body_lines(content: bytes) -> bytes:
     """Relaxed body canonicalisation of whole lines (RFC 6376 3.4.4) without the
     end-of-body rule: applied to pieces that split the body at line ends, the pieces'
     results joined are the body's (the trailing empty lines are the caller's)."""
+    if b"\t" not in content and b"  " not in content and b" \r\n" not in content:
+        return content  # nothing to reduce: the usual personal value
     return compress_whitespace(strip_trailing_whitespace(content))
 
 
@@ -135,6 +146,16 @@ class DkimSigner:
 
     def __init__(self, key: DkimKey) -> None:
         self.key = key
+        self._ed25519: nacl.signing.SigningKey | None = None
+        if isinstance(key.private_key, ed25519.Ed25519PrivateKey):
+            # libsodium signs in about half the time OpenSSL takes, through cryptography.
+            self._ed25519 = nacl.signing.SigningKey(
+                key.private_key.private_bytes(
+                    serialization.Encoding.Raw,
+                    serialization.PrivateFormat.Raw,
+                    serialization.NoEncryption(),
+                )
+            )
         self._fixed_tags = (
             f"v=1; a={key.algorithm.decode()}; c=relaxed/relaxed; "
             f"d={key.domain}; s={key.selector}; t="
@@ -165,19 +186,20 @@ class DkimSigner:
             + body_hash
             + b";\r\n\tb="
         )
-        digest = hashlib.sha256()
-        for name in names:
-            digest.update(canonical[name])
-        digest.update(canonical_header(*unsigned.split(b":", 1)).rstrip(b"\r\n"))
+        # The signature field itself, canonical and without its trailing CRLF: its folds
+        # (CRLF TAB) become single spaces; selector and domain hold no white space.
+        own = b"dkim-signature:" + unsigned[16:].replace(b"\r\n\t", b" ")
+        digest = hashlib.sha256(b"".join([canonical[name] for name in names] + [own]))
         signature = base64.b64encode(self._private_operation(digest.digest()))
         folded = b"\r\n\t".join(signature[i : i + 72] for i in range(0, len(signature), 72))
         return unsigned + folded + b"\r\n"
 
     def _private_operation(self, digest: bytes) -> bytes:
-        key = self.key.private_key
-        if isinstance(key, rsa.RSAPrivateKey):
-            return key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-        return key.sign(digest)  # RFC 8463: Ed25519 over the SHA-256 of the header data
+        if self._ed25519 is not None:
+            # RFC 8463: Ed25519 over the SHA-256 of the header data, not over the data.
+            return self._ed25519.sign(digest).signature
+        key = cast(rsa.RSAPrivateKey, self.key.private_key)
+        return key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
 
 
 # --- Configuration ----------------------------------------------------------------------
@@ -193,6 +215,9 @@ def dkim_key_read(*, selector: str, domain: str, pem: str, path: str) -> str:
             "DKIM needs DKIM_SELECTOR and DKIM_DOMAIN together with its private key "
             "(DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE); set all, or none to send unsigned."
         )
+    for name, value in (("DKIM_SELECTOR", selector), ("DKIM_DOMAIN", domain)):
+        if not _DNS_NAME.fullmatch(value):
+            raise ImproperlyConfigured(f"{name} must be a DNS name (letters, digits, . - _).")
     if pem and path:
         raise ImproperlyConfigured("Set DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE, not both.")
     source = "DKIM_PRIVATE_KEY"

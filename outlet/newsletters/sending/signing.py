@@ -59,10 +59,12 @@ class SkeletonSigning:
         if self.fixed is None:
             return body_hash_of(b"".join(pieces))
         canonical = {slot: canonical_body_lines(value) for slot, value in encoded.items()}
-        digest = self.prefix.copy()
+        parts = []
         for slot, piece in zip(self.slots, self.fixed, strict=True):
-            digest.update(canonical[slot])
-            digest.update(piece)
+            parts.append(canonical[slot])
+            parts.append(piece)
+        digest = self.prefix.copy()
+        digest.update(b"".join(parts))
         return base64.b64encode(digest.digest())
 
     def signature(
