@@ -18,7 +18,7 @@ from django.utils.csp import CSP
 from outlet.anymail_environment import anymail_from_environment
 from outlet.articles.editor_extensions import PROSE_EDITOR_EXTENSIONS
 from outlet.beat_schedule import beat_schedule
-from outlet.core.dkim import dkim_key_read
+from outlet.core.dkim_config import dkim_key_read
 from outlet.logging_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -380,7 +380,7 @@ if not DEBUG:
 # DKIM (RFC 6376) for mail sent through our own SMTP relay (never through an ESP, which
 # signs itself): the selector, the domain (d=, aligned with the From addresses for DMARC)
 # and the private key as PEM text or a file; `manage.py dkim_keygen` makes a key and prints
-# its DNS record. A selector without a readable key stops startup (outlet/core/dkim.py).
+# its DNS record. A selector without a readable key stops startup (core/dkim_config.py).
 DKIM_SELECTOR: str = env.str("DKIM_SELECTOR", default="")
 DKIM_DOMAIN: str = env.str("DKIM_DOMAIN", default="")
 DKIM_PRIVATE_KEY: str = dkim_key_read(

@@ -1,8 +1,6 @@
 """DKIM signing (RFC 6376, relaxed/relaxed) of the mail outlet sends through its own SMTP relay.
 
-Contract: `dkim_signer()` is the process's signer when DKIM_SELECTOR, DKIM_DOMAIN and a
-private key are configured and mail goes out through outlet's SMTP backend (never through
-an ESP, which signs itself), else None. `DkimSigner.sign(message)` returns the message with
+Contract: `DkimSigner.sign(message)` returns the message with
 a DKIM-Signature header in front; `DkimSigner.signature(...)` builds that header from
 canonical header lines and a body hash, so the newsletter's skeleton (sending/signing.py)
 can canonicalise its fixed parts once per issue and only the personal ones per message.
@@ -13,8 +11,8 @@ pure-Python RSA costs milliseconds a message and the bulk path has a fraction of
 Every signature is checked in the tests by dkimpy's own verifier against the published
 DNS record.
 
-`dkim_key_read` is what settings.py calls: a configured selector without a readable,
-usable key stops startup, with a message that never contains the key.
+Imported only when DKIM is configured (dkim_config.py decides): its libraries cost every
+process some 17 MB.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +30,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from django.core.exceptions import ImproperlyConfigured
 from dkim import rfc822_parse
 from dkim.canonicalization import Relaxed, compress_whitespace, strip_trailing_whitespace
+
+from outlet.core.dkim_config import DNS_NAME
 
 #: Signed when present, in this order. RFC 8058 requires List-Unsubscribe and
 #: List-Unsubscribe-Post to be covered for one-click unsubscribe to be honoured.
@@ -56,7 +54,6 @@ SIGNED_HEADERS: tuple[bytes, ...] = (
 #: the signature instead of being shown to the reader.
 OVERSIGNED = (b"from",)
 
-_DNS_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
 MIN_RSA_BITS = 1024
 RSA_ALGORITHM = b"rsa-sha256"
 ED25519_ALGORITHM = b"ed25519-sha256"  # RFC 8463
@@ -202,82 +199,17 @@ class DkimSigner:
         return key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
 
 
-# --- Configuration ----------------------------------------------------------------------
-
-
-def dkim_key_read(*, selector: str, domain: str, pem: str, path: str) -> str:
-    """The configured private key as PEM text ("" when DKIM is off), or
-    ImproperlyConfigured naming the setting at fault (and never quoting the key)."""
-    if not (selector or domain or pem or path):
-        return ""
-    if not selector or not domain:
-        raise ImproperlyConfigured(
-            "DKIM needs DKIM_SELECTOR and DKIM_DOMAIN together with its private key "
-            "(DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE); set all, or none to send unsigned."
-        )
-    for name, value in (("DKIM_SELECTOR", selector), ("DKIM_DOMAIN", domain)):
-        if not _DNS_NAME.fullmatch(value):
-            raise ImproperlyConfigured(f"{name} must be a DNS name (letters, digits, . - _).")
-    if pem and path:
-        raise ImproperlyConfigured("Set DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE, not both.")
-    source = "DKIM_PRIVATE_KEY"
-    if path:
-        source = f"DKIM_PRIVATE_KEY_FILE ({path})"
-        try:
-            pem = Path(path).read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not a PEM text file"
-            raise ImproperlyConfigured(f"{source} cannot be read: {reason}") from None
-    if not pem.strip():
-        raise ImproperlyConfigured(
-            "DKIM_SELECTOR is set but no private key was given: set DKIM_PRIVATE_KEY "
-            "(PEM) or DKIM_PRIVATE_KEY_FILE; `manage.py dkim_keygen` makes one."
-        )
-    pem = pem.replace("\\n", "\n")  # a PEM squeezed onto one line of an env file
-    try:
-        DkimKey.from_pem(pem, selector=selector, domain=domain)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{source} {exc}.") from None
-    return pem
-
-
-_signers: dict[tuple[str, str, str], DkimSigner] = {}
-
-
-def dkim_signer() -> DkimSigner | None:
-    """The process's signer for the configured key, or None when DKIM is off or mail
-    goes through an ESP (anything but outlet's SMTP backend)."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
-    from outlet.core.smtp_backend import EmailBackend
-
-    pem = getattr(settings, "DKIM_PRIVATE_KEY", "")
-    if not pem:
-        return None
-    try:
-        backend = import_string(settings.EMAIL_BACKEND)
-    except ImportError:
-        return None
-    if not (isinstance(backend, type) and issubclass(backend, EmailBackend)):
-        return None
-    cache_key = (settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, pem)
-    signer = _signers.get(cache_key)
-    if signer is None:
-        _signers.clear()
-        signer = _signers[cache_key] = DkimSigner(
-            DkimKey.from_pem(pem, selector=settings.DKIM_SELECTOR, domain=settings.DKIM_DOMAIN)
-        )
-    return signer
-
-
 # --- Keys ---------------------------------------------------------------------------------
 
 
 def dkim_key_generate(
     *, selector: str, domain: str, path: Path, bits: int = 2048, ed25519_key: bool = False
 ) -> DkimKey:
-    """A new private key written to `path` (created, never overwritten, mode 0600)."""
+    """A new private key written to `path` (created, never overwritten, mode 0600).
+    Raises ValueError for a selector or domain that is no DNS name."""
+    for label, value in (("selector", selector), ("domain", domain)):
+        if not DNS_NAME.fullmatch(value):
+            raise ValueError(f"The {label} must be a DNS name (letters, digits, . - _).")
     private_key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
     if ed25519_key:
         private_key = ed25519.Ed25519PrivateKey.generate()

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import email.policy
 import smtplib
+from typing import cast
 
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 
 
 class EmailBackend(DjangoSmtpBackend):
     def _send(self, email_message) -> bool:
-        from outlet.core.dkim import dkim_signer
+        from outlet.core.dkim_config import dkim_signer
 
         if not email_message.recipients():
             return False
@@ -27,7 +28,7 @@ class EmailBackend(DjangoSmtpBackend):
         if (signer := dkim_signer()) is not None and not data.startswith(b"DKIM-Signature:"):
             data = signer.sign(data)
         try:
-            self.connection.sendmail(from_email, recipients, data)
+            cast(smtplib.SMTP, self.connection).sendmail(from_email, recipients, data)
         except smtplib.SMTPException:
             if not self.fail_silently:
                 raise

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from django.core import mail
 from django.core.management import call_command
 
-from outlet.core.dkim import dkim_signer
+from outlet.core.dkim_config import dkim_signer
 from outlet.donations.emails import dispute_opened_message
 from outlet.newsletters.emails import confirmation_email
 from outlet.newsletters.issues import issue_plan, issue_send_now, issue_sending_check

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
 from html import escape as html_escape
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
-from outlet.core.dkim import dkim_signer
+from outlet.core.dkim_config import dkim_signer
 from outlet.newsletters.measuring.links import DELIVERY_MARK, delivery_slot, issue_bodies_track
 from outlet.newsletters.models import (
     Issue,
@@ -39,13 +39,15 @@ from outlet.newsletters.sending.rendering import (
     UNSUBSCRIBE_MARK,
     greeting_for,
 )
-from outlet.newsletters.sending.signing import SkeletonSigning
 from outlet.newsletters.tokens import (
     list_unsubscribe_headers,
     preferences_url,
     unsubscribe_token,
     unsubscribe_url,
 )
+
+if TYPE_CHECKING:
+    from outlet.newsletters.sending.signing import SkeletonSigning
 
 # --- The MIME skeleton and cheap personalisation ---------------------------------
 
@@ -188,6 +190,11 @@ class MessageSkeleton:
         html_qp, text_qp = QpTemplate(html), QpTemplate(text)
         body = BodyTemplate(boundary=boundary, text=text_qp, html=html_qp)
         signer = dkim_signer()
+        signing = None
+        if signer is not None:
+            from outlet.newsletters.sending.signing import SkeletonSigning
+
+            signing = SkeletonSigning(signer, head=head, body=body)
         skeleton = cls(
             issue_id=issue.pk,
             newsletter=newsletter,
@@ -204,7 +211,7 @@ class MessageSkeleton:
             head=head,
             boundary=boundary,
             body=body,
-            signing=SkeletonSigning(signer, head=head, body=body) if signer else None,
+            signing=signing,
         )
         stand_in = Subscriber(token=uuid.uuid4())
         unsubscribe_sample = unsubscribe_token(stand_in, newsletter)

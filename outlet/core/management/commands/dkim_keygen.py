@@ -42,7 +42,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         selector = options["selector"] or settings.DKIM_SELECTOR or f"outlet{date.today():%Y%m}"
-        domain = options["domain"] or settings.DKIM_DOMAIN or urlsplit(settings.SITE_URL).hostname
+        domain = (
+            options["domain"]
+            or settings.DKIM_DOMAIN
+            or urlsplit(settings.SITE_URL).hostname
+            or "localhost"
+        )
         path = Path(options["output"] or settings.VAR_DIR / f"dkim-{selector}.pem")
         try:
             key = dkim_key_generate(
@@ -57,6 +62,8 @@ class Command(BaseCommand):
                 f"{path} exists; a key in use must not be overwritten. Choose another "
                 "--output or --selector (a new selector lets old and new keys overlap)."
             ) from None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"Cannot create {path}: {exc.strerror}") from None
         self.stderr.write(f"Private key written to {path} (mode 0600).")
