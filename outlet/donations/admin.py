@@ -9,14 +9,18 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
+from django.utils.translation import gettext as _
 
 from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
 
 from . import selectors, services, stripe_gateway
+from .forms import AdoptionForm
 from .models import Campaign, Donation, Donor, DonorEmail, Gift, Refund, StripeEvent
 from .templatetags.money import money_format
 
@@ -275,6 +279,7 @@ class DonationInline(admin.TabularInline):
 
 @admin.register(Gift)
 class GiftAdmin(admin.ModelAdmin):
+    change_list_template = "admin/donations/gift/change_list.html"
     list_display = [
         "id",
         "donor",
@@ -307,6 +312,46 @@ class GiftAdmin(admin.ModelAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, gift: Gift) -> str:
         return money_format(gift.amount, gift.currency)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("adopt/", view(self.adopt_view), name="donations_gift_adopt"),
+            *super().get_urls(),
+        ]
+
+    def adopt_view(self, request: HttpRequest) -> HttpResponse:
+        """stripe_adopt from the admin: the form, then the report of the run (read-only at
+        Stripe; a dry run writes nothing here either)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        report = None
+        error = ""
+        form = AdoptionForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = services.subscriptions_adopt(
+                    adoption_filter=services.adoption_filter_parse(
+                        prices=form.ids(form.cleaned_data["prices"]),
+                        products=form.ids(form.cleaned_data["products"]),
+                        metadata=form.cleaned_data["metadata"],
+                    ),
+                    dry_run=form.cleaned_data["dry_run"],
+                )
+            except stripe_gateway.StripeError as exc:
+                error = _(
+                    "Stripe could not be read (%(error)s). Subscriptions adopted before "
+                    "that stay adopted; run it again to continue."
+                ) % {"error": type(exc).__name__}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Adopt existing Stripe subscriptions"),
+            "form": form,
+            "report": report,
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/donations/gift/adopt.html", context)
 
 
 @admin.register(Donor)

@@ -145,3 +145,44 @@ def amount_limits_check(amount: int, *, currency: str) -> int:
             }
         )
     return amount
+
+
+class AdoptionForm(forms.Form):
+    """The admin's stripe_adopt: the same filters as the command's options."""
+
+    prices = forms.CharField(
+        label=_("Prices or plans"),
+        required=False,
+        help_text=_("Stripe ids, separated by spaces or commas; empty for any."),
+    )
+    products = forms.CharField(
+        label=_("Products"),
+        required=False,
+        help_text=_("Stripe ids, separated by spaces or commas; empty for any."),
+    )
+    metadata = forms.CharField(
+        label=_("Metadata"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("One KEY=VALUE a line; a subscription must carry every pair."),
+    )
+    dry_run = forms.BooleanField(
+        label=_("Dry run: report what would be adopted, write nothing"),
+        required=False,
+        initial=True,
+    )
+
+    def clean_metadata(self) -> list[str]:
+        pairs = [line.strip() for line in self.cleaned_data["metadata"].splitlines()]
+        pairs = [pair for pair in pairs if pair]
+        for pair in pairs:
+            key, sep, _value = pair.partition("=")
+            if not sep or not key.strip():
+                raise forms.ValidationError(
+                    _("Write each pair as KEY=VALUE, not %(pair)s."), params={"pair": pair}
+                )
+        return pairs
+
+    @staticmethod
+    def ids(value: str) -> list[str]:
+        return [word for word in value.replace(",", " ").split() if word]

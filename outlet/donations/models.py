@@ -100,6 +100,11 @@ class Gift(Attribution):
     stripe_event_at = models.PositiveBigIntegerField(
         default=0, help_text="Time (Unix) of the newest subscription event applied."
     )
+    # Set when the subscription was made elsewhere and adopted from the Stripe account
+    # (stripe_adopt); a later run updates such a gift, never one made here.
+    adopted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Adopted from the Stripe account (stripe_adopt)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -171,6 +176,10 @@ class Donation(Attribution):
     # submit, or a retry after an uncertain answer, finds this donation instead of
     # starting a second one (and a second charge).
     checkout_key = models.CharField(max_length=64, blank=True)
+    # History adopted with its gift (a paid invoice from before the move): no receipt owed.
+    adopted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Adopted from the Stripe account (stripe_adopt)."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -18,6 +18,7 @@ through `stripe_objects.py`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -314,3 +315,49 @@ def refund_create(*, payment_intent_id: str, idempotency_key: str) -> dict[str, 
             options={"idempotency_key": idempotency_key},
         )
     )
+
+
+# --- Reading the account's existing subscriptions (stripe_adopt) ---------------------------
+# Read-only: lists only, never a create or an update, so adopting another system's donors
+# cannot charge, change or duplicate anything at Stripe.
+
+_ADOPT_PAGE = 100  # Stripe's largest page
+
+
+def subscriptions_list_all() -> Iterator[dict[str, Any]]:
+    """Every subscription of the account, whatever its status (`status=all`: Stripe leaves
+    cancelled ones out otherwise), page after page. Each comes with its customer (email,
+    name) and the card that pays it expanded, so a donor and their card are known without
+    a call per subscription: the subscription's default payment method, else the
+    customer's invoice default (current Stripe), else the customer's default source
+    (localstripe and older integrations)."""
+    expand = [
+        "data.customer",
+        "data.customer.invoice_settings.default_payment_method",
+        "data.customer.default_source",
+    ]
+    if not _is_localstripe():  # localstripe's subscriptions have no payment method of their own
+        expand.append("data.default_payment_method")
+    params: Any = {"status": "all", "limit": _ADOPT_PAGE, "expand": expand}
+    for subscription in _client().v1.subscriptions.list(params=params).auto_paging_iter():
+        yield _plain(subscription)
+
+
+def invoices_paid_list(*, subscription_id: str) -> Iterator[dict[str, Any]]:
+    """The subscription's paid invoices (localstripe: all of them), page after page: its
+    donation history. Current
+    Stripe lists an invoice's payments (their PaymentIntents) only when asked, so they are
+    included here, and a later refund or dispute of one finds its donation."""
+    params: Any = {"subscription": subscription_id, "limit": _ADOPT_PAGE}
+    if not _is_localstripe():  # localstripe refuses both; the caller keeps the paid ones
+        params.update(status="paid", expand=["data.payments"])
+    for invoice in _client().v1.invoices.list(params=params).auto_paging_iter():
+        yield _plain(invoice)
+
+
+def charges_list(*, customer_id: str) -> Iterator[dict[str, Any]]:
+    """The customer's charges, page after page: what was refunded of the history before the
+    move (an invoice says it was paid, not that its payment was refunded since)."""
+    params: Any = {"customer": customer_id, "limit": _ADOPT_PAGE}
+    for charge in _client().v1.charges.list(params=params).auto_paging_iter():
+        yield _plain(charge)

@@ -80,6 +80,8 @@ class InvoiceFacts:
     next_payment_attempt: int | None
     credit_applied: int = 0
     hosted_invoice_url: str = ""
+    created: int = 0
+    paid_at: int | None = None
 
 
 def _credit_applied(obj: dict[str, Any]) -> int:
@@ -134,6 +136,8 @@ def invoice_facts(obj: dict[str, Any]) -> InvoiceFacts:
         next_payment_attempt=obj.get("next_payment_attempt"),
         credit_applied=_credit_applied(obj),
         hosted_invoice_url=str(obj.get("hosted_invoice_url") or ""),
+        created=int(obj.get("created") or obj.get("date") or 0),
+        paid_at=(obj.get("status_transitions") or {}).get("paid_at"),
     )
 
 
@@ -149,6 +153,19 @@ class SubscriptionFacts:
     latest_invoice: dict[str, Any] | None
     cancellation_reason: str = ""
     cancellation_comment: str = ""
+    # What adopting a subscription made elsewhere needs (stripe_adopt): which price and
+    # product it pays, how many intervals between payments, when it started and ended,
+    # who pays (when the customer is expanded) and with which card (when expanded).
+    interval_count: int = 1
+    items_count: int = 1
+    price_id: str = ""
+    product_id: str = ""
+    created: int = 0
+    ended_at: int | None = None
+    customer_email: str = ""
+    customer_name: str = ""
+    card_brand: str = ""
+    card_last4: str = ""
 
 
 def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
@@ -162,9 +179,15 @@ def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
         amount = plan.get("amount")
     if not interval:
         interval = plan.get("interval")
+    interval_count = (price.get("recurring") or {}).get("interval_count") or plan.get(
+        "interval_count"
+    )
     quantity = int(item.get("quantity") or 1)
     latest_invoice = obj.get("latest_invoice")
     cancellation = obj.get("cancellation_details") or {}
+    expanded = obj.get("customer")
+    customer: dict[str, Any] = expanded if isinstance(expanded, dict) else {}
+    card_brand, card_last4 = _subscription_card(obj, customer)
     return SubscriptionFacts(
         id=obj["id"],
         status=obj.get("status") or "",
@@ -179,7 +202,40 @@ def subscription_facts(obj: dict[str, Any]) -> SubscriptionFacts:
         # Current shape only; localstripe (2017-08-15) says nothing of why.
         cancellation_reason=str(cancellation.get("reason") or ""),
         cancellation_comment=str(cancellation.get("comment") or ""),
+        interval_count=int(interval_count or 1),
+        items_count=len(items),
+        price_id=_id(price) or _id(plan),
+        product_id=_id(price.get("product")) or _id(plan.get("product")),
+        created=int(obj.get("start_date") or obj.get("created") or 0),
+        ended_at=obj.get("ended_at") or obj.get("canceled_at"),
+        customer_email=str(customer.get("email") or ""),
+        customer_name=str(customer.get("name") or ""),
+        card_brand=card_brand,
+        card_last4=card_last4,
     )
+
+
+# A card source (older integrations, localstripe) names its brand for people; a card
+# PaymentMethod, as the rest of the site stores it, by a short code.
+_SOURCE_BRANDS = {"american express": "amex", "diners club": "diners", "mastercard": "mastercard"}
+
+
+def _subscription_card(obj: dict[str, Any], customer: dict[str, Any]) -> tuple[str, str]:
+    """(brand, last four) of the card that pays the subscription, where expanded: its own
+    default payment method, else its customer's invoice default, else the customer's
+    default source (a Card)."""
+    candidates = [
+        obj.get("default_payment_method"),
+        (customer.get("invoice_settings") or {}).get("default_payment_method"),
+    ]
+    for payment_method in candidates:
+        if isinstance(payment_method, dict) and payment_method.get("card"):
+            return card_facts(payment_method)
+    source = customer.get("default_source")
+    if isinstance(source, dict) and source.get("object") == "card":
+        brand = str(source.get("brand") or "").lower()
+        return _SOURCE_BRANDS.get(brand, brand), str(source.get("last4") or "")
+    return "", ""
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,9 @@ def _field_class(tp: Any, owner: type) -> type | None:
 
 # Fields Stripe leaves out of an object unless an `expand` path names them ("includable"),
 # by resource class: the SDK types them as plain objects, so they are listed here.
-INCLUDABLE: dict[str, set[str]] = {"Invoice": {"confirmation_secret"}}
+# (Stripe's reference marks both "Expandable" on the invoice although the SDK types them as
+# plain fields: `confirmation_secret`, and `payments`, which stripe_adopt asks for.)
+INCLUDABLE: dict[str, set[str]] = {"Invoice": {"confirmation_secret", "payments"}}
 _INCLUDABLE_BY_OBJECT = {"invoice": INCLUDABLE["Invoice"]}
 
 
@@ -542,6 +544,41 @@ class StubStripe(HTTPClient):
             if existing is None:
                 return self._error(404, "invalid_request_error", f"No such plan: '{object_id}'")
             return 200, existing
+        if resource == "subscriptions" and not object_id and method == "get":
+            # Stripe leaves ended subscriptions out unless asked for status=all.
+            wanted = params.get("status")
+            listed = [
+                obj
+                for obj in self.objects.values()
+                if obj.get("object") == "subscription"
+                and (
+                    wanted == "all"
+                    or obj["status"] == wanted
+                    or (not wanted and obj["status"] not in ("canceled", "incomplete_expired"))
+                )
+            ]
+            return 200, self._expanded(self._page(listed, params, path), expand)
+        if resource == "invoices" and not object_id and method == "get":
+            listed = [
+                self._with_payments(obj)
+                for obj in self.objects.values()
+                if obj.get("object") == "invoice"
+                and (
+                    not params.get("subscription")
+                    or obj["parent"]["subscription_details"]["subscription"]
+                    == params["subscription"]
+                )
+                and (not params.get("status") or obj["status"] == params["status"])
+            ]
+            return 200, self._expanded(self._page(listed, params, path), expand)
+        if resource == "charges" and not object_id and method == "get":
+            listed = [
+                obj
+                for obj in self.objects.values()
+                if obj.get("object") == "charge"
+                and (not params.get("customer") or obj["customer"] == params["customer"])
+            ]
+            return 200, self._expanded(self._page(listed, params, path), expand)
         if resource == "subscriptions" and not object_id:
             return 200, self._expanded(self._subscription(params), expand)
         if resource == "subscriptions" and method == "delete":
@@ -596,6 +633,128 @@ class StubStripe(HTTPClient):
         return self._error(
             400, "invalid_request_error", f"The stub does not answer {method} {path}"
         )
+
+    def _page(self, listed: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict:
+        """One page of a list, as Stripe pages it: `limit` items after `starting_after`."""
+        start = 0
+        if params.get("starting_after"):
+            ids = [obj["id"] for obj in listed]
+            start = ids.index(params["starting_after"]) + 1
+        limit = int(params.get("limit") or 10)
+        page = listed[start : start + limit]
+        return {"object": "list", "data": page, "has_more": start + limit < len(listed), "url": url}
+
+    def _with_payments(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """The invoice with its InvoicePayments listed (stripped again unless asked for)."""
+        payments = [
+            obj
+            for obj in self.objects.values()
+            if obj.get("object") == "invoice_payment" and obj["invoice"] == invoice["id"]
+        ]
+        listing = {
+            "object": "list",
+            "data": payments,
+            "has_more": False,
+            "url": "/v1/invoice_payments",
+        }
+        return {**invoice, "payments": listing}
+
+    def existing_subscription(
+        self,
+        *,
+        email: str,
+        amount: int,
+        interval: str = "month",
+        interval_count: int = 1,
+        currency: str = "usd",
+        status: str = "active",
+        paid_invoices: int = 1,
+    ) -> dict[str, Any]:
+        """A subscription another system made in the account: its customer's card is the
+        invoice default, it pays a Price (not a Plan), and each paid invoice has its
+        PaymentIntent and charge, as current Stripe keeps them."""
+        payment_method = self._store(
+            "payment_method",
+            "pm",
+            card={
+                **current_object("payment_method")["card"],
+                "brand": "mastercard",
+                "last4": "4444",
+            },
+        )
+        customer = self._store("customer", "cus", email=email, name="Old Donor")
+        customer["invoice_settings"]["default_payment_method"] = payment_method["id"]
+        price = current_object("price")
+        price.update(
+            id=self._new_id("price"),
+            unit_amount=amount,
+            unit_amount_decimal=str(amount),
+            currency=currency,
+            product="prod_oldsystem",
+            recurring={
+                **price["recurring"],
+                "interval": interval,
+                "interval_count": interval_count,
+            },
+        )
+        self.objects[price["id"]] = price
+        subscription = self._store(
+            "subscription",
+            "sub",
+            customer=customer["id"],
+            currency=currency,
+            status=status,
+            metadata={"source": "old-system"},
+            default_payment_method=None,
+            latest_invoice=None,
+        )
+        item = subscription["items"]["data"][0]
+        item.update(price=price, subscription=subscription["id"], quantity=1)
+        for number in range(paid_invoices):
+            self.paid_invoice(subscription, paid_at=1_700_000_000 + number * 2_600_000)
+        return subscription
+
+    def paid_invoice(self, subscription: dict[str, Any], *, paid_at: int) -> dict[str, Any]:
+        price = subscription["items"]["data"][0]["price"]
+        amount, currency = price["unit_amount"], price["currency"]
+        payment_intent = self._payment_intent(
+            amount=amount, currency=currency, customer=subscription["customer"], metadata={}
+        )
+        invoice = self._store(
+            "invoice",
+            "in",
+            customer=subscription["customer"],
+            amount_due=amount,
+            amount_paid=amount,
+            amount_remaining=0,
+            currency=currency,
+            status="paid",
+            billing_reason="subscription_cycle",
+            created=paid_at - 3600,
+            status_transitions={"finalized_at": paid_at - 3600, "paid_at": paid_at},
+            parent={
+                "quote_details": None,
+                "type": "subscription_details",
+                "subscription_details": {
+                    "metadata": subscription["metadata"],
+                    "subscription": subscription["id"],
+                },
+            },
+        )
+        invoice.pop("payments", None)
+        self._store(
+            "invoice_payment",
+            "inpay",
+            invoice=invoice["id"],
+            amount_paid=amount,
+            amount_requested=amount,
+            currency=currency,
+            is_default=True,
+            payment={"type": "payment_intent", "payment_intent": payment_intent["id"]},
+            status="paid",
+        )
+        subscription["latest_invoice"] = invoice["id"]
+        return invoice
 
     def _price(self, plan: dict[str, Any]) -> dict[str, Any]:
         price = current_object("price")

@@ -275,3 +275,99 @@ def test_expand_must_end_on_an_expandable_or_includable_field():
     assert check_expand("data.payment.payment_intent", 'ListObject["InvoicePayment"]') == []
     assert check_expand("latest_invoice.amount_due", "Subscription")  # a plain number
     assert check_expand("latest_invoice.status_transitions", "Subscription")  # a plain object
+
+
+# --- stripe_adopt: the account's existing subscriptions, read only ---------------------------
+
+
+def test_adoption_only_reads_and_speaks_the_current_api(stub, monkeypatch):
+    """Every list request (subscriptions with status=all, paid invoices with their payments,
+    each page of them) is one the SDK describes, and not one request writes."""
+    monkeypatch.setattr(stripe_gateway, "_ADOPT_PAGE", 2)  # so both lists take pages
+    monthly = stub.existing_subscription(email="Old@Example.org", amount=1500, paid_invoices=3)
+    stub.existing_subscription(email="yearly@example.org", amount=9000, interval="year")
+    stub.existing_subscription(email="ended@example.org", amount=1000, status="canceled")
+    stub.existing_subscription(email="quarterly@example.org", amount=3000, interval_count=3)
+    stub.existing_subscription(email="trial@example.org", amount=500, status="trialing")
+
+    report = services.subscriptions_adopt()
+
+    assert_accepted(stub)
+    assert {request.method for request in stub.requests} == {"get"}
+    assert "GET /v1/subscriptions" in stub.calls() and "GET /v1/invoices" in stub.calls()
+    assert any(r.params.get("starting_after") for r in stub.requests if r.path == "/v1/invoices")
+    assert report.summary == (
+        "stripe_adopt: subscriptions=5 adopted=4 updated=0 skipped=1 failed=0 donations=6"
+    )
+    gift = Gift.objects.get(stripe_subscription_id=monthly["id"])
+    assert (gift.donor.email, gift.amount, gift.interval) == ("old@example.org", 1500, "month")
+    assert (gift.card_brand, gift.card_last4, gift.status) == ("mastercard", "4444", "active")
+    history = list(gift.donations.order_by("paid_at"))
+    assert [donation.status for donation in history] == [Donation.Status.PAID] * 3
+    assert all(donation.stripe_payment_intent_id for donation in history)
+    assert history[0].paid_at.timestamp() == 1_700_000_000
+    assert Gift.objects.get(donor__email="ended@example.org").status == Gift.Status.CANCELLED
+    assert Gift.objects.get(donor__email="trial@example.org").status == Gift.Status.ACTIVE
+    assert not Gift.objects.filter(donor__email="quarterly@example.org").exists()
+
+    stub.requests.clear()
+    again = services.subscriptions_adopt()
+    assert_accepted(stub)
+    assert (again.adopted, again.updated, again.donations) == (0, 0, 0)
+    assert Donation.objects.count() == 6
+
+
+def test_adoption_records_what_was_refunded_before_the_move(stub):
+    stub.existing_subscription(email="old@example.org", amount=1500, paid_invoices=2)
+    charges = [obj for obj in stub.objects.values() if obj.get("object") == "charge"]
+    charges[0].update(amount_refunded=1500, refunded=True)
+
+    report = services.subscriptions_adopt()
+    services.subscriptions_adopt()  # a second run refunds nothing twice
+
+    assert_accepted(stub)
+    assert "GET /v1/charges" in stub.calls()
+    assert report.donations == 2
+    refunded = Donation.objects.get(stripe_charge_id=charges[0]["id"])
+    assert (refunded.status, refunded.refunded_amount) == (Donation.Status.REFUNDED, 1500)
+    assert Donation.objects.filter(status=Donation.Status.PAID, refunded_amount=0).count() == 1
+
+
+def test_an_adopted_gift_renews_by_a_current_invoice_paid(stub, client):
+    """The old system's invoices name no gift of ours: the subscription id finds it."""
+    subscription = stub.existing_subscription(email="old@example.org", amount=1500)
+    services.subscriptions_adopt()
+    gift = Gift.objects.get()
+    renewal = stub.paid_invoice(subscription, paid_at=1_760_000_000)
+    evt = se.invoice_current(gift, invoice_id=renewal["id"])
+    evt["data"]["object"]["parent"]["subscription_details"]["metadata"] = {}
+
+    assert se.post_event(client, evt).status_code == 200
+    assert se.post_event(client, evt).status_code == 200
+
+    assert_accepted(stub)
+    paid = Donation.objects.get(stripe_invoice_id=renewal["id"])
+    assert (paid.gift, paid.status, paid.amount) == (gift, Donation.Status.PAID, 1500)
+    assert paid.stripe_payment_intent_id and gift.donations.count() == 2
+    assert services.subscriptions_adopt().donations == 0
+
+
+def test_adopted_history_can_be_refunded_through_the_current_api(stub):
+    stub.existing_subscription(email="old@example.org", amount=1500)
+    services.subscriptions_adopt()
+    stub.requests.clear()
+
+    services.donation_refund(donation=Donation.objects.get())
+
+    assert_accepted(stub)
+    assert stub.calls() == ["POST /v1/refunds"]
+
+
+def test_adoption_stops_clearly_when_stripe_cannot_be_read(stub):
+    stub.existing_subscription(email="old@example.org", amount=1500)
+    stub.down = {"/v1/invoices"}
+
+    report = services.subscriptions_adopt()
+
+    assert report.summary.endswith("adopted=0 updated=0 skipped=0 failed=1 donations=0")
+    assert not Gift.objects.exists() and not Donation.objects.exists()

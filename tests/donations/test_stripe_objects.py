@@ -92,3 +92,51 @@ def test_dispute_status_and_amount():
     dispute = current_object("dispute")
     facts = dispute_facts(dispute)
     assert (facts.status, facts.amount) == (dispute["status"], dispute["amount"])
+
+
+def test_an_existing_subscription_read_for_adoption_from_current_shape():
+    """Stripe's example subscription with its customer and the customer's invoice default
+    card expanded, as stripe_adopt lists it."""
+    subscription = current_object("subscription")
+    customer = current_object("customer")
+    customer.update(email="Donor@Example.org", name="A Donor")
+    customer["invoice_settings"]["default_payment_method"] = current_object("payment_method")
+    subscription["customer"] = customer
+    facts = subscription_facts(subscription)
+
+    price = subscription["items"]["data"][0]["price"]
+    assert (facts.price_id, facts.product_id) == (price["id"], price["product"])
+    assert (facts.interval, facts.interval_count, facts.items_count) == ("month", 1, 1)
+    assert (facts.customer_email, facts.customer_name) == ("Donor@Example.org", "A Donor")
+    card = current_object("payment_method")["card"]
+    assert (facts.card_brand, facts.card_last4) == (card["brand"], card["last4"])
+    assert facts.created == subscription["start_date"]
+
+    # The subscription's own default payment method comes first.
+    subscription["default_payment_method"] = {"card": {"brand": "amex", "last4": "0005"}}
+    assert subscription_facts(subscription).card_last4 == "0005"
+
+
+def test_an_existing_subscription_read_for_adoption_from_2017_shape():
+    """localstripe (and integrations older than PaymentMethods): a plan, and the card as
+    the customer's default source, its brand named for people."""
+    obj = localstripe_object("customer_subscription_created")
+    obj["customer"] = {
+        "id": "cus_1",
+        "email": "old@example.org",
+        "default_source": {"object": "card", "brand": "American Express", "last4": "0005"},
+        "invoice_settings": {"default_payment_method": None},
+    }
+    facts = subscription_facts(obj)
+    plan = obj["items"]["data"][0]["plan"]
+    assert (facts.price_id, facts.interval, facts.interval_count) == (plan["id"], "month", 1)
+    assert (facts.card_brand, facts.card_last4) == ("amex", "0005")
+    assert facts.customer_email == "old@example.org"
+
+
+def test_a_paid_invoice_says_when_it_was_paid_in_both_shapes():
+    current = current_object("invoice")
+    current["status_transitions"]["paid_at"] = 1_700_000_000
+    assert invoice_facts(current).paid_at == 1_700_000_000
+    old = invoice_facts(localstripe_object("invoice_payment_succeeded"))
+    assert old.created > 0

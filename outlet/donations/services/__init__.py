@@ -8,11 +8,19 @@ Writes for donations, by concern; each module states its contract at its top:
 - self_service.py   a donor's own gifts: cancel, amount, card (from the reader account,
                     outlet/readers), a change of address, erasure
 - donor_emails.py   emails owed to donors, sent once; the sweep that finds lost ones
+- adoption.py       the Stripe account's existing subscriptions adopted as gifts (stripe_adopt)
 
 Callers import from here (`services.checkout_start`), not from the modules.
 """
 
 from .abandoned import EXPIRED_MESSAGE, checkouts_abandoned_expire
+from .adoption import (
+    AdoptionFilter,
+    AdoptionReport,
+    adoption_filter_parse,
+    adoption_plan,
+    subscriptions_adopt,
+)
 from .checkout import (
     AUTHENTICATION_MESSAGE,
     GENERIC_STRIPE_MESSAGE,
@@ -65,6 +73,11 @@ from .stripe_events import (
 )
 
 __all__ = [
+    "AdoptionFilter",
+    "AdoptionReport",
+    "adoption_filter_parse",
+    "adoption_plan",
+    "subscriptions_adopt",
     "AUTHENTICATION_MESSAGE",
     "DECLINE_MESSAGE",
     "GENERIC_STRIPE_MESSAGE",

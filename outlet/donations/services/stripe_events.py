@@ -349,7 +349,7 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bo
         return "renewal failed"
 
 
-_SUBSCRIPTION_STATUS = {
+SUBSCRIPTION_STATUS = {
     "incomplete": Gift.Status.INCOMPLETE,
     "active": Gift.Status.ACTIVE,
     "trialing": Gift.Status.ACTIVE,
@@ -390,7 +390,7 @@ def subscription_apply(*, facts: SubscriptionFacts, event_created: int | None = 
     gift = _gift_for_subscription(facts.id, facts.metadata)
     if gift is None:
         return "unknown subscription"
-    target = _SUBSCRIPTION_STATUS.get(facts.status)
+    target = SUBSCRIPTION_STATUS.get(facts.status)
     if target == Gift.Status.CANCELLED:
         ended = gift_end(gift=gift, reason=_end_reason(facts, gift))
         return "cancelled" if ended else "already applied"
