@@ -271,6 +271,20 @@ def workers_stop(workers: list[subprocess.Popen]) -> None:
             os.killpg(worker.pid, signal.SIGKILL)
 
 
+def workers_cpu_seconds(workers: list[subprocess.Popen]) -> float:
+    """CPU time (user + system) the workers' processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for worker in workers:
+        for pid in process_tree(worker.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+    return total / ticks
+
+
 def workers_max_rss(workers: list[subprocess.Popen]) -> float:
     return max((rss_mb(pid) for worker in workers for pid in process_tree(worker.pid)), default=0.0)
 
