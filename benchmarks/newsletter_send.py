@@ -221,7 +221,8 @@ def main() -> None:
     signed = ""
     if dkim_record is not None:
         passed, checked = dump_dkim_verify(outlet_sink.dump, dkim_record, sample=500)
-        signed = f" dkim={args.dkim.replace('1', 'rsa')} dkim_pass={passed}/{checked}"
+        kind = "rsa" if args.dkim in ("1", "rsa") else args.dkim
+        signed = f" dkim={kind} dkim_pass={passed}/{checked}"
     outlet_mps = args.n / outlet_seconds
     log(
         f"outlet: {args.n} in {outlet_seconds:.1f}s over {connections} connections; "
