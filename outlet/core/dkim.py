@@ -1,9 +1,9 @@
 """DKIM signing (RFC 6376, relaxed/relaxed) of the mail outlet sends through its own SMTP relay.
 
-Contract: `DkimSigner.sign(message)` returns the message with
-a DKIM-Signature header in front; `DkimSigner.signature(...)` builds that header from
-canonical header lines and a body hash, so the newsletter's skeleton (sending/signing.py)
-can canonicalise its fixed parts once per issue and only the personal ones per message.
+Contract: `DkimSigner.sign(message)` returns the message with a DKIM-Signature header in
+front; `DkimSigner.signature(...)` builds that header from canonical header lines and a body
+hash, so the newsletter's skeleton (sending/signing.py) can canonicalise its fixed parts
+once per issue and only the personal ones per message.
 
 The parsing and canonicalisation are dkimpy's; the private-key operation is OpenSSL's
 (`cryptography`) for RSA and libsodium's (PyNaCl) for Ed25519, because dkimpy's own

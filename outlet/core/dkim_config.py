@@ -69,7 +69,6 @@ def dkim_signer() -> DkimSigner | None:
     from django.conf import settings
     from django.utils.module_loading import import_string
 
-    from outlet.core.dkim import DkimKey, DkimSigner
     from outlet.core.smtp_backend import EmailBackend
 
     pem = getattr(settings, "DKIM_PRIVATE_KEY", "")
@@ -84,6 +83,8 @@ def dkim_signer() -> DkimSigner | None:
     cache_key = (settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, pem)
     signer = _signers.get(cache_key)
     if signer is None:
+        from outlet.core.dkim import DkimKey, DkimSigner
+
         _signers.clear()
         signer = _signers[cache_key] = DkimSigner(
             DkimKey.from_pem(pem, selector=settings.DKIM_SELECTOR, domain=settings.DKIM_DOMAIN)
