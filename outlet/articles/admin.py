@@ -20,6 +20,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import (
     Appeal,
@@ -39,6 +41,7 @@ from .services import (
     article_save,
     article_unpublish,
     articles_delete,
+    articles_feature,
     content_changed,
     user_can_publish,
 )
@@ -172,18 +175,20 @@ class ArticleAdminForm(forms.ModelForm):
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
     form = ArticleAdminForm
-    list_display = ["headline", "section", "kind", "status", "publish_at", "created_by"]
-    list_filter = ["status", "kind", "section"]
+    list_display = [
+        "headline", "section", "kind", "status", "featured", "publish_at", "created_by",
+    ]  # fmt: skip
+    list_filter = ["status", "featured", "kind", "section"]
     search_fields = ["headline", "dek"]
     prepopulated_fields = {"slug": ["headline"]}
     autocomplete_fields = ["tags"]
     inlines = [ArticleAuthorInline, ArticleRevisionInline]
     date_hierarchy = "publish_at"
     readonly_fields = ["preview_links", "featured_image_shown"]
-    actions = ["publish_now", "unpublish_now"]
+    actions = ["publish_now", "unpublish_now", "feature", "unfeature"]
     fieldsets = [
         (None, {"fields": ["headline", "slug", "dek", "section", "kind", "body"]}),
-        ("Workflow", {"fields": ["status", "publish_at", "preview_links"]}),
+        ("Workflow", {"fields": ["status", "publish_at", "featured", "preview_links"]}),
         (
             "Featured image",
             {
@@ -198,7 +203,7 @@ class ArticleAdmin(admin.ModelAdmin):
         ),
         (
             "Tags, appeal and search engines",
-            {"fields": ["tags", "appeal", "seo_title", "seo_description"]},
+            {"fields": ["tags", "appeal", "seo_title", "seo_description", "canonical_url"]},
         ),
     ]
 
@@ -228,6 +233,11 @@ class ArticleAdmin(admin.ModelAdmin):
 
     def has_publish_permission(self, request: HttpRequest) -> bool:
         return user_can_publish(request.user)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Article | None = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        # The front page is an editor's choice (services.article_save refuses it too).
+        return readonly if user_can_publish(request.user) else [*readonly, "featured"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -309,6 +319,30 @@ class ArticleAdmin(admin.ModelAdmin):
             article_unpublish(article=article, user=request.user)
 
         self._each(request, queryset, unpublish, done="Unpublished")
+
+    @admin.action(description=_("Feature on the home page"), permissions=["publish"])
+    def feature(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        self._feature(request, queryset, featured=True)
+
+    @admin.action(description=_("Stop featuring on the home page"), permissions=["publish"])
+    def unfeature(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
+        self._feature(request, queryset, featured=False)
+
+    def _feature(self, request: HttpRequest, queryset, *, featured: bool) -> None:
+        changed = articles_feature(articles=queryset, featured=featured, user=request.user)
+        if featured:
+            message = ngettext(
+                "%(count)d article is now featured on the home page.",
+                "%(count)d articles are now featured on the home page.",
+                changed,
+            )
+        else:
+            message = ngettext(
+                "%(count)d article is no longer featured on the home page.",
+                "%(count)d articles are no longer featured on the home page.",
+                changed,
+            )
+        self.message_user(request, message % {"count": changed}, messages.SUCCESS)
 
     def _each(self, request: HttpRequest, queryset, change, *, done: str) -> None:
         """Apply `change` to each article; say how many changed and why any was refused."""

@@ -74,7 +74,7 @@ def news_article_json_ld(article: Article) -> SafeString:
         "description": article.seo_description or article.dek,
         "datePublished": article.publish_at,
         "dateModified": article.revised_at or article.publish_at,
-        "mainEntityOfPage": absolute(article.get_absolute_url()),
+        "mainEntityOfPage": article.canonical_address,
         "image": [article_share_image(article).url],
         "articleSection": article.section.name,
         "keywords": [tag.name for tag in article.tags.all()],

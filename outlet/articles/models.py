@@ -8,7 +8,15 @@ from django.db import models
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import strip_tags
+from django.utils.translation import gettext_lazy as _
 from django_prose_editor.fields import ProseEditorField
+
+from outlet.core.site_url import (
+    CANONICAL_URL_HELP,
+    canonical_address,
+    canonical_here,
+    canonical_url_validator,
+)
 
 from .images import validate_image_upload
 from .sanitising import sanitise_body
@@ -40,6 +48,12 @@ BODY_EDITOR_EXTENSIONS = {
     "Caption": True,
     "HardBreak": True,
     "HorizontalRule": True,
+    # Imported archives carry data tables; without these the editor would drop a
+    # table the first time an editor opens the article and saves it.
+    "Table": True,
+    "TableRow": True,
+    "TableHeader": True,
+    "TableCell": True,
     "History": True,
     "HTML": True,
     "SpecialCharacters": True,
@@ -146,6 +160,10 @@ class ArticleQuerySet(models.QuerySet["Article"]):
             publish_at__lte=timezone.now(),
         )
 
+    def canonical_here(self) -> ArticleQuerySet:
+        """Those whose canonical address is their own page on this site."""
+        return self.filter(canonical_here(url_name="articles:detail"))
+
 
 class Article(models.Model):
     class Status(models.TextChoices):
@@ -219,13 +237,31 @@ class Article(models.Model):
     image_credit = models.CharField(max_length=200, blank=True)
     seo_title = models.CharField(max_length=200, blank=True)
     seo_description = models.CharField(max_length=300, blank=True)
+    canonical_url = models.URLField(
+        _("canonical URL"),
+        max_length=500,
+        blank=True,
+        validators=[canonical_url_validator],
+        help_text=CANONICAL_URL_HELP,
+    )
+    featured = models.BooleanField(
+        _("featured"),
+        default=False,
+        help_text=_("Featured: shown first on the home page."),
+    )
     appeal = models.ForeignKey(Appeal, null=True, blank=True, on_delete=models.SET_NULL)
 
     objects = ArticleQuerySet.as_manager()
 
     class Meta:
         ordering = ["-publish_at", "-id"]
-        indexes = [models.Index(fields=["status", "publish_at"])]
+        indexes = [
+            models.Index(fields=["status", "publish_at"]),
+            # The home page asks for the newest few featured articles of many thousands.
+            models.Index(
+                fields=["-publish_at"], condition=models.Q(featured=True), name="article_featured"
+            ),
+        ]
         permissions = [("publish_article", "Can schedule, publish and unpublish articles")]
 
     def __str__(self) -> str:
@@ -233,6 +269,11 @@ class Article(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("articles:detail", kwargs={"slug": self.slug})
+
+    @property
+    def canonical_address(self) -> str:
+        """The address search engines should index this article under."""
+        return canonical_address(canonical_url=self.canonical_url, path=self.get_absolute_url())
 
     @property
     def is_public(self) -> bool:

@@ -12,6 +12,8 @@ from .models import Appeal, Article, ArticleAuthor, Section
 NAVIGATION_CACHE_KEY = "articles:navigation"
 RELATED_COUNT = 4
 RAIL_SIZE = 4
+#: The lead and the featured articles under it.
+FEATURED_COUNT = 3
 
 
 def navigation_sections() -> list[dict[str, str]]:
@@ -65,13 +67,20 @@ def appeal_for(*, article: Article) -> Appeal | None:
 
 
 def home_page() -> dict[str, object]:
-    """Lead story, latest list and one rail per section, in three queries."""
+    """Lead story, other featured, latest list and one rail per section, in five queries.
+
+    The newest featured article leads and the next featured follow it; without any,
+    the newest article leads. A featured article is shown once on the front: the
+    latest list leaves it out (the section rails, a different view, may repeat it).
+    """
+    featured = list(article_list().filter(featured=True)[:FEATURED_COUNT])
     recent = list(article_list()[:80])
-    lead = recent[0] if recent else None
-    latest = recent[1:8]
+    lead = featured[0] if featured else recent[0] if recent else None
+    shown = {article.pk for article in featured} | ({lead.pk} if lead else set())
+    latest = [article for article in recent if article.pk not in shown][:7]
     by_section: dict[int, list[Article]] = defaultdict(list)
-    for article in recent[1:]:
-        if len(by_section[article.section_id]) < RAIL_SIZE:
+    for article in recent:
+        if article != lead and len(by_section[article.section_id]) < RAIL_SIZE:
             by_section[article.section_id].append(article)
     sections = {a.section_id: a.section for a in recent}
     rails = [
@@ -79,7 +88,7 @@ def home_page() -> dict[str, object]:
         for section in sorted(sections.values(), key=lambda s: (s.position, s.name))
         if by_section[section.pk]
     ]
-    return {"lead": lead, "latest": latest, "rails": rails}
+    return {"lead": lead, "featured": featured[1:], "latest": latest, "rails": rails}
 
 
 def archive_months() -> list[datetime]:
@@ -102,6 +111,7 @@ def articles_recent_for_news_sitemap(*, hours: int = 48) -> QuerySet[Article]:
     since = timezone.now() - timedelta(hours=hours)
     return (
         Article.objects.published()
+        .canonical_here()
         .filter(publish_at__gte=since)
         .only("slug", "headline", "publish_at")
         .order_by("-publish_at")[:1000]

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .caching import content_version_bump
 from .edge import SITE_KEY, article_keys, edge_purge
@@ -142,6 +143,12 @@ def article_save(
         raise ValidationError(
             {"status": "Only editors can schedule, publish or unpublish. Submit it for review."}
         )
+    if (
+        user is not None
+        and not user_can_publish(user)
+        and article.featured != (previous.featured if previous is not None else False)
+    ):
+        raise ValidationError({"featured": FEATURE_PERMISSION_ERROR})
 
     article.body = sanitise_body(article.body)
     if article.status == Article.Status.PUBLISHED and article.publish_at is None:
@@ -181,6 +188,33 @@ def article_save(
     elif previous.is_public and not article.is_public:
         articles_taken_down.send(sender=Article, articles=[article])
     return article
+
+
+FEATURE_PERMISSION_ERROR = _("Only editors choose what the home page features.")
+
+
+@transaction.atomic
+def articles_feature(*, articles: Iterable[Article], featured: bool, user: Any = None) -> int:
+    """Feature articles on the home page, or stop; returns how many changed.
+
+    Choosing the front is an editor's call. Featuring is not an edit of the text: no
+    revision, and an older article that misses today's publication checks can still
+    be featured or unfeatured. The pages showing them change once this commits.
+    """
+    if user is not None and not user_can_publish(user):
+        raise PermissionDenied(str(FEATURE_PERMISSION_ERROR))
+    changing = list(
+        Article.objects.select_for_update()
+        .filter(pk__in=[article.pk for article in articles])
+        .exclude(featured=featured)
+    )
+    if not changing:
+        return 0
+    content_changed(articles=changing)
+    Article.objects.filter(pk__in=[article.pk for article in changing]).update(
+        featured=featured, updated_at=timezone.now()
+    )
+    return len(changing)
 
 
 def article_revision_restore(*, revision: ArticleRevision, user: Any = None) -> Article:

@@ -1,4 +1,7 @@
-"""sitemap.xml for search engines, and a Google News sitemap of the last 48 hours."""
+"""sitemap.xml for search engines, and a Google News sitemap of the last 48 hours.
+
+Both list canonical addresses only: an article or page whose canonical address is the
+original elsewhere (`canonical_url`) is left out, as search engines ask."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from django.contrib.sitemaps import Sitemap
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from outlet.pages.models import Page
 
 from .models import Article, Author, Section, Tag
 from .selectors import articles_recent_for_news_sitemap
@@ -31,6 +36,7 @@ class ArticleSitemap(_SiteUrlSitemap):
     def items(self) -> QuerySet[Article]:
         return (
             Article.objects.published()
+            .canonical_here()
             .only("slug", "publish_at", "revised_at")
             .order_by("-publish_at")
         )
@@ -63,8 +69,22 @@ class TagSitemap(_SiteUrlSitemap):
         return Tag.objects.filter(articles__in=Article.objects.published()).distinct()
 
 
+class PageSitemap(_SiteUrlSitemap):
+    """Static pages (About, Masthead): the site's own pages, listed here with its articles."""
+
+    changefreq = "monthly"
+    priority = 0.5
+
+    def items(self) -> QuerySet[Page]:
+        return Page.objects.published().canonical_here().only("slug", "updated_at")
+
+    def lastmod(self, item: Page):
+        return item.updated_at
+
+
 SITEMAPS = {
     "articles": ArticleSitemap,
+    "pages": PageSitemap,
     "sections": SectionSitemap,
     "authors": AuthorSitemap,
     "tags": TagSitemap,

@@ -25,8 +25,10 @@ class SourcePerson:
     slug: str
     email: str = ""
     bio: str = ""
-    #: The person's old archive and feed addresses (/author/jane/, /author/jane/feed/).
+    #: The person's old archive addresses (/author/jane/, /?author=3).
     old_paths: tuple[str, ...] = ()
+    #: The person's old feed addresses (/author/jane/feed/), sent to their feed here.
+    old_feed_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class SourceTerm:
     slug: str
     description: str = ""
     old_paths: tuple[str, ...] = ()
+    #: Old feed addresses (/category/news/feed/), sent to the section's feed here
+    #: (tags have no feed here: to the tag's page).
+    old_feed_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,3 +87,10 @@ class SourcePost:
     old_paths: list[str] = field(default_factory=list)
     #: What the conversion changed on the way (a block kept as HTML…), for the report.
     notes: list[str] = field(default_factory=list)
+    #: Why the item is not imported at all (in the trash…); the report counts it skipped.
+    skipped_because: str = ""
+    #: Why the item could not be read (its file missing from the export…); the report
+    #: counts it failed, and the rest of the import goes on.
+    failed_because: str = ""
+    #: How the report names the item ("post 12 (hello)"); default "<kind> <source_id> (<slug>)".
+    label: str = ""

@@ -9,11 +9,21 @@ from django_prose_editor.fields import ProseEditorField
 
 from outlet.articles.models import BODY_EDITOR_EXTENSIONS
 from outlet.articles.sanitising import sanitise_body
+from outlet.core.site_url import (
+    CANONICAL_URL_HELP,
+    canonical_address,
+    canonical_here,
+    canonical_url_validator,
+)
 
 
 class PageQuerySet(models.QuerySet["Page"]):
     def published(self) -> PageQuerySet:
         return self.filter(status=Page.Status.PUBLISHED)
+
+    def canonical_here(self) -> PageQuerySet:
+        """Those whose canonical address is their own page on this site."""
+        return self.filter(canonical_here(url_name="pages:detail"))
 
 
 class Page(models.Model):
@@ -33,6 +43,13 @@ class Page(models.Model):
     )
     seo_title = models.CharField(_("SEO title"), max_length=200, blank=True)
     seo_description = models.CharField(_("SEO description"), max_length=300, blank=True)
+    canonical_url = models.URLField(
+        _("canonical URL"),
+        max_length=500,
+        blank=True,
+        validators=[canonical_url_validator],
+        help_text=CANONICAL_URL_HELP,
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PageQuerySet.as_manager()
@@ -46,3 +63,8 @@ class Page(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("pages:detail", kwargs={"slug": self.slug})
+
+    @property
+    def canonical_address(self) -> str:
+        """The address search engines should index this page under."""
+        return canonical_address(canonical_url=self.canonical_url, path=self.get_absolute_url())

@@ -291,3 +291,19 @@ def test_an_untouched_empty_byline_row_is_not_an_error(client, editor):
 
     assert response.status_code == 302
     assert article.bylines.count() == 1
+
+
+def test_a_table_saved_through_the_admin_form_stays_a_table(client, editor):
+    """What the editor's Table extension sends: cells holding paragraphs, a header row."""
+    client.force_login(editor)
+    table = (
+        "<table><tbody><tr><th><p>District</p></th><th><p>Turnout</p></th></tr>"
+        '<tr><td colspan="2"><p>North: 61%</p></td></tr></tbody></table>'
+    )
+
+    response = client.post(
+        ADD_URL, form_data(section=SectionFactory(), body=f"<p>Results.</p>{table}")
+    )
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Article.objects.get(slug="the-map-explained").body == f"<p>Results.</p>{table}"

@@ -12,7 +12,12 @@ from django.test import Client
 from django.utils import timezone
 
 from outlet.articles.models import Article
-from outlet.articles.services import article_save, article_unpublish, articles_gone_live_purge
+from outlet.articles.services import (
+    article_save,
+    article_unpublish,
+    articles_feature,
+    articles_gone_live_purge,
+)
 from outlet.core.purgers import HttpPurger, PurgeError, Purger, VarnishPurger
 from tests.factories import ArticleFactory, AuthorFactory, SectionFactory, TagFactory
 
@@ -137,6 +142,17 @@ def test_an_edit_purges_the_pages_of_the_article_before_and_after_it_moved(
     purged = set().union(*edge)
     assert {f"article-{article.pk}", f"section-{old_section.pk}", f"section-{new_section.pk}",
             "home", "feeds", "sitemap", "archive", "search"} <= purged  # fmt: skip
+
+
+def test_featuring_purges_the_home_page_at_the_shared_cache(
+    edge, editor, django_capture_on_commit_callbacks
+):
+    article = ArticleFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        articles_feature(articles=[article], featured=True, user=editor)
+
+    assert {"home", f"article-{article.pk}"} <= set().union(*edge)
 
 
 def test_a_drafts_edits_purge_nothing(edge, editor, django_capture_on_commit_callbacks):

@@ -241,3 +241,61 @@ def test_the_revision_page_keeps_images_inside_and_its_breadcrumbs_styled(
         assert background not in ("rgba(0, 0, 0, 0)", "transparent"), path
         wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
         assert not wide, f"{path} scrolls sideways"
+
+
+IMPORTED_TABLE = (
+    "<p>The results by district.</p>"
+    "<table><thead><tr><th>District</th><th>Turnout</th></tr></thead>"
+    "<tbody><tr><td>North</td><td>61%</td></tr><tr><td>River towns</td><td>48%</td></tr></tbody>"
+    "</table><p>Source: the county clerk.</p>"
+)
+
+
+def test_an_imported_table_survives_opening_and_saving_the_article(
+    live_server, editor_page, newsroom, screenshot
+):
+    page = editor_page
+    article = ArticleFactory(section=newsroom["section"], body=IMPORTED_TABLE)
+    ArticleAuthor.objects.create(article=article, author=newsroom["author"], position=0)
+    page.goto(live_server.url + f"/admin/articles/article/{article.pk}/change/")
+    area = body_editor(page)
+    expect(area.locator("table td", has_text="River towns")).to_be_visible()
+    area.locator("p", has_text="Source: the county clerk.").click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Updated.")
+    screenshot("editor-table")
+    page.click("input[name=_continue]")
+    expect(page.locator(".messagelist")).to_be_visible()
+
+    article.refresh_from_db()
+    assert table_rows(article.body) == [
+        ["District", "Turnout"],
+        ["North", "61%"],
+        ["River towns", "48%"],
+    ], article.body
+    assert "<th>" in article.body, "the header row is no longer a header"
+    assert "Source: the county clerk. Updated." in article.body
+
+
+def table_rows(html: str) -> list[list[str]]:
+    from lxml import html as lxml_html
+
+    table = lxml_html.fragment_fromstring(html, create_parent="div").find(".//table")
+    assert table is not None, html
+    return [[cell.text_content().strip() for cell in row] for row in table.iter("tr")]
+
+
+def test_an_editor_inserts_a_table_from_the_menu(live_server, editor_page):
+    page = editor_page
+    page.goto(live_server.url + "/admin/articles/article/add/")
+    body_editor(page).click()
+    page.locator(".prose-menubar__button[data-name=table]").click()
+    dialog = page.locator("dialog.prose-editor-dialog[open]")
+    dialog.locator("input[name=rows]").fill("3")
+    dialog.locator("input[name=cols]").fill("2")
+    dialog.get_by_role("button", name="Insert Table").click()
+
+    expect(body_editor(page).locator("table tr")).to_have_count(3)
+    page.keyboard.type("District")
+    body = page.locator("textarea#id_body").input_value()
+    assert table_rows(body) == [["District", ""], ["", ""], ["", ""]], body

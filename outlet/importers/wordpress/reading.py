@@ -22,12 +22,13 @@ from pathlib import Path
 
 from lxml import etree
 
+from ..running import SourceUnreadable
 from .shortcodes import Attachment
 
 CONTENT_TYPES = ("post", "page")
 
 
-class ExportUnreadable(Exception):
+class ExportUnreadable(SourceUnreadable):
     """The file is not a (complete) WordPress export; the message says why, for a person."""
 
 
