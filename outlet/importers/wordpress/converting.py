@@ -19,10 +19,9 @@ from django.utils.text import slugify
 from outlet.articles.models import Article
 from outlet.articles.sanitising import sanitise_body
 
-from ..markup import ACTIVE_CONTENT, ACTIVE_CONTENT_NOTE
+from ..markup import ACTIVE_CONTENT, ACTIVE_CONTENT_NOTE, Conversion
 from .autop import wpautop
 from .blocks import blocks_convert, has_blocks
-from .markup import Conversion
 from .shortcodes import Attachment, shortcodes_convert
 
 #: WordPress statuses that never reach the site, and why (the report says so).
