@@ -263,7 +263,7 @@ def test_a_document_nested_too_deep_to_render_is_skipped_and_the_rest_imports(tm
     deep = tmp_path / "deep.json"
     deep.write_text(json.dumps(export))
 
-    lines = run(str(deep))
+    lines = run("ghost", str(deep))
 
     assert not Article.objects.filter(slug="council-approves-budget").exists()
     assert Article.objects.filter(slug="the-river-in-pictures").exists()
@@ -282,7 +282,7 @@ def test_posts_without_an_id_are_skipped_not_written_over_each_other(tmp_path):
     broken = tmp_path / "no-ids.json"
     broken.write_text(json.dumps(export))
 
-    lines = run(str(broken))
+    lines = run("ghost", str(broken))
 
     assert not Article.objects.filter(slug__in=[posts[0]["slug"], posts[1]["slug"]]).exists()
     assert sum("its row could not be converted (it has no id)" in line for line in lines) == 2
@@ -296,7 +296,7 @@ def test_a_body_that_is_a_document_without_content_does_not_stop_the_import(tmp_
     odd = tmp_path / "odd.json"
     odd.write_text(json.dumps(export))
 
-    lines = run(str(odd))
+    lines = run("ghost", str(odd))
 
     assert Article.objects.filter(slug="the-river-in-pictures").exists()
     assert lines[-1].startswith("archive_import: source=ghost articles=6 pages=1")

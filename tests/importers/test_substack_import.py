@@ -231,8 +231,8 @@ def test_authors_whose_names_make_no_latin_slug_stay_apart(tmp_path):
     )
     (other / "posts" / "201.harbour.html").write_text("<p>Boats.</p>")
 
-    run(str(EXPORT), "--author", "李明")
-    run(str(other), "--author", "王芳")
+    run("substack", str(EXPORT), "--author", "李明")
+    run("substack", str(other), "--author", "王芳")
 
     assert [a.name for a in Article.objects.get(slug="flood-night").authors.all()] == ["李明"]
     assert [a.name for a in Article.objects.get(slug="harbour").authors.all()] == ["王芳"]
@@ -252,6 +252,6 @@ def test_a_post_file_that_is_a_document_without_content_does_not_stop_the_import
     (folder / "posts" / "301.empty.html").write_text(markup)
     (folder / "posts" / "302.full.html").write_text("<p>Words.</p>")
 
-    run(str(folder))
+    run("substack", str(folder))
 
     assert Article.objects.get(slug="full").body == "<p>Words.</p>"
