@@ -288,7 +288,9 @@ def test_posts_without_an_id_are_skipped_not_written_over_each_other(tmp_path):
     assert sum("its row could not be converted (it has no id)" in line for line in lines) == 2
 
 
-@pytest.mark.parametrize("markup", ["<!DOCTYPE html>", "<html><head><title>x</title></head></html>"])
+@pytest.mark.parametrize(
+    "markup", ["<!DOCTYPE html>", "<html><head><title>x</title></head></html>"]
+)
 def test_a_body_that_is_a_document_without_content_does_not_stop_the_import(tmp_path, markup):
     """lxml's fragment parser raises on a document with no body; the rest must import."""
     export = json.loads(V5.read_text())

@@ -238,10 +238,10 @@ def test_authors_whose_names_make_no_latin_slug_stay_apart(tmp_path):
     assert [a.name for a in Article.objects.get(slug="harbour").authors.all()] == ["王芳"]
 
 
-@pytest.mark.parametrize("markup", ["<!DOCTYPE html>", "<html><head><title>x</title></head></html>"])
-def test_a_post_file_that_is_a_document_without_content_does_not_stop_the_import(
-    tmp_path, markup
-):
+@pytest.mark.parametrize(
+    "markup", ["<!DOCTYPE html>", "<html><head><title>x</title></head></html>"]
+)
+def test_a_post_file_that_is_a_document_without_content_does_not_stop_the_import(tmp_path, markup):
     folder = tmp_path / "export"
     (folder / "posts").mkdir(parents=True)
     (folder / "posts.csv").write_text(
