@@ -1,0 +1,86 @@
+"""Found in review: a source's "unsubscribed" must win over anything else the file says
+of an address, and a zip may not unpack into more than an upload could hold."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from outlet.core.addresses import email_digest
+from outlet.newsletters.audience import importing, reading
+from outlet.newsletters.models import Subscriber, Suppression
+
+pytestmark = pytest.mark.django_db
+
+GHOST_HEADER = "id,email,name,subscribed_to_emails,complimentary_plan\n"
+
+
+def _import(data: bytes, newsletters, source_format: str = "auto"):
+    job = importing.subscriber_import_create(
+        data=data,
+        filename="members.csv",
+        newsletters=newsletters,
+        consent_confirmed=True,
+        consent_text="Signed up at Ghost.",
+        source_format=source_format,
+    )
+    return importing.subscriber_import_run(job=job)
+
+
+def _active(email: str) -> bool:
+    return Subscriber.objects.filter(
+        email_hash=email_digest(email), status=Subscriber.Status.ACTIVE
+    ).exists()
+
+
+def test_a_platform_export_read_as_a_plain_csv_does_not_subscribe_its_unsubscribed(daily):
+    data = (GHOST_HEADER + "1,quiet@example.com,Quiet,false,false\n").encode()
+    try:
+        _import(data, [daily], source_format="csv")
+    except ValidationError:
+        pass  # refusing the file is as good as reading its statuses
+    assert not _active("quiet@example.com")
+
+
+@pytest.mark.parametrize("chunk_rows", [1000, 1])
+def test_an_unsubscribed_row_wins_over_an_earlier_subscribed_row(daily, monkeypatch, chunk_rows):
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", chunk_rows)
+    data = (
+        GHOST_HEADER
+        + "1,Ann@example.com,Ann,true,false\n"
+        + "2,other@example.com,Other,true,false\n"
+        + "3,ann@example.com,Ann,false,false\n"
+    ).encode()
+    job = _import(data, [daily])
+    assert not _active("ann@example.com")
+    assert Suppression.objects.filter(email_hash=email_digest("ann@example.com")).exists()
+    assert _active("other@example.com")
+    assert job.imported_rows == 1
+
+
+def test_a_mailchimp_zip_with_an_address_both_subscribed_and_unsubscribed_suppresses_it(daily):
+    header = "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("subscribed_members.csv", f"{header}\nboth@example.org,B,C,2,\n")
+        archive.writestr(
+            "unsubscribed_members.csv", f"{header},UNSUB_TIME\nBoth@example.org,B,C,2,,2024-01-01\n"
+        )
+    _import(buffer.getvalue(), [daily])
+    assert not _active("both@example.org")
+
+
+def test_a_zip_that_unpacks_past_the_limit_is_refused_before_anything_is_stored(
+    daily, monkeypatch
+):
+    monkeypatch.setattr(reading, "MAX_UNZIPPED_BYTES", 10_000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("list.csv", "email\n" + "a@example.org\n" * 5000)
+    assert len(buffer.getvalue()) < 10_000
+    with pytest.raises(ValidationError, match="unpack"):
+        _import(buffer.getvalue(), [daily])
+    assert not Subscriber.objects.exists()
