@@ -145,9 +145,16 @@ def format_check(header: Sequence[str], requested: str) -> str:
                 f"“name”), or be a Mailchimp, Substack or Ghost export; found: {found}."
             )
         return detected
-    plain = requested == Format.CSV and "email" in {column_key(name) for name in header}
-    if detected == requested or plain:
-        return requested  # an export with an "email" column may be read as a plain CSV
+    if detected == requested:
+        return requested
+    if requested == Format.CSV and detected is not None:
+        # Read as a plain CSV, a platform's export would lose what it says of each address
+        # (unsubscribed, email disabled, deleted): every row would become a subscriber.
+        raise ImportFileError(
+            f"This is a {Format(detected).label}, not a {Format.CSV.label}: read as one, the "
+            "addresses it marks as unsubscribed would be subscribed. Choose its format, or "
+            "let the format be recognised from the file."
+        )
     label = Format(requested).label
     raise ImportFileError(
         f"This is not a {label}: its first row should name {_EXPECTED[Format(requested)]}; "
