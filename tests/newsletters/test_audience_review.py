@@ -83,3 +83,33 @@ def test_a_zip_that_unpacks_past_the_limit_is_refused_before_anything_is_stored(
     with pytest.raises(ValidationError, match="unpack"):
         _import(buffer.getvalue(), [daily])
     assert not Subscriber.objects.exists()
+
+
+def test_a_plain_csv_with_a_status_column_suppresses_whom_it_marks(daily):
+    data = (
+        "email,name,status\n"
+        "yes@example.org,Yes,subscribed\n"
+        "left@example.org,Left,Unsubscribed\n"
+        "gone@example.org,Gone,bounced\n"
+        "angry@example.org,Angry,complained\n"
+        "also@example.org,Also,\n"
+    ).encode()
+    _import(data, [daily])
+    assert _active("yes@example.org")
+    assert _active("also@example.org")
+    reasons = dict(Suppression.objects.values_list("email_hash", "reason"))
+    assert reasons == {
+        email_digest("left@example.org"): Suppression.Reason.UNSUBSCRIBED,
+        email_digest("gone@example.org"): Suppression.Reason.HARD_BOUNCE,
+        email_digest("angry@example.org"): Suppression.Reason.COMPLAINT,
+    }
+
+
+def test_a_ghost_member_with_email_disabled_is_suppressed(daily):
+    data = (
+        "id,email,name,subscribed_to_emails,complimentary_plan,email_disabled\n"
+        "1,bouncing@example.com,B,true,false,true\n"
+    ).encode()
+    _import(data, [daily])
+    assert not _active("bouncing@example.com")
+    assert Suppression.objects.filter(email_hash=email_digest("bouncing@example.com")).exists()
