@@ -64,6 +64,7 @@ _SUPPRESSION_FOR_STATUS: dict[str, tuple[str, str]] = {
     Status.CLEANED: (Suppression.Reason.CLEANED, "Cleaned (undeliverable) at {platform}"),
     Status.BOUNCED: (Suppression.Reason.HARD_BOUNCE, "Bounced at {platform}"),
     Status.EMAIL_DISABLED: (Suppression.Reason.EMAIL_DISABLED, "Email disabled at {platform}"),
+    Status.COMPLAINED: (Suppression.Reason.COMPLAINT, "Marked as spam at {platform}"),
 }
 _PLATFORMS = {"mailchimp": "Mailchimp", "substack": "Substack", "ghost": "Ghost", "csv": "CSV"}
 
