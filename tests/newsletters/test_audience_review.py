@@ -87,13 +87,13 @@ def test_a_zip_that_unpacks_past_the_limit_is_refused_before_anything_is_stored(
 
 def test_a_plain_csv_with_a_status_column_suppresses_whom_it_marks(daily):
     data = (
-        "email,name,status\n"
-        "yes@example.org,Yes,subscribed\n"
-        "left@example.org,Left,Unsubscribed\n"
-        "gone@example.org,Gone,bounced\n"
-        "angry@example.org,Angry,complained\n"
-        "also@example.org,Also,\n"
-    ).encode()
+        b"email,name,status\n"
+        b"yes@example.org,Yes,subscribed\n"
+        b"left@example.org,Left,Unsubscribed\n"
+        b"gone@example.org,Gone,bounced\n"
+        b"angry@example.org,Angry,complained\n"
+        b"also@example.org,Also,\n"
+    )
     _import(data, [daily])
     assert _active("yes@example.org")
     assert _active("also@example.org")
@@ -107,9 +107,9 @@ def test_a_plain_csv_with_a_status_column_suppresses_whom_it_marks(daily):
 
 def test_a_ghost_member_with_email_disabled_is_suppressed(daily):
     data = (
-        "id,email,name,subscribed_to_emails,complimentary_plan,email_disabled\n"
-        "1,bouncing@example.com,B,true,false,true\n"
-    ).encode()
+        b"id,email,name,subscribed_to_emails,complimentary_plan,email_disabled\n"
+        b"1,bouncing@example.com,B,true,false,true\n"
+    )
     _import(data, [daily])
     assert not _active("bouncing@example.com")
     assert Suppression.objects.filter(email_hash=email_digest("bouncing@example.com")).exists()
