@@ -310,9 +310,12 @@ def _ip(text: str) -> str:
     """An IP address as the file gives it, or "" when it is none (Mailchimp leaves the
     column empty for addresses added by hand)."""
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        ip = ipaddress.ip_address(text.strip())
     except ValueError:
         return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        ip = ipaddress.IPv6Address(int(ip))  # a zone ("%eth0"): PostgreSQL's inet refuses it
+    return str(ip)
 
 
 def _stripe_id(text: str) -> str:
