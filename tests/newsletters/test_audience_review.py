@@ -123,3 +123,11 @@ def test_an_ip_with_a_zone_is_kept_without_it_and_the_import_completes(daily):
     assert job.imported_rows == 1
     record = ConsentRecord.objects.get(subscriber__email="zone@example.org")
     assert (record.opted_in_ip, record.confirmed_ip) == ("fe80::1", "fe80::2")
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"])
+def test_a_time_at_the_edge_of_the_calendar_does_not_stop_the_import(daily, when):
+    # Moved to UTC when stored, these overflowed: the chunk failed on every run.
+    header = "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME"
+    data = f"{header}\nedge@example.org,E,D,2,{when},{when}\nok@example.org,O,K,2,,\n".encode()
+    assert _import(data, [daily]).imported_rows == 2
