@@ -333,7 +333,12 @@ def _when(text: str) -> datetime | None:
         when = datetime.fromisoformat(text.replace(" UTC", "").replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    if not when.tzinfo:
+        return when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)  # as stored; a time past the calendar's edge is none
+    except OverflowError:
+        return None
 
 
 def _iso(when: datetime | None) -> str:
