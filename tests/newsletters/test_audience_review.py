@@ -4,6 +4,7 @@ of an address, and a zip may not unpack into more than an upload could hold."""
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import pytest
@@ -131,3 +132,27 @@ def test_a_time_at_the_edge_of_the_calendar_does_not_stop_the_import(daily, when
     header = "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME"
     data = f"{header}\nedge@example.org,E,D,2,{when},{when}\nok@example.org,O,K,2,,\n".encode()
     assert _import(data, [daily]).imported_rows == 2
+
+
+def _zip_with_flags(flags: int = 0, method: int | None = None) -> bytes:
+    """A zip of one list whose entry says it is encrypted, or compressed another way."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("list.csv", "email\na@example.org\n")
+    data = bytearray(buffer.getvalue())
+    central = data.find(b"PK\x01\x02")
+    struct.pack_into("<H", data, 6, flags)
+    struct.pack_into("<H", data, central + 8, flags)
+    if method is not None:
+        struct.pack_into("<H", data, 8, method)
+        struct.pack_into("<H", data, central + 10, method)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(_zip_with_flags(flags=1), "password"), (_zip_with_flags(method=9), "compressed")],
+)
+def test_an_encrypted_or_oddly_compressed_zip_is_refused_clearly(daily, data, message):
+    with pytest.raises(ValidationError, match=message):
+        _import(data, [daily])
