@@ -118,6 +118,15 @@ def _zip_open(stream: IO[bytes], requested: str) -> AudienceFile:
                 raise ImportFileError(
                     f"The zip file is damaged ({name}); download it again."
                 ) from None
+            except NotImplementedError:  # a RuntimeError: first
+                raise ImportFileError(
+                    f"{name} in the zip is compressed in a way this site cannot read; unzip it "
+                    "and upload the CSV."
+                ) from None
+            except RuntimeError:  # zipfile's word for an encrypted member
+                raise ImportFileError(
+                    f"{name} in the zip is protected by a password; unzip it and upload the CSV."
+                ) from None
             if format_detect(header) is None:
                 skipped.append(name)
                 continue
