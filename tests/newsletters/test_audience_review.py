@@ -156,3 +156,22 @@ def _zip_with_flags(flags: int = 0, method: int | None = None) -> bytes:
 def test_an_encrypted_or_oddly_compressed_zip_is_refused_clearly(daily, data, message):
     with pytest.raises(ValidationError, match=message):
         _import(data, [daily])
+
+
+def test_a_utf16_line_end_split_across_reads_is_one_line_end():
+    """ "\\r" the last character of one 64 KB read, "\\n" the first of the next: one line end,
+    so the lines after keep their numbers and a quoted cell its text."""
+    text = "email,name\r\n"
+    while len(("\ufeff" + text).encode("utf-16-le")) < reading.SNIFF_BYTES - 200:
+        text += "r@example.org,N\r\n"
+    pad = reading.SNIFF_BYTES // 2 - len("\ufeff" + text + "last@example.org,\r")
+    text += "last@example.org," + "x" * pad + "\r\n"
+    lines_before = text.count("\n")
+    text += 'two@example.org,"Two\r\nLines"\r\nend@example.org,E\r\n'
+    data = ("\ufeff" + text).encode("utf-16-le")
+    assert data[reading.SNIFF_BYTES - 2 : reading.SNIFF_BYTES] == "\r".encode("utf-16-le")
+    found = list(reading.audience_file_open(io.BytesIO(data)).records())
+    assert [(r.line, r.email, r.name) for r in found[-2:]] == [
+        (lines_before + 2, "two@example.org", "Two\r\nLines"),
+        (lines_before + 3, "end@example.org", "E"),
+    ]
