@@ -260,8 +260,12 @@ def _lines_utf16(binary: IO[bytes], encoding: str) -> Iterator[str]:
             text = pending + decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError:
             raise ImportFileError("The file is not valid UTF-16 text.") from None
+        if chunk and text.endswith("\r"):  # its "\n" may start the next read
+            text, held = text[:-1], "\r"
+        else:
+            held = ""
         lines = _LINE_END.split(text)
-        pending = lines.pop() if chunk else ""
+        pending = lines.pop() + held if chunk else ""
         yield from (line for line in lines if line)
         if not chunk:
             if pending:
