@@ -32,13 +32,17 @@ from django.utils.html import strip_tags
 from django.utils.text import slugify
 
 from outlet.articles.models import Article, ArticleAuthor
-from outlet.articles.services import article_import_save, content_changed
+from outlet.articles.services import (
+    article_import_check,
+    article_import_save,
+    content_changed,
+)
 from outlet.core.site_url import canonical_url_validator
 from outlet.pages.models import Page
 
+from .chunks import PendingArticle, PostChunk, chunked
 from .media import MediaLibrary, image_key
 from .models import ImportedItem
-from .chunks import PostChunk, chunked
 from .redirecting import RedirectBatch
 from .report import ImportReport
 from .source import SourcePost
@@ -198,10 +202,10 @@ class PostWriter:
         if dropped:
             post.notes.append(dropped)
         try:
-            with transaction.atomic():
-                if post.kind == "article":
-                    self.article_write(post, label=label)
-                else:
+            if post.kind == "article":
+                self.article_write(post, label=label)
+            else:
+                with transaction.atomic():
                     self.page_write(post, label=label)
         except (ValidationError, ValueError) as exc:
             reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
@@ -260,41 +264,61 @@ class PostWriter:
         article.slug = self.chunk.free_slug(
             Article, post.slug, own_pk=article.pk, suffix=self._slug_suffix(post)
         )
+        notes: list[str] = []
         if article.slug != post.slug:
-            self.report.note(
-                label, f"its address “{post.slug}” was taken; it is /{article.slug}/ here"
-            )
+            notes.append(f"its address “{post.slug}” was taken; it is /{article.slug}/ here")
         if featured_image is not None and stored:
             if featured_image.alt.strip():
                 article.featured_image = stored
                 article.image_alt = featured_image.alt[:300]
                 article.image_caption = strip_tags(featured_image.caption)[:300]
             else:
-                self.report.note(
-                    label,
-                    "the featured image has no alt text at the source; "
-                    "add it with one in the admin",
+                notes.append(
+                    "the featured image has no alt text at the source; add it with one in the admin"
                 )
         _extra_fields(article, post)
         article.status = post.status
         held = post.held_because
-        note = f"Imported from {self.source}"
-        save = {"article": article, "previous": previous, "author_count": len(authors)}
         try:
-            # The checks raise before anything is written: no savepoint needed to retry.
-            article_import_save(**save, note=note)
+            # The checks write nothing: a refused article is retried as a draft at once.
+            article_import_check(article=article, author_count=len(authors))
         except ValidationError as exc:
             if article.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED):
                 raise
             held = " ".join(exc.messages)
             article.status = Article.Status.DRAFT
-            article_import_save(**save, note=note)
+            article_import_check(article=article, author_count=len(authors))
         if held:
-            self.report.note(label, f"kept as a draft: {held}")
-        self.chunk.saved(Article, row=article, old_slug=previous.slug if previous else None)
+            notes.append(f"kept as a draft: {held}")
+        notes += post.notes
+
+        def written(article: Article) -> None:
+            for message in notes:
+                self.report.note(label, message)
+            self._record_item("articles", outcome, public=_visible(article), label=label)
+            self._article_redirects(article, post)
+
+        note = f"Imported from {self.source}"
         if previous is None:
-            self.chunk.new_article_links(article, authors=authors, tags=tag_rows)
-        else:
+            self.chunk.create(
+                PendingArticle(
+                    post=post,
+                    article=article,
+                    authors=authors,
+                    tags=tag_rows,
+                    fingerprint=fingerprint,
+                    note=note,
+                    written=written,
+                    failed=lambda reason: self.report.record(
+                        "articles", "failed", label=label, reason=reason
+                    ),
+                )
+            )
+            return
+        with transaction.atomic():
+            article_import_save(
+                article=article, previous=previous, author_count=len(authors), note=note
+            )
             if [b.author_id for b in article.bylines.all()] != [a.pk for a in authors]:
                 article.bylines.all().delete()
                 ArticleAuthor.objects.bulk_create(
@@ -302,11 +326,9 @@ class PostWriter:
                     for n, author in enumerate(dict.fromkeys(authors))
                 )
             article.tags.set(tag_rows)
+        self.chunk.saved(Article, row=article, old_slug=previous.slug)
         self.chunk.remember(post, object_id=article.pk, fingerprint=fingerprint)
-        for message in post.notes:
-            self.report.note(label, message)
-        self._record_item("articles", outcome, public=_visible(article), label=label)
-        self._article_redirects(article, post)
+        written(article)
 
     def _article_redirects(self, article: Article, post: SourcePost) -> None:
         if _visible(article):
