@@ -13,6 +13,7 @@ redirect is never an open redirect.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -54,7 +55,7 @@ def redirect_follow(request: HttpRequest) -> str | None:
         f"WHERE id = (SELECT id FROM {table} WHERE old_path IN ({marks}) "
         f"ORDER BY CASE old_path {order} END LIMIT 1) RETURNING target"
     )
-    params: list[object] = [connection.ops.adapt_datetimefield_value(timezone.now())]
+    params: list[Any] = [connection.ops.adapt_datetimefield_value(timezone.now())]
     params += candidates
     for rank, candidate in enumerate(candidates):
         params += [candidate, rank]
