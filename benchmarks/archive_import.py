@@ -91,7 +91,11 @@ def export_write(path: Path, n: int) -> None:
 IMPORT_RUN = """
 import resource, sys, time, django
 django.setup()
+from django.conf import settings
 from pathlib import Path
+# As the admin's worker runs it: DEBUG keeps the SQL of the last 9,000 queries in memory,
+# and an import's bulk INSERTs are large (the bench needs DEBUG on only for its cache).
+settings.DEBUG = False
 from outlet.importers.services import archive_import
 
 def rss_mb():
