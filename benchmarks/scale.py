@@ -151,7 +151,7 @@ elapsed = time.perf_counter() - started
 """
 
 IMPORT = """
-from outlet.newsletters.imports import subscriber_import_create, subscriber_import_run
+from outlet.newsletters.audience.importing import subscriber_import_create, subscriber_import_run
 from outlet.newsletters.models import Newsletter
 started = time.perf_counter()
 with open({path!r}, "rb") as upload:  # as the admin hands it over: a file, read in chunks

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from .ghost.importing import ghost_read
 from .models import ArchiveImport
 from .report import ImportReport
 from .running import SourceRead, source_import
@@ -21,6 +22,7 @@ from .wordpress.posts import wordpress_read
 #: index pass (see running.py). Adding a source is one line here.
 SOURCES: dict[str, SourceRead] = {
     "wordpress": wordpress_read,
+    "ghost": ghost_read,
 }
 #: Called with (items read, items in the file) while an import writes.
 Progress = Callable[[int, int], None]

@@ -17,10 +17,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
-from outlet.newsletters import imports, selectors, services
+from outlet.newsletters import selectors, services
+from outlet.newsletters.audience import importing
+from outlet.newsletters.audience.report import subscriber_import_counts
 from outlet.newsletters.forms import ImportForm
 from outlet.newsletters.models import (
     ConsentRecord,
@@ -96,11 +99,33 @@ class ConsentRecordInline(admin.TabularInline):
     model = ConsentRecord
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown"]
-    readonly_fields = ["created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown"]
+    fields = [
+        "created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown", "source",
+        "from_the_file",
+    ]  # fmt: skip
+    readonly_fields = [
+        "created_at", "kind", "form", "page_url", "newsletters", "ip", "text_shown", "source",
+        "from_the_file",
+    ]  # fmt: skip
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description=_("Opt-in and confirmation (imported)"))
+    def from_the_file(self, record: ConsentRecord) -> str:
+        """What an imported list's file said of this reader's consent, if anything."""
+        said = []
+        if record.opted_in_at or record.opted_in_ip:
+            said.append(
+                _("opted in %(when)s from %(ip)s")
+                % {"when": record.opted_in_at or "?", "ip": record.opted_in_ip or "?"}
+            )
+        if record.confirmed_at or record.confirmed_ip:
+            said.append(
+                _("confirmed %(when)s from %(ip)s")
+                % {"when": record.confirmed_at or "?", "ip": record.confirmed_ip or "?"}
+            )
+        return "; ".join(str(part) for part in said) or "–"
 
 
 class DonorFilter(admin.SimpleListFilter):
@@ -277,13 +302,14 @@ class SubscriberAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                job = imports.subscriber_import_create(
+                job = importing.subscriber_import_create(
                     data=upload,
                     filename=upload.name,
                     newsletters=form.cleaned_data["newsletters"],
                     consent_confirmed=form.cleaned_data["consent_confirmed"],
                     consent_text=form.cleaned_data["consent_text"],
                     created_by=request.user,
+                    source_format=form.cleaned_data["format"],
                 )
             except ValidationError as exc:
                 form.add_error("file", exc)
@@ -291,7 +317,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 from django.conf import settings
 
                 if job.total_rows <= settings.NEWSLETTER_IMPORT_INLINE_ROWS:
-                    imports.subscriber_import_run(job=job)
+                    importing.subscriber_import_run(job=job)
                 else:
                     from outlet.newsletters.tasks import subscriber_import_run_task
 
@@ -302,7 +328,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
-            "title": "Import subscribers from CSV",
+            "title": _("Import subscribers"),
         }
         return TemplateResponse(request, "admin/newsletters/subscriber/import.html", context)
 
@@ -321,6 +347,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "job": job,
             "summary": sorted(job.summary.items()),
+            "counts": subscriber_import_counts(job=job),
             "problems": [refusal.as_row() for refusal in job.refusals.all()[:500]],
             "problem_count": job.refusals.count(),
             "running": job.status
@@ -358,9 +385,11 @@ class SuppressionAdmin(admin.ModelAdmin):
 
 @admin.register(SubscriberImport)
 class SubscriberImportAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "total_rows", "imported_rows", "created_by", "created_at"]
+    list_display = [
+        "__str__", "format", "status", "total_rows", "imported_rows", "created_by", "created_at",
+    ]  # fmt: skip
     readonly_fields = [
-        "filename", "newsletters", "consent_text", "created_by", "created_at",
+        "filename", "format", "newsletters", "consent_text", "created_by", "created_at",
         "finished_at", "status", "total_rows", "processed_rows", "imported_rows",
     ]  # fmt: skip
 

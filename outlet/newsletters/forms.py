@@ -8,8 +8,10 @@ from typing import cast
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from outlet.newsletters.models import Newsletter
+from outlet.newsletters.audience.formats import AUTO
+from outlet.newsletters.models import Newsletter, SubscriberImport
 from outlet.newsletters.selectors import newsletter_choices_public
 from outlet.newsletters.services import MAX_EMAIL_LENGTH, email_validate
 
@@ -110,14 +112,25 @@ class PreferencesForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text="UTF-8 CSV with a header row naming an “email” column; “name” is optional.",
+        label=_("Export file"),
+        help_text=_(
+            "Mailchimp's audience export (the zip or one of its CSV files), Substack's "
+            "subscriber export, Ghost's members CSV, or any CSV with a header row naming an "
+            "“email” column (“name” is optional). UTF-8, UTF-16 or Windows-1252."
+        ),
+    )
+    format = forms.ChoiceField(
+        label=_("Format"),
+        choices=[(AUTO, _("Recognise from the file")), *SubscriberImport.Format.choices],
+        initial=AUTO,
+        required=False,
+        help_text=_("Recognised from the file's header row unless you choose one."),
     )
     newsletters = forms.ModelMultipleChoiceField(
         queryset=Newsletter.objects.all(), widget=forms.CheckboxSelectMultiple
     )
     consent_text = forms.CharField(
-        label="How did these people consent?",
+        label=_("How did these people consent?"),
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="E.g. “Signed up on our previous newsletter tool's form, 2021–2025.”",
     )
@@ -127,6 +140,9 @@ class ImportForm(forms.Form):
     )
 
     MAX_BYTES = 20 * 1024 * 1024
+
+    def clean_format(self) -> str:
+        return self.cleaned_data.get("format") or AUTO
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

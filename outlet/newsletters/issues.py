@@ -417,7 +417,7 @@ def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
             else:
                 _lanes_start(issue_id)
             done["revived"] += 1
-    from outlet.newsletters.imports import subscriber_imports_stalled_fail
+    from outlet.newsletters.audience.importing import subscriber_imports_stalled_fail
 
     done["imports_failed"] = subscriber_imports_stalled_fail(now=now)
     due = Issue.objects.filter(status=Issue.Status.PAUSED, auto_resume_at__lte=now)

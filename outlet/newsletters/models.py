@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_prose_editor.fields import ProseEditorField
 
 from outlet.core.addresses import email_digest, email_normalise
@@ -200,6 +201,14 @@ class ConsentRecord(models.Model):
         max_length=500, blank=True, help_text="Names of the newsletters chosen, as shown."
     )
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # Imported consent (kind IMPORT): what the previous platform's file says, where it has it.
+    source = models.TextField(
+        blank=True, help_text=_("Where an imported consent came from: platform, file, import.")
+    )
+    opted_in_at = models.DateTimeField(null=True, blank=True)
+    opted_in_ip = models.GenericIPAddressField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -217,6 +226,10 @@ class Suppression(models.Model):
         COMPLAINT = "complaint", "Spam complaint"
         ERASED = "erased", "Erased on request"
         MANUAL = "manual", "Added by an editor"
+        # From an imported list: what the previous platform said of the address.
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed at the previous platform")
+        CLEANED = "cleaned", _("Cleaned (undeliverable) at the previous platform")
+        EMAIL_DISABLED = "email_disabled", _("Email disabled at the previous platform")
 
     email_hash = models.CharField(max_length=64, unique=True)
     reason = models.CharField(max_length=16, choices=Reason.choices)
@@ -455,8 +468,8 @@ class HeldBounce(models.Model):
         return f"Held bounce of delivery #{self.delivery_id}"
 
 
-# Subscriber CSV imports (import_models.py), registered with this app.
-from outlet.newsletters.import_models import (  # noqa: E402
+# Subscriber imports (audience/models.py), registered with this app.
+from outlet.newsletters.audience.models import (  # noqa: E402
     SubscriberImport,
     SubscriberImportAddress,
     SubscriberImportPart,

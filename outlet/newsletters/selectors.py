@@ -298,6 +298,11 @@ def subscriber_data_export(*, subscriber: Subscriber) -> dict[str, Any]:
                 "text_shown": record.text_shown,
                 "newsletters": record.newsletters,
                 "ip": record.ip,
+                "source": record.source,
+                "opted_in_at": when(record.opted_in_at),
+                "opted_in_ip": record.opted_in_ip,
+                "confirmed_at": when(record.confirmed_at),
+                "confirmed_ip": record.confirmed_ip,
             }
             for record in ConsentRecord.objects.filter(subscriber=subscriber)
         ],
@@ -363,7 +368,7 @@ def subscriber_import_report_rows(*, job) -> Iterator[list]:
     pending = next(refused, None)
     yield ["line", "email", "outcome", "message"]
     for part in job.parts.order_by("first_row").iterator(chunk_size=10):
-        for index, (line, email, _name) in enumerate(part.rows, start=part.first_row):
+        for index, (line, email, *_rest) in enumerate(part.rows, start=part.first_row):
             while pending is not None and pending[0] < line:
                 pending = next(refused, None)
             if pending is not None and pending[0] == line:

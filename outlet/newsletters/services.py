@@ -1,5 +1,5 @@
 """Writes about the audience: sign-up, confirmation, preferences, unsubscribing,
-suppression and erasure (CSV import lives in imports.py).
+suppression and erasure (subscriber imports live in audience/importing.py).
 
 Every function here is the single way to make its change, whether it comes
 from a reader's form, an email link, an ESP webhook, the admin or a task.
@@ -417,6 +417,9 @@ _STATUS_FOR_REASON: dict[str, str] = {
     Suppression.Reason.COMPLAINT: Subscriber.Status.COMPLAINED,
     Suppression.Reason.MANUAL: Subscriber.Status.UNSUBSCRIBED,
     Suppression.Reason.ERASED: Subscriber.Status.UNSUBSCRIBED,
+    Suppression.Reason.UNSUBSCRIBED: Subscriber.Status.UNSUBSCRIBED,
+    Suppression.Reason.CLEANED: Subscriber.Status.BOUNCED,
+    Suppression.Reason.EMAIL_DISABLED: Subscriber.Status.UNSUBSCRIBED,
 }
 
 

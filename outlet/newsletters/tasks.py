@@ -58,7 +58,7 @@ def subscriber_preferences_link_send_task(subscriber_id: int) -> None:
 @shared_task(name="newsletters.subscriber_import_run", queue="default", **TASK_OPTIONS)
 def subscriber_import_run_task(import_id: int) -> None:
     """Run (or resume) a CSV import; finished imports are left alone."""
-    from outlet.newsletters.imports import subscriber_import_run
+    from outlet.newsletters.audience.importing import subscriber_import_run
 
     job = SubscriberImport.objects.filter(pk=import_id).first()
     if job is not None:
@@ -71,7 +71,7 @@ def subscriber_import_run_task(import_id: int) -> None:
 @shared_task(name="newsletters.subscriber_imports_expire", queue="default", **TASK_OPTIONS)
 def subscriber_imports_expire_task() -> int:
     """Beat, daily: forget the rows of imports finished past the retention period."""
-    from outlet.newsletters.imports import subscriber_imports_expire
+    from outlet.newsletters.audience.retention import subscriber_imports_expire
 
     return subscriber_imports_expire()
 

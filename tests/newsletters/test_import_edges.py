@@ -9,8 +9,8 @@ import pytest
 from django.db import connection, migrations
 from django.db.migrations.executor import MigrationExecutor
 
-from outlet.newsletters import imports
-from outlet.newsletters.imports import subscriber_import_create, subscriber_import_run
+from outlet.newsletters.audience import importing
+from outlet.newsletters.audience.importing import subscriber_import_create, subscriber_import_run
 from outlet.newsletters.models import Subscriber
 from outlet.newsletters.selectors import subscriber_import_report_rows
 from outlet.newsletters.services import subscriber_email_change
@@ -37,7 +37,7 @@ def move_after_first_chunk(monkeypatch, old: str, new: str) -> None:
     """Between the first and the second chunk, the subscriber at `old` confirms a change
     of address to `new` (readers.services.reader_email_change_confirm, or an editor
     correcting the address in the admin)."""
-    real_chunk = imports._import_chunk
+    real_chunk = importing._import_chunk
 
     def chunk_then_move(job, chunk, newsletters, names, offset):
         done = real_chunk(job, chunk, newsletters, names, offset)
@@ -45,7 +45,7 @@ def move_after_first_chunk(monkeypatch, old: str, new: str) -> None:
             subscriber_email_change(subscriber=Subscriber.objects.get(email=old), email=new)
         return done
 
-    monkeypatch.setattr(imports, "_import_chunk", chunk_then_move)
+    monkeypatch.setattr(importing, "_import_chunk", chunk_then_move)
 
 
 @pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_a_repeated_address_is_not_imported_again_after_its_subscriber_moved(dai
     """Line 4 repeats line 2, which was imported; the person then moved to another
     address. The previous version called line 4 a duplicate; this one imports the
     abandoned address a second time, as a new active subscriber."""
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 2)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 2)
     job = create(
         b"email\nmover@example.com\nfirst@example.com\nmover@example.com\nsecond@example.com\n",
         [daily],
@@ -71,7 +71,7 @@ def test_a_repeated_address_is_not_imported_again_after_its_subscriber_moved(dai
 def test_a_row_is_not_called_a_repeat_when_no_earlier_row_has_its_address(daily, monkeypatch):
     """Line 4's address appears nowhere earlier in the file; a subscriber this import
     created moved to it meanwhile. The report says "Repeats an earlier row"."""
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 2)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 2)
     job = create(
         b"email\nmover@example.com\nfirst@example.com\nmoved@example.com\nsecond@example.com\n",
         [daily],
@@ -189,7 +189,7 @@ def test_the_admin_delete_page_of_an_import_does_not_load_its_file(client, daily
     from django.urls import reverse
 
     client.force_login(User.objects.create_superuser("editor", "e@outlet.test", "pw-tests"))
-    monkeypatch.setattr(imports, "IMPORT_CHUNK_ROWS", 10)
+    monkeypatch.setattr(importing, "IMPORT_CHUNK_ROWS", 10)
     job = create(b"email\n" + b"".join(b"r%d@example.com\n" % n for n in range(50)), [daily])
     url = reverse("admin:newsletters_subscriberimport_delete", args=[job.pk])
 
@@ -207,7 +207,7 @@ def test_the_admin_delete_page_of_an_import_does_not_load_its_file(client, daily
 
 
 class _ErasedBetweenQueries:
-    """imports.Suppression as seen by a chunk while a reader erases their newsletter data
+    """importing.Suppression as seen by a chunk while a reader erases their newsletter data
     in another transaction, committing between the chunk's suppression query and its
     subscriber query (READ COMMITTED: each query sees what had committed when it ran)."""
 
@@ -239,7 +239,7 @@ def test_an_address_erased_while_its_chunk_is_checked_is_not_imported_again(dail
     from tests.factories import SubscriberFactory
 
     SubscriberFactory(email="leaving@example.com")
-    monkeypatch.setattr(imports, "Suppression", _ErasedBetweenQueries("leaving@example.com"))
+    monkeypatch.setattr(importing, "Suppression", _ErasedBetweenQueries("leaving@example.com"))
 
     job = subscriber_import_run(job=create(b"email\nleaving@example.com\n", [daily]))
 
@@ -274,7 +274,7 @@ def test_a_run_that_starts_as_another_finishes_leaves_the_import_done(daily, mon
         def __getattr__(self, name):
             return getattr(SubscriberImport.objects, name)
 
-    monkeypatch.setattr(imports, "SubscriberImport", FirstRunFinishesMeanwhile())
+    monkeypatch.setattr(importing, "SubscriberImport", FirstRunFinishesMeanwhile())
 
     subscriber_import_run(job=job)
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from outlet.donations.models import Donation, Donor
-from outlet.newsletters.imports import subscriber_import_create, subscriber_import_run
+from outlet.newsletters.audience.importing import subscriber_import_create, subscriber_import_run
 from outlet.newsletters.models import Subscriber
 from outlet.readers.models import Reader
 from tests.factories import DonationFactory, DonorFactory, GiftFactory, NewsletterFactory
@@ -124,7 +124,7 @@ def test_finished_imports_forget_their_rows_after_the_retention_period(settings,
 
     from django.utils import timezone
 
-    from outlet.newsletters.imports import subscriber_imports_expire
+    from outlet.newsletters.audience.retention import subscriber_imports_expire
     from outlet.newsletters.models import SubscriberImport
     from outlet.newsletters.tasks import subscriber_imports_expire_task
 
@@ -231,7 +231,7 @@ def test_an_expired_imports_page_says_its_rows_were_deleted(reader_everywhere):
 
     from django.utils import timezone
 
-    from outlet.newsletters.imports import subscriber_imports_expire
+    from outlet.newsletters.audience.retention import subscriber_imports_expire
     from outlet.newsletters.models import SubscriberImport
 
     job = SubscriberImport.objects.order_by("pk").first()
@@ -281,7 +281,7 @@ def test_a_failed_import_left_alone_forgets_its_rows_after_the_retention_period(
 
     from django.utils import timezone
 
-    from outlet.newsletters.imports import subscriber_imports_expire
+    from outlet.newsletters.audience.retention import subscriber_imports_expire
     from outlet.newsletters.models import SubscriberImport
 
     settings.NEWSLETTER_IMPORT_RETENTION_DAYS = 30

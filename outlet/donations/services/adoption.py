@@ -21,7 +21,6 @@ to the reader account with the customer's email.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -59,6 +60,9 @@ NOT_ADOPTED = {
     "paused": gettext_noop("paused at Stripe; the site has no paused gifts"),
 }
 SUPPORTED_INTERVALS = ("month", "year")
+# The donor's columns; Stripe keeps names of 256 characters and addresses of 512.
+_NAME_LENGTH = Donor._meta.get_field("name").max_length or 200
+_EMAIL_LENGTH = Donor._meta.get_field("email").max_length or 254
 
 
 @dataclass
@@ -159,6 +163,17 @@ def adoption_plan(facts: SubscriptionFacts) -> AdoptionPlan:
             skip=_("customer %(customer)s has no email, so the donor could not sign in")
             % {"customer": facts.customer_id}
         )
+    try:
+        validate_email(email)
+        if len(email) > _EMAIL_LENGTH:
+            raise ValidationError("too long")
+    except ValidationError:
+        # Stripe checks little; here the donor signs in with it, and the column would
+        # refuse a longer one (and stop the run).
+        return AdoptionPlan(
+            skip=_("customer %(customer)s's email is not an email address")
+            % {"customer": facts.customer_id}
+        )
     return AdoptionPlan(status=status, email=email)
 
 
@@ -170,18 +185,21 @@ def subscriptions_adopt(
     *, adoption_filter: AdoptionFilter | None = None, dry_run: bool = False
 ) -> AdoptionReport:
     """Adopt every matching subscription of the Stripe account; the report says what
-    became of each. With `dry_run` the same work is done and rolled back, so the report
-    is exactly what a real run would do. A Stripe error while listing the subscriptions
-    stops the run (raised) after the subscriptions already written."""
+    became of each. With `dry_run` the same work is done and each subscription's writes
+    are rolled back, so the report is what a real run would do. A Stripe error while
+    listing the subscriptions stops the run (raised) after the subscriptions already
+    written."""
     adoption_filter = adoption_filter or AdoptionFilter()
     report = AdoptionReport(dry_run=dry_run)
-    # A real run commits each subscription on its own; a dry run holds them all in one
-    # transaction that is rolled back.
-    with transaction.atomic() if dry_run else contextlib.nullcontext():
-        for obj in stripe_gateway.subscriptions_list_all():
-            _subscription_adopt(obj=obj, adoption_filter=adoption_filter, report=report)
-        if dry_run:
-            transaction.set_rollback(True)
+    # Every subscription is read after this (Stripe's clock, in whole seconds).
+    started = int(time.time())
+    # Each subscription is written (or, in a dry run, rolled back) in a transaction of its
+    # own, after its reads: one transaction around the whole run would hold its locks (on
+    # SQLite, the one write lock of the site) while Stripe answers for all the others.
+    for obj in stripe_gateway.subscriptions_list_all():
+        _subscription_adopt(
+            obj=obj, adoption_filter=adoption_filter, report=report, started=started
+        )
     if report.unmatched:
         report.lines.append(
             _("%(count)s other subscriptions do not match the filters.")
@@ -193,7 +211,7 @@ def subscriptions_adopt(
 
 
 def _subscription_adopt(
-    *, obj: dict[str, Any], adoption_filter: AdoptionFilter, report: AdoptionReport
+    *, obj: dict[str, Any], adoption_filter: AdoptionFilter, report: AdoptionReport, started: int
 ) -> None:
     facts = subscription_facts(obj)
     if not adoption_filter.matches(facts):
@@ -201,6 +219,8 @@ def _subscription_adopt(
         return
     report.subscriptions += 1
     existing = Gift.objects.filter(stripe_subscription_id=facts.id).first()
+    if existing is None:
+        existing = _gift_starting_here(facts)
     if existing is not None and existing.adopted_at is None:
         report.skipped += 1
         report.line(
@@ -215,12 +235,18 @@ def _subscription_adopt(
     try:
         # Read before writing: no row is locked while Stripe answers.
         invoices = [invoice_facts(invoice) for invoice in _paid_invoices(facts.id)]
+        charges_read_at = int(time.time())
         refunded = _refunded_charges(facts.customer_id) if invoices else []
         with transaction.atomic():
-            outcome, recorded = _gift_write(facts=facts, plan=plan, invoices=invoices)
+            outcome, recorded = _gift_write(
+                facts=facts, plan=plan, invoices=invoices, started=started
+            )
             for charge in refunded:
-                # The same rule as a charge.refunded webhook: refunded amounts only grow.
-                charge_refund_apply(facts=charge)
+                # The same rule as a charge.refunded webhook: refunded amounts only grow,
+                # and a refund's failure read from Stripe since this read is newer.
+                charge_refund_apply(facts=charge, event_created=charges_read_at)
+            if report.dry_run:
+                transaction.set_rollback(True)
     except (stripe_gateway.StripeError, IntegrityError) as error:
         report.failed += 1
         report.line(facts.id, _("failed: %(error)s") % {"error": _error_text(error)})
@@ -243,6 +269,19 @@ def _subscription_adopt(
             "count": recorded,
         },
     )
+
+
+def _gift_starting_here(facts: SubscriptionFacts) -> Gift | None:
+    """The gift made here that this subscription's metadata names, for the same customer:
+    the checkout created the subscription but has not stored its id (Stripe's answer was
+    lost, or is still coming). Its retry and the webhooks tie the two; adopting it would
+    make a second gift of one subscription."""
+    gift_id = str(facts.metadata.get("gift_id") or "")
+    if not gift_id.isdigit() or not facts.customer_id:
+        return None
+    return Gift.objects.filter(
+        pk=int(gift_id), adopted_at__isnull=True, stripe_customer_id=facts.customer_id
+    ).first()
 
 
 def _paid_invoices(subscription_id: str) -> Iterator[dict[str, Any]]:
@@ -268,16 +307,19 @@ def _error_text(error: Exception) -> str:
 
 
 def _gift_write(
-    *, facts: SubscriptionFacts, plan: AdoptionPlan, invoices: list[InvoiceFacts]
+    *, facts: SubscriptionFacts, plan: AdoptionPlan, invoices: list[InvoiceFacts], started: int
 ) -> tuple[str, int]:
     """Write the gift and its history; ("adopted" | "updated" | "unchanged", donations)."""
     now = timezone.now()
-    donor, _created = Donor.objects.get_or_create(
-        email=plan.email, defaults={"name": facts.customer_name}
-    )
     gift = Gift.objects.select_for_update().filter(stripe_subscription_id=facts.id).first()
     ended = plan.status == Gift.Status.CANCELLED
     if gift is None:
+        # Only a new gift takes its donor from Stripe's address: an adopted one keeps the
+        # donor it has, who may have moved to another address here (Stripe keeps the old
+        # one) or been erased.
+        donor, _created = Donor.objects.get_or_create(
+            email=plan.email, defaults={"name": facts.customer_name[:_NAME_LENGTH]}
+        )
         gift = Gift.objects.create(
             donor=donor,
             amount=facts.amount,
@@ -298,27 +340,41 @@ def _gift_write(
             Gift.objects.filter(pk=gift.pk).update(created_at=_when(facts.created))
         outcome = "adopted"
     else:
-        outcome = "updated" if _gift_refresh(gift=gift, facts=facts, plan=plan) else "unchanged"
+        refreshed = _gift_refresh(gift=gift, facts=facts, plan=plan, started=started)
+        outcome = "updated" if refreshed else "unchanged"
     recorded = sum(_history_record(gift=gift, invoice=invoice, now=now) for invoice in invoices)
     return outcome, recorded
 
 
-def _gift_refresh(*, gift: Gift, facts: SubscriptionFacts, plan: AdoptionPlan) -> bool:
+def _gift_refresh(
+    *, gift: Gift, facts: SubscriptionFacts, plan: AdoptionPlan, started: int
+) -> bool:
     """An adopted gift read again: follow Stripe's status, amount and card. Cancelled stays
-    final, as for webhooks."""
+    final, as for webhooks. A subscription event applied since the run started may be
+    newer than what the run read (the page was read before this subscription's turn): its
+    status and amount stay (an end read here is final at Stripe, so it applies), and the
+    next run follows them."""
     changes: dict[str, Any] = {}
-    if gift.status != Gift.Status.CANCELLED and gift.status != plan.status:
+    newer_applied = gift.stripe_event_at > started
+    ends = plan.status == Gift.Status.CANCELLED
+    if (
+        gift.status != Gift.Status.CANCELLED
+        and gift.status != plan.status
+        and (ends or not newer_applied)
+    ):
         changes["status"] = plan.status
-        if plan.status == Gift.Status.CANCELLED:
+        if ends:
             changes.update(
                 cancelled_at=_when(facts.ended_at) or timezone.now(),
                 end_reason=Gift.EndReason.OTHER,
             )
-    if facts.amount != gift.amount:
+    if facts.amount != gift.amount and not newer_applied:
         changes["amount"] = facts.amount
-    if facts.card_last4 and (facts.card_brand, facts.card_last4) != (
-        gift.card_brand,
-        gift.card_last4,
+    erased = Donor.objects.filter(pk=gift.donor_id, email__isnull=True).exists()
+    if (
+        facts.card_last4
+        and not erased  # an erasure cleared the card's digits: they stay cleared
+        and (facts.card_brand, facts.card_last4) != (gift.card_brand, gift.card_last4)
     ):
         changes.update(card_brand=facts.card_brand, card_last4=facts.card_last4)
     if changes:

@@ -19,6 +19,7 @@ from django.utils.text import slugify
 from outlet.articles.models import Article
 from outlet.articles.sanitising import sanitise_body
 
+from ..markup import ACTIVE_CONTENT, ACTIVE_CONTENT_NOTE
 from .autop import wpautop
 from .blocks import blocks_convert, has_blocks
 from .markup import Conversion
@@ -31,7 +32,6 @@ SKIPPED_STATUSES = {
     "inherit": "a revision",
 }
 _WP_ZERO_DATE = "0000-00-00 00:00:00"
-_ACTIVE_CONTENT = re.compile(r"<(script|iframe|object|embed)\b|\son[a-z]+\s*=", re.IGNORECASE)
 _SEO_VARIABLE = re.compile(r"%%?[a-z_]+%%?")
 
 #: SEO plugins' post meta keys, in order of preference.
@@ -64,8 +64,8 @@ def body_convert(
         converted = wpautop(
             shortcodes_convert(content or "", attachments=attachments, conversion=conversion)
         )
-    if _ACTIVE_CONTENT.search(converted):
-        conversion.note("scripts, frames or event handlers were removed")
+    if ACTIVE_CONTENT.search(converted):
+        conversion.note(ACTIVE_CONTENT_NOTE)
     return sanitise_body(converted), conversion
 
 

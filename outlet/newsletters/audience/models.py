@@ -1,11 +1,12 @@
-"""Subscriber CSV imports: the upload (its rows stored a chunk at a time), the run's
-progress, the addresses it imported and its refused rows (outlet/newsletters/imports.py
-runs them)."""
+"""Subscriber imports: the upload (its rows stored a chunk at a time), the run's
+progress, the addresses it imported and its refused rows (audience/importing.py runs
+them). Registered with the newsletters app through its models.py."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class SubscriberImport(models.Model):
@@ -21,7 +22,14 @@ class SubscriberImport(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class Format(models.TextChoices):
+        MAILCHIMP = "mailchimp", _("Mailchimp audience export")
+        SUBSTACK = "substack", _("Substack subscriber export")
+        GHOST = "ghost", _("Ghost members CSV")
+        CSV = "csv", _("CSV (email, name)")
+
     filename = models.CharField(max_length=200)
+    format = models.CharField(max_length=10, choices=Format.choices, default=Format.CSV)
     newsletters = models.ManyToManyField("newsletters.Newsletter", related_name="+")
     consent_text = models.TextField(help_text="How the people in the file gave consent.")
     created_by = models.ForeignKey(
@@ -56,7 +64,7 @@ class SubscriberImport(models.Model):
     @property
     def rows_expired(self) -> bool:
         """Finished (or failed and left alone) longer ago than NEWSLETTER_IMPORT_RETENTION_DAYS:
-        its stored rows and refused addresses are deleted (imports.subscriber_imports_expire),
+        its stored rows and refused addresses are deleted (audience/retention.py),
         its counts kept."""
         from datetime import datetime, timedelta
 
@@ -86,7 +94,10 @@ class SubscriberImportPart(models.Model):
 
     job = models.ForeignKey(SubscriberImport, on_delete=models.CASCADE, related_name="parts")
     first_row = models.PositiveIntegerField(help_text="Its first row's index among the data rows.")
-    rows = models.JSONField(help_text="[line, email, name] for each row, as in the file.")
+    rows = models.JSONField(
+        help_text="One list per row, as read from the file: [line, email, name, …] "
+        "(audience/formats.py: record_as_row)."
+    )
 
     class Meta:
         ordering = ["job_id", "first_row"]

@@ -1,33 +1,41 @@
-"""Subscriber CSV import: read a file, then create the subscribers and their confirmed
-subscriptions in chunks a run can resume from, with a per-row report of refusals.
+"""Subscriber import: read an export (formats.py, reading.py), then create the
+subscribers, their confirmed subscriptions and consent records, and the suppressions the
+source asks for, in chunks a run can resume from, with a per-row report of refusals.
 
-An import is a `SubscriberImport` row; `subscriber_import_run` (from the admin or its
-task) commits one chunk at a time and records how far it got, so a crashed run resumes
-where it stopped and beat's tick fails one that stopped committing.
+An import is a `SubscriberImport` row; `subscriber_import_run` (from the admin, the
+`subscribers_import` command or its task) commits one chunk at a time and records how
+far it got, so a crashed run resumes where it stopped and beat's tick fails one that
+stopped committing. Imported readers get no confirmation email: their consent record
+says where consent came from (the file's opt-in and confirmation times and IPs where the
+format has them, else the platform, the file and the editor's statement).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import logging
-import re
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import IO
 
 from django.core.exceptions import ValidationError
-from django.core.files.base import File
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import F
 from django.utils import timezone
 
 from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.bulk import rows_write
+from outlet.newsletters.audience.formats import (
+    AUTO,
+    AudienceRecord,
+    ImportFileError,
+    Status,
+    record_as_row,
+    record_from_row,
+)
+from outlet.newsletters.audience.reading import audience_file_open
 from outlet.newsletters.models import (
     ConsentRecord,
     Newsletter,
@@ -50,71 +58,22 @@ PARTS_PER_WRITE = 20
 #: A running import that committed no chunk for this long is shown as failed.
 IMPORT_STALL_SECONDS = 15 * 60
 
+#: The suppression each status the source gives becomes, and the report's words for it.
+_SUPPRESSION_FOR_STATUS: dict[str, tuple[str, str]] = {
+    Status.UNSUBSCRIBED: (Suppression.Reason.UNSUBSCRIBED, "Unsubscribed at {platform}"),
+    Status.CLEANED: (Suppression.Reason.CLEANED, "Cleaned (undeliverable) at {platform}"),
+    Status.BOUNCED: (Suppression.Reason.HARD_BOUNCE, "Bounced at {platform}"),
+    Status.EMAIL_DISABLED: (Suppression.Reason.EMAIL_DISABLED, "Email disabled at {platform}"),
+}
+_PLATFORMS = {"mailchimp": "Mailchimp", "substack": "Substack", "ghost": "Ghost", "csv": "CSV"}
 
-class ImportFileError(ValueError):
-    """The file as a whole cannot be read: wrong encoding, no header, wrong columns."""
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRow:
-    line: int
-    email: str
-    name: str
-
-
-def import_file_rows(stream: IO[bytes]) -> Iterator[ImportRow]:
-    """The data rows of an uploaded CSV, read as they come (a million-row file is never
-    held whole); raise ImportFileError, with a message fit for an editor, on the row
-    where the file stops being readable.
-
-    The file must be UTF-8 (a BOM is fine) with a header row naming an
-    `email` column; `name` is optional, other columns are ignored.
-    """
-    lines = _lines_decoded(stream)
-    reader = csv.reader(lines)
-    try:
-        yield from _rows_read(reader)
-    except csv.Error as exc:
-        raise ImportFileError(f"Line {reader.line_num} cannot be read: {exc}") from exc
-
-
-def _lines_decoded(stream: IO[bytes]) -> Iterator[str]:
-    """The file's lines as text, one at a time (any line ending, as Django's File reads
-    them); a line that is not UTF-8 stops the file, naming its number."""
-    for number, raw in enumerate(File(stream), start=1):
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise ImportFileError(
-                f"The file is not UTF-8 text (a bad byte on line {number}). "
-                "Export it again as “CSV UTF-8”."
-            ) from None
-
-
-def _rows_read(reader) -> Iterator[ImportRow]:
-    try:
-        header = [column.strip().lower() for column in next(reader)]
-    except StopIteration:
-        raise ImportFileError("The file is empty.") from None
-    if any("\x00" in column for column in header):
-        raise ImportFileError("The file looks binary, not CSV.")
-    if "email" not in header:
-        raise ImportFileError(
-            "The first row must name the columns and include “email” (and optionally “name”); "
-            f"found: {', '.join(header) or 'nothing'}."
-        )
-    email_at = header.index("email")
-    name_at = header.index("name") if "name" in header else None
-    for values in reader:
-        if not any(value.strip() for value in values):
-            continue
-        if any("\x00" in value for value in values):
-            raise ImportFileError(f"Line {reader.line_num} holds binary data, not CSV text.")
-        yield ImportRow(
-            line=reader.line_num,
-            email=values[email_at] if email_at < len(values) else "",
-            name=values[name_at] if name_at is not None and name_at < len(values) else "",
-        )
+__all__ = [
+    "IMPORT_CHUNK_ROWS",
+    "ImportFileError",
+    "subscriber_import_create",
+    "subscriber_import_run",
+    "subscriber_imports_stalled_fail",
+]
 
 
 def subscriber_import_create(
@@ -125,10 +84,15 @@ def subscriber_import_create(
     consent_confirmed: bool,
     consent_text: str,
     created_by=None,
+    source_format: str = AUTO,
 ) -> SubscriberImport:
     """Check an upload (bytes or a binary file, read once, a chunk at a time) and record
     it as an import to run (see subscriber_import_run); a file that cannot be read
-    records nothing."""
+    records nothing.
+
+    `source_format` is "auto" (recognised from the header row) or one of
+    SubscriberImport.Format, which the file must then be.
+    """
     if not consent_confirmed:
         raise ValidationError(
             "Confirm that everyone in the file agreed to receive these newsletters."
@@ -137,14 +101,21 @@ def subscriber_import_create(
     if not chosen:
         raise ValidationError("Choose at least one newsletter.")
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        source = audience_file_open(stream, requested=source_format)
+    except ImportFileError as exc:
+        raise ValidationError(str(exc)) from exc
     with transaction.atomic():
         job = SubscriberImport.objects.create(
-            filename=filename[:200], consent_text=consent_text, created_by=created_by
+            filename=filename[:200],
+            format=source.format,
+            consent_text=consent_text,
+            created_by=created_by,
         )
         total, parts = 0, []
         try:
-            for chunk in itertools.batched(import_file_rows(stream), IMPORT_CHUNK_ROWS):
-                rows = [[row.line, row.email, row.name] for row in chunk]
+            for chunk in itertools.batched(source.records(), IMPORT_CHUNK_ROWS):
+                rows = [record_as_row(record) for record in chunk]
                 parts.append(SubscriberImportPart(job=job, first_row=total, rows=rows))
                 total += len(rows)
                 if len(parts) == PARTS_PER_WRITE:
@@ -168,8 +139,9 @@ def subscriber_import_run(*, job: SubscriberImport) -> SubscriberImport:
     progress counter commit together, so a crashed run resumes where it
     stopped and imports nobody twice. Rows are refused when the address is
     malformed or too long, repeats an earlier row, is suppressed, or already
-    belongs to a subscriber (whose state is left untouched); the report keeps
-    one line per refused row, and every other row was imported.
+    belongs to a subscriber (whose state is left untouched); a row the source
+    marks unsubscribed, cleaned, bounced or disabled is suppressed instead; the
+    report keeps one line per such row, and every other row was imported.
     """
     job = SubscriberImport.objects.get(pk=job.pk)
     if job.status == SubscriberImport.Status.DONE:
@@ -202,7 +174,7 @@ def _import_run(job: SubscriberImport) -> SubscriberImport:
         part = job.parts.filter(first_row=offset).first()
         if part is None:
             raise RuntimeError(f"import {job.pk}: no stored rows from row {offset}")
-        chunk = [ImportRow(line, email, name) for line, email, name in part.rows]
+        chunk = [record_from_row(row) for row in part.rows]
         for attempt in range(2):
             try:
                 if not _import_chunk(job, chunk, newsletters, names, offset):
@@ -236,6 +208,7 @@ def _import_insert(job, new_subscribers, newsletters, names) -> int:
     Rows written with COPY on PostgreSQL (outlet/core/bulk.py), values prepared once per
     chunk: the ORM's per-object preparation made a 50,000-row import several times
     slower, and a pipelined executemany spent most of an import binding parameters.
+    `new_subscribers` holds (digest, address, record) for each.
     """
     if not new_subscribers:
         return 0
@@ -246,28 +219,73 @@ def _import_insert(job, new_subscribers, newsletters, names) -> int:
         ["email", "email_hash", "name", "status", "source", "token", "soft_bounce_count",
          "created_at", "confirmed_at"],
         [
-            (email, digest, name, Subscriber.Status.ACTIVE, Subscriber.Source.IMPORT,
-             token_field.get_db_prep_value(uuid.uuid4(), connection), 0, now, now)
-            for digest, email, name in new_subscribers
+            (email, digest, record.name.strip(), Subscriber.Status.ACTIVE,
+             Subscriber.Source.IMPORT, token_field.get_db_prep_value(uuid.uuid4(), connection),
+             0, now, now)
+            for digest, email, record in new_subscribers
         ],
     )  # fmt: skip
-    digests = [digest for digest, _email, _name in new_subscribers]
+    digests = [digest for digest, _email, _record in new_subscribers]
     _insert_rows(SubscriberImportAddress, ["job", "email_hash"], [(job.pk, d) for d in digests])
-    ids = list(Subscriber.objects.filter(email_hash__in=digests).values_list("pk", flat=True))
+    ids = dict(Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", "pk"))
     _insert_rows(
         Subscription,
         ["subscriber", "newsletter", "created_at", "confirmed_at"],
-        [(pk, newsletter.pk, now, now) for pk in ids for newsletter in newsletters],
+        [(pk, newsletter.pk, now, now) for pk in ids.values() for newsletter in newsletters],
     )
+    when = connection.ops.adapt_datetimefield_value
     _insert_rows(
         ConsentRecord,
-        ["subscriber", "kind", "created_at", "form", "page_url", "text_shown", "newsletters"],
+        ["subscriber", "kind", "created_at", "form", "page_url", "text_shown", "newsletters",
+         "source", "opted_in_at", "opted_in_ip", "confirmed_at", "confirmed_ip"],
         [
-            (pk, ConsentRecord.Kind.IMPORT, now, f"import #{job.pk}", "", job.consent_text, names)
-            for pk in ids
+            (ids[digest], ConsentRecord.Kind.IMPORT, now, f"import #{job.pk}", "",
+             job.consent_text, names, consent_source(job=job, record=record),
+             when(record.opted_in_at), record.opted_in_ip or None,
+             when(record.confirmed_at), record.confirmed_ip or None)
+            for digest, _email, record in new_subscribers
         ],
-    )
+    )  # fmt: skip
     return len(ids)
+
+
+def consent_source(*, job: SubscriberImport, record: AudienceRecord) -> str:
+    """Where an imported reader's consent came from, as their consent record keeps it:
+    the platform, the file and the import, then what the file says of them (plan, Stripe
+    customer, labels, newsletters). A Stripe customer id is kept here only: no donation
+    or donor is made of it."""
+    parts = [f"{_PLATFORMS.get(job.format, job.format)} export “{job.filename}”, import #{job.pk}"]
+    if record.plan:
+        parts.append(f"plan: {record.plan}")
+    if record.stripe_customer_id:
+        parts.append(f"Stripe customer: {record.stripe_customer_id}")
+    if record.labels:
+        parts.append(f"labels: {', '.join(record.labels)}")
+    if record.newsletters:
+        parts.append(f"newsletters: {', '.join(record.newsletters)}")
+    return "; ".join(parts)
+
+
+def _import_suppress(job, suppressions) -> None:
+    """Suppress the addresses the source marked unsubscribed, cleaned, bounced or disabled
+    (never subscribers); remembered like an imported address, so a later row repeating
+    one is a duplicate. `suppressions` holds (digest, status) for each."""
+    if not suppressions:
+        return
+    platform = _PLATFORMS.get(job.format, job.format)
+    detail = f"{platform} export “{job.filename}”, import #{job.pk}"[:300]
+    Suppression.objects.bulk_create(
+        [
+            Suppression(email_hash=digest, reason=_SUPPRESSION_FOR_STATUS[status][0], detail=detail)
+            for digest, status in suppressions
+        ],
+        ignore_conflicts=True,
+    )
+    _insert_rows(
+        SubscriberImportAddress,
+        ["job", "email_hash"],
+        [(job.pk, digest) for digest, _status in suppressions],
+    )
 
 
 def _import_chunk(job, chunk, newsletters, names, offset) -> bool:
@@ -302,16 +320,17 @@ def _import_chunk(job, chunk, newsletters, names, offset) -> bool:
 
 
 def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]:
-    """Check one chunk's rows against the database and import the new addresses.
+    """Check one chunk's records against the database and import the new addresses.
 
-    A row repeating an address an earlier row of the file imported is a "duplicate",
-    found in this chunk or among the import's SubscriberImportAddress rows, so no run
-    keeps the addresses of the rows before; a row repeating a refused one is refused
-    the same way.
+    A row repeating an address an earlier row of the file imported (or suppressed) is a
+    "duplicate", found in this chunk or among the import's SubscriberImportAddress rows,
+    so no run keeps the addresses of the rows before; a row repeating a refused one is
+    refused the same way. An address suppressed here stays suppressed, and one already
+    a subscriber is left as it is, whatever the file says of it.
     """
     report: list[list] = []
-    firsts: dict[str, ImportRow] = {}
-    repeats: list[tuple[str, ImportRow]] = []
+    firsts: dict[str, AudienceRecord] = {}
+    repeats: list[tuple[str, AudienceRecord]] = []
     for row in chunk:
         address = email_normalise(row.email)
         try:
@@ -341,9 +360,10 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
     suppressed = set(
         Suppression.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
     )
+    platform = _PLATFORMS.get(job.format, job.format)
     duplicate = ["duplicate", "Repeats an earlier row."]
     refusals: dict[str, list[str]] = {}
-    new_subscribers = []
+    new_subscribers, suppressions, marked = [], [], set()
     for digest, row in firsts.items():
         if digest in imported_before:
             refusals[digest] = duplicate
@@ -351,103 +371,18 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
             refusals[digest] = ["suppressed", "On the suppression list."]
         elif digest in known:
             refusals[digest] = ["exists", "Already in the database; unchanged."]
+        elif row.status in _SUPPRESSION_FOR_STATUS:
+            words = _SUPPRESSION_FOR_STATUS[Status(row.status)][1].format(platform=platform)
+            refusals[digest] = ["suppressed", f"{words}: added to the suppression list."]
+            suppressions.append((digest, row.status))
+            marked.add(digest)
         else:
-            new_subscribers.append((digest, email_normalise(row.email), row.name.strip()))
+            new_subscribers.append((digest, email_normalise(row.email), row))
             continue
         report.append([row.line, row.email, *refusals[digest]])
     for digest, row in repeats:
-        report.append([row.line, row.email, *refusals.get(digest, duplicate)])
+        said = duplicate if digest in marked else refusals.get(digest, duplicate)
+        report.append([row.line, row.email, *said])
     report.sort()
+    _import_suppress(job, suppressions)
     return report, _import_insert(job, new_subscribers, newsletters, names)
-
-
-# --- What imports keep of an address ---------------------------------------------
-
-ERASED_ROW_EMAIL = ""
-
-
-def _parts_that_may_hold(address: str):
-    """Stored parts whose text may hold `address`: found by the database when the address
-    is plain ASCII (the text of a JSON column may escape anything else), otherwise every
-    part, each checked row by row by the caller."""
-    parts = SubscriberImportPart.objects.order_by("pk")
-    if address.isascii():
-        parts = parts.filter(rows__icontains=address)
-    return parts
-
-
-#: What may stand next to an address in a refused row and still end it: anything but a
-#: character an address may hold there ("Ada <a@b.org>", "mailto:a@b.org", "a@b.org.").
-_BEFORE_ADDRESS = r"(?<![a-z0-9!#$%&'*+/=?^_`{|}~.-])"
-_AFTER_ADDRESS = r"(?![a-z0-9-]|\.[a-z0-9])"
-
-
-def _row_names(given: str, address: str) -> bool:
-    """Whether an import row's email cell names `address`: as itself, or wrapped in what
-    the file put around it (a refused row keeps the cell as given), not as the tail or
-    head of a longer address."""
-    given = email_normalise(given)
-    if given == address:
-        return True
-    pattern = _BEFORE_ADDRESS + re.escape(address) + _AFTER_ADDRESS
-    return address in given and re.search(pattern, given) is not None
-
-
-def subscriber_imports_address_erase(*, email: str) -> int:
-    """Cut an address out of every stored import: its rows in the stored parts keep their
-    line but lose the address and the name given with it, and its refusals lose the
-    address (the counts stay). A run still to reach the row finds an empty address and
-    refuses it. Part of an erasure (readers.services.address_erase), in its transaction.
-    Returns how many rows were cut."""
-    address = email_normalise(email)
-    if not address:
-        return 0
-    cut = 0
-    for part in _parts_that_may_hold(address).select_for_update().iterator(chunk_size=10):
-        rows = [
-            [line, ERASED_ROW_EMAIL, ""] if _row_names(given, address) else [line, given, name]
-            for line, given, name in part.rows
-        ]
-        if rows != part.rows:
-            cut += sum(1 for old, new in zip(part.rows, rows, strict=True) if old != new)
-            SubscriberImportPart.objects.filter(pk=part.pk).update(rows=rows)
-    refusals = SubscriberImportRefusal.objects.all()
-    if address.isascii():
-        refusals = refusals.filter(address__icontains=address)
-    erased = [
-        pk
-        for pk, given in refusals.values_list("pk", "address").iterator(chunk_size=2000)
-        if _row_names(given, address)
-    ]
-    SubscriberImportRefusal.objects.filter(pk__in=erased).update(address=ERASED_ROW_EMAIL)
-    return cut + len(erased)
-
-
-def subscriber_imports_expire(*, now=None) -> int:
-    """Forget the rows of imports finished more than NEWSLETTER_IMPORT_RETENTION_DAYS ago
-    (a failed run left alone as long ago counts: it is not run again that late):
-    their stored parts are deleted and their refusals lose their addresses; the import's
-    row, its counts and its refusals' reasons stay. Beat runs it daily. Returns how many
-    imports were expired."""
-    from django.conf import settings
-
-    cutoff = (now or timezone.now()) - timedelta(days=settings.NEWSLETTER_IMPORT_RETENTION_DAYS)
-    finished = SubscriberImport.objects.annotate(
-        last_run_at=Coalesce("heartbeat_at", "created_at")
-    ).filter(
-        Q(status=SubscriberImport.Status.DONE, finished_at__lt=cutoff)
-        | Q(status=SubscriberImport.Status.FAILED, last_run_at__lt=cutoff)
-    )
-    expired = 0
-    for job_id in finished.values_list("pk", flat=True).iterator():
-        with transaction.atomic():
-            deleted, _ = SubscriberImportPart.objects.filter(job_id=job_id).delete()
-            blanked = (
-                SubscriberImportRefusal.objects.filter(job_id=job_id)
-                .exclude(address=ERASED_ROW_EMAIL)
-                .update(address=ERASED_ROW_EMAIL)
-            )
-        expired += 1 if deleted or blanked else 0
-    if expired:
-        logger.info("newsletter imports: the rows of %s finished import(s) forgotten", expired)
-    return expired
