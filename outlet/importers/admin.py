@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from outlet.articles.services import user_can_publish
 
 from .models import ArchiveImport, ImportedItem
-from .services import SOURCES, archive_import_progress_key, archive_import_queue
+from .services import AUTHOR_OPTION, SOURCES, archive_import_progress_key, archive_import_queue
 
 
 @admin.register(ImportedItem)
@@ -29,7 +29,15 @@ class ArchiveImportForm(forms.ModelForm):
 
     class Meta:
         model = ArchiveImport
-        fields = ["source", "upload", "media_from_site", "dry_run"]
+        fields = ["source", "upload", "media_from_site", "dry_run", "author"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("author", "").strip() and cleaned.get("source") not in AUTHOR_OPTION:
+            self.add_error(
+                "author", _("Only a Substack export takes an author: other exports name theirs.")
+            )
+        return cleaned
 
 
 @admin.register(ArchiveImport)
@@ -50,7 +58,7 @@ class ArchiveImportAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is None:
-            return ["source", "upload", "media_from_site", "dry_run"]
+            return ["source", "upload", "media_from_site", "dry_run", "author"]
         return self.readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -78,5 +86,6 @@ class ArchiveImportAdmin(admin.ModelAdmin):
             media_from_site=form.cleaned_data["media_from_site"],
             dry_run=form.cleaned_data["dry_run"],
             user=request.user,
+            author=form.cleaned_data["author"],
         )
         obj.pk = job.pk

@@ -68,6 +68,12 @@ class ArchiveImport(models.Model):
     dry_run = models.BooleanField(
         _("dry run"), default=False, help_text=_("Report what would happen; write nothing.")
     )
+    author = models.CharField(
+        _("author"),
+        max_length=120,
+        blank=True,
+        help_text=_("Substack only: who wrote the posts (empty: the publication's name)."),
+    )
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
     )

@@ -51,6 +51,8 @@ class SourceRun:
     #: How many entries of the input `posts` has read so far, where it holds more than
     #: posts (progress then counts entries, of `total`); None: progress counts posts.
     items_read: Callable[[], int] | None = None
+    #: What the report should say of the whole run (an assumption the source made…).
+    notes: list[str] = field(default_factory=list)
 
 
 #: A source's index pass.
@@ -80,6 +82,8 @@ def source_import(
     except SourceUnreadable as exc:
         report.fatal = str(exc)
         return report
+    for note in run.notes:
+        report.note(name, note)
     with tempfile.TemporaryDirectory(prefix="archive-import-media-") as fetched:
         fetch = media_from_site and not dry_run
         fetch_failures: dict[str, str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from django.utils import timezone
 from .ghost.importing import ghost_read
 from .models import ArchiveImport
 from .report import ImportReport
-from .running import SourceRead, source_import
+from .running import SourceRead, SourceRun, source_import
+from .substack.importing import substack_read
 from .wordpress.posts import wordpress_read
 
 #: Every source this site imports, by the name the command and the admin offer: its
@@ -23,7 +25,10 @@ from .wordpress.posts import wordpress_read
 SOURCES: dict[str, SourceRead] = {
     "wordpress": wordpress_read,
     "ghost": ghost_read,
+    "substack": substack_read,
 }
+#: Sources whose export names no author: the editor says who wrote it (--author).
+AUTHOR_OPTION: dict[str, Callable[..., SourceRun]] = {"substack": substack_read}
 #: Called with (items read, items in the file) while an import writes.
 Progress = Callable[[int, int], None]
 
@@ -41,9 +46,19 @@ def archive_import(
     dry_run: bool = False,
     since: dt.datetime | None = None,
     progress: Progress | None = None,
+    author: str = "",
 ) -> ImportReport:
     """Import an export of `source` at `path`; never raises for bad input, the report says."""
     read = SOURCES.get(source)
+    if read is not None and author.strip():
+        if source not in AUTHOR_OPTION:
+            report = ImportReport(source=source, dry_run=dry_run)
+            report.fatal = (
+                f"A {source} export names its authors; an author is given only for "
+                f"{', '.join(AUTHOR_OPTION)} exports."
+            )
+            return report
+        read = functools.partial(AUTHOR_OPTION[source], author=author.strip())
     if read is not None:
         return source_import(
             name=source,
@@ -69,6 +84,7 @@ def archive_import_queue(
     media_from_site: bool = False,
     dry_run: bool = False,
     user: Any = None,
+    author: str = "",
 ) -> ArchiveImport:
     """Store an uploaded export and have a worker import it once this transaction commits."""
     from .tasks import archive_import_run_task
@@ -77,6 +93,7 @@ def archive_import_queue(
         source=source,
         media_from_site=media_from_site,
         dry_run=dry_run,
+        author=author,
         created_by=user if user is not None and user.is_authenticated else None,
     )
     job.upload.save(upload.name or "export.xml", upload, save=False)
@@ -113,6 +130,7 @@ def _archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
             media_from_site=job.media_from_site,
             dry_run=job.dry_run,
             progress=lambda done, total: cache.set(key, (done, total), 86400),
+            author=job.author,
         )
     except Exception as exc:
         ArchiveImport.objects.filter(pk=job.pk).update(

@@ -89,5 +89,8 @@ class SourcePost:
     notes: list[str] = field(default_factory=list)
     #: Why the item is not imported at all (in the trash…); the report counts it skipped.
     skipped_because: str = ""
+    #: Why the item could not be read (its file missing from the export…); the report
+    #: counts it failed, and the rest of the import goes on.
+    failed_because: str = ""
     #: How the report names the item ("post 12 (hello)"); default "<kind> <source_id> (<slug>)".
     label: str = ""

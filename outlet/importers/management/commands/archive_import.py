@@ -1,5 +1,5 @@
-"""`manage.py archive_import wordpress PATH [--media-dir DIR] [--media-from-site] [--dry-run]
-[--since DATE]`."""
+"""`manage.py archive_import {wordpress,substack,…} PATH [--media-dir DIR] [--media-from-site]
+[--dry-run] [--since DATE] [--author NAME]` (PATH: a file, or a Substack export folder)."""
 
 from __future__ import annotations
 
@@ -38,10 +38,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--since", type=_date, help="Only items published on or after this date."
         )
+        parser.add_argument(
+            "--author",
+            default="",
+            help="Substack: who wrote the posts (default: the publication's name, else Staff).",
+        )
 
     def handle(self, *args, **options) -> None:
-        if not options["path"].is_file():
-            raise CommandError(f"{options['path']}: no such file.")
+        if not options["path"].exists():
+            raise CommandError(f"{options['path']}: no such file or folder.")
         if options["media_dir"] is not None and not options["media_dir"].is_dir():
             raise CommandError(f"--media-dir {options['media_dir']}: no such folder.")
         report = archive_import(
@@ -51,6 +56,7 @@ class Command(BaseCommand):
             media_from_site=options["media_from_site"],
             dry_run=options["dry_run"],
             since=options["since"],
+            author=options["author"],
         )
         for line in report.lines():
             self.stdout.write(line)
