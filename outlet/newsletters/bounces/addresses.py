@@ -1,0 +1,108 @@
+"""Return paths (VERP): `bounces+<signed token>@BOUNCE_DOMAIN`, one per delivery or message.
+
+Contract: with BOUNCE_DOMAIN set (and no email provider, which takes bounces itself),
+every newsletter copy goes out with the envelope sender `delivery_return_path(...)` and
+every reader-facing transactional message with `message_return_path(...)`; a bounce
+coming back to that address names, by the token, what it is about. `token_check` says
+whether a token is ours *and* was made for the address the bounce reports: the token
+signs the recipient's address with the delivery (or a per-message nonce), so nobody can
+take the bounce address they were sent and make it suppress someone else.
+
+Tokens are lower-case letters, digits and '-' (MTAs fold local parts to lower case and
+Postfix splits at '+'), at most 44 characters, so the local part stays under RFC 5321's 64.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+#: The local part before the '+' (Postfix's recipient_delimiter).
+LOCAL_PART = "bounces"
+_SALT = "outlet.newsletters.bounces.return-path"
+_SIGNATURE_LENGTH = 20  # base32 characters: 100 bits
+_TOKEN = re.compile(r"(?P<kind>[dt])(?P<ref>[0-9a-z]{1,13})-(?P<signature>[a-z2-7]{20})")
+_ADDRESS = re.compile(rf"{LOCAL_PART}\+(?P<token>[0-9a-z-]+)@(?P<domain>[^\s>]+)", re.IGNORECASE)
+
+
+def return_paths_on() -> bool:
+    """VERP only through our own relay: an email provider handles bounces itself."""
+    from outlet.newsletters.esp_webhooks import esp_configured
+
+    return bool(settings.BOUNCE_DOMAIN) and esp_configured(email_backend=settings.EMAIL_BACKEND) is None
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+def _signature(kind: str, ref: str, email: str) -> str:
+    digest = salted_hmac(_SALT, f"{kind}:{ref}:{email.strip().lower()}", algorithm="sha256")
+    return base64.b32encode(digest.digest()).decode("ascii").lower()[:_SIGNATURE_LENGTH]
+
+
+def _address(kind: str, ref: str, email: str) -> str:
+    return f"{LOCAL_PART}+{kind}{ref}-{_signature(kind, ref, email)}@{settings.BOUNCE_DOMAIN}"
+
+
+def delivery_return_path(*, delivery_id: int, email: str) -> str | None:
+    """The envelope sender for one newsletter copy; None when return paths are off."""
+    if not return_paths_on():
+        return None
+    return _address("d", _base36(delivery_id), email)
+
+
+def message_return_path(*, email: str) -> str | None:
+    """The envelope sender for one transactional message to `email` (a fresh nonce
+    each time); None when return paths are off."""
+    if not return_paths_on():
+        return None
+    return _address("t", _base36(secrets.randbits(40)), email)
+
+
+@dataclass(frozen=True)
+class BounceToken:
+    """A token as read from an address; not yet checked against any recipient."""
+
+    kind: str  # "d": a newsletter delivery; "t": a transactional message
+    ref: str
+    signature: str
+
+    @property
+    def delivery_id(self) -> int | None:
+        return int(self.ref, 36) if self.kind == "d" else None
+
+    def signed_for(self, email: str) -> bool:
+        """Whether this token was made by us for a message to `email`."""
+        return constant_time_compare(self.signature, _signature(self.kind, self.ref, email))
+
+
+def token_from_address(address: str) -> BounceToken | None:
+    """The token in a `bounces+<token>@BOUNCE_DOMAIN` address, or None (another address,
+    another domain, or a token of the wrong shape)."""
+    match = _ADDRESS.search(address or "")
+    if match is None or match["domain"].lower().rstrip(".") != settings.BOUNCE_DOMAIN.lower():
+        return None
+    token = _TOKEN.fullmatch(match["token"].lower())
+    if token is None:
+        return None
+    return BounceToken(kind=token["kind"], ref=token["ref"], signature=token["signature"])
+
+
+def bounce_address_seen(address: str) -> bool:
+    """Whether `address` is one of our bounce addresses at all (a token, good or bad)."""
+    match = _ADDRESS.search(address or "")
+    return match is not None and match["domain"].lower().rstrip(".") == (
+        settings.BOUNCE_DOMAIN.lower()
+    )
