@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 #: The local part before the '+' (Postfix's recipient_delimiter).
@@ -34,7 +35,10 @@ def return_paths_on() -> bool:
     """VERP only through our own relay: an email provider handles bounces itself."""
     from outlet.newsletters.esp_webhooks import esp_configured
 
-    return bool(settings.BOUNCE_DOMAIN) and esp_configured(email_backend=settings.EMAIL_BACKEND) is None
+    return (
+        bool(settings.BOUNCE_DOMAIN)
+        and esp_configured(email_backend=settings.EMAIL_BACKEND) is None
+    )
 
 
 def _base36(number: int) -> str:
@@ -56,19 +60,28 @@ def _address(kind: str, ref: str, email: str) -> str:
     return f"{LOCAL_PART}+{kind}{ref}-{_signature(kind, ref, email)}@{settings.BOUNCE_DOMAIN}"
 
 
-def delivery_return_path(*, delivery_id: int, email: str) -> str | None:
-    """The envelope sender for one newsletter copy; None when return paths are off."""
-    if not return_paths_on():
-        return None
+def delivery_return_path(*, delivery_id: int, email: str) -> str:
+    """The envelope sender for one newsletter copy (callers check `return_paths_on`
+    once per batch: this runs per message)."""
     return _address("d", _base36(delivery_id), email)
 
 
-def message_return_path(*, email: str) -> str | None:
+def message_return_path(*, email: str) -> str:
     """The envelope sender for one transactional message to `email` (a fresh nonce
-    each time); None when return paths are off."""
-    if not return_paths_on():
-        return None
+    each time)."""
     return _address("t", _base36(secrets.randbits(40)), email)
+
+
+def return_path_apply[M: EmailMessage](message: M) -> M:
+    """Give a transactional message to one reader its own return path, when return paths
+    are on: Django's SMTP backend uses `from_email` as the envelope sender and a "From"
+    header, when there is one, as the From the reader sees."""
+    recipients = message.recipients()
+    if len(recipients) != 1 or not return_paths_on():
+        return message
+    message.extra_headers.setdefault("From", message.from_email)
+    message.from_email = message_return_path(email=recipients[0])
+    return message
 
 
 @dataclass(frozen=True)

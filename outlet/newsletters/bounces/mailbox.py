@@ -10,6 +10,7 @@ in for now (the database down) is left where it is, for the next poll.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import logging
 import os
@@ -80,7 +81,9 @@ def _imap_connect(url: str) -> tuple[imaplib.IMAP4, str]:
         connection = imaplib.IMAP4(parts.hostname or "", parts.port or 143, timeout=30)
         connection.starttls(ssl_context=context)
     else:
-        raise ImproperlyConfigured("BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS).")
+        raise ImproperlyConfigured(
+            "BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS)."
+        )
     connection.login(unquote(parts.username or ""), unquote(parts.password or ""))
     return connection, unquote(parts.path.lstrip("/")) or "INBOX"
 
@@ -92,7 +95,7 @@ def imap_poll(*, url: str, keep: bool) -> Counter[str]:
     try:
         connection.select(folder)
         _, found = connection.uid("SEARCH", "UNSEEN")
-        for uid in (found[0] or b"").split():
+        for uid in (found[0] or b"").decode("ascii").split():
             _, data = connection.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = next((item[1] for item in data if isinstance(item, tuple)), None)
             if raw is None:
@@ -110,10 +113,8 @@ def imap_poll(*, url: str, keep: bool) -> Counter[str]:
                 connection.uid("STORE", uid, "+FLAGS", "(\\Deleted \\Seen)")
         connection.expunge()
     finally:
-        try:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
             connection.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
     return counts
 
 

@@ -35,7 +35,9 @@ class BounceMessage(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["outcome", "received_at"], name="bounce_message_outcome_idx")]
+        indexes = [
+            models.Index(fields=["outcome", "received_at"], name="bounce_message_outcome_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} ({self.received_at:%Y-%m-%d %H:%M})"

@@ -33,7 +33,11 @@ from email.utils import getaddresses
 
 from django.db import models
 
-from outlet.newsletters.bounces.addresses import BounceToken, bounce_address_seen, token_from_address
+from outlet.newsletters.bounces.addresses import (
+    BounceToken,
+    bounce_address_seen,
+    token_from_address,
+)
 
 
 class Outcome(models.TextChoices):
@@ -81,10 +85,19 @@ def _address_of(field_value: str | None) -> str:
     return value.strip().strip("<>").strip()
 
 
+def _blocks(part: Message) -> list[Message]:
+    """A message/* part's contents as header blocks (the parser gives a list of messages
+    for message/delivery-status and message/rfc822, a string for a malformed one)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)] or [Message()]
+    return [email.message_from_string(str(payload or ""), policy=email.policy.compat32)]
+
+
 def _report_part(message: Message, report_type: str) -> Message | None:
     if message.get_content_type() != "multipart/report":
         return None
-    if (message.get_param("report-type") or "").lower() != report_type:
+    if str(message.get_param("report-type") or "").lower() != report_type:
         return None
     return message
 
@@ -113,10 +126,7 @@ def _read_dsn(message: Message) -> BounceReport:
     for part in message.walk():
         if part.get_content_type() != "message/delivery-status":
             continue
-        blocks = part.get_payload()
-        if not isinstance(blocks, list):
-            continue
-        for block in blocks[1:]:  # the first block is about the message, not a recipient
+        for block in _blocks(part)[1:]:  # the first block is about the message, not a recipient
             action = (block.get("Action") or "").strip().lower()
             status = _STATUS.search(block.get("Status") or "")
             recipient = _address_of(block.get("Original-Recipient")) or _address_of(
@@ -157,20 +167,12 @@ def _read_feedback(message: Message) -> tuple[BounceReport, list[str]]:
     for part in message.walk():
         content_type = part.get_content_type()
         if content_type == "message/feedback-report":
-            payload = part.get_payload()
-            fields = payload[0] if isinstance(payload, list) and payload else None
-            if fields is None:
-                fields = email.message_from_string(str(payload or ""))
+            fields = _blocks(part)[0]
             feedback_type = (fields.get("Feedback-Type") or "").strip().lower()
             recipients += [_address_of(v) for v in fields.get_all("Original-Rcpt-To", [])]
             senders += [_address_of(v) for v in fields.get_all("Original-Mail-From", [])]
         elif content_type in ("message/rfc822", "text/rfc822-headers"):
-            payload = part.get_payload()
-            original = (
-                payload[0]
-                if isinstance(payload, list) and payload
-                else email.message_from_string(str(payload or ""))
-            )
+            original = _blocks(part)[0]
             senders += [address for _, address in getaddresses(original.get_all("Return-Path", []))]
     report = BounceReport(
         outcome=Outcome.COMPLAINT,

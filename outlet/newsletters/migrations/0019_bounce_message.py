@@ -5,27 +5,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('newsletters', '0018_audience_formats'),
+        ("newsletters", "0018_audience_formats"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BounceMessage',
+            name="BounceMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64, unique=True)),
-                ('message_id', models.CharField(blank=True, max_length=255)),
-                ('source', models.CharField(choices=[('pipe', 'Postfix pipe'), ('maildir', 'Maildir'), ('imap', 'IMAP')], max_length=10)),
-                ('outcome', models.CharField(choices=[('hard', 'Hard bounce'), ('soft', 'Soft bounce'), ('complaint', 'Complaint'), ('policy', "Refused by the receiver's policy"), ('delayed', 'Delay notice'), ('ignored', 'Auto-reply'), ('forged', 'Bad or missing token'), ('unparsed', 'Not understood')], max_length=10)),
-                ('detail', models.CharField(blank=True, max_length=300)),
-                ('raw', models.BinaryField(blank=True, default=b'')),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('delivery', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='newsletters.delivery')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64, unique=True)),
+                ("message_id", models.CharField(blank=True, max_length=255)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("pipe", "Postfix pipe"),
+                            ("maildir", "Maildir"),
+                            ("imap", "IMAP"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("hard", "Hard bounce"),
+                            ("soft", "Soft bounce"),
+                            ("complaint", "Complaint"),
+                            ("policy", "Refused by the receiver's policy"),
+                            ("delayed", "Delay notice"),
+                            ("ignored", "Auto-reply"),
+                            ("forged", "Bad or missing token"),
+                            ("unparsed", "Not understood"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("detail", models.CharField(blank=True, max_length=300)),
+                ("raw", models.BinaryField(blank=True, default=b"")),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="newsletters.delivery",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['outcome', 'received_at'], name='bounce_message_outcome_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["outcome", "received_at"], name="bounce_message_outcome_idx"
+                    )
+                ],
             },
         ),
     ]
