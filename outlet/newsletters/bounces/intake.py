@@ -4,9 +4,9 @@ Contract: `bounce_message_process(raw=..., source=...)` acts on a message at mos
 whoever hands it in and however often (the `BounceMessage` row and the effects commit
 together), and never loses one: a message not understood is stored, set aside and
 counted. A hard bounce, soft bounce or complaint acts only when its token is ours and
-was signed for the address it is about (the bounce's own report or, for a newsletter
-delivery, the subscriber the delivery went to); otherwise it is FORGED and changes
-nothing. Acting goes through `tracking.bounce_apply`, the path an ESP's webhook takes,
+was signed for the address it is about (the recipient the bounce names or, for a
+complaint whose feedback loop redacted it, the reader the delivery went to); otherwise
+it is FORGED and changes nothing. Acting goes through `tracking.bounce_apply`, the path an ESP's webhook takes,
 so a bounce from the mailbox counts in the issue's figures exactly like one from an ESP.
 """
 
@@ -59,7 +59,9 @@ def _verified(report: BounceReport) -> tuple[str | None, int | None, str]:
         return None, None, "bad token" if report.token_seen else "no token"
     candidates = list(report.recipients)
     delivery_id = token.delivery_id
-    if delivery_id is not None:
+    # A bounce names its recipient, and must name the one its token was signed for. A
+    # feedback loop often redacts it: a complaint may stand on the delivery's own reader.
+    if delivery_id is not None and (report.outcome == Outcome.COMPLAINT or not candidates):
         delivery = Delivery.objects.select_related("subscriber").filter(pk=delivery_id).first()
         if delivery is not None and delivery.subscriber is not None:
             candidates.append(delivery.subscriber.email)
