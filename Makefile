@@ -26,7 +26,7 @@ RUN_PORTS := $(if $(STRIPE_PORT),STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
 	$(if $(MAIL_PORT),EMAIL_URL=smtp://127.0.0.1:$(MAIL_PORT))
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill promtool metrics-check metrics-live clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -38,6 +38,8 @@ help:
 	@echo "make bench-admin SUBSCRIBERS=1000000 | bench-scale NS=10000,100000,1000000"
 	@echo "make bench-import N=100000  archive_import of a synthetic WordPress export"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
+	@echo "make metrics-check  promtool: the Prometheus config, the alert rules and their unit tests"
+	@echo "make metrics-live   a real Prometheus scrapes \`make run\`'s stack during a send and webhooks"
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -102,7 +104,7 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(VPY) manage.py runstack --production --port $(PORT)
 
-test: $(STAMP) browser varnish $(VNU_JAR)
+test: $(STAMP) browser varnish promtool $(VNU_JAR)
 	VNU_JAR=$(abspath $(VNU_JAR)) $(VPY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the browser and worker-process tests, for a quick loop.
@@ -157,6 +159,25 @@ smtp-sink:
 
 drill: $(STAMP) smtp-sink
 	$(VPY) benchmarks/drill.py
+
+# promtool (checks /metrics' exposition and tests the alert rules) comes with Debian's
+# prometheus package, which also brings the Prometheus server itself.
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's prometheus for its promtool..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	  else echo "The metrics checks need promtool: sudo apt-get install prometheus"; exit 1; fi; }
+
+# The scrape config and alert rules in deploy/prometheus/ are valid, and every alert fires
+# on the trouble it names and stays quiet beside it (outlet-alerts.test.yml).
+metrics-check: promtool
+	cd deploy/prometheus && promtool check config prometheus.yml
+	cd deploy/prometheus && promtool check rules outlet-alerts.yml
+	cd deploy/prometheus && promtool test rules outlet-alerts.test.yml
+
+metrics-live: $(STAMP) promtool
+	$(VPY) benchmarks/metrics_live.py
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,8 @@ import os
 from celery import Celery, bootsteps
 from kombu import Queue
 
+from outlet.core.metrics.celery_signals import celery_metrics_connect
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outlet.settings")
 
 app = Celery("outlet")
@@ -21,6 +23,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 QUEUES = ("default", "mail", "bulk", "purge")
 app.conf.task_queues = [Queue(name, routing_key=name) for name in QUEUES]
 app.autodiscover_tasks()
+celery_metrics_connect()
 
 
 class HeartbeatStep(bootsteps.StartStopStep):

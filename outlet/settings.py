@@ -18,6 +18,7 @@ from django.utils.csp import CSP
 from outlet.anymail_environment import anymail_from_environment
 from outlet.articles.editor_extensions import PROSE_EDITOR_EXTENSIONS
 from outlet.beat_schedule import beat_schedule
+from outlet.core.metrics.access import metrics_allow_parse
 from outlet.logging_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -95,6 +96,9 @@ INSTALLED_APPS = [
 DJANGO_PROSE_EDITOR_EXTENSIONS = PROSE_EDITOR_EXTENSIONS
 
 MIDDLEWARE = [
+    # Request counts and latency by view for /metrics, around everything else (pages the
+    # WSGI page cache answers in front of Django are counted there, as "page_cache").
+    "outlet.core.metrics.middleware.RequestMetricsMiddleware",
     # First, so a cached public page skips the rest; it stores pages after all the others ran.
     "outlet.articles.caching.PageCacheMiddleware",
     # Inside the page cache, so it sees /account/'s 404s and 405s already marked no-store.
@@ -579,7 +583,8 @@ SECURE_HSTS_PRELOAD = _read(env.bool, "SECURE_HSTS_PRELOAD", default=False)
 # Preloading binds the domain and all its subdomains to HTTPS in browsers for months:
 # a decision for whoever owns the domain (SECURE_HSTS_PRELOAD=1), not a default.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Probes and Prometheus ask the web processes directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if OUTLET_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # X-Forwarded-Host is never trusted (the VCL drops it too): a poisoned host could end up
@@ -592,6 +597,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Metrics (/metrics for Prometheus; outlet/core/metrics/) -------------------
+
+# Who may read /metrics: IP addresses or networks, and bearer tokens as bearer:<token>.
+METRICS_ALLOW = metrics_allow_parse(_read(env.list, "METRICS_ALLOW", default=["127.0.0.1", "::1"]))
+# prometheus-client's multiprocess mode: every process of the stack (gunicorn workers,
+# Celery's pool, beat) writes its counters to files here and /metrics sums them. One
+# directory per host, emptied when the stack starts (runstack does; see the README).
+# Set before prometheus_client is imported anywhere: it reads the variable on import.
+METRICS_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Issues whose deliveries /metrics counts by status: every sending or paused one, and
+# this many of the most recently started others.
+METRICS_RECENT_ISSUES = _read(env.int, "METRICS_RECENT_ISSUES", default=3)
 
 # --- Logging -----------------------------------------------------------------
 

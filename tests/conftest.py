@@ -20,6 +20,14 @@ from django.db import connection
 BASE_DIR = Path(settings.BASE_DIR)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _forget_dead_runs_counters() -> None:
+    """Earlier runs' counter files would be summed at every /metrics the suite reads."""
+    from outlet.core.metrics.files import metrics_files_clear
+
+    metrics_files_clear(dead_only=True)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     cache.clear()

@@ -56,6 +56,11 @@ sub vcl_recv {
         set req.http.n-gone = xkey.purge(req.http.xkey-purge);
         return (synth(200, "Purged " + req.http.n-gone + " objects"));
     }
+    # Prometheus asks each web process directly, never through the shared cache: from
+    # here every reader would look like 127.0.0.1 to outlet's METRICS_ALLOW.
+    if (req.url ~ "^/metrics(\?|$)") {
+        return (synth(404, "Not Found"));
+    }
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);  # sign-ups, donations, webhooks, the admin's forms
     }

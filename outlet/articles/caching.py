@@ -382,9 +382,23 @@ class PageCacheWSGI:
         self.watcher = VersionWatcher()
 
     def __call__(self, environ: dict, start_response: Callable):
-        served = self._serve(environ, start_response)
+        from outlet.core.metrics.instruments import http_request_record
+
+        started, status = time.perf_counter(), []
+
+        def noted(line: str, headers: list, *rest):
+            status.append(line)
+            return start_response(line, headers, *rest)
+
+        served = self._serve(environ, noted)
         if served is None:
             return self.application(environ, start_response)
+        http_request_record(
+            view="page_cache",
+            method=environ.get("REQUEST_METHOD", ""),
+            status=int(status[0][:3]) if status else 200,
+            seconds=time.perf_counter() - started,
+        )
         return served
 
     def _serve(self, environ: dict, start_response: Callable) -> list[bytes] | None:

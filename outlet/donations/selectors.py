@@ -79,6 +79,20 @@ def gift_known(*, subscription_id: str) -> bool:
     return Gift.objects.filter(stripe_subscription_id=subscription_id).exists()
 
 
+def gift_starting_here(*, metadata: dict[str, str], customer_id: str) -> Gift | None:
+    """The gift made here that a subscription's metadata names, for the same Stripe
+    customer: the checkout created the subscription but has not stored its id (Stripe's
+    answer was lost, or is still coming). The customer must match because a `gift_id`
+    alone proves nothing: a system before this one may have used the same metadata key,
+    and its subscriptions must not be tied to (or paid into) one of our gifts."""
+    gift_id = str(metadata.get("gift_id") or "")
+    if not gift_id.isdigit() or not customer_id:
+        return None
+    return Gift.objects.filter(
+        pk=int(gift_id), adopted_at__isnull=True, stripe_customer_id=customer_id
+    ).first()
+
+
 def campaign_featured() -> Campaign | None:
     """The active campaign shown on /donate/: the newest whose deadline has not passed."""
     today = timezone.localdate()

@@ -44,6 +44,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from outlet.core.metrics.instruments import stripe_webhook_record
+
 from . import selectors, services, stripe_gateway
 from .stripe_objects import (
     ChargeFacts,
@@ -307,18 +309,30 @@ def _text(body: str, status: int = 200) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def webhook(request: HttpRequest) -> HttpResponse:
+    try:
+        response, event_type, outcome = _webhook_handle(request)
+    except Exception:
+        stripe_webhook_record(event_type="", outcome="error", known_types=HANDLERS)
+        raise
+    stripe_webhook_record(event_type=event_type, outcome=outcome, known_types=HANDLERS)
+    return response
+
+
+def _webhook_handle(request: HttpRequest) -> tuple[HttpResponse, str, str]:
+    """The answer, the event's type and the outcome /metrics counts (applied, repeat,
+    ignored, rejected, deferred; an exception counts as error)."""
     signature = request.headers.get("Stripe-Signature", "")
     try:
         event = stripe_gateway.event_construct(payload=request.body, signature=signature)
     except (ValueError, stripe_gateway.SignatureVerificationError):
-        return _text("Invalid payload or signature.", status=400)
+        return _text("Invalid payload or signature.", status=400), "", "rejected"
     event_id, event_type = str(event.get("id") or ""), str(event.get("type") or "")
     handler = HANDLERS.get(event_type)
     if handler is None or not event_id:
-        return _text("Ignored.")
+        return _text("Ignored."), event_type, "ignored"
     if event_type in _PREPARE_ASKS_STRIPE and selectors.stripe_event_seen(event_id=event_id):
         # A repeat: answer before reading from Stripe. (The unique insert still decides.)
-        return _text("Already processed.")
+        return _text("Already processed."), event_type, "repeat"
     try:
         prepared = PREPARE.get(event_type, _as_sent)(event)
         try:
@@ -328,8 +342,8 @@ def webhook(request: HttpRequest) -> HttpResponse:
     except stripe_gateway.StripeError:
         # We could not read the object from Stripe: let Stripe deliver it again later.
         logger.warning("Stripe unreachable while handling %s %s", event_type, event_id)
-        return _text("Try again later.", status=503)
+        return _text("Try again later.", status=503), event_type, "deferred"
     if not outcome:
-        return _text("Already processed.")
+        return _text("Already processed."), event_type, "repeat"
     logger.info("Stripe %s %s: %s", event_type, event_id, outcome)
-    return _text("OK")
+    return _text("OK"), event_type, "applied"

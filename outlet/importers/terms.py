@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,6 +20,11 @@ from .source import SourcePerson, SourceTerm
 
 Kind = ImportedItem.Kind
 FALLBACK_SECTION = SourceTerm(source_id="", name="Archive", slug="archive")
+
+
+def _name_print(name: str) -> str:
+    """What a mapping remembers of the name the import gave a row (to tell an editor's rename)."""
+    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def free_slug(model: type[models.Model], base: str, *, own_pk: int | None, suffix: str) -> str:
@@ -44,7 +50,8 @@ class TermWriter:
         self._done: dict[tuple[str, str], Any] = {}
 
     def _named(self, kind: str, model: Any, source_id: str, *, name: str, slug: str) -> Any:
-        """The row for a term or person, created once; its name follows the source's."""
+        """The row for a term or person, created once; its name follows the source's
+        while the row still has the name the import gave it (an editor's rename stays)."""
         key = (kind, source_id)
         if key in self._done:
             return self._done[key]
@@ -61,15 +68,28 @@ class TermWriter:
                     row = model(name=name, slug=free_slug(model, slug, own_pk=None, suffix=suffix))
                     row.save()
             imported_item_remember(
-                source=self.source, kind=kind, source_id=source_id, object_id=row.pk
+                source=self.source,
+                kind=kind,
+                source_id=source_id,
+                object_id=row.pk,
+                fingerprint=_name_print(name),
             )
             self.report.record(f"{kind}s", "imported", label=label)
         elif (
             row.name != name
+            and mapping is not None
+            and mapping.fingerprint == _name_print(row.name)
             and not model._default_manager.filter(name=name).exclude(pk=row.pk).exists()
         ):
             row.name = name
             row.save(update_fields=["name"])
+            imported_item_remember(
+                source=self.source,
+                kind=kind,
+                source_id=source_id,
+                object_id=row.pk,
+                fingerprint=_name_print(name),
+            )
             self.report.record(f"{kind}s", "updated", label=label)
         else:
             self.report.record(f"{kind}s", "unchanged", label=label)
@@ -99,6 +119,18 @@ class TermWriter:
         url = author.get_absolute_url()
         self._redirect_once(Kind.AUTHOR, person, url, f"{url}feed/")
         return author
+
+    def section_exists(self, term: SourceTerm) -> bool:
+        """Whether the term is a section here already (made by this import or found)."""
+        if (Kind.SECTION, term.source_id) in self._done:
+            return True
+        mapping = imported_item_find(
+            source=self.source, kind=Kind.SECTION, source_id=term.source_id
+        )
+        known = mapping.object_id if mapping is not None else None
+        if known is not None and Section.objects.filter(pk=known).exists():
+            return True
+        return Section.objects.filter(name=term.name[:80]).exists()
 
     def section(self, term: SourceTerm | None) -> Section:
         term = term or FALLBACK_SECTION

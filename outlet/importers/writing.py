@@ -10,6 +10,9 @@ is kept as a draft with the reason in the report, never dropped. Each item is
 written in a savepoint of its own, so one bad item fails alone. Old addresses
 (`old_paths`, decided by the source's converter) point at an item's new address
 only once it is public; they are written in batches, the first claim winning.
+What editors did here since an import wrote an item wins over a later run: an item
+deleted here is not brought back, one saved here (edited, taken down) is left as it
+is, and the report says so.
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ CANONICAL_MAX = Article._meta.get_field("canonical_url").max_length or 200
 def _visible(article: Article) -> bool:
     """Public now or at its scheduled time (drafts are everything else)."""
     return article.status in (Article.Status.PUBLISHED, Article.Status.SCHEDULED)
+
+
+DELETED_HERE = "deleted here since it was imported; not brought back"
+
+
+def _changed_here(item: Article | Page, mapping: ImportedItem) -> bool:
+    """Saved here since the import last wrote it (the import remembers after its save)."""
+    return item.updated_at > mapping.updated_at
 
 
 def _fingerprint(values: dict[str, Any]) -> str:
@@ -159,6 +170,8 @@ class PostWriter:
         label = post_label(post)
         if post.skipped_because:
             self.report.record(kind, "skipped", label=label, reason=post.skipped_because)
+            with transaction.atomic():
+                self._withdraw(post, label=label)
             return
         if post.failed_because:
             self.report.record(kind, "failed", label=label, reason=post.failed_because)
@@ -180,10 +193,43 @@ class PostWriter:
             reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             self.report.record(kind, "failed", label=label, reason=reason)
 
+    def _withdraw(self, post: SourcePost, *, label: str) -> None:
+        """An item an earlier run made public that the source has since withdrawn (put in
+        its trash) is no longer public here either, unless it was changed here since."""
+        model: type[Article] | type[Page] = Article if post.kind == "article" else Page
+        kind = Kind.ARTICLE if post.kind == "article" else Kind.PAGE
+        mapping = imported_item_find(source=self.source, kind=kind, source_id=post.source_id)
+        if mapping is None or mapping.object_id is None:
+            return
+        item = model.objects.filter(pk=mapping.object_id).first()
+        if item is None or _changed_here(item, mapping):
+            return
+        if isinstance(item, Article):
+            if not _visible(item):
+                return
+            item.status = Article.Status.DRAFT
+            article_save(article=item, note=f"Withdrawn at {self.source}")
+        else:
+            if item.status != Page.Status.PUBLISHED:
+                return
+            item.status = Page.Status.DRAFT
+            item.save()
+        # No fingerprint: should the source bring it back, the next run writes it again.
+        imported_item_remember(
+            source=self.source, kind=kind, source_id=post.source_id, object_id=item.pk
+        )
+        self.report.note(label, f"no longer public here: {post.skipped_because}")
+
     def _record_item(self, kind: str, outcome: str, *, public: bool, label: str) -> None:
         self.report.record(kind, outcome, label=label)
         if not public:
             self.report.record("drafts", outcome, label=label)
+
+    def _kept_as_changed_here(self, kind: str, post: SourcePost, *, label: str) -> None:
+        reason = "changed here since it was imported; left as it is"
+        if post.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED):
+            reason += f" (no longer public at the source: {post.held_because or 'a draft'})"
+        self.report.record(kind, "skipped", label=label, reason=reason)
 
     def _slug_suffix(self, post: SourcePost) -> str:
         return slugify(post.source_id)[:24] or "imported"
@@ -218,13 +264,33 @@ class PostWriter:
             if mapping and mapping.object_id
             else None
         )
+        if mapping is not None and article is None:
+            self.report.record("articles", "skipped", label=label, reason=DELETED_HERE)
+            return
         # Resolved on every run, so an unchanged post still reports its people and terms.
-        section = self.terms.section(post.section)
+        # Every section is public (the navigation, the sitemap): a draft's category is
+        # not made one; the draft goes to the fallback section until it is published.
+        source_section = post.section
+        if (
+            source_section is not None
+            and post.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED)
+            and not self.terms.section_exists(source_section)
+        ):
+            post.notes.append(
+                f"its category “{source_section.name}” is no section here (sections are "
+                "public, it is a draft); filed under the fallback section"
+            )
+            source_section = None
+        section = self.terms.section(source_section)
         authors = [self.terms.author(person) for person in post.authors]
         tag_rows = [self.terms.tag(term) for term in post.tags]
         stored = self.media.image(featured_image, label=label) if featured_image else ""
         if article is not None and mapping is not None and mapping.fingerprint == fingerprint:
             self._record_item("articles", "unchanged", public=_visible(article), label=label)
+            self._article_redirects(article, post)
+            return
+        if article is not None and mapping is not None and _changed_here(article, mapping):
+            self._kept_as_changed_here("articles", post, label=label)
             self._article_redirects(article, post)
             return
         outcome = "imported" if article is None else "updated"
@@ -329,8 +395,15 @@ class PostWriter:
             if mapping and mapping.object_id
             else None
         )
+        if mapping is not None and page is None:
+            self.report.record("pages", "skipped", label=label, reason=DELETED_HERE)
+            return
         if page is not None and mapping is not None and mapping.fingerprint == fingerprint:
             self._record_item("pages", "unchanged", public=public, label=label)
+            self._page_redirects(page, post)
+            return
+        if page is not None and mapping is not None and _changed_here(page, mapping):
+            self._kept_as_changed_here("pages", post, label=label)
             self._page_redirects(page, post)
             return
         outcome = "imported" if page is None else "updated"

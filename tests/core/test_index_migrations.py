@@ -14,6 +14,7 @@ LARGE_TABLE_INDEX_MIGRATIONS = (
     "outlet.newsletters.migrations.0012_subscriber_admin_indexes",
     "outlet.donations.migrations.0006_donor_email_lower_index",
     "outlet.donations.migrations.0007_donor_search_trigram",
+    "outlet.donations.migrations.0014_donor_email_unsent_idx",
 )
 
 

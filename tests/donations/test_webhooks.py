@@ -260,6 +260,46 @@ def test_invoice_before_subscription_id_is_known_finds_gift_by_metadata(client):
     assert Donation.objects.get().status == Donation.Status.PAID
 
 
+def test_foreign_invoice_with_colliding_gift_id_does_not_attach(client):
+    """An older system's subscription whose metadata also says `gift_id`: another
+    customer's invoice must not tie that subscription and its payment to our gift."""
+    gift, donation = checkout_gift(stripe_subscription_id=None)
+    evt = se.invoice_current(gift, invoice_id="in_foreign")
+    evt["data"]["object"]["customer"] = "cus_someone_else"
+    evt["data"]["object"]["parent"]["subscription_details"]["subscription"] = "sub_foreign"
+
+    response = se.post_event(client, evt)
+
+    assert response.status_code == 200
+    gift.refresh_from_db()
+    donation.refresh_from_db()
+    assert gift.stripe_subscription_id is None
+    assert gift.status == Gift.Status.INCOMPLETE
+    assert donation.status == Donation.Status.PENDING
+    assert not Donation.objects.filter(stripe_invoice_id="in_foreign").exists()
+
+    ours = se.invoice_current(gift, invoice_id="in_first")
+    ours["data"]["object"]["parent"]["subscription_details"]["subscription"] = "sub_ours"
+    se.post_event(client, ours)
+    gift.refresh_from_db()
+    donation.refresh_from_db()
+    assert gift.stripe_subscription_id == "sub_ours"
+    assert donation.status == Donation.Status.PAID
+
+
+def test_foreign_subscription_with_colliding_gift_id_does_not_attach(client):
+    gift, _ = checkout_gift(stripe_subscription_id=None)
+    evt = se.subscription_current(gift, status="canceled", type_="customer.subscription.deleted")
+    evt["data"]["object"]["id"] = "sub_foreign"
+    evt["data"]["object"]["customer"] = "cus_someone_else"
+
+    se.post_event(client, evt)
+
+    gift.refresh_from_db()
+    assert gift.stripe_subscription_id is None
+    assert gift.status == Gift.Status.INCOMPLETE
+
+
 def test_failed_renewal_marks_past_due_and_emails_once(client):
     gift, _ = checkout_gift()
     se.post_event(client, se.invoice_current(gift, invoice_id="in_first"))

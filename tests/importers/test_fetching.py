@@ -170,3 +170,34 @@ def test_the_host_is_resolved_once_and_the_checked_address_connected_to(old_site
 
     assert media_fetch(url=f"http://rebind.test:{port}/a.jpg", max_bytes=1000) == b"the picture"
     assert old_site.requests == ["/a.jpg"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a00:5",  # NAT64 of 10.0.0.5: an IPv6-only host's gateway reaches it
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254, the cloud's metadata
+        "::127.0.0.1",  # IPv4-compatible loopback
+        "::ffff:10.0.0.1",  # IPv4-mapped private
+    ],
+)
+def test_ipv6_addresses_that_carry_a_private_ipv4_address_are_not_public(address):
+    assert not fetching.address_is_public(address)
+
+
+def test_public_addresses_stay_public():
+    assert fetching.address_is_public("93.184.215.14")
+    assert fetching.address_is_public("64:ff9b::5db8:d70e")  # NAT64 of a public address
+    assert fetching.address_is_public("2606:2800:21f:cb07:6820:80da:af6b:8b2c")
+
+
+def test_a_server_sending_a_file_slowly_is_given_up_on_at_the_deadline(
+    old_site, loopback_allowed, monkeypatch
+):
+    """A byte at a time under the read timeout must not hold the import for ever."""
+    ticks = iter(range(0, 10_000, 10))  # each look at the clock: ten seconds later
+    monkeypatch.setattr(fetching, "_clock", lambda: next(ticks))
+    old_site.answers.append((200, {}, b"x" * (64 * 1024 * 20)))
+
+    with pytest.raises(FetchFailed, match="longer than 60 seconds"):
+        media_fetch(url=f"{old_site.url}/slow.jpg", max_bytes=10**8, deadline=60)

@@ -9,12 +9,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from outlet.articles.models import Article, Author, Section, Tag
+from outlet.articles.models import Article, Section, Tag
 from outlet.importers.ghost.importing import images_relative_path
-from outlet.importers.models import ArchiveImport, ImportedItem
+from outlet.importers.models import ArchiveImport
 from outlet.importers.tasks import archive_import_run_task
 from outlet.pages.models import Page
 from outlet.redirects.models import Redirect
+from tests.importers.importing import counts, run
 
 pytestmark = pytest.mark.django_db
 
@@ -36,26 +37,8 @@ def media_dir(tmp_path, settings) -> Path:
     return images
 
 
-def run(*args: str) -> list[str]:
-    out = StringIO()
-    call_command("archive_import", "ghost", *args, stdout=out)
-    return out.getvalue().splitlines()
-
-
-def counts() -> dict[str, int]:
-    return {
-        "articles": Article.objects.count(),
-        "pages": Page.objects.count(),
-        "authors": Author.objects.count(),
-        "sections": Section.objects.count(),
-        "tags": Tag.objects.count(),
-        "redirects": Redirect.objects.count(),
-        "items": ImportedItem.objects.count(),
-    }
-
-
 def test_published_ghost_posts_are_readable_here_with_their_details(client, media_dir):
-    lines = run(str(V5), "--media-dir", str(media_dir))
+    lines = run("ghost", str(V5), "--media-dir", str(media_dir))
 
     council = Article.objects.get(slug="council-approves-budget")
     assert council.is_public
@@ -91,7 +74,7 @@ def test_published_ghost_posts_are_readable_here_with_their_details(client, medi
 
 
 def test_members_only_email_only_and_draft_posts_are_never_public(client):
-    lines = run(str(V5))
+    lines = run("ghost", str(V5))
 
     for slug in ("inside-the-mayors-office", "weekly-letter-12", "half-written-investigation"):
         article = Article.objects.get(slug=slug)
@@ -106,14 +89,14 @@ def test_members_only_email_only_and_draft_posts_are_never_public(client):
 
 
 def test_scheduled_post_stays_scheduled():
-    run(str(V5))
+    run("ghost", str(V5))
 
     article = Article.objects.get(slug="election-night-live")
     assert article.status == Article.Status.SCHEDULED and not article.is_public
 
 
 def test_old_ghost_links_answer_301_at_their_new_home(client):
-    run(str(V5))
+    run("ghost", str(V5))
 
     expected = {
         "/p/0b7f3a52-1c1e-4d1f-9a39-1a2b3c4d5e01/": "/council-approves-budget/",
@@ -131,18 +114,18 @@ def test_old_ghost_links_answer_301_at_their_new_home(client):
 
 
 def test_internal_tags_are_not_imported():
-    run(str(V5))
+    run("ghost", str(V5))
 
     assert not Tag.objects.filter(name="#newsletter").exists()
     assert not Section.objects.filter(name="#newsletter").exists()
 
 
 def test_second_run_changes_nothing(media_dir):
-    run(str(V5), "--media-dir", str(media_dir))
+    run("ghost", str(V5), "--media-dir", str(media_dir))
     before = counts()
     bodies = dict(Article.objects.values_list("slug", "body"))
 
-    lines = run(str(V5), "--media-dir", str(media_dir))
+    lines = run("ghost", str(V5), "--media-dir", str(media_dir))
 
     assert counts() == before
     assert dict(Article.objects.values_list("slug", "body")) == bodies
@@ -152,7 +135,7 @@ def test_second_run_changes_nothing(media_dir):
 
 
 def test_dry_run_writes_nothing_and_reports_the_same(media_dir):
-    lines = run(str(V5), "--media-dir", str(media_dir), "--dry-run")
+    lines = run("ghost", str(V5), "--media-dir", str(media_dir), "--dry-run")
 
     assert lines[0] == "DRY RUN: nothing was written."
     assert all(value == 0 for value in counts().values())
@@ -184,7 +167,7 @@ def test_a_wordpress_file_given_as_ghost_is_refused(tmp_path):
 
 
 def test_a_ghost_4_mobiledoc_export_imports(client):
-    lines = run(str(V4))
+    lines = run("ghost", str(V4))
 
     market = Article.objects.get(slug="saturday-at-the-market")
     assert market.is_public
@@ -205,7 +188,7 @@ def test_a_ghost_4_mobiledoc_export_imports(client):
 
 
 def test_since_leaves_older_posts_out():
-    run(str(V5), "--since", "2024-04-02")
+    run("ghost", str(V5), "--since", "2024-04-02")
 
     assert set(Article.objects.values_list("slug", flat=True)) == {
         "election-night-live",
@@ -256,7 +239,7 @@ def test_a_row_that_cannot_be_converted_is_skipped_with_its_reason_and_the_rest_
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(export))
 
-    lines = run(str(broken))
+    lines = run("ghost", str(broken))
 
     assert not Article.objects.filter(slug="council-approves-budget").exists()
     assert Article.objects.filter(slug="the-river-in-pictures").exists()

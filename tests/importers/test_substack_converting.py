@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from outlet.articles.models import Article
+from outlet.importers.markup import ACTIVE_CONTENT_NOTE
 from outlet.importers.substack.body import body_convert, original_image_url
 from outlet.importers.substack.converting import (
     author_for,
@@ -295,7 +296,17 @@ def test_scripts_and_event_handlers_are_removed_with_a_note():
 
     assert "script" not in body.html and "onclick" not in body.html
     assert "onerror" not in body.html
-    assert "scripts and event handlers were removed" in body.notes
+    assert ACTIVE_CONTENT_NOTE in body.notes
+
+
+def test_embed_frame_that_became_a_link_card_is_not_noted_as_removed():
+    body = body_convert(
+        '<div class="youtube-wrap" data-attrs=\'{"videoId":"abc123"}\'>'
+        '<iframe src="https://www.youtube-nocookie.com/embed/abc123"></iframe></div>'
+    )
+
+    assert 'href="https://www.youtube.com/watch?v=abc123"' in body.html
+    assert ACTIVE_CONTENT_NOTE not in body.notes
 
 
 def test_a_whole_html_page_is_read_from_its_body():

@@ -230,6 +230,15 @@ def test_only_what_wordpress_showed_everyone_is_public():
     assert choose("future", publish_at=later).status == Article.Status.SCHEDULED
 
 
+def test_a_password_protected_scheduled_post_is_never_public():
+    for publish_at in (NOW + dt.timedelta(days=2), NOW - dt.timedelta(days=2)):
+        choice = status_choose(
+            wp_status="future", password="secret", publish_at=publish_at, now=NOW
+        )
+        assert choice.status == Article.Status.DRAFT
+        assert choice.held_because == "password-protected on WordPress"
+
+
 def test_publish_time_prefers_gmt_and_falls_back_to_local_time_in_the_site_zone():
     assert date_parse(gmt="2019-05-12 08:30:00", local="x", site_timezone="Europe/Berlin") == (
         dt.datetime(2019, 5, 12, 8, 30, tzinfo=dt.UTC)

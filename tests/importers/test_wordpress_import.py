@@ -1,18 +1,17 @@
 """Importing a WordPress export end to end: what readers and editors find afterwards."""
 
-from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from PIL import Image
 
-from outlet.articles.models import Article, Author, Section, Tag
-from outlet.importers.models import ImportedItem
+from outlet.articles.models import Article
 from outlet.importers.services import archive_import
 from outlet.pages.models import Page
 from outlet.redirects.models import Redirect
 from tests.factories import ArticleFactory
+from tests.importers.importing import counts, run
 
 pytestmark = pytest.mark.django_db
 
@@ -29,26 +28,8 @@ def media_dir(tmp_path, settings) -> Path:
     return uploads
 
 
-def run(*args: str) -> list[str]:
-    out = StringIO()
-    call_command("archive_import", "wordpress", *args, stdout=out)
-    return out.getvalue().splitlines()
-
-
-def counts() -> dict[str, int]:
-    return {
-        "articles": Article.objects.count(),
-        "pages": Page.objects.count(),
-        "authors": Author.objects.count(),
-        "sections": Section.objects.count(),
-        "tags": Tag.objects.count(),
-        "redirects": Redirect.objects.count(),
-        "items": ImportedItem.objects.count(),
-    }
-
-
 def test_published_posts_are_readable_at_their_new_address(client, media_dir):
-    lines = run(str(EXPORT), "--media-dir", str(media_dir))
+    lines = run("wordpress", str(EXPORT), "--media-dir", str(media_dir))
 
     flood = Article.objects.get(slug="flood-night")
     assert flood.is_public
@@ -144,11 +125,11 @@ def test_old_links_answer_301_at_the_new_address_and_count_hits(client):
 
 
 def test_a_second_run_changes_nothing(media_dir):
-    first = run(str(EXPORT), "--media-dir", str(media_dir))
+    first = run("wordpress", str(EXPORT), "--media-dir", str(media_dir))
     before = counts()
     stamps = dict(Article.objects.values_list("slug", "updated_at"))
 
-    second = run(str(EXPORT), "--media-dir", str(media_dir))
+    second = run("wordpress", str(EXPORT), "--media-dir", str(media_dir))
 
     assert counts() == before
     assert dict(Article.objects.values_list("slug", "updated_at")) == stamps
@@ -158,7 +139,7 @@ def test_a_second_run_changes_nothing(media_dir):
 
 
 def test_dry_run_writes_nothing_and_reports_what_would_happen(media_dir):
-    lines = run(str(EXPORT), "--media-dir", str(media_dir), "--dry-run")
+    lines = run("wordpress", str(EXPORT), "--media-dir", str(media_dir), "--dry-run")
 
     assert lines[0] == "DRY RUN: nothing was written."
     assert lines[-1].startswith("archive_import: source=wordpress articles=6 pages=1")
@@ -176,7 +157,7 @@ def test_a_truncated_export_is_refused_whole_and_writes_nothing(tmp_path):
     truncated.write_text(text[: int(len(text) * 0.7)])
 
     with pytest.raises(CommandError, match="nothing was imported"):
-        run(str(truncated))
+        run("wordpress", str(truncated))
     report = archive_import(source="wordpress", path=truncated)
 
     assert report.fatal.startswith("The file is not a complete WordPress export (XML error at line")
@@ -280,7 +261,7 @@ def test_an_author_without_email_or_display_name_is_named_from_first_and_last_na
 
 
 def test_since_imports_only_items_published_from_that_date(media_dir):
-    run(str(EXPORT), "--since", "2020-01-01")
+    run("wordpress", str(EXPORT), "--since", "2020-01-01")
 
     assert set(Article.objects.values_list("slug", flat=True)) == {
         "unfinished-the-bridge-inquiry-13",
@@ -351,7 +332,7 @@ def test_a_page_made_private_in_wordpress_leaves_the_cached_pages_when_imported_
     client, tmp_path, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        run(str(EXPORT))
+        run("wordpress", str(EXPORT))
     assert client.get("/page/about/").status_code == 200  # now in the page cache
     text = EXPORT.read_text()
     page_at = text.index("<wp:post_id>12</wp:post_id>")
@@ -361,7 +342,7 @@ def test_a_page_made_private_in_wordpress_leaves_the_cached_pages_when_imported_
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        run(str(private))
+        run("wordpress", str(private))
 
     assert Page.objects.get(slug="about").status == Page.Status.DRAFT
     assert client.get("/page/about/").status_code == 404
@@ -382,7 +363,7 @@ def test_an_imported_image_is_stored_under_its_content_name_whatever_the_old_one
         )
     )
 
-    run(str(export), "--media-dir", str(uploads))
+    run("wordpress", str(export), "--media-dir", str(uploads))
 
     flood = Article.objects.get(slug="flood-night")
     assert flood.featured_image.name.startswith("body/")

@@ -220,7 +220,11 @@ def _subscription_adopt(
     report.subscriptions += 1
     existing = Gift.objects.filter(stripe_subscription_id=facts.id).first()
     if existing is None:
-        existing = _gift_starting_here(facts)
+        # The checkout's retry and the webhooks tie the two; adopting it would make a
+        # second gift of one subscription.
+        existing = selectors.gift_starting_here(
+            metadata=facts.metadata, customer_id=facts.customer_id
+        )
     if existing is not None and existing.adopted_at is None:
         report.skipped += 1
         report.line(
@@ -269,19 +273,6 @@ def _subscription_adopt(
             "count": recorded,
         },
     )
-
-
-def _gift_starting_here(facts: SubscriptionFacts) -> Gift | None:
-    """The gift made here that this subscription's metadata names, for the same customer:
-    the checkout created the subscription but has not stored its id (Stripe's answer was
-    lost, or is still coming). Its retry and the webhooks tie the two; adopting it would
-    make a second gift of one subscription."""
-    gift_id = str(facts.metadata.get("gift_id") or "")
-    if not gift_id.isdigit() or not facts.customer_id:
-        return None
-    return Gift.objects.filter(
-        pk=int(gift_id), adopted_at__isnull=True, stripe_customer_id=facts.customer_id
-    ).first()
 
 
 def _paid_invoices(subscription_id: str) -> Iterator[dict[str, Any]]:

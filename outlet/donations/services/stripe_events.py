@@ -204,17 +204,17 @@ def payment_intent_apply(*, facts: PaymentIntentFacts, target: PaymentTarget | N
     return "no change"
 
 
-def _gift_for_subscription(subscription_id: str, metadata: dict[str, str]) -> Gift | None:
+def _gift_for_subscription(
+    subscription_id: str, metadata: dict[str, str], customer_id: str
+) -> Gift | None:
     if subscription_id:
         gift = Gift.objects.filter(stripe_subscription_id=subscription_id).first()
         if gift is not None:
             return gift
-    # Not yet stored (the webhook raced the checkout request): the metadata names the gift.
-    # The webhook fetched the subscription's metadata first when the invoice lacked it.
-    gift_id = metadata.get("gift_id")
-    if not gift_id or not str(gift_id).isdigit():
-        return None
-    gift = Gift.objects.filter(pk=int(gift_id)).first()
+    # Not yet stored (the webhook raced the checkout request): the metadata names the gift,
+    # if the customer is the gift's. The webhook fetched the subscription's metadata first
+    # when the invoice lacked it.
+    gift = selectors.gift_starting_here(metadata=metadata, customer_id=customer_id)
     if gift is not None and subscription_id and not gift.stripe_subscription_id:
         Gift.objects.filter(pk=gift.pk, stripe_subscription_id__isnull=True).update(
             stripe_subscription_id=subscription_id
@@ -269,7 +269,9 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bo
     if paid and not facts.amount_paid and not facts.credit_applied:
         # Paid with nothing taken (a 100 % coupon): no money, so no payment to record.
         return "nothing paid"
-    gift = _gift_for_subscription(facts.subscription_id, facts.subscription_metadata)
+    gift = _gift_for_subscription(
+        facts.subscription_id, facts.subscription_metadata, facts.customer_id
+    )
     if gift is None:
         return "unknown subscription"
     with transaction.atomic():
@@ -387,7 +389,7 @@ def subscription_apply(*, facts: SubscriptionFacts, event_created: int | None = 
     newest one applied (`event_created` against the gift's `stripe_event_at`) changes
     nothing, so events delivered out of order cannot downgrade a gift or undo an amount
     change; None means the facts were just read from Stripe and are current."""
-    gift = _gift_for_subscription(facts.id, facts.metadata)
+    gift = _gift_for_subscription(facts.id, facts.metadata, facts.customer_id)
     if gift is None:
         return "unknown subscription"
     target = SUBSCRIPTION_STATUS.get(facts.status)

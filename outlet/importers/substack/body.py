@@ -25,6 +25,8 @@ from lxml import html as lxml_html
 from outlet.articles.sanitising import sanitise_body
 
 from ..markup import (
+    ACTIVE_CONTENT,
+    ACTIVE_CONTENT_NOTE,
     Conversion,
     figure_html,
     fragment,
@@ -75,7 +77,6 @@ _CDN_FETCH = re.compile(
     r"^https?://substackcdn\.com/image/fetch/(?:[^/]*/)?(https?(?::|%3A).*)$", re.IGNORECASE
 )
 _BUCKETEER = re.compile(r"^https?://bucketeer-[^/]+\.s3\.amazonaws\.com", re.IGNORECASE)
-_ACTIVE_CONTENT = re.compile(r"<script\b|\son[a-z]+\s*=", re.IGNORECASE)
 _FOOTNOTE_NUMBER = re.compile(r"(\d+)\s*$")
 
 
@@ -344,8 +345,9 @@ class _BodyConverter:
         self._own_links(root)
         _drop_empty_paragraphs(root)
         converted = inner_html(root) + self.footnotes_html()
-        if _ACTIVE_CONTENT.search(markup or ""):
-            self.conversion.note("scripts and event handlers were removed")
+        # What the sanitiser will remove, not what became a link card (an embed's frame).
+        if ACTIVE_CONTENT.search(converted):
+            self.conversion.note(ACTIVE_CONTENT_NOTE)
         return Body(html=sanitise_body(converted), images=images, notes=self.conversion.notes)
 
     def _own_links(self, root: Any) -> None:

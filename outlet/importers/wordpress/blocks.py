@@ -15,8 +15,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..markup import Conversion, fragment, link_card_html, quote_html
 from .autop import wpautop
-from .markup import Conversion, figures_from, fragment, link_card_html, quote_html, table_html
+from .markup import figures_from, table_html
 from .shortcodes import Attachment, shortcodes_convert
 
 _DELIMITER = re.compile(

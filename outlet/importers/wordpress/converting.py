@@ -19,10 +19,9 @@ from django.utils.text import slugify
 from outlet.articles.models import Article
 from outlet.articles.sanitising import sanitise_body
 
-from ..markup import ACTIVE_CONTENT, ACTIVE_CONTENT_NOTE
+from ..markup import ACTIVE_CONTENT, ACTIVE_CONTENT_NOTE, Conversion
 from .autop import wpautop
 from .blocks import blocks_convert, has_blocks
-from .markup import Conversion
 from .shortcodes import Attachment, shortcodes_convert
 
 #: WordPress statuses that never reach the site, and why (the report says so).
@@ -83,9 +82,10 @@ def status_choose(
     *, wp_status: str, password: str, publish_at: dt.datetime | None, now: dt.datetime
 ) -> StatusChoice:
     """The site's status for a WordPress status: only what WordPress showed everyone is public."""
+    if password and wp_status in ("publish", "future"):
+        # Scheduled ones too: WordPress would have asked for the password once it went live.
+        return StatusChoice(Article.Status.DRAFT, "password-protected on WordPress")
     if wp_status == "publish":
-        if password:
-            return StatusChoice(Article.Status.DRAFT, "password-protected on WordPress")
         return StatusChoice(Article.Status.PUBLISHED)
     if wp_status == "future":
         if publish_at is not None and publish_at > now:

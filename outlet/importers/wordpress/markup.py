@@ -1,8 +1,7 @@
 """WordPress's own pieces of body markup: attachments, images by attachment id, tables.
 
 The markup every source shares (figure, pull quote, link card, `Conversion`) lives
-in `importers/markup.py`; its names are also importable from here, where the
-WordPress modules (blocks.py, shortcodes.py) have always found them.
+in `importers/markup.py`.
 """
 
 from __future__ import annotations
@@ -13,27 +12,7 @@ from dataclasses import dataclass
 
 from lxml import html as lxml_html
 
-from ..markup import (
-    Conversion,
-    figure_html,
-    fragment,
-    inner_html,
-    link_card_html,
-    quote_html,
-)
-
-__all__ = [
-    "Attachment",
-    "Conversion",
-    "figure_html",
-    "figures_from",
-    "fragment",
-    "image_alt",
-    "inner_html",
-    "link_card_html",
-    "quote_html",
-    "table_html",
-]
+from ..markup import Conversion, figure_html, fragment, inner_html
 
 _WP_IMAGE_CLASS = re.compile(r"\bwp-image-(\d+)\b")
 

@@ -10,15 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .markup import (
-    Attachment,
-    Conversion,
-    figure_html,
-    fragment,
-    image_alt,
-    inner_html,
-    link_card_html,
-)
+from ..markup import Conversion, figure_html, fragment, inner_html, link_card_html
+from .markup import Attachment, image_alt
 
 _KNOWN = ("caption", "wp_caption", "gallery", "embed", "video", "audio", "playlist")
 _SHORTCODE = re.compile(

@@ -30,6 +30,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count
 
+from outlet.core.metrics.instruments import tracking_lines_record
 from outlet.newsletters.measuring.breakdown import breakdown_add, issue_breakdown
 from outlet.newsletters.models import (
     Click,
@@ -139,6 +140,7 @@ class _ProcessBatch:
         with self.lock:
             self.lines.append(line)
             full = len(self.lines) >= self.BATCH_LINES
+        tracking_lines_record(outcome="buffered")
         if full:
             self.wake.set()
 
@@ -162,6 +164,7 @@ class _ProcessBatch:
                 if excess > 0:
                     del self.lines[:excess]
                     self.dropped += excess
+                    tracking_lines_record(outcome="dropped", count=excess)
             if excess > 0:
                 logger.error(
                     "newsletter tracking: Redis unreachable, dropped %d oldest lines "
@@ -211,8 +214,23 @@ def tracking_buffer_push(line: str) -> None:
     client = _redis()
     if client is None:
         tracking_lines_write(lines=[line])
+        tracking_lines_record(outcome="written")
         return
     _batch.add(client, line)
+
+
+def tracking_buffer_waiting() -> int | None:
+    """Lines in Redis waiting for a flush (the buffer and lists a flush set aside), for
+    /metrics; None without a Redis buffer."""
+    client = _redis()
+    if client is None:
+        return None
+    asides = [raw.decode() for raw in client.smembers(_key(BUFFER_KEY + ":asides"))]
+    keys = [_key(BUFFER_KEY), _key(BUFFER_KEY + ":flushing"), *asides]
+    pipeline = client.pipeline(transaction=False)
+    for key in keys:
+        pipeline.llen(key)
+    return sum(pipeline.execute())
 
 
 #: How long a flush may hold the flush lock without renewing it (each chunk renews).
@@ -281,6 +299,7 @@ def _aside_write(client, mine: str, *, chunk: int, lock: str, owner: str) -> int
         tracking_lines_write(lines=[line.decode() for line in raw])
         client.ltrim(mine, len(raw), -1)  # written (a repeat is dropped by its nonce)
         written += len(raw)
+        tracking_lines_record(outcome="written", count=len(raw))
         client.eval(_RENEW, 1, lock, owner, FLUSH_LOCK_SECONDS)
     client.delete(mine)
     client.srem(_key(BUFFER_KEY + ":asides"), mine)

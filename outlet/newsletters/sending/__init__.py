@@ -37,6 +37,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
+from outlet.core.metrics.instruments import newsletter_messages_record
 from outlet.newsletters.models import Issue
 from outlet.newsletters.sending.batch import LEASE_LOST, BatchResult, MailServerDown, RateLimiter
 from outlet.newsletters.sending.claims import (
@@ -113,7 +114,7 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     limiter = RateLimiter(settings.NEWSLETTER_RATE_LIMIT_PER_SECOND)
     esp_mode = esp_batch_mode()
     if esp_mode is not None:
-        return esp_batch_send(
+        result = esp_batch_send(
             issue_id=issue_id,
             token=token,
             lease_started=lease_started,
@@ -123,12 +124,17 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
             mode=esp_mode,
             result=result,
         )
-    return smtp_batch_send(
-        issue_id=issue_id,
-        token=token,
-        lease_started=lease_started,
-        claimed=claimed,
-        skeleton=skeleton,
-        limiter=limiter,
-        result=result,
+    else:
+        result = smtp_batch_send(
+            issue_id=issue_id,
+            token=token,
+            lease_started=lease_started,
+            claimed=claimed,
+            skeleton=skeleton,
+            limiter=limiter,
+            result=result,
+        )
+    newsletter_messages_record(
+        sent=result.sent, deferred=result.retry, bounced=result.failed, skipped=result.skipped
     )
+    return result

@@ -30,6 +30,7 @@ from outlet.core.management.commands.demo_load import (
     DEMO_EDITOR_PASSWORD,
     DEMO_EDITOR_USERNAME,
 )
+from outlet.core.metrics.files import metrics_files_clear
 from outlet.donations.stripe_gateway import localstripe_webhook_register
 
 #: The stack's one worker takes every queue (production runs one worker per queue).
@@ -97,6 +98,7 @@ class Command(BaseCommand):
         elif not options["no_demo"]:
             call_command("demo_load")
 
+        metrics_files_clear()
         self.children: list[tuple[str, subprocess.Popen]] = []
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         try:
@@ -214,7 +216,7 @@ class Command(BaseCommand):
                 f"  Writer:  username '{DEMO_CONTRIBUTOR_USERNAME}', "
                 f"password '{DEMO_CONTRIBUTOR_PASSWORD}' (a contributor: cannot publish)",
                 f"  Mail:    {url}_outbox/  (every email the site sends, staff only)",
-                f"  Health:  {url}healthz",
+                f"  Health:  {url}healthz   Metrics: {url}metrics (from this machine)",
                 f"  Stripe:  localstripe at {settings.STRIPE_API_BASE}",
                 "           cards 4242 4242 4242 4242 (paid), 4000 0025 0000 3155 (3-D Secure)",
             ]

@@ -1,0 +1,87 @@
+"""Who may read /metrics: METRICS_ALLOW, parsed once at startup.
+
+Entries are IP addresses or networks (`10.0.0.0/8`, `::1`) and bearer tokens
+(`bearer:<token>`, at least 32 characters). An address is trusted only when it is
+the scraper's own: a request that came through a proxy is judged by the address the
+proxy saw (OUTLET_BEHIND_PROXY), and one carrying X-Forwarded-For without a proxy
+we trust is judged by its token alone, since a loopback TLS terminator or Varnish
+would otherwise make every reader look like 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+BEARER_PREFIX = "bearer:"
+TOKEN_MIN_LENGTH = 32
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class MetricsAllow:
+    networks: tuple[IPNetwork, ...]
+    tokens: tuple[str, ...]
+
+
+def metrics_allow_parse(entries: list[str]) -> MetricsAllow:
+    """The allow list from METRICS_ALLOW's entries; a malformed entry stops startup."""
+    networks: list[IPNetwork] = []
+    tokens: list[str] = []
+    for raw in entries:
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry.startswith(BEARER_PREFIX):
+            token = entry.removeprefix(BEARER_PREFIX)
+            if len(token) < TOKEN_MIN_LENGTH:
+                raise ImproperlyConfigured(
+                    f"METRICS_ALLOW: a bearer token must be at least {TOKEN_MIN_LENGTH} "
+                    "characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+                )
+            tokens.append(token)
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"METRICS_ALLOW: {entry!r} is neither an IP address or network "
+                "(10.0.0.0/8, ::1) nor a token written as bearer:<token>."
+            ) from None
+    return MetricsAllow(networks=tuple(networks), tokens=tuple(tokens))
+
+
+def _scraper_address(meta: Mapping[str, Any], *, behind_proxy: bool) -> str | None:
+    forwarded = str(meta.get("HTTP_X_FORWARDED_FOR", "")).strip()
+    if forwarded:
+        if not behind_proxy:
+            return None  # a proxy we were not told of, or a forged header: no address
+        return forwarded.rsplit(",", 1)[-1].strip() or None
+    return meta.get("REMOTE_ADDR") or None
+
+
+def metrics_allowed(allow: MetricsAllow, meta: Mapping[str, Any], *, behind_proxy: bool) -> bool:
+    """Whether a request (its WSGI environ) may read the metrics."""
+    header = str(meta.get("HTTP_AUTHORIZATION", ""))
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() == "bearer" and presented:
+        given = presented.strip().encode()
+        # Every token compared, in constant time: the answer's timing names none.
+        matches = [hmac.compare_digest(given, token.encode()) for token in allow.tokens]
+        if any(matches):
+            return True
+    address = _scraper_address(meta, behind_proxy=behind_proxy)
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in allow.networks)
