@@ -6,8 +6,9 @@ together), and never loses one: a message not understood is stored, set aside an
 counted. A hard bounce, soft bounce or complaint acts only when its token is ours and
 was signed for the address it is about (the recipient the bounce names or, for a
 complaint whose feedback loop redacted it, the reader the delivery went to); otherwise
-it is FORGED and changes nothing. Acting goes through `tracking.bounce_apply`, the path an ESP's webhook takes,
-so a bounce from the mailbox counts in the issue's figures exactly like one from an ESP.
+it is FORGED and changes nothing. Acting goes through `tracking.bounce_apply`, the path
+an ESP's webhook takes, so a bounce from the mailbox counts in the issue's figures exactly
+like one from an ESP.
 """
 
 from __future__ import annotations
