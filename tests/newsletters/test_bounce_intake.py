@@ -293,3 +293,19 @@ def test_the_beat_task_deletes_what_it_took_in_when_told_not_to_keep(tmp_path, d
     assert not list((root / "new").iterdir()) and not list((root / "cur").iterdir())
     assert [p.name for p in (root / ".Unparsed" / "cur").iterdir()] == ["6.malformed:2,"]
     assert not bounce_mailboxes_poll()
+
+
+def test_staff_see_what_came_back_by_outcome_and_read_a_message_set_aside(
+    admin_client, monkeypatch
+):
+    raw = fixture(
+        "malformed.eml", recipient="x@example.org", return_path="bounces+zz@bounces.outlet.test"
+    )
+    receive(raw, monkeypatch)
+    row = BounceMessage.objects.get()
+
+    listing = admin_client.get("/admin/newsletters/bouncemessage/?outcome=unparsed")
+    detail = admin_client.get(f"/admin/newsletters/bouncemessage/{row.pk}/change/")
+
+    assert listing.status_code == 200 and "Not understood" in listing.text
+    assert detail.status_code == 200 and "this is not a delivery status at all" in detail.text

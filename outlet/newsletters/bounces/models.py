@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from outlet.newsletters.bounces.reading import Outcome
 
@@ -18,9 +19,9 @@ class BounceMessage(models.Model):
     """
 
     class Source(models.TextChoices):
-        PIPE = "pipe", "Postfix pipe"
-        MAILDIR = "maildir", "Maildir"
-        IMAP = "imap", "IMAP"
+        PIPE = "pipe", _("Postfix pipe")
+        MAILDIR = "maildir", _("Maildir")
+        IMAP = "imap", _("IMAP")
 
     key = models.CharField(max_length=64, unique=True)
     message_id = models.CharField(max_length=255, blank=True)
@@ -35,6 +36,8 @@ class BounceMessage(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("returned message")
+        verbose_name_plural = _("returned messages")
         indexes = [
             models.Index(fields=["outcome", "received_at"], name="bounce_message_outcome_idx")
         ]

@@ -32,6 +32,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from outlet.newsletters.bounces.addresses import (
     BounceToken,
@@ -41,14 +42,14 @@ from outlet.newsletters.bounces.addresses import (
 
 
 class Outcome(models.TextChoices):
-    HARD = "hard", "Hard bounce"
-    SOFT = "soft", "Soft bounce"
-    COMPLAINT = "complaint", "Complaint"
-    POLICY = "policy", "Refused by the receiver's policy"
-    DELAYED = "delayed", "Delay notice"
-    IGNORED = "ignored", "Auto-reply"
-    FORGED = "forged", "Bad or missing token"
-    UNPARSED = "unparsed", "Not understood"
+    HARD = "hard", _("Hard bounce")
+    SOFT = "soft", _("Soft bounce")
+    COMPLAINT = "complaint", _("Complaint")
+    POLICY = "policy", _("Refused by the receiver's policy")
+    DELAYED = "delayed", _("Delay notice")
+    IGNORED = "ignored", _("Auto-reply")
+    FORGED = "forged", _("Bad or missing token")
+    UNPARSED = "unparsed", _("Not understood")
 
 
 @dataclass
