@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.mail import mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
@@ -147,7 +148,7 @@ def smtp_batch_send(
         mail_connection = mailers.default
         direct = isinstance(mail_connection, SmtpBackend)
         # Each copy's own signed return path (bounces/addresses.py): only on our relay.
-        verp = direct and return_paths_on()
+        verp = settings.BOUNCE_DOMAIN if direct and return_paths_on() else ""
         pipe: SmtpPipe | None = None
         upcoming: PersonalCopy | None = None  # the next message, built while the server works
         position = 0
@@ -195,7 +196,9 @@ def smtp_batch_send(
                 )
                 upcoming = None
                 sender = (
-                    delivery_return_path(delivery_id=delivery.pk, email=email) if verp else None
+                    delivery_return_path(delivery_id=delivery.pk, email=email, domain=verp)
+                    if verp
+                    else None
                 )
                 try:
                     if pipe is not None and copy.data is not None:
@@ -220,7 +223,9 @@ def smtp_batch_send(
                             copy.data,
                             then=following.subscriber.email if following else None,
                             then_sender=delivery_return_path(
-                                delivery_id=following.pk, email=following.subscriber.email
+                                delivery_id=following.pk,
+                                email=following.subscriber.email,
+                                domain=verp,
                             )
                             if verp and following
                             else None,
