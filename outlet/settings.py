@@ -395,6 +395,17 @@ DKIM_PRIVATE_KEY: str = dkim_key_read(
 )
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
+# Bounces through our own relay (outlet/newsletters/bounces/): with BOUNCE_DOMAIN set, mail
+# goes out with the envelope sender bounces+<signed token>@BOUNCE_DOMAIN, and what comes
+# back is taken in by `manage.py bounce_receive` (a Postfix pipe) or polled by beat from
+# BOUNCE_MAILDIR and/or BOUNCE_IMAP_URL (imaps://user:password@host/INBOX). BOUNCE_KEEP
+# off deletes a message once taken in (one not understood is always kept, set aside).
+BOUNCE_DOMAIN: str = env.str("BOUNCE_DOMAIN", default="").strip().lower()
+BOUNCE_MAILDIR: str = env.str("BOUNCE_MAILDIR", default="")
+BOUNCE_IMAP_URL: str = env.str("BOUNCE_IMAP_URL", default="")
+BOUNCE_KEEP: bool = _read(env.bool, "BOUNCE_KEEP", default=True)
+if BOUNCE_IMAP_URL and not BOUNCE_IMAP_URL.startswith(("imaps://", "imap://")):
+    raise ImproperlyConfigured("BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS).")
 
 # --- The outlet --------------------------------------------------------------
 
@@ -496,6 +507,11 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     tracking_flush_seconds=NEWSLETTER_TRACKING_FLUSH_SECONDS,
     figures_refresh_seconds=ADMIN_FIGURES_REFRESH_SECONDS,
     tick_seconds=NEWSLETTER_TICK_SECONDS,
+    bounce_poll_seconds=(
+        _read(env.float, "BOUNCE_POLL_SECONDS", default=60.0)
+        if BOUNCE_MAILDIR or BOUNCE_IMAP_URL
+        else None
+    ),
     # Scheduled articles' pages are purged when they go live: only with a purger.
     go_live_seconds=(
         _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0) if EDGE_PURGER else None
