@@ -34,7 +34,7 @@ help:
 	@echo "make test           the test suite (installs what it needs, Chromium included)"
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make serve          production shape: gunicorn + worker + beat on DATABASE_URL / CELERY_BROKER_URL"
-	@echo "make bench-pages | bench-edge | bench-webhooks | bench-send N=100000 | bench-clicks"
+	@echo "make bench-pages | bench-edge | bench-webhooks | bench-send N=100000 [DKIM=1|ed25519] | bench-clicks"
 	@echo "make bench-admin SUBSCRIBERS=1000000 | bench-scale NS=10000,100000,1000000"
 	@echo "make bench-import N=100000  archive_import of a synthetic WordPress export"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
@@ -130,7 +130,7 @@ bench-webhooks: $(STAMP)
 	$(VPY) benchmarks/webhooks.py
 
 bench-send: $(STAMP)
-	$(VPY) benchmarks/newsletter_send.py --n $(N)
+	$(VPY) benchmarks/newsletter_send.py --n $(N) $(if $(DKIM),--dkim=$(DKIM))
 
 bench-clicks: $(STAMP) wrk
 	$(VPY) benchmarks/clicks.py

@@ -1,12 +1,16 @@
 """How fast a WordPress archive imports, in how much memory, and how fast its old links answer.
 
-    make bench-import N=100000   (DATABASE_URL=postgres://…/outlet_import_bench for PostgreSQL;
-                                  by default a fresh SQLite file under var/bench-import/)
+    make bench-import N=100000
+
+On PostgreSQL by default when one answers at BENCH_PG_URL (127.0.0.1:5432), in a database
+of its own (benchmarks/resources.py: `outlet_bench_import_<run>`, recreated each run);
+otherwise (or with DATABASE_URL=sqlite:///…) a fresh SQLite file under var/bench-import/.
 
 1. Writes a synthetic WXR export of N posts (half classic text with a [caption], half
    Gutenberg blocks with a pull quote), 20 categories, 200 tags, 50 authors.
-2. Migrates a fresh database and runs `manage.py archive_import wordpress` on it, timed;
-   its peak RSS is the child process's maximum resident set.
+2. Migrates the fresh database and runs `archive_import` on it in a child process, timed,
+   printing progress lines with the child's resident memory; its peak RSS (its maximum
+   resident set) is reported at 10,000 posts and at N, to show it stays flat.
 3. Asks for 2,000 random old permalinks in-process (Django's test client) and times each.
 
 The last line is the result:
@@ -18,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import resources
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR = BASE_DIR / "var" / "bench-import"
@@ -82,6 +87,37 @@ def export_write(path: Path, n: int) -> None:
         out.write("</channel></rss>\n")
 
 
+IMPORT_RUN = """
+import resource, sys, time, django
+django.setup()
+from django.conf import settings
+from pathlib import Path
+# As the admin's worker runs it: DEBUG keeps the SQL of the last 9,000 queries in memory,
+# and an import's bulk INSERTs are large (the bench needs DEBUG on only for its cache).
+settings.DEBUG = False
+from outlet.importers.services import archive_import
+
+def rss_mb():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+started = time.perf_counter()
+
+def progress(done, total):
+    if done % 5000 == 0 or done == total:
+        rate = done / (time.perf_counter() - started)
+        print(f"progress: {done}/{total} articles_per_s={rate:.0f} rss_mb={rss_mb():.0f} "
+              f"peak_mb={peak_mb():.0f}", flush=True)
+
+report = archive_import(source="wordpress", path=Path(sys.argv[1]), progress=progress)
+print(report.last_line(), flush=True)
+print(f"peak_mb={peak_mb():.0f}", flush=True)
+"""
+
+
 REDIRECT_PROBE = """
 import random, statistics, time, django
 django.setup()
@@ -102,36 +138,73 @@ print(f"{timings[int(len(timings) * 0.95)]:.2f}")
 """
 
 
+def log(message: str) -> None:
+    print(f"[bench-import] {message}", flush=True)
+
+
+def postgres_database() -> str | None:
+    """A fresh database of this benchmark's own on PostgreSQL, or None if none answers."""
+    try:
+        import psycopg
+
+        with psycopg.connect(f"{resources.PG}/postgres", autocommit=True, connect_timeout=3) as db:
+            name = resources.database_name("import")
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            db.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any failure means: fall back to SQLite
+        log(f"PostgreSQL not reachable at {resources.PG} ({exc.__class__.__name__}); SQLite")
+        return None
+    return resources.database_url("import")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=10000)
     args = parser.parse_args()
     VAR.mkdir(parents=True, exist_ok=True)
     export = VAR / "export.xml"
+    log(f"writing a synthetic export of {args.n} posts")
     export_write(export, args.n)
     database = VAR / "bench.sqlite3"
     database.unlink(missing_ok=True)
+    url = os.environ.get("DATABASE_URL") or postgres_database() or f"sqlite:///{database}"
+    log(f"database {url}")
     env = {
         **os.environ,
         "DEBUG": "1",
         "OUTLET_VAR_DIR": str(VAR),
-        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{database}"),
+        "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "outlet.settings",
     }
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=BASE_DIR)
+    log("importing")
     started = time.perf_counter()
-    result = subprocess.run(
-        [*manage, "archive_import", "wordpress", str(export)],
+    child = subprocess.Popen(
+        [sys.executable, "-c", IMPORT_RUN, str(export)],
         env=env,
         cwd=BASE_DIR,
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
     )
+    assert child.stdout is not None
+    lines: list[str] = []
+    peak_at_10k = ""
+    for line in child.stdout:
+        line = line.rstrip()
+        lines.append(line)
+        if line.startswith("progress:"):
+            log(line)
+            if line.startswith(f"progress: {min(10000, args.n)}/"):
+                peak_at_10k = line.rsplit("peak_mb=", 1)[1]
+    if child.wait() != 0:
+        raise SystemExit(f"the import failed (exit {child.returncode})")
     seconds = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(result.stdout.splitlines()[-1])
+    # The import's own peak (the children's maximum would include `migrate`'s).
+    rss_mb = float(lines[-1].removeprefix("peak_mb="))
+    log(lines[-2])
+    log(f"peak rss: {peak_at_10k} MB at {min(10000, args.n)} posts, {rss_mb:.0f} MB at {args.n}")
+    log("timing old permalinks")
     probe = subprocess.run(
         [sys.executable, "-c", REDIRECT_PROBE],
         env=env,

@@ -10,6 +10,7 @@ def beat_schedule(
     figures_refresh_seconds: float,
     tick_seconds: float,
     go_live_seconds: float | None,
+    bounce_poll_seconds: float | None = None,
 ) -> dict[str, dict]:
     """`go_live_seconds` is None without a shared cache to purge: scheduled articles then
     go live by their publish time alone, with nothing for beat to do."""
@@ -46,5 +47,11 @@ def beat_schedule(
         schedule["articles-scheduled-go-live"] = {
             "task": "articles.scheduled_go_live",
             "schedule": go_live_seconds,
+        }
+    if bounce_poll_seconds is not None:
+        # Bounces and complaints returned to our own mailbox (BOUNCE_MAILDIR, BOUNCE_IMAP_URL).
+        schedule["newsletters-bounces-poll"] = {
+            "task": "newsletters.bounce_mailboxes_poll",
+            "schedule": bounce_poll_seconds,
         }
     return schedule

@@ -18,6 +18,7 @@ from django.utils.csp import CSP
 from outlet.anymail_environment import anymail_from_environment
 from outlet.articles.editor_extensions import PROSE_EDITOR_EXTENSIONS
 from outlet.beat_schedule import beat_schedule
+from outlet.core.dkim_config import dkim_key_read
 from outlet.core.metrics.access import metrics_allow_parse
 from outlet.logging_config import logging_config
 
@@ -362,6 +363,9 @@ EMAIL_USE_SSL: bool = bool(_email.get("EMAIL_USE_SSL"))
 # An ESP through django-anymail, e.g. EMAIL_BACKEND=anymail.backends.postmark.EmailBackend
 # with ANYMAIL_POSTMARK_SERVER_TOKEN in the environment (anymail reads it from there).
 EMAIL_BACKEND: str = env.str("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"])
+if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+    # Django's, with DKIM signing when DKIM_* are set (outlet/core/smtp_backend.py).
+    EMAIL_BACKEND = "outlet.core.smtp_backend.EmailBackend"
 EMAIL_TIMEOUT = _read(env.int, "EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="The Outlet <hello@outlet.test>")
 SERVER_EMAIL: str = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
@@ -378,8 +382,31 @@ if not DEBUG:
 
     if _esp_problem := esp_webhook_problem(email_backend=EMAIL_BACKEND, anymail=ANYMAIL):
         raise ImproperlyConfigured(_esp_problem)
+# DKIM (RFC 6376) for mail sent through our own SMTP relay (never through an ESP, which
+# signs itself): the selector, the domain (d=, aligned with the From addresses for DMARC)
+# and the private key as PEM text or a file; `manage.py dkim_keygen` makes a key and prints
+# its DNS record. A selector without a readable key stops startup (core/dkim_config.py).
+DKIM_SELECTOR: str = env.str("DKIM_SELECTOR", default="")
+DKIM_DOMAIN: str = env.str("DKIM_DOMAIN", default="")
+DKIM_PRIVATE_KEY: str = dkim_key_read(
+    selector=DKIM_SELECTOR,
+    domain=DKIM_DOMAIN,
+    pem=env.str("DKIM_PRIVATE_KEY", default=""),
+    path=env.str("DKIM_PRIVATE_KEY_FILE", default=""),
+)
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
+# Bounces through our own relay (outlet/newsletters/bounces/): with BOUNCE_DOMAIN set, mail
+# goes out with the envelope sender bounces+<signed token>@BOUNCE_DOMAIN, and what comes
+# back is taken in by `manage.py bounce_receive` (a Postfix pipe) or polled by beat from
+# BOUNCE_MAILDIR and/or BOUNCE_IMAP_URL (imaps://user:password@host/INBOX). BOUNCE_KEEP
+# off deletes a message once taken in (one not understood is always kept, set aside).
+BOUNCE_DOMAIN: str = env.str("BOUNCE_DOMAIN", default="").strip().lower()
+BOUNCE_MAILDIR: str = env.str("BOUNCE_MAILDIR", default="")
+BOUNCE_IMAP_URL: str = env.str("BOUNCE_IMAP_URL", default="")
+BOUNCE_KEEP: bool = _read(env.bool, "BOUNCE_KEEP", default=True)
+if BOUNCE_IMAP_URL and not BOUNCE_IMAP_URL.startswith(("imaps://", "imap://")):
+    raise ImproperlyConfigured("BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS).")
 
 # --- The outlet --------------------------------------------------------------
 
@@ -481,6 +508,11 @@ CELERY_BEAT_SCHEDULE = beat_schedule(
     tracking_flush_seconds=NEWSLETTER_TRACKING_FLUSH_SECONDS,
     figures_refresh_seconds=ADMIN_FIGURES_REFRESH_SECONDS,
     tick_seconds=NEWSLETTER_TICK_SECONDS,
+    bounce_poll_seconds=(
+        _read(env.float, "BOUNCE_POLL_SECONDS", default=60.0)
+        if BOUNCE_MAILDIR or BOUNCE_IMAP_URL
+        else None
+    ),
     # Scheduled articles' pages are purged when they go live: only with a purger.
     go_live_seconds=(
         _read(env.float, "EDGE_GO_LIVE_TICK_SECONDS", default=15.0) if EDGE_PURGER else None

@@ -7,7 +7,7 @@ so sanitising, the role rules and the publication checks hold whoever saves.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -188,6 +188,93 @@ def article_save(
     elif previous.is_public and not article.is_public:
         articles_taken_down.send(sender=Article, articles=[article])
     return article
+
+
+def article_import_check(*, article: Article, author_count: int) -> None:
+    """Sanitise an imported article and apply the publication checks, as `article_save`
+    does for a system save; raises `ValidationError` (nothing is written either way)."""
+    article.body = sanitise_body(article.body)
+    if article.status == Article.Status.PUBLISHED and article.publish_at is None:
+        article.publish_at = timezone.now()
+    problems = article_publication_problems(article=article, author_count=author_count)
+    if problems:
+        raise ValidationError(problems)
+
+
+def article_import_save(
+    *, article: Article, previous: Article, author_count: int, note: str = ""
+) -> Article:
+    """Save a change to one imported article: `article_save`'s rules, at import speed.
+
+    The same sanitiser and publication checks as `article_save` for a system save (no
+    user), raising `ValidationError` before anything is written; a changed text still
+    gets its revision, a new featured image its renditions, and a public article made
+    non-public still sends `articles_taken_down`. What differs, and why:
+
+    - `previous` is the stored row as the caller loaded it (an importer reads a chunk of
+      rows at once, locked with `select_for_update`), not read again here; `article`
+      is another instance of the same row, changed.
+    - No `content_changed` per article: an import changes the whole site, so its caller
+      calls `content_changed()` once when the run ends (one purge of every page instead
+      of one per article).
+    - No savepoint of its own: the caller wraps each item in one.
+
+    New articles are created in bulk by `articles_import_create`.
+    """
+    article_import_check(article=article, author_count=author_count)
+    text_changed = any(getattr(previous, field) != getattr(article, field) for field in TEXT_FIELDS)
+    if text_changed and previous.is_public:
+        article.revised_at = timezone.now()
+    image_store_once(field_file=article.featured_image, folder="articles")
+    image_changed = bool(article.featured_image) and (
+        previous.featured_image.name != article.featured_image.name
+    )
+    article.save()
+    if text_changed:
+        ArticleRevision.objects.create(
+            article=article,
+            headline=article.headline,
+            dek=article.dek,
+            body=article.body,
+            note=note,
+        )
+    if image_changed:
+        renditions_create(field_file=article.featured_image)
+    if previous.is_public and not article.is_public:
+        articles_taken_down.send(sender=Article, articles=[article])
+    return article
+
+
+def articles_import_create(
+    *, articles: Sequence[tuple[Article, int]], note: str = ""
+) -> list[Article]:
+    """Create an import's new articles, each with its number of bylines, in bulk.
+
+    Each passes `article_import_check` first (the sanitiser and the publication checks;
+    a `ValidationError` for any stops the whole call before anything is written, so
+    callers check each beforehand to fail only that one). Then one INSERT for the
+    articles and one for their first revisions; a featured image gets its renditions.
+    As `article_import_save`, no `content_changed` per article and no savepoint: the
+    caller owns both (bylines and tags are the caller's too, saved after this).
+    """
+    for article, author_count in articles:
+        article_import_check(article=article, author_count=author_count)
+        image_store_once(field_file=article.featured_image, folder="articles")
+    created = Article.objects.bulk_create([article for article, _ in articles])
+    ArticleRevision.objects.bulk_create(
+        ArticleRevision(
+            article=article,
+            headline=article.headline,
+            dek=article.dek,
+            body=article.body,
+            note=note,
+        )
+        for article in created
+    )
+    for article in created:
+        if article.featured_image:
+            renditions_create(field_file=article.featured_image)
+    return created
 
 
 FEATURE_PERMISSION_ERROR = _("Only editors choose what the home page features.")

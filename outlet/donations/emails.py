@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from outlet.newsletters.bounces.addresses import return_path_apply
+
 from . import selectors
 from .models import Donation, DonorEmail, Refund
 
@@ -60,7 +62,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         headers={"X-Outlet-Email": f"donations-{email.kind}-{email.pk}"},
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
-    return message
+    return return_path_apply(message)  # its bounces come back to us (BOUNCE_DOMAIN)
 
 
 def dispute_opened_message(*, donation: Donation, recipients: list[str]) -> EmailMultiAlternatives:

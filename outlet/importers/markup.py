@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.utils.html import escape
+from lxml import etree
 from lxml import html as lxml_html
 
 #: Markup the sanitiser will remove (scripts, frames, event handlers): the report says so.
@@ -33,8 +34,15 @@ class Conversion:
 
 
 def fragment(markup: str) -> lxml_html.HtmlElement:
-    """Parse an HTML fragment under one <div>, whatever it holds (text, several elements)."""
-    return lxml_html.fragment_fromstring(markup or "", create_parent="div")
+    """Parse an HTML fragment under one <div>, whatever it holds (text, several elements).
+
+    A whole document with nothing in its body (`<!DOCTYPE html>`, `<html><head>…</html>`)
+    is an empty <div>: lxml raises for it, and one such post must not stop an import.
+    """
+    try:
+        return lxml_html.fragment_fromstring(markup or "", create_parent="div")
+    except (etree.ParserError, AssertionError, IndexError):
+        return lxml_html.Element("div")
 
 
 def inner_html(element: lxml_html.HtmlElement) -> str:

@@ -97,16 +97,18 @@ class TermWriter:
         return row
 
     def _redirect_once(
-        self, kind: str, term: SourcePerson | SourceTerm, url: str, feed_url: str
+        self, kind: str, term: SourcePerson | SourceTerm, row: Any, *, feed: bool = True
     ) -> None:
+        """The term's old addresses to its page here (and its feeds to its feed), once a run."""
         key = (kind, f"redirect:{term.source_id}")
         if key in self._done:
             return
         self._done[key] = True
+        url = row.get_absolute_url()
         for old in term.old_paths:
             self.redirects.add(old, url)
         for old in term.old_feed_paths:
-            self.redirects.add(old, feed_url)
+            self.redirects.add(old, f"{url}feed/" if feed else url)
 
     def author(self, person: SourcePerson) -> Author:
         author = self._named(
@@ -116,8 +118,7 @@ class TermWriter:
             name=person.name[:120],
             slug=slugify(person.slug)[:120] or "author",
         )
-        url = author.get_absolute_url()
-        self._redirect_once(Kind.AUTHOR, person, url, f"{url}feed/")
+        self._redirect_once(Kind.AUTHOR, person, author)
         return author
 
     def section_exists(self, term: SourceTerm) -> bool:
@@ -141,13 +142,11 @@ class TermWriter:
             name=term.name[:80],
             slug=slugify(term.slug)[:80] or "section",
         )
-        url = section.get_absolute_url()
-        self._redirect_once(Kind.SECTION, term, url, f"{url}feed/")
+        self._redirect_once(Kind.SECTION, term, section)
         return section
 
     def tag(self, term: SourceTerm) -> Tag:
         slug = slugify(term.slug)[:80] or "tag"
         tag = self._named(Kind.TAG, Tag, term.source_id, name=term.name[:80], slug=slug)
-        url = tag.get_absolute_url()
-        self._redirect_once(Kind.TAG, term, url, url)
+        self._redirect_once(Kind.TAG, term, tag, feed=False)
         return tag

@@ -3,11 +3,14 @@
 Every object written is remembered as an `ImportedItem` under
 `(source, kind, source_id)`: a second run finds it and updates it, or leaves it
 alone when the converted values (their fingerprint) are the same, so running an
-import twice changes nothing. Articles are saved through `article_save`, so the
-sanitiser, the publication checks, revisions and renditions apply as they do to
-an editor's save. A post the checks refuse to publish (an image without alt text)
-is kept as a draft with the reason in the report, never dropped. Each item is
-written in a savepoint of its own, so one bad item fails alone. Old addresses
+import twice changes nothing. Articles are saved through `article_import_save`, so
+the sanitiser, the publication checks, revisions and renditions apply as they do
+to an editor's save; the pages showing them change once, when the run ends. A post
+the checks refuse to publish (an image without alt text) is kept as a draft with
+the reason in the report, never dropped. Each item is written in a savepoint of
+its own, so one bad item fails alone. Posts are written in chunks (chunks.py): what
+each needs to know is read for the whole chunk at once, and its bylines, tags and
+`ImportedItem` rows are written for the whole chunk at once. Old addresses
 (`old_paths`, decided by the source's converter) point at an item's new address
 only once it is public; they are written in batches, the first claim winning.
 What editors did here since an import wrote an item wins over a later run: an item
@@ -32,17 +35,23 @@ from django.utils.html import strip_tags
 from django.utils.text import slugify
 
 from outlet.articles.models import Article, ArticleAuthor
-from outlet.articles.services import article_save, content_changed
+from outlet.articles.services import (
+    article_import_check,
+    article_import_save,
+    article_save,
+    content_changed,
+)
 from outlet.core.site_url import canonical_url_validator
 from outlet.pages.models import Page
 
+from .chunks import PendingArticle, PostChunk, chunked
 from .media import MediaLibrary, image_key
 from .models import ImportedItem
 from .records import imported_item_find, imported_item_remember
 from .redirecting import RedirectBatch
 from .report import ImportReport
 from .source import SourcePost
-from .terms import TermWriter, free_slug
+from .terms import TermWriter
 
 Kind = ImportedItem.Kind
 PROGRESS_EVERY = 100
@@ -100,6 +109,12 @@ def _extra_fields(item: Article | Page, post: SourcePost) -> None:
         item.featured = post.featured
 
 
+def _copy(article: Article) -> Article:
+    """Another instance of a stored article, to change while `article` keeps what is stored."""
+    names = [field.attname for field in Article._meta.concrete_fields]
+    return Article.from_db(article._state.db, names, [getattr(article, n) for n in names])
+
+
 def post_label(post: SourcePost) -> str:
     return post.label or f"{post.kind} {post.source_id} ({post.slug or post.title[:40]})"
 
@@ -142,17 +157,31 @@ class PostWriter:
             source=source, report=report, redirects=self.redirects, slug_suffix=slug_suffix
         )
         self._archives: set[str] = set()
+        #: The chunk being written (posts_write); None between chunks.
+        self._chunk: PostChunk | None = None
+
+    @property
+    def chunk(self) -> PostChunk:
+        assert self._chunk is not None, "posts are written by posts_write or post_write"
+        return self._chunk
 
     def posts_write(self, posts: Iterable[SourcePost]) -> None:
         for old_path, target in self.site_redirects.items():
             self.redirects.add(old_path, target)
         reported = done = 0
-        for done, post in enumerate(posts, start=1):
-            read = self.items_read() if self.items_read else done
-            if read // PROGRESS_EVERY > reported // PROGRESS_EVERY:
-                reported = read
-                self._progress(read)
-            self.post_write(post)
+        for posts_chunk in chunked(posts):
+            self._chunk = PostChunk(
+                source=self.source, posts=posts_chunk, suffix_for=self._slug_suffix
+            )
+            for post in posts_chunk:
+                done += 1
+                read = self.items_read() if self.items_read else done
+                if read // PROGRESS_EVERY > reported // PROGRESS_EVERY:
+                    reported = read
+                    self._progress(read)
+                self._post_write(post)
+            self.chunk.flush()
+            self._chunk = None
         read = self.items_read() if self.items_read else done
         if read != reported:
             self._progress(read)
@@ -166,6 +195,13 @@ class PostWriter:
             self.progress(read, max(read, self.total))
 
     def post_write(self, post: SourcePost) -> None:
+        """Write one post on its own (posts_write writes many, a chunk at a time)."""
+        self._chunk = PostChunk(source=self.source, posts=[post], suffix_for=self._slug_suffix)
+        self._post_write(post)
+        self.chunk.flush()
+        self._chunk = None
+
+    def _post_write(self, post: SourcePost) -> None:
         kind = "articles" if post.kind == "article" else "pages"
         label = post_label(post)
         if post.skipped_because:
@@ -184,10 +220,10 @@ class PostWriter:
         if dropped:
             post.notes.append(dropped)
         try:
-            with transaction.atomic():
-                if post.kind == "article":
-                    self.article_write(post, label=label)
-                else:
+            if post.kind == "article":
+                self.article_write(post, label=label)
+            else:
+                with transaction.atomic():
                     self.page_write(post, label=label)
         except (ValidationError, ValueError) as exc:
             reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
@@ -256,15 +292,9 @@ class PostWriter:
             "canonical_url": post.canonical_url,
         }
         fingerprint = _fingerprint(values)
-        mapping = imported_item_find(
-            source=self.source, kind=Kind.ARTICLE, source_id=post.source_id
-        )
-        article = (
-            Article.objects.filter(pk=mapping.object_id).first()
-            if mapping and mapping.object_id
-            else None
-        )
-        if mapping is not None and article is None:
+        mapping = self.chunk.mapping(post)
+        previous: Article | None = self.chunk.stored(post)
+        if mapping is not None and previous is None:
             self.report.record("articles", "skipped", label=label, reason=DELETED_HERE)
             return
         # Resolved on every run, so an unchanged post still reports its people and terms.
@@ -285,16 +315,16 @@ class PostWriter:
         authors = [self.terms.author(person) for person in post.authors]
         tag_rows = [self.terms.tag(term) for term in post.tags]
         stored = self.media.image(featured_image, label=label) if featured_image else ""
-        if article is not None and mapping is not None and mapping.fingerprint == fingerprint:
-            self._record_item("articles", "unchanged", public=_visible(article), label=label)
-            self._article_redirects(article, post)
+        if previous is not None and mapping is not None and mapping.fingerprint == fingerprint:
+            self._record_item("articles", "unchanged", public=_visible(previous), label=label)
+            self._article_redirects(previous, post)
             return
-        if article is not None and mapping is not None and _changed_here(article, mapping):
+        if previous is not None and mapping is not None and _changed_here(previous, mapping):
             self._kept_as_changed_here("articles", post, label=label)
-            self._article_redirects(article, post)
+            self._article_redirects(previous, post)
             return
-        outcome = "imported" if article is None else "updated"
-        article = article or Article()
+        outcome = "imported" if previous is None else "updated"
+        article = _copy(previous) if previous is not None else Article()
         article.headline = values["headline"]
         article.dek = values["dek"]
         article.body = body
@@ -302,57 +332,74 @@ class PostWriter:
         article.seo_title = values["seo_title"]
         article.seo_description = values["seo_description"]
         article.publish_at = post.publish_at
-        article.slug = free_slug(
+        article.slug = self.chunk.free_slug(
             Article, post.slug, own_pk=article.pk, suffix=self._slug_suffix(post)
         )
+        notes: list[str] = []
         if article.slug != post.slug:
-            self.report.note(
-                label, f"its address “{post.slug}” was taken; it is /{article.slug}/ here"
-            )
+            notes.append(f"its address “{post.slug}” was taken; it is /{article.slug}/ here")
         if featured_image is not None and stored:
             if featured_image.alt.strip():
                 article.featured_image = stored
                 article.image_alt = featured_image.alt[:300]
                 article.image_caption = strip_tags(featured_image.caption)[:300]
             else:
-                self.report.note(
-                    label,
-                    "the featured image has no alt text at the source; "
-                    "add it with one in the admin",
+                notes.append(
+                    "the featured image has no alt text at the source; add it with one in the admin"
                 )
         _extra_fields(article, post)
         article.status = post.status
         held = post.held_because
-        note = f"Imported from {self.source}"
         try:
-            with transaction.atomic():
-                article_save(article=article, author_count=len(authors), note=note)
+            # The checks write nothing: a refused article is retried as a draft at once.
+            article_import_check(article=article, author_count=len(authors))
         except ValidationError as exc:
             if article.status not in (Article.Status.PUBLISHED, Article.Status.SCHEDULED):
                 raise
             held = " ".join(exc.messages)
             article.status = Article.Status.DRAFT
-            article_save(article=article, author_count=len(authors), note=note)
+            article_import_check(article=article, author_count=len(authors))
         if held:
-            self.report.note(label, f"kept as a draft: {held}")
-        if [b.author_id for b in article.bylines.all()] != [a.pk for a in authors]:
-            article.bylines.all().delete()
-            ArticleAuthor.objects.bulk_create(
-                ArticleAuthor(article=article, author=author, position=n)
-                for n, author in enumerate(authors)
+            notes.append(f"kept as a draft: {held}")
+        notes += post.notes
+
+        def written(article: Article) -> None:
+            for message in notes:
+                self.report.note(label, message)
+            self._record_item("articles", outcome, public=_visible(article), label=label)
+            self._article_redirects(article, post)
+
+        note = f"Imported from {self.source}"
+        if previous is None:
+            self.chunk.create(
+                PendingArticle(
+                    post=post,
+                    article=article,
+                    authors=authors,
+                    tags=tag_rows,
+                    fingerprint=fingerprint,
+                    note=note,
+                    written=written,
+                    failed=lambda reason: self.report.record(
+                        "articles", "failed", label=label, reason=reason
+                    ),
+                )
             )
-        article.tags.set(tag_rows)
-        imported_item_remember(
-            source=self.source,
-            kind=Kind.ARTICLE,
-            source_id=post.source_id,
-            object_id=article.pk,
-            fingerprint=fingerprint,
-        )
-        for message in post.notes:
-            self.report.note(label, message)
-        self._record_item("articles", outcome, public=_visible(article), label=label)
-        self._article_redirects(article, post)
+            return
+        with transaction.atomic():
+            article_import_save(
+                article=article, previous=previous, author_count=len(authors), note=note
+            )
+            if [b.author_id for b in article.bylines.all()] != [a.pk for a in authors]:
+                article.bylines.all().delete()
+                ArticleAuthor.objects.bulk_create(
+                    ArticleAuthor(article=article, author=author, position=n)
+                    for n, author in enumerate(dict.fromkeys(authors))
+                )
+            article.tags.set(tag_rows)
+        self.chunk.saved(Article, row=article, old_slug=previous.slug)
+        self.chunk.remember(post, object_id=article.pk, fingerprint=fingerprint)
+        written(article)
 
     def _article_redirects(self, article: Article, post: SourcePost) -> None:
         if _visible(article):
@@ -389,12 +436,8 @@ class PostWriter:
             "canonical_url": post.canonical_url,
         }
         fingerprint = _fingerprint(values)
-        mapping = imported_item_find(source=self.source, kind=Kind.PAGE, source_id=post.source_id)
-        page = (
-            Page.objects.filter(pk=mapping.object_id).first()
-            if mapping and mapping.object_id
-            else None
-        )
+        mapping = self.chunk.mapping(post)
+        page: Page | None = self.chunk.stored(post)
         if mapping is not None and page is None:
             self.report.record("pages", "skipped", label=label, reason=DELETED_HERE)
             return
@@ -410,17 +453,15 @@ class PostWriter:
         page = page or Page()
         for name in ("title", "body", "status", "seo_title", "seo_description"):
             setattr(page, name, values[name])
-        page.slug = free_slug(Page, post.slug, own_pk=page.pk, suffix=self._slug_suffix(post))
+        old_slug = page.slug if page.pk else None
+        page.slug = self.chunk.free_slug(
+            Page, post.slug, own_pk=page.pk, suffix=self._slug_suffix(post)
+        )
         _extra_fields(page, post)
         page.full_clean()
         page.save()
-        imported_item_remember(
-            source=self.source,
-            kind=Kind.PAGE,
-            source_id=post.source_id,
-            object_id=page.pk,
-            fingerprint=fingerprint,
-        )
+        self.chunk.saved(Page, row=page, old_slug=old_slug)
+        self.chunk.remember(post, object_id=page.pk, fingerprint=fingerprint)
         if post.held_because:
             self.report.note(label, f"kept as a draft: {post.held_because}")
         for message in post.notes:

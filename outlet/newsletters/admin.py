@@ -413,3 +413,4 @@ class SubscriberImportAdmin(admin.ModelAdmin):
 
 # Newsletter issues (the sending engine), registered with the rest of the app's admin.
 from outlet.newsletters import admin_issues  # noqa: E402, F401
+from outlet.newsletters.bounces import admin as bounces_admin  # noqa: E402, F401

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from outlet.newsletters.bounces.addresses import return_path_apply
 from outlet.newsletters.models import Subscriber
 from outlet.newsletters.tokens import confirm_url, preferences_url
 
@@ -38,7 +39,7 @@ def _message(
         headers={"Auto-Submitted": "auto-generated"},
     )
     message.attach_alternative(html, "text/html")
-    return message
+    return return_path_apply(message)  # its bounces come back to us (BOUNCE_DOMAIN)
 
 
 def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:

@@ -477,6 +477,7 @@ from outlet.newsletters.audience.models import (  # noqa: E402
 )
 
 # What readers did with each issue (measuring/models.py), registered with this app.
+from outlet.newsletters.bounces.models import BounceMessage  # noqa: E402
 from outlet.newsletters.measuring.models import (  # noqa: E402
     Click,
     DeliveryEvent,
@@ -486,6 +487,7 @@ from outlet.newsletters.measuring.models import (  # noqa: E402
 )
 
 __all__ = [
+    "BounceMessage",
     "Click",
     "ConsentRecord",
     "Delivery",

@@ -193,3 +193,12 @@ def subscriber_counts_refresh_task() -> None:
     from outlet.newsletters.selectors import newsletter_subscriber_counts_refresh
 
     newsletter_subscriber_counts_refresh()
+
+
+@shared_task(name="newsletters.bounce_mailboxes_poll", queue="default", **TASK_OPTIONS)
+def bounce_mailboxes_poll_task() -> dict[str, int]:
+    """Beat: take in what came back to BOUNCE_MAILDIR / BOUNCE_IMAP_URL (bounces/mailbox.py).
+    Safe to run twice, or twice at once: each message acts once (bounces/intake.py)."""
+    from outlet.newsletters.bounces.mailbox import bounce_mailboxes_poll
+
+    return dict(bounce_mailboxes_poll())

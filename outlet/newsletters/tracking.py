@@ -54,21 +54,16 @@ def tracking_event_receive(sender, event, esp_name, **kwargs) -> None:
         return
     detail = f"{esp_name}: {event.description or event.mta_response or event.event_type}"
     event_type = event.event_type
-    attributed = _attributed_kind(event)
-    if attributed is not None:
-        _issue_event_record(event, email, attributed)
-    if event_type == EventType.COMPLAINED or event.reject_reason == RejectReason.SPAM:
-        services.email_suppress(email=email, reason=Suppression.Reason.COMPLAINT, detail=detail)
-    elif event_type == EventType.BOUNCED and _is_soft_bounce(event):
-        # Only a final bounce counts: a deferral is the ESP still trying (greylisting
-        # answers one message with several), and counting each would suppress a good
-        # address before the message was even delivered.
-        services.subscriber_soft_bounce_record(email=email, detail=detail)
-    elif event_type == EventType.BOUNCED or (
-        event_type == EventType.REJECTED
-        and event.reject_reason in (RejectReason.BOUNCED, RejectReason.INVALID)
-    ):
-        services.email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
+    outcome = _outcome(event)
+    if outcome is not None:
+        metadata = event.metadata if isinstance(event.metadata, dict) else {}
+        named = str(metadata.get("delivery_id", ""))
+        bounce_apply(
+            email=email,
+            outcome=outcome,
+            detail=detail,
+            delivery_id=int(named) if named.isdigit() else None,
+        )
     elif event_type == EventType.DELIVERED:
         services.subscriber_delivery_record(email=email)
     elif event_type == EventType.UNSUBSCRIBED:
@@ -82,27 +77,41 @@ def tracking_event_receive(sender, event, esp_name, **kwargs) -> None:
     logger.info("newsletter %s event for %s", event_type, email_digest(email)[:12])
 
 
-def _attributed_kind(event) -> str | None:
-    """Which issue figure an ESP event adds to (unsubscribes count in the service)."""
-    if event.event_type == EventType.COMPLAINED or event.reject_reason == RejectReason.SPAM:
-        return DeliveryEvent.Kind.COMPLAINT
-    if event.event_type == EventType.BOUNCED or (
-        event.event_type == EventType.REJECTED
+def _outcome(event) -> str | None:
+    """What an ESP event is for the reader: "complaint", "soft", "hard" or None."""
+    event_type = event.event_type
+    if event_type == EventType.COMPLAINED or event.reject_reason == RejectReason.SPAM:
+        return "complaint"
+    if event_type == EventType.BOUNCED and _is_soft_bounce(event):
+        return "soft"
+    if event_type == EventType.BOUNCED or (
+        event_type == EventType.REJECTED
         and event.reject_reason in (RejectReason.BOUNCED, RejectReason.INVALID)
     ):
-        return DeliveryEvent.Kind.BOUNCE
+        return "hard"
     return None
 
 
-def _issue_event_record(event, email: str, kind: str) -> None:
-    """Attribute the event to the issue whose delivery it followed (the delivery id the
-    batch path put in the message's metadata, else the subscriber's latest delivery)."""
-    metadata = event.metadata if isinstance(event.metadata, dict) else {}
-    named = str(metadata.get("delivery_id", ""))
-    delivery = delivery_followed(
-        email_hash=email_digest(email), delivery_id=int(named) if named.isdigit() else None
-    )
+def bounce_apply(*, email: str, outcome: str, detail: str, delivery_id: int | None) -> None:
+    """A bounce or complaint about `email`, from an ESP's webhook or our own bounce
+    mailbox (bounces/intake.py), applied the same way: counted for the issue whose
+    delivery it followed (`delivery_id` when the message named it, else the reader's
+    latest), then a complaint or hard bounce suppresses the address and a soft bounce
+    counts toward NEWSLETTER_SOFT_BOUNCE_LIMIT.
+
+    Only a final soft bounce comes here: a deferral is the sender still trying
+    (greylisting answers one message with several), and counting each would suppress
+    a good address before the message was even delivered.
+    """
+    kind = DeliveryEvent.Kind.COMPLAINT if outcome == "complaint" else DeliveryEvent.Kind.BOUNCE
+    delivery = delivery_followed(email_hash=email_digest(email), delivery_id=delivery_id)
     delivery_event_record(delivery=delivery, kind=kind)
+    if outcome == "complaint":
+        services.email_suppress(email=email, reason=Suppression.Reason.COMPLAINT, detail=detail)
+    elif outcome == "soft":
+        services.subscriber_soft_bounce_record(email=email, detail=detail)
+    else:
+        services.email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
 
 
 _TOKEN_IN_SUBJECT = re.compile(r"unsubscribe\s+(\S+)", re.IGNORECASE)

@@ -9,6 +9,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from outlet.newsletters.bounces.addresses import return_path_apply
+
 from .models import Reader
 
 
@@ -30,7 +32,7 @@ def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMul
     message.attach_alternative(
         render_to_string(f"emails/readers/{template}.html", context), "text/html"
     )
-    return message
+    return return_path_apply(message)  # its bounces come back to us (BOUNCE_DOMAIN)
 
 
 def sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:

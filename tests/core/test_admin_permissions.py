@@ -22,6 +22,7 @@ from django.urls import URLPattern, URLResolver, reverse
 from outlet.articles.models import ArticleImage, ArticleRevision
 from outlet.donations.models import DonorEmail, StripeEvent
 from outlet.importers.models import ArchiveImport, ImportedItem
+from outlet.newsletters.bounces.models import BounceMessage
 from outlet.newsletters.models import Subscriber, SubscriberImport, Suppression
 from outlet.pages.models import Page
 from outlet.readers.models import Reader
@@ -89,6 +90,9 @@ def _rows() -> dict[type[models.Model], models.Model]:
         newsletter,
         subscriber,
         Suppression.objects.create(email_hash="0" * 64, reason=Suppression.Reason.COMPLAINT),
+        BounceMessage.objects.create(
+            key="0" * 64, source="pipe", outcome="unparsed", raw=b"To: private-reader@example.com"
+        ),
         job,
         IssueFactory(newsletter=newsletter, articles=[article]),
         group,

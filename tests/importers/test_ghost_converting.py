@@ -383,3 +383,47 @@ def test_control_characters_json_can_carry_do_not_stop_the_conversion():
 
     assert post.body == "<p>Tabbed text</p>"
     assert post.title == "About us"
+
+
+@pytest.mark.parametrize("flag", [True, "true", 1, "1"])
+def test_email_only_is_held_however_the_export_writes_the_flag(tmp_path, flag):
+    """MySQL exports write 0/1; JSON `true` (other exporters, migrate tools) is the same flag."""
+    export = json.loads((FIXTURES / "ghost-5.json").read_text())
+    data = export["db"][0]["data"]
+    about = next(p for p in data["posts"] if p["slug"] == "council-approves-budget")
+    data["posts_meta"] = [{"id": "pmx", "post_id": about["id"], "email_only": flag}]
+    path = tmp_path / "ghost.json"
+    path.write_text(json.dumps(export))
+
+    index = export_index(path)
+    row = next(r for r in export_posts(path, index) if r["slug"] == "council-approves-budget")
+    post = post_convert(row, index=index, now=NOW)
+
+    assert post.status == Article.Status.DRAFT
+    assert post.held_because.startswith("sent by email only on Ghost")
+
+
+def test_nul_characters_never_reach_what_is_stored(tmp_path):
+    """PostgreSQL refuses text with NUL: one in a name or an SEO field stopped the import."""
+    export = json.loads((FIXTURES / "ghost-5.json").read_text())
+    data = export["db"][0]["data"]
+    data["posts_meta"][0]["meta_title"] = "Council\x00 approves"
+    data["users"][0]["name"] = "Jane\x00 Doe"
+    data["tags"][0]["name"] = "City\x00 Hall"
+    path = tmp_path / "ghost.json"
+    path.write_text(json.dumps(export))
+
+    index = export_index(path)
+    row = next(r for r in export_posts(path, index) if r["slug"] == "council-approves-budget")
+    post = post_convert({**row, "uuid": "0b7f\x00"}, index=index, now=NOW)
+
+    assert post.seo_title == "Council approves"
+    assert [a.name for a in post.authors][0] == "Jane Doe"
+    assert post.section is not None and post.section.name == "City Hall"
+    assert not any("\x00" in path for path in post.old_paths)
+
+
+@pytest.mark.parametrize("value", [10**20, -(10**20), 1e308, 2**63])
+def test_a_time_no_calendar_holds_is_no_time_not_a_crash(value):
+    """Milliseconds past any year stopped the whole import (OSError, OverflowError)."""
+    assert date_parse(value) is None

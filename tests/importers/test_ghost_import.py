@@ -248,3 +248,57 @@ def test_a_row_that_cannot_be_converted_is_skipped_with_its_reason_and_the_rest_
         "be converted (its “title” is list, where Ghost writes text)"
     ) in lines
     assert lines[-1].startswith("archive_import: source=ghost articles=5 pages=1")
+
+
+def test_a_document_nested_too_deep_to_render_is_skipped_and_the_rest_imports(tmp_path):
+    """The lexical and mobiledoc documents are JSON inside a string: one nested past what
+    Python's recursion renders fails its own post, not the whole import."""
+    export = json.loads(V5.read_text())
+    node = {"type": "paragraph", "children": [{"type": "text", "text": "deep"}]}
+    for _ in range(2000):
+        node = {"type": "quote", "children": [node]}
+    first = export["db"][0]["data"]["posts"][0]
+    first["html"], first["mobiledoc"] = None, None
+    first["lexical"] = json.dumps({"root": {"children": [node]}})
+    deep = tmp_path / "deep.json"
+    deep.write_text(json.dumps(export))
+
+    lines = run("ghost", str(deep))
+
+    assert not Article.objects.filter(slug="council-approves-budget").exists()
+    assert Article.objects.filter(slug="the-river-in-pictures").exists()
+    assert any(
+        line.startswith("skipped article 65f000000000000000000001") and "nested too deep" in line
+        for line in lines
+    )
+
+
+def test_posts_without_an_id_are_skipped_not_written_over_each_other(tmp_path):
+    """Every imported item is remembered by its id: two id-less rows would be one item."""
+    export = json.loads(V5.read_text())
+    posts = export["db"][0]["data"]["posts"]
+    del posts[0]["id"]
+    posts[1]["id"] = ""
+    broken = tmp_path / "no-ids.json"
+    broken.write_text(json.dumps(export))
+
+    lines = run("ghost", str(broken))
+
+    assert not Article.objects.filter(slug__in=[posts[0]["slug"], posts[1]["slug"]]).exists()
+    assert sum("its row could not be converted (it has no id)" in line for line in lines) == 2
+
+
+@pytest.mark.parametrize(
+    "markup", ["<!DOCTYPE html>", "<html><head><title>x</title></head></html>"]
+)
+def test_a_body_that_is_a_document_without_content_does_not_stop_the_import(tmp_path, markup):
+    """lxml's fragment parser raises on a document with no body; the rest must import."""
+    export = json.loads(V5.read_text())
+    export["db"][0]["data"]["posts"][0]["html"] = markup
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(export))
+
+    lines = run("ghost", str(odd))
+
+    assert Article.objects.filter(slug="the-river-in-pictures").exists()
+    assert lines[-1].startswith("archive_import: source=ghost articles=6 pages=1")

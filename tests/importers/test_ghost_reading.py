@@ -132,3 +132,16 @@ def test_a_byte_order_mark_an_editor_added_is_read_past(tmp_path):
     index = export_index(path)
 
     assert index.posts == 6 and len(list(export_posts(path, index))) == 6
+
+
+def test_a_file_nested_deeper_than_any_export_is_refused(tmp_path):
+    """A few kilobytes of `[[[[…` would otherwise cost gigabytes while being read (each
+    level's path is kept) or break the converter's recursion: refused before anything."""
+    export = json.loads((FIXTURES / "ghost-5.json").read_text())
+    export["db"][0]["data"]["posts"][0]["title"] = "NESTED"
+    text = json.dumps(export).replace('"NESTED"', "[" * 3000 + "]" * 3000)
+    path = tmp_path / "nested.json"
+    path.write_text(text)
+
+    with pytest.raises(ExportUnreadable, match="nested deeper"):
+        export_index(path)

@@ -219,3 +219,39 @@ def test_the_admin_refuses_an_author_for_an_export_that_names_its_own(admin_clie
     assert response.status_code == 200
     assert "Only a Substack export takes an author" in response.content.decode()
     assert ArchiveImport.objects.count() == 0
+
+
+def test_authors_whose_names_make_no_latin_slug_stay_apart(tmp_path):
+    """Two publications by two writers named in another script: each keeps its byline."""
+    other = tmp_path / "other"
+    (other / "posts").mkdir(parents=True)
+    (other / "posts.csv").write_text(
+        "post_id,post_date,is_published,type,audience,title\n"
+        "201.harbour,2020-01-01T00:00:00.000Z,true,newsletter,everyone,The harbour\n"
+    )
+    (other / "posts" / "201.harbour.html").write_text("<p>Boats.</p>")
+
+    run("substack", str(EXPORT), "--author", "李明")
+    run("substack", str(other), "--author", "王芳")
+
+    assert [a.name for a in Article.objects.get(slug="flood-night").authors.all()] == ["李明"]
+    assert [a.name for a in Article.objects.get(slug="harbour").authors.all()] == ["王芳"]
+
+
+@pytest.mark.parametrize(
+    "markup", ["<!DOCTYPE html>", "<html><head><title>x</title></head></html>"]
+)
+def test_a_post_file_that_is_a_document_without_content_does_not_stop_the_import(tmp_path, markup):
+    folder = tmp_path / "export"
+    (folder / "posts").mkdir(parents=True)
+    (folder / "posts.csv").write_text(
+        "post_id,post_date,is_published,type,audience,title\n"
+        "301.empty,2020-01-01T00:00:00.000Z,true,newsletter,everyone,Empty\n"
+        "302.full,2020-01-02T00:00:00.000Z,true,newsletter,everyone,Full\n"
+    )
+    (folder / "posts" / "301.empty.html").write_text(markup)
+    (folder / "posts" / "302.full.html").write_text("<p>Words.</p>")
+
+    run("substack", str(folder))
+
+    assert Article.objects.get(slug="full").body == "<p>Words.</p>"

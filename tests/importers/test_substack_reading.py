@@ -207,3 +207,17 @@ def test_a_posts_csv_with_a_runaway_quote_is_refused(tmp_path):
 
     with pytest.raises(ExportUnreadable, match="posts.csv could not be read"):
         export_index(folder)
+
+
+def test_nul_characters_in_posts_csv_and_html_are_left_out(tmp_path):
+    """PostgreSQL refuses text with NUL: one in a title stopped the whole import."""
+    folder = folder_export(
+        tmp_path,
+        "post_id,is_published,title,subtitle\n1.a,true,Fl\x00ood,Sub\x00title\n",
+        {"1.a.html": "<p>Wa\x00ter</p>"},
+    )
+
+    (post,) = export_posts(folder, export_index(folder))
+
+    assert (post.row.title, post.row.subtitle) == ("Flood", "Subtitle")
+    assert "\x00" not in post.html

@@ -158,10 +158,10 @@ def test_a_plain_csv_keeps_its_columns_by_name_and_ignores_the_rest():
     format, found = records((FIXTURES / "plain-list.csv").read_bytes())
     assert format == Format.CSV
     assert found == [AudienceRecord(line=2, email="plain@example.com", name="Plain Reader")]
-    # Any export may be read as a plain CSV: its "email" column is the address.
-    format, found = records((FIXTURES / "ghost-members-2025-01-01.csv").read_bytes(), "csv")
-    assert format == Format.CSV
-    assert found[2].status == Status.SUBSCRIBED
+    # A platform's export is not read as a plain CSV: its unsubscribed rows would be
+    # subscribed (the plain CSV has no status).
+    with pytest.raises(ImportFileError, match="would be subscribed"):
+        records((FIXTURES / "ghost-members-2025-01-01.csv").read_bytes(), "csv")
 
 
 @pytest.mark.parametrize(

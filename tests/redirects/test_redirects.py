@@ -153,3 +153,22 @@ def test_a_redirect_browsers_would_read_as_another_site_is_refused(client, targe
     Redirect.objects.create(old_path="/old/", target=target)  # past validation, by SQL
 
     assert client.get("/old/").status_code == 404
+
+
+def test_the_exact_old_address_wins_over_its_slash_twin_and_only_it_counts_a_hit(client):
+    Redirect.objects.create(old_path="/old", target="/no-slash/")
+    Redirect.objects.create(old_path="/old/", target="/with-slash/")
+
+    response = client.get("/old/")
+
+    assert response.status_code == 301 and response["Location"] == "/with-slash/"
+    assert dict(Redirect.objects.values_list("old_path", "hits")) == {"/old": 0, "/old/": 1}
+
+
+def test_an_old_link_is_answered_in_one_query(client, django_assert_num_queries):
+    Redirect.objects.create(old_path="/2019/05/12/flood-night/", target="/flood-night/")
+
+    with django_assert_num_queries(1):
+        response = client.get("/2019/05/12/flood-night/")
+
+    assert response.status_code == 301

@@ -57,7 +57,10 @@ def date_parse(value: Any) -> dt.datetime | None:
     """A Ghost time in UTC: ISO 8601 (`2023-01-05T10:00:00.000Z`), `2015-01-05 10:00:00`
     (Ghost 1.x, UTC) or milliseconds since 1970 (Ghost 0.x)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+        except (ValueError, OverflowError, OSError):  # past any year a calendar holds
+            return None
     if not isinstance(value, str) or not value.strip():
         return None
     try:
@@ -84,7 +87,9 @@ def _field(post: Mapping[str, Any], name: str) -> str:
 
 
 def _flag(value: Any) -> bool:
-    return value in (True, 1, "1", "true")
+    """Ghost's booleans: JSON true or 1 (MySQL's tinyint), also as text ("True" is how the
+    index keeps a JSON true of posts_meta)."""
+    return value is True or str(value).strip().lower() in ("1", "true")
 
 
 def status_choose(
@@ -213,7 +218,10 @@ def _first(post: Mapping[str, Any], index: ExportIndex, *names: str) -> str:
 
 def post_convert(post: Mapping[str, Any], *, index: ExportIndex, now: dt.datetime) -> SourcePost:
     """One row of Ghost's posts table as the post the writer stores."""
+    post = {k: _NOT_IN_HTML.sub("", v) if isinstance(v, str) else v for k, v in post.items()}
     post_id = source_id(post.get("id"))
+    if not post_id:  # what the import remembers it by: id-less rows would be one item
+        raise ValueError("it has no id")
     site_url = index.site_url
     prefix = site_prefix(site_url)
     kind: Literal["article", "page"] = (

@@ -48,6 +48,8 @@ def ghost_read(path: Path) -> SourceRun:
                 yield post_convert(row, index=index, now=now)
             except (ValueError, TypeError) as exc:  # one odd row is reported, not fatal
                 yield unconvertible_post(row, reason=str(exc))
+            except RecursionError:  # a lexical or mobiledoc document (JSON in a string)
+                yield unconvertible_post(row, reason="its document is nested too deep")
 
     def images() -> Iterator[SourceImage]:
         for post in posts():

@@ -47,6 +47,8 @@ META_FIELDS = (
 )
 #: The settings keys that may say where the site was (none in most exports).
 SITE_URL_KEYS = ("url", "site_url")
+#: How deep a Ghost export nests (its tables' rows sit five deep); deeper is refused.
+MAX_DEPTH = 64
 
 
 class ExportUnreadable(SourceUnreadable):
@@ -133,7 +135,12 @@ def _unreadable(exc: Exception) -> ExportUnreadable:
     )
 
 
+#: What JSON can carry and no database text can: NUL (PostgreSQL refuses it), lone surrogates.
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
 def _read_row(index: ExportIndex, table: str, row: dict[str, Any], order: int) -> None:
+    row = {k: UNSTORABLE.sub("", v) if isinstance(v, str) else v for k, v in row.items()}
     if table == "users":
         user_id = source_id(row.get("id"))
         index.users[user_id] = User(
@@ -185,6 +192,34 @@ def _open(path: Path) -> BinaryIO:
     return stream
 
 
+def _events(stream: BinaryIO) -> Iterator[tuple[str, str, Any]]:
+    """`ijson.parse`'s (prefix, event, value), refusing a file nested deeper than MAX_DEPTH.
+
+    The prefixes are built here: ijson's C parser builds every level's prefix for a whole
+    buffer before handing the events on, so a few kilobytes of `[[[[…` would cost
+    gigabytes before any depth could be checked.
+    """
+    path: list[str] = []
+    for event, value in ijson.basic_parse(stream, use_float=True):
+        if event == "map_key":
+            prefix = ".".join(path[:-1])
+            path[-1] = value
+        elif event in ("start_map", "start_array"):
+            prefix = ".".join(path)
+            path.append("item" if event == "start_array" else "")
+            if len(path) > MAX_DEPTH:
+                raise ExportUnreadable(
+                    f"The file is not a Ghost export: it is nested deeper than {MAX_DEPTH} "
+                    "levels, as no export is. Nothing was imported."
+                )
+        elif event in ("end_map", "end_array"):
+            path.pop()
+            prefix = ".".join(path)
+        else:
+            prefix = ".".join(path)
+        yield prefix, event, value
+
+
 _INDEXED_TABLES = {"users", "tags", "posts_tags", "posts_authors", "posts_meta", "settings"}
 
 
@@ -197,7 +232,7 @@ def export_index(path: Path) -> ExportIndex:
     rows_read = 0
     try:
         with _open(path) as stream:
-            for prefix, event, value in ijson.parse(stream, use_float=True):
+            for prefix, event, value in _events(stream):
                 if builder is not None:
                     builder.event(event, value)
                     if prefix == row_prefix and event == "end_map":

@@ -106,9 +106,15 @@ def old_paths(post_id: str) -> list[str]:
 
 
 def author_for(name: str) -> SourcePerson:
-    """The one person every post of the export is by (Substack's export names none)."""
+    """The one person every post of the export is by (Substack's export names none).
+
+    Remembered by the name in any script (`李明` and `王芳` are two people, though
+    neither makes a Latin slug), so a second publication never renames the first's.
+    """
     slug = slugify(name)[:120] or "staff"
-    return SourcePerson(source_id=slug, name=name[:120], slug=slug)
+    return SourcePerson(
+        source_id=slugify(name, allow_unicode=True)[:120] or slug, name=name[:120], slug=slug
+    )
 
 
 def post_convert(

@@ -223,7 +223,10 @@ def _rows(export: _Export, encoding: str) -> Iterator[Row]:
                     )
                 yield Row(
                     post_id=post_id,
-                    **{c: (values.get(c) or "").strip() for c in KNOWN_COLUMNS[1:]},
+                    **{
+                        c: (values.get(c) or "").replace("\x00", "").strip()
+                        for c in KNOWN_COLUMNS[1:]
+                    },
                 )
         except csv.Error as exc:
             raise ExportUnreadable(
@@ -233,6 +236,8 @@ def _rows(export: _Export, encoding: str) -> Iterator[Row]:
 
 
 def _decode(data: bytes) -> tuple[str, str]:
+    """A post's HTML as text, without NUL (which no database text keeps)."""
+    data = data.replace(b"\x00", b"")
     for encoding in _ENCODINGS:
         try:
             return data.decode(encoding), encoding

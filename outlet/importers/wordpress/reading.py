@@ -15,6 +15,7 @@ is the second pass, yielding the posts and pages themselves.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -80,12 +81,22 @@ class ExportIndex:
     items: int = 0
 
 
+@functools.lru_cache(maxsize=512)
+def _split(tag: str) -> tuple[str, str]:
+    """(namespace, local name) of an lxml tag ("{ns}name"); an export has few distinct tags,
+    and this runs for every element of it."""
+    if tag.startswith("{"):
+        namespace, _, local = tag[1:].partition("}")
+        return namespace, local
+    return "", tag
+
+
 def _local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    return _split(tag)[1] if isinstance(tag, str) else ""
 
 
 def _namespace(tag: object) -> str:
-    return (etree.QName(tag).namespace or "") if isinstance(tag, str) else ""
+    return _split(tag)[0] if isinstance(tag, str) else ""
 
 
 def _plain(text: str) -> str:
@@ -148,8 +159,14 @@ def _meta(element: etree._Element) -> dict[str, str]:
 
 
 def _item(element: etree._Element) -> Item:
+    texts: dict[str, str] = {}  # the first child of each name, as _child_text finds it
+    for child in element:
+        namespace, name = _namespace(child.tag), _local(child.tag)
+        key = "excerpt:encoded" if name == "encoded" and "excerpt" in namespace else name
+        texts.setdefault(key, child.text or "")
+
     def text(name: str) -> str:
-        return _child_text(element, name)
+        return texts.get(name, "")
 
     terms = [
         Term(
@@ -175,8 +192,8 @@ def _item(element: etree._Element) -> Item:
         title=_plain(text("title")),
         link=text("link"),
         slug=text("post_name"),
-        content=_child_text(element, "encoded"),
-        excerpt=_child_text(element, "encoded", excerpt=True),
+        content=text("encoded"),
+        excerpt=text("excerpt:encoded"),
         creator=text("creator"),
         date=text("post_date"),
         date_gmt=text("post_date_gmt"),

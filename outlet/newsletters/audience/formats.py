@@ -11,7 +11,8 @@ The format is recognised from the header row (`format_detect`):
 - Ghost's members CSV: id, email, name, note, subscribed_to_emails, complimentary_plan,
   stripe_customer_id, created_at, deleted_at, labels, tiers (products before Ghost 5),
   newsletters (newer versions);
-- the generic CSV: a column named "email", and optionally "name".
+- the generic CSV: a column named "email", and optionally "name" and "status" (a status
+  such as unsubscribed, bounced or complained makes a suppression).
 Header names are compared normalised: lower case, spaces and hyphens as underscores.
 """
 
@@ -41,6 +42,7 @@ class Status(StrEnum):
     CLEANED = "cleaned"
     BOUNCED = "bounced"
     EMAIL_DISABLED = "email_disabled"
+    COMPLAINED = "complained"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +147,16 @@ def format_check(header: Sequence[str], requested: str) -> str:
                 f"“name”), or be a Mailchimp, Substack or Ghost export; found: {found}."
             )
         return detected
-    plain = requested == Format.CSV and "email" in {column_key(name) for name in header}
-    if detected == requested or plain:
-        return requested  # an export with an "email" column may be read as a plain CSV
+    if detected == requested:
+        return requested
+    if requested == Format.CSV and detected is not None:
+        # Read as a plain CSV, a platform's export would lose what it says of each address
+        # (unsubscribed, email disabled, deleted): every row would become a subscriber.
+        raise ImportFileError(
+            f"This is a {Format(detected).label}, not a {Format.CSV.label}: read as one, the "
+            "addresses it marks as unsubscribed would be subscribed. Choose its format, or "
+            "let the format be recognised from the file."
+        )
     label = Format(requested).label
     raise ImportFileError(
         f"This is not a {label}: its first row should name {_EXPECTED[Format(requested)]}; "
@@ -160,9 +169,26 @@ def format_check(header: Sequence[str], requested: str) -> str:
 Parser = Callable[[dict[str, str], int, str], AudienceRecord]
 
 
+#: A generic CSV's "status" cell (as column_key reads it) that keeps a row off the list:
+#: other tools' exports say so of their unsubscribed, bounced and complaining readers.
+_STATUS_WORDS = {
+    "unsubscribed": Status.UNSUBSCRIBED, "unsubscribe": Status.UNSUBSCRIBED,
+    "opted_out": Status.UNSUBSCRIBED, "inactive": Status.UNSUBSCRIBED,
+    "cleaned": Status.CLEANED,
+    "bounced": Status.BOUNCED, "bounce": Status.BOUNCED, "hard_bounce": Status.BOUNCED,
+    "undeliverable": Status.BOUNCED,
+    "complained": Status.COMPLAINED, "complaint": Status.COMPLAINED, "spam": Status.COMPLAINED,
+    "email_disabled": Status.EMAIL_DISABLED, "disabled": Status.EMAIL_DISABLED,
+}  # fmt: skip
+
+
 def parse_csv(values: dict[str, str], line: int, member: str = "") -> AudienceRecord:
-    """The generic CSV: an address and a name, as typed."""
-    return AudienceRecord(line=line, email=values.get("email", ""), name=values.get("name", ""))
+    """The generic CSV: an address and a name, as typed; a "status" column saying the
+    reader unsubscribed, bounced or complained makes a suppression, not a subscriber."""
+    status = _STATUS_WORDS.get(column_key(values.get("status", "")), Status.SUBSCRIBED)
+    return AudienceRecord(
+        line=line, email=values.get("email", ""), name=values.get("name", ""), status=status
+    )
 
 
 def parse_mailchimp(values: dict[str, str], line: int, member: str = "") -> AudienceRecord:
@@ -226,11 +252,17 @@ def parse_ghost(values: dict[str, str], line: int, member: str = "") -> Audience
     else:
         plan = "free"
     tiers = _list(values.get("tiers") or values.get("products", ""))
+    if deleted or not _true(subscribed):
+        status = Status.UNSUBSCRIBED
+    elif _true(values.get("email_disabled", "")):  # Ghost stops after bounces, complaints
+        status = Status.EMAIL_DISABLED
+    else:
+        status = Status.SUBSCRIBED
     return AudienceRecord(
         line=line,
         email=values.get("email", ""),
         name=values.get("name", ""),
-        status=Status.UNSUBSCRIBED if deleted or not _true(subscribed) else Status.SUBSCRIBED,
+        status=status,
         opted_in_at=_when(values.get("created_at", "")),
         stripe_customer_id=stripe,
         plan=", ".join((plan, *tiers)),
@@ -278,9 +310,12 @@ def _ip(text: str) -> str:
     """An IP address as the file gives it, or "" when it is none (Mailchimp leaves the
     column empty for addresses added by hand)."""
     try:
-        return str(ipaddress.ip_address(text.strip()))
+        ip = ipaddress.ip_address(text.strip())
     except ValueError:
         return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        ip = ipaddress.IPv6Address(int(ip))  # a zone ("%eth0"): PostgreSQL's inet refuses it
+    return str(ip)
 
 
 def _stripe_id(text: str) -> str:
@@ -298,7 +333,12 @@ def _when(text: str) -> datetime | None:
         when = datetime.fromisoformat(text.replace(" UTC", "").replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    if not when.tzinfo:
+        return when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)  # as stored; a time past the calendar's edge is none
+    except OverflowError:
+        return None
 
 
 def _iso(when: datetime | None) -> str:

@@ -47,7 +47,7 @@ from outlet.newsletters.models import (
     Subscription,
     Suppression,
 )
-from outlet.newsletters.services import MAX_NAME_LENGTH, email_validate
+from outlet.newsletters.services import MAX_NAME_LENGTH, email_hash_suppress, email_validate
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ _SUPPRESSION_FOR_STATUS: dict[str, tuple[str, str]] = {
     Status.CLEANED: (Suppression.Reason.CLEANED, "Cleaned (undeliverable) at {platform}"),
     Status.BOUNCED: (Suppression.Reason.HARD_BOUNCE, "Bounced at {platform}"),
     Status.EMAIL_DISABLED: (Suppression.Reason.EMAIL_DISABLED, "Email disabled at {platform}"),
+    Status.COMPLAINED: (Suppression.Reason.COMPLAINT, "Marked as spam at {platform}"),
 }
 _PLATFORMS = {"mailchimp": "Mailchimp", "substack": "Substack", "ghost": "Ghost", "csv": "CSV"}
 
@@ -288,6 +289,22 @@ def _import_suppress(job, suppressions) -> None:
     )
 
 
+def _suppressing(record: AudienceRecord) -> bool:
+    return record.status in _SUPPRESSION_FOR_STATUS
+
+
+def _import_withdraw(job, withdrawn) -> None:
+    """Suppress addresses this import subscribed from an earlier row that a later row
+    marks unsubscribed, cleaned, bounced or disabled (the subscriber stops being active,
+    as after a bounce or an unsubscribe). `withdrawn` holds (digest, status) for each."""
+    platform = _PLATFORMS.get(job.format, job.format)
+    detail = f"{platform} export “{job.filename}”, import #{job.pk}"[:300]
+    for digest, status in withdrawn:
+        email_hash_suppress(
+            email_hash=digest, reason=_SUPPRESSION_FOR_STATUS[status][0], detail=detail
+        )
+
+
 def _import_chunk(job, chunk, newsletters, names, offset) -> bool:
     """Check and import one chunk starting at row `offset`, in one transaction.
 
@@ -342,10 +359,15 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
             report.append([row.line, row.email, "invalid", "The name is too long."])
             continue
         digest = email_digest(address)
-        if digest in firsts:
-            repeats.append((digest, row))
-        else:
+        first = firsts.get(digest)
+        if first is None:
             firsts[digest] = row
+        elif _suppressing(row) and not _suppressing(first):
+            # What the source says against an address wins over a row subscribing it.
+            firsts[digest] = row
+            repeats.append((digest, first))
+        else:
+            repeats.append((digest, row))
     digests = list(firsts)
     imported_before = set(
         SubscriberImportAddress.objects.filter(job_id=job.pk, email_hash__in=digests).values_list(
@@ -363,9 +385,22 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
     platform = _PLATFORMS.get(job.format, job.format)
     duplicate = ["duplicate", "Repeats an earlier row."]
     refusals: dict[str, list[str]] = {}
-    new_subscribers, suppressions, marked = [], [], set()
+    new_subscribers, suppressions, marked, withdrawn = [], [], set(), []
     for digest, row in firsts.items():
-        if digest in imported_before:
+        if digest in imported_before and digest in known and digest not in suppressed:
+            if _suppressing(row):
+                # An earlier chunk of this file subscribed the address a later row marks
+                # unsubscribed (or cleaned…): the source's word against it wins.
+                words = _SUPPRESSION_FOR_STATUS[Status(row.status)][1].format(platform=platform)
+                refusals[digest] = [
+                    "suppressed",
+                    f"{words}: added to the suppression list; the subscriber an earlier "
+                    "row imported is no longer active.",
+                ]
+                withdrawn.append((digest, row.status))
+            else:
+                refusals[digest] = duplicate
+        elif digest in imported_before:
             refusals[digest] = duplicate
         elif digest in suppressed:
             refusals[digest] = ["suppressed", "On the suppression list."]
@@ -385,4 +420,5 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
         report.append([row.line, row.email, *said])
     report.sort()
     _import_suppress(job, suppressions)
+    _import_withdraw(job, withdrawn)
     return report, _import_insert(job, new_subscribers, newsletters, names)

@@ -34,6 +34,10 @@ from outlet.newsletters.audience.formats import (
 #: How much of a file decides its encoding.
 SNIFF_BYTES = 64 * 1024
 _ZIP_MAGIC = b"PK\x03\x04"
+#: What the CSV files of a zip may unpack to, together: a Mailchimp export of a million
+#: addresses is a few hundred MB; a zip bomb (a small upload unpacking to many GB) is
+#: refused before a row is read. zipfile stops a member at the size its entry declares.
+MAX_UNZIPPED_BYTES = 1024**3
 #: The order the Mailchimp zip's files are read in; others follow by name.
 _MEMBER_ORDER = ("subscribed", "unsubscribed", "cleaned")
 
@@ -99,6 +103,12 @@ def _zip_open(stream: IO[bytes], requested: str) -> AudienceFile:
             ),
             key=_member_rank,
         )
+        unpacked = sum(archive.getinfo(name).file_size for name in names)
+        if unpacked > MAX_UNZIPPED_BYTES:
+            raise ImportFileError(
+                f"The zip's CSV files unpack to {unpacked // 2**20} MB, more than the "
+                f"{MAX_UNZIPPED_BYTES // 2**20} MB an import reads; upload them one at a time."
+            )
         read, skipped, formats = [], [], set()
         for name in names:
             try:
@@ -107,6 +117,15 @@ def _zip_open(stream: IO[bytes], requested: str) -> AudienceFile:
             except (zipfile.BadZipFile, zlib.error, EOFError):
                 raise ImportFileError(
                     f"The zip file is damaged ({name}); download it again."
+                ) from None
+            except NotImplementedError:  # a RuntimeError: first
+                raise ImportFileError(
+                    f"{name} in the zip is compressed in a way this site cannot read; unzip it "
+                    "and upload the CSV."
+                ) from None
+            except RuntimeError:  # zipfile's word for an encrypted member
+                raise ImportFileError(
+                    f"{name} in the zip is protected by a password; unzip it and upload the CSV."
                 ) from None
             if format_detect(header) is None:
                 skipped.append(name)
@@ -241,8 +260,12 @@ def _lines_utf16(binary: IO[bytes], encoding: str) -> Iterator[str]:
             text = pending + decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError:
             raise ImportFileError("The file is not valid UTF-16 text.") from None
+        if chunk and text.endswith("\r"):  # its "\n" may start the next read
+            text, held = text[:-1], "\r"
+        else:
+            held = ""
         lines = _LINE_END.split(text)
-        pending = lines.pop() if chunk else ""
+        pending = lines.pop() + held if chunk else ""
         yield from (line for line in lines if line)
         if not chunk:
             if pending:

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
 from html import escape as html_escape
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
+from outlet.core.dkim_config import dkim_signer
 from outlet.newsletters.measuring.links import DELIVERY_MARK, delivery_slot, issue_bodies_track
 from outlet.newsletters.models import (
     Issue,
@@ -44,6 +45,9 @@ from outlet.newsletters.tokens import (
     unsubscribe_token,
     unsubscribe_url,
 )
+
+if TYPE_CHECKING:
+    from outlet.newsletters.sending.signing import SkeletonSigning
 
 # --- The MIME skeleton and cheap personalisation ---------------------------------
 
@@ -152,6 +156,9 @@ class MessageSkeleton:
     boundary: str
     html_qp: QpTemplate
     text_qp: QpTemplate
+    body: BodyTemplate
+    #: The DKIM signing of this skeleton's copies (None: sent unsigned).
+    signing: SkeletonSigning | None = None
     link_samples: tuple[str, str, dict[str, str], str, str] | None = None
     #: ESP merge templates by merge-field format: built from this skeleton only and
     #: freed with it (a cache keyed by id() outlived its skeleton and, once Python
@@ -180,6 +187,14 @@ class MessageSkeleton:
             issue=issue, html=issue.rendered_html, text=issue.rendered_text
         )
         html, text = _crlf(html), _crlf(text)
+        html_qp, text_qp = QpTemplate(html), QpTemplate(text)
+        body = BodyTemplate(boundary=boundary, text=text_qp, html=html_qp)
+        signer = dkim_signer()
+        signing = None
+        if signer is not None:
+            from outlet.newsletters.sending.signing import SkeletonSigning
+
+            signing = SkeletonSigning(signer, head=head, body=body)
         skeleton = cls(
             issue_id=issue.pk,
             newsletter=newsletter,
@@ -191,10 +206,12 @@ class MessageSkeleton:
             domain=domain,
             html=html,
             text=text,
-            html_qp=QpTemplate(html),
-            text_qp=QpTemplate(text),
+            html_qp=html_qp,
+            text_qp=text_qp,
             head=head,
             boundary=boundary,
+            body=body,
+            signing=signing,
         )
         stand_in = Subscriber(token=uuid.uuid4())
         unsubscribe_sample = unsubscribe_token(stand_in, newsletter)
@@ -271,24 +288,27 @@ class MessageSkeleton:
             subscriber.email.encode("ascii")
         except UnicodeEncodeError:
             return copy  # an internationalised address: let Django build the message
-        b = self.boundary
+        personal = [
+            (b"To", subscriber.email.encode("ascii")),
+            (b"Date", _date_header().encode("ascii")),
+            (b"Message-ID", headers["Message-ID"].encode("ascii")),
+            (b"List-Unsubscribe", list_headers["List-Unsubscribe"].encode("ascii")),
+            (b"List-Unsubscribe-Post", list_headers["List-Unsubscribe-Post"].encode("ascii")),
+        ]
+        encoded = self.body.encoded(values)
+        pieces = self.body.pieces(encoded)
+        signature = (
+            self.signing.signature(personal=personal, encoded=encoded, pieces=pieces)
+            if self.signing is not None
+            else b""
+        )
         copy.data = b"".join(
             [
+                signature,
                 self.head,
-                f"To: {subscriber.email}\r\n"
-                f"Date: {_date_header()}\r\n"
-                f"Message-ID: {headers['Message-ID']}\r\n"
-                f"List-Unsubscribe: {list_headers['List-Unsubscribe']}\r\n"
-                f"List-Unsubscribe-Post: {list_headers['List-Unsubscribe-Post']}\r\n"
-                f"\r\n--{b}\r\n"
-                'Content-Type: text/plain; charset="utf-8"\r\n'
-                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
-                self.text_qp.fill(values),
-                f"\r\n--{b}\r\n"
-                'Content-Type: text/html; charset="utf-8"\r\n'
-                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii"),
-                self.html_qp.fill({mark: html_escape(value) for mark, value in values.items()}),
-                f"\r\n--{b}--\r\n".encode("ascii"),
+                *[name + b": " + value + b"\r\n" for name, value in personal],
+                b"\r\n",
+                *pieces,
             ]
         )
         return copy
@@ -349,6 +369,53 @@ class QpTemplate:
         return b"".join(out)
 
 
+class BodyTemplate:
+    """The multipart body as fixed pieces around the recipient's values: fixed[0],
+    slot 0, fixed[1], …, fixed[-1].
+
+    Every slot starts a line and every piece but the last ends one (QpTemplate's soft
+    line breaks), so the body splits at line ends only: what lets the DKIM signer
+    (signing.py) canonicalise the fixed pieces once per skeleton.
+    """
+
+    def __init__(self, *, boundary: str, text: QpTemplate, html: QpTemplate) -> None:
+        def part_head(subtype: str) -> str:
+            return (
+                f"--{boundary}\r\n"
+                f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+            )
+
+        self.fixed: list[bytes] = [part_head("plain").encode("ascii") + text.parts[0]]
+        #: (marker, in the HTML part) per slot, in order.
+        self.slots: list[tuple[str, bool]] = []
+        for slot, part in zip(text.slots, text.parts[1:], strict=True):
+            self.slots.append((slot, False))
+            self.fixed.append(part)
+        self.fixed[-1] += f"\r\n{part_head('html')}".encode("ascii") + html.parts[0]
+        for slot, part in zip(html.slots, html.parts[1:], strict=True):
+            self.slots.append((slot, True))
+            self.fixed.append(part)
+        self.fixed[-1] += f"\r\n--{boundary}--\r\n".encode("ascii")
+
+    def encoded(self, values: dict[str, str]) -> dict[tuple[str, bool], bytes]:
+        """Each value quoted-printable, once per part it appears in (escaped for HTML)."""
+        # A value fills many slots (the delivery ends every tracked link): encode it once.
+        encoded: dict[tuple[str, bool], bytes] = {}
+        for slot, html in self.slots:
+            if (slot, html) not in encoded:
+                value = html_escape(values[slot]) if html else values[slot]
+                encoded[slot, html] = QpTemplate._piece(value, last=False)
+        return encoded
+
+    def pieces(self, encoded: dict[tuple[str, bool], bytes]) -> list[bytes]:
+        out = [self.fixed[0]]
+        for slot, part in zip(self.slots, self.fixed[1:], strict=True):
+            out.append(encoded[slot])
+            out.append(part)
+        return out
+
+
 @dataclass
 class PersonalCopy:
     """One recipient's copy: final MIME bytes, plus the parts for non-SMTP backends."""
@@ -395,7 +462,8 @@ def skeleton_for(issue: Issue) -> MessageSkeleton:
     """The process-wide skeleton of a sending issue (built on first use)."""
     key = (issue.pk, f"{issue.started_at}")
     skeleton = _skeletons.get(key)
-    if skeleton is None:
+    signer = dkim_signer()
+    if skeleton is None or (skeleton.signing.signer if skeleton.signing else None) is not signer:
         _skeletons.clear()
         skeleton = _skeletons[key] = MessageSkeleton.build(issue=issue)
     return skeleton

@@ -15,9 +15,11 @@ import time
 import uuid
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.mail import mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
+from outlet.newsletters.bounces.addresses import delivery_return_path, return_paths_on
 from outlet.newsletters.sending.batch import (
     CHECK_SECONDS,
     LEASE_LOST,
@@ -80,13 +82,15 @@ class SmtpPipe:
         smtp.ehlo_or_helo_if_needed()
         return cls(smtp, sender) if smtp.has_extn("pipelining") else None
 
-    def _envelope(self, recipient: str) -> bytes:
-        return f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
+    def _envelope(self, recipient: str, sender: str | None = None) -> bytes:
+        sender = sender or self.sender
+        return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode("ascii")
 
-    def begin(self, recipient: str) -> None:
-        """Have the server waiting for `recipient`'s message, or raise its refusal."""
+    def begin(self, recipient: str, sender: str | None = None) -> None:
+        """Have the server waiting for `recipient`'s message (from `sender`, the
+        connection's sender by default), or raise its refusal."""
         if self.announced != recipient:
-            self.smtp.send(self._envelope(recipient))
+            self.smtp.send(self._envelope(recipient, sender))
         self.announced = None
         smtp = self.smtp
         mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
@@ -102,12 +106,12 @@ class SmtpPipe:
             raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
         raise smtplib.SMTPDataError(*data)
 
-    def send(self, data: bytes, *, then: str | None = None) -> None:
+    def send(self, data: bytes, *, then: str | None = None, then_sender: str | None = None) -> None:
         """Write the message and, when given, the next recipient's envelope behind it."""
         body = _LEADING_DOT.sub(b"..", data) if data[:1] == b"." or b"\n." in data else data
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        self.smtp.send(body + b".\r\n" + (self._envelope(then) if then else b""))
+        self.smtp.send(body + b".\r\n" + (self._envelope(then, then_sender) if then else b""))
         self.announced = then
 
     def verdict(self) -> None:
@@ -143,6 +147,8 @@ def smtp_batch_send(
         queue = [d for d in claimed if d.mailable]
         mail_connection = mailers.default
         direct = isinstance(mail_connection, SmtpBackend)
+        # Each copy's own signed return path (bounces/addresses.py): only on our relay.
+        verp = settings.BOUNCE_DOMAIN if direct and return_paths_on() else ""
         pipe: SmtpPipe | None = None
         upcoming: PersonalCopy | None = None  # the next message, built while the server works
         position = 0
@@ -189,9 +195,14 @@ def smtp_batch_send(
                     delivery_id=delivery.pk, subscriber=delivery.subscriber
                 )
                 upcoming = None
+                sender = (
+                    delivery_return_path(delivery_id=delivery.pk, email=email, domain=verp)
+                    if verp
+                    else None
+                )
                 try:
                     if pipe is not None and copy.data is not None:
-                        pipe.begin(email)
+                        pipe.begin(email, sender)
                         if not recorder.lease_held() and not recorder.renew(
                             [d for d in queue[position:] if d.mailable] + refusals.held_deliveries()
                         ):
@@ -208,7 +219,17 @@ def smtp_batch_send(
                             or time.monotonic() >= next_check  # no envelope across a check
                         ):
                             following = None
-                        pipe.send(copy.data, then=following.subscriber.email if following else None)
+                        pipe.send(
+                            copy.data,
+                            then=following.subscriber.email if following else None,
+                            then_sender=delivery_return_path(
+                                delivery_id=following.pk,
+                                email=following.subscriber.email,
+                                domain=verp,
+                            )
+                            if verp and following
+                            else None,
+                        )
                         if following is not None:
                             upcoming = skeleton.personalise(
                                 delivery_id=following.pk, subscriber=following.subscriber
@@ -218,9 +239,12 @@ def smtp_batch_send(
                         # A server without PIPELINING: the skeleton's bytes as they are,
                         # on the backend's open connection (no re-parse of addresses).
                         smtp = cast(smtplib.SMTP, cast(SmtpBackend, mail_connection).connection)
-                        smtp.sendmail(skeleton.envelope_from, [email], copy.data)
+                        smtp.sendmail(sender or skeleton.envelope_from, [email], copy.data)
                     else:
                         message = copy.email_message()
+                        if sender:
+                            message.extra_headers["From"] = message.from_email
+                            message.from_email = sender
                         mail_connection.send_messages([message])
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
                     refusals.refused(delivery, exc)

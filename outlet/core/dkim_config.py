@@ -1,0 +1,92 @@
+"""Whether and how outlet DKIM-signs: the settings' check and the process's signer.
+
+Contract: `dkim_signer()` is the process's signer when DKIM_SELECTOR, DKIM_DOMAIN and a
+private key are configured and mail goes out through outlet's SMTP backend (never through
+an ESP, which signs itself), else None. `dkim_key_read` is what settings.py calls: a
+configured selector without a readable, usable key stops startup, with a message that
+never contains the key. The signing itself (dkim.py, and its libraries) is imported only
+when DKIM is configured.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from outlet.core.dkim import DkimSigner
+
+DNS_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?")
+
+
+def dkim_key_read(*, selector: str, domain: str, pem: str, path: str) -> str:
+    """The configured private key as PEM text ("" when DKIM is off), or
+    ImproperlyConfigured naming the setting at fault (and never quoting the key)."""
+    if not (selector or domain or pem or path):
+        return ""
+    if not selector or not domain:
+        raise ImproperlyConfigured(
+            "DKIM needs DKIM_SELECTOR and DKIM_DOMAIN together with its private key "
+            "(DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE); set all, or none to send unsigned."
+        )
+    for name, value in (("DKIM_SELECTOR", selector), ("DKIM_DOMAIN", domain)):
+        if not DNS_NAME.fullmatch(value):
+            raise ImproperlyConfigured(f"{name} must be a DNS name (letters, digits, . - _).")
+    if pem and path:
+        raise ImproperlyConfigured("Set DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE, not both.")
+    source = "DKIM_PRIVATE_KEY"
+    if path:
+        source = f"DKIM_PRIVATE_KEY_FILE ({path})"
+        try:
+            pem = Path(path).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not a PEM text file"
+            raise ImproperlyConfigured(f"{source} cannot be read: {reason}") from None
+    if not pem.strip():
+        raise ImproperlyConfigured(
+            "DKIM_SELECTOR is set but no private key was given: set DKIM_PRIVATE_KEY "
+            "(PEM) or DKIM_PRIVATE_KEY_FILE; `manage.py dkim_keygen` makes one."
+        )
+    pem = pem.replace("\\n", "\n")  # a PEM squeezed onto one line of an env file
+    from outlet.core.dkim import DkimKey
+
+    try:
+        DkimKey.from_pem(pem, selector=selector, domain=domain)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{source} {exc}.") from None
+    return pem
+
+
+_signers: dict[tuple[str, str, str], DkimSigner] = {}
+
+
+def dkim_signer() -> DkimSigner | None:
+    """The process's signer for the configured key, or None when DKIM is off or mail
+    goes through an ESP (anything but outlet's SMTP backend)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from outlet.core.smtp_backend import EmailBackend
+
+    pem = getattr(settings, "DKIM_PRIVATE_KEY", "")
+    if not pem:
+        return None
+    try:
+        backend = import_string(settings.EMAIL_BACKEND)
+    except ImportError:
+        return None
+    if not (isinstance(backend, type) and issubclass(backend, EmailBackend)):
+        return None
+    cache_key = (settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, pem)
+    signer = _signers.get(cache_key)
+    if signer is None:
+        from outlet.core.dkim import DkimKey, DkimSigner
+
+        _signers.clear()
+        signer = _signers[cache_key] = DkimSigner(
+            DkimKey.from_pem(pem, selector=settings.DKIM_SELECTOR, domain=settings.DKIM_DOMAIN)
+        )
+    return signer

@@ -1,0 +1,235 @@
+"""Reading a returned message: what it says happened, to whom, and under which token.
+
+Contract: `bounce_read(raw, envelope_recipient=...)` is a pure function of the message's
+bytes (and the address it was delivered to, when the MTA tells it): it never raises on
+bad input and returns a `BounceReport` whose `outcome` is one of `Outcome`:
+
+- a DSN (RFC 3464, multipart/report; report-type=delivery-status): per recipient,
+  Action "failed" with a 5.x.x status is HARD, except 5.2.x (mailbox full, over quota)
+  which is SOFT like a full mailbox refused at RCPT (sending/refusals.py); "failed" with
+  4.x.x (the relay gave up retrying) is SOFT; X.7.x (the receiver's policy about the
+  sender or content, never the reader's mailbox) is POLICY; "delayed", "delivered",
+  "relayed" and "expanded" change nothing (DELAYED);
+- a feedback report (ARF, RFC 5965, report-type=feedback-report) is a COMPLAINT;
+- an auto-reply (RFC 3834 Auto-Submitted other than "no", X-Autoreply, X-Autorespond,
+  Precedence auto_reply) is IGNORED;
+- otherwise flufl.bounce's detectors (the non-standard bounces providers still send):
+  permanent failures are HARD, temporary ones SOFT;
+- anything else is UNPARSED: set aside, never dropped.
+
+The token comes from the address the message was delivered to (the MTA's recipient,
+Delivered-To, X-Original-To, To), or for a complaint from the reported Original-Mail-From
+or the returned message's Return-Path (feedback loops mail a fixed address).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+from email.utils import getaddresses
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from outlet.newsletters.bounces.addresses import (
+    BounceToken,
+    bounce_address_seen,
+    token_from_address,
+)
+
+
+class Outcome(models.TextChoices):
+    HARD = "hard", _("Hard bounce")
+    SOFT = "soft", _("Soft bounce")
+    COMPLAINT = "complaint", _("Complaint")
+    POLICY = "policy", _("Refused by the receiver's policy")
+    DELAYED = "delayed", _("Delay notice")
+    IGNORED = "ignored", _("Auto-reply")
+    FORGED = "forged", _("Bad or missing token")
+    UNPARSED = "unparsed", _("Not understood")
+
+
+@dataclass
+class BounceReport:
+    outcome: str
+    #: Addresses the report names (Original-/Final-Recipient, Original-Rcpt-To, flufl's).
+    recipients: list[str] = field(default_factory=list)
+    token: BounceToken | None = None
+    #: A bounces+...@BOUNCE_DOMAIN address was seen, whatever its token's shape.
+    token_seen: bool = False
+    detail: str = ""
+    message_id: str = ""
+
+
+_STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+_AUTO_PRECEDENCE = {"auto_reply"}
+
+
+def _parse(raw: bytes) -> Message | None:
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception:  # noqa: BLE001  the parser is lenient; anything else is bad input
+        return None
+    if not message.keys():
+        return None
+    return message
+
+
+def _address_of(field_value: str | None) -> str:
+    """The address in "rfc822; someone@example.org" (RFC 3464's address-type prefix)."""
+    value = (field_value or "").strip()
+    if ";" in value:
+        value = value.split(";", 1)[1]
+    return value.strip().strip("<>").strip()
+
+
+def _blocks(part: Message) -> list[Message]:
+    """A message/* part's contents as header blocks (the parser gives a list of messages
+    for message/delivery-status and message/rfc822, a string for a malformed one)."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)] or [Message()]
+    return [email.message_from_string(str(payload or ""), policy=email.policy.compat32)]
+
+
+def _report_part(message: Message, report_type: str) -> Message | None:
+    if message.get_content_type() != "multipart/report":
+        return None
+    if str(message.get_param("report-type") or "").lower() != report_type:
+        return None
+    return message
+
+
+def _token_in(addresses: list[str]) -> tuple[BounceToken | None, bool]:
+    seen = False
+    for address in addresses:
+        if not address:
+            continue
+        token = token_from_address(address)
+        if token is not None:
+            return token, True
+        seen = seen or bounce_address_seen(address)
+    return None, seen
+
+
+def _delivered_to(message: Message, envelope_recipient: str | None) -> list[str]:
+    addresses = [envelope_recipient or ""]
+    for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To"):
+        addresses += [address for _, address in getaddresses(message.get_all(name, []))]
+    return addresses
+
+
+def _read_dsn(message: Message) -> BounceReport:
+    outcomes: list[tuple[str, str, str]] = []  # (outcome, recipient, detail)
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        for block in _blocks(part)[1:]:  # the first block is about the message, not a recipient
+            action = (block.get("Action") or "").strip().lower()
+            status = _STATUS.search(block.get("Status") or "")
+            recipient = _address_of(block.get("Original-Recipient")) or _address_of(
+                block.get("Final-Recipient")
+            )
+            final = _address_of(block.get("Final-Recipient"))
+            diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())
+            code = status.group(0) if status else ""
+            detail = f"{code} {diagnostic}".strip()[:300]
+            if action != "failed":
+                outcome = Outcome.DELAYED
+            elif status is None:
+                outcome = Outcome.HARD
+            elif status.group(2) == "7":
+                outcome = Outcome.POLICY
+            elif status.group(1) == "4" or status.group(2) == "2":
+                outcome = Outcome.SOFT
+            else:
+                outcome = Outcome.HARD
+            outcomes.append((outcome, recipient, detail))
+            if final and final != recipient:
+                outcomes.append((outcome, final, detail))
+    if not outcomes:
+        return BounceReport(outcome=Outcome.UNPARSED, detail="a DSN without recipients")
+    # One message is one delivery: its worst verdict stands.
+    rank = [Outcome.HARD, Outcome.SOFT, Outcome.POLICY, Outcome.DELAYED]
+    worst = min(outcomes, key=lambda o: rank.index(Outcome(o[0])))
+    return BounceReport(
+        outcome=worst[0], recipients=[o[1] for o in outcomes if o[1]], detail=worst[2]
+    )
+
+
+def _read_feedback(message: Message) -> tuple[BounceReport, list[str]]:
+    """A complaint, and the addresses a token may be in (the original's return path)."""
+    recipients: list[str] = []
+    senders: list[str] = []
+    feedback_type = ""
+    for part in message.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/feedback-report":
+            fields = _blocks(part)[0]
+            feedback_type = (fields.get("Feedback-Type") or "").strip().lower()
+            recipients += [_address_of(v) for v in fields.get_all("Original-Rcpt-To", [])]
+            senders += [_address_of(v) for v in fields.get_all("Original-Mail-From", [])]
+        elif content_type in ("message/rfc822", "text/rfc822-headers"):
+            original = _blocks(part)[0]
+            senders += [address for _, address in getaddresses(original.get_all("Return-Path", []))]
+    report = BounceReport(
+        outcome=Outcome.COMPLAINT,
+        recipients=[r for r in recipients if r],
+        detail=f"feedback report: {feedback_type or 'abuse'}",
+    )
+    return report, senders
+
+
+def _auto_reply(message: Message) -> bool:
+    auto_submitted = (message.get("Auto-Submitted") or "no").strip().lower()
+    precedence = (message.get("Precedence") or "").strip().lower()
+    return (
+        not auto_submitted.startswith("no")
+        or message.get("X-Autoreply") is not None
+        or message.get("X-Autorespond") is not None
+        or precedence in _AUTO_PRECEDENCE
+    )
+
+
+def _read_other(message: Message) -> BounceReport:
+    from flufl.bounce import all_failures
+
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # noqa: BLE001  a detector choking on odd input is "not understood"
+        return BounceReport(outcome=Outcome.UNPARSED, detail="the bounce detectors failed")
+
+    def addresses(found) -> list[str]:
+        return [a.decode("utf-8", "replace") if isinstance(a, bytes) else a for a in found]
+
+    if permanent:
+        return BounceReport(outcome=Outcome.HARD, recipients=addresses(permanent), detail="bounce")
+    if temporary:
+        return BounceReport(
+            outcome=Outcome.SOFT, recipients=addresses(temporary), detail="temporary failure"
+        )
+    return BounceReport(outcome=Outcome.UNPARSED, detail="no bounce or complaint found")
+
+
+def bounce_read(raw: bytes, *, envelope_recipient: str | None = None) -> BounceReport:
+    """What a returned message says (see the module's contract). Never raises."""
+    message = _parse(raw)
+    if message is None:
+        return BounceReport(outcome=Outcome.UNPARSED, detail="not an email message")
+    message_id = " ".join((message.get("Message-ID") or "").split())[:250]
+    token_addresses = _delivered_to(message, envelope_recipient)
+    if _report_part(message, "delivery-status") is not None:
+        report = _read_dsn(message)
+    elif _report_part(message, "feedback-report") is not None:
+        report, senders = _read_feedback(message)
+        token_addresses = token_addresses + senders
+    elif _auto_reply(message):
+        report = BounceReport(outcome=Outcome.IGNORED, detail="auto-reply")
+    else:
+        report = _read_other(message)
+    report.message_id = message_id
+    report.token, report.token_seen = _token_in(token_addresses)
+    return report
