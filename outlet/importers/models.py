@@ -6,7 +6,6 @@ from django.core.files.storage import storages
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-
 #: How each source spells its own name (the command's and the database's are lower case).
 SOURCE_NAMES = {"wordpress": "WordPress", "ghost": "Ghost", "substack": "Substack"}
 

@@ -33,8 +33,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 
 from outlet.core.addresses import email_normalise
 
