@@ -52,7 +52,8 @@ if not DEBUG and (
     raise ImproperlyConfigured(
         "SECRET_KEY is missing, a default, or shorter than 50 characters. With DEBUG off, "
         "set SECRET_KEY to a long random value, e.g. "
-        "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        "python -c 'import secrets; print(secrets.token_urlsafe(64))'. On a development "
+        "machine, run the command with DEBUG=1 (as `make run` does)."
     )
 
 SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")

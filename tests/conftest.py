@@ -238,7 +238,12 @@ def localstripe_server() -> Iterator[str]:
     port = free_port()
     log = open(Path(settings.VAR_DIR) / "localstripe.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "localstripe.server", "--port", str(port), "--from-scratch"],
+        [
+            sys.executable,
+            *("-m", "outlet.core.localstripe_server", "--port", str(port), "--from-scratch"),
+        ],
+        # From scratch and kept nowhere: no other localstripe's objects, none left behind.
+        env={k: v for k, v in os.environ.items() if k != "LOCALSTRIPE_STORE"},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

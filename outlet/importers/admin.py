@@ -1,13 +1,14 @@
 from django import forms
 from django.contrib import admin
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from outlet.articles.services import user_can_publish
 
-from .models import ArchiveImport, ImportedItem
+from .models import SOURCE_NAMES, ArchiveImport, ImportedItem
 from .services import AUTHOR_OPTION, SOURCES, archive_import_progress_key, archive_import_queue
 
 
@@ -25,7 +26,9 @@ class ImportedItemAdmin(admin.ModelAdmin):
 
 
 class ArchiveImportForm(forms.ModelForm):
-    source = forms.ChoiceField(label=_("source"), choices=[(s, s.title()) for s in SOURCES])
+    source = forms.ChoiceField(
+        label=_("Source"), choices=[(s, SOURCE_NAMES.get(s, s.title())) for s in SOURCES]
+    )
 
     class Meta:
         model = ArchiveImport
@@ -45,6 +48,7 @@ class ArchiveImportAdmin(admin.ModelAdmin):
     """Upload an export; a worker imports it; the page shows the report when it is done."""
 
     form = ArchiveImportForm
+    change_form_template = "admin/importers/archiveimport/change_form.html"
     list_display = ["__str__", "status", "summary", "created_at", "finished_at"]
     readonly_fields = [
         "status",
@@ -60,6 +64,27 @@ class ArchiveImportAdmin(admin.ModelAdmin):
         if obj is None:
             return ["source", "upload", "media_from_site", "dry_run", "author"]
         return self.readonly_fields
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):
+        # One way on from the upload: to the import's own page (no "add another", no editing).
+        extra_context = {
+            **(extra_context or {}),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+        }
+        return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        running = ArchiveImport.objects.filter(
+            pk=object_id, status__in=[ArchiveImport.Status.QUEUED, ArchiveImport.Status.RUNNING]
+        ).exists()
+        extra_context = {**(extra_context or {}), "running": running}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_add(self, request: HttpRequest, obj: ArchiveImport, post_url_continue=None):
+        """To the import's page, which follows the worker until the report is there."""
+        self.message_user(request, _("The export is stored; a worker imports it now."))
+        return HttpResponseRedirect(reverse("admin:importers_archiveimport_change", args=[obj.pk]))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # An import publishes what the old site published, with no editor's save between.
@@ -77,7 +102,9 @@ class ArchiveImportAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("report"))
     def report_text(self, obj: ArchiveImport) -> str:
-        return format_html("<pre>{}</pre>", obj.report or _("Not finished yet."))
+        return format_html(
+            '<pre class="archive-import__report">{}</pre>', obj.report or _("Not finished yet.")
+        )
 
     def save_model(self, request: HttpRequest, obj: ArchiveImport, form, change: bool) -> None:
         job = archive_import_queue(

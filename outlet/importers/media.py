@@ -124,7 +124,10 @@ class MediaLibrary:
 
     def _file_for(self, image: SourceImage, relative: str) -> tuple[Path | None, str, str]:
         """The local file of an image, or the report's outcome and reason for none."""
-        reason = "no --media-dir given"
+        # Read in the admin too, which has no --media-dir: say what would have brought it.
+        reason = "no media folder given (--media-dir)"
+        if not self.media_from_site:
+            reason += " and fetching from the old site is off"
         if self.media_dir is not None:
             reason = "missing from --media-dir"
             if relative:

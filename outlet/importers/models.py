@@ -6,6 +6,9 @@ from django.core.files.storage import storages
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+#: How each source spells its own name (the command's and the database's are lower case).
+SOURCE_NAMES = {"wordpress": "WordPress", "ghost": "Ghost", "substack": "Substack"}
+
 
 def imports_storage():
     return storages["imports"]
@@ -91,4 +94,7 @@ class ArchiveImport(models.Model):
         verbose_name = _("archive import")
 
     def __str__(self) -> str:
-        return f"{self.source} import #{self.pk}"
+        return _("%(source)s import #%(number)s") % {
+            "source": SOURCE_NAMES.get(self.source, self.source),
+            "number": self.pk,
+        }

@@ -49,7 +49,7 @@ class ImportReport:
 
     def total(self, kind: str) -> int:
         """What the import covers of a kind: imported, updated or unchanged (not skipped)."""
-        counts = self.counts[kind]
+        counts = self.counts.get(kind, Counter())  # reading a kind must not add it to lines()
         return counts["imported"] + counts["updated"] + counts["unchanged"]
 
     def outcome_total(self, outcome: str) -> int:

@@ -353,7 +353,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             "running": job.status
             in (SubscriberImport.Status.QUEUED, SubscriberImport.Status.RUNNING),
             "report_url": reverse("admin:newsletters_subscriber_import_report", args=[job.pk]),
-            "title": f"Import #{job.pk}: {job.filename}",
+            "title": _("Import #%(number)s: %(file)s") % {"number": job.pk, "file": job.filename},
         }
         return TemplateResponse(request, "admin/newsletters/subscriber/import_detail.html", context)
 

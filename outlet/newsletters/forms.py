@@ -127,16 +127,18 @@ class ImportForm(forms.Form):
         help_text=_("Recognised from the file's header row unless you choose one."),
     )
     newsletters = forms.ModelMultipleChoiceField(
-        queryset=Newsletter.objects.all(), widget=forms.CheckboxSelectMultiple
+        label=_("Newsletters"),
+        queryset=Newsletter.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
     )
     consent_text = forms.CharField(
         label=_("How did these people consent?"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="E.g. “Signed up on our previous newsletter tool's form, 2021–2025.”",
+        help_text=_("E.g. “Signed up on our previous newsletter tool's form, 2021–2025.”"),
     )
     consent_confirmed = forms.BooleanField(
-        label="I confirm everyone in this file agreed to receive these newsletters.",
-        error_messages={"required": "You can only import people who consented."},
+        label=_("I confirm everyone in this file agreed to receive these newsletters."),
+        error_messages={"required": _("You can only import people who consented.")},
     )
 
     MAX_BYTES = 20 * 1024 * 1024
@@ -147,5 +149,5 @@ class ImportForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > self.MAX_BYTES:
-            raise ValidationError("The file is larger than 20 MB; split it into smaller files.")
+            raise ValidationError(_("The file is larger than 20 MB; split it into smaller files."))
         return upload

@@ -142,6 +142,9 @@ def test_existing_subscriptions_become_gifts_with_their_history_and_no_email(
     # Read-only at Stripe: nothing created, changed or charged.
     assert transport.calls and all(call.startswith("GET ") for call in transport.calls)
     assert any(account["euro"] in line and "EUR" in line for line in lines)
+    assert any(
+        account["monthly"] in line and line.endswith(", 1 past payment recorded") for line in lines
+    )
     assert any(account["weekly"] in line and "week" in line for line in lines)
 
     monthly = Gift.objects.get(stripe_subscription_id=account["monthly"])
@@ -176,6 +179,10 @@ def test_a_second_run_doubles_nothing_and_follows_changes(account, old_system):
         "stripe_adopt: subscriptions=6 adopted=0 updated=0 skipped=2 failed=0 donations=0"
     )
     assert (Gift.objects.count(), Donation.objects.count()) == (gifts, donations)
+    assert any(
+        account["monthly"] in line and line.endswith(", 0 past payments recorded")
+        for line in adopt(old_system)
+    )
 
     # The old system moved a donor to another amount meanwhile: the next run follows it.
     subscription = old_system.client.v1.subscriptions.retrieve(account["monthly"])

@@ -142,3 +142,32 @@ def test_an_uploaded_export_is_deleted_once_its_import_has_run(private_storage, 
     assert not stored.exists()
     job.refresh_from_db()
     assert job.status in (ArchiveImport.Status.DONE, ArchiveImport.Status.FAILED) and job.report
+
+
+def test_after_the_upload_the_editor_watches_the_import_on_its_own_page(
+    admin_client, private_storage, monkeypatch
+):
+    monkeypatch.setattr(archive_import_run_task, "delay", lambda pk: None)
+
+    response = admin_client.post(
+        "/admin/importers/archiveimport/add/",
+        {"source": "wordpress", "upload": upload(), "dry_run": "on"},
+        follow=True,
+    )
+
+    job = ArchiveImport.objects.get()
+    assert response.redirect_chain[-1][0] == f"/admin/importers/archiveimport/{job.pk}/change/"
+    page = response.content.decode()
+    assert "WordPress import #" in page
+    assert '<meta http-equiv="refresh"' in page  # queued: the page follows the worker
+
+    ArchiveImport.objects.filter(pk=job.pk).update(status=ArchiveImport.Status.DONE)
+    page = admin_client.get(f"/admin/importers/archiveimport/{job.pk}/change/").content.decode()
+    assert '<meta http-equiv="refresh"' not in page
+
+
+def test_the_upload_form_names_the_sources_as_they_spell_themselves(admin_client):
+    page = admin_client.get("/admin/importers/archiveimport/add/").content.decode()
+
+    assert ">WordPress</option>" in page and "Wordpress" not in page
+    assert "Save and add another" not in page and "Save and continue editing" not in page

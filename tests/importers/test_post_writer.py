@@ -9,6 +9,7 @@ from PIL import Image
 
 from outlet.articles.models import Article, Author, Section, Tag
 from outlet.importers.models import ImportedItem
+from outlet.importers.report import ImportReport
 from outlet.importers.running import SourceRun, SourceUnreadable, source_import
 from outlet.importers.source import SourceImage, SourcePerson, SourcePost, SourceTerm
 from outlet.pages.models import Page
@@ -249,3 +250,12 @@ def test_progress_counts_the_posts_when_the_source_counts_nothing_else():
     )
 
     assert seen == [(2, 2)]
+
+
+def test_report_lines_name_only_kinds_the_import_met():
+    report = ImportReport(source="substack")
+    report.record("articles", "imported")
+    report.last_line()  # reads every kind's total: no kind appears by being read
+
+    assert report.lines()[0] == "articles: imported 1"
+    assert not any(line.endswith(": ") for line in report.lines())

@@ -33,7 +33,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext
 
 from outlet.core.addresses import email_normalise
 
@@ -263,7 +263,13 @@ def _subscription_adopt(
     outcome_words = {"adopted": _("adopted"), "updated": _("updated"), "unchanged": _("unchanged")}
     report.line(
         facts.id,
-        _("%(outcome)s: %(email)s, %(amount)s, %(frequency)s, %(status)s, %(count)s past payments")
+        ngettext(
+            "%(outcome)s: %(email)s, %(amount)s, %(frequency)s, %(status)s, "
+            "%(count)s past payment recorded",
+            "%(outcome)s: %(email)s, %(amount)s, %(frequency)s, %(status)s, "
+            "%(count)s past payments recorded",
+            recorded,
+        )
         % {
             "outcome": outcome_words[outcome],
             "email": plan.email,

@@ -69,7 +69,7 @@ def _notes(index: ExportIndex, author: str, given: str) -> list[str]:
     elif index.publication:
         notes.append(
             f"the export names no author: every post is by “{author}”, the publication's "
-            "name (--author to change)"
+            "name (give another with --author, or Author in the admin)"
         )
     else:
         notes.append(f"the export names no author: every post is by “{author}” (--author)")

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -43,6 +44,9 @@ def child_environ(*, port: int, production: bool, environ: dict[str, str]) -> di
     env = dict(environ)
     if not production and "SITE_URL" not in env:
         env["SITE_URL"] = f"http://127.0.0.1:{port}"
+    if not production:
+        # This stack's Stripe objects, kept with its database (see core/localstripe_server.py).
+        env.setdefault("LOCALSTRIPE_STORE", str(Path(settings.VAR_DIR) / "localstripe.pickle"))
     return env
 
 
@@ -149,7 +153,8 @@ class Command(BaseCommand):
         if not production:
             stripe_port = urlsplit(settings.STRIPE_API_BASE).port or 8420
             self._spawn(
-                "localstripe", [python, "-m", "localstripe.server", "--port", str(stripe_port)]
+                "localstripe",
+                [python, "-m", "outlet.core.localstripe_server", "--port", str(stripe_port)],
             )
             self._spawn(
                 "mail capture", [*manage, "mailcapture", "--port", str(settings.EMAIL_PORT)]
