@@ -2,10 +2,11 @@
 
 Entries are IP addresses or networks (`10.0.0.0/8`, `::1`) and bearer tokens
 (`bearer:<token>`, at least 32 characters). An address is trusted only when it is
-the scraper's own: a request that came through a proxy is judged by the address the
-proxy saw (OUTLET_BEHIND_PROXY), and one carrying X-Forwarded-For without a proxy
-we trust is judged by its token alone, since a loopback TLS terminator or Varnish
-would otherwise make every reader look like 127.0.0.1.
+the scraper's own, the connection's REMOTE_ADDR. Scrapes never come through a proxy,
+so a request carrying X-Forwarded-For or Forwarded is judged by its token alone,
+whatever OUTLET_BEHIND_PROXY says: the header may be forged straight to gunicorn,
+and a loopback TLS terminator or Varnish (which lets `/%6detrics` through) would
+otherwise make every reader look like 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -56,16 +57,17 @@ def metrics_allow_parse(entries: list[str]) -> MetricsAllow:
     return MetricsAllow(networks=tuple(networks), tokens=tuple(tokens))
 
 
-def _scraper_address(meta: Mapping[str, Any], *, behind_proxy: bool) -> str | None:
-    forwarded = str(meta.get("HTTP_X_FORWARDED_FOR", "")).strip()
-    if forwarded:
-        if not behind_proxy:
-            return None  # a proxy we were not told of, or a forged header: no address
-        return forwarded.rsplit(",", 1)[-1].strip() or None
+#: Headers a proxy adds (or a reader forges); their presence leaves no trusted address.
+FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED")
+
+
+def _scraper_address(meta: Mapping[str, Any]) -> str | None:
+    if any(key in meta for key in FORWARDED_HEADERS):
+        return None  # relayed or forged: the token alone decides
     return meta.get("REMOTE_ADDR") or None
 
 
-def metrics_allowed(allow: MetricsAllow, meta: Mapping[str, Any], *, behind_proxy: bool) -> bool:
+def metrics_allowed(allow: MetricsAllow, meta: Mapping[str, Any]) -> bool:
     """Whether a request (its WSGI environ) may read the metrics."""
     header = str(meta.get("HTTP_AUTHORIZATION", ""))
     scheme, _, presented = header.partition(" ")
@@ -75,7 +77,7 @@ def metrics_allowed(allow: MetricsAllow, meta: Mapping[str, Any], *, behind_prox
         matches = [hmac.compare_digest(given, token.encode()) for token in allow.tokens]
         if any(matches):
             return True
-    address = _scraper_address(meta, behind_proxy=behind_proxy)
+    address = _scraper_address(meta)
     if address is None:
         return False
     try:

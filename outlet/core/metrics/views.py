@@ -26,9 +26,7 @@ def _registry() -> CollectorRegistry:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not metrics_allowed(
-        settings.METRICS_ALLOW, request.META, behind_proxy=settings.OUTLET_BEHIND_PROXY
-    ):
+    if not metrics_allowed(settings.METRICS_ALLOW, request.META):
         response = HttpResponse(
             "Not allowed: this address or token is not in METRICS_ALLOW.",
             status=403,

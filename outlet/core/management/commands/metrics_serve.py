@@ -26,7 +26,7 @@ def counters_app(environ, start_response):
     if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET":
         start_response("404 Not Found", [*headers, ("Content-Type", "text/plain")])
         return [b"Not found."]
-    if not metrics_allowed(settings.METRICS_ALLOW, environ, behind_proxy=False):
+    if not metrics_allowed(settings.METRICS_ALLOW, environ):
         start_response("403 Forbidden", [*headers, ("Content-Type", "text/plain")])
         return [b"Not allowed: this address or token is not in METRICS_ALLOW."]
     registry = CollectorRegistry(auto_describe=False)
