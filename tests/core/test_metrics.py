@@ -105,6 +105,12 @@ def test_a_forwarded_request_is_judged_by_its_token_alone(client, settings, behi
     assert (from_loopback.status_code, with_token.status_code) == (403, 200)
 
 
+def test_a_worker_machine_refuses_a_host_it_does_not_answer_to():
+    refused, body = _wsgi_get({"REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "rebind.attacker.example"})
+    assert refused.startswith("400")
+    assert b"outlet_" not in body
+
+
 def test_a_worker_machine_judges_a_forwarded_request_by_its_token_alone():
     refused, _ = _wsgi_get({"REMOTE_ADDR": "127.0.0.1", "HTTP_FORWARDED": "for=127.0.0.1"})
     assert refused.startswith("403")
@@ -114,6 +120,25 @@ def test_prometheus_asking_by_the_machine_address_is_not_refused_for_its_host(cl
     """Prometheus sends Host: <target address>, which ALLOWED_HOSTS does not list."""
     response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST="10.0.0.5:8000")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "10.0.0.5:8000", "[::1]:8000", "localhost", "localhost:8000", "news.example"],
+)
+def test_an_ip_literal_localhost_or_an_allowed_host_is_answered(client, settings, host):
+    settings.ALLOWED_HOSTS = ["news.example"]
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:8000", "a b"])
+def test_any_other_host_is_refused_against_dns_rebinding(client, settings, host):
+    """A page on a rebound name, in a browser inside METRICS_ALLOW, asks with its own Host."""
+    settings.ALLOWED_HOSTS = ["news.example"]
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host)
+    assert response.status_code == 400
+    assert b"outlet_" not in response.content
 
 
 @pytest.mark.parametrize(

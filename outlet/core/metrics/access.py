@@ -7,6 +7,11 @@ so a request carrying X-Forwarded-For or Forwarded is judged by its token alone,
 whatever OUTLET_BEHIND_PROXY says: the header may be forged straight to gunicorn,
 and a loopback TLS terminator or Varnish (which lets `/%6detrics` through) would
 otherwise make every reader look like 127.0.0.1.
+
+/metrics is answered before ALLOWED_HOSTS is checked (Prometheus asks by the machine's
+address), so the Host is checked here: an IP literal, `localhost` or an ALLOWED_HOSTS
+name, never another name, which a browser inside METRICS_ALLOW could be led to
+by DNS rebinding.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import split_domain_port, validate_host
 
 BEARER_PREFIX = "bearer:"
 TOKEN_MIN_LENGTH = 32
@@ -65,6 +71,24 @@ def _scraper_address(meta: Mapping[str, Any]) -> str | None:
     if any(key in meta for key in FORWARDED_HEADERS):
         return None  # relayed or forged: the token alone decides
     return meta.get("REMOTE_ADDR") or None
+
+
+def metrics_host_allowed(meta: Mapping[str, Any], allowed_hosts: list[str]) -> bool:
+    """Whether the request's Host is one /metrics answers to (no Host: no browser)."""
+    host = meta.get("HTTP_HOST")
+    if host is None:
+        return True
+    domain, _port = split_domain_port(str(host))
+    if not domain:
+        return False
+    if domain == "localhost":
+        return True
+    literal = domain[1:-1] if domain.startswith("[") and domain.endswith("]") else domain
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        return validate_host(domain, allowed_hosts)
+    return True
 
 
 def metrics_allowed(allow: MetricsAllow, meta: Mapping[str, Any]) -> bool:
