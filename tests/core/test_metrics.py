@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from outlet.core.metrics.access import metrics_allow_parse
+from outlet.core.metrics.access import metrics_allow_parse, metrics_allowed
 from outlet.core.models import Heartbeat
 from outlet.core.tasks import beat_heartbeat_task
 from outlet.donations.models import DonorEmail
@@ -147,6 +147,41 @@ def test_any_other_host_is_refused_against_dns_rebinding(client, settings, host)
 def test_a_malformed_allow_list_stops_startup_naming_it(entries):
     with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOW"):
         metrics_allow_parse(entries)
+
+
+SECRET = "s3cr3t-" + "k" * 33
+
+
+def test_the_tokens_are_not_in_the_allow_lists_repr():
+    """Django's debug page and error reports show settings by their repr."""
+    allow = metrics_allow_parse(["127.0.0.1", f"bearer:{SECRET}"])
+    assert SECRET not in repr(allow)
+    assert SECRET not in str(allow)
+
+
+HEX_SECRET = "0123456789abcdef" * 3
+
+
+@pytest.mark.parametrize(
+    "entry", [f"Bearer:{SECRET}", f"baerer:{SECRET}", SECRET, HEX_SECRET, f"bearer{HEX_SECRET}"]
+)
+def test_a_mistyped_token_entry_stops_startup_without_printing_the_token(entry):
+    with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOW") as refused:
+        metrics_allow_parse(["127.0.0.1", entry])
+    assert SECRET not in str(refused.value)
+    assert HEX_SECRET not in str(refused.value)
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.9/0", "10.0.0.9/24", "2001:db8::1/64"])
+def test_a_network_with_host_bits_set_is_refused_not_widened(entry):
+    """strict=False would quietly read 10.0.0.9/0 as 0.0.0.0/0: everyone."""
+    with pytest.raises(ImproperlyConfigured, match="host bits"):
+        metrics_allow_parse([entry])
+
+
+def test_spaces_after_bearer_are_not_part_of_the_token():
+    allow = metrics_allow_parse([f"bearer:  {TOKEN} "])
+    assert metrics_allowed(allow, {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"})
 
 
 # --- Never cached -----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Who may read /metrics: METRICS_ALLOW, parsed once at startup.
 
 Entries are IP addresses or networks (`10.0.0.0/8`, `::1`) and bearer tokens
-(`bearer:<token>`, at least 32 characters). An address is trusted only when it is
+(`bearer:<token>`, at least 32 characters; never in the repr or an error). An address is trusted only when it is
 the scraper's own, the connection's REMOTE_ADDR. Scrapes never come through a proxy,
 so a request carrying X-Forwarded-For or Forwarded is judged by its token alone,
 whatever OUTLET_BEHIND_PROXY says: the header may be forged straight to gunicorn,
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -28,24 +29,50 @@ from django.http.request import split_domain_port, validate_host
 BEARER_PREFIX = "bearer:"
 TOKEN_MIN_LENGTH = 32
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: An entry made only of these may be echoed in an error; anything else may be a token.
+_ADDRESS_LIKE = re.compile(r"(?=.*[.:])[0-9A-Fa-f.:/]+")
 
 
 @dataclass(frozen=True)
 class MetricsAllow:
     networks: tuple[IPNetwork, ...]
-    tokens: tuple[str, ...]
+    # Never in the repr: Django's debug page and error reports show settings by it.
+    tokens: tuple[str, ...] = field(repr=False)
+
+
+def _network_parse(entry: str, position: int) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(entry, strict=True)
+    except ValueError:
+        pass
+    try:
+        # Host bits set: strict=False would quietly widen 10.0.0.9/0 to everyone.
+        widened = ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        # The entry is not echoed unless it looks like an address: it may be a token
+        # whose prefix was mistyped (Bearer:, baerer:).
+        named = repr(entry) if _ADDRESS_LIKE.fullmatch(entry) else f"entry {position}"
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOW: {named} is neither an IP address or network "
+            "(10.0.0.0/8, ::1) nor a token written as bearer:<token>."
+        ) from None
+    address = entry.partition("/")[0]
+    raise ImproperlyConfigured(
+        f"METRICS_ALLOW: {entry!r} has host bits set; write the network ({widened}) "
+        f"or the single address ({address})."
+    )
 
 
 def metrics_allow_parse(entries: list[str]) -> MetricsAllow:
     """The allow list from METRICS_ALLOW's entries; a malformed entry stops startup."""
     networks: list[IPNetwork] = []
     tokens: list[str] = []
-    for raw in entries:
+    for position, raw in enumerate(entries, start=1):
         entry = raw.strip()
         if not entry:
             continue
         if entry.startswith(BEARER_PREFIX):
-            token = entry.removeprefix(BEARER_PREFIX)
+            token = entry.removeprefix(BEARER_PREFIX).strip()
             if len(token) < TOKEN_MIN_LENGTH:
                 raise ImproperlyConfigured(
                     f"METRICS_ALLOW: a bearer token must be at least {TOKEN_MIN_LENGTH} "
@@ -53,13 +80,7 @@ def metrics_allow_parse(entries: list[str]) -> MetricsAllow:
                 )
             tokens.append(token)
             continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ImproperlyConfigured(
-                f"METRICS_ALLOW: {entry!r} is neither an IP address or network "
-                "(10.0.0.0/8, ::1) nor a token written as bearer:<token>."
-            ) from None
+        networks.append(_network_parse(entry, position))
     return MetricsAllow(networks=tuple(networks), tokens=tuple(tokens))
 
 
