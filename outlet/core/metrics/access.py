@@ -1,8 +1,9 @@
 """Who may read /metrics: METRICS_ALLOW, parsed once at startup.
 
-Entries are IP addresses or networks (`10.0.0.0/8`, `::1`) and bearer tokens
-(`bearer:<token>`, at least 32 characters; never in the repr or an error). An address is trusted only when it is
-the scraper's own, the connection's REMOTE_ADDR. Scrapes never come through a proxy,
+Entries are IP addresses or networks (`10.0.0.0/8`, `::1`; no host bits set) and
+bearer tokens (`bearer:<token>`, at least 32 characters; never shown in the repr or
+an error). An address is trusted only when it is the scraper's own, the connection's
+REMOTE_ADDR. Scrapes never come through a proxy,
 so a request carrying X-Forwarded-For or Forwarded is judged by its token alone,
 whatever OUTLET_BEHIND_PROXY says: the header may be forged straight to gunicorn,
 and a loopback TLS terminator or Varnish (which lets `/%6detrics` through) would
