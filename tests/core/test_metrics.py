@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from outlet.core.metrics.access import metrics_allow_parse
+from outlet.core.metrics.access import metrics_allow_parse, metrics_allowed
 from outlet.core.models import Heartbeat
 from outlet.core.tasks import beat_heartbeat_task
 from outlet.donations.models import DonorEmail
@@ -84,16 +84,36 @@ def test_a_request_relayed_by_a_proxy_on_loopback_is_not_taken_for_loopback(clie
     assert response.status_code == 403
 
 
-def test_behind_the_proxy_the_address_it_saw_decides(client, settings):
-    settings.OUTLET_BEHIND_PROXY = True
-    settings.METRICS_ALLOW = metrics_allow_parse(["10.0.0.5"])
-    reader = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="8.8.8.8")
-    # A reader forging the header gets the proxy's real entry appended after theirs.
-    forged = client.get(
-        "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.0.0.5, 8.8.8.8"
+@pytest.mark.parametrize("behind_proxy", [False, True])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"HTTP_X_FORWARDED_FOR": "127.0.0.1"},
+        {"HTTP_X_FORWARDED_FOR": "8.8.8.8, 127.0.0.1"},
+        {"HTTP_FORWARDED": "for=127.0.0.1"},
+    ],
+)
+def test_a_forwarded_request_is_judged_by_its_token_alone(client, settings, behind_proxy, header):
+    """Scrapes never come through a proxy: a forwarded header, forged straight to gunicorn
+    or added by Varnish (even for /%6detrics), opens nothing but a bearer token,
+    whatever OUTLET_BEHIND_PROXY says."""
+    settings.OUTLET_BEHIND_PROXY = behind_proxy
+    from_loopback = client.get("/metrics", REMOTE_ADDR="127.0.0.1", **header)
+    with_token = client.get(
+        "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {TOKEN}", **header
     )
-    scraper = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.0.0.5")
-    assert (reader.status_code, forged.status_code, scraper.status_code) == (403, 403, 200)
+    assert (from_loopback.status_code, with_token.status_code) == (403, 200)
+
+
+def test_a_worker_machine_refuses_a_host_it_does_not_answer_to():
+    refused, body = _wsgi_get({"REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "rebind.attacker.example"})
+    assert refused.startswith("400")
+    assert b"outlet_" not in body
+
+
+def test_a_worker_machine_judges_a_forwarded_request_by_its_token_alone():
+    refused, _ = _wsgi_get({"REMOTE_ADDR": "127.0.0.1", "HTTP_FORWARDED": "for=127.0.0.1"})
+    assert refused.startswith("403")
 
 
 def test_prometheus_asking_by_the_machine_address_is_not_refused_for_its_host(client):
@@ -103,11 +123,65 @@ def test_prometheus_asking_by_the_machine_address_is_not_refused_for_its_host(cl
 
 
 @pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "10.0.0.5:8000", "[::1]:8000", "localhost", "localhost:8000", "news.example"],
+)
+def test_an_ip_literal_localhost_or_an_allowed_host_is_answered(client, settings, host):
+    settings.ALLOWED_HOSTS = ["news.example"]
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["rebind.attacker.example", "rebind.attacker.example:8000", "a b"])
+def test_any_other_host_is_refused_against_dns_rebinding(client, settings, host):
+    """A page on a rebound name, in a browser inside METRICS_ALLOW, asks with its own Host."""
+    settings.ALLOWED_HOSTS = ["news.example"]
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_HOST=host)
+    assert response.status_code == 400
+    assert b"outlet_" not in response.content
+
+
+@pytest.mark.parametrize(
     "entries", [["localhost"], ["bearer:short"], ["10.0.0.300"], ["metrics-token"]]
 )
 def test_a_malformed_allow_list_stops_startup_naming_it(entries):
     with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOW"):
         metrics_allow_parse(entries)
+
+
+SECRET = "s3cr3t-" + "k" * 33
+
+
+def test_the_tokens_are_not_in_the_allow_lists_repr():
+    """Django's debug page and error reports show settings by their repr."""
+    allow = metrics_allow_parse(["127.0.0.1", f"bearer:{SECRET}"])
+    assert SECRET not in repr(allow)
+    assert SECRET not in str(allow)
+
+
+HEX_SECRET = "0123456789abcdef" * 3
+
+
+@pytest.mark.parametrize(
+    "entry", [f"Bearer:{SECRET}", f"baerer:{SECRET}", SECRET, HEX_SECRET, f"bearer{HEX_SECRET}"]
+)
+def test_a_mistyped_token_entry_stops_startup_without_printing_the_token(entry):
+    with pytest.raises(ImproperlyConfigured, match="METRICS_ALLOW") as refused:
+        metrics_allow_parse(["127.0.0.1", entry])
+    assert SECRET not in str(refused.value)
+    assert HEX_SECRET not in str(refused.value)
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.9/0", "10.0.0.9/24", "2001:db8::1/64"])
+def test_a_network_with_host_bits_set_is_refused_not_widened(entry):
+    """strict=False would quietly read 10.0.0.9/0 as 0.0.0.0/0: everyone."""
+    with pytest.raises(ImproperlyConfigured, match="host bits"):
+        metrics_allow_parse([entry])
+
+
+def test_spaces_after_bearer_are_not_part_of_the_token():
+    allow = metrics_allow_parse([f"bearer:  {TOKEN} "])
+    assert metrics_allowed(allow, {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"})
 
 
 # --- Never cached -----------------------------------------------------------------------

@@ -6,8 +6,9 @@ and tokens), the method folded to a known few, and the status code.
 
 /metrics is answered here, first of all middleware, rather than through the URLconf:
 Prometheus asks each web process by its address (Host: 10.0.0.5:8000), which
-ALLOWED_HOSTS rightly refuses everywhere else, and the answer depends only on who
-asks (METRICS_ALLOW), never on the host, so nothing after this needs to see it.
+ALLOWED_HOSTS rightly refuses everywhere else; the view accepts that, `localhost` or
+an ALLOWED_HOSTS name (never another name: DNS rebinding), and who asks
+(METRICS_ALLOW) decides the rest, so nothing after this needs to see it.
 """
 
 from __future__ import annotations

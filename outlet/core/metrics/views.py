@@ -8,11 +8,13 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .access import metrics_allowed
+from .access import metrics_allowed, metrics_host_allowed
 from .gauges import BusinessCollector
 
 #: Neither a browser nor a shared cache keeps it (Varnish's VCL refuses /metrics too).
 CACHE_CONTROL = "private, no-store"
+#: Django's answer to a Host outside ALLOWED_HOSTS is a 400 too.
+HOST_REFUSED = "Bad Request: /metrics does not answer to this Host."
 
 
 def _registry() -> CollectorRegistry:
@@ -26,9 +28,9 @@ def _registry() -> CollectorRegistry:
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not metrics_allowed(
-        settings.METRICS_ALLOW, request.META, behind_proxy=settings.OUTLET_BEHIND_PROXY
-    ):
+    if not metrics_host_allowed(request.META, settings.ALLOWED_HOSTS):
+        response = HttpResponse(HOST_REFUSED, status=400, content_type="text/plain")
+    elif not metrics_allowed(settings.METRICS_ALLOW, request.META):
         response = HttpResponse(
             "Not allowed: this address or token is not in METRICS_ALLOW.",
             status=403,

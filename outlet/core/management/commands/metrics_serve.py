@@ -16,8 +16,8 @@ from django.core.management.base import BaseCommand
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from outlet.core.metrics.access import metrics_allowed
-from outlet.core.metrics.views import CACHE_CONTROL
+from outlet.core.metrics.access import metrics_allowed, metrics_host_allowed
+from outlet.core.metrics.views import CACHE_CONTROL, HOST_REFUSED
 
 
 def counters_app(environ, start_response):
@@ -26,7 +26,10 @@ def counters_app(environ, start_response):
     if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET":
         start_response("404 Not Found", [*headers, ("Content-Type", "text/plain")])
         return [b"Not found."]
-    if not metrics_allowed(settings.METRICS_ALLOW, environ, behind_proxy=False):
+    if not metrics_host_allowed(environ, settings.ALLOWED_HOSTS):
+        start_response("400 Bad Request", [*headers, ("Content-Type", "text/plain")])
+        return [HOST_REFUSED.encode()]
+    if not metrics_allowed(settings.METRICS_ALLOW, environ):
         start_response("403 Forbidden", [*headers, ("Content-Type", "text/plain")])
         return [b"Not allowed: this address or token is not in METRICS_ALLOW."]
     registry = CollectorRegistry(auto_describe=False)
