@@ -11,7 +11,7 @@ from outlet.newsletters.bounces.intake import bounce_message_process
 from outlet.newsletters.bounces.mailbox import maildir_poll
 from outlet.newsletters.bounces.models import BounceMessage
 from outlet.newsletters.bounces.reading import Outcome, bounce_read
-from tests.newsletters.test_bounce_intake import _delivery, _maildir, fixture
+from tests.newsletters.test_bounce_intake import _delivery, _maildir, fixture, receive
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +114,17 @@ def test_a_maildir_with_an_8bit_bounce_and_a_vacation_reply_takes_in_both(tmp_pa
 
     assert dict(counts) == {"hard": 1, "ignored": 1}
     assert not list((root / "new").iterdir())
+
+
+def test_bounce_receive_asks_postfix_to_retry_on_an_unexpected_failure(monkeypatch):
+    """Any exit but 0 and 75 makes Postfix bounce the bounce, and so lose it."""
+    from outlet.newsletters.management.commands import bounce_receive
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bounce_receive, "bounce_message_process", broken)
+
+    with pytest.raises(SystemExit) as exited:
+        receive(_hard(), monkeypatch)
+    assert exited.value.code == bounce_receive.EX_TEMPFAIL == 75
