@@ -128,3 +128,23 @@ def test_bounce_receive_asks_postfix_to_retry_on_an_unexpected_failure(monkeypat
     with pytest.raises(SystemExit) as exited:
         receive(_hard(), monkeypatch)
     assert exited.value.code == bounce_receive.EX_TEMPFAIL == 75
+
+
+def _arf(feedback_type: str | None) -> bytes:
+    return_path = delivery_return_path(delivery_id=1, email="reader@example.org")
+    raw = fixture("arf-complaint.eml", recipient="reader@example.org", return_path=return_path)
+    replacement = f"Feedback-Type: {feedback_type}\n".encode() if feedback_type else b""
+    return raw.replace(b"Feedback-Type: abuse\n", replacement)
+
+
+@pytest.mark.parametrize("feedback_type", ["abuse", "fraud", "Abuse", None])
+def test_abuse_and_fraud_reports_are_complaints(feedback_type):
+    assert bounce_read(_arf(feedback_type)).outcome == Outcome.COMPLAINT
+
+
+@pytest.mark.parametrize("feedback_type", ["auth-failure", "not-spam", "other", "virus"])
+def test_other_feedback_reports_are_recorded_and_suppress_nobody(feedback_type):
+    report = bounce_read(_arf(feedback_type))
+
+    assert report.outcome == Outcome.IGNORED
+    assert feedback_type in report.detail

@@ -10,7 +10,9 @@ bad input and returns a `BounceReport` whose `outcome` is one of `Outcome`:
   4.x.x (the relay gave up retrying) is SOFT; X.7.x (the receiver's policy about the
   sender or content, never the reader's mailbox) is POLICY; "delayed", "delivered",
   "relayed" and "expanded" change nothing (DELAYED);
-- a feedback report (ARF, RFC 5965, report-type=feedback-report) is a COMPLAINT;
+- a feedback report (ARF, RFC 5965, report-type=feedback-report) of type "abuse" or
+  "fraud" (or none: ARF's default) is a COMPLAINT; "auth-failure", "not-spam", "virus"
+  and "other" are IGNORED (recorded, nobody suppressed);
 - an auto-reply (RFC 3834 Auto-Submitted other than "no", X-Autoreply, X-Autorespond,
   Precedence auto_reply) is IGNORED;
 - otherwise flufl.bounce's detectors (the non-standard bounces providers still send):
@@ -70,6 +72,9 @@ class BounceReport:
 
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 _AUTO_PRECEDENCE = {"auto_reply"}
+#: ARF feedback types (RFC 5965) that mean the reader did not want the mail; the others
+#: (auth-failure, not-spam, virus, other) say nothing against the reader's subscription.
+_COMPLAINT_TYPES = {"abuse", "fraud"}
 #: NUL bytes (a database text column refuses them) and lone surrogates (raw 8-bit bytes
 #: the parser kept as surrogateescapes, which cannot be encoded).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -200,10 +205,11 @@ def _read_feedback(message: Message) -> tuple[BounceReport, list[str]]:
         elif content_type in ("message/rfc822", "text/rfc822-headers"):
             original = _blocks(part)[0]
             senders += [address for _, address in getaddresses(_headers(original, "Return-Path"))]
+    feedback_type = feedback_type or "abuse"  # a missing type: ARF's default intent
     report = BounceReport(
-        outcome=Outcome.COMPLAINT,
+        outcome=Outcome.COMPLAINT if feedback_type in _COMPLAINT_TYPES else Outcome.IGNORED,
         recipients=[r for r in recipients if r],
-        detail=f"feedback report: {feedback_type or 'abuse'}",
+        detail=f"feedback report: {feedback_type[:50]}",
     )
     return report, senders
 
