@@ -148,3 +148,35 @@ def test_other_feedback_reports_are_recorded_and_suppress_nobody(feedback_type):
 
     assert report.outcome == Outcome.IGNORED
     assert feedback_type in report.detail
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        # The reader's mailbox or domain is gone, or disabled: hard.
+        ("5.1.1", Outcome.HARD),
+        ("5.1.2", Outcome.HARD),
+        ("5.1.3", Outcome.HARD),
+        ("5.1.10", Outcome.HARD),
+        ("5.2.1", Outcome.HARD),
+        # Full: soft, like the relay giving up on a temporary failure.
+        ("5.2.2", Outcome.SOFT),
+        ("4.4.7", Outcome.SOFT),
+        # Nothing about the reader's mailbox: recorded, the reader untouched.
+        ("5.3.4", Outcome.POLICY),
+        ("5.6.0", Outcome.POLICY),
+        ("5.4.4", Outcome.POLICY),
+        ("5.4.6", Outcome.POLICY),
+        ("5.7.1", Outcome.POLICY),
+        ("5.0.0", Outcome.POLICY),
+        ("5.1.8", Outcome.POLICY),
+        (None, Outcome.POLICY),
+    ],
+)
+def test_only_a_gone_or_disabled_mailbox_is_a_hard_bounce(status, outcome):
+    replacement = f"Status: {status}\n".encode() if status else b""
+    raw = _hard().replace(b"Status: 5.1.1\n", replacement)
+    if status is None:  # no code anywhere in the recipient's block
+        raw = raw.replace(b"550 5.1.1 <", b"550 <")
+
+    assert bounce_read(raw).outcome == outcome

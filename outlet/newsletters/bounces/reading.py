@@ -5,11 +5,12 @@ bytes (and the address it was delivered to, when the MTA tells it): it never rai
 bad input and returns a `BounceReport` whose `outcome` is one of `Outcome`:
 
 - a DSN (RFC 3464, multipart/report; report-type=delivery-status): per recipient,
-  Action "failed" with a 5.x.x status is HARD, except 5.2.x (mailbox full, over quota)
-  which is SOFT like a full mailbox refused at RCPT (sending/refusals.py); "failed" with
-  4.x.x (the relay gave up retrying) is SOFT; X.7.x (the receiver's policy about the
-  sender or content, never the reader's mailbox) is POLICY; "delayed", "delivered",
-  "relayed" and "expanded" change nothing (DELAYED);
+  Action "failed" is HARD only when the mailbox or its domain is gone or disabled (5.1.1,
+  5.1.2, 5.1.3, 5.1.10, 5.2.1); 5.2.2 (mailbox full) is SOFT like a full mailbox refused
+  at RCPT (sending/refusals.py), and so is 4.x.x (the relay gave up retrying); any other
+  code, or none (too big, content, routing, X.7.x policy, the sender's domain, 5.0.0),
+  says nothing about the reader's mailbox: POLICY, recorded and acting on nobody;
+  "delayed", "delivered", "relayed" and "expanded" change nothing (DELAYED);
 - a feedback report (ARF, RFC 5965, report-type=feedback-report) of type "abuse" or
   "fraud" (or none: ARF's default) is a COMPLAINT; "auth-failure", "not-spam", "virus"
   and "other" are IGNORED (recorded, nobody suppressed);
@@ -72,6 +73,10 @@ class BounceReport:
 
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 _AUTO_PRECEDENCE = {"auto_reply"}
+#: (subject, detail) of the 5.x.x statuses (RFC 3463) that say the reader's mailbox is
+#: gone: bad mailbox (5.1.1), bad system (5.1.2), bad address syntax (5.1.3), null MX
+#: (5.1.10, RFC 7505), mailbox disabled (5.2.1).
+_HARD_STATUSES = {("1", "1"), ("1", "2"), ("1", "3"), ("1", "10"), ("2", "1")}
 #: ARF feedback types (RFC 5965) that mean the reader did not want the mail; the others
 #: (auth-failure, not-spam, virus, other) say nothing against the reader's subscription.
 _COMPLAINT_TYPES = {"abuse", "fraud"}
@@ -154,6 +159,18 @@ def _delivered_to(message: Message, envelope_recipient: str | None) -> list[str]
     return addresses
 
 
+def _failed_outcome(status: re.Match[str] | None) -> str:
+    """What a "failed" recipient block's status code says about the reader's mailbox."""
+    if status is None:
+        return Outcome.POLICY  # no code: nothing known about the mailbox
+    klass, subject, detail = status.group(1), status.group(2), status.group(3)
+    if klass == "5" and (subject, detail) in _HARD_STATUSES:
+        return Outcome.HARD
+    if (klass == "4" and subject != "7") or (klass, subject, detail) == ("5", "2", "2"):
+        return Outcome.SOFT
+    return Outcome.POLICY
+
+
 def _read_dsn(message: Message) -> BounceReport:
     outcomes: list[tuple[str, str, str]] = []  # (outcome, recipient, detail)
     for part in message.walk():
@@ -167,16 +184,7 @@ def _read_dsn(message: Message) -> BounceReport:
             diagnostic = " ".join(_header(block, "Diagnostic-Code").split())
             code = status.group(0) if status else ""
             detail = f"{code} {diagnostic}".strip()[:300]
-            if action != "failed":
-                outcome = Outcome.DELAYED
-            elif status is None:
-                outcome = Outcome.HARD
-            elif status.group(2) == "7":
-                outcome = Outcome.POLICY
-            elif status.group(1) == "4" or status.group(2) == "2":
-                outcome = Outcome.SOFT
-            else:
-                outcome = Outcome.HARD
+            outcome = _failed_outcome(status) if action == "failed" else Outcome.DELAYED
             outcomes.append((outcome, recipient, detail))
             if final and final != recipient:
                 outcomes.append((outcome, final, detail))
