@@ -5,12 +5,15 @@ bytes (and the address it was delivered to, when the MTA tells it): it never rai
 bad input and returns a `BounceReport` whose `outcome` is one of `Outcome`:
 
 - a DSN (RFC 3464, multipart/report; report-type=delivery-status): per recipient,
-  Action "failed" with a 5.x.x status is HARD, except 5.2.x (mailbox full, over quota)
-  which is SOFT like a full mailbox refused at RCPT (sending/refusals.py); "failed" with
-  4.x.x (the relay gave up retrying) is SOFT; X.7.x (the receiver's policy about the
-  sender or content, never the reader's mailbox) is POLICY; "delayed", "delivered",
-  "relayed" and "expanded" change nothing (DELAYED);
-- a feedback report (ARF, RFC 5965, report-type=feedback-report) is a COMPLAINT;
+  Action "failed" is HARD only when the mailbox or its domain is gone or disabled (5.1.1,
+  5.1.2, 5.1.3, 5.1.10, 5.2.1); 5.2.2 (mailbox full) is SOFT like a full mailbox refused
+  at RCPT (sending/refusals.py), and so is 4.x.x (the relay gave up retrying); any other
+  code, or none (too big, content, routing, X.7.x policy, the sender's domain, 5.0.0),
+  says nothing about the reader's mailbox: POLICY, recorded and acting on nobody;
+  "delayed", "delivered", "relayed" and "expanded" change nothing (DELAYED);
+- a feedback report (ARF, RFC 5965, report-type=feedback-report) of type "abuse" or
+  "fraud" (or none: ARF's default) is a COMPLAINT; "auth-failure", "not-spam", "virus"
+  and "other" are IGNORED (recorded, nobody suppressed);
 - an auto-reply (RFC 3834 Auto-Submitted other than "no", X-Autoreply, X-Autorespond,
   Precedence auto_reply) is IGNORED;
 - otherwise flufl.bounce's detectors (the non-standard bounces providers still send):
@@ -26,8 +29,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 from dataclasses import dataclass, field
+from email.header import Header
 from email.message import Message
 from email.utils import getaddresses
 
@@ -39,6 +44,8 @@ from outlet.newsletters.bounces.addresses import (
     bounce_address_seen,
     token_from_address,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class Outcome(models.TextChoices):
@@ -66,6 +73,36 @@ class BounceReport:
 
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
 _AUTO_PRECEDENCE = {"auto_reply"}
+#: (subject, detail) of the 5.x.x statuses (RFC 3463) that say the reader's mailbox is
+#: gone: bad mailbox (5.1.1), bad system (5.1.2), bad address syntax (5.1.3), null MX
+#: (5.1.10, RFC 7505), mailbox disabled (5.2.1).
+_HARD_STATUSES = {("1", "1"), ("1", "2"), ("1", "3"), ("1", "10"), ("2", "1")}
+#: ARF feedback types (RFC 5965) that mean the reader did not want the mail; the others
+#: (auth-failure, not-spam, virus, other) say nothing against the reader's subscription.
+_COMPLAINT_TYPES = {"abuse", "fraud"}
+#: NUL bytes (a database text column refuses them) and lone surrogates (raw 8-bit bytes
+#: the parser kept as surrogateescapes, which cannot be encoded).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _text(value: object) -> str:
+    """A header's value as a plain str. compat32 hands a header holding raw 8-bit bytes
+    back as an `email.header.Header`, which has no str methods."""
+    if value is None:
+        return ""
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001  an undecodable Header: keep what can be kept
+        text = str(value.encode()) if isinstance(value, Header) else ""
+    return _UNSTORABLE.sub("", text)
+
+
+def _header(message: Message, name: str) -> str:
+    return _text(message.get(name))
+
+
+def _headers(message: Message, name: str) -> list[str]:
+    return [_text(value) for value in message.get_all(name, [])]
 
 
 def _parse(raw: bytes) -> Message | None:
@@ -78,9 +115,9 @@ def _parse(raw: bytes) -> Message | None:
     return message
 
 
-def _address_of(field_value: str | None) -> str:
+def _address_of(field_value: str) -> str:
     """The address in "rfc822; someone@example.org" (RFC 3464's address-type prefix)."""
-    value = (field_value or "").strip()
+    value = field_value.strip()
     if ";" in value:
         value = value.split(";", 1)[1]
     return value.strip().strip("<>").strip()
@@ -118,8 +155,20 @@ def _token_in(addresses: list[str]) -> tuple[BounceToken | None, bool]:
 def _delivered_to(message: Message, envelope_recipient: str | None) -> list[str]:
     addresses = [envelope_recipient or ""]
     for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To"):
-        addresses += [address for _, address in getaddresses(message.get_all(name, []))]
+        addresses += [address for _, address in getaddresses(_headers(message, name))]
     return addresses
+
+
+def _failed_outcome(status: re.Match[str] | None) -> str:
+    """What a "failed" recipient block's status code says about the reader's mailbox."""
+    if status is None:
+        return Outcome.POLICY  # no code: nothing known about the mailbox
+    klass, subject, detail = status.group(1), status.group(2), status.group(3)
+    if klass == "5" and (subject, detail) in _HARD_STATUSES:
+        return Outcome.HARD
+    if (klass == "4" and subject != "7") or (klass, subject, detail) == ("5", "2", "2"):
+        return Outcome.SOFT
+    return Outcome.POLICY
 
 
 def _read_dsn(message: Message) -> BounceReport:
@@ -128,25 +177,14 @@ def _read_dsn(message: Message) -> BounceReport:
         if part.get_content_type() != "message/delivery-status":
             continue
         for block in _blocks(part)[1:]:  # the first block is about the message, not a recipient
-            action = (block.get("Action") or "").strip().lower()
-            status = _STATUS.search(block.get("Status") or "")
-            recipient = _address_of(block.get("Original-Recipient")) or _address_of(
-                block.get("Final-Recipient")
-            )
-            final = _address_of(block.get("Final-Recipient"))
-            diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())
+            action = _header(block, "Action").strip().lower()
+            status = _STATUS.search(_header(block, "Status"))
+            final = _address_of(_header(block, "Final-Recipient"))
+            recipient = _address_of(_header(block, "Original-Recipient")) or final
+            diagnostic = " ".join(_header(block, "Diagnostic-Code").split())
             code = status.group(0) if status else ""
             detail = f"{code} {diagnostic}".strip()[:300]
-            if action != "failed":
-                outcome = Outcome.DELAYED
-            elif status is None:
-                outcome = Outcome.HARD
-            elif status.group(2) == "7":
-                outcome = Outcome.POLICY
-            elif status.group(1) == "4" or status.group(2) == "2":
-                outcome = Outcome.SOFT
-            else:
-                outcome = Outcome.HARD
+            outcome = _failed_outcome(status) if action == "failed" else Outcome.DELAYED
             outcomes.append((outcome, recipient, detail))
             if final and final != recipient:
                 outcomes.append((outcome, final, detail))
@@ -169,23 +207,24 @@ def _read_feedback(message: Message) -> tuple[BounceReport, list[str]]:
         content_type = part.get_content_type()
         if content_type == "message/feedback-report":
             fields = _blocks(part)[0]
-            feedback_type = (fields.get("Feedback-Type") or "").strip().lower()
-            recipients += [_address_of(v) for v in fields.get_all("Original-Rcpt-To", [])]
-            senders += [_address_of(v) for v in fields.get_all("Original-Mail-From", [])]
+            feedback_type = _header(fields, "Feedback-Type").strip().lower()
+            recipients += [_address_of(v) for v in _headers(fields, "Original-Rcpt-To")]
+            senders += [_address_of(v) for v in _headers(fields, "Original-Mail-From")]
         elif content_type in ("message/rfc822", "text/rfc822-headers"):
             original = _blocks(part)[0]
-            senders += [address for _, address in getaddresses(original.get_all("Return-Path", []))]
+            senders += [address for _, address in getaddresses(_headers(original, "Return-Path"))]
+    feedback_type = feedback_type or "abuse"  # a missing type: ARF's default intent
     report = BounceReport(
-        outcome=Outcome.COMPLAINT,
+        outcome=Outcome.COMPLAINT if feedback_type in _COMPLAINT_TYPES else Outcome.IGNORED,
         recipients=[r for r in recipients if r],
-        detail=f"feedback report: {feedback_type or 'abuse'}",
+        detail=f"feedback report: {feedback_type[:50]}",
     )
     return report, senders
 
 
 def _auto_reply(message: Message) -> bool:
-    auto_submitted = (message.get("Auto-Submitted") or "no").strip().lower()
-    precedence = (message.get("Precedence") or "").strip().lower()
+    auto_submitted = (_header(message, "Auto-Submitted") or "no").strip().lower()
+    precedence = _header(message, "Precedence").strip().lower()
     return (
         not auto_submitted.startswith("no")
         or message.get("X-Autoreply") is not None
@@ -216,10 +255,19 @@ def _read_other(message: Message) -> BounceReport:
 
 def bounce_read(raw: bytes, *, envelope_recipient: str | None = None) -> BounceReport:
     """What a returned message says (see the module's contract). Never raises."""
+    try:
+        return _read(raw, envelope_recipient)
+    except Exception as exc:  # noqa: BLE001  bad input is "not understood", never a crash
+        # The exception's type only: its text may quote an address.
+        logger.warning("bounce mailbox: could not read a message (%s)", type(exc).__name__)
+        return BounceReport(outcome=Outcome.UNPARSED, detail="the message could not be read")
+
+
+def _read(raw: bytes, envelope_recipient: str | None) -> BounceReport:
     message = _parse(raw)
     if message is None:
         return BounceReport(outcome=Outcome.UNPARSED, detail="not an email message")
-    message_id = " ".join((message.get("Message-ID") or "").split())[:250]
+    message_id = " ".join(_header(message, "Message-ID").split())[:250]
     token_addresses = _delivered_to(message, envelope_recipient)
     if _report_part(message, "delivery-status") is not None:
         report = _read_dsn(message)
