@@ -1,5 +1,5 @@
-"""What beat runs and how often: one table, built from the intervals settings.py reads
-from the environment (the variables stay in settings.py, next to their README rows)."""
+"""What beat runs and how often: one table, built from the intervals outlet/settings/ reads
+from the environment (the variables stay in outlet/settings/, next to their README rows)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The LOGGING dictionary settings.py hands to Django."""
+"""The LOGGING dictionary outlet/settings/ hands to Django."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Contract: `dkim_signer()` is the process's signer when DKIM_SELECTOR, DKIM_DOMAIN and a
 private key are configured and mail goes out through outlet's SMTP backend (never through
-an ESP, which signs itself), else None. `dkim_key_read` is what settings.py calls: a
+an ESP, which signs itself), else None. `dkim_key_read` is what outlet/settings/ calls: a
 configured selector without a readable, usable key stops startup, with a message that
 never contains the key. The signing itself (dkim.py, and its libraries) is imported only
 when DKIM is configured.

@@ -1,6 +1,6 @@
 """outlet's SMTP backend: Django's, with each message DKIM-signed when DKIM is configured.
 
-settings.py puts it in place of Django's SMTP backend, so every message that leaves by
+outlet/settings/ puts it in place of Django's SMTP backend, so every message that leaves by
 SMTP (receipts, sign-in links, confirmations, test sends, and newsletters to addresses
 the skeleton cannot prebuild) is signed. Newsletter copies the skeleton prebuilds are
 signed as they are built (newsletters/sending/signing.py), more cheaply, and go out on

@@ -4,7 +4,7 @@ the configured provider's, and never open to anyone.
 `anymail.urls` mounts every provider's endpoints, and anymail only warns when they are
 unsecured: anyone could then post "complained" for any address and suppress it (or
 block, by its digest, one that never signed up). Here only the endpoints of the ESP that
-EMAIL_BACKEND names answer; with DEBUG off settings.py refuses to start without a secret
+EMAIL_BACKEND names answer; with DEBUG off outlet/settings/ refuses to start without a secret
 those endpoints check, and `check --deploy` says the same (`esp_webhooks_check`).
 """
 

@@ -1,6 +1,6 @@
 """Counters and histograms of what happens in a process, one place for all of them.
 
-Every process of the stack writes them to PROMETHEUS_MULTIPROC_DIR (settings.py sets
+Every process of the stack writes them to PROMETHEUS_MULTIPROC_DIR (outlet/settings/ sets
 it before prometheus_client is first imported; the settings are loaded here first for
 processes that import this module before Django is set up, such as Celery's).
 Callers use the small `*_record` functions, so the names and labels live only here.

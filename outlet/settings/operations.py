@@ -1,0 +1,27 @@
+"""Metrics for Prometheus and logging."""
+
+import os
+from pathlib import Path
+
+from outlet.core.metrics.access import metrics_allow_parse
+from outlet.logging_config import logging_config
+from outlet.settings.environment import VAR_DIR, env, read
+
+# --- Metrics (/metrics for Prometheus; outlet/core/metrics/) -------------------
+
+# Who may read /metrics: IP addresses or networks, and bearer tokens as bearer:<token>.
+METRICS_ALLOW = metrics_allow_parse(read(env.list, "METRICS_ALLOW", default=["127.0.0.1", "::1"]))
+# prometheus-client's multiprocess mode: every process of the stack (gunicorn workers,
+# Celery's pool, beat) writes its counters to files here and /metrics sums them. One
+# directory per host, emptied when the stack starts (runstack does; see the README).
+# Set before prometheus_client is imported anywhere: it reads the variable on import.
+METRICS_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Issues whose deliveries /metrics counts by status: every sending or paused one, and
+# this many of the most recently started others.
+METRICS_RECENT_ISSUES = read(env.int, "METRICS_RECENT_ISSUES", default=3)
+
+# --- Logging -----------------------------------------------------------------
+
+LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"))
