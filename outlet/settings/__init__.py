@@ -10,6 +10,7 @@ needs from another, so their order here does not matter.
 
 from outlet.settings.data import *  # noqa: F403
 from outlet.settings.environment import *  # noqa: F403
+from outlet.settings.language import *  # noqa: F403
 from outlet.settings.mail import *  # noqa: F403
 from outlet.settings.newsletters import *  # noqa: F403
 from outlet.settings.operations import *  # noqa: F403

@@ -1,4 +1,4 @@
-"""Language, static and media files, and the security headers and cookies."""
+"""Static and media files, and the security headers and cookies."""
 
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,13 +12,6 @@ from outlet.settings.payments import STRIPE_DIALECT, STRIPE_JS_URL
 from outlet.settings.web import SITE_URL
 
 _site = urlsplit(SITE_URL)
-
-# --- Internationalisation ----------------------------------------------------
-
-LANGUAGE_CODE = "en-us"
-TIME_ZONE: str = env.str("OUTLET_TIME_ZONE", default="America/New_York")
-USE_I18N = True
-USE_TZ = True
 
 # --- Static and media --------------------------------------------------------
 
