@@ -378,7 +378,8 @@ def payment_methods_offered() -> dict[str, Any]:
     if _is_localstripe():
         return {"payment_method_types": ["card"]}
     if settings.DONATION_PAYMENT_METHOD_TYPES:
-        return {"payment_method_types": list(settings.DONATION_PAYMENT_METHOD_TYPES)}
+        # The pinned API's name for an intent's allow-list (payment_method_types is older).
+        return {"allowed_payment_method_types": list(settings.DONATION_PAYMENT_METHOD_TYPES)}
     offered: dict[str, Any] = {"automatic_payment_methods": {"enabled": True}}
     if settings.STRIPE_PAYMENT_METHOD_CONFIGURATION:
         offered["payment_method_configuration"] = settings.STRIPE_PAYMENT_METHOD_CONFIGURATION
@@ -487,15 +488,7 @@ def subscription_create_deferred(
 def setup_intent_create_deferred(*, customer_id: str, idempotency_key: str) -> dict[str, Any]:
     """A SetupIntent for the Payment Element in setup mode (a donor's new card or other
     reusable method), confirmed by the browser (`confirmSetup`)."""
-    params: Any = {"customer": customer_id, "usage": "off_session"}
-    if _is_localstripe():
-        params["payment_method_types"] = ["card"]
-    elif settings.DONATION_PAYMENT_METHOD_TYPES:
-        params["payment_method_types"] = list(settings.DONATION_PAYMENT_METHOD_TYPES)
-    else:
-        params["automatic_payment_methods"] = {"enabled": True}
-        if settings.STRIPE_PAYMENT_METHOD_CONFIGURATION:
-            params["payment_method_configuration"] = settings.STRIPE_PAYMENT_METHOD_CONFIGURATION
+    params: Any = {"customer": customer_id, "usage": "off_session", **payment_methods_offered()}
     return _plain(
         _client().v1.setup_intents.create(
             params=params, options={"idempotency_key": idempotency_key}

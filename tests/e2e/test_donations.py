@@ -43,7 +43,7 @@ def giving_site(live_server, localstripe, smtp_sink, settings):
 
 
 def fill_card(page, number: str) -> None:
-    card = page.locator("#card-element")
+    card = page.locator("#payment-element")
     card.get_by_label("Card number").fill(number)
     card.get_by_label("Expiry month").fill("12")
     card.get_by_label("Expiry year").fill("34")
@@ -100,12 +100,11 @@ def test_reader_gives_once_with_3ds_and_after_a_decline(
     assert "Thank you, Ada Lovelace" in page.locator("h1").inner_text()
     screenshot("donate-thanks")
 
-    # 3-D Secure: approve the card set-up challenge and the payment challenge.
+    # 3-D Secure: the bank's challenge, approved.
     open_form(page, url, name="Grace Hopper", email="grace@example.test")
     choose_amount(page, "$50")
     fill_card(page, "4000002500003155")
     page.get_by_role("button", name=re.compile(r"Give \$50\.00")).click()
-    approve_challenge(page)
     screenshot("donate-3ds-challenge")
     approve_challenge(page)
     wait_for_thanks(page)
@@ -165,7 +164,7 @@ def test_lost_answers_after_a_charge_are_checked_again_and_charge_once(
     giving_site, page, smtp_sink
 ):
     url = giving_site
-    charges = lose_the_first_answer(page, "/donate/checkout/charge/")
+    charges = lose_the_first_answer(page, "/donate/checkout/refresh/")
     open_form(page, url, name="Ada Lovelace", email="ada@example.test")
     choose_amount(page, "$25")
     fill_card(page, "4242424242424242")
@@ -175,14 +174,14 @@ def test_lost_answers_after_a_charge_are_checked_again_and_charge_once(
     assert "nothing was charged" not in status.inner_text()
     assert "do not start a new donation" in status.inner_text()
     wait_for_thanks(page)
-    assert len(charges) == 2  # the same charge asked about again, not a new checkout
+    assert len(charges) == 2  # the same payment asked about again, not a new checkout
 
+    page.unroute("**/donate/checkout/refresh/")
     refreshes = lose_the_first_answer(page, "/donate/checkout/refresh/")
     open_form(page, url, name="Grace Hopper", email="grace@example.test")
     choose_amount(page, "$50")
     fill_card(page, "4000002500003155")
     page.get_by_role("button", name=re.compile(r"Give \$50\.00")).click()
-    approve_challenge(page)
     approve_challenge(page)
     wait_for_thanks(page)
     assert len(refreshes) == 2
@@ -197,7 +196,7 @@ def test_a_refused_security_check_says_nothing_was_charged(giving_site, page):
     """Django's CSRF refusal (an HTML 403) comes before the view: the donor is told
     plainly that nothing was charged, not asked to wait for a payment that never started."""
     page.route(
-        "**/donate/checkout/charge/",
+        "**/donate/checkout/intent/",
         lambda route: route.fulfill(status=403, content_type="text/html", body="<h1>403</h1>"),
     )
     open_form(page, giving_site, name="Mary Jackson", email="mj@example.test")
