@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
-
 from typing import Any
 
 from localstripe import resources

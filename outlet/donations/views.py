@@ -13,8 +13,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.http import urlencode
-from django.views.decorators.cache import never_cache
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from outlet.core.ratelimits import client_ip
@@ -63,7 +63,8 @@ def donate(request: HttpRequest) -> HttpResponse:
         "min_amount": settings.DONATION_MIN_AMOUNT,
         "payment_method_types": ",".join(settings.DONATION_PAYMENT_METHOD_TYPES),
         "payment_method_configuration": (
-            "" if settings.DONATION_PAYMENT_METHOD_TYPES
+            ""
+            if settings.DONATION_PAYMENT_METHOD_TYPES
             else settings.STRIPE_PAYMENT_METHOD_CONFIGURATION
         ),
         **_stripe_context(),

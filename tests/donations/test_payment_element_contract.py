@@ -10,10 +10,12 @@ from django.urls import reverse
 from outlet.donations import services
 from outlet.donations.models import Donation, Gift
 from outlet.donations.tokens import checkout_token_make
+from tests.donations import test_stripe_contract
 from tests.donations.stripe_contract import StubStripe
-from tests.donations.test_stripe_contract import assert_accepted, stub  # noqa: F401
+from tests.donations.test_stripe_contract import assert_accepted
 
 pytestmark = pytest.mark.django_db
+stub = test_stripe_contract.stub  # current Stripe, answered by the contract stub
 
 
 def submit(
@@ -184,7 +186,9 @@ def test_the_return_page_reads_stripe_and_shows_only_its_own_checkout(stub, clie
 
     other = client.get(url, {"token": token, "payment_intent": "pi_someone_elses"})
     assert other.status_code == 404
-    forged = client.get(url, {"token": "forged", "payment_intent": donation.stripe_payment_intent_id})
+    forged = client.get(
+        url, {"token": "forged", "payment_intent": donation.stripe_payment_intent_id}
+    )
     assert forged.status_code == 404
 
 

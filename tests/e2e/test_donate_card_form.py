@@ -22,7 +22,8 @@ giving_site = test_donations.giving_site  # the live site with localstripe and a
 # For each card input: does its placeholder fit inside it?
 PLACEHOLDERS_CUT = """() => {
   const context = document.createElement("canvas").getContext("2d");
-  return Array.from(document.querySelectorAll("#payment-element input[type=text]")).filter((input) => {
+  const inputs = document.querySelectorAll("#payment-element input[type=text]");
+  return Array.from(inputs).filter((input) => {
     const style = getComputedStyle(input);
     context.font = style.font;
     const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);

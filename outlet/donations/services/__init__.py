@@ -43,9 +43,9 @@ from .donor_emails import (
     stripe_event_record,
 )
 from .payment_element import (
+    ReturnMismatch,
     checkout_confirmed,
     checkout_intent_create,
-    ReturnMismatch,
     checkout_return_read,
 )
 from .refunds import (

@@ -114,7 +114,7 @@ def _customer_for(*, donation: Donation, name: str) -> str:
         .first()
     )
     if not customer_id:
-        params = {"email": donation.donor.email, "name": name}
+        params: dict[str, Any] = {"email": donation.donor.email, "name": name}
         customer = stripe_gateway.customer_create(
             **params, idempotency_key=idempotency_key(donation, f"customer-{_digest(params)}")
         )
@@ -136,9 +136,7 @@ def _intent_for(*, donation: Donation, name: str) -> CheckoutStep:
 def _step_for_payment(*, donation: Donation, payment_intent: dict[str, Any]) -> CheckoutStep:
     facts = payment_intent_facts(payment_intent)
     if facts.status in _TO_CONFIRM:
-        return CheckoutStep(
-            action="confirm", donation=donation, client_secret=facts.client_secret
-        )
+        return CheckoutStep(action="confirm", donation=donation, client_secret=facts.client_secret)
     return checkout_refresh(donation=donation)  # paid, processing or ended: Stripe's word
 
 
@@ -148,7 +146,7 @@ def _payment_intent_for(*, donation: Donation, customer_id: str) -> CheckoutStep
             payment_intent_id=donation.stripe_payment_intent_id
         )
         return _step_for_payment(donation=donation, payment_intent=payment_intent)
-    params = {
+    params: dict[str, Any] = {
         "amount": donation.amount,
         "currency": donation.currency,
         "customer_id": customer_id,
@@ -181,7 +179,7 @@ def _subscription_for(*, donation: Donation, customer_id: str) -> CheckoutStep:
         return _step_for_invoice(
             donation=donation, invoice=stripe_gateway.invoice_retrieve(invoice_id=str(invoice_id))
         )
-    params = {
+    params: dict[str, Any] = {
         "customer_id": customer_id,
         "amount": gift.amount,
         "currency": gift.currency,
@@ -199,7 +197,8 @@ def _subscription_for(*, donation: Donation, customer_id: str) -> CheckoutStep:
     if facts.latest_invoice is None:
         return checkout_refresh(donation=donation)
     return _step_for_invoice(
-        donation=donation, invoice=stripe_gateway.invoice_payments_fill(invoice=facts.latest_invoice)
+        donation=donation,
+        invoice=stripe_gateway.invoice_payments_fill(invoice=facts.latest_invoice),
     )
 
 
