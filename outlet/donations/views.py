@@ -72,7 +72,7 @@ def donate(request: HttpRequest) -> HttpResponse:
     return render(request, "donations/donate.html", context)
 
 
-def _step_json(step: CheckoutStep, request: HttpRequest | None = None) -> JsonResponse:
+def _step_json(step: CheckoutStep) -> JsonResponse:
     token = checkout_token_make(donation_id=step.donation.pk)
     answer = {
         "action": step.action,
@@ -82,11 +82,15 @@ def _step_json(step: CheckoutStep, request: HttpRequest | None = None) -> JsonRe
         "message": step.message,
         "redirect": reverse("donations:thanks", args=[token]) if step.action == "done" else "",
     }
-    if step.action == "confirm" and request is not None:
+    if step.action == "confirm":
         # Where a redirect method (a bank's page, iDEAL…) brings the reader back; Stripe
         # adds the PaymentIntent's id. The token names this checkout's donation.
-        answer["return_url"] = request.build_absolute_uri(
-            reverse("donations:return") + "?" + urlencode({"token": token})
+        # SITE_URL, like every link in our emails: the request's own host may be a proxy's.
+        answer["return_url"] = (
+            settings.SITE_URL.rstrip("/")
+            + reverse("donations:return")
+            + "?"
+            + urlencode({"token": token})
         )
     return JsonResponse(answer, status=200)
 
@@ -175,7 +179,7 @@ def checkout_intent(request: HttpRequest) -> JsonResponse:
         )
     except ValidationError as exc:
         return _error_json(" ".join(exc.messages), status=429 if "Too many" in str(exc) else 400)
-    return _step_json(step, request)
+    return _step_json(step)
 
 
 @never_cache

@@ -5,6 +5,7 @@ against the pinned SDK's typed params, and the money recorded once, from Stripe'
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from outlet.donations import services
@@ -226,3 +227,25 @@ def test_card_update_sets_up_any_reusable_method(stub):
         r.endpoint.startswith("POST /v1/subscriptions/") and "default_payment_method" in r.params
         for r in stub.requests
     )
+
+
+def test_stripe_down_before_any_payment_exists_fails_plainly(stub):
+    stub.down = {"/v1/payment_intents"}
+    with pytest.raises(ValidationError, match="Nothing was charged"):
+        submit()
+
+    assert Donation.objects.get().status == Donation.Status.FAILED
+
+
+def test_stripe_down_after_the_subscription_exists_is_uncertain_and_resumes(stub):
+    stub.down = {"/v1/invoice_payments"}
+    step = submit("month")
+    assert step.action == "uncertain"
+    assert Donation.objects.get().status == Donation.Status.PENDING
+    stub.down = set()
+
+    again = submit("month")  # the browser asks again under the same checkout key
+    assert again.action == "confirm"
+    assert stub.calls().count("POST /v1/subscriptions") == 1
+    assert browser_confirms(stub, again).action == "done"
+    assert Gift.objects.get().status == Gift.Status.ACTIVE

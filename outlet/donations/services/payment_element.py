@@ -95,7 +95,11 @@ def checkout_intent_create(
         raise ValidationError(REFUSED_MESSAGE) from exc
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error in checkout for donation %s: %s", donation.pk, exc)
-        if created and not donation.stripe_payment_intent_id:
+        started = (
+            Gift.objects.filter(pk=donation.gift_id).exclude(stripe_subscription_id=None).exists()
+        )
+        if created and not donation.stripe_payment_intent_id and not started:
+            # Nothing at Stripe can be paid: a plain failure, and a new attempt may start.
             donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
             raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
         return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)

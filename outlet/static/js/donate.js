@@ -214,6 +214,12 @@
         submit.textContent = t("check_again", "Check again");
         return;
       }
+      if (result.action === "resume") {
+        showStatus(status, result.message || UNCERTAIN, "info");
+        submit.disabled = false;
+        submit.textContent = t("check_again", "Check again");
+        return;
+      }
       // A definite answer: no payment is in flight, so the next submit is a new checkout.
       pending = null;
       keyField.value = checkoutKeyMake();
@@ -242,9 +248,10 @@
       parts.elements.submit().then(function (checked) {
         if (checked.error) { return {action: "failed", message: readableError(checked.error)}; }
         return post(form.dataset.intentUrl, new FormData(form), csrf, false).then(function (started) {
-          if (started.action === "uncertain" && started.token) {
-            pending = {url: form.dataset.refreshUrl, data: {token: started.token}};
-            return started;
+          if (started.action === "uncertain") {
+            // Stripe may have made the payment object: the next submit sends this same
+            // checkout again (same key), which finds it instead of making another.
+            return {action: "resume", message: started.message};
           }
           if (started.action !== "confirm") {
             showFieldErrors(started.fields);
