@@ -241,9 +241,7 @@ def test_backup_while_sending_then_restore_resume_and_replay(
     restore_s = time.monotonic() - started
     print(restore.stdout, restore.stderr)
     assert restore.returncode == 0, restore.stderr
-    summary = dict(
-        item.split("=") for item in restore.stdout.strip().splitlines()[-1].split()[1:]
-    )
+    summary = dict(item.split("=") for item in restore.stdout.strip().splitlines()[-1].split()[1:])
     assert (tmp_path / "media-new" / "articles" / "front.jpg").read_bytes() == (
         settings.MEDIA_ROOT / "articles" / "front.jpg"
     ).read_bytes()
@@ -273,9 +271,9 @@ def test_backup_while_sending_then_restore_resume_and_replay(
                                    f"127.0.0.1:{web_port}"], new_env, var))  # fmt: skip
 
         def issue_status() -> str:
-            return query(target, "SELECT status FROM newsletters_issue WHERE id = %s", issue.pk)[
+            return query(target, "SELECT status FROM newsletters_issue WHERE id = %s", issue.pk)[0][
                 0
-            ][0]
+            ]
 
         wait_until(lambda: issue_status() == "sent", 90, "the restored site to finish the send")
         wait_for_port(web_port)
@@ -288,7 +286,9 @@ def test_backup_while_sending_then_restore_resume_and_replay(
     counts: Counter = received(sink)
     deliveries = {
         row[0]
-        for row in query(target, "SELECT id FROM newsletters_delivery WHERE issue_id = %s", issue.pk)
+        for row in query(
+            target, "SELECT id FROM newsletters_delivery WHERE issue_id = %s", issue.pk
+        )
     }
     got = {delivery: n for (issue_id, delivery), n in counts.items() if issue_id == issue.pk}
     lost_mail = len(deliveries - set(got)) + (READERS - len(deliveries))

@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from . import manifest as manifest_module
 from . import postgres
 from .crypto import PartWriter, key_parse
-from .manifest import Manifest, Part
+from .manifest import Manifest, Part, SnapshotFacts
 
 Progress = Callable[[str], None]
 PIECE = 1024 * 1024
@@ -61,7 +61,11 @@ def backup_create(*, output_dir: Path, progress: Progress = lambda _: None) -> P
         facts, database = _dump_database(partial / (DATABASE_PART + suffix), key, progress)
         media = _archive_media(partial / (MEDIA_PART + suffix), key, progress)
         manifest = Manifest(
-            **facts,
+            created_at=facts.created_at,
+            database=facts.database,
+            migrations=facts.migrations,
+            row_counts=facts.row_counts,
+            stripe_event_high_water=facts.stripe_event_high_water,
             finished_at=manifest_module.utc_now(),
             encrypted=key is not None,
             encryption="chacha20poly1305-stream-v1 (hkdf-sha256)" if key else "",
@@ -77,23 +81,21 @@ def backup_create(*, output_dir: Path, progress: Progress = lambda _: None) -> P
     return final
 
 
-def _dump_database(
-    path: Path, key: bytes | None, progress: Progress
-) -> tuple[dict[str, object], Part]:
+def _dump_database(path: Path, key: bytes | None, progress: Progress) -> tuple[SnapshotFacts, Part]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor.execute("SELECT pg_export_snapshot(), now()")
         snapshot, snapshot_time = cursor.fetchone()
-        facts: dict[str, object] = {
-            "created_at": snapshot_time.astimezone(UTC).isoformat(timespec="seconds").replace(
-                "+00:00", "Z"
-            ),
-            "database": manifest_module.database_description(),
-            "migrations": manifest_module.migrations_applied(),
-            "row_counts": manifest_module.row_counts(),
-            "stripe_event_high_water": manifest_module.stripe_event_high_water(),
-        }
-        total_rows = sum(facts["row_counts"].values())  # type: ignore[attr-defined]
+        facts = SnapshotFacts(
+            created_at=snapshot_time.astimezone(UTC)
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
+            database=manifest_module.database_description(),
+            migrations=manifest_module.migrations_applied(),
+            row_counts=manifest_module.row_counts(),
+            stripe_event_high_water=manifest_module.stripe_event_high_water(),
+        )
+        total_rows = sum(facts.row_counts.values())
         progress(f"database: snapshot {snapshot} taken, {total_rows} rows in the counted tables")
         process = postgres.start(
             "pg_dump",
@@ -101,13 +103,18 @@ def _dump_database(
             stdout=subprocess.PIPE,
         )
         assert process.stdout is not None
-        with open(path, "wb") as target, PartWriter(target, key) as writer:
-            last_report = time.monotonic()
-            while piece := process.stdout.read(PIECE):
-                writer.write(piece)
-                if time.monotonic() - last_report > 2:
-                    progress(f"database: {_megabytes(writer.plain_size)} dumped")
-                    last_report = time.monotonic()
+        try:
+            with open(path, "wb") as target, PartWriter(target, key) as writer:
+                last_report = time.monotonic()
+                while piece := process.stdout.read(PIECE):
+                    writer.write(piece)
+                    if time.monotonic() - last_report > 2:
+                        progress(f"database: {_megabytes(writer.plain_size)} dumped")
+                        last_report = time.monotonic()
+        except BaseException:
+            process.kill()  # e.g. the disk filled: stop pg_dump too
+            process.wait()
+            raise
         postgres.finish(process, "pg_dump")
     path.chmod(0o600)
     part = Part(path.name, writer.size, writer.sha256, writer.plain_size)
@@ -118,13 +125,16 @@ def _dump_database(
 def _archive_media(path: Path, key: bytes | None, progress: Progress) -> Part:
     root = Path(settings.MEDIA_ROOT)
     files = 0
-    with open(path, "wb") as target, PartWriter(target, key) as writer:
-        with tarfile.open(fileobj=writer, mode="w|") as tar:
-            if root.is_dir():
-                for item in sorted(root.rglob("*")):
-                    if item.is_file() and not item.is_symlink():
-                        tar.add(item, arcname=str(item.relative_to(root)), recursive=False)
-                        files += 1
+    with (
+        open(path, "wb") as target,
+        PartWriter(target, key) as writer,
+        tarfile.open(fileobj=writer, mode="w|") as tar,
+    ):
+        if root.is_dir():
+            for item in sorted(root.rglob("*")):
+                if item.is_file() and not item.is_symlink():
+                    tar.add(item, arcname=str(item.relative_to(root)), recursive=False)
+                    files += 1
     path.chmod(0o600)
     part = Part(path.name, writer.size, writer.sha256, writer.plain_size, files=files)
     progress(f"media: {files} files, {_megabytes(part.plain_bytes)} archived")

@@ -47,7 +47,7 @@ def key_parse(raw: str) -> bytes:
     if len(key) != 32:
         raise BackupError(
             "BACKUP_ENCRYPTION_KEY must be 32 random bytes in URL-safe base64 (44 characters), "
-            "e.g. from: python -c \"import base64, os; "
+            'e.g. from: python -c "import base64, os; '
             'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
         )
     return key

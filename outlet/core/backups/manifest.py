@@ -57,6 +57,17 @@ class Part:
     files: int | None = None  # media: how many files the tar holds
 
 
+@dataclass(frozen=True)
+class SnapshotFacts:
+    """What the dump's snapshot holds, read inside it."""
+
+    created_at: str
+    database: dict[str, str]
+    migrations: dict[str, list[str]]
+    row_counts: dict[str, int]
+    stripe_event_high_water: int | None
+
+
 @dataclass
 class Manifest:
     created_at: str  # the snapshot's time, UTC, ISO 8601
@@ -87,7 +98,9 @@ class Manifest:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BackupError(f"{path} is not valid JSON ({exc}).") from None
         if data.get("format") != FORMAT:
-            raise BackupError(f"{path} is not an {FORMAT} manifest (format {data.get('format')!r}).")
+            raise BackupError(
+                f"{path} is not an {FORMAT} manifest (format {data.get('format')!r})."
+            )
         try:
             parts = {name: Part(**part) for name, part in data.pop("parts").items()}
             return cls(**data, parts=parts)
@@ -124,4 +137,7 @@ def stripe_event_high_water() -> int | None:
 
 
 def database_description() -> dict[str, str]:
-    return {"vendor": connection.vendor, "server_version": str(connection.pg_version)}
+    return {
+        "vendor": connection.vendor,
+        "server_version": str(getattr(connection, "pg_version", "")),
+    }

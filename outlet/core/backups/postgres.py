@@ -47,12 +47,15 @@ def tool(name: str) -> str:
     return path
 
 
-def start(name: str, arguments: Iterable[str], **popen: object) -> subprocess.Popen[bytes]:
+def start(
+    name: str, arguments: Iterable[str], *, stdin: int | None = None, stdout: int | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # noqa: S603 (our own arguments, no shell)
         [tool(name), *arguments],
         env=libpq_environment(),
+        stdin=stdin,
+        stdout=stdout,
         stderr=subprocess.PIPE,
-        **popen,  # type: ignore[arg-type]
     )
 
 

@@ -95,7 +95,9 @@ def backup_restore(
 ) -> RestoreReport:
     postgres.require_postgresql()
     manifest = backup_verify(path=path)
-    progress(f"verified: {len(manifest.parts)} parts match their sha256 (made {manifest.created_at})")
+    progress(
+        f"verified: {len(manifest.parts)} parts match their sha256 (made {manifest.created_at})"
+    )
     key = backup_key() if manifest.encrypted else None
     if manifest.encrypted and key is None:
         raise BackupError(
@@ -117,7 +119,9 @@ def backup_restore(
     report = RestoreReport()
     _restore_database(path / manifest.parts["database"].file, key, force, progress)
     report.rows_checked, report.tables_checked = _check_counts(manifest)
-    progress(f"rows: {report.rows_checked} rows in {report.tables_checked} tables match the manifest")
+    progress(
+        f"rows: {report.rows_checked} rows in {report.tables_checked} tables match the manifest"
+    )
     if media:
         report.media_files = _restore_media(path / manifest.parts["media"].file, key)
         progress(f"media: {report.media_files} files restored into MEDIA_ROOT")
@@ -195,7 +199,9 @@ def _replay(manifest: Manifest, report: RestoreReport, progress: Progress) -> No
     from outlet.donations.stripe_gateway import StripeError
 
     if report.migrate_needed:
-        progress("stripe: not replayed before `manage.py migrate`; run it, then stripe_events_replay")
+        progress(
+            "stripe: not replayed before `manage.py migrate`; run it, then stripe_events_replay"
+        )
         return
     mark = manifest.stripe_event_high_water
     if mark is None:

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('donations', '0014_donor_email_unsent_idx'),
+        ("donations", "0014_donor_email_unsent_idx"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stripeevent',
-            name='created',
+            model_name="stripeevent",
+            name="created",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

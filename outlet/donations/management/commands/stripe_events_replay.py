@@ -20,4 +20,6 @@ class Command(BaseCommand):
         report = stripe_events_replay(since=since)
         self.stdout.write(report.summary())
         if report.deferred:
-            raise CommandError(f"{report.deferred} events deferred (Stripe unreachable): run again.")
+            raise CommandError(
+                f"{report.deferred} events deferred (Stripe unreachable): run again."
+            )
