@@ -285,3 +285,17 @@ def test_replay_command_fails_loudly_when_stripe_is_unreachable(monkeypatch):
     monkeypatch.setattr(stripe_gateway, "events_list", unreachable)
     with pytest.raises(stripe_gateway.StripeError):
         call_command("stripe_events_replay", "--since", "1800000000")
+
+
+@pytest.mark.django_db
+def test_localstripe_lists_the_events_it_sent_through_the_gateway(localstripe):
+    import time
+
+    since = int(time.time()) - 1
+    customer = stripe_gateway.customer_create(
+        email="lister@example.com", name="Lister", idempotency_key=f"lister-{since}"
+    )
+    listed = list(stripe_gateway.events_list(created_gte=since))
+    created = [event for event in listed if event["type"] == "customer.created"]
+    assert customer["id"] in [event["data"]["object"]["id"] for event in created]
+    assert all(event["created"] >= since for event in listed)

@@ -17,6 +17,7 @@ In order, stopping at the first problem with nothing half-done to the database:
 from __future__ import annotations
 
 import tarfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +39,8 @@ Progress = Callable[[str], None]
 # created before it but delivered late (Stripe retries a failing endpoint for days) is
 # still found. Repeats cost one lookup each and change nothing.
 REPLAY_OVERLAP_SECONDS = 3600
+# Stripe's events.list reaches back this far, no further.
+STRIPE_EVENTS_KEPT_SECONDS = 30 * 24 * 3600
 
 
 @dataclass
@@ -207,6 +210,12 @@ def _replay(manifest: Manifest, report: RestoreReport, progress: Progress) -> No
     if mark is None:
         mark = int(datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00")).timestamp())
     since = report.replay_since = mark - REPLAY_OVERLAP_SECONDS
+    if since < time.time() - STRIPE_EVENTS_KEPT_SECONDS:
+        progress(
+            "stripe: WARNING the dump is older than the 30 days Stripe keeps events for: "
+            "payments between the dump and 30 days ago are not replayed; compare the "
+            "donations with Stripe's dashboard for that time"
+        )
     try:
         replayed = stripe_events_replay(since=since)
     except StripeError as exc:
