@@ -48,7 +48,7 @@ def main() -> int:
         return run.returncode or 1
     row = json.loads(text)
     print(
-        f"  backup while sending: {row['sent_at_dump']} of {row['readers']} sent at the "
+        f"  backup while sending: {row['sent_at_snapshot']} of {row['readers']} sent at the "
         f"snapshot; repeats expected from deliveries accepted after it: "
         f"{row['expected_duplicates']}; GET / on the restored site: {row['front_page']}"
     )
