@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Frequency(models.TextChoices):
@@ -74,16 +75,16 @@ class Gift(Attribution):
     """A recurring gift: one Stripe subscription."""
 
     class Status(models.TextChoices):
-        INCOMPLETE = "incomplete", "Incomplete"
-        ACTIVE = "active", "Active"
-        PAST_DUE = "past_due", "Past due"
-        CANCELLED = "cancelled", "Cancelled"
+        INCOMPLETE = "incomplete", pgettext_lazy("gift status", "Incomplete")
+        ACTIVE = "active", pgettext_lazy("gift status", "Active")
+        PAST_DUE = "past_due", pgettext_lazy("gift status", "Past due")
+        CANCELLED = "cancelled", pgettext_lazy("gift status", "Cancelled")
 
     class EndReason(models.TextChoices):
-        DONOR = "donor", "Cancelled by the donor"
-        STAFF = "staff", "Cancelled by staff"
-        PAYMENT_FAILED = "payment_failed", "Payments failed"
-        OTHER = "other", "Ended by Stripe"
+        DONOR = "donor", pgettext_lazy("gift end reason", "Cancelled by the donor")
+        STAFF = "staff", pgettext_lazy("gift end reason", "Cancelled by staff")
+        PAYMENT_FAILED = "payment_failed", pgettext_lazy("gift end reason", "Payments failed")
+        OTHER = "other", pgettext_lazy("gift end reason", "Ended by Stripe")
 
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="gifts")
     amount = models.PositiveBigIntegerField()
@@ -125,12 +126,12 @@ class Donation(Attribution):
     """One payment: a one-time gift, or one charge of a recurring gift."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        REFUNDED = "refunded", "Refunded"
+        PENDING = "pending", pgettext_lazy("payment status", "Pending")
+        PAID = "paid", pgettext_lazy("payment status", "Paid")
+        FAILED = "failed", pgettext_lazy("payment status", "Failed")
+        REFUNDED = "refunded", pgettext_lazy("payment status", "Refunded")
         # Left before Stripe's charge step and expired (services.checkouts_abandoned_expire).
-        ABANDONED = "abandoned", "Abandoned checkout"
+        ABANDONED = "abandoned", pgettext_lazy("payment status", "Abandoned checkout")
 
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
     gift = models.ForeignKey(
