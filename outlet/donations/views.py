@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from outlet.core.language import language_tag
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
@@ -32,6 +33,8 @@ def _stripe_context() -> dict[str, Any]:
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
         # Development's localstripe card form gets labels and a four-digit year.
         "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
+        # Stripe Elements' `locale`: the page's language ("es", "pt-BR", "fr").
+        "STRIPE_LOCALE": language_tag(),
     }
 
 

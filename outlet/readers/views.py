@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from outlet.core.language import language_tag
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
@@ -119,6 +120,7 @@ def account_page(
         "STRIPE_JS_URL": settings.STRIPE_JS_URL,
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
         "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
+        "STRIPE_LOCALE": language_tag(),
     }
     return render(request, "readers/account.html", context, status=status)
 

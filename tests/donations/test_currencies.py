@@ -206,9 +206,7 @@ def test_amounts_are_written_in_the_active_languages_conventions(
         assert amount_format(amount=amount, currency=currency, whole=whole) == shown
 
 
-def test_a_spanish_site_shows_preset_amounts_and_receipts_in_spanish_conventions(
-    client, settings
-):
+def test_a_spanish_site_shows_preset_amounts_and_receipts_in_spanish_conventions(client, settings):
     settings.LANGUAGE_CODE = "es"
     settings.DONATION_CURRENCY = "eur"
     settings.DONATION_PRESETS = [1000, 123450]

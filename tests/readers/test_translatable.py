@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from outlet.donations.models import Donation
+from outlet.donations.services import DECLINE_MESSAGE
 from outlet.donations.tokens import checkout_token_make
 from tests.factories import DonationFactory
 from tests.translation_marks import catalog_marks, html_text, unmarked_words
@@ -79,11 +80,15 @@ def test_the_delete_page_has_no_untranslated_words(monthly_reader, marks):
 
 @pytest.mark.parametrize("status", ["paid", "pending", "failed"])
 def test_the_thank_you_page_has_no_untranslated_words(client, marks, status):
-    donation = DonationFactory(status=status, donor__name="Ada Reader",
-                               donor__email="reader@example.com",
-                               failure_message="Your card was declined. Please try another "
-                               "card; nothing was charged." if status == "failed" else "")  # fmt: skip
-    page = client.get(reverse("donations:thanks", args=[checkout_token_make(donation_id=donation.pk)]))
+    message = DECLINE_MESSAGE if status == "failed" else ""
+    donation = DonationFactory(
+        status=status,
+        donor__name="Ada Reader",
+        donor__email="reader@example.com",
+        failure_message=message,
+    )
+    token = checkout_token_make(donation_id=donation.pk)
+    page = client.get(reverse("donations:thanks", args=[token]))
 
     assert page.status_code == 200
     assert unmarked_words(html_text(page.content.decode(), "main"), data=marks) == []
@@ -99,9 +104,23 @@ def test_account_messages_come_from_the_catalog(monthly_reader, marks):
     browser = signed_in("reader@example.com")
 
     bad_email = browser.post(reverse("readers:email-change"), {"email": "not an address"})
-    bad_amount = browser.post(reverse("readers:gift-amount", args=[monthly_reader.pk]), {"amount": "x"})
+    amount_url = reverse("readers:gift-amount", args=[monthly_reader.pk])
+    bad_amount = browser.post(amount_url, {"amount": "x"})
 
     for page in (bad_email, bad_amount):
         assert page.status_code == 400
         error = html_text(page.content.decode(), "main")
         assert unmarked_words(error, data=marks) == []
+
+
+@pytest.mark.parametrize(("language", "locale"), [("pt-br", "pt-BR"), ("es", "es"), ("en", "en")])
+def test_the_card_form_tells_stripe_elements_the_pages_language(
+    monthly_reader, settings, client, language, locale
+):
+    settings.LANGUAGE_CODE = language
+
+    page = signed_in("reader@example.com").get(reverse("readers:account")).content.decode()
+    donate = client.get(reverse("donations:donate"))
+
+    assert 'id="card-update-form"' in page and f'data-locale="{locale}"' in page
+    assert donate.context["STRIPE_LOCALE"] == locale  # for the donate page's Elements
