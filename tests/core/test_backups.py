@@ -62,7 +62,8 @@ def test_encrypted_part_round_trips_at_every_chunk_boundary(size):
     key = new_key()
     data = os.urandom(size)
     stored = seal(data, key)
-    assert data[:64] not in stored or size == 0
+    if size >= 64:  # the plain bytes do not show through (a 1-byte run could, by chance)
+        assert data[:64] not in stored
     assert opened(stored, key) == data
 
 
