@@ -300,3 +300,13 @@ def test_localstripe_lists_the_events_it_sent_through_the_gateway(localstripe):
     created = [event for event in listed if event["type"] == "customer.created"]
     assert customer["id"] in [event["data"]["object"]["id"] for event in created]
     assert all(event["created"] >= since for event in listed)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_two_backups_in_one_second_get_two_directories(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    first = backup_create(output_dir=tmp_path / "backups")
+    second = backup_create(output_dir=tmp_path / "backups")
+    assert first != second
+    assert backup_verify(path=first) and backup_verify(path=second)

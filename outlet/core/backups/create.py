@@ -53,7 +53,11 @@ def backup_create(*, output_dir: Path, progress: Progress = lambda _: None) -> P
     postgres.require_postgresql()
     key = backup_key()
     output_dir.mkdir(parents=True, exist_ok=True)
-    name = "outlet-backup-" + datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = "outlet-backup-" + datetime.now(tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+    name, taken = stamp, 1
+    while (output_dir / name).exists() or (output_dir / f".partial-{name}").exists():
+        taken += 1  # another backup in the same second
+        name = f"{stamp}-{taken}"
     partial = output_dir / f".partial-{name}"
     partial.mkdir(mode=0o700)
     suffix = ".enc" if key else ""
