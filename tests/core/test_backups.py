@@ -310,3 +310,14 @@ def test_two_backups_in_one_second_get_two_directories(settings, tmp_path):
     second = backup_create(output_dir=tmp_path / "backups")
     assert first != second
     assert backup_verify(path=first) and backup_verify(path=second)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_restore_refuses_a_backup_made_by_a_newer_release(made_backup):
+    manifest_path = made_backup / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    data["migrations"]["donations"].append("9999_from_the_future")
+    manifest_path.write_text(json.dumps(data))
+    with pytest.raises(BackupError, match="newer release.*donations.9999_from_the_future"):
+        backup_restore(path=made_backup, force=True)

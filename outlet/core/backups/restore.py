@@ -2,8 +2,9 @@
 
 In order, stopping at the first problem with nothing half-done to the database:
 1. read manifest.json and check every part's size and sha256 (before decrypting anything);
-2. refuse a database that already has tables (unless `force`: pg_restore --clean), and a
-   backup whose migrations this code does not know (it was made by a newer release);
+2. refuse a backup whose migrations this code does not know (made by a newer release: this
+   code would misread its schema), and a database that already has tables (unless `force`:
+   pg_restore --clean);
 3. stream the dump, decrypted, into `pg_restore --single-transaction` (all or nothing);
 4. count the rows of the manifest's tables and compare them with the manifest (exact:
    both come from the dump's snapshot);
@@ -16,6 +17,7 @@ In order, stopping at the first problem with nothing half-done to the database:
 
 from __future__ import annotations
 
+import subprocess
 import tarfile
 import time
 from collections.abc import Callable
@@ -106,18 +108,18 @@ def backup_restore(
         raise BackupError(
             "This backup is encrypted: set BACKUP_ENCRYPTION_KEY to the key it was made with."
         )
+    unknown = _unknown_migrations(manifest)
+    if unknown:
+        raise BackupError(
+            "The backup was made by a newer release (migrations unknown here: "
+            + ", ".join(unknown[:5])
+            + "): deploy that release, then restore."
+        )
     tables = _tables_present()
     if tables and not force:
         raise BackupError(
             f"The database already has {len(tables)} tables: restore into an empty database "
             "(createdb a new one), or pass --force to replace what the backup holds."
-        )
-    unknown = _unknown_migrations(manifest)
-    if unknown and not force:
-        raise BackupError(
-            "The backup was made by a newer release (migrations unknown here: "
-            + ", ".join(unknown[:5])
-            + "): deploy that release, then restore."
         )
     report = RestoreReport()
     _restore_database(path / manifest.parts["database"].file, key, force, progress)
@@ -137,8 +139,6 @@ def backup_restore(
 
 
 def _restore_database(file: Path, key: bytes | None, force: bool, progress: Progress) -> None:
-    import subprocess
-
     arguments = ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
     arguments += ["--dbname", str(connection.settings_dict["NAME"])]
     if force:
