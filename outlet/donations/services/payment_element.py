@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from .. import stripe_gateway
 from ..models import Donation, Gift
@@ -85,14 +86,14 @@ def checkout_intent_create(
                 action="failed", donation=donation, message=donation.failure_message
             )
     if not donation.donor.email:  # a checkout resumed after its donor was erased
-        raise ValidationError("This checkout can no longer go on. Please start a new one.")
+        raise ValidationError(gettext("This checkout can no longer go on. Please start a new one."))
     try:
         return _intent_for(donation=donation, name=name)
     except stripe_gateway.InvalidRequestError as exc:
         logger.warning("Stripe refused checkout for donation %s as malformed: %s", donation.pk, exc)
         if created:
             donation_fail(donation=donation, message=REFUSED_MESSAGE)
-        raise ValidationError(REFUSED_MESSAGE) from exc
+        raise ValidationError(gettext(REFUSED_MESSAGE)) from exc
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error in checkout for donation %s: %s", donation.pk, exc)
         started = (
@@ -101,7 +102,7 @@ def checkout_intent_create(
         if created and not donation.stripe_payment_intent_id and not started:
             # Nothing at Stripe can be paid: a plain failure, and a new attempt may start.
             donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
-            raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+            raise ValidationError(gettext(GENERIC_STRIPE_MESSAGE)) from exc
         return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
 
 

@@ -76,7 +76,8 @@
       showStatus(status, t("no_card_form", "The card form could not load. Please check your connection or disable a blocker for this page, then reload."));
       return null;
     }
-    var stripe = window.Stripe(form.dataset.stripeKey);
+    // Stripe's own words (the Payment Element's labels and errors) in the page's language.
+    var stripe = window.Stripe(form.dataset.stripeKey, form.dataset.locale ? {locale: form.dataset.locale} : undefined);
     var methods = (form.dataset.paymentMethodTypes || "").split(",").filter(Boolean);
     if (methods.length) { options.paymentMethodTypes = methods; }
     if (form.dataset.paymentMethodConfiguration) { options.paymentMethodConfiguration = form.dataset.paymentMethodConfiguration; }
