@@ -96,7 +96,7 @@ def checkout_intent_create(
         raise ValidationError(gettext(REFUSED_MESSAGE)) from exc
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe error in checkout for donation %s: %s", donation.pk, exc)
-        started = (
+        started = donation.gift_id is not None and (
             Gift.objects.filter(pk=donation.gift_id).exclude(stripe_subscription_id=None).exists()
         )
         if created and not donation.stripe_payment_intent_id and not started:
