@@ -17,6 +17,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from outlet.core.logs.context import log_context_from
+
 from .. import selectors
 from ..models import Donation, DonorEmail, Gift
 from ..stripe_objects import (
@@ -32,12 +34,14 @@ logger = logging.getLogger(__name__)
 DECLINE_MESSAGE = "Your card was declined. Please try another card; nothing was charged."
 
 
+@log_context_from
 def donation_fail(*, donation: Donation, message: str) -> None:
     Donation.objects.filter(pk=donation.pk, status=Donation.Status.PENDING).update(
         status=Donation.Status.FAILED, failure_message=message[:500]
     )
 
 
+@log_context_from
 def payment_record(
     *,
     donation_id: int,

@@ -37,6 +37,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
+from outlet.core.logs.context import log_context_from
 from outlet.core.metrics.instruments import newsletter_messages_record
 from outlet.newsletters.models import Issue
 from outlet.newsletters.sending.batch import LEASE_LOST, BatchResult, MailServerDown, RateLimiter
@@ -87,6 +88,7 @@ __all__ = [
 ]
 
 
+@log_context_from
 def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     """Claim one batch of the issue's deliveries and send it (SMTP or ESP).
 
