@@ -55,6 +55,10 @@ def logging_config(*, level: str, log_format: str = "text") -> dict[str, Any]:
             # The stripe library logs request bodies at DEBUG; keep it quiet so no key or
             # card-adjacent data reaches a log.
             "stripe": {"level": "WARNING"},
+            # Django's defaults give these handlers of their own, which scrub nothing
+            # (runserver's request lines name sign-in links): ours only, through root.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            "django.server": {"handlers": [], "level": "INFO", "propagate": True},
             **{
                 name: {"filters": ["idle_tasks"]}
                 for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from outlet.core.logs.context import log_context_from
+from outlet.core.logs.context import log_context, log_context_from
 
 from .. import selectors
 from ..models import Donation, DonorEmail, Gift
@@ -97,6 +97,7 @@ def payment_record(
             dedupe_key=receipt_dedupe_key(donation_id),
         )
         _opt_in_forward_once_paid(donation_id=donation_id)
+    logger.info("donation %s paid", donation_id)
     return True
 
 
@@ -140,14 +141,16 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
     if row is None:
         return False
     donation_id, donor_id, opted_in = row
-    donor_email_queue(
-        kind=DonorEmail.Kind.RECEIPT,
-        donor_id=donor_id,
-        donation_id=donation_id,
-        dedupe_key=receipt_dedupe_key(donation_id),
-    )
-    if opted_in:
-        _opt_in_forward_once_paid(donation_id=donation_id)
+    with log_context(donation_id=donation_id):
+        donor_email_queue(
+            kind=DonorEmail.Kind.RECEIPT,
+            donor_id=donor_id,
+            donation_id=donation_id,
+            dedupe_key=receipt_dedupe_key(donation_id),
+        )
+        if opted_in:
+            _opt_in_forward_once_paid(donation_id=donation_id)
+        logger.info("donation %s paid", donation_id)
     return True
 
 

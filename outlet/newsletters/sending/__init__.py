@@ -34,6 +34,8 @@ names the rest of the project imports.
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.utils import timezone
 
@@ -87,6 +89,8 @@ __all__ = [
     "skeleton_for",
 ]
 
+logger = logging.getLogger(__name__)
+
 
 @log_context_from
 def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
@@ -139,4 +143,8 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     newsletter_messages_record(
         sent=result.sent, deferred=result.retry, bounced=result.failed, skipped=result.skipped
     )
+    logger.info(
+        "issue %s batch: sent=%d deferred=%d bounced=%d skipped=%d",
+        issue_id, result.sent, result.retry, result.failed, result.skipped,
+    )  # fmt: skip
     return result
