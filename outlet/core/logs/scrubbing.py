@@ -110,7 +110,7 @@ class ScrubFilter(logging.Filter):
         return clean
 
 
-def sentry_event_scrub(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
+def sentry_event_scrub(event: Any, hint: Any = None) -> Any:
     """Sentry's `before_send`: every string in the event scrubbed (exception values, frame
     variables, breadcrumbs, the request's URL and data) and no cookie or credential
     header kept."""
