@@ -8,6 +8,9 @@
 
 import os
 
+# Access and error lines scrubbed like the site's (a sign-in link's path holds its token).
+logger_class = "outlet.core.logs.gunicorn.ScrubbingLogger"
+
 
 def child_exit(server, worker):
     # Runs in gunicorn's master, which has not loaded the site (no --preload): the
