@@ -67,6 +67,8 @@ def test_gunicorn_with_the_shipped_config(tmp_path):
         except urllib.error.HTTPError as error:
             status, request_id = error.code, error.headers["X-Request-ID"]
         assert status < 500 and request_id == "edge-1234"
+        # The worker writes its access line after answering.
+        assert _wait(lambda: "/account/sign-in/" in log.read_text()), log.read_text()[-2000:]
 
         # A worker that ends: its live gauges are dropped by the master's child_exit hook.
         (worker,) = _workers(process.pid)
