@@ -26,11 +26,11 @@ def logging_config(*, level: str, log_format: str = "text") -> dict[str, Any]:
             "text": {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
             "json": {
                 "()": "pythonjsonlogger.json.JsonFormatter",
-                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+                "format": "%(levelname)s %(name)s %(message)s",
+                "rename_fields": {"levelname": "level", "name": "logger"},
                 # `context` is the text format's rendering of the fields already present.
                 "reserved_attrs": [*_RESERVED, "context"],
-                "timestamp": False,
+                "timestamp": "time",  # ISO 8601 in UTC, whatever TIME_ZONE says
             },
         },
         "filters": {
