@@ -8,4 +8,5 @@
   the code logs ids and digests, never these.
 - `request_id`: X-Request-ID taken when sane, else made, and echoed on the response.
 - `sentry`: error reporting, set up only when SENTRY_DSN is set.
+- `gunicorn`: gunicorn's own access and error lines, scrubbed (deploy/gunicorn.conf.py).
 """
