@@ -64,10 +64,14 @@ _ARGUMENT_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
+#: A task's or service's parameters, read once per function.
+_signature = functools.cache(inspect.signature)
+
+
 def context_from_arguments(function: Callable[..., Any], args: Any, kwargs: Any) -> dict[str, Any]:
     """The issue and donation ids among a call's arguments, by parameter name."""
     try:
-        bound = inspect.signature(function).bind_partial(*(args or ()), **(kwargs or {}))
+        bound = _signature(function).bind_partial(*(args or ()), **(kwargs or {}))
     except (TypeError, ValueError):
         return {}
     fields: dict[str, Any] = {}
