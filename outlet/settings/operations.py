@@ -45,3 +45,18 @@ if SENTRY_DSN:
         environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
         traces_sample_rate=read(env.float, "SENTRY_TRACES_SAMPLE_RATE") if _traces else None,
     )
+
+# --- Backups (manage.py backup / restore; outlet/core/backups/) -------------------------
+
+# 32 random bytes, URL-safe base64: backups are encrypted with it (streamed, any size).
+# Empty: backups are written unencrypted (keep them on encrypted storage then).
+BACKUP_ENCRYPTION_KEY: str = env.str("BACKUP_ENCRYPTION_KEY", default="")
+if BACKUP_ENCRYPTION_KEY:
+    from outlet.core.backups.crypto import BackupError, key_parse
+
+    try:
+        key_parse(BACKUP_ENCRYPTION_KEY)
+    except BackupError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+# Where `manage.py backup` writes when no --output is given.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))
