@@ -212,10 +212,12 @@ def test_two_pollers_at_once_take_each_message_in_once(daily, tmp_path, monkeypa
     real = mailbox.bounce_message_process
     handed: list[bytes] = []
     nested: list[int] = []
+    started: list[bool] = []
 
     def one_poller_midway(*, raw, source):
         handed.append(raw)
-        if not nested:  # the second poller runs while the first holds its first message
+        if not started:  # the second poller runs while the first holds its first message
+            started.append(True)
             nested.append(sum(mailbox.maildir_poll(path=root, keep=True).values()))
         return real(raw=raw, source=source)
 

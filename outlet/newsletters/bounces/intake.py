@@ -68,6 +68,8 @@ def _verified(report: BounceReport) -> tuple[str | None, int | None, str]:
             candidates.append(delivery.subscriber.email)
     for candidate in candidates:
         if candidate and token.signed_for(candidate):
+            if token.expired:
+                return None, None, "token expired"
             return candidate, delivery_id, ""
     return None, None, "token not signed for the reported address"
 
@@ -89,7 +91,8 @@ def bounce_message_process(
     if outcome in ACTING:
         email, delivery_id, refused = _verified(report)
         if email is None:
-            outcome, detail = Outcome.FORGED, f"{refused}; said {report.outcome}: {detail}"
+            # Metadata only: a forgery's text is the forger's, and is not kept.
+            outcome, detail = Outcome.FORGED, f"{refused}; said {report.outcome}"
     # What the row keeps says why without the address (a bounce's text often quotes it).
     detail = _ADDRESS.sub("…", detail)[:300]
     try:
