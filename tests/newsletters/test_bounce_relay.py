@@ -99,9 +99,7 @@ def test_a_later_copy_that_did_not_come_back_ends_the_run_of_soft_bounces(daily)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_hard_bounces_by_mail_beyond_the_rate_trip_the_breaker_instead_of_the_list(
-    daily, settings
-):
+def test_hard_bounces_by_mail_beyond_the_rate_trip_the_breaker_instead_of_the_list(daily, settings):
     settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
     readers = SubscriberFactory.create_batch(40, newsletters=[daily])
     issue = send(daily)
