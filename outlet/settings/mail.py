@@ -5,7 +5,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from outlet.anymail_environment import anymail_from_environment
-from outlet.core.dkim_config import dkim_key_read
+from outlet.core.dkim_config import dkim_alignment_check, dkim_key_read
 from outlet.settings.environment import DEBUG, VAR_DIR, env, read
 
 # --- Email -------------------------------------------------------------------
@@ -57,6 +57,11 @@ DKIM_PRIVATE_KEY: str = dkim_key_read(
     pem=env.str("DKIM_PRIVATE_KEY", default=""),
     path=env.str("DKIM_PRIVATE_KEY_FILE", default=""),
 )
+if DKIM_PRIVATE_KEY:
+    dkim_alignment_check(
+        dkim_domain=DKIM_DOMAIN,
+        senders={"DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL, "SERVER_EMAIL": SERVER_EMAIL},
+    )
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 # Bounces through our own relay (outlet/newsletters/bounces/): with BOUNCE_DOMAIN set, mail
