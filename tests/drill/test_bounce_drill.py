@@ -143,11 +143,6 @@ def arf_complaint(to: str, return_path: str, recipient: str) -> EmailMessage:
     message["To"] = to
     message["Subject"] = "Abuse report"
     message.set_content("This is an email abuse report for an email message received.")
-    report = EmailMessage()
-    report.set_content(
-        "Feedback-Type: abuse\r\nUser-Agent: drill-fbl/1.0\r\nVersion: 1\r\n"
-        f"Original-Mail-From: <{return_path}>\r\nOriginal-Rcpt-To: <{recipient}>\r\n"
-    )
     message.make_mixed()
     message.replace_header("Content-Type", 'multipart/report; report-type="feedback-report"')
     feedback = email.message.Message()
