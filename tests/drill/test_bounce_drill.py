@@ -59,8 +59,9 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="a private Postfix master needs root"),
 ]
 
-#: How many readers of each kind.
-READERS = {"ok": 30, "dead": 2, "flaky": 2, "full": 2, "gone": 2}
+#: How many readers of each kind: 6 hard bounces in 78 stay under the breaker's 10 %
+#: (past it the breaker would hold them for the editor: tests/newsletters/test_bounce_relay.py).
+READERS = {"ok": 70, "dead": 2, "flaky": 2, "full": 2, "gone": 2}
 
 
 class PolicyHandler(socketserver.StreamRequestHandler):
