@@ -105,7 +105,7 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(VPY) manage.py runstack --production --port $(PORT)
 
-test: $(STAMP) browser varnish promtool $(VNU_JAR)
+test: $(STAMP) browser varnish promtool dovecot spamassassin $(VNU_JAR)
 	VNU_JAR=$(abspath $(VNU_JAR)) $(VPY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the browser and worker-process tests, for a quick loop.
@@ -176,16 +176,24 @@ postfix:
 	fi
 
 # Dovecot (the IMAP bounce mailbox test) and SpamAssassin (the signed issue's score) come
-# from Debian too; tests that need them skip, saying so, when they are missing.
+# from Debian too; the tests run private instances and skip, saying so, when these are
+# missing. apt must not start the system Dovecot (it would take ports 143/993): a
+# policy-rc.d that forbids starting services is put in place for the install when the
+# machine has none.
 dovecot:
 	@command -v /usr/sbin/dovecot >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's dovecot-imapd (never started as a system service)..."; \
+	    created=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; created=1; fi; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	    status=$$?; [ -z "$$created" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	  else echo "The IMAP test needs Dovecot: sudo apt-get install dovecot-imapd"; exit 1; fi; }
 
 spamassassin:
 	@command -v spamassassin >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's spamassassin (its rules; spamd is not installed)..."; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null; \
 	  else echo "The score check needs SpamAssassin: sudo apt-get install spamassassin"; exit 1; fi; }
 
