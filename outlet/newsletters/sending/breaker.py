@@ -191,7 +191,7 @@ def issue_mail_bounce_hold(*, delivery_id: int, email: str) -> bool:
             ).count()
             if hard < MIN_BOUNCES or hard <= settings.NEWSLETTER_BOUNCE_BREAKER_RATE * accepted:
                 return False
-            _trip(issue, judged=accepted, hard=hard)
+            _trip(issue, judged=accepted, hard=hard, by_mail=True)
         HeldBounce.objects.update_or_create(
             delivery_id=delivery_id,
             defaults={"issue_id": issue_id, "email_hash": email_digest(email), "for_editor": True},
@@ -199,7 +199,7 @@ def issue_mail_bounce_hold(*, delivery_id: int, email: str) -> bool:
     return True
 
 
-def _trip(issue: Issue, *, judged: int, hard: int) -> None:
+def _trip(issue: Issue, *, judged: int, hard: int, by_mail: bool = False) -> None:
     rate = settings.NEWSLETTER_BOUNCE_BREAKER_RATE
     reason = (
         f"Paused by the bounce breaker: {hard} of {judged} messages were refused as unknown "
@@ -207,6 +207,13 @@ def _trip(issue: Issue, *, judged: int, hard: int) -> None:
         "A relay or recipient check refusing everyone looks like this: fix it, then lift "
         "the held bounces (sent again) or confirm them (suppressed), and resume."
     )
+    if by_mail:
+        reason = (
+            f"Stopped by the bounce breaker: {hard} of the {judged} copies our relay accepted "
+            f"came back as unknown mailboxes ({hard / max(judged, 1):.0%}, more than "
+            f"{rate:.0%}); the later ones are held, not suppressed. A relay whose upstream "
+            "refuses everyone looks like this: fix it; confirm the held bounces if real."
+        )
     fields = ["bounce_breaker_tripped", "pause_reason", "auto_resume_at", "updated_at"]
     issue.bounce_breaker_tripped = True
     issue.pause_reason = reason[:300]
