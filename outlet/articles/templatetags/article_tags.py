@@ -6,7 +6,9 @@ from django import template
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from django.utils.html import escape, format_html_join
+from babel.lists import format_list
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.translation import to_locale
 from django.utils.safestring import SafeString, mark_safe
 
 from outlet.articles.images import (
@@ -19,6 +21,7 @@ from outlet.articles.images import (
     srcset_in_format,
 )
 from outlet.articles.metadata import absolute
+from outlet.core.language import active_language
 
 register = template.Library()
 
@@ -90,3 +93,19 @@ def _responsive_img(match: re.Match[str]) -> str:
 def responsive_body(body: str) -> SafeString:
     """The (already sanitised) body with lazy-loading images and srcset for uploads."""
     return mark_safe(_IMG.sub(_responsive_img, body or ""))  # noqa: S308 (sanitised on save)
+
+
+@register.filter
+def byline_names(bylines, linked: bool = False) -> SafeString:
+    """The authors of an article as one list in the active language's way ("A, B and C",
+    "A, B y C", "A, B et C"), each name escaped and, if `linked`, a link to its page."""
+    names = [
+        format_html('<a href="{}" rel="author">{}</a>', b.author.get_absolute_url(), b.author.name)
+        if linked
+        else escape(b.author.name)
+        for b in bylines
+    ]
+    if not names:
+        return mark_safe("")  # noqa: S308 (empty)
+    text = format_list(names, locale=to_locale(active_language()))
+    return mark_safe(text)  # noqa: S308 (every name escaped; CLDR's connectors are plain text)

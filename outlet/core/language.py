@@ -1,0 +1,47 @@
+"""Which language a reader gets, and how that language is named to the outside world.
+
+`recipient_language` is the one place where the language of an email is chosen: today
+the site's language (SITE_LANGUAGE); on a bilingual site it will be the subscriber's or
+donor's own. Renderers wrap their work in `translation.override(recipient_language(...))`.
+
+The other helpers spell a Django language code (``pt-br``) the way each consumer wants
+it: BCP 47 for JSON-LD and feeds (``pt-BR``), language_TERRITORY for OpenGraph (``pt_BR``,
+``es_ES``: Facebook wants a territory, so a bare language gets its most likely one from
+Babel's CLDR data).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from babel import Locale
+from babel.core import get_global
+from django.conf import settings
+from django.utils.translation import get_language, to_locale
+
+
+def recipient_language(*, obj: object | None = None) -> str:
+    """The language an email to `obj` (a subscriber, donor, reader) is written in."""
+    return settings.LANGUAGE_CODE
+
+
+def active_language() -> str:
+    """The active language's Django code, or the site's when none is active."""
+    return get_language() or settings.LANGUAGE_CODE
+
+
+@lru_cache(maxsize=32)
+def language_tag(code: str) -> str:
+    """BCP 47 tag for a Django language code: ``pt-br`` → ``pt-BR``, ``es`` → ``es``."""
+    return to_locale(code).replace("_", "-")
+
+
+@lru_cache(maxsize=32)
+def open_graph_locale(code: str) -> str:
+    """OpenGraph's og:locale for a Django language code: ``pt-br`` → ``pt_BR``, ``es`` → ``es_ES``."""
+    locale = Locale.parse(to_locale(code))
+    territory = locale.territory
+    if not territory:
+        likely = get_global("likely_subtags").get(locale.language, "")
+        territory = likely.split("_")[-1] if "_" in likely else ""
+    return f"{locale.language}_{territory}" if territory else locale.language
