@@ -7,7 +7,6 @@ from django.views.generic import TemplateView
 from django.views.i18n import JavaScriptCatalog
 
 from outlet.articles.caching import public_page
-
 from outlet.core import views as core_views
 from outlet.newsletters import esp_webhooks
 

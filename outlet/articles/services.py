@@ -112,10 +112,10 @@ def article_edit_check(*, article: Article, user: Any) -> None:
     if user is None or user_can_publish(user):
         return
     if article.created_by_id != user.pk:
-        raise PermissionDenied("You can only edit articles you wrote.")
+        raise PermissionDenied(_("You can only edit articles you wrote."))
     if article.status not in (Article.Status.DRAFT, Article.Status.REVIEW):
         raise PermissionDenied(
-            "This article is scheduled or published; ask an editor to change it."
+            _("This article is scheduled or published; ask an editor to change it.")
         )
 
 
@@ -333,7 +333,7 @@ def article_unpublish(*, article: Article, user: Any = None) -> Article:
 def articles_delete(*, articles: Any, user: Any = None) -> int:
     """Delete articles for good (a takedown); every page showing them changes on commit."""
     if user is not None and not user_can_publish(user):
-        raise PermissionDenied("Only editors can delete articles.")
+        raise PermissionDenied(_("Only editors can delete articles."))
     doomed = list(Article.objects.select_for_update().filter(pk__in=[a.pk for a in articles]))
     content_changed(articles=doomed)  # reads what the pages showing them are, before they go
     articles_taken_down.send(sender=Article, articles=[a for a in doomed if a.is_public])

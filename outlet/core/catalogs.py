@@ -79,9 +79,7 @@ def catalog_problems(*, locale_dir: Path) -> list[str]:
             elif _is_untranslated(entry):
                 problems.append(f"{name}:{entry.linenum}: untranslated: {_entry_label(entry)}")
         mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and _translations(polib.mofile(str(mo_path))) != _translations(
-            catalog
-        ):
+        if mo_path.exists() and _translations(polib.mofile(str(mo_path))) != _translations(catalog):
             problems.append(f"{mo_path.relative_to(locale_dir)}: stale: compile it again")
     return problems
 
@@ -133,9 +131,7 @@ def marked_msgids(*, source_root: Path, domain: str) -> set[tuple[str, str]]:
         scratch_locale = Path(scratch)
         # The walk skips any `locale` directory (SOURCE_IGNORED), so the output goes to
         # LOCALE_PATHS[0], the scratch directory, never into the shipped catalogs.
-        with override_settings(LOCALE_PATHS=[str(scratch_locale)]), _working_directory(
-            source_root
-        ):
+        with override_settings(LOCALE_PATHS=[str(scratch_locale)]), _working_directory(source_root):
             call_command(
                 "makemessages",
                 locale=["en"],

@@ -38,7 +38,7 @@ def language_tag(code: str) -> str:
 
 @lru_cache(maxsize=32)
 def open_graph_locale(code: str) -> str:
-    """OpenGraph's og:locale for a Django language code: ``pt-br`` → ``pt_BR``, ``es`` → ``es_ES``."""
+    """OpenGraph's og:locale for a Django code: ``pt-br`` → ``pt_BR``, ``es`` → ``es_ES``."""
     locale = Locale.parse(to_locale(code))
     territory = locale.territory
     if not territory:

@@ -12,7 +12,10 @@ from django.core.management import CommandError, call_command
 
 from outlet.core.catalogs import catalog_problems, template_untranslated_text
 
-HEADER = {"Content-Type": "text/plain; charset=UTF-8", "Plural-Forms": "nplurals=2; plural=(n != 1);"}
+HEADER = {
+    "Content-Type": "text/plain; charset=UTF-8",
+    "Plural-Forms": "nplurals=2; plural=(n != 1);",
+}
 
 
 def catalog(path: Path, entries: list[polib.POEntry]) -> Path:
@@ -40,7 +43,12 @@ def run(root: Path, locale: Path, *extra: str) -> tuple[str, str | None]:
     out = StringIO()
     try:
         call_command(
-            "i18n_check", "--source-root", str(root), "--locale-dir", str(locale), *extra,
+            "i18n_check",
+            "--source-root",
+            str(root),
+            "--locale-dir",
+            str(locale),
+            *extra,
             stdout=out,
         )
     except CommandError as error:
@@ -96,13 +104,16 @@ def test_stale_compiled_catalog_fails_and_a_fresh_one_passes(tmp_path):
 
     catalog(po_path, [polib.POEntry(msgid="Home", msgstr="Portada")])
 
-    assert catalog_problems(locale_dir=locale) == ["es/LC_MESSAGES/django.mo: stale: compile it again"]
+    assert catalog_problems(locale_dir=locale) == [
+        "es/LC_MESSAGES/django.mo: stale: compile it again"
+    ]
 
 
 def test_a_marked_string_missing_from_the_catalog_fails(tmp_path):
     root, locale = project(
         tmp_path,
-        '{% load i18n %}<p>{% translate "Hello" %} {% translate "Goodbye" context "farewell" %}</p>',
+        '{% load i18n %}<p>{% translate "Hello" %}</p>'
+        '<p>{% translate "Goodbye" context "farewell" %}</p>',
         [polib.POEntry(msgid="Hello", msgstr="Hola")],
     )
 
@@ -124,7 +135,7 @@ def test_template_text_outside_translation_tags_is_listed_with_its_line(tmp_path
         '<input type="submit" value="Send">\n'
         "{% blocktranslate %}Marked {{ name }} too{% endblocktranslate %}\n"
         "<p>{{ article.headline }} · https://example.org/a &nbsp; 12:30</p>\n"
-        "<{{ heading }} class=\"card\">{{ title }}</{{ heading }}>\n"
+        '<{{ heading }} class="card">{{ title }}</{{ heading }}>\n'
         "<script>var words = 'not text';</script>\n"
         "{# a comment #}{% comment %}Also a comment{% endcomment %}\n"
     )
@@ -145,8 +156,16 @@ def test_the_projects_own_templates_outside_part_b_have_no_untranslated_text(set
     paths = [
         templates / name
         for name in (
-            "base.html", "403.html", "404.html", "500.html", "articles", "core", "includes",
-            "pages", "newsletters", "emails/newsletters",
+            "base.html",
+            "403.html",
+            "404.html",
+            "500.html",
+            "articles",
+            "core",
+            "includes",
+            "pages",
+            "newsletters",
+            "emails/newsletters",
         )
     ]
 

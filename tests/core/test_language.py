@@ -39,7 +39,12 @@ def html_lang(text: str) -> str:
 
 @pytest.mark.parametrize(
     ("code", "tag", "og"),
-    [("en", "en", "en_US"), ("es", "es", "es_ES"), ("pt-br", "pt-BR", "pt_BR"), ("fr", "fr", "fr_FR")],
+    [
+        ("en", "en", "en_US"),
+        ("es", "es", "es_ES"),
+        ("pt-br", "pt-BR", "pt_BR"),
+        ("fr", "fr", "fr_FR"),
+    ],
 )
 def test_language_names_for_json_ld_and_open_graph(code, tag, og):
     assert language_tag(code) == tag

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import re
 
+from babel.lists import format_list
 from django import template
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from babel.lists import format_list
 from django.utils.html import escape, format_html, format_html_join
-from django.utils.translation import to_locale
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import to_locale
 
 from outlet.articles.images import (
     MODERN_FORMATS,
