@@ -127,10 +127,11 @@ def _msgids(po_path: Path) -> set[tuple[str, str]]:
 
 def marked_msgids(*, source_root: Path, domain: str) -> set[tuple[str, str]]:
     """Every (context, msgid) makemessages finds under source_root for a domain."""
-    with tempfile.TemporaryDirectory(prefix="outlet-i18n-check-") as scratch:
+    # makemessages writes each file's strings to the first locale path whose parent holds
+    # the file: the scratch directory sits in source_root and comes first, so everything
+    # goes there, never into the shipped catalogs (a hidden directory is not walked).
+    with tempfile.TemporaryDirectory(prefix=".i18n-check-", dir=source_root) as scratch:
         scratch_locale = Path(scratch)
-        # The walk skips any `locale` directory (SOURCE_IGNORED), so the output goes to
-        # LOCALE_PATHS[0], the scratch directory, never into the shipped catalogs.
         with override_settings(LOCALE_PATHS=[str(scratch_locale)]), _working_directory(source_root):
             call_command(
                 "makemessages",

@@ -121,8 +121,10 @@ def test_a_marked_string_missing_from_the_catalog_fails(tmp_path):
 
     assert error is not None and "1 problem" in error
     assert "es/LC_MESSAGES/django.po: not in the catalog: 'Goodbye' [context farewell]" in out
-    # The shipped catalog itself is left as it was.
+    # The shipped catalogs are left as they were, and no other language appears.
     assert [e.msgid for e in polib.pofile(str(locale / "es/LC_MESSAGES/django.po"))] == ["Hello"]
+    assert sorted(p.name for p in locale.iterdir()) == ["es"]
+    assert sorted(p.name for p in root.iterdir()) == ["locale", "templates"]
 
 
 def test_template_text_outside_translation_tags_is_listed_with_its_line(tmp_path):
