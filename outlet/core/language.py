@@ -36,6 +36,14 @@ def language_tag(code: str) -> str:
     return to_locale(code).replace("_", "-")
 
 
+def news_sitemap_language(code: str) -> str:
+    """Google News' <news:language>: the ISO 639 code (``pt-br`` → ``pt``), except the two
+    Chinese scripts, which it spells ``zh-cn`` and ``zh-tw``."""
+    if code.startswith("zh"):
+        return "zh-tw" if code in ("zh-hant", "zh-tw", "zh-hk") else "zh-cn"
+    return code.split("-")[0]
+
+
 @lru_cache(maxsize=32)
 def open_graph_locale(code: str) -> str:
     """OpenGraph's og:locale for a Django code: ``pt-br`` → ``pt_BR``, ``es`` → ``es_ES``."""

@@ -146,3 +146,13 @@ def test_every_page_loads_the_javascript_catalog_before_its_scripts(client):
 
     catalog = text.index('<script src="/jsi18n/"')
     assert catalog < text.index("js/forms.js")
+
+
+def test_news_sitemap_names_the_publication_language(client, site_language):
+    site_language("pt-br")
+    ArticleFactory()
+
+    with translation.override("pt-br"):
+        text = client.get("/sitemap-news.xml").content.decode()
+
+    assert "<news:language>pt</news:language>" in text
