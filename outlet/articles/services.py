@@ -28,7 +28,7 @@ TEXT_FIELDS = ("headline", "dek", "body")
 RESERVED_SLUGS = {
     "admin", "archive", "author", "donate", "feed", "media", "newsletter", "newsletters",
     "preview", "robots.txt", "search", "section", "share", "sitemap.xml", "static", "tag",
-    "healthz", "csrf", "account", "n", "anymail", "_outbox", "page", "sitemap-news.xml",
+    "healthz", "csrf", "account", "n", "anymail", "_outbox", "page", "sitemap-news.xml", "jsi18n",
     # Answered by middleware before the URLconf (core/metrics/middleware.py).
     "metrics",
 }  # fmt: skip
