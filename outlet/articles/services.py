@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .caching import content_version_bump
@@ -88,24 +89,35 @@ def article_publication_problems(
         problems.setdefault(field, []).append(message)
 
     if article.slug in RESERVED_SLUGS:
-        add("slug", f"“{article.slug}” is an address the site already uses; choose another slug.")
+        add(
+            "slug",
+            gettext("“%(slug)s” is an address the site already uses; choose another slug.")
+            % {"slug": article.slug},
+        )
     if article.status not in (Article.Status.SCHEDULED, Article.Status.PUBLISHED):
         return problems
     if not (article.headline or "").strip():
-        add("headline", "A headline is required before scheduling or publishing.")
+        add("headline", gettext("A headline is required before scheduling or publishing."))
     if article.status == Article.Status.SCHEDULED and article.publish_at is None:
-        add("publish_at", "Choose the date and time this article should go public.")
+        add("publish_at", gettext("Choose the date and time this article should go public."))
     if article.featured_image and not article.image_alt.strip():
-        add("image_alt", "Describe the featured image (alt text) before publishing.")
+        add("image_alt", gettext("Describe the featured image (alt text) before publishing."))
     missing_alt = [tag for tag in _IMG_TAG.findall(article.body or "") if not _has_alt(tag)]
     if missing_alt:
         add(
             "body",
-            f"{len(missing_alt)} image(s) in the body have no alt text. Edit each image and "
-            "describe it before publishing.",
+            # The English keeps one wording for any count; translators get both forms.
+            ngettext(
+                "%(count)s image(s) in the body have no alt text. Edit each image and "
+                "describe it before publishing.",
+                "%(count)s image(s) in the body have no alt text. Edit each image and "
+                "describe it before publishing.",
+                len(missing_alt),
+            )
+            % {"count": len(missing_alt)},
         )
     if author_count is not None and author_count < 1:
-        add("__all__", "Add at least one author before scheduling or publishing.")
+        add("__all__", gettext("Add at least one author before scheduling or publishing."))
     return problems
 
 
