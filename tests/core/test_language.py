@@ -156,3 +156,19 @@ def test_news_sitemap_names_the_publication_language(client, site_language):
         text = client.get("/sitemap-news.xml").content.decode()
 
     assert "<news:language>pt</news:language>" in text
+
+
+def test_bylines_join_authors_the_languages_way(client, site_language):
+    from tests.factories import AuthorFactory
+
+    authors = [AuthorFactory(name=name) for name in ("Ana Ruiz", "Bo Lind", "Cy Okafor")]
+    article = ArticleFactory(authors=authors)
+    english = client.get(article.get_absolute_url()).content.decode()
+    site_language("es")
+
+    with translation.override("es"):
+        spanish = client.get(article.get_absolute_url()).content.decode()
+
+    plain = re.compile(r"<[^>]+>")
+    assert "Ana Ruiz, Bo Lind and Cy Okafor" in plain.sub("", english)
+    assert "Ana Ruiz, Bo Lind y Cy Okafor" in plain.sub("", spanish)
