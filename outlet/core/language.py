@@ -1,13 +1,15 @@
 """Which language a reader gets, and how that language is named to the outside world.
 
 `recipient_language` is the one place where the language of an email is chosen: today
-the site's language (SITE_LANGUAGE); on a bilingual site it will be the subscriber's or
-donor's own. Renderers wrap their work in `translation.override(recipient_language(...))`.
+the site's language (SITE_LANGUAGE, Django's LANGUAGE_CODE); bilingual sites (issue 24)
+will give subscribers and donors a language of their own, read from `obj`, and every
+sender already asks here. Renderers wrap their work in
+`translation.override(recipient_language(obj=...))`.
 
 The other helpers spell a Django language code (``pt-br``) the way each consumer wants
-it: BCP 47 for JSON-LD and feeds (``pt-BR``), language_TERRITORY for OpenGraph (``pt_BR``,
-``es_ES``: Facebook wants a territory, so a bare language gets its most likely one from
-Babel's CLDR data).
+it: BCP 47 for browsers, Stripe Elements, JSON-LD and feeds (``pt-BR``),
+language_TERRITORY for OpenGraph (``pt_BR``, ``es_ES``: Facebook wants a territory, so a
+bare language gets its most likely one from Babel's CLDR data).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from django.utils.translation import get_language, to_locale
 
 
 def recipient_language(*, obj: object | None = None) -> str:
-    """The language an email to `obj` (a subscriber, donor, reader) is written in."""
+    """The language code to render an email to `obj`'s person in (a Donor, a Reader, a
+    Subscriber, or None for the editors)."""
     return settings.LANGUAGE_CODE
 
 
@@ -30,9 +33,14 @@ def active_language() -> str:
     return get_language() or settings.LANGUAGE_CODE
 
 
+def language_tag(language: str | None = None) -> str:
+    """A Django language code as a BCP 47 tag ("pt-br" -> "pt-BR", "es" -> "es",
+    "zh-hans" -> "zh-Hans"); the active language when none is given."""
+    return _language_tag(language or active_language())
+
+
 @lru_cache(maxsize=32)
-def language_tag(code: str) -> str:
-    """BCP 47 tag for a Django language code: ``pt-br`` → ``pt-BR``, ``es`` → ``es``."""
+def _language_tag(code: str) -> str:
     return to_locale(code).replace("_", "-")
 
 
