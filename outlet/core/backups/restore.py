@@ -10,7 +10,7 @@ In order, stopping at the first problem with nothing half-done to the database:
    both come from the dump's snapshot);
 5. with `media`, unpack the media tar into MEDIA_ROOT (tarfile's "data" filter: no
    absolute paths, no `..`, no devices or links out of it);
-6. replay Stripe's events from REPLAY_OVERLAP_SECONDS before the dump's high-water mark
+6. replay Stripe's events from REPLAY_OVERLAP_SECONDS (3 days) before the dump's high-water mark
    through the webhook's apply path (donations/event_replay.py): payments Stripe reported
    to the old site after the dump are applied here; events the dump holds are repeats.
 """
@@ -38,9 +38,11 @@ from .manifest import Manifest
 Progress = Callable[[str], None]
 
 # Events created this long before the dump's newest applied one are listed again: one
-# created before it but delivered late (Stripe retries a failing endpoint for days) is
-# still found. Repeats cost one lookup each and change nothing.
-REPLAY_OVERLAP_SECONDS = 3600
+# created before it that failed then (a 503 while Stripe was unreachable, an outage) and
+# that Stripe retried to the old site after the dump is still found. Stripe retries a
+# live-mode delivery for up to three days, so that is the reach. Repeats are skipped by one
+# query per batch (event_replay.py) and change nothing.
+REPLAY_OVERLAP_SECONDS = 3 * 24 * 3600
 # Stripe's events.list reaches back this far, no further.
 STRIPE_EVENTS_KEPT_SECONDS = 30 * 24 * 3600
 
@@ -55,6 +57,7 @@ class RestoreReport:
     replay_deferred: int = 0
     replay_since: int | None = None
     replay_error: str = ""
+    replay_unmatched: list[str] = field(default_factory=list)
     migrate_needed: list[str] = field(default_factory=list)
 
 
@@ -226,4 +229,5 @@ def _replay(manifest: Manifest, report: RestoreReport, progress: Progress) -> No
     report.replay_summary = replayed.summary()
     report.replayed_events = replayed.applied
     report.replay_deferred = replayed.deferred
+    report.replay_unmatched = replayed.unmatched
     progress(f"stripe: replayed from {since} (epoch s): {report.replay_summary}")

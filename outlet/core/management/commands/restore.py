@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from outlet.core.backups.crypto import BackupError
 from outlet.core.backups.restore import backup_restore
+from outlet.donations.event_replay import unmatched_message
 
 
 class Command(BaseCommand):
@@ -48,6 +49,11 @@ class Command(BaseCommand):
                 "The database is restored, but Stripe's events since the dump are not all "
                 "applied (Stripe unreachable): when it answers, run "
                 f"`manage.py stripe_events_replay --since {report.replay_since}`."
+            )
+        if report.replay_unmatched:
+            raise CommandError(
+                "The database is restored and Stripe's events replayed, but "
+                + unmatched_message(report.replay_unmatched)
             )
         self.stdout.write(
             f"restored: rows_checked={report.rows_checked} media_files={report.media_files} "
