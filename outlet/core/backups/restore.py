@@ -3,8 +3,9 @@
 In order, stopping at the first problem with nothing half-done to the database:
 1. read manifest.json and check every part's size and sha256 (before decrypting anything);
 2. refuse a backup whose migrations this code does not know (made by a newer release: this
-   code would misread its schema), and a database that already has tables (unless `force`:
-   pg_restore --clean);
+   code would misread its schema), a plain backup where BACKUP_ENCRYPTION_KEY is set, and a
+   database that already has tables (unless `force`: pg_restore --clean, and then only
+   when no other session is connected to it: never under a running site);
 3. stream the dump, decrypted, into `pg_restore --single-transaction` (all or nothing);
 4. count the rows of the manifest's tables and compare them with the manifest (exact:
    both come from the dump's snapshot);
@@ -83,6 +84,17 @@ def _tables_present() -> list[str]:
     return connection.introspection.table_names()
 
 
+def _other_sessions() -> int:
+    """Connections to this database besides ours (pg_stat_activity shows every user's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        return int(cursor.fetchone()[0])
+
+
 def _unknown_migrations(manifest: Manifest) -> list[str]:
     known = set(MigrationLoader(None, ignore_no_migrations=True).disk_migrations)
     return [
@@ -106,10 +118,17 @@ def backup_restore(
     progress(
         f"verified: {len(manifest.parts)} parts match their sha256 (made {manifest.created_at})"
     )
-    key = backup_key() if manifest.encrypted else None
+    key = backup_key()
     if manifest.encrypted and key is None:
         raise BackupError(
             "This backup is encrypted: set BACKUP_ENCRYPTION_KEY to the key it was made with."
+        )
+    if not manifest.encrypted and key is not None:
+        # Where backups are encrypted, a plain one is not taken on trust: its manifest and
+        # sha256s prove nothing to someone who could write the backup store.
+        raise BackupError(
+            "This backup is not encrypted although BACKUP_ENCRYPTION_KEY is set: if you "
+            "trust it (an old backup from before the key), restore it with the variable unset."
         )
     unknown = _unknown_migrations(manifest)
     if unknown:
@@ -123,6 +142,12 @@ def backup_restore(
         raise BackupError(
             f"The database already has {len(tables)} tables: restore into an empty database "
             "(createdb a new one), or pass --force to replace what the backup holds."
+        )
+    if tables and (others := _other_sessions()):
+        raise BackupError(
+            f"{others} other sessions are connected to this database (a running site, its "
+            "workers or beat?): --force would replace what they are using. Stop them first "
+            "(runbook step 1)."
         )
     report = RestoreReport()
     _restore_database(path / manifest.parts["database"].file, key, force, progress)

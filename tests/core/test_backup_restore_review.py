@@ -1,0 +1,53 @@
+"""Review of `manage.py restore` (issue 25): never over a live database, never a plain
+backup taken on trust where backups are meant to be encrypted."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import psycopg
+import pytest
+from django.db import connection
+
+from outlet.core.backups.create import backup_create
+from outlet.core.backups.crypto import BackupError
+from outlet.core.backups.restore import backup_restore
+from outlet.donations.models import Donation
+from tests.factories import DonationFactory
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="backups are of PostgreSQL"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def live_session() -> psycopg.Connection:
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params)
+
+
+def test_force_refuses_a_database_another_process_is_using(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.BACKUP_ENCRYPTION_KEY = ""
+    DonationFactory.create_batch(2)
+    backup = backup_create(output_dir=tmp_path / "backups")
+    DonationFactory()  # the live site went on after the backup
+    with live_session() as worker:
+        worker.execute("SELECT 1")
+        with pytest.raises(BackupError, match="other sessions"):
+            backup_restore(path=backup, force=True, replay=False)
+    assert Donation.objects.count() == 3
+
+
+def test_a_plain_backup_is_refused_where_backups_are_encrypted(settings, tmp_path):
+    """An attacker who can write to the backup store swaps in a plain dump and a manifest
+    saying `encrypted: false`: with a key configured, restore must not take it."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.BACKUP_ENCRYPTION_KEY = ""
+    plain = backup_create(output_dir=tmp_path / "backups")
+    settings.BACKUP_ENCRYPTION_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    with pytest.raises(BackupError, match="not encrypted"):
+        backup_restore(path=plain, force=True, replay=False)
