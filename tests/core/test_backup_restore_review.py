@@ -51,3 +51,19 @@ def test_a_plain_backup_is_refused_where_backups_are_encrypted(settings, tmp_pat
     settings.BACKUP_ENCRYPTION_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
     with pytest.raises(BackupError, match="not encrypted"):
         backup_restore(path=plain, force=True, replay=False)
+
+
+def test_restored_ids_are_never_the_ones_the_old_site_gave_after_the_dump(settings, tmp_path):
+    """The old site kept handing out ids after the dump (a donation, a reader whose
+    sign-in link is in a mailbox, a PaymentIntent's metadata). The restored sequences must
+    not give the same ids to new, different people."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.BACKUP_ENCRYPTION_KEY = ""
+    DonationFactory.create_batch(2)
+    backup = backup_create(output_dir=tmp_path / "backups")
+    after_dump = DonationFactory().pk  # the old site, after the snapshot
+    connection.close()
+    backup_restore(path=backup, force=True, replay=False)
+    newcomer = DonationFactory()  # the restored site's first new donation
+    assert Donation.objects.count() == 3
+    assert newcomer.pk > after_dump

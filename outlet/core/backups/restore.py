@@ -8,7 +8,8 @@ In order, stopping at the first problem with nothing half-done to the database:
    when no other session is connected to it: never under a running site);
 3. stream the dump, decrypted, into `pg_restore --single-transaction` (all or nothing);
 4. count the rows of the manifest's tables and compare them with the manifest (exact:
-   both come from the dump's snapshot);
+   both come from the dump's snapshot), then move every sequence well past the ids the old
+   site gave after the dump (SEQUENCE_GAPS), so none is given again to someone else;
 5. with `media`, unpack the media tar into MEDIA_ROOT (tarfile's "data" filter: no
    absolute paths, no `..`, no devices or links out of it);
 6. replay Stripe's events from REPLAY_OVERLAP_SECONDS (3 days) before the dump's high-water mark
@@ -155,6 +156,7 @@ def backup_restore(
     progress(
         f"rows: {report.rows_checked} rows in {report.tables_checked} tables match the manifest"
     )
+    progress(f"ids: {_sequences_advance()} sequences moved past the ids the old site gave after")
     if media:
         report.media_files = _restore_media(path / manifest.parts["media"].file, key)
         progress(f"media: {report.media_files} files restored into MEDIA_ROOT")
@@ -204,6 +206,34 @@ def _check_counts(manifest: Manifest) -> tuple[int, int]:
     return sum(manifest.row_counts.values()), len(manifest.row_counts)
 
 
+# How far each sequence jumps after a restore, by its type. The old site went on handing
+# out ids after the dump: to a donation named in a PaymentIntent's metadata, a reader whose
+# sign-in link sits in a mailbox, a checkout token in a browser. Given again, each would
+# point at a different person. No site makes this many rows between a dump and a restore.
+SEQUENCE_GAPS = {"bigint": 1_000_000_000, "integer": 1_000_000, "smallint": 1_000}
+
+
+def _sequences_advance() -> int:
+    """Move every sequence of the restored schema past any id the old site could have
+    given after the dump; how many moved."""
+    moved = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT schemaname, sequencename, data_type::text, "
+            "COALESCE(last_value, start_value), max_value FROM pg_sequences "
+            "WHERE schemaname = current_schema()"
+        )
+        for schema, name, data_type, last, maximum in cursor.fetchall():
+            gap = SEQUENCE_GAPS.get(data_type, 1_000)
+            target = last + gap if maximum - last > 2 * gap else last + (maximum - last) // 2
+            if target <= last:
+                continue
+            qualified = connection.ops.quote_name(schema) + "." + connection.ops.quote_name(name)
+            cursor.execute("SELECT setval(%s::regclass, %s, true)", [qualified, target])
+            moved += 1
+    return moved
+
+
 def _restore_media(file: Path, key: bytes | None) -> int:
     root = Path(settings.MEDIA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
@@ -238,7 +268,7 @@ def _replay(manifest: Manifest, report: RestoreReport, progress: Progress) -> No
     if mark is None:
         mark = int(datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00")).timestamp())
     since = report.replay_since = mark - REPLAY_OVERLAP_SECONDS
-    if since < time.time() - STRIPE_EVENTS_KEPT_SECONDS:
+    if mark < time.time() - STRIPE_EVENTS_KEPT_SECONDS:
         progress(
             "stripe: WARNING the dump is older than the 30 days Stripe keeps events for: "
             "payments between the dump and 30 days ago are not replayed; compare the "
