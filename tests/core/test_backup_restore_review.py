@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -67,3 +68,32 @@ def test_restored_ids_are_never_the_ones_the_old_site_gave_after_the_dump(settin
     newcomer = DonationFactory()  # the restored site's first new donation
     assert Donation.objects.count() == 3
     assert newcomer.pk > after_dump
+
+
+def test_a_backup_is_on_disk_before_its_directory_says_it_is_complete(
+    settings, tmp_path, monkeypatch
+):
+    """Renamed without fsync, a power cut can leave `outlet-backup-…/` with a manifest
+    and cut-off parts: the very half backup the rename is there to rule out."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.BACKUP_ENCRYPTION_KEY = ""
+    events: list[str] = []
+    real_fsync, real_rename = os.fsync, Path.rename
+
+    def fsync(descriptor):
+        events.append("fsync " + os.path.basename(os.readlink(f"/proc/self/fd/{descriptor}")))
+        return real_fsync(descriptor)
+
+    def rename(self, target):
+        events.append("rename")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(Path, "rename", rename)
+    backup = backup_create(output_dir=tmp_path / "backups")
+    before = events[: events.index("rename")]
+    partial = ".partial-" + backup.name
+    for name in ("fsync database.pgdump", "fsync media.tar", "fsync manifest.json"):
+        assert name in before
+    assert "fsync " + partial in before
+    assert events[events.index("rename") + 1 :] == ["fsync backups"]
