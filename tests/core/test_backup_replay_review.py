@@ -91,3 +91,23 @@ def test_replay_reaches_back_as_far_as_stripe_retries_a_delivery(monkeypatch):
     report = restore_module.RestoreReport()
     restore_module._replay(manifest, report, lambda _: None)
     assert asked and asked[0] <= mark - 3 * 24 * 3600
+
+
+def test_a_replay_left_for_after_migrate_says_from_when(monkeypatch, capsys):
+    """A newer release restores, asks for `migrate` first and leaves the replay to the
+    operator: the --since it needs (dump's mark minus the overlap) must be printed, not
+    guessed (guessed late, payments after the dump are lost)."""
+    manifest = Manifest(
+        created_at="2027-01-15T08:00:00Z", finished_at="2027-01-15T08:00:01Z", database={},
+        migrations={}, row_counts={}, stripe_event_high_water=1_800_000_000, encrypted=False,
+    )  # fmt: skip
+    report = restore_module.RestoreReport(migrate_needed=["donations.0099_next"])
+    restore_module._replay(manifest, report, lambda _: None)
+    since = 1_800_000_000 - restore_module.REPLAY_OVERLAP_SECONDS
+    assert report.replay_since == since
+
+    from outlet.core.management.commands import restore as command
+
+    monkeypatch.setattr(command, "backup_restore", lambda **_: report)
+    with pytest.raises(CommandError, match=f"stripe_events_replay --since {since}"):
+        call_command("restore", "/nowhere")

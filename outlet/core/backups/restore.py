@@ -165,6 +165,12 @@ def backup_restore(
     report.migrate_needed = _migrations_pending()
     if replay:
         _replay(manifest, report, progress)
+    else:
+        report.replay_since = _replay_mark(manifest) - REPLAY_OVERLAP_SECONDS
+        progress(
+            "stripe: not replayed (asked not to): payments after the dump are missing until "
+            f"`manage.py stripe_events_replay --since {report.replay_since}` runs"
+        )
     return report
 
 
@@ -255,19 +261,25 @@ def _migrations_pending() -> list[str]:
     return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
 
 
+def _replay_mark(manifest: Manifest) -> int:
+    """The dump's newest applied Stripe event (Stripe's clock), else the snapshot's time."""
+    if manifest.stripe_event_high_water is not None:
+        return manifest.stripe_event_high_water
+    return int(datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00")).timestamp())
+
+
 def _replay(manifest: Manifest, report: RestoreReport, progress: Progress) -> None:
     from outlet.donations.event_replay import stripe_events_replay
     from outlet.donations.stripe_gateway import StripeError
 
+    mark = _replay_mark(manifest)
+    since = report.replay_since = mark - REPLAY_OVERLAP_SECONDS
     if report.migrate_needed:
         progress(
-            "stripe: not replayed before `manage.py migrate`; run it, then stripe_events_replay"
+            "stripe: not replayed before `manage.py migrate`; run it, then "
+            f"`manage.py stripe_events_replay --since {since}`"
         )
         return
-    mark = manifest.stripe_event_high_water
-    if mark is None:
-        mark = int(datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00")).timestamp())
-    since = report.replay_since = mark - REPLAY_OVERLAP_SECONDS
     if mark < time.time() - STRIPE_EVENTS_KEPT_SECONDS:
         progress(
             "stripe: WARNING the dump is older than the 30 days Stripe keeps events for: "

@@ -40,9 +40,11 @@ class Command(BaseCommand):
         except BackupError as exc:
             raise CommandError(str(exc)) from None
         if report.migrate_needed:
-            self.stdout.write(
-                f"{len(report.migrate_needed)} migrations of this release are not in the "
-                "backup: run `manage.py migrate`, then `manage.py stripe_events_replay`."
+            raise CommandError(
+                f"The database is restored, but {len(report.migrate_needed)} migrations of "
+                "this release are not in the backup, and Stripe's events since the dump are "
+                "not replayed yet: run `manage.py migrate`, then "
+                f"`manage.py stripe_events_replay --since {report.replay_since}`."
             )
         if report.replay_deferred or report.replay_error:
             raise CommandError(
