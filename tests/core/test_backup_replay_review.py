@@ -111,3 +111,32 @@ def test_a_replay_left_for_after_migrate_says_from_when(monkeypatch, capsys):
     monkeypatch.setattr(command, "backup_restore", lambda **_: report)
     with pytest.raises(CommandError, match=f"stripe_events_replay --since {since}"):
         call_command("restore", "/nowhere")
+
+
+@pytest.mark.django_db
+def test_a_renewal_of_a_gift_the_restore_lacks_is_reported(monkeypatch):
+    """A monthly gift begun on the old site after the dump: its first invoice paid, and no
+    gift here to record it on."""
+    invoice = {
+        "id": "in_after_dump",
+        "object": "invoice",
+        "status": "paid",
+        "amount_paid": 1500,
+        "amount_due": 1500,
+        "currency": "eur",
+        "customer": "cus_new_giver",
+        "parent": {
+            "subscription_details": {"subscription": "sub_new", "metadata": {"gift_id": "77"}}
+        },
+    }
+    event = {"id": "evt_inv", "type": "invoice.paid", "created": 10, "data": {"object": invoice}}
+    monkeypatch.setattr(stripe_gateway, "events_list", lambda *, created_gte: iter([event]))
+    monkeypatch.setattr(stripe_gateway, "invoice_payments_fill", lambda *, invoice: invoice)
+    monkeypatch.setattr(
+        stripe_gateway,
+        "subscription_retrieve",
+        lambda *, subscription_id: {"id": subscription_id, "metadata": {"gift_id": "77"}},
+    )
+    report = stripe_events_replay(since=0)
+    assert report.unmatched == ["in_after_dump"]
+    assert report.applied == 0
