@@ -123,3 +123,16 @@ def test_extras_that_are_not_strings_are_scrubbed_too():
     assert clean.payload == "to [email]"
     assert clean.refused == {"[email]": (550, "no")}
     assert record.request is request  # other handlers keep the original
+
+
+def test_a_named_tuple_extra_is_scrubbed_not_a_crash_of_the_caller():
+    """A filter's exception is raised in the code that logged (logging does not catch
+    it), so the extras' scrubbing must take any shape."""
+    import logging
+    from collections import namedtuple
+
+    from outlet.core.logs.scrubbing import ScrubFilter
+
+    Refusal = namedtuple("Refusal", "address code")
+    record = logging.makeLogRecord({"msg": "x", "refusal": Refusal("a@example.com", 550)})
+    assert ScrubFilter().filter(record).refusal == Refusal("[email]", 550)

@@ -103,7 +103,11 @@ def value_scrub(value: Any) -> Any:
     if isinstance(value, dict):
         return {value_scrub(key): value_scrub(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return type(value)(value_scrub(item) for item in value)
+        items = [value_scrub(item) for item in value]
+        try:  # a named tuple takes its items one by one; a subclass may take neither
+            return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+        except Exception:
+            return items
     if isinstance(value, bytes | bytearray):
         return text_scrub(bytes(value).decode("utf-8", "replace"))
     try:
