@@ -71,9 +71,11 @@ _ERRORS = "outlet_stderr_file"
 
 def finish(process: subprocess.Popen[bytes], what: str) -> None:
     """Wait for the tool; BackupError with the end of its stderr when it failed."""
-    returncode = process.wait()
     errors: IO[bytes] | None = getattr(process, _ERRORS, None)
     message = ""
+    if errors is None and process.stderr is not None:  # a process not made by start()
+        message = process.stderr.read().decode("utf-8", "replace")
+    returncode = process.wait()
     if errors is not None:
         with errors:
             errors.seek(0)
