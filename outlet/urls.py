@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 
 from outlet.core import views as core_views
+from outlet.core.language import language_patterns
 from outlet.newsletters import esp_webhooks
 
 admin.site.site_header = f"{settings.OUTLET_NAME} editors"
@@ -23,15 +24,19 @@ urlpatterns = [
     path("_outbox/", core_views.outbox_list, name="outbox"),
     path("_outbox/<str:key>/", core_views.outbox_detail, name="outbox-detail"),
     path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
-    path("donate/", include("outlet.donations.urls")),
-    path("newsletter/", include("outlet.newsletters.urls")),
-    path("account/", include("outlet.readers.urls")),
     # Tracked links and the opens pixel of sent issues (newsletters/measuring/).
     path("n/", include("outlet.newsletters.measuring.urls")),
     # Only the configured email provider's webhooks (newsletters/esp_webhooks.py).
     path("anymail/<path:path>", esp_webhooks.esp_webhook, name="esp-webhook"),
-    path("page/", include("outlet.pages.urls")),
-    path("", include("outlet.articles.urls")),
+    # Reader pages: the default language unprefixed, the others under /<code>/
+    # (core/language.py; with one language, every address is as it always was).
+    *language_patterns(
+        path("donate/", include("outlet.donations.urls")),
+        path("newsletter/", include("outlet.newsletters.urls")),
+        path("account/", include("outlet.readers.urls")),
+        path("page/", include("outlet.pages.urls")),
+        path("", include("outlet.articles.urls")),
+    ),
 ]
 
 # Uploads are served by the site itself (with a year-long lifetime) unless MEDIA_URL

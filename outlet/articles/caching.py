@@ -63,8 +63,10 @@ MEMORY_PAGES = 512
 
 def content_version_bump() -> str:
     """Start a new content version: every cached page is stale from now on."""
+    from outlet.core.language import site_languages
+
     from .models import Article
-    from .selectors import NAVIGATION_CACHE_KEY
+    from .selectors import navigation_cache_key
 
     version = uuid.uuid4().hex[:12]
     next_publish_at = (
@@ -85,7 +87,7 @@ def content_version_bump() -> str:
         )
     else:
         cache.set_many(values, timeout=None)
-    cache.delete(NAVIGATION_CACHE_KEY)
+    cache.delete_many([navigation_cache_key(language) for language in site_languages()])
     return version
 
 

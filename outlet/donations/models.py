@@ -45,6 +45,12 @@ class Donor(models.Model):
     # address could be typed into the donate form first).
     email = models.EmailField(unique=True, null=True, blank=True)
     name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        help_text=_("Receipts and account emails go out in it: the donate page's, changeable in their account. Empty means the site's default language."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -42,6 +42,12 @@ class Newsletter(models.Model):
         "NEWSLETTER_TRACK_OPENS turns it off everywhere).",
     )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order on the sign-up page.")
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        help_text=_("Its issues are written and sent in it; the sign-up box offers it first on pages in it. Empty means the site's default language."),
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -111,6 +117,12 @@ class Subscriber(models.Model):
     unsubscribed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     confirmation_sent_at = models.DateTimeField(
         null=True, blank=True, help_text="Last confirmation email, to space out re-sends."
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        help_text=_("The language of the emails they get: the page they signed up on's, changeable in their account. Empty means the site's default language."),
     )
 
     objects = SubscriberQuerySet.as_manager()
