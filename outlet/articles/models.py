@@ -262,6 +262,9 @@ class Article(models.Model):
         _("language"),
         max_length=10,
         blank=True,
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
         help_text=_("Empty means the site's default language."),
     )
     translation_group = models.UUIDField(
@@ -295,14 +298,14 @@ class Article(models.Model):
     def __str__(self) -> str:
         return self.headline
 
+    def get_absolute_url(self) -> str:
+        with translation.override(self.language_code):
+            return reverse("articles:detail", kwargs={"slug": self.slug})
+
     @property
     def language_code(self) -> str:
         """The article's language: its own, or the site's default when blank."""
         return language_valid(self.language)
-
-    def get_absolute_url(self) -> str:
-        with translation.override(self.language_code):
-            return reverse("articles:detail", kwargs={"slug": self.slug})
 
     @property
     def canonical_address(self) -> str:

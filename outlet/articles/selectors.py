@@ -123,9 +123,7 @@ def archive_months() -> list[datetime]:
     return list(
         Article.objects.published()
         .in_language()
-        .datetimes(
-            "publish_at", "month", order="DESC", tzinfo=timezone.get_current_timezone()
-        )
+        .datetimes("publish_at", "month", order="DESC", tzinfo=timezone.get_current_timezone())
     )
 
 

@@ -8,8 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.cache import never_cache
 from django.utils import translation
+from django.views.decorators.cache import never_cache
 from django.views.generic import ListView, TemplateView
 
 from outlet.core.language import language_versions
@@ -63,9 +63,7 @@ def _article_context(article: Article) -> dict[str, Any]:
         "json_ld": news_article_json_ld(article),
         "share_image": article_share_image(article),
         "reading_minutes": article.reading_minutes,
-        "language_versions": language_versions(
-            article, article_translations(article=article)
-        ),
+        "language_versions": language_versions(article, article_translations(article=article)),
     }
 
 

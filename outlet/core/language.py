@@ -54,14 +54,37 @@ def recipient_language(*, obj: object = None) -> str:
     The one place this is chosen: a subscriber's, donor's or newsletter's `language`
     when it is one the site still publishes in, else the site's default. Objects that
     lead to a person (a donation's donor, an issue's newsletter, a subscription's
-    subscriber) are followed.
+    subscriber) are followed; a reader, known by address only, has the language of the
+    subscriber or donor with that address.
     """
+    if obj is None:
+        return settings.LANGUAGE_CODE
     for attribute in ("language", "donor", "subscriber", "newsletter"):
-        value = getattr(obj, attribute, None) if obj is not None else None
+        value = getattr(obj, attribute, None)
         if attribute == "language" and isinstance(value, str):
             return language_valid(value)
         if value is not None and not isinstance(value, str):
             return recipient_language(obj=value)
+    email = getattr(obj, "email", None)
+    if isinstance(email, str) and email and is_multilingual():
+        return _language_of_address(email)
+    return settings.LANGUAGE_CODE
+
+
+def _language_of_address(email: str) -> str:
+    """A reader's language (readers have an address, not a language of their own): the
+    one they keep as a subscriber, else as a donor, else the default."""
+    from outlet.donations.models import Donor
+    from outlet.newsletters.models import Subscriber
+
+    for model in (Subscriber, Donor):
+        language = (
+            model.objects.filter(email__iexact=email.strip())
+            .values_list("language", flat=True)
+            .first()
+        )
+        if language:
+            return language_valid(language)
     return settings.LANGUAGE_CODE
 
 

@@ -49,7 +49,10 @@ class Donor(models.Model):
         _("language"),
         max_length=10,
         blank=True,
-        help_text=_("Receipts and account emails go out in it: the donate page's, changeable in their account. Empty means the site's default language."),
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Of their receipts and account emails. Empty: the site's default."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -108,6 +109,7 @@ def checkout_start(request: HttpRequest) -> JsonResponse:
             newsletter_opt_in=data["newsletter_opt_in"],
             ip=client_ip(request) or "unknown",
             checkout_key=data["checkout_key"],
+            language=translation.get_language(),
         )
     except ValidationError as exc:
         return _error_json(" ".join(exc.messages), status=429 if "Too many" in str(exc) else 400)

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django_prose_editor.fields import ProseEditorField
 
 from outlet.core.addresses import email_digest, email_normalise
+from outlet.core.language import language_valid
 
 
 class Newsletter(models.Model):
@@ -46,7 +47,10 @@ class Newsletter(models.Model):
         _("language"),
         max_length=10,
         blank=True,
-        help_text=_("Its issues are written and sent in it; the sign-up box offers it first on pages in it. Empty means the site's default language."),
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Of its issues; offered first on pages in it. Empty: the default."),
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -55,6 +59,11 @@ class Newsletter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def language_code(self) -> str:
+        """Its issues' language: its own, or the site's default when blank."""
+        return language_valid(self.language)
 
     @property
     def from_header(self) -> str:
@@ -122,7 +131,10 @@ class Subscriber(models.Model):
         _("language"),
         max_length=10,
         blank=True,
-        help_text=_("The language of the emails they get: the page they signed up on's, changeable in their account. Empty means the site's default language."),
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Of their emails: the sign-up page's. Empty: the site's default."),
     )
 
     objects = SubscriberQuerySet.as_manager()

@@ -13,6 +13,4 @@ def page_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if page.language_code != translation.get_language():
         return redirect(page, permanent=True)
     versions = language_versions(page, page_translations(page=page))
-    return render(
-        request, "pages/page_detail.html", {"page": page, "language_versions": versions}
-    )
+    return render(request, "pages/page_detail.html", {"page": page, "language_versions": versions})

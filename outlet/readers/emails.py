@@ -8,13 +8,16 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 
+from outlet.core.language import recipient_language
 from outlet.newsletters.bounces.addresses import return_path_apply
 
 from .models import Reader
 
 
 def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
+    """Rendered in the language the caller chose with `translation.override`."""
     context = {
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
@@ -27,7 +30,11 @@ def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMul
         body=render_to_string(f"emails/readers/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
-        headers={"Auto-Submitted": "auto-generated", "X-Outlet-Email": f"readers-{template}"},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "X-Outlet-Email": f"readers-{template}",
+            "Content-Language": translation.get_language() or settings.LANGUAGE_CODE,
+        },
     )
     message.attach_alternative(
         render_to_string(f"emails/readers/{template}.html", context), "text/html"
@@ -36,6 +43,11 @@ def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMul
 
 
 def sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
+    with translation.override(recipient_language(obj=reader)):
+        return _sign_in_email(reader=reader, token=token)
+
+
+def _sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
     return _message(
         to=reader.email,
         subject=f"Your sign-in link for {settings.OUTLET_NAME}",
@@ -45,6 +57,11 @@ def sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
 
 
 def email_change_email(*, reader: Reader, email: str, token: str) -> EmailMultiAlternatives:
+    with translation.override(recipient_language(obj=reader)):
+        return _email_change_email(reader=reader, email=email, token=token)
+
+
+def _email_change_email(*, reader: Reader, email: str, token: str) -> EmailMultiAlternatives:
     return _message(
         to=email,
         subject=f"Confirm your new address for {settings.OUTLET_NAME}",
@@ -60,6 +77,20 @@ def email_change_notice_email(
     *, old_email: str, new_email: str, done: bool
 ) -> EmailMultiAlternatives:
     """To the old address. Replies go to DEFAULT_FROM_EMAIL: staff read them."""
+    with translation.override(recipient_language(obj=_Address(old_email))):
+        return _email_change_notice_email(old_email=old_email, new_email=new_email, done=done)
+
+
+class _Address:
+    """Whoever holds `email` (a reader, subscriber or donor), for recipient_language."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+
+
+def _email_change_notice_email(
+    *, old_email: str, new_email: str, done: bool
+) -> EmailMultiAlternatives:
     subject = (
         f"Your {settings.OUTLET_NAME} account moved to another address"
         if done

@@ -123,6 +123,7 @@ def newsletter_opt_in_forward(*, donation: Donation, consent_text: str, ip: str 
                 name=donation.donor.name,
                 consent_text=consent_text,
                 ip=ip or None,
+                language=donation.donor.language,
             )
     except ValidationError as exc:
         logger.info("Newsletter opt-in of donation %s not recorded: %s", donation.pk, exc)
@@ -169,6 +170,7 @@ def checkout_start(
     newsletter_opt_in: bool = False,
     ip: str = "",
     checkout_key: str = "",
+    language: str = "",
 ) -> CheckoutStep:
     """Record a pending donation (and its gift, when recurring), then ask Stripe for a
     customer and a SetupIntent for the browser to collect the card into.
@@ -177,7 +179,7 @@ def checkout_start(
     request ends finds them (by the ids in the metadata). A repeat of one browser checkout
     (same `checkout_key`) finds its donation and asks Stripe again under the first
     submit's idempotency keys, so it gets the same customer and SetupIntent, never a
-    second charge."""
+    second charge. A new donor's emails go out in `language`, the donate page's."""
     if checkout_key:
         existing = Donation.objects.filter(checkout_key=checkout_key).first()
         if existing is not None:
@@ -201,10 +203,11 @@ def checkout_start(
     }
     try:
         with transaction.atomic():
-            # An existing donor's name is left alone: anyone can type any address into the
-            # form, so an unpaid checkout must not rename someone else's donor record.
+            # An existing donor's name and language are left alone: anyone can type any
+            # address into the form, so an unpaid checkout must not change someone else's
+            # donor record.
             donor, _ = Donor.objects.get_or_create(
-                email=email_normalise(email), defaults={"name": name}
+                email=email_normalise(email), defaults={"name": name, "language": language}
             )
             gift = None
             if frequency != Frequency.ONCE:
