@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
+from django.conf.locale import LANG_INFO
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import LocalePrefixPattern, URLPattern, URLResolver
@@ -146,3 +147,10 @@ def language_versions(obj: Any, translations: Iterable[Any]) -> dict[str, str]:
     for translation_ in translations:
         found.setdefault(translation_.language_code, translation_.get_absolute_url())
     return {code: found[code] for code in site_languages() if code in found}
+
+
+def language_choices_for_readers() -> list[tuple[str, str]]:
+    """(code, name in that language) of each configured language; none on a site with one."""
+    if not is_multilingual():
+        return []
+    return [(code, LANG_INFO[code]["name_local"]) for code in site_languages()]

@@ -14,9 +14,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from outlet.core.language import language_choices_for_readers
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
@@ -38,6 +41,7 @@ DONE_MESSAGES = {
     "card": "Your card is updated. Future renewals will use it.",
     "email-sent": "If that address can be used, a link to confirm it is on its way there. "
     "Your address changes once you open it.",
+    "language": gettext_lazy("Our emails to you are in this language from now on."),
 }
 
 #: What the sign-in page says after a redirect to it: ?done=<key>.
@@ -108,6 +112,7 @@ def account_page(
         "done": DONE_MESSAGES.get(request.GET.get("done", "")) if not error else None,
         "error": error,
         "email_form": EmailForm(),
+        "languages": language_choices_for_readers(),
         "tax_statement": settings.DONATION_TAX_STATEMENT,
         "STRIPE_JS_URL": settings.STRIPE_JS_URL,
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
@@ -227,6 +232,19 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
     response["Location"] += "?done=email-changed"
     reader_session_end(response)  # the epoch moved on: this browser's session ended too
     return response
+
+
+@require_POST
+@reader_required
+def language_change(request: HttpRequest, reader: Reader) -> HttpResponse:
+    """The language of the reader's emails; the account then shows in it too."""
+    language = request.POST.get("language", "")
+    try:
+        services.reader_language_set(reader=reader, language=language)
+    except ValidationError as exc:
+        return account_page(request, reader, error=" ".join(exc.messages), status=400)
+    with translation.override(language):
+        return done("language")
 
 
 @require_POST
