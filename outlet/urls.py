@@ -28,12 +28,14 @@ urlpatterns = [
     path("n/", include("outlet.newsletters.measuring.urls")),
     # Only the configured email provider's webhooks (newsletters/esp_webhooks.py).
     path("anymail/<path:path>", esp_webhooks.esp_webhook, name="esp-webhook"),
+    # The reader account is private (never cached) and shows in the reader's own language;
+    # its session cookie is scoped to /account/, which a prefix would put out of reach.
+    path("account/", include("outlet.readers.urls")),
     # Reader pages: the default language unprefixed, the others under /<code>/
     # (core/language.py; with one language, every address is as it always was).
     *language_patterns(
         path("donate/", include("outlet.donations.urls")),
         path("newsletter/", include("outlet.newsletters.urls")),
-        path("account/", include("outlet.readers.urls")),
         path("page/", include("outlet.pages.urls")),
         path("", include("outlet.articles.urls")),
     ),

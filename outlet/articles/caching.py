@@ -45,6 +45,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags, quote_etag
 from redis.exceptions import RedisError
 
+from outlet.core.language import path_without_language
+
 from .edge import page_keys_add, public_headers_set, query_normalise
 
 logger = logging.getLogger(__name__)
@@ -181,7 +183,7 @@ def _query_normalise(request: HttpRequest) -> None:
     """Drop tracking parameters and sort the query (edge.query_normalise) for the key and
     for the view alike, so a stored page never depends on what the key leaves out."""
     query = request.META.get("QUERY_STRING", "")
-    if not query or request.path.startswith(_TRACKING_READ_PREFIXES):
+    if not query or path_without_language(request.path).startswith(_TRACKING_READ_PREFIXES):
         return
     normalised = query_normalise(query)
     if normalised != query:

@@ -49,6 +49,15 @@ def language_from_path(path: str) -> str:
     return settings.LANGUAGE_CODE
 
 
+def path_without_language(path: str) -> str:
+    """`path` without its language prefix (/en/donate/ -> /donate/), for rules that name
+    a page by its path whatever its language."""
+    if language_from_path(path) == settings.LANGUAGE_CODE:
+        return path
+    rest = path.lstrip("/").split("/", 1)
+    return "/" + (rest[1] if len(rest) > 1 else "")
+
+
 def recipient_language(*, obj: object = None) -> str:
     """The language an email to (or about) `obj` is written in.
 

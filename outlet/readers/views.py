@@ -118,7 +118,13 @@ def account_page(
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
         "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
     }
-    return render(request, "readers/account.html", context, status=status)
+    # In the reader's language: the account is theirs alone, never cached, and outside
+    # the language prefixes (its cookie's path is /account/).
+    language = context["account"].language
+    with translation.override(language):
+        response = render(request, "readers/account.html", context, status=status)
+    response["Content-Language"] = language
+    return response
 
 
 def _link_problem(request: HttpRequest, exc: LinkInvalid) -> HttpResponse:
@@ -237,14 +243,13 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 @reader_required
 def language_change(request: HttpRequest, reader: Reader) -> HttpResponse:
-    """The language of the reader's emails; the account then shows in it too."""
+    """The language of the reader's emails; the account shows in it too."""
     language = request.POST.get("language", "")
     try:
         services.reader_language_set(reader=reader, language=language)
     except ValidationError as exc:
         return account_page(request, reader, error=" ".join(exc.messages), status=400)
-    with translation.override(language):
-        return done("language")
+    return done("language")
 
 
 @require_POST

@@ -250,3 +250,9 @@ def test_a_single_language_site_has_no_prefix_switcher_or_alternates(settings):
     assert "hreflang" not in page.text and "language-switcher" not in page.text
     assert Client().get("/en/").status_code == 404
     assert Client().get("/feed/").status_code == 200
+
+
+def test_the_donate_page_under_a_prefix_keeps_its_campaign_parameters(bilingual):
+    page = Client().get("/en/donate/?source=the-map&utm_source=newsletter")
+    assert page.status_code == 200 and '<html lang="en">' in page.text
+    assert 'value="newsletter"' in page.text
