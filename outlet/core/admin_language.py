@@ -36,10 +36,9 @@ def language_choices() -> list[tuple[str, str]]:
     ]
 
 
-class LanguageAdminMixin:
-    """For a ModelAdmin of translated pieces (see the module's docstring)."""
-
-    translation_service: Callable[..., Any]
+class LanguageFieldAdminMixin:
+    """For a ModelAdmin of a model with a `language` (newsletters, subscribers, donors):
+    a select of the site's languages, shown only when there are several."""
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "language":
@@ -50,6 +49,20 @@ class LanguageAdminMixin:
                 help_text=db_field.help_text,
             )
         return super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        fields = [f for f in super().get_fields(request, obj) if f != "language"]  # type: ignore[misc]
+        return [*fields, "language"] if is_multilingual() else fields
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None):
+        exclude = list(super().get_exclude(request, obj) or [])  # type: ignore[misc]
+        return exclude if is_multilingual() else [*exclude, "language"]
+
+
+class LanguageAdminMixin(LanguageFieldAdminMixin):
+    """For a ModelAdmin of translated pieces (see the module's docstring)."""
+
+    translation_service: Callable[..., Any]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None):
         fieldsets = [

@@ -107,8 +107,9 @@ def account_page(
 ) -> HttpResponse:
     """The account; an action that failed renders it with its `error` (no redirect, so no
     message travels in an address someone else could craft)."""
+    account = selectors.reader_account(reader=reader)
     context = {
-        "account": selectors.reader_account(reader=reader),
+        "account": account,
         "done": DONE_MESSAGES.get(request.GET.get("done", "")) if not error else None,
         "error": error,
         "email_form": EmailForm(),
@@ -120,7 +121,7 @@ def account_page(
     }
     # In the reader's language: the account is theirs alone, never cached, and outside
     # the language prefixes (its cookie's path is /account/).
-    language = context["account"].language
+    language = account.language
     with translation.override(language):
         response = render(request, "readers/account.html", context, status=status)
     response["Content-Language"] = language
