@@ -163,3 +163,11 @@ def language_choices_for_readers() -> list[tuple[str, str]]:
     if not is_multilingual():
         return []
     return [(code, LANG_INFO[code]["name_local"]) for code in site_languages()]
+
+
+def language_tag(language: str | None = None) -> str:
+    """A Django language code as the BCP 47 tag browsers and Stripe Elements take
+    ("pt-br" -> "pt-BR", "es" -> "es"); the active language when none is given."""
+    code = language or translation.get_language() or settings.LANGUAGE_CODE
+    base, _sep, region = code.partition("-")
+    return f"{base}-{region.upper()}" if region else base

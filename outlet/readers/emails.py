@@ -9,6 +9,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from outlet.core.language import recipient_language
 from outlet.newsletters.bounces.addresses import return_path_apply
@@ -16,8 +17,19 @@ from outlet.newsletters.bounces.addresses import return_path_apply
 from .models import Reader
 
 
-def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
-    """Rendered in the language the caller chose with `translation.override`."""
+def _message(
+    *, to: str, subject: str, template: str, context: dict, reader: object = None
+) -> EmailMultiAlternatives:
+    """The email, in the language recipient_language chooses for `reader` (a Reader, or
+    an `_Address` for a note to an address a reader is leaving); `subject` is an English
+    msgid (gettext_noop), translated here and given the outlet's name."""
+    with translation.override(recipient_language(obj=reader)):
+        return _message_render(to=to, subject=subject, template=template, context=context)
+
+
+def _message_render(
+    *, to: str, subject: str, template: str, context: dict
+) -> EmailMultiAlternatives:
     context = {
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
@@ -26,7 +38,7 @@ def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMul
         **context,
     }
     message = EmailMultiAlternatives(
-        subject=subject,
+        subject=gettext(subject) % {"outlet": settings.OUTLET_NAME},
         body=render_to_string(f"emails/readers/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
@@ -43,28 +55,20 @@ def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMul
 
 
 def sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
-    with translation.override(recipient_language(obj=reader)):
-        return _sign_in_email(reader=reader, token=token)
-
-
-def _sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
     return _message(
         to=reader.email,
-        subject=f"Your sign-in link for {settings.OUTLET_NAME}",
+        reader=reader,
+        subject=gettext_noop("Your sign-in link for %(outlet)s"),
         template="sign_in",
         context={"url": settings.SITE_URL + reverse("readers:sign-in", args=[token])},
     )
 
 
 def email_change_email(*, reader: Reader, email: str, token: str) -> EmailMultiAlternatives:
-    with translation.override(recipient_language(obj=reader)):
-        return _email_change_email(reader=reader, email=email, token=token)
-
-
-def _email_change_email(*, reader: Reader, email: str, token: str) -> EmailMultiAlternatives:
     return _message(
         to=email,
-        subject=f"Confirm your new address for {settings.OUTLET_NAME}",
+        reader=reader,
+        subject=gettext_noop("Confirm your new address for %(outlet)s"),
         template="email_change",
         context={
             "url": settings.SITE_URL + reverse("readers:email-confirm", args=[token]),
@@ -77,27 +81,14 @@ def email_change_notice_email(
     *, old_email: str, new_email: str, done: bool
 ) -> EmailMultiAlternatives:
     """To the old address. Replies go to DEFAULT_FROM_EMAIL: staff read them."""
-    with translation.override(recipient_language(obj=_Address(old_email))):
-        return _email_change_notice_email(old_email=old_email, new_email=new_email, done=done)
-
-
-class _Address:
-    """Whoever holds `email` (a reader, subscriber or donor), for recipient_language."""
-
-    def __init__(self, email: str) -> None:
-        self.email = email
-
-
-def _email_change_notice_email(
-    *, old_email: str, new_email: str, done: bool
-) -> EmailMultiAlternatives:
     subject = (
-        f"Your {settings.OUTLET_NAME} account moved to another address"
+        gettext_noop("Your %(outlet)s account moved to another address")
         if done
-        else f"Your {settings.OUTLET_NAME} account: a change of address was asked for"
+        else gettext_noop("Your %(outlet)s account: a change of address was asked for")
     )
     return _message(
         to=old_email,
+        reader=_Address(old_email),
         subject=subject,
         template="email_changed" if done else "email_change_asked",
         context={
@@ -106,3 +97,10 @@ def _email_change_notice_email(
             "valid_hours": max(1, settings.READER_EMAIL_CHANGE_MAX_AGE // 3600),
         },
     )
+
+
+class _Address:
+    """Whoever holds `email` (a reader, subscriber or donor), for recipient_language."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
