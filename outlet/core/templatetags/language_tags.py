@@ -28,7 +28,9 @@ def _versions(context: template.Context) -> dict[str, str]:
     request = context.get("request")
     if request is None:
         return {}
-    return {code: translate_url(request.path, code) for code in site_languages()}
+    versions = {code: translate_url(request.path, code) for code in site_languages()}
+    # An address no view answers (a 404) translates to itself: it has no versions.
+    return versions if len(set(versions.values())) == len(versions) else {}
 
 
 @register.inclusion_tag("includes/language_alternates.html", takes_context=True)
