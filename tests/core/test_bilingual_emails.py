@@ -52,8 +52,9 @@ def test_a_receipt_is_in_the_donors_language(bilingual):
     spanish = donor_email_message(paid_receipt(language=""))  # blank: the site's default
     assert (english.extra_headers["Content-Language"], html_lang(english)) == ("en", "en")
     assert (spanish.extra_headers["Content-Language"], html_lang(spanish)) == ("es", "es")
-    assert "March 14, 2026" in english.body
-    assert "marzo 14, 2026" in spanish.body  # Django's own Spanish month name
+    # Dates and money in each language's conventions (Django's own month names, Babel).
+    assert "March 14, 2026" in english.body and "$25.00" in english.body
+    assert "14 de marzo de 2026" in spanish.body and "25,00\xa0US$" in spanish.body
 
 
 def test_a_confirmation_goes_out_in_the_language_of_the_signup_page(bilingual):
