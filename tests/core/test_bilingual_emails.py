@@ -120,3 +120,13 @@ def test_a_single_language_site_sends_everything_in_its_language():
     assert message.extra_headers["Content-Language"] == "en"
     assert html_lang(message) == "en"
     assert len(mail.outbox) == 0
+
+
+def test_an_issues_unsubscribe_link_opens_the_page_in_its_language(bilingual):
+    from outlet.newsletters.sending.skeleton import MessageSkeleton
+
+    issue = IssueFactory(newsletter=NewsletterFactory(language="en"))
+    copy = MessageSkeleton.build(issue=issue).personalise(
+        delivery_id=1, subscriber=SubscriberFactory(), build_data=False
+    )
+    assert "/en/newsletter/unsubscribe/" in copy.headers["List-Unsubscribe"]
