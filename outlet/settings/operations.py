@@ -25,3 +25,20 @@ METRICS_RECENT_ISSUES = read(env.int, "METRICS_RECENT_ISSUES", default=3)
 # --- Logging -----------------------------------------------------------------
 
 LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"))
+
+# --- Backups (manage.py backup / restore; outlet/core/backups/) -------------------------
+
+# 32 random bytes, URL-safe base64: backups are encrypted with it (streamed, any size).
+# Empty: backups are written unencrypted (keep them on encrypted storage then).
+BACKUP_ENCRYPTION_KEY: str = env.str("BACKUP_ENCRYPTION_KEY", default="")
+if BACKUP_ENCRYPTION_KEY:
+    from outlet.core.backups.crypto import BackupError, key_parse
+
+    try:
+        key_parse(BACKUP_ENCRYPTION_KEY)
+    except BackupError as exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(str(exc)) from None
+# Where `manage.py backup` writes when no --output is given.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(VAR_DIR / "backups")))

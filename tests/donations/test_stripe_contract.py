@@ -371,3 +371,14 @@ def test_adoption_stops_clearly_when_stripe_cannot_be_read(stub):
 
     assert report.summary.endswith("adopted=0 updated=0 skipped=0 failed=1 donations=0")
     assert not Gift.objects.exists() and not Donation.objects.exists()
+
+
+def test_restore_replay_lists_events_in_the_current_api(stub):
+    from outlet.donations.event_replay import stripe_events_replay
+
+    report = stripe_events_replay(since=1_800_000_000)
+
+    assert_accepted(stub)
+    assert stub.calls() == ["GET /v1/events"]
+    assert stub.requests[0].params["created"] == {"gte": "1800000000"}
+    assert report.listed == 0

@@ -11,7 +11,7 @@ never queued or never ran is picked up by `donor_emails_sweep` from beat.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -49,13 +49,16 @@ def _insert_once(table: str, values: dict[str, Any], conflict: str) -> int | Non
     return row[0] if row else None
 
 
-def stripe_event_record(*, event_id: str, event_type: str) -> bool:
-    """Remember a Stripe event id; False when it was already recorded (a repeat)."""
-    inserted = _insert_once(
-        StripeEvent._meta.db_table,
-        {"event_id": event_id, "type": event_type[:100], "received_at": timezone.now()},
-        "event_id",
-    )
+def stripe_event_record(*, event_id: str, event_type: str, created: int | None = None) -> bool:
+    """Remember a Stripe event id (and Stripe's time of it, epoch seconds); False when it
+    was already recorded (a repeat)."""
+    values = {
+        "event_id": event_id,
+        "type": event_type[:100],
+        "received_at": timezone.now(),
+        "created": datetime.fromtimestamp(created, tz=UTC) if created else None,
+    }
+    inserted = _insert_once(StripeEvent._meta.db_table, values, "event_id")
     return inserted is not None
 
 
