@@ -256,3 +256,19 @@ def test_the_donate_page_under_a_prefix_keeps_its_campaign_parameters(bilingual)
     page = Client().get("/en/donate/?source=the-map&utm_source=newsletter")
     assert page.status_code == 200 and '<html lang="en">' in page.text
     assert 'value="newsletter"' in page.text
+
+
+def test_the_page_admin_refuses_a_second_page_in_one_language_of_a_group(bilingual, admin_client):
+    group = uuid.uuid4()
+    Page.objects.create(title="Quiénes somos", slug="quienes-somos", translation_group=group)
+    english = Page.objects.create(
+        title="About us", slug="about", language="en", translation_group=group
+    )
+    answer = admin_client.post(
+        reverse("admin:pages_page_change", args=[english.pk]),
+        {"title": "About us", "slug": "about", "status": "draft", "language": ""},
+    )
+    assert answer.status_code == 200
+    assert "already in this language" in answer.text
+    english.refresh_from_db()
+    assert english.language == "en"
