@@ -60,6 +60,16 @@ class Newsletter(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """A From address our DKIM signature would not align with fails DMARC at the
+        receivers: refused here rather than discovered in the spam folder."""
+        from django.core.exceptions import ValidationError
+
+        from outlet.core.dkim_config import dkim_alignment_problem
+
+        if self.from_email and (problem := dkim_alignment_problem(from_email=self.from_email)):
+            raise ValidationError({"from_email": problem})
+
     @property
     def language_code(self) -> str:
         """Its issues' language: its own, or the site's default when blank."""

@@ -19,6 +19,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from outlet.core.logs.context import log_context
+
 from ..models import Donation, DonorEmail, Gift, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -150,7 +152,8 @@ def donor_email_send(*, donor_email_id: int) -> bool:
             email.last_error = "The donor's address was erased."
             email.save(update_fields=["status", "last_error"])
             return False
-        donor_email_message(email).send()
+        with log_context(donation_id=email.donation_id):
+            donor_email_message(email).send()
         email.status = DonorEmail.Status.SENT
         email.sent_at = timezone.now()
         email.attempts += 1
