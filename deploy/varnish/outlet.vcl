@@ -68,8 +68,9 @@ sub vcl_recv {
     }
     # Never from the cache: the editors' side, forms' own pages, tokens, health, previews,
     # and the reader account (its session cookie is scoped to /account/, so it never
-    # reaches, nor makes private, the reader pages below).
-    if (req.url ~ "^/(admin|account|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
+    # reaches, nor makes private, the reader pages below). A bilingual site's other
+    # languages have them under their prefix (/en/donate/).
+    if (req.url ~ "^/([a-z]{2}(-[a-z]{2,4})?/)?(admin|account|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
         return (pass);
     }
     # Staff and readers with a session or a flash message get their own page.
