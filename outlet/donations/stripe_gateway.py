@@ -379,9 +379,7 @@ def payment_intent_retrieve_with_charge(*, payment_intent_id: str) -> dict[str, 
 def customer_update(*, customer_id: str, email: str, name: str) -> dict[str, Any]:
     """Set the Stripe customer's email and name to ours; empty strings clear them (an
     erasure). The same values sent twice change nothing, so a retried task is harmless."""
-    return _plain(
-        _client().v1.customers.update(customer_id, params={"email": email, "name": name})
-    )
+    return _plain(_client().v1.customers.update(customer_id, params={"email": email, "name": name}))
 
 
 # Worth trying again later: Stripe unreachable, its servers failing (5xx) or asking us to

@@ -4,30 +4,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('donations', '0014_donor_email_unsent_idx'),
+        ("donations", "0014_donor_email_unsent_idx"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='donation',
-            name='mandate_reference',
-            field=models.CharField(blank=True, db_default='', default='', max_length=255),
+            model_name="donation",
+            name="mandate_reference",
+            field=models.CharField(blank=True, db_default="", default="", max_length=255),
         ),
         migrations.AddField(
-            model_name='donation',
-            name='payment_method_type',
-            field=models.CharField(blank=True, choices=[('card', 'Card'), ('sepa_debit', 'SEPA Direct Debit'), ('us_bank_account', 'ACH Direct Debit'), ('bacs_debit', 'Bacs Direct Debit')], db_default='', default='', max_length=40),
+            model_name="donation",
+            name="payment_method_type",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("card", "Card"),
+                    ("sepa_debit", "SEPA Direct Debit"),
+                    ("us_bank_account", "ACH Direct Debit"),
+                    ("bacs_debit", "Bacs Direct Debit"),
+                ],
+                db_default="",
+                default="",
+                max_length=40,
+            ),
         ),
         migrations.AlterField(
-            model_name='donation',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('paid', 'Paid'), ('failed', 'Failed'), ('refunded', 'Refunded'), ('abandoned', 'Abandoned checkout')], default='pending', max_length=10),
+            model_name="donation",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("processing", "Processing"),
+                    ("paid", "Paid"),
+                    ("failed", "Failed"),
+                    ("refunded", "Refunded"),
+                    ("abandoned", "Abandoned checkout"),
+                ],
+                default="pending",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='donoremail',
-            name='kind',
-            field=models.CharField(choices=[('receipt', 'Receipt'), ('manage_link', 'Manage link (before reader accounts)'), ('past_due', 'Renewal failed'), ('gift_ended', 'Gift ended'), ('gift_cancelled', 'Gift cancelled by donor'), ('amount_changed', 'Amount changed'), ('card_updated', 'Card updated'), ('action_required', 'Renewal to confirm (3-D Secure)'), ('payment_failed', 'Bank payment failed after processing')], max_length=20),
+            model_name="donoremail",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("receipt", "Receipt"),
+                    ("manage_link", "Manage link (before reader accounts)"),
+                    ("past_due", "Renewal failed"),
+                    ("gift_ended", "Gift ended"),
+                    ("gift_cancelled", "Gift cancelled by donor"),
+                    ("amount_changed", "Amount changed"),
+                    ("card_updated", "Card updated"),
+                    ("action_required", "Renewal to confirm (3-D Secure)"),
+                    ("payment_failed", "Bank payment failed after processing"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

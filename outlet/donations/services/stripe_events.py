@@ -40,9 +40,7 @@ DECLINE_MESSAGE = "Your card was declined. Please try another card; nothing was 
 def donation_fail(*, donation: Donation, message: str) -> None:
     Donation.objects.filter(
         pk=donation.pk, status__in=[Donation.Status.PENDING, Donation.Status.PROCESSING]
-    ).update(
-        status=Donation.Status.FAILED, failure_message=message[:500]
-    )
+    ).update(status=Donation.Status.FAILED, failure_message=message[:500])
 
 
 def payment_record(
