@@ -115,8 +115,8 @@ def donate_prefill(*, query: Any) -> dict[str, str]:
     elif amount > 0:
         initial["amount_choice"] = "other"
         initial["custom_amount"] = str(amount_to_major(amount=amount, currency=currency))
-    if query.get("frequency") in Frequency.values:
-        initial["frequency"] = query["frequency"]
+    frequency = query.get("frequency")
+    initial["frequency"] = frequency if frequency in Frequency.values else Frequency.ONCE
     return initial
 
 
