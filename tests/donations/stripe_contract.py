@@ -482,7 +482,10 @@ class StubStripe(HTTPClient):
         expand = params.get("expand") or []
         if object_id and object_id not in self.objects and resource != "plans":
             return self._error(
-                404, "invalid_request_error", f"No such object: {object_id}", code="resource_missing"
+                404,
+                "invalid_request_error",
+                f"No such object: {object_id}",
+                code="resource_missing",
             )
         existing = self.objects.get(object_id)
 

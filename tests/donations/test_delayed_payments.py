@@ -104,9 +104,7 @@ def test_processing_after_succeeded_changes_nothing(client, shape):
 
 
 @pytest.mark.parametrize("shape", ["2017", "current"])
-def test_a_debit_that_fails_after_processing_sends_one_note_with_a_link_to_try_again(
-    client, shape
-):
+def test_a_debit_that_fails_after_processing_sends_one_note_with_a_link_to_try_again(client, shape):
     donation = DonationFactory(amount=2500, frequency="once", card_brand="", card_last4="")
     se.post_event(client, processing_event(donation, shape))
 
