@@ -152,9 +152,7 @@ def test_a_failure_note_not_sent_before_a_retry_paid_the_gift_is_skipped(client)
     send_owed()
 
     assert status(donation) == Donation.Status.PAID
-    assert [m.subject for m in mail.outbox] == [
-        f"Your receipt: thank you for supporting {mail.outbox[0].subject.split('supporting ')[-1]}"
-    ]
+    assert len(mail.outbox) == 1 and mail.outbox[0].subject.startswith("Your receipt")
     assert DonorEmail.objects.get(kind=DonorEmail.Kind.PAYMENT_FAILED).status == "skipped"
 
 
