@@ -346,3 +346,43 @@ def test_the_donate_page_is_prefilled_from_a_try_again_link(
     else:
         assert form.initial["amount_choice"] == "2500"  # the page's usual preset
     assert form.initial.get("custom_amount") == custom
+
+
+def test_a_monthly_gifts_open_invoice_with_a_processing_debit_marks_it_processing():
+    """What the return page applies for a monthly gift: the first invoice is still open and
+    its PaymentIntent (read with the invoice's payments) is processing."""
+    from outlet.donations.stripe_objects import invoice_facts
+
+    gift = GiftFactory(status=Gift.Status.INCOMPLETE)
+    first = DonationFactory(
+        gift=gift, donor=gift.donor, frequency="month", amount=gift.amount, card_last4=""
+    )
+    invoice = se.invoice_current(gift, invoice_id="in_open1", paid=False)["data"]["object"]
+    payment_intent = se.payment_intent_processing_current(first, charge=None)["data"]["object"]
+    invoice["payments"] = {
+        "object": "list",
+        "data": [
+            {
+                "status": "open",
+                "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+            }
+        ],
+    }
+
+    outcome = services.invoice_apply(facts=invoice_facts(invoice), paid=None)
+
+    assert outcome == "processing"
+    assert status(first) == Donation.Status.PROCESSING
+    assert not DonorEmail.objects.exists()
+
+
+def test_processing_of_a_renewal_by_debit_marks_its_donation_processing(client):
+    gift = GiftFactory(status=Gift.Status.ACTIVE)
+    renewal = DonationFactory(
+        gift=gift, donor=gift.donor, frequency="month", stripe_invoice_id="in_renewal7"
+    )
+
+    se.post_event(client, processing_event(renewal, "current"))
+
+    assert status(renewal) == Donation.Status.PROCESSING
+    assert selectors.donation_outcome(donation=Donation.objects.get(pk=renewal.pk)) == "processing"
