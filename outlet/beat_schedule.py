@@ -26,6 +26,11 @@ def beat_schedule(
             "task": "donations.checkouts_abandoned_expire",
             "schedule": 3600.0,
         },
+        # An archive import whose worker died mid-run is run again (it is idempotent).
+        "importers-stalled-resume": {
+            "task": "importers.archive_imports_stalled_resume",
+            "schedule": 300.0,
+        },
         "readers-link-uses-prune": {"task": "readers.reader_link_uses_prune", "schedule": 86400.0},
         "newsletters-tracking-flush": {
             "task": "newsletters.tracking_flush",

@@ -28,7 +28,9 @@ TEXT_FIELDS = ("headline", "dek", "body")
 RESERVED_SLUGS = {
     "admin", "archive", "author", "donate", "feed", "media", "newsletter", "newsletters",
     "preview", "robots.txt", "search", "section", "share", "sitemap.xml", "static", "tag",
-    "healthz", "csrf",
+    "healthz", "csrf", "account", "n", "anymail", "_outbox", "page", "sitemap-news.xml",
+    # Answered by middleware before the URLconf (core/metrics/middleware.py).
+    "metrics",
 }  # fmt: skip
 
 _IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)

@@ -87,6 +87,9 @@ class ArchiveImport(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written every HEARTBEAT_SECONDS while a worker runs it: a run that stops beating
+    # lost its worker, and is run again (services.archive_imports_stalled_resume).
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .ghost.importing import ghost_read
@@ -102,23 +106,80 @@ def archive_import_queue(
     return job
 
 
+#: How often a running import says it is alive, and after how long without a word its
+#: worker is taken for dead (killed, its machine restarted) and the run is taken again.
+HEARTBEAT_SECONDS = 30
+STALLED_AFTER = timedelta(minutes=5)
+
+
 def archive_import_run(*, job: ArchiveImport) -> ArchiveImport:
-    """Run a queued import once: the claim (queued → running) makes a second call a no-op.
+    """Run a queued import once: the claim (queued → running) makes a second call a no-op
+    while the first is alive. A run whose worker died (no heartbeat for STALLED_AFTER) is
+    claimed again and run from the start: an import is idempotent, so what the dead run
+    wrote is found and left as it is.
 
     The uploaded file is deleted once the run ends, however it ends: an export holds
-    drafts and authors' and commenters' addresses, and nothing reads it again (the
-    claim is never retaken; a failed import is uploaded anew).
+    drafts and authors' and commenters' addresses, and nothing reads it again (a failed
+    import is uploaded anew).
     """
-    claimed = ArchiveImport.objects.filter(pk=job.pk, status=ArchiveImport.Status.QUEUED).update(
-        status=ArchiveImport.Status.RUNNING, started_at=timezone.now()
+    now = timezone.now()
+    claimable = Q(status=ArchiveImport.Status.QUEUED) | _stalled(now)
+    claimed = ArchiveImport.objects.filter(claimable, pk=job.pk).update(
+        status=ArchiveImport.Status.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return job
     try:
-        return _archive_import_run(job=job)
+        with _heartbeat(job.pk):
+            return _archive_import_run(job=job)
     finally:
         if job.upload.name:
             job.upload.storage.delete(job.upload.name)
+
+
+def _stalled(now: dt.datetime) -> Q:
+    """Running, and silent for STALLED_AFTER (runs from before heartbeats: since their start)."""
+    silent_since = now - STALLED_AFTER
+    return Q(status=ArchiveImport.Status.RUNNING) & (
+        Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since)
+    )
+
+
+@contextmanager
+def _heartbeat(job_id: int) -> Iterator[None]:
+    """Write the run's heartbeat from a thread of its own while the import works (an item
+    may take minutes: images fetched from a slow old site)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                ArchiveImport.objects.filter(pk=job_id, status=ArchiveImport.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"import-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def archive_imports_stalled_resume() -> int:
+    """Beat: queue again every import whose worker stopped beating (its task is not
+    always delivered again: the broker may have acknowledged it). The task claims it."""
+    from .tasks import archive_import_run_task
+
+    stalled = list(
+        ArchiveImport.objects.filter(_stalled(timezone.now())).values_list("pk", flat=True)
+    )
+    for pk in stalled:
+        archive_import_run_task.delay(pk)
+    return len(stalled)
 
 
 def _archive_import_run(*, job: ArchiveImport) -> ArchiveImport:

@@ -21,3 +21,11 @@ def archive_import_run_task(import_id: int) -> None:
     job = ArchiveImport.objects.filter(pk=import_id).first()
     if job is not None:
         archive_import_run(job=job)
+
+
+@shared_task(name="importers.archive_imports_stalled_resume", queue="default", ignore_result=True)
+def archive_imports_stalled_resume_task() -> None:
+    """Beat: run again the imports whose worker died."""
+    from .services import archive_imports_stalled_resume
+
+    archive_imports_stalled_resume()

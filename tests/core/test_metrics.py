@@ -401,3 +401,43 @@ def test_counter_files_of_ended_processes_are_cleared_and_live_ones_kept(setting
     assert metrics_files_clear(dead_only=True) == 1
     assert [p.name for p in tmp_path.iterdir()] == [f"counter_{os.getpid()}.db"]
     assert metrics_files_clear() == 1
+
+
+def test_database_statements_of_a_request_are_timed_by_the_time_it_ends(admin_client):
+    client = admin_client
+    from django.db import connection
+
+    before = scrape(client)
+    count = "outlet_db_query_duration_seconds_count"
+    queries = []
+
+    def counted(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counted):
+        assert client.get("/admin/", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+    after = scrape(client)
+    moved = sample(after, count, vendor=connection.vendor) - sample(
+        before, count, vendor=connection.vendor
+    )
+    assert len(queries) > 0
+    assert moved >= len(queries)
+
+
+def test_database_statements_of_a_task_are_timed_by_the_time_it_ends(client):
+    from django.db import connection
+
+    from outlet.core.metrics.celery_signals import _task_postrun, _task_prerun
+
+    before = scrape(client)
+    _task_prerun(task_id="t-1")
+    Heartbeat.objects.count()
+    _task_postrun(task_id="t-1", state="SUCCESS")
+    after = scrape(client)
+
+    count = "outlet_db_query_duration_seconds_count"
+    vendor = connection.vendor
+    # The scrape's own statements count too; the task's one must be among them.
+    assert sample(after, count, vendor=vendor) > sample(before, count, vendor=vendor)

@@ -171,3 +171,54 @@ def test_the_upload_form_names_the_sources_as_they_spell_themselves(admin_client
 
     assert ">WordPress</option>" in page and "Wordpress" not in page
     assert "Save and add another" not in page and "Save and continue editing" not in page
+
+
+def _running_since(minutes: int) -> ArchiveImport:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = ArchiveImport(source="wordpress")
+    job.upload.save("export.xml", upload(), save=False)
+    job.save()
+    stale = timezone.now() - timedelta(minutes=minutes)
+    ArchiveImport.objects.filter(pk=job.pk).update(
+        status=ArchiveImport.Status.RUNNING, started_at=stale, heartbeat_at=stale
+    )
+    return ArchiveImport.objects.get(pk=job.pk)
+
+
+def test_an_import_whose_worker_died_is_run_again_to_the_end(private_storage, monkeypatch):
+    from outlet.importers.services import archive_imports_stalled_resume
+
+    job = _running_since(minutes=30)
+    stored = Path(job.upload.path)
+    monkeypatch.setattr(archive_import_run_task, "delay", lambda pk: archive_import_run_task(pk))
+
+    assert archive_imports_stalled_resume() == 1
+
+    job.refresh_from_db()
+    assert job.status == ArchiveImport.Status.DONE
+    assert Article.objects.count() == 6
+    assert not stored.exists()
+
+
+def test_an_import_still_beating_is_left_to_its_worker(private_storage, monkeypatch):
+    from outlet.importers.services import archive_imports_stalled_resume
+
+    job = _running_since(minutes=0)
+    monkeypatch.setattr(archive_import_run_task, "delay", lambda pk: archive_import_run_task(pk))
+
+    assert archive_imports_stalled_resume() == 0
+    assert ArchiveImport.objects.get(pk=job.pk).status == ArchiveImport.Status.RUNNING
+    assert Article.objects.count() == 0
+
+
+def test_a_redelivered_task_retakes_only_a_stalled_run(private_storage):
+    fresh = _running_since(minutes=0)
+    archive_import_run_task(fresh.pk)
+    assert ArchiveImport.objects.get(pk=fresh.pk).status == ArchiveImport.Status.RUNNING
+
+    stalled = _running_since(minutes=30)
+    archive_import_run_task(stalled.pk)
+    assert ArchiveImport.objects.get(pk=stalled.pk).status == ArchiveImport.Status.DONE

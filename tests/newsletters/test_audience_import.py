@@ -315,3 +315,49 @@ def test_an_imported_readers_consent_shows_where_it_came_from(
     assert record["opted_in_ip"] == "203.0.113.5"
     assert record["confirmed_at"].startswith("2019-05-12")
     assert record["source"].startswith("Mailchimp export")
+
+
+def _csv(tmp_path, text: str) -> Path:
+    path = tmp_path / "list.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_status_word_the_import_does_not_know_is_refused_not_subscribed(daily, tmp_path):
+    path = _csv(
+        tmp_path,
+        "email,status\nkept@example.org,subscribed\nodd@example.org,pending-review\n",
+    )
+
+    lines = run(path, "--newsletter", "daily")
+
+    assert Subscriber.objects.filter(email="kept@example.org").exists()
+    assert not Subscriber.objects.filter(email="odd@example.org").exists()
+    assert not Suppression.objects.filter(email_hash=email_digest("odd@example.org")).exists()
+    assert any("odd@example.org: invalid:" in line for line in lines), lines
+
+
+def test_a_subscriber_an_earlier_import_added_is_withdrawn_when_a_newer_export_says_unsubscribed(
+    daily, tmp_path
+):
+    SubscriberFactory(
+        email="moved@example.org", newsletters=[daily], source=Subscriber.Source.IMPORT
+    )
+    path = _csv(tmp_path, "email,status\nmoved@example.org,unsubscribed\n")
+
+    lines = run(path, "--newsletter", "daily")
+
+    assert Subscriber.objects.get(email="moved@example.org").status != Subscriber.Status.ACTIVE
+    assert Suppression.objects.filter(email_hash=email_digest("moved@example.org")).exists()
+    assert any("moved@example.org: suppressed:" in line for line in lines), lines
+
+
+def test_a_reader_who_signed_up_here_stays_whatever_an_old_export_says(daily, tmp_path):
+    SubscriberFactory(email="here@example.org", newsletters=[daily], source=Subscriber.Source.FORM)
+    path = _csv(tmp_path, "email,status\nhere@example.org,unsubscribed\n")
+
+    lines = run(path, "--newsletter", "daily")
+
+    assert Subscriber.objects.get(email="here@example.org").status == Subscriber.Status.ACTIVE
+    assert not Suppression.objects.filter(email_hash=email_digest("here@example.org")).exists()
+    assert any("here@example.org: exists:" in line and "signed up here" in line for line in lines)

@@ -27,7 +27,7 @@ def _task_postrun(
     task_id: str = "", sender: Any = None, state: str | None = None, **_: Any
 ) -> None:
     # Imported here: outlet/celery.py connects these while settings may still be loading.
-    from .instruments import celery_task_record
+    from .instruments import celery_task_record, db_timings_flush
 
     started = _started.pop(task_id, None)
     seconds = time.perf_counter() - started if started is not None else None
@@ -35,6 +35,7 @@ def _task_postrun(
         state or "", "other"
     )
     celery_task_record(task=_name(sender), state=outcome, seconds=seconds)
+    db_timings_flush()
 
 
 def celery_metrics_connect() -> None:

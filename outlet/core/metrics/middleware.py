@@ -19,7 +19,7 @@ from collections.abc import Callable
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from .instruments import http_request_record
+from .instruments import db_timings_flush, http_request_record
 from .views import metrics
 
 UNRESOLVED = "<unresolved>"
@@ -46,4 +46,5 @@ class RequestMetricsMiddleware:
             status=response.status_code,
             seconds=time.perf_counter() - started,
         )
+        db_timings_flush()
         return response

@@ -43,6 +43,8 @@ class Status(StrEnum):
     BOUNCED = "bounced"
     EMAIL_DISABLED = "email_disabled"
     COMPLAINED = "complained"
+    #: A generic CSV's status cell in words the import does not know: the row is refused.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +182,21 @@ _STATUS_WORDS = {
     "complained": Status.COMPLAINED, "complaint": Status.COMPLAINED, "spam": Status.COMPLAINED,
     "email_disabled": Status.EMAIL_DISABLED, "disabled": Status.EMAIL_DISABLED,
 }  # fmt: skip
+#: Status cells that mean the reader is on the list (empty: no status column, or no word).
+_SUBSCRIBED_WORDS = {
+    "", "subscribed", "subscribe", "active", "confirmed", "opted_in", "optin", "member",
+    "yes", "true", "1", "free", "paid", "comp", "comped", "complimentary", "gift",
+}  # fmt: skip
 
 
 def parse_csv(values: dict[str, str], line: int, member: str = "") -> AudienceRecord:
     """The generic CSV: an address and a name, as typed; a "status" column saying the
-    reader unsubscribed, bounced or complained makes a suppression, not a subscriber."""
-    status = _STATUS_WORDS.get(column_key(values.get("status", "")), Status.SUBSCRIBED)
+    reader unsubscribed, bounced or complained makes a suppression, not a subscriber, and
+    one in words it does not know ("pending", "review") is refused rather than guessed."""
+    word = column_key(values.get("status", ""))
+    status = _STATUS_WORDS.get(word) or (
+        Status.SUBSCRIBED if word in _SUBSCRIBED_WORDS else Status.UNKNOWN
+    )
     return AudienceRecord(
         line=line, email=values.get("email", ""), name=values.get("name", ""), status=status
     )

@@ -289,6 +289,13 @@ def _import_suppress(job, suppressions) -> None:
     )
 
 
+UNKNOWN_STATUS = (
+    "The status column holds a word this import does not know (it knows subscribed, "
+    "unsubscribed, cleaned, bounced, complained, disabled and their usual synonyms); "
+    "the row was left out."
+)
+
+
 def _suppressing(record: AudienceRecord) -> bool:
     return record.status in _SUPPRESSION_FOR_STATUS
 
@@ -358,6 +365,9 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
         if len(row.name) > MAX_NAME_LENGTH:
             report.append([row.line, row.email, "invalid", "The name is too long."])
             continue
+        if row.status == Status.UNKNOWN:
+            report.append([row.line, row.email, "invalid", UNKNOWN_STATUS])
+            continue
         digest = email_digest(address)
         first = firsts.get(digest)
         if first is None:
@@ -376,8 +386,8 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
     )
     # Subscribers before suppressions: an erasure commits both at once (suppression
     # added, subscriber deleted), so read in this order it cannot slip between them.
-    known = set(
-        Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
+    known = dict(
+        Subscriber.objects.filter(email_hash__in=digests).values_list("email_hash", "source")
     )
     suppressed = set(
         Suppression.objects.filter(email_hash__in=digests).values_list("email_hash", flat=True)
@@ -404,6 +414,22 @@ def _import_chunk_rows(job, chunk, newsletters, names) -> tuple[list[list], int]
             refusals[digest] = duplicate
         elif digest in suppressed:
             refusals[digest] = ["suppressed", "On the suppression list."]
+        elif digest in known and _suppressing(row):
+            words = _SUPPRESSION_FOR_STATUS[Status(row.status)][1].format(platform=platform)
+            if known[digest] == Subscriber.Source.IMPORT:
+                # Brought here by an earlier import: the newer export's word about the
+                # consent that import relied on wins.
+                refusals[digest] = [
+                    "suppressed",
+                    f"{words}: added to the suppression list; the subscriber an earlier "
+                    "import added is no longer active.",
+                ]
+                withdrawn.append((digest, row.status))
+            else:
+                refusals[digest] = [
+                    "exists",
+                    f"{words}, but signed up here, where their choice stands; unchanged.",
+                ]
         elif digest in known:
             refusals[digest] = ["exists", "Already in the database; unchanged."]
         elif row.status in _SUPPRESSION_FOR_STATUS:
