@@ -386,3 +386,16 @@ def test_processing_of_a_renewal_by_debit_marks_its_donation_processing(client):
 
     assert status(renewal) == Donation.Status.PROCESSING
     assert selectors.donation_outcome(donation=Donation.objects.get(pk=renewal.pk)) == "processing"
+
+
+def test_the_thank_you_page_never_calls_a_processing_debit_failed(client):
+    from outlet.donations.tokens import checkout_token_make
+
+    donation = DonationFactory(status=Donation.Status.PROCESSING)
+
+    page = client.get(f"/donate/thanks/{checkout_token_make(donation_id=donation.pk)}/")
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "did not go through" not in text
+    assert "Your bank is still processing it" in text
