@@ -399,3 +399,21 @@ def test_the_thank_you_page_never_calls_a_processing_debit_failed(client):
     assert page.status_code == 200
     assert "did not go through" not in text
     assert "Your bank is still processing it" in text
+
+
+def test_a_renewal_by_debit_that_fails_says_the_bank_not_the_card(client):
+    gift = GiftFactory(status=Gift.Status.ACTIVE)
+    DonationFactory(gift=gift, donor=gift.donor, frequency="month", status="paid")
+    renewal = DonationFactory(
+        gift=gift, donor=gift.donor, frequency="month", stripe_invoice_id="in_renewal9"
+    )
+    se.post_event(client, processing_event(renewal, "current"))
+
+    se.post_event(client, se.invoice_2017(gift, invoice_id="in_renewal9", paid=False))
+    send_owed()
+
+    assert status(renewal) == Donation.Status.FAILED
+    assert not DonorEmail.objects.filter(kind=DonorEmail.Kind.PAYMENT_FAILED).exists()
+    [notice] = mail.outbox
+    assert "SEPA Direct Debit from the account ending 3000" in notice.body
+    assert "card" not in notice.body.split("\n")[0]
