@@ -15,6 +15,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
@@ -69,11 +70,11 @@ class SourceFilter(admin.SimpleListFilter):
 
 
 class DisputedFilter(admin.SimpleListFilter):
-    title = "dispute"
+    title = gettext_lazy("dispute")
     parameter_name = "disputed"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Disputed")]
+        return [("yes", _("Disputed"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Donation]) -> QuerySet[Donation]:
         if self.value() == "yes":
@@ -108,7 +109,7 @@ class RefundInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="Amount")
+    @admin.display(description=gettext_lazy("Amount"))
     def amount_display(self, refund: Refund) -> str:
         return money_format(refund.amount, refund.currency)
 
@@ -192,11 +193,11 @@ class DonationAdmin(admin.ModelAdmin):
             )
         return queryset, False
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=gettext_lazy("Amount"), ordering="amount")
     def amount_display(self, donation: Donation) -> str:
         return money_format(donation.amount, donation.currency)
 
-    @admin.display(boolean=True, description="Disputed")
+    @admin.display(boolean=True, description=gettext_lazy("Disputed"))
     def disputed(self, donation: Donation) -> bool:
         return donation.disputed_at is not None
 
@@ -204,7 +205,10 @@ class DonationAdmin(admin.ModelAdmin):
         """Refunding moves money: it takes its own permission, not list access."""
         return request.user.has_perm("donations.refund_donation")
 
-    @admin.action(description="Refund selected donations through Stripe", permissions=["refund"])
+    @admin.action(
+        description=gettext_lazy("Refund selected donations through Stripe"),
+        permissions=["refund"],
+    )
     def refund(self, request: HttpRequest, queryset: QuerySet[Donation]) -> None:
         asked = 0
         for donation in queryset:
@@ -216,18 +220,25 @@ class DonationAdmin(admin.ModelAdmin):
             except stripe_gateway.StripeError as exc:
                 self.message_user(
                     request,
-                    f"Stripe refused the refund of #{donation.pk}: {exc.user_message}",
+                    _("Stripe refused the refund of #%(number)s: %(reason)s")
+                    % {"number": donation.pk, "reason": exc.user_message},
                     messages.ERROR,
                 )
         if asked:
             self.message_user(
                 request,
-                f"Asked Stripe to refund {asked} donation(s). Each shows as refunded when "
-                "Stripe confirms it.",
+                ngettext(
+                    "Asked Stripe to refund %(count)d donation. It shows as refunded when "
+                    "Stripe confirms it.",
+                    "Asked Stripe to refund %(count)d donations. Each shows as refunded when "
+                    "Stripe confirms it.",
+                    asked,
+                )
+                % {"count": asked},
                 messages.SUCCESS,
             )
 
-    @admin.action(description="Export selected donations as CSV")
+    @admin.action(description=gettext_lazy("Export selected donations as CSV"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Donation]) -> Any:
         return donations_csv_response(queryset)
 
@@ -309,7 +320,7 @@ class GiftAdmin(admin.ModelAdmin):
             return queryset
         return queryset.exclude(stripe_subscription_id=None)
 
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=gettext_lazy("Amount"), ordering="amount")
     def amount_display(self, gift: Gift) -> str:
         return money_format(gift.amount, gift.currency)
 
@@ -373,11 +384,11 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
 
-    @admin.display(description="Goal")
+    @admin.display(description=gettext_lazy("Goal"))
     def goal_display(self, campaign: Campaign) -> str:
         return money_format(campaign.goal_amount, campaign.currency)
 
-    @admin.display(description="Raised")
+    @admin.display(description=gettext_lazy("Raised"))
     def raised_display(self, campaign: Campaign) -> str:
         return money_format(selectors.campaign_raised(campaign=campaign), campaign.currency)
 

@@ -8,32 +8,40 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from outlet.core.language import recipient_language
 from outlet.newsletters.bounces.addresses import return_path_apply
 
 from . import selectors
 from .models import Donation, DonorEmail, Refund
 
 SUBJECTS: dict[str, str | Promise] = {
-    DonorEmail.Kind.RECEIPT: "Your receipt: thank you for supporting {outlet}",
-    DonorEmail.Kind.PAST_DUE: "Your gift to {outlet} could not be renewed",
-    DonorEmail.Kind.GIFT_ENDED: "Your recurring gift to {outlet} has ended",
-    DonorEmail.Kind.GIFT_CANCELLED: "You cancelled your recurring gift to {outlet}",
-    DonorEmail.Kind.AMOUNT_CHANGED: "Your recurring gift to {outlet} has a new amount",
-    DonorEmail.Kind.CARD_UPDATED: "Your card for {outlet} has been updated",
+    DonorEmail.Kind.RECEIPT: _("Your receipt: thank you for supporting %(outlet)s"),
+    DonorEmail.Kind.PAST_DUE: _("Your gift to %(outlet)s could not be renewed"),
+    DonorEmail.Kind.GIFT_ENDED: _("Your recurring gift to %(outlet)s has ended"),
+    DonorEmail.Kind.GIFT_CANCELLED: _("You cancelled your recurring gift to %(outlet)s"),
+    DonorEmail.Kind.AMOUNT_CHANGED: _("Your recurring gift to %(outlet)s has a new amount"),
+    DonorEmail.Kind.CARD_UPDATED: _("Your card for %(outlet)s has been updated"),
     DonorEmail.Kind.PAYMENT_ACTION_REQUIRED: _(
-        "Please confirm your gift to {outlet} with your bank"
+        "Please confirm your gift to %(outlet)s with your bank"
     ),
     DonorEmail.Kind.PAYMENT_FAILED: _("Your gift to {outlet} did not go through"),
 }
 
 
 def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
-    """The message for an owed email. It links to the reader account (/account/), which
-    asks for an emailed sign-in link: a forwarded receipt lets nobody act on the gifts.
-    (Sign-in links themselves are sent by outlet/readers.)"""
+    """The message for an owed email, in the donor's language. It links to the reader
+    account (/account/), which asks for an emailed sign-in link: a forwarded receipt lets
+    nobody act on the gifts. (Sign-in links themselves are sent by outlet/readers.)"""
+    with translation.override(recipient_language(obj=email.donor)):
+        return _donor_email_message(email)
+
+
+def _donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
     manage_url = reverse("readers:account")
     context: dict[str, Any] = {
         "email": email,
@@ -60,7 +68,7 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         )
     template = f"emails/donations/{email.kind}"
     message = EmailMultiAlternatives(
-        subject=str(SUBJECTS[DonorEmail.Kind(email.kind)]).format(outlet=settings.OUTLET_NAME),
+        subject=str(SUBJECTS[DonorEmail.Kind(email.kind)]) % {"outlet": settings.OUTLET_NAME},
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.donor.email or ""],  # an erased donor's mail is never sent (donor_emails)
@@ -72,13 +80,19 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
 
 def dispute_opened_message(*, donation: Donation, recipients: list[str]) -> EmailMultiAlternatives:
     """To the editors: a donation is disputed; what, how much, and where to look."""
+    with translation.override(recipient_language()):
+        return _dispute_opened_message(donation=donation, recipients=recipients)
+
+
+def _dispute_opened_message(*, donation: Donation, recipients: list[str]) -> EmailMultiAlternatives:
     context = {
         "donation": donation,
         "admin_url": settings.SITE_URL + donation.get_absolute_url(),
         "OUTLET_NAME": settings.OUTLET_NAME,
     }
     message = EmailMultiAlternatives(
-        subject=f"A donation to {settings.OUTLET_NAME} is disputed (#{donation.pk})",
+        subject=gettext("A donation to %(outlet)s is disputed (#%(number)s)")
+        % {"outlet": settings.OUTLET_NAME, "number": donation.pk},
         body=render_to_string("emails/donations/dispute_opened.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
@@ -92,6 +106,11 @@ def dispute_opened_message(*, donation: Donation, recipients: list[str]) -> Emai
 
 def refund_failed_message(*, refund: Refund, recipients: list[str]) -> EmailMultiAlternatives:
     """To the editors: a refund failed, the money counts again, and they may refund again."""
+    with translation.override(recipient_language()):
+        return _refund_failed_message(refund=refund, recipients=recipients)
+
+
+def _refund_failed_message(*, refund: Refund, recipients: list[str]) -> EmailMultiAlternatives:
     donation = refund.donation
     context = {
         "refund": refund,
@@ -100,7 +119,8 @@ def refund_failed_message(*, refund: Refund, recipients: list[str]) -> EmailMult
         "OUTLET_NAME": settings.OUTLET_NAME,
     }
     message = EmailMultiAlternatives(
-        subject=f"A refund of a donation to {settings.OUTLET_NAME} failed (#{donation.pk})",
+        subject=gettext("A refund of a donation to %(outlet)s failed (#%(number)s)")
+        % {"outlet": settings.OUTLET_NAME, "number": donation.pk},
         body=render_to_string("emails/donations/refund_failed.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,

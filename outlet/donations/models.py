@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Frequency(models.TextChoices):
@@ -23,7 +24,7 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     description = models.TextField(blank=True)
-    goal_amount = models.PositiveBigIntegerField(help_text="In minor units (cents).")
+    goal_amount = models.PositiveBigIntegerField(help_text=_("In minor units (cents)."))
     currency = models.CharField(max_length=3, default="usd")
     deadline = models.DateField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
@@ -74,16 +75,16 @@ class Gift(Attribution):
     """A recurring gift: one Stripe subscription."""
 
     class Status(models.TextChoices):
-        INCOMPLETE = "incomplete", "Incomplete"
-        ACTIVE = "active", "Active"
-        PAST_DUE = "past_due", "Past due"
-        CANCELLED = "cancelled", "Cancelled"
+        INCOMPLETE = "incomplete", pgettext_lazy("gift status", "Incomplete")
+        ACTIVE = "active", pgettext_lazy("gift status", "Active")
+        PAST_DUE = "past_due", pgettext_lazy("gift status", "Past due")
+        CANCELLED = "cancelled", pgettext_lazy("gift status", "Cancelled")
 
     class EndReason(models.TextChoices):
-        DONOR = "donor", "Cancelled by the donor"
-        STAFF = "staff", "Cancelled by staff"
-        PAYMENT_FAILED = "payment_failed", "Payments failed"
-        OTHER = "other", "Ended by Stripe"
+        DONOR = "donor", pgettext_lazy("gift end reason", "Cancelled by the donor")
+        STAFF = "staff", pgettext_lazy("gift end reason", "Cancelled by staff")
+        PAYMENT_FAILED = "payment_failed", pgettext_lazy("gift end reason", "Payments failed")
+        OTHER = "other", pgettext_lazy("gift end reason", "Ended by Stripe")
 
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="gifts")
     amount = models.PositiveBigIntegerField()
@@ -98,12 +99,12 @@ class Gift(Attribution):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     stripe_event_at = models.PositiveBigIntegerField(
-        default=0, help_text="Time (Unix) of the newest subscription event applied."
+        default=0, help_text=_("Time (Unix) of the newest subscription event applied.")
     )
     # Set when the subscription was made elsewhere and adopted from the Stripe account
     # (stripe_adopt); a later run updates such a gift, never one made here.
     adopted_at = models.DateTimeField(
-        null=True, blank=True, help_text="Adopted from the Stripe account (stripe_adopt)."
+        null=True, blank=True, help_text=_("Adopted from the Stripe account (stripe_adopt).")
     )
 
     class Meta:
@@ -134,30 +135,30 @@ class Donation(Attribution):
     """One payment: a one-time gift, or one charge of a recurring gift."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
+        PENDING = "pending", pgettext_lazy("payment status", "Pending")
         # A bank debit (SEPA, ACH, Bacs) on its way: Stripe says whether it succeeded days
         # later. Not money yet: no receipt, and no total counts it.
-        PROCESSING = "processing", "Processing"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        REFUNDED = "refunded", "Refunded"
+        PROCESSING = "processing", pgettext_lazy("payment status", "Processing")
+        PAID = "paid", pgettext_lazy("payment status", "Paid")
+        FAILED = "failed", pgettext_lazy("payment status", "Failed")
+        REFUNDED = "refunded", pgettext_lazy("payment status", "Refunded")
         # Left before Stripe's charge step and expired (services.checkouts_abandoned_expire).
-        ABANDONED = "abandoned", "Abandoned checkout"
+        ABANDONED = "abandoned", pgettext_lazy("payment status", "Abandoned checkout")
 
     donor = models.ForeignKey(Donor, on_delete=models.PROTECT, related_name="donations")
     gift = models.ForeignKey(
         Gift, null=True, blank=True, on_delete=models.PROTECT, related_name="donations"
     )
     frequency = models.CharField(max_length=5, choices=Frequency.choices, default=Frequency.ONCE)
-    amount = models.PositiveBigIntegerField(help_text="Charged, in minor units, fee included.")
-    fee_amount = models.PositiveBigIntegerField(default=0, help_text="Processing fee covered.")
+    amount = models.PositiveBigIntegerField(help_text=_("Charged, in minor units, fee included."))
+    fee_amount = models.PositiveBigIntegerField(default=0, help_text=_("Processing fee covered."))
     currency = models.CharField(max_length=3)
     # A renewal Stripe paid (in part or in full) from the customer's credit balance: that
     # part was not charged now, so it is not in `amount` (0 when the credit paid it all).
     credit_amount = models.PositiveBigIntegerField(
         default=0,
         db_default=0,
-        help_text="Paid from the donor's Stripe credit balance, not charged.",
+        help_text=_("Paid from the donor's Stripe credit balance, not charged."),
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
@@ -181,14 +182,16 @@ class Donation(Attribution):
     disputed_at = models.DateTimeField(null=True, blank=True)
     dispute_status = models.CharField(max_length=30, blank=True)
     disputed_amount = models.PositiveBigIntegerField(
-        default=0, help_text="Held or lost to an open or lost dispute; 0 once won."
+        default=0, help_text=_("Held or lost to an open or lost dispute; 0 once won.")
     )
     dispute_notified_at = models.DateTimeField(null=True, blank=True)
     refunds_read_at = models.PositiveBigIntegerField(
         default=0,
         db_default=0,
-        help_text="Time (Unix) the charge's refunded amount was last read from Stripe (after "
-        "a refund failed): a charge.refunded event written before then is out of date.",
+        help_text=_(
+            "Time (Unix) the charge's refunded amount was last read from Stripe (after "
+            "a refund failed): a charge.refunded event written before then is out of date."
+        ),
     )
     # Made by the browser once per checkout and sent with every submit of it: a double
     # submit, or a retry after an uncertain answer, finds this donation instead of
@@ -196,7 +199,7 @@ class Donation(Attribution):
     checkout_key = models.CharField(max_length=64, blank=True)
     # History adopted with its gift (a paid invoice from before the move): no receipt owed.
     adopted_at = models.DateTimeField(
-        null=True, blank=True, help_text="Adopted from the Stripe account (stripe_adopt)."
+        null=True, blank=True, help_text=_("Adopted from the Stripe account (stripe_adopt).")
     )
 
     class Meta:
@@ -228,11 +231,11 @@ class Refund(models.Model):
     told once (`editors_notified_at`), and the donation can be refunded again."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        REQUIRES_ACTION = "requires_action", "Requires action"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELED = "canceled", "Canceled"
+        PENDING = "pending", pgettext_lazy("refund status", "Pending")
+        REQUIRES_ACTION = "requires_action", pgettext_lazy("refund status", "Requires action")
+        SUCCEEDED = "succeeded", pgettext_lazy("refund status", "Succeeded")
+        FAILED = "failed", pgettext_lazy("refund status", "Failed")
+        CANCELED = "canceled", pgettext_lazy("refund status", "Canceled")
 
     donation = models.ForeignKey(Donation, on_delete=models.CASCADE, related_name="refunds")
     stripe_refund_id = models.CharField(max_length=255, unique=True)
@@ -275,23 +278,23 @@ class DonorEmail(models.Model):
     `status` makes a repeated send task harmless."""
 
     class Kind(models.TextChoices):
-        RECEIPT = "receipt", "Receipt"
+        RECEIPT = "receipt", _("Receipt")
         # Sign-in links come from the reader account now (outlet/readers); the kind stays
         # for the rows of those sent before.
-        MANAGE_LINK = "manage_link", "Manage link (before reader accounts)"
-        PAST_DUE = "past_due", "Renewal failed"
-        GIFT_ENDED = "gift_ended", "Gift ended"
-        GIFT_CANCELLED = "gift_cancelled", "Gift cancelled by donor"
-        AMOUNT_CHANGED = "amount_changed", "Amount changed"
-        CARD_UPDATED = "card_updated", "Card updated"
-        PAYMENT_ACTION_REQUIRED = "action_required", "Renewal to confirm (3-D Secure)"
-        PAYMENT_FAILED = "payment_failed", "Bank payment failed after processing"
+        MANAGE_LINK = "manage_link", _("Manage link (before reader accounts)")
+        PAST_DUE = "past_due", _("Renewal failed")
+        GIFT_ENDED = "gift_ended", _("Gift ended")
+        GIFT_CANCELLED = "gift_cancelled", _("Gift cancelled by donor")
+        AMOUNT_CHANGED = "amount_changed", _("Amount changed")
+        CARD_UPDATED = "card_updated", _("Card updated")
+        PAYMENT_ACTION_REQUIRED = "action_required", _("Renewal to confirm (3-D Secure)")
+        PAYMENT_FAILED = "payment_failed", _("Bank payment failed after processing")
 
     class Status(models.TextChoices):
-        READY = "ready", "Ready"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Not needed any more"
+        READY = "ready", pgettext_lazy("email status", "Ready")
+        SENT = "sent", pgettext_lazy("email status", "Sent")
+        FAILED = "failed", pgettext_lazy("email status", "Failed")
+        SKIPPED = "skipped", pgettext_lazy("email status", "Not needed any more")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     donor = models.ForeignKey(Donor, on_delete=models.CASCADE, related_name="emails")

@@ -12,9 +12,11 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from outlet.core.language import language_tag
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
@@ -31,6 +33,8 @@ def _stripe_context() -> dict[str, Any]:
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
         # Development's localstripe card form gets labels and a four-digit year.
         "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
+        # Stripe Elements' `locale`: the page's language ("es", "pt-BR", "fr").
+        "STRIPE_LOCALE": language_tag(),
     }
 
 
@@ -72,7 +76,9 @@ def _step_json(step: CheckoutStep) -> JsonResponse:
             "token": token,
             "client_secret": step.client_secret,
             "payment_method": step.payment_method_id,
-            "message": step.message,
+            # Step messages are English msgids (gettext_noop in services): said in the
+            # reader's language here.
+            "message": gettext(step.message) if step.message else "",
             "redirect": reverse("donations:thanks", args=[token]) if step.action == "done" else "",
         },
         status=200,
@@ -91,7 +97,7 @@ def checkout_start(request: HttpRequest) -> JsonResponse:
     form = DonationForm(request.POST)
     if not form.is_valid():
         fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
-        return _error_json("Please check the highlighted fields.", fields=fields)
+        return _error_json(gettext("Please check the highlighted fields."), fields=fields)
     data = form.cleaned_data
     campaign = Campaign.objects.filter(slug=data["campaign"]).first() if data["campaign"] else None
     try:
@@ -111,7 +117,8 @@ def checkout_start(request: HttpRequest) -> JsonResponse:
             checkout_key=data["checkout_key"],
         )
     except ValidationError as exc:
-        return _error_json(" ".join(exc.messages), status=429 if "Too many" in str(exc) else 400)
+        limited = any(error.code == "rate_limited" for error in exc.error_list)
+        return _error_json(" ".join(exc.messages), status=429 if limited else 400)
     return _step_json(step)
 
 

@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from outlet.core.addresses import email_normalise
 from outlet.donations.models import Donation, Donor, Gift
@@ -32,7 +34,7 @@ class ReaderForm(forms.ModelForm):
         email = email_normalise(self.cleaned_data["email"])
         if not selectors.reader_address_known(email=email):
             raise forms.ValidationError(
-                "No one who gave or confirmed a subscription has this address."
+                _("No one who gave or confirmed a subscription has this address.")
             )
         return email
 
@@ -99,18 +101,27 @@ class ReaderAdmin(admin.ModelAdmin):
         }
         return mark_safe(render_to_string("admin/readers/reader/records.html", context))  # noqa: S308 (a template, autoescaped)
 
-    @admin.action(description="Send a sign-in link", permissions=["change"])
+    @admin.action(description=gettext_lazy("Send a sign-in link"), permissions=["change"])
     def send_sign_in_link(self, request: HttpRequest, queryset: QuerySet[Reader]) -> None:
         for reader in queryset:
             services.reader_sign_in_link_send_for_staff(reader=reader)
+        count = queryset.count()
         self.message_user(
-            request, f"Sign-in links are on their way to {queryset.count()} reader(s).",
+            request,
+            ngettext(
+                "Sign-in links are on their way to %(count)d reader.",
+                "Sign-in links are on their way to %(count)d readers.",
+                count,
+            )
+            % {"count": count},
             messages.SUCCESS,
-        )  # fmt: skip
+        )
 
     def response_change(self, request: HttpRequest, obj: Reader) -> HttpResponse:
         if "_send_sign_in_link" in request.POST:
             services.reader_sign_in_link_send_for_staff(reader=obj)
-            self.message_user(request, f"A sign-in link is on its way to {obj.email}.")
+            self.message_user(
+                request, _("A sign-in link is on its way to %(email)s.") % {"email": obj.email}
+            )
             return self.response_post_save_change(request, obj)
         return super().response_change(request, obj)

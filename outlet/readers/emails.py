@@ -8,13 +8,27 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
+from outlet.core.language import recipient_language
 from outlet.newsletters.bounces.addresses import return_path_apply
 
 from .models import Reader
 
 
-def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
+def _message(
+    *, to: str, subject: str, template: str, context: dict, reader: Reader | None = None
+) -> EmailMultiAlternatives:
+    """The email, in the language recipient_language chooses for `reader`; `subject` is an
+    English msgid (gettext_noop), translated here and given the outlet's name."""
+    with translation.override(recipient_language(obj=reader)):
+        return _message_render(to=to, subject=subject, template=template, context=context)
+
+
+def _message_render(
+    *, to: str, subject: str, template: str, context: dict
+) -> EmailMultiAlternatives:
     context = {
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
@@ -23,7 +37,7 @@ def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMul
         **context,
     }
     message = EmailMultiAlternatives(
-        subject=subject,
+        subject=gettext(subject) % {"outlet": settings.OUTLET_NAME},
         body=render_to_string(f"emails/readers/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
@@ -38,7 +52,8 @@ def _message(*, to: str, subject: str, template: str, context: dict) -> EmailMul
 def sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
     return _message(
         to=reader.email,
-        subject=f"Your sign-in link for {settings.OUTLET_NAME}",
+        reader=reader,
+        subject=gettext_noop("Your sign-in link for %(outlet)s"),
         template="sign_in",
         context={"url": settings.SITE_URL + reverse("readers:sign-in", args=[token])},
     )
@@ -47,7 +62,8 @@ def sign_in_email(*, reader: Reader, token: str) -> EmailMultiAlternatives:
 def email_change_email(*, reader: Reader, email: str, token: str) -> EmailMultiAlternatives:
     return _message(
         to=email,
-        subject=f"Confirm your new address for {settings.OUTLET_NAME}",
+        reader=reader,
+        subject=gettext_noop("Confirm your new address for %(outlet)s"),
         template="email_change",
         context={
             "url": settings.SITE_URL + reverse("readers:email-confirm", args=[token]),
@@ -61,9 +77,9 @@ def email_change_notice_email(
 ) -> EmailMultiAlternatives:
     """To the old address. Replies go to DEFAULT_FROM_EMAIL: staff read them."""
     subject = (
-        f"Your {settings.OUTLET_NAME} account moved to another address"
+        gettext_noop("Your %(outlet)s account moved to another address")
         if done
-        else f"Your {settings.OUTLET_NAME} account: a change of address was asked for"
+        else gettext_noop("Your %(outlet)s account: a change of address was asked for")
     )
     return _message(
         to=old_email,

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 
 class EmailForm(forms.Form):
     email = forms.EmailField(
-        label="Email address",
+        label=_("Email address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
@@ -13,6 +14,6 @@ class EmailForm(forms.Form):
 
 class DeleteForm(forms.Form):
     confirm = forms.BooleanField(
-        label="I understand: my newsletter subscriptions end and my data is deleted.",
+        label=_("I understand: my newsletter subscriptions end and my data is deleted."),
         required=True,
     )

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from outlet.donations import selectors as donations
@@ -45,7 +46,10 @@ def gift_amount(request: HttpRequest, reader: Reader, gift_id: int) -> HttpRespo
     if not form.is_valid():
         errors = [str(error) for error in form.errors.get("amount", [])]
         return account_page(
-            request, reader, error=" ".join(errors) or "Please enter an amount.", status=400
+            request,
+            reader,
+            error=" ".join(errors) or gettext("Please enter an amount."),
+            status=400,
         )
     try:
         donation_services.gift_amount_change(gift=gift, amount=form.cleaned_data["amount"])

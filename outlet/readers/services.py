@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_client, rate_limit_count, rate_limit_hit
@@ -156,7 +157,7 @@ def reader_email_change_request(*, reader: Reader, email: str, ip: str) -> None:
 
     address = newsletter_services.email_validate(email)
     if address == reader.email:
-        raise ValidationError("That is already your address.")
+        raise ValidationError(gettext("That is already your address."))
     if not _within_allowance(kind="email-change", email=address, ip=ip):
         return
     # The link is bound to the epoch of this request, not of the moment the task runs: a
@@ -206,7 +207,7 @@ def reader_email_change_notice_send(
     return True
 
 
-_ADDRESS_TAKEN = "That address already has an account here. Sign in with it instead."
+_ADDRESS_TAKEN = gettext_noop("That address already has an account here. Sign in with it instead.")
 
 
 def reader_email_change_confirm(*, token: str) -> Reader:
@@ -228,7 +229,7 @@ def reader_email_change_confirm(*, token: str) -> Reader:
             reader, _ = _spend(purpose="email-change", token=token, lock=True)
             old = reader.email
             if reader_address_in_use(email=new) or Reader.objects.filter(email=new).exists():
-                raise ValidationError(_ADDRESS_TAKEN)
+                raise ValidationError(gettext(_ADDRESS_TAKEN))
             donor = donation_selectors.donor_for_email(email=old)
             subscriber = newsletter_selectors.subscriber_for_email(email=old)
             if donor is not None:
@@ -244,7 +245,7 @@ def reader_email_change_confirm(*, token: str) -> Reader:
                 robust=True,
             )
     except IntegrityError as exc:
-        raise ValidationError(_ADDRESS_TAKEN) from exc
+        raise ValidationError(gettext(_ADDRESS_TAKEN)) from exc
     reader.refresh_from_db()
     logger.info("Reader %s changed address", reader.pk)
     return reader

@@ -14,9 +14,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from outlet.core.language import language_tag
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
@@ -27,23 +30,28 @@ from .tokens import LinkExpired, LinkInvalid, LinkRevoked, LinkUsed
 
 #: What a redirect back to the account page says: ?done=<key>.
 DONE_MESSAGES = {
-    "signed-in": "You are signed in.",
-    "subscribed": "You are subscribed. The next issue comes to your inbox.",
-    "unsubscribed": "You are unsubscribed from that newsletter.",
-    "unsubscribed-all": "You are unsubscribed from every newsletter.",
-    "suppressed": "We cannot send newsletters to this address (it bounced or asked us to "
-    "stop). Write to us if you would like that lifted.",
-    "amount": "Your new amount applies from your next renewal. We have emailed you a note.",
-    "cancelled": "Your recurring gift is cancelled. We have emailed you a note.",
-    "card": "Your card is updated. Future renewals will use it.",
-    "email-sent": "If that address can be used, a link to confirm it is on its way there. "
-    "Your address changes once you open it.",
+    "signed-in": _("You are signed in."),
+    "subscribed": _("You are subscribed. The next issue comes to your inbox."),
+    "unsubscribed": _("You are unsubscribed from that newsletter."),
+    "unsubscribed-all": _("You are unsubscribed from every newsletter."),
+    "suppressed": _(
+        "We cannot send newsletters to this address (it bounced or asked us to "
+        "stop). Write to us if you would like that lifted."
+    ),
+    "amount": _("Your new amount applies from your next renewal. We have emailed you a note."),
+    "cancelled": _("Your recurring gift is cancelled. We have emailed you a note."),
+    "card": _("Your card is updated. Future renewals will use it."),
+    "email-sent": _(
+        "If that address can be used, a link to confirm it is on its way there. "
+        "Your address changes once you open it."
+    ),
 }
 
 #: What the sign-in page says after a redirect to it: ?done=<key>.
 SIGNED_OUT_MESSAGES = {
-    "email-changed": "Your address is changed. Sign in with it: enter it below and we will "
-    "email you a link.",
+    "email-changed": _(
+        "Your address is changed. Sign in with it: enter it below and we will email you a link."
+    ),
 }
 
 
@@ -112,6 +120,7 @@ def account_page(
         "STRIPE_JS_URL": settings.STRIPE_JS_URL,
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
         "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
+        "STRIPE_LOCALE": language_tag(),
     }
     return render(request, "readers/account.html", context, status=status)
 
@@ -206,7 +215,9 @@ def email_change(request: HttpRequest, reader: Reader) -> HttpResponse:
         except ValidationError as exc:
             return account_page(request, reader, error=" ".join(exc.messages), status=400)
         return done("email-sent")
-    return account_page(request, reader, error="Please enter a valid email address.", status=400)
+    return account_page(
+        request, reader, error=gettext("Please enter a valid email address."), status=400
+    )
 
 
 @never_cache
@@ -243,5 +254,7 @@ def newsletter_change(request: HttpRequest, reader: Reader) -> HttpResponse:
         ip=client_ip(request),
     )
     if outcome is None:
-        return account_page(request, reader, error="Please choose a newsletter.", status=400)
+        return account_page(
+            request, reader, error=gettext("Please choose a newsletter."), status=400
+        )
     return done(outcome)

@@ -38,3 +38,5 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE: str = env.str("OUTLET_TIME_ZONE", default="America/New_York")
 USE_I18N = True
 USE_TZ = True
+# Project formats override Django's per language (outlet/formats/<ll>/formats.py).
+FORMAT_MODULE_PATH = ["outlet.formats"]

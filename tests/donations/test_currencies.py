@@ -180,3 +180,42 @@ def test_a_configured_amount_the_currency_cannot_charge_fails_the_system_check(
 
     assert [e.id for e in errors] == ["donations.E001"]
     assert setting in errors[0].msg
+
+
+# --- The reader's conventions (issue 24) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "amount", "currency", "whole", "shown"),
+    [
+        ("es", 123456, "eur", False, "1.234,56\xa0€"),
+        ("pt-br", 2500, "brl", False, "R$\xa025,00"),
+        ("en-us", 2500, "usd", True, "$25"),
+        ("fr", 123456, "eur", False, "1\u202f234,56\xa0€"),
+        ("es", 2500, "usd", False, "25,00\xa0US$"),
+    ],
+)
+def test_amounts_are_written_in_the_active_languages_conventions(
+    language, amount, currency, whole, shown
+):
+    from django.utils import translation
+
+    from outlet.donations.currencies import amount_format
+
+    with translation.override(language):
+        assert amount_format(amount=amount, currency=currency, whole=whole) == shown
+
+
+def test_a_spanish_site_shows_preset_amounts_and_receipts_in_spanish_conventions(client, settings):
+    settings.LANGUAGE_CODE = "es"
+    settings.DONATION_CURRENCY = "eur"
+    settings.DONATION_PRESETS = [1000, 123450]
+    settings.DONATION_MAX_AMOUNT = 10_000_000
+
+    html = client.get("/donate/").content.decode()
+
+    assert "<span>10\xa0€</span>" in html and "<span>1.234,50\xa0€</span>" in html
+    donation = DonationFactory(status="paid", amount=123456, currency="eur")
+    email = DonorEmail.objects.create(kind="receipt", donor=donation.donor, donation=donation)
+    message = donor_email_message(email)
+    assert "1.234,56\xa0€" in message.body and "1.234,56\xa0€" in message.alternatives[0][0]

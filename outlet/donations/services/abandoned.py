@@ -15,10 +15,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ..models import Donation, Gift
 
-EXPIRED_MESSAGE = (
+EXPIRED_MESSAGE = gettext_noop(
     "This payment form expired before the card was charged, so nothing was charged. "
     "Please reload the page and try again."
 )

@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext, gettext_noop
 
 from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_client, rate_limit_hit
@@ -45,23 +46,26 @@ from .stripe_events import (
 
 logger = logging.getLogger(__name__)
 
-AUTHENTICATION_MESSAGE = (
+# Messages readers see. Marked with gettext_noop: the English text is what a donation's
+# failure_message keeps (one language in the database), and each is translated where it
+# is shown (views, thanks.html, ValidationError at the raise).
+AUTHENTICATION_MESSAGE = gettext_noop(
     "Your bank could not confirm this payment. Please try again or use another card; "
     "nothing was charged."
 )
 # Once a charge may have been made, never say "nothing was charged", nor promise what a
 # retry will do: the browser answers `uncertain` by asking again about this same charge
 # (same token, same idempotency key), never by starting a new checkout.
-UNCERTAIN_MESSAGE = (
+UNCERTAIN_MESSAGE = gettext_noop(
     "We could not confirm your payment with our processor yet. Please do not start a new "
     "donation: we are checking again. If it went through, your receipt is on its way by email."
 )
 NEWSLETTER_CONSENT = "Send me the newsletter (we'll ask you to confirm)"
-REFUSED_MESSAGE = (
+REFUSED_MESSAGE = gettext_noop(
     "Our payment processor could not accept these details, so nothing was charged. Please "
     "check them (your email address and the card's number and expiry date) and try again."
 )
-GENERIC_STRIPE_MESSAGE = (
+GENERIC_STRIPE_MESSAGE = gettext_noop(
     "We could not reach our payment processor. Nothing was charged; please try again in a minute."
 )
 
@@ -93,12 +97,15 @@ def payment_attempt_register(*, ip: str, email: str, purpose: str = "payment") -
         (f"donations:{purpose}:ip:{rate_limit_client(ip)}", settings.DONATION_RATE_LIMIT_PER_IP),
         (f"donations:{purpose}:email:{email_key}", settings.DONATION_RATE_LIMIT_PER_EMAIL),
     ]
-    what = "payment attempts" if purpose == "payment" else "requests"
+    if purpose == "payment":
+        message = gettext(
+            "Too many payment attempts. Please wait an hour and try again, or write to us."
+        )
+    else:
+        message = gettext("Too many requests. Please wait an hour and try again, or write to us.")
     for key, limit in limits:
         if not rate_limit_hit(key, limit=limit, window=window):
-            raise ValidationError(
-                f"Too many {what}. Please wait an hour and try again, or write to us."
-            )
+            raise ValidationError(message, code="rate_limited")
 
 
 # --- Newsletter opt-in --------------------------------------------------------
@@ -183,11 +190,11 @@ def checkout_start(
         if existing is not None:
             return _checkout_resume(donation=existing, name=name)
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
-        raise ValidationError("Please choose an amount within the limits shown.")
+        raise ValidationError(gettext("Please choose an amount within the limits shown."))
     if not amount_is_valid(amount=amount, currency=settings.DONATION_CURRENCY):
-        raise ValidationError("Please choose an amount this currency can be charged in.")
+        raise ValidationError(gettext("Please choose an amount this currency can be charged in."))
     if frequency not in Frequency.values:
-        raise ValidationError("Please choose how often to give.")
+        raise ValidationError(gettext("Please choose how often to give."))
     payment_attempt_register(ip=ip, email=email)
     fee = donation_fee_compute(amount=amount) if cover_fee else 0
     currency = settings.DONATION_CURRENCY
@@ -254,7 +261,7 @@ def _checkout_setup(*, donation: Donation, name: str, resumed: bool = False) -> 
     donor = donation.donor
     gift = donation.gift
     if not donor.email:  # a checkout resumed after its donor was erased
-        raise ValidationError("This checkout can no longer go on. Please start a new one.")
+        raise ValidationError(gettext("This checkout can no longer go on. Please start a new one."))
     try:
         customer = stripe_gateway.customer_create(
             email=donor.email, name=name, idempotency_key=idempotency_key(donation, "customer")
@@ -266,12 +273,12 @@ def _checkout_setup(*, donation: Donation, name: str, resumed: bool = False) -> 
         logger.warning("Stripe refused checkout for donation %s as malformed: %s", donation.pk, exc)
         if not resumed:
             donation_fail(donation=donation, message=REFUSED_MESSAGE)
-        raise ValidationError(REFUSED_MESSAGE) from exc
+        raise ValidationError(gettext(REFUSED_MESSAGE)) from exc
     except stripe_gateway.StripeError as exc:
         logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
         if not resumed:
             donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
-        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        raise ValidationError(gettext(GENERIC_STRIPE_MESSAGE)) from exc
     Donation.objects.filter(pk=donation.pk).update(stripe_customer_id=customer["id"])
     if gift is not None:
         Gift.objects.filter(pk=gift.pk).update(stripe_customer_id=customer["id"])
@@ -287,7 +294,7 @@ def card_ready(*, customer_id: str, setup_intent_id: str) -> tuple[str, str, str
     customer = setup_intent.get("customer")
     customer = customer.get("id") if isinstance(customer, dict) else customer
     if setup_intent.get("status") != "succeeded" or customer != customer_id:
-        raise ValidationError("The card was not set up. Please enter it again.")
+        raise ValidationError(gettext("The card was not set up. Please enter it again."))
     payment_method = setup_intent["payment_method"]
     payment_method_id = (
         payment_method["id"] if isinstance(payment_method, dict) else str(payment_method)
@@ -310,7 +317,7 @@ def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep
             customer_id=donation.stripe_customer_id, setup_intent_id=setup_intent_id
         )
     except stripe_gateway.StripeError as exc:
-        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        raise ValidationError(gettext(GENERIC_STRIPE_MESSAGE)) from exc
     # The card marks the checkout as reaching the charge step, only while it is still
     # pending: one conditional UPDATE against the expiry's (which skips a row with a card),
     # so a checkout expired since this request read it is never charged.

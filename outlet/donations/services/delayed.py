@@ -21,13 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from ..models import Donation, DonorEmail
 from ..stripe_objects import PaymentIntentFacts
 from .donor_emails import donor_email_queue
 
-# Stored on the donation, shown on the return page; the reader's note is translated.
-BANK_FAILURE_MESSAGE = "Your bank did not complete the payment; nothing was taken."
+# Stored on the donation as an English msgid, translated where shown (as DECLINE_MESSAGE).
+BANK_FAILURE_MESSAGE = gettext_noop("Your bank did not complete the payment; nothing was taken.")
 
 
 def _payment_details(facts: PaymentIntentFacts) -> dict[str, Any]:

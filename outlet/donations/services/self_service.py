@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import stripe_gateway
 from ..currencies import amount_is_valid
@@ -24,7 +25,7 @@ from .stripe_events import DONOR_CANCELLATION_COMMENT, _end_reason, gift_end
 
 def _gift_live(gift: Gift) -> None:
     if not gift.is_live or not gift.stripe_subscription_id:
-        raise ValidationError("This gift has ended; there is nothing to change.")
+        raise ValidationError(_("This gift has ended; there is nothing to change."))
 
 
 def gift_cancel(*, gift: Gift) -> None:
@@ -43,10 +44,10 @@ def _subscription_end(gift: Gift) -> None:
         # lost or still coming): our record follows Stripe, and the cancel (or erasure)
         # goes on instead of failing for ever.
         if not _subscription_ended_at_stripe(gift):
-            raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+            raise ValidationError(_(GENERIC_STRIPE_MESSAGE)) from exc
         return
     except stripe_gateway.StripeError as exc:
-        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        raise ValidationError(_(GENERIC_STRIPE_MESSAGE)) from exc
     gift_end(gift=gift, reason=Gift.EndReason.DONOR)
 
 
@@ -77,9 +78,9 @@ def gift_amount_change(*, gift: Gift, amount: int) -> None:
     for it, for that long; no other row or table waits. A Stripe error rolls back and
     leaves both sides as they were."""
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
-        raise ValidationError("Please choose an amount within the limits shown.")
+        raise ValidationError(_("Please choose an amount within the limits shown."))
     if not amount_is_valid(amount=amount, currency=gift.currency):
-        raise ValidationError("Please choose an amount this currency can be charged in.")
+        raise ValidationError(_("Please choose an amount this currency can be charged in."))
     with transaction.atomic():
         gift = Gift.objects.select_for_update().get(pk=gift.pk)
         _gift_live(gift)
@@ -93,7 +94,7 @@ def gift_amount_change(*, gift: Gift, amount: int) -> None:
                 subscription_id=str(gift.stripe_subscription_id), plan_id=plan_id
             )
         except stripe_gateway.StripeError as exc:
-            raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+            raise ValidationError(_(GENERIC_STRIPE_MESSAGE)) from exc
         Gift.objects.filter(pk=gift.pk).update(amount=amount)
         donor_email_queue(
             kind=DonorEmail.Kind.AMOUNT_CHANGED, donor_id=gift.donor_id, gift_id=gift.pk
@@ -109,7 +110,7 @@ def gift_card_setup_start(*, gift: Gift) -> str:
             idempotency_key=f"gift-{gift.pk}-card-{timezone.now().timestamp()}",
         )
     except stripe_gateway.StripeError as exc:
-        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        raise ValidationError(_(GENERIC_STRIPE_MESSAGE)) from exc
     return str(setup_intent["client_secret"])
 
 
@@ -127,7 +128,7 @@ def gift_card_update(*, gift: Gift, setup_intent_id: str) -> None:
             subscription_id=str(gift.stripe_subscription_id), payment_method_id=payment_method_id
         )
     except stripe_gateway.StripeError as exc:
-        raise ValidationError(GENERIC_STRIPE_MESSAGE) from exc
+        raise ValidationError(_(GENERIC_STRIPE_MESSAGE)) from exc
     with transaction.atomic():
         Gift.objects.filter(pk=gift.pk).update(card_brand=brand, card_last4=last4)
         donor_email_queue(
@@ -175,7 +176,7 @@ def donor_erase(*, donor: Donor) -> None:
     Refuses (ValidationError, nothing written) a gift still able to charge."""
     with transaction.atomic():
         if _gifts_that_may_charge(donor).exists():
-            raise ValidationError("A recurring gift is still running; it must end first.")
+            raise ValidationError(_("A recurring gift is still running; it must end first."))
         Donor.objects.filter(pk=donor.pk).update(email=None, name="")
         Donation.objects.filter(donor=donor).update(
             public_name="", public_credit=False, card_brand="", card_last4=""

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .. import selectors
 from ..models import Donation, DonorEmail, Gift
@@ -34,7 +35,9 @@ from .donor_emails import donor_email_queue, receipt_dedupe_key
 
 logger = logging.getLogger(__name__)
 
-DECLINE_MESSAGE = "Your card was declined. Please try another card; nothing was charged."
+DECLINE_MESSAGE = gettext_noop(
+    "Your card was declined. Please try another card; nothing was charged."
+)
 
 
 def donation_fail(*, donation: Donation, message: str) -> None:
@@ -363,7 +366,7 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bo
                 action_url=facts.hosted_invoice_url,
             )
             return "confirmation asked"
-        donation_fail(donation=donation, message="The renewal payment failed.")
+        donation_fail(donation=donation, message=gettext_noop("The renewal payment failed."))
         if was_processing and not _gift_paid_before(gift, donation):
             # A first payment by bank debit that failed days later (Stripe may have called
             # the gift active meanwhile): the reader hears it did not go through, not that

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('importers', '0002_archiveimport_author'),
+        ("importers", "0002_archiveimport_author"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='archiveimport',
-            name='heartbeat_at',
+            model_name="archiveimport",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
     ]
