@@ -29,7 +29,7 @@ SUBJECTS: dict[str, str | Promise] = {
     DonorEmail.Kind.PAYMENT_ACTION_REQUIRED: _(
         "Please confirm your gift to %(outlet)s with your bank"
     ),
-    DonorEmail.Kind.PAYMENT_FAILED: _("Your gift to {outlet} did not go through"),
+    DonorEmail.Kind.PAYMENT_FAILED: _("Your gift to %(outlet)s did not go through"),
 }
 
 

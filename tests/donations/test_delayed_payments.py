@@ -6,6 +6,7 @@ every order and more than once."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -121,7 +122,9 @@ def test_a_debit_that_fails_after_processing_sends_one_note_with_a_link_to_try_a
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [donation.donor.email]
-    assert "did not go through" in message.subject
+    assert message.subject == "Your gift to outlet did not go through".replace(
+        "outlet", settings.OUTLET_NAME
+    )
     link = "https://news.example/donate/?amount=25.00&frequency=once"
     assert link in message.body
     html = message.alternatives[0][0]
