@@ -127,11 +127,14 @@ def test_the_card_form_tells_stripe_elements_the_pages_language(
     assert donate.context["STRIPE_LOCALE"] == locale  # for the donate page's Elements
 
 
-@pytest.mark.parametrize("status", ["paid", "processing", "failed"])
+@pytest.mark.parametrize("status", ["paid", "processing", "failed", "bank failed"])
 def test_the_outcome_include_has_no_untranslated_words(marks, status):
     from django.template.loader import render_to_string
 
-    donation = DonationFactory(status=status, donor__name="Ada Reader")
+    message = BANK_FAILURE_MESSAGE if status == "bank failed" else ""
+    donation = DonationFactory(
+        status=status.split()[-1], donor__name="Ada Reader", failure_message=message
+    )
 
     html = render_to_string("donations/_outcome.html", {"donation": donation})
 
