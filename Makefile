@@ -26,7 +26,7 @@ RUN_PORTS := $(if $(STRIPE_PORT),STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
 	$(if $(MAIL_PORT),EMAIL_URL=smtp://127.0.0.1:$(MAIL_PORT))
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill promtool metrics-check metrics-live clean
+.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill promtool metrics-check metrics-live backup drill-restore clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -38,6 +38,8 @@ help:
 	@echo "make bench-admin SUBSCRIBERS=1000000 | bench-scale NS=10000,100000,1000000"
 	@echo "make bench-import N=100000  archive_import of a synthetic WordPress export"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
+	@echo "make backup         pg_dump + MEDIA_ROOT + manifest into BACKUP_DIR (OUTPUT=dir); restore: manage.py restore"
+	@echo "make drill-restore  back up a working stack, restore it, resume its send, replay Stripe (PostgreSQL + Redis)"
 	@echo "make metrics-check  promtool: the Prometheus config, the alert rules and their unit tests"
 	@echo "make metrics-live   a real Prometheus scrapes \`make run\`'s stack during a send and webhooks"
 
@@ -181,3 +183,11 @@ metrics-live: $(STAMP) promtool
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache
+
+# A consistent backup of the PostgreSQL database and MEDIA_ROOT (docs/operations.md#backups).
+backup: $(STAMP)
+	$(VPY) manage.py backup $(if $(OUTPUT),--output $(OUTPUT))
+
+# Backup while a send runs, restore into a fresh database, resume, replay Stripe's events.
+drill-restore: $(STAMP) smtp-sink
+	$(VPY) benchmarks/drill_restore.py

@@ -12,6 +12,7 @@ import os
 from celery import Celery, bootsteps
 from kombu import Queue
 
+from outlet.core.logs.context import celery_log_context_connect
 from outlet.core.metrics.celery_signals import celery_metrics_connect
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "outlet.settings")
@@ -24,6 +25,7 @@ QUEUES = ("default", "mail", "bulk", "purge")
 app.conf.task_queues = [Queue(name, routing_key=name) for name in QUEUES]
 app.autodiscover_tasks()
 celery_metrics_connect()
+celery_log_context_connect()
 
 
 class HeartbeatStep(bootsteps.StartStopStep):

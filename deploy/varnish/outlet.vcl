@@ -57,8 +57,10 @@ sub vcl_recv {
         return (synth(200, "Purged " + req.http.n-gone + " objects"));
     }
     # Prometheus asks each web process directly, never through the shared cache: from
-    # here every reader would look like 127.0.0.1 to outlet's METRICS_ALLOW.
-    if (req.url ~ "^/metrics(\?|$)") {
+    # here every reader would look like 127.0.0.1 to outlet's METRICS_ALLOW. Matched as
+    # the origin will read the path once decoded: any letter percent-encoded
+    # (/%6detrics), in either case, after repeated slashes, with a trailing slash.
+    if (req.url ~ "(?i)^(/|%2f)+(m|%6d)(e|%65)(t|%74)(r|%72)(i|%69)(c|%63)(s|%73)(/|%2f)*(\?|;|#|%3f|%23|%00|$)") {
         return (synth(404, "Not Found"));
     }
     if (req.method != "GET" && req.method != "HEAD") {

@@ -7,6 +7,10 @@ other stacks and of test runs (and offered to adopt them), `make clean` left the
 processes rewriting the file at once could leave it cut short. `make run` gives its own
 file under var/; tests, which start from scratch, give none. Writes go to a temporary file
 renamed into place, so a reader never sees half a store.
+
+localstripe keeps every event it sends (with the store) and lists them at GET /v1/events,
+`created[gte]` and paging included: a restore's Stripe replay reads them from there through
+stripe_gateway.events_list, as it reads real Stripe's.
 """
 
 from __future__ import annotations

@@ -265,6 +265,9 @@ class StripeEvent(models.Model):
     event_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=100)
     received_at = models.DateTimeField(auto_now_add=True)
+    # Stripe's own time of the event (its `created`): a backup's manifest keeps the newest,
+    # and a restore replays Stripe's event list from there (outlet/core/backups/).
+    created = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

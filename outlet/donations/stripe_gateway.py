@@ -363,6 +363,16 @@ def charges_list(*, customer_id: str) -> Iterator[dict[str, Any]]:
         yield _plain(charge)
 
 
+def events_list(*, created_gte: int) -> Iterator[dict[str, Any]]:
+    """Every event of the account created at or after `created_gte` (epoch seconds), page
+    after page, in the order Stripe lists them (newest first; localstripe: oldest first).
+    Read-only: a restore replays them through the webhook's apply path (restore_replay in
+    donations/services/event_replay.py). Stripe keeps events for 30 days."""
+    params: Any = {"created": {"gte": created_gte}, "limit": _ADOPT_PAGE}
+    for event in _client().v1.events.list(params=params).auto_paging_iter():
+        yield _plain(event)
+
+
 def payment_intent_retrieve_with_charge(*, payment_intent_id: str) -> dict[str, Any]:
     """The PaymentIntent with its latest charge expanded: how it was paid
     (`payment_method_details`, a SEPA debit's mandate). localstripe's 2017 shape lists

@@ -307,10 +307,14 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
 }
 
 
-def _apply_once(event_id: str, event_type: str, handler: Callable[[Any], str], data: Any) -> str:
+def _apply_once(
+    event_id: str, event_type: str, created: int, handler: Callable[[Any], str], data: Any
+) -> str:
     """Record the event and apply it in one transaction; "" when it was a repeat."""
     with transaction.atomic():
-        if not services.stripe_event_record(event_id=event_id, event_type=event_type):
+        if not services.stripe_event_record(
+            event_id=event_id, event_type=event_type, created=created
+        ):
             return ""
         return handler(data)
 
@@ -339,7 +343,15 @@ def _webhook_handle(request: HttpRequest) -> tuple[HttpResponse, str, str]:
         event = stripe_gateway.event_construct(payload=request.body, signature=signature)
     except (ValueError, stripe_gateway.SignatureVerificationError):
         return _text("Invalid payload or signature.", status=400), "", "rejected"
+    return event_apply(event=event)
+
+
+def event_apply(*, event: dict[str, Any]) -> tuple[HttpResponse, str, str]:
+    """Apply one verified event (a webhook's body, or one read back from Stripe's event
+    list by a restore's replay): the answer, its type and the outcome. The same path for
+    both, so a replayed event is applied, or found a repeat, exactly as a delivery is."""
     event_id, event_type = str(event.get("id") or ""), str(event.get("type") or "")
+    created = int(event.get("created") or 0)
     handler = HANDLERS.get(event_type)
     if handler is None or not event_id:
         return _text("Ignored."), event_type, "ignored"
@@ -349,9 +361,9 @@ def _webhook_handle(request: HttpRequest) -> tuple[HttpResponse, str, str]:
     try:
         prepared = PREPARE.get(event_type, _as_sent)(event)
         try:
-            outcome = _apply_once(event_id, event_type, handler, prepared)
+            outcome = _apply_once(event_id, event_type, created, handler, prepared)
         except Refetch as refetch:
-            outcome = _apply_once(event_id, event_type, refetch.handler, refetch.fetch())
+            outcome = _apply_once(event_id, event_type, created, refetch.handler, refetch.fetch())
     except stripe_gateway.StripeError:
         # We could not read the object from Stripe: let Stripe deliver it again later.
         logger.warning("Stripe unreachable while handling %s %s", event_type, event_id)

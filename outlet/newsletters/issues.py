@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from outlet.core.logs.context import log_context_from
 from outlet.newsletters.measuring.links import issue_links_register
 from outlet.newsletters.measuring.recording import issue_stats_refresh
 from outlet.newsletters.models import Delivery, Issue, IssueArticle, Newsletter
@@ -126,6 +127,7 @@ def _check_sendable(issue: Issue) -> RenderedIssue:
 # --- The editor's actions --------------------------------------------------------
 
 
+@log_context_from
 def issue_send_now(*, issue: Issue) -> Issue:
     """Freeze the rendered issue, mark it sending and queue the plan. Refused twice."""
     with transaction.atomic():
@@ -179,6 +181,7 @@ def issue_unschedule(*, issue: Issue) -> Issue:
     return issue
 
 
+@log_context_from
 def issue_pause(*, issue: Issue, reason: str = "", retry_after: int | None = None) -> Issue:
     """Stop handing out batches; batches in flight stop at their next check.
 
@@ -320,6 +323,7 @@ def issue_test_message(*, issue: Issue, to: list[str]):
 # --- The engine's own steps ------------------------------------------------------
 
 
+@log_context_from
 def issue_plan(*, issue: Issue) -> int:
     """Create the deliveries (safe to repeat) and start the lanes after the first chunk."""
     from outlet.newsletters.sending import deliveries_plan

@@ -66,6 +66,9 @@ INSTALLED_APPS = [
 DJANGO_PROSE_EDITOR_EXTENSIONS = PROSE_EDITOR_EXTENSIONS
 
 MIDDLEWARE = [
+    # The request's id on every line logged while it runs, echoed as X-Request-ID
+    # (outlet/core/logs/request_id.py; wsgi.py's front binds it first in production).
+    "outlet.core.logs.request_id.RequestIdMiddleware",
     # Request counts and latency by view for /metrics, around everything else (pages the
     # WSGI page cache answers in front of Django are counted there, as "page_cache").
     "outlet.core.metrics.middleware.RequestMetricsMiddleware",

@@ -489,6 +489,9 @@ class StubStripe(HTTPClient):
             )
         existing = self.objects.get(object_id)
 
+        if resource == "events" and method == "get" and not object_id:
+            # A restore's replay lists them (stripe_gateway.events_list); none in the stub.
+            return 200, {"object": "list", "data": [], "has_more": False, "url": "/v1/events"}
         if resource == "customers" and not object_id:
             return 200, self._store(
                 "customer", "cus", email=params.get("email"), name=params.get("name")

@@ -373,6 +373,17 @@ def test_adoption_stops_clearly_when_stripe_cannot_be_read(stub):
     assert not Gift.objects.exists() and not Donation.objects.exists()
 
 
+def test_restore_replay_lists_events_in_the_current_api(stub):
+    from outlet.donations.event_replay import stripe_events_replay
+
+    report = stripe_events_replay(since=1_800_000_000)
+
+    assert_accepted(stub)
+    assert stub.calls() == ["GET /v1/events"]
+    assert stub.requests[0].params["created"] == {"gte": "1800000000"}
+    assert report.listed == 0
+
+
 def test_a_bank_debit_is_read_with_its_charge_in_the_current_api(stub):
     charge = se.sepa_charge_current(payment_intent_id="pi_sepa1", amount=2500, currency="eur")
     stub.objects[charge["id"]] = charge

@@ -1,16 +1,20 @@
 """Task runtimes and outcomes from Celery's own signals, for every task alike.
 
-Connected by outlet/celery.py in every process that runs tasks. The start time is
+Connected by outlet/celery.py in every process that runs tasks; a pool process that
+ends is marked dead (files.process_mark_dead). The start time is
 kept per task id in this process (prerun and postrun run in the process that ran
 the task), so no task's arguments are ever read.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from celery import signals
+
+from .files import process_mark_dead
 
 _started: dict[str, float] = {}
 
@@ -38,6 +42,13 @@ def _task_postrun(
     db_timings_flush()
 
 
+def _process_shutdown(pid: int | None = None, **_: Any) -> None:
+    process_mark_dead(pid=pid or os.getpid())
+
+
 def celery_metrics_connect() -> None:
+    signals.worker_process_shutdown.connect(
+        _process_shutdown, weak=False, dispatch_uid="metrics-process-shutdown"
+    )
     signals.task_prerun.connect(_task_prerun, weak=False, dispatch_uid="metrics-prerun")
     signals.task_postrun.connect(_task_postrun, weak=False, dispatch_uid="metrics-postrun")

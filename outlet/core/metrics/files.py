@@ -22,6 +22,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def process_mark_dead(*, pid: int) -> None:
+    """A process of the stack has ended (a gunicorn worker, a Celery pool process): its
+    live gauges stop counting (prometheus-client's `mark_process_dead`). Its counter files
+    stay, on purpose: they hold what it counted, and a total that fell back would read as
+    a restart. They go when the whole stack starts again (`metrics_files_clear`)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, str(settings.METRICS_DIR))
+
+
 def metrics_files_clear(*, dead_only: bool = False) -> int:
     """Delete the counter files left in PROMETHEUS_MULTIPROC_DIR: all of them when a stack
     starts (its counters start again from zero, which Prometheus reads as a restart), or

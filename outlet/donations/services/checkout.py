@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext, gettext_noop
 
 from outlet.core.addresses import email_digest, email_normalise
+from outlet.core.logs.context import log_context_from
 from outlet.core.ratelimits import rate_limit_client, rate_limit_hit
 
 from .. import stripe_gateway
@@ -305,6 +306,7 @@ def card_ready(*, customer_id: str, setup_intent_id: str) -> tuple[str, str, str
     return payment_method_id, brand, last4
 
 
+@log_context_from
 def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep:
     """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
     a Subscription for a recurring one. Records the payment when Stripe says it
@@ -496,6 +498,7 @@ def _checkout_subscription_abandon(*, gift: Gift, donation: Donation, message: s
     gift_end(gift=gift, reason=Gift.EndReason.PAYMENT_FAILED)
 
 
+@log_context_from
 def checkout_refresh(*, donation: Donation) -> CheckoutStep:
     """After the browser's confirmation (3-D Secure, or a current subscription's first
     invoice): read the payment from Stripe and apply it. The browser's word is never

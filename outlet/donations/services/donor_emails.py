@@ -11,13 +11,15 @@ never queued or never ran is picked up by `donor_emails_sweep` from beat.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from outlet.core.logs.context import log_context
 
 from ..models import Donation, DonorEmail, Gift, StripeEvent
 
@@ -49,13 +51,16 @@ def _insert_once(table: str, values: dict[str, Any], conflict: str) -> int | Non
     return row[0] if row else None
 
 
-def stripe_event_record(*, event_id: str, event_type: str) -> bool:
-    """Remember a Stripe event id; False when it was already recorded (a repeat)."""
-    inserted = _insert_once(
-        StripeEvent._meta.db_table,
-        {"event_id": event_id, "type": event_type[:100], "received_at": timezone.now()},
-        "event_id",
-    )
+def stripe_event_record(*, event_id: str, event_type: str, created: int | None = None) -> bool:
+    """Remember a Stripe event id (and Stripe's time of it, epoch seconds); False when it
+    was already recorded (a repeat)."""
+    values = {
+        "event_id": event_id,
+        "type": event_type[:100],
+        "received_at": timezone.now(),
+        "created": datetime.fromtimestamp(created, tz=UTC) if created else None,
+    }
+    inserted = _insert_once(StripeEvent._meta.db_table, values, "event_id")
     return inserted is not None
 
 
@@ -156,7 +161,8 @@ def donor_email_send(*, donor_email_id: int) -> bool:
             email.last_error = "The donor's address was erased."
             email.save(update_fields=["status", "last_error"])
             return False
-        donor_email_message(email).send()
+        with log_context(donation_id=email.donation_id):
+            donor_email_message(email).send()
         email.status = DonorEmail.Status.SENT
         email.sent_at = timezone.now()
         email.attempts += 1

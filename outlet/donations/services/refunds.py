@@ -21,6 +21,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from outlet.core.logs.context import log_context_from
+
 from .. import selectors, stripe_gateway
 from ..models import Donation, Refund
 from ..stripe_objects import ChargeFacts, DisputeFacts, RefundFacts, refund_facts
@@ -228,6 +230,7 @@ def _dispute_editors_notify_queue(*, donation_id: int) -> None:
     transaction.on_commit(lambda: dispute_editors_notify_task.delay(donation_id), robust=True)
 
 
+@log_context_from
 def dispute_editors_notify(*, donation_id: int) -> bool:
     """Tell the editors who may refund (the refund permission) that a donation is
     disputed. Once: the row is locked and marked while the message goes out."""

@@ -18,6 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from outlet.core.logs.context import log_context, log_context_from
+
 from .. import selectors
 from ..models import Donation, DonorEmail, Gift
 from ..stripe_objects import (
@@ -40,12 +42,14 @@ DECLINE_MESSAGE = gettext_noop(
 )
 
 
+@log_context_from
 def donation_fail(*, donation: Donation, message: str) -> None:
     Donation.objects.filter(
         pk=donation.pk, status__in=[Donation.Status.PENDING, Donation.Status.PROCESSING]
     ).update(status=Donation.Status.FAILED, failure_message=message[:500])
 
 
+@log_context_from
 def payment_record(
     *,
     donation_id: int,
@@ -103,6 +107,7 @@ def payment_record(
             dedupe_key=receipt_dedupe_key(donation_id),
         )
         _opt_in_forward_once_paid(donation_id=donation_id)
+    logger.info("donation %s paid", donation_id)
     return True
 
 
@@ -147,14 +152,16 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
     if row is None:
         return False
     donation_id, donor_id, opted_in = row
-    donor_email_queue(
-        kind=DonorEmail.Kind.RECEIPT,
-        donor_id=donor_id,
-        donation_id=donation_id,
-        dedupe_key=receipt_dedupe_key(donation_id),
-    )
-    if opted_in:
-        _opt_in_forward_once_paid(donation_id=donation_id)
+    with log_context(donation_id=donation_id):
+        donor_email_queue(
+            kind=DonorEmail.Kind.RECEIPT,
+            donor_id=donor_id,
+            donation_id=donation_id,
+            dedupe_key=receipt_dedupe_key(donation_id),
+        )
+        if opted_in:
+            _opt_in_forward_once_paid(donation_id=donation_id)
+        logger.info("donation %s paid", donation_id)
     return True
 
 

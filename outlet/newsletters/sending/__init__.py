@@ -34,9 +34,12 @@ names the rest of the project imports.
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.utils import timezone
 
+from outlet.core.logs.context import log_context_from
 from outlet.core.metrics.instruments import newsletter_messages_record
 from outlet.newsletters.models import Issue
 from outlet.newsletters.sending.batch import LEASE_LOST, BatchResult, MailServerDown, RateLimiter
@@ -86,7 +89,10 @@ __all__ = [
     "skeleton_for",
 ]
 
+logger = logging.getLogger(__name__)
 
+
+@log_context_from
 def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     """Claim one batch of the issue's deliveries and send it (SMTP or ESP).
 
@@ -137,4 +143,8 @@ def batch_send(*, issue_id: int, size: int | None = None) -> BatchResult:
     newsletter_messages_record(
         sent=result.sent, deferred=result.retry, bounced=result.failed, skipped=result.skipped
     )
+    logger.info(
+        "issue %s batch: sent=%d deferred=%d bounced=%d skipped=%d",
+        issue_id, result.sent, result.retry, result.failed, result.skipped,
+    )  # fmt: skip
     return result

@@ -196,6 +196,8 @@ class Command(BaseCommand):
                     python,
                     "-m",
                     "gunicorn",
+                    "--config",
+                    str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),
                     "outlet.wsgi",
                     "--bind",
                     f"0.0.0.0:{port}",
