@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("donations", "0014_donor_email_unsent_idx"),
+        ("donations", "0015_stripe_event_created"),
     ]
 
     operations = [
