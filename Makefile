@@ -26,7 +26,7 @@ RUN_PORTS := $(if $(STRIPE_PORT),STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
 	$(if $(MAIL_PORT),EMAIL_URL=smtp://127.0.0.1:$(MAIL_PORT))
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill promtool metrics-check metrics-live backup drill-restore clean
+.PHONY: help run serve test test-fast messages i18n-check lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill drill-bounces backup drill-restore postfix dovecot spamassassin promtool metrics-check metrics-live clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -38,6 +38,7 @@ help:
 	@echo "make bench-admin SUBSCRIBERS=1000000 | bench-scale NS=10000,100000,1000000"
 	@echo "make bench-import N=100000  archive_import of a synthetic WordPress export"
 	@echo "make drill          the fault drill against Postfix's smtp-sink (PostgreSQL + Redis)"
+	@echo "make drill-bounces  a real Postfix relays a signed issue, writes the DSNs; the worker takes them in (root)"
 	@echo "make backup         pg_dump + MEDIA_ROOT + manifest into BACKUP_DIR (OUTPUT=dir); restore: manage.py restore"
 	@echo "make drill-restore  back up a working stack, restore it, resume its send, replay Stripe (PostgreSQL + Redis)"
 	@echo "make metrics-check  promtool: the Prometheus config, the alert rules and their unit tests"
@@ -100,17 +101,35 @@ $(VNU_JAR):
 	@mv var/tools/vnu/package/build/dist/vnu.jar $(VNU_JAR) && rm -rf var/tools/vnu
 	@echo "HTML validator: $(VNU_JAR)"
 
-run: $(STAMP)
+# The translations: locale/<ll>/LC_MESSAGES/*.po are the source (committed); the .mo files
+# Django reads are built from them here (not committed), so they can never be stale.
+# GNU gettext's msgfmt does it; Debian's gettext package is installed when missing.
+messages: $(STAMP)
+	@command -v msgfmt >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's gettext for the translations..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	  else echo "Compiling the translations needs GNU gettext: sudo apt-get install gettext"; exit 1; fi; }
+	@if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+	  DEBUG=1 $(VPY) manage.py compilemessages --verbosity 0 --ignore '.venv' --ignore 'var'; fi
+
+# The catalog check CI will run once the translators have filled the catalogs:
+# untranslated or fuzzy entries, marked strings missing from them, template text outside
+# translation tags (outlet/core/catalogs.py).
+i18n-check: messages
+	DEBUG=1 $(VPY) manage.py i18n_check
+
+run: $(STAMP) messages
 	DEBUG=$${DEBUG:-1} STRIPE_DIALECT=$${STRIPE_DIALECT:-localstripe} $(strip $(RUN_PORTS)) $(VPY) manage.py runstack --port $(PORT)
 
-serve: $(STAMP)
+serve: $(STAMP) messages
 	$(VPY) manage.py runstack --production --port $(PORT)
 
-test: $(STAMP) browser varnish promtool $(VNU_JAR)
+test: $(STAMP) messages browser varnish promtool dovecot spamassassin $(VNU_JAR)
 	VNU_JAR=$(abspath $(VNU_JAR)) $(VPY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the browser and worker-process tests, for a quick loop.
-test-fast: $(STAMP)
+test-fast: $(STAMP) messages
 	$(VPY) -m pytest -m "not e2e and not worker" $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -161,6 +180,45 @@ smtp-sink:
 
 drill: $(STAMP) smtp-sink
 	$(VPY) benchmarks/drill.py
+
+# The bounce drill runs private Postfix instances (their own config, queue and loopback
+# ports; Debian's system Postfix is left unconfigured and never started): the package is
+# installed with "No configuration" and policy-rc.d keeps apt from starting services.
+postfix:
+	@if [ ! -x /usr/sbin/postfix ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's postfix (unconfigured; the drills run their own instances)..."; \
+	    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; \
+	  else \
+	    echo "The bounce drill needs Debian's postfix and root: sudo apt-get install postfix"; exit 1; \
+	  fi; \
+	fi
+
+# Dovecot (the IMAP bounce mailbox test) and SpamAssassin (the signed issue's score) come
+# from Debian too; the tests run private instances and skip, saying so, when these are
+# missing. apt must not start the system Dovecot (it would take ports 143/993): a
+# policy-rc.d that forbids starting services is put in place for the install when the
+# machine has none.
+dovecot:
+	@command -v /usr/sbin/dovecot >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's dovecot-imapd (never started as a system service)..."; \
+	    created=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; created=1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	    status=$$?; [ -z "$$created" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; \
+	  else echo "The IMAP test needs Dovecot: sudo apt-get install dovecot-imapd"; exit 1; fi; }
+
+spamassassin:
+	@command -v spamassassin >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's spamassassin (its rules; spamd is not installed)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null; \
+	  else echo "The score check needs SpamAssassin: sudo apt-get install spamassassin"; exit 1; fi; }
+
+drill-bounces: $(STAMP) postfix
+	$(VPY) benchmarks/drill_bounces.py
 
 # promtool (checks /metrics' exposition and tests the alert rules) comes with Debian's
 # prometheus package, which also brings the Prometheus server itself.

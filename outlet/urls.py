@@ -4,8 +4,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import TemplateView
+from django.views.i18n import JavaScriptCatalog
 
+from outlet.articles.caching import public_page
 from outlet.core import views as core_views
+from outlet.core.language import language_patterns
 from outlet.newsletters import esp_webhooks
 
 admin.site.site_header = f"{settings.OUTLET_NAME} editors"
@@ -23,15 +26,29 @@ urlpatterns = [
     path("_outbox/", core_views.outbox_list, name="outbox"),
     path("_outbox/<str:key>/", core_views.outbox_detail, name="outbox-detail"),
     path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
-    path("donate/", include("outlet.donations.urls")),
-    path("newsletter/", include("outlet.newsletters.urls")),
-    path("account/", include("outlet.readers.urls")),
     # Tracked links and the opens pixel of sent issues (newsletters/measuring/).
     path("n/", include("outlet.newsletters.measuring.urls")),
     # Only the configured email provider's webhooks (newsletters/esp_webhooks.py).
     path("anymail/<path:path>", esp_webhooks.esp_webhook, name="esp-webhook"),
-    path("page/", include("outlet.pages.urls")),
-    path("", include("outlet.articles.urls")),
+    # The reader account is private (never cached) and shows in the reader's own language;
+    # its session cookie is scoped to /account/, which a prefix would put out of reach.
+    path("account/", include("outlet.readers.urls")),
+    # Reader pages: the default language unprefixed, the others under /<code>/
+    # (core/language.py; with one language, every address is as it always was).
+    *language_patterns(
+        # Django's JavaScript catalog (gettext() etc. for scripts) in the page's language
+        # (/en/jsi18n/ on a bilingual site): a public page like any other, so the page cache
+        # and a shared cache hold it, and a deploy's new strings come with the next version.
+        path(
+            "jsi18n/",
+            public_page(JavaScriptCatalog.as_view(), "site"),
+            name="javascript-catalog",
+        ),
+        path("donate/", include("outlet.donations.urls")),
+        path("newsletter/", include("outlet.newsletters.urls")),
+        path("page/", include("outlet.pages.urls")),
+        path("", include("outlet.articles.urls")),
+    ),
 ]
 
 # Uploads are served by the site itself (with a year-long lifetime) unless MEDIA_URL

@@ -23,6 +23,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from outlet.core.admin_language import LanguageAdminMixin
+
 from .models import (
     Appeal,
     Article,
@@ -39,6 +41,7 @@ from .services import (
     article_publication_problems,
     article_revision_restore,
     article_save,
+    article_translation_create,
     article_unpublish,
     articles_delete,
     articles_feature,
@@ -173,8 +176,9 @@ class ArticleAdminForm(forms.ModelForm):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(LanguageAdminMixin, admin.ModelAdmin):
     form = ArticleAdminForm
+    translation_service = staticmethod(article_translation_create)
     list_display = [
         "headline", "section", "kind", "status", "featured", "publish_at", "created_by",
     ]  # fmt: skip
@@ -185,7 +189,7 @@ class ArticleAdmin(admin.ModelAdmin):
     inlines = [ArticleAuthorInline, ArticleRevisionInline]
     date_hierarchy = "publish_at"
     readonly_fields = ["preview_links", "featured_image_shown"]
-    actions = ["publish_now", "unpublish_now", "feature", "unfeature"]
+    actions = ["publish_now", "unpublish_now", "feature", "unfeature", "translation_add"]
     fieldsets = [
         (None, {"fields": ["headline", "slug", "dek", "section", "kind", "body"]}),
         ("Workflow", {"fields": ["status", "publish_at", "featured", "preview_links"]}),
@@ -272,7 +276,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
     # --- Links and actions -----------------------------------------------------
 
-    @admin.display(description="Stored image")
+    @admin.display(description=_("Stored image"))
     def featured_image_shown(self, article: Article) -> str:
         # Stored files are named by their content; the picture says more than the name.
         if not article.featured_image:
@@ -282,7 +286,7 @@ class ArticleAdmin(admin.ModelAdmin):
             article.featured_image.url,
         )
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def preview_links(self, article: Article) -> str:
         if not article.pk:
             return "Save the article to preview it."
@@ -303,7 +307,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
         return settings.SITE_URL
 
-    @admin.action(description="Publish the selected articles now", permissions=["publish"])
+    @admin.action(description=_("Publish the selected articles now"), permissions=["publish"])
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
         def publish(article: Article) -> None:
             article.status = Article.Status.PUBLISHED
@@ -313,7 +317,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
         self._each(request, queryset, publish, done="Published")
 
-    @admin.action(description="Unpublish the selected articles now", permissions=["publish"])
+    @admin.action(description=_("Unpublish the selected articles now"), permissions=["publish"])
     def unpublish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
         def unpublish(article: Article) -> None:
             article_unpublish(article=article, user=request.user)
@@ -417,7 +421,7 @@ class ArticleImageAdmin(admin.ModelAdmin):
     def thumbnail(self, image: ArticleImage) -> str:
         return format_html('<img src="{}" alt="" width="120">', image.image.url)
 
-    @admin.display(description="Address to paste into the editor's figure dialog")
+    @admin.display(description=_("Address to paste into the editor's figure dialog"))
     def address(self, image: ArticleImage) -> str:
         if not image.pk:
             return "Save to get the address."

@@ -6,11 +6,19 @@ an ESP, which signs itself), else None. `dkim_key_read` is what outlet/settings/
 configured selector without a readable, usable key stops startup, with a message that
 never contains the key. The signing itself (dkim.py, and its libraries) is imported only
 when DKIM is configured.
+
+DMARC passes on DKIM only when the signing domain is aligned with the From address
+(RFC 7489 3.1.1, relaxed mode: the same organisational domain, per the Public Suffix
+List). `dkim_alignment_check` stops startup when DEFAULT_FROM_EMAIL or SERVER_EMAIL is not
+aligned with DKIM_DOMAIN; `dkim_alignment_problem` says why one address is not (the
+newsletter form refuses a From address that would fail DMARC).
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,3 +98,50 @@ def dkim_signer() -> DkimSigner | None:
             DkimKey.from_pem(pem, selector=settings.DKIM_SELECTOR, domain=settings.DKIM_DOMAIN)
         )
     return signer
+
+
+@functools.cache
+def _public_suffixes():
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()  # the list packaged with it: no network
+
+
+def organisational_domain(domain: str) -> str:
+    """The registered domain under its public suffix (RFC 7489 3.2): news.example.co.uk
+    -> example.co.uk. A public suffix alone is its own (nobody's) organisation."""
+    domain = domain.strip().rstrip(".").lower()
+    return _public_suffixes().privatesuffix(domain) or domain
+
+
+def _aligned(dkim_domain: str, from_email: str) -> str | None:
+    address = parseaddr(from_email)[1]
+    from_domain = address.rpartition("@")[2].lower()
+    if not from_domain:
+        return f"{from_email!r} has no domain"
+    if organisational_domain(from_domain) != organisational_domain(dkim_domain):
+        return (
+            f"DKIM_DOMAIN {dkim_domain} is not aligned with {from_domain}: receivers "
+            "checking DMARC would fail the signature (relaxed alignment needs the same "
+            "organisational domain)"
+        )
+    return None
+
+
+def dkim_alignment_problem(*, from_email: str) -> str | None:
+    """Why mail from `from_email`, signed as configured, would fail DMARC; None if it
+    would not (or nothing is signed)."""
+    from django.conf import settings
+
+    if not getattr(settings, "DKIM_PRIVATE_KEY", "") or not settings.DKIM_DOMAIN:
+        return None
+    return _aligned(settings.DKIM_DOMAIN, from_email)
+
+
+def dkim_alignment_check(*, dkim_domain: str, senders: dict[str, str]) -> None:
+    """What outlet/settings/ calls once a key is configured: ImproperlyConfigured naming
+    the first sender setting not aligned with DKIM_DOMAIN."""
+    for name, from_email in senders.items():
+        problem = _aligned(dkim_domain, from_email)
+        if problem:
+            raise ImproperlyConfigured(f"{problem}; set {name} in that domain, or DKIM_DOMAIN.")

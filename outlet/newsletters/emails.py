@@ -11,7 +11,10 @@ import css_inline
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext
 
+from outlet.core.language import recipient_language
 from outlet.newsletters.bounces.addresses import return_path_apply
 from outlet.newsletters.models import Subscriber
 from outlet.newsletters.tokens import confirm_url, preferences_url
@@ -22,6 +25,7 @@ _inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=
 def _message(
     *, subscriber: Subscriber, subject: str, template: str, context: dict
 ) -> EmailMultiAlternatives:
+    """Rendered in the language the caller chose with `translation.override`."""
     context = {
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
@@ -36,7 +40,10 @@ def _message(
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[subscriber.email],
-        headers={"Auto-Submitted": "auto-generated"},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "Content-Language": translation.get_language() or settings.LANGUAGE_CODE,
+        },
     )
     message.attach_alternative(html, "text/html")
     return return_path_apply(message)  # its bounces come back to us (BOUNCE_DOMAIN)
@@ -44,9 +51,14 @@ def _message(
 
 def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     newsletters = [s.newsletter for s in subscriber.subscriptions.select_related("newsletter")]
+    with translation.override(recipient_language(obj=subscriber)):
+        return _confirmation_email(subscriber, newsletters)
+
+
+def _confirmation_email(subscriber: Subscriber, newsletters: list) -> EmailMultiAlternatives:
     return _message(
         subscriber=subscriber,
-        subject=f"Confirm your subscription to {settings.OUTLET_NAME}",
+        subject=gettext("Confirm your subscription to %(name)s") % {"name": settings.OUTLET_NAME},
         template="confirm",
         context={
             "confirm_url": confirm_url(subscriber),
@@ -57,9 +69,14 @@ def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
 
 
 def preferences_link_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+    with translation.override(recipient_language(obj=subscriber)):
+        return _preferences_link_email(subscriber)
+
+
+def _preferences_link_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     return _message(
         subscriber=subscriber,
-        subject=f"Your {settings.OUTLET_NAME} newsletter settings",
+        subject=gettext("Your %(name)s newsletter settings") % {"name": settings.OUTLET_NAME},
         template="preferences_link",
         context={"preferences_url": preferences_url(subscriber)},
     )

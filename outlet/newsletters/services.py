@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 
 from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_client, rate_limit_hit
@@ -29,6 +30,9 @@ from outlet.newsletters.models import (
     Subscription,
     Suppression,
 )
+
+#: A message for people, translated when used (the consent text is lazy, in the reader's language).
+StrOrPromise = str | Promise
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +112,15 @@ def subscriber_signup(
     name: str = "",
     form: str = "",
     page_url: str = "",
-    consent_text: str = "",
+    consent_text: StrOrPromise = "",
     ip: str | None = None,
+    language: str = "",
 ) -> Subscriber | None:
     """Record a wish to receive `newsletters`; nothing is sent until it is confirmed.
+
+    `language` is the page's the reader signed up on: the language of their emails from
+    now on, unless they are already an active subscriber (who may have chosen one in
+    their account).
 
     The outcome a reader can observe is the same for a new, pending, active or
     unsubscribed address: at most one confirmation email, which only the
@@ -146,7 +155,7 @@ def subscriber_signup(
             with transaction.atomic():
                 subscriber = _signup_in_transaction(
                     normalised, chosen, source, name[:MAX_NAME_LENGTH], kind, form, page_url,
-                    consent_text, ip,
+                    consent_text, ip, language,
                 )  # fmt: skip
             return subscriber
         except IntegrityError:
@@ -157,16 +166,18 @@ def subscriber_signup(
 
 
 def _signup_in_transaction(
-    email, newsletters, source, name, kind, form, page_url, consent_text, ip
+    email, newsletters, source, name, kind, form, page_url, consent_text, ip, language
 ) -> Subscriber:
     subscriber, _ = Subscriber.objects.select_for_update().get_or_create(
-        email=email, defaults={"source": source, "name": name}
+        email=email, defaults={"source": source, "name": name, "language": language}
     )
     if subscriber.status != Subscriber.Status.ACTIVE:
         subscriber.status = Subscriber.Status.PENDING
         if name and not subscriber.name:
             subscriber.name = name
-        subscriber.save(update_fields=["status", "name"])
+        if language:
+            subscriber.language = language
+        subscriber.save(update_fields=["status", "name", "language"])
     existing = set(
         Subscription.objects.filter(subscriber=subscriber).values_list("newsletter_id", flat=True)
     )
@@ -182,7 +193,7 @@ def _signup_in_transaction(
         kind=kind,
         form=form[:80],
         page_url=page_url[:500],
-        text_shown=consent_text,
+        text_shown=str(consent_text),  # the words shown, in the language they were shown in
         newsletters=", ".join(n.name for n in newsletters)[:500],
         ip=ip,
     )
@@ -351,7 +362,7 @@ def subscriber_unsubscribe(*, subscriber: Subscriber, newsletter: Newsletter | N
 
 
 def subscriber_subscribe_signed_in(
-    *, email: str, newsletter: Newsletter, consent_text: str, ip: str | None = None
+    *, email: str, newsletter: Newsletter, consent_text: StrOrPromise, ip: str | None = None
 ) -> bool:
     """A reader signed in by a link mailed to `email` chooses `newsletter` on their
     account page: having just proved the mailbox, the click is the double opt-in, so the
@@ -379,7 +390,7 @@ def subscriber_subscribe_signed_in(
                 subscriber=subscriber,
                 kind=kind,
                 form="account",
-                text_shown=consent_text if kind == ConsentRecord.Kind.SIGNUP else "",
+                text_shown=str(consent_text) if kind == ConsentRecord.Kind.SIGNUP else "",
                 newsletters=newsletter.name[:500],
                 ip=ip,
             )

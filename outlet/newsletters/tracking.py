@@ -92,7 +92,14 @@ def _outcome(event) -> str | None:
     return None
 
 
-def bounce_apply(*, email: str, outcome: str, detail: str, delivery_id: int | None) -> None:
+def bounce_apply(
+    *,
+    email: str,
+    outcome: str,
+    detail: str,
+    delivery_id: int | None,
+    after_relay: bool = False,
+) -> None:
     """A bounce or complaint about `email`, from an ESP's webhook or our own bounce
     mailbox (bounces/intake.py), applied the same way: counted for the issue whose
     delivery it followed (`delivery_id` when the message named it, else the reader's
@@ -102,6 +109,10 @@ def bounce_apply(*, email: str, outcome: str, detail: str, delivery_id: int | No
     Only a final soft bounce comes here: a deferral is the sender still trying
     (greylisting answers one message with several), and counting each would suppress
     a good address before the message was even delivered.
+
+    `after_relay`: a hard bounce that came back by mail after our relay accepted the copy
+    (bounces/intake.py) counts toward its issue's bounce-rate breaker, which may hold it
+    for the editor instead of suppressing (sending/breaker.py).
     """
     kind = DeliveryEvent.Kind.COMPLAINT if outcome == "complaint" else DeliveryEvent.Kind.BOUNCE
     delivery = delivery_followed(email_hash=email_digest(email), delivery_id=delivery_id)
@@ -111,6 +122,11 @@ def bounce_apply(*, email: str, outcome: str, detail: str, delivery_id: int | No
     elif outcome == "soft":
         services.subscriber_soft_bounce_record(email=email, detail=detail)
     else:
+        if after_relay and delivery_id is not None:
+            from outlet.newsletters.sending.breaker import issue_mail_bounce_hold
+
+            if issue_mail_bounce_hold(delivery_id=delivery_id, email=email):
+                return
         services.email_suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, detail=detail)
 
 

@@ -5,7 +5,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from outlet.anymail_environment import anymail_from_environment
-from outlet.core.dkim_config import dkim_key_read
+from outlet.core.dkim_config import dkim_alignment_check, dkim_key_read
 from outlet.settings.environment import DEBUG, VAR_DIR, env, read
 
 # --- Email -------------------------------------------------------------------
@@ -57,6 +57,11 @@ DKIM_PRIVATE_KEY: str = dkim_key_read(
     pem=env.str("DKIM_PRIVATE_KEY", default=""),
     path=env.str("DKIM_PRIVATE_KEY_FILE", default=""),
 )
+if DKIM_PRIVATE_KEY:
+    dkim_alignment_check(
+        dkim_domain=DKIM_DOMAIN,
+        senders={"DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL, "SERVER_EMAIL": SERVER_EMAIL},
+    )
 # Where `make run`'s local SMTP capture stores mail, read by the staff outbox page.
 OUTLET_OUTBOX_DIR = VAR_DIR / "outbox"
 # Bounces through our own relay (outlet/newsletters/bounces/): with BOUNCE_DOMAIN set, mail
@@ -68,5 +73,13 @@ BOUNCE_DOMAIN: str = env.str("BOUNCE_DOMAIN", default="").strip().lower()
 BOUNCE_MAILDIR: str = env.str("BOUNCE_MAILDIR", default="")
 BOUNCE_IMAP_URL: str = env.str("BOUNCE_IMAP_URL", default="")
 BOUNCE_KEEP: bool = read(env.bool, "BOUNCE_KEEP", default=True)
+# A return path's token is refused once older than this (its day is signed into it).
+BOUNCE_TOKEN_MAX_AGE_DAYS: int = read(env.int, "BOUNCE_TOKEN_MAX_AGE_DAYS", default=60)
+# A Maildir message claimed by a poller that died is taken over after this many seconds.
+BOUNCE_CLAIM_SECONDS: int = read(env.int, "BOUNCE_CLAIM_SECONDS", default=600)
+if BOUNCE_TOKEN_MAX_AGE_DAYS < 1 or BOUNCE_CLAIM_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "BOUNCE_TOKEN_MAX_AGE_DAYS must be at least 1 and BOUNCE_CLAIM_SECONDS not negative."
+    )
 if BOUNCE_IMAP_URL and not BOUNCE_IMAP_URL.startswith(("imaps://", "imap://")):
     raise ImproperlyConfigured("BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS).")

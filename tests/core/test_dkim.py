@@ -52,7 +52,8 @@ def test_a_key_that_cannot_sign_is_refused_without_being_quoted():
 def test_production_starts_with_a_key_from_dkim_keygen(tmp_path):
     key_file = tmp_path / "s1.pem"
     keygen(tmp_path, f"--output={key_file}")
-    env = {**PRODUCTION_ENV, "DKIM_SELECTOR": "s1", "DKIM_DOMAIN": "news.example.org"}
+    env = {**PRODUCTION_ENV, "DKIM_SELECTOR": "s1", "DKIM_DOMAIN": "news.example.org",
+           "DEFAULT_FROM_EMAIL": "News <hello@example.org>"}  # fmt: skip
 
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING", **env, DKIM_PRIVATE_KEY_FILE=str(key_file)
@@ -120,3 +121,65 @@ def test_body_line_shortcut_gives_dkimpys_relaxed_form(lines):
     from dkim.canonicalization import compress_whitespace, strip_trailing_whitespace
 
     assert canonical_body_lines(lines) == compress_whitespace(strip_trailing_whitespace(lines))
+
+
+# --- DMARC alignment (RFC 7489 3.1.1, relaxed: the organisational domains match) ---------
+
+
+def _aligned_env(tmp_path, **extra: str) -> dict[str, str]:
+    key_file = tmp_path / "s1.pem"
+    keygen(tmp_path, f"--output={key_file}")
+    return {
+        **PRODUCTION_ENV,
+        "DKIM_SELECTOR": "s1",
+        "DKIM_PRIVATE_KEY_FILE": str(key_file),
+        **extra,
+    }
+
+
+def test_a_signing_domain_not_aligned_with_the_sender_stops_startup(tmp_path):
+    env = _aligned_env(
+        tmp_path, DKIM_DOMAIN="news.example.org", DEFAULT_FROM_EMAIL="News <hi@elsewhere.test>"
+    )
+
+    result = _manage("check", **env)
+
+    assert result.returncode != 0
+    assert "DKIM_DOMAIN news.example.org is not aligned" in result.stderr
+    assert "DEFAULT_FROM_EMAIL" in result.stderr
+
+
+def test_a_signing_subdomain_of_the_senders_organisation_is_aligned(tmp_path):
+    env = _aligned_env(
+        tmp_path, DKIM_DOMAIN="mail.example.co.uk", DEFAULT_FROM_EMAIL="News <hi@example.co.uk>"
+    )
+
+    assert _manage("check", **env).returncode == 0
+
+
+def test_a_public_suffix_alone_is_no_organisation(settings):
+    from outlet.core.dkim_config import dkim_alignment_problem
+
+    settings.DKIM_PRIVATE_KEY, settings.DKIM_DOMAIN = "pem", "example.co.uk"
+    assert dkim_alignment_problem(from_email="a@other.co.uk") is not None
+    assert dkim_alignment_problem(from_email="a@news.example.co.uk") is None
+    settings.DKIM_PRIVATE_KEY = ""
+    assert dkim_alignment_problem(from_email="a@other.co.uk") is None  # not signing
+
+
+@pytest.mark.django_db
+def test_a_newsletter_from_outside_the_signing_domain_is_refused(settings):
+    from django.core.exceptions import ValidationError
+
+    from tests.factories import NewsletterFactory
+
+    settings.DKIM_PRIVATE_KEY, settings.DKIM_DOMAIN = "pem", "outlet.test"
+    settings.EMAIL_BACKEND = "outlet.core.smtp_backend.EmailBackend"
+    newsletter = NewsletterFactory.build(from_email="news@elsewhere.example")
+
+    with pytest.raises(ValidationError) as refused:
+        newsletter.full_clean()
+
+    assert "from_email" in refused.value.message_dict
+    newsletter.from_email = "news@lists.outlet.test"
+    newsletter.full_clean(exclude=["slug"])

@@ -8,8 +8,12 @@ whether a token is ours *and* was made for the address the bounce reports: the t
 signs the recipient's address with the delivery (or a per-message nonce), so nobody can
 take the bounce address they were sent and make it suppress someone else.
 
+A token carries (and signs) the day it was minted and is refused once older than
+BOUNCE_TOKEN_MAX_AGE_DAYS: a return path leaked in an old copy cannot be replayed forever.
+Tokens minted before the day was part of them are refused too (no rollout grace).
+
 Tokens are lower-case letters, digits and '-' (MTAs fold local parts to lower case and
-Postfix splits at '+'), at most 43 characters, so the local part stays under RFC 5321's 64.
+Postfix splits at '+'), at most 48 characters, so the local part stays under RFC 5321's 64.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -27,7 +32,11 @@ from django.utils.crypto import constant_time_compare
 LOCAL_PART = "bounces"
 _SALT = "outlet.newsletters.bounces.return-path"
 _SIGNATURE_LENGTH = 25  # hex digits: 100 bits
-_TOKEN = re.compile(r"(?P<kind>[dt])(?P<ref>[0-9a-f]{1,16})-(?P<signature>[0-9a-f]{25})")
+_TOKEN = re.compile(
+    r"(?P<kind>[dt])(?P<ref>[0-9a-f]{1,16})-(?P<day>[0-9a-f]{1,4})-(?P<signature>[0-9a-f]{25})"
+)
+#: Days are counted from here (four hex digits last past the year 2200).
+_EPOCH = date(2024, 1, 1)
 _ADDRESS = re.compile(rf"{LOCAL_PART}\+(?P<token>[0-9a-z-]+)@(?P<domain>[^\s>]+)", re.IGNORECASE)
 
 
@@ -44,6 +53,14 @@ def return_paths_on() -> bool:
 _keyed: tuple[str, bytes] | None = None
 
 
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def _day() -> str:
+    return f"{(_now().date() - _EPOCH).days:x}"
+
+
 def _signature(kind: str, ref: str, email: str) -> str:
     """Keyed BLAKE2s (a MAC by design, RFC 7693) under a key derived from SECRET_KEY and
     the salt once per key: this runs for every copy sent, and HMAC-SHA256 cost several
@@ -58,6 +75,7 @@ def _signature(kind: str, ref: str, email: str) -> str:
 
 def _address(kind: str, ref: str, email: str, domain: str = "") -> str:
     domain = domain or settings.BOUNCE_DOMAIN
+    ref = f"{ref}-{_day()}"  # the day is signed with the reference
     return f"{LOCAL_PART}+{kind}{ref}-{_signature(kind, ref, email)}@{domain}"
 
 
@@ -90,12 +108,19 @@ class BounceToken:
     """A token as read from an address; not yet checked against any recipient."""
 
     kind: str  # "d": a newsletter delivery; "t": a transactional message
-    ref: str
+    ref: str  # "<delivery or nonce>-<day minted>", both hex
     signature: str
 
     @property
     def delivery_id(self) -> int | None:
-        return int(self.ref, 16) if self.kind == "d" else None
+        return int(self.ref.partition("-")[0], 16) if self.kind == "d" else None
+
+    @property
+    def expired(self) -> bool:
+        """Minted more than BOUNCE_TOKEN_MAX_AGE_DAYS ago (checked with the signature)."""
+        minted = int(self.ref.partition("-")[2], 16)
+        age = (_now().date() - _EPOCH).days - minted
+        return age > settings.BOUNCE_TOKEN_MAX_AGE_DAYS
 
     def signed_for(self, email: str) -> bool:
         """Whether this token was made by us for a message to `email`."""
@@ -111,7 +136,9 @@ def token_from_address(address: str) -> BounceToken | None:
     token = _TOKEN.fullmatch(match["token"].lower())
     if token is None:
         return None
-    return BounceToken(kind=token["kind"], ref=token["ref"], signature=token["signature"])
+    return BounceToken(
+        kind=token["kind"], ref=f"{token['ref']}-{token['day']}", signature=token["signature"]
+    )
 
 
 def bounce_address_seen(address: str) -> bool:

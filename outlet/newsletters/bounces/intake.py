@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from outlet.core.addresses import email_digest
 from outlet.newsletters.bounces.models import BounceMessage
 from outlet.newsletters.bounces.reading import BounceReport, Outcome, bounce_read
-from outlet.newsletters.models import Delivery
+from outlet.newsletters.models import Delivery, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,49 @@ def _verified(report: BounceReport) -> tuple[str | None, int | None, str]:
             candidates.append(delivery.subscriber.email)
     for candidate in candidates:
         if candidate and token.signed_for(candidate):
+            if token.expired:
+                return None, None, "token expired"
             return candidate, delivery_id, ""
     return None, None, "token not signed for the reported address"
+
+
+def _soft_run_check(*, delivery_id: int) -> None:
+    """End the reader's run of soft bounces if a copy sent between their last soft bounce
+    by mail and this one did not come back. Through our own relay, the relay accepting a
+    copy is no delivery (sending/claims.py does not end the run then): a copy that never
+    bounced is the only sign that the mailbox took one."""
+    subscriber_id = (
+        Delivery.objects.filter(pk=delivery_id).values_list("subscriber_id", flat=True).first()
+    )
+    if subscriber_id is None:
+        return
+    previous = (
+        BounceMessage.objects.filter(
+            outcome=Outcome.SOFT,
+            delivery__subscriber_id=subscriber_id,
+            delivery_id__lt=delivery_id,
+        )
+        .order_by("-delivery_id")
+        .values_list("delivery_id", flat=True)
+        .first()
+    )
+    if previous is None:
+        return
+    came_back = BounceMessage.objects.filter(
+        delivery__subscriber_id=subscriber_id, delivery_id__isnull=False
+    ).values("delivery_id")
+    delivered_between = (
+        Delivery.objects.filter(
+            subscriber_id=subscriber_id,
+            status=Delivery.Status.SENT,
+            pk__gt=previous,
+            pk__lt=delivery_id,
+        )
+        .exclude(pk__in=came_back)
+        .exists()
+    )
+    if delivered_between:
+        Subscriber.objects.filter(pk=subscriber_id).update(soft_bounce_count=0)
 
 
 def bounce_message_process(
@@ -89,7 +130,8 @@ def bounce_message_process(
     if outcome in ACTING:
         email, delivery_id, refused = _verified(report)
         if email is None:
-            outcome, detail = Outcome.FORGED, f"{refused}; said {report.outcome}: {detail}"
+            # Metadata only: a forgery's text is the forger's, and is not kept.
+            outcome, detail = Outcome.FORGED, f"{refused}; said {report.outcome}"
     # What the row keeps says why without the address (a bounce's text often quotes it).
     detail = _ADDRESS.sub("…", detail)[:300]
     try:
@@ -106,11 +148,14 @@ def bounce_message_process(
                 raw=raw if outcome == Outcome.UNPARSED else b"",
             )
             if email is not None:
+                if outcome == Outcome.SOFT and delivery_id is not None:
+                    _soft_run_check(delivery_id=delivery_id)
                 bounce_apply(
                     email=email,
                     outcome=outcome,
                     detail=f"bounce mailbox: {detail}",
                     delivery_id=delivery_id,
+                    after_relay=True,
                 )
     except IntegrityError:  # another worker took the same message in meanwhile
         done = BounceMessage.objects.filter(key=key).values_list("outcome", flat=True).first()

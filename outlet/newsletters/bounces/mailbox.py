@@ -5,7 +5,9 @@ Contract: a message is marked done in the mailbox (seen, or deleted when BOUNCE_
 is off) only after its row committed, so a worker killed in between finds it again and
 intake recognises it; one not understood is moved to the "Unparsed" folder (kept
 whatever BOUNCE_KEEP says) and stored, never dropped. A message the worker cannot take
-in for now (the database down) is left where it is, for the next poll.
+in for now (the database down) is put back, for the next poll. In a Maildir each message
+is claimed first by an atomic rename into ".Claimed", so of two pollers only one takes
+it; a claim whose poller died is taken over after BOUNCE_CLAIM_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import imaplib
 import logging
 import os
 import ssl
+import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -30,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: The folder a message not understood is moved to (Maildir++ ".Unparsed", IMAP "Unparsed").
 UNPARSED_FOLDER = "Unparsed"
+#: The Maildir++ folder a poller moves a message into while it takes it in.
+CLAIM_FOLDER = ".Claimed"
 
 
 def _seen(name: str) -> bool:
@@ -38,32 +43,62 @@ def _seen(name: str) -> bool:
     return "S" in info
 
 
+def _maildir_folder(path: Path) -> Path:
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _claims_release_stale(root: Path, claims: Path) -> None:
+    """Put back in new/ what a poller claimed and never finished (it died): after
+    BOUNCE_CLAIM_SECONDS, counted from the claim (a rename sets the file's ctime)."""
+    now = time.time()
+    for entry in os.scandir(claims):
+        try:
+            stale = now - entry.stat().st_ctime >= settings.BOUNCE_CLAIM_SECONDS
+            if entry.is_file() and stale:
+                os.rename(entry.path, root / "new" / entry.name)
+        except FileNotFoundError:  # another poller took it back first
+            continue
+
+
 def maildir_poll(*, path: str | Path, keep: bool) -> Counter[str]:
-    """Take in every message not yet done in the Maildir at `path`; outcomes counted."""
+    """Take in every message not yet done in the Maildir at `path`; outcomes counted.
+
+    A message is claimed before it is read: renamed into the CLAIM_FOLDER, which only
+    one of several pollers can do (rename is atomic; the others find it gone), so two
+    workers polling at once never hand the same file in twice."""
     root = Path(path)
     if not (root / "new").is_dir() or not (root / "cur").is_dir():
         raise ImproperlyConfigured(f"BOUNCE_MAILDIR {root} is not a Maildir (no new/ and cur/).")
+    claims = _maildir_folder(root / CLAIM_FOLDER) / "cur"
+    _claims_release_stale(root, claims)
     counts: Counter[str] = Counter()
     for folder in ("new", "cur"):
         for entry in sorted(os.scandir(root / folder), key=lambda e: e.name):
             if not entry.is_file() or entry.name.startswith(".") or _seen(entry.name):
                 continue
-            try:
-                raw = Path(entry.path).read_bytes()
-            except FileNotFoundError:  # another poller moved it
-                continue
-            processed = bounce_message_process(raw=raw, source=BounceMessage.Source.MAILDIR)
-            counts[processed.outcome] += 1
             base = entry.name.partition(":2,")[0]
+            claimed = claims / base
+            try:
+                os.rename(entry.path, claimed)
+            except FileNotFoundError:  # another poller claimed it
+                continue
+            try:
+                processed = bounce_message_process(
+                    raw=claimed.read_bytes(), source=BounceMessage.Source.MAILDIR
+                )
+            except BaseException:
+                os.rename(claimed, root / "new" / base)  # for the next poll
+                raise
+            counts[processed.outcome] += 1
             if processed.outcome == Outcome.UNPARSED:
-                aside = root / f".{UNPARSED_FOLDER}"
-                for sub in ("cur", "new", "tmp"):
-                    (aside / sub).mkdir(parents=True, exist_ok=True)
-                os.replace(entry.path, aside / "cur" / f"{base}:2,")
+                aside = _maildir_folder(root / f".{UNPARSED_FOLDER}")
+                os.replace(claimed, aside / "cur" / f"{base}:2,")
             elif keep:
-                os.replace(entry.path, root / "cur" / f"{base}:2,S")
+                os.replace(claimed, root / "cur" / f"{base}:2,S")
             else:
-                os.unlink(entry.path)
+                os.unlink(claimed)
     return counts
 
 

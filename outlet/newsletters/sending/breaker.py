@@ -25,6 +25,13 @@ When an issue's last row is done (`issue_sending_check`), the window left is jud
 whatever its size: against its own count for an issue that is one window, against a
 full window for a longer one (a short tail of a long send is not a sample).
 
+Through our own relay, a hard bounce also comes back by mail after the relay accepted
+the copy (bounces/intake.py): `issue_mail_bounce_hold` counts those against the copies
+of the issue the relay accepted. While they stay within the rate (or under MIN_BOUNCES)
+each is suppressed as it comes; past it the breaker trips as above, and this and every
+later one of the issue's mailed bounces wait for the editor. So a relay whose upstream
+refuses everyone costs at most the rate's share of the list before the editor decides.
+
 Windows, not the whole issue: a relay that breaks halfway through a million addresses
 must trip within a window, not once 10 % of everything sent has bounced.
 """
@@ -159,7 +166,40 @@ def issue_bounces_judge(*, issue_id: int, final: bool = False) -> bool:
     return False
 
 
-def _trip(issue: Issue, *, judged: int, hard: int) -> None:
+def issue_mail_bounce_hold(*, delivery_id: int, email: str) -> bool:
+    """A hard bounce that came back by mail for `delivery_id` (its `BounceMessage` row
+    written in the same transaction): True if the breaker holds it for the editor, False
+    if the caller should suppress the address now."""
+    from outlet.newsletters.bounces.models import BounceMessage
+    from outlet.newsletters.bounces.reading import Outcome
+
+    if not breaker_on():
+        return False
+    issue_id = Delivery.objects.filter(pk=delivery_id).values_list("issue_id", flat=True).first()
+    if issue_id is None:
+        return False
+    with transaction.atomic():
+        issue = Issue.objects.select_for_update().filter(pk=issue_id).first()
+        if issue is None:
+            return False
+        if not issue.bounce_breaker_tripped:
+            hard = BounceMessage.objects.filter(
+                outcome=Outcome.HARD, delivery__issue_id=issue_id
+            ).count()
+            accepted = Delivery.objects.filter(
+                issue_id=issue_id, status=Delivery.Status.SENT
+            ).count()
+            if hard < MIN_BOUNCES or hard <= settings.NEWSLETTER_BOUNCE_BREAKER_RATE * accepted:
+                return False
+            _trip(issue, judged=accepted, hard=hard, by_mail=True)
+        HeldBounce.objects.update_or_create(
+            delivery_id=delivery_id,
+            defaults={"issue_id": issue_id, "email_hash": email_digest(email), "for_editor": True},
+        )
+    return True
+
+
+def _trip(issue: Issue, *, judged: int, hard: int, by_mail: bool = False) -> None:
     rate = settings.NEWSLETTER_BOUNCE_BREAKER_RATE
     reason = (
         f"Paused by the bounce breaker: {hard} of {judged} messages were refused as unknown "
@@ -167,6 +207,13 @@ def _trip(issue: Issue, *, judged: int, hard: int) -> None:
         "A relay or recipient check refusing everyone looks like this: fix it, then lift "
         "the held bounces (sent again) or confirm them (suppressed), and resume."
     )
+    if by_mail:
+        reason = (
+            f"Stopped by the bounce breaker: {hard} of the {judged} copies our relay accepted "
+            f"came back as unknown mailboxes ({hard / max(judged, 1):.0%}, more than "
+            f"{rate:.0%}); the later ones are held, not suppressed. A relay whose upstream "
+            "refuses everyone looks like this: fix it; confirm the held bounces if real."
+        )
     fields = ["bounce_breaker_tripped", "pause_reason", "auto_resume_at", "updated_at"]
     issue.bounce_breaker_tripped = True
     issue.pause_reason = reason[:300]

@@ -177,6 +177,13 @@ RETRIED, GAVE_UP = "retried", "gave up"
 UNREAD_REPLIES_MAX = 25
 
 
+def relay_acceptance_only() -> bool:
+    """Mail goes to our own relay with return paths on: its acceptance is no delivery."""
+    from outlet.newsletters.bounces.addresses import return_paths_on
+
+    return return_paths_on()
+
+
 def lease_span() -> float:
     """How long this worker treats a fresh lease as its own: the lease, less a margin."""
     lease = settings.NEWSLETTER_LEASE_SECONDS
@@ -432,10 +439,12 @@ class OutcomeRecorder:
 
     def finish(self) -> None:
         """A delivery ends a run of soft bounces (one query for the batch); the batch's
-        accepted messages join the breaker's window."""
+        accepted messages join the breaker's window. Through our own relay with a bounce
+        mailbox, the relay's acceptance is no delivery: a copy that never comes back ends
+        the run instead (bounces/intake.py)."""
         self.drain()
         self.bounces.accepted(self.counts["sent"])
-        if self.sent_subscriber_ids:
+        if self.sent_subscriber_ids and not relay_acceptance_only():
             Subscriber.objects.filter(
                 pk__in=self.sent_subscriber_ids, soft_bounce_count__gt=0
             ).update(soft_bounce_count=0)

@@ -16,9 +16,13 @@ from html import unescape
 import css_inline
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
 from django.utils.html import strip_tags
+from django.utils.translation import gettext
 from django_prose_editor.fields import ProseEditorField
 
+from outlet.core.language import recipient_language
 from outlet.newsletters.models import Issue
 
 #: Gmail clips HTML bodies above about 102 KB; stay clearly under it.
@@ -39,7 +43,14 @@ class RenderedIssue:
 
 
 def issue_render(*, issue: Issue) -> RenderedIssue:
-    """The issue's HTML (CSS inlined) and plain text, with per-recipient markers."""
+    """The issue's HTML (CSS inlined) and plain text, with per-recipient markers, in its
+    newsletter's language."""
+    with translation.override(recipient_language(obj=issue)):
+        return _issue_render(issue=issue)
+
+
+def _issue_render(*, issue: Issue) -> RenderedIssue:
+    donate_url = f"{settings.SITE_URL}{reverse('donations:donate')}"
     items = [
         issue_article.article
         for issue_article in issue.issue_articles.select_related("article__section")
@@ -55,9 +66,7 @@ def issue_render(*, issue: Issue) -> RenderedIssue:
         "SITE_URL": settings.SITE_URL,
         "web_url": f"{settings.SITE_URL}{issue.get_absolute_url()}" if issue.pk else "",
         # A gift made from the issue's donate link is attributed to it (measuring/report.py).
-        "donate_url": f"{settings.SITE_URL}/donate/?source={issue_source(issue)}"
-        if issue.pk
-        else f"{settings.SITE_URL}/donate/",
+        "donate_url": f"{donate_url}?source={issue_source(issue)}" if issue.pk else donate_url,
         "unsubscribe_url": UNSUBSCRIBE_MARK,
         "preferences_url": PREFERENCES_MARK,
         "greeting": GREETING_MARK,
@@ -105,8 +114,11 @@ def html_to_text(html: str) -> str:
 
 
 def greeting_for(name: str) -> str:
+    """The issue's salutation for one subscriber, in the active language."""
     first = (name or "").strip().split(" ")[0]
-    return f"Hi {first}," if first else "Hello,"
+    if first:
+        return gettext("Hi %(first_name)s,") % {"first_name": first}
+    return gettext("Hello,")
 
 
 def sample_personalise(content: str, *, html: bool) -> str:
@@ -115,5 +127,5 @@ def sample_personalise(content: str, *, html: bool) -> str:
     return (
         content.replace(UNSUBSCRIBE_MARK, preferences)
         .replace(PREFERENCES_MARK, preferences)
-        .replace(GREETING_MARK, "Hello,")
+        .replace(GREETING_MARK, gettext("Hello,"))
     )
