@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("donations", "0015_stripe_event_created"),
+        ("donations", "0016_donor_language"),
     ]
 
     operations = [
