@@ -355,6 +355,12 @@ class Issue(models.Model):
         editable=False,
         help_text="Too many hard bounces: they wait for the editor, nobody is suppressed.",
     )
+    mail_bounces_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Hard bounces by mail count toward the breaker from here (its last reset).",
+    )
     created_by = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -31,6 +31,8 @@ of the issue the relay accepted. While they stay within the rate (or under MIN_B
 each is suppressed as it comes; past it the breaker trips as above, and this and every
 later one of the issue's mailed bounces wait for the editor. So a relay whose upstream
 refuses everyone costs at most the rate's share of the list before the editor decides.
+Copies are counted, not messages (a DSN sent twice is one bounce), and after the editor
+resumes a trip only the bounces that came back since count (`Issue.mail_bounces_since`).
 
 Windows, not the whole issue: a relay that breaks halfway through a million addresses
 must trip within a window, not once 10 % of everything sent has bounced.
@@ -183,12 +185,21 @@ def issue_mail_bounce_hold(*, delivery_id: int, email: str) -> bool:
         if issue is None:
             return False
         if not issue.bounce_breaker_tripped:
-            hard = BounceMessage.objects.filter(
+            # Copies, not messages: one bounce sent again (or replayed by whoever holds
+            # its return path) is one copy. Since the editor last resumed after a trip:
+            # the copies that bounced before were decided then, and are no sample now.
+            bounced = BounceMessage.objects.filter(
                 outcome=Outcome.HARD, delivery__issue_id=issue_id
-            ).count()
-            accepted = Delivery.objects.filter(
-                issue_id=issue_id, status=Delivery.Status.SENT
-            ).count()
+            ).values("delivery_id")
+            since = issue.mail_bounces_since
+            decided = bounced.filter(received_at__lt=since).distinct().count() if since else 0
+            if since:
+                bounced = bounced.filter(received_at__gte=since)
+            hard = bounced.distinct().count()
+            accepted = (
+                Delivery.objects.filter(issue_id=issue_id, status=Delivery.Status.SENT).count()
+                - decided
+            )
             if hard < MIN_BOUNCES or hard <= settings.NEWSLETTER_BOUNCE_BREAKER_RATE * accepted:
                 return False
             _trip(issue, judged=accepted, hard=hard, by_mail=True)
@@ -286,4 +297,10 @@ def issue_breaker_reset(*, issue: Issue) -> list[str]:
     HeldBounce.objects.filter(issue_id=issue.pk, for_editor=False).update(for_editor=True)
     issue.bounce_breaker_tripped = False
     issue.bounce_window_judged = issue.bounce_window_hard = 0
-    return ["bounce_breaker_tripped", "bounce_window_judged", "bounce_window_hard"]
+    issue.mail_bounces_since = timezone.now()
+    return [
+        "bounce_breaker_tripped",
+        "bounce_window_judged",
+        "bounce_window_hard",
+        "mail_bounces_since",
+    ]
