@@ -77,9 +77,12 @@ BOUNCE_KEEP: bool = read(env.bool, "BOUNCE_KEEP", default=True)
 BOUNCE_TOKEN_MAX_AGE_DAYS: int = read(env.int, "BOUNCE_TOKEN_MAX_AGE_DAYS", default=60)
 # A Maildir message claimed by a poller that died is taken over after this many seconds.
 BOUNCE_CLAIM_SECONDS: int = read(env.int, "BOUNCE_CLAIM_SECONDS", default=600)
-if BOUNCE_TOKEN_MAX_AGE_DAYS < 1 or BOUNCE_CLAIM_SECONDS < 0:
+# Shorter than one message's intake (a slow database, a row lock) and a live claim is
+# taken from its poller: both would read it, and only the database's unique key keeps
+# the second from acting.
+if BOUNCE_TOKEN_MAX_AGE_DAYS < 1 or BOUNCE_CLAIM_SECONDS < 60:
     raise ImproperlyConfigured(
-        "BOUNCE_TOKEN_MAX_AGE_DAYS must be at least 1 and BOUNCE_CLAIM_SECONDS not negative."
+        "BOUNCE_TOKEN_MAX_AGE_DAYS must be at least 1 and BOUNCE_CLAIM_SECONDS at least 60."
     )
 if BOUNCE_IMAP_URL and not BOUNCE_IMAP_URL.startswith(("imaps://", "imap://")):
     raise ImproperlyConfigured("BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS).")

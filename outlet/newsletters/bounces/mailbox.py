@@ -85,21 +85,33 @@ def maildir_poll(*, path: str | Path, keep: bool) -> Counter[str]:
             except FileNotFoundError:  # another poller claimed it
                 continue
             try:
-                processed = bounce_message_process(
-                    raw=claimed.read_bytes(), source=BounceMessage.Source.MAILDIR
-                )
+                raw = claimed.read_bytes()
+            except FileNotFoundError:  # released meanwhile, and another poller took it
+                continue
+            try:
+                processed = bounce_message_process(raw=raw, source=BounceMessage.Source.MAILDIR)
             except BaseException:
-                os.rename(claimed, root / "new" / base)  # for the next poll
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(claimed, root / "new" / base)  # for the next poll
                 raise
             counts[processed.outcome] += 1
-            if processed.outcome == Outcome.UNPARSED:
-                aside = _maildir_folder(root / f".{UNPARSED_FOLDER}")
-                os.replace(claimed, aside / "cur" / f"{base}:2,")
-            elif keep:
-                os.replace(claimed, root / "cur" / f"{base}:2,S")
-            else:
-                os.unlink(claimed)
+            try:
+                _maildir_done(root, claimed, base, outcome=processed.outcome, keep=keep)
+            except FileNotFoundError:
+                # Our claim was released (BOUNCE_CLAIM_SECONDS) and another poller
+                # finished the message first: intake took it in once; nothing to move.
+                continue
     return counts
+
+
+def _maildir_done(root: Path, claimed: Path, base: str, *, outcome: str, keep: bool) -> None:
+    if outcome == Outcome.UNPARSED:
+        aside = _maildir_folder(root / f".{UNPARSED_FOLDER}")
+        os.replace(claimed, aside / "cur" / f"{base}:2,")
+    elif keep:
+        os.replace(claimed, root / "cur" / f"{base}:2,S")
+    else:
+        os.unlink(claimed)
 
 
 def _imap_connect(url: str) -> tuple[imaplib.IMAP4, str]:
