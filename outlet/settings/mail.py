@@ -57,7 +57,8 @@ DKIM_PRIVATE_KEY: str = dkim_key_read(
     pem=env.str("DKIM_PRIVATE_KEY", default=""),
     path=env.str("DKIM_PRIVATE_KEY_FILE", default=""),
 )
-if DKIM_PRIVATE_KEY:
+if DKIM_PRIVATE_KEY and EMAIL_BACKEND == "outlet.core.smtp_backend.EmailBackend":
+    # Only what outlet signs (its SMTP backend): an ESP signs for itself.
     dkim_alignment_check(
         dkim_domain=DKIM_DOMAIN,
         senders={"DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL, "SERVER_EMAIL": SERVER_EMAIL},
