@@ -139,3 +139,29 @@ def test_a_poller_whose_claim_another_poller_finished_goes_on(daily, tmp_path, m
     assert sum(mailbox.maildir_poll(path=root, keep=True).values()) == 2
     assert sorted(p.name for p in (root / "cur").iterdir()) == ["0.msg:2,S", "1.msg:2,S"]
     assert BounceMessage.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("said", "outcome"),
+    [
+        ("Sorry, no mailbox here by that name. (#5.1.1)", "hard"),
+        ("Remote host said: 554 5.7.1 Message rejected: content looks like spam", "policy"),
+        ("Remote host said: 552 5.3.4 Message size exceeds fixed limit", "policy"),
+        ("Remote host said: 552 5.2.2 Mailbox full", "soft"),
+    ],
+)
+def test_a_bounce_in_no_standard_form_is_judged_by_its_status_code_like_a_dsn(
+    settings, said, outcome
+):
+    """A qmail-style bounce of one issue refused as spam (or too big) says nothing about
+    the reader's mailbox: a DSN saying so is POLICY, and so must this be (not HARD)."""
+    from outlet.newsletters.bounces.reading import bounce_read
+
+    settings.BOUNCE_DOMAIN = "bounces.outlet.test"
+    raw = (FIXTURES / "qmail-bounce.eml").read_text()
+    raw = raw.replace("Sorry, no mailbox here by that name. (#5.1.1)", said)
+    raw = raw.replace("{recipient}", "a@example.com").replace(
+        "{return_path}", "bounces+x@bounces.outlet.test"
+    )
+
+    assert bounce_read(raw.encode()).outcome == outcome
