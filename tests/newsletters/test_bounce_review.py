@@ -165,3 +165,23 @@ def test_a_bounce_in_no_standard_form_is_judged_by_its_status_code_like_a_dsn(
     )
 
     assert bounce_read(raw.encode()).outcome == outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_relay_breaking_late_in_a_long_issue_trips_within_a_window(daily, settings):
+    """The breaker judges windows, not the whole issue, so that a relay breaking halfway
+    through a long send trips within a window. By mail too: the upstream breaks after the
+    first 100 of 120 copies, and the 20 after it all come back as unknown mailboxes."""
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE = 20
+    SubscriberFactory.create_batch(120, newsletters=[daily])
+    issue = send(daily)
+    late = Delivery.objects.filter(issue=issue).select_related("subscriber").order_by("pk")[100:]
+
+    for delivery in late:
+        assert about(HARD, delivery) == "hard"
+
+    issue.refresh_from_db()
+    assert issue.bounce_breaker_tripped
+    # Fewer than MIN_BOUNCES went before it tripped, not 10 % of the whole issue (12).
+    assert Suppression.objects.count() < 5
