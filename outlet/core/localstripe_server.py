@@ -18,8 +18,16 @@ from __future__ import annotations
 import os
 import pickle
 from pathlib import Path
+from typing import Any
 
-from localstripe import resources, server
+from localstripe import resources
+
+from outlet.core import localstripe_elements
+
+# Before `localstripe.server` binds its routes (see localstripe_elements).
+localstripe_elements.install()
+
+from localstripe import server  # noqa: E402
 
 
 def _store_path() -> Path | None:
@@ -49,7 +57,25 @@ def _dump(store: resources.Store) -> None:
     partial.replace(path)
 
 
+def _auth_with_elements(original: Any) -> Any:
+    """localstripe's auth middleware, also letting the publishable key confirm a
+    PaymentIntent with its client secret (what Stripe.js does)."""
+
+    @server.web.middleware
+    async def auth(request: Any, handler: Any) -> Any:
+        if request.method == "POST" and request.path.startswith("/v1/payment_intents/"):
+            data = await server.get_post_data(request, remove_auth=False)
+            if localstripe_elements.publishable_key_allowed(request.method, request.path, data):
+                return await handler(request)
+        return await original(request, handler)
+
+    return auth
+
+
 def main() -> None:
+    middlewares = server.app.middlewares
+    index = list(middlewares).index(server.auth_middleware)
+    middlewares[index] = _auth_with_elements(server.auth_middleware)
     resources.Store.try_load_from_disk = _load  # type: ignore[method-assign]
     resources.Store.dump_to_disk = _dump  # type: ignore[method-assign]
     server.start()

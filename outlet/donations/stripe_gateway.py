@@ -363,11 +363,144 @@ def charges_list(*, customer_id: str) -> Iterator[dict[str, Any]]:
         yield _plain(charge)
 
 
+# --- The Payment Element: intents created when the reader submits (deferred) ---------------
+# The page mounts Stripe's Payment Element knowing only the amount, currency and frequency;
+# these create the PaymentIntent, the Subscription (its first invoice's PaymentIntent) or
+# the SetupIntent the browser then confirms with `confirmPayment`/`confirmSetup`.
+
+GIFT_PRODUCT_ID = "outlet-gift"
+
+
+def payment_methods_offered() -> dict[str, Any]:
+    """Which methods an intent may be paid with: the allow-list setting when set, else the
+    dashboard's payment method configuration when named, else whatever the dashboard
+    switches on (automatic payment methods). localstripe takes cards only."""
+    if _is_localstripe():
+        return {"payment_method_types": ["card"]}
+    if settings.DONATION_PAYMENT_METHOD_TYPES:
+        # The pinned API's name for an intent's allow-list (payment_method_types is older).
+        return {"allowed_payment_method_types": list(settings.DONATION_PAYMENT_METHOD_TYPES)}
+    offered: dict[str, Any] = {"automatic_payment_methods": {"enabled": True}}
+    if settings.STRIPE_PAYMENT_METHOD_CONFIGURATION:
+        offered["payment_method_configuration"] = settings.STRIPE_PAYMENT_METHOD_CONFIGURATION
+    return offered
+
+
+def payment_intent_create_deferred(
+    *,
+    amount: int,
+    currency: str,
+    customer_id: str,
+    metadata: dict[str, str],
+    description: str,
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """A one-time gift's PaymentIntent, unconfirmed: the browser confirms it with the
+    method the reader chose in the Payment Element (`confirmPayment`)."""
+    params: Any = {
+        "amount": amount,
+        "currency": currency,
+        "customer": customer_id,
+        "metadata": metadata,
+        **payment_methods_offered(),
+    }
+    if not _is_localstripe():  # localstripe refuses a description
+        params["description"] = description
+    return _plain(
+        _client().v1.payment_intents.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    )
+
+
+def gift_product_ensure() -> str:
+    """The id of the one Product every recurring gift's inline price belongs to, created on
+    first use (a subscription item's `price_data` names a product; it cannot create one)."""
+    client = _client()
+    try:
+        client.v1.products.retrieve(GIFT_PRODUCT_ID)
+        return GIFT_PRODUCT_ID
+    except stripe.InvalidRequestError:
+        pass
+    try:
+        client.v1.products.create(
+            params={"id": GIFT_PRODUCT_ID, "name": f"{settings.OUTLET_NAME} gift"},
+            options={"idempotency_key": f"product-{GIFT_PRODUCT_ID}"},
+        )
+    except stripe.StripeError:
+        client.v1.products.retrieve(GIFT_PRODUCT_ID)  # created meanwhile
+    return GIFT_PRODUCT_ID
+
+
+def subscription_create_deferred(
+    *,
+    customer_id: str,
+    amount: int,
+    currency: str,
+    interval: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """A recurring gift, incomplete until the browser confirms its first invoice's payment
+    with the method chosen in the Payment Element; that method then pays the renewals
+    (`save_default_payment_method=on_subscription`).
+
+    Current Stripe: the price is inline (`price_data` on the gift Product), since Plans are
+    legacy and a Price per amount would only pile up; the browser gets
+    `latest_invoice.confirmation_secret`. localstripe serves Plans only, and names the
+    invoice's PaymentIntent (`latest_invoice.payment_intent`); outlet.core.
+    localstripe_elements teaches it `default_incomplete`."""
+    params: Any = {
+        "customer": customer_id,
+        "metadata": metadata,
+        "payment_behavior": "default_incomplete",
+        "payment_settings": {"save_default_payment_method": "on_subscription"},
+    }
+    if _is_localstripe():
+        plan_id = plan_ensure(amount=amount, currency=currency, interval=interval)
+        params["items"] = [{"plan": plan_id}]
+        params["expand"] = ["latest_invoice.payment_intent"]
+    else:
+        params["items"] = [
+            {
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": amount,
+                    "recurring": {"interval": interval},
+                    "product": gift_product_ensure(),
+                }
+            }
+        ]
+        if settings.DONATION_PAYMENT_METHOD_TYPES:
+            params["payment_settings"]["payment_method_types"] = list(
+                settings.DONATION_PAYMENT_METHOD_TYPES
+            )
+        # The pinned API takes no payment method configuration here: without an allow-list
+        # the invoice offers what the dashboard's invoice settings switch on.
+        params["expand"] = ["latest_invoice.confirmation_secret"]
+    return _plain(
+        _client().v1.subscriptions.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    )
+
+
+def setup_intent_create_deferred(*, customer_id: str, idempotency_key: str) -> dict[str, Any]:
+    """A SetupIntent for the Payment Element in setup mode (a donor's new card or other
+    reusable method), confirmed by the browser (`confirmSetup`)."""
+    params: Any = {"customer": customer_id, "usage": "off_session", **payment_methods_offered()}
+    return _plain(
+        _client().v1.setup_intents.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    )
+
+
 def events_list(*, created_gte: int) -> Iterator[dict[str, Any]]:
     """Every event of the account created at or after `created_gte` (epoch seconds), page
     after page, in the order Stripe lists them (newest first; localstripe: oldest first).
-    Read-only: a restore replays them through the webhook's apply path (restore_replay in
-    donations/services/event_replay.py). Stripe keeps events for 30 days."""
+    Read-only: a restore replays them through the webhook's apply path (stripe_events_replay in
+    donations/event_replay.py). Stripe keeps events for 30 days."""
     params: Any = {"created": {"gte": created_gte}, "limit": _ADOPT_PAGE}
     for event in _client().v1.events.list(params=params).auto_paging_iter():
         yield _plain(event)

@@ -92,3 +92,12 @@ DONATION_RATE_LIMIT_PER_EMAIL: int = read(env.int, "DONATION_RATE_LIMIT_PER_EMAI
 DONATION_RATE_LIMIT_WINDOW: int = read(env.int, "DONATION_RATE_LIMIT_WINDOW", default=3600)
 # A checkout that never reached Stripe's charge step is marked abandoned after this long.
 DONATION_CHECKOUT_EXPIRY_HOURS: int = read(env.int, "DONATION_CHECKOUT_EXPIRY_HOURS", default=24)
+# Which payment methods the donate page offers (Payment Element, deferred intents). Empty:
+# whatever the Stripe dashboard switches on (automatic payment methods), or the named
+# payment method configuration; a list (card,link,sepa_debit) is an allow-list instead.
+DONATION_PAYMENT_METHOD_TYPES: list[str] = read(
+    env.list, "DONATION_PAYMENT_METHOD_TYPES", default=[]
+)
+STRIPE_PAYMENT_METHOD_CONFIGURATION: str = env.str(
+    "STRIPE_PAYMENT_METHOD_CONFIGURATION", default=""
+)

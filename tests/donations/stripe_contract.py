@@ -404,6 +404,14 @@ class StubStripe(HTTPClient):
         """The browser confirmed the payment (confirmCardPayment, 3-D Secure included):
         with a declining card it fails, otherwise it (and its invoice) is paid."""
         payment_intent = self.objects[payment_intent_id]
+        if not payment_intent.get("payment_method"):
+            # Deferred creation: the browser's confirmPayment brings the method.
+            payment_intent["payment_method"] = self._store(
+                "payment_method",
+                "pm",
+                customer=None,
+                card={**current_object("payment_method")["card"], "brand": "visa", "last4": "4242"},
+            )["id"]
         if self.card == "decline":
             payment_intent.update(
                 status="requires_payment_method",
@@ -518,6 +526,21 @@ class StubStripe(HTTPClient):
             )
             existing.update(status="succeeded", payment_method=payment_method["id"])
             return 200, self._expanded(existing, expand)
+        if resource == "products" and not object_id:
+            product = {"id": params["id"], "object": "product", "name": params["name"]}
+            self.objects[product["id"]] = product
+            return 200, product
+        if resource == "payment_intents" and not object_id and not params.get("confirm"):
+            # Deferred intent creation: nothing is tried until the browser confirms.
+            payment_intent = self._payment_intent(
+                amount=int(params["amount"]),
+                currency=params["currency"],
+                customer=params["customer"],
+                confirm=False,
+                metadata=params.get("metadata") or {},
+                payment_method=None,
+            )
+            return 200, self._expanded(payment_intent, expand)
         if resource == "payment_intents" and not object_id:
             if self.card == "decline":
                 return self._error(
@@ -774,7 +797,18 @@ class StubStripe(HTTPClient):
         return price
 
     def _subscription(self, params: dict[str, Any]) -> dict[str, Any]:
-        plan = self.objects[params["items"][0]["plan"]]
+        item_params = params["items"][0]
+        if "price_data" in item_params:  # an inline price: a plan-like record of it
+            data = item_params["price_data"]
+            plan = {
+                "id": self._new_id("price"),
+                "amount": int(data["unit_amount"]),
+                "currency": data["currency"],
+                "interval": data["recurring"]["interval"],
+                "product": data["product"],
+            }
+        else:
+            plan = self.objects[item_params["plan"]]
         customer = params["customer"]
         subscription = self._store(
             "subscription",

@@ -22,7 +22,8 @@ giving_site = test_donations.giving_site  # the live site with localstripe and a
 # For each card input: does its placeholder fit inside it?
 PLACEHOLDERS_CUT = """() => {
   const context = document.createElement("canvas").getContext("2d");
-  return Array.from(document.querySelectorAll("#card-element input")).filter((input) => {
+  const inputs = document.querySelectorAll("#payment-element input[type=text]");
+  return Array.from(inputs).filter((input) => {
     const style = getComputedStyle(input);
     context.font = style.font;
     const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
@@ -32,7 +33,7 @@ PLACEHOLDERS_CUT = """() => {
 
 
 def card_field(page, name: str):
-    return page.locator("#card-element").get_by_label(name)
+    return page.locator("#payment-element").get_by_label(name)
 
 
 def test_every_card_field_shows_its_whole_placeholder(giving_site, page, screenshot):
@@ -40,7 +41,7 @@ def test_every_card_field_shows_its_whole_placeholder(giving_site, page, screens
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(giving_site + "/donate/")
         page.wait_for_selector("#donate-submit:not([disabled])")
-        inputs = page.locator("#card-element input")
+        inputs = page.locator("#payment-element input[type=text]")
         assert inputs.count() == 5
         screenshot(f"donate-card-fields-{width}")
         assert page.evaluate(PLACEHOLDERS_CUT) == [], width
@@ -64,7 +65,7 @@ def test_a_four_digit_expiry_year_is_taken(giving_site, page):
 
 def test_a_malformed_request_is_explained_in_plain_words(giving_site, page, localstripe):
     page.route(
-        re.compile(r".*/v1/setup_intents/.*/confirm.*"),
+        re.compile(r".*/v1/payment_intents/.*/confirm.*"),
         lambda route: route.fulfill(
             status=400,
             content_type="application/json",
@@ -104,7 +105,7 @@ def test_a_payment_service_fault_is_not_blamed_on_the_card_details(
 ):
     """A lost connection or a fault at Stripe says so; the reader is not sent to retype a
     card whose details were never the problem."""
-    page.route(re.compile(r".*/v1/setup_intents/.*/confirm.*"), fault)
+    page.route(re.compile(r".*/v1/payment_intents/.*/confirm.*"), fault)
     open_form(page, giving_site, name="Ada Lovelace", email="ada@example.test")
     choose_amount(page, "$25")
     card_field(page, "Card number").fill("4242424242424242")

@@ -101,7 +101,7 @@ def test_reader_signs_up_and_starts_a_donation_from_a_page_varnish_holds(
     page.get_by_label("Full name").fill("Edge Reader")
     page.get_by_label("Email").fill("edge.donor@example.test")
     page.locator(".amounts__option").filter(has_text=re.compile(r"^\$25$")).click()
-    card = page.locator("#card-element")
+    card = page.locator("#payment-element")
     card.get_by_label("Card number").fill("4242424242424242")
     card.get_by_label("Expiry month").fill("12")
     card.get_by_label("Expiry year").fill("34")

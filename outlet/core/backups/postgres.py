@@ -7,6 +7,7 @@ command line, where any user of the machine could read a password in `ps`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -64,5 +65,20 @@ def finish(process: subprocess.Popen[bytes], what: str) -> None:
     stderr: IO[bytes] | None = process.stderr
     message = stderr.read().decode("utf-8", "replace") if stderr else ""
     if process.wait() != 0:
-        tail = "\n".join(message.strip().splitlines()[-5:])
+        tail = "\n".join(_without_data(message.strip().splitlines())[-5:])
         raise BackupError(f"{what} failed (exit {process.returncode}): {tail}")
+
+
+# PostgreSQL quotes the row a statement failed on: in DETAIL (`Key (email)=(…)`, `Failing
+# row contains (…)`) and in CONTEXT (`COPY table, line 7: "…the row…"`). This message goes
+# to cron's mail and the logs: keep what failed, never the readers' data.
+_QUOTED_ROW = re.compile(r'(line \d+)(: ".*|, column .*)', re.DOTALL)
+
+
+def _without_data(lines: list[str]) -> list[str]:
+    kept = []
+    for line in lines:
+        if line.strip().startswith("DETAIL:"):
+            continue
+        kept.append(_QUOTED_ROW.sub(r"\1: (row not shown)", line))
+    return kept

@@ -2,6 +2,8 @@
 Writes for donations, by concern; each module states its contract at its top:
 
 - checkout.py       a reader gives: pending rows first, then Stripe, then the browser's step
+- payment_element.py  the donate page's Payment Element flow: the intent created on submit,
+                    the return page of redirect methods
 - abandoned.py      checkouts left before the charge step: hidden, then expired
 - stripe_events.py  applying what Stripe says (payments, invoices, subscriptions), once
 - refunds.py        refunds and disputes
@@ -39,6 +41,12 @@ from .donor_emails import (
     donor_email_send,
     donor_emails_sweep,
     stripe_event_record,
+)
+from .payment_element import (
+    ReturnMismatch,
+    checkout_confirmed,
+    checkout_intent_create,
+    checkout_return_read,
 )
 from .refunds import (
     charge_refund_apply,
@@ -86,6 +94,10 @@ __all__ = [
     "PaymentTarget",
     "charge_refund_apply",
     "checkout_charge",
+    "checkout_confirmed",
+    "checkout_intent_create",
+    "checkout_return_read",
+    "ReturnMismatch",
     "checkout_refresh",
     "checkout_start",
     "dispute_apply",

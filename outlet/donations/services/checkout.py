@@ -179,17 +179,59 @@ def checkout_start(
     checkout_key: str = "",
 ) -> CheckoutStep:
     """Record a pending donation (and its gift, when recurring), then ask Stripe for a
-    customer and a SetupIntent for the browser to collect the card into.
+    customer and a SetupIntent for the browser to collect the card into (the Card
+    Element's flow; the donate page's Payment Element uses checkout_intent_create).
 
-    The rows are committed before Stripe is called: a webhook that arrives before this
-    request ends finds them (by the ids in the metadata). A repeat of one browser checkout
-    (same `checkout_key`) finds its donation and asks Stripe again under the first
-    submit's idempotency keys, so it gets the same customer and SetupIntent, never a
-    second charge."""
+    A repeat of one browser checkout (same `checkout_key`) finds its donation and asks
+    Stripe again under the first submit's idempotency keys, so it gets the same customer
+    and SetupIntent, never a second charge."""
+    donation, created = checkout_donation_record(
+        email=email,
+        name=name,
+        amount=amount,
+        cover_fee=cover_fee,
+        frequency=frequency,
+        campaign=campaign,
+        source=source,
+        utm=utm,
+        public_credit=public_credit,
+        public_name=public_name,
+        newsletter_opt_in=newsletter_opt_in,
+        ip=ip,
+        checkout_key=checkout_key,
+    )
+    if not created:
+        return _checkout_resume(donation=donation, name=name)
+    # The newsletter opt-in waits for the payment (stripe_events.payment_record): anyone
+    # can type any address here, and an unpaid checkout must subscribe nobody.
+    return _checkout_setup(donation=donation, name=name)
+
+
+def checkout_donation_record(
+    *,
+    email: str,
+    name: str,
+    amount: int,
+    cover_fee: bool,
+    frequency: str,
+    campaign: Campaign | None = None,
+    source: str = "",
+    utm: dict[str, str] | None = None,
+    public_credit: bool = False,
+    public_name: str = "",
+    newsletter_opt_in: bool = False,
+    ip: str = "",
+    checkout_key: str = "",
+) -> tuple[Donation, bool]:
+    """Record a pending donation (and its gift, when recurring); (donation, True), or the
+    donation of an earlier submit of this browser checkout (same `checkout_key`) and False.
+
+    The rows are committed before Stripe is called: a webhook that arrives before the
+    request ends finds them (by the ids in the metadata)."""
     if checkout_key:
         existing = Donation.objects.filter(checkout_key=checkout_key).first()
         if existing is not None:
-            return _checkout_resume(donation=existing, name=name)
+            return existing, False
     if not settings.DONATION_MIN_AMOUNT <= amount <= settings.DONATION_MAX_AMOUNT:
         raise ValidationError(gettext("Please choose an amount within the limits shown."))
     if not amount_is_valid(amount=amount, currency=settings.DONATION_CURRENCY):
@@ -240,10 +282,8 @@ def checkout_start(
         )
         if winner is None:
             raise
-        return _checkout_resume(donation=winner, name=name)
-    # The newsletter opt-in waits for the payment (stripe_events.payment_record): anyone
-    # can type any address here, and an unpaid checkout must subscribe nobody.
-    return _checkout_setup(donation=donation, name=name)
+        return winner, False
+    return donation, True
 
 
 def _checkout_resume(*, donation: Donation, name: str) -> CheckoutStep:

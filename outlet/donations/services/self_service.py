@@ -101,10 +101,11 @@ def gift_amount_change(*, gift: Gift, amount: int) -> None:
 
 
 def gift_card_setup_start(*, gift: Gift) -> str:
-    """A SetupIntent's client secret for the browser to collect the new card."""
+    """A SetupIntent's client secret for the Payment Element (setup mode) to save the new
+    card, or any other reusable method the account offers."""
     _gift_live(gift)
     try:
-        setup_intent = stripe_gateway.setup_intent_create(
+        setup_intent = stripe_gateway.setup_intent_create_deferred(
             customer_id=gift.stripe_customer_id,
             idempotency_key=f"gift-{gift.pk}-card-{timezone.now().timestamp()}",
         )

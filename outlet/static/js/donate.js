@@ -1,6 +1,9 @@
-/* The donation form and the card update form: Stripe's Card Element, then our server.
- * The card goes from the browser to Stripe only (confirmCardSetup); our server charges
- * the saved card and records the payment only when Stripe says it succeeded. */
+/* The donation form and the card update form: Stripe's Payment Element (and, above the
+ * donation form, the Express Checkout Element's wallet buttons), with the intent created by
+ * our server only when the reader submits. Payment details go from the browser to Stripe
+ * only (confirmPayment, confirmSetup); our server records a payment only when Stripe says
+ * it succeeded. The same file runs on localstripe, where a development shim
+ * (stripe-elements-shim.js) stands in for Stripe.js's elements. */
 (function () {
   "use strict";
 
@@ -68,15 +71,20 @@
     box.hidden = !text;
   }
 
-  function mountCard(form, status) {
+  function mountElements(form, status, options) {
     if (typeof window.Stripe !== "function") {
       showStatus(status, t("no_card_form", "The card form could not load. Please check your connection or disable a blocker for this page, then reload."));
       return null;
     }
-    var stripe = window.Stripe(form.dataset.stripeKey);
-    var card = stripe.elements().create("card", {hidePostalCode: false});
-    card.mount("#card-element");
-    return {stripe: stripe, card: card};
+    // Stripe's own words (the Payment Element's labels and errors) in the page's language.
+    var stripe = window.Stripe(form.dataset.stripeKey, form.dataset.locale ? {locale: form.dataset.locale} : undefined);
+    var methods = (form.dataset.paymentMethodTypes || "").split(",").filter(Boolean);
+    if (methods.length) { options.paymentMethodTypes = methods; }
+    if (form.dataset.paymentMethodConfiguration) { options.paymentMethodConfiguration = form.dataset.paymentMethodConfiguration; }
+    var elements = stripe.elements(options);
+    var payment = elements.create("payment", {layout: "tabs"});
+    payment.mount("#payment-element");
+    return {stripe: stripe, elements: elements, payment: payment};
   }
 
   function setupDonateForm(form) {
@@ -91,6 +99,7 @@
     var feePercent = parseFloat(form.dataset.feePercent) || 0;
     var feeFixed = parseInt(form.dataset.feeFixed, 10) || 0;
     var label = submit.textContent;
+    var onAmount = null;
     // Amounts are in Stripe's minor units; the page says how many digits those have in the
     // site's currency (0 for yen, 2 for dollars, 3 for dinars: outlet/donations/currencies.py),
     // how many decimals a person types, and the minor units a charge must be a multiple of.
@@ -135,13 +144,30 @@
       var cover = form.querySelector("[name=cover_fee]").checked;
       var total = amount + (cover ? fee : 0);
       submit.textContent = total ? giveLabel(total) : label;
+      if (onAmount) { onAmount(total); }
     }
     form.addEventListener("change", refresh);
     form.addEventListener("input", refresh);
     refresh();
 
-    var stripeParts = mountCard(form, status);
-    if (!stripeParts) { return; }
+    function frequency() {
+      var f = form.querySelector("[name=frequency]:checked");
+      return f ? f.value : "once";
+    }
+    function elementsMode() { return frequency() === "once" ? "payment" : "subscription"; }
+    // The Payment Element needs an amount before the reader has chosen one: the smallest gift.
+    var lastAmount = parseInt(form.dataset.minAmount, 10) || 100;
+    var parts = mountElements(form, status, {
+      mode: elementsMode(),
+      amount: chosenAmount() || lastAmount,
+      currency: (form.dataset.currency || "usd").toLowerCase()
+    });
+    if (!parts) { return; }
+    onAmount = function (total) {
+      if (total) { lastAmount = total; }
+      parts.elements.update({mode: elementsMode(), amount: total || lastAmount});
+    };
+    refresh();
     submit.disabled = false;
 
     function clearFieldErrors() {
@@ -160,33 +186,18 @@
     }
     var keyField = form.querySelector("[name=checkout_key]");
     keyField.value = checkoutKeyMake();
-    // After an uncertain answer: the one request to repeat (same token, same card set-up,
-    // so the server reuses its idempotency key). A new checkout is never started then.
+    var nameField = form.querySelector("[name=name]");
+    var emailField = form.querySelector("[name=email]");
+    // After an uncertain answer: the one request to repeat (same token, so the server reads
+    // the same payment). A new checkout is never started then.
     var pending = null;
     var checks = 0;
+    var busy = false;
 
-    function authenticate(charged, token) {
-      if (charged.action !== "authenticate") { return charged; }
-      token = charged.token || token;
-      // A current subscription's first invoice names no card yet: confirm with the saved one.
-      var confirming = charged.payment_method ? {payment_method: charged.payment_method} : undefined;
-      return stripeParts.stripe.confirmCardPayment(charged.client_secret, confirming).then(function () {
-        // Whatever the browser says, the server asks Stripe.
-        pending = {url: form.dataset.refreshUrl, data: {token: token}};
-        return post(form.dataset.refreshUrl, {token: token}, csrf, true);
-      }, function () {
-        pending = {url: form.dataset.refreshUrl, data: {token: token}};
-        return {action: "uncertain", message: UNCERTAIN};
-      });
-    }
-
-    function ask(request) {
-      return post(request.url, request.data, csrf, true).then(function (answer) {
-        return authenticate(answer, request.data.token);
-      });
-    }
+    function ask(request) { return post(request.url, request.data, csrf, true); }
 
     function finish(result) {
+      busy = false;
       if (result.action === "done" && result.redirect) {
         pending = null;
         showStatus(status, t("finishing", "Thank you! Finishing up…"), "info");
@@ -204,7 +215,13 @@
         submit.textContent = t("check_again", "Check again");
         return;
       }
-      // A definite answer: no charge is in flight, so the next submit is a new checkout.
+      if (result.action === "resume") {
+        showStatus(status, result.message || UNCERTAIN, "info");
+        submit.disabled = false;
+        submit.textContent = t("check_again", "Check again");
+        return;
+      }
+      // A definite answer: no payment is in flight, so the next submit is a new checkout.
       pending = null;
       keyField.value = checkoutKeyMake();
       showStatus(status, result.message || NETWORK);
@@ -213,8 +230,11 @@
     }
     function uncertainFinish() { finish({action: "uncertain", message: UNCERTAIN}); }
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
+    /* elements.submit() checks the details in the browser; only then does our server record
+     * the donation and create the payment, which the browser confirms (3-D Secure, a wallet,
+     * or a bank's page and back to return_url); then the server reads it from Stripe. */
+    function pay(wallet) {
+      busy = true;
       clearFieldErrors();
       submit.disabled = true;
       if (pending) {
@@ -225,56 +245,99 @@
       }
       showStatus(status, "");
       submit.textContent = t("processing", "Processing…");
-      var token = "";
-      post(form.action, new FormData(form), csrf, false).then(function (started) {
-        if (started.action === "uncertain" && started.token) {
-          pending = {url: form.dataset.refreshUrl, data: {token: started.token}};
-          return started;
-        }
-        if (started.action !== "setup") {
-          showFieldErrors(started.fields);
-          return started;
-        }
-        token = started.token;
-        return stripeParts.stripe.confirmCardSetup(started.client_secret, {
-          payment_method: {
-            card: stripeParts.card,
-            billing_details: {
-              name: form.querySelector("[name=name]").value,
-              email: form.querySelector("[name=email]").value
-            }
+      var confirmError = null;
+      parts.elements.submit().then(function (checked) {
+        if (checked.error) { return {action: "failed", message: readableError(checked.error)}; }
+        return post(form.dataset.intentUrl, new FormData(form), csrf, false).then(function (started) {
+          if (started.action === "uncertain") {
+            // Stripe may have made the payment object: the next submit sends this same
+            // checkout again (same key), which finds it instead of making another.
+            return {action: "resume", message: started.message};
           }
-        }).then(function (setup) {
-          if (setup.error) { return {action: "failed", message: readableError(setup.error)}; }
-          pending = {url: form.dataset.chargeUrl, data: {token: token, setup_intent: setup.setupIntent.id}};
-          return post(form.dataset.chargeUrl, pending.data, csrf, true);
+          if (started.action !== "confirm") {
+            showFieldErrors(started.fields);
+            return started;
+          }
+          pending = {url: form.dataset.refreshUrl, data: {token: started.token}};
+          return parts.stripe.confirmPayment({
+            elements: parts.elements,
+            clientSecret: started.client_secret,
+            confirmParams: {
+              return_url: started.return_url,
+              payment_method_data: {billing_details: {name: nameField.value, email: emailField.value}}
+            },
+            redirect: "if_required"
+          }).then(function (confirmed) {
+            confirmError = confirmed.error || null;
+            if (confirmError && wallet) { wallet.paymentFailed({reason: "fail"}); }
+            // Whatever the browser says, the server asks Stripe.
+            return ask(pending);
+          }, function () { return ask(pending); });
         });
-      }).then(function (charged) {
-        return authenticate(charged, token);
-      }).then(finish, function () {
+      }).then(function (answer) {
+        if (answer.action === "failed" && confirmError) {
+          answer.message = readableError(confirmError);
+        }
+        finish(answer);
+      }, function () {
         finish(pending ? {action: "uncertain", message: UNCERTAIN} : {action: "error", message: NETWORK});
       });
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!busy) { pay(null); }
     });
+
+    // Wallet buttons (Apple Pay, Google Pay, Link) above the form, for one-time and
+    // recurring gifts alike; the wallet gives the name and email when the form has none.
+    var expressBox = document.getElementById("express-checkout");
+    if (expressBox) {
+      var express = parts.elements.create("expressCheckout", {buttonType: {applePay: "donate", googlePay: "donate"}});
+      express.on("ready", function (event) {
+        var offered = event && event.availablePaymentMethods;
+        expressBox.hidden = !offered || !Object.keys(offered).some(function (k) { return offered[k]; });
+      });
+      express.on("click", function (event) {
+        if (busy) { return; }
+        event.resolve({emailRequired: !emailField.value, billingAddressRequired: false});
+      });
+      express.on("confirm", function (event) {
+        var details = event.billingDetails || {};
+        if (!nameField.value && details.name) { nameField.value = details.name; }
+        if (!emailField.value && details.email) { emailField.value = details.email; }
+        pay(event);
+      });
+      express.mount("#express-checkout-element");
+    }
   }
 
+  /* The reader account: a recurring gift's new payment method, saved by the Payment
+   * Element in setup mode, then made the gift's default by our server. */
   function setupCardUpdate(form) {
     var status = document.getElementById("card-status");
     var submit = form.querySelector("button[type=submit]");
     var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
-    var stripeParts = mountCard(form, status);
-    if (!stripeParts) { return; }
+    var parts = mountElements(form, status, {mode: "setup", currency: (form.dataset.currency || "usd").toLowerCase()});
+    if (!parts) { return; }
     submit.disabled = false;
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       submit.disabled = true;
       showStatus(status, "");
-      post(form.action, {}, csrf).then(function (started) {
-        if (started.action !== "setup") { return started; }
-        return stripeParts.stripe.confirmCardSetup(started.client_secret, {
-          payment_method: {card: stripeParts.card}
-        }).then(function (setup) {
-          if (setup.error) { return {action: "failed", message: readableError(setup.error)}; }
-          return post(form.dataset.confirmUrl, {setup_intent: setup.setupIntent.id}, csrf);
+      parts.elements.submit().then(function (checked) {
+        if (checked.error) { return {action: "failed", message: readableError(checked.error)}; }
+        return post(form.action, {}, csrf).then(function (started) {
+          if (started.action !== "setup") { return started; }
+          return parts.stripe.confirmSetup({
+            elements: parts.elements,
+            clientSecret: started.client_secret,
+            confirmParams: {return_url: window.location.href},
+            redirect: "if_required"
+          }).then(function (setup) {
+            if (setup.error) { return {action: "failed", message: readableError(setup.error)}; }
+            return post(form.dataset.confirmUrl, {setup_intent: setup.setupIntent.id}, csrf);
+          });
         });
       }).then(function (result) {
         if (result.action === "done") { window.location.assign(result.redirect); return; }
