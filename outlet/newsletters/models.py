@@ -359,7 +359,7 @@ class Issue(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="Hard bounces by mail count toward the breaker from here (its last reset).",
+        help_text="Mailed hard bounces count for the breaker from its last reset.",
     )
     created_by = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -190,9 +190,7 @@ def test_a_dsn_someone_opened_in_a_mail_client_is_still_taken_in(dovecot, daily,
     raw = (FIXTURES / "dsn-5.1.1-after-acceptance.eml").read_text()
     raw = raw.replace("{recipient}", reader.email).replace("{return_path}", return_path)
     dovecot.deliver("1.dsn", raw.encode())
-    client = imaplib.IMAP4_SSL(
-        "localhost", dovecot.port, ssl_context=ssl.create_default_context()
-    )
+    client = imaplib.IMAP4_SSL("localhost", dovecot.port, ssl_context=ssl.create_default_context())
     client.login("bounces", "bounce-secret")
     client.select("INBOX")
     client.fetch("1", "(RFC822)")  # the editor reads it: \Seen

@@ -38,9 +38,7 @@ def returned(name: str, email: str, return_path: str, copy: int = 0) -> str:
 
 def about(name: str, delivery: Delivery, copy: int = 0) -> str:
     email = delivery.subscriber.email
-    return returned(
-        name, email, delivery_return_path(delivery_id=delivery.pk, email=email), copy
-    )
+    return returned(name, email, delivery_return_path(delivery_id=delivery.pk, email=email), copy)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -90,9 +88,7 @@ def test_transactional_soft_bounces_months_apart_do_not_suppress(daily):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_after_the_editor_resumes_one_late_bounce_does_not_pause_the_issue_again(
-    daily, settings
-):
+def test_after_the_editor_resumes_one_late_bounce_does_not_pause_the_issue_again(daily, settings):
     settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
     readers = SubscriberFactory.create_batch(40, newsletters=[daily])
     issue = send(daily)
