@@ -85,5 +85,12 @@ if BOUNCE_TOKEN_MAX_AGE_DAYS < 1 or BOUNCE_CLAIM_SECONDS < 60:
     raise ImproperlyConfigured(
         "BOUNCE_TOKEN_MAX_AGE_DAYS must be at least 1 and BOUNCE_CLAIM_SECONDS at least 60."
     )
+if (BOUNCE_MAILDIR or BOUNCE_IMAP_URL) and not BOUNCE_DOMAIN:
+    # No copy would carry a token: every bounce polled would be refused as forged, and a
+    # forged message keeps nothing of its content.
+    raise ImproperlyConfigured(
+        f"{'BOUNCE_MAILDIR' if BOUNCE_MAILDIR else 'BOUNCE_IMAP_URL'} is set but BOUNCE_DOMAIN "
+        "is not: set BOUNCE_DOMAIN to the domain of the return paths that mailbox receives."
+    )
 if BOUNCE_IMAP_URL and not BOUNCE_IMAP_URL.startswith(("imaps://", "imap://")):
     raise ImproperlyConfigured("BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS).")

@@ -181,3 +181,15 @@ def test_a_relay_breaking_late_in_a_long_issue_trips_within_a_window(daily, sett
     assert issue.bounce_breaker_tripped
     # Fewer than MIN_BOUNCES went before it tripped, not 10 % of the whole issue (12).
     assert Suppression.objects.count() < 5
+
+
+def test_a_bounce_mailbox_without_a_bounce_domain_stops_startup(tmp_path):
+    """Without BOUNCE_DOMAIN no copy carries a token: every bounce polled would be refused
+    as forged, and a forged message keeps nothing, so the whole mailbox would be lost."""
+    from tests.core.test_settings import PRODUCTION_ENV, _manage
+
+    result = _manage("check", **PRODUCTION_ENV, BOUNCE_MAILDIR=str(tmp_path))
+
+    assert result.returncode != 0
+    assert "BOUNCE_DOMAIN" in result.stderr and "BOUNCE_MAILDIR" in result.stderr
+    assert _manage("check", **PRODUCTION_ENV, BOUNCE_DOMAIN="bounces.example.org").returncode == 0
