@@ -8,6 +8,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from outlet.articles.caching import public_page
 from outlet.core import views as core_views
+from outlet.core.language import language_patterns
 from outlet.newsletters import esp_webhooks
 
 admin.site.site_header = f"{settings.OUTLET_NAME} editors"
@@ -21,27 +22,33 @@ urlpatterns = [
         TemplateView.as_view(template_name="robots.txt", content_type="text/plain"),
         name="robots",
     ),
-    # Django's JavaScript catalog (gettext() etc. for scripts) in the site's language: a
-    # public page like any other, so the page cache and a shared cache hold it (ETag,
-    # s-maxage) and a deploy's new strings arrive with the next content version.
-    path(
-        "jsi18n/",
-        public_page(JavaScriptCatalog.as_view(), "site"),
-        name="javascript-catalog",
-    ),
     path("admin/", admin.site.urls),
     path("_outbox/", core_views.outbox_list, name="outbox"),
     path("_outbox/<str:key>/", core_views.outbox_detail, name="outbox-detail"),
     path("_outbox/<str:key>/html", core_views.outbox_html, name="outbox-html"),
-    path("donate/", include("outlet.donations.urls")),
-    path("newsletter/", include("outlet.newsletters.urls")),
-    path("account/", include("outlet.readers.urls")),
     # Tracked links and the opens pixel of sent issues (newsletters/measuring/).
     path("n/", include("outlet.newsletters.measuring.urls")),
     # Only the configured email provider's webhooks (newsletters/esp_webhooks.py).
     path("anymail/<path:path>", esp_webhooks.esp_webhook, name="esp-webhook"),
-    path("page/", include("outlet.pages.urls")),
-    path("", include("outlet.articles.urls")),
+    # The reader account is private (never cached) and shows in the reader's own language;
+    # its session cookie is scoped to /account/, which a prefix would put out of reach.
+    path("account/", include("outlet.readers.urls")),
+    # Reader pages: the default language unprefixed, the others under /<code>/
+    # (core/language.py; with one language, every address is as it always was).
+    *language_patterns(
+        # Django's JavaScript catalog (gettext() etc. for scripts) in the page's language
+        # (/en/jsi18n/ on a bilingual site): a public page like any other, so the page cache
+        # and a shared cache hold it, and a deploy's new strings come with the next version.
+        path(
+            "jsi18n/",
+            public_page(JavaScriptCatalog.as_view(), "site"),
+            name="javascript-catalog",
+        ),
+        path("donate/", include("outlet.donations.urls")),
+        path("newsletter/", include("outlet.newsletters.urls")),
+        path("page/", include("outlet.pages.urls")),
+        path("", include("outlet.articles.urls")),
+    ),
 ]
 
 # Uploads are served by the site itself (with a year-long lifetime) unless MEDIA_URL

@@ -263,3 +263,20 @@ def localstripe(localstripe_server, settings) -> str:
     settings.STRIPE_API_BASE = localstripe_server
     settings.STRIPE_JS_URL = f"{localstripe_server}/js.stripe.com/v3/"
     return localstripe_server
+
+
+@pytest.fixture
+def bilingual(settings) -> Iterator[None]:
+    """A site in Spanish (the default, unprefixed) and English (under /en/), as with
+    SITE_LANGUAGES=es,en; Spanish active, as on a request for an unprefixed page."""
+    from django.urls import clear_url_caches
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "es"
+    settings.LANGUAGES = [("es", "español"), ("en", "English")]
+    clear_url_caches()  # the resolver keeps each language's prefix once worked out
+    with translation.override("es"):
+        yield
+    settings.LANGUAGE_CODE = "en"
+    settings.LANGUAGES = [("en", "English")]
+    clear_url_caches()

@@ -68,8 +68,9 @@ sub vcl_recv {
     }
     # Never from the cache: the editors' side, forms' own pages, tokens, health, previews,
     # and the reader account (its session cookie is scoped to /account/, so it never
-    # reaches, nor makes private, the reader pages below).
-    if (req.url ~ "^/(admin|account|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
+    # reaches, nor makes private, the reader pages below). A bilingual site's other
+    # languages have them under their prefix (/en/donate/).
+    if (req.url ~ "^/([a-z]{2}(-[a-z]{2,4})?/)?(admin|account|donate|newsletter|csrf|anymail|_outbox|healthz|preview|share)(/|$)") {
         return (pass);
     }
     # Staff and readers with a session or a flash message get their own page.
@@ -134,6 +135,14 @@ sub vcl_deliver {
     unset resp.http.xkey;  # the keys are for this cache only
     if (obj.hits > 0) {
         set resp.http.X-Cache = "hit";
+        # The cached copy carries the X-Request-ID of the request that filled it (maybe
+        # one its client chose): a hit answers with this request's own id instead, the
+        # proxy's in front when sane (outlet/core/logs/request_id.py's rule), else ours.
+        if (req.http.X-Request-ID ~ "^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,127}$") {
+            set resp.http.X-Request-ID = req.http.X-Request-ID;
+        } else {
+            set resp.http.X-Request-ID = "varnish-" + req.xid;
+        }
     } else {
         set resp.http.X-Cache = "miss";
     }

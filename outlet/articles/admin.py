@@ -23,6 +23,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from outlet.core.admin_language import LanguageAdminMixin
+
 from .models import (
     Appeal,
     Article,
@@ -39,6 +41,7 @@ from .services import (
     article_publication_problems,
     article_revision_restore,
     article_save,
+    article_translation_create,
     article_unpublish,
     articles_delete,
     articles_feature,
@@ -173,8 +176,9 @@ class ArticleAdminForm(forms.ModelForm):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(LanguageAdminMixin, admin.ModelAdmin):
     form = ArticleAdminForm
+    translation_service = staticmethod(article_translation_create)
     list_display = [
         "headline", "section", "kind", "status", "featured", "publish_at", "created_by",
     ]  # fmt: skip
@@ -185,7 +189,7 @@ class ArticleAdmin(admin.ModelAdmin):
     inlines = [ArticleAuthorInline, ArticleRevisionInline]
     date_hierarchy = "publish_at"
     readonly_fields = ["preview_links", "featured_image_shown"]
-    actions = ["publish_now", "unpublish_now", "feature", "unfeature"]
+    actions = ["publish_now", "unpublish_now", "feature", "unfeature", "translation_add"]
     fieldsets = [
         (None, {"fields": ["headline", "slug", "dek", "section", "kind", "body"]}),
         ("Workflow", {"fields": ["status", "publish_at", "featured", "preview_links"]}),

@@ -45,6 +45,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags, quote_etag
 from redis.exceptions import RedisError
 
+from outlet.core.language import path_without_language
+
 from .edge import page_keys_add, public_headers_set, query_normalise
 
 logger = logging.getLogger(__name__)
@@ -63,8 +65,10 @@ MEMORY_PAGES = 512
 
 def content_version_bump() -> str:
     """Start a new content version: every cached page is stale from now on."""
+    from outlet.core.language import site_languages
+
     from .models import Article
-    from .selectors import NAVIGATION_CACHE_KEY
+    from .selectors import navigation_cache_key
 
     version = uuid.uuid4().hex[:12]
     next_publish_at = (
@@ -85,7 +89,7 @@ def content_version_bump() -> str:
         )
     else:
         cache.set_many(values, timeout=None)
-    cache.delete(NAVIGATION_CACHE_KEY)
+    cache.delete_many([navigation_cache_key(language) for language in site_languages()])
     return version
 
 
@@ -183,7 +187,7 @@ def _query_normalise(request: HttpRequest) -> None:
     """Drop tracking parameters and sort the query (edge.query_normalise) for the key and
     for the view alike, so a stored page never depends on what the key leaves out."""
     query = request.META.get("QUERY_STRING", "")
-    if not query or request.path.startswith(_TRACKING_READ_PREFIXES):
+    if not query or path_without_language(request.path).startswith(_TRACKING_READ_PREFIXES):
         return
     normalised = query_normalise(query)
     if normalised != query:

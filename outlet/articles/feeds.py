@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
 from outlet.core.site_url import SiteUrlFeed
@@ -54,7 +55,7 @@ class LatestArticlesFeed(SiteUrlFeed):
         return settings.OUTLET_NAME
 
     def link(self, obj=None) -> str:
-        return "/"
+        return reverse("articles:home")
 
     def description(self, obj=None) -> str:
         return settings.OUTLET_TAGLINE
@@ -99,7 +100,7 @@ class SectionFeed(LatestArticlesFeed):
         return f"{settings.OUTLET_NAME}: {obj.name}" if obj else settings.OUTLET_NAME
 
     def link(self, obj=None) -> str:
-        return obj.get_absolute_url() if obj else "/"
+        return obj.get_absolute_url() if obj else reverse("articles:home")
 
     def items(self, obj=None) -> QuerySet[Article]:
         return article_list().filter(section=obj)[:FEED_SIZE]
@@ -113,7 +114,7 @@ class AuthorFeed(LatestArticlesFeed):
         return f"{settings.OUTLET_NAME}: {obj.name}" if obj else settings.OUTLET_NAME
 
     def link(self, obj=None) -> str:
-        return obj.get_absolute_url() if obj else "/"
+        return obj.get_absolute_url() if obj else reverse("articles:home")
 
     def items(self, obj=None) -> QuerySet[Article]:
         return article_list().filter(authors=obj)[:FEED_SIZE]

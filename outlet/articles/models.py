@@ -6,11 +6,12 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import strip_tags
 from django.utils.translation import gettext_lazy as _
 from django_prose_editor.fields import ProseEditorField
 
+from outlet.core.language import is_multilingual, language_q, language_valid
 from outlet.core.site_url import (
     CANONICAL_URL_HELP,
     canonical_address,
@@ -164,6 +165,13 @@ class ArticleQuerySet(models.QuerySet["Article"]):
         """Those whose canonical address is their own page on this site."""
         return self.filter(canonical_here(url_name="articles:detail"))
 
+    def in_language(self, code: str | None = None) -> ArticleQuerySet:
+        """Those in `code` (the active language by default); all of them on a site with
+        one language, so its queries stay as they were."""
+        if not is_multilingual():
+            return self
+        return self.filter(language_q(code or translation.get_language()))
+
 
 class Article(models.Model):
     class Status(models.TextChoices):
@@ -250,6 +258,22 @@ class Article(models.Model):
         help_text=_("Featured: shown first on the home page."),
     )
     appeal = models.ForeignKey(Appeal, null=True, blank=True, on_delete=models.SET_NULL)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Empty means the site's default language."),
+    )
+    translation_group = models.UUIDField(
+        _("translation group"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Articles sharing it are translations of one another."),
+    )
 
     objects = ArticleQuerySet.as_manager()
 
@@ -262,13 +286,26 @@ class Article(models.Model):
                 fields=["-publish_at"], condition=models.Q(featured=True), name="article_featured"
             ),
         ]
+        constraints = [
+            # One translation per language in a group (blank, the default, is checked by
+            # the service: the database cannot know which language blank stands for).
+            models.UniqueConstraint(
+                fields=["translation_group", "language"], name="article_one_per_language"
+            ),
+        ]
         permissions = [("publish_article", "Can schedule, publish and unpublish articles")]
 
     def __str__(self) -> str:
         return self.headline
 
     def get_absolute_url(self) -> str:
-        return reverse("articles:detail", kwargs={"slug": self.slug})
+        with translation.override(self.language_code):
+            return reverse("articles:detail", kwargs={"slug": self.slug})
+
+    @property
+    def language_code(self) -> str:
+        """The article's language: its own, or the site's default when blank."""
+        return language_valid(self.language)
 
     @property
     def canonical_address(self) -> str:

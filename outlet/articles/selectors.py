@@ -3,9 +3,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+
+from outlet.core.language import is_multilingual, language_valid
 
 from .models import Appeal, Article, ArticleAuthor, Section
 
@@ -17,15 +20,27 @@ FEATURED_COUNT = 3
 
 
 def navigation_sections() -> list[dict[str, str]]:
-    """Sections for the masthead navigation, cached until a section changes."""
-    sections = cache.get(NAVIGATION_CACHE_KEY)
+    """Sections for the masthead navigation, cached until a section changes.
+
+    Kept per language: the addresses carry the page's language prefix.
+    """
+    key = navigation_cache_key(translation.get_language())
+    sections = cache.get(key)
     if sections is None:
         sections = [
             {"name": s.name, "url": s.get_absolute_url()}
             for s in Section.objects.only("name", "slug")
         ]
-        cache.set(NAVIGATION_CACHE_KEY, sections, 3600)
+        cache.set(key, sections, 3600)
     return sections
+
+
+def navigation_cache_key(language: str | None) -> str:
+    """The default language keeps the key a site with one language always had."""
+    language = language_valid(language)
+    if language == settings.LANGUAGE_CODE:
+        return NAVIGATION_CACHE_KEY
+    return f"{NAVIGATION_CACHE_KEY}:{language}"
 
 
 def _with_bylines(queryset: QuerySet[Article]) -> QuerySet[Article]:
@@ -39,7 +54,7 @@ def article_list() -> QuerySet[Article]:
 
     The body is left out: lists never show it, and bodies run to thousands of words.
     """
-    return _with_bylines(Article.objects.published().defer("body"))
+    return _with_bylines(Article.objects.published().in_language().defer("body"))
 
 
 def article_for_page(queryset: QuerySet[Article]) -> QuerySet[Article]:
@@ -59,6 +74,18 @@ def article_related(*, article: Article, limit: int = RELATED_COUNT) -> list[Art
         .filter(Q(tags__in=tag_ids) | Q(section_id=article.section_id))
         .annotate(shared_tags=Count("tags", filter=Q(tags__in=tag_ids), distinct=True))
         .order_by("-shared_tags", "-publish_at")[:limit]
+    )
+
+
+def article_translations(*, article: Article) -> list[Article]:
+    """The article's public translations (none on a site with one language)."""
+    if article.translation_group is None or not is_multilingual():
+        return []
+    return list(
+        Article.objects.published()
+        .filter(translation_group=article.translation_group)
+        .exclude(pk=article.pk)
+        .only("slug", "language", "translation_group")
     )
 
 
@@ -94,9 +121,9 @@ def home_page() -> dict[str, object]:
 def archive_months() -> list[datetime]:
     """Months (in the outlet's time zone) that have published articles, newest first."""
     return list(
-        Article.objects.published().datetimes(
-            "publish_at", "month", order="DESC", tzinfo=timezone.get_current_timezone()
-        )
+        Article.objects.published()
+        .in_language()
+        .datetimes("publish_at", "month", order="DESC", tzinfo=timezone.get_current_timezone())
     )
 
 

@@ -7,6 +7,7 @@ so sanitising, the role rules and the publication checks hold whoever saves.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -17,15 +18,22 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from outlet.core.language import is_multilingual, language_q, site_languages
+
 from .caching import content_version_bump
 from .edge import SITE_KEY, article_keys, edge_purge
 from .images import image_store_once, renditions_create
-from .models import Article, ArticleImage, ArticleRevision
+from .models import Article, ArticleAuthor, ArticleImage, ArticleRevision
 from .sanitising import sanitise_body
 from .signals import articles_taken_down
 
 PUBLISH_PERMISSION = "articles.publish_article"
 TEXT_FIELDS = ("headline", "dek", "body")
+#: What a new translation starts from (the translator rewrites the text).
+TRANSLATION_COPIED_FIELDS = (
+    "headline", "dek", "body", "kind", "section", "featured_image", "image_alt",
+    "image_caption", "image_credit", "seo_title", "seo_description", "appeal",
+)  # fmt: skip
 RESERVED_SLUGS = {
     "admin", "archive", "author", "donate", "feed", "media", "newsletter", "newsletters",
     "preview", "robots.txt", "search", "section", "share", "sitemap.xml", "static", "tag",
@@ -56,7 +64,14 @@ def content_changed(*, articles: Iterable[Article] = ()) -> None:
     them; without it (a section, author, tag, appeal or newsletter changed, which
     every page may show) the shared cache drops every page.
     """
+    articles = list(articles)
     article_ids = [article.pk for article in articles if article.pk]
+    groups = {article.translation_group for article in articles} - {None}
+    if groups and is_multilingual():
+        # Its translations' pages name it in their hreflang links and language switcher.
+        article_ids += Article.objects.filter(translation_group__in=groups).values_list(
+            "pk", flat=True
+        )
     # Read before the change, so the pages of a section or tag it leaves are purged too.
     keys_before = article_keys(article_ids=article_ids) if article_ids else set()
 
@@ -88,12 +103,14 @@ def article_publication_problems(
     def add(field: str, message: str) -> None:
         problems.setdefault(field, []).append(message)
 
-    if article.slug in RESERVED_SLUGS:
+    if article.slug in RESERVED_SLUGS or article.slug in site_languages():
         add(
             "slug",
             gettext("“%(slug)s” is an address the site already uses; choose another slug.")
             % {"slug": article.slug},
         )
+    for message in article_language_problems(article=article):
+        add("language", message)
     if article.status not in (Article.Status.SCHEDULED, Article.Status.PUBLISHED):
         return problems
     if not (article.headline or "").strip():
@@ -119,6 +136,65 @@ def article_publication_problems(
     if author_count is not None and author_count < 1:
         add("__all__", gettext("Add at least one author before scheduling or publishing."))
     return problems
+
+
+def article_language_problems(*, article: Article) -> list[str]:
+    """Why the article cannot be in its language: one the site does not publish in, or
+    one another article of its translation group is already in (blank counts as the
+    default language, which the database constraint cannot know)."""
+    if article.language and article.language not in site_languages():
+        return [gettext("Choose one of the site's languages.")]
+    if article.translation_group is None:
+        return []
+    taken = (
+        Article.objects.filter(translation_group=article.translation_group)
+        .filter(language_q(article.language_code))
+        .exclude(pk=article.pk)
+    )
+    if taken.exists():
+        return [gettext("Another translation of this article is already in this language.")]
+    return []
+
+
+def article_translation_create(*, article: Article, language: str, user: Any = None) -> Article:
+    """A draft copy of `article` in `language`, linked to it as its translation, for a
+    translator to rewrite: text, section, bylines, tags, image and appeal carried over.
+
+    Refused (ValidationError) for a language the site does not publish in or one the
+    article's translation group already has.
+    """
+    if language not in site_languages():
+        raise ValidationError(gettext("Choose one of the site's languages."))
+    with transaction.atomic():
+        article = Article.objects.select_for_update().get(pk=article.pk)
+        if article.translation_group is None:
+            article.translation_group = uuid.uuid4()
+            article.save(update_fields=["translation_group"])
+        group = Article.objects.filter(translation_group=article.translation_group)
+        if group.filter(language_q(language)).exists():
+            raise ValidationError(
+                gettext("“%(headline)s” already has a translation in that language.")
+                % {"headline": article.headline}
+            )
+        slug = base = f"{article.slug[:190]}-{language}"
+        while Article.objects.filter(slug=slug).exists():
+            slug = f"{base}-{uuid.uuid4().hex[:4]}"
+        translation = Article(
+            **{field: getattr(article, field) for field in TRANSLATION_COPIED_FIELDS},
+            slug=slug,
+            status=Article.Status.DRAFT,
+            language=language,
+            translation_group=article.translation_group,
+        )
+        translation = article_save(
+            article=translation, user=user, author_count=0, note=f"Translation of #{article.pk}"
+        )
+        translation.tags.set(article.tags.all())
+        ArticleAuthor.objects.bulk_create(
+            ArticleAuthor(article=translation, author_id=byline.author_id, position=byline.position)
+            for byline in article.bylines.all()
+        )
+    return translation
 
 
 def article_edit_check(*, article: Article, user: Any) -> None:

@@ -5,6 +5,7 @@ original elsewhere (`canonical_url`) is left out, as search engines ask."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -13,7 +14,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from outlet.core.language import active_language, news_sitemap_language
+from outlet.core.language import (
+    active_language,
+    is_multilingual,
+    language_versions,
+    news_sitemap_language,
+)
 from outlet.pages.models import Page
 
 from .models import Article, Author, Section, Tag
@@ -29,16 +35,63 @@ class _SiteUrlSitemap(Sitemap):
         return urlsplit(settings.SITE_URL).netloc
 
 
-class ArticleSitemap(_SiteUrlSitemap):
+class _InEachLanguageSitemap(_SiteUrlSitemap):
+    """What exists in every language (sections, authors, tags): an entry per language,
+    each naming the others as alternates. As before on a site with one language."""
+
+    alternates = True
+    x_default = True
+
+    @property
+    def i18n(self) -> bool:  # type: ignore[override]
+        return is_multilingual()
+
+
+class _TranslatedSitemap(_SiteUrlSitemap):
+    """Articles and pages, each in its own language: an entry each, and when it has
+    translations, an xhtml:link alternate per language plus x-default (the default
+    language's version). One query per sitemap page for the translations."""
+
+    model: type[Article] | type[Page]
+
+    def get_urls(self, page=1, site=None, protocol=None) -> list[dict]:
+        urls = super().get_urls(page=page, site=site, protocol=protocol)
+        groups = {url["item"].translation_group for url in urls} - {None}
+        if not groups or not is_multilingual():
+            return urls
+        members: dict[object, list] = defaultdict(list)
+        for member in (
+            self.model.objects.published()  # type: ignore[attr-defined]
+            .canonical_here()
+            .filter(translation_group__in=groups)
+            .only("slug", "language", "translation_group")
+        ):
+            members[member.translation_group].append(member)
+        base = f"{protocol or self.protocol}://{self.get_domain(site)}"
+        for url in urls:
+            item = url["item"]
+            versions = language_versions(item, members.get(item.translation_group, []))
+            if len(versions) < 2:
+                continue
+            url["alternates"] = [
+                {"lang_code": code, "location": f"{base}{path}"} for code, path in versions.items()
+            ]
+            default = versions.get(settings.LANGUAGE_CODE) or next(iter(versions.values()))
+            url["alternates"].append({"lang_code": "x-default", "location": f"{base}{default}"})
+        return urls
+
+
+class ArticleSitemap(_TranslatedSitemap):
     changefreq = "weekly"
     priority = 0.8
     limit = 5000
+    model = Article
 
     def items(self) -> QuerySet[Article]:
         return (
             Article.objects.published()
             .canonical_here()
-            .only("slug", "publish_at", "revised_at")
+            .only("slug", "publish_at", "revised_at", "language", "translation_group")
             .order_by("-publish_at")
         )
 
@@ -46,7 +99,7 @@ class ArticleSitemap(_SiteUrlSitemap):
         return item.revised_at or item.publish_at
 
 
-class SectionSitemap(_SiteUrlSitemap):
+class SectionSitemap(_InEachLanguageSitemap):
     changefreq = "hourly"
     priority = 0.6
 
@@ -54,7 +107,7 @@ class SectionSitemap(_SiteUrlSitemap):
         return Section.objects.all()
 
 
-class AuthorSitemap(_SiteUrlSitemap):
+class AuthorSitemap(_InEachLanguageSitemap):
     changefreq = "daily"
     priority = 0.4
 
@@ -62,7 +115,7 @@ class AuthorSitemap(_SiteUrlSitemap):
         return Author.objects.filter(articles__in=Article.objects.published()).distinct()
 
 
-class TagSitemap(_SiteUrlSitemap):
+class TagSitemap(_InEachLanguageSitemap):
     changefreq = "daily"
     priority = 0.3
 
@@ -70,14 +123,19 @@ class TagSitemap(_SiteUrlSitemap):
         return Tag.objects.filter(articles__in=Article.objects.published()).distinct()
 
 
-class PageSitemap(_SiteUrlSitemap):
+class PageSitemap(_TranslatedSitemap):
     """Static pages (About, Masthead): the site's own pages, listed here with its articles."""
 
     changefreq = "monthly"
     priority = 0.5
+    model = Page
 
     def items(self) -> QuerySet[Page]:
-        return Page.objects.published().canonical_here().only("slug", "updated_at")
+        return (
+            Page.objects.published()
+            .canonical_here()
+            .only("slug", "updated_at", "language", "translation_group")
+        )
 
     def lastmod(self, item: Page):
         return item.updated_at

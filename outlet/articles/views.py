@@ -8,9 +8,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.generic import ListView, TemplateView
+
+from outlet.core.language import language_versions
 
 from .caching import content_cached
 from .edge import article_page_keys, page_keys_add
@@ -23,6 +26,7 @@ from .selectors import (
     article_for_page,
     article_list,
     article_related,
+    article_translations,
     articles_in_month,
     home_page,
 )
@@ -60,6 +64,7 @@ def _article_context(article: Article) -> dict[str, Any]:
         "json_ld": news_article_json_ld(article),
         "share_image": article_share_image(article),
         "reading_minutes": article.reading_minutes,
+        "language_versions": language_versions(article, article_translations(article=article)),
     }
 
 
@@ -77,6 +82,10 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     context = content_cached(f"article:{slug}", lambda: _public_article_context(slug))
     if not context["article"].is_public:
         raise Http404
+    if context["article"].language_code != translation.get_language():
+        # Served under its own language's prefix only; an address in another (an old
+        # link, a language changed since) leads there.
+        return redirect(context["article"], permanent=True)
     article_page_keys(request, article=context["article"], related=context["related"])
     return render(request, "articles/article_detail.html", context)
 

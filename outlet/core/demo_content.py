@@ -157,3 +157,25 @@ ARTICLES: list[dict[str, Any]] = [
         ),
     },
 ]
+
+#: The demo's articles are written in this language.
+LANGUAGE = "en"
+
+#: On a bilingual site (SITE_LANGUAGES with more than one), the lead story is published
+#: in these languages too, linked to it as its translations (demo_load).
+TRANSLATIONS: dict[str, dict[str, Any]] = {
+    "es": {
+        "of": "how-the-new-district-map-was-drawn",
+        "slug": "como-se-trazo-el-nuevo-mapa-de-distritos",
+        "headline": "Cómo se trazó el nuevo mapa de distritos",
+        "dek": "Una comisión independiente redibujó los cuarenta distritos del estado. Los números dicen que el mapa es más justo; los candidatos dicen que es menos disputado.",
+        "body": (
+            "<p>Cuando la comisión de redistribución publicó su mapa definitivo un viernes por la noche de marzo, buena parte de la clase política del estado ya estaba cenando. El lunes por la mañana, tres legisladores habían anunciado que no volverían a presentarse, otro se había mudado de casa y un grupo de organizaciones cívicas había presentado la primera de once demandas.</p>"
+            "<h2>Cómo se trazaron las líneas</h2>"
+            "<p>La comisión tiene catorce miembros: cinco de cada uno de los dos grandes partidos y cuatro independientes. La ley le exige distritos con la misma población, continuos y respetuosos con las «comunidades de interés», y le prohíbe favorecer a ningún partido ni a ningún titular.</p>"
+            "<p>En ocho meses celebró cuarenta y una audiencias públicas y recibió más de nueve mil comentarios por escrito. La petición más repetida, con diferencia, fue alguna versión de «que nuestro pueblo quede en un solo distrito».</p>"
+            "<h2>Lo que dicen los números</h2>"
+            "<p>Con los resultados de la década anterior, la brecha de eficiencia del nuevo mapa queda algo por debajo del tres por ciento, frente a casi nueve en el mapa al que sustituye. Pero los escaños que de verdad pueden cambiar de manos pasan de once a siete.</p>"
+        ),
+    },
+}

@@ -17,6 +17,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from outlet.core.admin_language import LanguageFieldAdminMixin
 from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
 
@@ -366,7 +367,7 @@ class GiftAdmin(admin.ModelAdmin):
 
 
 @admin.register(Donor)
-class DonorAdmin(admin.ModelAdmin):
+class DonorAdmin(LanguageFieldAdminMixin, admin.ModelAdmin):
     list_display = ["email", "name", "created_at"]
     search_fields = ["email", "name"]
     inlines = [DonationInline]

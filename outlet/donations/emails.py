@@ -36,11 +36,12 @@ def donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
     """The message for an owed email, in the donor's language. It links to the reader
     account (/account/), which asks for an emailed sign-in link: a forwarded receipt lets
     nobody act on the gifts. (Sign-in links themselves are sent by outlet/readers.)"""
-    with translation.override(recipient_language(obj=email.donor)):
-        return _donor_email_message(email)
+    language = recipient_language(obj=email.donor)
+    with translation.override(language):
+        return _donor_email_message(email, language=language)
 
 
-def _donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
+def _donor_email_message(email: DonorEmail, *, language: str) -> EmailMultiAlternatives:
     manage_url = reverse("readers:account")
     context: dict[str, Any] = {
         "email": email,
@@ -67,7 +68,10 @@ def _donor_email_message(email: DonorEmail) -> EmailMultiAlternatives:
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.donor.email or ""],  # an erased donor's mail is never sent (donor_emails)
-        headers={"X-Outlet-Email": f"donations-{email.kind}-{email.pk}"},
+        headers={
+            "X-Outlet-Email": f"donations-{email.kind}-{email.pk}",
+            "Content-Language": language,
+        },
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     return return_path_apply(message)  # its bounces come back to us (BOUNCE_DOMAIN)

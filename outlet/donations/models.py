@@ -46,6 +46,15 @@ class Donor(models.Model):
     # address could be typed into the donate form first).
     email = models.EmailField(unique=True, null=True, blank=True)
     name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Of their receipts and account emails. Empty: the site's default."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

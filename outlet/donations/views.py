@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
@@ -130,6 +131,7 @@ def checkout_start(request: HttpRequest) -> JsonResponse:
             newsletter_opt_in=data["newsletter_opt_in"],
             ip=client_ip(request) or "unknown",
             checkout_key=data["checkout_key"],
+            language=translation.get_language(),
         )
     except ValidationError as exc:
         limited = any(error.code == "rate_limited" for error in exc.error_list)
@@ -182,6 +184,7 @@ def checkout_intent(request: HttpRequest) -> JsonResponse:
             newsletter_opt_in=data["newsletter_opt_in"],
             ip=client_ip(request) or "unknown",
             checkout_key=data["checkout_key"],
+            language=translation.get_language(),
         )
     except ValidationError as exc:
         limited = any(error.code == "rate_limited" for error in exc.error_list)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from outlet.core.admin_language import LanguageFieldAdminMixin
 from outlet.core.csv_export import csv_stream_response
 from outlet.core.paginators import EstimatedCountPaginator
 from outlet.newsletters import selectors, services
@@ -36,7 +37,7 @@ from outlet.newsletters.models import (
 
 
 @admin.register(Newsletter)
-class NewsletterAdmin(admin.ModelAdmin):
+class NewsletterAdmin(LanguageFieldAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "visibility",
@@ -152,7 +153,7 @@ CHART_STEP = 22
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(admin.ModelAdmin):
+class SubscriberAdmin(LanguageFieldAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/newsletters/subscriber/change_list.html"
     change_form_template = "admin/newsletters/subscriber/change_form.html"
     list_display = ["email", "name", "status", "source", "created_at", "confirmed_at"]

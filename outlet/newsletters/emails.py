@@ -25,6 +25,7 @@ _inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=
 def _message(
     *, subscriber: Subscriber, subject: str, template: str, context: dict
 ) -> EmailMultiAlternatives:
+    """Rendered in the language the caller chose with `translation.override`."""
     context = {
         "OUTLET_NAME": settings.OUTLET_NAME,
         "OUTLET_POSTAL_ADDRESS": settings.OUTLET_POSTAL_ADDRESS,
@@ -39,7 +40,10 @@ def _message(
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[subscriber.email],
-        headers={"Auto-Submitted": "auto-generated"},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "Content-Language": translation.get_language() or settings.LANGUAGE_CODE,
+        },
     )
     message.attach_alternative(html, "text/html")
     return return_path_apply(message)  # its bounces come back to us (BOUNCE_DOMAIN)
@@ -66,9 +70,13 @@ def _confirmation_email(subscriber: Subscriber, newsletters: list) -> EmailMulti
 
 def preferences_link_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     with translation.override(recipient_language(obj=subscriber)):
-        return _message(
-            subscriber=subscriber,
-            subject=gettext("Your %(name)s newsletter settings") % {"name": settings.OUTLET_NAME},
-            template="preferences_link",
-            context={"preferences_url": preferences_url(subscriber)},
-        )
+        return _preferences_link_email(subscriber)
+
+
+def _preferences_link_email(subscriber: Subscriber) -> EmailMultiAlternatives:
+    return _message(
+        subscriber=subscriber,
+        subject=gettext("Your %(name)s newsletter settings") % {"name": settings.OUTLET_NAME},
+        template="preferences_link",
+        context={"preferences_url": preferences_url(subscriber)},
+    )

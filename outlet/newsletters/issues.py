@@ -16,6 +16,7 @@ before the change that concerns it is committed.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,6 +49,8 @@ from outlet.newsletters.sending.breaker import issue_bounces_judge, issue_breake
 
 MAX_TEST_ADDRESSES = 5
 SENDABLE_FROM = (Issue.Status.DRAFT, Issue.Status.SCHEDULED)
+
+logger = logging.getLogger(__name__)
 
 
 def _locked(issue: Issue) -> Issue:
@@ -441,6 +444,8 @@ def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
             due.update(
                 auto_resume_at=now + timedelta(seconds=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS)
             )
+    if any(done.values()):  # an idle tick is said at DEBUG only (core.log_filters)
+        logger.info("issues tick: %s", " ".join(f"{k}={v}" for k, v in done.items() if v))
     return done
 
 

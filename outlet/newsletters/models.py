@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django_prose_editor.fields import ProseEditorField
 
 from outlet.core.addresses import email_digest, email_normalise
+from outlet.core.language import language_valid
 
 
 class Newsletter(models.Model):
@@ -42,6 +43,15 @@ class Newsletter(models.Model):
         "NEWSLETTER_TRACK_OPENS turns it off everywhere).",
     )
     position = models.PositiveSmallIntegerField(default=0, help_text="Order on the sign-up page.")
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Of its issues; offered first on pages in it. Empty: the default."),
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -59,6 +69,11 @@ class Newsletter(models.Model):
 
         if self.from_email and (problem := dkim_alignment_problem(from_email=self.from_email)):
             raise ValidationError({"from_email": problem})
+
+    @property
+    def language_code(self) -> str:
+        """Its issues' language: its own, or the site's default when blank."""
+        return language_valid(self.language)
 
     @property
     def from_header(self) -> str:
@@ -121,6 +136,15 @@ class Subscriber(models.Model):
     unsubscribed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     confirmation_sent_at = models.DateTimeField(
         null=True, blank=True, help_text="Last confirmation email, to space out re-sends."
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Of their emails: the sign-up page's. Empty: the site's default."),
     )
 
     objects = SubscriberQuerySet.as_manager()

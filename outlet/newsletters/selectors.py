@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from outlet.core.language import language_valid
 from outlet.newsletters.models import Issue, Newsletter, Segment, Subscriber, Subscription
 
 RECENT_SIGNUP_DAYS = 30
@@ -106,6 +107,14 @@ def issue_recipient_count(*, issue: Issue) -> int:
 def newsletter_choices_public() -> QuerySet[Newsletter]:
     """Newsletters a reader may pick on the public sign-up forms."""
     return Newsletter.objects.filter(is_active=True, visibility=Newsletter.Visibility.PUBLIC)
+
+
+def newsletters_language_first(
+    newsletters: Iterable[Newsletter], *, language: str | None
+) -> list[Newsletter]:
+    """`newsletters` with those in `language` (a page's) first, each part in its order."""
+    language = language_valid(language)
+    return sorted(newsletters, key=lambda newsletter: newsletter.language_code != language)
 
 
 def newsletter_choices_for(*, subscriber: Subscriber) -> QuerySet[Newsletter]:

@@ -114,8 +114,13 @@ def subscriber_signup(
     page_url: str = "",
     consent_text: StrOrPromise = "",
     ip: str | None = None,
+    language: str = "",
 ) -> Subscriber | None:
     """Record a wish to receive `newsletters`; nothing is sent until it is confirmed.
+
+    `language` is the page's the reader signed up on: the language of their emails from
+    now on, unless they are already an active subscriber (who may have chosen one in
+    their account).
 
     The outcome a reader can observe is the same for a new, pending, active or
     unsubscribed address: at most one confirmation email, which only the
@@ -150,7 +155,7 @@ def subscriber_signup(
             with transaction.atomic():
                 subscriber = _signup_in_transaction(
                     normalised, chosen, source, name[:MAX_NAME_LENGTH], kind, form, page_url,
-                    consent_text, ip,
+                    consent_text, ip, language,
                 )  # fmt: skip
             return subscriber
         except IntegrityError:
@@ -161,16 +166,18 @@ def subscriber_signup(
 
 
 def _signup_in_transaction(
-    email, newsletters, source, name, kind, form, page_url, consent_text, ip
+    email, newsletters, source, name, kind, form, page_url, consent_text, ip, language
 ) -> Subscriber:
     subscriber, _ = Subscriber.objects.select_for_update().get_or_create(
-        email=email, defaults={"source": source, "name": name}
+        email=email, defaults={"source": source, "name": name, "language": language}
     )
     if subscriber.status != Subscriber.Status.ACTIVE:
         subscriber.status = Subscriber.Status.PENDING
         if name and not subscriber.name:
             subscriber.name = name
-        subscriber.save(update_fields=["status", "name"])
+        if language:
+            subscriber.language = language
+        subscriber.save(update_fields=["status", "name", "language"])
     existing = set(
         Subscription.objects.filter(subscriber=subscriber).values_list("newsletter_id", flat=True)
     )

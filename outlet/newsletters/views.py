@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import REASON_CSRF_TOKEN_MISSING, REASON_NO_CSRF_COOKIE
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -26,7 +27,11 @@ from outlet.newsletters.forms import (
     SignupForm,
 )
 from outlet.newsletters.models import Newsletter, Subscriber
-from outlet.newsletters.selectors import newsletter_choices_for, newsletter_choices_public
+from outlet.newsletters.selectors import (
+    newsletter_choices_for,
+    newsletter_choices_public,
+    newsletters_language_first,
+)
 from outlet.newsletters.tokens import (
     LinkExpired,
     LinkInvalid,
@@ -115,12 +120,19 @@ def newsletter_index(request: HttpRequest) -> HttpResponse:
                 page_url=site_url_absolute(form.cleaned_data["page_url"] or request.path),
                 consent_text=CONSENT_TEXT,
                 ip=client_ip(request),
+                language=translation.get_language(),
             )
             return redirect("newsletters:thanks")
     return render(
         request,
         "newsletters/index.html",
-        {"form": form, "newsletters": newsletter_choices_public(), "consent_text": CONSENT_TEXT},
+        {
+            "form": form,
+            "newsletters": newsletters_language_first(
+                newsletter_choices_public(), language=translation.get_language()
+            ),
+            "consent_text": CONSENT_TEXT,
+        },
         status=400 if form.errors else 200,
     )
 

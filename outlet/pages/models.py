@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.db import models
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django_prose_editor.fields import ProseEditorField
 
 from outlet.articles.models import BODY_EDITOR_EXTENSIONS
 from outlet.articles.sanitising import sanitise_body
+from outlet.core.language import language_valid
 from outlet.core.site_url import (
     CANONICAL_URL_HELP,
     canonical_address,
@@ -50,6 +52,22 @@ class Page(models.Model):
         validators=[canonical_url_validator],
         help_text=CANONICAL_URL_HELP,
     )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        # Also in the database: bulk writers (imports, COPY) name only their own columns.
+        db_default="",
+        help_text=_("Empty means the site's default language."),
+    )
+    translation_group = models.UUIDField(
+        _("translation group"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Pages sharing it are translations of one another."),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PageQuerySet.as_manager()
@@ -57,12 +75,23 @@ class Page(models.Model):
     class Meta:
         ordering = ["title"]
         verbose_name = _("page")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["translation_group", "language"], name="page_one_per_language"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("pages:detail", kwargs={"slug": self.slug})
+        with translation.override(self.language_code):
+            return reverse("pages:detail", kwargs={"slug": self.slug})
+
+    @property
+    def language_code(self) -> str:
+        """The page's language: its own, or the site's default when blank."""
+        return language_valid(self.language)
 
     @property
     def canonical_address(self) -> str:

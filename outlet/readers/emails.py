@@ -18,10 +18,11 @@ from .models import Reader
 
 
 def _message(
-    *, to: str, subject: str, template: str, context: dict, reader: Reader | None = None
+    *, to: str, subject: str, template: str, context: dict, reader: object = None
 ) -> EmailMultiAlternatives:
-    """The email, in the language recipient_language chooses for `reader`; `subject` is an
-    English msgid (gettext_noop), translated here and given the outlet's name."""
+    """The email, in the language recipient_language chooses for `reader` (a Reader, or
+    an `_Address` for a note to an address a reader is leaving); `subject` is an English
+    msgid (gettext_noop), translated here and given the outlet's name."""
     with translation.override(recipient_language(obj=reader)):
         return _message_render(to=to, subject=subject, template=template, context=context)
 
@@ -41,7 +42,11 @@ def _message_render(
         body=render_to_string(f"emails/readers/{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
-        headers={"Auto-Submitted": "auto-generated", "X-Outlet-Email": f"readers-{template}"},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "X-Outlet-Email": f"readers-{template}",
+            "Content-Language": translation.get_language() or settings.LANGUAGE_CODE,
+        },
     )
     message.attach_alternative(
         render_to_string(f"emails/readers/{template}.html", context), "text/html"
@@ -83,6 +88,7 @@ def email_change_notice_email(
     )
     return _message(
         to=old_email,
+        reader=_Address(old_email),
         subject=subject,
         template="email_changed" if done else "email_change_asked",
         context={
@@ -91,3 +97,10 @@ def email_change_notice_email(
             "valid_hours": max(1, settings.READER_EMAIL_CHANGE_MAX_AGE // 3600),
         },
     )
+
+
+class _Address:
+    """Whoever holds `email` (a reader, subscriber or donor), for recipient_language."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from outlet.core.addresses import email_normalise
+from outlet.core.language import recipient_language
 from outlet.donations import selectors as donations
 from outlet.donations.models import Donation, Donor, Gift
 from outlet.newsletters import selectors as newsletters
@@ -52,6 +53,11 @@ class Account:
     newsletters: list[tuple[Newsletter, str]]
     gifts: QuerySet[Gift] | list[Gift]
     donations: QuerySet[Donation] | list[Donation]
+
+    @property
+    def language(self) -> str:
+        """The language of this reader's emails (core.language.recipient_language)."""
+        return recipient_language(obj=self.subscriber or self.donor or self.reader)
 
     @property
     def card_gift(self) -> Gift | None:

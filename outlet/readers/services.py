@@ -32,13 +32,15 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
 from outlet.core.addresses import email_digest, email_normalise
+from outlet.core.language import site_languages
 from outlet.core.ratelimits import rate_limit_client, rate_limit_count, rate_limit_hit
 from outlet.core.services import admin_log_anonymise
 from outlet.donations import selectors as donation_selectors
 from outlet.donations import services as donation_services
+from outlet.donations.models import Donor
 from outlet.newsletters import selectors as newsletter_selectors
 from outlet.newsletters import services as newsletter_services
-from outlet.newsletters.models import Suppression
+from outlet.newsletters.models import Subscriber, Suppression
 
 from .models import Reader, ReaderLinkUse
 from .selectors import reader_address_in_use, reader_address_known
@@ -331,6 +333,16 @@ def reader_newsletter_change(
             newsletter_services.subscriber_unsubscribe(subscriber=subscriber, newsletter=newsletter)
         return "unsubscribed"
     return None
+
+
+def reader_language_set(*, reader: Reader, language: str) -> None:
+    """The language of every email to the reader's address from now on: kept on their
+    subscriber and donor records (a reader has no language of its own)."""
+    if language not in site_languages():
+        raise ValidationError(gettext("Choose one of the site's languages."))
+    with transaction.atomic():
+        Subscriber.objects.filter(email=email_normalise(reader.email)).update(language=language)
+        Donor.objects.filter(email=email_normalise(reader.email)).update(language=language)
 
 
 def reader_sign_in_link_send_for_staff(*, reader: Reader) -> None:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("sign-out/", views.sign_out, name="sign-out"),
     path("sign-out/everywhere/", views.sign_out_everywhere, name="sign-out-everywhere"),
     path("newsletters/", views.newsletter_change, name="newsletters"),
+    path("language/", views.language_change, name="language"),
     path("gifts/<int:gift_id>/amount/", gift_views.gift_amount, name="gift-amount"),
     path("gifts/<int:gift_id>/cancel/", gift_views.gift_cancel, name="gift-cancel"),
     path("gifts/<int:gift_id>/card/", gift_views.gift_card_start, name="gift-card"),

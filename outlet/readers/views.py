@@ -14,12 +14,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from outlet.core.language import language_tag
+from outlet.core.language import language_choices_for_readers, language_tag
 from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
@@ -45,6 +46,7 @@ DONE_MESSAGES = {
         "If that address can be used, a link to confirm it is on its way there. "
         "Your address changes once you open it."
     ),
+    "language": _("Our emails to you are in this language from now on."),
 }
 
 #: What the sign-in page says after a redirect to it: ?done=<key>.
@@ -111,18 +113,26 @@ def account_page(
 ) -> HttpResponse:
     """The account; an action that failed renders it with its `error` (no redirect, so no
     message travels in an address someone else could craft)."""
+    account = selectors.reader_account(reader=reader)
     context = {
-        "account": selectors.reader_account(reader=reader),
+        "account": account,
         "done": DONE_MESSAGES.get(request.GET.get("done", "")) if not error else None,
         "error": error,
         "email_form": EmailForm(),
+        "languages": language_choices_for_readers(),
         "tax_statement": settings.DONATION_TAX_STATEMENT,
         "STRIPE_JS_URL": settings.STRIPE_JS_URL,
         "STRIPE_PUBLISHABLE_KEY": settings.STRIPE_PUBLISHABLE_KEY,
         "STRIPE_LOCAL": settings.STRIPE_DIALECT == "localstripe",
-        "STRIPE_LOCALE": language_tag(),
+        "STRIPE_LOCALE": language_tag(account.language),
     }
-    return render(request, "readers/account.html", context, status=status)
+    # In the reader's language: the account is theirs alone, never cached, and outside
+    # the language prefixes (its cookie's path is /account/).
+    language = account.language
+    with translation.override(language):
+        response = render(request, "readers/account.html", context, status=status)
+    response["Content-Language"] = language
+    return response
 
 
 def _link_problem(request: HttpRequest, exc: LinkInvalid) -> HttpResponse:
@@ -238,6 +248,18 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
     response["Location"] += "?done=email-changed"
     reader_session_end(response)  # the epoch moved on: this browser's session ended too
     return response
+
+
+@require_POST
+@reader_required
+def language_change(request: HttpRequest, reader: Reader) -> HttpResponse:
+    """The language of the reader's emails; the account shows in it too."""
+    language = request.POST.get("language", "")
+    try:
+        services.reader_language_set(reader=reader, language=language)
+    except ValidationError as exc:
+        return account_page(request, reader, error=" ".join(exc.messages), status=400)
+    return done("language")
 
 
 @require_POST

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "outlet.core.metrics.middleware.RequestMetricsMiddleware",
     # First, so a cached public page skips the rest; it stores pages after all the others ran.
     "outlet.articles.caching.PageCacheMiddleware",
+    # The language of a page is in its address only (/en/...), never a cookie or header.
+    "outlet.core.language.UrlLanguageMiddleware",
     # Inside the page cache, so it sees /account/'s 404s and 405s already marked no-store.
     "outlet.readers.middleware.AccountNeverCacheMiddleware",
     "django.middleware.security.SecurityMiddleware",

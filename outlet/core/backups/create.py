@@ -87,7 +87,7 @@ def backup_create(*, output_dir: Path, progress: Progress = lambda _: None) -> P
             encryption="chacha20poly1305-stream-v1 (hkdf-sha256)" if key else "",
             parts={"database": database, "media": media},
         )
-        _durable(manifest.write(partial))
+        _durable(manifest.write(partial, key=key))
         _durable(partial)  # the parts and the manifest are on disk before the name says so
         final = output_dir / name
         partial.rename(final)

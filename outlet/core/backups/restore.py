@@ -131,6 +131,8 @@ def backup_restore(
             "This backup is not encrypted although BACKUP_ENCRYPTION_KEY is set: if you "
             "trust it (an old backup from before the key), restore it with the variable unset."
         )
+    if key is not None:
+        manifest.authenticate(key)
     unknown = _unknown_migrations(manifest)
     if unknown:
         raise BackupError(

@@ -131,6 +131,7 @@ def newsletter_opt_in_forward(*, donation: Donation, consent_text: str, ip: str 
                 name=donation.donor.name,
                 consent_text=consent_text,
                 ip=ip or None,
+                language=donation.donor.language,
             )
     except ValidationError as exc:
         logger.info("Newsletter opt-in of donation %s not recorded: %s", donation.pk, exc)
@@ -177,6 +178,7 @@ def checkout_start(
     newsletter_opt_in: bool = False,
     ip: str = "",
     checkout_key: str = "",
+    language: str = "",
 ) -> CheckoutStep:
     """Record a pending donation (and its gift, when recurring), then ask Stripe for a
     customer and a SetupIntent for the browser to collect the card into (the Card
@@ -199,6 +201,7 @@ def checkout_start(
         newsletter_opt_in=newsletter_opt_in,
         ip=ip,
         checkout_key=checkout_key,
+        language=language,
     )
     if not created:
         return _checkout_resume(donation=donation, name=name)
@@ -222,12 +225,14 @@ def checkout_donation_record(
     newsletter_opt_in: bool = False,
     ip: str = "",
     checkout_key: str = "",
+    language: str = "",
 ) -> tuple[Donation, bool]:
     """Record a pending donation (and its gift, when recurring); (donation, True), or the
     donation of an earlier submit of this browser checkout (same `checkout_key`) and False.
 
     The rows are committed before Stripe is called: a webhook that arrives before the
-    request ends finds them (by the ids in the metadata)."""
+    request ends finds them (by the ids in the metadata). A new donor's emails go out in
+    `language`, the donate page's."""
     if checkout_key:
         existing = Donation.objects.filter(checkout_key=checkout_key).first()
         if existing is not None:
@@ -251,10 +256,11 @@ def checkout_donation_record(
     }
     try:
         with transaction.atomic():
-            # An existing donor's name is left alone: anyone can type any address into the
-            # form, so an unpaid checkout must not rename someone else's donor record.
+            # An existing donor's name and language are left alone: anyone can type any
+            # address into the form, so an unpaid checkout must not change someone else's
+            # donor record.
             donor, _ = Donor.objects.get_or_create(
-                email=email_normalise(email), defaults={"name": name}
+                email=email_normalise(email), defaults={"name": name, "language": language}
             )
             gift = None
             if frequency != Frequency.ONCE:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.encoding import iri_to_uri
 
+from outlet.core.language import path_without_language
 from outlet.newsletters.models import Issue, IssueLink
 
 DELIVERY_MARK = "@@DELIVERY@@"
@@ -137,7 +138,7 @@ def is_trackable(url: str) -> bool:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return False
     own = urlsplit(settings.SITE_URL).netloc
-    if parts.netloc == own and parts.path.startswith(_UNTRACKED_PATHS):
+    if parts.netloc == own and path_without_language(parts.path).startswith(_UNTRACKED_PATHS):
         return "/archive/" in parts.path  # the public archive is an ordinary page
     return True
 

@@ -16,6 +16,7 @@ from html import unescape
 import css_inline
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 from django.utils.html import strip_tags
 from django.utils.translation import gettext
@@ -42,13 +43,14 @@ class RenderedIssue:
 
 
 def issue_render(*, issue: Issue) -> RenderedIssue:
-    """The issue's HTML (CSS inlined) and plain text, with per-recipient markers, in the
-    language of the newsletter's readers (core.language.recipient_language)."""
-    with translation.override(recipient_language(obj=issue.newsletter)):
-        return _issue_render(issue)
+    """The issue's HTML (CSS inlined) and plain text, with per-recipient markers, in its
+    newsletter's language."""
+    with translation.override(recipient_language(obj=issue)):
+        return _issue_render(issue=issue)
 
 
-def _issue_render(issue: Issue) -> RenderedIssue:
+def _issue_render(*, issue: Issue) -> RenderedIssue:
+    donate_url = f"{settings.SITE_URL}{reverse('donations:donate')}"
     items = [
         issue_article.article
         for issue_article in issue.issue_articles.select_related("article__section")
@@ -64,9 +66,7 @@ def _issue_render(issue: Issue) -> RenderedIssue:
         "SITE_URL": settings.SITE_URL,
         "web_url": f"{settings.SITE_URL}{issue.get_absolute_url()}" if issue.pk else "",
         # A gift made from the issue's donate link is attributed to it (measuring/report.py).
-        "donate_url": f"{settings.SITE_URL}/donate/?source={issue_source(issue)}"
-        if issue.pk
-        else f"{settings.SITE_URL}/donate/",
+        "donate_url": f"{donate_url}?source={issue_source(issue)}" if issue.pk else donate_url,
         "unsubscribe_url": UNSUBSCRIBE_MARK,
         "preferences_url": PREFERENCES_MARK,
         "greeting": GREETING_MARK,

@@ -24,8 +24,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.utils import translation
 
 from outlet.core.dkim_config import dkim_signer
+from outlet.core.language import recipient_language
 from outlet.newsletters.measuring.links import DELIVERY_MARK, delivery_slot, issue_bodies_track
 from outlet.newsletters.models import (
     Issue,
@@ -167,6 +169,12 @@ class MessageSkeleton:
 
     @classmethod
     def build(cls, *, issue: Issue) -> MessageSkeleton:
+        # The unsubscribe and preferences pages its links open are in its language too.
+        with translation.override(recipient_language(obj=issue)):
+            return cls._build(issue=issue)
+
+    @classmethod
+    def _build(cls, *, issue: Issue) -> MessageSkeleton:
         newsletter = issue.newsletter
         domain = urlsplit(settings.SITE_URL).hostname or "localhost"
         from_header = formataddr((newsletter.from_name, newsletter.from_email), charset="utf-8")

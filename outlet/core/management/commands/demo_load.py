@@ -6,14 +6,16 @@ from io import BytesIO
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from outlet.articles.models import Appeal, Article, ArticleAuthor, Author, Section, Tag
-from outlet.articles.services import article_save
+from outlet.articles.services import article_save, article_translation_create, content_changed
 from outlet.core import demo_content
+from outlet.core.language import is_multilingual, site_languages
 
 DEMO_EDITOR_USERNAME = "editor"
 DEMO_EDITOR_PASSWORD = "outlet-demo-editor"  # noqa: S105 (printed by make run; DEBUG only)
@@ -64,6 +66,36 @@ class Command(BaseCommand):
             self.stdout.write(
                 "Data set: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."
             )
+
+    def demo_translations_load(self) -> None:
+        """On a bilingual site: the demo articles in their language, and the lead story
+        linked to its translations (demo_content.TRANSLATIONS) in the site's languages."""
+        if not is_multilingual():
+            return
+        languages = site_languages()
+        if demo_content.LANGUAGE in languages:
+            Article.objects.filter(
+                slug__in=[data["slug"] for data in demo_content.ARTICLES], language=""
+            ).update(language=demo_content.LANGUAGE)
+        for language, data in demo_content.TRANSLATIONS.items():
+            original = Article.objects.filter(slug=data["of"]).first()
+            if language not in languages or original is None:
+                continue
+            if Article.objects.filter(slug=data["slug"]).exists():
+                continue
+            try:
+                translation = article_translation_create(article=original, language=language)
+            except ValidationError:
+                continue  # the original is in that language already
+            translation.slug = data["slug"]
+            translation.headline = data["headline"]
+            translation.dek = data["dek"]
+            translation.body = data["body"]
+            translation.status = Article.Status.PUBLISHED
+            translation.publish_at = original.publish_at
+            article_save(article=translation)
+            self.stdout.write(f"Demo: “{original.headline}” linked to its {language} translation.")
+        content_changed()
 
     @transaction.atomic
     def demo_load(self) -> None:
@@ -116,6 +148,8 @@ class Command(BaseCommand):
                 )
                 article.tags.add(tag)
             created += 1
+
+        self.demo_translations_load()
 
         from outlet.newsletters.demo import newsletter_demo_load
 
