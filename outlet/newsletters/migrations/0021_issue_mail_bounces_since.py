@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("newsletters", "0019_bounce_message"),
+        ("newsletters", "0020_newsletter_subscriber_language"),
     ]
 
     operations = [
