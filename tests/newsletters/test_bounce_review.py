@@ -193,3 +193,26 @@ def test_a_bounce_mailbox_without_a_bounce_domain_stops_startup(tmp_path):
     assert result.returncode != 0
     assert "BOUNCE_DOMAIN" in result.stderr and "BOUNCE_MAILDIR" in result.stderr
     assert _manage("check", **PRODUCTION_ENV, BOUNCE_DOMAIN="bounces.example.org").returncode == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bounces_held_by_mail_after_the_issue_went_out_can_be_lifted(daily, settings):
+    """A relay fault found after the whole issue went out: the editor must be able to say
+    the held bounces were not real (nothing to send again: the relay took every copy),
+    not only confirm them."""
+    from outlet.newsletters.models import HeldBounce
+    from outlet.newsletters.sending.breaker import issue_held_bounces_lift
+
+    settings.NEWSLETTER_BOUNCE_BREAKER_RATE = 0.1
+    readers = SubscriberFactory.create_batch(40, newsletters=[daily])
+    issue = send(daily)
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
+    for reader in readers[:20]:
+        about(HARD, delivery_of(issue, reader))
+    held = HeldBounce.objects.filter(issue=issue, for_editor=True).count()
+    assert held
+
+    assert issue_held_bounces_lift(issue=issue) == held
+
+    assert not HeldBounce.objects.filter(issue=issue).exists()
+    assert Suppression.objects.count() == 20 - held  # only those before the trip

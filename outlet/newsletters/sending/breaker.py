@@ -279,16 +279,19 @@ def issue_held_bounces_confirm(*, issue: Issue) -> int:
 
 
 def issue_held_bounces_lift(*, issue: Issue) -> int:
-    """The editor's word: the server was wrong. The held rows go back to be sent again
-    (the refused attempt not counted), nobody is suppressed; how many."""
+    """The editor's word: the server was wrong. The held rows refused at sending go back
+    to be sent again (the refused attempt not counted); those that came back by mail
+    after the relay took the copy are only forgotten (any time: nothing is sent again);
+    nobody is suppressed; how many."""
     with transaction.atomic():
         locked = Issue.objects.select_for_update().get(pk=issue.pk)
-        if locked.status not in (Issue.Status.PAUSED, Issue.Status.SENDING):
+        held = HeldBounce.objects.filter(issue_id=issue.pk, for_editor=True)
+        refused = held.filter(delivery__status=Delivery.Status.FAILED)
+        if locked.status not in (Issue.Status.PAUSED, Issue.Status.SENDING) and refused.exists():
             raise ValidationError(
                 "Held bounces can be sent again only while the issue is paused or sending; "
                 "confirm them instead."
             )
-        held = HeldBounce.objects.filter(issue_id=issue.pk, for_editor=True)
         ids = list(held.values_list("delivery_id", flat=True))
         Delivery.objects.filter(pk__in=ids, status=Delivery.Status.FAILED).update(
             status=Delivery.Status.PENDING,
