@@ -372,6 +372,11 @@ class DonorAdmin(LanguageFieldAdminMixin, admin.ModelAdmin):
     search_fields = ["email", "name"]
     inlines = [DonationInline]
 
+    def save_model(self, request: HttpRequest, obj: Donor, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and {"email", "name"} & set(form.changed_data):
+            services.donor_stripe_sync_queue(donor_id=obj.pk)
+
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):

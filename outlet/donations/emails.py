@@ -29,6 +29,7 @@ SUBJECTS: dict[str, str | Promise] = {
     DonorEmail.Kind.PAYMENT_ACTION_REQUIRED: _(
         "Please confirm your gift to %(outlet)s with your bank"
     ),
+    DonorEmail.Kind.PAYMENT_FAILED: _("Your gift to %(outlet)s did not go through"),
 }
 
 
@@ -62,6 +63,10 @@ def _donor_email_message(email: DonorEmail, *, language: str) -> EmailMultiAlter
             gift=gift, after=email.donation.paid_at or email.donation.created_at
         )
         context["gift_url"] = f"{settings.SITE_URL}{manage_url}#gift-{gift.pk}"
+    if email.kind == DonorEmail.Kind.PAYMENT_FAILED and email.donation:
+        context["retry_url"] = settings.SITE_URL + selectors.donation_retry_url(
+            donation=email.donation
+        )
     template = f"emails/donations/{email.kind}"
     message = EmailMultiAlternatives(
         subject=str(SUBJECTS[DonorEmail.Kind(email.kind)]) % {"outlet": settings.OUTLET_NAME},

@@ -12,6 +12,7 @@ from .currencies import (
     AmountInvalid,
     amount_format,
     amount_input_step,
+    amount_to_major,
     amount_to_minor,
     currency_rule,
 )
@@ -96,6 +97,27 @@ class DonationForm(forms.Form):
         data["amount"] = amount
         data["utm"] = {name: data[name] for name in UTM_FIELDS if data.get(name)}
         return data
+
+
+def donate_prefill(*, query: Any) -> dict[str, str]:
+    """The donate form's initial amount and frequency from a link's query string
+    (`?amount=25.00&frequency=month`, as a failed payment's "try again" links): a preset
+    is picked, any other amount goes in "Other". Whatever cannot be read is left out, so a
+    bad link shows the page as usual; the amount is checked again when submitted."""
+    initial: dict[str, str] = {}
+    currency = settings.DONATION_CURRENCY
+    try:
+        amount = amount_to_minor(major=str(query.get("amount", ""))[:20], currency=currency)
+    except AmountInvalid:
+        amount = 0
+    if amount in settings.DONATION_PRESETS:
+        initial["amount_choice"] = str(amount)
+    elif amount > 0:
+        initial["amount_choice"] = "other"
+        initial["custom_amount"] = str(amount_to_major(amount=amount, currency=currency))
+    frequency = query.get("frequency")
+    initial["frequency"] = frequency if frequency in Frequency.values else Frequency.ONCE
+    return initial
 
 
 class AmountChangeForm(forms.Form):

@@ -131,11 +131,23 @@ class Gift(Attribution):
         return self.status in (self.Status.ACTIVE, self.Status.PAST_DUE)
 
 
+class PaymentMethod(models.TextChoices):
+    """How a payment was made, as Stripe's charge names it (payment_method_details.type)."""
+
+    CARD = "card", _("Card")
+    SEPA_DEBIT = "sepa_debit", _("SEPA Direct Debit")
+    US_BANK_ACCOUNT = "us_bank_account", _("ACH Direct Debit")
+    BACS_DEBIT = "bacs_debit", _("Bacs Direct Debit")
+
+
 class Donation(Attribution):
     """One payment: a one-time gift, or one charge of a recurring gift."""
 
     class Status(models.TextChoices):
         PENDING = "pending", pgettext_lazy("payment status", "Pending")
+        # A bank debit (SEPA, ACH, Bacs) on its way: Stripe says whether it succeeded days
+        # later. Not money yet: no receipt, and no total counts it.
+        PROCESSING = "processing", pgettext_lazy("payment status", "Processing")
         PAID = "paid", pgettext_lazy("payment status", "Paid")
         FAILED = "failed", pgettext_lazy("payment status", "Failed")
         REFUNDED = "refunded", pgettext_lazy("payment status", "Refunded")
@@ -164,6 +176,12 @@ class Donation(Attribution):
     stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    # Read from the charge when Stripe names it (a bank debit's processing or success):
+    # a receipt says how it was paid, and a SEPA receipt names the mandate.
+    payment_method_type = models.CharField(
+        max_length=40, choices=PaymentMethod.choices, blank=True, default="", db_default=""
+    )
+    mandate_reference = models.CharField(max_length=255, blank=True, default="", db_default="")
     failure_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -282,6 +300,7 @@ class DonorEmail(models.Model):
         AMOUNT_CHANGED = "amount_changed", _("Amount changed")
         CARD_UPDATED = "card_updated", _("Card updated")
         PAYMENT_ACTION_REQUIRED = "action_required", _("Renewal to confirm (3-D Secure)")
+        PAYMENT_FAILED = "payment_failed", _("Bank payment failed after processing")
 
     class Status(models.TextChoices):
         READY = "ready", pgettext_lazy("email status", "Ready")

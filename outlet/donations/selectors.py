@@ -10,12 +10,13 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
 
 from .currencies import amount_csv
 from .models import Campaign, Donation, Donor, Frequency, Gift, StripeEvent
+from .outcome import donation_outcome, donation_retry_url  # noqa: F401 (part of selectors)
 
 PAID = Q(status=Donation.Status.PAID)
 # A checkout that never reached Stripe's charge step: pending, no card read, no payment or
@@ -115,7 +116,9 @@ def campaign_raised(*, campaign: Campaign) -> int:
 
 def live_gifts_counted(*, currency: str) -> QuerySet[Gift]:
     """Live gifts (active or past due) whose latest payment was not refunded in full and
-    is not held or lost in a dispute: the ones recurring revenue can count on."""
+    is not held or lost in a dispute: the ones recurring revenue can count on. A gift
+    whose first payment is a bank debit still processing counts once it succeeds (Stripe
+    may call its subscription active before that)."""
     # A renewal refunded before its payment was recorded has no paid_at: its refund dates it.
     latest = Donation.objects.filter(
         gift=OuterRef("pk"), status__in=[Donation.Status.PAID, Donation.Status.REFUNDED]
@@ -128,7 +131,11 @@ def live_gifts_counted(*, currency: str) -> QuerySet[Gift]:
             # A gift without a payment yet has neither: Coalesce keeps it counted.
             latest_status=Coalesce(Subquery(latest.values("status")[:1]), Value("")),
             latest_disputed=Coalesce(Subquery(latest.values("disputed_amount")[:1]), Value(0)),
+            processing=Exists(
+                Donation.objects.filter(gift=OuterRef("pk"), status=Donation.Status.PROCESSING)
+            ),
         )
+        .exclude(latest_status="", processing=True)
         .exclude(latest_status=Donation.Status.REFUNDED)
         .exclude(latest_disputed__gt=0)
     )

@@ -504,3 +504,31 @@ def events_list(*, created_gte: int) -> Iterator[dict[str, Any]]:
     params: Any = {"created": {"gte": created_gte}, "limit": _ADOPT_PAGE}
     for event in _client().v1.events.list(params=params).auto_paging_iter():
         yield _plain(event)
+
+
+def payment_intent_retrieve_with_charge(*, payment_intent_id: str) -> dict[str, Any]:
+    """The PaymentIntent with its latest charge expanded: how it was paid
+    (`payment_method_details`, a SEPA debit's mandate). localstripe's 2017 shape lists
+    its charges on the PaymentIntent already."""
+    if _is_localstripe():
+        return payment_intent_retrieve(payment_intent_id=payment_intent_id)
+    return _plain(
+        _client().v1.payment_intents.retrieve(
+            payment_intent_id, params={"expand": ["latest_charge"]}
+        )
+    )
+
+
+def customer_update(*, customer_id: str, email: str, name: str) -> dict[str, Any]:
+    """Set the Stripe customer's email and name to ours; empty strings clear them (an
+    erasure). The same values sent twice change nothing, so a retried task is harmless."""
+    return _plain(_client().v1.customers.update(customer_id, params={"email": email, "name": name}))
+
+
+# Worth trying again later: Stripe unreachable, its servers failing (5xx) or asking us to
+# slow down (429). Any other refusal (400, 401, 403, 404) would be refused again.
+TEMPORARY_ERRORS: tuple[type[stripe.StripeError], ...] = (
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
+)

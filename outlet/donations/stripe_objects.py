@@ -41,13 +41,44 @@ class PaymentIntentFacts:
     metadata: dict[str, str] = field(default_factory=dict)
     failure_message: str = ""
     client_secret: str = ""
+    # From the charge, when it came with the PaymentIntent (expanded `latest_charge`, or
+    # localstripe's `charges` list): how it was paid, and a SEPA debit's mandate.
+    payment_method_type: str = ""
+    mandate_reference: str = ""
+    account_last4: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentMethodDetails:
+    type: str = ""
+    mandate_reference: str = ""
+    last4: str = ""
+
+
+def payment_method_details(charge: Any) -> PaymentMethodDetails:
+    """How a charge was paid: its `payment_method_details` type, the mandate of a SEPA
+    debit and the last four digits of the card or bank account. Empty for a charge given
+    only by id (not expanded) or without details (localstripe)."""
+    if not isinstance(charge, dict):
+        return PaymentMethodDetails()
+    details = charge.get("payment_method_details") or {}
+    kind = str(details.get("type") or "")
+    own = details.get(kind) or {} if kind else {}
+    return PaymentMethodDetails(
+        type=kind,
+        mandate_reference=str(own.get("mandate") or "") if kind == "sepa_debit" else "",
+        last4=str(own.get("last4") or ""),
+    )
 
 
 def payment_intent_facts(obj: dict[str, Any]) -> PaymentIntentFacts:
-    charge_id = _id(obj.get("latest_charge"))
+    charge = obj.get("latest_charge")
+    charge_id = _id(charge)
     if not charge_id:
         charges = (obj.get("charges") or {}).get("data") or []
-        charge_id = _id(charges[-1]) if charges else ""
+        charge = charges[-1] if charges else None
+        charge_id = _id(charge)
+    details = payment_method_details(charge)
     error = obj.get("last_payment_error") or {}
     return PaymentIntentFacts(
         id=obj["id"],
@@ -60,6 +91,9 @@ def payment_intent_facts(obj: dict[str, Any]) -> PaymentIntentFacts:
         metadata=_metadata(obj),
         failure_message=str(error.get("message") or ""),
         client_secret=str(obj.get("client_secret") or ""),
+        payment_method_type=details.type,
+        mandate_reference=details.mandate_reference,
+        account_last4=details.last4,
     )
 
 

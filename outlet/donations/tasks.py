@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from outlet.core.tasks import MAIL_TASK_OPTIONS, TEMPORARY_MAIL_ERRORS
 
-from . import selectors, services
+from . import selectors, services, stripe_gateway
 
 #: A donor's email and the editors' dispute alert get eight retries before they are given
 #: up, not the mail tasks' usual five.
@@ -28,6 +29,25 @@ def donor_email_send_task(self, donor_email_id: int) -> None:
         )
         if not final:
             raise  # Celery's autoretry queues the next try
+
+
+@shared_task(
+    name="donations.donor_stripe_customers_sync",
+    queue="default",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=stripe_gateway.TEMPORARY_ERRORS,
+    max_retries=8,
+    retry_backoff=30,
+    retry_backoff_max=settings.TASK_RETRY_MAX_SECONDS,
+    retry_jitter=False,
+)
+def donor_stripe_customers_sync_task(donor_id: int) -> None:
+    """The donor's Stripe customers take their current email and name (cleared once
+    erased). Reads the donor afresh, so a repeat sends the same and changes nothing;
+    a temporary Stripe fault is tried again with backoff, a refusal is not."""
+    services.donor_stripe_customers_sync(donor_id=donor_id)
 
 
 @shared_task(name="donations.dispute_editors_notify", **DONOR_MAIL_TASK_OPTIONS)

@@ -23,7 +23,7 @@ from outlet.core.ratelimits import client_ip
 
 from . import selectors, services
 from .currencies import currency_rule
-from .forms import UTM_FIELDS, DonationForm
+from .forms import UTM_FIELDS, DonationForm, donate_prefill
 from .models import Campaign, Donation
 from .services import CheckoutStep
 from .tokens import checkout_token_make, checkout_token_read
@@ -55,6 +55,7 @@ def donate(request: HttpRequest) -> HttpResponse:
     }
     for name in UTM_FIELDS:
         initial[name] = request.GET.get(name, "")[:200]
+    initial.update(donate_prefill(query=request.GET))
     context = {
         "form": DonationForm(initial=initial),
         "campaign": campaign,

@@ -107,6 +107,16 @@ def _payment_intent_apply(obj: dict[str, Any]) -> str:
     return services.payment_intent_apply(facts=payment_intent_facts(obj))
 
 
+def _payment_intent_processing_prepare(event: dict[str, Any]) -> dict[str, Any]:
+    """A bank debit on its way. A current payload names its charge by id only, and the
+    receipt wants to say how it was paid (a SEPA debit's mandate): the PaymentIntent is
+    read with its charge, once per processing payment (a few, never the hot path)."""
+    obj = event["data"]["object"]
+    if not isinstance(obj.get("latest_charge"), str):  # none yet, or given whole (localstripe)
+        return obj
+    return stripe_gateway.payment_intent_retrieve_with_charge(payment_intent_id=obj["id"])
+
+
 def _invoice_prepare(event: dict[str, Any]) -> InvoiceFacts:
     """Before the transaction: a current invoice's payments (its PaymentIntent and charge),
     and, when neither our records nor the invoice name the gift (the invoice raced the
@@ -250,6 +260,7 @@ def _as_sent(event: dict[str, Any]) -> Any:
 # query) so it costs Stripe nothing. payment_intent.succeeded, the hot path, reads from
 # Stripe only when its amounts disagree, so it goes straight to the insert.
 _PREPARE_ASKS_STRIPE = {
+    "payment_intent.processing",
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
@@ -260,6 +271,7 @@ _PREPARE_ASKS_STRIPE = {
 }
 PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
     "payment_intent.succeeded": _payment_intent_prepare,
+    "payment_intent.processing": _payment_intent_processing_prepare,
     "invoice.paid": _invoice_prepare,
     "invoice.payment_succeeded": _invoice_prepare,
     "invoice.payment_failed": _invoice_prepare,
@@ -277,6 +289,7 @@ PREPARE: dict[str, Callable[[dict[str, Any]], Any]] = {
 
 HANDLERS: dict[str, Callable[[Any], str]] = {
     "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.processing": _payment_intent_apply,
     "payment_intent.payment_failed": _payment_intent_apply,
     "invoice.paid": _invoice_paid,
     "invoice.payment_succeeded": _invoice_paid,

@@ -55,9 +55,9 @@ def test_each_language_has_its_address_and_the_default_has_no_prefix(pair):
     assert english.get_absolute_url() == "/en/the-map/"
     page = Client().get("/en/the-map/")
     assert page.status_code == 200
-    assert '<html lang="en">' in page.text
+    assert '<html lang="en" ' in page.text
     assert page["Content-Language"] == "en"
-    assert '<html lang="es">' in Client().get("/el-mapa/").text
+    assert '<html lang="es" ' in Client().get("/el-mapa/").text
 
 
 def test_hreflang_alternates_are_reciprocal_with_an_x_default(pair):
@@ -159,16 +159,16 @@ def test_both_languages_get_the_same_cache_headers_and_no_vary_on_language(pair,
     # Neither a cookie nor Accept-Language changes the language of an address.
     cookie_browser = Client(HTTP_ACCEPT_LANGUAGE="en")
     cookie_browser.cookies["django_language"] = "en"
-    assert '<html lang="es">' in cookie_browser.get("/").text
+    assert '<html lang="es" ' in cookie_browser.get("/").text
 
 
 def test_the_page_cache_keeps_each_language_apart(pair, settings):
     settings.CACHE_MIDDLEWARE_SECONDS = 300
     settings.DEBUG = True  # the page cache needs a shared cache; DEBUG counts as one
     first = Client().get("/en/")
-    assert '<html lang="en">' in first.text
-    assert '<html lang="es">' in Client().get("/").text
-    assert '<html lang="en">' in Client().get("/en/").text
+    assert '<html lang="en" ' in first.text
+    assert '<html lang="es" ' in Client().get("/").text
+    assert '<html lang="en" ' in Client().get("/en/").text
 
 
 def test_adding_a_translation_links_a_draft_copy_once_per_language(bilingual, editor):
@@ -254,7 +254,7 @@ def test_a_single_language_site_has_no_prefix_switcher_or_alternates(settings):
 
 def test_the_donate_page_under_a_prefix_keeps_its_campaign_parameters(bilingual):
     page = Client().get("/en/donate/?source=the-map&utm_source=newsletter")
-    assert page.status_code == 200 and '<html lang="en">' in page.text
+    assert page.status_code == 200 and '<html lang="en" ' in page.text
     assert 'value="newsletter"' in page.text
 
 

@@ -489,7 +489,12 @@ class StubStripe(HTTPClient):
         resource, object_id = segments[0], segments[1] if len(segments) > 1 else ""
         expand = params.get("expand") or []
         if object_id and object_id not in self.objects and resource != "plans":
-            return self._error(404, "invalid_request_error", f"No such object: {object_id}")
+            return self._error(
+                404,
+                "invalid_request_error",
+                f"No such object: {object_id}",
+                code="resource_missing",
+            )
         existing = self.objects.get(object_id)
 
         if resource == "events" and method == "get" and not object_id:
@@ -500,6 +505,9 @@ class StubStripe(HTTPClient):
                 "customer", "cus", email=params.get("email"), name=params.get("name")
             )
         if resource == "customers" and method == "post":
+            for name in ("email", "name"):
+                if name in params:  # "" clears it, as Stripe does
+                    existing[name] = params[name] or None
             existing["invoice_settings"] = {
                 **(existing.get("invoice_settings") or {}),
                 **params.get("invoice_settings", {}),

@@ -289,3 +289,81 @@ def refund_current(
         failure_reason=failure_reason if status == "failed" else None,
     )
     return event(type_, obj)
+
+
+# --- Bank debits (SEPA Direct Debit): processing, then succeeded or failed ---------
+
+
+def sepa_charge_current(
+    *, payment_intent_id: str, amount: int, currency: str, mandate: str = "mandate_1SepaTest"
+) -> dict:
+    """A SEPA debit's charge as Stripe describes it (Charge.PaymentMethodDetails.SepaDebit):
+    pending while the debit is processing, with its mandate."""
+    obj = current_object("charge")
+    obj.update(
+        id=f"ch_{uuid.uuid4().hex[:14]}",
+        payment_intent=payment_intent_id,
+        amount=amount,
+        amount_captured=amount,
+        currency=currency,
+        status="pending",
+        paid=False,
+        payment_method_details={
+            "type": "sepa_debit",
+            "sepa_debit": {
+                "bank_code": "37040044",
+                "branch_code": None,
+                "country": "DE",
+                "fingerprint": "Fp1SepaTest",
+                "last4": "3000",
+                "mandate": mandate,
+            },
+        },
+    )
+    return obj
+
+
+def payment_intent_processing_current(donation, *, charge: dict | str | None) -> dict:
+    """Current shape: a webhook names the charge by id (`charge` a str); a PaymentIntent
+    read with `expand=latest_charge` carries it whole (`charge` a dict)."""
+    obj = current_object("payment_intent")
+    obj.update(
+        id=donation.stripe_payment_intent_id or f"pi_{uuid.uuid4().hex[:14]}",
+        amount=donation.amount,
+        amount_received=0,
+        currency=donation.currency,
+        customer=donation.stripe_customer_id,
+        metadata={"donation_id": str(donation.pk)} if donation.gift_id is None else {},
+        status="processing",
+        latest_charge=charge,
+        last_payment_error=None,
+        payment_method_types=["card", "sepa_debit"],
+    )
+    return event("payment_intent.processing", obj)
+
+
+def payment_intent_processing_2017(donation) -> dict:
+    """localstripe's 2017-08-15 shape: the charges listed on the PaymentIntent."""
+    obj = localstripe_object("payment_intent_succeeded")
+    obj.update(
+        id=donation.stripe_payment_intent_id or f"pi_{uuid.uuid4().hex[:14]}",
+        amount=donation.amount,
+        currency=donation.currency,
+        customer=donation.stripe_customer_id,
+        metadata={"donation_id": str(donation.pk)},
+        status="processing",
+    )
+    for charge in obj["charges"]["data"]:
+        charge.update(payment_intent=obj["id"], status="pending", paid=False)
+    return event("payment_intent.processing", obj, api_version="2017-08-15")
+
+
+def payment_intent_debit_failed_current(donation) -> dict:
+    """A SEPA debit refused by the donor's bank days later."""
+    evt = payment_intent_failed_current(donation)
+    evt["data"]["object"]["last_payment_error"] = {
+        "type": "invalid_request_error",
+        "code": "insufficient_funds",
+        "message": "The customer's account has insufficient funds to cover this payment.",
+    }
+    return evt

@@ -112,3 +112,24 @@ def test_an_email_is_written_in_the_language_recipient_language_chooses(monkeypa
     assert "28 de febrero de 2026" in message.body and "1.234,56\xa0€" in message.body
     assert '<html lang="es">' in message.alternatives[0][0]
     assert '<html lang="es">' in sign_in.alternatives[0][0]
+
+
+def test_the_bank_debit_emails_are_translated_whole(marks):
+    """A failed debit's note, a SEPA receipt with its mandate, a renewal by debit that
+    failed: every word through the catalog."""
+    donor = DonorFactory(name="Ada Reader", email="ada@example.test")
+    paid = datetime(2026, 1, 31, 9, tzinfo=UTC)
+    debit = {"payment_method_type": "sepa_debit", "card_brand": "", "card_last4": "3000"}
+    failed = DonationFactory(donor=donor, status="failed", **debit)
+    receipted = DonationFactory(donor=donor, status="paid", paid_at=paid,
+                                mandate_reference="mandate_1Reader42", **debit)  # fmt: skip
+    gift = GiftFactory(donor=donor)
+    renewal = DonationFactory(donor=donor, gift=gift, frequency="month", status="failed", **debit)
+    data = (*marks, "mandate_1Reader42")
+
+    for email in (
+        DonorEmail.objects.create(kind="payment_failed", donor=donor, donation=failed),
+        DonorEmail.objects.create(kind="receipt", donor=donor, donation=receipted),
+        DonorEmail.objects.create(kind="past_due", donor=donor, gift=gift, donation=renewal),
+    ):
+        assert_all_marked(emails.donor_email_message(email), data)

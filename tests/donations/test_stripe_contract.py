@@ -382,3 +382,30 @@ def test_restore_replay_lists_events_in_the_current_api(stub):
     assert stub.calls() == ["GET /v1/events"]
     assert stub.requests[0].params["created"] == {"gte": "1800000000"}
     assert report.listed == 0
+
+
+def test_a_bank_debit_is_read_with_its_charge_in_the_current_api(stub):
+    charge = se.sepa_charge_current(payment_intent_id="pi_sepa1", amount=2500, currency="eur")
+    stub.objects[charge["id"]] = charge
+    stub._store(
+        "payment_intent", "pi", id="pi_sepa1", status="processing", latest_charge=charge["id"]
+    )
+
+    payment_intent = stripe_gateway.payment_intent_retrieve_with_charge(
+        payment_intent_id="pi_sepa1"
+    )
+
+    assert_accepted(stub)
+    assert stub.calls() == ["GET /v1/payment_intents/pi_sepa1"]
+    assert stub.requests[0].params == {"expand": ["latest_charge"]}
+    details = payment_intent["latest_charge"]["payment_method_details"]
+    assert details["sepa_debit"]["mandate"] == "mandate_1SepaTest"
+
+
+def test_a_customer_update_speaks_the_current_api(stub):
+    customer = stub._store("customer", "cus", email="old@example.org", name="Old")
+
+    stripe_gateway.customer_update(customer_id=customer["id"], email="", name="")
+
+    assert_accepted(stub)
+    assert stub.requests[0].params == {"email": "", "name": ""}

@@ -28,7 +28,7 @@ def test_the_account_changes_the_language_of_subscriber_and_donor(bilingual):
     # The account (private, never cached) shows in the reader's language.
     account = browser.get("/account/")
     assert '<option value="en" lang="en" selected>' in account.text
-    assert '<html lang="en">' in account.text and account["Content-Language"] == "en"
+    assert '<html lang="en" ' in account.text and account["Content-Language"] == "en"
 
 
 def test_a_language_the_site_does_not_publish_in_is_refused(bilingual):

@@ -175,3 +175,20 @@ def test_a_change_of_address_link_is_not_mailed_after_the_epoch_moved_nor_withou
     # A task queued before this change (no epoch) mails nothing either: it cannot tell.
     tasks.reader_email_change_send_task.apply(args=[Reader.objects.get().pk, "new@example.org"])
     assert [m for m in mail.outbox if m.to == ["new@example.org"]] == []
+
+
+def test_a_confirmed_change_of_address_has_the_donors_stripe_customers_follow(
+    monthly_reader, run_tasks, monkeypatch
+):
+    from outlet.donations.tasks import donor_stripe_customers_sync_task
+
+    synced: list[int] = []
+    monkeypatch.setattr(donor_stripe_customers_sync_task, "delay", synced.append)
+    browser = signed_in("reader@example.com")
+    path = ask_for_change(browser, "new@example.org", run_tasks)
+    assert synced == []  # asking changes nothing
+
+    with run_tasks():
+        assert browser.post(path).status_code == 302
+
+    assert synced == [monthly_reader.donor_id]

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from outlet.donations.models import Donation
-from outlet.donations.services import DECLINE_MESSAGE
+from outlet.donations.services import BANK_FAILURE_MESSAGE, DECLINE_MESSAGE
 from outlet.donations.tokens import checkout_token_make
 from tests.factories import DonationFactory
 from tests.translation_marks import catalog_marks, html_text, unmarked_words
@@ -78,9 +78,10 @@ def test_the_delete_page_has_no_untranslated_words(monthly_reader, marks):
     assert unmarked_words(html_text(page.content.decode(), "main"), data=marks) == []
 
 
-@pytest.mark.parametrize("status", ["paid", "pending", "failed"])
+@pytest.mark.parametrize("status", ["paid", "pending", "processing", "failed", "bank failed"])
 def test_the_thank_you_page_has_no_untranslated_words(client, marks, status):
-    message = DECLINE_MESSAGE if status == "failed" else ""
+    message = {"failed": DECLINE_MESSAGE, "bank failed": BANK_FAILURE_MESSAGE}.get(status, "")
+    status = status.split()[-1]
     donation = DonationFactory(
         status=status,
         donor__name="Ada Reader",
@@ -124,3 +125,17 @@ def test_the_card_form_tells_stripe_elements_the_pages_language(
 
     assert 'id="card-update-form"' in page and f'data-locale="{locale}"' in page
     assert donate.context["STRIPE_LOCALE"] == locale  # for the donate page's Elements
+
+
+@pytest.mark.parametrize("status", ["paid", "processing", "failed", "bank failed"])
+def test_the_outcome_include_has_no_untranslated_words(marks, status):
+    from django.template.loader import render_to_string
+
+    message = BANK_FAILURE_MESSAGE if status == "bank failed" else ""
+    donation = DonationFactory(
+        status=status.split()[-1], donor__name="Ada Reader", failure_message=message
+    )
+
+    html = render_to_string("donations/_outcome.html", {"donation": donation})
+
+    assert unmarked_words(html_text(html), data=marks) == []

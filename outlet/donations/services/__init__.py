@@ -9,6 +9,8 @@ Writes for donations, by concern; each module states its contract at its top:
 - refunds.py        refunds and disputes
 - self_service.py   a donor's own gifts: cancel, amount, card (from the reader account,
                     outlet/readers), a change of address, erasure
+- stripe_customers.py  the donor's Stripe customers follow their address and name
+- delayed.py        bank debits that settle days later: processing, then paid or failed
 - donor_emails.py   emails owed to donors, sent once; the sweep that finds lost ones
 - adoption.py       the Stripe account's existing subscriptions adopted as gifts (stripe_adopt)
 
@@ -34,6 +36,11 @@ from .checkout import (
     donation_fee_compute,
     newsletter_opt_in_forward,
     payment_attempt_register,
+)
+from .delayed import (
+    BANK_FAILURE_MESSAGE,
+    payment_failure_after_processing,
+    payment_processing_record,
 )
 from .donor_emails import (
     donor_email_failure_record,
@@ -67,6 +74,7 @@ from .self_service import (
     gift_card_setup_start,
     gift_card_update,
 )
+from .stripe_customers import donor_stripe_customers_sync, donor_stripe_sync_queue
 from .stripe_events import (
     DECLINE_MESSAGE,
     PaymentTarget,
@@ -87,6 +95,11 @@ __all__ = [
     "adoption_plan",
     "subscriptions_adopt",
     "AUTHENTICATION_MESSAGE",
+    "BANK_FAILURE_MESSAGE",
+    "donor_stripe_customers_sync",
+    "donor_stripe_sync_queue",
+    "payment_failure_after_processing",
+    "payment_processing_record",
     "DECLINE_MESSAGE",
     "GENERIC_STRIPE_MESSAGE",
     "NEWSLETTER_CONSENT",

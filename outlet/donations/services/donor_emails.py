@@ -139,6 +139,15 @@ def donor_email_send(*, donor_email_id: int) -> bool:
             email.last_error = "The renewal was no longer waiting for the donor."
             email.save(update_fields=["status", "last_error"])
             return False
+        if email.kind == DonorEmail.Kind.PAYMENT_FAILED and (
+            email.donation is None or email.donation.status != Donation.Status.FAILED
+        ):
+            # The bank debit went through after all (a retry paid it) before this went
+            # out: telling the reader it failed would be false.
+            email.status = DonorEmail.Status.SKIPPED
+            email.last_error = "The payment no longer stands failed."
+            email.save(update_fields=["status", "last_error"])
+            return False
         if email.kind == DonorEmail.Kind.MANAGE_LINK:
             # Owed before reader accounts replaced donor sign-in links: its link would
             # not work; the donor asks /account/ for a new one.

@@ -19,6 +19,7 @@ from ..models import Donation, Donor, DonorEmail, Gift
 from ..stripe_objects import subscription_facts
 from .checkout import GENERIC_STRIPE_MESSAGE, card_ready
 from .donor_emails import donor_email_queue
+from .stripe_customers import donor_stripe_sync_queue
 from .stripe_events import DONOR_CANCELLATION_COMMENT, _end_reason, gift_end
 
 
@@ -141,10 +142,11 @@ def gift_card_update(*, gift: Gift, setup_intent_id: str) -> None:
 
 def donor_email_change(*, donor: Donor, email: str) -> None:
     """The donor's address becomes `email` (confirmed by the readers app with a link sent
-    to it). Stripe keeps the address it was given at checkout; receipts follow ours."""
+    to it). The donor's Stripe customers follow after commit (stripe_customers.py)."""
     from outlet.core.addresses import email_normalise
 
     Donor.objects.filter(pk=donor.pk).update(email=email_normalise(email))
+    donor_stripe_sync_queue(donor_id=donor.pk)
 
 
 def _gifts_that_may_charge(donor: Donor) -> QuerySet[Gift]:
@@ -171,7 +173,8 @@ def donor_erase(*, donor: Donor) -> None:
     refund or a dispute). What identifies the person goes: the address becomes NULL (no
     form can submit it and no other row can collide with it, so this cannot fail), the
     name, public credit name and card digits are cleared, and the record of emails sent
-    is deleted. Refuses (ValidationError, nothing written) a gift still able to charge."""
+    is deleted, and the donor's Stripe customers lose their email and name after commit.
+    Refuses (ValidationError, nothing written) a gift still able to charge."""
     with transaction.atomic():
         if _gifts_that_may_charge(donor).exists():
             raise ValidationError(_("A recurring gift is still running; it must end first."))
@@ -183,3 +186,4 @@ def donor_erase(*, donor: Donor) -> None:
             public_name="", public_credit=False, card_brand="", card_last4=""
         )
         DonorEmail.objects.filter(donor=donor).delete()
+        donor_stripe_sync_queue(donor_id=donor.pk)

@@ -28,6 +28,11 @@ from ..stripe_objects import (
     SubscriptionFacts,
     payment_intent_facts,
 )
+from .delayed import (
+    payment_failure_after_processing,
+    payment_failure_note_queue,
+    payment_processing_record,
+)
 from .donor_emails import donor_email_queue, receipt_dedupe_key
 
 logger = logging.getLogger(__name__)
@@ -39,9 +44,9 @@ DECLINE_MESSAGE = gettext_noop(
 
 @log_context_from
 def donation_fail(*, donation: Donation, message: str) -> None:
-    Donation.objects.filter(pk=donation.pk, status=Donation.Status.PENDING).update(
-        status=Donation.Status.FAILED, failure_message=message[:500]
-    )
+    Donation.objects.filter(
+        pk=donation.pk, status__in=[Donation.Status.PENDING, Donation.Status.PROCESSING]
+    ).update(status=Donation.Status.FAILED, failure_message=message[:500])
 
 
 @log_context_from
@@ -55,7 +60,8 @@ def payment_record(
 ) -> bool:
     """Mark a donation paid and owe its receipt. True when this call recorded it.
 
-    Only a pending (or failed, then retried) donation becomes paid, or one expired as an
+    Only a pending, processing (a bank debit that went through) or failed-then-retried
+    donation becomes paid, or one expired as an
     abandoned checkout that Stripe says was paid after all (money taken is recorded): a
     repeat, or a payment reported after its refund, changes nothing. The status test and
     the change are one conditional UPDATE, so two concurrent deliveries cannot both win.
@@ -82,6 +88,7 @@ def payment_record(
             pk=donation_id,
             status__in=[
                 Donation.Status.PENDING,
+                Donation.Status.PROCESSING,
                 Donation.Status.FAILED,
                 Donation.Status.ABANDONED,
             ],
@@ -127,7 +134,7 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
         cursor.execute(
             f"UPDATE {table} SET status = %s, paid_at = %s, failure_message = '', "  # noqa: S608 (table name from model meta)
             "stripe_charge_id = %s WHERE stripe_payment_intent_id = %s AND gift_id IS NULL "
-            "AND status IN (%s, %s) AND amount = %s AND currency = %s "
+            "AND status IN (%s, %s, %s) AND amount = %s AND currency = %s "
             "RETURNING id, donor_id, newsletter_opt_in",
             [
                 Donation.Status.PAID,
@@ -135,6 +142,7 @@ def payment_record_if_matching(*, facts: PaymentIntentFacts) -> bool:
                 facts.charge_id,
                 facts.id,
                 Donation.Status.PENDING,
+                Donation.Status.PROCESSING,
                 Donation.Status.FAILED,
                 facts.amount,
                 facts.currency,
@@ -200,8 +208,12 @@ def donation_for_payment_intent(facts: PaymentIntentFacts) -> PaymentTarget | No
 
 
 def payment_intent_apply(*, facts: PaymentIntentFacts, target: PaymentTarget | None = None) -> str:
-    """Apply a PaymentIntent's state to its donation. Returns what happened, for logs."""
+    """Apply a PaymentIntent's state to its donation. Returns what happened, for logs.
+    `processing` (a bank debit on its way) applies to a recurring gift's payment too;
+    success and failure of those come with their invoice's events."""
     target = target or donation_for_payment_intent(facts)
+    if facts.status == "processing":
+        return payment_processing_record(facts=facts, donation_id=target.id if target else None)
     if target is None:
         return "not a one-time donation"
     if facts.status == "succeeded":
@@ -213,6 +225,8 @@ def payment_intent_apply(*, facts: PaymentIntentFacts, target: PaymentTarget | N
         )
         return "paid" if recorded else "already applied"
     if facts.status == "requires_payment_method" and facts.failure_message:
+        if payment_failure_after_processing(donation_id=target.id):
+            return "failed after processing"
         Donation.objects.filter(pk=target.id, status=Donation.Status.PENDING).update(
             status=Donation.Status.FAILED, failure_message=DECLINE_MESSAGE
         )
@@ -260,6 +274,14 @@ def _donation_payment_link(*, donation: Donation, facts: InvoiceFacts) -> None:
         Donation.objects.filter(pk=donation.pk).update(**changes)
         for name, value in changes.items():
             setattr(donation, name, value)
+
+
+def _gift_paid_before(gift: Gift, donation: Donation) -> bool:
+    return (
+        gift.donations.exclude(pk=donation.pk)
+        .filter(status__in=[Donation.Status.PAID, Donation.Status.REFUNDED])
+        .exists()
+    )
 
 
 def _needs_authentication(facts: InvoiceFacts) -> bool:
@@ -322,6 +344,10 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bo
                 )
         _donation_payment_link(donation=donation, facts=facts)
         if paid is None and not action_required:
+            if facts.payment_intent is not None:
+                payment = payment_intent_facts(facts.payment_intent)
+                if payment.status == "processing":  # a bank debit on its way
+                    return payment_processing_record(facts=payment, donation_id=donation.pk)
             return "linked"
         if paid:
             recorded = payment_record(
@@ -340,6 +366,7 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bo
             # the payment stands and the gift is not past due because of it.
             return "already paid"
         was_running = gift.status in (Gift.Status.ACTIVE, Gift.Status.PAST_DUE)
+        was_processing = donation.status == Donation.Status.PROCESSING
         if action_required or _needs_authentication(facts):
             if not was_running:
                 return "confirmed in the browser"
@@ -353,6 +380,12 @@ def invoice_apply(*, facts: InvoiceFacts, paid: bool | None, action_required: bo
             )
             return "confirmation asked"
         donation_fail(donation=donation, message=gettext_noop("The renewal payment failed."))
+        if was_processing and not _gift_paid_before(gift, donation):
+            # A first payment by bank debit that failed days later (Stripe may have called
+            # the gift active meanwhile): the reader hears it did not go through, not that
+            # a renewal failed.
+            payment_failure_note_queue(donation_id=donation.pk)
+            was_running = False
         if gift.status == Gift.Status.ACTIVE:
             gift.status = Gift.Status.PAST_DUE
             gift.save(update_fields=["status"])

@@ -9,6 +9,9 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from ..models import Donation
+from ..outcome import donation_outcome, donation_retry_url
+
 register = template.Library()
 
 
@@ -57,3 +60,15 @@ def donate_messages() -> SafeString:
         "give_year": _("Give %(amount)s yearly"),
     }
     return json_script(messages, "donate-messages")
+
+
+@register.simple_tag
+def donation_outcome_of(donation: Donation) -> str:
+    """`{% donation_outcome_of donation as outcome %}`: succeeded, processing or failed."""
+    return donation_outcome(donation=donation)
+
+
+@register.simple_tag
+def donation_retry_path(donation: Donation) -> str:
+    """The donate page prefilled with this gift's amount and frequency."""
+    return donation_retry_url(donation=donation)
