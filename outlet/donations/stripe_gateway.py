@@ -504,3 +504,29 @@ def events_list(*, created_gte: int) -> Iterator[dict[str, Any]]:
     params: Any = {"created": {"gte": created_gte}, "limit": _ADOPT_PAGE}
     for event in _client().v1.events.list(params=params).auto_paging_iter():
         yield _plain(event)
+
+
+# --- Abandoned checkouts and gift amounts (deferred intents) -------------------------------
+
+
+def payment_intent_cancel(*, payment_intent_id: str, idempotency_key: str) -> dict[str, Any]:
+    """Cancel an unconfirmed PaymentIntent (an abandoned checkout's), so a late confirm from
+    an old tab can never charge it. Idempotent: one already cancelled is answered as it is.
+    Stripe refuses (InvalidRequestError) one that succeeded or is processing meanwhile; the
+    caller reads it again and leaves that money to the payment path."""
+    client = _client()
+    # localstripe refuses a cancellation_reason.
+    params: Any = {} if _is_localstripe() else {"cancellation_reason": "abandoned"}
+    try:
+        return _plain(
+            client.v1.payment_intents.cancel(
+                payment_intent_id,
+                params=params,
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+    except stripe.InvalidRequestError:
+        current = _plain(client.v1.payment_intents.retrieve(payment_intent_id))
+        if current.get("status") == "canceled":
+            return current
+        raise

@@ -530,6 +530,23 @@ class StubStripe(HTTPClient):
             product = {"id": params["id"], "object": "product", "name": params["name"]}
             self.objects[product["id"]] = product
             return 200, product
+        if resource == "payment_intents" and path.endswith("/cancel"):
+            if existing["status"] not in (
+                "requires_payment_method",
+                "requires_confirmation",
+                "requires_action",
+            ):
+                return self._error(
+                    400,
+                    "invalid_request_error",
+                    "You cannot cancel this PaymentIntent because it has a status of "
+                    f"{existing['status']}.",
+                    code="payment_intent_unexpected_state",
+                )
+            existing.update(
+                status="canceled", cancellation_reason=params.get("cancellation_reason")
+            )
+            return 200, self._expanded(existing, expand)
         if resource == "payment_intents" and not object_id and not params.get("confirm"):
             # Deferred intent creation: nothing is tried until the browser confirms.
             payment_intent = self._payment_intent(
