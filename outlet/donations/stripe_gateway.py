@@ -239,20 +239,6 @@ def subscription_cancel(*, subscription_id: str, comment: str = "") -> dict[str,
     return _plain(_client().v1.subscriptions.cancel(subscription_id, params=params))
 
 
-def subscription_plan_change(*, subscription_id: str, plan_id: str) -> dict[str, Any]:
-    """Move the subscription to another plan from the next renewal, without proration."""
-    client = _client()
-    subscription = _plain(client.v1.subscriptions.retrieve(subscription_id))
-    item_id = subscription["items"]["data"][0]["id"]
-    params: Any = {"items": [{"id": item_id, "plan": plan_id}]}
-    # localstripe knows only the older `prorate` flag; Stripe wants proration_behavior.
-    if _is_localstripe():
-        params["prorate"] = False
-    else:
-        params["proration_behavior"] = "none"
-    return _plain(client.v1.subscriptions.update(subscription_id, params=params))
-
-
 def subscription_default_card_set(*, subscription_id: str, payment_method_id: str) -> None:
     """Renewals charge the customer's default card; real Stripe also honours a
     subscription-level default, which localstripe does not accept, so set it only there."""
@@ -530,3 +516,31 @@ def payment_intent_cancel(*, payment_intent_id: str, idempotency_key: str) -> di
         if current.get("status") == "canceled":
             return current
         raise
+
+
+def subscription_amount_change(
+    *, subscription_id: str, amount: int, currency: str, interval: str
+) -> dict[str, Any]:
+    """The subscription's one item charges `amount` from the next renewal on, without
+    proration. Current Stripe: an inline price (`price_data` on the gift Product), as the
+    gift was created with, so no Plan or Price piles up per amount. localstripe serves Plans
+    only (and the older `prorate` flag), so there the item moves to the amount's Plan."""
+    client = _client()
+    subscription = _plain(client.v1.subscriptions.retrieve(subscription_id))
+    item_id = subscription["items"]["data"][0]["id"]
+    params: Any
+    if _is_localstripe():
+        plan_id = plan_ensure(amount=amount, currency=currency, interval=interval)
+        params = {"items": [{"id": item_id, "plan": plan_id}], "prorate": False}
+    else:
+        price_data = {
+            "currency": currency,
+            "unit_amount": amount,
+            "recurring": {"interval": interval},
+            "product": gift_product_ensure(),
+        }
+        params = {
+            "items": [{"id": item_id, "price_data": price_data}],
+            "proration_behavior": "none",
+        }
+    return _plain(client.v1.subscriptions.update(subscription_id, params=params))

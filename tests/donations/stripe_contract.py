@@ -634,7 +634,17 @@ class StubStripe(HTTPClient):
             return 200, existing
         if resource == "subscriptions" and method == "post":
             for item in params.get("items") or []:
-                plan = self.objects[item["plan"]]
+                if "price_data" in item:  # an inline price: a plan-like record of it
+                    data = item["price_data"]
+                    plan = {
+                        "id": self._new_id("price"),
+                        "amount": int(data["unit_amount"]),
+                        "currency": data["currency"],
+                        "interval": data["recurring"]["interval"],
+                        "product": data["product"],
+                    }
+                else:
+                    plan = self.objects[item["plan"]]
                 existing["items"]["data"][0].update(plan=plan, price=self._price(plan))
             if "default_payment_method" in params:
                 existing["default_payment_method"] = params["default_payment_method"]

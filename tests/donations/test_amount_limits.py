@@ -34,8 +34,7 @@ def stripe_calls(monkeypatch):
         "setup_intent_create",
         answer("setup", {"id": "seti_1", "client_secret": "seti_1_secret"}),
     )
-    monkeypatch.setattr(stripe_gateway, "plan_ensure", answer("plan", "plan_1"))
-    monkeypatch.setattr(stripe_gateway, "subscription_plan_change", answer("change", None))
+    monkeypatch.setattr(stripe_gateway, "subscription_amount_change", answer("change", None))
     return calls
 
 
