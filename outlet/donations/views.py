@@ -203,7 +203,12 @@ def checkout_return(request: HttpRequest) -> HttpResponse:
     except services.ReturnMismatch as exc:
         raise Http404("Unknown payment.") from exc
     donation.refresh_from_db()
-    return render(request, "donations/return.html", {"donation": donation, "state": state})
+    greeting = selectors.donation_greeting_name(donation=donation)
+    return render(
+        request,
+        "donations/return.html",
+        {"donation": donation, "state": state, "greeting_name": greeting},
+    )
 
 
 @never_cache
@@ -223,7 +228,10 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
     if donation_id is None:
         raise Http404("Unknown payment.")
     donation = get_object_or_404(Donation.objects.select_related("donor", "gift"), pk=donation_id)
-    return render(request, "donations/thanks.html", {"donation": donation})
+    greeting = selectors.donation_greeting_name(donation=donation)
+    return render(
+        request, "donations/thanks.html", {"donation": donation, "greeting_name": greeting}
+    )
 
 
 def supporters(request: HttpRequest) -> HttpResponse:

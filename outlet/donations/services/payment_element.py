@@ -40,6 +40,7 @@ from .checkout import (
     CheckoutStep,
     checkout_donation_record,
     checkout_refresh,
+    donation_fee_compute,
     idempotency_key,
 )
 from .stripe_events import donation_fail, invoice_apply, subscription_apply
@@ -84,6 +85,16 @@ def checkout_intent_create(
         if donation.status != Donation.Status.PENDING:
             return CheckoutStep(
                 action="failed", donation=donation, message=donation.failure_message
+            )
+        fee = donation_fee_compute(amount=amount, currency=donation.currency) if cover_fee else 0
+        if (donation.amount, donation.frequency) != (amount + fee, frequency):
+            # The page's button shows the new gift; its payment (if any) is of the old one.
+            # The page answers an error with a new checkout; the old one expires unpaid.
+            raise ValidationError(
+                gettext(
+                    "Your gift changed after this payment was started, so nothing was "
+                    "charged. Please press the button again to give the amount shown."
+                )
             )
     if not donation.donor.email:  # a checkout resumed after its donor was erased
         raise ValidationError(gettext("This checkout can no longer go on. Please start a new one."))
