@@ -516,9 +516,10 @@ def totals_by_source(*, sources: list[str]) -> dict[str, SourceTotals]:
 
 def donation_greeting_name(*, donation: Donation) -> str:
     """The name a thank-you or return page may greet the donor by: the donor record's, only
-    when this donation made it (their first, the record no older than the checkout). Anyone can type any address into the donate form, and
-    a returning donor's record keeps the name they gave before, so greeting by it would tell
-    a stranger the name behind an address; "" then (the page says "reader")."""
+    when this donation made it (their first, the record no older than the checkout).
+    Anyone can type any address into the donate form, and a returning donor's record keeps
+    the name they gave before, so greeting by it would tell a stranger the name behind an
+    address; "" then (the page says "reader")."""
     earlier = (
         Donation.objects.filter(donor_id=donation.donor_id, created_at__lt=donation.created_at)
         .exclude(pk=donation.pk)

@@ -54,13 +54,6 @@ def _is_localstripe() -> bool:
     return settings.STRIPE_DIALECT == "localstripe"
 
 
-def _card_only() -> dict[str, Any]:
-    # Current Stripe: allowed_payment_method_types; localstripe knows only the older key.
-    if _is_localstripe():
-        return {"payment_method_types": ["card"]}
-    return {"allowed_payment_method_types": ["card"]}
-
-
 def _plain(obj: Any) -> dict[str, Any]:
     return obj.to_dict()
 
@@ -109,53 +102,12 @@ def customer_create(*, email: str, name: str, idempotency_key: str) -> dict[str,
     )
 
 
-def setup_intent_create(*, customer_id: str, idempotency_key: str) -> dict[str, Any]:
-    params: Any = {"customer": customer_id, "usage": "off_session", **_card_only()}
-    return _plain(
-        _client().v1.setup_intents.create(
-            params=params,
-            options={"idempotency_key": idempotency_key},
-        )
-    )
-
-
 def setup_intent_retrieve(*, setup_intent_id: str) -> dict[str, Any]:
     return _plain(_client().v1.setup_intents.retrieve(setup_intent_id))
 
 
 def payment_method_retrieve(*, payment_method_id: str) -> dict[str, Any]:
     return _plain(_client().v1.payment_methods.retrieve(payment_method_id))
-
-
-def payment_intent_create(
-    *,
-    amount: int,
-    currency: str,
-    customer_id: str,
-    payment_method_id: str,
-    metadata: dict[str, str],
-    description: str,
-    idempotency_key: str,
-) -> dict[str, Any]:
-    """Create and confirm a one-time charge on a card already set up in the browser.
-
-    A decline raises CardError (its `user_message` is fit for the reader)."""
-    params: Any = {
-        "amount": amount,
-        "currency": currency,
-        "customer": customer_id,
-        "payment_method": payment_method_id,
-        "confirm": True,
-        "metadata": metadata,
-        **_card_only(),
-    }
-    if not _is_localstripe():  # localstripe refuses a description
-        params["description"] = description
-    return _plain(
-        _client().v1.payment_intents.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
-    )
 
 
 def payment_intent_retrieve(*, payment_intent_id: str) -> dict[str, Any]:
@@ -194,36 +146,6 @@ def plan_ensure(*, amount: int, currency: str, interval: str) -> str:
         # Another request created it meanwhile (409 on localstripe); it exists now.
         client.v1.plans.retrieve(plan_id)
     return plan_id
-
-
-def subscription_create(
-    *,
-    customer_id: str,
-    plan_id: str,
-    payment_method_id: str,
-    metadata: dict[str, str],
-    idempotency_key: str,
-) -> dict[str, Any]:
-    """Subscribe the customer to the plan, the latest invoice expanded.
-
-    Current Stripe: `payment_behavior=default_incomplete` with the card as the
-    subscription's default payment method, so the subscription stays incomplete until the
-    browser confirms the first invoice's payment with `latest_invoice.confirmation_secret`
-    (3-D Secure included); a failed first payment never leaves an active subscription.
-    localstripe charges the customer's default card at once and expands the invoice's
-    `payment_intent` (`requires_action` means the browser must authenticate)."""
-    params: Any = {"customer": customer_id, "items": [{"plan": plan_id}], "metadata": metadata}
-    if _is_localstripe():
-        params["expand"] = ["latest_invoice.payment_intent"]
-    else:
-        params["payment_behavior"] = "default_incomplete"
-        params["default_payment_method"] = payment_method_id
-        params["expand"] = ["latest_invoice.confirmation_secret"]
-    return _plain(
-        _client().v1.subscriptions.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
-    )
 
 
 def subscription_retrieve(*, subscription_id: str) -> dict[str, Any]:

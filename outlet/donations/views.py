@@ -106,55 +106,11 @@ def _error_json(message: str, *, status: int = 400, fields: dict | None = None) 
     )
 
 
-@never_cache
-@require_POST
-def checkout_start(request: HttpRequest) -> JsonResponse:
-    form = DonationForm(request.POST)
-    if not form.is_valid():
-        fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
-        return _error_json(gettext("Please check the highlighted fields."), fields=fields)
-    data = form.cleaned_data
-    campaign = Campaign.objects.filter(slug=data["campaign"]).first() if data["campaign"] else None
-    try:
-        step = services.checkout_start(
-            email=data["email"],
-            name=data["name"],
-            amount=data["amount"],
-            cover_fee=data["cover_fee"],
-            frequency=data["frequency"],
-            campaign=campaign,
-            source=data["source"],
-            utm=data["utm"],
-            public_credit=data["public_credit"],
-            public_name=data["public_name"],
-            newsletter_opt_in=data["newsletter_opt_in"],
-            ip=client_ip(request) or "unknown",
-            checkout_key=data["checkout_key"],
-        )
-    except ValidationError as exc:
-        limited = any(error.code == "rate_limited" for error in exc.error_list)
-        return _error_json(" ".join(exc.messages), status=429 if limited else 400)
-    return _step_json(step)
-
-
 def _donation_from_token(request: HttpRequest) -> Donation:
     donation_id = checkout_token_read(token=request.POST.get("token", ""))
     if donation_id is None:
         raise Http404("Unknown payment.")
     return get_object_or_404(Donation, pk=donation_id)
-
-
-@never_cache
-@require_POST
-def checkout_charge(request: HttpRequest) -> JsonResponse:
-    donation = _donation_from_token(request)
-    try:
-        step = services.checkout_charge(
-            donation=donation, setup_intent_id=request.POST.get("setup_intent", "")
-        )
-    except ValidationError as exc:
-        return _error_json(" ".join(exc.messages))
-    return _step_json(step)
 
 
 @never_cache

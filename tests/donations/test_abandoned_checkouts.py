@@ -100,7 +100,8 @@ def test_an_expired_checkout_is_never_charged_later(monkeypatch, frequency):
         age=timedelta(days=2), gift=gift, frequency=frequency, checkout_key="e" * 32
     )
     services.checkouts_abandoned_expire()
-    for name in ("customer_create", "payment_intent_create_deferred", "subscription_create_deferred"):
+    creates = ("customer_create", "payment_intent_create_deferred", "subscription_create_deferred")
+    for name in creates:
         monkeypatch.setattr(stripe_gateway, name, lambda **kw: pytest.fail("Stripe called"))
 
     step = services.checkout_intent_create(

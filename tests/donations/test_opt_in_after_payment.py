@@ -60,8 +60,9 @@ def test_the_webhooks_fast_path_forwards_the_opt_in_too(
 ):
     NewsletterFactory(name="The Daily")
     donation = start("fast@example.test")
+    payment_intent_id = str(Donation.objects.get(pk=donation.pk).stripe_payment_intent_id)
     facts = PaymentIntentFacts(
-        id=str(Donation.objects.get(pk=donation.pk).stripe_payment_intent_id), status="succeeded", amount=2500, currency=donation.currency,
+        id=payment_intent_id, status="succeeded", amount=2500, currency=donation.currency,
         customer_id=donation.stripe_customer_id, invoice_id="", charge_id="ch_1",
     )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):

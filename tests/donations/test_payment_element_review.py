@@ -65,9 +65,7 @@ def test_a_first_time_donor_is_greeted_by_name(stub, client):
 @pytest.mark.parametrize(
     "changed", [{"amount": 5000}, {"frequency": "month"}], ids=["amount", "frequency"]
 )
-def test_a_resumed_checkout_with_another_amount_is_refused_not_charged_the_old_one(
-    stub, changed
-):
+def test_a_resumed_checkout_with_another_amount_is_refused_not_charged_the_old_one(stub, changed):
     """After an uncertain answer the page keeps its checkout key; a reader who then picks
     another amount must not confirm the first payment (of the old amount) under a button
     showing the new one."""

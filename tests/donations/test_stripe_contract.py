@@ -173,9 +173,10 @@ def test_dialect_is_the_setting_not_a_guess_from_the_api_base(settings):
     # A proxy in front of Stripe (any other base URL) still speaks the current API.
     settings.STRIPE_API_BASE = "https://stripe-proxy.example.org"
     settings.STRIPE_DIALECT = "current"
-    assert stripe_gateway._card_only() == {"allowed_payment_method_types": ["card"]}
+    settings.DONATION_PAYMENT_METHOD_TYPES = ["card"]
+    assert stripe_gateway.payment_methods_offered() == {"allowed_payment_method_types": ["card"]}
     settings.STRIPE_DIALECT = "localstripe"
-    assert stripe_gateway._card_only() == {"payment_method_types": ["card"]}
+    assert stripe_gateway.payment_methods_offered() == {"payment_method_types": ["card"]}
 
 
 def test_expand_must_end_on_an_expandable_or_includable_field():

@@ -130,7 +130,9 @@ def _subscription_end_if_unpaid(gift: Gift) -> bool:
     from .stripe_events import gift_end
 
     subscription_id = str(gift.stripe_subscription_id)
-    facts = subscription_facts(stripe_gateway.subscription_retrieve(subscription_id=subscription_id))
+    facts = subscription_facts(
+        stripe_gateway.subscription_retrieve(subscription_id=subscription_id)
+    )
     if facts.status == "incomplete" and _first_payment_unconfirmed(facts.latest_invoice):
         try:
             facts = subscription_facts(
@@ -155,7 +157,9 @@ def _first_payment_unconfirmed(latest_invoice: dict | str | None) -> bool:
         return invoice.status == "void"
     payment = invoice.payment_intent
     if payment is None and invoice.payment_intent_id:
-        payment = stripe_gateway.payment_intent_retrieve(payment_intent_id=invoice.payment_intent_id)
+        payment = stripe_gateway.payment_intent_retrieve(
+            payment_intent_id=invoice.payment_intent_id
+        )
     return payment is None or payment_intent_facts(payment).status in UNCONFIRMED
 
 
