@@ -81,7 +81,6 @@ def _step_json(step: CheckoutStep) -> JsonResponse:
         "action": step.action,
         "token": token,
         "client_secret": step.client_secret,
-        "payment_method": step.payment_method_id,
         # Step messages are English msgids (gettext_noop in services): said in the
         # reader's language here.
         "message": gettext(step.message) if step.message else "",

@@ -12,7 +12,7 @@ Writes for donations, by concern; each module states its contract at its top:
 - donor_emails.py   emails owed to donors, sent once; the sweep that finds lost ones
 - adoption.py       the Stripe account's existing subscriptions adopted as gifts (stripe_adopt)
 
-Callers import from here (`services.checkout_start`), not from the modules.
+Callers import from here (`services.checkout_intent_create`), not from the modules.
 """
 
 from .abandoned import EXPIRED_MESSAGE, checkouts_abandoned_expire

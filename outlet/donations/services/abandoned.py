@@ -1,6 +1,6 @@
 """
 Checkouts a reader left before Stripe's charge step: the card form refused the card, the
-tab was closed. `checkout_start` writes its pending rows before Stripe is asked (so a
+tab was closed. `checkout_donation_record` writes its pending rows before Stripe is asked (so a
 webhook always finds them), which leaves such rows behind; they are not donations. Until
 they expire they are kept out of the editors' list and called abandoned in a donor's data
 download (selectors.CHECKOUT_UNFINISHED); after DONATION_CHECKOUT_EXPIRY_HOURS they are

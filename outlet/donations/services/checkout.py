@@ -1,11 +1,9 @@
 """
 Checkout: a reader gives once or starts a recurring gift.
 
-`checkout_start` records a pending donation (and gift) before Stripe is called, then
-gets a customer and a SetupIntent for the browser; `checkout_charge` charges the card the
-browser set up (a PaymentIntent, or a Subscription on current Stripe left incomplete until
-the browser confirms its first invoice); `checkout_refresh` reads the payment from Stripe
-after the browser's confirmation. The browser's word is never taken for a payment, and
+`checkout_donation_record` records a pending donation (and gift) before Stripe is called
+(payment_element.py then creates the payment the browser confirms); `checkout_refresh`
+reads the payment from Stripe after the browser's confirmation. The browser's word is never taken for a payment, and
 once Stripe says a payment succeeded nothing after it makes the answer an error.
 """
 
@@ -147,18 +145,15 @@ def idempotency_key(row: Donation | Gift, purpose: str) -> str:
 
 @dataclass(frozen=True)
 class CheckoutStep:
-    """What the browser does next: `setup` (confirmCardSetup with client_secret),
-    `authenticate` (confirmCardPayment with client_secret), `done`, `failed` (nothing was
-    charged; a new checkout may start) or `uncertain` (a charge may exist: ask again about
-    this one, never start another)."""
+    """What the browser does next: `confirm` (confirmPayment with client_secret),
+    `authenticate` (the payment still waits for the reader's bank), `done`, `failed`
+    (nothing was charged; a new checkout may start) or `uncertain` (a charge may exist: ask
+    again about this one, never start another)."""
 
     action: str
     donation: Donation
     client_secret: str = ""
     message: str = ""
-    # The card to confirm with, when the browser confirms a payment that has none yet
-    # (a current subscription's first invoice).
-    payment_method_id: str = ""
 
 
 def checkout_donation_record(
