@@ -3,8 +3,9 @@ Checkout: a reader gives once or starts a recurring gift.
 
 `checkout_donation_record` records a pending donation (and gift) before Stripe is called
 (payment_element.py then creates the payment the browser confirms); `checkout_refresh`
-reads the payment from Stripe after the browser's confirmation. The browser's word is never taken for a payment, and
-once Stripe says a payment succeeded nothing after it makes the answer an error.
+reads the payment from Stripe after the browser's confirmation. The browser's word is
+never taken for a payment, and once Stripe says a payment succeeded nothing after it makes
+the answer an error.
 """
 
 from __future__ import annotations
