@@ -26,7 +26,7 @@ RUN_PORTS := $(if $(STRIPE_PORT),STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT)
 	$(if $(MAIL_PORT),EMAIL_URL=smtp://127.0.0.1:$(MAIL_PORT))
 N ?= 100000
 
-.PHONY: help run serve test test-fast lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill drill-bounces backup drill-restore postfix dovecot spamassassin promtool metrics-check metrics-live clean
+.PHONY: help run serve test test-fast messages i18n-check lint fmt browser wrk varnish smtp-sink install bench-pages bench-edge bench-webhooks bench-send bench-clicks bench-admin bench-scale bench-import drill drill-bounces backup drill-restore postfix dovecot spamassassin promtool metrics-check metrics-live clean
 
 help:
 	@echo "make run            the whole site on http://127.0.0.1:$(PORT)/ (SQLite, worker, beat, localstripe, mail capture)"
@@ -101,17 +101,35 @@ $(VNU_JAR):
 	@mv var/tools/vnu/package/build/dist/vnu.jar $(VNU_JAR) && rm -rf var/tools/vnu
 	@echo "HTML validator: $(VNU_JAR)"
 
-run: $(STAMP)
+# The translations: locale/<ll>/LC_MESSAGES/*.po are the source (committed); the .mo files
+# Django reads are built from them here (not committed), so they can never be stale.
+# GNU gettext's msgfmt does it; Debian's gettext package is installed when missing.
+messages: $(STAMP)
+	@command -v msgfmt >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's gettext for the translations..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	  else echo "Compiling the translations needs GNU gettext: sudo apt-get install gettext"; exit 1; fi; }
+	@if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+	  DEBUG=1 $(VPY) manage.py compilemessages --verbosity 0 --ignore '.venv' --ignore 'var'; fi
+
+# The catalog check CI will run once the translators have filled the catalogs:
+# untranslated or fuzzy entries, marked strings missing from them, template text outside
+# translation tags (outlet/core/catalogs.py).
+i18n-check: messages
+	DEBUG=1 $(VPY) manage.py i18n_check
+
+run: $(STAMP) messages
 	DEBUG=$${DEBUG:-1} STRIPE_DIALECT=$${STRIPE_DIALECT:-localstripe} $(strip $(RUN_PORTS)) $(VPY) manage.py runstack --port $(PORT)
 
-serve: $(STAMP)
+serve: $(STAMP) messages
 	$(VPY) manage.py runstack --production --port $(PORT)
 
-test: $(STAMP) browser varnish promtool dovecot spamassassin $(VNU_JAR)
+test: $(STAMP) messages browser varnish promtool dovecot spamassassin $(VNU_JAR)
 	VNU_JAR=$(abspath $(VNU_JAR)) $(VPY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the browser and worker-process tests, for a quick loop.
-test-fast: $(STAMP)
+test-fast: $(STAMP) messages
 	$(VPY) -m pytest -m "not e2e and not worker" $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -36,11 +36,18 @@ def logging_config(*, level: str, log_format: str = "text") -> dict[str, Any]:
         "filters": {
             "log_context": {"()": "outlet.core.logs.context.LogContextFilter"},
             "scrub": {"()": "outlet.core.logs.scrubbing.ScrubFilter"},
-            # Beat's tracking flush runs every 5 s: its lines at DEBUG unless it wrote
-            # clicks or opens (outlet/core/log_filters.py).
+            # Beat's frequent housekeeping (the tracking flush every 5 s, the issues tick
+            # every 10 s, its heartbeat every 30 s, the go-live purge every 15 s): their
+            # lines at DEBUG unless a run returned a count of work done
+            # (outlet/core/log_filters.py). What they do, they log themselves.
             "idle_tasks": {
                 "()": "outlet.core.log_filters.IdleTaskFilter",
-                "tasks": ["newsletters.tracking_flush"],
+                "tasks": [
+                    "newsletters.tracking_flush",
+                    "newsletters.issues_tick",
+                    "core.beat_heartbeat",
+                    "articles.scheduled_go_live",
+                ],
             },
         },
         "handlers": {

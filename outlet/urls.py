@@ -4,7 +4,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import TemplateView
+from django.views.i18n import JavaScriptCatalog
 
+from outlet.articles.caching import public_page
 from outlet.core import views as core_views
 from outlet.newsletters import esp_webhooks
 
@@ -18,6 +20,14 @@ urlpatterns = [
         "robots.txt",
         TemplateView.as_view(template_name="robots.txt", content_type="text/plain"),
         name="robots",
+    ),
+    # Django's JavaScript catalog (gettext() etc. for scripts) in the site's language: a
+    # public page like any other, so the page cache and a shared cache hold it (ETag,
+    # s-maxage) and a deploy's new strings arrive with the next content version.
+    path(
+        "jsi18n/",
+        public_page(JavaScriptCatalog.as_view(), "site"),
+        name="javascript-catalog",
     ),
     path("admin/", admin.site.urls),
     path("_outbox/", core_views.outbox_list, name="outbox"),

@@ -134,6 +134,14 @@ sub vcl_deliver {
     unset resp.http.xkey;  # the keys are for this cache only
     if (obj.hits > 0) {
         set resp.http.X-Cache = "hit";
+        # The cached copy carries the X-Request-ID of the request that filled it (maybe
+        # one its client chose): a hit answers with this request's own id instead, the
+        # proxy's in front when sane (outlet/core/logs/request_id.py's rule), else ours.
+        if (req.http.X-Request-ID ~ "^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,127}$") {
+            set resp.http.X-Request-ID = req.http.X-Request-ID;
+        } else {
+            set resp.http.X-Request-ID = "varnish-" + req.xid;
+        }
     } else {
         set resp.http.X-Cache = "miss";
     }

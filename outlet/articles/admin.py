@@ -272,7 +272,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
     # --- Links and actions -----------------------------------------------------
 
-    @admin.display(description="Stored image")
+    @admin.display(description=_("Stored image"))
     def featured_image_shown(self, article: Article) -> str:
         # Stored files are named by their content; the picture says more than the name.
         if not article.featured_image:
@@ -282,7 +282,7 @@ class ArticleAdmin(admin.ModelAdmin):
             article.featured_image.url,
         )
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def preview_links(self, article: Article) -> str:
         if not article.pk:
             return "Save the article to preview it."
@@ -303,7 +303,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
         return settings.SITE_URL
 
-    @admin.action(description="Publish the selected articles now", permissions=["publish"])
+    @admin.action(description=_("Publish the selected articles now"), permissions=["publish"])
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
         def publish(article: Article) -> None:
             article.status = Article.Status.PUBLISHED
@@ -313,7 +313,7 @@ class ArticleAdmin(admin.ModelAdmin):
 
         self._each(request, queryset, publish, done="Published")
 
-    @admin.action(description="Unpublish the selected articles now", permissions=["publish"])
+    @admin.action(description=_("Unpublish the selected articles now"), permissions=["publish"])
     def unpublish_now(self, request: HttpRequest, queryset: QuerySet[Article]) -> None:
         def unpublish(article: Article) -> None:
             article_unpublish(article=article, user=request.user)
@@ -417,7 +417,7 @@ class ArticleImageAdmin(admin.ModelAdmin):
     def thumbnail(self, image: ArticleImage) -> str:
         return format_html('<img src="{}" alt="" width="120">', image.image.url)
 
-    @admin.display(description="Address to paste into the editor's figure dialog")
+    @admin.display(description=_("Address to paste into the editor's figure dialog"))
     def address(self, image: ArticleImage) -> str:
         if not image.pk:
             return "Save to get the address."

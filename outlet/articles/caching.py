@@ -164,10 +164,14 @@ def public_page(
 
 
 def _page_key(environ: dict) -> str:
-    """The cache key of a page, from the WSGI environ (Django's request.META is the same)."""
+    """The cache key of a page, from the WSGI environ (Django's request.META is the same).
+
+    The site's language is part of it: a restart with another SITE_LANGUAGE never serves
+    the pages a shared cache (Redis) kept in the old one."""
     address = f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
     digest = hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=16)
-    return f"articles:page:{environ.get('REQUEST_METHOD') == 'HEAD'}:{digest.hexdigest()}"
+    head = environ.get("REQUEST_METHOD") == "HEAD"
+    return f"articles:page:{settings.LANGUAGE_CODE}:{head}:{digest.hexdigest()}"
 
 
 #: Pages that read tracking parameters (the donation form credits a gift to its

@@ -12,6 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.templatetags.static import static
 from django.utils.safestring import SafeString, mark_safe
 
+from outlet.core.language import active_language, language_tag
 from outlet.core.site_url import site_url_absolute
 
 from .images import rendition_name, rendition_widths
@@ -71,6 +72,8 @@ def news_article_json_ld(article: Article) -> SafeString:
         if article.kind == Article.Kind.ANALYSIS
         else "OpinionNewsArticle",
         "headline": article.headline[:110],
+        # The site's language for now; an article's own language on a bilingual site.
+        "inLanguage": language_tag(active_language()),
         "description": article.seo_description or article.dek,
         "datePublished": article.publish_at,
         "dateModified": article.revised_at or article.publish_at,

@@ -167,16 +167,16 @@ class ArticleQuerySet(models.QuerySet["Article"]):
 
 class Article(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        REVIEW = "review", "In review"
-        SCHEDULED = "scheduled", "Scheduled"
-        PUBLISHED = "published", "Published"
-        UNPUBLISHED = "unpublished", "Unpublished"
+        DRAFT = "draft", _("Draft")
+        REVIEW = "review", _("In review")
+        SCHEDULED = "scheduled", _("Scheduled")
+        PUBLISHED = "published", _("Published")
+        UNPUBLISHED = "unpublished", _("Unpublished")
 
     class Kind(models.TextChoices):
-        NEWS = "news", "News"
-        ANALYSIS = "analysis", "Analysis"
-        OPINION = "opinion", "Opinion"
+        NEWS = "news", _("News")
+        ANALYSIS = "analysis", _("Analysis")
+        OPINION = "opinion", _("Opinion")
 
     #: Statuses only someone with the publish permission may set.
     PUBLISHING_STATUSES = (Status.SCHEDULED, Status.PUBLISHED, Status.UNPUBLISHED)

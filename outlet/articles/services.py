@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .caching import content_version_bump
@@ -28,7 +29,7 @@ TEXT_FIELDS = ("headline", "dek", "body")
 RESERVED_SLUGS = {
     "admin", "archive", "author", "donate", "feed", "media", "newsletter", "newsletters",
     "preview", "robots.txt", "search", "section", "share", "sitemap.xml", "static", "tag",
-    "healthz", "csrf", "account", "n", "anymail", "_outbox", "page", "sitemap-news.xml",
+    "healthz", "csrf", "account", "n", "anymail", "_outbox", "page", "sitemap-news.xml", "jsi18n",
     # Answered by middleware before the URLconf (core/metrics/middleware.py).
     "metrics",
 }  # fmt: skip
@@ -88,24 +89,35 @@ def article_publication_problems(
         problems.setdefault(field, []).append(message)
 
     if article.slug in RESERVED_SLUGS:
-        add("slug", f"“{article.slug}” is an address the site already uses; choose another slug.")
+        add(
+            "slug",
+            gettext("“%(slug)s” is an address the site already uses; choose another slug.")
+            % {"slug": article.slug},
+        )
     if article.status not in (Article.Status.SCHEDULED, Article.Status.PUBLISHED):
         return problems
     if not (article.headline or "").strip():
-        add("headline", "A headline is required before scheduling or publishing.")
+        add("headline", gettext("A headline is required before scheduling or publishing."))
     if article.status == Article.Status.SCHEDULED and article.publish_at is None:
-        add("publish_at", "Choose the date and time this article should go public.")
+        add("publish_at", gettext("Choose the date and time this article should go public."))
     if article.featured_image and not article.image_alt.strip():
-        add("image_alt", "Describe the featured image (alt text) before publishing.")
+        add("image_alt", gettext("Describe the featured image (alt text) before publishing."))
     missing_alt = [tag for tag in _IMG_TAG.findall(article.body or "") if not _has_alt(tag)]
     if missing_alt:
         add(
             "body",
-            f"{len(missing_alt)} image(s) in the body have no alt text. Edit each image and "
-            "describe it before publishing.",
+            # The English keeps one wording for any count; translators get both forms.
+            ngettext(
+                "%(count)s image(s) in the body have no alt text. Edit each image and "
+                "describe it before publishing.",
+                "%(count)s image(s) in the body have no alt text. Edit each image and "
+                "describe it before publishing.",
+                len(missing_alt),
+            )
+            % {"count": len(missing_alt)},
         )
     if author_count is not None and author_count < 1:
-        add("__all__", "Add at least one author before scheduling or publishing.")
+        add("__all__", gettext("Add at least one author before scheduling or publishing."))
     return problems
 
 
@@ -114,10 +126,10 @@ def article_edit_check(*, article: Article, user: Any) -> None:
     if user is None or user_can_publish(user):
         return
     if article.created_by_id != user.pk:
-        raise PermissionDenied("You can only edit articles you wrote.")
+        raise PermissionDenied(_("You can only edit articles you wrote."))
     if article.status not in (Article.Status.DRAFT, Article.Status.REVIEW):
         raise PermissionDenied(
-            "This article is scheduled or published; ask an editor to change it."
+            _("This article is scheduled or published; ask an editor to change it.")
         )
 
 
@@ -335,7 +347,7 @@ def article_unpublish(*, article: Article, user: Any = None) -> Article:
 def articles_delete(*, articles: Any, user: Any = None) -> int:
     """Delete articles for good (a takedown); every page showing them changes on commit."""
     if user is not None and not user_can_publish(user):
-        raise PermissionDenied("Only editors can delete articles.")
+        raise PermissionDenied(_("Only editors can delete articles."))
     doomed = list(Article.objects.select_for_update().filter(pk__in=[a.pk for a in articles]))
     content_changed(articles=doomed)  # reads what the pages showing them are, before they go
     articles_taken_down.send(sender=Article, articles=[a for a in doomed if a.is_public])

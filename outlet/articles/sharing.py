@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from .models import Article
 
@@ -26,13 +27,13 @@ def article_for_share_token(*, token: str) -> Article:
         pk = signer.unsign(token, max_age=SHARE_LINK_LIFETIME)
     except signing.SignatureExpired as exc:
         raise PermissionDenied(
-            "This preview link has expired. Ask the editor who sent it for a new one."
+            gettext("This preview link has expired. Ask the editor who sent it for a new one.")
         ) from exc
     except signing.BadSignature as exc:
         raise PermissionDenied(
-            "This preview link is not valid. Check that you copied all of it."
+            gettext("This preview link is not valid. Check that you copied all of it.")
         ) from exc
     article = Article.objects.filter(pk=pk).first()
     if article is None:
-        raise PermissionDenied("The article this link was for no longer exists.")
+        raise PermissionDenied(gettext("The article this link was for no longer exists."))
     return article

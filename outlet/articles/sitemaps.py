@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from outlet.core.language import active_language, news_sitemap_language
 from outlet.pages.models import Page
 
 from .models import Article, Author, Section, Tag
@@ -96,6 +97,10 @@ def news_sitemap(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "articles/news_sitemap.xml",
-        {"articles": articles_recent_for_news_sitemap(), "publication_name": settings.OUTLET_NAME},
+        {
+            "articles": articles_recent_for_news_sitemap(),
+            "publication_name": settings.OUTLET_NAME,
+            "publication_language": news_sitemap_language(active_language()),
+        },
         content_type="application/xml",
     )

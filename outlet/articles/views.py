@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.generic import ListView, TemplateView
 
@@ -87,9 +88,9 @@ def article_preview(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404
     article = get_object_or_404(article_for_page(Article.objects.all()), pk=pk)
     if not request.user.has_perm("articles.view_article"):
-        raise PermissionDenied("You don't have access to articles.")
+        raise PermissionDenied(gettext("You don't have access to articles."))
     if not user_can_publish(request.user) and article.created_by_id != request.user.pk:
-        raise PermissionDenied("You can preview only the articles you wrote.")
+        raise PermissionDenied(gettext("You can preview only the articles you wrote."))
     context = _article_context(article) | {
         "preview": True,
         "share_path": article_share_path(article=article),

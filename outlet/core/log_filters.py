@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 
 BEAT_DUE = "Scheduler: Sending due task %s (%s)"
+#: What an idle run returns: a count of nothing done, or nothing (a tick, a heartbeat).
+IDLE_RETURNS = frozenset({"0", "None"})
 
 
 class IdleTaskFilter(logging.Filter):
     """Celery's INFO lines about a frequent beat task are logged at DEBUG unless its run
     did something: beat's "Sending due task", the worker's "received" (said before
-    anyone knows) and "succeeded" when the task returned 0 (a count of nothing done).
+    anyone knows) and "succeeded" when the task returned 0 (a count of nothing done) or
+    None (a tick or heartbeat, whose work, if any, logs its own lines).
     A run that returned more keeps its "succeeded" line at INFO; failures and retries are
     untouched. Attach it to the loggers Celery writes them to (`celery.beat`,
     `celery.worker.strategy`, `celery.app.trace`): a logger's filter sees only its own
@@ -42,4 +45,4 @@ class IdleTaskFilter(logging.Filter):
             return False
         if record.msg == LOG_RECEIVED:
             return True
-        return record.msg == LOG_SUCCESS and data.get("return_value") == "0"
+        return record.msg == LOG_SUCCESS and data.get("return_value") in IDLE_RETURNS

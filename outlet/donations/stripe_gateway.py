@@ -407,8 +407,8 @@ def setup_intent_create_deferred(*, customer_id: str, idempotency_key: str) -> d
 def events_list(*, created_gte: int) -> Iterator[dict[str, Any]]:
     """Every event of the account created at or after `created_gte` (epoch seconds), page
     after page, in the order Stripe lists them (newest first; localstripe: oldest first).
-    Read-only: a restore replays them through the webhook's apply path (restore_replay in
-    donations/services/event_replay.py). Stripe keeps events for 30 days."""
+    Read-only: a restore replays them through the webhook's apply path (stripe_events_replay in
+    donations/event_replay.py). Stripe keeps events for 30 days."""
     params: Any = {"created": {"gte": created_gte}, "limit": _ADOPT_PAGE}
     for event in _client().v1.events.list(params=params).auto_paging_iter():
         yield _plain(event)

@@ -16,7 +16,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 
@@ -101,32 +104,32 @@ class IssueAdmin(admin.ModelAdmin):
     def _stats(obj: Issue) -> IssueStats | None:
         return getattr(obj, "stats", None)
 
-    @admin.display(description="Sent", ordering="stats__sent")
+    @admin.display(description=_("Sent"), ordering="stats__sent")
     def sent_count(self, obj: Issue) -> object:
         stats = self._stats(obj)
         return stats.sent if stats else "–"
 
-    @admin.display(description="Opened ≈")
+    @admin.display(description=_("Opened ≈"))
     def opened_shown(self, obj: Issue) -> str:
         stats = self._stats(obj)
         return _with_share(stats.opened, stats.delivered) if stats else "–"
 
-    @admin.display(description="Clicked")
+    @admin.display(description=_("Clicked"))
     def clicked_shown(self, obj: Issue) -> str:
         stats = self._stats(obj)
         return _with_share(stats.clicked, stats.delivered) if stats else "–"
 
-    @admin.display(description="Unsubscribed", ordering="stats__unsubscribed")
+    @admin.display(description=_("Unsubscribed"), ordering="stats__unsubscribed")
     def unsubscribed_count(self, obj: Issue) -> object:
         stats = self._stats(obj)
         return stats.unsubscribed if stats else "–"
 
-    @admin.display(description="Bounced", ordering="stats__bounced")
+    @admin.display(description=_("Bounced"), ordering="stats__bounced")
     def bounced_count(self, obj: Issue) -> object:
         stats = self._stats(obj)
         return stats.bounced if stats else "–"
 
-    @admin.display(description="Gifts / raised")
+    @admin.display(description=_("Gifts / raised"))
     def raised_shown(self, obj: Issue) -> str:
         gifts = getattr(obj, "gift_totals", None)
         if gifts is None or not gifts.count:
@@ -148,12 +151,12 @@ class IssueAdmin(admin.ModelAdmin):
     def _frozen(obj) -> bool:
         return obj is not None and obj.status not in (Issue.Status.DRAFT, Issue.Status.SCHEDULED)
 
-    @admin.display(description="Intro")
+    @admin.display(description=_("Intro"))
     def intro_shown(self, obj: Issue) -> str:
         # Cleaned here too: the text may have been written by something other than the form.
         return mark_safe(issue_text_sanitise(obj.intro))  # noqa: S308 (cleaned by nh3 just now)
 
-    @admin.display(description="Body")
+    @admin.display(description=_("Body"))
     def body_shown(self, obj: Issue) -> str:
         return mark_safe(issue_text_sanitise(obj.body))  # noqa: S308 (cleaned by nh3 just now)
 
@@ -219,7 +222,7 @@ class IssueAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, issue):
             raise PermissionDenied
         if issue.status not in issues.SENDABLE_FROM:
-            messages.error(request, "This issue can no longer be sent.")
+            messages.error(request, gettext("This issue can no longer be sent."))
             return redirect("admin:newsletters_issue_change", pk)
         context = {
             **self.admin_site.each_context(request),
@@ -281,34 +284,46 @@ class IssueAdmin(admin.ModelAdmin):
     def _act(self, request: HttpRequest, issue: Issue, action: str) -> str:
         if action == "send":
             if request.POST.get("confirmed") != "yes":
-                raise ValidationError("Confirm the send on its own page first.")
+                raise ValidationError(gettext("Confirm the send on its own page first."))
             issues.issue_send_now(issue=issue)
-            return "Sending has started. Progress updates below."
+            return gettext("Sending has started. Progress updates below.")
         if action == "schedule":
             send_at = _parse_local(request.POST.get("send_at", ""))
             issues.issue_schedule(issue=issue, send_at=send_at)
-            return f"Scheduled for {timezone.localtime(send_at):%B %-d, %Y at %H:%M}."
+            return gettext("Scheduled for %(when)s.") % {
+                "when": date_format(timezone.localtime(send_at), "DATETIME_FORMAT")
+            }
         if action == "unschedule":
             issues.issue_unschedule(issue=issue)
-            return "No longer scheduled; the issue is a draft again."
+            return gettext("No longer scheduled; the issue is a draft again.")
         if action == "pause":
             issues.issue_pause(issue=issue, reason=f"Paused by {request.user}.")
-            return "Paused. Messages already handed to the mail server are not recalled."
+            return gettext("Paused. Messages already handed to the mail server are not recalled.")
         if action == "resume":
             issues.issue_resume(issue=issue)
-            return "Sending resumed."
+            return gettext("Sending resumed.")
         if action == "bounces-confirm":
             count = issue_held_bounces_confirm(issue=issue)
-            return f"{count} held bounces confirmed: those addresses are suppressed."
+            return ngettext(
+                "%(count)s held bounce confirmed: that address is suppressed.",
+                "%(count)s held bounces confirmed: those addresses are suppressed.",
+                count,
+            ) % {"count": count}
         if action == "bounces-lift":
             count = issue_held_bounces_lift(issue=issue)
-            return f"{count} held bounces lifted: they are sent again when the issue sends."
+            return ngettext(
+                "%(count)s held bounce lifted: it is sent again when the issue sends.",
+                "%(count)s held bounces lifted: they are sent again when the issue sends.",
+                count,
+            ) % {"count": count}
         if action == "cancel":
             issues.issue_cancel(issue=issue)
-            return "Cancelled. Nobody else will receive this issue."
+            return gettext("Cancelled. Nobody else will receive this issue.")
         if action == "test":
             sent_to = issues.issue_test_send(issue=issue, addresses=request.POST.get("to", ""))
-            return "A test copy is on its way to " + ", ".join(sent_to) + "."
+            return gettext("A test copy is on its way to %(addresses)s.") % {
+                "addresses": ", ".join(sent_to)
+            }
         raise ValidationError(f"Unknown action {action!r}.")
 
 

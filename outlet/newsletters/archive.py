@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext
 
 from outlet.articles.models import Article
 from outlet.core.site_url import SiteUrlFeed
@@ -74,7 +75,9 @@ class IssueArchiveFeed(SiteUrlFeed):
         return reverse("newsletters:archive", args=[obj.slug])
 
     def description(self, obj: Newsletter) -> str:
-        return obj.description or f"Past issues of {obj.name}."
+        return obj.description or gettext("Past issues of %(newsletter)s.") % {
+            "newsletter": obj.name
+        }
 
     def items(self, obj: Newsletter):
         return issues_archived(newsletter=obj)[:FEED_SIZE]

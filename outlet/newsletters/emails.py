@@ -11,7 +11,10 @@ import css_inline
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext
 
+from outlet.core.language import recipient_language
 from outlet.newsletters.bounces.addresses import return_path_apply
 from outlet.newsletters.models import Subscriber
 from outlet.newsletters.tokens import confirm_url, preferences_url
@@ -44,9 +47,14 @@ def _message(
 
 def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
     newsletters = [s.newsletter for s in subscriber.subscriptions.select_related("newsletter")]
+    with translation.override(recipient_language(obj=subscriber)):
+        return _confirmation_email(subscriber, newsletters)
+
+
+def _confirmation_email(subscriber: Subscriber, newsletters: list) -> EmailMultiAlternatives:
     return _message(
         subscriber=subscriber,
-        subject=f"Confirm your subscription to {settings.OUTLET_NAME}",
+        subject=gettext("Confirm your subscription to %(name)s") % {"name": settings.OUTLET_NAME},
         template="confirm",
         context={
             "confirm_url": confirm_url(subscriber),
@@ -57,9 +65,10 @@ def confirmation_email(subscriber: Subscriber) -> EmailMultiAlternatives:
 
 
 def preferences_link_email(subscriber: Subscriber) -> EmailMultiAlternatives:
-    return _message(
-        subscriber=subscriber,
-        subject=f"Your {settings.OUTLET_NAME} newsletter settings",
-        template="preferences_link",
-        context={"preferences_url": preferences_url(subscriber)},
-    )
+    with translation.override(recipient_language(obj=subscriber)):
+        return _message(
+            subscriber=subscriber,
+            subject=gettext("Your %(name)s newsletter settings") % {"name": settings.OUTLET_NAME},
+            template="preferences_link",
+            context={"preferences_url": preferences_url(subscriber)},
+        )

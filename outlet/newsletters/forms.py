@@ -15,7 +15,7 @@ from outlet.newsletters.models import Newsletter, SubscriberImport
 from outlet.newsletters.selectors import newsletter_choices_public
 from outlet.newsletters.services import MAX_EMAIL_LENGTH, email_validate
 
-CONSENT_TEXT = (
+CONSENT_TEXT = _(
     "We will email you the newsletters you choose. Every email has a link to change your "
     "choices or unsubscribe. We count which emails are opened and which links are clicked, "
     "to learn what readers find useful; that record is deleted with your data. We never "
@@ -34,7 +34,7 @@ class EmailField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", MAX_EMAIL_LENGTH)
         kwargs.setdefault("error_messages", {})
-        kwargs["error_messages"].setdefault("max_length", "That email address is too long.")
+        kwargs["error_messages"].setdefault("max_length", _("That email address is too long."))
         kwargs.setdefault(
             "widget", forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"})
         )
@@ -46,21 +46,21 @@ class EmailField(forms.CharField):
             return email_validate(value)
         except ValidationError:
             raise ValidationError(
-                "Enter a valid email address, like name@example.com.", code="invalid"
+                _("Enter a valid email address, like name@example.com."), code="invalid"
             ) from None
 
 
 class SignupForm(forms.Form):
     email = EmailField(
-        label="Email address", error_messages={"required": "Enter your email address."}
+        label=_("Email address"), error_messages={"required": _("Enter your email address.")}
     )
     newsletters = NewsletterChoiceField(
         queryset=Newsletter.objects.none(),
-        label="Newsletters",
-        error_messages={"required": "Choose at least one newsletter."},
+        label=_("Newsletters"),
+        error_messages={"required": _("Choose at least one newsletter.")},
     )
     # A field people never see (hidden by CSS, skipped by screen readers); bots fill it.
-    website = forms.CharField(required=False, label="Leave this empty", max_length=200)
+    website = forms.CharField(required=False, label=_("Leave this empty"), max_length=200)
     # Context for the consent record, cut to fit rather than refused: a reader cannot fix them.
     form_name = forms.CharField(required=False, widget=forms.HiddenInput)
     page_url = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -84,22 +84,22 @@ class SignupForm(forms.Form):
 
 class LinkRequestForm(forms.Form):
     email = EmailField(
-        label="Email address", error_messages={"required": "Enter your email address."}
+        label=_("Email address"), error_messages={"required": _("Enter your email address.")}
     )
 
 
 class PreferencesForm(forms.Form):
     PAUSE_CHOICES = [
-        ("", "Keep sending"),
-        ("7", "Pause for a week"),
-        ("30", "Pause for a month"),
-        ("90", "Pause for three months"),
+        ("", _("Keep sending")),
+        ("7", _("Pause for a week")),
+        ("30", _("Pause for a month")),
+        ("90", _("Pause for three months")),
     ]
 
     newsletters = NewsletterChoiceField(
-        queryset=Newsletter.objects.none(), required=False, label="Your newsletters"
+        queryset=Newsletter.objects.none(), required=False, label=_("Your newsletters")
     )
-    pause = forms.ChoiceField(choices=PAUSE_CHOICES, required=False, label="Take a break")
+    pause = forms.ChoiceField(choices=PAUSE_CHOICES, required=False, label=_("Take a break"))
 
     def __init__(self, *args, newsletters, **kwargs):
         super().__init__(*args, **kwargs)

@@ -16,6 +16,7 @@ before the change that concerns it is committed.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 
 from outlet.core.logs.context import log_context_from
 from outlet.newsletters.measuring.links import issue_links_register
@@ -47,6 +49,8 @@ from outlet.newsletters.sending.breaker import issue_bounces_judge, issue_breake
 
 MAX_TEST_ADDRESSES = 5
 SENDABLE_FROM = (Issue.Status.DRAFT, Issue.Status.SCHEDULED)
+
+logger = logging.getLogger(__name__)
 
 
 def _locked(issue: Issue) -> Issue:
@@ -91,10 +95,12 @@ def issue_problems(*, issue: Issue, rendered: RenderedIssue | None = None) -> li
     """What stops the issue from being sent, in words for an editor."""
     problems = []
     if not issue.subject.strip():
-        problems.append("The issue has no subject.")
+        problems.append(gettext("The issue has no subject."))
     has_text = bool(issue.intro.strip() or issue.body.strip())
     if not has_text and not issue.issue_articles.exists():
-        problems.append("The issue has no content: add an introduction, articles or body text.")
+        problems.append(
+            gettext("The issue has no content: add an introduction, articles or body text.")
+        )
     unpublished = [
         item.article.headline
         for item in issue.issue_articles.select_related("article")
@@ -103,7 +109,9 @@ def issue_problems(*, issue: Issue, rendered: RenderedIssue | None = None) -> li
     if unpublished:
         problems.append("Not published yet: " + "; ".join(unpublished) + ".")
     if not newsletter_recipients(issue.newsletter, issue.segment).exists():
-        problems.append("No active subscriber of this newsletter is in the chosen segment.")
+        problems.append(
+            gettext("No active subscriber of this newsletter is in the chosen segment.")
+        )
     if rendered is not None and len(rendered.html.encode("utf-8")) > HTML_SIZE_LIMIT:
         problems.append(
             f"The email is {len(rendered.html.encode('utf-8')) // 1024} KB; "
@@ -163,7 +171,7 @@ def issue_schedule(*, issue: Issue, send_at: datetime) -> Issue:
     with transaction.atomic():
         issue = _locked(issue)
         if send_at <= timezone.now():
-            raise ValidationError("Choose a time in the future, or use “Send now”.")
+            raise ValidationError(gettext("Choose a time in the future, or use “Send now”."))
         _check_sendable(issue)
         issue.status = Issue.Status.SCHEDULED
         issue.scheduled_at = send_at
@@ -175,7 +183,7 @@ def issue_unschedule(*, issue: Issue) -> Issue:
     with transaction.atomic():
         issue = _locked(issue)
         if issue.status != Issue.Status.SCHEDULED:
-            raise ValidationError("Only a scheduled issue can be unscheduled.")
+            raise ValidationError(gettext("Only a scheduled issue can be unscheduled."))
         issue.status = Issue.Status.DRAFT
         issue.save(update_fields=["status", "updated_at"])
     return issue
@@ -191,7 +199,7 @@ def issue_pause(*, issue: Issue, reason: str = "", retry_after: int | None = Non
     with transaction.atomic():
         issue = _locked(issue)
         if issue.status != Issue.Status.SENDING:
-            raise ValidationError("Only a sending issue can be paused.")
+            raise ValidationError(gettext("Only a sending issue can be paused."))
         issue.status = Issue.Status.PAUSED
         issue.pause_reason = (reason or "Paused by an editor.")[:300]
         issue.auto_resume_at = (
@@ -214,7 +222,7 @@ def issue_resume(*, issue: Issue, auto_due: datetime | None = None) -> Issue:
         ):
             return issue
         if issue.status != Issue.Status.PAUSED:
-            raise ValidationError("Only a paused issue can be resumed.")
+            raise ValidationError(gettext("Only a paused issue can be resumed."))
         issue.status = Issue.Status.SENDING
         issue.pause_reason = ""
         issue.auto_resume_at = None
@@ -280,9 +288,11 @@ def issue_test_addresses_parse(raw: str) -> list[str]:
     addresses = [part.strip() for part in raw.replace(";", ",").replace("\n", ",").split(",")]
     addresses = [address for address in addresses if address]
     if not addresses:
-        raise ValidationError("Enter at least one address for the test.")
+        raise ValidationError(gettext("Enter at least one address for the test."))
     if len(addresses) > MAX_TEST_ADDRESSES:
-        raise ValidationError(f"Send a test to at most {MAX_TEST_ADDRESSES} addresses.")
+        raise ValidationError(
+            gettext("Send a test to at most %(count)s addresses.") % {"count": MAX_TEST_ADDRESSES}
+        )
     for address in addresses:
         try:
             validate_email(address)
@@ -434,6 +444,8 @@ def issues_tick(*, now: datetime | None = None) -> dict[str, int]:
             due.update(
                 auto_resume_at=now + timedelta(seconds=settings.NEWSLETTER_SMTP_DOWN_RETRY_SECONDS)
             )
+    if any(done.values()):  # an idle tick is said at DEBUG only (core.log_filters)
+        logger.info("issues tick: %s", " ".join(f"{k}={v}" for k, v in done.items() if v))
     return done
 
 

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 
 from outlet.core.addresses import email_digest, email_normalise
 from outlet.core.ratelimits import rate_limit_client, rate_limit_hit
@@ -29,6 +30,9 @@ from outlet.newsletters.models import (
     Subscription,
     Suppression,
 )
+
+#: A message for people, translated when used (the consent text is lazy, in the reader's language).
+StrOrPromise = str | Promise
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +112,7 @@ def subscriber_signup(
     name: str = "",
     form: str = "",
     page_url: str = "",
-    consent_text: str = "",
+    consent_text: StrOrPromise = "",
     ip: str | None = None,
 ) -> Subscriber | None:
     """Record a wish to receive `newsletters`; nothing is sent until it is confirmed.
@@ -182,7 +186,7 @@ def _signup_in_transaction(
         kind=kind,
         form=form[:80],
         page_url=page_url[:500],
-        text_shown=consent_text,
+        text_shown=str(consent_text),  # the words shown, in the language they were shown in
         newsletters=", ".join(n.name for n in newsletters)[:500],
         ip=ip,
     )
@@ -351,7 +355,7 @@ def subscriber_unsubscribe(*, subscriber: Subscriber, newsletter: Newsletter | N
 
 
 def subscriber_subscribe_signed_in(
-    *, email: str, newsletter: Newsletter, consent_text: str, ip: str | None = None
+    *, email: str, newsletter: Newsletter, consent_text: StrOrPromise, ip: str | None = None
 ) -> bool:
     """A reader signed in by a link mailed to `email` chooses `newsletter` on their
     account page: having just proved the mailbox, the click is the double opt-in, so the
@@ -379,7 +383,7 @@ def subscriber_subscribe_signed_in(
                 subscriber=subscriber,
                 kind=kind,
                 form="account",
-                text_shown=consent_text if kind == ConsentRecord.Kind.SIGNUP else "",
+                text_shown=str(consent_text) if kind == ConsentRecord.Kind.SIGNUP else "",
                 newsletters=newsletter.name[:500],
                 ip=ip,
             )

@@ -314,10 +314,60 @@ def test_two_backups_in_one_second_get_two_directories(settings, tmp_path):
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
-def test_restore_refuses_a_backup_made_by_a_newer_release(made_backup):
-    manifest_path = made_backup / "manifest.json"
-    data = json.loads(manifest_path.read_text())
-    data["migrations"]["donations"].append("9999_from_the_future")
-    manifest_path.write_text(json.dumps(data))
+def test_restore_refuses_a_backup_made_by_a_newer_release(made_backup, settings):
+    manifest = Manifest.read(made_backup)
+    manifest.migrations["donations"].append("9999_from_the_future")
+    manifest.write(made_backup, key=key_parse(settings.BACKUP_ENCRYPTION_KEY))
     with pytest.raises(BackupError, match="newer release.*donations.9999_from_the_future"):
         backup_restore(path=made_backup, force=True)
+
+
+def _manifest(**changes) -> Manifest:
+    fields = {
+        "created_at": "2026-12-07T10:00:00Z",
+        "finished_at": "2026-12-07T10:01:00Z",
+        "database": {"vendor": "postgresql", "server_version": "170000"},
+        "migrations": {"donations": ["0001_initial"]},
+        "row_counts": {"donations.Donation": 3},
+        "stripe_event_high_water": 1770091506,
+        "encrypted": True,
+    }
+    return Manifest(**{**fields, **changes})
+
+
+def test_an_encrypted_backups_manifest_cannot_be_changed_without_the_key(tmp_path):
+    # Moving the replay's starting point forward would make a restore skip real payments.
+    key = new_key()
+    _manifest().write(tmp_path, key=key)
+    Manifest.read(tmp_path).authenticate(key)  # as written: accepted
+
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    data["stripe_event_high_water"] += 86400
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+
+    with pytest.raises(BackupError, match="manifest"):
+        Manifest.read(tmp_path).authenticate(key)
+    with pytest.raises(BackupError, match="manifest"):
+        Manifest.read(tmp_path).authenticate(new_key())
+
+
+def test_an_encrypted_backups_manifest_without_its_seal_is_refused(tmp_path):
+    key = new_key()
+    _manifest().write(tmp_path, key=key)
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    data["seal"] = ""
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+
+    with pytest.raises(BackupError, match="manifest"):
+        Manifest.read(tmp_path).authenticate(key)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_restore_refuses_a_manifest_changed_after_the_backup(made_backup, settings):
+    data = json.loads((made_backup / "manifest.json").read_text())
+    data["stripe_event_high_water"] += 86400
+    (made_backup / "manifest.json").write_text(json.dumps(data))
+
+    with pytest.raises(BackupError, match="manifest"):
+        backup_restore(path=made_backup, force=True, replay=False)

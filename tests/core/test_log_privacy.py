@@ -225,3 +225,16 @@ def test_every_handler_the_settings_configure_scrubs():
         assert any(isinstance(f, ScrubFilter) for f in handler.filters), handler
     for name, handler in settings.LOGGING["handlers"].items():
         assert "scrub" in handler["filters"], name
+
+
+def test_django_request_lines_do_not_name_a_link_token(client):
+    """Django's 400/404 lines carry the request object; the JSON line printed its repr,
+    path and query included, so a mistyped or expired unsubscribe link logged its token."""
+    token = "c2lnbmVkLXRva2VuLWZvci1yZWFkZXI"
+    with logs_captured(log_format="json") as stream:
+        client.get(f"/newsletter/unsubscribe/{token}/?e={SIGNUP}")
+        client.get(f"/no-such-page/?email={SIGNUP}")
+    lines = json_lines(stream)
+    assert [line for line in lines if line["logger"] == "django.request"]
+    assert token not in stream.getvalue()
+    assert SIGNUP not in stream.getvalue()

@@ -158,6 +158,19 @@ def test_tick_starts_a_due_scheduled_issue_once(daily):
     assert Issue.objects.get(pk=issue.pk).status == Issue.Status.SENDING
 
 
+def test_tick_says_what_it_did_and_nothing_when_idle(daily, caplog):
+    """Its task lines are at DEBUG when idle (core.log_filters): the work is said here."""
+    SubscriberFactory(newsletters=[daily])
+    issue = IssueFactory(newsletter=daily)
+    issue_schedule(issue=issue, send_at=timezone.now() + timedelta(minutes=5))
+    with caplog.at_level("INFO", logger="outlet.newsletters.issues"):
+        issues_tick()
+        assert not [r for r in caplog.records if r.name == "outlet.newsletters.issues"]
+        issues_tick(now=timezone.now() + timedelta(minutes=6))
+    said = [r.getMessage() for r in caplog.records if r.name == "outlet.newsletters.issues"]
+    assert len(said) == 1 and said[0].startswith("issues tick: started=1")
+
+
 def test_tick_task_run_twice_starts_the_issue_once(daily):
     SubscriberFactory(newsletters=[daily])
     issue = IssueFactory(newsletter=daily)

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
+from babel import Locale
 from django import template
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
-from django.utils.html import escape, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import to_locale
 
 from outlet.articles.images import (
     MODERN_FORMATS,
@@ -19,6 +22,7 @@ from outlet.articles.images import (
     srcset_in_format,
 )
 from outlet.articles.metadata import absolute
+from outlet.core.language import active_language
 
 register = template.Library()
 
@@ -90,3 +94,36 @@ def _responsive_img(match: re.Match[str]) -> str:
 def responsive_body(body: str) -> SafeString:
     """The (already sanitised) body with lazy-loading images and srcset for uploads."""
     return mark_safe(_IMG.sub(_responsive_img, body or ""))  # noqa: S308 (sanitised on save)
+
+
+@register.filter
+def byline_names(bylines, linked: bool = False) -> SafeString:
+    """The authors of an article as one list in the active language's way ("A, B and C",
+    "A, B y C", "A, B et C"), each name escaped and, if `linked`, a link to its page."""
+    names = [
+        format_html('<a href="{}" rel="author">{}</a>', b.author.get_absolute_url(), b.author.name)
+        if linked
+        else escape(b.author.name)
+        for b in bylines
+    ]
+    if len(names) < 2:
+        return mark_safe("".join(names))  # noqa: S308 (escaped above)
+    patterns = _list_patterns(active_language())
+    if len(names) == 2:
+        text = patterns["2"].format(*names)
+    else:
+        text = patterns["start"].format(names[0], names[1])
+        for name in names[2:-1]:
+            text = patterns["middle"].format(text, name)
+        text = patterns["end"].format(text, names[-1])
+    return mark_safe(text)  # noqa: S308 (every name escaped; CLDR's connectors are plain text)
+
+
+@lru_cache(maxsize=16)
+def _list_patterns(language: str) -> dict[str, str]:
+    """CLDR's "A, B and C" patterns for a language, as Babel's format_list uses them (read
+    once: Babel's own call costs tens of microseconds, on every card of a listing)."""
+    patterns = dict(Locale.parse(to_locale(language)).list_patterns["standard"])
+    if language.split("-")[0] == "en":
+        patterns["end"] = "{0} and {1}"  # the house style: no serial comma ("A, B and C")
+    return patterns

@@ -11,12 +11,14 @@
    exports uploaded to be imported once, drafts and readers' addresses, which the
    database already holds as imported rows.
 4. Everything is written into `.partial-<name>/` beside the destination and renamed to
-   `outlet-backup-<UTC time>/` only once the manifest is written: a backup directory that
-   exists is complete, and a failed run leaves no directory that looks like one.
+   `outlet-backup-<UTC time>/` only once the manifest is written and every file (and the
+   directory) is fsynced: a backup directory that exists is complete, even after a power
+   cut, and a failed run leaves no directory that looks like one.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
@@ -48,6 +50,16 @@ def backup_key() -> bytes | None:
     return key_parse(raw) if raw else None
 
 
+def _durable(path: Path) -> None:
+    """fsync a file or a directory: a crash or power cut after `backup` said it finished
+    must not leave a complete-looking directory of cut-off parts."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def backup_create(*, output_dir: Path, progress: Progress = lambda _: None) -> Path:
     """Write a complete backup under `output_dir` and return its directory."""
     postgres.require_postgresql()
@@ -75,9 +87,11 @@ def backup_create(*, output_dir: Path, progress: Progress = lambda _: None) -> P
             encryption="chacha20poly1305-stream-v1 (hkdf-sha256)" if key else "",
             parts={"database": database, "media": media},
         )
-        manifest.write(partial)
+        _durable(manifest.write(partial, key=key))
+        _durable(partial)  # the parts and the manifest are on disk before the name says so
         final = output_dir / name
         partial.rename(final)
+        _durable(output_dir)  # and so is the name
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -121,6 +135,7 @@ def _dump_database(path: Path, key: bytes | None, progress: Progress) -> tuple[S
             raise
         postgres.finish(process, "pg_dump")
     path.chmod(0o600)
+    _durable(path)
     part = Part(path.name, writer.size, writer.sha256, writer.plain_size)
     progress(f"database: {_megabytes(part.plain_bytes)} dumped, {_megabytes(part.bytes)} stored")
     return facts, part
@@ -140,6 +155,7 @@ def _archive_media(path: Path, key: bytes | None, progress: Progress) -> Part:
                     tar.add(item, arcname=str(item.relative_to(root)), recursive=False)
                     files += 1
     path.chmod(0o600)
+    _durable(path)
     part = Part(path.name, writer.size, writer.sha256, writer.plain_size, files=files)
     progress(f"media: {files} files, {_megabytes(part.plain_bytes)} archived")
     return part

@@ -53,6 +53,13 @@ def key_parse(raw: str) -> bytes:
     return key
 
 
+def manifest_key(key: bytes) -> bytes:
+    """The key that seals a backup's manifest (its own, derived: never the file keys)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"outlet-backup manifest"
+    ).derive(key)
+
+
 def _file_cipher(key: bytes, salt: bytes) -> ChaCha20Poly1305:
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"outlet-backup").derive(
         key

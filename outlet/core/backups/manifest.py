@@ -9,6 +9,8 @@ string is written here: the database is named by nothing but its engine and vers
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +20,7 @@ from typing import Any
 from django.apps import apps
 from django.db import connection
 
-from .crypto import BackupError
+from .crypto import BackupError, manifest_key
 
 FORMAT = "outlet-backup/1"
 MANIFEST = "manifest.json"
@@ -80,11 +82,33 @@ class Manifest:
     parts: dict[str, Part] = field(default_factory=dict)
     format: str = FORMAT
     encryption: str = ""
+    # HMAC-SHA256 of everything above under a key derived from BACKUP_ENCRYPTION_KEY, on
+    # an encrypted backup: whoever can write the backup store but lacks the key cannot
+    # move the Stripe high-water mark (a restore would skip real payments) or the counts.
+    seal: str = ""
 
-    def write(self, directory: Path) -> Path:
+    def _sealed_bytes(self) -> bytes:
+        fields = asdict(self)
+        fields.pop("seal")
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+    def _seal_with(self, key: bytes) -> str:
+        return hmac.new(manifest_key(key), self._sealed_bytes(), hashlib.sha256).hexdigest()
+
+    def write(self, directory: Path, *, key: bytes | None = None) -> Path:
+        if key is not None:
+            self.seal = self._seal_with(key)
         path = directory / MANIFEST
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
         return path
+
+    def authenticate(self, key: bytes) -> None:
+        """Refuse a manifest not sealed with `key` (changed, or from another key)."""
+        if not self.seal or not hmac.compare_digest(self.seal, self._seal_with(key)):
+            raise BackupError(
+                "The backup's manifest was changed after the backup was made, or was made "
+                "with another BACKUP_ENCRYPTION_KEY: it is not restored."
+            )
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:

@@ -7,8 +7,10 @@ command line, where any user of the machine could read a password in `ps`.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from typing import IO
 
@@ -50,19 +52,49 @@ def tool(name: str) -> str:
 def start(
     name: str, arguments: Iterable[str], *, stdin: int | None = None, stdout: int | None = None
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 (our own arguments, no shell)
+    # stderr to a file, not a pipe: the caller drains stdout first, and a tool writing more
+    # than a pipe's buffer of warnings meanwhile would block and hang the backup.
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish)
+    process = subprocess.Popen(  # noqa: S603 (our own arguments, no shell)
         [tool(name), *arguments],
         env=libpq_environment(),
         stdin=stdin,
         stdout=stdout,
-        stderr=subprocess.PIPE,
+        stderr=errors,
     )
+    setattr(process, _ERRORS, errors)
+    return process
+
+
+_ERRORS = "outlet_stderr_file"
 
 
 def finish(process: subprocess.Popen[bytes], what: str) -> None:
     """Wait for the tool; BackupError with the end of its stderr when it failed."""
-    stderr: IO[bytes] | None = process.stderr
-    message = stderr.read().decode("utf-8", "replace") if stderr else ""
-    if process.wait() != 0:
-        tail = "\n".join(message.strip().splitlines()[-5:])
+    errors: IO[bytes] | None = getattr(process, _ERRORS, None)
+    message = ""
+    if errors is None and process.stderr is not None:  # a process not made by start()
+        message = process.stderr.read().decode("utf-8", "replace")
+    returncode = process.wait()
+    if errors is not None:
+        with errors:
+            errors.seek(0)
+            message = errors.read().decode("utf-8", "replace")
+    if returncode != 0:
+        tail = "\n".join(_without_data(message.strip().splitlines())[-5:])
         raise BackupError(f"{what} failed (exit {process.returncode}): {tail}")
+
+
+# PostgreSQL quotes the row a statement failed on: in DETAIL (`Key (email)=(…)`, `Failing
+# row contains (…)`) and in CONTEXT (`COPY table, line 7: "…the row…"`). This message goes
+# to cron's mail and the logs: keep what failed, never the readers' data.
+_QUOTED_ROW = re.compile(r'(line \d+)(: ".*|, column .*)', re.DOTALL)
+
+
+def _without_data(lines: list[str]) -> list[str]:
+    kept = []
+    for line in lines:
+        if line.strip().startswith("DETAIL:"):
+            continue
+        kept.append(_QUOTED_ROW.sub(r"\1: (row not shown)", line))
+    return kept

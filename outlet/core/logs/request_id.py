@@ -67,6 +67,8 @@ class RequestIdWSGI:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             headers = [(k, v) for k, v in headers if k.lower() != HEADER.lower()]
             headers.append((HEADER, request_id))
+            if exc_info is None:  # as the server called it: some callers take two arguments
+                return start_response(status, headers)
             return start_response(status, headers, exc_info)
 
         try:

@@ -182,9 +182,15 @@ def donation_for_payment_intent(facts: PaymentIntentFacts) -> PaymentTarget | No
     candidate = facts.metadata.get("donation_id", "")
     if not candidate.isdigit():
         return None
-    linked = Donation.objects.filter(
+    unlinked = Donation.objects.filter(
         pk=int(candidate), gift__isnull=True, stripe_payment_intent_id__isnull=True
-    ).update(stripe_payment_intent_id=facts.id)
+    )
+    if facts.customer_id:
+        # The checkout makes its PaymentIntent for the donation's own customer. Another
+        # customer's means the id was handed out again (a restored database's sequence
+        # reissues the ids the old site gave after the dump): not this donation's payment.
+        unlinked = unlinked.filter(stripe_customer_id=facts.customer_id)
+    linked = unlinked.update(stripe_payment_intent_id=facts.id)
     if not linked:
         return None
     donation = Donation.objects.values_list("id", "amount", "currency", "donor_id").get(

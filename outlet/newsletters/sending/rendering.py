@@ -16,9 +16,12 @@ from html import unescape
 import css_inline
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.html import strip_tags
+from django.utils.translation import gettext
 from django_prose_editor.fields import ProseEditorField
 
+from outlet.core.language import recipient_language
 from outlet.newsletters.models import Issue
 
 #: Gmail clips HTML bodies above about 102 KB; stay clearly under it.
@@ -39,7 +42,13 @@ class RenderedIssue:
 
 
 def issue_render(*, issue: Issue) -> RenderedIssue:
-    """The issue's HTML (CSS inlined) and plain text, with per-recipient markers."""
+    """The issue's HTML (CSS inlined) and plain text, with per-recipient markers, in the
+    language of the newsletter's readers (core.language.recipient_language)."""
+    with translation.override(recipient_language(obj=issue.newsletter)):
+        return _issue_render(issue)
+
+
+def _issue_render(issue: Issue) -> RenderedIssue:
     items = [
         issue_article.article
         for issue_article in issue.issue_articles.select_related("article__section")
@@ -105,8 +114,11 @@ def html_to_text(html: str) -> str:
 
 
 def greeting_for(name: str) -> str:
+    """The issue's salutation for one subscriber, in the active language."""
     first = (name or "").strip().split(" ")[0]
-    return f"Hi {first}," if first else "Hello,"
+    if first:
+        return gettext("Hi %(first_name)s,") % {"first_name": first}
+    return gettext("Hello,")
 
 
 def sample_personalise(content: str, *, html: bool) -> str:
@@ -115,5 +127,5 @@ def sample_personalise(content: str, *, html: bool) -> str:
     return (
         content.replace(UNSUBSCRIBE_MARK, preferences)
         .replace(PREFERENCES_MARK, preferences)
-        .replace(GREETING_MARK, "Hello,")
+        .replace(GREETING_MARK, gettext("Hello,"))
     )

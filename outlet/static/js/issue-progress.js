@@ -2,6 +2,11 @@
 // until the issue is sent or cancelled, reloading the page when its status changes. Loaded as a file: the CSP allows no inline script.
 (function () {
   "use strict";
+  // Django's JavaScript catalog (/jsi18n/) when the page loaded it; English otherwise.
+  var gettext = window.gettext || function (text) { return text; };
+  var interpolate = window.interpolate || function (format, values) {
+    return format.replace(/%\((\w+)\)s/g, function (_, name) { return String(values[name]); });
+  };
   var panel = document.querySelector("[data-progress-url]");
   if (!panel) { return; }
   var url = panel.getAttribute("data-progress-url");
@@ -22,7 +27,9 @@
         if (!data) { return; }
         ["planned", "sent", "failed", "suppressed", "remaining", "rate_per_minute",
          "status_label", "pause_reason"].forEach(function (name) { show(name, data[name]); });
-        show("eta", data.eta_seconds === null ? "–" : data.eta_seconds + " s");
+        show("eta", data.eta_seconds === null ? "–" :
+          // Translators: a duration in seconds, as short as the language allows.
+          interpolate(gettext("%(seconds)s s"), {seconds: data.eta_seconds}, true));
         var status = root.querySelector(".issue-status");
         if (status) { status.className = "issue-status issue-status--" + data.status; }
         var before = panel.getAttribute("data-status");

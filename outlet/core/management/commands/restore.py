@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from outlet.core.backups.crypto import BackupError
 from outlet.core.backups.restore import backup_restore
+from outlet.donations.event_replay import unmatched_message
 
 
 class Command(BaseCommand):
@@ -39,15 +40,22 @@ class Command(BaseCommand):
         except BackupError as exc:
             raise CommandError(str(exc)) from None
         if report.migrate_needed:
-            self.stdout.write(
-                f"{len(report.migrate_needed)} migrations of this release are not in the "
-                "backup: run `manage.py migrate`, then `manage.py stripe_events_replay`."
+            raise CommandError(
+                f"The database is restored, but {len(report.migrate_needed)} migrations of "
+                "this release are not in the backup, and Stripe's events since the dump are "
+                "not replayed yet: run `manage.py migrate`, then "
+                f"`manage.py stripe_events_replay --since {report.replay_since}`."
             )
         if report.replay_deferred or report.replay_error:
             raise CommandError(
                 "The database is restored, but Stripe's events since the dump are not all "
                 "applied (Stripe unreachable): when it answers, run "
                 f"`manage.py stripe_events_replay --since {report.replay_since}`."
+            )
+        if report.replay_unmatched:
+            raise CommandError(
+                "The database is restored and Stripe's events replayed, but "
+                + unmatched_message(report.replay_unmatched)
             )
         self.stdout.write(
             f"restored: rows_checked={report.rows_checked} media_files={report.media_files} "

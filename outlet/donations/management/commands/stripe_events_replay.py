@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from outlet.donations.event_replay import stripe_events_replay
+from outlet.donations.event_replay import stripe_events_replay, unmatched_message
 
 
 class Command(BaseCommand):
@@ -23,3 +23,5 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{report.deferred} events deferred (Stripe unreachable): run again."
             )
+        if report.unmatched:
+            raise CommandError(unmatched_message(report.unmatched))
