@@ -98,3 +98,24 @@ def test_current_stripe_never_serves_the_localstripe_shim(client, settings):
     assert "stripe-elements-shim" not in page
     settings.STRIPE_DIALECT = "localstripe"
     assert "stripe-elements-shim" in client.get(reverse("donations:donate")).content.decode()
+
+
+def test_a_recurring_gift_never_starts_on_a_returning_donors_customer(stub):
+    """A subscription's first invoice is paid, unless told otherwise, by its customer's
+    default payment method: on a returning donor's customer, its PaymentIntent would come
+    with their saved card, and its confirmation secret would let whoever typed their address
+    confirm it with that card. So a recurring gift always gets a customer of its own."""
+    first = submit(key="returning-1")
+    stub.authenticate(first.client_secret.split("_secret_")[0])
+    services.checkout_confirmed(donation=Donation.objects.get(pk=first.donation.pk))
+    known = Donation.objects.get(pk=first.donation.pk).stripe_customer_id
+    stub.objects[known]["invoice_settings"] = {"default_payment_method": "pm_saved_card"}
+
+    monthly = submit(key="returning-2", frequency="month", name="Someone Typing This")
+
+    (created,) = [
+        r.params for r in stub.requests if r.method == "post" and r.path == "/v1/subscriptions"
+    ]
+    assert created["customer"] != known
+    assert Donation.objects.get(pk=monthly.donation.pk).stripe_customer_id != known
+    assert monthly.donation.gift.stripe_customer_id != known
