@@ -71,22 +71,27 @@ def dkim_key_read(*, selector: str, domain: str, pem: str, path: str) -> str:
 _signers: dict[tuple[str, str, str], DkimSigner] = {}
 
 
-def dkim_signer() -> DkimSigner | None:
-    """The process's signer for the configured key, or None when DKIM is off or mail
-    goes through an ESP (anything but outlet's SMTP backend)."""
-    from django.conf import settings
+def signing_backend(email_backend: str) -> bool:
+    """Whether mail sent through `email_backend` is signed by outlet (its SMTP backend);
+    an ESP signs for itself."""
     from django.utils.module_loading import import_string
 
     from outlet.core.smtp_backend import EmailBackend
 
-    pem = getattr(settings, "DKIM_PRIVATE_KEY", "")
-    if not pem:
-        return None
     try:
-        backend = import_string(settings.EMAIL_BACKEND)
+        backend = import_string(email_backend)
     except ImportError:
-        return None
-    if not (isinstance(backend, type) and issubclass(backend, EmailBackend)):
+        return False
+    return isinstance(backend, type) and issubclass(backend, EmailBackend)
+
+
+def dkim_signer() -> DkimSigner | None:
+    """The process's signer for the configured key, or None when DKIM is off or mail
+    goes through an ESP (anything but outlet's SMTP backend)."""
+    from django.conf import settings
+
+    pem = getattr(settings, "DKIM_PRIVATE_KEY", "")
+    if not pem or not signing_backend(settings.EMAIL_BACKEND):
         return None
     cache_key = (settings.DKIM_SELECTOR, settings.DKIM_DOMAIN, pem)
     signer = _signers.get(cache_key)
@@ -135,6 +140,8 @@ def dkim_alignment_problem(*, from_email: str) -> str | None:
 
     if not getattr(settings, "DKIM_PRIVATE_KEY", "") or not settings.DKIM_DOMAIN:
         return None
+    if not signing_backend(settings.EMAIL_BACKEND):
+        return None  # an ESP signs, for the From domain it was set up with
     return _aligned(settings.DKIM_DOMAIN, from_email)
 
 

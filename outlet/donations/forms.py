@@ -57,7 +57,7 @@ class DonationForm(forms.Form):
     source = forms.CharField(max_length=200, required=False, widget=forms.HiddenInput)
     campaign = forms.SlugField(required=False, widget=forms.HiddenInput)
     # Made by the page's script once per checkout; a repeat submit with it finds the same
-    # donation (see services.checkout_start).
+    # donation (see services.checkout_intent_create).
     checkout_key = forms.RegexField(
         regex=r"^[A-Za-z0-9-]{16,64}$", required=False, widget=forms.HiddenInput
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -519,3 +519,18 @@ def totals_by_source(*, sources: list[str]) -> dict[str, SourceTotals]:
             figures["recurring_count"] = figures.get("recurring_count", 0) + row["gifts"]
             figures["recurring_amount"] = figures.get("recurring_amount", 0) + (row["total"] or 0)
     return {source: SourceTotals(**figures) for source, figures in found.items()}
+
+
+def donation_greeting_name(*, donation: Donation) -> str:
+    """The name a thank-you or return page may greet the donor by: the donor record's, only
+    when this donation made it (their first, the record no older than the checkout).
+    Anyone can type any address into the donate form, and a returning donor's record keeps
+    the name they gave before, so greeting by it would tell a stranger the name behind an
+    address; "" then (the page says "reader")."""
+    earlier = (
+        Donation.objects.filter(donor_id=donation.donor_id, created_at__lt=donation.created_at)
+        .exclude(pk=donation.pk)
+        .exists()
+    )
+    made_with_it = donation.donor.created_at >= donation.created_at - timedelta(minutes=1)
+    return donation.donor.name if made_with_it and not earlier else ""

@@ -54,13 +54,6 @@ def _is_localstripe() -> bool:
     return settings.STRIPE_DIALECT == "localstripe"
 
 
-def _card_only() -> dict[str, Any]:
-    # Current Stripe: allowed_payment_method_types; localstripe knows only the older key.
-    if _is_localstripe():
-        return {"payment_method_types": ["card"]}
-    return {"allowed_payment_method_types": ["card"]}
-
-
 def _plain(obj: Any) -> dict[str, Any]:
     return obj.to_dict()
 
@@ -109,53 +102,12 @@ def customer_create(*, email: str, name: str, idempotency_key: str) -> dict[str,
     )
 
 
-def setup_intent_create(*, customer_id: str, idempotency_key: str) -> dict[str, Any]:
-    params: Any = {"customer": customer_id, "usage": "off_session", **_card_only()}
-    return _plain(
-        _client().v1.setup_intents.create(
-            params=params,
-            options={"idempotency_key": idempotency_key},
-        )
-    )
-
-
 def setup_intent_retrieve(*, setup_intent_id: str) -> dict[str, Any]:
     return _plain(_client().v1.setup_intents.retrieve(setup_intent_id))
 
 
 def payment_method_retrieve(*, payment_method_id: str) -> dict[str, Any]:
     return _plain(_client().v1.payment_methods.retrieve(payment_method_id))
-
-
-def payment_intent_create(
-    *,
-    amount: int,
-    currency: str,
-    customer_id: str,
-    payment_method_id: str,
-    metadata: dict[str, str],
-    description: str,
-    idempotency_key: str,
-) -> dict[str, Any]:
-    """Create and confirm a one-time charge on a card already set up in the browser.
-
-    A decline raises CardError (its `user_message` is fit for the reader)."""
-    params: Any = {
-        "amount": amount,
-        "currency": currency,
-        "customer": customer_id,
-        "payment_method": payment_method_id,
-        "confirm": True,
-        "metadata": metadata,
-        **_card_only(),
-    }
-    if not _is_localstripe():  # localstripe refuses a description
-        params["description"] = description
-    return _plain(
-        _client().v1.payment_intents.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
-    )
 
 
 def payment_intent_retrieve(*, payment_intent_id: str) -> dict[str, Any]:
@@ -196,36 +148,6 @@ def plan_ensure(*, amount: int, currency: str, interval: str) -> str:
     return plan_id
 
 
-def subscription_create(
-    *,
-    customer_id: str,
-    plan_id: str,
-    payment_method_id: str,
-    metadata: dict[str, str],
-    idempotency_key: str,
-) -> dict[str, Any]:
-    """Subscribe the customer to the plan, the latest invoice expanded.
-
-    Current Stripe: `payment_behavior=default_incomplete` with the card as the
-    subscription's default payment method, so the subscription stays incomplete until the
-    browser confirms the first invoice's payment with `latest_invoice.confirmation_secret`
-    (3-D Secure included); a failed first payment never leaves an active subscription.
-    localstripe charges the customer's default card at once and expands the invoice's
-    `payment_intent` (`requires_action` means the browser must authenticate)."""
-    params: Any = {"customer": customer_id, "items": [{"plan": plan_id}], "metadata": metadata}
-    if _is_localstripe():
-        params["expand"] = ["latest_invoice.payment_intent"]
-    else:
-        params["payment_behavior"] = "default_incomplete"
-        params["default_payment_method"] = payment_method_id
-        params["expand"] = ["latest_invoice.confirmation_secret"]
-    return _plain(
-        _client().v1.subscriptions.create(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
-    )
-
-
 def subscription_retrieve(*, subscription_id: str) -> dict[str, Any]:
     return _plain(_client().v1.subscriptions.retrieve(subscription_id))
 
@@ -237,20 +159,6 @@ def subscription_cancel(*, subscription_id: str, comment: str = "") -> dict[str,
     if comment and not _is_localstripe():
         params["cancellation_details"] = {"comment": comment}
     return _plain(_client().v1.subscriptions.cancel(subscription_id, params=params))
-
-
-def subscription_plan_change(*, subscription_id: str, plan_id: str) -> dict[str, Any]:
-    """Move the subscription to another plan from the next renewal, without proration."""
-    client = _client()
-    subscription = _plain(client.v1.subscriptions.retrieve(subscription_id))
-    item_id = subscription["items"]["data"][0]["id"]
-    params: Any = {"items": [{"id": item_id, "plan": plan_id}]}
-    # localstripe knows only the older `prorate` flag; Stripe wants proration_behavior.
-    if _is_localstripe():
-        params["prorate"] = False
-    else:
-        params["proration_behavior"] = "none"
-    return _plain(client.v1.subscriptions.update(subscription_id, params=params))
 
 
 def subscription_default_card_set(*, subscription_id: str, payment_method_id: str) -> None:
@@ -532,3 +440,57 @@ TEMPORARY_ERRORS: tuple[type[stripe.StripeError], ...] = (
     stripe.APIError,
     stripe.RateLimitError,
 )
+
+
+# --- Abandoned checkouts and gift amounts (deferred intents) -------------------------------
+
+
+def payment_intent_cancel(*, payment_intent_id: str, idempotency_key: str) -> dict[str, Any]:
+    """Cancel an unconfirmed PaymentIntent (an abandoned checkout's), so a late confirm from
+    an old tab can never charge it. Idempotent: one already cancelled is answered as it is.
+    Stripe refuses (InvalidRequestError) one that succeeded or is processing meanwhile; the
+    caller reads it again and leaves that money to the payment path."""
+    client = _client()
+    # localstripe refuses a cancellation_reason.
+    params: Any = {} if _is_localstripe() else {"cancellation_reason": "abandoned"}
+    try:
+        return _plain(
+            client.v1.payment_intents.cancel(
+                payment_intent_id,
+                params=params,
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+    except stripe.InvalidRequestError:
+        current = _plain(client.v1.payment_intents.retrieve(payment_intent_id))
+        if current.get("status") == "canceled":
+            return current
+        raise
+
+
+def subscription_amount_change(
+    *, subscription_id: str, amount: int, currency: str, interval: str
+) -> dict[str, Any]:
+    """The subscription's one item charges `amount` from the next renewal on, without
+    proration. Current Stripe: an inline price (`price_data` on the gift Product), as the
+    gift was created with, so no Plan or Price piles up per amount. localstripe serves Plans
+    only (and the older `prorate` flag), so there the item moves to the amount's Plan."""
+    client = _client()
+    subscription = _plain(client.v1.subscriptions.retrieve(subscription_id))
+    item_id = subscription["items"]["data"][0]["id"]
+    params: Any
+    if _is_localstripe():
+        plan_id = plan_ensure(amount=amount, currency=currency, interval=interval)
+        params = {"items": [{"id": item_id, "plan": plan_id}], "prorate": False}
+    else:
+        price_data = {
+            "currency": currency,
+            "unit_amount": amount,
+            "recurring": {"interval": interval},
+            "product": gift_product_ensure(),
+        }
+        params = {
+            "items": [{"id": item_id, "price_data": price_data}],
+            "proration_behavior": "none",
+        }
+    return _plain(client.v1.subscriptions.update(subscription_id, params=params))

@@ -7,8 +7,6 @@ app_name = "donations"
 
 urlpatterns = [
     path("", views.donate, name="donate"),
-    path("checkout/start/", views.checkout_start, name="checkout-start"),
-    path("checkout/charge/", views.checkout_charge, name="checkout-charge"),
     path("checkout/refresh/", views.checkout_refresh, name="checkout-refresh"),
     path("checkout/intent/", views.checkout_intent, name="checkout-intent"),
     path("return/", views.checkout_return, name="return"),

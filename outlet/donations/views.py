@@ -83,7 +83,6 @@ def _step_json(step: CheckoutStep) -> JsonResponse:
         "action": step.action,
         "token": token,
         "client_secret": step.client_secret,
-        "payment_method": step.payment_method_id,
         # Step messages are English msgids (gettext_noop in services): said in the
         # reader's language here.
         "message": gettext(step.message) if step.message else "",
@@ -108,56 +107,11 @@ def _error_json(message: str, *, status: int = 400, fields: dict | None = None) 
     )
 
 
-@never_cache
-@require_POST
-def checkout_start(request: HttpRequest) -> JsonResponse:
-    form = DonationForm(request.POST)
-    if not form.is_valid():
-        fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
-        return _error_json(gettext("Please check the highlighted fields."), fields=fields)
-    data = form.cleaned_data
-    campaign = Campaign.objects.filter(slug=data["campaign"]).first() if data["campaign"] else None
-    try:
-        step = services.checkout_start(
-            email=data["email"],
-            name=data["name"],
-            amount=data["amount"],
-            cover_fee=data["cover_fee"],
-            frequency=data["frequency"],
-            campaign=campaign,
-            source=data["source"],
-            utm=data["utm"],
-            public_credit=data["public_credit"],
-            public_name=data["public_name"],
-            newsletter_opt_in=data["newsletter_opt_in"],
-            ip=client_ip(request) or "unknown",
-            checkout_key=data["checkout_key"],
-            language=translation.get_language(),
-        )
-    except ValidationError as exc:
-        limited = any(error.code == "rate_limited" for error in exc.error_list)
-        return _error_json(" ".join(exc.messages), status=429 if limited else 400)
-    return _step_json(step)
-
-
 def _donation_from_token(request: HttpRequest) -> Donation:
     donation_id = checkout_token_read(token=request.POST.get("token", ""))
     if donation_id is None:
         raise Http404("Unknown payment.")
     return get_object_or_404(Donation, pk=donation_id)
-
-
-@never_cache
-@require_POST
-def checkout_charge(request: HttpRequest) -> JsonResponse:
-    donation = _donation_from_token(request)
-    try:
-        step = services.checkout_charge(
-            donation=donation, setup_intent_id=request.POST.get("setup_intent", "")
-        )
-    except ValidationError as exc:
-        return _error_json(" ".join(exc.messages))
-    return _step_json(step)
 
 
 @never_cache
@@ -207,7 +161,12 @@ def checkout_return(request: HttpRequest) -> HttpResponse:
     except services.ReturnMismatch as exc:
         raise Http404("Unknown payment.") from exc
     donation.refresh_from_db()
-    return render(request, "donations/return.html", {"donation": donation, "state": state})
+    greeting = selectors.donation_greeting_name(donation=donation)
+    return render(
+        request,
+        "donations/return.html",
+        {"donation": donation, "state": state, "greeting_name": greeting},
+    )
 
 
 @never_cache
@@ -227,7 +186,10 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
     if donation_id is None:
         raise Http404("Unknown payment.")
     donation = get_object_or_404(Donation.objects.select_related("donor", "gift"), pk=donation_id)
-    return render(request, "donations/thanks.html", {"donation": donation})
+    greeting = selectors.donation_greeting_name(donation=donation)
+    return render(
+        request, "donations/thanks.html", {"donation": donation, "greeting_name": greeting}
+    )
 
 
 def supporters(request: HttpRequest) -> HttpResponse:

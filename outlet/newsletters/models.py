@@ -379,6 +379,12 @@ class Issue(models.Model):
         editable=False,
         help_text="Too many hard bounces: they wait for the editor, nobody is suppressed.",
     )
+    mail_bounces_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Mailed hard bounces count for the breaker from its last reset.",
+    )
     created_by = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

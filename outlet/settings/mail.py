@@ -57,7 +57,8 @@ DKIM_PRIVATE_KEY: str = dkim_key_read(
     pem=env.str("DKIM_PRIVATE_KEY", default=""),
     path=env.str("DKIM_PRIVATE_KEY_FILE", default=""),
 )
-if DKIM_PRIVATE_KEY:
+if DKIM_PRIVATE_KEY and EMAIL_BACKEND == "outlet.core.smtp_backend.EmailBackend":
+    # Only what outlet signs (its SMTP backend): an ESP signs for itself.
     dkim_alignment_check(
         dkim_domain=DKIM_DOMAIN,
         senders={"DEFAULT_FROM_EMAIL": DEFAULT_FROM_EMAIL, "SERVER_EMAIL": SERVER_EMAIL},
@@ -77,9 +78,19 @@ BOUNCE_KEEP: bool = read(env.bool, "BOUNCE_KEEP", default=True)
 BOUNCE_TOKEN_MAX_AGE_DAYS: int = read(env.int, "BOUNCE_TOKEN_MAX_AGE_DAYS", default=60)
 # A Maildir message claimed by a poller that died is taken over after this many seconds.
 BOUNCE_CLAIM_SECONDS: int = read(env.int, "BOUNCE_CLAIM_SECONDS", default=600)
-if BOUNCE_TOKEN_MAX_AGE_DAYS < 1 or BOUNCE_CLAIM_SECONDS < 0:
+# Shorter than one message's intake (a slow database, a row lock) and a live claim is
+# taken from its poller: both would read it, and only the database's unique key keeps
+# the second from acting.
+if BOUNCE_TOKEN_MAX_AGE_DAYS < 1 or BOUNCE_CLAIM_SECONDS < 60:
     raise ImproperlyConfigured(
-        "BOUNCE_TOKEN_MAX_AGE_DAYS must be at least 1 and BOUNCE_CLAIM_SECONDS not negative."
+        "BOUNCE_TOKEN_MAX_AGE_DAYS must be at least 1 and BOUNCE_CLAIM_SECONDS at least 60."
+    )
+if (BOUNCE_MAILDIR or BOUNCE_IMAP_URL) and not BOUNCE_DOMAIN:
+    # No copy would carry a token: every bounce polled would be refused as forged, and a
+    # forged message keeps nothing of its content.
+    raise ImproperlyConfigured(
+        f"{'BOUNCE_MAILDIR' if BOUNCE_MAILDIR else 'BOUNCE_IMAP_URL'} is set but BOUNCE_DOMAIN "
+        "is not: set BOUNCE_DOMAIN to the domain of the return paths that mailbox receives."
     )
 if BOUNCE_IMAP_URL and not BOUNCE_IMAP_URL.startswith(("imaps://", "imap://")):
     raise ImproperlyConfigured("BOUNCE_IMAP_URL must start with imaps:// or imap:// (STARTTLS).")

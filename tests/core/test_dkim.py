@@ -161,6 +161,7 @@ def test_a_public_suffix_alone_is_no_organisation(settings):
     from outlet.core.dkim_config import dkim_alignment_problem
 
     settings.DKIM_PRIVATE_KEY, settings.DKIM_DOMAIN = "pem", "example.co.uk"
+    settings.EMAIL_BACKEND = "outlet.core.smtp_backend.EmailBackend"
     assert dkim_alignment_problem(from_email="a@other.co.uk") is not None
     assert dkim_alignment_problem(from_email="a@news.example.co.uk") is None
     settings.DKIM_PRIVATE_KEY = ""
@@ -183,3 +184,31 @@ def test_a_newsletter_from_outside_the_signing_domain_is_refused(settings):
     assert "from_email" in refused.value.message_dict
     newsletter.from_email = "news@lists.outlet.test"
     newsletter.full_clean(exclude=["slug"])
+
+
+@pytest.mark.django_db
+def test_through_an_email_provider_nothing_is_signed_so_no_from_is_refused(settings):
+    """DKIM_* left set after moving to an ESP: outlet signs nothing (the provider signs
+    for the From domain), so a newsletter From on another domain must not be refused."""
+    from tests.factories import NewsletterFactory
+
+    settings.DKIM_PRIVATE_KEY, settings.DKIM_DOMAIN = "pem", "outlet.test"
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    newsletter = NewsletterFactory.build(from_email="news@partner.example")
+
+    newsletter.full_clean(exclude=["slug"])
+
+
+def test_through_an_email_provider_startup_does_not_refuse_the_sender(tmp_path):
+    env = _aligned_env(
+        tmp_path,
+        DKIM_DOMAIN="news.example.org",
+        DEFAULT_FROM_EMAIL="News <hi@elsewhere.test>",
+        EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
+        ANYMAIL_POSTMARK_SERVER_TOKEN="x",
+        ANYMAIL_WEBHOOK_SECRET="user:secret",
+    )
+
+    result = _manage("check", **env)
+
+    assert result.returncode == 0, result.stderr[-500:]

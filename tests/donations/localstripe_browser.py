@@ -1,5 +1,6 @@
 """What Stripe.js does in the browser, done over HTTP against localstripe, for
-integration tests below the browser (the e2e tests use the real page)."""
+integration tests below the browser (the e2e tests use the real page and the shim,
+outlet/static/js/stripe-elements-shim.js, which posts the same requests)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,37 @@ def confirm_card_setup(base: str, client_secret: str, number: str, *, approve_3d
     return setup_intent_id, None
 
 
+def confirm_payment(
+    base: str, client_secret: str, number: str, *, approve_3ds: bool | None = True
+) -> dict | None:
+    """The Payment Element's confirmPayment with a card (the shim's requests): the
+    PaymentIntent the server created is confirmed with the card's details, then 3-D Secure
+    approved or failed (None: the challenge left open). Returns Stripe's error, or None."""
+    payment_intent_id = re.match(r"^(pi_\w+)_secret_", client_secret).group(1)
+    result = requests.post(
+        f"{base}/v1/payment_intents/{payment_intent_id}/confirm",
+        json={
+            "key": "pk_test_outlet",
+            "client_secret": client_secret,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123"},
+                "billing_details": {"name": "Test Reader"},
+            },
+        },
+        timeout=10,
+    ).json()
+    if result.get("error"):
+        return result["error"]
+    if result.get("status") == "requires_action" and approve_3ds is not None:
+        result = confirm_card_payment(base, client_secret, approve=approve_3ds)
+        if result.get("status") != "succeeded":
+            return {"message": "authentication failed"}
+    return None
+
+
 def confirm_card_payment(base: str, client_secret: str, *, approve: bool = True) -> dict:
-    """localstripe's confirmCardPayment: the 3-D Secure challenge, approved or failed."""
+    """localstripe's 3-D Secure challenge of a PaymentIntent, approved or failed."""
     payment_intent_id = re.match(r"^(pi_\w+)_secret_", client_secret).group(1)
     return requests.post(
         f"{base}/v1/payment_intents/{payment_intent_id}/_authenticate?success={str(approve).lower()}",

@@ -538,6 +538,23 @@ class StubStripe(HTTPClient):
             product = {"id": params["id"], "object": "product", "name": params["name"]}
             self.objects[product["id"]] = product
             return 200, product
+        if resource == "payment_intents" and path.endswith("/cancel"):
+            if existing["status"] not in (
+                "requires_payment_method",
+                "requires_confirmation",
+                "requires_action",
+            ):
+                return self._error(
+                    400,
+                    "invalid_request_error",
+                    "You cannot cancel this PaymentIntent because it has a status of "
+                    f"{existing['status']}.",
+                    code="payment_intent_unexpected_state",
+                )
+            existing.update(
+                status="canceled", cancellation_reason=params.get("cancellation_reason")
+            )
+            return 200, self._expanded(existing, expand)
         if resource == "payment_intents" and not object_id and not params.get("confirm"):
             # Deferred intent creation: nothing is tried until the browser confirms.
             payment_intent = self._payment_intent(
@@ -625,7 +642,17 @@ class StubStripe(HTTPClient):
             return 200, existing
         if resource == "subscriptions" and method == "post":
             for item in params.get("items") or []:
-                plan = self.objects[item["plan"]]
+                if "price_data" in item:  # an inline price: a plan-like record of it
+                    data = item["price_data"]
+                    plan = {
+                        "id": self._new_id("price"),
+                        "amount": int(data["unit_amount"]),
+                        "currency": data["currency"],
+                        "interval": data["recurring"]["interval"],
+                        "product": data["product"],
+                    }
+                else:
+                    plan = self.objects[item["plan"]]
                 existing["items"]["data"][0].update(plan=plan, price=self._price(plan))
             if "default_payment_method" in params:
                 existing["default_payment_method"] = params["default_payment_method"]

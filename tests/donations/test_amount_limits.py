@@ -31,22 +31,25 @@ def stripe_calls(monkeypatch):
     monkeypatch.setattr(stripe_gateway, "customer_create", answer("customer", {"id": "cus_1"}))
     monkeypatch.setattr(
         stripe_gateway,
-        "setup_intent_create",
-        answer("setup", {"id": "seti_1", "client_secret": "seti_1_secret"}),
+        "payment_intent_create_deferred",
+        answer(
+            "payment",
+            {"id": "pi_1", "status": "requires_payment_method", "client_secret": "pi_1_secret"},
+        ),
     )
-    monkeypatch.setattr(stripe_gateway, "plan_ensure", answer("plan", "plan_1"))
-    monkeypatch.setattr(stripe_gateway, "subscription_plan_change", answer("change", None))
+    monkeypatch.setattr(stripe_gateway, "subscription_amount_change", answer("change", None))
     return calls
 
 
 def start(amount: int, frequency: str = "once"):
-    return services.checkout_start(
+    return services.checkout_intent_create(
         email="ada@example.test",
         name="Ada Reader",
         amount=amount,
         cover_fee=False,
         frequency=frequency,
         ip="203.0.113.9",
+        checkout_key=f"limits-{amount}-{frequency}",
     )
 
 
@@ -66,9 +69,9 @@ def test_a_new_gift_over_the_maximum_writes_nothing_and_never_reaches_stripe(
 def test_a_new_gift_of_exactly_the_maximum_goes_to_stripe(settings, stripe_calls):
     step = start(settings.DONATION_MAX_AMOUNT)
 
-    assert step.action == "setup"
+    assert step.action == "confirm"
     assert Donation.objects.get().amount == settings.DONATION_MAX_AMOUNT
-    assert stripe_calls == ["customer", "setup"]
+    assert stripe_calls == ["customer", "payment"]
 
 
 def test_a_new_gift_under_the_minimum_writes_nothing(settings, stripe_calls):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from outlet.donations import services, stripe_gateway
 from outlet.donations.models import Donation
@@ -24,17 +25,24 @@ def stripe_calls(monkeypatch) -> list[tuple[str, str]]:
 
         return call
 
+    payment_intent = {
+        "id": "pi_1",
+        "object": "payment_intent",
+        "status": "requires_payment_method",
+        "client_secret": "pi_1_secret_x",
+        "amount": 2500,
+        "currency": "usd",
+    }
     monkeypatch.setattr(stripe_gateway, "customer_create", record("customer", {"id": "cus_1"}))
     monkeypatch.setattr(
-        stripe_gateway,
-        "setup_intent_create",
-        record("setup", {"id": "seti_1", "client_secret": "seti_1_secret"}),
+        stripe_gateway, "payment_intent_create_deferred", record("payment", payment_intent)
     )
+    monkeypatch.setattr(stripe_gateway, "payment_intent_retrieve", lambda **kw: payment_intent)
     return calls
 
 
 def start(checkout_key: str) -> services.CheckoutStep:
-    return services.checkout_start(
+    return services.checkout_intent_create(
         email="reader@example.test",
         name="Test Reader",
         amount=2500,
@@ -52,8 +60,8 @@ def test_double_submit_of_one_checkout_records_one_donation(stripe_calls):
     assert second.donation.pk == first.donation.pk
     assert Donation.objects.count() == 1
     assert second.client_secret == first.client_secret
-    # Stripe is asked again only under the first submit's keys, so it answers the same objects.
-    assert len({key for _, key in stripe_calls}) == 2
+    # The second submit finds the payment the first made: nothing is created twice.
+    assert [name for name, _ in stripe_calls] == ["customer", "payment"]
 
 
 def test_resubmit_of_a_paid_checkout_answers_done(stripe_calls):
@@ -66,35 +74,30 @@ def test_resubmit_of_a_paid_checkout_answers_done(stripe_calls):
     assert Donation.objects.count() == 1
 
 
-def test_uncertain_charge_answers_uncertain_and_its_retry_reuses_the_key(stripe_calls, monkeypatch):
-    donation = start("u" * 32).donation
-    monkeypatch.setattr(services.checkout, "card_ready", lambda **kw: ("pm_1", "visa", "4242"))
+def test_a_lost_answer_to_the_payments_creation_charges_nothing(stripe_calls, monkeypatch):
+    """The PaymentIntent may exist at Stripe, but the browser never got its secret, so it
+    can never be confirmed: the checkout fails plainly and a new one may start."""
     keys: list[str] = []
 
     def lost_answer(**kwargs: Any) -> dict[str, Any]:
         keys.append(kwargs["idempotency_key"])
-        raise stripe_gateway.StripeError("connection reset after the charge was sent")
+        raise stripe_gateway.StripeError("connection reset after the request was sent")
 
-    monkeypatch.setattr(stripe_gateway, "payment_intent_create", lost_answer)
+    monkeypatch.setattr(stripe_gateway, "payment_intent_create_deferred", lost_answer)
 
-    step = services.checkout_charge(donation=donation, setup_intent_id="seti_1")
-    services.checkout_charge(donation=donation, setup_intent_id="seti_1")
+    with pytest.raises(ValidationError) as refused:
+        start("u" * 32)
 
-    assert step.action == "uncertain"
-    assert "nothing was charged" not in step.message.lower()
-    assert "twice" not in step.message.lower()  # no promise the browser could break
-    assert len(keys) == 2 and keys[0] == keys[1]
-    donation.refresh_from_db()
-    assert donation.status == Donation.Status.PENDING
+    assert "nothing was charged" in " ".join(refused.value.messages).lower()
+    assert Donation.objects.get().status == Donation.Status.FAILED
 
 
-def test_replayed_charge_of_a_failed_donation_is_not_answered_done(stripe_calls):
+def test_replayed_submit_of_a_failed_donation_is_not_answered_done(stripe_calls):
     donation = start("f" * 32).donation
     Donation.objects.filter(pk=donation.pk).update(
         status=Donation.Status.FAILED, failure_message="Your card was declined."
     )
-    donation.refresh_from_db()
 
-    step = services.checkout_charge(donation=donation, setup_intent_id="seti_1")
+    step = start("f" * 32)
 
     assert (step.action, step.message) == ("failed", "Your card was declined.")

@@ -9,7 +9,7 @@ from django.urls import reverse
 from outlet.donations import selectors, services, stripe_gateway
 from outlet.donations.emails import donor_email_message
 from outlet.donations.models import Donation, DonorEmail
-from tests.donations.localstripe_browser import confirm_card_setup
+from tests.donations.localstripe_browser import confirm_payment
 from tests.factories import DonationFactory, DonorFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def start(client, **overrides):
         "email": "ada@example.test",
     }
     data.update(overrides)
-    return client.post(reverse("donations:checkout-start"), data)
+    return client.post(reverse("donations:checkout-intent"), data)
 
 
 @pytest.mark.parametrize(("currency", "typed", "minor", "label"), CURRENCIES)
@@ -56,11 +56,9 @@ def test_typed_amount_is_charged_in_the_currency_minor_units(
     assert response.status_code == 200, response.json()
     donation = Donation.objects.get()
     assert (donation.amount, donation.currency) == (minor, currency)
-    setup_intent_id, error = confirm_card_setup(
-        localstripe, response.json()["client_secret"], "4242424242424242"
-    )
+    error = confirm_payment(localstripe, response.json()["client_secret"], "4242424242424242")
     assert error is None
-    services.checkout_charge(donation=donation, setup_intent_id=setup_intent_id)
+    services.checkout_confirmed(donation=donation)
     donation.refresh_from_db()
     charged = stripe_gateway.payment_intent_retrieve(
         payment_intent_id=donation.stripe_payment_intent_id

@@ -6,30 +6,29 @@ from __future__ import annotations
 
 import pytest
 
-from outlet.donations import services, stripe_gateway
+from outlet.donations import services
 from outlet.donations.models import Donation
 from outlet.donations.stripe_objects import PaymentIntentFacts
 from outlet.newsletters.models import Subscriber
+from tests.donations import test_stripe_contract
 from tests.factories import NewsletterFactory
 
 pytestmark = pytest.mark.django_db
+stub = test_stripe_contract.stub  # current Stripe, answered by the contract stub
 
 
 @pytest.fixture
-def stripe_checkout(monkeypatch):
-    monkeypatch.setattr(stripe_gateway, "customer_create", lambda **kw: {"id": "cus_1"})
-    monkeypatch.setattr(
-        stripe_gateway,
-        "setup_intent_create",
-        lambda **kw: {"id": "seti_1", "client_secret": "seti_1_secret"},
-    )
+def stripe_checkout(stub):
+    """Current Stripe (the contract stub): the payment is created on submit, unconfirmed."""
+    return stub
 
 
-def start(email: str, frequency: str = "once") -> Donation:
-    step = services.checkout_start(
+def start(email: str, frequency: str = "once", *, opt_in: bool = True) -> Donation:
+    step = services.checkout_intent_create(
         email=email, name="Ada", amount=2500, cover_fee=False, frequency=frequency,
-        newsletter_opt_in=True, ip="203.0.113.9",
+        newsletter_opt_in=opt_in, ip="203.0.113.9", checkout_key=f"opt-in-{email}",
     )  # fmt: skip
+    assert step.action == "confirm"
     return step.donation
 
 
@@ -61,10 +60,10 @@ def test_the_webhooks_fast_path_forwards_the_opt_in_too(
 ):
     NewsletterFactory(name="The Daily")
     donation = start("fast@example.test")
-    Donation.objects.filter(pk=donation.pk).update(stripe_payment_intent_id="pi_1")
+    payment_intent_id = str(Donation.objects.get(pk=donation.pk).stripe_payment_intent_id)
     facts = PaymentIntentFacts(
-        id="pi_1", status="succeeded", amount=2500, currency=donation.currency,
-        customer_id="cus_1", invoice_id="", charge_id="ch_1",
+        id=payment_intent_id, status="succeeded", amount=2500, currency=donation.currency,
+        customer_id=donation.stripe_customer_id, invoice_id="", charge_id="ch_1",
     )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         assert services.payment_record_if_matching(facts=facts)
@@ -73,10 +72,8 @@ def test_the_webhooks_fast_path_forwards_the_opt_in_too(
 
 def test_a_paid_gift_without_the_opt_in_subscribes_nobody(stripe_checkout):
     NewsletterFactory(name="The Daily")
-    step = services.checkout_start(
-        email="quiet@example.test", name="Q", amount=2500, cover_fee=False, frequency="once"
-    )
-    services.payment_record(donation_id=step.donation.pk)
+    donation = start("quiet@example.test", opt_in=False)
+    services.payment_record(donation_id=donation.pk)
     assert not Subscriber.objects.exists()
 
 

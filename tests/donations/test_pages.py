@@ -39,7 +39,7 @@ def test_donate_page_shows_presets_campaign_and_loads_stripe_from_its_origin(cli
     assert " style=" not in html
 
 
-def post_start(client, **overrides):
+def post_submit(client, **overrides):
     data = {
         "amount_choice": "other",
         "custom_amount": "25",
@@ -51,29 +51,29 @@ def post_start(client, **overrides):
         "campaign": "",
     }
     data.update(overrides)
-    return client.post(reverse("donations:checkout-start"), data)
+    return client.post(reverse("donations:checkout-intent"), data)
 
 
 @pytest.mark.parametrize("amount", ["1", "20000"])
 def test_amount_outside_limits_is_refused_on_the_server(client, amount):
-    response = post_start(client, custom_amount=amount)
+    response = post_submit(client, custom_amount=amount)
     assert response.status_code == 400
     assert "between $3.00 and $10,000.00" in str(response.json()["fields"])
     assert not Donation.objects.exists()
 
 
 def test_unknown_preset_is_refused(client):
-    response = post_start(client, amount_choice="123456", custom_amount="")
+    response = post_submit(client, amount_choice="123456", custom_amount="")
     assert response.status_code == 400
     assert not Donation.objects.exists()
 
 
-def test_start_records_attribution_and_returns_setup_secret(client, localstripe):
-    response = post_start(client, newsletter_opt_in="on", public_credit="on")
+def test_submit_records_attribution_and_returns_the_payments_secret(client, localstripe):
+    response = post_submit(client, newsletter_opt_in="on", public_credit="on")
 
     assert response.status_code == 200
     body = response.json()
-    assert body["action"] == "setup" and body["client_secret"].startswith("seti_")
+    assert body["action"] == "confirm" and body["client_secret"].startswith("pi_")
     donation = Donation.objects.get()
     assert (donation.amount, donation.source) == (2500, "an-article")
     assert donation.utm == {"utm_campaign": "spring"}
@@ -82,18 +82,18 @@ def test_start_records_attribution_and_returns_setup_secret(client, localstripe)
 
 def test_payment_attempts_are_rate_limited_per_email(client, localstripe, settings):
     settings.DONATION_RATE_LIMIT_PER_EMAIL = 2
-    assert post_start(client).status_code == 200
-    assert post_start(client).status_code == 200
-    response = post_start(client)
+    assert post_submit(client).status_code == 200
+    assert post_submit(client).status_code == 200
+    response = post_submit(client)
     assert response.status_code == 429
     assert "Too many payment attempts" in response.json()["message"]
-    assert post_start(client, email="someone.else@example.test").status_code == 200
+    assert post_submit(client, email="someone.else@example.test").status_code == 200
 
 
 def test_payment_attempts_are_rate_limited_per_ip(client, localstripe, settings):
     settings.DONATION_RATE_LIMIT_PER_IP = 1
-    assert post_start(client, email="a@example.test").status_code == 200
-    assert post_start(client, email="b@example.test").status_code == 429
+    assert post_submit(client, email="a@example.test").status_code == 200
+    assert post_submit(client, email="b@example.test").status_code == 429
 
 
 def test_payment_attempts_from_one_ipv6_64_count_as_one_client(settings):
@@ -106,10 +106,8 @@ def test_payment_attempts_from_one_ipv6_64_count_as_one_client(settings):
     services.payment_attempt_register(ip="2001:db8:7:9::1", email="c@example.test")
 
 
-def test_checkout_token_is_required_to_charge(client):
-    response = client.post(
-        reverse("donations:checkout-charge"), {"token": "forged", "setup_intent": "seti_x"}
-    )
+def test_checkout_token_is_required_to_read_a_payment(client):
+    response = client.post(reverse("donations:checkout-refresh"), {"token": "forged"})
     assert response.status_code == 404
 
 
@@ -231,13 +229,14 @@ def test_admin_csv_export_streams_filtered_rows(editor_client):
 
 
 def test_admin_refund_action_asks_stripe(editor_client, localstripe):
-    from tests.donations.localstripe_browser import confirm_card_setup
+    from tests.donations.localstripe_browser import confirm_payment
 
-    step = services.checkout_start(
-        email="r@example.test", name="R", amount=2500, cover_fee=False, frequency="once", ip="1"
-    )
-    setup_intent_id, _ = confirm_card_setup(localstripe, step.client_secret, "4242424242424242")
-    services.checkout_charge(donation=step.donation, setup_intent_id=setup_intent_id)
+    step = services.checkout_intent_create(
+        email="r@example.test", name="R", amount=2500, cover_fee=False, frequency="once",
+        ip="1", checkout_key="admin-refund-1",
+    )  # fmt: skip
+    assert confirm_payment(localstripe, step.client_secret, "4242424242424242") is None
+    services.checkout_confirmed(donation=step.donation)
 
     response = editor_client.post(
         reverse("admin:donations_donation_changelist"),
@@ -265,18 +264,18 @@ def test_newsletter_opt_in_creates_a_pending_subscription_once_paid(client, loca
     from tests.factories import NewsletterFactory
 
     NewsletterFactory(name="The Daily")
-    assert post_start(client, newsletter_opt_in="on").status_code == 200
+    assert post_submit(client, newsletter_opt_in="on").status_code == 200
     assert not Subscriber.objects.exists()  # not before the payment
     services.payment_record(donation_id=Donation.objects.get().pk)
     subscriber = Subscriber.objects.get(email="ada@example.test")
     assert subscriber.status == Subscriber.Status.PENDING
-    assert post_start(client, email="no@example.test").status_code == 200
+    assert post_submit(client, email="no@example.test").status_code == 200
     assert not Subscriber.objects.filter(email="no@example.test").exists()
 
 
 def test_an_unpaid_checkout_does_not_rename_an_existing_donor(client, localstripe):
     DonorFactory(email="ada@example.test", name="Ada Lovelace")
 
-    assert post_start(client, name="Someone Else").status_code == 200
+    assert post_submit(client, name="Someone Else").status_code == 200
 
     assert Donor.objects.get(email="ada@example.test").name == "Ada Lovelace"

@@ -249,3 +249,32 @@ def test_stripe_down_after_the_subscription_exists_is_uncertain_and_resumes(stub
     assert stub.calls().count("POST /v1/subscriptions") == 1
     assert browser_confirms(stub, again).action == "done"
     assert Gift.objects.get().status == Gift.Status.ACTIVE
+
+
+def test_an_amount_change_uses_an_inline_price_too_and_never_a_plan(stub):
+    """A gift started with an inline price changes amount with an inline price on its one
+    item, from the next renewal (no proration): no Plan is made or named."""
+    browser_confirms(stub, submit("month"))
+    gift = Gift.objects.get()
+    stub.requests.clear()
+
+    services.gift_amount_change(gift=gift, amount=4000)
+
+    assert_accepted(stub)
+    (updated,) = [
+        r.params
+        for r in stub.requests
+        if r.method == "post" and r.path == f"/v1/subscriptions/{gift.stripe_subscription_id}"
+    ]
+    (item,) = updated["items"]
+    assert item["id"].startswith("si_")
+    assert int(item["price_data"]["unit_amount"]) == 4000
+    assert item["price_data"]["recurring"]["interval"] == "month"
+    assert item["price_data"]["currency"] == gift.currency
+    assert item["price_data"]["product"] == "outlet-gift"
+    assert "plan" not in item and "price" not in item
+    assert updated["proration_behavior"] == "none"
+    assert not [call for call in stub.calls() if "/v1/plans" in call]
+    subscription = stub.objects[gift.stripe_subscription_id]
+    assert subscription["items"]["data"][0]["price"]["unit_amount"] == 4000
+    assert Gift.objects.get().amount == 4000

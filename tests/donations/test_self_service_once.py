@@ -17,8 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def stripe_agrees(monkeypatch):
-    monkeypatch.setattr(stripe_gateway, "plan_ensure", lambda **kw: "plan_1")
-    monkeypatch.setattr(stripe_gateway, "subscription_plan_change", lambda **kw: None)
+    monkeypatch.setattr(stripe_gateway, "subscription_amount_change", lambda **kw: None)
     monkeypatch.setattr(stripe_gateway, "customer_default_card_set", lambda **kw: None)
     monkeypatch.setattr(stripe_gateway, "subscription_default_card_set", lambda **kw: None)
     monkeypatch.setattr(self_service, "card_ready", lambda **kw: ("pm_1", "visa", "4444"))
@@ -47,10 +46,9 @@ def test_repeated_card_update_is_confirmed_once(stripe_agrees):
 def test_amount_changes_from_two_stale_pages_leave_stripe_and_record_agreeing(monkeypatch):
     """Two tabs read the gift at 10.00 and ask for 20.00 and 30.00. Whatever lands last in
     our record is what Stripe charges."""
-    plans = []
-    monkeypatch.setattr(stripe_gateway, "plan_ensure", lambda **kw: f"plan_{kw['amount']}")
+    amounts = []
     monkeypatch.setattr(
-        stripe_gateway, "subscription_plan_change", lambda **kw: plans.append(kw["plan_id"])
+        stripe_gateway, "subscription_amount_change", lambda **kw: amounts.append(kw["amount"])
     )
     gift = GiftFactory(amount=1000)
     first, second = Gift.objects.get(pk=gift.pk), Gift.objects.get(pk=gift.pk)
@@ -58,7 +56,7 @@ def test_amount_changes_from_two_stale_pages_leave_stripe_and_record_agreeing(mo
     services.gift_amount_change(gift=first, amount=2000)
     services.gift_amount_change(gift=second, amount=3000)
 
-    assert plans[-1] == f"plan_{Gift.objects.get(pk=gift.pk).amount}"
+    assert amounts[-1] == Gift.objects.get(pk=gift.pk).amount
     assert DonorEmail.objects.filter(kind=DonorEmail.Kind.AMOUNT_CHANGED).count() == 2
 
 
@@ -70,18 +68,17 @@ def test_two_amount_changes_at_once_are_taken_in_turn(monkeypatch):
     our record agree (without the row lock, the first's late Stripe call would win)."""
     gift = GiftFactory(amount=1000)
     first_at_stripe, second_at_stripe, release = (threading.Event() for _ in range(3))
-    plans = []
+    amounts = []
 
-    def plan_change(**kw):
-        if kw["plan_id"] == "plan_2000":
+    def amount_change(**kw):
+        if kw["amount"] == 2000:
             first_at_stripe.set()
             release.wait(10)
         else:
             second_at_stripe.set()
-        plans.append(kw["plan_id"])
+        amounts.append(kw["amount"])
 
-    monkeypatch.setattr(stripe_gateway, "plan_ensure", lambda **kw: f"plan_{kw['amount']}")
-    monkeypatch.setattr(stripe_gateway, "subscription_plan_change", plan_change)
+    monkeypatch.setattr(stripe_gateway, "subscription_amount_change", amount_change)
     pages = [Gift.objects.get(pk=gift.pk), Gift.objects.get(pk=gift.pk)]  # both read 10.00
 
     def change(page: Gift, amount: int) -> None:
@@ -100,5 +97,5 @@ def test_two_amount_changes_at_once_are_taken_in_turn(monkeypatch):
     first.join(10)
     second.join(10)
 
-    assert plans == ["plan_2000", "plan_3000"]
+    assert amounts == [2000, 3000]
     assert Gift.objects.get(pk=gift.pk).amount == 3000

@@ -31,16 +31,17 @@ def test_a_subscription_the_site_is_still_starting_is_not_adopted_as_a_second_gi
     """The checkout's answer from Stripe was lost (the subscription exists, its id is not
     stored yet): its metadata names the gift made here, so adoption leaves it to the
     checkout's retry and the webhooks instead of making a second gift of it."""
-    step = services.checkout_start(
+    step = services.checkout_intent_create(
         email="reader@example.org",
         name="A Reader",
         amount=2500,
         cover_fee=False,
         frequency="month",
         ip="203.0.113.9",
+        checkout_key="adopt-safety-1",
     )
-    setup_intent_id = step.client_secret.split("_secret_")[0]
-    services.checkout_charge(donation=step.donation, setup_intent_id=setup_intent_id)
+    stub.authenticate(step.client_secret.split("_secret_")[0])
+    services.checkout_confirmed(donation=step.donation)
     gift = Gift.objects.get()
     subscription_id = gift.stripe_subscription_id
     Gift.objects.filter(pk=gift.pk).update(stripe_subscription_id=None)

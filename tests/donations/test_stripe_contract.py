@@ -30,22 +30,21 @@ def stub(settings, monkeypatch):
     return transport
 
 
-def start(frequency: str = "once", amount: int = 2500) -> services.CheckoutStep:
-    return services.checkout_start(
+def charge(stub: StubStripe, frequency: str = "once") -> services.CheckoutStep:
+    """A gift through the donate page: the payment created on submit, confirmed by the
+    browser (Payment Element), then read by our server."""
+    step = services.checkout_intent_create(
         email="reader@example.org",
         name="A Reader",
-        amount=amount,
+        amount=2500,
         cover_fee=False,
         frequency=frequency,
         ip="203.0.113.9",
+        checkout_key=f"contract-{len(stub.requests)}-{frequency}",
     )
-
-
-def charge(stub: StubStripe, frequency: str = "once") -> services.CheckoutStep:
-    step = start(frequency)
-    assert step.action == "setup", stub.problems
-    setup_intent_id = step.client_secret.split("_secret_")[0]
-    return services.checkout_charge(donation=step.donation, setup_intent_id=setup_intent_id)
+    assert step.action == "confirm" and step.client_secret, stub.problems
+    stub.authenticate(step.client_secret.split("_secret_")[0])
+    return services.checkout_confirmed(donation=Donation.objects.get(pk=step.donation.pk))
 
 
 def assert_accepted(stub: StubStripe) -> None:
@@ -53,108 +52,18 @@ def assert_accepted(stub: StubStripe) -> None:
     assert stub.problems == []
 
 
-def test_one_time_gift_speaks_the_current_api(stub):
-    step = charge(stub)
-
-    assert_accepted(stub)
-    assert step.action == "done"
-    donation = Donation.objects.get()
-    assert donation.status == Donation.Status.PAID
-    assert donation.stripe_charge_id.startswith("ch_")
-    assert "POST /v1/payment_intents" in stub.calls()
-
-
-def test_one_time_gift_with_3d_secure_speaks_the_current_api(stub):
-    stub.card = "3ds"
-    step = charge(stub)
-    assert step.action == "authenticate" and step.client_secret
-
-    stub.authenticate(step.donation.stripe_payment_intent_id or "")
-    donation = Donation.objects.get()
-    refreshed = services.checkout_refresh(donation=donation)
-
-    assert_accepted(stub)
-    assert refreshed.action == "done"
-    assert Donation.objects.get().status == Donation.Status.PAID
-
-
-def test_declined_one_time_gift_speaks_the_current_api(stub):
-    stub.card = "decline"
-    step = charge(stub)
-
-    assert_accepted(stub)
-    assert step.action == "failed"
-    assert Donation.objects.get().status == Donation.Status.FAILED
-
-
-def confirm_first_invoice(stub: StubStripe, step: services.CheckoutStep) -> services.CheckoutStep:
-    """What the browser does with the subscription's confirmation secret, then the server."""
-    assert step.action == "authenticate" and step.client_secret
-    stub.authenticate(step.client_secret.split("_secret_")[0])
-    return services.checkout_refresh(donation=Donation.objects.get(pk=step.donation.pk))
-
-
-def test_monthly_gift_and_its_plan_speak_the_current_api(stub):
-    step = charge(stub, "month")
-    # Current Stripe (default_incomplete): the browser confirms the first invoice's payment.
-    assert step.action == "authenticate" and step.payment_method_id.startswith("pm_")
-    assert Gift.objects.get().status == Gift.Status.INCOMPLETE
-    step = confirm_first_invoice(stub, step)
-
-    assert_accepted(stub)
-    assert step.action == "done"
-    gift = Gift.objects.get()
-    assert gift.status == Gift.Status.ACTIVE
-    donation = Donation.objects.get()
-    assert donation.status == Donation.Status.PAID
-    assert donation.stripe_invoice_id and donation.stripe_payment_intent_id
-    assert donation.stripe_charge_id.startswith("ch_")
-    assert "POST /v1/plans" in stub.calls() and "POST /v1/subscriptions" in stub.calls()
-
-
 def test_monthly_gift_with_3d_secure_speaks_the_current_api(stub):
     stub.card = "3ds"
     step = charge(stub, "month")
-    step = confirm_first_invoice(stub, step)
 
     assert_accepted(stub)
     assert step.action == "done"
     assert Gift.objects.get().status == Gift.Status.ACTIVE
     assert Donation.objects.get().status == Donation.Status.PAID
-
-
-def test_monthly_gift_declined_at_confirmation_ends_the_subscription(stub):
-    stub.card = "decline"
-    step = charge(stub, "month")
-    assert step.action == "authenticate" and step.payment_method_id.startswith("pm_")
-    step = confirm_first_invoice(stub, step)
-
-    assert_accepted(stub)
-    assert step.action == "failed"
-    assert Gift.objects.get().status == Gift.Status.CANCELLED
-    assert Donation.objects.get().status == Donation.Status.FAILED
-    assert stub.calls()[-1].startswith("DELETE /v1/subscriptions/")
-
-
-def test_monthly_gift_when_its_first_invoice_cannot_be_read_still_reaches_the_donor(stub):
-    """Stripe answers the subscription but not its invoice's payments: the browser still
-    confirms with the invoice's secret, and the refresh finds the payment through the
-    invoice. The donor is never thanked for a payment nobody made."""
-    stub.down = {"/v1/invoice_payments"}
-    step = charge(stub, "month")
-    assert step.action == "authenticate" and step.client_secret
-    assert Donation.objects.get().status == Donation.Status.PENDING
-    stub.down = set()
-
-    step = confirm_first_invoice(stub, step)
-
-    assert step.action == "done"
-    assert Donation.objects.get().status == Donation.Status.PAID
-    assert Gift.objects.get().status == Gift.Status.ACTIVE
 
 
 def live_gift(stub: StubStripe) -> Gift:
-    confirm_first_invoice(stub, charge(stub, "month"))
+    assert charge(stub, "month").action == "done"
     gift = Gift.objects.get()
     assert gift.is_live
     stub.requests.clear()
@@ -264,9 +173,10 @@ def test_dialect_is_the_setting_not_a_guess_from_the_api_base(settings):
     # A proxy in front of Stripe (any other base URL) still speaks the current API.
     settings.STRIPE_API_BASE = "https://stripe-proxy.example.org"
     settings.STRIPE_DIALECT = "current"
-    assert stripe_gateway._card_only() == {"allowed_payment_method_types": ["card"]}
+    settings.DONATION_PAYMENT_METHOD_TYPES = ["card"]
+    assert stripe_gateway.payment_methods_offered() == {"allowed_payment_method_types": ["card"]}
     settings.STRIPE_DIALECT = "localstripe"
-    assert stripe_gateway._card_only() == {"payment_method_types": ["card"]}
+    assert stripe_gateway.payment_methods_offered() == {"payment_method_types": ["card"]}
 
 
 def test_expand_must_end_on_an_expandable_or_includable_field():

@@ -173,3 +173,29 @@ def test_the_imap_poller_refuses_a_server_whose_certificate_it_does_not_trust(do
 
     with pytest.raises(ssl.SSLCertVerificationError):
         imap_poll(url=dovecot.url, keep=True)
+
+
+def test_a_dsn_someone_opened_in_a_mail_client_is_still_taken_in(dovecot, daily, settings):
+    """The bounce mailbox is a mailbox: an editor looking into it with a mail client marks
+    what they open \\Seen. That is not "taken in": the bounce must still act."""
+    import imaplib
+    import ssl
+
+    settings.BOUNCE_DOMAIN = "bounces.outlet.test"
+    reader = SubscriberFactory(email="gone@example.org", newsletters=[daily])
+    delivery = Delivery.objects.create(
+        issue=IssueFactory(newsletter=daily), subscriber=reader, status=Delivery.Status.SENT
+    )
+    return_path = delivery_return_path(delivery_id=delivery.pk, email=reader.email)
+    raw = (FIXTURES / "dsn-5.1.1-after-acceptance.eml").read_text()
+    raw = raw.replace("{recipient}", reader.email).replace("{return_path}", return_path)
+    dovecot.deliver("1.dsn", raw.encode())
+    client = imaplib.IMAP4_SSL("localhost", dovecot.port, ssl_context=ssl.create_default_context())
+    client.login("bounces", "bounce-secret")
+    client.select("INBOX")
+    client.fetch("1", "(RFC822)")  # the editor reads it: \Seen
+    client.logout()
+
+    assert dict(imap_poll(url=dovecot.url, keep=True)) == {"hard": 1}
+    assert not imap_poll(url=dovecot.url, keep=True)  # taken in: not again
+    assert Suppression.objects.filter(email_hash=email_digest(reader.email)).exists()

@@ -64,8 +64,8 @@ def test_a_flush_that_wrote_lines_still_logs_at_info(caplog, monkeypatch):
 
 def test_other_tasks_keep_their_info_lines(caplog):
     caplog.set_level(logging.INFO)
-    context = {"id": "t2", "name": "newsletters.issues_tick", "args": "()", "kwargs": "{}"}
+    context = {"id": "t2", "name": "newsletters.batch_send", "args": "()", "kwargs": "{}"}
 
     logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, context, extra={"data": context})
 
-    assert [r.levelname for r in caplog.records if "issues_tick" in r.getMessage()] == ["INFO"]
+    assert [r.levelname for r in caplog.records if "batch_send" in r.getMessage()] == ["INFO"]

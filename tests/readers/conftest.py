@@ -81,9 +81,10 @@ def stripe_agrees(monkeypatch):
     from outlet.donations.services import self_service
 
     calls = []
-    monkeypatch.setattr(stripe_gateway, "plan_ensure", lambda **kw: f"plan_{kw['amount']}")
     monkeypatch.setattr(
-        stripe_gateway, "subscription_plan_change", lambda **kw: calls.append(("plan", kw))
+        stripe_gateway,
+        "subscription_amount_change",
+        lambda **kw: calls.append(("amount", kw)),
     )
     monkeypatch.setattr(
         stripe_gateway, "subscription_cancel", lambda **kw: calls.append(("cancel", kw))

@@ -83,18 +83,20 @@ def test_erasure_leaves_no_address_in_the_admin_log(
 
 @pytest.fixture
 def stripe_checkout(monkeypatch):
-    """Stripe answers a checkout's customer and SetupIntent calls."""
+    """Stripe answers a checkout's customer and PaymentIntent calls."""
+    payment_intent = {
+        "id": "pi_x", "object": "payment_intent", "status": "requires_payment_method",
+        "client_secret": "pi_x_secret_x", "amount": 2500, "currency": "usd",
+    }  # fmt: skip
     monkeypatch.setattr(stripe_gateway, "customer_create", lambda **kw: {"id": "cus_x"})
     monkeypatch.setattr(
-        stripe_gateway,
-        "setup_intent_create",
-        lambda **kw: {"id": "seti_x", "client_secret": "seti_x_secret"},
+        stripe_gateway, "payment_intent_create_deferred", lambda **kw: payment_intent
     )
 
 
 def anonymous_checkout(email: str) -> int:
     return Client().post(
-        reverse("donations:checkout-start"),
+        reverse("donations:checkout-intent"),
         {"amount_choice": "other", "custom_amount": "25", "frequency": "once",
          "name": "Mallory", "email": email},
     ).status_code  # fmt: skip

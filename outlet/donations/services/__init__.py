@@ -14,7 +14,7 @@ Writes for donations, by concern; each module states its contract at its top:
 - donor_emails.py   emails owed to donors, sent once; the sweep that finds lost ones
 - adoption.py       the Stripe account's existing subscriptions adopted as gifts (stripe_adopt)
 
-Callers import from here (`services.checkout_start`), not from the modules.
+Callers import from here (`services.checkout_intent_create`), not from the modules.
 """
 
 from .abandoned import EXPIRED_MESSAGE, checkouts_abandoned_expire
@@ -30,9 +30,7 @@ from .checkout import (
     GENERIC_STRIPE_MESSAGE,
     NEWSLETTER_CONSENT,
     CheckoutStep,
-    checkout_charge,
     checkout_refresh,
-    checkout_start,
     donation_fee_compute,
     newsletter_opt_in_forward,
     payment_attempt_register,
@@ -106,13 +104,11 @@ __all__ = [
     "CheckoutStep",
     "PaymentTarget",
     "charge_refund_apply",
-    "checkout_charge",
     "checkout_confirmed",
     "checkout_intent_create",
     "checkout_return_read",
     "ReturnMismatch",
     "checkout_refresh",
-    "checkout_start",
     "dispute_apply",
     "dispute_close_apply",
     "dispute_editors_notify",

@@ -1,12 +1,11 @@
 """
 Checkout: a reader gives once or starts a recurring gift.
 
-`checkout_start` records a pending donation (and gift) before Stripe is called, then
-gets a customer and a SetupIntent for the browser; `checkout_charge` charges the card the
-browser set up (a PaymentIntent, or a Subscription on current Stripe left incomplete until
-the browser confirms its first invoice); `checkout_refresh` reads the payment from Stripe
-after the browser's confirmation. The browser's word is never taken for a payment, and
-once Stripe says a payment succeeded nothing after it makes the answer an error.
+`checkout_donation_record` records a pending donation (and gift) before Stripe is called
+(payment_element.py then creates the payment the browser confirms); `checkout_refresh`
+reads the payment from Stripe after the browser's confirmation. The browser's word is
+never taken for a payment, and once Stripe says a payment succeeded nothing after it makes
+the answer an error.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from ..stripe_objects import (
     payment_intent_facts,
     subscription_facts,
 )
-from .abandoned import EXPIRED_MESSAGE
 from .stripe_events import (
     DECLINE_MESSAGE,
     donation_fail,
@@ -149,65 +147,15 @@ def idempotency_key(row: Donation | Gift, purpose: str) -> str:
 
 @dataclass(frozen=True)
 class CheckoutStep:
-    """What the browser does next: `setup` (confirmCardSetup with client_secret),
-    `authenticate` (confirmCardPayment with client_secret), `done`, `failed` (nothing was
-    charged; a new checkout may start) or `uncertain` (a charge may exist: ask again about
-    this one, never start another)."""
+    """What the browser does next: `confirm` (confirmPayment with client_secret),
+    `authenticate` (the payment still waits for the reader's bank), `done`, `failed`
+    (nothing was charged; a new checkout may start) or `uncertain` (a charge may exist: ask
+    again about this one, never start another)."""
 
     action: str
     donation: Donation
     client_secret: str = ""
     message: str = ""
-    # The card to confirm with, when the browser confirms a payment that has none yet
-    # (a current subscription's first invoice).
-    payment_method_id: str = ""
-
-
-def checkout_start(
-    *,
-    email: str,
-    name: str,
-    amount: int,
-    cover_fee: bool,
-    frequency: str,
-    campaign: Campaign | None = None,
-    source: str = "",
-    utm: dict[str, str] | None = None,
-    public_credit: bool = False,
-    public_name: str = "",
-    newsletter_opt_in: bool = False,
-    ip: str = "",
-    checkout_key: str = "",
-    language: str = "",
-) -> CheckoutStep:
-    """Record a pending donation (and its gift, when recurring), then ask Stripe for a
-    customer and a SetupIntent for the browser to collect the card into (the Card
-    Element's flow; the donate page's Payment Element uses checkout_intent_create).
-
-    A repeat of one browser checkout (same `checkout_key`) finds its donation and asks
-    Stripe again under the first submit's idempotency keys, so it gets the same customer
-    and SetupIntent, never a second charge."""
-    donation, created = checkout_donation_record(
-        email=email,
-        name=name,
-        amount=amount,
-        cover_fee=cover_fee,
-        frequency=frequency,
-        campaign=campaign,
-        source=source,
-        utm=utm,
-        public_credit=public_credit,
-        public_name=public_name,
-        newsletter_opt_in=newsletter_opt_in,
-        ip=ip,
-        checkout_key=checkout_key,
-        language=language,
-    )
-    if not created:
-        return _checkout_resume(donation=donation, name=name)
-    # The newsletter opt-in waits for the payment (stripe_events.payment_record): anyone
-    # can type any address here, and an unpaid checkout must subscribe nobody.
-    return _checkout_setup(donation=donation, name=name)
 
 
 def checkout_donation_record(
@@ -292,49 +240,6 @@ def checkout_donation_record(
     return donation, True
 
 
-def _checkout_resume(*, donation: Donation, name: str) -> CheckoutStep:
-    """A repeat submit of one checkout: its donation's state, never a new charge."""
-    if donation.status == Donation.Status.PAID:
-        return CheckoutStep(action="done", donation=donation)
-    if donation.status != Donation.Status.PENDING:
-        return CheckoutStep(action="failed", donation=donation, message=donation.failure_message)
-    if donation.card_last4 or donation.stripe_payment_intent_id:
-        # The charge was already asked for: only asking about it again is safe.
-        return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
-    return _checkout_setup(donation=donation, name=name, resumed=True)
-
-
-def _checkout_setup(*, donation: Donation, name: str, resumed: bool = False) -> CheckoutStep:
-    donor = donation.donor
-    gift = donation.gift
-    if not donor.email:  # a checkout resumed after its donor was erased
-        raise ValidationError(gettext("This checkout can no longer go on. Please start a new one."))
-    try:
-        customer = stripe_gateway.customer_create(
-            email=donor.email, name=name, idempotency_key=idempotency_key(donation, "customer")
-        )
-        setup_intent = stripe_gateway.setup_intent_create(
-            customer_id=customer["id"], idempotency_key=idempotency_key(donation, "setup")
-        )
-    except stripe_gateway.InvalidRequestError as exc:
-        logger.warning("Stripe refused checkout for donation %s as malformed: %s", donation.pk, exc)
-        if not resumed:
-            donation_fail(donation=donation, message=REFUSED_MESSAGE)
-        raise ValidationError(gettext(REFUSED_MESSAGE)) from exc
-    except stripe_gateway.StripeError as exc:
-        logger.warning("Stripe refused checkout for donation %s: %s", donation.pk, exc)
-        if not resumed:
-            donation_fail(donation=donation, message=GENERIC_STRIPE_MESSAGE)
-        raise ValidationError(gettext(GENERIC_STRIPE_MESSAGE)) from exc
-    Donation.objects.filter(pk=donation.pk).update(stripe_customer_id=customer["id"])
-    if gift is not None:
-        Gift.objects.filter(pk=gift.pk).update(stripe_customer_id=customer["id"])
-    donation.stripe_customer_id = customer["id"]
-    return CheckoutStep(
-        action="setup", donation=donation, client_secret=setup_intent["client_secret"]
-    )
-
-
 def card_ready(*, customer_id: str, setup_intent_id: str) -> tuple[str, str, str]:
     """The payment method of a succeeded SetupIntent of this customer, and its card."""
     setup_intent = stripe_gateway.setup_intent_retrieve(setup_intent_id=setup_intent_id)
@@ -352,84 +257,6 @@ def card_ready(*, customer_id: str, setup_intent_id: str) -> tuple[str, str, str
     return payment_method_id, brand, last4
 
 
-@log_context_from
-def checkout_charge(*, donation: Donation, setup_intent_id: str) -> CheckoutStep:
-    """Charge the card the browser just set up: a PaymentIntent for a one-time gift,
-    a Subscription for a recurring one. Records the payment when Stripe says it
-    succeeded; the webhook says so too, and the second word changes nothing."""
-    settled = _checkout_step_settled(donation)
-    if settled is not None:
-        return settled
-    try:
-        payment_method_id, brand, last4 = card_ready(
-            customer_id=donation.stripe_customer_id, setup_intent_id=setup_intent_id
-        )
-    except stripe_gateway.StripeError as exc:
-        raise ValidationError(gettext(GENERIC_STRIPE_MESSAGE)) from exc
-    # The card marks the checkout as reaching the charge step, only while it is still
-    # pending: one conditional UPDATE against the expiry's (which skips a row with a card),
-    # so a checkout expired since this request read it is never charged.
-    claimed = Donation.objects.filter(pk=donation.pk, status=Donation.Status.PENDING).update(
-        card_brand=brand, card_last4=last4
-    )
-    if not claimed:
-        donation.refresh_from_db()
-        return _checkout_step_settled(donation) or CheckoutStep(
-            action="failed", donation=donation, message=EXPIRED_MESSAGE
-        )
-    if donation.gift_id is None:
-        return _checkout_charge_once(
-            donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
-        )
-    Gift.objects.filter(pk=donation.gift_id).update(card_brand=brand, card_last4=last4)
-    return _checkout_subscribe(
-        donation=donation, payment_method_id=payment_method_id, attempt=setup_intent_id
-    )
-
-
-def _checkout_step_settled(donation: Donation) -> CheckoutStep | None:
-    """The answer for a donation no longer pending (a replayed request); None if pending."""
-    if donation.status == Donation.Status.ABANDONED:
-        return CheckoutStep(action="failed", donation=donation, message=EXPIRED_MESSAGE)
-    if donation.status == Donation.Status.FAILED:
-        # A replayed request: say what happened, never "done" for money not taken.
-        message = donation.failure_message or AUTHENTICATION_MESSAGE
-        return CheckoutStep(action="failed", donation=donation, message=message)
-    if donation.status != Donation.Status.PENDING:
-        return CheckoutStep(action="done", donation=donation)
-    return None
-
-
-def _checkout_charge_once(
-    *, donation: Donation, payment_method_id: str, attempt: str
-) -> CheckoutStep:
-    try:
-        payment_intent = stripe_gateway.payment_intent_create(
-            amount=donation.amount,
-            currency=donation.currency,
-            customer_id=donation.stripe_customer_id,
-            payment_method_id=payment_method_id,
-            metadata={"donation_id": str(donation.pk)},
-            description=f"Donation to {settings.OUTLET_NAME}",
-            idempotency_key=idempotency_key(donation, f"payment-{attempt}"),
-        )
-    except stripe_gateway.CardError:
-        donation_fail(donation=donation, message=DECLINE_MESSAGE)
-        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
-    except stripe_gateway.InvalidRequestError as exc:
-        logger.warning("Stripe refused to charge donation %s as malformed: %s", donation.pk, exc)
-        donation_fail(donation=donation, message=REFUSED_MESSAGE)
-        return CheckoutStep(action="failed", donation=donation, message=REFUSED_MESSAGE)
-    except stripe_gateway.StripeError as exc:
-        logger.warning("Stripe error charging donation %s: %s", donation.pk, exc)
-        return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
-    facts = payment_intent_facts(payment_intent)
-    Donation.objects.filter(pk=donation.pk, stripe_payment_intent_id__isnull=True).update(
-        stripe_payment_intent_id=facts.id
-    )
-    return _checkout_step_from_payment(donation=donation, facts=facts)
-
-
 def _checkout_step_from_payment(*, donation: Donation, facts: PaymentIntentFacts) -> CheckoutStep:
     payment_intent_apply(facts=facts)
     donation.refresh_from_db()
@@ -444,92 +271,6 @@ def _checkout_step_from_payment(*, donation: Donation, facts: PaymentIntentFacts
     message = DECLINE_MESSAGE if facts.failure_message else AUTHENTICATION_MESSAGE
     donation_fail(donation=donation, message=message)
     return CheckoutStep(action="failed", donation=donation, message=message)
-
-
-def _checkout_subscribe(
-    *, donation: Donation, payment_method_id: str, attempt: str
-) -> CheckoutStep:
-    gift = Gift.objects.get(pk=int(donation.gift_id or 0))
-    try:
-        stripe_gateway.customer_default_card_set(
-            customer_id=gift.stripe_customer_id, payment_method_id=payment_method_id
-        )
-        plan_id = stripe_gateway.plan_ensure(
-            amount=gift.amount, currency=gift.currency, interval=gift.interval
-        )
-        subscription = stripe_gateway.subscription_create(
-            customer_id=gift.stripe_customer_id,
-            plan_id=plan_id,
-            payment_method_id=payment_method_id,
-            metadata={"gift_id": str(gift.pk), "donation_id": str(donation.pk)},
-            idempotency_key=idempotency_key(gift, f"subscription-{attempt}"),
-        )
-    except stripe_gateway.CardError:
-        donation_fail(donation=donation, message=DECLINE_MESSAGE)
-        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
-    except stripe_gateway.InvalidRequestError as exc:
-        logger.warning("Stripe refused to subscribe gift %s as malformed: %s", gift.pk, exc)
-        donation_fail(donation=donation, message=REFUSED_MESSAGE)
-        return CheckoutStep(action="failed", donation=donation, message=REFUSED_MESSAGE)
-    except stripe_gateway.StripeError as exc:
-        logger.warning("Stripe error subscribing gift %s: %s", gift.pk, exc)
-        return CheckoutStep(action="uncertain", donation=donation, message=UNCERTAIN_MESSAGE)
-    subscription_ = subscription_facts(subscription)
-    Gift.objects.filter(pk=gift.pk, stripe_subscription_id__isnull=True).update(
-        stripe_subscription_id=subscription_.id
-    )
-    invoice_object = subscription_.latest_invoice
-    if invoice_object is None:
-        return CheckoutStep(action="done", donation=donation)
-    payment = None
-    try:
-        invoice_object = stripe_gateway.invoice_payments_fill(invoice=invoice_object)
-        invoice = invoice_facts(invoice_object)
-        payment = invoice.payment_intent
-        if payment is None and invoice.payment_intent_id:
-            payment = stripe_gateway.payment_intent_retrieve(
-                payment_intent_id=invoice.payment_intent_id
-            )
-    except stripe_gateway.StripeError as exc:
-        # Go on with the invoice as the subscription gave it: the browser can still confirm
-        # with its confirmation secret, and the refresh finds the payment through the invoice.
-        logger.warning("Stripe error reading gift %s's first invoice: %s", gift.pk, exc)
-    invoice = invoice_facts(invoice_object)
-    invoice_apply(facts=invoice, paid=True if invoice.status == "paid" else None)
-    subscription_apply(facts=subscription_)
-    donation.refresh_from_db()
-    if donation.status == Donation.Status.PAID:
-        return CheckoutStep(action="done", donation=donation)
-    if payment is None:
-        if invoice.confirmation_secret and invoice.status != "paid":
-            return CheckoutStep(
-                action="authenticate",
-                donation=donation,
-                client_secret=invoice.confirmation_secret,
-                payment_method_id=payment_method_id,
-            )
-        return CheckoutStep(action="done", donation=donation)
-    facts = payment_intent_facts(payment)
-    if facts.status == "succeeded":
-        return CheckoutStep(action="done", donation=donation)
-    needs_browser = facts.status in ("requires_action", "requires_confirmation") or (
-        # Current Stripe (default_incomplete): the first payment waits for the browser to
-        # confirm it with the invoice's confirmation secret; nothing has failed yet.
-        facts.status == "requires_payment_method"
-        and invoice.confirmation_secret
-        and not facts.failure_message
-    )
-    if needs_browser:
-        return CheckoutStep(
-            action="authenticate",
-            donation=donation,
-            client_secret=invoice.confirmation_secret or facts.client_secret,
-            payment_method_id=payment_method_id if invoice.confirmation_secret else "",
-        )
-    if facts.status in ("requires_payment_method", "canceled"):
-        _checkout_subscription_abandon(gift=gift, donation=donation, message=DECLINE_MESSAGE)
-        return CheckoutStep(action="failed", donation=donation, message=DECLINE_MESSAGE)
-    return CheckoutStep(action="done", donation=donation)
 
 
 def _checkout_subscription_abandon(*, gift: Gift, donation: Donation, message: str) -> None:

@@ -15,7 +15,8 @@ Idempotency: a Stripe object made for a donation is stored on it and reused by a
 submit of the same checkout, so a key is never sent twice with other parameters (a reader
 who corrects their name after an uncertain answer); each create's key also carries a
 digest of its parameters. A returning donor's Stripe customer (from their last paid gift)
-is reused to charge them, and nothing else: no customer session, no saved methods shown,
+is reused to charge a one-time gift (never to start a recurring one: see _customer_for),
+and nothing else: no customer session, no saved methods shown,
 the customer's name and email untouched, so typing someone's address reveals nothing.
 """
 
@@ -40,6 +41,7 @@ from .checkout import (
     CheckoutStep,
     checkout_donation_record,
     checkout_refresh,
+    donation_fee_compute,
     idempotency_key,
 )
 from .stripe_events import donation_fail, invoice_apply, subscription_apply
@@ -85,6 +87,16 @@ def checkout_intent_create(
             return CheckoutStep(
                 action="failed", donation=donation, message=donation.failure_message
             )
+        fee = donation_fee_compute(amount=amount, currency=donation.currency) if cover_fee else 0
+        if (donation.amount, donation.frequency) != (amount + fee, frequency):
+            # The page's button shows the new gift; its payment (if any) is of the old one.
+            # The page answers an error with a new checkout; the old one expires unpaid.
+            raise ValidationError(
+                gettext(
+                    "Your gift changed after this payment was started, so nothing was "
+                    "charged. Please press the button again to give the amount shown."
+                )
+            )
     if not donation.donor.email:  # a checkout resumed after its donor was erased
         raise ValidationError(gettext("This checkout can no longer go on. Please start a new one."))
     try:
@@ -108,16 +120,23 @@ def checkout_intent_create(
 
 def _customer_for(*, donation: Donation, name: str) -> str:
     """The donation's Stripe customer: the one it already has, the returning donor's
-    (their last paid gift's), or a new one."""
+    (their last paid gift's) for a one-time gift, or a new one.
+
+    A recurring gift never reuses one: its first invoice's PaymentIntent comes prefilled
+    with the customer's default payment method (Stripe's invoice default), and its
+    confirmation secret, handed to whoever typed the address, would confirm it with the
+    donor's saved card. A one-time PaymentIntent is created with no payment method."""
     if donation.stripe_customer_id:
         return donation.stripe_customer_id
-    customer_id = (
-        Donation.objects.filter(donor=donation.donor, status=Donation.Status.PAID)
-        .exclude(stripe_customer_id="")
-        .order_by("-created_at")
-        .values_list("stripe_customer_id", flat=True)
-        .first()
-    )
+    customer_id = None
+    if donation.gift_id is None:
+        customer_id = (
+            Donation.objects.filter(donor=donation.donor, status=Donation.Status.PAID)
+            .exclude(stripe_customer_id="")
+            .order_by("-created_at")
+            .values_list("stripe_customer_id", flat=True)
+            .first()
+        )
     if not customer_id:
         params: dict[str, Any] = {"email": donation.donor.email, "name": name}
         customer = stripe_gateway.customer_create(

@@ -87,11 +87,11 @@ def gift_amount_change(*, gift: Gift, amount: int) -> None:
         if amount == gift.amount:
             return  # a double submit: changed and confirmed once
         try:
-            plan_id = stripe_gateway.plan_ensure(
-                amount=amount, currency=gift.currency, interval=gift.interval
-            )
-            stripe_gateway.subscription_plan_change(
-                subscription_id=str(gift.stripe_subscription_id), plan_id=plan_id
+            stripe_gateway.subscription_amount_change(
+                subscription_id=str(gift.stripe_subscription_id),
+                amount=amount,
+                currency=gift.currency,
+                interval=gift.interval,
             )
         except stripe_gateway.StripeError as exc:
             raise ValidationError(_(GENERIC_STRIPE_MESSAGE)) from exc

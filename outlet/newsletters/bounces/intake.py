@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from outlet.core.addresses import email_digest
 from outlet.newsletters.bounces.models import BounceMessage
 from outlet.newsletters.bounces.reading import BounceReport, Outcome, bounce_read
-from outlet.newsletters.models import Delivery, Subscriber
+from outlet.newsletters.models import Delivery, DeliveryEvent, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -74,42 +74,42 @@ def _verified(report: BounceReport) -> tuple[str | None, int | None, str]:
     return None, None, "token not signed for the reported address"
 
 
-def _soft_run_check(*, delivery_id: int) -> None:
-    """End the reader's run of soft bounces if a copy sent between their last soft bounce
-    by mail and this one did not come back. Through our own relay, the relay accepting a
-    copy is no delivery (sending/claims.py does not end the run then): a copy that never
-    bounced is the only sign that the mailbox took one."""
-    subscriber_id = (
-        Delivery.objects.filter(pk=delivery_id).values_list("subscriber_id", flat=True).first()
-    )
-    if subscriber_id is None:
-        return
-    previous = (
+def _soft_run_check(*, subscriber_id: int, delivery_id: int | None) -> None:
+    """End the reader's run of soft bounces if a copy sent between their last bounce and
+    this one (`delivery_id`; None for a transactional message: now) did not come back.
+    Through our own relay, the relay accepting a copy is no delivery (sending/claims.py
+    does not end the run then): a copy that never bounced is the only sign that the
+    mailbox took one. The last bounce is the last copy a soft bounce came back for, or
+    the copy a transactional bounce was counted against (`tracking.bounce_apply`)."""
+    before = {"delivery_id__lt": delivery_id} if delivery_id is not None else {}
+    soft = (
         BounceMessage.objects.filter(
-            outcome=Outcome.SOFT,
-            delivery__subscriber_id=subscriber_id,
-            delivery_id__lt=delivery_id,
+            outcome=Outcome.SOFT, delivery__subscriber_id=subscriber_id, **before
         )
         .order_by("-delivery_id")
         .values_list("delivery_id", flat=True)
         .first()
     )
+    counted = (
+        DeliveryEvent.objects.filter(
+            kind=DeliveryEvent.Kind.BOUNCE, delivery__subscriber_id=subscriber_id, **before
+        )
+        .order_by("-delivery_id")
+        .values_list("delivery_id", flat=True)
+        .first()
+    )
+    previous = max((pk for pk in (soft, counted) if pk is not None), default=None)
     if previous is None:
         return
     came_back = BounceMessage.objects.filter(
         delivery__subscriber_id=subscriber_id, delivery_id__isnull=False
     ).values("delivery_id")
-    delivered_between = (
-        Delivery.objects.filter(
-            subscriber_id=subscriber_id,
-            status=Delivery.Status.SENT,
-            pk__gt=previous,
-            pk__lt=delivery_id,
-        )
-        .exclude(pk__in=came_back)
-        .exists()
+    between = Delivery.objects.filter(
+        subscriber_id=subscriber_id, status=Delivery.Status.SENT, pk__gt=previous
     )
-    if delivered_between:
+    if delivery_id is not None:
+        between = between.filter(pk__lt=delivery_id)
+    if between.exclude(pk__in=came_back).exists():
         Subscriber.objects.filter(pk=subscriber_id).update(soft_bounce_count=0)
 
 
@@ -136,20 +136,39 @@ def bounce_message_process(
     detail = _ADDRESS.sub("…", detail)[:300]
     try:
         with transaction.atomic():
+            # The delivery's row locked: two messages about one copy act one after the other.
+            known = (
+                Delivery.objects.select_for_update()
+                .filter(pk=delivery_id)
+                .values_list("pk", flat=True)
+                .first()
+                if delivery_id
+                else None
+            )
+            # The same bounce again (a remote server's second DSN, or one replayed by
+            # whoever holds the return path): recorded, but it acts once per copy.
+            again = (
+                known is not None
+                and BounceMessage.objects.filter(delivery_id=known, outcome=outcome).exists()
+            )
             BounceMessage.objects.create(
                 key=key,
                 message_id=report.message_id,
                 source=source,
                 outcome=outcome,
                 detail=detail,
-                delivery_id=delivery_id
-                if delivery_id and Delivery.objects.filter(pk=delivery_id).exists()
-                else None,
+                delivery_id=known,
                 raw=raw if outcome == Outcome.UNPARSED else b"",
             )
-            if email is not None:
-                if outcome == Outcome.SOFT and delivery_id is not None:
-                    _soft_run_check(delivery_id=delivery_id)
+            if email is not None and not again:
+                if outcome == Outcome.SOFT:
+                    subscriber_id = (
+                        Subscriber.objects.filter(email_hash=email_digest(email))
+                        .values_list("pk", flat=True)
+                        .first()
+                    )
+                    if subscriber_id is not None:
+                        _soft_run_check(subscriber_id=subscriber_id, delivery_id=known)
                 bounce_apply(
                     email=email,
                     outcome=outcome,

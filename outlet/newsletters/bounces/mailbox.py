@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: The folder a message not understood is moved to (Maildir++ ".Unparsed", IMAP "Unparsed").
 UNPARSED_FOLDER = "Unparsed"
+#: The IMAP keyword a message taken in (and kept) is flagged with.
+DONE_KEYWORD = "$OutletTakenIn"
 #: The Maildir++ folder a poller moves a message into while it takes it in.
 CLAIM_FOLDER = ".Claimed"
 
@@ -85,21 +87,33 @@ def maildir_poll(*, path: str | Path, keep: bool) -> Counter[str]:
             except FileNotFoundError:  # another poller claimed it
                 continue
             try:
-                processed = bounce_message_process(
-                    raw=claimed.read_bytes(), source=BounceMessage.Source.MAILDIR
-                )
+                raw = claimed.read_bytes()
+            except FileNotFoundError:  # released meanwhile, and another poller took it
+                continue
+            try:
+                processed = bounce_message_process(raw=raw, source=BounceMessage.Source.MAILDIR)
             except BaseException:
-                os.rename(claimed, root / "new" / base)  # for the next poll
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(claimed, root / "new" / base)  # for the next poll
                 raise
             counts[processed.outcome] += 1
-            if processed.outcome == Outcome.UNPARSED:
-                aside = _maildir_folder(root / f".{UNPARSED_FOLDER}")
-                os.replace(claimed, aside / "cur" / f"{base}:2,")
-            elif keep:
-                os.replace(claimed, root / "cur" / f"{base}:2,S")
-            else:
-                os.unlink(claimed)
+            try:
+                _maildir_done(root, claimed, base, outcome=processed.outcome, keep=keep)
+            except FileNotFoundError:
+                # Our claim was released (BOUNCE_CLAIM_SECONDS) and another poller
+                # finished the message first: intake took it in once; nothing to move.
+                continue
     return counts
+
+
+def _maildir_done(root: Path, claimed: Path, base: str, *, outcome: str, keep: bool) -> None:
+    if outcome == Outcome.UNPARSED:
+        aside = _maildir_folder(root / f".{UNPARSED_FOLDER}")
+        os.replace(claimed, aside / "cur" / f"{base}:2,")
+    elif keep:
+        os.replace(claimed, root / "cur" / f"{base}:2,S")
+    else:
+        os.unlink(claimed)
 
 
 def _imap_connect(url: str) -> tuple[imaplib.IMAP4, str]:
@@ -123,13 +137,29 @@ def _imap_connect(url: str) -> tuple[imaplib.IMAP4, str]:
     return connection, unquote(parts.path.lstrip("/")) or "INBOX"
 
 
+def _imap_done_keyword(connection: imaplib.IMAP4) -> str | None:
+    """DONE_KEYWORD when the selected mailbox keeps keywords of our own (PERMANENTFLAGS
+    holds \\*), else None (then \\Seen must say "taken in")."""
+    _, data = connection.response("PERMANENTFLAGS")
+    flags = b" ".join(item for item in data if isinstance(item, bytes))
+    return DONE_KEYWORD if b"\\*" in flags else None
+
+
 def imap_poll(*, url: str, keep: bool) -> Counter[str]:
-    """Take in every unseen message of the IMAP mailbox; outcomes counted."""
+    """Take in every message of the IMAP mailbox not taken in yet; outcomes counted.
+
+    Taken in is marked with DONE_KEYWORD where the server keeps keywords (Dovecot, and
+    most): \\Seen alone would also be set by anyone reading the mailbox in a mail client,
+    and a bounce an editor opened would never act."""
     connection, folder = _imap_connect(url)
     counts: Counter[str] = Counter()
     try:
-        connection.select(folder)
-        _, found = connection.uid("SEARCH", "UNSEEN")
+        status, _ = connection.select(folder)
+        if status != "OK":
+            raise ImproperlyConfigured(f"BOUNCE_IMAP_URL: the mailbox {folder!r} cannot be opened.")
+        keyword = _imap_done_keyword(connection)
+        done = f"\\Seen {keyword}" if keyword else "\\Seen"
+        _, found = connection.uid("SEARCH", *(("UNKEYWORD", keyword) if keyword else ("UNSEEN",)))
         for uid in (found[0] or b"").decode("ascii").split():
             _, data = connection.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = next((item[1] for item in data if isinstance(item, tuple)), None)
@@ -141,11 +171,11 @@ def imap_poll(*, url: str, keep: bool) -> Counter[str]:
                 connection.create(UNPARSED_FOLDER)  # an error if it exists: harmless
                 status, _ = connection.uid("COPY", uid, UNPARSED_FOLDER)
                 if status == "OK":
-                    connection.uid("STORE", uid, "+FLAGS", "(\\Deleted \\Seen)")
+                    connection.uid("STORE", uid, "+FLAGS", f"(\\Deleted {done})")
             elif keep:
-                connection.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+                connection.uid("STORE", uid, "+FLAGS", f"({done})")
             else:
-                connection.uid("STORE", uid, "+FLAGS", "(\\Deleted \\Seen)")
+                connection.uid("STORE", uid, "+FLAGS", f"(\\Deleted {done})")
         connection.expunge()
     finally:
         with contextlib.suppress(imaplib.IMAP4.error, OSError):

@@ -17,7 +17,9 @@ bad input and returns a `BounceReport` whose `outcome` is one of `Outcome`:
 - an auto-reply (RFC 3834 Auto-Submitted other than "no", X-Autoreply, X-Autorespond,
   Precedence auto_reply) is IGNORED;
 - otherwise flufl.bounce's detectors (the non-standard bounces providers still send):
-  permanent failures are HARD, temporary ones SOFT;
+  permanent failures are judged by the status code the bounce states before its returned
+  copy, as in a DSN (HARD only for a gone mailbox; HARD when it states none), temporary
+  ones are SOFT;
 - anything else is UNPARSED: set aside, never dropped.
 
 The token comes from the address the message was delivered to (the MTA's recipient,
@@ -233,6 +235,37 @@ def _auto_reply(message: Message) -> bool:
     )
 
 
+#: Where the returned copy starts in a bounce in no standard form (qmail, Exim, and the
+#: usual "original message follows" lines): status codes after it are the copy's text.
+_RETURNED_COPY = re.compile(
+    r"^(?:-+ ?below this line|-+ ?this is a copy|-+ ?original message|"
+    r"-+ ?the header of the original|return-path:|received:)",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: The least harmful verdict first: when a bounce states several codes, the mildest wins.
+_MILDEST = [Outcome.POLICY, Outcome.SOFT, Outcome.HARD]
+#: A status code standing alone in text (not part of an IP address or a version).
+_STATUS_IN_TEXT = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+
+
+def _stated_outcome(message: Message) -> tuple[str, str]:
+    """(outcome, the code) from the enhanced status codes (RFC 3463) a non-standard
+    bounce states before its returned copy; HARD (flufl's word) when it states none."""
+    text = ""
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                text = payload.decode("utf-8", "replace")
+                break
+    text = _RETURNED_COPY.split(text, maxsplit=1)[0]
+    codes = [m for m in _STATUS_IN_TEXT.finditer(text) if m.group(1) != "2"]
+    if not codes:
+        return Outcome.HARD, ""
+    found = [(_failed_outcome(m), m.group(0)) for m in codes]
+    return min(found, key=lambda o: _MILDEST.index(Outcome(o[0])))
+
+
 def _read_other(message: Message) -> BounceReport:
     from flufl.bounce import all_failures
 
@@ -245,7 +278,12 @@ def _read_other(message: Message) -> BounceReport:
         return [a.decode("utf-8", "replace") if isinstance(a, bytes) else a for a in found]
 
     if permanent:
-        return BounceReport(outcome=Outcome.HARD, recipients=addresses(permanent), detail="bounce")
+        # flufl says "permanent" for any 5xx; the code the server gave says whether the
+        # mailbox is gone, as in a DSN (a refusal as spam or too big is no hard bounce).
+        outcome, code = _stated_outcome(message)
+        return BounceReport(
+            outcome=outcome, recipients=addresses(permanent), detail=f"bounce {code}".strip()
+        )
     if temporary:
         return BounceReport(
             outcome=Outcome.SOFT, recipients=addresses(temporary), detail="temporary failure"

@@ -26,11 +26,14 @@ whatever its size: against its own count for an issue that is one window, agains
 full window for a longer one (a short tail of a long send is not a sample).
 
 Through our own relay, a hard bounce also comes back by mail after the relay accepted
-the copy (bounces/intake.py): `issue_mail_bounce_hold` counts those against the copies
-of the issue the relay accepted. While they stay within the rate (or under MIN_BOUNCES)
-each is suppressed as it comes; past it the breaker trips as above, and this and every
-later one of the issue's mailed bounces wait for the editor. So a relay whose upstream
-refuses everyone costs at most the rate's share of the list before the editor decides.
+the copy (bounces/intake.py): `issue_mail_bounce_hold` counts those against a window of
+the copies the relay accepted (the NEWSLETTER_BOUNCE_BREAKER_SAMPLE copies up to the one
+that bounced). While they stay within the rate (or under MIN_BOUNCES) each is suppressed
+as it comes; past it the breaker trips as above, and this and every later one of the
+issue's mailed bounces wait for the editor. So a relay whose upstream starts refusing
+everyone costs fewer than MIN_BOUNCES readers before the editor decides. Copies are
+counted, not messages (a DSN sent twice is one bounce), and after the editor resumes a
+trip only the bounces that came back since count (`Issue.mail_bounces_since`).
 
 Windows, not the whole issue: a relay that breaks halfway through a million addresses
 must trip within a window, not once 10 % of everything sent has bounced.
@@ -170,9 +173,6 @@ def issue_mail_bounce_hold(*, delivery_id: int, email: str) -> bool:
     """A hard bounce that came back by mail for `delivery_id` (its `BounceMessage` row
     written in the same transaction): True if the breaker holds it for the editor, False
     if the caller should suppress the address now."""
-    from outlet.newsletters.bounces.models import BounceMessage
-    from outlet.newsletters.bounces.reading import Outcome
-
     if not breaker_on():
         return False
     issue_id = Delivery.objects.filter(pk=delivery_id).values_list("issue_id", flat=True).first()
@@ -183,20 +183,47 @@ def issue_mail_bounce_hold(*, delivery_id: int, email: str) -> bool:
         if issue is None:
             return False
         if not issue.bounce_breaker_tripped:
-            hard = BounceMessage.objects.filter(
-                outcome=Outcome.HARD, delivery__issue_id=issue_id
-            ).count()
-            accepted = Delivery.objects.filter(
-                issue_id=issue_id, status=Delivery.Status.SENT
-            ).count()
-            if hard < MIN_BOUNCES or hard <= settings.NEWSLETTER_BOUNCE_BREAKER_RATE * accepted:
+            judged, hard = _mail_window(issue, delivery_id=delivery_id)
+            # A short window (the start of a long issue) is measured against a full one.
+            base = max(judged, min(settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE, issue.planned_count))
+            if hard < MIN_BOUNCES or hard <= settings.NEWSLETTER_BOUNCE_BREAKER_RATE * base:
                 return False
-            _trip(issue, judged=accepted, hard=hard, by_mail=True)
+            _trip(issue, judged=judged, hard=hard, by_mail=True)
         HeldBounce.objects.update_or_create(
             delivery_id=delivery_id,
             defaults={"issue_id": issue_id, "email_hash": email_digest(email), "for_editor": True},
         )
     return True
+
+
+def _mail_window(issue: Issue, *, delivery_id: int) -> tuple[int, int]:
+    """(copies judged, hard bounces among them) in the window a mailed bounce falls in:
+    the NEWSLETTER_BOUNCE_BREAKER_SAMPLE copies the relay accepted up to its own, so a
+    relay breaking late in a long issue trips within a window (not once the rate's share
+    of the whole issue has bounced). Copies, not messages: a DSN sent twice (or replayed
+    by whoever holds its return path) is one. Since the editor last resumed after a trip,
+    the copies that bounced before were decided then, and are no sample now."""
+    from django.db.models import Q
+
+    from outlet.newsletters.bounces.models import BounceMessage
+    from outlet.newsletters.bounces.reading import Outcome
+
+    window = list(
+        Delivery.objects.filter(issue_id=issue.pk, pk__lte=delivery_id)
+        .filter(Q(status=Delivery.Status.SENT) | Q(pk=delivery_id))
+        .order_by("-pk")
+        .values_list("pk", flat=True)[: settings.NEWSLETTER_BOUNCE_BREAKER_SAMPLE]
+    )
+    bounced = BounceMessage.objects.filter(outcome=Outcome.HARD, delivery_id__in=window)
+    decided: set[int] = set()
+    if issue.mail_bounces_since is not None:
+        decided = set(
+            bounced.filter(received_at__lt=issue.mail_bounces_since).values_list(
+                "delivery_id", flat=True
+            )
+        )
+    hard = set(bounced.values_list("delivery_id", flat=True)) - decided
+    return len(window) - len(decided), len(hard)
 
 
 def _trip(issue: Issue, *, judged: int, hard: int, by_mail: bool = False) -> None:
@@ -252,16 +279,19 @@ def issue_held_bounces_confirm(*, issue: Issue) -> int:
 
 
 def issue_held_bounces_lift(*, issue: Issue) -> int:
-    """The editor's word: the server was wrong. The held rows go back to be sent again
-    (the refused attempt not counted), nobody is suppressed; how many."""
+    """The editor's word: the server was wrong. The held rows refused at sending go back
+    to be sent again (the refused attempt not counted); those that came back by mail
+    after the relay took the copy are only forgotten (any time: nothing is sent again);
+    nobody is suppressed; how many."""
     with transaction.atomic():
         locked = Issue.objects.select_for_update().get(pk=issue.pk)
-        if locked.status not in (Issue.Status.PAUSED, Issue.Status.SENDING):
+        held = HeldBounce.objects.filter(issue_id=issue.pk, for_editor=True)
+        refused = held.filter(delivery__status=Delivery.Status.FAILED)
+        if locked.status not in (Issue.Status.PAUSED, Issue.Status.SENDING) and refused.exists():
             raise ValidationError(
                 "Held bounces can be sent again only while the issue is paused or sending; "
                 "confirm them instead."
             )
-        held = HeldBounce.objects.filter(issue_id=issue.pk, for_editor=True)
         ids = list(held.values_list("delivery_id", flat=True))
         Delivery.objects.filter(pk__in=ids, status=Delivery.Status.FAILED).update(
             status=Delivery.Status.PENDING,
@@ -286,4 +316,10 @@ def issue_breaker_reset(*, issue: Issue) -> list[str]:
     HeldBounce.objects.filter(issue_id=issue.pk, for_editor=False).update(for_editor=True)
     issue.bounce_breaker_tripped = False
     issue.bounce_window_judged = issue.bounce_window_hard = 0
-    return ["bounce_breaker_tripped", "bounce_window_judged", "bounce_window_hard"]
+    issue.mail_bounces_since = timezone.now()
+    return [
+        "bounce_breaker_tripped",
+        "bounce_window_judged",
+        "bounce_window_hard",
+        "mail_bounces_since",
+    ]
