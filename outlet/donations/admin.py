@@ -115,8 +115,17 @@ class RefundInline(admin.TabularInline):
         return money_format(refund.amount, refund.currency)
 
 
+class MoneyHistoryAdmin(admin.ModelAdmin):
+    """Donations, gifts, donors, Stripe events and donor emails are history: nobody deletes
+    them here, not even a superuser (a deleted Stripe event would be applied again; a
+    donor leaves by erasure, which keeps the money and drops the person)."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Donation)
-class DonationAdmin(admin.ModelAdmin):
+class DonationAdmin(MoneyHistoryAdmin):
     change_list_template = "admin/donations/donation/change_list.html"
     list_display = [
         "id",
@@ -290,7 +299,7 @@ class DonationInline(admin.TabularInline):
 
 
 @admin.register(Gift)
-class GiftAdmin(admin.ModelAdmin):
+class GiftAdmin(MoneyHistoryAdmin):
     change_list_template = "admin/donations/gift/change_list.html"
     list_display = [
         "id",
@@ -367,7 +376,7 @@ class GiftAdmin(admin.ModelAdmin):
 
 
 @admin.register(Donor)
-class DonorAdmin(LanguageFieldAdminMixin, admin.ModelAdmin):
+class DonorAdmin(LanguageFieldAdminMixin, MoneyHistoryAdmin):
     list_display = ["email", "name", "created_at"]
     search_fields = ["email", "name"]
     inlines = [DonationInline]
@@ -395,7 +404,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(MoneyHistoryAdmin):
     list_display = ["event_id", "type", "received_at"]
     list_filter = ["type"]
     search_fields = ["event_id"]
@@ -403,7 +412,7 @@ class StripeEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(DonorEmail)
-class DonorEmailAdmin(admin.ModelAdmin):
+class DonorEmailAdmin(MoneyHistoryAdmin):
     list_display = ["kind", "donor", "status", "created_at", "sent_at", "attempts"]
     list_filter = ["kind", "status"]
     search_fields = ["donor__email"]
