@@ -28,15 +28,27 @@ def give_by_bank_debit(page, url: str, *, name: str, email: str, amount: str) ->
     page.get_by_label(DEBIT).check()
     give(page, rf"Give \${re.escape(amount)}\.00")
     page.wait_for_url("**/donate/thanks/**", timeout=20_000)
-    text = page.locator("main").inner_text()
-    assert "processing" in text.lower(), text
-    assert "Thank you, " not in text  # not "received": nothing is through yet
-    assert "did not go through" not in text
+    assert_says_processing(page)
     donation = Donation.objects.get(donor__email=email)
     assert donation.status == Donation.Status.PROCESSING
     assert donation.amount == int(amount) * 100
     assert not DonorEmail.objects.filter(donation=donation).exists()
     return donation
+
+
+def assert_says_processing(page) -> None:
+    text = page.locator("main").inner_text()
+    assert page.locator("h1").inner_text() == "Your gift is being processed…", text
+    assert "few working days" in text and "no need to give again" in text.lower()
+    assert "Thank you, " not in text  # not "received": nothing is through yet
+    assert "did not go through" not in text
+
+
+def return_page(url: str, thanks: str, donation: Donation) -> str:
+    """Where Stripe brings back a reader whose bank debit went through a bank's page (as a
+    redirect method does): the checkout's token and the PaymentIntent's id."""
+    token = thanks.rstrip("/").rsplit("/", 1)[-1]
+    return f"{url}/donate/return/?token={token}&payment_intent={donation.stripe_payment_intent_id}"
 
 
 def no_mail_for(sink, address: str) -> bool:
@@ -54,6 +66,12 @@ def test_a_bank_debit_is_processing_then_succeeds_by_signed_webhook(
     screenshot("donate-processing-390")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert no_mail_for(smtp_sink, "ada@example.test")  # no receipt before the money is there
+
+    # Back through a bank's page instead: the return page reads Stripe and says the same.
+    page.goto(return_page(giving_site, thanks, donation))
+    assert_says_processing(page)
+    screenshot("donate-return-processing-390")
+    assert Donation.objects.get(pk=donation.pk).status == Donation.Status.PROCESSING
 
     # Days later Stripe says it succeeded, twice (Stripe repeats itself): one receipt.
     for _ in range(2):
@@ -98,6 +116,9 @@ def test_a_bank_debit_that_fails_later_sends_a_note_whose_link_gives_again(
     page.goto(thanks)
     text = page.locator("main").inner_text()
     assert "did not go through" in text and "processing" not in text.lower()
+    assert page.get_by_role("link", name="Try again").get_attribute("href") == (
+        "/donate/?amount=35.00&frequency=once"
+    )
 
     # The note's link: the donate page with the same amount and frequency, ready to give.
     page.goto(link)
