@@ -82,12 +82,11 @@ def test_a_confirmation_goes_out_in_the_language_of_the_signup_page(bilingual):
 def test_a_new_donor_gets_the_language_and_an_existing_one_keeps_theirs(bilingual, monkeypatch):
     from outlet.donations.services import checkout
 
-    monkeypatch.setattr(checkout, "_checkout_setup", lambda **kwargs: None)
     monkeypatch.setattr(checkout, "payment_attempt_register", lambda **kwargs: None)
     common = {"name": "D", "amount": 2500, "cover_fee": False, "frequency": "once"}
-    checkout.checkout_start(email="new@example.com", language="en", **common)
+    checkout.checkout_donation_record(email="new@example.com", language="en", **common)
     DonorFactory(email="old@example.com", language="es")
-    checkout.checkout_start(email="old@example.com", language="en", **common)
+    checkout.checkout_donation_record(email="old@example.com", language="en", **common)
     from outlet.donations.models import Donor
 
     assert Donor.objects.get(email="new@example.com").language == "en"
