@@ -17,7 +17,11 @@ invoice's PaymentIntent. localstripe 1.15 refuses both (`confirm` with a payment
   `payment_settings`: the first invoice gets a PaymentIntent with no payment method, the
   subscription stays `incomplete` until it is paid; with
   `save_default_payment_method=on_subscription` the card that pays it becomes the
-  customer's invoice default, since localstripe's renewals charge only that.
+  customer's invoice default, since localstripe's renewals charge only that;
+- a SEPA Direct Debit charge stays `pending` (its PaymentIntent `processing`), as a bank
+  debit does on Stripe for days; localstripe would call it paid at once and succeed or fail
+  half a second later. Its outcome is Stripe's signed `payment_intent.succeeded` or
+  `payment_intent.payment_failed`, which the browser tests post themselves.
 
 The shim (outlet/static/js/stripe-elements-shim.js) is what calls these from the page.
 """
@@ -144,6 +148,18 @@ def _payment_intent_on_success(original: Any) -> Any:
     return on_success
 
 
+def _charge_initialize(original: Any) -> Any:
+    def initialize(
+        self: Any, on_success: Any = None, on_failure_now: Any = None, on_failure_later: Any = None
+    ) -> None:
+        if self._is_async_payment_method():
+            self.status = "pending"  # a bank debit: the outcome comes days later
+            return
+        original(self, on_success, on_failure_now, on_failure_later)
+
+    return initialize
+
+
 def publishable_key_allowed(method: str, path: str, data: Any) -> bool:
     """Whether this request may be made with the publishable key (as Stripe.js does)."""
     return (
@@ -173,3 +189,4 @@ def install() -> None:
     resources.PaymentIntent._on_success = _payment_intent_on_success(
         resources.PaymentIntent._on_success
     )
+    resources.Charge._initialize_charge = _charge_initialize(resources.Charge._initialize_charge)

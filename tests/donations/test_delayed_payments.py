@@ -14,9 +14,11 @@ from django.utils import timezone
 from outlet.donations import selectors, services, stripe_gateway
 from outlet.donations.models import Campaign, Donation, DonorEmail, Gift
 from tests.donations import stripe_events as se
+from tests.donations import test_stripe_contract
 from tests.factories import DonationFactory, GiftFactory
 
 pytestmark = pytest.mark.django_db
+stub = test_stripe_contract.stub  # current Stripe, answered by the contract stub
 
 
 @pytest.fixture(autouse=True)
@@ -401,7 +403,36 @@ def test_the_thank_you_page_never_calls_a_processing_debit_failed(client):
     text = page.content.decode()
     assert page.status_code == 200
     assert "did not go through" not in text
-    assert "Your bank is still processing it" in text
+    assert "Your gift is being processed…" in text and "few working days" in text
+
+
+def test_the_return_page_never_calls_a_processing_debit_failed(client, stub):
+    """A bank debit that came back through a bank's page is processing at Stripe: the
+    return page says so (it said "did not go through, nothing was charged", inviting a
+    second gift) and the donation is processing, not failed."""
+    from outlet.donations.tokens import checkout_token_make
+
+    step = services.checkout_intent_create(
+        email="reader@example.org", name="A Reader", amount=2500, cover_fee=False,
+        frequency="once", ip="203.0.113.9", checkout_key="debit-return-1",
+    )  # fmt: skip
+    payment_intent_id = step.client_secret.split("_secret_")[0]
+    stub.objects[payment_intent_id]["status"] = "processing"  # confirmed with a debit
+
+    page = client.get(
+        "/donate/return/",
+        {
+            "token": checkout_token_make(donation_id=step.donation.pk),
+            "payment_intent": payment_intent_id,
+        },
+    )
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "did not go through" not in text
+    assert "Your gift is being processed…" in text
+    assert Donation.objects.get(pk=step.donation.pk).status == Donation.Status.PROCESSING
+    assert not DonorEmail.objects.exists()
 
 
 def test_a_renewal_by_debit_that_fails_says_the_bank_not_the_card(client):

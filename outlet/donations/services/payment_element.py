@@ -302,6 +302,8 @@ def checkout_return_read(*, donation: Donation, payment_intent_id: str) -> str:
     donation.refresh_from_db()
     if donation.status == Donation.Status.PAID:
         return "succeeded"
+    if donation.status == Donation.Status.PROCESSING:  # a bank debit: days, not a failure
+        return "processing"
     if step.action == "failed" or donation.status != Donation.Status.PENDING:
         return "failed"
     try:

@@ -4,8 +4,10 @@
  * script (the same donate.js production runs against real Stripe.js) finds:
  *
  *   stripe.elements({mode, amount, currency, ...}) / elements.update(...) / elements.submit()
- *   elements.create("payment")          card fields (labelled), and a "test bank" method that
- *                                        behaves like a redirect method (iDEAL, Bancontact…)
+ *   elements.create("payment")          card fields (labelled), a "test bank" method that
+ *                                        behaves like a redirect method (iDEAL, Bancontact…),
+ *                                        and a "test bank debit" that stays processing like a
+ *                                        SEPA Direct Debit (its outcome comes later, by webhook)
  *   elements.create("expressCheckout")  a fake wallet button: click, then confirm, like
  *                                        Apple Pay / Google Pay, paying with a test card
  *   stripe.confirmPayment / confirmSetup / handleNextAction
@@ -21,6 +23,7 @@
   const served = document.querySelector('script[src*="/js.stripe.com/v3/"]');
   const API = served ? served.src.replace(/\/js\.stripe\.com\/v3\/$/, "") : "";
   const WALLET_CARD = {number: "4242424242424242", exp_month: "12", exp_year: "2034", cvc: "123"};
+  const TEST_IBAN = "DE89370400440532013000";  // Stripe's SEPA test account
   const FIELDS = [
     {name: "number", label: gettext("Card number"), autocomplete: "cc-number", size: 19, inputmode: "numeric"},
     {name: "exp_month", label: gettext("Expiry month"), autocomplete: "cc-exp-month", size: 3, inputmode: "numeric", placeholder: "MM"},
@@ -61,7 +64,7 @@
     mount(target) {
       const box = typeof target === "string" ? document.querySelector(target) : target;
       const methods = element("div", {"class": "shim-methods", role: "radiogroup", "aria-label": gettext("Payment method")});
-      [["card", gettext("Card")], ["test_bank", gettext("Test bank (redirects, like iDEAL)")]].forEach(([value, text]) => {
+      [["card", gettext("Card")], ["test_bank", gettext("Test bank (redirects, like iDEAL)")], ["test_bank_debit", gettext("Test bank debit (settles later, like SEPA)")]].forEach(([value, text]) => {
         const label = element("label", {"class": "shim-method"});
         const radio = element("input", {type: "radio", name: "shim-method", value: value});
         radio.checked = value === "card";
@@ -140,6 +143,9 @@
       return {};
     }
     methodData(billing) {
+      if (!this.wallet && this.payment && this.payment.method === "test_bank_debit") {
+        return {type: "sepa_debit", sepa_debit: {iban: TEST_IBAN}, billing_details: billing || {}};
+      }
       const card = this.wallet || (this.payment.method === "card" ? this.payment.card() : WALLET_CARD);
       return {type: "card", card: card, billing_details: billing || {}};
     }
