@@ -272,3 +272,33 @@ def test_the_page_admin_refuses_a_second_page_in_one_language_of_a_group(bilingu
     assert "already in this language" in answer.text
     english.refresh_from_db()
     assert english.language == "en"
+
+
+def test_an_article_page_keeps_its_language_whatever_address_was_asked_first(pair, settings):
+    # Review: the article's data is kept under the content version (content_cached); a
+    # visit to the other language's address first must not leave that language's related
+    # cards, author links and inLanguage in the data the article's own page is built from.
+    from outlet.articles.caching import content_version_bump
+
+    settings.DEBUG = True  # content_cached keeps data only with a cache workers share
+    spanish, english = pair
+    ArticleFactory(slug="otro", headline="Otra nota en español", section=spanish.section)
+    ArticleFactory(
+        slug="other", headline="Another English story", section=spanish.section, language="en"
+    )
+    content_version_bump()
+    assert Client().get("/en/el-mapa/").status_code == 301
+    page = Client().get("/el-mapa/").text
+    assert "Otra nota en español" in page
+    assert "Another English story" not in page
+    assert '"inLanguage": "es"' in page
+
+
+def test_the_redirect_to_an_articles_own_language_is_purged_with_the_article(pair, settings):
+    # Review: a shared cache (Varnish) holds the 301; when an editor changes the article's
+    # language, purging the article's key must drop it, or the two addresses redirect to
+    # each other until it expires.
+    spanish, _english = pair
+    wrong = Client().get("/en/el-mapa/")
+    assert wrong.status_code == 301
+    assert f"article-{spanish.pk}" in wrong[settings.EDGE_KEY_HEADER].split()
