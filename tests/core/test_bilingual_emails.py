@@ -82,12 +82,13 @@ def test_a_confirmation_goes_out_in_the_language_of_the_signup_page(bilingual):
 def test_a_new_donor_gets_the_language_and_an_existing_one_keeps_theirs(bilingual, monkeypatch):
     from outlet.donations.services import checkout
 
-    monkeypatch.setattr(checkout, "_checkout_setup", lambda **kwargs: None)
+    # The Card Element's checkout_start is gone (pay-followup); every checkout records
+    # its donor through checkout_donation_record.
     monkeypatch.setattr(checkout, "payment_attempt_register", lambda **kwargs: None)
     common = {"name": "D", "amount": 2500, "cover_fee": False, "frequency": "once"}
-    checkout.checkout_start(email="new@example.com", language="en", **common)
+    checkout.checkout_donation_record(email="new@example.com", language="en", **common)
     DonorFactory(email="old@example.com", language="es")
-    checkout.checkout_start(email="old@example.com", language="en", **common)
+    checkout.checkout_donation_record(email="old@example.com", language="en", **common)
     from outlet.donations.models import Donor
 
     assert Donor.objects.get(email="new@example.com").language == "en"
@@ -130,3 +131,39 @@ def test_an_issues_unsubscribe_link_opens_the_page_in_its_language(bilingual):
         delivery_id=1, subscriber=SubscriberFactory(), build_data=False
     )
     assert "/en/newsletter/unsubscribe/" in copy.headers["List-Unsubscribe"]
+
+
+def test_a_stranger_signing_up_an_address_does_not_change_a_confirmed_readers_language(
+    bilingual,
+):
+    # Review: anyone can type any address into the sign-up box. A reader who once proved
+    # their mailbox (and may have chosen a language in their account) and has since
+    # unsubscribed keeps the language of their emails (sign-in links follow it).
+    newsletter = NewsletterFactory()
+    SubscriberFactory(
+        email="lectora@example.com",
+        language="es",
+        status=Subscriber.Status.UNSUBSCRIBED,
+        confirmed_at=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    Client().post(
+        "/en/newsletter/",
+        {"email": "lectora@example.com", "newsletters": [newsletter.pk], "form_name": "x"},
+    )
+    assert Subscriber.objects.get(email="lectora@example.com").language == "es"
+    assert recipient_language(obj=Reader(email="lectora@example.com")) == "es"
+
+
+def test_a_never_confirmed_address_takes_the_language_of_its_latest_signup(bilingual):
+    newsletter = NewsletterFactory()
+    SubscriberFactory(
+        email="nuevo@example.com",
+        language="es",
+        status=Subscriber.Status.PENDING,
+        confirmed_at=None,
+    )
+    Client().post(
+        "/en/newsletter/",
+        {"email": "nuevo@example.com", "newsletters": [newsletter.pk], "form_name": "x"},
+    )
+    assert Subscriber.objects.get(email="nuevo@example.com").language == "en"
