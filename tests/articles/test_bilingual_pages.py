@@ -302,3 +302,22 @@ def test_the_redirect_to_an_articles_own_language_is_purged_with_the_article(pai
     wrong = Client().get("/en/el-mapa/")
     assert wrong.status_code == 301
     assert f"article-{spanish.pk}" in wrong[settings.EDGE_KEY_HEADER].split()
+
+
+def test_the_news_sitemap_gives_each_article_its_own_language(pair, django_assert_max_num_queries):
+    # Review: robots.txt names /sitemap-news.xml only, and it lists every language's
+    # articles; each must carry its own <news:language>, not the page's, and reading
+    # each article's language must not cost a query per article.
+    for number in range(5):
+        ArticleFactory(slug=f"nota-{number}", language="en")
+    news = "{http://www.google.com/schemas/sitemap-news/0.9}"
+    with django_assert_max_num_queries(3):
+        sitemap = Client().get("/sitemap-news.xml")
+    root = ElementTree.fromstring(sitemap.content)  # noqa: S314 (our own output)
+    languages = {
+        url.findtext(f"{SITEMAP}loc"): url.findtext(f"{news}news/{news}publication/{news}language")
+        for url in root.findall(f"{SITEMAP}url")
+    }
+    assert languages["http://testserver/el-mapa/"] == "es"
+    assert languages["http://testserver/en/the-map/"] == "en"
+    assert languages["http://testserver/en/nota-0/"] == "en"
