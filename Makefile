@@ -113,7 +113,7 @@ messages: $(STAMP)
 	@if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
 	  DEBUG=1 $(VPY) manage.py compilemessages --verbosity 0 --ignore '.venv' --ignore 'var'; fi
 
-# The catalog check CI will run once the translators have filled the catalogs:
+# The catalog check CI runs:
 # untranslated or fuzzy entries, marked strings missing from them, template text outside
 # translation tags (outlet/core/catalogs.py).
 i18n-check: messages

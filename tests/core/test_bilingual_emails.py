@@ -82,8 +82,6 @@ def test_a_confirmation_goes_out_in_the_language_of_the_signup_page(bilingual):
 def test_a_new_donor_gets_the_language_and_an_existing_one_keeps_theirs(bilingual, monkeypatch):
     from outlet.donations.services import checkout
 
-    # The Card Element's checkout_start is gone (pay-followup); every checkout records
-    # its donor through checkout_donation_record.
     monkeypatch.setattr(checkout, "payment_attempt_register", lambda **kwargs: None)
     common = {"name": "D", "amount": 2500, "cover_fee": False, "frequency": "once"}
     checkout.checkout_donation_record(email="new@example.com", language="en", **common)
