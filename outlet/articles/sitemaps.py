@@ -152,12 +152,13 @@ SITEMAPS = {
 def news_sitemap(request: HttpRequest) -> HttpResponse:
     """Google News sitemap: articles published in the last 48 hours, every language's
     (robots.txt names this one only), each with its own <news:language>."""
-    articles = list(articles_recent_for_news_sitemap())
-    for article in articles:
-        article.news_language = news_sitemap_language(article.language_code)
+    entries = [
+        {"article": article, "language": news_sitemap_language(article.language_code)}
+        for article in articles_recent_for_news_sitemap()
+    ]
     return render(
         request,
         "articles/news_sitemap.xml",
-        {"articles": articles, "publication_name": settings.OUTLET_NAME},
+        {"entries": entries, "publication_name": settings.OUTLET_NAME},
         content_type="application/xml",
     )
