@@ -330,3 +330,17 @@ def test_the_news_sitemap_gives_each_article_its_own_language(pair, django_asser
     assert languages["http://testserver/el-mapa/"] == "es"
     assert languages["http://testserver/en/the-map/"] == "en"
     assert languages["http://testserver/en/nota-0/"] == "en"
+
+
+def test_a_language_dropped_from_the_site_is_not_served_from_the_page_cache(pair, settings):
+    # Review: the page key named only the default language, so after a restart with
+    # SITE_LANGUAGES=es (English dropped), the shared cache (Redis) still answered /en/
+    # pages until an editor's save, where the site now answers 404.
+    from django.urls import clear_url_caches
+
+    settings.CACHE_MIDDLEWARE_SECONDS = 300
+    settings.DEBUG = True  # the page cache needs a shared cache; DEBUG counts as one
+    assert Client().get("/en/the-map/").status_code == 200
+    settings.LANGUAGES = [("es", "español")]
+    clear_url_caches()
+    assert Client().get("/en/the-map/").status_code == 404
