@@ -165,3 +165,18 @@ def test_a_never_confirmed_address_takes_the_language_of_its_latest_signup(bilin
         {"email": "nuevo@example.com", "newsletters": [newsletter.pk], "form_name": "x"},
     )
     assert Subscriber.objects.get(email="nuevo@example.com").language == "en"
+
+
+def test_a_strangers_unconfirmed_signup_does_not_choose_a_donors_sign_in_language(bilingual):
+    # Review: a stranger signs up a donor's address on /en/; the pending subscriber row
+    # (never confirmed) must not outrank the donor's own language for sign-in emails.
+    DonorFactory(email="donante@example.com", language="es")
+    Client().post(
+        "/en/newsletter/",
+        {"email": "donante@example.com", "newsletters": [NewsletterFactory().pk], "form_name": "x"},
+    )
+    assert Subscriber.objects.get(email="donante@example.com").confirmed_at is None
+    assert recipient_language(obj=Reader(email="donante@example.com")) == "es"
+    # Someone who only signed up (no gift) still gets the language of their sign-up page.
+    SubscriberFactory(email="solo@example.com", language="en", confirmed_at=None)
+    assert recipient_language(obj=Reader(email="solo@example.com")) == "en"
