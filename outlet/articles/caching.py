@@ -170,12 +170,14 @@ def public_page(
 def _page_key(environ: dict) -> str:
     """The cache key of a page, from the WSGI environ (Django's request.META is the same).
 
-    The site's language is part of it: a restart with another SITE_LANGUAGE never serves
-    the pages a shared cache (Redis) kept in the old one."""
+    The site's languages are part of it: a restart with another SITE_LANGUAGE(S) never
+    serves the pages a shared cache (Redis) kept under the old ones (a dropped language's
+    /en/ pages, pages without the new switcher). One language keeps the key it had."""
     address = f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
     digest = hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=16)
     head = environ.get("REQUEST_METHOD") == "HEAD"
-    return f"articles:page:{settings.LANGUAGE_CODE}:{head}:{digest.hexdigest()}"
+    languages = "+".join(code for code, _name in settings.LANGUAGES)
+    return f"articles:page:{languages}:{head}:{digest.hexdigest()}"
 
 
 #: Pages that read tracking parameters (the donation form credits a gift to its

@@ -140,6 +140,6 @@ def articles_recent_for_news_sitemap(*, hours: int = 48) -> QuerySet[Article]:
         Article.objects.published()
         .canonical_here()
         .filter(publish_at__gte=since)
-        .only("slug", "headline", "publish_at")
+        .only("slug", "headline", "publish_at", "language")
         .order_by("-publish_at")[:1000]
     )

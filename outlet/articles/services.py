@@ -103,7 +103,8 @@ def article_publication_problems(
     def add(field: str, message: str) -> None:
         problems.setdefault(field, []).append(message)
 
-    if article.slug in RESERVED_SLUGS or article.slug in site_languages():
+    # A language prefix in any case: /EN/ is taken as /en/ (core.language), never a slug.
+    if article.slug in RESERVED_SLUGS or article.slug.lower() in site_languages():
         add(
             "slug",
             gettext("“%(slug)s” is an address the site already uses; choose another slug.")

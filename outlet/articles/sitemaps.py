@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from outlet.core.language import (
-    active_language,
     is_multilingual,
     language_versions,
     news_sitemap_language,
@@ -151,14 +150,15 @@ SITEMAPS = {
 
 
 def news_sitemap(request: HttpRequest) -> HttpResponse:
-    """Google News sitemap: articles published in the last 48 hours."""
+    """Google News sitemap: articles published in the last 48 hours, every language's
+    (robots.txt names this one only), each with its own <news:language>."""
+    entries = [
+        {"article": article, "language": news_sitemap_language(article.language_code)}
+        for article in articles_recent_for_news_sitemap()
+    ]
     return render(
         request,
         "articles/news_sitemap.xml",
-        {
-            "articles": articles_recent_for_news_sitemap(),
-            "publication_name": settings.OUTLET_NAME,
-            "publication_language": news_sitemap_language(active_language()),
-        },
+        {"entries": entries, "publication_name": settings.OUTLET_NAME},
         content_type="application/xml",
     )

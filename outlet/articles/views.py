@@ -78,13 +78,18 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
     A published article stays public until a save starts a new version, and the version
     also ends when a scheduled article comes out, so the kept data is never stale.
+    The data is kept per language: what it holds (related cards, links, inLanguage) is
+    the active language's, and the other language's address may be asked for first.
     """
-    context = content_cached(f"article:{slug}", lambda: _public_article_context(slug))
+    language = translation.get_language()
+    context = content_cached(f"article:{language}:{slug}", lambda: _public_article_context(slug))
     if not context["article"].is_public:
         raise Http404
-    if context["article"].language_code != translation.get_language():
+    if context["article"].language_code != language:
         # Served under its own language's prefix only; an address in another (an old
-        # link, a language changed since) leads there.
+        # link, a language changed since) leads there. A shared cache holds the redirect
+        # under the article's key, so changing the article's language purges it.
+        article_page_keys(request, article=context["article"])
         return redirect(context["article"], permanent=True)
     article_page_keys(request, article=context["article"], related=context["related"])
     return render(request, "articles/article_detail.html", context)

@@ -99,16 +99,20 @@ def recipient_language(*, obj: object = None) -> str:
 
 def _language_of_address(email: str) -> str:
     """A reader's language (readers have an address, not a language of their own): the
-    one they keep as a subscriber, else as a donor, else the default."""
+    one they keep as a confirmed subscriber, else as a donor, else as a subscriber who
+    never confirmed (anyone can type an address into a sign-up box: such a row must not
+    outrank the language the address's owner gave in), else the default."""
     from outlet.donations.models import Donor
     from outlet.newsletters.models import Subscriber
 
-    for model in (Subscriber, Donor):
-        language = (
-            model.objects.filter(email__iexact=email.strip())
-            .values_list("language", flat=True)
-            .first()
-        )
+    address = email.strip()
+    subscribers = Subscriber.objects.filter(email__iexact=address)
+    for rows in (
+        subscribers.filter(confirmed_at__isnull=False),
+        Donor.objects.filter(email__iexact=address),
+        subscribers.filter(confirmed_at__isnull=True),
+    ):
+        language = rows.values_list("language", flat=True).first()
         if language:
             return language_valid(language)
     return settings.LANGUAGE_CODE

@@ -119,8 +119,8 @@ def subscriber_signup(
     """Record a wish to receive `newsletters`; nothing is sent until it is confirmed.
 
     `language` is the page's the reader signed up on: the language of their emails from
-    now on, unless they are already an active subscriber (who may have chosen one in
-    their account).
+    now on, unless the address was ever confirmed (an active or unsubscribed reader may
+    have chosen one in their account, and anyone can type their address here).
 
     The outcome a reader can observe is the same for a new, pending, active or
     unsubscribed address: at most one confirmation email, which only the
@@ -175,7 +175,7 @@ def _signup_in_transaction(
         subscriber.status = Subscriber.Status.PENDING
         if name and not subscriber.name:
             subscriber.name = name
-        if language:
+        if language and subscriber.confirmed_at is None:
             subscriber.language = language
         subscriber.save(update_fields=["status", "name", "language"])
     existing = set(

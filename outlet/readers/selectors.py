@@ -56,8 +56,13 @@ class Account:
 
     @property
     def language(self) -> str:
-        """The language of this reader's emails (core.language.recipient_language)."""
-        return recipient_language(obj=self.subscriber or self.donor or self.reader)
+        """The language of this reader's emails (core.language.recipient_language): a
+        sign-up never confirmed (anyone may have typed the address) does not outrank
+        the donor's."""
+        subscriber = self.subscriber
+        if subscriber is not None and subscriber.confirmed_at is None and self.donor is not None:
+            subscriber = None
+        return recipient_language(obj=subscriber or self.donor or self.reader)
 
     @property
     def card_gift(self) -> Gift | None:

@@ -281,3 +281,66 @@ def test_the_page_admin_refuses_a_second_page_in_one_language_of_a_group(bilingu
     assert refusal in answer.text
     english.refresh_from_db()
     assert english.language == "en"
+
+
+def test_an_article_page_keeps_its_language_whatever_address_was_asked_first(pair, settings):
+    # Review: the article's data is kept under the content version (content_cached); a
+    # visit to the other language's address first must not leave that language's related
+    # cards, author links and inLanguage in the data the article's own page is built from.
+    from outlet.articles.caching import content_version_bump
+
+    settings.DEBUG = True  # content_cached keeps data only with a cache workers share
+    spanish, english = pair
+    ArticleFactory(slug="otro", headline="Otra nota en español", section=spanish.section)
+    ArticleFactory(
+        slug="other", headline="Another English story", section=spanish.section, language="en"
+    )
+    content_version_bump()
+    assert Client().get("/en/el-mapa/").status_code == 301
+    page = Client().get("/el-mapa/").text
+    assert "Otra nota en español" in page
+    assert "Another English story" not in page
+    assert '"inLanguage": "es"' in page
+
+
+def test_the_redirect_to_an_articles_own_language_is_purged_with_the_article(pair, settings):
+    # Review: a shared cache (Varnish) holds the 301; when an editor changes the article's
+    # language, purging the article's key must drop it, or the two addresses redirect to
+    # each other until it expires.
+    spanish, _english = pair
+    wrong = Client().get("/en/el-mapa/")
+    assert wrong.status_code == 301
+    assert f"article-{spanish.pk}" in wrong[settings.EDGE_KEY_HEADER].split()
+
+
+def test_the_news_sitemap_gives_each_article_its_own_language(pair, django_assert_max_num_queries):
+    # Review: robots.txt names /sitemap-news.xml only, and it lists every language's
+    # articles; each must carry its own <news:language>, not the page's, and reading
+    # each article's language must not cost a query per article.
+    for number in range(5):
+        ArticleFactory(slug=f"nota-{number}", language="en")
+    news = "{http://www.google.com/schemas/sitemap-news/0.9}"
+    with django_assert_max_num_queries(3):
+        sitemap = Client().get("/sitemap-news.xml")
+    root = ElementTree.fromstring(sitemap.content)  # noqa: S314 (our own output)
+    languages = {
+        url.findtext(f"{SITEMAP}loc"): url.findtext(f"{news}news/{news}publication/{news}language")
+        for url in root.findall(f"{SITEMAP}url")
+    }
+    assert languages["http://testserver/el-mapa/"] == "es"
+    assert languages["http://testserver/en/the-map/"] == "en"
+    assert languages["http://testserver/en/nota-0/"] == "en"
+
+
+def test_a_language_dropped_from_the_site_is_not_served_from_the_page_cache(pair, settings):
+    # Review: the page key named only the default language, so after a restart with
+    # SITE_LANGUAGES=es (English dropped), the shared cache (Redis) still answered /en/
+    # pages until an editor's save, where the site now answers 404.
+    from django.urls import clear_url_caches
+
+    settings.CACHE_MIDDLEWARE_SECONDS = 300
+    settings.DEBUG = True  # the page cache needs a shared cache; DEBUG counts as one
+    assert Client().get("/en/the-map/").status_code == 200
+    settings.LANGUAGES = [("es", "español")]
+    clear_url_caches()
+    assert Client().get("/en/the-map/").status_code == 404

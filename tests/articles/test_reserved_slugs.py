@@ -30,3 +30,14 @@ def test_every_address_the_site_answers_at_its_root_is_a_reserved_slug():
 
     assert "donate" in answered and "feed" in answered  # the scan sees the site's addresses
     assert answered - RESERVED_SLUGS == set()
+
+
+def test_a_language_prefix_is_reserved_whatever_its_case(bilingual):
+    # Review: on SITE_LANGUAGES=es,en, /en/ (and /EN/, which answers 404) is never an
+    # article: an article slugged "en" or "EN" would be unreachable.
+    from outlet.articles.services import article_publication_problems
+    from tests.factories import ArticleFactory
+
+    for slug in ("en", "EN", "es"):
+        article = ArticleFactory.build(slug=slug)
+        assert "slug" in article_publication_problems(article=article, author_count=1), slug

@@ -129,3 +129,54 @@ def test_an_issues_unsubscribe_link_opens_the_page_in_its_language(bilingual):
         delivery_id=1, subscriber=SubscriberFactory(), build_data=False
     )
     assert "/en/newsletter/unsubscribe/" in copy.headers["List-Unsubscribe"]
+
+
+def test_a_stranger_signing_up_an_address_does_not_change_a_confirmed_readers_language(
+    bilingual,
+):
+    # Review: anyone can type any address into the sign-up box. A reader who once proved
+    # their mailbox (and may have chosen a language in their account) and has since
+    # unsubscribed keeps the language of their emails (sign-in links follow it).
+    newsletter = NewsletterFactory()
+    SubscriberFactory(
+        email="lectora@example.com",
+        language="es",
+        status=Subscriber.Status.UNSUBSCRIBED,
+        confirmed_at=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    Client().post(
+        "/en/newsletter/",
+        {"email": "lectora@example.com", "newsletters": [newsletter.pk], "form_name": "x"},
+    )
+    assert Subscriber.objects.get(email="lectora@example.com").language == "es"
+    assert recipient_language(obj=Reader(email="lectora@example.com")) == "es"
+
+
+def test_a_never_confirmed_address_takes_the_language_of_its_latest_signup(bilingual):
+    newsletter = NewsletterFactory()
+    SubscriberFactory(
+        email="nuevo@example.com",
+        language="es",
+        status=Subscriber.Status.PENDING,
+        confirmed_at=None,
+    )
+    Client().post(
+        "/en/newsletter/",
+        {"email": "nuevo@example.com", "newsletters": [newsletter.pk], "form_name": "x"},
+    )
+    assert Subscriber.objects.get(email="nuevo@example.com").language == "en"
+
+
+def test_a_strangers_unconfirmed_signup_does_not_choose_a_donors_sign_in_language(bilingual):
+    # Review: a stranger signs up a donor's address on /en/; the pending subscriber row
+    # (never confirmed) must not outrank the donor's own language for sign-in emails.
+    DonorFactory(email="donante@example.com", language="es")
+    Client().post(
+        "/en/newsletter/",
+        {"email": "donante@example.com", "newsletters": [NewsletterFactory().pk], "form_name": "x"},
+    )
+    assert Subscriber.objects.get(email="donante@example.com").confirmed_at is None
+    assert recipient_language(obj=Reader(email="donante@example.com")) == "es"
+    # Someone who only signed up (no gift) still gets the language of their sign-up page.
+    SubscriberFactory(email="solo@example.com", language="en", confirmed_at=None)
+    assert recipient_language(obj=Reader(email="solo@example.com")) == "en"

@@ -61,3 +61,14 @@ def test_the_signup_box_offers_the_page_languages_newsletters_first(bilingual):
     box_es, box_en = box(spanish.get_absolute_url()), box(english.get_absolute_url())
     assert box_es.index("Boletín") < box_es.index("Daily")
     assert box_en.index("Daily") < box_en.index("Boletín")
+
+
+def test_the_account_follows_the_donor_not_a_strangers_unconfirmed_signup(bilingual):
+    # Review: the same order as the emails (core.language._language_of_address).
+    from outlet.readers.models import Reader
+    from outlet.readers.selectors import reader_account
+
+    DonorFactory(email="donante@example.com", language="es")
+    SubscriberFactory(email="donante@example.com", language="en", confirmed_at=None)
+    reader = Reader.objects.create(email="donante@example.com")
+    assert reader_account(reader=reader).language == "es"
