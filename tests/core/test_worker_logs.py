@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,17 @@ def _pool_pids(pid: int) -> list[int]:
 def test_a_worker_logs_json_with_task_ids_and_marks_its_pool_dead(tmp_path):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
+    # A queue of its own: messages other tests left in the shared test broker (the
+    # filesystem transport hands out about one a second) never stand in front of its task.
+    queue = f"logs-{uuid.uuid4().hex[:8]}"
     worker = WorkerProcess(
-        extra_env={"LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        queues=queue,
+        extra_env={"LOG_FORMAT": "json", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
     )
     try:
         worker.wait_ready()
-        result = issue_plan_task.delay(987654)  # no such issue: the task does nothing
-        # (messages other tests left in the broker may come first)
+        # No such issue: the task does nothing.
+        result = issue_plan_task.apply_async((987654,), queue=queue, routing_key=queue)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and result.id not in worker.log_path.read_text():
             time.sleep(0.2)
