@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,11 +133,15 @@ class Dovecot:
 def dovecot(settings, monkeypatch):
     if not shutil.which("openssl"):
         pytest.skip("openssl is missing (the test's certificate)")
-    server = Dovecot(Path(settings.VAR_DIR).resolve() / "dovecot")
+    # Not under VAR_DIR: that is private to root (0700), and Dovecot reads the mail as nobody.
+    outside = Path(tempfile.mkdtemp(prefix="outlet-dovecot-"))
+    outside.chmod(0o755)
+    server = Dovecot(outside / "dovecot")
     monkeypatch.setenv("SSL_CERT_FILE", str(server.root / "cert.pem"))  # trust it, and only it
     server.start()
     yield server
     server.stop()
+    shutil.rmtree(outside, ignore_errors=True)
 
 
 def test_the_imap_poller_takes_a_dsn_in_once_across_a_server_restart(dovecot, daily, settings):
