@@ -12,6 +12,7 @@ proves, so removing the filter fails this test.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import smtplib
 
@@ -209,20 +210,32 @@ def test_lines_say_which_request_task_issue_and_donation_they_are_about(
 
 
 def test_every_handler_the_settings_configure_scrubs():
-    """A handler added later without the filter would write unscrubbed lines."""
-    from outlet.core.logs.scrubbing import ScrubFilter
+    """A handler added later without the filter would write unscrubbed lines. Checked in a
+    fresh process set up by the settings alone: handlers other tests attach to this one
+    (log capture, in-process workers) are not the settings'."""
+    import subprocess
+    import sys
 
-    handlers = {
-        handler
-        for logger in [logging.root, *logging.root.manager.loggerDict.values()]
-        if isinstance(logger, logging.Logger)
-        for handler in logger.handlers
-        if type(handler).__module__.startswith(("logging", "outlet", "django"))
-        and type(handler).__name__ != "NullHandler"  # writes nothing
-    }
-    assert handlers
-    for handler in handlers:
-        assert any(isinstance(f, ScrubFilter) for f in handler.filters), handler
+    check = (
+        "import logging, django; django.setup()\n"
+        "from outlet.core.logs.scrubbing import ScrubFilter\n"
+        "handlers = {h for lg in [logging.root, *logging.root.manager.loggerDict.values()]\n"
+        "            if isinstance(lg, logging.Logger) for h in lg.handlers\n"
+        "            if type(h).__name__ != 'NullHandler'}\n"
+        "assert handlers\n"
+        "bare = [repr(h) for h in handlers\n"
+        "        if not any(isinstance(f, ScrubFilter) for f in h.filters)]\n"
+        "assert not bare, bare\n"
+    )
+    result = subprocess.run(  # noqa: S603 (our own interpreter and code)
+        [sys.executable, "-c", check],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "outlet.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
     for name, handler in settings.LOGGING["handlers"].items():
         assert "scrub" in handler["filters"], name
 
